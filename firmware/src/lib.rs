@@ -1,0 +1,21 @@
+//! Pocket KMS token core: a pure state machine, `Token::handle_payload(request) -> response`,
+//! over three seams: NOR flash ([`embedded_storage::nor_flash::NorFlash`]), a cryptographic RNG
+//! ([`rand_core::RngCore`] + [`rand_core::CryptoRng`]) and a [`Board`] (clock, user presence,
+//! facts about the platform). The same core runs in host tests, in the QEMU firmware and on the
+//! USB token.
+//!
+//! Boards feed received bytes to a [`serve::FrameServer`], which frames them, calls the token
+//! and hands back encoded response frames.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod board;
+pub mod serve;
+pub mod token;
+
+pub use board::{Board, BoardInfo, UserPresence};
+pub use serve::FrameServer;
+pub use token::Token;
+
+/// Firmware version reported by Hello and GetInfo.
+pub const FIRMWARE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,81 @@
+//! The framing loop every board uses: bytes in (from a UART, a USB CDC-ACM endpoint, a socket),
+//! complete response frames out. Partial reads, several frames in one read, a frame split across
+//! reads, oversize and garbage frames all go through this one piece of code.
+
+use embedded_storage::nor_flash::NorFlash;
+use pkms_protocol::framing::{self, Feed, FrameAccumulator};
+use pkms_protocol::limits::MAX_ENCODED_FRAME;
+use pkms_protocol::messages::{ResponseFrame, WireError};
+use pkms_protocol::ErrorCode;
+use rand_core::{CryptoRng, RngCore};
+
+use crate::board::Board;
+use crate::token::Token;
+
+/// Turns a byte stream into token calls and response frames. Holds one receive and one
+/// transmit buffer of [`MAX_ENCODED_FRAME`] bytes each.
+pub struct FrameServer {
+    acc: FrameAccumulator,
+    tx: [u8; MAX_ENCODED_FRAME],
+}
+
+impl Default for FrameServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FrameServer {
+    /// A server with empty buffers.
+    pub const fn new() -> Self {
+        FrameServer { acc: FrameAccumulator::new(), tx: [0; MAX_ENCODED_FRAME] }
+    }
+
+    /// Drops a partial frame, e.g. when the host disconnects mid-frame.
+    pub fn reset(&mut self) {
+        self.acc.reset();
+    }
+
+    /// Whether a partial frame is buffered (the host is mid-request).
+    pub fn is_mid_frame(&self) -> bool {
+        self.acc.is_mid_frame()
+    }
+
+    /// Feeds received bytes. For every complete frame, calls the token and passes the encoded
+    /// response frame (ending in 0x00) to `send`. Oversize or undecodable frames get an error
+    /// frame with id 0; the stream then resumes at the next delimiter.
+    pub fn feed<F, R, B>(&mut self, token: &mut Token<F, R, B>, mut input: &[u8], mut send: impl FnMut(&[u8]))
+    where
+        F: NorFlash,
+        R: RngCore + CryptoRng,
+        B: Board,
+    {
+        let FrameServer { acc, tx } = self;
+        while !input.is_empty() {
+            match acc.push(input) {
+                Feed::NeedMore => break,
+                Feed::Frame(payload, used) => {
+                    let n = token.handle_payload(payload, tx);
+                    send(&tx[..n]);
+                    input = &input[used..];
+                }
+                Feed::Overflow(used) => {
+                    let n = error_frame(ErrorCode::FrameTooLarge, "frame exceeds the maximum frame size", tx);
+                    send(&tx[..n]);
+                    input = &input[used..];
+                }
+                Feed::Malformed(used) => {
+                    let n = error_frame(ErrorCode::MalformedFrame, "frame is not valid COBS", tx);
+                    send(&tx[..n]);
+                    input = &input[used..];
+                }
+            }
+        }
+    }
+}
+
+/// Encodes an error frame with id 0 into `out`; returns its length (0 only if `out` is tiny).
+pub fn error_frame(code: ErrorCode, message: &str, out: &mut [u8]) -> usize {
+    let frame = ResponseFrame { id: 0, result: Err(WireError { code, message }) };
+    framing::encode(&frame, out).unwrap_or(0)
+}

@@ -1,0 +1,148 @@
+//! The one stable error enum on the wire.
+//!
+//! Names follow KMS's exceptions without the `Exception`/`KMS` affixes
+//! (`NotFoundException` → [`ErrorCode::NotFound`], `KMSInvalidStateException` →
+//! [`ErrorCode::InvalidState`]). Append new variants at the end only: postcard encodes the index.
+
+use serde::{Deserialize, Serialize};
+
+/// A typed error a token answers with. Stable: never reorder, only append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The key, alias, version or other named resource does not exist (NotFoundException).
+    NotFound,
+    /// The key is disabled (DisabledException).
+    Disabled,
+    /// The key's state does not allow the operation, e.g. PendingDeletion (KMSInvalidStateException).
+    InvalidState,
+    /// Decrypt was given a KeyId that is not the one the blob names (IncorrectKeyException).
+    IncorrectKey,
+    /// The blob is malformed, was tampered with, or the encryption context does not match
+    /// (InvalidCiphertextException).
+    InvalidCiphertext,
+    /// The key's usage or spec does not allow the operation (InvalidKeyUsageException).
+    InvalidKeyUsage,
+    /// Verify: the signature is not valid (KMSInvalidSignatureException).
+    InvalidSignature,
+    /// VerifyMac: the MAC is not valid (KMSInvalidMacException).
+    InvalidMac,
+    /// The caller is not allowed to perform the operation (AccessDeniedException).
+    AccessDenied,
+    /// A count or storage limit would be exceeded (LimitExceededException).
+    LimitExceeded,
+    /// An input value is out of range or malformed (ValidationException).
+    Validation,
+    /// The alias already exists (AlreadyExistsException).
+    AlreadyExists,
+    /// The alias name breaks KMS's naming rules (InvalidAliasNameException).
+    InvalidAliasName,
+    /// A pagination marker is not one this token issued (InvalidMarkerException).
+    InvalidMarker,
+    /// The operation is not supported for this key or on this token (UnsupportedOperationException).
+    UnsupportedOperation,
+    /// The key version existed but was retired; its material is erased.
+    KeyVersionRetired,
+    /// A tag key or value breaks the tag rules (TagException).
+    Tag,
+    /// The frame could not be decoded (bad COBS, bad postcard, unknown variant).
+    MalformedFrame,
+    /// The frame exceeded [`crate::limits::MAX_ENCODED_FRAME`].
+    FrameTooLarge,
+    /// The host speaks another [`crate::PROTOCOL_VERSION`].
+    UnsupportedProtocolVersion,
+    /// Flash or another token-internal failure (KMSInternalException). The token keeps serving.
+    Internal,
+    /// Stored state failed an integrity check.
+    StorageCorrupted,
+    /// The key policy document is malformed (MalformedPolicyDocumentException).
+    MalformedPolicyDocument,
+    /// The grant id is not valid (InvalidGrantIdException).
+    InvalidGrantId,
+    /// The key requires a user-presence check this token cannot perform or that timed out.
+    UserPresenceRequired,
+    /// Authentication is required or the PIN is wrong.
+    AuthenticationFailed,
+    /// The principal is locked after too many wrong PINs.
+    PinLocked,
+    /// The audit log is full and the token is in force-audit mode.
+    AuditLogFull,
+    /// The request conflicts with an operation in progress (ConflictException).
+    Conflict,
+}
+
+impl ErrorCode {
+    /// Every code, in wire order (for exhaustive tests and docs).
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::NotFound,
+        ErrorCode::Disabled,
+        ErrorCode::InvalidState,
+        ErrorCode::IncorrectKey,
+        ErrorCode::InvalidCiphertext,
+        ErrorCode::InvalidKeyUsage,
+        ErrorCode::InvalidSignature,
+        ErrorCode::InvalidMac,
+        ErrorCode::AccessDenied,
+        ErrorCode::LimitExceeded,
+        ErrorCode::Validation,
+        ErrorCode::AlreadyExists,
+        ErrorCode::InvalidAliasName,
+        ErrorCode::InvalidMarker,
+        ErrorCode::UnsupportedOperation,
+        ErrorCode::KeyVersionRetired,
+        ErrorCode::Tag,
+        ErrorCode::MalformedFrame,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::UnsupportedProtocolVersion,
+        ErrorCode::Internal,
+        ErrorCode::StorageCorrupted,
+        ErrorCode::MalformedPolicyDocument,
+        ErrorCode::InvalidGrantId,
+        ErrorCode::UserPresenceRequired,
+        ErrorCode::AuthenticationFailed,
+        ErrorCode::PinLocked,
+        ErrorCode::AuditLogFull,
+        ErrorCode::Conflict,
+    ];
+
+    /// The KMS-style exception name (what `--output json` prints as `__type`).
+    pub const fn kms_name(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "NotFoundException",
+            ErrorCode::Disabled => "DisabledException",
+            ErrorCode::InvalidState => "KMSInvalidStateException",
+            ErrorCode::IncorrectKey => "IncorrectKeyException",
+            ErrorCode::InvalidCiphertext => "InvalidCiphertextException",
+            ErrorCode::InvalidKeyUsage => "InvalidKeyUsageException",
+            ErrorCode::InvalidSignature => "KMSInvalidSignatureException",
+            ErrorCode::InvalidMac => "KMSInvalidMacException",
+            ErrorCode::AccessDenied => "AccessDeniedException",
+            ErrorCode::LimitExceeded => "LimitExceededException",
+            ErrorCode::Validation => "ValidationException",
+            ErrorCode::AlreadyExists => "AlreadyExistsException",
+            ErrorCode::InvalidAliasName => "InvalidAliasNameException",
+            ErrorCode::InvalidMarker => "InvalidMarkerException",
+            ErrorCode::UnsupportedOperation => "UnsupportedOperationException",
+            ErrorCode::KeyVersionRetired => "KeyVersionRetiredException",
+            ErrorCode::Tag => "TagException",
+            ErrorCode::MalformedFrame => "MalformedFrameException",
+            ErrorCode::FrameTooLarge => "FrameTooLargeException",
+            ErrorCode::UnsupportedProtocolVersion => "UnsupportedProtocolVersionException",
+            ErrorCode::Internal => "KMSInternalException",
+            ErrorCode::StorageCorrupted => "StorageCorruptedException",
+            ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocumentException",
+            ErrorCode::InvalidGrantId => "InvalidGrantIdException",
+            ErrorCode::UserPresenceRequired => "UserPresenceRequiredException",
+            ErrorCode::AuthenticationFailed => "AuthenticationFailedException",
+            ErrorCode::PinLocked => "PinLockedException",
+            ErrorCode::AuditLogFull => "AuditLogFullException",
+            ErrorCode::Conflict => "ConflictException",
+        }
+    }
+}
+
+impl core::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.kms_name())
+    }
+}

@@ -1,0 +1,35 @@
+//! Pocket KMS wire protocol — the single source of truth shared by the firmware and the host.
+//!
+//! * [`messages`]: one [`Request`] enum and one [`Response`] enum (postcard + serde), wrapped in
+//!   [`RequestFrame`] / [`ResponseFrame`] which carry a request id and the host's wall time.
+//! * [`error`]: the one stable error enum ([`ErrorCode`]) with KMS-like names.
+//! * [`types`]: key ids, key specs, usages, states, metadata records.
+//! * [`context`]: the canonical, unambiguous encoding of an encryption context.
+//! * [`blob`]: the ciphertext blob format (header names key id and key version; the whole header
+//!   is authenticated).
+//! * [`framing`]: COBS framing (0x00 delimits frames) and a streaming frame accumulator.
+//!
+//! Postcard encodes enum variants by index: variants and fields are only ever *appended*, never
+//! reordered or removed, so old hosts and tokens keep understanding each other; a breaking change
+//! bumps [`PROTOCOL_VERSION`].
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod blob;
+pub mod context;
+pub mod error;
+pub mod framing;
+pub mod limits;
+pub mod messages;
+pub mod types;
+
+pub use error::ErrorCode;
+pub use messages::{Request, RequestFrame, Response, ResponseFrame, WireError};
+pub use types::*;
+
+/// Protocol version exchanged at connect ([`Request::Hello`]). A token refuses a host whose
+/// version differs with [`ErrorCode::UnsupportedProtocolVersion`].
+pub const PROTOCOL_VERSION: u16 = 1;
