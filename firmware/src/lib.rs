@@ -6,10 +6,12 @@
 //!
 //! Boards feed received bytes to a [`serve::FrameServer`], which frames them, calls the token
 //! and hands back encoded response frames.
-#![cfg_attr(not(feature = "std"), no_std)]
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
 
 pub mod board;
+#[cfg(any(test, feature = "std"))]
+pub mod mock_flash;
 pub mod serve;
 pub mod token;
 
