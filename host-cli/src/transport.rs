@@ -1,0 +1,163 @@
+//! Byte transports to a token: unix socket, TCP (both to QEMU), serial device, and the
+//! in-process token ([`crate::inprocess`]). A transport moves raw bytes; framing is the
+//! client's business ([`pkms_protocol::framing`]).
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use crate::error::LinkError;
+
+/// A bidirectional byte pipe to a token.
+pub trait Transport: Send {
+    /// Writes all of `bytes`.
+    fn send(&mut self, bytes: &[u8]) -> Result<(), LinkError>;
+    /// Reads at least one byte into `buf`, waiting at most `timeout`. Returns the number of
+    /// bytes read (never 0): a timeout is [`LinkError::Timeout`], end of stream is
+    /// [`LinkError::Closed`].
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError>;
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        (**self).send(bytes)
+    }
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
+        (**self).recv(buf, timeout)
+    }
+}
+
+/// A socket with a settable read timeout.
+pub trait TimeoutStream: Read + Write + Send {
+    /// Sets the read timeout (never `Some(0)`).
+    fn set_timeout(&self, timeout: Duration) -> std::io::Result<()>;
+}
+
+impl TimeoutStream for UnixStream {
+    fn set_timeout(&self, timeout: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+    }
+}
+
+impl TimeoutStream for TcpStream {
+    fn set_timeout(&self, timeout: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+    }
+}
+
+/// A transport over a connected socket (unix or TCP).
+pub struct StreamTransport<S> {
+    stream: S,
+}
+
+impl<S: TimeoutStream> StreamTransport<S> {
+    /// Wraps a connected stream.
+    pub fn new(stream: S) -> Self {
+        StreamTransport { stream }
+    }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+}
+
+impl StreamTransport<UnixStream> {
+    /// Connects to a unix socket (QEMU `-chardev socket,path=…,server=on`).
+    pub fn connect_unix(path: &std::path::Path) -> Result<Self, LinkError> {
+        let s = UnixStream::connect(path)
+            .map_err(|e| LinkError::Open(format!("unix socket {}: {e}", path.display())))?;
+        Ok(Self::new(s))
+    }
+}
+
+impl StreamTransport<TcpStream> {
+    /// Connects to `host:port` (QEMU `-chardev socket,host=…,port=…,server=on,nodelay=on`), with
+    /// Nagle's algorithm off on our side too.
+    pub fn connect_tcp(addr: &str) -> Result<Self, LinkError> {
+        let s = TcpStream::connect(addr).map_err(|e| LinkError::Open(format!("tcp {addr}: {e}")))?;
+        s.set_nodelay(true)?;
+        Ok(Self::new(s))
+    }
+}
+
+fn read_with_timeout<R: Read>(r: &mut R, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
+    loop {
+        match r.read(buf) {
+            Ok(0) => return Err(LinkError::Closed),
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(LinkError::Timeout(timeout))
+            }
+            Err(e) => return Err(LinkError::Io(e)),
+        }
+    }
+}
+
+impl<S: TimeoutStream> Transport for StreamTransport<S> {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()?;
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
+        self.stream.set_timeout(timeout)?;
+        read_with_timeout(&mut self.stream, buf, timeout)
+    }
+}
+
+/// A transport over a serial device (USB CDC-ACM token, or a pty to QEMU).
+pub struct SerialTransport {
+    port: Box<dyn serialport::SerialPort>,
+}
+
+impl SerialTransport {
+    /// Opens a serial device path such as `/dev/ttyACM0`. The baud rate is irrelevant for
+    /// CDC-ACM; 115200 is set for real UARTs.
+    pub fn open(path: &str) -> Result<Self, LinkError> {
+        let port = serialport::new(path, 115_200)
+            .timeout(Duration::from_secs(1))
+            .open()
+            .map_err(|e| LinkError::Open(format!("serial device {path}: {e}")))?;
+        Ok(SerialTransport { port })
+    }
+}
+
+impl Transport for SerialTransport {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        self.port.write_all(bytes)?;
+        self.port.flush()?;
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
+        self.port
+            .set_timeout(timeout.max(Duration::from_millis(1)))
+            .map_err(|e| LinkError::Io(std::io::Error::other(e)))?;
+        read_with_timeout(&mut self.port, buf, timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_stream_moves_bytes_and_times_out() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let mut t = StreamTransport::new(a);
+        t.send(b"hello").unwrap();
+        let mut got = [0u8; 5];
+        b.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello");
+        let mut buf = [0u8; 8];
+        assert!(matches!(t.recv(&mut buf, Duration::from_millis(20)), Err(LinkError::Timeout(_))));
+        b.write_all(b"xy").unwrap();
+        assert_eq!(t.recv(&mut buf, Duration::from_secs(1)).unwrap(), 2);
+        drop(b);
+        assert!(matches!(t.recv(&mut buf, Duration::from_secs(1)), Err(LinkError::Closed)));
+    }
+}
