@@ -1,0 +1,62 @@
+//! What the firmware gets from the host through semihosting
+//! (`-semihosting-config enable=on,target=native`): entropy, its arguments, and a way out.
+//! Semihosting traps into QEMU and is slow: used at boot, for sparse logs and to exit only.
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use zeroize::Zeroize;
+
+/// Idle timeout when the command line does not give one: a token kept warm by the launcher
+/// exits after this many seconds without a received byte.
+pub const DEFAULT_IDLE_SECS: u32 = 300;
+
+/// Exit codes QEMU returns when the firmware ends (see the launcher).
+pub mod exit_code {
+    /// Idle timeout: a normal end.
+    pub const IDLE: i32 = 0;
+    /// No entropy from the host.
+    pub const NO_ENTROPY: i32 = 3;
+    /// Start-up failed (flash handle, statics).
+    pub const BOOT: i32 = 4;
+    /// A panic.
+    pub const PANIC: i32 = 101;
+    /// A HardFault.
+    pub const HARD_FAULT: i32 = 102;
+    /// An interrupt without a handler.
+    pub const UNEXPECTED_IRQ: i32 = 103;
+}
+
+/// Seeds a ChaCha20 DRBG with 32 bytes read from the host's /dev/urandom (SYS_OPEN/SYS_READ).
+/// Emulator only: the host sees the seed. `None` if the host gave no entropy; the firmware then
+/// refuses to run rather than use a predictable RNG.
+pub fn seeded_rng() -> Option<ChaCha20Rng> {
+    let mut seed = [0u8; 32];
+    if semihosting::experimental::random::fill_bytes(&mut seed).is_err() || seed == [0u8; 32] {
+        return None;
+    }
+    let rng = ChaCha20Rng::from_seed(seed);
+    seed.zeroize();
+    Some(rng)
+}
+
+/// Reads the idle timeout from the semihosting command line (SYS_GET_CMDLINE), given by the
+/// launcher as `-semihosting-config ...,arg=pkms-token,arg=idle_secs=N`. `idle_secs=0` means never
+/// time out. Falls back to [`DEFAULT_IDLE_SECS`] when absent or unreadable.
+pub fn idle_secs() -> u32 {
+    let Ok(args) = semihosting::experimental::env::args::<256>() else {
+        return DEFAULT_IDLE_SECS;
+    };
+    for arg in &args {
+        if let Some(value) = arg.ok().and_then(|a| a.strip_prefix("idle_secs=")) {
+            if let Ok(secs) = value.parse::<u32>() {
+                return secs;
+            }
+        }
+    }
+    DEFAULT_IDLE_SECS
+}
+
+/// Ends the emulation: QEMU exits with `code`.
+pub fn exit(code: i32) -> ! {
+    semihosting::process::exit(code)
+}
