@@ -13,6 +13,7 @@ pub mod board;
 #[cfg(any(test, feature = "std"))]
 pub mod mock_flash;
 pub mod serve;
+pub mod store;
 pub mod token;
 
 pub use board::{Board, BoardInfo, UserPresence};

@@ -1,0 +1,626 @@
+//! The record store: a log-structured map `(kind, id) → record` over NOR flash that survives a
+//! power cut at any byte and erases what it drops (crypto-erase by overwriting with zeros).
+//!
+//! The layout and the reasons for a store of our own are in `docs/flash-format.md`. In short:
+//!
+//! * The flash is a ring of pages. Each used page starts with an 8-byte page header (magic,
+//!   page sequence number); records follow back to back, 4-byte aligned.
+//! * A record is a 16-byte header (state word, kind, length, record sequence number, CRC-32)
+//!   and a payload whose first 16 bytes are the record's id. The state word is left erased
+//!   (0xFFFFFFFF) when the record is written and set to zero when the record dies.
+//! * [`Store::put`] writes the new record completely (its CRC makes a torn write detectable),
+//!   and only then kills the record it replaces: state word to zero, payload overwritten with
+//!   zeros. A power cut in between leaves two live records with the same id; mount keeps the one
+//!   with the higher sequence number and finishes killing the other. So every put is atomic:
+//!   after a cut the map holds the old record or the new one, never neither, never a mix.
+//! * Dropped bytes are zeroed right away (NOR flash lets a written word be programmed again with
+//!   zeros: only bits are cleared), so removed key material does not linger until a page erase.
+//! * One page is always kept erased. When the head page fills, the next erased page becomes the
+//!   head; if that used the last erased page, the oldest page is garbage-collected: its live
+//!   records are copied to the new head (keeping their sequence numbers) and the page is erased.
+//!   A cut during collection leaves originals and copies with equal sequence numbers: mount
+//!   keeps the originals and erases the page of copies. Pages are used in ring order, which
+//!   spreads erases evenly.
+//!
+//! The store writes zeros over words it wrote before (at most twice per word between erases:
+//! once with data, once with zeros), which NOR flash and the nRF52840 NVMC allow
+//! (`MultiwriteNorFlash` semantics); the flash type only needs [`NorFlash`].
+//!
+//! An in-RAM index, sorted by `(kind, id)` and rebuilt at mount, maps every live record to its
+//! flash offset; lookups are a binary search, listing a kind is a slice.
+
+pub mod crc;
+
+use embedded_storage::nor_flash::NorFlash;
+
+/// Most pages the store manages (1 MiB of 4 KiB pages); a larger flash uses its first pages.
+pub const MAX_PAGES: usize = 256;
+/// Most live records the index holds.
+pub const MAX_ENTRIES: usize = 1300;
+/// Bytes of a record header.
+pub const RECORD_HEADER: usize = 16;
+/// Bytes of a page header.
+pub const PAGE_HEADER: usize = 8;
+/// Length of a record id (the first bytes of every payload).
+pub const ID_LEN: usize = 16;
+/// Largest page size supported (the size of the store's record buffer).
+pub const MAX_PAGE_SIZE: usize = 4096;
+/// Largest record payload (id included) on a 4 KiB page.
+pub const MAX_PAYLOAD: usize = MAX_PAGE_SIZE - PAGE_HEADER - RECORD_HEADER;
+
+const PAGE_MAGIC: u32 = 0x3153_4B50; // "PKS1" little-endian
+const STATE_LIVE: u32 = 0xFFFF_FFFF;
+const NO_SEQ: u32 = 0xFFFF_FFFF;
+
+/// A record id: the first [`ID_LEN`] bytes of its payload.
+pub type RecordId = [u8; ID_LEN];
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreError {
+    /// Not enough space (or index entries) for the record; nothing stored was changed.
+    Full,
+    /// The record is larger than a page can hold.
+    TooLarge,
+    /// The flash refused a read, write or erase.
+    Flash,
+    /// Stored data failed an integrity check, or the flash holds something that is not a store.
+    Corrupted,
+}
+
+/// Health of the store after mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Mounted; reads and writes work.
+    Ok,
+    /// The flash holds something that is not a valid store (or a record is damaged); nothing
+    /// is written, every access answers [`StoreError::Corrupted`].
+    Corrupted,
+    /// The flash geometry is not supported (page size, write size, fewer than 4 pages).
+    Unsupported,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageState {
+    /// Known to be all 0xFF.
+    Erased,
+    /// Not a used page but not known to be erased: erase before use.
+    Dirty,
+    /// Holds records; `page_seq` orders it in the log.
+    Used,
+}
+
+/// One live record in the index.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// Record kind (chosen by the caller; 0x00 and 0xFF are reserved).
+    pub kind: u8,
+    /// Record id.
+    pub id: RecordId,
+    /// Flash offset of the record header.
+    loc: u32,
+    /// Record size on flash (header, payload, padding).
+    size: u16,
+    /// A caller-maintained value (e.g. the next time a key needs attention); 0 after mount.
+    pub aux: u32,
+}
+
+/// The store over a flash `F`.
+pub struct Store<F> {
+    flash: F,
+    health: Health,
+    page_size: usize,
+    n_pages: usize,
+    state: [PageState; MAX_PAGES],
+    page_seq: [u32; MAX_PAGES],
+    /// First free offset within each used page (`page_size` when closed).
+    page_end: [u16; MAX_PAGES],
+    head: Option<usize>,
+    next_seq: u32,
+    next_page_seq: u32,
+    live_bytes: usize,
+    index: heapless::Vec<Entry, MAX_ENTRIES>,
+    buf: [u8; MAX_PAGE_SIZE],
+}
+
+const ZEROS: [u8; 256] = [0; 256];
+
+/// Size on flash of a record with a payload of `payload_len` bytes.
+pub const fn record_size(payload_len: usize) -> usize {
+    RECORD_HEADER + ((payload_len + 3) & !3)
+}
+
+fn record_crc(header: &[u8], payload: &[u8]) -> u32 {
+    !crc::update(crc::update(!0, &header[4..12]), payload)
+}
+
+impl<F: NorFlash> Store<F> {
+    /// Mounts the store on `flash`. Never fails: problems are reported by [`Store::health`].
+    /// Finishes whatever a power cut interrupted (kills the older of two records with one id,
+    /// zeroes dead records whose zeroing was cut short) and keeps one page erased.
+    pub fn mount(flash: F) -> Self {
+        let mut s = Store {
+            page_size: F::ERASE_SIZE,
+            n_pages: (flash.capacity() / F::ERASE_SIZE.max(1)).min(MAX_PAGES),
+            flash,
+            health: Health::Ok,
+            state: [PageState::Dirty; MAX_PAGES],
+            page_seq: [NO_SEQ; MAX_PAGES],
+            page_end: [0; MAX_PAGES],
+            head: None,
+            next_seq: 1,
+            next_page_seq: 1,
+            live_bytes: 0,
+            index: heapless::Vec::new(),
+            buf: [0; MAX_PAGE_SIZE],
+        };
+        if !(1024..=MAX_PAGE_SIZE).contains(&s.page_size)
+            || F::WRITE_SIZE > 4
+            || 4 % F::WRITE_SIZE != 0
+            || s.n_pages < 4
+        {
+            s.health = Health::Unsupported;
+            return s;
+        }
+        if s.scan().is_err() {
+            s.health = Health::Corrupted;
+            s.index.clear();
+            s.head = None;
+            return s;
+        }
+        // A cut during garbage collection leaves no erased page, and a newest page holding
+        // only copies (which lost to their originals during the scan): erase it.
+        if let Some(h) = s.head {
+            if s.free_pages() == 0
+                && !s.index.iter().any(|e| s.page_of(e.loc) == h)
+                && s.erase_page(h).is_ok()
+            {
+                s.head =
+                    (0..s.n_pages).filter(|&p| s.state[p] == PageState::Used).max_by_key(|&p| s.page_seq[p]);
+            }
+        }
+        s
+    }
+
+    /// Health after mount.
+    pub fn health(&self) -> Health {
+        self.health
+    }
+
+    /// Whether the store holds no live record at all.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The flash (e.g. for tests that inspect it).
+    pub fn flash(&self) -> &F {
+        &self.flash
+    }
+
+    /// Gives the flash back.
+    pub fn into_flash(self) -> F {
+        self.flash
+    }
+
+    /// Flash bytes the store manages.
+    pub fn total_bytes(&self) -> usize {
+        self.n_pages * self.page_size
+    }
+
+    /// Bytes records may still take (the usable space less live records; one page is kept
+    /// erased for garbage collection and one page of slack allows for records not spanning
+    /// pages).
+    pub fn free_bytes(&self) -> usize {
+        self.usable_bytes().saturating_sub(self.live_bytes)
+    }
+
+    /// Bytes live records take on flash (headers included).
+    pub fn live_bytes(&self) -> usize {
+        self.live_bytes
+    }
+
+    fn usable_bytes(&self) -> usize {
+        self.n_pages.saturating_sub(2) * (self.page_size - PAGE_HEADER)
+    }
+
+    fn check_ok(&self) -> Result<(), StoreError> {
+        match self.health {
+            Health::Ok => Ok(()),
+            _ => Err(StoreError::Corrupted),
+        }
+    }
+
+    fn find(&self, kind: u8, id: &RecordId) -> Result<usize, usize> {
+        self.index.binary_search_by(|e| (e.kind, &e.id).cmp(&(kind, id)))
+    }
+
+    /// The live entries of one kind, sorted by id.
+    pub fn entries(&self, kind: u8) -> &[Entry] {
+        let start = self.index.partition_point(|e| e.kind < kind);
+        let end = self.index.partition_point(|e| e.kind <= kind);
+        &self.index[start..end]
+    }
+
+    /// Whether a record exists.
+    pub fn contains(&self, kind: u8, id: &RecordId) -> bool {
+        self.health == Health::Ok && self.find(kind, id).is_ok()
+    }
+
+    /// Sets the caller's value attached to a record (kept in RAM only).
+    pub fn set_aux(&mut self, kind: u8, id: &RecordId, aux: u32) {
+        if let Ok(i) = self.find(kind, id) {
+            self.index[i].aux = aux;
+        }
+    }
+
+    /// Reads the payload of record `(kind, id)` *without* its id into `out`; returns its length,
+    /// or `None` if there is no such record. A CRC mismatch is [`StoreError::Corrupted`].
+    pub fn get(&mut self, kind: u8, id: &RecordId, out: &mut [u8]) -> Result<Option<usize>, StoreError> {
+        self.check_ok()?;
+        let Ok(i) = self.find(kind, id) else { return Ok(None) };
+        let loc = self.index[i].loc;
+        let mut header = [0u8; RECORD_HEADER];
+        self.flash.read(loc, &mut header).map_err(|_| StoreError::Flash)?;
+        let len = u16::from_le_bytes([header[6], header[7]]) as usize;
+        if !(ID_LEN..=MAX_PAYLOAD).contains(&len) || len - ID_LEN > out.len() {
+            return Err(StoreError::Corrupted);
+        }
+        let payload = &mut self.buf[..len];
+        self.flash.read(loc + RECORD_HEADER as u32, payload).map_err(|_| StoreError::Flash)?;
+        let crc = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+        if record_crc(&header, payload) != crc || payload[..ID_LEN] != id[..] {
+            return Err(StoreError::Corrupted);
+        }
+        out[..len - ID_LEN].copy_from_slice(&payload[ID_LEN..]);
+        Ok(Some(len - ID_LEN))
+    }
+
+    /// Stores `body` as record `(kind, id)`, replacing (and erasing) any record with that id.
+    /// Atomic under power loss. [`StoreError::Full`] leaves everything as it was.
+    pub fn put(&mut self, kind: u8, id: &RecordId, body: &[u8]) -> Result<(), StoreError> {
+        self.check_ok()?;
+        if kind == 0 || kind == 0xFF {
+            return Err(StoreError::Corrupted);
+        }
+        let len = ID_LEN + body.len();
+        if len > MAX_PAYLOAD.min(self.page_size - PAGE_HEADER - RECORD_HEADER) {
+            return Err(StoreError::TooLarge);
+        }
+        let size = record_size(len);
+        let existing = self.find(kind, id);
+        let replaced = match existing {
+            Ok(i) => self.index[i].size as usize,
+            Err(_) => {
+                if self.index.is_full() {
+                    return Err(StoreError::Full);
+                }
+                0
+            }
+        };
+        if self.live_bytes - replaced + size > self.usable_bytes() {
+            return Err(StoreError::Full);
+        }
+        self.ensure_room(size)?;
+        // Assemble header + payload (+ 0xFF padding) and write it in one go.
+        let seq = self.take_seq();
+        let rec = &mut self.buf[..size];
+        rec.fill(0xFF);
+        rec[4] = kind;
+        rec[5] = 0x5A;
+        rec[6..8].copy_from_slice(&(len as u16).to_le_bytes());
+        rec[8..12].copy_from_slice(&seq.to_le_bytes());
+        rec[RECORD_HEADER..RECORD_HEADER + ID_LEN].copy_from_slice(id);
+        rec[RECORD_HEADER + ID_LEN..RECORD_HEADER + len].copy_from_slice(body);
+        let crc = {
+            let (h, p) = rec.split_at(RECORD_HEADER);
+            record_crc(h, &p[..len])
+        };
+        rec[12..16].copy_from_slice(&crc.to_le_bytes());
+        let loc = self.write_at_head(size)?;
+        // The new record is complete: now the old one may die.
+        match self.find(kind, id) {
+            Ok(i) => {
+                let old = self.index[i];
+                self.index[i].loc = loc;
+                self.index[i].size = size as u16;
+                self.live_bytes = self.live_bytes - old.size as usize + size;
+                self.kill(old.loc, old.size as usize)?;
+            }
+            Err(i) => {
+                let e = Entry { kind, id: *id, loc, size: size as u16, aux: 0 };
+                self.index.insert(i, e).map_err(|_| StoreError::Full)?;
+                self.live_bytes += size;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes record `(kind, id)` and overwrites its bytes with zeros. Returns whether it
+    /// existed. The state word is the commit point: once it is zero, the record is gone.
+    pub fn remove(&mut self, kind: u8, id: &RecordId) -> Result<bool, StoreError> {
+        self.check_ok()?;
+        let Ok(i) = self.find(kind, id) else { return Ok(false) };
+        let old = self.index.remove(i);
+        self.live_bytes -= old.size as usize;
+        self.kill(old.loc, old.size as usize)?;
+        Ok(true)
+    }
+
+    fn take_seq(&mut self) -> u32 {
+        let s = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        s
+    }
+
+    /// Writes `self.buf[4..size]` at the head (the state word stays erased); returns the offset.
+    fn write_at_head(&mut self, size: usize) -> Result<u32, StoreError> {
+        let head = self.head.ok_or(StoreError::Full)?;
+        let off = self.page_end[head] as usize;
+        let loc = (head * self.page_size + off) as u32;
+        if let Err(_e) = self.flash.write(loc + 4, &self.buf[4..size]) {
+            // Never write after a failed write in this page: close it.
+            self.page_end[head] = self.page_size as u16;
+            return Err(StoreError::Flash);
+        }
+        self.page_end[head] = (off + size) as u16;
+        Ok(loc)
+    }
+
+    /// Kills the record at `loc`: state word to zero, then payload to zeros.
+    fn kill(&mut self, loc: u32, size: usize) -> Result<(), StoreError> {
+        self.flash.write(loc, &[0; 4]).map_err(|_| StoreError::Flash)?;
+        self.zero_range(loc + RECORD_HEADER as u32, size - RECORD_HEADER)
+    }
+
+    /// Programs zeros over every word in the range that is not zero yet.
+    fn zero_range(&mut self, mut at: u32, len: usize) -> Result<(), StoreError> {
+        let end = at + len as u32;
+        while at < end {
+            let n = ((end - at) as usize).min(ZEROS.len());
+            let mut chunk = [0u8; 256];
+            self.flash.read(at, &mut chunk[..n]).map_err(|_| StoreError::Flash)?;
+            if chunk[..n].iter().any(|&b| b != 0) {
+                self.flash.write(at, &ZEROS[..n]).map_err(|_| StoreError::Flash)?;
+            }
+            at += n as u32;
+        }
+        Ok(())
+    }
+
+    fn page_of(&self, loc: u32) -> usize {
+        loc as usize / self.page_size
+    }
+
+    fn free_pages(&self) -> usize {
+        self.state[..self.n_pages].iter().filter(|s| **s != PageState::Used).count()
+    }
+
+    /// Makes sure the head page has `size` free bytes, opening pages and collecting garbage.
+    fn ensure_room(&mut self, size: usize) -> Result<(), StoreError> {
+        for _ in 0..2 * self.n_pages + 2 {
+            if let Some(h) = self.head {
+                if self.page_size - self.page_end[h] as usize >= size {
+                    return Ok(());
+                }
+            }
+            self.open_new_head()?;
+        }
+        Err(StoreError::Full)
+    }
+
+    /// Starts a new head page (the next free page in ring order); if no erased page is left
+    /// after that, collects the oldest page into the new head.
+    fn open_new_head(&mut self) -> Result<(), StoreError> {
+        let start = self.head.map(|h| h + 1).unwrap_or(0);
+        let p = (0..self.n_pages)
+            .map(|i| (start + i) % self.n_pages)
+            .find(|&p| self.state[p] != PageState::Used)
+            .ok_or(StoreError::Full)?;
+        if self.state[p] == PageState::Dirty {
+            self.erase_page(p)?;
+        }
+        let base = (p * self.page_size) as u32;
+        let mut header = [0u8; PAGE_HEADER];
+        header[..4].copy_from_slice(&PAGE_MAGIC.to_le_bytes());
+        header[4..].copy_from_slice(&self.next_page_seq.to_le_bytes());
+        self.state[p] = PageState::Used;
+        self.page_seq[p] = self.next_page_seq;
+        self.next_page_seq = self.next_page_seq.wrapping_add(1);
+        self.head = Some(p);
+        if self.flash.write(base, &header).is_err() {
+            self.page_end[p] = self.page_size as u16;
+            return Err(StoreError::Flash);
+        }
+        self.page_end[p] = PAGE_HEADER as u16;
+        if self.free_pages() == 0 {
+            self.collect_oldest()?;
+        }
+        Ok(())
+    }
+
+    fn erase_page(&mut self, p: usize) -> Result<(), StoreError> {
+        let base = (p * self.page_size) as u32;
+        self.flash.erase(base, base + self.page_size as u32).map_err(|_| StoreError::Flash)?;
+        self.state[p] = PageState::Erased;
+        self.page_seq[p] = NO_SEQ;
+        self.page_end[p] = 0;
+        Ok(())
+    }
+
+    /// Copies the live records of the oldest page (not the head) to the head, then erases it.
+    fn collect_oldest(&mut self) -> Result<(), StoreError> {
+        let head = self.head.ok_or(StoreError::Full)?;
+        let victim = (0..self.n_pages)
+            .filter(|&p| p != head && self.state[p] == PageState::Used)
+            .min_by_key(|&p| self.page_seq[p])
+            .ok_or(StoreError::Full)?;
+        let base = victim * self.page_size;
+        // Live records of the victim, in index order (the index says what is live).
+        let mut moved = 0usize;
+        loop {
+            let next = self
+                .index
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| (e.loc as usize) >= base && (e.loc as usize) < base + self.page_size)
+                .map(|(i, _)| i)
+                .next();
+            let Some(i) = next else { break };
+            let e = self.index[i];
+            let size = e.size as usize;
+            if self.page_size - (self.page_end[head] as usize) < size {
+                return Err(StoreError::Full);
+            }
+            // A copy keeps its sequence number: if a cut stops the collection, mount keeps
+            // the original (in the older page) and the copies die with their page.
+            self.flash.read(e.loc, &mut self.buf[..size]).map_err(|_| StoreError::Flash)?;
+            let loc = self.write_at_head(size)?;
+            self.index[i].loc = loc;
+            moved += 1;
+            if moved > MAX_ENTRIES {
+                return Err(StoreError::Corrupted);
+            }
+        }
+        self.erase_page(victim)
+    }
+
+    /// Rebuilds the index from flash.
+    fn scan(&mut self) -> Result<(), StoreError> {
+        let mut any_used = false;
+        let mut any_garbage = false;
+        let mut order: heapless::Vec<u16, MAX_PAGES> = heapless::Vec::new();
+        for p in 0..self.n_pages {
+            let base = (p * self.page_size) as u32;
+            let mut header = [0u8; PAGE_HEADER];
+            self.flash.read(base, &mut header).map_err(|_| StoreError::Flash)?;
+            let magic = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+            let seq = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+            if magic == PAGE_MAGIC && seq != NO_SEQ {
+                self.state[p] = PageState::Used;
+                self.page_seq[p] = seq;
+                any_used = true;
+                let _ = order.push(p as u16);
+            } else if self.range_is_erased(p, 0)? {
+                self.state[p] = PageState::Erased;
+            } else {
+                // A page header cut short, or an interrupted erase: erase before use. If no
+                // page of the flash is a store page and some hold data, this is not our flash.
+                self.state[p] = PageState::Dirty;
+                if !self.range_is_erased(p, PAGE_HEADER)? {
+                    any_garbage = true;
+                }
+            }
+        }
+        if !any_used {
+            return if any_garbage { Err(StoreError::Corrupted) } else { Ok(()) };
+        }
+        order.sort_unstable_by_key(|&p| self.page_seq[p as usize]);
+        for &p in order.iter() {
+            let p = p as usize;
+            self.next_page_seq = self.next_page_seq.max(self.page_seq[p].wrapping_add(1));
+            self.scan_page(p)?;
+            self.head = Some(p);
+        }
+        self.live_bytes = self.index.iter().map(|e| e.size as usize).sum();
+        Ok(())
+    }
+
+    /// Whether page `p` is all 0xFF from offset `from` on.
+    fn range_is_erased(&mut self, p: usize, from: usize) -> Result<bool, StoreError> {
+        let base = p * self.page_size;
+        let mut chunk = [0u8; 256];
+        let mut off = from;
+        while off < self.page_size {
+            let n = (self.page_size - off).min(chunk.len());
+            self.flash.read((base + off) as u32, &mut chunk[..n]).map_err(|_| StoreError::Flash)?;
+            if chunk[..n].iter().any(|&b| b != 0xFF) {
+                return Ok(false);
+            }
+            off += n;
+        }
+        Ok(true)
+    }
+
+    fn scan_page(&mut self, p: usize) -> Result<(), StoreError> {
+        let base = p * self.page_size;
+        let mut off = PAGE_HEADER;
+        loop {
+            if off + RECORD_HEADER > self.page_size {
+                self.page_end[p] = self.page_size as u16;
+                return Ok(());
+            }
+            let loc = (base + off) as u32;
+            let mut header = [0u8; RECORD_HEADER];
+            self.flash.read(loc, &mut header).map_err(|_| StoreError::Flash)?;
+            if header.iter().all(|&b| b == 0xFF) {
+                self.page_end[p] = off as u16;
+                return Ok(());
+            }
+            let state = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+            let kind = header[4];
+            let len = u16::from_le_bytes([header[6], header[7]]) as usize;
+            let size = record_size(len);
+            let sane = header[5] == 0x5A
+                && kind != 0
+                && kind != 0xFF
+                && (ID_LEN..=MAX_PAYLOAD).contains(&len)
+                && off + size <= self.page_size;
+            if !sane {
+                // A write cut short: nothing follows it in this page. Zero what is there.
+                self.page_end[p] = self.page_size as u16;
+                let _ = self.zero_range(loc, self.page_size - off);
+                return Ok(());
+            }
+            if state != STATE_LIVE {
+                // Dead (or its kill was cut short): make sure it is dead and zeroed.
+                if state != 0 {
+                    let _ = self.flash.write(loc, &[0; 4]);
+                }
+                let _ = self.zero_range(loc + RECORD_HEADER as u32, size - RECORD_HEADER);
+                off += size;
+                continue;
+            }
+            self.flash
+                .read(loc + RECORD_HEADER as u32, &mut self.buf[..len])
+                .map_err(|_| StoreError::Flash)?;
+            let crc = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+            if record_crc(&header, &self.buf[..len]) != crc {
+                // A torn write (the last thing written in this page: all 0xFF follows) or a
+                // damaged record. Either way it never counts: kill it (its length stays
+                // readable, so later scans skip it) and read on.
+                let _ = self.kill(loc, size);
+                off += size;
+                continue;
+            }
+            let seq = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
+            self.next_seq = self.next_seq.max(seq.wrapping_add(1));
+            let mut id = [0u8; ID_LEN];
+            id.copy_from_slice(&self.buf[..ID_LEN]);
+            match self.find(kind, &id) {
+                Ok(i) => {
+                    let other = self.index[i];
+                    let mut oh = [0u8; RECORD_HEADER];
+                    self.flash.read(other.loc, &mut oh).map_err(|_| StoreError::Flash)?;
+                    let other_seq = u32::from_le_bytes([oh[8], oh[9], oh[10], oh[11]]);
+                    // Higher sequence wins; equal sequence is a garbage-collection copy, and
+                    // the original (seen first, in the older page) wins.
+                    if seq > other_seq {
+                        self.index[i].loc = loc;
+                        self.index[i].size = size as u16;
+                        let _ = self.kill(other.loc, other.size as usize);
+                    } else {
+                        let _ = self.kill(loc, size);
+                    }
+                }
+                Err(i) => {
+                    let e = Entry { kind, id, loc, size: size as u16, aux: 0 };
+                    self.index.insert(i, e).map_err(|_| StoreError::Corrupted)?;
+                }
+            }
+            off += size;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
