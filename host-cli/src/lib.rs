@@ -4,10 +4,16 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod datakey_cache;
+pub mod envelope;
 pub mod error;
+pub mod filesign;
 pub mod inprocess;
+pub mod launcher;
 pub mod model;
 pub mod transport;
 
 pub use client::Client;
 pub use error::{Error, LinkError, Result};
+pub mod cli;
+pub mod connect;

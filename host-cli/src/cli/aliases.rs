@@ -1,0 +1,99 @@
+//! create-alias, update-alias, delete-alias, list-aliases.
+
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::output::{date, Obj};
+use super::Context;
+
+/// Alias commands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Give a key a friendly name (`alias/…`); every --key-id accepts it.
+    #[command(after_help = "Example:\n  pkms create-alias --alias-name alias/backup --target-key-id KEY")]
+    CreateAlias {
+        /// `alias/` followed by letters, digits, `/_-:` (not `alias/aws/…`).
+        #[arg(long)]
+        alias_name: String,
+        /// The key id (not an alias).
+        #[arg(long)]
+        target_key_id: String,
+    },
+    /// Point an alias at another key.
+    #[command(after_help = "Example:\n  pkms update-alias --alias-name alias/backup --target-key-id NEWKEY")]
+    UpdateAlias {
+        /// The alias.
+        #[arg(long)]
+        alias_name: String,
+        /// The new key id.
+        #[arg(long)]
+        target_key_id: String,
+    },
+    /// Delete an alias (the key stays).
+    #[command(after_help = "Example:\n  pkms delete-alias --alias-name alias/backup")]
+    DeleteAlias {
+        /// The alias.
+        #[arg(long)]
+        alias_name: String,
+    },
+    /// List aliases (all of them, or of one key), all pages unless --limit asks for one.
+    #[command(
+        after_help = "Examples:\n  pkms list-aliases\n  pkms list-aliases --key-id KEY --query 'Aliases[].AliasName'"
+    )]
+    ListAliases {
+        /// Only the aliases of this key.
+        #[arg(long)]
+        key_id: Option<String>,
+        /// One page of at most this many aliases.
+        #[arg(long)]
+        limit: Option<u16>,
+        /// NextMarker of a previous page.
+        #[arg(long, visible_alias = "marker")]
+        starting_token: Option<String>,
+    },
+}
+
+/// Runs an alias command.
+pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
+    match cmd {
+        Commands::CreateAlias { alias_name, target_key_id } => {
+            ctx.client()?.create_alias(&alias_name, &target_key_id)?;
+            Ok(())
+        }
+        Commands::UpdateAlias { alias_name, target_key_id } => {
+            ctx.client()?.update_alias(&alias_name, &target_key_id)?;
+            Ok(())
+        }
+        Commands::DeleteAlias { alias_name } => {
+            ctx.client()?.delete_alias(&alias_name)?;
+            Ok(())
+        }
+        Commands::ListAliases { key_id, limit, starting_token } => {
+            let client = ctx.client()?;
+            let (aliases, next_marker, truncated) = if limit.is_some() || starting_token.is_some() {
+                let page = client.list_aliases(key_id.as_deref(), limit, starting_token.as_deref())?;
+                (page.aliases, page.next_marker, page.truncated)
+            } else {
+                (client.list_all_aliases(key_id.as_deref())?, None, false)
+            };
+            let items: Vec<Value> = aliases
+                .iter()
+                .map(|a| {
+                    Obj::new()
+                        .field("AliasName", a.alias_name.clone())
+                        .field("TargetKeyId", a.target_key_id.to_string())
+                        .field("CreationDate", date(a.creation_date))
+                        .field("LastUpdatedDate", date(a.last_updated_date))
+                        .build()
+                })
+                .collect();
+            ctx.emit(
+                Obj::new()
+                    .field("Aliases", items)
+                    .opt("NextMarker", next_marker.filter(|_| truncated))
+                    .field("Truncated", truncated)
+                    .build(),
+            )
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Parsing of aws-cli-style arguments: blobs (`fileb://PATH`, `file://PATH`, base64),
+//! encryption contexts (`k=v`, repeatable, or a JSON object), tags (`TagKey=k,TagValue=v`,
+//! `k=v`, or JSON) and KMS enumeration names.
+
+use std::collections::BTreeSet;
+
+use crate::model::Tag;
+use base64::Engine as _;
+use zeroize::Zeroizing;
+
+/// Standard base64 with padding, as aws-cli v2 prints and reads blobs.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A blob argument's bytes (wiped on drop: blobs are often plaintexts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blob(pub Zeroizing<Vec<u8>>);
+
+impl std::ops::Deref for Blob {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Parses a blob argument as aws-cli v2 does (`cli_binary_format=base64`):
+/// * `fileb://PATH`: the file's raw bytes;
+/// * `file://PATH`: the file's text, which must be base64;
+/// * anything else: base64 text.
+pub fn parse_blob(arg: &str) -> Result<Blob, String> {
+    if let Some(path) = arg.strip_prefix("fileb://") {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        return Ok(Blob(Zeroizing::new(bytes)));
+    }
+    if let Some(path) = arg.strip_prefix("file://") {
+        let text =
+            Zeroizing::new(std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?);
+        return decode_b64(&text)
+            .map_err(|_| format!("{path} does not hold base64 text (use fileb://{path} for raw bytes)"));
+    }
+    decode_b64(arg).map_err(|_| "not valid base64; pass raw bytes from a file with fileb://PATH".to_owned())
+}
+
+fn decode_b64(text: &str) -> Result<Blob, base64::DecodeError> {
+    let compact: Zeroizing<String> =
+        Zeroizing::new(text.chars().filter(|c| !c.is_ascii_whitespace()).collect());
+    let bytes = base64::engine::general_purpose::STANDARD.decode(compact.as_bytes())?;
+    Ok(Blob(Zeroizing::new(bytes)))
+}
+
+/// Some pairs of an encryption context, from one `--encryption-context` argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextArg(pub Vec<(String, String)>);
+
+/// Parses one `--encryption-context` argument: `key=value` (split at the first `=`; the value
+/// may hold `=` and `,`), or a JSON object of strings (`{"k":"v",…}`).
+pub fn parse_context(arg: &str) -> Result<ContextArg, String> {
+    let trimmed = arg.trim_start();
+    if trimmed.starts_with('{') {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(trimmed).map_err(|e| format!("not a JSON object: {e}"))?;
+        let mut pairs = Vec::with_capacity(map.len());
+        for (k, v) in map {
+            match v {
+                serde_json::Value::String(s) => pairs.push((k, s)),
+                other => return Err(format!("the value of {k:?} must be a string, not {other}")),
+            }
+        }
+        return Ok(ContextArg(pairs));
+    }
+    match arg.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok(ContextArg(vec![(k.to_owned(), v.to_owned())])),
+        _ => Err("expected KEY=VALUE (repeat the flag for more pairs) or a JSON object".to_owned()),
+    }
+}
+
+/// Joins repeated `--encryption-context` arguments; a key given twice is an error (the order of
+/// pairs does not matter to the token).
+pub fn merge_context(args: &[ContextArg]) -> Result<Vec<(String, String)>, String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (k, v) in args.iter().flat_map(|a| a.0.iter()) {
+        if !seen.insert(k.clone()) {
+            return Err(format!("encryption context key {k:?} is given twice"));
+        }
+        out.push((k.clone(), v.clone()));
+    }
+    Ok(out)
+}
+
+/// Tags from one `--tags` argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagsArg(pub Vec<Tag>);
+
+/// Parses one `--tags` argument: aws shorthand `TagKey=k,TagValue=v`, plain `k=v`, or JSON
+/// (`[{"TagKey":"k","TagValue":"v"}]`, a single such object, or `{"k":"v"}`).
+pub fn parse_tags(arg: &str) -> Result<TagsArg, String> {
+    let trimmed = arg.trim_start();
+    if trimmed.starts_with('[') || trimmed.starts_with('{') {
+        let value: serde_json::Value =
+            serde_json::from_str(trimmed).map_err(|e| format!("not valid JSON: {e}"))?;
+        return tags_from_json(&value).map(TagsArg);
+    }
+    if let Some(rest) = arg.strip_prefix("TagKey=") {
+        let (key, value) = match rest.split_once(",TagValue=") {
+            Some((k, v)) => (k, v),
+            None => (rest, ""),
+        };
+        if key.is_empty() {
+            return Err("TagKey must not be empty".to_owned());
+        }
+        return Ok(TagsArg(vec![Tag::new(key, value)]));
+    }
+    match arg.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok(TagsArg(vec![Tag::new(k, v)])),
+        _ => Err("expected TagKey=KEY,TagValue=VALUE or KEY=VALUE".to_owned()),
+    }
+}
+
+fn tags_from_json(value: &serde_json::Value) -> Result<Vec<Tag>, String> {
+    use serde_json::Value;
+    let str_field = |o: &serde_json::Map<String, Value>, name: &str| -> Result<Option<String>, String> {
+        match o.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(format!("{name} must be a string, not {other}")),
+        }
+    };
+    match value {
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                out.extend(tags_from_json(item)?);
+            }
+            Ok(out)
+        }
+        Value::Object(o) if o.contains_key("TagKey") => {
+            let key = str_field(o, "TagKey")?.unwrap_or_default();
+            let value = str_field(o, "TagValue")?.unwrap_or_default();
+            Ok(vec![Tag::new(key, value)])
+        }
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok(Tag::new(k.clone(), s.clone())),
+                other => Err(format!("the value of tag {k:?} must be a string, not {other}")),
+            })
+            .collect(),
+        other => Err(format!("expected tags, got {other}")),
+    }
+}
+
+/// Flattens repeated `--tags` arguments.
+pub fn merge_tags(args: &[TagsArg]) -> Vec<Tag> {
+    args.iter().flat_map(|a| a.0.iter().cloned()).collect()
+}
+
+/// A clap value parser for a KMS enumeration of the protocol crate (exact KMS names; the
+/// possible values show in `--help` and in errors).
+
+macro_rules! kms_value_parser {
+    ($ty:ty) => {
+        clap::builder::TypedValueParser::try_map(
+            clap::builder::PossibleValuesParser::new(<$ty>::ALL.iter().map(|v| v.as_str())),
+            |s: String| s.parse::<$ty>().map_err(|()| format!("unknown value {s}")),
+        )
+    };
+}
+pub(crate) use kms_value_parser;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_from_fileb_is_raw_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        std::fs::write(&p, [0u8, 1, 2, 255]).unwrap();
+        let b = parse_blob(&format!("fileb://{}", p.display())).unwrap();
+        assert_eq!(&*b, &[0u8, 1, 2, 255]);
+    }
+
+    #[test]
+    fn blob_from_file_is_base64_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.b64");
+        std::fs::write(&p, "aGVs\nbG8=\n").unwrap();
+        assert_eq!(&*parse_blob(&format!("file://{}", p.display())).unwrap(), b"hello");
+        std::fs::write(&p, "not base64!").unwrap();
+        let err = parse_blob(&format!("file://{}", p.display())).unwrap_err();
+        assert!(err.contains("fileb://"), "{err}");
+    }
+
+    #[test]
+    fn blob_inline_is_base64() {
+        assert_eq!(&*parse_blob("aGVsbG8=").unwrap(), b"hello");
+        let err = parse_blob("hello world").unwrap_err();
+        assert!(err.contains("base64") && err.contains("fileb://"), "{err}");
+        assert!(parse_blob("fileb:///no/such/file").unwrap_err().contains("/no/such/file"));
+    }
+
+    #[test]
+    fn context_pairs_and_json() {
+        assert_eq!(parse_context("app=bar").unwrap().0, vec![("app".to_owned(), "bar".to_owned())]);
+        assert_eq!(parse_context("k=a=b,c").unwrap().0, vec![("k".to_owned(), "a=b,c".to_owned())]);
+        assert_eq!(parse_context("k=").unwrap().0, vec![("k".to_owned(), String::new())]);
+        assert!(parse_context("=v").is_err());
+        assert!(parse_context("novalue").is_err());
+        let j = parse_context(r#"{"a":"1","b":"2"}"#).unwrap().0;
+        assert_eq!(j.len(), 2);
+        assert!(parse_context(r#"{"a":1}"#).is_err());
+    }
+
+    #[test]
+    fn merged_context_refuses_duplicate_keys() {
+        let a = parse_context("a=1").unwrap();
+        let b = parse_context("b=2").unwrap();
+        assert_eq!(merge_context(&[a.clone(), b]).unwrap().len(), 2);
+        let a2 = parse_context("a=3").unwrap();
+        assert!(merge_context(&[a, a2]).unwrap_err().contains("\"a\""));
+    }
+
+    #[test]
+    fn tags_in_every_form() {
+        assert_eq!(parse_tags("TagKey=team,TagValue=infra").unwrap().0, vec![Tag::new("team", "infra")]);
+        assert_eq!(parse_tags("team=infra").unwrap().0, vec![Tag::new("team", "infra")]);
+        assert_eq!(parse_tags("TagKey=solo").unwrap().0, vec![Tag::new("solo", "")]);
+        assert_eq!(
+            parse_tags(r#"[{"TagKey":"a","TagValue":"1"},{"TagKey":"b","TagValue":"2"}]"#).unwrap().0,
+            vec![Tag::new("a", "1"), Tag::new("b", "2")]
+        );
+        assert_eq!(parse_tags(r#"{"a":"1"}"#).unwrap().0, vec![Tag::new("a", "1")]);
+        assert!(parse_tags("=x").is_err());
+        assert!(parse_tags("TagKey=,TagValue=x").is_err());
+    }
+}

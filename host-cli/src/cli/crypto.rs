@@ -1,0 +1,229 @@
+//! encrypt, decrypt, re-encrypt, generate-data-key, generate-data-key-without-plaintext,
+//! generate-random.
+
+use clap::Subcommand;
+use pkms_protocol::limits::MAX_PLAINTEXT;
+use pkms_protocol::DataKeySpec;
+
+use super::args::{b64, kms_value_parser, merge_context, parse_blob, parse_context, Blob, ContextArg};
+use super::output::Obj;
+use super::{usage, Context};
+use crate::model::DataKeySize;
+
+/// Symmetric cryptography commands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Encrypt up to 4096 bytes under a key's newest version.
+    #[command(after_help = "Examples:\n  pkms encrypt --key-id alias/app --plaintext fileb://secret.txt \
+        --encryption-context app=web\n  pkms encrypt --key-id KEY --plaintext aGVsbG8= --query CiphertextBlob --output text\n\n\
+        For more than 4096 bytes use envelope encryption: pkms encrypt-file.")]
+    Encrypt {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// The data: fileb://PATH (raw bytes) or base64.
+        #[arg(long, value_parser = parse_blob)]
+        plaintext: Blob,
+        /// KEY=VALUE (repeatable) or a JSON object: bound to the ciphertext, needed to decrypt.
+        #[arg(long, value_parser = parse_context)]
+        encryption_context: Vec<ContextArg>,
+    },
+    /// Decrypt a ciphertext blob (the blob names its key and version).
+    #[command(
+        after_help = "Example:\n  pkms decrypt --ciphertext-blob fileb://secret.blob --encryption-context app=web \
+        \\\n       --query Plaintext --output text | base64 -d"
+    )]
+    Decrypt {
+        /// The blob: fileb://PATH or base64.
+        #[arg(long, value_parser = parse_blob)]
+        ciphertext_blob: Blob,
+        /// The encryption context given at encryption (pairs in any order).
+        #[arg(long, value_parser = parse_context)]
+        encryption_context: Vec<ContextArg>,
+        /// Refuse unless the blob was made under this key (IncorrectKeyException).
+        #[arg(long)]
+        key_id: Option<String>,
+    },
+    /// Decrypt and encrypt again under another key or context, inside the token.
+    #[command(
+        after_help = "Example:\n  pkms re-encrypt --ciphertext-blob fileb://old.blob --source-encryption-context t=1 \
+        \\\n       --destination-key-id alias/new --destination-encryption-context t=2"
+    )]
+    ReEncrypt {
+        /// The blob: fileb://PATH or base64.
+        #[arg(long, value_parser = parse_blob)]
+        ciphertext_blob: Blob,
+        /// The blob's encryption context.
+        #[arg(long, value_parser = parse_context)]
+        source_encryption_context: Vec<ContextArg>,
+        /// Refuse unless the blob was made under this key.
+        #[arg(long)]
+        source_key_id: Option<String>,
+        /// Key to encrypt under (its newest version).
+        #[arg(long)]
+        destination_key_id: String,
+        /// Encryption context of the new blob.
+        #[arg(long, value_parser = parse_context)]
+        destination_encryption_context: Vec<ContextArg>,
+    },
+    /// Make a data key: in plaintext and encrypted under a KMS key.
+    #[command(after_help = "Example:\n  pkms generate-data-key --key-id alias/app --key-spec AES_256")]
+    GenerateDataKey {
+        #[command(flatten)]
+        args: DataKeyArgs,
+    },
+    /// Make a data key, returned only encrypted.
+    #[command(
+        after_help = "Example:\n  pkms generate-data-key-without-plaintext --key-id alias/app --number-of-bytes 64"
+    )]
+    GenerateDataKeyWithoutPlaintext {
+        #[command(flatten)]
+        args: DataKeyArgs,
+    },
+    /// Random bytes from the token's RNG (1-1024).
+    #[command(
+        after_help = "Example:\n  pkms generate-random --number-of-bytes 32 --query Plaintext --output text"
+    )]
+    GenerateRandom {
+        /// How many bytes.
+        #[arg(long)]
+        number_of_bytes: u16,
+    },
+}
+
+/// Arguments of generate-data-key(-without-plaintext).
+#[derive(Debug, clap::Args)]
+pub struct DataKeyArgs {
+    /// Key id or alias.
+    #[arg(long)]
+    key_id: String,
+    /// AES_256 or AES_128 (default AES_256 unless --number-of-bytes is given).
+    #[arg(long, value_parser = kms_value_parser!(DataKeySpec), conflicts_with = "number_of_bytes")]
+    key_spec: Option<DataKeySpec>,
+    /// Length of the data key in bytes (1-1024).
+    #[arg(long)]
+    number_of_bytes: Option<u16>,
+    /// KEY=VALUE (repeatable) or a JSON object.
+    #[arg(long, value_parser = parse_context)]
+    encryption_context: Vec<ContextArg>,
+}
+
+impl DataKeyArgs {
+    fn size(&self) -> DataKeySize {
+        match (self.key_spec, self.number_of_bytes) {
+            (_, Some(n)) => DataKeySize::Bytes(n),
+            (Some(s), None) => DataKeySize::Spec(s),
+            (None, None) => DataKeySize::Spec(DataKeySpec::Aes256),
+        }
+    }
+}
+
+/// Checks the plaintext length before anything is sent.
+pub fn check_plaintext_len(len: usize) -> anyhow::Result<()> {
+    if len > MAX_PLAINTEXT {
+        return Err(usage(format!(
+            "Plaintext is {len} bytes; Encrypt takes at most {MAX_PLAINTEXT} bytes (the KMS limit). \
+             For larger data use envelope encryption: `pkms encrypt-file`."
+        )));
+    }
+    if len == 0 {
+        return Err(usage("Plaintext is empty; Encrypt takes 1 to 4096 bytes."));
+    }
+    Ok(())
+}
+
+fn context(args: &[ContextArg]) -> anyhow::Result<Vec<(String, String)>> {
+    merge_context(args).map_err(usage)
+}
+
+/// Runs a symmetric cryptography command.
+pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
+    match cmd {
+        Commands::Encrypt { key_id, plaintext, encryption_context } => {
+            check_plaintext_len(plaintext.len())?;
+            let ec = context(&encryption_context)?;
+            let out = ctx.client()?.encrypt(&key_id, &plaintext, &ec)?;
+            ctx.emit(
+                Obj::new()
+                    .field("CiphertextBlob", b64(&out.ciphertext_blob))
+                    .field("KeyId", out.key_id.to_string())
+                    .field("EncryptionAlgorithm", "SYMMETRIC_DEFAULT")
+                    .field("KeyMaterialId", out.key_material_id.to_string())
+                    .field("KeyVersion", out.key_version)
+                    .build(),
+            )
+        }
+        Commands::Decrypt { ciphertext_blob, encryption_context, key_id } => {
+            let ec = context(&encryption_context)?;
+            let out = ctx.client()?.decrypt(&ciphertext_blob, &ec, key_id.as_deref())?;
+            let plaintext = zeroize::Zeroizing::new(b64(&out.plaintext));
+            ctx.emit(
+                Obj::new()
+                    .field("KeyId", out.key_id.to_string())
+                    .field("Plaintext", plaintext.as_str())
+                    .field("EncryptionAlgorithm", "SYMMETRIC_DEFAULT")
+                    .field("KeyMaterialId", out.key_material_id.to_string())
+                    .field("KeyVersion", out.key_version)
+                    .build(),
+            )
+        }
+        Commands::ReEncrypt {
+            ciphertext_blob,
+            source_encryption_context,
+            source_key_id,
+            destination_key_id,
+            destination_encryption_context,
+        } => {
+            let src = context(&source_encryption_context)?;
+            let dst = context(&destination_encryption_context)?;
+            let out = ctx.client()?.re_encrypt(
+                &ciphertext_blob,
+                &src,
+                source_key_id.as_deref(),
+                &destination_key_id,
+                &dst,
+            )?;
+            ctx.emit(
+                Obj::new()
+                    .field("CiphertextBlob", b64(&out.ciphertext_blob))
+                    .field("SourceKeyId", out.source_key_id.to_string())
+                    .field("KeyId", out.key_id.to_string())
+                    .field("SourceEncryptionAlgorithm", "SYMMETRIC_DEFAULT")
+                    .field("DestinationEncryptionAlgorithm", "SYMMETRIC_DEFAULT")
+                    .field("SourceKeyMaterialId", out.source_key_material_id.to_string())
+                    .field("DestinationKeyMaterialId", out.destination_key_material_id.to_string())
+                    .build(),
+            )
+        }
+        Commands::GenerateDataKey { args } => {
+            let ec = context(&args.encryption_context)?;
+            let out = ctx.client()?.generate_data_key(&args.key_id, &ec, args.size())?;
+            let plaintext =
+                zeroize::Zeroizing::new(out.plaintext.as_deref().map(|p| b64(p)).unwrap_or_default());
+            ctx.emit(
+                Obj::new()
+                    .field("CiphertextBlob", b64(&out.ciphertext_blob))
+                    .field("Plaintext", plaintext.as_str())
+                    .field("KeyId", out.key_id.to_string())
+                    .field("KeyMaterialId", out.key_material_id.to_string())
+                    .build(),
+            )
+        }
+        Commands::GenerateDataKeyWithoutPlaintext { args } => {
+            let ec = context(&args.encryption_context)?;
+            let out = ctx.client()?.generate_data_key_without_plaintext(&args.key_id, &ec, args.size())?;
+            ctx.emit(
+                Obj::new()
+                    .field("CiphertextBlob", b64(&out.ciphertext_blob))
+                    .field("KeyId", out.key_id.to_string())
+                    .field("KeyMaterialId", out.key_material_id.to_string())
+                    .build(),
+            )
+        }
+        Commands::GenerateRandom { number_of_bytes } => {
+            let bytes = ctx.client()?.generate_random(number_of_bytes)?;
+            let text = zeroize::Zeroizing::new(b64(&bytes));
+            ctx.emit(Obj::new().field("Plaintext", text.as_str()).build())
+        }
+    }
+}

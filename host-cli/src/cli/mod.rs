@@ -1,0 +1,360 @@
+//! The `pkms` command line: aws-cli conventions (`pkms encrypt --key-id … --plaintext
+//! fileb://…`), one module per operation family. Each family exposes a
+//! `#[derive(clap::Subcommand)] pub enum Commands`, flattened into [`Command`], and
+//! `pub fn run(cmd, ctx: &mut Context) -> anyhow::Result<()>`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use pkms_protocol::ErrorCode;
+use serde_json::Value;
+
+use crate::client::Client;
+use crate::connect::{self, DeviceSpec};
+use crate::error::Error;
+
+pub mod args;
+pub mod output;
+
+pub mod aliases;
+pub mod crypto;
+pub mod keys;
+pub mod lifecycle;
+pub mod mac;
+pub mod rotation;
+pub mod signing;
+pub mod tags;
+
+pub use output::OutputFormat;
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  pkms create-key --description 'backup key'
+  pkms encrypt --key-id KEY --plaintext fileb://secret.txt --encryption-context app=backup \\
+       --query CiphertextBlob --output text
+  pkms decrypt --ciphertext-blob fileb://secret.blob --encryption-context app=backup
+
+With no --device (or PKMS_DEVICE), pkms starts and uses the QEMU token whose flash lives in
+$PKMS_HOME (default: the user's data directory, e.g. ~/.local/share/pkms).";
+
+/// Pocket KMS: an AWS-KMS-style key service on a USB token (or its QEMU emulation).
+#[derive(Debug, Parser)]
+#[command(name = "pkms", version, about, after_help = MAIN_EXAMPLES)]
+pub struct Cli {
+    /// Output format: json (KMS field names), text (bare values) or pem (get-public-key).
+    #[arg(long, global = true, value_enum, default_value = "json")]
+    pub output: OutputFormat,
+    /// The token: unix:PATH, tcp:HOST:PORT, a serial device (/dev/ttyACM0) or inprocess:PATH.
+    /// Default: the QEMU token of $PKMS_HOME.
+    #[arg(long, global = true, env = "PKMS_DEVICE", value_parser = parse_device)]
+    pub device: Option<DeviceSpec>,
+    /// Print nothing on success (errors still go to stderr; the exit status tells the result).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Print only part of the result (JMESPath subset: `KeyMetadata.KeyId`, `Keys[].KeyId`).
+    #[arg(long, global = true)]
+    pub query: Option<String>,
+    /// The operation.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn parse_device(s: &str) -> Result<DeviceSpec, String> {
+    s.parse()
+}
+
+/// Every subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Keys: info, create-key, describe-key, list-keys, update-key-description.
+    #[command(flatten)]
+    Keys(keys::Commands),
+    /// Symmetric cryptography.
+    #[command(flatten)]
+    Crypto(crypto::Commands),
+    /// Rotation.
+    #[command(flatten)]
+    Rotation(rotation::Commands),
+    /// Signing.
+    #[command(flatten)]
+    Signing(signing::Commands),
+    /// HMAC.
+    #[command(flatten)]
+    Mac(mac::Commands),
+    /// Key states.
+    #[command(flatten)]
+    Lifecycle(lifecycle::Commands),
+    /// Aliases.
+    #[command(flatten)]
+    Aliases(aliases::Commands),
+    /// Tags.
+    #[command(flatten)]
+    Tags(tags::Commands),
+    // cli::files::Commands (encrypt-file, decrypt-file, sign-file, verify-file, sign-manifest) plugs in here.
+    // cli::devices::Commands (devices) plugs in here.
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Example:\n  pkms completions bash > /etc/bash_completion.d/pkms")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// What every command gets: a lazily connected client, and how to print.
+pub struct Context {
+    /// `--output`.
+    pub output: OutputFormat,
+    /// `--quiet`.
+    pub quiet: bool,
+    /// `--query`.
+    pub query: Option<String>,
+    device: Option<DeviceSpec>,
+    home: PathBuf,
+    client: Option<Client>,
+}
+
+impl Context {
+    /// A context; nothing is connected until [`Context::client`] is called.
+    pub fn new(output: OutputFormat, quiet: bool, query: Option<String>, device: Option<DeviceSpec>) -> Self {
+        Context { output, quiet, query, device, home: connect::default_home(), client: None }
+    }
+
+    /// `$PKMS_HOME` (or the default home).
+    pub fn home(&self) -> &std::path::Path {
+        &self.home
+    }
+
+    /// The device given with `--device` / `PKMS_DEVICE`, if any.
+    pub fn device(&self) -> Option<&DeviceSpec> {
+        self.device.as_ref()
+    }
+
+    /// The connected client (connecting on first use).
+    pub fn client(&mut self) -> anyhow::Result<&mut Client> {
+        if self.client.is_none() {
+            let c = match &self.device {
+                Some(d) => connect::open(d)?,
+                None => connect::open_default(&self.home)?,
+            };
+            self.client = Some(c);
+        }
+        self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))
+    }
+
+    /// Prints a result in the chosen format (nothing with `--quiet`).
+    pub fn emit(&self, value: Value) -> anyhow::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        let value = match &self.query {
+            Some(q) => output::query(&value, q).map_err(|m| usage(m))?,
+            None => value,
+        };
+        let text = match self.output {
+            OutputFormat::Json => json_pretty(&value) + "\n",
+            OutputFormat::Text => output::text(&value),
+            OutputFormat::Pem => return Err(usage("--output pem applies to get-public-key only")),
+        };
+        write_stdout(text.as_bytes())
+    }
+
+    /// Writes raw text to stdout (nothing with `--quiet`).
+    pub fn emit_raw(&self, text: &str) -> anyhow::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        write_stdout(text.as_bytes())
+    }
+}
+
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        // `pkms … | head` closing the pipe is not an error worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// JSON with 4-space indentation, as aws-cli prints it.
+pub fn json_pretty(value: &Value) -> String {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    match serde::Serialize::serialize(value, &mut ser) {
+        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(_) => value.to_string(),
+    }
+}
+
+/// An error found by the CLI itself (bad argument values), with a KMS-style type.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    /// `__type`, e.g. ValidationException.
+    pub kind: &'static str,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+/// A ValidationException raised before anything is sent.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    CliError { kind: "ValidationException", message: message.into() }.into()
+}
+
+/// What to do next after a token error.
+fn hint(code: ErrorCode, operation: &str, message: &str) -> Option<&'static str> {
+    Some(match code {
+        ErrorCode::NotFound => "Check the key id or alias: `pkms list-keys` and `pkms list-aliases` show them.",
+        ErrorCode::Disabled => "The key is disabled: `pkms enable-key --key-id KEY` makes it usable again.",
+        ErrorCode::InvalidState => {
+            "`pkms describe-key` shows the key's state; a key pending deletion comes back with \
+             `pkms cancel-key-deletion` then `pkms enable-key`."
+        }
+        ErrorCode::InvalidCiphertext => {
+            "The blob was altered or truncated, or --encryption-context differs from the one given \
+             at encryption (the same pairs are needed, in any order)."
+        }
+        ErrorCode::IncorrectKey => "The blob was made under another key: leave out --key-id, or name the blob's key.",
+        ErrorCode::InvalidKeyUsage => {
+            "`pkms describe-key` shows the key's KeySpec and KeyUsage; this operation needs a key of another kind."
+        }
+        ErrorCode::InvalidSignature => "The signature does not match this message and key version.",
+        ErrorCode::InvalidMac => "The MAC does not match this message and key version.",
+        ErrorCode::LimitExceeded => {
+            "The token's store is full: retire old versions (`pkms retire-key-versions`) or delete \
+             unused keys (`pkms schedule-key-deletion`)."
+        }
+        ErrorCode::KeyVersionRetired => "That key version was retired and its material erased.",
+        ErrorCode::Validation if operation == "Encrypt" && message.contains("4096") => {
+            "For more than 4096 bytes use envelope encryption: `pkms encrypt-file`."
+        }
+        ErrorCode::UnsupportedProtocolVersion => "Update pkms or the token firmware so both speak the same protocol.",
+        ErrorCode::UserPresenceRequired => "Touch the token's button when it blinks; the emulator cannot confirm presence.",
+        ErrorCode::InvalidAliasName => {
+            "Alias names start with `alias/`, use only letters, digits, `/_-:`, and may not start with `alias/aws/`."
+        }
+        _ => return None,
+    })
+}
+
+const LINK_HINT: &str =
+    "Is the token reachable? Check --device / PKMS_DEVICE; with neither, pkms starts the \
+                         QEMU token of $PKMS_HOME (qemu-system-arm must be installed).";
+
+/// `encrypt-file` → `EncryptFile`.
+fn operation_name(subcommand: &str) -> String {
+    subcommand
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// Prints an error to stderr (JSON with `--output json`, aws-cli's sentence otherwise) and
+/// returns the exit status: 252 bad arguments, 254 the token refused, 255 the link failed.
+pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) -> i32 {
+    let (kind, mut message, status) = if let Some(e) = err.downcast_ref::<Error>() {
+        match e {
+            Error::Token { code, message } => {
+                let mut m = message.clone();
+                if let Some(h) = hint(*code, operation, message) {
+                    if !m.is_empty() {
+                        m.push_str(". ");
+                    }
+                    m.push_str(h);
+                }
+                (code.kms_name().to_owned(), m, 254)
+            }
+            Error::Link(l) => ("ConnectionError".to_owned(), format!("{l}. {LINK_HINT}"), 255),
+            Error::InvalidInput(m) => ("ValidationException".to_owned(), m.clone(), 252),
+        }
+    } else if let Some(c) = err.downcast_ref::<CliError>() {
+        (c.kind.to_owned(), c.message.clone(), 252)
+    } else {
+        ("Error".to_owned(), String::new(), 255)
+    };
+    if message.is_empty() {
+        message = format!("{err:#}");
+    }
+    let text = match output {
+        OutputFormat::Json => json_pretty(&serde_json::json!({ "__type": kind, "message": message })),
+        _ => format!("An error occurred ({kind}) when calling the {operation} operation: {message}"),
+    };
+    let _ = writeln!(std::io::stderr(), "{text}");
+    status
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut ctx = Context::new(cli.output, cli.quiet, cli.query, cli.device);
+    match cli.command {
+        Command::Keys(c) => keys::run(c, &mut ctx),
+        Command::Crypto(c) => crypto::run(c, &mut ctx),
+        Command::Rotation(c) => rotation::run(c, &mut ctx),
+        Command::Signing(c) => signing::run(c, &mut ctx),
+        Command::Mac(c) => mac::run(c, &mut ctx),
+        Command::Lifecycle(c) => lifecycle::run(c, &mut ctx),
+        Command::Aliases(c) => aliases::run(c, &mut ctx),
+        Command::Tags(c) => tags::run(c, &mut ctx),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "pkms", &mut out);
+            ctx.emit_raw(&String::from_utf8_lossy(&out))
+        }
+    }
+}
+
+/// The `pkms` binary: parses the arguments, runs, prints errors; returns the exit status.
+pub fn main() -> i32 {
+    let matches = Cli::command().get_matches();
+    let operation = operation_name(matches.subcommand_name().unwrap_or("pkms"));
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let output = cli.output;
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => report_error(&e, output, &operation),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn operation_names_are_pascal_case() {
+        assert_eq!(operation_name("encrypt"), "Encrypt");
+        assert_eq!(operation_name("generate-data-key-without-plaintext"), "GenerateDataKeyWithoutPlaintext");
+    }
+
+    #[test]
+    fn every_subcommand_shows_an_example_in_help() {
+        for sub in Cli::command().get_subcommands() {
+            let after = sub.get_after_help().map(|s| s.to_string()).unwrap_or_default();
+            assert!(after.contains("pkms "), "{} has no example", sub.get_name());
+        }
+    }
+
+    #[test]
+    fn too_long_plaintext_hint_names_envelope_encryption() {
+        let h = hint(ErrorCode::Validation, "Encrypt", "Plaintext must be 1..=4096 bytes").unwrap();
+        assert!(h.contains("encrypt-file"));
+        assert!(hint(ErrorCode::Validation, "Decrypt", "x").is_none());
+    }
+}

@@ -1,0 +1,255 @@
+//! Printing results as aws-cli does: `--output json` (KMS field names in PascalCase, blobs in
+//! base64, dates as ISO-8601 UTC strings like aws-cli v2's default `cli_timestamp_format`),
+//! `--output text` (bare values, tab-separated), `--query` (a small JMESPath subset), and
+//! errors (`{"__type": …, "message": …}` on stderr).
+
+use serde_json::{Map, Value};
+
+/// `--output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// JSON with KMS field names (default).
+    Json,
+    /// Bare values, tab-separated, one record per line.
+    Text,
+    /// PEM (get-public-key only).
+    Pem,
+}
+
+/// Formats Unix seconds as ISO-8601 UTC (`2026-11-28T12:34:03+00:00`), as aws-cli v2 prints
+/// timestamps by default.
+pub fn iso8601(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}+00:00", secs / 3600, (secs / 60) % 60, secs % 60)
+}
+
+/// A date field value.
+pub fn date(unix: u64) -> Value {
+    Value::String(iso8601(unix))
+}
+
+/// Builds a JSON object in field order, leaving out `None` fields.
+#[derive(Default)]
+pub struct Obj(Map<String, Value>);
+
+impl Obj {
+    /// An empty object.
+    pub fn new() -> Self {
+        Obj(Map::new())
+    }
+
+    /// Adds a field.
+    pub fn field(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.0.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Adds a field if present.
+    pub fn opt<T: Into<Value>>(mut self, name: &str, value: Option<T>) -> Self {
+        if let Some(v) = value {
+            self.0.insert(name.to_owned(), v.into());
+        }
+        self
+    }
+
+    /// The finished object.
+    pub fn build(self) -> Value {
+        Value::Object(self.0)
+    }
+}
+
+impl From<Obj> for Value {
+    fn from(o: Obj) -> Value {
+        o.build()
+    }
+}
+
+/// Applies a `--query` expression: dotted field names, `[N]` indexes and `[]` projections
+/// (`KeyMetadata.KeyId`, `Keys[0].KeyId`, `Keys[].KeyId`, `Rotations[-1].KeyMaterialId`).
+/// A missing field yields `null`, as JMESPath does.
+pub fn query(value: &Value, expr: &str) -> Result<Value, String> {
+    let mut tokens = Vec::new();
+    for part in expr.split('.') {
+        let (name, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !name.is_empty() {
+            tokens.push(Step::Field(name.to_owned()));
+        } else if rest.is_empty() {
+            return Err(format!("empty field name in query {expr:?}"));
+        }
+        while let Some(inner) = rest.strip_prefix('[') {
+            let close = inner.find(']').ok_or_else(|| format!("unclosed [ in query {expr:?}"))?;
+            let idx = &inner[..close];
+            if idx.is_empty() || idx == "*" {
+                tokens.push(Step::Project);
+            } else {
+                let n: i64 = idx.parse().map_err(|_| format!("bad index [{idx}] in query {expr:?}"))?;
+                tokens.push(Step::Index(n));
+            }
+            rest = &inner[close + 1..];
+        }
+        if !rest.is_empty() {
+            return Err(format!("unexpected {rest:?} in query {expr:?}"));
+        }
+    }
+    Ok(apply(value, &tokens))
+}
+
+enum Step {
+    Field(String),
+    Index(i64),
+    Project,
+}
+
+fn apply(value: &Value, steps: &[Step]) -> Value {
+    let Some((first, rest)) = steps.split_first() else { return value.clone() };
+    match first {
+        Step::Field(name) => match value.get(name) {
+            Some(v) => apply(v, rest),
+            None => Value::Null,
+        },
+        Step::Index(i) => match value.as_array() {
+            Some(a) => {
+                let len = a.len() as i64;
+                let at = if *i < 0 { len + i } else { *i };
+                match usize::try_from(at).ok().and_then(|at| a.get(at)) {
+                    Some(v) => apply(v, rest),
+                    None => Value::Null,
+                }
+            }
+            None => Value::Null,
+        },
+        Step::Project => match value.as_array() {
+            Some(a) => Value::Array(a.iter().map(|v| apply(v, rest)).filter(|v| !v.is_null()).collect()),
+            None => Value::Null,
+        },
+    }
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => Some("None".to_owned()),
+        Value::Bool(b) => Some(if *b { "True" } else { "False" }.to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Renders a value as aws-cli's text output does, simplified: the scalar fields of an object
+/// on one tab-separated line (in field order), then each nested object or list; a list of
+/// scalars on one line; a bare scalar alone (`True`/`False`/`None` as aws-cli prints them).
+pub fn text(value: &Value) -> String {
+    let mut lines = Vec::new();
+    render_text(value, &mut lines);
+    let mut out = lines.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+fn render_text(value: &Value, lines: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            let scalars: Vec<String> = map.values().filter_map(scalar_text).collect();
+            if !scalars.is_empty() {
+                lines.push(scalars.join("\t"));
+            }
+            for v in map.values() {
+                if v.is_object() || v.is_array() {
+                    render_text(v, lines);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if items.iter().all(|v| !v.is_object() && !v.is_array()) {
+                if !items.is_empty() {
+                    lines.push(items.iter().filter_map(scalar_text).collect::<Vec<_>>().join("\t"));
+                }
+            } else {
+                for v in items {
+                    render_text(v, lines);
+                }
+            }
+        }
+        scalar => lines.extend(scalar_text(scalar)),
+    }
+}
+
+/// PEM-encodes DER bytes under `label` (64-character lines).
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let b = super::args::b64(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dates_are_iso8601_utc() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00+00:00");
+        assert_eq!(iso8601(1_764_333_243), "2025-11-28T12:34:03+00:00");
+        assert_eq!(iso8601(4_102_444_799), "2099-12-31T23:59:59+00:00");
+    }
+
+    #[test]
+    fn obj_keeps_field_order_and_drops_none() {
+        let v = Obj::new().field("B", 1).opt::<u32>("Skip", None).field("A", "x").build();
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"B":1,"A":"x"}"#);
+    }
+
+    #[test]
+    fn query_paths() {
+        let v = json!({"KeyMetadata": {"KeyId": "k1"}, "Keys": [{"KeyId": "a"}, {"KeyId": "b"}]});
+        assert_eq!(query(&v, "KeyMetadata.KeyId").unwrap(), json!("k1"));
+        assert_eq!(query(&v, "Keys[1].KeyId").unwrap(), json!("b"));
+        assert_eq!(query(&v, "Keys[-1].KeyId").unwrap(), json!("b"));
+        assert_eq!(query(&v, "Keys[].KeyId").unwrap(), json!(["a", "b"]));
+        assert_eq!(query(&v, "Nope.KeyId").unwrap(), Value::Null);
+        assert!(query(&v, "Keys[x]").is_err());
+        assert!(query(&v, "Keys[0").is_err());
+    }
+
+    #[test]
+    fn text_prints_bare_values() {
+        assert_eq!(text(&json!({"CiphertextBlob": "QUJD", "KeyId": "k"})), "QUJD\tk\n");
+        assert_eq!(text(&json!("QUJD")), "QUJD\n");
+        assert_eq!(text(&json!(true)), "True\n");
+        let v = json!({"Keys": [{"KeyId": "a"}, {"KeyId": "b"}], "Truncated": false});
+        assert_eq!(text(&v), "False\na\nb\n");
+        assert_eq!(text(&json!(["a", "b"])), "a\tb\n");
+        assert_eq!(text(&json!({})), "");
+    }
+
+    #[test]
+    fn pem_wraps_at_64() {
+        let p = pem("PUBLIC KEY", &[7u8; 91]);
+        let lines: Vec<&str> = p.lines().collect();
+        assert_eq!(lines[0], "-----BEGIN PUBLIC KEY-----");
+        assert_eq!(lines[1].len(), 64);
+        assert_eq!(lines.last().copied(), Some("-----END PUBLIC KEY-----"));
+    }
+}

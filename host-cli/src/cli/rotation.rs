@@ -1,0 +1,149 @@
+//! enable-key-rotation, disable-key-rotation, get-key-rotation-status, rotate-key-on-demand,
+//! list-key-rotations, retire-key-versions.
+
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::output::{date, Obj};
+use super::Context;
+use crate::model::RotationEntry;
+
+/// Rotation commands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Rotate a key automatically every N days (90-2560, default 365). The token has no clock:
+    /// due rotations happen when a request brings the host's time past the due date.
+    #[command(
+        after_help = "Example:\n  pkms enable-key-rotation --key-id alias/app --rotation-period-in-days 90"
+    )]
+    EnableKeyRotation {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// Days between rotations.
+        #[arg(long)]
+        rotation_period_in_days: Option<u16>,
+    },
+    /// Stop automatic rotation.
+    #[command(after_help = "Example:\n  pkms disable-key-rotation --key-id alias/app")]
+    DisableKeyRotation {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+    },
+    /// Show whether automatic rotation is on, its period and the next rotation date.
+    #[command(after_help = "Example:\n  pkms get-key-rotation-status --key-id alias/app")]
+    GetKeyRotationStatus {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+    },
+    /// Add a new key version now; older versions keep decrypting.
+    #[command(after_help = "Example:\n  pkms rotate-key-on-demand --key-id alias/app")]
+    RotateKeyOnDemand {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+    },
+    /// List a key's versions (oldest first), all of them unless --limit asks for one page.
+    #[command(
+        after_help = "Example:\n  pkms list-key-rotations --key-id alias/app --query 'Rotations[].KeyVersion'"
+    )]
+    ListKeyRotations {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// One page of at most this many versions.
+        #[arg(long)]
+        limit: Option<u16>,
+        /// NextMarker of a previous page.
+        #[arg(long, visible_alias = "marker")]
+        starting_token: Option<String>,
+    },
+    /// Beyond KMS: erase every version below N (after re-encrypting their data with
+    /// re-encrypt); blobs of those versions can no longer be decrypted, and the flash is
+    /// reclaimed.
+    #[command(after_help = "Example:\n  pkms retire-key-versions --key-id alias/app --below-version 3")]
+    RetireKeyVersions {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// Versions below this one are erased (the newest can never be).
+        #[arg(long)]
+        below_version: u32,
+    },
+}
+
+fn rotation_json(r: &RotationEntry) -> Value {
+    Obj::new()
+        .field("KeyId", r.key_id.to_string())
+        .field("KeyMaterialId", r.key_material_id.to_string())
+        .field("KeyVersion", r.key_version)
+        .field("KeyMaterialState", r.key_material_state.as_str())
+        .field("RotationDate", date(r.rotation_date))
+        .opt("RotationType", r.rotation_type.map(|t| t.as_str()))
+        .build()
+}
+
+/// Runs a rotation command.
+pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
+    match cmd {
+        Commands::EnableKeyRotation { key_id, rotation_period_in_days } => {
+            ctx.client()?.enable_key_rotation(&key_id, rotation_period_in_days)?;
+            Ok(())
+        }
+        Commands::DisableKeyRotation { key_id } => {
+            ctx.client()?.disable_key_rotation(&key_id)?;
+            Ok(())
+        }
+        Commands::GetKeyRotationStatus { key_id } => {
+            let s = ctx.client()?.get_key_rotation_status(&key_id)?;
+            ctx.emit(
+                Obj::new()
+                    .field("KeyRotationEnabled", s.key_rotation_enabled)
+                    .field("KeyId", s.key_id.to_string())
+                    .opt("RotationPeriodInDays", s.rotation_period_in_days)
+                    .opt("NextRotationDate", s.next_rotation_date.map(date))
+                    .opt("OnDemandRotationStartDate", s.on_demand_rotation_start_date.map(date))
+                    .build(),
+            )
+        }
+        Commands::RotateKeyOnDemand { key_id } => {
+            let r = ctx.client()?.rotate_key_on_demand(&key_id)?;
+            ctx.emit(
+                Obj::new()
+                    .field("KeyId", r.key_id.to_string())
+                    .field("KeyVersion", r.key_version)
+                    .field("KeyMaterialId", r.key_material_id.to_string())
+                    .build(),
+            )
+        }
+        Commands::ListKeyRotations { key_id, limit, starting_token } => {
+            let client = ctx.client()?;
+            let (rotations, next_marker, truncated) = if limit.is_some() || starting_token.is_some() {
+                let page = client.list_key_rotations(&key_id, limit, starting_token.as_deref())?;
+                (page.rotations, page.next_marker, page.truncated)
+            } else {
+                (client.list_all_key_rotations(&key_id)?, None, false)
+            };
+            let items: Vec<Value> = rotations.iter().map(rotation_json).collect();
+            ctx.emit(
+                Obj::new()
+                    .field("Rotations", items)
+                    .opt("NextMarker", next_marker.filter(|_| truncated))
+                    .field("Truncated", truncated)
+                    .build(),
+            )
+        }
+        Commands::RetireKeyVersions { key_id, below_version } => {
+            let r = ctx.client()?.retire_key_versions(&key_id, below_version)?;
+            ctx.emit(
+                Obj::new()
+                    .field("KeyId", r.key_id.to_string())
+                    .field("RetiredCount", r.retired_count)
+                    .field("OldestKeyVersion", r.oldest_key_version)
+                    .build(),
+            )
+        }
+    }
+}

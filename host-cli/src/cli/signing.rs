@@ -1,0 +1,121 @@
+//! sign, verify, get-public-key.
+
+use clap::Subcommand;
+use pkms_protocol::{MessageType, SigningAlgorithm};
+
+use super::args::{b64, kms_value_parser, parse_blob, Blob};
+use super::output::{pem, Obj, OutputFormat};
+use super::Context;
+
+/// Signing commands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Sign a message (RAW, up to 4096 bytes) or a SHA-256 digest (DIGEST) with the newest
+    /// version of an ECC_NIST_P256 key. The signature is DER (low-S).
+    #[command(after_help = "Example:\n  pkms sign --key-id alias/release --message fileb://artifact.tar \
+        --message-type RAW \\\n       --signing-algorithm ECDSA_SHA_256 --query Signature --output text | base64 -d > sig.der\n  \
+        openssl dgst -sha256 -verify pub.pem -signature sig.der artifact.tar")]
+    Sign {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// fileb://PATH or base64.
+        #[arg(long, value_parser = parse_blob)]
+        message: Blob,
+        /// RAW (the token hashes) or DIGEST (32-byte SHA-256).
+        #[arg(long, default_value = "RAW", value_parser = kms_value_parser!(MessageType))]
+        message_type: MessageType,
+        /// Signing algorithm.
+        #[arg(long, default_value = "ECDSA_SHA_256", value_parser = kms_value_parser!(SigningAlgorithm))]
+        signing_algorithm: SigningAlgorithm,
+    },
+    /// Verify a DER signature on the token; an invalid signature exits non-zero
+    /// (KMSInvalidSignatureException).
+    #[command(after_help = "Example:\n  pkms verify --key-id alias/release --message fileb://artifact.tar \
+        --signature fileb://sig.der \\\n       --signing-algorithm ECDSA_SHA_256")]
+    Verify {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// fileb://PATH or base64.
+        #[arg(long, value_parser = parse_blob)]
+        message: Blob,
+        /// RAW or DIGEST.
+        #[arg(long, default_value = "RAW", value_parser = kms_value_parser!(MessageType))]
+        message_type: MessageType,
+        /// DER signature: fileb://PATH or base64.
+        #[arg(long, value_parser = parse_blob)]
+        signature: Blob,
+        /// Signing algorithm.
+        #[arg(long, default_value = "ECDSA_SHA_256", value_parser = kms_value_parser!(SigningAlgorithm))]
+        signing_algorithm: SigningAlgorithm,
+        /// Key version to verify with (default: newest).
+        #[arg(long)]
+        key_version: Option<u32>,
+    },
+    /// The DER SubjectPublicKeyInfo of a signing key (`--output pem` for PEM).
+    #[command(
+        after_help = "Examples:\n  pkms get-public-key --key-id alias/release --output pem > pub.pem\n  \
+        pkms get-public-key --key-id alias/release --key-version 1"
+    )]
+    GetPublicKey {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// Key version (default: newest).
+        #[arg(long)]
+        key_version: Option<u32>,
+    },
+}
+
+/// Runs a signing command.
+pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
+    match cmd {
+        Commands::Sign { key_id, message, message_type, signing_algorithm } => {
+            let out = ctx.client()?.sign(&key_id, &message, message_type, signing_algorithm)?;
+            ctx.emit(
+                Obj::new()
+                    .field("KeyId", out.key_id.to_string())
+                    .field("Signature", b64(&out.signature))
+                    .field("SigningAlgorithm", out.signing_algorithm.as_str())
+                    .field("KeyVersion", out.key_version)
+                    .build(),
+            )
+        }
+        Commands::Verify { key_id, message, message_type, signature, signing_algorithm, key_version } => {
+            let out = ctx.client()?.verify(
+                &key_id,
+                &message,
+                message_type,
+                &signature,
+                signing_algorithm,
+                key_version,
+            )?;
+            ctx.emit(
+                Obj::new()
+                    .field("KeyId", out.key_id.to_string())
+                    .field("SignatureValid", out.signature_valid)
+                    .field("SigningAlgorithm", out.signing_algorithm.as_str())
+                    .field("KeyVersion", out.key_version)
+                    .build(),
+            )
+        }
+        Commands::GetPublicKey { key_id, key_version } => {
+            let out = ctx.client()?.get_public_key(&key_id, key_version)?;
+            if ctx.output == OutputFormat::Pem {
+                return ctx.emit_raw(&pem("PUBLIC KEY", &out.public_key));
+            }
+            let (_, algs) = super::keys::algorithms(out.key_spec);
+            ctx.emit(
+                Obj::new()
+                    .field("KeyId", out.key_id.to_string())
+                    .field("PublicKey", b64(&out.public_key))
+                    .field("KeySpec", out.key_spec.as_str())
+                    .field("KeyUsage", out.key_usage.as_str())
+                    .field("SigningAlgorithms", algs)
+                    .field("KeyVersion", out.key_version)
+                    .build(),
+            )
+        }
+    }
+}

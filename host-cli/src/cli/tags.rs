@@ -1,0 +1,69 @@
+//! tag-resource, untag-resource, list-resource-tags.
+
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::args::{merge_tags, parse_tags, TagsArg};
+use super::output::Obj;
+use super::Context;
+
+/// Tag commands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Add or replace tags on a key (at most 16 per key).
+    #[command(
+        after_help = "Example:\n  pkms tag-resource --key-id KEY --tags TagKey=team,TagValue=infra env=prod"
+    )]
+    TagResource {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// `TagKey=k,TagValue=v`, `k=v` or JSON; several may follow one --tags.
+        #[arg(long, required = true, num_args = 1.., value_parser = parse_tags)]
+        tags: Vec<TagsArg>,
+    },
+    /// Remove tags from a key.
+    #[command(after_help = "Example:\n  pkms untag-resource --key-id KEY --tag-keys team env")]
+    UntagResource {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// The tag keys to remove.
+        #[arg(long, required = true, num_args = 1..)]
+        tag_keys: Vec<String>,
+    },
+    /// List a key's tags.
+    #[command(after_help = "Example:\n  pkms list-resource-tags --key-id KEY")]
+    ListResourceTags {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+    },
+}
+
+/// Runs a tag command.
+pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
+    match cmd {
+        Commands::TagResource { key_id, tags } => {
+            ctx.client()?.tag_resource(&key_id, &merge_tags(&tags))?;
+            Ok(())
+        }
+        Commands::UntagResource { key_id, tag_keys } => {
+            ctx.client()?.untag_resource(&key_id, &tag_keys)?;
+            Ok(())
+        }
+        Commands::ListResourceTags { key_id } => {
+            let tags = ctx.client()?.list_resource_tags(&key_id)?;
+            let items: Vec<Value> = tags
+                .iter()
+                .map(|t| {
+                    Obj::new()
+                        .field("TagKey", t.tag_key.clone())
+                        .field("TagValue", t.tag_value.clone())
+                        .build()
+                })
+                .collect();
+            ctx.emit(Obj::new().field("Tags", items).field("Truncated", false).build())
+        }
+    }
+}

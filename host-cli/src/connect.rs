@@ -1,0 +1,119 @@
+//! Choosing and opening a token: `--device` / `PKMS_DEVICE`, or by default the QEMU token of
+//! `$PKMS_HOME` started through [`crate::launcher`].
+//!
+//! Device strings:
+//! * `unix:PATH` — a unix socket (QEMU's serial chardev);
+//! * `tcp:HOST:PORT` — a TCP socket (QEMU with `nodelay=on`);
+//! * `serial:PATH` or a path under `/dev/` — a serial device (the USB token's CDC-ACM port);
+//! * `inprocess:PATH` — the token core run inside this process, its flash kept in the file PATH
+//!   (`inprocess:` alone keeps it in memory only).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::client::Client;
+use crate::error::Result;
+use crate::inprocess::InProcessToken;
+use crate::launcher::{self, LaunchOptions};
+use crate::transport::{SerialTransport, StreamTransport};
+
+/// Where the token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// A unix socket.
+    Unix(PathBuf),
+    /// `HOST:PORT`.
+    Tcp(String),
+    /// A serial device path.
+    Serial(String),
+    /// The in-process token; `None` keeps its flash in memory only.
+    InProcess(Option<PathBuf>),
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if let Some(p) = s.strip_prefix("unix:") {
+            return non_empty(p, s).map(|p| DeviceSpec::Unix(p.into()));
+        }
+        if let Some(a) = s.strip_prefix("tcp:") {
+            return match a.rsplit_once(':') {
+                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                    Ok(DeviceSpec::Tcp(a.to_owned()))
+                }
+                _ => Err(format!("{s:?}: expected tcp:HOST:PORT")),
+            };
+        }
+        if let Some(p) = s.strip_prefix("serial:") {
+            return non_empty(p, s).map(|p| DeviceSpec::Serial(p.to_owned()));
+        }
+        if let Some(p) = s.strip_prefix("inprocess:") {
+            return Ok(DeviceSpec::InProcess((!p.is_empty()).then(|| PathBuf::from(p))));
+        }
+        if s.starts_with("/dev/") {
+            return Ok(DeviceSpec::Serial(s.to_owned()));
+        }
+        Err(format!(
+            "{s:?} is not a device: use unix:PATH, tcp:HOST:PORT, a serial device such as /dev/ttyACM0, \
+             or inprocess:PATH"
+        ))
+    }
+}
+
+fn non_empty<'a>(p: &'a str, whole: &str) -> std::result::Result<&'a str, String> {
+    if p.is_empty() {
+        Err(format!("{whole:?}: the path is missing"))
+    } else {
+        Ok(p)
+    }
+}
+
+/// Opens `spec` and connects a client (Hello exchanged).
+pub fn open(spec: &DeviceSpec) -> Result<Client> {
+    match spec {
+        DeviceSpec::Unix(p) => Client::connect(StreamTransport::connect_unix(p)?),
+        DeviceSpec::Tcp(a) => Client::connect(StreamTransport::connect_tcp(a)?),
+        DeviceSpec::Serial(p) => Client::connect(SerialTransport::open(p)?),
+        DeviceSpec::InProcess(None) => Client::connect(InProcessToken::ephemeral()),
+        DeviceSpec::InProcess(Some(p)) => Client::connect(InProcessToken::open(p)?),
+    }
+}
+
+/// `$PKMS_HOME`, else the user's data directory + `pkms` (e.g. `~/.local/share/pkms`).
+pub fn default_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("PKMS_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    dirs::data_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("pkms")
+}
+
+/// Connects to the QEMU token whose state lives in `home`, starting it if needed
+/// ([`crate::launcher::connect`]; `PKMS_QEMU` and `PKMS_IDLE_SECS` tune it). The returned
+/// client holds the home's lock until dropped, so processes sharing a home take turns.
+pub fn open_default(home: &Path) -> Result<Client> {
+    let conn = launcher::connect(home, &LaunchOptions::from_env())?;
+    Client::connect(StreamTransport::new(conn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_strings_parse() {
+        assert_eq!("unix:/tmp/s".parse(), Ok(DeviceSpec::Unix("/tmp/s".into())));
+        assert_eq!("tcp:127.0.0.1:4444".parse(), Ok(DeviceSpec::Tcp("127.0.0.1:4444".into())));
+        assert_eq!("/dev/ttyACM0".parse(), Ok(DeviceSpec::Serial("/dev/ttyACM0".into())));
+        assert_eq!("serial:/dev/pts/3".parse(), Ok(DeviceSpec::Serial("/dev/pts/3".into())));
+        assert_eq!("inprocess:/tmp/f".parse(), Ok(DeviceSpec::InProcess(Some("/tmp/f".into()))));
+        assert_eq!("inprocess:".parse(), Ok(DeviceSpec::InProcess(None)));
+        assert!("tcp:localhost".parse::<DeviceSpec>().is_err());
+        assert!("tcp::80".parse::<DeviceSpec>().is_err());
+        assert!("unix:".parse::<DeviceSpec>().is_err());
+        assert!("COM3".parse::<DeviceSpec>().unwrap_err().contains("unix:PATH"));
+    }
+}
