@@ -1,0 +1,115 @@
+//! The QEMU command line of the token and starting it.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::process::{escape_option_value, mem_path_arg};
+use super::{LaunchError, LaunchOptions, TokenPaths};
+
+/// Where `qemu-system-arm` is to be found: `program` itself if it names a path, else the first
+/// match on `PATH`.
+pub fn resolve_program(program: &Path) -> Result<PathBuf, LaunchError> {
+    let missing = || LaunchError::QemuMissing { program: program.to_path_buf() };
+    if program.components().count() > 1 {
+        return if program.is_file() { Ok(program.to_path_buf()) } else { Err(missing()) };
+    }
+    let path = std::env::var_os("PATH").ok_or_else(missing)?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file()).ok_or_else(missing)
+}
+
+/// The arguments after the program name. The flash file path (and so `$PKMS_HOME`) is on the
+/// command line, which is how a home's QEMU is found again (`pgrep -f "$PKMS_HOME"` too).
+pub fn arguments(paths: &TokenPaths, opts: &LaunchOptions) -> Vec<OsString> {
+    let mut socket = b"socket,id=uart0,server=on,wait=off,path=".to_vec();
+    socket.extend_from_slice(&escape_option_value(paths.socket.as_os_str()));
+    let idle_secs = opts.idle_timeout.as_secs();
+    let semihosting = format!("enable=on,target=native,arg=pkms-token,arg=idle_secs={idle_secs}");
+    let mut args: Vec<OsString> = Vec::new();
+    let mut push = |a: &str| args.push(a.into());
+    push("-M");
+    push("mps2-an386,memory-backend=nor");
+    push("-object");
+    args.push(OsString::from_vec(mem_path_arg(&paths.flash)));
+    args.push("-kernel".into());
+    args.push(paths.firmware.clone().into_os_string());
+    for a in ["-nographic", "-monitor", "none", "-serial", "chardev:uart0", "-chardev"] {
+        args.push(a.into());
+    }
+    args.push(OsString::from_vec(socket));
+    args.push("-semihosting-config".into());
+    args.push(semihosting.into());
+    args
+}
+
+/// How the QEMU process relates to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// In a session of its own (`setsid`), so it outlives the caller and no terminal signal
+    /// reaches it; kept warm until its idle timeout.
+    Detached,
+    /// A plain child of the caller (tests), killed by its owner.
+    Foreground,
+}
+
+/// Starts QEMU: stdin from /dev/null, stdout and stderr (QEMU's messages and the firmware's
+/// defmt log over semihosting) appended to the log file. The socket appears shortly after.
+pub fn spawn(paths: &TokenPaths, opts: &LaunchOptions, mode: Mode) -> Result<Child, LaunchError> {
+    let program = resolve_program(&opts.qemu)?;
+    let log =
+        open_log(&paths.log).map_err(|e| LaunchError::io(format!("open {}", paths.log.display()), e))?;
+    let log2 = log.try_clone().map_err(|e| LaunchError::io("duplicate the log file handle", e))?;
+    let setsid = ["/usr/bin/setsid", "/bin/setsid"].into_iter().map(Path::new).find(|p| p.is_file());
+    let mut cmd = match (mode, setsid) {
+        (Mode::Detached, Some(setsid)) => {
+            // setsid(1) execs in place (the caller's child is no group leader), so the child's
+            // pid is QEMU's.
+            let mut cmd = Command::new(setsid);
+            cmd.arg(&program);
+            cmd
+        }
+        (Mode::Detached, None) => {
+            let mut cmd = Command::new(&program);
+            cmd.process_group(0);
+            cmd
+        }
+        (Mode::Foreground, _) => Command::new(&program),
+    };
+    cmd.args(arguments(paths, opts)).current_dir(&paths.home).stdin(Stdio::null()).stdout(log).stderr(log2);
+    let _ = fs::remove_file(&paths.socket);
+    cmd.spawn().map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => LaunchError::QemuMissing { program: program.clone() },
+        _ => LaunchError::io(format!("start {}", program.display()), e),
+    })
+}
+
+/// Keeps the log from growing without bound: emptied at a start once it passes this size.
+const LOG_LIMIT: u64 = 1 << 20;
+
+fn open_log(path: &Path) -> io::Result<File> {
+    let too_big = fs::metadata(path).map(|m| m.len() > LOG_LIMIT).unwrap_or(false);
+    let mut options = OpenOptions::new();
+    if too_big {
+        options.write(true).create(true).truncate(true);
+    } else {
+        options.append(true).create(true);
+    }
+    options.open(path)
+}
+
+/// The last lines of the log as text (QEMU's own messages; the binary defmt frames are dropped),
+/// for error messages.
+pub fn log_tail(path: &Path) -> String {
+    let bytes = fs::read(path).unwrap_or_default();
+    let start = bytes.len().saturating_sub(2048);
+    let text: String = String::from_utf8_lossy(&bytes[start..])
+        .chars()
+        .filter(|c| *c == '\n' || (!c.is_control() && *c != '\u{fffd}'))
+        .collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
+}
