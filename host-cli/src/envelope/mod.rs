@@ -1,0 +1,394 @@
+//! Envelope encryption of files of any size (format: `docs/file-format.md`).
+//!
+//! One data key per file (or per cache entry, see [`crate::datakey_cache`]) comes from the
+//! token's GenerateDataKey; the token keeps the KMS key, the host does the bulk AES-256-GCM.
+//! The plaintext data key lives only in zeroizing memory and is never written anywhere.
+//!
+//! Guarantees of [`Envelope::decrypt`]: nothing reaches the output writer before the header tag
+//! and the segment holding it have verified; every kind of tampering (a flipped bit, reordered,
+//! duplicated or dropped segments, truncation) ends in an [`EnvelopeError`] naming what failed.
+//! Memory does not grow with file size: one batch of segments is held at a time.
+
+pub mod format;
+pub mod key_service;
+pub mod output;
+pub mod segments;
+
+use std::io::{self, Read, Write};
+
+use indicatif::ProgressBar;
+use rand_core::{OsRng, RngCore};
+
+use crate::datakey_cache::DataKeyCache;
+use format::{FileKeys, Header, HeaderError, ReadHeaderError, SALT_LEN, SEGMENT_TAG_LEN};
+pub use key_service::{ContextPairs, DataKey, DigestSignature, KeyService};
+use segments::{for_each_parallel, SegmentCipher, Slot};
+
+/// Tuning of the bulk work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Plaintext bytes per segment when encrypting (decryption uses the file's own).
+    pub segment_size: u32,
+    /// Threads sealing/opening segments (1 = the caller's thread only).
+    pub threads: usize,
+    /// Segments held in memory at once (per batch).
+    pub batch_segments: usize,
+}
+
+impl Default for Options {
+    /// 64 KiB segments, one thread per core (at most 4), 32 segments per batch.
+    fn default() -> Self {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
+        Options { segment_size: format::DEFAULT_SEGMENT_SIZE, threads, batch_segments: 32 }
+    }
+}
+
+/// What went wrong; the message says which part of the file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    /// The header is malformed or truncated.
+    #[error("header: {0}")]
+    Header(#[from] HeaderError),
+    /// The header's key id differs from the key its wrapped data key names.
+    #[error("header: the header names key {header} but its wrapped data key names key {blob}")]
+    KeyIdMismatch {
+        /// Key id in the header.
+        header: String,
+        /// Key id in the wrapped key blob.
+        blob: String,
+    },
+    /// The wrapped data key is not a token ciphertext blob.
+    #[error("header: the wrapped data key is not a valid ciphertext blob")]
+    BadWrappedKey,
+    /// The caller required a key and the file is under another.
+    #[error("header: the file is encrypted under key {actual}, not {expected}")]
+    WrongKey {
+        /// Required key id.
+        expected: String,
+        /// Key id in the header.
+        actual: String,
+    },
+    /// The caller required a context pair that the file's context lacks.
+    #[error("header: the file's encryption context has no pair {key}={value}")]
+    ContextMismatch {
+        /// Required key.
+        key: String,
+        /// Required value.
+        value: String,
+    },
+    /// The token would not unwrap the data key.
+    #[error("header: the token could not decrypt the file's data key: {0:#}")]
+    Unwrap(anyhow::Error),
+    /// The header tag failed: some header byte was changed.
+    #[error("header: authentication failed (the header was modified)")]
+    HeaderTag,
+    /// GenerateDataKey failed.
+    #[error("could not get a data key from the token: {0:#}")]
+    DataKey(anyhow::Error),
+    /// A non-final segment failed authentication.
+    #[error("segment {index}: authentication failed (the segment was modified, moved or duplicated)")]
+    Segment {
+        /// Zero-based segment index.
+        index: u64,
+    },
+    /// The final segment failed authentication.
+    #[error(
+        "segment {index} (the final one, {len} bytes): authentication failed (the file was truncated \
+         inside it, or it was modified)"
+    )]
+    FinalSegment {
+        /// Zero-based segment index.
+        index: u64,
+        /// Its length on disk (ciphertext + tag).
+        len: usize,
+    },
+    /// The file ends without a final segment.
+    #[error("truncated: the file ends after {segments} complete segment(s) without its final segment")]
+    Truncated {
+        /// Complete segments read.
+        segments: u64,
+    },
+    /// The input holds more than 2^32 segments.
+    #[error("the input is too large for this segment size (more than 2^32 segments)")]
+    TooLarge,
+    /// Reading the input failed.
+    #[error("reading the input failed: {0}")]
+    Read(io::Error),
+    /// Writing the output failed.
+    #[error("writing the output failed: {0}")]
+    Write(io::Error),
+}
+
+impl From<ReadHeaderError> for EnvelopeError {
+    fn from(e: ReadHeaderError) -> Self {
+        match e {
+            ReadHeaderError::Header(h) => EnvelopeError::Header(h),
+            ReadHeaderError::Io(io) => EnvelopeError::Read(io),
+        }
+    }
+}
+
+/// What an encryption did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptSummary {
+    /// The KMS key that wraps the data key.
+    pub key_id: String,
+    /// Plaintext bytes encrypted.
+    pub plaintext_bytes: u64,
+    /// Segments written.
+    pub segments: u64,
+    /// Whether the data key came from the cache.
+    pub cached_data_key: bool,
+}
+
+/// What a decryption did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecryptSummary {
+    /// The KMS key that wrapped the data key.
+    pub key_id: String,
+    /// The file's encryption context.
+    pub context: Vec<(String, String)>,
+    /// Plaintext bytes written.
+    pub plaintext_bytes: u64,
+    /// Segments read.
+    pub segments: u64,
+    /// Whether the data key came from the cache.
+    pub cached_data_key: bool,
+}
+
+/// What a decryption requires of the file, checked before the token is asked anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecryptPolicy {
+    /// The file must be under this key (key id or alias; an alias is checked by the token).
+    pub key_id: Option<String>,
+    /// Each pair must be in the file's encryption context.
+    pub required_context: Vec<(String, String)>,
+}
+
+/// Encrypts and decrypts streams with data keys from a [`KeyService`].
+pub struct Envelope<'a> {
+    service: &'a mut dyn KeyService,
+    cache: &'a mut DataKeyCache,
+    options: Options,
+    progress: ProgressBar,
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full<R: Read + ?Sized>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn new_slots(count: usize, size: usize) -> Vec<Slot> {
+    (0..count).map(|_| Slot { buf: vec![0u8; size], len: 0 }).collect()
+}
+
+impl<'a> Envelope<'a> {
+    /// An envelope over `service`, taking data keys through `cache`.
+    pub fn new(service: &'a mut dyn KeyService, cache: &'a mut DataKeyCache, options: Options) -> Envelope<'a> {
+        Envelope { service, cache, options, progress: ProgressBar::hidden() }
+    }
+
+    /// Reports progress (in bytes of input) to `bar` from now on.
+    pub fn set_progress(&mut self, bar: ProgressBar) {
+        self.progress = bar;
+    }
+
+    /// Encrypts `input` to `output` under `key_id` with `context`. `size_hint` (the input's
+    /// length, if known) only feeds the data-key cache's byte limit and the progress bar; a
+    /// wrong hint never corrupts output, but the cache needs it exact to honour `max_bytes`.
+    pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
+        &mut self,
+        key_id: &str,
+        context: &ContextPairs,
+        input: &mut R,
+        size_hint: Option<u64>,
+        output: &mut W,
+    ) -> Result<EncryptSummary, EnvelopeError> {
+        // Validate the context before spending a token call on it.
+        format::canonical_context(context)?;
+        let (data_key, cached) =
+            self.cache.encryption_key(self.service, key_id, context, size_hint).map_err(EnvelopeError::DataKey)?;
+        let wrapping_key_id =
+            pkms_protocol::blob::parse(&data_key.ciphertext_blob).ok_or(EnvelopeError::BadWrappedKey)?.header.key_id;
+        let mut salt = [0u8; SALT_LEN];
+        OsRng.fill_bytes(&mut salt);
+        let header = Header {
+            segment_size: self.options.segment_size,
+            salt,
+            key_id: wrapping_key_id,
+            wrapped_key: data_key.ciphertext_blob.clone(),
+            context: context.to_vec(),
+        };
+        let keys = FileKeys::derive(&data_key.plaintext, &salt);
+        drop(data_key);
+        let mut head = header.encode_unsigned()?;
+        let tag = keys.header_tag(&head);
+        head.extend_from_slice(&tag);
+        output.write_all(&head).map_err(EnvelopeError::Write)?;
+        let cipher = SegmentCipher::new(&keys);
+        drop(keys);
+
+        if let Some(len) = size_hint {
+            self.progress.set_length(len);
+        }
+        let seg = self.options.segment_size as usize;
+        let batch = self.options.batch_segments.max(1);
+        let mut slots = new_slots(batch, seg + SEGMENT_TAG_LEN);
+        let mut index: u64 = 0;
+        let mut total: u64 = 0;
+        loop {
+            let mut count = 0;
+            let mut last_seen = false;
+            while count < batch && !last_seen {
+                let n = read_full(input, &mut slots[count].buf[..seg]).map_err(EnvelopeError::Read)?;
+                slots[count].len = n;
+                last_seen = n < seg;
+                count += 1;
+            }
+            if index + count as u64 > u64::from(u32::MAX) + 1 {
+                return Err(EnvelopeError::TooLarge);
+            }
+            let base = index;
+            let final_slot = if last_seen { count - 1 } else { usize::MAX };
+            let results = for_each_parallel(&mut slots[..count], self.options.threads, &|i, s| {
+                // base + i < 2^32 was checked above.
+                cipher.seal((base + i as u64) as u32, i == final_slot, &mut s.buf, s.len)
+            });
+            if results.iter().any(Result::is_err) {
+                return Err(EnvelopeError::Write(io::Error::other("sealing a segment failed")));
+            }
+            let mut bytes = 0u64;
+            for s in &slots[..count] {
+                output.write_all(&s.buf[..s.len + SEGMENT_TAG_LEN]).map_err(EnvelopeError::Write)?;
+                bytes += s.len as u64;
+            }
+            total += bytes;
+            index += count as u64;
+            self.progress.inc(bytes);
+            if last_seen {
+                break;
+            }
+        }
+        output.flush().map_err(EnvelopeError::Write)?;
+        Ok(EncryptSummary {
+            key_id: wrapping_key_id.to_string(),
+            plaintext_bytes: total,
+            segments: index,
+            cached_data_key: cached,
+        })
+    }
+
+    /// Decrypts `input` to `output`, writing a segment's plaintext only after it verified.
+    /// On error the output may hold verified segments that precede the failure; a caller that
+    /// writes a file must discard it (see [`output::AtomicFile`]).
+    pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
+        &mut self,
+        input: &mut R,
+        output: &mut W,
+        policy: &DecryptPolicy,
+    ) -> Result<DecryptSummary, EnvelopeError> {
+        let (header, unsigned, tag) = Header::read_from(input)?;
+        let blob = pkms_protocol::blob::parse(&header.wrapped_key).ok_or(EnvelopeError::BadWrappedKey)?;
+        if blob.header.key_id != header.key_id {
+            return Err(EnvelopeError::KeyIdMismatch {
+                header: header.key_id.to_string(),
+                blob: blob.header.key_id.to_string(),
+            });
+        }
+        if let Some(want) = policy.key_id.as_deref() {
+            if let Some(want_id) = pkms_protocol::KeyId::parse(want) {
+                if want_id != header.key_id {
+                    return Err(EnvelopeError::WrongKey {
+                        expected: want.to_owned(),
+                        actual: header.key_id.to_string(),
+                    });
+                }
+            }
+        }
+        for (k, v) in &policy.required_context {
+            if !header.context.iter().any(|(hk, hv)| hk == k && hv == v) {
+                return Err(EnvelopeError::ContextMismatch { key: k.clone(), value: v.clone() });
+            }
+        }
+        let (data_key, cached) = self
+            .cache
+            .decryption_key(self.service, &header.wrapped_key, &header.context, policy.key_id.as_deref())
+            .map_err(EnvelopeError::Unwrap)?;
+        let keys = FileKeys::derive(&data_key, &header.salt);
+        drop(data_key);
+        if !keys.verify_header_tag(&unsigned, &tag) {
+            return Err(EnvelopeError::HeaderTag);
+        }
+        let cipher = SegmentCipher::new(&keys);
+        drop(keys);
+
+        let full = header.segment_size as usize + SEGMENT_TAG_LEN;
+        let batch = self.options.batch_segments.max(1);
+        let mut slots = new_slots(batch, full);
+        let mut index: u64 = 0;
+        let mut total: u64 = 0;
+        loop {
+            let mut count = 0;
+            let mut last_seen = false;
+            while count < batch && !last_seen {
+                let n = read_full(input, &mut slots[count].buf[..]).map_err(EnvelopeError::Read)?;
+                slots[count].len = n;
+                last_seen = n < full;
+                count += 1;
+            }
+            // A final chunk too short to hold a tag is not a segment: the file was cut.
+            let mut truncated = false;
+            if last_seen && slots[count - 1].len < SEGMENT_TAG_LEN {
+                truncated = true;
+                count -= 1;
+            }
+            if index + count as u64 > u64::from(u32::MAX) + 1 {
+                return Err(EnvelopeError::TooLarge);
+            }
+            let base = index;
+            let final_slot = if last_seen && !truncated { count - 1 } else { usize::MAX };
+            let results = for_each_parallel(&mut slots[..count], self.options.threads, &|i, s| {
+                cipher.open((base + i as u64) as u32, i == final_slot, &mut s.buf[..s.len])
+            });
+            let mut bytes = 0u64;
+            for (i, (s, r)) in slots[..count].iter().zip(results).enumerate() {
+                match r {
+                    Ok(n) => {
+                        output.write_all(&s.buf[..n]).map_err(EnvelopeError::Write)?;
+                        bytes += n as u64;
+                    }
+                    Err(_) if i == final_slot => {
+                        return Err(EnvelopeError::FinalSegment { index: base + i as u64, len: s.len })
+                    }
+                    Err(_) => return Err(EnvelopeError::Segment { index: base + i as u64 }),
+                }
+            }
+            total += bytes;
+            index += count as u64;
+            self.progress.inc(bytes);
+            if truncated {
+                return Err(EnvelopeError::Truncated { segments: index });
+            }
+            if last_seen {
+                break;
+            }
+        }
+        output.flush().map_err(EnvelopeError::Write)?;
+        Ok(DecryptSummary {
+            key_id: header.key_id.to_string(),
+            context: header.context,
+            plaintext_bytes: total,
+            segments: index,
+            cached_data_key: cached,
+        })
+    }
+}
