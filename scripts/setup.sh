@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine with only the Rust toolchain: adds the firmware target
+# (RUSTUP_AUTO_INSTALL=0 here, so rustup will not do it by itself) and installs the system
+# packages the token needs. Sourced or run by scripts/demo.sh and scripts/test.sh.
+set -euo pipefail
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# The pinned toolchain (rust-toolchain.toml) with the Cortex-M4F target.
+rustup target add thumbv7em-none-eabihf >/dev/null 2>&1 || rustup target add thumbv7em-none-eabihf
+
+# System packages: qemu-system-arm runs the QEMU token; gcc-arm-none-eabi assembles the fast
+# Cortex-M4 P-256; openssl verifies signatures in the tests and the demo.
+need=()
+command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || need+=(gcc-arm-none-eabi)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${need[*]} with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    say "missing: ${need[*]}"
+    say "install them first, e.g.: sudo apt-get install ${need[*]}"
+    exit 1
+  fi
+fi
