@@ -1,0 +1,8 @@
+//! The suites, one module per operation family. Each `pub fn` takes a fresh
+//! [`crate::harness::TestToken`] and panics on the first wrong answer.
+
+mod frames;
+mod symmetric;
+
+pub use frames::*;
+pub use symmetric::*;
