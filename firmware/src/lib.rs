@@ -10,6 +10,11 @@
 #![forbid(unsafe_code)]
 
 pub mod board;
+pub mod crypto;
+pub mod error;
+pub mod ops;
+pub mod records;
+pub mod state;
 #[cfg(any(test, feature = "std"))]
 pub mod mock_flash;
 pub mod serve;

@@ -1,25 +1,23 @@
-//! The token: dispatches decoded requests to the operation modules.
-//!
-//! SKELETON: answers Hello, GetInfo and GenerateRandom; every other request is
-//! UnsupportedOperation until the operation modules land.
+//! The token: decodes a request, lets host time advance the clock (and the token perform due
+//! rotations and deletions), dispatches to the operation modules in [`crate::ops`] and encodes
+//! the answer.
 
 use embedded_storage::nor_flash::NorFlash;
 use pkms_protocol::framing;
-use pkms_protocol::limits::MAX_RANDOM_BYTES;
 use pkms_protocol::messages::{Request, RequestFrame, Response, ResponseFrame, WireError};
-use pkms_protocol::{ErrorCode, TokenInfo, PROTOCOL_VERSION};
+use pkms_protocol::ErrorCode;
 use rand_core::{CryptoRng, RngCore};
 
 use crate::board::Board;
+use crate::error::{Error, OpResult};
+use crate::ops::{self, Buffers};
 use crate::serve::error_frame;
-use crate::FIRMWARE_VERSION;
+use crate::state::Core;
 
 /// The token core over a flash, an RNG and a board.
 pub struct Token<F, R, B> {
-    flash: F,
-    rng: R,
-    board: B,
-    scratch: [u8; MAX_RANDOM_BYTES],
+    core: Core<F, R, B>,
+    bufs: Buffers,
 }
 
 impl<F, R, B> Token<F, R, B>
@@ -29,8 +27,10 @@ where
     B: Board,
 {
     /// Mounts the store on `flash` (formatting an erased flash) and returns a ready token.
+    /// Never panics: on a damaged or foreign flash the token still answers Hello and GetInfo,
+    /// and key operations answer StorageCorrupted (or Internal for an unsupported geometry).
     pub fn new(flash: F, rng: R, board: B) -> Self {
-        Token { flash, rng, board, scratch: [0; MAX_RANDOM_BYTES] }
+        Token { core: Core::mount(flash, rng, board), bufs: Buffers::new() }
     }
 
     /// Handles one COBS-decoded request payload; writes the COBS-encoded response frame
@@ -40,48 +40,134 @@ where
             Ok(f) => f,
             Err(_) => return error_frame(ErrorCode::MalformedFrame, "request could not be decoded", out),
         };
-        self.board.activity(true);
+        self.core.board.activity(true);
         let id = frame.id;
-        let Token { flash, rng, board, scratch } = self;
-        let result = match frame.request {
-            Request::Hello { protocol_version } if protocol_version == PROTOCOL_VERSION => {
-                Ok(Response::Hello { protocol_version: PROTOCOL_VERSION, firmware_version: FIRMWARE_VERSION })
+        self.core.observe_time(frame.now);
+        self.core.run_due();
+        let n = {
+            let Token { core, bufs } = self;
+            match dispatch(core, bufs, &frame.request) {
+                Ok(response) => encode(id, Ok(response), out),
+                Err(e) => encode(id, Err(WireError { code: e.code, message: &e.message }), out),
             }
-            Request::Hello { .. } => Err(WireError {
-                code: ErrorCode::UnsupportedProtocolVersion,
-                message: "host and token speak different protocol versions",
-            }),
-            Request::GetInfo => {
-                let info = board.info();
-                let total = (flash.capacity()) as u32;
-                Ok(Response::Info(TokenInfo {
-                    firmware_version: FIRMWARE_VERSION,
-                    protocol_version: PROTOCOL_VERSION,
-                    board: info.name,
-                    platform: info.platform,
-                    entropy_source: info.entropy_source,
-                    key_protection: info.key_protection,
-                    storage_total_bytes: total,
-                    storage_free_bytes: total,
-                    key_count: 0,
-                    time_high_water_mark: frame.now.unwrap_or(0),
-                    initialized: false,
-                }))
-            }
-            Request::GenerateRandom { number_of_bytes } => {
-                let n = number_of_bytes as usize;
-                if n == 0 || n > MAX_RANDOM_BYTES {
-                    Err(WireError { code: ErrorCode::Validation, message: "NumberOfBytes must be 1..=1024" })
-                } else {
-                    rng.fill_bytes(&mut scratch[..n]);
-                    Ok(Response::Random { plaintext: &scratch[..n] })
-                }
-            }
-            _ => Err(WireError { code: ErrorCode::UnsupportedOperation, message: "not implemented yet" }),
         };
-        let n = framing::encode(&ResponseFrame { id, result }, out)
-            .unwrap_or_else(|_| error_frame(ErrorCode::Internal, "response too large", out));
-        self.board.activity(false);
+        self.bufs.wipe();
+        self.core.board.activity(false);
         n
     }
+
+    /// The flash, e.g. for tests that inspect it.
+    pub fn flash(&self) -> &F {
+        self.core.store.flash()
+    }
+
+    /// Stops the token and gives the flash back (e.g. to persist it or remount it).
+    pub fn into_flash(self) -> F {
+        let Token { core, .. } = self;
+        core.store.into_flash()
+    }
+
+    /// The board.
+    pub fn board_mut(&mut self) -> &mut B {
+        &mut self.core.board
+    }
 }
+
+fn encode(id: u32, result: Result<Response<'_>, WireError<'_>>, out: &mut [u8]) -> usize {
+    match framing::encode(&ResponseFrame { id, result }, out) {
+        Ok(n) => n,
+        Err(_) => {
+            let e = WireError { code: ErrorCode::Internal, message: "response too large for a frame" };
+            framing::encode(&ResponseFrame { id, result: Err(e) }, out)
+                .unwrap_or_else(|_| error_frame(ErrorCode::Internal, "response too large", out))
+        }
+    }
+}
+
+fn dispatch<'b, F, R, B>(core: &'b mut Core<F, R, B>, bufs: &'b mut Buffers, request: &Request<'_>) -> OpResult<Response<'b>>
+where
+    F: NorFlash,
+    R: RngCore + CryptoRng,
+    B: Board,
+{
+    use ops::*;
+    match request {
+        Request::Hello { protocol_version } => info::hello(*protocol_version),
+        Request::GetInfo => info::get_info(core),
+        Request::GenerateRandom { number_of_bytes } => info::generate_random(core, bufs, *number_of_bytes),
+        Request::CreateKey { key_spec, key_usage, description, tags, user_presence_required } => {
+            keys::create_key(core, *key_spec, *key_usage, description, tags, *user_presence_required)
+        }
+        Request::DescribeKey { key_id } => keys::describe_key(core, key_id),
+        Request::ListKeys { limit, marker } => keys::list_keys(core, bufs, *limit, *marker),
+        Request::Encrypt { key_id, plaintext, encryption_context } => {
+            symmetric::encrypt(core, bufs, key_id, plaintext, encryption_context)
+        }
+        Request::Decrypt { ciphertext_blob, encryption_context, key_id } => {
+            symmetric::decrypt(core, bufs, ciphertext_blob, encryption_context, *key_id)
+        }
+        Request::ReEncrypt {
+            ciphertext_blob,
+            source_encryption_context,
+            source_key_id,
+            destination_key_id,
+            destination_encryption_context,
+        } => symmetric::re_encrypt(
+            core,
+            bufs,
+            ciphertext_blob,
+            source_encryption_context,
+            *source_key_id,
+            destination_key_id,
+            destination_encryption_context,
+        ),
+        Request::GenerateDataKey { key_id, encryption_context, key_spec, number_of_bytes } => {
+            symmetric::generate_data_key(core, bufs, key_id, encryption_context, *key_spec, *number_of_bytes, true)
+        }
+        Request::GenerateDataKeyWithoutPlaintext { key_id, encryption_context, key_spec, number_of_bytes } => {
+            symmetric::generate_data_key(core, bufs, key_id, encryption_context, *key_spec, *number_of_bytes, false)
+        }
+        Request::EnableKeyRotation { key_id, rotation_period_in_days } => {
+            rotation::enable(core, key_id, *rotation_period_in_days)
+        }
+        Request::DisableKeyRotation { key_id } => rotation::disable(core, key_id),
+        Request::GetKeyRotationStatus { key_id } => rotation::status(core, key_id),
+        Request::RotateKeyOnDemand { key_id } => rotation::rotate_on_demand(core, key_id),
+        Request::ListKeyRotations { key_id, limit, marker } => rotation::list(core, bufs, key_id, *limit, *marker),
+        Request::RetireKeyVersions { key_id, below_version } => rotation::retire(core, key_id, *below_version),
+        Request::Sign { key_id, message, message_type, signing_algorithm } => {
+            signing::sign(core, bufs, key_id, message, *message_type, *signing_algorithm)
+        }
+        Request::Verify { key_id, message, message_type, signature, signing_algorithm, key_version } => {
+            signing::verify(core, key_id, message, *message_type, signature, *signing_algorithm, *key_version)
+        }
+        Request::GetPublicKey { key_id, key_version } => signing::get_public_key(core, bufs, key_id, *key_version),
+        Request::GenerateMac { key_id, message, mac_algorithm } => {
+            mac::generate(core, bufs, key_id, message, *mac_algorithm)
+        }
+        Request::VerifyMac { key_id, message, mac_algorithm, mac, key_version } => {
+            mac::verify(core, key_id, message, *mac_algorithm, mac, *key_version)
+        }
+        Request::EnableKey { key_id } => lifecycle::enable(core, key_id),
+        Request::DisableKey { key_id } => lifecycle::disable(core, key_id),
+        Request::ScheduleKeyDeletion { key_id, pending_window_in_days } => {
+            lifecycle::schedule_deletion(core, key_id, *pending_window_in_days)
+        }
+        Request::CancelKeyDeletion { key_id } => lifecycle::cancel_deletion(core, key_id),
+        Request::CreateAlias { alias_name, target_key_id } => aliases::create(core, alias_name, target_key_id),
+        Request::UpdateAlias { alias_name, target_key_id } => aliases::update(core, alias_name, target_key_id),
+        Request::DeleteAlias { alias_name } => aliases::delete(core, alias_name),
+        Request::ListAliases { key_id, limit, marker } => aliases::list(core, bufs, *key_id, *limit, *marker),
+        Request::UpdateKeyDescription { key_id, description } => {
+            lifecycle::update_description(core, key_id, description)
+        }
+        Request::TagResource { key_id, tags } => tags::tag(core, key_id, tags),
+        Request::UntagResource { key_id, tag_keys } => tags::untag(core, key_id, tag_keys),
+        Request::ListResourceTags { key_id } => tags::list(core, key_id),
+        #[allow(unreachable_patterns)]
+        _ => Err(Error::new(ErrorCode::UnsupportedOperation, "this token does not implement that operation")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

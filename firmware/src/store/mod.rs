@@ -197,6 +197,11 @@ impl<F: NorFlash> Store<F> {
         &self.flash
     }
 
+    /// The flash, writable (tests use it to arm a power cut).
+    pub fn flash_mut(&mut self) -> &mut F {
+        &mut self.flash
+    }
+
     /// Gives the flash back.
     pub fn into_flash(self) -> F {
         self.flash

@@ -1,0 +1,176 @@
+//! Key material at rest: every version's material is encrypted under the device root key with
+//! AES-256-GCM; the key id, version and key spec are the associated data, so wrapped material
+//! cannot be moved to another key or version. KeyMaterialIds are derived from a key that is
+//! itself derived from the root key, so they reveal nothing about the material.
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use hmac::{Hmac, Mac};
+use pkms_protocol::{KeyId, KeyMaterialId, KeySpec, KeyVersion};
+use rand_core::{CryptoRng, RngCore};
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::error::{Error, OpResult};
+use crate::records::{VersionEntry, MAX_MATERIAL};
+
+/// Bytes of key material for a key spec.
+pub const fn material_len(spec: KeySpec) -> usize {
+    match spec {
+        KeySpec::SymmetricDefault | KeySpec::EccNistP256 | KeySpec::Hmac256 => 32,
+        KeySpec::Hmac384 => 48,
+        KeySpec::Hmac512 => 64,
+    }
+}
+
+/// Plain key material in RAM, zeroed when dropped.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct Material {
+    bytes: [u8; MAX_MATERIAL],
+    len: usize,
+}
+
+impl Material {
+    /// `len` zero bytes (at most [`MAX_MATERIAL`]).
+    pub fn zeroed(len: usize) -> Self {
+        Material { bytes: [0; MAX_MATERIAL], len: len.min(MAX_MATERIAL) }
+    }
+
+    /// The material.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// The material, writable.
+    pub fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[..self.len]
+    }
+}
+
+/// The device root key and the keys derived from it.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct DeviceKeys {
+    root: [u8; 32],
+    material_id_key: [u8; 32],
+}
+
+fn aad(key_id: &KeyId, version: KeyVersion, spec: KeySpec) -> [u8; 32] {
+    let mut a = [0u8; 32];
+    a[..11].copy_from_slice(b"pkms-key-v1");
+    a[11..27].copy_from_slice(&key_id.0);
+    a[27..31].copy_from_slice(&version.to_be_bytes());
+    a[31] = spec as u8;
+    a
+}
+
+impl DeviceKeys {
+    /// Derives the working keys from the root key.
+    pub fn new(root: &[u8; 32]) -> Self {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(root).unwrap_or_else(|_| unreachable_hmac());
+        mac.update(b"pkms key material id v1");
+        let mut material_id_key = [0u8; 32];
+        material_id_key.copy_from_slice(&mac.finalize().into_bytes());
+        DeviceKeys { root: *root, material_id_key }
+    }
+
+    /// Wraps `material` for version `version` of `key_id`.
+    pub fn wrap<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+        key_id: &KeyId,
+        version: KeyVersion,
+        spec: KeySpec,
+        material: &Material,
+        rotation: Option<pkms_protocol::RotationType>,
+        created: u64,
+    ) -> OpResult<VersionEntry> {
+        let mut nonce = [0u8; 12];
+        rng.fill_bytes(&mut nonce);
+        let mut wrapped = heapless::Vec::new();
+        wrapped.extend_from_slice(material.as_bytes()).map_err(|_| internal())?;
+        let cipher = Aes256Gcm::new_from_slice(&self.root).map_err(|_| internal())?;
+        let tag = cipher
+            .encrypt_in_place_detached(&Nonce::from(nonce), &aad(key_id, version, spec), &mut wrapped)
+            .map_err(|_| internal())?;
+        wrapped.extend_from_slice(&tag).map_err(|_| internal())?;
+        Ok(VersionEntry { version, created, rotation, nonce, wrapped })
+    }
+
+    /// Unwraps a version's material. A failure means the flash was altered: StorageCorrupted.
+    pub fn unwrap(&self, key_id: &KeyId, spec: KeySpec, entry: &VersionEntry) -> OpResult<Material> {
+        let n = material_len(spec);
+        if entry.wrapped.len() != n + 16 {
+            return Err(corrupted());
+        }
+        let tag: [u8; 16] = entry.wrapped[n..].try_into().map_err(|_| corrupted())?;
+        let mut m = Material::zeroed(n);
+        m.as_mut().copy_from_slice(&entry.wrapped[..n]);
+        let cipher = Aes256Gcm::new_from_slice(&self.root).map_err(|_| internal())?;
+        cipher
+            .decrypt_in_place_detached(
+                &Nonce::from(entry.nonce),
+                &aad(key_id, entry.version, spec),
+                m.as_mut(),
+                &Tag::from(tag),
+            )
+            .map_err(|_| corrupted())?;
+        Ok(m)
+    }
+
+    /// The public KeyMaterialId of a version.
+    pub fn material_id(&self, key_id: &KeyId, entry: &VersionEntry) -> KeyMaterialId {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.material_id_key).unwrap_or_else(|_| unreachable_hmac());
+        mac.update(&key_id.0);
+        mac.update(&entry.version.to_be_bytes());
+        mac.update(&entry.nonce);
+        let mut id = [0u8; 32];
+        id.copy_from_slice(&mac.finalize().into_bytes());
+        KeyMaterialId(id)
+    }
+}
+
+/// HMAC accepts keys of any length; this is never reached.
+fn unreachable_hmac() -> Hmac<Sha256> {
+    loop {
+        if let Ok(m) = <Hmac<Sha256> as Mac>::new_from_slice(&[0u8; 32]) {
+            return m;
+        }
+    }
+}
+
+fn internal() -> Error {
+    Error::new(pkms_protocol::ErrorCode::Internal, "key wrapping failed")
+}
+
+fn corrupted() -> Error {
+    Error::new(
+        pkms_protocol::ErrorCode::StorageCorrupted,
+        "stored key material failed its integrity check (flash altered or wrong root key)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+
+    #[test]
+    fn wrap_round_trips_and_binds_key_id_version_and_spec() {
+        let keys = DeviceKeys::new(&[7; 32]);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let mut m = Material::zeroed(32);
+        m.as_mut().copy_from_slice(&[0x42; 32]);
+        let id = KeyId([1; 16]);
+        let e = keys.wrap(&mut rng, &id, 3, KeySpec::SymmetricDefault, &m, None, 0).unwrap();
+        assert!(!e.wrapped.windows(32).any(|w| w == [0x42; 32]), "material stored in the clear");
+        assert_eq!(keys.unwrap(&id, KeySpec::SymmetricDefault, &e).unwrap().as_bytes(), &[0x42; 32]);
+        assert!(keys.unwrap(&KeyId([2; 16]), KeySpec::SymmetricDefault, &e).is_err());
+        assert!(keys.unwrap(&id, KeySpec::Hmac256, &e).is_err());
+        let mut moved = e.clone();
+        moved.version = 4;
+        assert_eq!(keys.unwrap(&id, KeySpec::SymmetricDefault, &moved).unwrap_err().code, pkms_protocol::ErrorCode::StorageCorrupted);
+        assert!(DeviceKeys::new(&[8; 32]).unwrap(&id, KeySpec::SymmetricDefault, &e).is_err());
+        assert_ne!(keys.material_id(&id, &e), keys.material_id(&id, &moved));
+    }
+}

@@ -1,0 +1,199 @@
+//! CreateAlias, UpdateAlias, DeleteAlias and ListAliases, with KMS's naming rules: `alias/`
+//! followed by at least one character, 1..=256 characters of `[a-zA-Z0-9:/_-]`, and `alias/aws/`
+//! reserved. A target must be a key id, not another alias.
+
+use embedded_storage::nor_flash::NorFlash;
+use pkms_protocol::limits::{MAX_ALIAS_NAME, MAX_ALIAS_PAGE};
+use pkms_protocol::{AliasListEntry, KeyId, Response};
+use rand_core::{CryptoRng, RngCore};
+
+use super::{page_limit, write_marker, Buffers, Core};
+use crate::board::Board;
+use crate::err;
+use crate::error::OpResult;
+use crate::records::{AliasRecord, FORMAT, KIND_ALIAS, MAX_ALIASES};
+use crate::state::Short;
+
+/// Checks an alias name against KMS's rules.
+pub fn check_name(name: &str) -> OpResult<()> {
+    let ok_chars = name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'/' | b'_' | b'-'));
+    if !name.starts_with("alias/") || name.len() <= "alias/".len() || name.len() > MAX_ALIAS_NAME || !ok_chars {
+        return Err(err!(
+            InvalidAliasName,
+            "alias names are alias/ followed by 1..=250 characters of a-z A-Z 0-9 : / _ - ('{}')",
+            Short(name)
+        ));
+    }
+    if name.starts_with("alias/aws/") {
+        return Err(err!(InvalidAliasName, "alias names starting alias/aws/ are reserved"));
+    }
+    Ok(())
+}
+
+/// Loads the key an alias is to name: a key id (not an alias) of a key not pending deletion.
+fn target<F: NorFlash, R: RngCore + CryptoRng, B: Board>(core: &mut Core<F, R, B>, key_ref: &str) -> OpResult<KeyId> {
+    if key_ref.starts_with("alias/") {
+        return Err(err!(Validation, "TargetKeyId must be a key id, not an alias"));
+    }
+    let id = core.load_ref(key_ref)?;
+    core.require_not_pending(&id)?;
+    Ok(id)
+}
+
+/// CreateAlias.
+pub fn create<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
+    core: &mut Core<F, R, B>,
+    name: &str,
+    target_ref: &str,
+) -> OpResult<Response<'b>> {
+    check_name(name)?;
+    let id = target(core, target_ref)?;
+    if core.read_alias(name)?.is_some() {
+        return Err(err!(AlreadyExists, "alias {} already exists", Short(name)));
+    }
+    if core.store.entries(KIND_ALIAS).len() >= MAX_ALIASES {
+        return Err(err!(LimitExceeded, "the token holds at most {} aliases", MAX_ALIASES));
+    }
+    let now = core.now();
+    let mut rec = AliasRecord { format: FORMAT, name: heapless::String::new(), target: id.0, created: now, updated: now };
+    rec.name.push_str(name).map_err(|_| err!(InvalidAliasName, "alias name too long"))?;
+    core.save_alias(&rec)?;
+    Ok(Response::Done)
+}
+
+/// UpdateAlias: points an existing alias at another key of the same key usage.
+pub fn update<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
+    core: &mut Core<F, R, B>,
+    name: &str,
+    target_ref: &str,
+) -> OpResult<Response<'b>> {
+    check_name(name)?;
+    let mut rec = core.read_alias(name)?.ok_or_else(|| err!(NotFound, "alias {} does not exist", Short(name)))?;
+    let old_usage = match core.load(&KeyId(rec.target)) {
+        Ok(()) => Some(core.rec.usage),
+        Err(_) => None,
+    };
+    let id = target(core, target_ref)?;
+    if let Some(u) = old_usage {
+        if u != core.rec.usage {
+            return Err(err!(
+                Validation,
+                "alias {} names a {} key; it can only be moved to another {} key",
+                Short(name),
+                u,
+                u
+            ));
+        }
+    }
+    rec.target = id.0;
+    rec.updated = core.now();
+    core.save_alias(&rec)?;
+    Ok(Response::Done)
+}
+
+/// DeleteAlias.
+pub fn delete<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
+    core: &mut Core<F, R, B>,
+    name: &str,
+) -> OpResult<Response<'b>> {
+    check_name(name)?;
+    if core.read_alias(name)?.is_none() {
+        return Err(err!(NotFound, "alias {} does not exist", Short(name)));
+    }
+    core.store.remove(KIND_ALIAS, &crate::state::alias_id(name))?;
+    Ok(Response::Done)
+}
+
+/// The smallest alias (by name) above `after`, among aliases of `key` if given.
+fn next_alias<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
+    core: &mut Core<F, R, B>,
+    after: Option<&str>,
+    key: Option<KeyId>,
+) -> OpResult<Option<AliasRecord>> {
+    let mut best: Option<AliasRecord> = None;
+    let mut i = 0;
+    while let Some(e) = core.store.entries(KIND_ALIAS).get(i) {
+        let aid = e.id;
+        i += 1;
+        let Some(a) = core.read_alias_by_id(&aid)? else { continue };
+        if key.is_some_and(|k| k.0 != a.target) || after.is_some_and(|m| a.name.as_str() <= m) {
+            continue;
+        }
+        if best.as_ref().is_none_or(|b| a.name < b.name) {
+            best = Some(a);
+        }
+    }
+    Ok(best)
+}
+
+/// ListAliases: sorted by name; the marker is the last name of the previous page.
+pub fn list<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
+    core: &mut Core<F, R, B>,
+    bufs: &'b mut Buffers,
+    key_ref: Option<&str>,
+    limit: Option<u16>,
+    marker: Option<&str>,
+) -> OpResult<Response<'b>> {
+    core.device()?;
+    let limit = page_limit(limit, MAX_ALIAS_PAGE)?;
+    // The marker names the last alias of the previous page by its record id (32 hex digits).
+    let mut last: heapless::String<MAX_ALIAS_NAME> = heapless::String::new();
+    if let Some(m) = marker {
+        let aid = KeyId::parse(m).ok_or_else(|| err!(InvalidMarker, "Marker was not issued by ListAliases"))?;
+        let a = core
+            .read_alias_by_id(&aid.0)?
+            .ok_or_else(|| err!(InvalidMarker, "Marker names an alias that no longer exists; list again"))?;
+        last = a.name;
+    }
+    let key = match key_ref {
+        Some(r) => Some(core.load_ref(r)?),
+        None => None,
+    };
+    // Pick the page: names go into buffer `a`, one after the other.
+    struct Item {
+        start: usize,
+        len: usize,
+        target: KeyId,
+        created: u64,
+        updated: u64,
+    }
+    let mut items: heapless::Vec<Item, MAX_ALIAS_PAGE> = heapless::Vec::new();
+    let mut used = 0usize;
+    let mut truncated = false;
+    loop {
+        let after = if items.is_empty() && marker.is_none() { None } else { Some(last.as_str()) };
+        let Some(a) = next_alias(core, after, key)? else { break };
+        let n = a.name.len();
+        if items.len() == limit || used + n > bufs.a.len() {
+            truncated = true;
+            break;
+        }
+        bufs.a[used..used + n].copy_from_slice(a.name.as_bytes());
+        let _ = items.push(Item { start: used, len: n, target: KeyId(a.target), created: a.created, updated: a.updated });
+        used += n;
+        last = a.name;
+    }
+    let next_marker = if truncated {
+        let id = crate::state::alias_id(&last);
+        let mut hex = [0u8; 32];
+        for (i, b) in id.iter().enumerate() {
+            hex[2 * i] = b"0123456789abcdef"[(b >> 4) as usize];
+            hex[2 * i + 1] = b"0123456789abcdef"[(b & 15) as usize];
+        }
+        write_marker(&mut bufs.marker, &hex)
+    } else {
+        None
+    };
+    let names: &'b [u8] = &bufs.a[..used];
+    let mut aliases = heapless::Vec::new();
+    for it in &items {
+        let name = core::str::from_utf8(&names[it.start..it.start + it.len]).unwrap_or("");
+        let _ = aliases.push(AliasListEntry {
+            alias_name: name,
+            target_key_id: it.target,
+            creation_date: it.created,
+            last_updated_date: it.updated,
+        });
+    }
+    Ok(Response::Aliases { aliases, next_marker, truncated })
+}

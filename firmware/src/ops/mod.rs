@@ -1,0 +1,68 @@
+//! One module per operation family. Every operation takes the token state ([`Core`]) and the
+//! response buffers ([`Buffers`]) and returns a [`Response`] borrowing from them, or an error.
+
+pub mod aliases;
+pub mod info;
+pub mod keys;
+pub mod lifecycle;
+pub mod mac;
+pub mod rotation;
+pub mod signing;
+pub mod symmetric;
+pub mod tags;
+
+use pkms_protocol::limits::{MAX_CIPHERTEXT_BLOB, MAX_MARKER, MAX_PAGE, MAX_PLAINTEXT};
+
+use crate::crypto::blob::AAD_BUF;
+use crate::err;
+use crate::error::OpResult;
+
+#[allow(unused_imports)]
+pub(crate) use crate::state::Core;
+
+/// Response buffers, kept in the token (not on the stack).
+pub struct Buffers {
+    /// Blobs, plaintexts, signatures, public keys, alias names.
+    pub a: [u8; MAX_CIPHERTEXT_BLOB],
+    /// A second buffer: ReEncrypt's intermediate plaintext, data keys.
+    pub b: [u8; MAX_PLAINTEXT],
+    /// Associated data (blob header and canonical context).
+    pub aad: [u8; AAD_BUF],
+    /// Pagination markers.
+    pub marker: [u8; MAX_MARKER],
+}
+
+impl Buffers {
+    /// Zeroed buffers.
+    pub const fn new() -> Self {
+        Buffers { a: [0; MAX_CIPHERTEXT_BLOB], b: [0; MAX_PLAINTEXT], aad: [0; AAD_BUF], marker: [0; MAX_MARKER] }
+    }
+
+    /// Clears buffers that may have held secrets.
+    pub fn wipe(&mut self) {
+        self.a.fill(0);
+        self.b.fill(0);
+    }
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// KMS's `Limit`: 1..=1000 (ValidationException otherwise); pages are clamped to [`MAX_PAGE`].
+pub fn page_limit(limit: Option<u16>, max_page: usize) -> OpResult<usize> {
+    match limit {
+        None => Ok(max_page.min(MAX_PAGE)),
+        Some(l) if (1..=1000).contains(&l) => Ok((l as usize).min(max_page).min(MAX_PAGE)),
+        Some(l) => Err(err!(Validation, "Limit must be 1..=1000, not {}", l)),
+    }
+}
+
+/// Writes a marker string into `buf`; returns it.
+pub fn write_marker<'b>(buf: &'b mut [u8; MAX_MARKER], text: &[u8]) -> Option<&'b str> {
+    let n = text.len().min(MAX_MARKER);
+    buf[..n].copy_from_slice(&text[..n]);
+    core::str::from_utf8(&buf[..n]).ok()
+}
