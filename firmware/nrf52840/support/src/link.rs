@@ -323,7 +323,12 @@ impl<'a> TokenSide<'a> {
 /// The token side's loop: takes packets from `link`, runs them through the token and queues the
 /// response pieces. `idle` is called whenever there is nothing to do or the send queue is full
 /// (on the board: `wfe`, sleeping until an interrupt; in tests: a thread yield).
-pub fn serve_forever<F, R, B>(link: &Link, side: &mut TokenSide<'_>, token: &mut Token<F, R, B>, mut idle: impl FnMut()) -> !
+pub fn serve_forever<F, R, B>(
+    link: &Link,
+    side: &mut TokenSide<'_>,
+    token: &mut Token<F, R, B>,
+    mut idle: impl FnMut(),
+) -> !
 where
     F: NorFlash,
     R: RngCore + CryptoRng,

@@ -75,7 +75,7 @@ impl<N: RawNvmc> NvmcRegion<N> {
     /// The window `[start, start + len)`. Refused unless `start` and `len` are page multiples,
     /// `len` is not zero and the end fits in 32 bits.
     pub fn new(nvmc: N, start: u32, len: u32) -> Result<Self, NvmcError> {
-        if start as usize % PAGE_SIZE != 0 || len as usize % PAGE_SIZE != 0 {
+        if !(start as usize).is_multiple_of(PAGE_SIZE) || !(len as usize).is_multiple_of(PAGE_SIZE) {
             return Err(NvmcError::NotAligned);
         }
         if len == 0 || start.checked_add(len).is_none() {
@@ -102,7 +102,7 @@ impl<N: RawNvmc> NvmcRegion<N> {
         if end > self.len {
             return Err(NvmcError::OutOfBounds);
         }
-        if offset as usize % align != 0 || len % align != 0 {
+        if !(offset as usize).is_multiple_of(align) || !len.is_multiple_of(align) {
             return Err(NvmcError::NotAligned);
         }
         Ok(self.start + offset)
@@ -205,7 +205,13 @@ mod tests {
 
     impl SimNvmc {
         fn new() -> Self {
-            SimNvmc { mem: vec![0xFF; FLASH], programs: vec![0; FLASH / 4], erases: 0, words_written: 0, stuck_bit_at: None }
+            SimNvmc {
+                mem: vec![0xFF; FLASH],
+                programs: vec![0; FLASH / 4],
+                erases: 0,
+                words_written: 0,
+                stuck_bit_at: None,
+            }
         }
     }
 
@@ -263,7 +269,10 @@ mod tests {
         r.write(8, &[1, 2, 3, 4]).unwrap();
         let sim = r.into_inner();
         assert_eq!(&sim.mem[START as usize + 8..START as usize + 12], &[1, 2, 3, 4]);
-        assert!(sim.mem[..START as usize].iter().all(|&b| b == 0xFF), "nothing outside the region is touched");
+        assert!(
+            sim.mem[..START as usize].iter().all(|&b| b == 0xFF),
+            "nothing outside the region is touched"
+        );
     }
 
     #[test]
@@ -290,7 +299,11 @@ mod tests {
         let mut r = region();
         let mut buf = [0u8; 8];
         assert_eq!(r.read(LEN - 4, &mut buf), Err(NvmcError::OutOfBounds));
-        assert_eq!(r.read(u32::MAX - 2, &mut buf), Err(NvmcError::OutOfBounds), "offset + length must not wrap");
+        assert_eq!(
+            r.read(u32::MAX - 2, &mut buf),
+            Err(NvmcError::OutOfBounds),
+            "offset + length must not wrap"
+        );
         assert_eq!(r.write(LEN, &[0; 4]), Err(NvmcError::OutOfBounds));
         assert_eq!(r.write(u32::MAX - 3, &[0; 8]), Err(NvmcError::OutOfBounds));
         assert_eq!(r.erase(LEN, LEN + PAGE_SIZE as u32), Err(NvmcError::OutOfBounds));
@@ -388,21 +401,40 @@ mod tests {
                 _ => (rng.next() % 33) * 4,
             } as usize;
             let (a, b) = if op == 0 {
-                let from = (rng.next() % 5) * PAGE_SIZE as u32 + if rng.next() % 8 == 0 { 4 } else { 0 };
+                let from =
+                    (rng.next() % 5) * PAGE_SIZE as u32 + if rng.next().is_multiple_of(8) { 4 } else { 0 };
                 let to = from + (rng.next() % 3) * PAGE_SIZE as u32;
                 (r.erase(from, to).map_err(|e| e.kind()), mock.erase(from, to).map_err(|e| e.kind()))
             } else if op < 6 {
-                let data: Vec<u8> = (0..len).map(|_| if rng.next() % 4 == 0 { 0xFF } else { rng.next() as u8 & rng.next() as u8 }).collect();
-                (r.write(offset, &data).map_err(|e| e.kind()), mock.write(offset, &data).map_err(|e| e.kind()))
+                let data: Vec<u8> = (0..len)
+                    .map(|_| {
+                        if rng.next().is_multiple_of(4) {
+                            0xFF
+                        } else {
+                            rng.next() as u8 & rng.next() as u8
+                        }
+                    })
+                    .collect();
+                (
+                    r.write(offset, &data).map_err(|e| e.kind()),
+                    mock.write(offset, &data).map_err(|e| e.kind()),
+                )
             } else {
                 let mut x = vec![0u8; len];
                 let mut y = vec![0u8; len];
-                let res = (r.read(offset, &mut x).map_err(|e| e.kind()), mock.read(offset, &mut y).map_err(|e| e.kind()));
+                let res = (
+                    r.read(offset, &mut x).map_err(|e| e.kind()),
+                    mock.read(offset, &mut y).map_err(|e| e.kind()),
+                );
                 assert_eq!(x, y, "step {step}: reads differ");
                 res
             };
             assert_eq!(a, b, "step {step}: op {op} offset {offset} len {len}");
-            if a.is_ok() { oks += 1 } else { errs += 1 }
+            if a.is_ok() {
+                oks += 1
+            } else {
+                errs += 1
+            }
         }
         let mut all = vec![0u8; SMALL as usize];
         r.read(0, &mut all).unwrap();

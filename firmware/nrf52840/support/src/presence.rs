@@ -37,7 +37,7 @@ pub fn wait_for_press(input: &mut impl PresenceInput, timeout_ms: u32) -> UserPr
         if now >= deadline {
             break UserPresence::TimedOut;
         }
-        let blink = ((now - start) / BLINK_MS) % 2 == 0;
+        let blink = ((now - start) / BLINK_MS).is_multiple_of(2);
         if blink != led_on {
             led_on = blink;
             input.led(led_on);
@@ -75,7 +75,12 @@ mod tests {
 
     impl Script {
         fn new(presses: &[(u64, u64)]) -> Self {
-            Script { now: 1000, presses: presses.iter().map(|&(a, b)| (a + 1000, b + 1000)).collect(), led_changes: 0, led: false }
+            Script {
+                now: 1000,
+                presses: presses.iter().map(|&(a, b)| (a + 1000, b + 1000)).collect(),
+                led_changes: 0,
+                led: false,
+            }
         }
     }
 

@@ -15,8 +15,8 @@ use embassy_sync::signal::Signal;
 use pkms_firmware::mock_flash::MockFlash;
 use pkms_firmware::{Board, BoardInfo, FrameServer, Token, UserPresence};
 use pkms_nrf52840_support::link::{
-    run_usb_side, serve_forever, Disconnected, LineState, Link, Outgoing, Packet, PacketReceiver, PacketSender,
-    Received, TokenSide, PACKET_SIZE,
+    run_usb_side, serve_forever, Disconnected, LineState, Link, Outgoing, Packet, PacketReceiver,
+    PacketSender, Received, TokenSide, PACKET_SIZE,
 };
 use pkms_protocol::framing::{self, Feed, FrameAccumulator};
 use pkms_protocol::messages::{Request, RequestFrame, Response};
@@ -126,7 +126,12 @@ impl Board for TestBoard {
         UserPresence::Unsupported
     }
     fn info(&self) -> BoardInfo {
-        BoardInfo { name: "cdc-link-test", platform: Platform::Hardware, entropy_source: "test", key_protection: "none" }
+        BoardInfo {
+            name: "cdc-link-test",
+            platform: Platform::Hardware,
+            entropy_source: "test",
+            key_protection: "none",
+        }
     }
 }
 
@@ -148,7 +153,8 @@ fn start_device(prefill: impl FnOnce(&'static Link)) -> Host {
     let link: &'static Link = Box::leak(Box::new(Link::new()));
     prefill(link);
     thread::spawn(move || {
-        let (mut rx, mut tx, mut line) = (MockRx { bus, configured: false }, MockTx { bus }, MockLine { bus });
+        let (mut rx, mut tx, mut line) =
+            (MockRx { bus, configured: false }, MockTx { bus }, MockLine { bus });
         block_on(run_usb_side(link, &mut rx, &mut tx, &mut line))
     });
     thread::spawn(move || {
@@ -245,8 +251,12 @@ impl Host {
 /// Keeps only what the assertions look at, with a 'static lifetime.
 fn leak_response(r: Response<'_>) -> Response<'static> {
     match r {
-        Response::Hello { protocol_version, .. } => Response::Hello { protocol_version, firmware_version: "" },
-        Response::Random { plaintext } => Response::Random { plaintext: Box::leak(plaintext.to_vec().into_boxed_slice()) },
+        Response::Hello { protocol_version, .. } => {
+            Response::Hello { protocol_version, firmware_version: "" }
+        }
+        Response::Random { plaintext } => {
+            Response::Random { plaintext: Box::leak(plaintext.to_vec().into_boxed_slice()) }
+        }
         _ => Response::Hello { protocol_version: u16::MAX, firmware_version: "other" },
     }
 }
@@ -335,7 +345,10 @@ fn large_responses_go_out_in_64_byte_packets() {
     assert!(matches!(r, Ok(Response::Random { plaintext }) if plaintext.len() == 1024));
     assert!(host.packets.len() >= 1024 / PACKET_SIZE);
     assert!(host.packets.iter().all(|p| p.len() <= PACKET_SIZE));
-    assert!(host.packets[..host.packets.len() - 1].iter().all(|p| p.len() == PACKET_SIZE), "only the last packet is short");
+    assert!(
+        host.packets[..host.packets.len() - 1].iter().all(|p| p.len() == PACKET_SIZE),
+        "only the last packet is short"
+    );
 }
 
 #[test]
@@ -385,7 +398,8 @@ fn a_host_that_closes_the_port_mid_frame_leaves_no_trace() {
 #[test]
 fn answers_meant_for_an_earlier_session_are_never_sent() {
     // A stale answer piece and a stale request are waiting when the device starts.
-    let stale_answer = Outgoing { session: 99, packet: Packet::new(&[0xAA; 64]).unwrap(), end_of_frame: true };
+    let stale_answer =
+        Outgoing { session: 99, packet: Packet::new(&[0xAA; 64]).unwrap(), end_of_frame: true };
     let mut host = start_device(|link| {
         link.try_send(stale_answer).unwrap();
         block_on(link.push_received(Received { session: 98, packet: Packet::new(&hello(70)).unwrap() }));
@@ -451,10 +465,13 @@ fn a_full_last_packet_is_followed_by_a_zero_length_packet() {
 fn the_token_side_alone_drops_partial_frames_on_a_new_session() {
     let server: &'static mut FrameServer = Box::leak(Box::new(FrameServer::new()));
     let mut side = TokenSide::new(server);
-    let mut token = Token::new(MockFlash::new(64 * 1024), rand_chacha::ChaCha20Rng::from_seed([1; 32]), TestBoard);
+    let mut token =
+        Token::new(MockFlash::new(64 * 1024), rand_chacha::ChaCha20Rng::from_seed([1; 32]), TestBoard);
     let req = hello(80);
     let mut out = Vec::new();
-    side.handle(&mut token, &Received { session: 1, packet: Packet::new(&req[..4]).unwrap() }, 1, |o| out.push(o));
+    side.handle(&mut token, &Received { session: 1, packet: Packet::new(&req[..4]).unwrap() }, 1, |o| {
+        out.push(o)
+    });
     assert!(side.is_mid_frame());
     assert!(out.is_empty());
     // Session 2 starts: the half frame of session 1 is gone.
