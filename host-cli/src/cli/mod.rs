@@ -19,6 +19,7 @@ pub mod output;
 
 pub mod aliases;
 pub mod crypto;
+pub mod files;
 pub mod keys;
 pub mod lifecycle;
 pub mod mac;
@@ -91,7 +92,9 @@ pub enum Command {
     /// Tags.
     #[command(flatten)]
     Tags(tags::Commands),
-    // cli::files::Commands (encrypt-file, decrypt-file, sign-file, verify-file, sign-manifest) plugs in here.
+    /// Files: encrypt-file, decrypt-file, sign-file, verify-file, sign-manifest.
+    #[command(flatten)]
+    Files(files::Commands),
     // cli::devices::Commands (devices) plugs in here.
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Example:\n  pkms completions bash > /etc/bash_completion.d/pkms")]
@@ -304,6 +307,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lifecycle(c) => lifecycle::run(c, &mut ctx),
         Command::Aliases(c) => aliases::run(c, &mut ctx),
         Command::Tags(c) => tags::run(c, &mut ctx),
+        Command::Files(c) => files::run(c, &mut ctx),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut out = Vec::new();

@@ -74,12 +74,17 @@ pub trait KeyService {
     fn get_public_key(&mut self, key_id: &str, key_version: Option<u32>) -> anyhow::Result<Vec<u8>>;
 }
 
+fn str_pairs(context: &ContextPairs) -> Vec<(&str, &str)> {
+    context.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 impl KeyService for crate::client::Client {
     fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> anyhow::Result<DataKey> {
+        let pairs = str_pairs(context);
         let dk = crate::client::Client::generate_data_key(
             self,
             key_id,
-            context,
+            &pairs,
             crate::model::DataKeySize::Spec(DataKeySpec::Aes256),
         )
         .context("GenerateDataKey failed")?;
@@ -98,7 +103,8 @@ impl KeyService for crate::client::Client {
         context: &ContextPairs,
         key_id: Option<&str>,
     ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-        let out = crate::client::Client::decrypt(self, ciphertext_blob, context, key_id)?;
+        let pairs = str_pairs(context);
+        let out = crate::client::Client::decrypt(self, ciphertext_blob, &pairs, key_id)?;
         Ok(out.plaintext)
     }
 
@@ -111,7 +117,11 @@ impl KeyService for crate::client::Client {
             SigningAlgorithm::EcdsaSha256,
         )
         .context("Sign failed")?;
-        Ok(DigestSignature { der: out.signature, key_id: out.key_id.to_string(), key_version: out.key_version })
+        Ok(DigestSignature {
+            der: out.signature,
+            key_id: out.key_id.to_string(),
+            key_version: out.key_version,
+        })
     }
 
     fn verify_digest(
@@ -137,7 +147,8 @@ impl KeyService for crate::client::Client {
     }
 
     fn get_public_key(&mut self, key_id: &str, key_version: Option<u32>) -> anyhow::Result<Vec<u8>> {
-        let out = crate::client::Client::get_public_key(self, key_id, key_version).context("GetPublicKey failed")?;
+        let out = crate::client::Client::get_public_key(self, key_id, key_version)
+            .context("GetPublicKey failed")?;
         Ok(out.public_key)
     }
 }

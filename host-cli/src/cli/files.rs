@@ -1,0 +1,710 @@
+//! encrypt-file, decrypt-file (envelope encryption of files of any size), sign-file,
+//! verify-file and sign-manifest (offline artifact signing).
+//!
+//! Status notes go to stderr (and only when it is a terminal); stdout carries data only when
+//! `-` asks for it, and verify-file's verdict.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use super::args::{merge_context, parse_context, ContextArg};
+use super::{usage, Context};
+use crate::datakey_cache::{CacheLimits, DataKeyCache};
+use crate::envelope::output::AtomicFile;
+use crate::envelope::{DecryptPolicy, Envelope, EnvelopeError, KeyService, Options};
+use crate::filesign::{self, EntryCheck, Manifest, SignatureEnvelope};
+
+/// File extension of encrypted files in `--out-dir` mode.
+const EXT: &str = "pkms";
+
+/// File commands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Encrypt files of any size: one data key from the token per file (GenerateDataKey),
+    /// AES-256-GCM on the host in authenticated 64 KiB segments (format: docs/file-format.md).
+    #[command(after_help = "Examples:\n  \
+        pkms encrypt-file --key-id alias/backup --encryption-context host=db1 dump.sql dump.sql.pkms\n  \
+        tar c photos | pkms encrypt-file --key-id alias/backup - - > photos.tar.pkms\n  \
+        pkms encrypt-file --key-id alias/backup --out-dir enc/ --cache-max-age 300 --cache-max-messages 100 docs/\n\n\
+        IN and OUT may be `-` (stdin / stdout). With --out-dir, every input (directories recursively)\n\
+        becomes DIR/<name>.pkms. Decrypt with `pkms decrypt-file`.")]
+    EncryptFile(EncryptFileArgs),
+    /// Decrypt files made by encrypt-file. Output appears only when every segment verified; a
+    /// failed check removes the partial output and names what failed.
+    #[command(after_help = "Examples:\n  \
+        pkms decrypt-file dump.sql.pkms dump.sql\n  \
+        pkms decrypt-file --encryption-context host=db1 - - < dump.sql.pkms | psql\n  \
+        pkms decrypt-file --out-dir plain/ enc/*.pkms")]
+    DecryptFile(DecryptFileArgs),
+    /// Sign a file: SHA-256 on the host, the digest signed on the token (ECDSA_SHA_256).
+    /// Writes a DER signature to FILE.sig that openssl verifies.
+    #[command(after_help = "Examples:\n  \
+        pkms sign-file --key-id alias/release app.tar.gz            # writes app.tar.gz.sig\n  \
+        pkms get-public-key --key-id alias/release --output pem > release.pem\n  \
+        openssl dgst -sha256 -verify release.pem -signature app.tar.gz.sig app.tar.gz\n  \
+        pkms sign-file --key-id alias/release --format json --out app.sig.json app.tar.gz")]
+    SignFile(SignFileArgs),
+    /// Verify a file's signature: offline with --public-key (no token needed), or on the token
+    /// with --key-id. A signed manifest also has each listed file checked.
+    #[command(after_help = "Examples:\n  \
+        pkms verify-file --public-key release.pem --signature app.tar.gz.sig app.tar.gz\n  \
+        pkms verify-file --key-id alias/release app.tar.gz          # signature: app.tar.gz.sig\n  \
+        pkms verify-file --public-key release.pem SHA256SUMS        # and every file it lists")]
+    VerifyFile(VerifyFileArgs),
+    /// Sign many files with one token operation: writes a SHA256SUMS-style manifest
+    /// (`<sha256>  <path>` lines, `sha256sum -c` reads it) and a signature of it.
+    #[command(after_help = "Examples:\n  \
+        pkms sign-manifest --key-id alias/release --out dist/SHA256SUMS dist/\n  \
+        openssl dgst -sha256 -verify release.pem -signature dist/SHA256SUMS.sig dist/SHA256SUMS \
+        && (cd dist && sha256sum -c SHA256SUMS)\n  \
+        pkms verify-file --public-key release.pem dist/SHA256SUMS")]
+    SignManifest(SignManifestArgs),
+}
+
+/// Data-key caching flags (off unless --cache-max-age is given).
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    /// Reuse a data key for further files for at most this many seconds (turns caching on;
+    /// the cache lives in this process only).
+    #[arg(long, value_name = "SECONDS")]
+    pub cache_max_age: Option<f64>,
+    /// Files per cached data key (default 2^32).
+    #[arg(long, value_name = "N", requires = "cache_max_age")]
+    pub cache_max_messages: Option<u64>,
+    /// Plaintext bytes per cached data key (default 2^63-1).
+    #[arg(long, value_name = "BYTES", requires = "cache_max_age")]
+    pub cache_max_bytes: Option<u64>,
+}
+
+/// encrypt-file's arguments.
+#[derive(Debug, Args)]
+pub struct EncryptFileArgs {
+    /// Key id or alias of a SYMMETRIC_DEFAULT key.
+    #[arg(long)]
+    pub key_id: String,
+    /// KEY=VALUE (repeatable) or a JSON object: stored in the header, bound to the data key.
+    #[arg(long, value_parser = parse_context)]
+    pub encryption_context: Vec<ContextArg>,
+    /// Write DIR/<name>.pkms for every input instead of IN OUT.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// IN OUT (`-` for stdin / stdout), or with --out-dir the inputs (files or directories).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Plaintext bytes per segment.
+    #[arg(long, default_value_t = crate::envelope::format::DEFAULT_SEGMENT_SIZE, hide_short_help = true)]
+    pub segment_size: u32,
+    /// Threads for the AES work (default: one per core, at most 4).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// decrypt-file's arguments.
+#[derive(Debug, Args)]
+pub struct DecryptFileArgs {
+    /// Refuse files not encrypted under this key.
+    #[arg(long)]
+    pub key_id: Option<String>,
+    /// KEY=VALUE pairs the file's encryption context must contain (checked before decrypting).
+    #[arg(long, value_parser = parse_context)]
+    pub encryption_context: Vec<ContextArg>,
+    /// Write DIR/<name without .pkms> for every input instead of IN OUT.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// IN OUT (`-` for stdin / stdout), or with --out-dir the inputs.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Threads for the AES work (default: one per core, at most 4).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Reuse an unwrapped data key for further files that share it, for at most this many
+    /// seconds (files encrypted with --cache-max-age share data keys).
+    #[arg(long, value_name = "SECONDS")]
+    pub cache_max_age: Option<f64>,
+}
+
+/// Signature file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignatureFormat {
+    /// Raw DER ECDSA signature (what `openssl dgst -verify -signature` reads).
+    Der,
+    /// JSON envelope: KeyId, KeyVersion, SigningAlgorithm, Digest, Signature (base64 DER).
+    Json,
+}
+
+/// sign-file's arguments.
+#[derive(Debug, Args)]
+pub struct SignFileArgs {
+    /// Key id or alias of an ECC_NIST_P256 SIGN_VERIFY key.
+    #[arg(long)]
+    pub key_id: String,
+    /// Where to write the signature (`-`: stdout). Default: FILE.sig (stdout when FILE is `-`).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Signature format.
+    #[arg(long, value_enum, default_value = "der")]
+    pub format: SignatureFormat,
+    /// The file to sign (`-`: stdin).
+    pub file: PathBuf,
+}
+
+/// verify-file's arguments.
+#[derive(Debug, Args)]
+pub struct VerifyFileArgs {
+    /// Public key, PEM or DER SubjectPublicKeyInfo: verify offline, without a token.
+    #[arg(long, value_name = "PATH", conflicts_with = "key_id")]
+    pub public_key: Option<PathBuf>,
+    /// Verify on the token with this key instead.
+    #[arg(long)]
+    pub key_id: Option<String>,
+    /// With --key-id: the key version that signed (default: the envelope's, else newest).
+    #[arg(long, requires = "key_id")]
+    pub key_version: Option<u32>,
+    /// The signature: DER, base64 DER or a JSON envelope. Default: FILE.sig.
+    #[arg(long, value_name = "PATH")]
+    pub signature: Option<PathBuf>,
+    /// Do not check the files a signed manifest lists.
+    #[arg(long)]
+    pub signature_only: bool,
+    /// The signed file.
+    pub file: PathBuf,
+}
+
+/// sign-manifest's arguments.
+#[derive(Debug, Args)]
+pub struct SignManifestArgs {
+    /// Key id or alias of an ECC_NIST_P256 SIGN_VERIFY key.
+    #[arg(long)]
+    pub key_id: String,
+    /// The manifest to write; its paths are relative to its directory.
+    #[arg(long, value_name = "PATH", default_value = "SHA256SUMS")]
+    pub out: PathBuf,
+    /// Where to write the manifest's signature. Default: MANIFEST.sig.
+    #[arg(long, value_name = "PATH")]
+    pub signature: Option<PathBuf>,
+    /// Signature format.
+    #[arg(long, value_enum, default_value = "der")]
+    pub format: SignatureFormat,
+    /// Files to list (directories: every file in them, recursively).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Runs a file command.
+pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
+    match cmd {
+        Commands::EncryptFile(a) => encrypt_files(a, ctx),
+        Commands::DecryptFile(a) => decrypt_files(a, ctx),
+        Commands::SignFile(a) => sign_file(a, ctx),
+        Commands::VerifyFile(a) => verify_file(a, ctx),
+        Commands::SignManifest(a) => sign_manifest(a, ctx),
+    }
+}
+
+fn is_dash(p: &Path) -> bool {
+    p.as_os_str() == "-"
+}
+
+/// A status line on stderr, only for people watching a terminal.
+fn note(ctx: &Context, msg: &str) {
+    if !ctx.quiet && io::stderr().is_terminal() {
+        eprintln!("{msg}");
+    }
+}
+
+/// A byte progress bar on stderr; hidden with --quiet or when stderr is not a terminal.
+fn progress_bar(ctx: &Context, total: Option<u64>) -> ProgressBar {
+    if ctx.quiet || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let style = match total {
+        Some(_) => ProgressStyle::with_template(
+            "{msg:20!} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        ),
+        None => ProgressStyle::with_template("{msg:20!} {spinner} {bytes} {binary_bytes_per_sec}"),
+    };
+    if let Ok(style) = style {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn options(threads: Option<usize>, segment_size: Option<u32>) -> anyhow::Result<Options> {
+    let mut o = Options::default();
+    if let Some(t) = threads {
+        if t == 0 {
+            return Err(usage("--threads must be at least 1"));
+        }
+        o.threads = t;
+    }
+    if let Some(s) = segment_size {
+        use crate::envelope::format::{MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+        if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&s) {
+            return Err(usage(format!("--segment-size must be {MIN_SEGMENT_SIZE}..={MAX_SEGMENT_SIZE}")));
+        }
+        o.segment_size = s;
+    }
+    Ok(o)
+}
+
+fn max_age(seconds: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| usage("--cache-max-age must be a non-negative number of seconds"))
+}
+
+fn cache_from(args: &CacheArgs) -> anyhow::Result<DataKeyCache> {
+    let Some(age) = args.cache_max_age else { return Ok(DataKeyCache::disabled()) };
+    let mut limits = CacheLimits::with_max_age(max_age(age)?);
+    if let Some(m) = args.cache_max_messages {
+        if m == 0 {
+            return Err(usage("--cache-max-messages must be at least 1"));
+        }
+        limits.max_messages = m;
+    }
+    if let Some(b) = args.cache_max_bytes {
+        limits.max_bytes = b;
+    }
+    Ok(DataKeyCache::new(limits))
+}
+
+/// Every regular file under `path` (itself if a file), with its path relative to `path`
+/// (its file name for a file). Directory symlinks are not followed.
+fn walk(path: &Path) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+    if meta.is_file() {
+        let name = path
+            .file_name()
+            .map(PathBuf::from)
+            .with_context(|| format!("{} has no file name", path.display()))?;
+        return Ok(vec![(path.to_path_buf(), name)]);
+    }
+    if !meta.is_dir() {
+        bail!("{} is neither a file nor a directory", path.display());
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = path.join(&rel);
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("cannot list {}", dir.display()))?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries.into_iter().rev() {
+            let child_rel = rel.join(e.file_name());
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                stack.push(child_rel);
+            } else if ft.is_file() || (ft.is_symlink() && e.path().is_file()) {
+                out.push((e.path(), child_rel));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+/// (input, output) pairs for IN OUT or --out-dir mode; `rename` maps an input's relative path
+/// to its output's.
+fn plan(
+    paths: &[PathBuf],
+    out_dir: Option<&Path>,
+    rename: impl Fn(&Path) -> PathBuf,
+) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+    match out_dir {
+        None => match paths {
+            [input, output] => Ok(vec![(input.clone(), output.clone())]),
+            _ => Err(usage(
+                "give IN and OUT (`-` for stdin / stdout), or --out-dir DIR and one or more inputs",
+            )),
+        },
+        Some(dir) => {
+            let mut jobs = Vec::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for p in paths {
+                if is_dash(p) {
+                    return Err(usage("`-` (stdin) cannot be used with --out-dir"));
+                }
+                for (input, rel) in walk(p)? {
+                    let out = dir.join(rename(&rel));
+                    if !seen.insert(out.clone()) {
+                        return Err(usage(format!("two inputs would both be written to {}", out.display())));
+                    }
+                    jobs.push((input, out));
+                }
+            }
+            if jobs.is_empty() {
+                return Err(usage("no files to process"));
+            }
+            Ok(jobs)
+        }
+    }
+}
+
+/// Opens an input (`-`: stdin) with its size if known.
+fn open_input(path: &Path) -> anyhow::Result<(Box<dyn Read>, Option<u64>)> {
+    if is_dash(path) {
+        return Ok((Box::new(io::stdin().lock()), None));
+    }
+    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    Ok((Box::new(f), len))
+}
+
+/// Where output goes: stdout, or a file that appears only on success.
+enum Sink {
+    Stdout(BufWriter<io::StdoutLock<'static>>),
+    File(AtomicFile),
+}
+
+impl Sink {
+    fn open(path: &Path) -> anyhow::Result<Sink> {
+        if is_dash(path) {
+            return Ok(Sink::Stdout(BufWriter::with_capacity(1 << 20, io::stdout().lock())));
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        Ok(Sink::File(AtomicFile::create(path).with_context(|| format!("cannot write {}", path.display()))?))
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::Stdout(w) => w,
+            Sink::File(f) => f,
+        }
+    }
+
+    fn commit(self, path: &Path) -> anyhow::Result<()> {
+        match self {
+            Sink::Stdout(mut w) => w.flush().context("writing to stdout failed"),
+            Sink::File(f) => f.commit().with_context(|| format!("cannot write {}", path.display())),
+        }
+    }
+}
+
+/// Turns an envelope error into the CLI's: token refusals of GenerateDataKey keep their typed
+/// error (for the hint and exit status), the rest say which part of which file failed.
+fn envelope_error(e: EnvelopeError, input: &Path) -> anyhow::Error {
+    match e {
+        EnvelopeError::DataKey(inner) => inner,
+        other => anyhow::anyhow!("{}: {other}", input.display()),
+    }
+}
+
+fn encrypt_files(a: EncryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    let context = merge_context(&a.encryption_context).map_err(usage)?;
+    let jobs = plan(&a.paths, a.out_dir.as_deref(), |rel| {
+        let mut name = rel.as_os_str().to_owned();
+        name.push(".");
+        name.push(EXT);
+        PathBuf::from(name)
+    })?;
+    let opts = options(a.threads, Some(a.segment_size))?;
+    let mut cache = cache_from(&a.cache)?;
+    let total: Option<u64> = jobs.iter().map(|(i, _)| std::fs::metadata(i).ok().map(|m| m.len())).sum();
+    let bar = progress_bar(ctx, total.filter(|_| !jobs.iter().any(|(i, _)| is_dash(i))));
+    let quiet_note = ctx.quiet;
+    let service: &mut dyn KeyService = ctx.client()?;
+    let mut env = Envelope::new(service, &mut cache, opts);
+    env.set_progress(bar.clone());
+    let mut done = Vec::new();
+    for (input, output) in &jobs {
+        bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        let (mut reader, size) = open_input(input)?;
+        let mut sink = Sink::open(output)?;
+        let summary = env
+            .encrypt(&a.key_id, &context, &mut reader, size, sink.writer())
+            .map_err(|e| envelope_error(e, input))?;
+        sink.commit(output)?;
+        done.push((output.clone(), summary));
+    }
+    bar.finish_and_clear();
+    drop(env);
+    if !quiet_note && io::stderr().is_terminal() {
+        for (output, s) in &done {
+            if !is_dash(output) {
+                eprintln!(
+                    "encrypted {} bytes to {} under {}{}",
+                    s.plaintext_bytes,
+                    output.display(),
+                    s.key_id,
+                    if s.cached_data_key { " (cached data key)" } else { "" }
+                );
+            }
+        }
+        let st = cache.stats();
+        if cache.limits().is_some() {
+            eprintln!("data keys: {} generated, {} reused from the cache", st.generated, st.encrypt_hits);
+        }
+    }
+    Ok(())
+}
+
+fn decrypt_files(a: DecryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    let policy = DecryptPolicy {
+        key_id: a.key_id.clone(),
+        required_context: merge_context(&a.encryption_context).map_err(usage)?,
+    };
+    let jobs = plan(&a.paths, a.out_dir.as_deref(), |rel| match rel.extension() {
+        Some(ext) if ext == EXT => rel.with_extension(""),
+        _ => {
+            let mut name = rel.as_os_str().to_owned();
+            name.push(".decrypted");
+            PathBuf::from(name)
+        }
+    })?;
+    let opts = options(a.threads, None)?;
+    let mut cache = match a.cache_max_age {
+        Some(age) => DataKeyCache::new(CacheLimits::with_max_age(max_age(age)?)),
+        None => DataKeyCache::disabled(),
+    };
+    let total: Option<u64> = jobs.iter().map(|(i, _)| std::fs::metadata(i).ok().map(|m| m.len())).sum();
+    let bar = progress_bar(ctx, total.filter(|_| !jobs.iter().any(|(i, _)| is_dash(i))));
+    let show = !ctx.quiet && io::stderr().is_terminal();
+    let service: &mut dyn KeyService = ctx.client()?;
+    let mut env = Envelope::new(service, &mut cache, opts);
+    env.set_progress(bar.clone());
+    let mut failures = Vec::new();
+    for (input, output) in &jobs {
+        bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        let result = (|| -> anyhow::Result<u64> {
+            let (mut reader, _) = open_input(input)?;
+            let mut sink = Sink::open(output)?;
+            // On error the sink is dropped uncommitted: a partial file output is removed.
+            let s = env.decrypt(&mut reader, sink.writer(), &policy).map_err(|e| envelope_error(e, input))?;
+            sink.commit(output)?;
+            Ok(s.plaintext_bytes)
+        })();
+        match result {
+            Ok(n) if show && !is_dash(output) => {
+                bar.println(format!("decrypted {n} bytes to {}", output.display()))
+            }
+            Ok(_) => {}
+            Err(e) if jobs.len() == 1 => {
+                bar.finish_and_clear();
+                return Err(e);
+            }
+            Err(e) => {
+                bar.suspend(|| eprintln!("{e:#}"));
+                failures.push(input.clone());
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if !failures.is_empty() {
+        bail!(
+            "{} of {} files failed to decrypt (their outputs were not written)",
+            failures.len(),
+            jobs.len()
+        );
+    }
+    Ok(())
+}
+
+fn write_output(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut sink = Sink::open(path)?;
+    sink.writer().write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    sink.commit(path)
+}
+
+fn signature_bytes(
+    sig: &crate::envelope::DigestSignature,
+    digest: &[u8; 32],
+    format: SignatureFormat,
+) -> Vec<u8> {
+    match format {
+        SignatureFormat::Der => sig.der.clone(),
+        SignatureFormat::Json => {
+            let env = SignatureEnvelope::new(sig, digest);
+            let mut text = super::json_pretty(&serde_json::to_value(&env).unwrap_or_default());
+            text.push('\n');
+            text.into_bytes()
+        }
+    }
+}
+
+fn with_sig_suffix(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".sig");
+    PathBuf::from(s)
+}
+
+fn sign_file(a: SignFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    let out = match &a.out {
+        Some(p) => p.clone(),
+        None if is_dash(&a.file) => PathBuf::from("-"),
+        None => with_sig_suffix(&a.file),
+    };
+    let (mut reader, size) = open_input(&a.file)?;
+    let bar = progress_bar(ctx, size);
+    bar.set_message("sha256");
+    let digest = filesign::sha256_reader(&mut reader, &bar)
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    bar.finish_and_clear();
+    let sig = filesign::sign_digest(ctx.client()?, &a.key_id, &digest)?;
+    write_output(&out, &signature_bytes(&sig, &digest, a.format))?;
+    if !is_dash(&out) {
+        note(
+            ctx,
+            &format!(
+                "signed {} with {} version {}: {}",
+                a.file.display(),
+                sig.key_id,
+                sig.key_version,
+                out.display()
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn verify_file(a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    let sig_path = a.signature.clone().unwrap_or_else(|| with_sig_suffix(&a.file));
+    let sig_bytes = std::fs::read(&sig_path)
+        .with_context(|| format!("cannot read the signature {}", sig_path.display()))?;
+    let sig = filesign::parse_signature(&sig_bytes).with_context(|| format!("{}", sig_path.display()))?;
+    let public_key = match &a.public_key {
+        Some(p) => {
+            let bytes =
+                std::fs::read(p).with_context(|| format!("cannot read the public key {}", p.display()))?;
+            Some(filesign::parse_public_key(&bytes).with_context(|| format!("{}", p.display()))?)
+        }
+        None => None,
+    };
+    if public_key.is_none() && a.key_id.is_none() && sig.envelope.is_none() {
+        return Err(usage(
+            "give --public-key PUB.pem to verify offline, or --key-id KEY to verify on the token",
+        ));
+    }
+    let size = std::fs::metadata(&a.file).ok().map(|m| m.len());
+    let bar = progress_bar(ctx, size);
+    bar.set_message("sha256");
+    let digest = filesign::sha256_file(&a.file, &bar)?;
+    bar.finish_and_clear();
+    if let Some(signed) = sig.signed_digest()? {
+        if signed != digest {
+            bail!(
+                "Verification failure: {} has SHA-256 {}, but the signature envelope signed {}",
+                a.file.display(),
+                filesign::hex(&digest),
+                filesign::hex(&signed)
+            );
+        }
+    }
+    let (valid, key_desc) = match (&public_key, &a.key_id) {
+        (Some(vk), _) => (filesign::verify_offline(vk, &digest, &sig.der), "the public key".to_owned()),
+        (None, key) => {
+            let (key_id, version) = match (key, &sig.envelope) {
+                (Some(k), env) => (k.clone(), a.key_version.or(env.as_ref().map(|e| e.key_version))),
+                (None, Some(env)) => (env.key_id.clone(), Some(env.key_version)),
+                (None, None) => return Err(usage("give --public-key or --key-id")),
+            };
+            let ok = ctx.client()?.verify_digest(&key_id, &digest, &sig.der, version)?;
+            (ok, format!("key {key_id}"))
+        }
+    };
+    if !valid {
+        bail!(
+            "Verification failure: the signature {} does not match {} under {key_desc} (the file changed, or another key signed it)",
+            sig_path.display(),
+            a.file.display()
+        );
+    }
+    let mut result = json!({
+        "SignatureValid": true,
+        "SigningAlgorithm": filesign::SIGNING_ALGORITHM,
+        "Digest": filesign::hex(&digest),
+    });
+    if let Some(env) = &sig.envelope {
+        result["KeyId"] = json!(env.key_id);
+        result["KeyVersion"] = json!(env.key_version);
+    }
+    // A signed manifest: check what it lists.
+    let mut failed = 0usize;
+    if !a.signature_only && size.is_some_and(|s| s <= 64 << 20) {
+        let text = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+        if let Some(manifest) = Manifest::parse(&text) {
+            let base = a.file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let bar = progress_bar(ctx, None);
+            let mut files = Vec::new();
+            for (path, check) in manifest.check(base, &bar) {
+                let status = match check {
+                    EntryCheck::Ok => "OK".to_owned(),
+                    EntryCheck::Mismatch => {
+                        failed += 1;
+                        "FAILED".to_owned()
+                    }
+                    EntryCheck::Unreadable(e) => {
+                        failed += 1;
+                        format!("FAILED open or read: {e:#}")
+                    }
+                };
+                files.push(json!({ "Path": path, "Status": status }));
+            }
+            bar.finish_and_clear();
+            result["Files"] = json!(files);
+        }
+    }
+    ctx.emit(result)?;
+    if failed > 0 {
+        bail!("the manifest's signature is valid, but {failed} listed file(s) are missing or changed");
+    }
+    Ok(())
+}
+
+fn sign_manifest(a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    let sig_path = a.signature.clone().unwrap_or_else(|| with_sig_suffix(&a.out));
+    if is_dash(&a.out) {
+        return Err(usage("--out must name a file: the manifest's paths are relative to its directory"));
+    }
+    let base = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let skip: Vec<PathBuf> =
+        [&a.out, &sig_path].iter().filter_map(|p| std::fs::canonicalize(p).ok()).collect();
+    let mut files = Vec::new();
+    for p in &a.files {
+        for (f, _) in walk(p)? {
+            if !skip.contains(&std::fs::canonicalize(&f).unwrap_or_default()) {
+                files.push(f);
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(usage("no files to list"));
+    }
+    let total: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let bar = progress_bar(ctx, Some(total));
+    bar.set_message("sha256");
+    let manifest = Manifest::build(&files, &base, &bar)?;
+    bar.finish_and_clear();
+    let text = manifest.to_text();
+    let digest = filesign::sha256_reader(&mut text.as_bytes(), &ProgressBar::hidden())?;
+    let sig = filesign::sign_digest(ctx.client()?, &a.key_id, &digest)?;
+    write_output(&a.out, text.as_bytes())?;
+    write_output(&sig_path, &signature_bytes(&sig, &digest, a.format))?;
+    note(
+        ctx,
+        &format!(
+            "listed {} file(s) in {}, signed with {} version {}: {}",
+            manifest.entries.len(),
+            a.out.display(),
+            sig.key_id,
+            sig.key_version,
+            sig_path.display()
+        ),
+    );
+    Ok(())
+}
