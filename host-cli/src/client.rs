@@ -26,6 +26,9 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time one request may take (P-256 key generation under QEMU is the slowest).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// An empty encryption context (an untyped `&[]` cannot infer the pair types).
+pub const NO_CONTEXT: &[(&str, &str)] = &[];
+
 /// A source of wall time (Unix seconds) sent with every request.
 pub type Clock = Box<dyn Fn() -> Option<UnixTime> + Send>;
 

@@ -158,7 +158,6 @@ pub fn merge_tags(args: &[TagsArg]) -> Vec<Tag> {
 
 /// A clap value parser for a KMS enumeration of the protocol crate (exact KMS names; the
 /// possible values show in `--help` and in errors).
-
 macro_rules! kms_value_parser {
     ($ty:ty) => {
         clap::builder::TypedValueParser::try_map(

@@ -136,13 +136,18 @@ fn context(args: &[ContextArg]) -> anyhow::Result<Vec<(String, String)>> {
     merge_context(args).map_err(usage)
 }
 
+/// Borrowed pairs, as the client takes them.
+fn pairs(owned: &[(String, String)]) -> Vec<(&str, &str)> {
+    owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 /// Runs a symmetric cryptography command.
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::Encrypt { key_id, plaintext, encryption_context } => {
             check_plaintext_len(plaintext.len())?;
             let ec = context(&encryption_context)?;
-            let out = ctx.client()?.encrypt(&key_id, &plaintext, &ec)?;
+            let out = ctx.client()?.encrypt(&key_id, &plaintext, &pairs(&ec))?;
             ctx.emit(
                 Obj::new()
                     .field("CiphertextBlob", b64(&out.ciphertext_blob))
@@ -155,7 +160,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         }
         Commands::Decrypt { ciphertext_blob, encryption_context, key_id } => {
             let ec = context(&encryption_context)?;
-            let out = ctx.client()?.decrypt(&ciphertext_blob, &ec, key_id.as_deref())?;
+            let out = ctx.client()?.decrypt(&ciphertext_blob, &pairs(&ec), key_id.as_deref())?;
             let plaintext = zeroize::Zeroizing::new(b64(&out.plaintext));
             ctx.emit(
                 Obj::new()
@@ -178,10 +183,10 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let dst = context(&destination_encryption_context)?;
             let out = ctx.client()?.re_encrypt(
                 &ciphertext_blob,
-                &src,
+                &pairs(&src),
                 source_key_id.as_deref(),
                 &destination_key_id,
-                &dst,
+                &pairs(&dst),
             )?;
             ctx.emit(
                 Obj::new()
@@ -197,7 +202,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         }
         Commands::GenerateDataKey { args } => {
             let ec = context(&args.encryption_context)?;
-            let out = ctx.client()?.generate_data_key(&args.key_id, &ec, args.size())?;
+            let out = ctx.client()?.generate_data_key(&args.key_id, &pairs(&ec), args.size())?;
             let plaintext =
                 zeroize::Zeroizing::new(out.plaintext.as_deref().map(|p| b64(p)).unwrap_or_default());
             ctx.emit(
@@ -211,7 +216,8 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         }
         Commands::GenerateDataKeyWithoutPlaintext { args } => {
             let ec = context(&args.encryption_context)?;
-            let out = ctx.client()?.generate_data_key_without_plaintext(&args.key_id, &ec, args.size())?;
+            let out =
+                ctx.client()?.generate_data_key_without_plaintext(&args.key_id, &pairs(&ec), args.size())?;
             ctx.emit(
                 Obj::new()
                     .field("CiphertextBlob", b64(&out.ciphertext_blob))

@@ -151,7 +151,7 @@ impl Context {
             return Ok(());
         }
         let value = match &self.query {
-            Some(q) => output::query(&value, q).map_err(|m| usage(m))?,
+            Some(q) => output::query(&value, q).map_err(usage)?,
             None => value,
         };
         let text = match self.output {

@@ -2,7 +2,13 @@
 //! [`crate::harness::TestToken`] and panics on the first wrong answer.
 
 mod frames;
+mod lifecycle;
+mod rotation;
+mod signing;
 mod symmetric;
 
 pub use frames::*;
+pub use lifecycle::*;
+pub use rotation::*;
+pub use signing::*;
 pub use symmetric::*;

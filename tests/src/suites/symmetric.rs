@@ -2,6 +2,7 @@
 //! encryption context binding, tampering, unknown keys, size limits, and keys that survive a
 //! restart of the token.
 
+use pkms_lib::client::NO_CONTEXT;
 use pkms_lib::model::{CreateKeyParams, DataKeySize};
 use pkms_lib::Client;
 use pkms_protocol::blob::{HEADER_LEN, OVERHEAD};
@@ -9,8 +10,6 @@ use pkms_protocol::limits::MAX_PLAINTEXT;
 use pkms_protocol::{DataKeySpec, ErrorCode, KeySpec, KeyState, KeyUsage};
 
 use crate::harness::{expect_code, TestToken};
-
-const NO_CONTEXT: &[(&str, &str)] = &[];
 
 fn now() -> u64 {
     pkms_lib::client::system_now().unwrap_or(0)

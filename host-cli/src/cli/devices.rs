@@ -1,0 +1,90 @@
+//! `pkms devices`: the Pocket KMS USB tokens plugged into this computer.
+
+use serde_json::{json, Value};
+
+use crate::cli::Context;
+use crate::usb::{self, choose_default, DefaultToken, UsbToken};
+
+/// Device discovery.
+#[derive(Debug, clap::Subcommand)]
+pub enum Commands {
+    /// List the Pocket KMS USB tokens plugged in (USB 1209:0001, product "Pocket KMS"). Exits 0
+    /// with an empty list when there is none. The one marked Default is used when no --device is
+    /// given.
+    #[command(
+        after_help = "Examples:\n  pkms devices\n  pkms devices --output text\n  pkms devices --query 'Devices[].Port' --output text"
+    )]
+    Devices {},
+}
+
+/// Runs a device command. Needs no connection to a token.
+pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
+    match cmd {
+        Commands::Devices {} => ctx.emit(devices_json(&usb::list_tokens())),
+    }
+}
+
+/// `{"Devices": [{"Port", "SerialNumber", "Product", "Manufacturer", "VendorId", "ProductId",
+/// "Default"}, …]}`; IDs as four hex digits, as `lsusb` prints them.
+pub fn devices_json(tokens: &[UsbToken]) -> Value {
+    let default = match choose_default(tokens) {
+        DefaultToken::One(port) => Some(port),
+        DefaultToken::None | DefaultToken::Several(_) => None,
+    };
+    let devices: Vec<Value> = tokens
+        .iter()
+        .map(|t| {
+            json!({
+                "Port": t.port.display().to_string(),
+                "SerialNumber": t.serial_number,
+                "Product": t.product,
+                "Manufacturer": t.manufacturer,
+                "VendorId": format!("{:04x}", t.vendor_id),
+                "ProductId": format!("{:04x}", t.product_id),
+                "Default": default.as_ref() == Some(&t.port),
+            })
+        })
+        .collect();
+    json!({ "Devices": devices })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn token(port: &str, serial: &str) -> UsbToken {
+        UsbToken {
+            port: PathBuf::from(port),
+            serial_number: Some(serial.into()),
+            product: Some("Pocket KMS".into()),
+            manufacturer: Some("Pocket KMS".into()),
+            vendor_id: usb::USB_VID,
+            product_id: usb::USB_PID,
+        }
+    }
+
+    #[test]
+    fn no_tokens_is_an_empty_list() {
+        assert_eq!(devices_json(&[]), json!({ "Devices": [] }));
+    }
+
+    #[test]
+    fn one_token_is_listed_as_the_default() {
+        let v = devices_json(&[token("/dev/ttyACM0", "ABCD")]);
+        let d = &v["Devices"][0];
+        assert_eq!(d["Port"], "/dev/ttyACM0");
+        assert_eq!(d["SerialNumber"], "ABCD");
+        assert_eq!(d["VendorId"], "1209");
+        assert_eq!(d["ProductId"], "0001");
+        assert_eq!(d["Default"], true);
+    }
+
+    #[test]
+    fn with_several_tokens_none_is_the_default() {
+        let v = devices_json(&[token("/dev/ttyACM0", "A"), token("/dev/ttyACM1", "B")]);
+        assert_eq!(v["Devices"].as_array().map(Vec::len), Some(2));
+        assert_eq!(v["Devices"][0]["Default"], false);
+        assert_eq!(v["Devices"][1]["Default"], false);
+    }
+}
