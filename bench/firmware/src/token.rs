@@ -1,0 +1,260 @@
+//! Token-level benchmarks: real request frames through the real core,
+//! `pkms_firmware::Token::handle_payload` (postcard decode, the operation, flash, postcard +
+//! COBS encode of the response), over the RAM NOR flash. An operation the core answers with
+//! UnsupportedOperation is reported as "n/a (not yet implemented: …)".
+
+use pkms_firmware::{Board, BoardInfo, Token, UserPresence};
+use pkms_protocol::framing;
+use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_FRAME};
+use pkms_protocol::messages::{Request, RequestFrame, Response};
+use pkms_protocol::{
+    DataKeySpec, ErrorCode, KeyId, KeySpec, KeyUsage, MessageType, Platform, SigningAlgorithm,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use crate::counter::{self, measure};
+use crate::crypto::{heapless_name, SEED};
+use crate::ram_flash::RamFlash;
+use crate::report::{bench, check, not_available};
+
+/// The bench board: uptime from the instruction counter (1 instruction = 1 ns of virtual time
+/// under `-icount shift=0`), no user presence.
+pub struct BenchBoard;
+
+impl Board for BenchBoard {
+    fn uptime_ms(&mut self) -> u64 {
+        counter::to_instructions(counter::now()) / 1_000_000
+    }
+    fn user_presence(&mut self, _timeout_ms: u32) -> UserPresence {
+        UserPresence::Unsupported
+    }
+    fn info(&self) -> BoardInfo {
+        BoardInfo {
+            name: "qemu-mps2-an386-bench",
+            platform: Platform::Emulated,
+            entropy_source: "fixed-seed ChaCha20 (benchmark only)",
+            key_protection: "none (benchmark)",
+        }
+    }
+}
+
+type BenchToken = Token<RamFlash, ChaCha20Rng, BenchBoard>;
+
+/// What a call answered, reduced to what the benchmarks need.
+enum Outcome {
+    Ok { key_id: Option<KeyId> },
+    Err { code: ErrorCode, message: heapless::String<120> },
+}
+
+struct Client {
+    token: BenchToken,
+    next_id: u32,
+    request: [u8; MAX_FRAME],
+    response: [u8; MAX_ENCODED_FRAME],
+}
+
+/// Host wall time sent with every request (fixed: results must not depend on the date).
+const NOW: u64 = 1_800_000_000;
+
+impl Client {
+    /// Sends one request; returns (instructions inside `handle_payload`, outcome).
+    fn call(&mut self, request: Request<'_>) -> (u64, Outcome) {
+        self.next_id += 1;
+        let frame = RequestFrame { id: self.next_id, now: Some(NOW), request };
+        let Ok(payload) = postcard::to_slice(&frame, &mut self.request) else {
+            return (0, error(ErrorCode::Internal, "request did not encode"));
+        };
+        let payload: &[u8] = payload;
+        let token = &mut self.token;
+        let response = &mut self.response;
+        let (instructions, n) = measure(|| token.handle_payload(payload, response));
+        if n == 0 || n > self.response.len() {
+            return (instructions, error(ErrorCode::Internal, "empty response"));
+        }
+        let outcome = match framing::cobs_decode_in_place(&mut self.response[..n - 1])
+            .and_then(framing::decode_response)
+        {
+            Ok(frame) => match frame.result {
+                Ok(Response::KeyMetadata(meta)) => Outcome::Ok { key_id: Some(meta.key_id) },
+                Ok(_) => Outcome::Ok { key_id: None },
+                Err(e) => error(e.code, e.message),
+            },
+            Err(_) => error(ErrorCode::Internal, "response did not decode"),
+        };
+        (instructions, outcome)
+    }
+}
+
+fn error(code: ErrorCode, message: &str) -> Outcome {
+    let mut m = heapless::String::new();
+    for c in message.chars() {
+        if m.push(c).is_err() {
+            break;
+        }
+    }
+    Outcome::Err { code, message: m }
+}
+
+/// Reports `name`: the figure, or n/a with the reason. Returns whether it succeeded.
+fn report(name: &str, instructions: u64, outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Ok { .. } => {
+            bench(name, instructions, 0);
+            true
+        }
+        Outcome::Err { code: ErrorCode::UnsupportedOperation, message } => {
+            let reason =
+                heapless_name::<200>(&["n/a (not yet implemented: UnsupportedOperation: ", message, ")"]);
+            not_available(name, &reason);
+            false
+        }
+        Outcome::Err { code, message } => {
+            let mut reason: heapless::String<200> = heapless::String::new();
+            let _ = core::fmt::write(&mut reason, format_args!("n/a (error: {code:?}: {message})"));
+            not_available(name, &reason);
+            false
+        }
+    }
+}
+
+fn boot(name: &str) -> Client {
+    let (instructions, token) =
+        measure(|| Token::new(RamFlash::handle(), ChaCha20Rng::from_seed(SEED), BenchBoard));
+    bench(name, instructions, 0);
+    Client { token, next_id: 0, request: [0; MAX_FRAME], response: [0; MAX_ENCODED_FRAME] }
+}
+
+fn create_symmetric(client: &mut Client) -> (u64, Outcome) {
+    client.call(Request::CreateKey {
+        key_spec: KeySpec::SymmetricDefault,
+        key_usage: None,
+        description: "bench",
+        tags: heapless::Vec::new(),
+        user_presence_required: false,
+    })
+}
+
+fn text(id: &KeyId, buf: &mut [u8; 36]) -> heapless::String<36> {
+    let mut s = heapless::String::new();
+    let _ = s.push_str(id.write_text(buf));
+    s
+}
+
+/// Every token-level figure. Returns whether the calls that succeeded gave sane answers.
+pub fn run() -> bool {
+    RamFlash::handle().erase_all();
+    let mut client = boot("token.boot_to_ready.empty");
+
+    let (t, hello) = client.call(Request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION });
+    let ok = check("token.hello", matches!(hello, Outcome::Ok { .. }), "Hello answered");
+    report("token.hello", t, &hello);
+
+    let (t, created) = create_symmetric(&mut client);
+    report("token.create_key.symmetric", t, &created);
+    let first = match created {
+        Outcome::Ok { key_id: Some(id) } => Some(id),
+        _ => None,
+    };
+
+    let (t, ecc) = client.call(Request::CreateKey {
+        key_spec: KeySpec::EccNistP256,
+        key_usage: Some(KeyUsage::SignVerify),
+        description: "bench-ecc",
+        tags: heapless::Vec::new(),
+        user_presence_required: false,
+    });
+    report("token.create_key.ecc_nist_p256", t, &ecc);
+
+    let mut buf = [0u8; 36];
+    match first {
+        Some(id) => {
+            let id = text(&id, &mut buf);
+            let (t, o) = client.call(Request::GenerateDataKey {
+                key_id: &id,
+                encryption_context: heapless::Vec::new(),
+                key_spec: Some(DataKeySpec::Aes256),
+                number_of_bytes: None,
+            });
+            report("token.generate_data_key.aes_256", t, &o);
+            let (t, o) = client.call(Request::Encrypt {
+                key_id: &id,
+                plaintext: &[0x42; 32],
+                encryption_context: heapless::Vec::new(),
+            });
+            report("token.encrypt.32", t, &o);
+            let (t, o) = client.call(Request::RotateKeyOnDemand { key_id: &id });
+            report("token.rotate_key_on_demand", t, &o);
+        }
+        None => {
+            for name in ["token.generate_data_key.aes_256", "token.encrypt.32", "token.rotate_key_on_demand"]
+            {
+                not_available(name, "n/a (needs CreateKey, which failed)");
+            }
+        }
+    }
+    match ecc {
+        Outcome::Ok { key_id: Some(id) } => {
+            let id = text(&id, &mut buf);
+            let (t, o) = client.call(Request::Sign {
+                key_id: &id,
+                message: &[0x24; 32],
+                message_type: MessageType::Digest,
+                signing_algorithm: SigningAlgorithm::EcdsaSha256,
+            });
+            report("token.sign.digest", t, &o);
+        }
+        _ => not_available("token.sign.digest", "n/a (needs CreateKey ECC_NIST_P256, which failed)"),
+    }
+
+    // Key lookups with 10, 100 and 1,000 keys stored: DescribeKey of the oldest and of the
+    // newest key; the larger figure is reported.
+    let mut stored = 2usize;
+    let mut newest = first;
+    let mut store_error = None;
+    for target in [10usize, 100, 1000] {
+        while stored < target && store_error.is_none() {
+            match create_symmetric(&mut client) {
+                (_, Outcome::Ok { key_id: Some(id) }) => {
+                    newest = Some(id);
+                    stored += 1;
+                }
+                (_, outcome) => store_error = Some(outcome),
+            }
+        }
+        let name = heapless_name::<40>(&["token.describe_key.", count_name(target)]);
+        match (&store_error, first, newest) {
+            (None, Some(oldest), Some(newest)) => {
+                let mut worst = (0, Outcome::Ok { key_id: None });
+                for id in [oldest, newest] {
+                    let id = text(&id, &mut buf);
+                    let (t, o) = client.call(Request::DescribeKey { key_id: &id });
+                    if !matches!(o, Outcome::Ok { .. }) || t >= worst.0 {
+                        worst = (t, o);
+                    }
+                }
+                report(&name, worst.0, &worst.1);
+            }
+            (Some(err), _, _) => {
+                report(&name, 0, err);
+            }
+            _ => not_available(&name, "n/a (needs CreateKey, which failed)"),
+        }
+    }
+
+    // Reboot onto the flash holding those keys.
+    drop(client);
+    let name = heapless_name::<60>(&["token.boot_to_ready.", count_name(stored), "_keys"]);
+    let _client = boot(&name);
+    ok
+}
+
+fn count_name(n: usize) -> &'static str {
+    match n {
+        10 => "10",
+        100 => "100",
+        1000 => "1000",
+        2 => "2",
+        _ => "some",
+    }
+}

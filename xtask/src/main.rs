@@ -1,0 +1,85 @@
+//! Project tasks. `cargo run --release -p xtask -- bench` (what `scripts/bench.sh` runs):
+//!
+//! 1. builds the bench firmware (bench/firmware) and runs it twice under
+//!    `qemu-system-arm -M mps2-an386 -icount shift=0`: instruction counts per operation, checked
+//!    to repeat exactly, and the on-target P-256 backend cross-check (a failed check fails the run);
+//! 2. through the protocol: ops/s and p50/p99 latency of Encrypt (32 B), Sign (digest) and
+//!    GenerateDataKey against the QEMU token over its socket (`pkms_lib`), the protocol
+//!    overhead, and the cold and warm start of one `pkms encrypt` process;
+//! 3. host side: the `pkms` library's AES-256-GCM segment throughput and SHA-256 beside
+//!    `openssl speed` taken in the same run, and the files benchmark (`scripts/bench-files.sh`)
+//!    when present;
+//! 4. firmware image size (flash, RAM) of every board;
+//!
+//! then prints one table and writes BENCHMARKS.md. Nothing fails for being slow: goals are shown
+//! beside the figures. Options: `--quick` (fewer protocol iterations), `--out PATH`.
+
+mod elf;
+mod firmware;
+mod host;
+mod machine;
+mod protocol;
+mod render;
+mod sizes;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn usage() -> ExitCode {
+    eprintln!("usage: cargo run --release -p xtask -- bench [--quick] [--out BENCHMARKS.md]");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some("bench") {
+        return usage();
+    }
+    let mut quick = false;
+    let mut out = None;
+    let mut rest = args[1..].iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--out" => match rest.next() {
+                Some(p) => out = Some(PathBuf::from(p)),
+                None => return usage(),
+            },
+            _ => return usage(),
+        }
+    }
+    let root = machine::repo_root();
+    let out = out.unwrap_or_else(|| root.join("BENCHMARKS.md"));
+
+    eprintln!("[bench] machine facts");
+    let facts = machine::facts(&root);
+    eprintln!("[bench] on-token instruction counts (bench firmware under QEMU -icount, run twice)");
+    let token = firmware::run(&root);
+    eprintln!("[bench] through the protocol (QEMU token over its socket)");
+    let proto = protocol::run(&root, quick, token.as_ref().ok());
+    eprintln!("[bench] host side (pkms library vs openssl speed)");
+    let host = host::run(&root, quick);
+    eprintln!("[bench] firmware image sizes");
+    let sizes = sizes::run(&root);
+
+    let report = render::Report { facts, token: &token, proto: &proto, host: &host, sizes: &sizes };
+    let table = render::table(&report);
+    println!("{table}");
+    let markdown = render::markdown(&report, &table);
+    if let Err(e) = std::fs::write(&out, markdown) {
+        eprintln!("[bench] could not write {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!("[bench] wrote {}", out.display());
+    match &token {
+        Ok(t) if t.checks_failed.is_empty() && t.exit_ok => ExitCode::SUCCESS,
+        Ok(t) => {
+            eprintln!("[bench] FAILED correctness checks on the token: {:?}", t.checks_failed);
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("[bench] FAILED: the bench firmware did not run: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Through-the-protocol figures against the QEMU token the `pkms` launcher starts (no -icount:
+//! host speed), over its unix socket, with the `pkms_lib` client: ops/s and p50/p99 latency of
+//! Encrypt (32 B), Sign (digest) and GenerateDataKey; GetInfo's round trip; the protocol
+//! overhead; and the cold and warm start of one `pkms encrypt` process.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pkms_lib::model::{CreateKeyParams, DataKeySize};
+use pkms_lib::{connect, launcher, Client};
+use pkms_protocol::{DataKeySpec, KeySpec, MessageType, SigningAlgorithm};
+
+use crate::firmware::{clean_cargo, TokenFigures};
+
+/// Latency statistics of one operation.
+pub struct Latency {
+    pub n: usize,
+    pub ops_per_sec: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+/// A measured row or why it could not be measured.
+pub type Row = Result<Latency, String>;
+
+/// Every through-the-protocol figure.
+pub struct ProtocolFigures {
+    pub get_info: Row,
+    pub encrypt32: Row,
+    pub sign_digest: Row,
+    pub generate_data_key: Row,
+    /// (overhead, how it was derived).
+    pub overhead: Result<(Duration, String), String>,
+    pub cold_start: Result<Duration, String>,
+    pub warm_start: Result<Duration, String>,
+}
+
+/// A temporary PKMS_HOME whose token is killed and whose directory is removed on drop.
+struct TempHome(PathBuf);
+
+impl TempHome {
+    fn new(tag: &str) -> std::io::Result<TempHome> {
+        let dir = std::env::temp_dir().join(format!("pkms-bench-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(TempHome(dir))
+    }
+}
+
+impl Drop for TempHome {
+    fn drop(&mut self) {
+        launcher::kill_token(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn stats(mut samples: Vec<Duration>) -> Latency {
+    let total: Duration = samples.iter().sum();
+    samples.sort();
+    let n = samples.len();
+    let pick = |q: f64| samples[((n as f64 * q).ceil() as usize).clamp(1, n) - 1];
+    Latency { n, ops_per_sec: n as f64 / total.as_secs_f64().max(1e-9), p50: pick(0.50), p99: pick(0.99) }
+}
+
+/// Times `op` `n` times after `warmup` untimed calls. Stops at the first error.
+fn time_op(n: usize, warmup: usize, mut op: impl FnMut() -> pkms_lib::Result<()>) -> Row {
+    for _ in 0..warmup {
+        op().map_err(describe)?;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        op().map_err(describe)?;
+        samples.push(t.elapsed());
+    }
+    Ok(stats(samples))
+}
+
+fn describe(e: pkms_lib::Error) -> String {
+    match e.code() {
+        Some(pkms_protocol::ErrorCode::UnsupportedOperation) => format!("n/a (not yet implemented: {e})"),
+        _ => format!("n/a (error: {e})"),
+    }
+}
+
+fn create(client: &mut Client, spec: KeySpec) -> Result<String, String> {
+    let params =
+        CreateKeyParams { key_spec: spec, description: "bench".into(), ..CreateKeyParams::default() };
+    client.create_key(&params).map(|m| m.key_id.to_string()).map_err(describe)
+}
+
+/// Runs every through-the-protocol measurement.
+pub fn run(root: &Path, quick: bool, token: Option<&TokenFigures>) -> ProtocolFigures {
+    let n = if quick { 30 } else { 200 };
+    let n_sign = if quick { 20 } else { 100 };
+    let mut figures = session_figures(n, n_sign).unwrap_or_else(|e| ProtocolFigures {
+        get_info: Err(e.clone()),
+        encrypt32: Err(e.clone()),
+        sign_digest: Err(e.clone()),
+        generate_data_key: Err(e.clone()),
+        overhead: Err(e),
+        cold_start: Err(String::new()),
+        warm_start: Err(String::new()),
+    });
+    figures.overhead = overhead(&figures, token);
+    let (cold, warm) = cli_start_times(root);
+    figures.cold_start = cold;
+    figures.warm_start = warm;
+    figures
+}
+
+fn session_figures(n: usize, n_sign: usize) -> Result<ProtocolFigures, String> {
+    let home = TempHome::new("proto").map_err(|e| format!("n/a (temp dir: {e})"))?;
+    let mut client =
+        connect::open_default(&home.0).map_err(|e| format!("n/a (could not start the QEMU token: {e})"))?;
+    let get_info = time_op(n, 5, || client.get_info().map(|_| ()));
+    let symmetric = create(&mut client, KeySpec::SymmetricDefault);
+    let (encrypt32, generate_data_key) = match &symmetric {
+        Ok(id) => (
+            time_op(n, 5, || client.encrypt(id, &[0x42; 32], &[] as &[(&str, &str)]).map(|_| ())),
+            time_op(n, 5, || {
+                client
+                    .generate_data_key(id, &[] as &[(&str, &str)], DataKeySize::Spec(DataKeySpec::Aes256))
+                    .map(|_| ())
+            }),
+        ),
+        Err(e) => (Err(format!("{e} (CreateKey)")), Err(format!("{e} (CreateKey)"))),
+    };
+    let sign_digest = match create(&mut client, KeySpec::EccNistP256) {
+        Ok(id) => time_op(n_sign, 3, || {
+            client.sign(&id, &[0x24; 32], MessageType::Digest, SigningAlgorithm::EcdsaSha256).map(|_| ())
+        }),
+        Err(e) => Err(format!("{e} (CreateKey ECC_NIST_P256)")),
+    };
+    drop(client);
+    Ok(ProtocolFigures {
+        get_info,
+        encrypt32,
+        sign_digest,
+        generate_data_key,
+        overhead: Err(String::new()),
+        cold_start: Err(String::new()),
+        warm_start: Err(String::new()),
+    })
+}
+
+/// Protocol overhead: a 32-byte Encrypt round trip minus the in-token cost (its instruction
+/// count from the bench firmware, at 1 ns per instruction: QEMU's `-icount shift=0` scale).
+fn overhead(f: &ProtocolFigures, token: Option<&TokenFigures>) -> Result<(Duration, String), String> {
+    let rtt = f.encrypt32.as_ref().map_err(|e| format!("{e} (needs Encrypt over the protocol)"))?;
+    let instructions = token
+        .and_then(|t| t.figures.get("token.encrypt.32"))
+        .map(|&(n, _)| n)
+        .ok_or("n/a (needs the in-token Encrypt figure)".to_string())?;
+    let inside = Duration::from_nanos(instructions);
+    Ok((
+        rtt.p50.saturating_sub(inside),
+        format!("Encrypt 32 B p50 {:.3} ms − in-token {instructions} instructions at 1 ns", ms(rtt.p50)),
+    ))
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Builds the `pkms` binary and times one `pkms encrypt` with no token running (cold: QEMU
+/// boot included) and once more with the token left warm by the first.
+fn cli_start_times(root: &Path) -> (Result<Duration, String>, Result<Duration, String>) {
+    let build =
+        clean_cargo(Command::new("cargo").current_dir(root).args(["build", "--release", "-p", "pkms"]))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    if !matches!(build, Ok(s) if s.success()) {
+        let e = "n/a (the pkms binary did not build)".to_string();
+        return (Err(e.clone()), Err(e));
+    }
+    let pkms = root.join("target/release/pkms");
+    let home = match TempHome::new("cli") {
+        Ok(h) => h,
+        Err(e) => return (Err(format!("n/a (temp dir: {e})")), Err(String::new())),
+    };
+    let plaintext = home.0.join("plaintext.bin");
+    if let Err(e) = std::fs::write(&plaintext, [0x42u8; 32]) {
+        return (Err(format!("n/a ({e})")), Err(String::new()));
+    }
+    let run = |args: &[&str]| -> Result<(Duration, String), String> {
+        let t = Instant::now();
+        let out = Command::new(&pkms)
+            .env("PKMS_HOME", &home.0)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("n/a (pkms: {e})"))?;
+        let took = t.elapsed();
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(format!("n/a (pkms {}: {})", args[0], err.lines().next().unwrap_or("failed")));
+        }
+        Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
+    };
+    let key_id = match run(&["create-key", "--output", "json"]) {
+        Ok((_, json)) => match json_string_field(&json, "KeyId") {
+            Some(id) => id,
+            None => return (Err("n/a (create-key printed no KeyId)".into()), Err(String::new())),
+        },
+        Err(e) => return (Err(e.clone()), Err(e)),
+    };
+    launcher::kill_token(&home.0);
+    let blob = format!("fileb://{}", plaintext.display());
+    let args = ["encrypt", "--key-id", key_id.as_str(), "--plaintext", blob.as_str(), "--output", "text"];
+    let cold = run(&args).map(|(t, _)| t);
+    let warm = run(&args).map(|(t, _)| t);
+    (cold, warm)
+}
+
+/// The string value of `"field": "value"` in a JSON text (enough for pkms's flat output).
+fn json_string_field(json: &str, field: &str) -> Option<String> {
+    let at = json.find(&format!("\"{field}\""))?;
+    let rest = &json[at + field.len() + 2..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    rest.find('"').map(|end| rest[..end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_right_samples() {
+        let samples: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        let s = stats(samples);
+        assert_eq!(s.n, 100);
+        assert_eq!(s.p50, Duration::from_millis(50));
+        assert_eq!(s.p99, Duration::from_millis(99));
+        assert!((s.ops_per_sec - 100.0 / 5.050).abs() < 1e-6);
+        let one = stats(vec![Duration::from_millis(7)]);
+        assert_eq!((one.p50, one.p99), (Duration::from_millis(7), Duration::from_millis(7)));
+    }
+
+    #[test]
+    fn json_field_extraction() {
+        let json =
+            "{\n  \"KeyMetadata\": {\n    \"KeyId\": \"1234abcd-0000\",\n    \"Enabled\": true\n  }\n}";
+        assert_eq!(json_string_field(json, "KeyId").as_deref(), Some("1234abcd-0000"));
+        assert_eq!(json_string_field(json, "Missing"), None);
+        assert_eq!(json_string_field("{\"KeyId\": 5}", "KeyId"), None);
+    }
+}
