@@ -12,6 +12,7 @@ pub mod inprocess;
 pub mod launcher;
 pub mod model;
 pub mod transport;
+pub mod usb;
 
 pub use client::Client;
 pub use error::{Error, LinkError, Result};

@@ -19,6 +19,7 @@ pub mod output;
 
 pub mod aliases;
 pub mod crypto;
+pub mod devices;
 pub mod files;
 pub mod keys;
 pub mod lifecycle;
@@ -95,7 +96,9 @@ pub enum Command {
     /// Files: encrypt-file, decrypt-file, sign-file, verify-file, sign-manifest.
     #[command(flatten)]
     Files(files::Commands),
-    // cli::devices::Commands (devices) plugs in here.
+    /// USB tokens: devices.
+    #[command(flatten)]
+    Devices(devices::Commands),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Example:\n  pkms completions bash > /etc/bash_completion.d/pkms")]
     Completions {
@@ -307,6 +310,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lifecycle(c) => lifecycle::run(c, &mut ctx),
         Command::Aliases(c) => aliases::run(c, &mut ctx),
         Command::Tags(c) => tags::run(c, &mut ctx),
+        Command::Devices(c) => devices::run(c, &mut ctx),
         Command::Files(c) => files::run(c, &mut ctx),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
