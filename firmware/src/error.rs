@@ -61,11 +61,14 @@ impl From<StoreError> for Error {
                 ErrorCode::LimitExceeded,
                 "the token's key store is full; retire old key versions or delete keys",
             ),
-            StoreError::TooLarge => Error::new(ErrorCode::LimitExceeded, "the record is too large for the key store"),
-            StoreError::Flash => Error::new(ErrorCode::Internal, "the flash refused a read or write"),
-            StoreError::Corrupted => {
-                Error::new(ErrorCode::StorageCorrupted, "the key store on this token's flash failed an integrity check")
+            StoreError::TooLarge => {
+                Error::new(ErrorCode::LimitExceeded, "the record is too large for the key store")
             }
+            StoreError::Flash => Error::new(ErrorCode::Internal, "the flash refused a read or write"),
+            StoreError::Corrupted => Error::new(
+                ErrorCode::StorageCorrupted,
+                "the key store on this token's flash failed an integrity check",
+            ),
         }
     }
 }

@@ -12,12 +12,12 @@
 pub mod board;
 pub mod crypto;
 pub mod error;
-pub mod ops;
-pub mod records;
-pub mod state;
 #[cfg(any(test, feature = "std"))]
 pub mod mock_flash;
+pub mod ops;
+pub mod records;
 pub mod serve;
+pub mod state;
 pub mod store;
 pub mod token;
 

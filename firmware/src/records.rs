@@ -154,8 +154,9 @@ impl KeyRecord {
 
     /// When automatic rotation is next due, if enabled.
     pub fn next_rotation(&self) -> Option<UnixTime> {
-        self.rotation_period
-            .map(|days| self.rotation_base.saturating_add(days as u64 * pkms_protocol::limits::SECONDS_PER_DAY))
+        self.rotation_period.map(|days| {
+            self.rotation_base.saturating_add(days as u64 * pkms_protocol::limits::SECONDS_PER_DAY)
+        })
     }
 
     /// The date of the latest on-demand rotation.
@@ -306,7 +307,8 @@ mod tests {
         assert_eq!(got, [("a", "9")]);
         let k = "k".repeat(MAX_TAG_KEY);
         let v = "v".repeat(MAX_TAG_VALUE);
-        let keys: std::vec::Vec<std::string::String> = (0..3).map(|i| std::format!("{i}{}", &k[1..])).collect();
+        let keys: std::vec::Vec<std::string::String> =
+            (0..3).map(|i| std::format!("{i}{}", &k[1..])).collect();
         let big: std::vec::Vec<Tag<'_>> = keys.iter().map(|k| Tag { tag_key: k, tag_value: &v }).collect();
         let mut c = heapless::Vec::new();
         assert_eq!(TagList::edit(&[], &big, &[], &mut c), Err(TagLimit::Bytes));

@@ -186,7 +186,9 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
                 self.clock.now = t;
             }
         }
-        if self.keys.is_some() && self.clock.now >= self.clock.persisted.saturating_add(CLOCK_PERSIST_INTERVAL) {
+        if self.keys.is_some()
+            && self.clock.now >= self.clock.persisted.saturating_add(CLOCK_PERSIST_INTERVAL)
+        {
             let _ = self.persist_time();
         }
     }
@@ -220,8 +222,9 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
                 None => Err(err!(NotFound, "alias {} does not exist", Short(key_ref))),
             };
         }
-        KeyId::parse(key_ref)
-            .ok_or_else(|| err!(NotFound, "'{}' is neither a key id nor an alias name (alias/...)", Short(key_ref)))
+        KeyId::parse(key_ref).ok_or_else(|| {
+            err!(NotFound, "'{}' is neither a key id nor an alias name (alias/...)", Short(key_ref))
+        })
     }
 
     /// Resolves and loads a key into `self.rec`.
@@ -358,7 +361,8 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
                 MAX_VERSIONS
             ));
         }
-        let version = self.newest_version().checked_add(1).ok_or_else(|| err!(LimitExceeded, "version overflow"))?;
+        let version =
+            self.newest_version().checked_add(1).ok_or_else(|| err!(LimitExceeded, "version overflow"))?;
         let material = self.generate_material(self.rec.spec);
         let now = self.now();
         let spec = self.rec.spec;
@@ -423,7 +427,9 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
     fn run_due_key(&mut self, id: &KeyId, now: UnixTime) -> OpResult<()> {
         self.load(id)?;
         match self.rec.state {
-            KeyState::PendingDeletion if self.rec.deletion_date.is_some_and(|d| d <= now) => self.delete_key(id),
+            KeyState::PendingDeletion if self.rec.deletion_date.is_some_and(|d| d <= now) => {
+                self.delete_key(id)
+            }
             KeyState::Enabled if self.rec.next_rotation().is_some_and(|d| d <= now) => {
                 self.rotate(id, RotationType::Automatic).map(|_| ())
             }
@@ -444,10 +450,11 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
     /// Reads the alias record with store id `aid`.
     pub fn read_alias_by_id(&mut self, aid: &RecordId) -> OpResult<Option<AliasRecord>> {
         match self.store.get(KIND_ALIAS, aid, &mut self.io)? {
-            Some(n) => Ok(Some(
-                postcard::from_bytes(&self.io[..n])
-                    .map_err(|_| Error::new(ErrorCode::StorageCorrupted, "an alias record cannot be read"))?,
-            )),
+            Some(n) => {
+                Ok(Some(postcard::from_bytes(&self.io[..n]).map_err(|_| {
+                    Error::new(ErrorCode::StorageCorrupted, "an alias record cannot be read")
+                })?))
+            }
             None => Ok(None),
         }
     }

@@ -84,7 +84,11 @@ fn encode(id: u32, result: Result<Response<'_>, WireError<'_>>, out: &mut [u8]) 
     }
 }
 
-fn dispatch<'b, F, R, B>(core: &'b mut Core<F, R, B>, bufs: &'b mut Buffers, request: &Request<'_>) -> OpResult<Response<'b>>
+fn dispatch<'b, F, R, B>(
+    core: &'b mut Core<F, R, B>,
+    bufs: &'b mut Buffers,
+    request: &Request<'_>,
+) -> OpResult<Response<'b>>
 where
     F: NorFlash,
     R: RngCore + CryptoRng,
@@ -122,26 +126,51 @@ where
             destination_encryption_context,
         ),
         Request::GenerateDataKey { key_id, encryption_context, key_spec, number_of_bytes } => {
-            symmetric::generate_data_key(core, bufs, key_id, encryption_context, *key_spec, *number_of_bytes, true)
+            symmetric::generate_data_key(
+                core,
+                bufs,
+                key_id,
+                encryption_context,
+                *key_spec,
+                *number_of_bytes,
+                true,
+            )
         }
-        Request::GenerateDataKeyWithoutPlaintext { key_id, encryption_context, key_spec, number_of_bytes } => {
-            symmetric::generate_data_key(core, bufs, key_id, encryption_context, *key_spec, *number_of_bytes, false)
-        }
+        Request::GenerateDataKeyWithoutPlaintext {
+            key_id,
+            encryption_context,
+            key_spec,
+            number_of_bytes,
+        } => symmetric::generate_data_key(
+            core,
+            bufs,
+            key_id,
+            encryption_context,
+            *key_spec,
+            *number_of_bytes,
+            false,
+        ),
         Request::EnableKeyRotation { key_id, rotation_period_in_days } => {
             rotation::enable(core, key_id, *rotation_period_in_days)
         }
         Request::DisableKeyRotation { key_id } => rotation::disable(core, key_id),
         Request::GetKeyRotationStatus { key_id } => rotation::status(core, key_id),
         Request::RotateKeyOnDemand { key_id } => rotation::rotate_on_demand(core, key_id),
-        Request::ListKeyRotations { key_id, limit, marker } => rotation::list(core, bufs, key_id, *limit, *marker),
-        Request::RetireKeyVersions { key_id, below_version } => rotation::retire(core, key_id, *below_version),
+        Request::ListKeyRotations { key_id, limit, marker } => {
+            rotation::list(core, bufs, key_id, *limit, *marker)
+        }
+        Request::RetireKeyVersions { key_id, below_version } => {
+            rotation::retire(core, key_id, *below_version)
+        }
         Request::Sign { key_id, message, message_type, signing_algorithm } => {
             signing::sign(core, bufs, key_id, message, *message_type, *signing_algorithm)
         }
         Request::Verify { key_id, message, message_type, signature, signing_algorithm, key_version } => {
             signing::verify(core, key_id, message, *message_type, signature, *signing_algorithm, *key_version)
         }
-        Request::GetPublicKey { key_id, key_version } => signing::get_public_key(core, bufs, key_id, *key_version),
+        Request::GetPublicKey { key_id, key_version } => {
+            signing::get_public_key(core, bufs, key_id, *key_version)
+        }
         Request::GenerateMac { key_id, message, mac_algorithm } => {
             mac::generate(core, bufs, key_id, message, *mac_algorithm)
         }
@@ -154,8 +183,12 @@ where
             lifecycle::schedule_deletion(core, key_id, *pending_window_in_days)
         }
         Request::CancelKeyDeletion { key_id } => lifecycle::cancel_deletion(core, key_id),
-        Request::CreateAlias { alias_name, target_key_id } => aliases::create(core, alias_name, target_key_id),
-        Request::UpdateAlias { alias_name, target_key_id } => aliases::update(core, alias_name, target_key_id),
+        Request::CreateAlias { alias_name, target_key_id } => {
+            aliases::create(core, alias_name, target_key_id)
+        }
+        Request::UpdateAlias { alias_name, target_key_id } => {
+            aliases::update(core, alias_name, target_key_id)
+        }
         Request::DeleteAlias { alias_name } => aliases::delete(core, alias_name),
         Request::ListAliases { key_id, limit, marker } => aliases::list(core, bufs, *key_id, *limit, *marker),
         Request::UpdateKeyDescription { key_id, description } => {

@@ -17,11 +17,17 @@ use crate::error::{Error, OpResult};
 pub const AAD_BUF: usize = HEADER_LEN + MAX_CONTEXT_BYTES;
 
 /// Writes `header || canonical(context)` into `aad`; returns its length.
-pub fn associated_data(header: &[u8], context: &[ContextPair<'_>], aad: &mut [u8; AAD_BUF]) -> OpResult<usize> {
+pub fn associated_data(
+    header: &[u8],
+    context: &[ContextPair<'_>],
+    aad: &mut [u8; AAD_BUF],
+) -> OpResult<usize> {
     aad[..HEADER_LEN].copy_from_slice(header);
     let n = encode_canonical(context, &mut aad[HEADER_LEN..]).map_err(|e| match e {
         ContextError::DuplicateKey => Error::new(ErrorCode::Validation, "EncryptionContext has a key twice"),
-        ContextError::EmptyKey => Error::new(ErrorCode::Validation, "EncryptionContext keys must not be empty"),
+        ContextError::EmptyKey => {
+            Error::new(ErrorCode::Validation, "EncryptionContext keys must not be empty")
+        }
         ContextError::TooLarge => err!(
             Validation,
             "EncryptionContext is too large: at most {} bytes encoded on this token",
@@ -54,7 +60,8 @@ pub fn seal<R: RngCore + CryptoRng>(
     out[..HEADER_LEN].copy_from_slice(&header);
     let body = &mut out[HEADER_LEN..HEADER_LEN + plaintext.len()];
     body.copy_from_slice(plaintext);
-    let cipher = Aes256Gcm::new_from_slice(material).map_err(|_| Error::new(ErrorCode::Internal, "bad key length"))?;
+    let cipher =
+        Aes256Gcm::new_from_slice(material).map_err(|_| Error::new(ErrorCode::Internal, "bad key length"))?;
     let tag = cipher
         .encrypt_in_place_detached(&Nonce::from(nonce), &aad[..aad_len], body)
         .map_err(|_| Error::new(ErrorCode::Internal, "encryption failed"))?;
@@ -77,9 +84,12 @@ pub fn open(
         return Err(Error::new(ErrorCode::Internal, "plaintext buffer too small"));
     }
     out[..n].copy_from_slice(parsed.ciphertext);
-    let cipher = Aes256Gcm::new_from_slice(material).map_err(|_| Error::new(ErrorCode::Internal, "bad key length"))?;
-    let tag: [u8; TAG_LEN] =
-        parsed.tag.try_into().map_err(|_| Error::new(ErrorCode::InvalidCiphertext, "CiphertextBlob is malformed"))?;
+    let cipher =
+        Aes256Gcm::new_from_slice(material).map_err(|_| Error::new(ErrorCode::Internal, "bad key length"))?;
+    let tag: [u8; TAG_LEN] = parsed
+        .tag
+        .try_into()
+        .map_err(|_| Error::new(ErrorCode::InvalidCiphertext, "CiphertextBlob is malformed"))?;
     let ok = cipher.decrypt_in_place_detached(
         &Nonce::from(parsed.header.nonce),
         &aad[..aad_len],

@@ -19,8 +19,8 @@ pub const MAX_DER_SIGNATURE: usize = 72;
 
 /// SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (uncompressed point) }.
 const SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
-    0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
+    0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
 /// Makes a new random signing scalar into `out`.
@@ -30,7 +30,8 @@ pub fn generate<R: RngCore + CryptoRng>(rng: &mut R, out: &mut [u8]) {
 }
 
 fn signing_key(scalar: &[u8]) -> OpResult<SigningKey> {
-    SigningKey::from_slice(scalar).map_err(|_| Error::new(ErrorCode::StorageCorrupted, "stored signing key is invalid"))
+    SigningKey::from_slice(scalar)
+        .map_err(|_| Error::new(ErrorCode::StorageCorrupted, "stored signing key is invalid"))
 }
 
 /// The SHA-256 digest a message stands for: hashed (RAW, 1..=4096 bytes) or as given (DIGEST,
@@ -50,7 +51,11 @@ pub fn digest(message: &[u8], message_type: MessageType) -> OpResult<[u8; 32]> {
         }
         MessageType::Digest => {
             let d: [u8; 32] = message.try_into().map_err(|_| {
-                err!(Validation, "a DIGEST message must be a 32-byte SHA-256 digest, not {} bytes", message.len())
+                err!(
+                    Validation,
+                    "a DIGEST message must be a 32-byte SHA-256 digest, not {} bytes",
+                    message.len()
+                )
             })?;
             Ok(d)
         }

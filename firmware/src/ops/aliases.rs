@@ -17,7 +17,8 @@ use crate::state::Short;
 /// Checks an alias name against KMS's rules.
 pub fn check_name(name: &str) -> OpResult<()> {
     let ok_chars = name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'/' | b'_' | b'-'));
-    if !name.starts_with("alias/") || name.len() <= "alias/".len() || name.len() > MAX_ALIAS_NAME || !ok_chars {
+    if !name.starts_with("alias/") || name.len() <= "alias/".len() || name.len() > MAX_ALIAS_NAME || !ok_chars
+    {
         return Err(err!(
             InvalidAliasName,
             "alias names are alias/ followed by 1..=250 characters of a-z A-Z 0-9 : / _ - ('{}')",
@@ -31,7 +32,10 @@ pub fn check_name(name: &str) -> OpResult<()> {
 }
 
 /// Loads the key an alias is to name: a key id (not an alias) of a key not pending deletion.
-fn target<F: NorFlash, R: RngCore + CryptoRng, B: Board>(core: &mut Core<F, R, B>, key_ref: &str) -> OpResult<KeyId> {
+fn target<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
+    core: &mut Core<F, R, B>,
+    key_ref: &str,
+) -> OpResult<KeyId> {
     if key_ref.starts_with("alias/") {
         return Err(err!(Validation, "TargetKeyId must be a key id, not an alias"));
     }
@@ -55,7 +59,13 @@ pub fn create<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
         return Err(err!(LimitExceeded, "the token holds at most {} aliases", MAX_ALIASES));
     }
     let now = core.now();
-    let mut rec = AliasRecord { format: FORMAT, name: heapless::String::new(), target: id.0, created: now, updated: now };
+    let mut rec = AliasRecord {
+        format: FORMAT,
+        name: heapless::String::new(),
+        target: id.0,
+        created: now,
+        updated: now,
+    };
     rec.name.push_str(name).map_err(|_| err!(InvalidAliasName, "alias name too long"))?;
     core.save_alias(&rec)?;
     Ok(Response::Done)
@@ -68,7 +78,8 @@ pub fn update<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     target_ref: &str,
 ) -> OpResult<Response<'b>> {
     check_name(name)?;
-    let mut rec = core.read_alias(name)?.ok_or_else(|| err!(NotFound, "alias {} does not exist", Short(name)))?;
+    let mut rec =
+        core.read_alias(name)?.ok_or_else(|| err!(NotFound, "alias {} does not exist", Short(name)))?;
     let old_usage = match core.load(&KeyId(rec.target)) {
         Ok(()) => Some(core.rec.usage),
         Err(_) => None,
@@ -139,7 +150,8 @@ pub fn list<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     // The marker names the last alias of the previous page by its record id (32 hex digits).
     let mut last: heapless::String<MAX_ALIAS_NAME> = heapless::String::new();
     if let Some(m) = marker {
-        let aid = KeyId::parse(m).ok_or_else(|| err!(InvalidMarker, "Marker was not issued by ListAliases"))?;
+        let aid =
+            KeyId::parse(m).ok_or_else(|| err!(InvalidMarker, "Marker was not issued by ListAliases"))?;
         let a = core
             .read_alias_by_id(&aid.0)?
             .ok_or_else(|| err!(InvalidMarker, "Marker names an alias that no longer exists; list again"))?;
@@ -169,7 +181,13 @@ pub fn list<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
             break;
         }
         bufs.a[used..used + n].copy_from_slice(a.name.as_bytes());
-        let _ = items.push(Item { start: used, len: n, target: KeyId(a.target), created: a.created, updated: a.updated });
+        let _ = items.push(Item {
+            start: used,
+            len: n,
+            target: KeyId(a.target),
+            created: a.created,
+            updated: a.updated,
+        });
         used += n;
         last = a.name;
     }

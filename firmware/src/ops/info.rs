@@ -26,7 +26,9 @@ pub fn hello(protocol_version: u16) -> OpResult<Response<'static>> {
 }
 
 /// GetInfo: works even when the store is unusable.
-pub fn get_info<F: NorFlash, R: RngCore + CryptoRng, B: Board>(core: &Core<F, R, B>) -> OpResult<Response<'static>> {
+pub fn get_info<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
+    core: &Core<F, R, B>,
+) -> OpResult<Response<'static>> {
     let info = core.board.info();
     let usable = core.keys.is_some();
     Ok(Response::Info(TokenInfo {

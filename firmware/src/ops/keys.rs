@@ -52,7 +52,13 @@ pub fn create_key<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     let usage = key_spec.default_usage();
     if let Some(u) = key_usage {
         if u != usage {
-            return Err(err!(Validation, "KeyUsage {} is not valid for KeySpec {} (use {})", u, key_spec, usage));
+            return Err(err!(
+                Validation,
+                "KeyUsage {} is not valid for KeySpec {} (use {})",
+                u,
+                key_spec,
+                usage
+            ));
         }
     }
     if description.len() > MAX_DESCRIPTION {
@@ -102,7 +108,9 @@ pub fn list_keys<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     let limit = page_limit(limit, MAX_PAGE)?;
     let after = match marker {
         None => None,
-        Some(m) => Some(KeyId::parse(m).ok_or_else(|| err!(InvalidMarker, "Marker was not issued by ListKeys"))?),
+        Some(m) => {
+            Some(KeyId::parse(m).ok_or_else(|| err!(InvalidMarker, "Marker was not issued by ListKeys"))?)
+        }
     };
     let entries = core.store.entries(KIND_KEY);
     let start = match after {

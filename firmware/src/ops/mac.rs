@@ -22,7 +22,13 @@ fn check<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     core.require_enabled(id)?;
     core.require_usage(id, KeyUsage::GenerateVerifyMac, operation)?;
     if mac::algorithm_for(core.rec.spec) != Some(algorithm) {
-        return Err(err!(InvalidKeyUsage, "MacAlgorithm {} does not match key {} ({})", algorithm, id, core.rec.spec));
+        return Err(err!(
+            InvalidKeyUsage,
+            "MacAlgorithm {} does not match key {} ({})",
+            algorithm,
+            id,
+            core.rec.spec
+        ));
     }
     Ok(())
 }
@@ -69,7 +75,12 @@ pub fn verify<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     let version = key_version.unwrap_or(core.newest_version());
     let material = core.material(&id, version)?;
     if !mac::verify(mac_algorithm, material.as_bytes(), message, mac_value) {
-        return Err(err!(InvalidMac, "the MAC is not valid for this message and key {} version {}", id, version));
+        return Err(err!(
+            InvalidMac,
+            "the MAC is not valid for this message and key {} version {}",
+            id,
+            version
+        ));
     }
     Ok(Response::VerifyMac { key_id: id, mac_valid: true, mac_algorithm, key_version: version })
 }

@@ -35,7 +35,12 @@ pub struct Buffers {
 impl Buffers {
     /// Zeroed buffers.
     pub const fn new() -> Self {
-        Buffers { a: [0; MAX_CIPHERTEXT_BLOB], b: [0; MAX_PLAINTEXT], aad: [0; AAD_BUF], marker: [0; MAX_MARKER] }
+        Buffers {
+            a: [0; MAX_CIPHERTEXT_BLOB],
+            b: [0; MAX_PLAINTEXT],
+            aad: [0; AAD_BUF],
+            marker: [0; MAX_MARKER],
+        }
     }
 
     /// Clears buffers that may have held secrets.

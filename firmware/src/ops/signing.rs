@@ -20,7 +20,13 @@ fn require_signing_key<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     core.require_enabled(id)?;
     core.require_usage(id, KeyUsage::SignVerify, operation)?;
     if core.rec.spec != KeySpec::EccNistP256 {
-        return Err(err!(InvalidKeyUsage, "{} needs an ECC_NIST_P256 key; key {} is {}", operation, id, core.rec.spec));
+        return Err(err!(
+            InvalidKeyUsage,
+            "{} needs an ECC_NIST_P256 key; key {} is {}",
+            operation,
+            id,
+            core.rec.spec
+        ));
     }
     Ok(())
 }
@@ -63,7 +69,12 @@ pub fn verify<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     let version = key_version.unwrap_or(core.newest_version());
     let material = core.material(&id, version)?;
     if !signing::verify(material.as_bytes(), &digest, signature)? {
-        return Err(err!(InvalidSignature, "the signature is not valid for this message and key {} version {}", id, version));
+        return Err(err!(
+            InvalidSignature,
+            "the signature is not valid for this message and key {} version {}",
+            id,
+            version
+        ));
     }
     Ok(Response::Verify { key_id: id, signature_valid: true, signing_algorithm, key_version: version })
 }

@@ -60,7 +60,8 @@ pub fn encrypt<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
         return Err(err!(Validation, "Plaintext must be 1..={} bytes", MAX_PLAINTEXT));
     }
     let id = core.load_ref(key_ref)?;
-    let (n, key_version, key_material_id) = seal_newest(core, &id, context, plaintext, &mut bufs.aad, &mut bufs.a)?;
+    let (n, key_version, key_material_id) =
+        seal_newest(core, &id, context, plaintext, &mut bufs.aad, &mut bufs.a)?;
     Ok(Response::Encrypt { ciphertext_blob: &bufs.a[..n], key_id: id, key_version, key_material_id })
 }
 
@@ -76,10 +77,16 @@ fn open_blob<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     out: &mut [u8],
 ) -> OpResult<(usize, KeyId, KeyVersion, KeyMaterialId)> {
     let parsed: ParsedBlob<'_> = blob::parse(blob_bytes).ok_or_else(|| {
-        Error::new(ErrorCode::InvalidCiphertext, "CiphertextBlob is not a Pocket KMS ciphertext (bad length or header)")
+        Error::new(
+            ErrorCode::InvalidCiphertext,
+            "CiphertextBlob is not a Pocket KMS ciphertext (bad length or header)",
+        )
     })?;
     if parsed.ciphertext.len() > MAX_PLAINTEXT {
-        return Err(Error::new(ErrorCode::InvalidCiphertext, "CiphertextBlob is longer than any this token makes"));
+        return Err(Error::new(
+            ErrorCode::InvalidCiphertext,
+            "CiphertextBlob is longer than any this token makes",
+        ));
     }
     let id = parsed.header.key_id;
     if let Some(r) = key_ref {
@@ -91,7 +98,11 @@ fn open_blob<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     match core.load(&id) {
         Ok(()) => {}
         Err(e) if e.code == ErrorCode::NotFound => {
-            return Err(err!(InvalidCiphertext, "the ciphertext names key {}, which this token does not hold", id));
+            return Err(err!(
+                InvalidCiphertext,
+                "the ciphertext names key {}, which this token does not hold",
+                id
+            ));
         }
         Err(e) => return Err(e),
     }
@@ -100,7 +111,12 @@ fn open_blob<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     let version = parsed.header.key_version;
     let material = match core.material(&id, version) {
         Err(e) if e.code == ErrorCode::NotFound => {
-            return Err(err!(InvalidCiphertext, "the ciphertext names version {} of key {}, which never existed", version, id))
+            return Err(err!(
+                InvalidCiphertext,
+                "the ciphertext names version {} of key {}, which never existed",
+                version,
+                id
+            ))
         }
         other => other?,
     };
@@ -141,7 +157,8 @@ pub fn re_encrypt<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
         open_blob(core, blob_bytes, source_context, source_key_ref, &mut bufs.aad, &mut bufs.b)?;
     let result = (|| -> OpResult<(usize, KeyId, KeyMaterialId)> {
         let dest = core.load_ref(destination_key_ref)?;
-        let (m, _, mid) = seal_newest(core, &dest, destination_context, &bufs.b[..n], &mut bufs.aad, &mut bufs.a)?;
+        let (m, _, mid) =
+            seal_newest(core, &dest, destination_context, &bufs.b[..n], &mut bufs.aad, &mut bufs.a)?;
         Ok((m, dest, mid))
     })();
     bufs.b[..n].fill(0);
@@ -168,8 +185,12 @@ pub fn generate_data_key<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     let len = match (key_spec, number_of_bytes) {
         (Some(s), None) => s.len(),
         (None, Some(n)) if (1..=MAX_RANDOM_BYTES).contains(&(n as usize)) => n as usize,
-        (None, Some(n)) => return Err(err!(Validation, "NumberOfBytes must be 1..={}, not {}", MAX_RANDOM_BYTES, n)),
-        _ => return Err(err!(Validation, "give exactly one of KeySpec (AES_256, AES_128) and NumberOfBytes")),
+        (None, Some(n)) => {
+            return Err(err!(Validation, "NumberOfBytes must be 1..={}, not {}", MAX_RANDOM_BYTES, n))
+        }
+        _ => {
+            return Err(err!(Validation, "give exactly one of KeySpec (AES_256, AES_128) and NumberOfBytes"))
+        }
     };
     let id = core.load_ref(key_ref)?;
     core.rng.fill_bytes(&mut bufs.b[..len]);

@@ -17,7 +17,10 @@ use crate::records::{TagLimit, TagList, MAX_TAG_BYTES};
 pub fn check_tags(tags: &[Tag<'_>]) -> OpResult<()> {
     for t in tags {
         if !t.is_valid() {
-            return Err(Error::new(ErrorCode::Tag, "tag keys must be 1..=128 and tag values 0..=256 characters"));
+            return Err(Error::new(
+                ErrorCode::Tag,
+                "tag keys must be 1..=128 and tag values 0..=256 characters",
+            ));
         }
         if t.tag_key.starts_with("aws:") {
             return Err(Error::new(ErrorCode::Tag, "tag keys starting with aws: are reserved"));
@@ -30,7 +33,9 @@ pub fn check_tags(tags: &[Tag<'_>]) -> OpResult<()> {
 pub fn limit_error(l: TagLimit) -> Error {
     match l {
         TagLimit::Count => err!(LimitExceeded, "a key holds at most {} tags on this token", MAX_TAGS_PER_KEY),
-        TagLimit::Bytes => err!(LimitExceeded, "a key's tags take at most {} bytes on this token", MAX_TAG_BYTES),
+        TagLimit::Bytes => {
+            err!(LimitExceeded, "a key's tags take at most {} bytes on this token", MAX_TAG_BYTES)
+        }
     }
 }
 
