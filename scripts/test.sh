@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite: format, lints, every firmware build (warnings are errors), the host unit
+# tests, the end-to-end suites against the in-process token and the QEMU token, and the CLI tests.
+# Does its own set-up (scripts/setup.sh). `.ci/run` calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+start=$(date +%s)
+step() { printf '\n=== %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy, warnings are errors (host workspace)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "QEMU token firmware (thumbv7em-none-eabihf), warnings are errors"
+(cd qemu && cargo clippy --release --quiet -- -D warnings)
+
+step "nRF52840 token firmware, both layouts, warnings are errors, size report"
+scripts/build-nrf52840.sh
+
+step "benchmark firmware builds (not run: scripts/bench.sh runs it)"
+(cd bench/firmware && cargo clippy --release --quiet -- -D warnings)
+
+step "tests: unit, in-process and QEMU end-to-end, CLI (release build: the crypto is slow in debug)"
+cargo test --workspace --release 2>&1 | tee /tmp/pkms-test.log | grep -E '^(test result|running|error|failures|---- |thread )' || true
+if grep -qE '^test result: FAILED|^error(\[|:)|could not compile' /tmp/pkms-test.log; then
+  grep -E 'panicked|FAILED|^error' /tmp/pkms-test.log | head -40
+  echo "TESTS FAILED"
+  exit 1
+fi
+passed=$(grep -oE '^test result: ok\. [0-9]+ passed' /tmp/pkms-test.log | awk '{s+=$4} END {print s+0}')
+failed=$(grep -oE '[0-9]+ failed' /tmp/pkms-test.log | awk '{s+=$1} END {print s+0}')
+
+step "done"
+echo "${passed} passed, ${failed} failed"
