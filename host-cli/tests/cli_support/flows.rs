@@ -1,0 +1,373 @@
+//! CLI flows run against both tokens (`cli_inprocess.rs`, `cli_qemu.rs`): the acceptance
+//! scenarios of issues 2-4 through the built binary, with the exit statuses and error types.
+
+use super::{error_type, field, unb64, Env};
+
+/// Issue 2: create, encrypt/decrypt with context, every bad input, data keys, random, lists,
+/// text output and --query.
+pub fn symmetric(env: &Env) {
+    let info = env.json(&["info"]);
+    assert_eq!(field(&info, "Platform"), "EMULATED");
+    assert!(!field(&info, "FirmwareVersion").is_empty());
+
+    let created = env.json(&["create-key", "--description", "bar"]);
+    let key = field(&created, "KeyMetadata.KeyId");
+    assert_eq!(field(&created, "KeyMetadata.Description"), "bar");
+    assert_eq!(field(&created, "KeyMetadata.KeyState"), "Enabled");
+    assert_eq!(field(&created, "KeyMetadata.KeySpec"), "SYMMETRIC_DEFAULT");
+    assert_eq!(field(&created, "KeyMetadata.KeyUsage"), "ENCRYPT_DECRYPT");
+    assert_eq!(field(&created, "KeyMetadata.Enabled"), "true");
+    assert!(field(&created, "KeyMetadata.CreationDate").ends_with("+00:00"), "ISO-8601 dates");
+    assert_eq!(field(&created, "KeyMetadata.CurrentKeyMaterialId").len(), 64);
+
+    let msg = env.fileb("msg", b"attack at dawn");
+    let ctx = ["--encryption-context", "app=bar", "--encryption-context", "env=test"];
+    let swapped = ["--encryption-context", "env=test", "--encryption-context", "app=bar"];
+    let enc = env.json(&[&["encrypt", "--key-id", &key, "--plaintext", &msg][..], &ctx].concat());
+    let blob = field(&enc, "CiphertextBlob");
+    assert_eq!(field(&enc, "KeyId"), key);
+    assert_eq!(field(&enc, "EncryptionAlgorithm"), "SYMMETRIC_DEFAULT");
+    let dec = env.json(&[&["decrypt", "--ciphertext-blob", &blob][..], &swapped].concat());
+    assert_eq!(unb64(&field(&dec, "Plaintext")), b"attack at dawn");
+    assert_eq!(field(&dec, "KeyId"), key);
+    // A JSON context works as well as repeated pairs.
+    env.json(&[
+        "decrypt",
+        "--ciphertext-blob",
+        &blob,
+        "--encryption-context",
+        r#"{"env":"test","app":"bar"}"#,
+    ]);
+
+    // Wrong, missing context; tampered blob; unknown key: typed errors, status 254.
+    let e = env.fails(
+        &[
+            "decrypt",
+            "--ciphertext-blob",
+            &blob,
+            "--encryption-context",
+            "app=other",
+            "--encryption-context",
+            "env=test",
+        ],
+        254,
+    );
+    assert_eq!(error_type(&e), "InvalidCiphertextException");
+    assert!(e.contains("encryption-context"), "the message says what to check: {e}");
+    assert_eq!(
+        error_type(&env.fails(&["decrypt", "--ciphertext-blob", &blob], 254)),
+        "InvalidCiphertextException"
+    );
+    let mut raw = unb64(&blob);
+    let mid = raw.len() / 2;
+    raw[mid] ^= 1;
+    let bad = env.fileb("bad.blob", &raw);
+    let e = env.fails(&[&["decrypt", "--ciphertext-blob", &bad][..], &ctx].concat(), 254);
+    assert_eq!(error_type(&e), "InvalidCiphertextException");
+    let e =
+        env.fails(&["encrypt", "--key-id", "00000000-0000-0000-0000-000000000000", "--plaintext", &msg], 254);
+    assert_eq!(error_type(&e), "NotFoundException");
+    assert!(e.contains("list-keys"), "{e}");
+    let other = field(&env.json(&["create-key"]), "KeyMetadata.KeyId");
+    let e =
+        env.fails(&[&["decrypt", "--ciphertext-blob", &blob, "--key-id", &other][..], &ctx].concat(), 254);
+    assert_eq!(error_type(&e), "IncorrectKeyException");
+
+    // Size limits.
+    let max = env.fileb("max", &[7u8; 4096]);
+    env.json(&["encrypt", "--key-id", &key, "--plaintext", &max]);
+    let big = env.fileb("big", &[7u8; 4097]);
+    let e = env.fails(&["encrypt", "--key-id", &key, "--plaintext", &big], 252);
+    assert!(e.contains("4096") && e.contains("encrypt-file"), "{e}");
+
+    // Data keys and random bytes.
+    let dk = env.json(&["generate-data-key", "--key-id", &key, "--key-spec", "AES_256"]);
+    let dk_plain = unb64(&field(&dk, "Plaintext"));
+    assert_eq!(dk_plain.len(), 32);
+    let back = env.json(&["decrypt", "--ciphertext-blob", &field(&dk, "CiphertextBlob")]);
+    assert_eq!(unb64(&field(&back, "Plaintext")), dk_plain);
+    let dk128 = env.json(&["generate-data-key", "--key-id", &key, "--key-spec", "AES_128"]);
+    assert_eq!(unb64(&field(&dk128, "Plaintext")).len(), 16);
+    let dk_n = env.json(&["generate-data-key", "--key-id", &key, "--number-of-bytes", "48"]);
+    assert_eq!(unb64(&field(&dk_n, "Plaintext")).len(), 48);
+    let wp = env.json(&["generate-data-key-without-plaintext", "--key-id", &key, "--key-spec", "AES_256"]);
+    assert!(wp.get("Plaintext").is_none());
+    assert_eq!(unb64(&field(&wp, "CiphertextBlob")).len(), 32 + 51);
+    let rnd = env.json(&["generate-random", "--number-of-bytes", "32"]);
+    assert_eq!(unb64(&field(&rnd, "Plaintext")).len(), 32);
+    assert_eq!(
+        error_type(&env.fails(&["generate-random", "--number-of-bytes", "0"], 254)),
+        "ValidationException"
+    );
+
+    let keys = env.json(&["list-keys"]);
+    let ids: Vec<String> = keys["Keys"].as_array().expect("Keys").iter().map(|k| field(k, "KeyId")).collect();
+    assert!(ids.contains(&key) && ids.contains(&other));
+    assert_eq!(field(&keys, "Truncated"), "false");
+    let page = env.json(&["list-keys", "--limit", "1"]);
+    assert_eq!(page["Keys"].as_array().map(Vec::len), Some(1));
+    assert_eq!(field(&page, "Truncated"), "true");
+    let rest = env.json(&["list-keys", "--limit", "1", "--starting-token", &field(&page, "NextMarker")]);
+    assert_eq!(rest["Keys"].as_array().map(Vec::len), Some(1));
+    assert_ne!(page["Keys"][0], rest["Keys"][0]);
+
+    // --output text with --query prints a bare value that scripts can pass back.
+    let out = env.run(
+        &[
+            &[
+                "encrypt",
+                "--key-id",
+                &key,
+                "--plaintext",
+                &msg,
+                "--query",
+                "CiphertextBlob",
+                "--output",
+                "text",
+            ][..],
+            &ctx,
+        ]
+        .concat(),
+    );
+    assert!(out.status.success());
+    let text_blob = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(!text_blob.contains('\t') && !text_blob.contains('"'));
+    let out = env.run(
+        &[
+            &["decrypt", "--ciphertext-blob", &text_blob, "--query", "Plaintext", "--output", "text"][..],
+            &ctx,
+        ]
+        .concat(),
+    );
+    assert_eq!(unb64(&String::from_utf8_lossy(&out.stdout)), b"attack at dawn");
+    let out =
+        env.run(&["describe-key", "--key-id", &key, "--output", "text", "--query", "KeyMetadata.KeyState"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Enabled\n");
+    // --quiet prints nothing but keeps the status.
+    let out = env.run(&["describe-key", "--key-id", &key, "--quiet"]);
+    assert!(out.status.success() && out.stdout.is_empty());
+}
+
+/// Issue 3: rotations, ReEncrypt, rotation settings and retirement.
+pub fn rotation(env: &Env) {
+    let key = field(&env.json(&["create-key"]), "KeyMetadata.KeyId");
+    let m1 = env.fileb("m1", b"v1 secret");
+    let b1 = field(
+        &env.json(&["encrypt", "--key-id", &key, "--plaintext", &m1, "--encryption-context", "t=1"]),
+        "CiphertextBlob",
+    );
+    for v in 2..=4 {
+        let r = env.json(&["rotate-key-on-demand", "--key-id", &key]);
+        assert_eq!(field(&r, "KeyId"), key);
+        assert_eq!(field(&r, "KeyVersion"), v.to_string());
+    }
+    let rotations = env.json(&["list-key-rotations", "--key-id", &key]);
+    let list = rotations["Rotations"].as_array().expect("Rotations");
+    assert_eq!(list.len(), 4);
+    assert_eq!(field(&list[3], "KeyMaterialState"), "CURRENT");
+    assert_eq!(field(&list[3], "RotationType"), "ON_DEMAND");
+    assert_eq!(field(&list[3], "KeyMaterialId").len(), 64);
+    let b2 = field(
+        &env.json(&["encrypt", "--key-id", &key, "--plaintext", &m1, "--encryption-context", "t=1"]),
+        "CiphertextBlob",
+    );
+    for b in [&b1, &b2] {
+        let d = env.json(&["decrypt", "--ciphertext-blob", b, "--encryption-context", "t=1"]);
+        assert_eq!(unb64(&field(&d, "Plaintext")), b"v1 secret");
+    }
+    let key2 = field(&env.json(&["create-key"]), "KeyMetadata.KeyId");
+    let re = env.json(&[
+        "re-encrypt",
+        "--ciphertext-blob",
+        &b1,
+        "--source-encryption-context",
+        "t=1",
+        "--destination-key-id",
+        &key2,
+        "--destination-encryption-context",
+        "t=2",
+    ]);
+    assert_eq!(field(&re, "SourceKeyId"), key);
+    assert_eq!(field(&re, "KeyId"), key2);
+    let d = env.json(&[
+        "decrypt",
+        "--ciphertext-blob",
+        &field(&re, "CiphertextBlob"),
+        "--encryption-context",
+        "t=2",
+    ]);
+    assert_eq!(unb64(&field(&d, "Plaintext")), b"v1 secret");
+
+    let out = env.run(&["enable-key-rotation", "--key-id", &key, "--rotation-period-in-days", "90"]);
+    assert!(out.status.success() && out.stdout.is_empty(), "no output, as aws-cli");
+    let e = env.fails(&["enable-key-rotation", "--key-id", &key, "--rotation-period-in-days", "89"], 254);
+    assert_eq!(error_type(&e), "ValidationException");
+    let s = env.json(&["get-key-rotation-status", "--key-id", &key]);
+    assert_eq!(field(&s, "KeyRotationEnabled"), "true");
+    assert_eq!(field(&s, "RotationPeriodInDays"), "90");
+    assert!(field(&s, "NextRotationDate").ends_with("+00:00"));
+
+    let r = env.json(&["retire-key-versions", "--key-id", &key, "--below-version", "4"]);
+    assert_eq!(field(&r, "RetiredCount"), "3");
+    let e = env.fails(&["decrypt", "--ciphertext-blob", &b1, "--encryption-context", "t=1"], 254);
+    assert_eq!(error_type(&e), "KeyVersionRetiredException");
+    env.json(&["decrypt", "--ciphertext-blob", &b2, "--encryption-context", "t=1"]);
+}
+
+/// Issue 4: P-256 signatures that openssl verifies, HMAC, key usage.
+pub fn signing(env: &Env) {
+    let sk = field(
+        &env.json(&["create-key", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY"]),
+        "KeyMetadata.KeyId",
+    );
+    let pem_out = env.run(&["get-public-key", "--key-id", &sk, "--output", "pem"]);
+    assert!(pem_out.status.success());
+    let pem = String::from_utf8_lossy(&pem_out.stdout).into_owned();
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n") && pem.ends_with("-----END PUBLIC KEY-----\n"));
+    std::fs::write(env.file("pub.pem"), &pem).unwrap();
+    let pk = env.json(&["get-public-key", "--key-id", &sk]);
+    assert_eq!(field(&pk, "KeySpec"), "ECC_NIST_P256");
+    assert_eq!(pk["SigningAlgorithms"][0], "ECDSA_SHA_256");
+
+    let artifact: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let art = env.fileb("artifact", &artifact);
+    let sig = env.json(&[
+        "sign",
+        "--key-id",
+        &sk,
+        "--message",
+        &art,
+        "--message-type",
+        "RAW",
+        "--signing-algorithm",
+        "ECDSA_SHA_256",
+    ]);
+    std::fs::write(env.file("sig.der"), unb64(&field(&sig, "Signature"))).unwrap();
+    let openssl = |sig: &str| {
+        std::process::Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(env.file("pub.pem"))
+            .arg("-signature")
+            .arg(env.file(sig))
+            .arg(env.file("artifact"))
+            .output()
+            .expect("openssl is installed (scripts/setup.sh installs it)")
+    };
+    let v = openssl("sig.der");
+    assert!(v.status.success(), "openssl verifies the RAW signature: {}", String::from_utf8_lossy(&v.stderr));
+
+    let digest = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&artifact).to_vec()
+    };
+    let dig = env.fileb("digest", &digest);
+    let sig2 = env.json(&["sign", "--key-id", &sk, "--message", &dig, "--message-type", "DIGEST"]);
+    std::fs::write(env.file("sig2.der"), unb64(&field(&sig2, "Signature"))).unwrap();
+    assert!(openssl("sig2.der").status.success(), "openssl verifies the DIGEST signature");
+
+    let sigfile = format!("fileb://{}", env.file("sig.der").display());
+    let ok = env.json(&["verify", "--key-id", &sk, "--message", &art, "--signature", &sigfile]);
+    assert_eq!(field(&ok, "SignatureValid"), "true");
+    let changed = env.fileb("changed", &[&artifact[..], b"x"].concat());
+    let e = env.fails(&["verify", "--key-id", &sk, "--message", &changed, "--signature", &sigfile], 254);
+    assert_eq!(error_type(&e), "KMSInvalidSignatureException");
+    let e = env.fails(&["encrypt", "--key-id", &sk, "--plaintext", &dig], 254);
+    assert_eq!(error_type(&e), "InvalidKeyUsageException");
+
+    let mk = field(
+        &env.json(&["create-key", "--key-spec", "HMAC_256", "--key-usage", "GENERATE_VERIFY_MAC"]),
+        "KeyMetadata.KeyId",
+    );
+    let mac = field(
+        &env.json(&["generate-mac", "--key-id", &mk, "--message", &dig, "--mac-algorithm", "HMAC_SHA_256"]),
+        "Mac",
+    );
+    let ok = env.json(&[
+        "verify-mac",
+        "--key-id",
+        &mk,
+        "--message",
+        &dig,
+        "--mac-algorithm",
+        "HMAC_SHA_256",
+        "--mac",
+        &mac,
+    ]);
+    assert_eq!(field(&ok, "MacValid"), "true");
+    let e = env.fails(
+        &["verify-mac", "--key-id", &mk, "--message", &art, "--mac-algorithm", "HMAC_SHA_256", "--mac", &mac],
+        254,
+    );
+    assert_eq!(error_type(&e), "KMSInvalidMacException");
+    env.json(&["create-key", "--key-spec", "HMAC_512", "--key-usage", "GENERATE_VERIFY_MAC"]);
+}
+
+/// Issue 4: aliases, the key-state walk, tags and descriptions.
+pub fn lifecycle(env: &Env) {
+    let ek = field(
+        &env.json(&["create-key", "--tags", "TagKey=team,TagValue=infra", "env=prod"]),
+        "KeyMetadata.KeyId",
+    );
+    let msg = env.fileb("m", b"hello");
+    assert!(env
+        .run(&["create-alias", "--alias-name", "alias/bar-test", "--target-key-id", &ek])
+        .status
+        .success());
+    let enc = env.json(&["encrypt", "--key-id", "alias/bar-test", "--plaintext", &msg]);
+    assert_eq!(field(&enc, "KeyId"), ek);
+    let e = env.fails(&["create-alias", "--alias-name", "bar-test2", "--target-key-id", &ek], 254);
+    assert_eq!(error_type(&e), "InvalidAliasNameException");
+    let aliases = env.json(&["list-aliases", "--key-id", &ek]);
+    assert_eq!(field(&aliases["Aliases"][0], "AliasName"), "alias/bar-test");
+
+    assert!(env.run(&["disable-key", "--key-id", &ek]).status.success());
+    let e = env.fails(&["encrypt", "--key-id", &ek, "--plaintext", &msg], 254);
+    assert_eq!(error_type(&e), "DisabledException");
+    assert!(e.contains("enable-key"), "{e}");
+    assert!(env.run(&["enable-key", "--key-id", &ek]).status.success());
+    env.json(&["encrypt", "--key-id", &ek, "--plaintext", &msg]);
+    assert!(env.run(&["disable-key", "--key-id", &ek]).status.success());
+    let e = env.fails(&["schedule-key-deletion", "--key-id", &ek, "--pending-window-in-days", "6"], 254);
+    assert_eq!(error_type(&e), "ValidationException");
+    let s = env.json(&["schedule-key-deletion", "--key-id", &ek, "--pending-window-in-days", "7"]);
+    assert_eq!(field(&s, "KeyState"), "PendingDeletion");
+    assert_eq!(field(&s, "PendingWindowInDays"), "7");
+    let d = env.json(&["describe-key", "--key-id", &ek]);
+    assert_eq!(field(&d, "KeyMetadata.KeyState"), "PendingDeletion");
+    assert!(field(&d, "KeyMetadata.DeletionDate").ends_with("+00:00"));
+    let e = env.fails(&["encrypt", "--key-id", &ek, "--plaintext", &msg], 254);
+    assert_eq!(error_type(&e), "KMSInvalidStateException");
+    assert_eq!(field(&env.json(&["cancel-key-deletion", "--key-id", &ek]), "KeyId"), ek);
+    assert_eq!(field(&env.json(&["describe-key", "--key-id", &ek]), "KeyMetadata.KeyState"), "Disabled");
+    assert!(env.run(&["enable-key", "--key-id", &ek]).status.success());
+    assert_eq!(field(&env.json(&["describe-key", "--key-id", &ek]), "KeyMetadata.KeyState"), "Enabled");
+
+    let tags = env.json(&["list-resource-tags", "--key-id", &ek]);
+    let mut pairs: Vec<(String, String)> = tags["Tags"]
+        .as_array()
+        .expect("Tags")
+        .iter()
+        .map(|t| (field(t, "TagKey"), field(t, "TagValue")))
+        .collect();
+    pairs.sort();
+    assert_eq!(pairs, [("env".to_owned(), "prod".to_owned()), ("team".to_owned(), "infra".to_owned())]);
+    assert!(env.run(&["untag-resource", "--key-id", &ek, "--tag-keys", "env", "team"]).status.success());
+    assert!(env.run(&["tag-resource", "--key-id", &ek, "--tags", "a=1"]).status.success());
+    let tags = env.json(&["list-resource-tags", "--key-id", &ek]);
+    assert_eq!(tags["Tags"].as_array().map(Vec::len), Some(1));
+    assert!(env
+        .run(&["update-key-description", "--key-id", &ek, "--description", "renamed"])
+        .status
+        .success());
+    assert_eq!(
+        field(&env.json(&["describe-key", "--key-id", "alias/bar-test"]), "KeyMetadata.Description"),
+        "renamed"
+    );
+    assert!(env
+        .run(&["update-alias", "--alias-name", "alias/bar-test", "--target-key-id", &ek])
+        .status
+        .success());
+    assert!(env.run(&["delete-alias", "--alias-name", "alias/bar-test"]).status.success());
+    let e = env.fails(&["describe-key", "--key-id", "alias/bar-test"], 254);
+    assert_eq!(error_type(&e), "NotFoundException");
+}

@@ -1,0 +1,117 @@
+//! Helpers of the `cli_*` tests: run the built `pkms` binary with a private `PKMS_HOME` (and
+//! optionally a device), parse its JSON, and make sure no QEMU outlives a test.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub mod flows;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+/// A private environment for `pkms` runs. Dropping it kills any QEMU started for its home.
+pub struct Env {
+    dir: tempfile::TempDir,
+    device: Option<String>,
+}
+
+impl Env {
+    /// Runs use the default device: the QEMU token of a private `PKMS_HOME`.
+    pub fn qemu() -> Self {
+        let dir = tempfile::Builder::new().prefix("pkms-cli").tempdir().expect("temporary directory");
+        Env { dir, device: None }
+    }
+
+    /// Runs use the in-process token, its flash in a file of the private directory.
+    pub fn in_process() -> Self {
+        let dir = tempfile::Builder::new().prefix("pkms-cli").tempdir().expect("temporary directory");
+        let device = format!("inprocess:{}", dir.path().join("flash.bin").display());
+        Env { dir, device: Some(device) }
+    }
+
+    /// The private `PKMS_HOME`.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// A path for test files.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a test file and returns `fileb://PATH`.
+    pub fn fileb(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.file(name);
+        std::fs::write(&p, bytes).expect("write test file");
+        format!("fileb://{}", p.display())
+    }
+
+    /// A `pkms` command with this environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pkms"));
+        cmd.args(args).env("PKMS_HOME", self.home()).env("PKMS_IDLE_SECS", "60").env_remove("PKMS_DEVICE");
+        if let Some(d) = &self.device {
+            cmd.env("PKMS_DEVICE", d);
+        }
+        cmd
+    }
+
+    /// Runs `pkms ARGS`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run pkms")
+    }
+
+    /// Runs `pkms ARGS`, asserts success, parses stdout as JSON.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(out.status.success(), "pkms {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("pkms {args:?}: stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        })
+    }
+
+    /// Runs `pkms ARGS`, asserts failure with `status`, returns stderr.
+    #[track_caller]
+    pub fn fails(&self, args: &[&str], status: i32) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(status), "pkms {args:?}: stderr {stderr}");
+        stderr
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if self.device.is_none() && Path::new(&self.home()).exists() {
+            pkms_lib::launcher::kill_token(&self.home());
+        }
+    }
+}
+
+/// A string field of a JSON value, by dotted path.
+#[track_caller]
+pub fn field(v: &Value, path: &str) -> String {
+    let mut cur = v;
+    for part in path.split('.') {
+        cur = cur.get(part).unwrap_or_else(|| panic!("no {path} in {v}"));
+    }
+    match cur {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Decodes base64.
+pub fn unb64(s: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD.decode(s.trim()).expect("base64")
+}
+
+/// The `__type` of a JSON error printed on stderr.
+#[track_caller]
+pub fn error_type(stderr: &str) -> String {
+    let v: Value =
+        serde_json::from_str(stderr).unwrap_or_else(|e| panic!("stderr is not a JSON error ({e}): {stderr}"));
+    field(&v, "__type")
+}
