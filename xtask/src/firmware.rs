@@ -29,6 +29,10 @@ pub struct TokenFigures {
     pub exit_ok: bool,
     /// Wall time of one run.
     pub wall: Duration,
+    /// Nanoseconds of host wall time per figure, from a run without `-icount` (QEMU as fast as
+    /// the host allows, SysTick then counting real time at 25 MHz): what an operation costs the
+    /// QEMU token that the protocol figures talk to. Noisy; used only for the protocol overhead.
+    pub realtime_ns: BTreeMap<String, u64>,
 }
 
 /// Strips the variables an outer cargo leaks into a nested build of another workspace.
@@ -69,10 +73,15 @@ pub fn cargo_build_release_args(dir: &Path, args: &[&str]) -> Result<(), String>
     Err(if first.is_empty() { "cargo build failed".into() } else { first.join(" / ") })
 }
 
-fn run_once(elf: &Path) -> Result<(String, bool, Duration), String> {
+fn run_once(elf: &Path, icount: bool) -> Result<(String, bool, Duration), String> {
     let start = Instant::now();
-    let mut child = Command::new("qemu-system-arm")
-        .args(["-M", "mps2-an386", "-icount", "shift=0", "-nographic", "-monitor", "none"])
+    let mut qemu = Command::new("qemu-system-arm");
+    qemu.args(["-M", "mps2-an386"]);
+    if icount {
+        qemu.args(["-icount", "shift=0"]);
+    }
+    let mut child = qemu
+        .args(["-nographic", "-monitor", "none"])
         .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
         .arg(elf)
         .stdin(Stdio::null())
@@ -126,6 +135,7 @@ pub fn parse(output: &str) -> TokenFigures {
         repeat_differences: Vec::new(),
         exit_ok: false,
         wall: Duration::ZERO,
+        realtime_ns: BTreeMap::new(),
     };
     for line in output.lines() {
         let mut parts = line.trim().splitn(4, ' ');
@@ -158,15 +168,27 @@ pub fn parse(output: &str) -> TokenFigures {
     t
 }
 
+/// Converts a run without `-icount` to nanoseconds: there the firmware's "instructions" are
+/// ticks × its (meaningless) calibration ratio, and one tick is 40 ns of real time (25 MHz).
+pub fn realtime_ns(t: &TokenFigures) -> BTreeMap<String, u64> {
+    let Some(ratio) = t.info.get("instructions_per_tick_x1000").and_then(|r| r.parse::<u64>().ok()) else {
+        return BTreeMap::new();
+    };
+    if ratio == 0 {
+        return BTreeMap::new();
+    }
+    t.figures.iter().map(|(name, &(n, _))| (name.clone(), n * 1000 / ratio * 40)).collect()
+}
+
 /// Builds and runs the bench firmware twice.
 pub fn run(root: &Path) -> Result<TokenFigures, String> {
     ensure_target(root);
     let dir = root.join("bench/firmware");
     cargo_build_release(&dir)?;
     let elf = dir.join("target").join(TARGET).join("release/pkms-bench-firmware");
-    let (first, first_ok, wall) = run_once(&elf)?;
+    let (first, first_ok, wall) = run_once(&elf, true)?;
     eprintln!("[bench]   first run took {:.1} s; running again to check repeatability", wall.as_secs_f64());
-    let (second, second_ok, _) = run_once(&elf)?;
+    let (second, second_ok, _) = run_once(&elf, true)?;
     let mut figures = parse(&first);
     let again = parse(&second);
     for (name, value) in &figures.figures {
@@ -179,6 +201,10 @@ pub fn run(root: &Path) -> Result<TokenFigures, String> {
     figures.checks_failed.extend(again.checks_failed.iter().map(|c| format!("{c} (second run)")));
     figures.exit_ok = first_ok && second_ok;
     figures.wall = wall;
+    eprintln!("[bench]   once more without -icount, for host wall-time costs");
+    if let Ok((realtime, _, _)) = run_once(&elf, false) {
+        figures.realtime_ns = realtime_ns(&parse(&realtime));
+    }
     Ok(figures)
 }
 
@@ -198,6 +224,14 @@ mod tests {
         assert_eq!(t.checks_passed, 1);
         assert_eq!(t.checks_failed, vec!["b".to_string()]);
         assert_eq!(t.info["instructions_per_tick_x1000"], "40000");
+    }
+
+    #[test]
+    fn realtime_figures_convert_ticks_to_nanoseconds() {
+        // Calibration said 2.5 "instructions" per tick; 250 "instructions" = 100 ticks = 4 µs.
+        let t = parse("INFO instructions_per_tick_x1000 2500\nBENCH token.encrypt.32 250 0\n");
+        assert_eq!(realtime_ns(&t)["token.encrypt.32"], 4_000);
+        assert!(realtime_ns(&parse("BENCH x 1 0\n")).is_empty());
     }
 
     #[test]

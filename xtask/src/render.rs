@@ -94,7 +94,7 @@ fn token_rows(rows: &mut Vec<Row>, t: &Result<TokenFigures, String>, portable_pa
     }
     instr(format!("P-256 key generation, {ASM} backend"), &format!("p256.keygen.{ASM}"), Some(300_000));
     instr(
-        format!("P-256 sign (digest, hedged RFC 6979, low-S, DER), {ASM} backend"),
+        format!("P-256 sign (digest; hedged nonce, low-S, DER), {ASM} backend"),
         &format!("p256.sign.{ASM}"),
         Some(400_000),
     );
