@@ -62,6 +62,11 @@ struct EncryptEntry {
     bytes: u64,
 }
 
+/// Encryption entries are keyed by (key id as given, canonical context).
+type EncryptSlot = (String, Vec<u8>);
+/// Decryption entries are keyed by (wrapped key, canonical context, required key id).
+type DecryptSlot = (Vec<u8>, Vec<u8>, Option<String>);
+
 struct DecryptEntry {
     key: Zeroizing<[u8; 32]>,
     created: Instant,
@@ -70,8 +75,8 @@ struct DecryptEntry {
 /// Where data keys come from: the token, through the cache if one is enabled.
 pub struct DataKeyCache {
     limits: Option<CacheLimits>,
-    encrypt: HashMap<(String, Vec<u8>), EncryptEntry>,
-    decrypt: HashMap<(Vec<u8>, Vec<u8>, Option<String>), DecryptEntry>,
+    encrypt: HashMap<EncryptSlot, EncryptEntry>,
+    decrypt: HashMap<DecryptSlot, DecryptEntry>,
     stats: CacheStats,
 }
 
@@ -84,7 +89,12 @@ impl Default for DataKeyCache {
 impl DataKeyCache {
     /// No caching: every file gets its own GenerateDataKey / Decrypt.
     pub fn disabled() -> DataKeyCache {
-        DataKeyCache { limits: None, encrypt: HashMap::new(), decrypt: HashMap::new(), stats: CacheStats::default() }
+        DataKeyCache {
+            limits: None,
+            encrypt: HashMap::new(),
+            decrypt: HashMap::new(),
+            stats: CacheStats::default(),
+        }
     }
 
     /// Caching with these limits. `max_messages` of 0 is treated as 1 (no reuse).
@@ -136,8 +146,10 @@ impl DataKeyCache {
         let key = service.generate_data_key(key_id, context)?;
         self.stats.generated += 1;
         if len <= limits.max_bytes && !limits.max_age.is_zero() {
-            self.encrypt
-                .insert(slot, EncryptEntry { key: key.clone(), created: Instant::now(), messages: 1, bytes: len });
+            self.encrypt.insert(
+                slot,
+                EncryptEntry { key: key.clone(), created: Instant::now(), messages: 1, bytes: len },
+            );
         }
         Ok((key, false))
     }

@@ -117,7 +117,11 @@ impl SignatureEnvelope {
 }
 
 /// Signs `digest` on the token with `key_id`.
-pub fn sign_digest(service: &mut dyn KeyService, key_id: &str, digest: &[u8; 32]) -> anyhow::Result<DigestSignature> {
+pub fn sign_digest(
+    service: &mut dyn KeyService,
+    key_id: &str,
+    digest: &[u8; 32],
+) -> anyhow::Result<DigestSignature> {
     let sig = service.sign_digest(key_id, digest)?;
     // Refuse to hand out something openssl would not parse.
     Signature::from_der(&sig.der).context("the token returned a signature that is not valid DER")?;
@@ -149,8 +153,8 @@ impl ParsedSignature {
 pub fn parse_signature(bytes: &[u8]) -> anyhow::Result<ParsedSignature> {
     let trimmed = bytes.trim_ascii();
     if trimmed.first() == Some(&b'{') {
-        let env: SignatureEnvelope =
-            serde_json::from_slice(trimmed).context("the signature file is JSON but not a signature envelope")?;
+        let env: SignatureEnvelope = serde_json::from_slice(trimmed)
+            .context("the signature file is JSON but not a signature envelope")?;
         if env.signing_algorithm != SIGNING_ALGORITHM {
             bail!("unsupported signing algorithm {} (only {SIGNING_ALGORITHM})", env.signing_algorithm);
         }
@@ -231,7 +235,8 @@ impl Manifest {
                 Ok(rel) => rel.to_path_buf(),
                 Err(_) => f.clone(),
             };
-            let path = shown.to_str().with_context(|| format!("{} is not valid UTF-8", shown.display()))?.to_owned();
+            let path =
+                shown.to_str().with_context(|| format!("{} is not valid UTF-8", shown.display()))?.to_owned();
             if path.contains('\n') || path.contains('\\') || path.is_empty() {
                 bail!("cannot list {path:?} in a manifest (newline or backslash in the name)");
             }

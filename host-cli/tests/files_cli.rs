@@ -66,8 +66,10 @@ impl Env {
     }
 
     fn files_in_dir(&self) -> Vec<String> {
-        let mut v: Vec<String> =
-            std::fs::read_dir(self.dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
+            .collect();
         v.sort();
         v
     }
@@ -265,10 +267,18 @@ fn sign_file_is_verified_by_openssl_and_verify_file() {
     assert_eq!(j["SigningAlgorithm"], "ECDSA_SHA_256");
     let sha = Command::new("sha256sum").arg(&artifact).output().unwrap().stdout;
     assert_eq!(j["Digest"].as_str().unwrap(), String::from_utf8_lossy(&sha[..64]));
-    assert!(offline(&["verify-file", "--public-key", s(&pub_pem), "--signature", s(&env_path), s(&artifact)])
-        .status
-        .success());
-    let v = offline(&["verify-file", "--public-key", s(&pub_pem), "--signature", s(&env_path), s(&changed_path)]);
+    assert!(offline(&[
+        "verify-file",
+        "--public-key",
+        s(&pub_pem),
+        "--signature",
+        s(&env_path),
+        s(&artifact)
+    ])
+    .status
+    .success());
+    let v =
+        offline(&["verify-file", "--public-key", s(&pub_pem), "--signature", s(&env_path), s(&changed_path)]);
     assert!(String::from_utf8_lossy(&v.stderr).contains("but the signature envelope signed"));
     // With no key given, the envelope's key id is used on the token.
     env.ok(&["verify-file", "--signature", s(&env_path), s(&artifact)]);
@@ -282,7 +292,9 @@ fn sign_file_is_verified_by_openssl_and_verify_file() {
 fn verify_file_accepts_openssl_signatures_without_a_token() {
     let env = Env::new();
     let (key, pub_pem) = (env.path("k.pem"), env.path("p.pem"));
-    assert!(openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", s(&key)]).status.success());
+    assert!(openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", s(&key)])
+        .status
+        .success());
     assert!(openssl(&["ec", "-in", s(&key), "-pubout", "-out", s(&pub_pem)]).status.success());
     let file = env.path("data");
     std::fs::write(&file, b"release 1.0\n").unwrap();
@@ -324,7 +336,8 @@ fn sign_manifest_covers_every_listed_file() {
     let o = openssl(&["dgst", "-sha256", "-verify", s(&pub_pem), "-signature", s(&sig), s(&manifest)]);
     assert!(o.status.success());
     // verify-file checks the signature and every listed file.
-    let v: Value = serde_json::from_slice(&env.ok(&["verify-file", "--public-key", s(&pub_pem), s(&manifest)])).unwrap();
+    let v: Value =
+        serde_json::from_slice(&env.ok(&["verify-file", "--public-key", s(&pub_pem), s(&manifest)])).unwrap();
     assert_eq!(v["Files"].as_array().unwrap().len(), 3);
     assert!(v["Files"].as_array().unwrap().iter().all(|f| f["Status"] == "OK"));
     std::fs::write(dist.join("b.bin"), b"tampered").unwrap();

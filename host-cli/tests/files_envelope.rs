@@ -163,10 +163,15 @@ fn a_flipped_bit_in_a_segment_names_the_segment_and_releases_only_earlier_ones()
             if i < 4 {
                 assert_eq!(
                     msg,
-                    format!("segment {i}: authentication failed (the segment was modified, moved or duplicated)")
+                    format!(
+                        "segment {i}: authentication failed (the segment was modified, moved or duplicated)"
+                    )
                 );
             } else {
-                assert!(msg.starts_with("segment 4 (the final one, 116 bytes): authentication failed"), "{msg}");
+                assert!(
+                    msg.starts_with("segment 4 (the final one, 116 bytes): authentication failed"),
+                    "{msg}"
+                );
             }
             assert_eq!(released, i * SEG as usize, "only verified segments before {i} are written");
         }
@@ -262,16 +267,28 @@ fn decrypt_policy_is_checked_before_the_token_is_asked() {
     let mut cache = DataKeyCache::disabled();
     let mut out = Vec::new();
     let policy = DecryptPolicy { key_id: None, required_context: vec![("purpose".into(), "other".into())] };
-    let e = Envelope::new(&mut token, &mut cache, opts(1, 4)).decrypt(&mut &file[..], &mut out, &policy).unwrap_err();
+    let e = Envelope::new(&mut token, &mut cache, opts(1, 4))
+        .decrypt(&mut &file[..], &mut out, &policy)
+        .unwrap_err();
     assert_eq!(e.to_string(), "header: the file's encryption context has no pair purpose=other");
-    let policy = DecryptPolicy { key_id: Some("99999999-2222-3333-4444-555555555555".into()), ..Default::default() };
-    let e = Envelope::new(&mut token, &mut cache, opts(1, 4)).decrypt(&mut &file[..], &mut out, &policy).unwrap_err();
+    let policy =
+        DecryptPolicy { key_id: Some("99999999-2222-3333-4444-555555555555".into()), ..Default::default() };
+    let e = Envelope::new(&mut token, &mut cache, opts(1, 4))
+        .decrypt(&mut &file[..], &mut out, &policy)
+        .unwrap_err();
     assert!(e.to_string().starts_with("header: the file is encrypted under key 11111111-"), "{e}");
     assert_eq!(token.decrypted, before);
-    let policy = DecryptPolicy { key_id: Some(SYM_KEY.into()), required_context: vec![("file".into(), "a.bin".into())] };
-    let s = Envelope::new(&mut token, &mut cache, opts(1, 4)).decrypt(&mut &file[..], &mut out, &policy).unwrap();
+    let policy = DecryptPolicy {
+        key_id: Some(SYM_KEY.into()),
+        required_context: vec![("file".into(), "a.bin".into())],
+    };
+    let s =
+        Envelope::new(&mut token, &mut cache, opts(1, 4)).decrypt(&mut &file[..], &mut out, &policy).unwrap();
     assert_eq!(out, b"hello");
-    assert_eq!(s.context, vec![("file".to_string(), "a.bin".to_string()), ("purpose".to_string(), "test".to_string())]);
+    assert_eq!(
+        s.context,
+        vec![("file".to_string(), "a.bin".to_string()), ("purpose".to_string(), "test".to_string())]
+    );
 }
 
 #[test]
@@ -319,16 +336,22 @@ fn the_cache_reuses_a_data_key_within_its_limits_only() {
     }
     assert_eq!(token.generated, 2);
     // Unknown size (stdin) bypasses the cache; another context is another entry.
-    Envelope::new(&mut token, &mut cache, opts(1, 4)).encrypt(SYM_KEY, &ctx(), &mut &b"x"[..], None, &mut Vec::new()).unwrap();
+    Envelope::new(&mut token, &mut cache, opts(1, 4))
+        .encrypt(SYM_KEY, &ctx(), &mut &b"x"[..], None, &mut Vec::new())
+        .unwrap();
     assert_eq!(token.generated, 3);
-    Envelope::new(&mut token, &mut cache, opts(1, 4)).encrypt(SYM_KEY, &[], &mut &b"x"[..], Some(1), &mut Vec::new()).unwrap();
+    Envelope::new(&mut token, &mut cache, opts(1, 4))
+        .encrypt(SYM_KEY, &[], &mut &b"x"[..], Some(1), &mut Vec::new())
+        .unwrap();
     assert_eq!(token.generated, 4);
 
     // Age limit: an expired entry is not used.
     let mut token = FakeToken::new();
     let mut cache = DataKeyCache::new(CacheLimits { max_age: Duration::from_millis(30), ..limits });
     for _ in 0..2 {
-        Envelope::new(&mut token, &mut cache, opts(1, 4)).encrypt(SYM_KEY, &[], &mut &b"x"[..], Some(1), &mut Vec::new()).unwrap();
+        Envelope::new(&mut token, &mut cache, opts(1, 4))
+            .encrypt(SYM_KEY, &[], &mut &b"x"[..], Some(1), &mut Vec::new())
+            .unwrap();
         std::thread::sleep(Duration::from_millis(60));
     }
     assert_eq!(token.generated, 2);
@@ -337,7 +360,9 @@ fn the_cache_reuses_a_data_key_within_its_limits_only() {
     let mut token = FakeToken::new();
     let mut cache = DataKeyCache::disabled();
     for _ in 0..3 {
-        Envelope::new(&mut token, &mut cache, opts(1, 4)).encrypt(SYM_KEY, &[], &mut &b"x"[..], Some(1), &mut Vec::new()).unwrap();
+        Envelope::new(&mut token, &mut cache, opts(1, 4))
+            .encrypt(SYM_KEY, &[], &mut &b"x"[..], Some(1), &mut Vec::new())
+            .unwrap();
     }
     assert_eq!(token.generated, 3);
 }
@@ -352,7 +377,9 @@ fn bad_key_ids_and_contexts_fail_before_any_output() {
         .unwrap_err();
     assert!(e.to_string().starts_with("could not get a data key from the token"), "{e}");
     let dup = vec![("a".to_string(), "1".to_string()), ("a".to_string(), "2".to_string())];
-    let e = Envelope::new(&mut token, &mut cache, opts(1, 4)).encrypt(SYM_KEY, &dup, &mut &b"x"[..], None, &mut out).unwrap_err();
+    let e = Envelope::new(&mut token, &mut cache, opts(1, 4))
+        .encrypt(SYM_KEY, &dup, &mut &b"x"[..], None, &mut out)
+        .unwrap_err();
     assert!(e.to_string().contains("duplicate encryption context key"), "{e}");
     assert!(out.is_empty());
     assert_eq!(token.generated, 0);

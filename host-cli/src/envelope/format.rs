@@ -104,8 +104,12 @@ pub fn canonical_context(pairs: &ContextPairs) -> Result<Vec<u8>, HeaderError> {
         pkms_protocol::context::ContextError::DuplicateKey => {
             HeaderError::Malformed("duplicate encryption context key")
         }
-        pkms_protocol::context::ContextError::EmptyKey => HeaderError::Malformed("empty encryption context key"),
-        pkms_protocol::context::ContextError::TooLarge => HeaderError::Malformed("encryption context too large"),
+        pkms_protocol::context::ContextError::EmptyKey => {
+            HeaderError::Malformed("empty encryption context key")
+        }
+        pkms_protocol::context::ContextError::TooLarge => {
+            HeaderError::Malformed("encryption context too large")
+        }
     })?;
     buf.truncate(n);
     Ok(buf)
@@ -299,7 +303,10 @@ mod tests {
         let (parsed, unsigned, tag) = Header::read_from(&mut &bytes[..]).unwrap();
         assert_eq!(unsigned, h.encode_unsigned().unwrap());
         assert_eq!(tag, [7u8; 32]);
-        assert_eq!(parsed.context, vec![("a".to_string(), "1".to_string()), ("b".to_string(), "2".to_string())]);
+        assert_eq!(
+            parsed.context,
+            vec![("a".to_string(), "1".to_string()), ("b".to_string(), "2".to_string())]
+        );
         assert_eq!(parsed.wrapped_key, h.wrapped_key);
         assert_eq!(parsed.segment_size, h.segment_size);
     }
@@ -316,7 +323,10 @@ mod tests {
         }
         let mut b = bytes.clone();
         b[0] ^= 1;
-        assert!(matches!(Header::read_from(&mut &b[..]), Err(ReadHeaderError::Header(HeaderError::BadMagic))));
+        assert!(matches!(
+            Header::read_from(&mut &b[..]),
+            Err(ReadHeaderError::Header(HeaderError::BadMagic))
+        ));
         let mut b = bytes.clone();
         b[4] = 2;
         assert!(matches!(
@@ -325,7 +335,10 @@ mod tests {
         ));
         let mut b = bytes.clone();
         b[6..10].copy_from_slice(&(MAX_SEGMENT_SIZE + 1).to_be_bytes());
-        assert!(matches!(Header::read_from(&mut &b[..]), Err(ReadHeaderError::Header(HeaderError::Malformed(_)))));
+        assert!(matches!(
+            Header::read_from(&mut &b[..]),
+            Err(ReadHeaderError::Header(HeaderError::Malformed(_)))
+        ));
     }
 
     #[test]

@@ -193,7 +193,11 @@ fn new_slots(count: usize, size: usize) -> Vec<Slot> {
 
 impl<'a> Envelope<'a> {
     /// An envelope over `service`, taking data keys through `cache`.
-    pub fn new(service: &'a mut dyn KeyService, cache: &'a mut DataKeyCache, options: Options) -> Envelope<'a> {
+    pub fn new(
+        service: &'a mut dyn KeyService,
+        cache: &'a mut DataKeyCache,
+        options: Options,
+    ) -> Envelope<'a> {
         Envelope { service, cache, options, progress: ProgressBar::hidden() }
     }
 
@@ -215,10 +219,14 @@ impl<'a> Envelope<'a> {
     ) -> Result<EncryptSummary, EnvelopeError> {
         // Validate the context before spending a token call on it.
         format::canonical_context(context)?;
-        let (data_key, cached) =
-            self.cache.encryption_key(self.service, key_id, context, size_hint).map_err(EnvelopeError::DataKey)?;
-        let wrapping_key_id =
-            pkms_protocol::blob::parse(&data_key.ciphertext_blob).ok_or(EnvelopeError::BadWrappedKey)?.header.key_id;
+        let (data_key, cached) = self
+            .cache
+            .encryption_key(self.service, key_id, context, size_hint)
+            .map_err(EnvelopeError::DataKey)?;
+        let wrapping_key_id = pkms_protocol::blob::parse(&data_key.ciphertext_blob)
+            .ok_or(EnvelopeError::BadWrappedKey)?
+            .header
+            .key_id;
         let mut salt = [0u8; SALT_LEN];
         OsRng.fill_bytes(&mut salt);
         let header = Header {

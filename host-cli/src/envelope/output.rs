@@ -19,7 +19,8 @@ impl AtomicFile {
             _ => Path::new("."),
         };
         let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let temp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir)?;
+        let temp =
+            tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir)?;
         Ok(AtomicFile { temp: BufWriter::with_capacity(1 << 20, temp), dest: dest.to_path_buf() })
     }
 

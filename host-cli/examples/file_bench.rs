@@ -1,0 +1,270 @@
+//! File throughput benchmark: encrypt-file, decrypt-file and sign-file hashing on a large file,
+//! each beside OpenSSL measured in the same run, plus the token round trips' share.
+//!
+//! ```text
+//! cargo run --release -p pkms --example file_bench            # 1 GiB, in-process token
+//! PKMS_BENCH_BYTES=64M cargo run --release -p pkms --example file_bench
+//! PKMS_DEVICE=unix:/path/to/qemu.sock cargo run --release -p pkms --example file_bench
+//! ```
+//!
+//! Numbers only: it never fails for slowness. The file lives in `$TMPDIR` (page cache), so
+//! "file" numbers include reading and writing through the kernel, as the CLI does; "memory"
+//! numbers are the AES-256-GCM work alone, comparable with `openssl speed`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use indicatif::ProgressBar;
+use pkms_lib::connect::{self, DeviceSpec};
+use pkms_lib::datakey_cache::DataKeyCache;
+use pkms_lib::envelope::format::FileKeys;
+use pkms_lib::envelope::output::AtomicFile;
+use pkms_lib::envelope::segments::{for_each_parallel, SegmentCipher, Slot};
+use pkms_lib::envelope::{
+    ContextPairs, DataKey, DecryptPolicy, DigestSignature, Envelope, KeyService, Options,
+};
+use pkms_lib::filesign;
+use pkms_lib::model::CreateKeyParams;
+use pkms_protocol::{KeySpec, KeyUsage};
+use zeroize::Zeroizing;
+
+/// Wraps a key service and adds up the time spent in token calls.
+struct Timed<'a> {
+    inner: &'a mut dyn KeyService,
+    spent: Duration,
+    calls: u32,
+}
+
+impl Timed<'_> {
+    fn time<T>(&mut self, f: impl FnOnce(&mut dyn KeyService) -> T) -> T {
+        let t = Instant::now();
+        let r = f(self.inner);
+        self.spent += t.elapsed();
+        self.calls += 1;
+        r
+    }
+}
+
+impl KeyService for Timed<'_> {
+    fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> anyhow::Result<DataKey> {
+        self.time(|s| s.generate_data_key(key_id, context))
+    }
+    fn decrypt(
+        &mut self,
+        blob: &[u8],
+        context: &ContextPairs,
+        key_id: Option<&str>,
+    ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+        self.time(|s| s.decrypt(blob, context, key_id))
+    }
+    fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> anyhow::Result<DigestSignature> {
+        self.time(|s| s.sign_digest(key_id, digest))
+    }
+    fn verify_digest(
+        &mut self,
+        key_id: &str,
+        digest: &[u8; 32],
+        der: &[u8],
+        v: Option<u32>,
+    ) -> anyhow::Result<bool> {
+        self.time(|s| s.verify_digest(key_id, digest, der, v))
+    }
+    fn get_public_key(&mut self, key_id: &str, v: Option<u32>) -> anyhow::Result<Vec<u8>> {
+        self.time(|s| s.get_public_key(key_id, v))
+    }
+}
+
+fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let s = s.trim();
+    let (num, mul) = match s.as_bytes().last() {
+        Some(b'K' | b'k') => (&s[..s.len() - 1], 1u64 << 10),
+        Some(b'M' | b'm') => (&s[..s.len() - 1], 1 << 20),
+        Some(b'G' | b'g') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    Ok(num.parse::<u64>().context("PKMS_BENCH_BYTES: a number with optional K/M/G")? * mul)
+}
+
+fn mbps(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / d.as_secs_f64() / 1e6
+}
+
+/// `openssl speed -evp aes-256-gcm` (or another algorithm) at 16 KiB blocks, MB/s.
+fn openssl_speed(args: &[&str]) -> anyhow::Result<f64> {
+    let out = Command::new("openssl")
+        .arg("speed")
+        .args(["-seconds", "3", "-bytes", "16384"])
+        .args(args)
+        .output()
+        .context("running openssl speed")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_end().ends_with('k'))
+        .context("no result line from openssl speed")?;
+    let k: f64 = last.split_whitespace().last().unwrap_or("").trim_end_matches('k').parse()?;
+    Ok(k * 1000.0 / 1e6)
+}
+
+/// `openssl dgst -sha256 FILE`, MB/s.
+fn openssl_dgst(path: &Path, bytes: u64) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let out = Command::new("openssl").args(["dgst", "-sha256"]).arg(path).output()?;
+    if !out.status.success() {
+        bail!("openssl dgst failed");
+    }
+    Ok(mbps(bytes, t.elapsed()))
+}
+
+fn write_test_file(path: &Path, bytes: u64) -> anyhow::Result<()> {
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let mut block = vec![0u8; 1 << 20];
+    let mut x: u64 = 0x243f_6a88_85a3_08d3;
+    let mut left = bytes;
+    while left > 0 {
+        for c in block.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            c.copy_from_slice(&x.to_le_bytes());
+        }
+        let n = left.min(block.len() as u64) as usize;
+        w.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// AES-256-GCM over `bytes` in memory with the file format's segments, MB/s.
+fn memory_seal(bytes: u64, threads: usize) -> f64 {
+    let keys = FileKeys::derive(&[7u8; 32], &[1u8; 32]);
+    let cipher = SegmentCipher::new(&keys);
+    let seg = 64 * 1024;
+    let mut slots: Vec<Slot> = (0..32).map(|_| Slot { buf: vec![0x5a; seg + 16], len: seg }).collect();
+    let rounds = (bytes / (32 * seg as u64)).max(1);
+    let t = Instant::now();
+    for r in 0..rounds {
+        let base = (r * 32) as u32;
+        let res = for_each_parallel(&mut slots, threads, &|i, s| {
+            cipher.seal(base + i as u32, false, &mut s.buf, s.len)
+        });
+        assert!(res.iter().all(Result::is_ok));
+    }
+    mbps(rounds * 32 * seg as u64, t.elapsed())
+}
+
+fn main() -> anyhow::Result<()> {
+    let bytes = parse_size(&std::env::var("PKMS_BENCH_BYTES").unwrap_or_else(|_| "1G".into()))?;
+    let device: DeviceSpec = match std::env::var("PKMS_DEVICE") {
+        Ok(d) if !d.is_empty() => d.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+        _ => DeviceSpec::InProcess(None),
+    };
+    println!("file benchmark: {} MiB, token {device:?}", bytes >> 20);
+    let mut client = connect::open(&device)?;
+    let sym = client.create_key(&CreateKeyParams::default())?.key_id.to_string();
+    let signer = client
+        .create_key(&CreateKeyParams {
+            key_spec: KeySpec::EccNistP256,
+            key_usage: Some(KeyUsage::SignVerify),
+            ..Default::default()
+        })?
+        .key_id
+        .to_string();
+
+    let dir = tempfile::tempdir()?;
+    let plain = dir.path().join("plain.bin");
+    let enc = dir.path().join("plain.bin.pkms");
+    let dec = dir.path().join("plain.out");
+    write_test_file(&plain, bytes)?;
+
+    println!("\nopenssl (same machine, same run):");
+    let ossl_gcm = openssl_speed(&["-evp", "aes-256-gcm"])?;
+    println!("  openssl speed -evp aes-256-gcm (16 KiB, 1 core) {ossl_gcm:>8.0} MB/s");
+    let ossl_sha = openssl_speed(&["sha256"])?;
+    println!("  openssl speed sha256 (16 KiB, 1 core)           {ossl_sha:>8.0} MB/s");
+    let ossl_dgst = openssl_dgst(&plain, bytes)?;
+    println!("  openssl dgst -sha256 FILE                       {ossl_dgst:>8.0} MB/s");
+
+    let threads = Options::default().threads;
+    println!("\nAES-256-GCM segments in memory (aes-gcm 0.10, AES-NI + CLMUL):");
+    let mem1 = memory_seal(bytes.min(1 << 30), 1);
+    println!("  1 thread            {mem1:>8.0} MB/s   {:.2}x openssl", mem1 / ossl_gcm);
+    let memn = memory_seal(bytes.min(1 << 30), threads);
+    println!("  {threads} threads           {memn:>8.0} MB/s   {:.2}x openssl", memn / ossl_gcm);
+
+    println!("\nfiles (page cache, as the CLI does it):");
+    for t in [1, threads] {
+        let opts = Options { threads: t, ..Options::default() };
+        let mut cache = DataKeyCache::disabled();
+        let mut timed = Timed { inner: &mut client, spent: Duration::ZERO, calls: 0 };
+        let start = Instant::now();
+        {
+            let mut env = Envelope::new(&mut timed, &mut cache, opts);
+            env.set_progress(ProgressBar::hidden());
+            let mut input = File::open(&plain)?;
+            let mut out = AtomicFile::create(&enc)?;
+            env.encrypt(&sym, &[("bench".into(), "1".into())], &mut input, Some(bytes), &mut out)?;
+            out.commit()?;
+        }
+        let e = start.elapsed();
+        let (e_token, e_calls) = (timed.spent, timed.calls);
+        let mut timed = Timed { inner: &mut client, spent: Duration::ZERO, calls: 0 };
+        let start = Instant::now();
+        {
+            let mut env = Envelope::new(&mut timed, &mut cache, opts);
+            let mut input = File::open(&enc)?;
+            let mut out = AtomicFile::create(&dec)?;
+            env.decrypt(&mut input, &mut out, &DecryptPolicy::default())?;
+            out.commit()?;
+        }
+        let d = start.elapsed();
+        let (d_token, d_calls) = (timed.spent, timed.calls);
+        println!(
+            "  encrypt-file, {t} thread(s) {:>8.0} MB/s   {:.2}x openssl   token: {e_calls} call, {:.2} ms = {:.4}% of {:.2} s",
+            mbps(bytes, e),
+            mbps(bytes, e) / ossl_gcm,
+            e_token.as_secs_f64() * 1e3,
+            100.0 * e_token.as_secs_f64() / e.as_secs_f64(),
+            e.as_secs_f64()
+        );
+        println!(
+            "  decrypt-file, {t} thread(s) {:>8.0} MB/s   {:.2}x openssl   token: {d_calls} call, {:.2} ms = {:.4}% of {:.2} s",
+            mbps(bytes, d),
+            mbps(bytes, d) / ossl_gcm,
+            d_token.as_secs_f64() * 1e3,
+            100.0 * d_token.as_secs_f64() / d.as_secs_f64(),
+            d.as_secs_f64()
+        );
+    }
+    if std::fs::metadata(&dec)?.len() != bytes {
+        bail!("decrypted size differs");
+    }
+
+    let start = Instant::now();
+    let digest = filesign::sha256_file(&plain, &ProgressBar::hidden())?;
+    let h = start.elapsed();
+    let mut timed = Timed { inner: &mut client, spent: Duration::ZERO, calls: 0 };
+    let sig = filesign::sign_digest(&mut timed, &signer, &digest)?;
+    let total = h + timed.spent;
+    println!(
+        "  sign-file hashing      {:>8.0} MB/s   {:.2}x openssl dgst, {:.2}x openssl speed sha256   Sign: {:.2} ms = {:.4}% of {:.2} s",
+        mbps(bytes, h),
+        mbps(bytes, h) / ossl_dgst,
+        mbps(bytes, h) / ossl_sha,
+        timed.spent.as_secs_f64() * 1e3,
+        100.0 * timed.spent.as_secs_f64() / total.as_secs_f64(),
+        total.as_secs_f64()
+    );
+    let spki = client.get_public_key(&signer, None)?.public_key;
+    let vk = filesign::parse_public_key(&spki)?;
+    if !filesign::verify_offline(&vk, &digest, &sig.der) {
+        bail!("the signature did not verify");
+    }
+    Ok(())
+}
