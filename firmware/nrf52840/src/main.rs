@@ -62,6 +62,12 @@ fn main() -> ! {
     let mut config = Config::default();
     // USB needs the 32 MHz crystal.
     config.hfclk_source = HfclkSource::ExternalXtal;
+    // The Dongle runs its GPIOs (and LED) from REG0, 1.8 V out of the factory; Nordic's own
+    // dongle code sets 3.0 V in UICR.REGOUT0. A no-op when the bootloader already did.
+    #[cfg(feature = "dongle")]
+    {
+        config.dcdc.reg0_voltage = Some(embassy_nrf::config::Reg0Voltage::_3V0);
+    }
     if cfg!(feature = "approtect") {
         // Writes UICR.APPROTECT = Enabled once (then resets): the debug port is closed.
         config.debug = embassy_nrf::config::Debug::Disallowed;
