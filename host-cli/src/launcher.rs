@@ -376,6 +376,12 @@ impl PrivateToken {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// QEMU's exit status once it has ended (0 after the idle timeout; the firmware's codes for
+    /// a panic, fault or missing entropy otherwise), `None` while it runs.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
 }
 
 impl Drop for PrivateToken {

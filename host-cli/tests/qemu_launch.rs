@@ -194,7 +194,7 @@ fn private_token_serves_frames_rejects_garbage_and_keeps_its_flash() {
     );
     assert_eq!(info_key_count(&mut s, &mut r, 7), keys_before);
 
-    // A key, if this build of the core creates keys, must survive the restart.
+    // A key, written to the flash by the token, must survive the restart.
     let p = call(
         &mut s,
         &mut r,
@@ -209,12 +209,11 @@ fn private_token_serves_frames_rejects_garbage_and_keeps_its_flash() {
     );
     let frame = decode(&p);
     let created = match frame.result {
-        Ok(Response::KeyMetadata(meta)) => Some(meta.key_id),
-        Err(e) if e.code == ErrorCode::UnsupportedOperation => None,
+        Ok(Response::KeyMetadata(meta)) => meta.key_id,
         other => panic!("CreateKey answered {other:?}"),
     };
     let keys_after_create = info_key_count(&mut s, &mut r, 9);
-    assert_eq!(keys_after_create, keys_before + u32::from(created.is_some()));
+    assert_eq!(keys_after_create, keys_before + 1);
     drop(s);
 
     // Restart: SIGKILL (no chance to flush anything), then boot over the same flash file.
@@ -228,15 +227,18 @@ fn private_token_serves_frames_rejects_garbage_and_keeps_its_flash() {
     let mut r = Reader::new();
     hello(&mut s, &mut r, 1);
     assert_eq!(info_key_count(&mut s, &mut r, 2), keys_after_create, "keys survive the restart");
-    if let Some(key_id) = created {
-        let mut text = [0u8; 36];
-        let p = call(&mut s, &mut r, 3, Request::DescribeKey { key_id: key_id.write_text(&mut text) });
-        let frame = decode(&p);
-        match frame.result {
-            Ok(Response::KeyMetadata(meta)) => assert_eq!(meta.key_id, key_id),
-            other => panic!("DescribeKey after restart answered {other:?}"),
+    let mut text = [0u8; 36];
+    let p = call(&mut s, &mut r, 3, Request::DescribeKey { key_id: created.write_text(&mut text) });
+    let frame = decode(&p);
+    match frame.result {
+        Ok(Response::KeyMetadata(meta)) => {
+            assert_eq!(meta.key_id, created);
+            assert_eq!(meta.description, "survives a restart");
         }
+        other => panic!("DescribeKey after restart answered {other:?}"),
     }
+    assert_ne!(flash_before[..1024 * 1024], flash[..1024 * 1024], "the key went into the store's flash");
+    assert!(flash_before[1024 * 1024..].iter().all(|&b| b == 0xFF), "nothing beyond the store's first MiB");
 }
 
 /// Kills whatever QEMU runs over a home when the test ends, even on panic.
@@ -345,4 +347,36 @@ fn connect_starts_a_detached_token_and_reuses_it() {
 
     assert_eq!(launcher::kill_token(&home), 1);
     assert_eq!(launcher::kill_token(&home), 0);
+}
+
+/// A token nobody talks to ends itself after its idle timeout (exit status 0), while one in use
+/// stays up: a kept-warm token never lingers. The timeout reaches the firmware through the
+/// semihosting command line.
+#[test]
+fn idle_token_ends_itself_but_not_while_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = LaunchOptions { idle_timeout: Duration::from_secs(2), ..LaunchOptions::default() };
+    let mut token = PrivateToken::start(dir.path(), &opts).expect("start the QEMU token");
+    let mut s = token.connect(TIMEOUT).unwrap();
+    let mut r = Reader::new();
+    for id in 1..=4 {
+        std::thread::sleep(Duration::from_millis(900));
+        hello(&mut s, &mut r, id);
+    }
+    assert!(token.is_running(), "3.6 s of requests at 0.9 s intervals keep a 2 s idle timeout away");
+    let quiet = Instant::now();
+    let status = loop {
+        if let Some(status) = token.exit_status() {
+            break status;
+        }
+        assert!(quiet.elapsed() < TIMEOUT, "the idle token did not end itself");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "idle exit is a clean exit: {status}");
+    assert!(
+        quiet.elapsed() >= Duration::from_millis(1500),
+        "ended after {:?}, before its timeout",
+        quiet.elapsed()
+    );
+    println!("idle timeout 2 s: QEMU ended {} after the last request", millis(quiet.elapsed()));
 }
