@@ -126,8 +126,7 @@ fn capacity(bytes: usize, label: &str) {
     for versions in [1u32, 2, 5, 10, 24] {
         let mut c = Client::new(bytes);
         let mut keys = 0u32;
-        'fill: loop {
-            let Some(k) = c.create(KeySpec::SymmetricDefault) else { break };
+        'fill: while let Some(k) = c.create(KeySpec::SymmetricDefault) {
             for _ in 1..versions {
                 if !c.rotate(&k) {
                     break 'fill;
@@ -155,7 +154,7 @@ fn wear(bytes: usize, label: &str) {
             failed += 1;
         }
         // Keep the newest 4 versions, as a user re-encrypting old data would.
-        if version[k] % 8 == 0 {
+        if version[k].is_multiple_of(8) {
             c.retire(&keys[k], version[k] - 3);
         }
     }

@@ -154,7 +154,7 @@ impl MockFlash {
         if end > self.data.len() {
             return Err(MockFlashError::OutOfBounds);
         }
-        if start % align != 0 || len % align != 0 {
+        if !start.is_multiple_of(align) || !len.is_multiple_of(align) {
             return Err(MockFlashError::NotAligned);
         }
         Ok((start, end))

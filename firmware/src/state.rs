@@ -345,8 +345,8 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
     pub fn generate_material(&mut self, spec: KeySpec) -> Material {
         let mut m = Material::zeroed(material_len(spec));
         match spec {
-            KeySpec::EccNistP256 => signing::generate(&mut self.rng, m.as_mut()),
-            _ => self.rng.fill_bytes(m.as_mut()),
+            KeySpec::EccNistP256 => signing::generate(&mut self.rng, m.bytes_mut()),
+            _ => self.rng.fill_bytes(m.bytes_mut()),
         }
         m
     }
@@ -367,7 +367,9 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
         let now = self.now();
         let spec = self.rec.spec;
         let keys = self.keys.as_ref().ok_or_else(|| Error::new(ErrorCode::Internal, "no device keys"))?;
-        let entry = keys.wrap(&mut self.rng, id, version, spec, &material, rotation, now)?;
+        let mut entry =
+            VersionEntry { version, created: now, rotation, nonce: [0; 12], wrapped: heapless::Vec::new() };
+        keys.wrap(&mut self.rng, id, spec, &material, &mut entry)?;
         self.rec.versions.push(entry).map_err(|_| err!(LimitExceeded, "too many versions"))?;
         Ok(version)
     }

@@ -42,7 +42,7 @@ impl Material {
     }
 
     /// The material, writable.
-    pub fn as_mut(&mut self) -> &mut [u8] {
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.bytes[..self.len]
     }
 }
@@ -73,17 +73,16 @@ impl DeviceKeys {
         DeviceKeys { root: *root, material_id_key }
     }
 
-    /// Wraps `material` for version `version` of `key_id`.
+    /// Wraps `material` as `entry.version` of `key_id`: fills `entry.nonce` and `entry.wrapped`.
     pub fn wrap<R: RngCore + CryptoRng>(
         &self,
         rng: &mut R,
         key_id: &KeyId,
-        version: KeyVersion,
         spec: KeySpec,
         material: &Material,
-        rotation: Option<pkms_protocol::RotationType>,
-        created: u64,
-    ) -> OpResult<VersionEntry> {
+        entry: &mut VersionEntry,
+    ) -> OpResult<()> {
+        let version = entry.version;
         let mut nonce = [0u8; 12];
         rng.fill_bytes(&mut nonce);
         let mut wrapped = heapless::Vec::new();
@@ -93,7 +92,9 @@ impl DeviceKeys {
             .encrypt_in_place_detached(&Nonce::from(nonce), &aad(key_id, version, spec), &mut wrapped)
             .map_err(|_| internal())?;
         wrapped.extend_from_slice(&tag).map_err(|_| internal())?;
-        Ok(VersionEntry { version, created, rotation, nonce, wrapped })
+        entry.nonce = nonce;
+        entry.wrapped = wrapped;
+        Ok(())
     }
 
     /// Unwraps a version's material. A failure means the flash was altered: StorageCorrupted.
@@ -104,13 +105,13 @@ impl DeviceKeys {
         }
         let tag: [u8; 16] = entry.wrapped[n..].try_into().map_err(|_| corrupted())?;
         let mut m = Material::zeroed(n);
-        m.as_mut().copy_from_slice(&entry.wrapped[..n]);
+        m.bytes_mut().copy_from_slice(&entry.wrapped[..n]);
         let cipher = Aes256Gcm::new_from_slice(&self.root).map_err(|_| internal())?;
         cipher
             .decrypt_in_place_detached(
                 &Nonce::from(entry.nonce),
                 &aad(key_id, entry.version, spec),
-                m.as_mut(),
+                m.bytes_mut(),
                 &Tag::from(tag),
             )
             .map_err(|_| corrupted())?;
@@ -160,9 +161,16 @@ mod tests {
         let keys = DeviceKeys::new(&[7; 32]);
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
         let mut m = Material::zeroed(32);
-        m.as_mut().copy_from_slice(&[0x42; 32]);
+        m.bytes_mut().copy_from_slice(&[0x42; 32]);
         let id = KeyId([1; 16]);
-        let e = keys.wrap(&mut rng, &id, 3, KeySpec::SymmetricDefault, &m, None, 0).unwrap();
+        let mut e = VersionEntry {
+            version: 3,
+            created: 0,
+            rotation: None,
+            nonce: [0; 12],
+            wrapped: heapless::Vec::new(),
+        };
+        keys.wrap(&mut rng, &id, KeySpec::SymmetricDefault, &m, &mut e).unwrap();
         assert!(!e.wrapped.windows(32).any(|w| w == [0x42; 32]), "material stored in the clear");
         assert_eq!(keys.unwrap(&id, KeySpec::SymmetricDefault, &e).unwrap().as_bytes(), &[0x42; 32]);
         assert!(keys.unwrap(&KeyId([2; 16]), KeySpec::SymmetricDefault, &e).is_err());
