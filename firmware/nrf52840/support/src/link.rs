@@ -7,7 +7,8 @@
 //!   received bulk OUT packet into the link and writes response pieces from the link as bulk IN
 //!   packets of at most [`PACKET_SIZE`] bytes, ending a response whose last packet is full with a
 //!   zero-length packet. A session ends when the endpoints are disabled (unplug, bus reset,
-//!   deconfiguration) or when DTR changes (the host opened or closed the port).
+//!   deconfiguration) or when DTR changes (the host opened or closed the port). Each session's
+//!   output starts with a lone frame delimiter ([`SESSION_START`]).
 //! * the **token side**, [`serve_forever`] / [`TokenSide::handle`], runs in thread mode where the
 //!   token core may block (crypto, waiting for the button). It feeds each packet to the core's
 //!   [`FrameServer`] and cuts each response frame into packets.
@@ -35,6 +36,9 @@ pub const PACKET_SIZE: usize = 64;
 pub const RECEIVE_DEPTH: usize = 4;
 /// Response packets buffered between the token side and the USB side.
 pub const SEND_DEPTH: usize = 8;
+
+/// The packet every session's output starts with: a lone frame delimiter (an empty frame).
+pub const SESSION_START: u8 = 0x00;
 
 /// Session number meaning "no session": the host is not connected.
 pub const NO_SESSION: u32 = 0;
@@ -239,6 +243,12 @@ async fn pump_in<Rx: PacketReceiver>(link: &Link, session: u32, rx: &mut Rx) {
 }
 
 async fn pump_out<Tx: PacketSender>(link: &Link, session: u32, tx: &mut Tx) {
+    // A packet already handed to the USB controller cannot be recalled when a session ends, so
+    // the host may still receive the start of an answer meant for its predecessor. A lone
+    // delimiter first ends any such fragment; hosts skip empty frames.
+    if tx.write_packet(&[SESSION_START]).await.is_err() {
+        return;
+    }
     loop {
         let out = link.outgoing.receive().await;
         if out.session != session {

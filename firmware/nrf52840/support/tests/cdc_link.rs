@@ -16,7 +16,7 @@ use pkms_firmware::mock_flash::MockFlash;
 use pkms_firmware::{Board, BoardInfo, FrameServer, Token, UserPresence};
 use pkms_nrf52840_support::link::{
     run_usb_side, serve_forever, Disconnected, LineState, Link, Outgoing, Packet, PacketReceiver,
-    PacketSender, Received, TokenSide, PACKET_SIZE,
+    PacketSender, Received, TokenSide, PACKET_SIZE, SESSION_START,
 };
 use pkms_protocol::framing::{self, Feed, FrameAccumulator};
 use pkms_protocol::messages::{Request, RequestFrame, Response};
@@ -236,6 +236,36 @@ impl Host {
             }
         }
     }
+    /// Like [`Host::response`], but skips frames that do not decode, as a host does before its
+    /// first good exchange.
+    fn response_skipping_garbage(&mut self) -> (u32, Result<Response<'static>, ErrorCode>) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(Instant::now() < deadline, "no response from the device");
+            let Ok(packet) = self.bus.from_device.try_receive() else {
+                thread::sleep(Duration::from_millis(1));
+                continue;
+            };
+            let mut input = packet.as_bytes();
+            while !input.is_empty() {
+                match self.acc.push(input) {
+                    Feed::NeedMore => break,
+                    Feed::Frame(payload, used) => {
+                        if let Ok(frame) = framing::decode_response(payload) {
+                            let result = match frame.result {
+                                Ok(r) => Ok(leak_response(r)),
+                                Err(e) => Err(e.code),
+                            };
+                            return (frame.id, result);
+                        }
+                        input = &input[used..];
+                    }
+                    Feed::Overflow(used) | Feed::Malformed(used) => input = &input[used..],
+                }
+            }
+        }
+    }
+
     /// Nothing more arrives within `ms`.
     fn assert_silent(&self, ms: u64) {
         thread::sleep(Duration::from_millis(ms));
@@ -343,10 +373,14 @@ fn large_responses_go_out_in_64_byte_packets() {
     let (id, r) = host.response();
     assert_eq!(id, 30);
     assert!(matches!(r, Ok(Response::Random { plaintext }) if plaintext.len() == 1024));
-    assert!(host.packets.len() >= 1024 / PACKET_SIZE);
-    assert!(host.packets.iter().all(|p| p.len() <= PACKET_SIZE));
+    // Sessions start with a lone delimiter (one for plugging in, one for opening the port).
+    let starts = host.packets.iter().take_while(|p| p.as_bytes() == [SESSION_START]).count();
+    assert!(starts >= 1, "the session starts with a delimiter");
+    let answer = &host.packets[starts..];
+    assert!(answer.len() >= 1024 / PACKET_SIZE);
+    assert!(answer.iter().all(|p| p.len() <= PACKET_SIZE));
     assert!(
-        host.packets[..host.packets.len() - 1].iter().all(|p| p.len() == PACKET_SIZE),
+        answer[..answer.len() - 1].iter().all(|p| p.len() == PACKET_SIZE),
         "only the last packet is short"
     );
 }
@@ -369,9 +403,10 @@ fn a_host_that_unplugs_mid_frame_leaves_no_trace() {
     host.connect();
     let first = hello(50);
     host.send_split(&first[..first.len() / 2], |_| 64);
+    thread::sleep(Duration::from_millis(50)); // the token takes in the half frame
     host.unplug();
     host.set_dtr(false);
-    host.assert_silent(50);
+    host.drain();
     host.connect();
     // Had the half frame survived, this request would be glued to it and fail to decode.
     host.send_split(&hello(51), |_| 64);
@@ -385,6 +420,7 @@ fn a_host_that_closes_the_port_mid_frame_leaves_no_trace() {
     host.connect();
     let first = random(60, 8);
     host.send_split(&first[..3], |_| 64);
+    thread::sleep(Duration::from_millis(50)); // the token takes in the partial frame
     let open = host.link.active_session();
     host.set_dtr(false); // the port is closed: DTR drops, the USB link stays up
     host.wait_session_change(open);
@@ -396,19 +432,39 @@ fn a_host_that_closes_the_port_mid_frame_leaves_no_trace() {
 }
 
 #[test]
-fn answers_meant_for_an_earlier_session_are_never_sent() {
-    // A stale answer piece and a stale request are waiting when the device starts.
-    let stale_answer =
-        Outgoing { session: 99, packet: Packet::new(&[0xAA; 64]).unwrap(), end_of_frame: true };
-    let mut host = start_device(|link| {
-        link.try_send(stale_answer).unwrap();
-        block_on(link.push_received(Received { session: 98, packet: Packet::new(&hello(70)).unwrap() }));
-    });
+fn answers_and_requests_of_an_earlier_session_are_dropped() {
+    let mut host = start_device(|_| {});
     host.connect();
+    let current = host.link.active_session();
+    // An answer piece and a request of the previous session turn up during this one.
+    let stale_answer =
+        Outgoing { session: current - 1, packet: Packet::new(&[0xAA; 64]).unwrap(), end_of_frame: true };
+    host.link.try_send(stale_answer).unwrap();
+    block_on(
+        host.link.push_received(Received { session: current - 1, packet: Packet::new(&hello(70)).unwrap() }),
+    );
     host.send_split(&hello(71), |_| 64);
     assert_hello(host.response(), 71);
     host.assert_silent(50);
-    assert!(host.packets.iter().all(|p| p.as_bytes() != [0xAA; 64]), "the stale piece was dropped");
+    assert!(host.packets.iter().all(|p| p.as_bytes() != [0xAA; 64]), "the stale piece was not sent");
+}
+
+#[test]
+fn every_session_starts_with_a_lone_delimiter_that_ends_a_stale_fragment() {
+    let mut host = start_device(|_| {});
+    host.plug();
+    host.wait_session_change(0);
+    host.drain();
+    // Say the host still receives half an old answer (a packet the controller had already taken).
+    let _ = host.acc.push(&[0x21; 20]);
+    let plugged = host.link.active_session();
+    host.set_dtr(true);
+    host.wait_session_change(plugged);
+    host.send_split(&hello(91), |_| 64);
+    // Without the delimiter the fragment would be glued to this answer and it would not decode.
+    let (id, r) = host.response_skipping_garbage();
+    assert_eq!(id, 91);
+    assert!(matches!(r, Ok(Response::Hello { .. })));
 }
 
 #[test]
@@ -445,13 +501,13 @@ fn a_full_last_packet_is_followed_by_a_zero_length_packet() {
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut sizes = Vec::new();
-    while sizes.len() < 3 && Instant::now() < deadline {
+    while sizes.len() < 4 && Instant::now() < deadline {
         if let Ok(p) = host.bus.from_device.try_receive() {
             sizes.push(p.len());
         }
         thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(sizes, [64, 64, 0], "two full packets then a ZLP");
+    assert_eq!(sizes, [1, 64, 64, 0], "the session delimiter, two full packets, then a ZLP");
 
     let mut pieces = Vec::new();
     packetize(1, &[2u8; 65], |o| pieces.push(o));
