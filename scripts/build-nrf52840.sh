@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds the nRF52840 USB token firmware for both board layouts with warnings as errors, and prints
 # a size report: flash and RAM used against the chip's 1 MiB flash and 256 KiB RAM (the budget is
-# 60% of each). Exits non-zero if a build fails or a layout exceeds the budget.
+# 60% of each). Then lints the board crate and its support crate (clippy, -D warnings) and runs the
+# support crate's host tests (the USB packet loop, NVMC rules, DRBG, button). Exits non-zero if a
+# build, lint or test fails or a layout exceeds the budget.
 #
-#   scripts/build-nrf52840.sh            # DK and Dongle
-#   scripts/build-nrf52840.sh dk         # one layout
+#   scripts/build-nrf52840.sh                 # DK and Dongle, lints, host tests
+#   scripts/build-nrf52840.sh dk              # one layout
+#   NRF_SKIP_TESTS=1 scripts/build-nrf52840.sh   # builds and size report only
 #
 # The ELFs are copied to firmware/nrf52840/target/pkms-nrf52840-<board>.elf (and .hex when
 # arm-none-eabi-objcopy is installed) for flashing; see docs/hardware.md.
@@ -67,4 +70,12 @@ for board in "${boards[@]}"; do
     status=1
   fi
 done
-exit $status
+[ "$status" -eq 0 ] || exit "$status"
+
+if [ -z "${NRF_SKIP_TESTS:-}" ]; then
+  echo "clippy (board crate for the target, support crate with its tests), warnings are errors"
+  (cd "$fw" && cargo clippy -q --release --target "$target" -- -D warnings)
+  (cd "$fw" && cargo clippy -q -p pkms-nrf52840-support --all-targets -- -D warnings)
+  echo "host tests of the hardware-independent half (pkms-nrf52840-support)"
+  (cd "$fw" && cargo test -q -p pkms-nrf52840-support 2>&1 | grep -E '^test result|panicked|FAILED|^error' ; exit "${PIPESTATUS[0]}")
+fi
