@@ -4,21 +4,25 @@
 use embassy_nrf::gpio::{Input, Output};
 use embassy_time::{block_for, Duration, Instant};
 use pkms_firmware::{Board, BoardInfo, UserPresence};
+use pkms_nrf52840_support::link::Link;
 use pkms_nrf52840_support::presence::{wait_for_press, PresenceInput};
 use pkms_protocol::Platform;
 
 use crate::layout;
 
-/// Button (active low, pulled up) and LED (active low).
+/// Button (active low, pulled up) and LED (active low), and the USB link (to notice a host that
+/// gives up while the token waits for the button).
 pub struct NrfBoard {
     button: Input<'static>,
     led: Output<'static>,
+    link: &'static Link,
+    waiting_for_session: u32,
 }
 
 impl NrfBoard {
     /// The board over its button and LED pins.
-    pub fn new(button: Input<'static>, led: Output<'static>) -> Self {
-        let mut board = NrfBoard { button, led };
+    pub fn new(button: Input<'static>, led: Output<'static>, link: &'static Link) -> Self {
+        let mut board = NrfBoard { button, led, link, waiting_for_session: 0 };
         board.set_led(false);
         board
     }
@@ -37,8 +41,10 @@ impl Board for NrfBoard {
         Instant::now().as_millis()
     }
 
-    /// Blinks the LED and waits for a fresh press of button 1 (DK) or SW1 (Dongle).
+    /// Blinks the LED and waits for a fresh press of button 1 (DK) or SW1 (Dongle). Gives up
+    /// early (`TimedOut`) when the USB session of the request ends: nobody would get the answer.
     fn user_presence(&mut self, timeout_ms: u32) -> UserPresence {
+        self.waiting_for_session = self.link.active_session();
         let result = wait_for_press(self, timeout_ms);
         self.set_led(true); // still busy with the request
         result
@@ -73,5 +79,9 @@ impl PresenceInput for NrfBoard {
 
     fn led(&mut self, on: bool) {
         self.set_led(on);
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.link.active_session() != self.waiting_for_session
     }
 }

@@ -93,7 +93,7 @@ fn main() -> ! {
     let trng = Rng::new_blocking(p.RNG);
     trng.set_bias_correction(true);
     let rng = Drbg::new(trng);
-    let board = NrfBoard::new(button, led);
+    let board = NrfBoard::new(button, led, &LINK);
 
     let token = TOKEN.init_with(|| Token::new(flash, rng, board));
     let mut side = TokenSide::new(SERVER.take());

@@ -3,7 +3,8 @@
 //! The press must be a fresh one: the button has to be seen released during the wait and then
 //! held for [`DEBOUNCE_MS`]. A button held down before the request (or stuck, or taped down) does
 //! not approve anything. While waiting, the LED blinks every [`BLINK_MS`] so the user knows a
-//! touch is wanted.
+//! touch is wanted. The wait ends early, as a time-out, when the board reports it cancelled (on
+//! the token: the host that sent the request has gone).
 
 use pkms_firmware::UserPresence;
 
@@ -22,6 +23,10 @@ pub trait PresenceInput {
     fn pause(&mut self);
     /// Sets the LED (blinking while waiting; left off afterwards).
     fn led(&mut self, on: bool);
+    /// Whether to stop waiting now (nobody is left to receive the answer). Default: never.
+    fn cancelled(&mut self) -> bool {
+        false
+    }
 }
 
 /// Waits at most `timeout_ms` for a fresh, debounced press. Returns
@@ -34,7 +39,7 @@ pub fn wait_for_press(input: &mut impl PresenceInput, timeout_ms: u32) -> UserPr
     let mut led_on = false;
     let result = loop {
         let now = input.now_ms();
-        if now >= deadline {
+        if now >= deadline || input.cancelled() {
             break UserPresence::TimedOut;
         }
         let blink = ((now - start) / BLINK_MS).is_multiple_of(2);
@@ -71,6 +76,7 @@ mod tests {
         presses: Vec<(u64, u64)>,
         led_changes: usize,
         led: bool,
+        cancel_at: Option<u64>,
     }
 
     impl Script {
@@ -80,6 +86,7 @@ mod tests {
                 presses: presses.iter().map(|&(a, b)| (a + 1000, b + 1000)).collect(),
                 led_changes: 0,
                 led: false,
+                cancel_at: None,
             }
         }
     }
@@ -97,6 +104,9 @@ mod tests {
         fn led(&mut self, on: bool) {
             self.led = on;
             self.led_changes += 1;
+        }
+        fn cancelled(&mut self) -> bool {
+            self.cancel_at.is_some_and(|t| self.now >= t + 1000)
         }
     }
 
@@ -142,5 +152,14 @@ mod tests {
     fn zero_timeout_never_confirms() {
         let mut s = Script::new(&[(0, 100)]);
         assert_eq!(wait_for_press(&mut s, 0), UserPresence::TimedOut);
+    }
+
+    #[test]
+    fn a_cancelled_wait_stops_early_as_a_time_out() {
+        let mut s = Script::new(&[(800, 900)]);
+        s.cancel_at = Some(300);
+        assert_eq!(wait_for_press(&mut s, 5000), UserPresence::TimedOut);
+        assert_eq!(s.now, 1300, "stopped when cancelled, long before the deadline");
+        assert!(!s.led);
     }
 }
