@@ -131,7 +131,8 @@ impl MockFlash {
     }
 
     /// Cuts power once `n` more bytes have been written: the write that crosses the limit is
-    /// applied up to it and fails; later writes and erases fail until [`Self::restore_power`].
+    /// applied up to it and fails (as does an erase attempted once the `n` bytes are written);
+    /// later writes and erases fail until [`Self::restore_power`].
     /// `n == 0` cuts power before the next write changes anything.
     pub fn cut_power_after(&mut self, n: u64) {
         self.budget = Some(n);
@@ -184,6 +185,10 @@ impl NorFlash for MockFlash {
     const ERASE_SIZE: usize = Self::ERASE_SIZE;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        if self.budget == Some(0) {
+            // The budget is spent: power is gone before this erase starts.
+            self.power_cut = true;
+        }
         if self.power_cut {
             return Err(MockFlashError::PowerCut);
         }

@@ -19,8 +19,9 @@
 //!   head; if that used the last erased page, the oldest page is garbage-collected: its live
 //!   records are copied to the new head (keeping their sequence numbers) and the page is erased.
 //!   A cut during collection leaves originals and copies with equal sequence numbers: mount
-//!   keeps the originals and erases the page of copies. Pages are used in ring order, which
-//!   spreads erases evenly.
+//!   keeps the originals and erases the page of copies. Once all copies are written, the old
+//!   page's magic is zeroed before it is erased, so a cut during the erase leaves a page mount
+//!   ignores (the copies win). Pages are used in ring order, which spreads erases evenly.
 //!
 //! The store writes zeros over words it wrote before (at most twice per word between erases:
 //! once with data, once with zeros), which NOR flash and the nRF52840 NVMC allow
@@ -486,6 +487,10 @@ impl<F: NorFlash> Store<F> {
                 return Err(StoreError::Corrupted);
             }
         }
+        // Every live record has its copy: retire the page before erasing it, so that a cut
+        // during the erase (which may leave some bits set) never brings its records back.
+        self.flash.write(base as u32, &[0; 4]).map_err(|_| StoreError::Flash)?;
+        self.state[victim] = PageState::Dirty;
         self.erase_page(victim)
     }
 

@@ -139,7 +139,6 @@ fn a_record_with_a_flipped_bit_is_dropped_and_its_neighbours_kept() {
 /// interrupted operation.
 #[test]
 fn power_cut_at_every_byte_leaves_old_or_new_values() {
-    // Build a store that is about to collect garbage, so cuts hit collection too.
     let mut base = Store::mount(MockFlash::new(5 * 4096));
     let mut model: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
     for round in 0..60u32 {
@@ -158,42 +157,102 @@ fn power_cut_at_every_byte_leaves_old_or_new_values() {
             }
         })
         .collect();
-    let mut cuts = 0u64;
+    let (mut cuts, mut half_erases, mut collecting) = (0u64, 0u64, 0u32);
     for (n, value) in &ops {
-        // How many bytes does this op write uncut?
-        let mut probe = Store::mount(start.clone());
-        let before = probe.flash().bytes_written();
-        apply(&mut probe, *n, value.as_deref()).unwrap();
-        let total = probe.flash().bytes_written() - before;
-        for cut in 0..total {
-            let mut flash = start.clone();
-            flash.cut_power_after(cut);
-            let mut s = Store::mount(flash);
-            assert!(apply(&mut s, *n, value.as_deref()).is_err(), "cut {cut} of {total} did not fail");
-            let mut flash = s.into_flash();
-            flash.restore_power();
-            let mut s = Store::mount(flash);
-            assert_eq!(s.health(), Health::Ok);
-            for (m, old) in &model {
-                let got = read(&mut s, *m);
-                if m == n {
-                    assert!(
-                        got.as_ref() == Some(old) || got.as_deref() == value.as_deref(),
-                        "record {m} after cut {cut}"
-                    );
-                } else {
-                    assert_eq!(got.as_ref(), Some(old), "record {m} after cut {cut}");
-                }
+        let (c, h) = cut_everywhere(&start, &model, *n, value.as_deref());
+        cuts += c;
+        half_erases += h;
+        // Again from a state where this very operation has to collect garbage first.
+        let mut s = Store::mount(start.clone());
+        let mut model2 = model.clone();
+        for churn in 0..200u32 {
+            if probe(s.flash(), *n, value.as_deref()).1 {
+                let (c, h) = cut_everywhere(s.flash(), &model2, *n, value.as_deref());
+                cuts += c;
+                half_erases += h;
+                collecting += 1;
+                break;
             }
-            // The store keeps working after the cut.
-            s.put(KIND, &id(100), b"after").unwrap();
-            let mut s = Store::mount(s.into_flash());
-            assert_eq!(read(&mut s, 100).as_deref(), Some(&b"after"[..]), "op {n} cut {cut} of {total}");
-            cuts += 1;
+            let b = body(50, churn, 60 + (churn as usize * 37) % 300);
+            s.put(KIND, &id(50), &b).unwrap();
+            model2.insert(50, b);
         }
     }
-    std::println!("store: exercised {cuts} power-cut points");
+    std::println!(
+        "store: exercised {cuts} power-cut points ({collecting} operations also while collecting), \
+         {half_erases} also with a half-erased page"
+    );
     assert!(cuts > 1000);
+    // Every put was also cut while collecting (a remove writes no record, so never collects).
+    assert_eq!(collecting, ops.iter().filter(|(_, v)| v.is_some()).count() as u32);
+    assert!(half_erases > 0, "no cut stopped a collection before its erase");
+}
+
+/// Bytes an operation writes from `start`, and whether it erased a page.
+fn probe(start: &MockFlash, n: u32, value: Option<&[u8]>) -> (u64, bool) {
+    let mut s = Store::mount(start.clone());
+    let (before, erases) = (s.flash().bytes_written(), s.flash().erase_counts().iter().sum::<u32>());
+    apply(&mut s, n, value).unwrap();
+    (s.flash().bytes_written() - before, s.flash().erase_counts().iter().sum::<u32>() > erases)
+}
+
+/// Cuts power at every byte of one operation; returns (cut points, half-erase variants).
+fn cut_everywhere(
+    start: &MockFlash,
+    model: &BTreeMap<u32, Vec<u8>>,
+    n: u32,
+    value: Option<&[u8]>,
+) -> (u64, u64) {
+    let (total, _) = probe(start, n, value);
+    let mut half_erases = 0;
+    for cut in 0..total {
+        let mut flash = start.clone();
+        flash.cut_power_after(cut);
+        let mut s = Store::mount(flash);
+        assert!(apply(&mut s, n, value).is_err(), "cut {cut} of {total} did not fail");
+        let mut flash = s.into_flash();
+        flash.restore_power();
+        let check = |s: &mut Store<MockFlash>, what: &str| {
+            assert_eq!(s.health(), Health::Ok);
+            for (m, old) in model {
+                let got = read(s, *m);
+                if *m == n {
+                    assert!(
+                        got.as_ref() == Some(old) || got.as_deref() == value,
+                        "{what}: record {m} after cut {cut}"
+                    );
+                } else {
+                    assert_eq!(got.as_ref(), Some(old), "{what}: record {m} after cut {cut}");
+                }
+            }
+        };
+        // A cut during a page erase can leave the page half-erased on real flash: if this cut
+        // stopped a collection after its copies, try that too.
+        if let Some(half) = half_erased(&flash) {
+            check(&mut Store::mount(half), "half-erased");
+            half_erases += 1;
+        }
+        let mut s = Store::mount(flash);
+        check(&mut s, "remounted");
+        // The store keeps working after the cut.
+        s.put(KIND, &id(100), b"after").unwrap();
+        let mut s = Store::mount(s.into_flash());
+        assert_eq!(read(&mut s, 100).as_deref(), Some(&b"after"[..]), "cut {cut} of {total}");
+    }
+    (total, half_erases)
+}
+
+/// If a page was retired for erasing (magic zeroed) but not erased, a copy of the flash where
+/// that page is half-erased (every other byte set to 0xFF, as an interrupted erase may leave it).
+fn half_erased(flash: &MockFlash) -> Option<MockFlash> {
+    let mut bytes = flash.snapshot();
+    let page = bytes.chunks(4096).position(|p| p[..4] == [0; 4] && p[8..].iter().any(|&b| b != 0xFF))?;
+    for (i, b) in bytes[page * 4096..(page + 1) * 4096].iter_mut().enumerate() {
+        if i % 2 == 1 {
+            *b = 0xFF;
+        }
+    }
+    Some(MockFlash::from_bytes(bytes))
 }
 
 fn apply(s: &mut Store<MockFlash>, n: u32, value: Option<&[u8]>) -> Result<(), StoreError> {
