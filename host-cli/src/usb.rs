@@ -26,7 +26,7 @@ pub struct UsbToken {
     /// The serial port to open, e.g. `/dev/ttyACM0`.
     pub port: PathBuf,
     /// The USB serial number (the chip's factory device ID), if reported.
-    pub serial_number: Option<String>,
+    pub serial: Option<String>,
     /// The USB product string, if reported.
     pub product: Option<String>,
     /// The USB manufacturer string, if reported.
@@ -100,7 +100,7 @@ fn platform_scan() -> Vec<UsbToken> {
             {
                 Some(UsbToken {
                     port: PathBuf::from(p.port_name),
-                    serial_number: usb.serial_number,
+                    serial: usb.serial_number,
                     product: usb.product,
                     manufacturer: usb.manufacturer,
                     vendor_id: usb.vid,
@@ -134,7 +134,7 @@ pub fn scan_sysfs(sys: &Path, dev: &Path) -> Vec<UsbToken> {
         }
         tokens.push(UsbToken {
             port: dev.join(name),
-            serial_number: read_string(&usb_device.join("serial")),
+            serial: read_string(&usb_device.join("serial")),
             product,
             manufacturer: read_string(&usb_device.join("manufacturer")),
             vendor_id: vid,
@@ -218,7 +218,7 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         let t = &found[0];
         assert_eq!(t.port, root.join("dev/ttyACM1"));
-        assert_eq!(t.serial_number.as_deref(), Some("A1B2C3D4E5F60718"));
+        assert_eq!(t.serial.as_deref(), Some("A1B2C3D4E5F60718"));
         assert_eq!(t.product.as_deref(), Some("Pocket KMS"));
         assert_eq!(t.manufacturer.as_deref(), Some("Pocket KMS"));
         assert_eq!((t.vendor_id, t.product_id), (0x1209, 0x0001));
@@ -243,7 +243,7 @@ mod tests {
         let found = scan_sysfs(&root.join("sys"), &root.join("dev"));
         assert_eq!(found.len(), 1, "only the well-formed token: {found:?}");
         assert_eq!(found[0].port, root.join("dev/ttyACM2"));
-        assert_eq!(found[0].serial_number, None, "an oversized attribute is dropped");
+        assert_eq!(found[0].serial, None, "an oversized attribute is dropped");
         assert_eq!(found[0].product, None);
     }
 
@@ -260,7 +260,7 @@ mod tests {
     fn the_default_is_the_only_token_never_a_guess_among_several() {
         let token = |port: &str| UsbToken {
             port: PathBuf::from(port),
-            serial_number: None,
+            serial: None,
             product: None,
             manufacturer: None,
             vendor_id: USB_VID,

@@ -36,7 +36,7 @@ pub fn devices_json(tokens: &[UsbToken]) -> Value {
         .map(|t| {
             json!({
                 "Port": t.port.display().to_string(),
-                "SerialNumber": t.serial_number,
+                "SerialNumber": t.serial,
                 "Product": t.product,
                 "Manufacturer": t.manufacturer,
                 "VendorId": format!("{:04x}", t.vendor_id),
@@ -56,7 +56,7 @@ mod tests {
     fn token(port: &str, serial: &str) -> UsbToken {
         UsbToken {
             port: PathBuf::from(port),
-            serial_number: Some(serial.into()),
+            serial: Some(serial.into()),
             product: Some("Pocket KMS".into()),
             manufacturer: Some("Pocket KMS".into()),
             vendor_id: usb::USB_VID,
