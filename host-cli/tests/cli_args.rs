@@ -45,8 +45,20 @@ fn bad_blob_arguments_are_refused_with_what_to_do() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ECC_NIST_P256"), "possible values are listed");
     let out = nowhere(&env, &["encrypt", "--key-id", "k", "--plaintext", "AA==", "--device", "bogus"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(252));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tcp:HOST:PORT"));
+}
+
+#[test]
+fn empty_pkms_device_means_the_default_token() {
+    // The default (QEMU of PKMS_HOME) is used: point it at a QEMU that does not exist, so the
+    // launcher's error (not a --device parse error) comes back.
+    let env = Env::in_process();
+    let out =
+        env.command(&["info"]).env("PKMS_DEVICE", "").env("PKMS_QEMU", "/nonexistent/qemu").output().unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("not a device"), "{stderr}");
 }
 
 #[test]

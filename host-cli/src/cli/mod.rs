@@ -49,8 +49,9 @@ pub struct Cli {
     pub output: OutputFormat,
     /// The token: unix:PATH, tcp:HOST:PORT, a serial device (/dev/ttyACM0) or inprocess:PATH.
     /// Default: the QEMU token of $PKMS_HOME.
-    #[arg(long, global = true, env = "PKMS_DEVICE", value_parser = parse_device)]
-    pub device: Option<DeviceSpec>,
+    /// An empty PKMS_DEVICE counts as unset.
+    #[arg(long, global = true, env = "PKMS_DEVICE")]
+    pub device: Option<String>,
     /// Print nothing on success (errors still go to stderr; the exit status tells the result).
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -60,10 +61,6 @@ pub struct Cli {
     /// The operation.
     #[command(subcommand)]
     pub command: Command,
-}
-
-fn parse_device(s: &str) -> Result<DeviceSpec, String> {
-    s.parse()
 }
 
 /// Every subcommand.
@@ -300,7 +297,11 @@ pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) 
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut ctx = Context::new(cli.output, cli.quiet, cli.query, cli.device);
+    let device = match cli.device.filter(|d| !d.is_empty()) {
+        Some(d) => Some(d.parse::<DeviceSpec>().map_err(|m| usage(format!("--device / PKMS_DEVICE: {m}")))?),
+        None => None,
+    };
+    let mut ctx = Context::new(cli.output, cli.quiet, cli.query, device);
     match cli.command {
         Command::Keys(c) => keys::run(c, &mut ctx),
         Command::Crypto(c) => crypto::run(c, &mut ctx),
