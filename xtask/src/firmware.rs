@@ -234,6 +234,32 @@ mod tests {
         assert!(realtime_ns(&parse("BENCH x 1 0\n")).is_empty());
     }
 
+    /// The proof that the two P-256 backends interoperate: the bench firmware, built for
+    /// thumbv7em with the assembly backend, signs with each backend and verifies with the other
+    /// (and checks equal public keys, byte-identical signatures for equal inputs, the RFC 6979
+    /// vector and rejection of tampered digests) under QEMU. Needs qemu-system-arm and
+    /// arm-none-eabi-gcc, as the firmware build does.
+    #[test]
+    fn p256_backends_cross_check_on_the_qemu_target() {
+        let root = crate::machine::repo_root();
+        ensure_target(&root);
+        let dir = root.join("bench/firmware");
+        cargo_build_release(&dir).expect("bench firmware builds");
+        let elf = dir.join("target").join(TARGET).join("release/pkms-bench-firmware");
+        let (out, exit_ok, _) = run_once(&elf, true).expect("bench firmware runs to DONE");
+        let t = parse(&out);
+        assert!(t.checks_failed.is_empty(), "failed checks: {:?}", t.checks_failed);
+        let cross: Vec<&str> = out.lines().filter(|l| l.starts_with("CHECK p256.cross.")).collect();
+        for pair in ["cortex-m4-asm->portable", "portable->cortex-m4-asm"] {
+            assert!(
+                cross.iter().any(|l| l.contains(pair) && l.contains(" pass ")),
+                "no passing {pair} check"
+            );
+        }
+        assert!(out.contains("CHECK p256.rfc6979.cortex-m4-asm pass"));
+        assert!(exit_ok, "the firmware reported a failure through its exit code");
+    }
+
     #[test]
     fn malformed_numbers_are_skipped_not_fatal() {
         let t = parse("BENCH x notanumber 0\nBENCH y 12\n");

@@ -11,6 +11,8 @@ pub struct Facts {
     pub cores: usize,
     pub qemu: String,
     pub rustc: String,
+    /// /proc/loadavg's 1-minute figure when the run started (the machine may be shared).
+    pub load: String,
 }
 
 /// The repository root (xtask's parent directory).
@@ -57,5 +59,9 @@ pub fn facts(root: &Path) -> Facts {
     let qemu =
         first_line(Command::new("qemu-system-arm").arg("--version")).unwrap_or_else(|| "not found".into());
     let rustc = first_line(Command::new("rustc").arg("--version")).unwrap_or_else(|| "unknown".into());
-    Facts { date_utc, commit, cpu_model, cores, qemu, rustc }
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    Facts { date_utc, commit, cpu_model, cores, qemu, rustc, load }
 }

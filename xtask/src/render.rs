@@ -313,7 +313,12 @@ pub fn markdown(r: &Report<'_>, table: &str) -> String {
     );
     let _ = writeln!(md, "- Date: {}", f.date_utc);
     let _ = writeln!(md, "- Commit: {}", f.commit);
-    let _ = writeln!(md, "- Machine: {} ({} cores available)", f.cpu_model, f.cores);
+    let _ = writeln!(
+        md,
+        "- Machine: {} ({} cores available; load average {} at the start: wall-time figures below are only as \
+         quiet as the machine was)",
+        f.cpu_model, f.cores, f.load
+    );
     let _ = writeln!(md, "- Tools: {}; {}; {}", f.qemu, f.rustc, r.host.openssl_version);
     match r.token {
         Ok(t) => {
