@@ -170,7 +170,38 @@ fn wear(bytes: usize, label: &str) {
     );
 }
 
+/// Lookup speed with 1,000 keys (host CPU; the RAM index makes lookups a binary search), the
+/// time to mount such a store, and the RAM the token struct takes.
+fn lookups() {
+    let mut c = Client::new(1 << 20);
+    let keys: Vec<KeyId> = (0..1000).filter_map(|_| c.create(KeySpec::SymmetricDefault)).collect();
+    let t = std::time::Instant::now();
+    let rounds = 5000;
+    for i in 0..rounds {
+        let text = keys[(i * 7919) % keys.len()].to_string();
+        c.call(Request::Encrypt {
+            key_id: &text,
+            plaintext: b"lookup",
+            encryption_context: Default::default(),
+        });
+    }
+    let per_op = t.elapsed() / rounds as u32;
+    let flash = c.token.into_flash();
+    let t = std::time::Instant::now();
+    let token = Token::new(flash, ChaCha20Rng::seed_from_u64(8), ReportBoard);
+    let mount = t.elapsed();
+    println!(
+        "With {} keys: Encrypt with a random key takes {:?} on this host; mounting the store takes {:?}; \
+         the Token struct (index, buffers) takes {} KiB of RAM",
+        keys.len(),
+        per_op,
+        mount,
+        std::mem::size_of_val(&token) / 1024
+    );
+}
+
 fn main() {
+    lookups();
     per_key_and_version();
     capacity(1 << 20, "the QEMU board's store (1 MiB)");
     capacity(128 << 10, "the nRF52840 board's store (128 KiB)");

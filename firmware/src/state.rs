@@ -120,7 +120,9 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
     fn open_device(&mut self) -> OpResult<()> {
         match self.store.get(KIND_DEVICE, &SINGLETON_ID, &mut self.io)? {
             Some(n) => {
-                let dev: DeviceRecord = postcard::from_bytes(&self.io[..n]).map_err(|_| {
+                let dev: Result<DeviceRecord, _> = postcard::from_bytes(&self.io[..n]);
+                self.io[..n].fill(0);
+                let dev = dev.map_err(|_| {
                     Error::new(ErrorCode::StorageCorrupted, "the device record cannot be read")
                 })?;
                 self.keys = Some(DeviceKeys::new(&dev.root_key));

@@ -8,6 +8,7 @@ use pkms_protocol::limits::MAX_MESSAGE;
 use pkms_protocol::{ErrorCode, MessageType};
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroize;
 
 use crate::err;
 use crate::error::{Error, OpResult};
@@ -26,7 +27,10 @@ const SPKI_PREFIX: [u8; 26] = [
 /// Makes a new random signing scalar into `out`.
 pub fn generate<R: RngCore + CryptoRng>(rng: &mut R, out: &mut [u8]) {
     let key = SigningKey::random(rng);
-    out.copy_from_slice(&key.to_bytes());
+    let mut bytes = key.to_bytes();
+    out.copy_from_slice(&bytes);
+    let secret: &mut [u8] = &mut bytes;
+    secret.zeroize();
 }
 
 fn signing_key(scalar: &[u8]) -> OpResult<SigningKey> {
