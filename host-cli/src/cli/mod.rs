@@ -42,7 +42,12 @@ $PKMS_HOME (default: the user's data directory, e.g. ~/.local/share/pkms).";
 
 /// Pocket KMS: an AWS-KMS-style key service on a USB token (or its QEMU emulation).
 #[derive(Debug, Parser)]
-#[command(name = "pkms", version, about, after_help = MAIN_EXAMPLES)]
+#[command(
+    name = "pkms",
+    version,
+    about = "Pocket KMS: an AWS-KMS-style key service on a USB token (or its QEMU emulation)",
+    after_help = MAIN_EXAMPLES
+)]
 pub struct Cli {
     /// Output format: json (KMS field names), text (bare values) or pem (get-public-key).
     #[arg(long, global = true, value_enum, default_value = "json")]
@@ -143,6 +148,14 @@ impl Context {
             self.client = Some(c);
         }
         self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))
+    }
+
+    /// Closes the connection (releasing the token, and the QEMU home's lock, for other
+    /// processes); the next [`Context::client`] call connects again. encrypt-file/decrypt-file
+    /// call it once they hold their data key, so `pkms encrypt-file - - | pkms decrypt-file - -`
+    /// does not deadlock on the lock.
+    pub fn disconnect(&mut self) {
+        self.client = None;
     }
 
     /// Prints a result in the chosen format (nothing with `--quiet`).
