@@ -4,16 +4,16 @@
 //!
 //! The assembly takes scalars and coordinates as little-endian `u32` words; this module converts
 //! from and to the big-endian bytes the rest of the crate uses. The nonce `k` is derived here with
-//! RFC 6979's HMAC-DRBG exactly as `ecdsa` 0.16 derives it, so for the same inputs this backend
+//! RFC 6979's HMAC-DRBG ([`crate::nonce`]), giving the same `k` as `ecdsa` 0.16 derives, so for the same inputs this backend
 //! and [`crate::portable`] produce the same signature.
 #![allow(unsafe_code)]
 
 use ecdsa::Signature;
 use p256::NistP256;
 use p256_cortex_m4_sys as sys;
-use rfc6979::HmacDrbg;
-use sha2::Sha256;
 use zeroize::Zeroizing;
+
+use crate::nonce::NonceDrbg;
 
 /// How many DRBG outputs to try for `k` before giving up. Each attempt fails with probability
 /// about 2^-32 (k ≥ n), so a second attempt is already rare.
@@ -58,11 +58,11 @@ pub fn public_key(secret: &[u8; 32]) -> Option<[u8; 65]> {
 /// normalized to low-S. `None` if `secret` is out of range.
 pub fn sign(secret: &[u8; 32], digest: &[u8; 32], added: &[u8]) -> Option<Signature<NistP256>> {
     let d = Zeroizing::new(to_words(secret));
-    let mut drbg = HmacDrbg::<Sha256>::new(secret, digest, added);
+    let mut drbg = NonceDrbg::new(secret, digest, added);
     let mut k_bytes = Zeroizing::new([0u8; 32]);
     let mut k = Zeroizing::new([0u32; 8]);
     for _ in 0..MAX_NONCE_ATTEMPTS {
-        drbg.fill_bytes(&mut k_bytes[..]);
+        drbg.next_candidate(&mut k_bytes);
         *k = to_words(&k_bytes[..]);
         let (mut r, mut s) = ([0u32; 8], [0u32; 8]);
         // SAFETY: `r`, `s`, `d`, `k` are live, aligned [u32; 8]; `digest` is 32 readable bytes

@@ -28,6 +28,8 @@ extern crate std;
 
 #[cfg(all(feature = "cortex-m4-asm", pkms_cortex_m4))]
 pub mod asm;
+#[cfg_attr(not(all(feature = "cortex-m4-asm", pkms_cortex_m4)), allow(dead_code))]
+mod nonce;
 pub mod portable;
 mod spki;
 
