@@ -18,7 +18,7 @@ use super::args::{merge_context, parse_context, ContextArg};
 use super::{usage, Context};
 use crate::datakey_cache::{CacheLimits, DataKeyCache};
 use crate::envelope::output::AtomicFile;
-use crate::envelope::{DecryptPolicy, Envelope, EnvelopeError, KeyService, Options};
+use crate::envelope::{DecryptPolicy, Envelope, EnvelopeError, KeyService, Options, PendingHeader};
 use crate::filesign::{self, EntryCheck, Manifest, SignatureEnvelope};
 
 /// File extension of encrypted files in `--out-dir` mode.
@@ -418,22 +418,26 @@ fn encrypt_files(a: EncryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
     let total: Option<u64> = jobs.iter().map(|(i, _)| std::fs::metadata(i).ok().map(|m| m.len())).sum();
     let bar = progress_bar(ctx, total.filter(|_| !jobs.iter().any(|(i, _)| is_dash(i))));
     let quiet_note = ctx.quiet;
-    let service: &mut dyn KeyService = ctx.client()?;
-    let mut env = Envelope::new(service, &mut cache, opts);
-    env.set_progress(bar.clone());
     let mut done = Vec::new();
     for (input, output) in &jobs {
         bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         let (mut reader, size) = open_input(input)?;
-        let mut sink = Sink::open(output)?;
-        let summary = env
-            .encrypt(&a.key_id, &context, &mut reader, size, sink.writer())
+        let service: &mut dyn KeyService = ctx.client()?;
+        let encryption = Envelope::new(service, &mut cache, opts)
+            .start_encrypt(&a.key_id, &context, size)
             .map_err(|e| envelope_error(e, input))?;
+        if jobs.len() == 1 {
+            // The data key is in hand: free the token for other processes (a pipe into
+            // `pkms decrypt-file` waits for it).
+            ctx.disconnect();
+        }
+        let mut sink = Sink::open(output)?;
+        let summary =
+            encryption.run(&mut reader, sink.writer(), &bar).map_err(|e| envelope_error(e, input))?;
         sink.commit(output)?;
         done.push((output.clone(), summary));
     }
     bar.finish_and_clear();
-    drop(env);
     if !quiet_note && io::stderr().is_terminal() {
         for (output, s) in &done {
             if !is_dash(output) {
@@ -475,17 +479,25 @@ fn decrypt_files(a: DecryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
     let total: Option<u64> = jobs.iter().map(|(i, _)| std::fs::metadata(i).ok().map(|m| m.len())).sum();
     let bar = progress_bar(ctx, total.filter(|_| !jobs.iter().any(|(i, _)| is_dash(i))));
     let show = !ctx.quiet && io::stderr().is_terminal();
-    let service: &mut dyn KeyService = ctx.client()?;
-    let mut env = Envelope::new(service, &mut cache, opts);
-    env.set_progress(bar.clone());
+    let single = jobs.len() == 1;
     let mut failures = Vec::new();
     for (input, output) in &jobs {
         bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         let result = (|| -> anyhow::Result<u64> {
             let (mut reader, _) = open_input(input)?;
+            // The header is read before connecting: a pipe from `pkms encrypt-file` holds the
+            // token until it has its data key and writes the header.
+            let pending = PendingHeader::read(&mut reader).map_err(|e| envelope_error(e, input))?;
+            let service: &mut dyn KeyService = ctx.client()?;
+            let decryption = Envelope::new(service, &mut cache, opts)
+                .start_decrypt(pending, &policy)
+                .map_err(|e| envelope_error(e, input))?;
+            if single {
+                ctx.disconnect();
+            }
             let mut sink = Sink::open(output)?;
             // On error the sink is dropped uncommitted: a partial file output is removed.
-            let s = env.decrypt(&mut reader, sink.writer(), &policy).map_err(|e| envelope_error(e, input))?;
+            let s = decryption.run(&mut reader, sink.writer(), &bar).map_err(|e| envelope_error(e, input))?;
             sink.commit(output)?;
             Ok(s.plaintext_bytes)
         })();

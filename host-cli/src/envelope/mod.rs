@@ -191,6 +191,60 @@ fn new_slots(count: usize, size: usize) -> Vec<Slot> {
     (0..count).map(|_| Slot { buf: vec![0u8; size], len: 0 }).collect()
 }
 
+/// A file's header, read and parsed but not yet authenticated (that needs the data key).
+/// Reading it needs no token, so a caller can read it before connecting.
+#[derive(Debug, Clone)]
+pub struct PendingHeader {
+    header: Header,
+    unsigned: Vec<u8>,
+    tag: [u8; format::HEADER_TAG_LEN],
+}
+
+impl PendingHeader {
+    /// Reads and parses a header; refuses malformed ones and a header whose key id is not the
+    /// one its wrapped data key names.
+    pub fn read<R: Read + ?Sized>(input: &mut R) -> Result<PendingHeader, EnvelopeError> {
+        let (header, unsigned, tag) = Header::read_from(input)?;
+        let blob = pkms_protocol::blob::parse(&header.wrapped_key).ok_or(EnvelopeError::BadWrappedKey)?;
+        if blob.header.key_id != header.key_id {
+            return Err(EnvelopeError::KeyIdMismatch {
+                header: header.key_id.to_string(),
+                blob: blob.header.key_id.to_string(),
+            });
+        }
+        Ok(PendingHeader { header, unsigned, tag })
+    }
+
+    /// The key the file says wraps its data key (not yet authenticated).
+    pub fn key_id(&self) -> pkms_protocol::KeyId {
+        self.header.key_id
+    }
+
+    /// The file's encryption context (not yet authenticated).
+    pub fn context(&self) -> &[(String, String)] {
+        &self.header.context
+    }
+}
+
+/// An encryption whose data key is in hand: runs without the token.
+pub struct Encryption {
+    head: Vec<u8>,
+    cipher: SegmentCipher,
+    options: Options,
+    key_id: pkms_protocol::KeyId,
+    cached: bool,
+}
+
+/// A decryption whose header verified: runs without the token.
+pub struct Decryption {
+    cipher: SegmentCipher,
+    segment_size: u32,
+    options: Options,
+    key_id: pkms_protocol::KeyId,
+    context: Vec<(String, String)>,
+    cached: bool,
+}
+
 impl<'a> Envelope<'a> {
     /// An envelope over `service`, taking data keys through `cache`.
     pub fn new(
@@ -201,14 +255,13 @@ impl<'a> Envelope<'a> {
         Envelope { service, cache, options, progress: ProgressBar::hidden() }
     }
 
-    /// Reports progress (in bytes of input) to `bar` from now on.
+    /// Reports progress (in bytes of plaintext) to `bar` from now on.
     pub fn set_progress(&mut self, bar: ProgressBar) {
         self.progress = bar;
     }
 
-    /// Encrypts `input` to `output` under `key_id` with `context`. `size_hint` (the input's
-    /// length, if known) only feeds the data-key cache's byte limit and the progress bar; a
-    /// wrong hint never corrupts output, but the cache needs it exact to honour `max_bytes`.
+    /// Encrypts `input` to `output` under `key_id` with `context`: [`Envelope::start_encrypt`]
+    /// then [`Encryption::run`].
     pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
         &mut self,
         key_id: &str,
@@ -217,6 +270,18 @@ impl<'a> Envelope<'a> {
         size_hint: Option<u64>,
         output: &mut W,
     ) -> Result<EncryptSummary, EnvelopeError> {
+        self.start_encrypt(key_id, context, size_hint)?.run(input, output, &self.progress)
+    }
+
+    /// Gets a data key (GenerateDataKey, or the cache) and prepares the header: the only step
+    /// that needs the token. `size_hint` (the input's length, if known) only feeds the
+    /// data-key cache's byte limit; the cache needs it exact to honour `max_bytes`.
+    pub fn start_encrypt(
+        &mut self,
+        key_id: &str,
+        context: &ContextPairs,
+        size_hint: Option<u64>,
+    ) -> Result<Encryption, EnvelopeError> {
         // Validate the context before spending a token call on it.
         format::canonical_context(context)?;
         let (data_key, cached) = self
@@ -241,77 +306,35 @@ impl<'a> Envelope<'a> {
         let mut head = header.encode_unsigned()?;
         let tag = keys.header_tag(&head);
         head.extend_from_slice(&tag);
-        output.write_all(&head).map_err(EnvelopeError::Write)?;
-        let cipher = SegmentCipher::new(&keys);
-        drop(keys);
-
-        if let Some(len) = size_hint {
-            self.progress.set_length(len);
-        }
-        let seg = self.options.segment_size as usize;
-        let batch = self.options.batch_segments.max(1);
-        let mut slots = new_slots(batch, seg + SEGMENT_TAG_LEN);
-        let mut index: u64 = 0;
-        let mut total: u64 = 0;
-        loop {
-            let mut count = 0;
-            let mut last_seen = false;
-            while count < batch && !last_seen {
-                let n = read_full(input, &mut slots[count].buf[..seg]).map_err(EnvelopeError::Read)?;
-                slots[count].len = n;
-                last_seen = n < seg;
-                count += 1;
-            }
-            if index + count as u64 > u64::from(u32::MAX) + 1 {
-                return Err(EnvelopeError::TooLarge);
-            }
-            let base = index;
-            let final_slot = if last_seen { count - 1 } else { usize::MAX };
-            let results = for_each_parallel(&mut slots[..count], self.options.threads, &|i, s| {
-                // base + i < 2^32 was checked above.
-                cipher.seal((base + i as u64) as u32, i == final_slot, &mut s.buf, s.len)
-            });
-            if results.iter().any(Result::is_err) {
-                return Err(EnvelopeError::Write(io::Error::other("sealing a segment failed")));
-            }
-            let mut bytes = 0u64;
-            for s in &slots[..count] {
-                output.write_all(&s.buf[..s.len + SEGMENT_TAG_LEN]).map_err(EnvelopeError::Write)?;
-                bytes += s.len as u64;
-            }
-            total += bytes;
-            index += count as u64;
-            self.progress.inc(bytes);
-            if last_seen {
-                break;
-            }
-        }
-        output.flush().map_err(EnvelopeError::Write)?;
-        Ok(EncryptSummary {
-            key_id: wrapping_key_id.to_string(),
-            plaintext_bytes: total,
-            segments: index,
-            cached_data_key: cached,
+        Ok(Encryption {
+            head,
+            cipher: SegmentCipher::new(&keys),
+            options: self.options,
+            key_id: wrapping_key_id,
+            cached,
         })
     }
 
-    /// Decrypts `input` to `output`, writing a segment's plaintext only after it verified.
-    /// On error the output may hold verified segments that precede the failure; a caller that
-    /// writes a file must discard it (see [`output::AtomicFile`]).
+    /// Decrypts `input` to `output`: [`PendingHeader::read`], [`Envelope::start_decrypt`], then
+    /// [`Decryption::run`].
     pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
         &mut self,
         input: &mut R,
         output: &mut W,
         policy: &DecryptPolicy,
     ) -> Result<DecryptSummary, EnvelopeError> {
-        let (header, unsigned, tag) = Header::read_from(input)?;
-        let blob = pkms_protocol::blob::parse(&header.wrapped_key).ok_or(EnvelopeError::BadWrappedKey)?;
-        if blob.header.key_id != header.key_id {
-            return Err(EnvelopeError::KeyIdMismatch {
-                header: header.key_id.to_string(),
-                blob: blob.header.key_id.to_string(),
-            });
-        }
+        let pending = PendingHeader::read(input)?;
+        self.start_decrypt(pending, policy)?.run(input, output, &self.progress)
+    }
+
+    /// Checks `policy`, unwraps the data key (token Decrypt, or the cache) and verifies the
+    /// header tag: the only step that needs the token.
+    pub fn start_decrypt(
+        &mut self,
+        pending: PendingHeader,
+        policy: &DecryptPolicy,
+    ) -> Result<Decryption, EnvelopeError> {
+        let PendingHeader { header, unsigned, tag } = pending;
         if let Some(want) = policy.key_id.as_deref() {
             if let Some(want_id) = pkms_protocol::KeyId::parse(want) {
                 if want_id != header.key_id {
@@ -336,10 +359,88 @@ impl<'a> Envelope<'a> {
         if !keys.verify_header_tag(&unsigned, &tag) {
             return Err(EnvelopeError::HeaderTag);
         }
-        let cipher = SegmentCipher::new(&keys);
-        drop(keys);
+        Ok(Decryption {
+            cipher: SegmentCipher::new(&keys),
+            segment_size: header.segment_size,
+            options: self.options,
+            key_id: header.key_id,
+            context: header.context,
+            cached,
+        })
+    }
+}
 
-        let full = header.segment_size as usize + SEGMENT_TAG_LEN;
+impl Encryption {
+    /// Writes the header and the sealed segments of `input` to `output`; `progress` advances
+    /// by plaintext bytes.
+    pub fn run<R: Read + ?Sized, W: Write + ?Sized>(
+        self,
+        input: &mut R,
+        output: &mut W,
+        progress: &ProgressBar,
+    ) -> Result<EncryptSummary, EnvelopeError> {
+        output.write_all(&self.head).map_err(EnvelopeError::Write)?;
+        let seg = self.options.segment_size as usize;
+        let batch = self.options.batch_segments.max(1);
+        let mut slots = new_slots(batch, seg + SEGMENT_TAG_LEN);
+        let mut index: u64 = 0;
+        let mut total: u64 = 0;
+        loop {
+            let mut count = 0;
+            let mut last_seen = false;
+            while count < batch && !last_seen {
+                let n = read_full(input, &mut slots[count].buf[..seg]).map_err(EnvelopeError::Read)?;
+                slots[count].len = n;
+                last_seen = n < seg;
+                count += 1;
+            }
+            if index + count as u64 > u64::from(u32::MAX) + 1 {
+                return Err(EnvelopeError::TooLarge);
+            }
+            let base = index;
+            let final_slot = if last_seen { count - 1 } else { usize::MAX };
+            let cipher = &self.cipher;
+            let results = for_each_parallel(&mut slots[..count], self.options.threads, &|i, s| {
+                // base + i < 2^32 was checked above.
+                cipher.seal((base + i as u64) as u32, i == final_slot, &mut s.buf, s.len)
+            });
+            if results.iter().any(Result::is_err) {
+                return Err(EnvelopeError::Write(io::Error::other("sealing a segment failed")));
+            }
+            let mut bytes = 0u64;
+            for s in &slots[..count] {
+                output.write_all(&s.buf[..s.len + SEGMENT_TAG_LEN]).map_err(EnvelopeError::Write)?;
+                bytes += s.len as u64;
+            }
+            total += bytes;
+            index += count as u64;
+            progress.inc(bytes);
+            if last_seen {
+                break;
+            }
+        }
+        output.flush().map_err(EnvelopeError::Write)?;
+        Ok(EncryptSummary {
+            key_id: self.key_id.to_string(),
+            plaintext_bytes: total,
+            segments: index,
+            cached_data_key: self.cached,
+        })
+    }
+}
+
+impl Decryption {
+    /// Reads the segments that follow the header from `input` and writes each one's plaintext
+    /// to `output` only after it verified. On error the output may hold verified segments that
+    /// precede the failure; a caller that writes a file must discard it
+    /// (see [`output::AtomicFile`]).
+    pub fn run<R: Read + ?Sized, W: Write + ?Sized>(
+        self,
+        input: &mut R,
+        output: &mut W,
+        progress: &ProgressBar,
+    ) -> Result<DecryptSummary, EnvelopeError> {
+        let full = self.segment_size as usize + SEGMENT_TAG_LEN;
         let batch = self.options.batch_segments.max(1);
         let mut slots = new_slots(batch, full);
         let mut index: u64 = 0;
@@ -364,6 +465,7 @@ impl<'a> Envelope<'a> {
             }
             let base = index;
             let final_slot = if last_seen && !truncated { count - 1 } else { usize::MAX };
+            let cipher = &self.cipher;
             let results = for_each_parallel(&mut slots[..count], self.options.threads, &|i, s| {
                 cipher.open((base + i as u64) as u32, i == final_slot, &mut s.buf[..s.len])
             });
@@ -382,7 +484,7 @@ impl<'a> Envelope<'a> {
             }
             total += bytes;
             index += count as u64;
-            self.progress.inc(bytes);
+            progress.inc(bytes);
             if truncated {
                 return Err(EnvelopeError::Truncated { segments: index });
             }
@@ -392,11 +494,11 @@ impl<'a> Envelope<'a> {
         }
         output.flush().map_err(EnvelopeError::Write)?;
         Ok(DecryptSummary {
-            key_id: header.key_id.to_string(),
-            context: header.context,
+            key_id: self.key_id.to_string(),
+            context: self.context,
             plaintext_bytes: total,
             segments: index,
-            cached_data_key: cached,
+            cached_data_key: self.cached,
         })
     }
 }
