@@ -115,14 +115,39 @@ pub struct SerialTransport {
 }
 
 impl SerialTransport {
-    /// Opens a serial device path such as `/dev/ttyACM0`. The baud rate is irrelevant for
-    /// CDC-ACM; 115200 is set for real UARTs.
+    /// How long [`SerialTransport::open`] waits for another process to let go of the port.
+    pub const BUSY_WAIT: Duration = Duration::from_secs(60);
+
+    /// Opens a serial device path such as `/dev/ttyACM0` for exclusive use. If another process
+    /// (e.g. a parallel `pkms`) holds the port, waits up to [`Self::BUSY_WAIT`] for it, so
+    /// processes sharing one token take turns. The baud rate is irrelevant for CDC-ACM; 115200
+    /// is set for real UARTs.
     pub fn open(path: &str) -> Result<Self, LinkError> {
-        let port = serialport::new(path, 115_200)
-            .timeout(Duration::from_secs(1))
-            .open()
-            .map_err(|e| LinkError::Open(format!("serial device {path}: {e}")))?;
-        Ok(SerialTransport { port })
+        let deadline = std::time::Instant::now() + Self::BUSY_WAIT;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match serialport::new(path, 115_200).timeout(Duration::from_secs(1)).open() {
+                Ok(port) => return Ok(SerialTransport { port }),
+                // serialport reports a port another process holds (flock) as NoDevice "Unable
+                // to acquire exclusive lock".
+                Err(e) if e.kind() == serialport::ErrorKind::NoDevice && e.description.contains("lock") => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(LinkError::Open(format!(
+                            "serial device {path} stayed busy for {:?}: another program holds it",
+                            Self::BUSY_WAIT
+                        )));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => return Err(LinkError::Open(format!("serial device {path}: {e}"))),
+            }
+        }
+    }
+
+    /// Wraps a port opened elsewhere (e.g. one end of a pseudo-terminal pair in tests).
+    pub fn from_port(port: Box<dyn serialport::SerialPort>) -> Self {
+        SerialTransport { port }
     }
 }
 
@@ -159,5 +184,66 @@ mod tests {
         assert_eq!(t.recv(&mut buf, Duration::from_secs(1)).unwrap(), 2);
         drop(b);
         assert!(matches!(t.recv(&mut buf, Duration::from_secs(1)), Err(LinkError::Closed)));
+    }
+
+    /// The serial transport, opened by path, reaches a token serving the other end of a
+    /// pseudo-terminal (as a USB CDC-ACM token's tty would), with the largest frames.
+    #[test]
+    fn serial_transport_over_a_pty_reaches_a_token() {
+        use crate::client::{Client, NO_CONTEXT};
+        use crate::inprocess::InProcessToken;
+        use crate::model::CreateKeyParams;
+        use serialport::SerialPort;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+
+        let (mut device, host_end) = serialport::TTYPort::pair().expect("pseudo-terminal pair");
+        let path = host_end.name().expect("pty path");
+        // Reopened by path below, as pkms opens a token's tty.
+        drop(host_end);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_server = Arc::clone(&stop);
+        let server = std::thread::spawn(move || {
+            let mut token = InProcessToken::ephemeral();
+            device.set_timeout(Duration::from_millis(20)).unwrap();
+            let mut buf = [0u8; 4096];
+            let mut out = vec![0u8; 16 * 1024];
+            while !stop_server.load(Ordering::Relaxed) {
+                match device.read(&mut buf) {
+                    Ok(n) if n > 0 => {
+                        token.send(&buf[..n]).unwrap();
+                        while let Ok(m) = token.recv(&mut out, Duration::ZERO) {
+                            device.write_all(&out[..m]).unwrap();
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock => {}
+                    // EIO while no process has the terminal side open.
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+
+        let mut c = Client::connect(SerialTransport::open(&path).unwrap()).unwrap();
+        assert_eq!(c.get_info().unwrap().board, "host-in-process");
+        assert_eq!(c.generate_random(1024).unwrap().len(), 1024);
+        let key = c.create_key(&CreateKeyParams::default()).unwrap().key_id.to_string();
+        let plaintext: Vec<u8> = (0..4096u32).map(|i| (i % 256) as u8).collect();
+        let blob = c.encrypt(&key, &plaintext, NO_CONTEXT).unwrap().ciphertext_blob;
+        assert_eq!(c.decrypt(&blob, NO_CONTEXT, None).unwrap().plaintext.as_slice(), plaintext.as_slice());
+
+        // A second opener waits while the first holds the port, then gets it.
+        let started = std::time::Instant::now();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(c);
+        });
+        let mut second = Client::connect(SerialTransport::open(&path).unwrap()).unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(250), "the second opener waited");
+        releaser.join().unwrap();
+        assert_eq!(second.generate_random(8).unwrap().len(), 8);
+        drop(second);
+        stop.store(true, Ordering::Relaxed);
+        server.join().expect("device thread");
     }
 }
