@@ -1,9 +1,33 @@
 //! Pocket KMS host library (`pkms_lib`): the typed [`client::Client`], the byte
 //! [`transport`]s (unix socket and TCP to QEMU, serial device, in-process token), device
-//! selection ([`connect`]) and the `pkms` CLI ([`cli`]).
+//! selection ([`connect`]), the QEMU [`launcher`], envelope encryption of files
+//! ([`envelope`]), file signing ([`filesign`]), USB token discovery ([`usb`]) and the `pkms`
+//! CLI ([`cli`]).
+//!
+//! ```
+//! use pkms_lib::inprocess::InProcessToken;
+//! use pkms_lib::model::CreateKeyParams;
+//! use pkms_lib::{Client, Error};
+//! use pkms_protocol::ErrorCode;
+//!
+//! // The token core run in this process; `connect::open_default(home)` would start QEMU.
+//! let mut client = Client::connect(InProcessToken::ephemeral())?;
+//! let key = client.create_key(&CreateKeyParams::default())?.key_id.to_string();
+//! let blob = client.encrypt(&key, b"attack at dawn", &[("app", "demo")])?.ciphertext_blob;
+//! let plain = client.decrypt(&blob, &[("app", "demo")], None)?.plaintext;
+//! assert_eq!(plain.as_slice(), b"attack at dawn");
+//! // The token said no (a typed error), as opposed to the link failing:
+//! match client.decrypt(&blob, &[("app", "other")], None) {
+//!     Err(Error::Token { code: ErrorCode::InvalidCiphertext, .. }) => {}
+//!     other => panic!("{other:?}"),
+//! }
+//! # Ok::<(), pkms_lib::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod client;
+pub mod connect;
 pub mod datakey_cache;
 pub mod envelope;
 pub mod error;
@@ -16,5 +40,3 @@ pub mod usb;
 
 pub use client::Client;
 pub use error::{Error, LinkError, Result};
-pub mod cli;
-pub mod connect;
