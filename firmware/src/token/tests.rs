@@ -6,6 +6,7 @@ mod basics;
 mod lifecycle;
 mod matrix;
 mod power_cut;
+mod robustness;
 mod rotation;
 mod signing_mac;
 mod symmetric;
