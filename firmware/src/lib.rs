@@ -6,6 +6,13 @@
 //!
 //! Boards feed received bytes to a [`serve::FrameServer`], which frames them, calls the token
 //! and hands back encoded response frames.
+//!
+//! Inside: [`token`] dispatches each request to one module per operation family in [`ops`];
+//! [`state`] holds what they share (clock, key loading and saving, checks, scheduled work);
+//! [`store`] is the power-cut-safe NOR-flash record store (format: `docs/flash-format.md`);
+//! [`records`] is what is stored; [`crypto`] wraps key material and implements the blob
+//! format, ECDSA P-256 and HMAC. [`mock_flash`] (tests and `std`) is a RAM NOR flash with
+//! power-cut injection.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
 // Operations return `Result<_, Error>` where `Error` carries its message inline (no heap on

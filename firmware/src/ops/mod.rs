@@ -1,5 +1,5 @@
 //! One module per operation family. Every operation takes the token state ([`Core`]) and the
-//! response buffers ([`Buffers`]) and returns a [`Response`] borrowing from them, or an error.
+//! response buffers ([`Buffers`]) and returns a [`Response`](pkms_protocol::Response) borrowing from them, or an error.
 
 pub mod aliases;
 pub mod info;
