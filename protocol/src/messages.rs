@@ -51,6 +51,9 @@ pub struct WireError<'a> {
 /// Every operation the token performs. Append-only (postcard encodes the variant index).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+// Borrowed wire types: the large variants hold bounded inline lists; boxing needs an allocator
+// the firmware does not have, and a request/response lives once per frame.
+#[allow(clippy::large_enum_variant)]
 pub enum Request<'a> {
     /// Connect handshake: the host's protocol version.
     Hello {
@@ -326,6 +329,7 @@ pub enum Request<'a> {
 /// Every successful answer. Append-only, as [`Request`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // see Request
 pub enum Response<'a> {
     /// Answer to Hello.
     Hello {

@@ -205,7 +205,7 @@ kms_enum!(
 
 impl DataKeySpec {
     /// Length of the data key in bytes.
-    pub const fn len(self) -> usize {
+    pub const fn key_len(self) -> usize {
         match self {
             DataKeySpec::Aes256 => 32,
             DataKeySpec::Aes128 => 16,

@@ -183,7 +183,7 @@ pub fn generate_data_key<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     with_plaintext: bool,
 ) -> OpResult<Response<'b>> {
     let len = match (key_spec, number_of_bytes) {
-        (Some(s), None) => s.len(),
+        (Some(s), None) => s.key_len(),
         (None, Some(n)) if (1..=MAX_RANDOM_BYTES).contains(&(n as usize)) => n as usize,
         (None, Some(n)) => {
             return Err(err!(Validation, "NumberOfBytes must be 1..={}, not {}", MAX_RANDOM_BYTES, n))
