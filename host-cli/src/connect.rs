@@ -1,5 +1,5 @@
-//! Choosing and opening a token: `--device` / `PKMS_DEVICE`, or by default the QEMU token of
-//! `$PKMS_HOME` started through [`crate::launcher`].
+//! Choosing and opening a token: `--device` / `PKMS_DEVICE`; else the one Pocket KMS USB token
+//! plugged in; else the QEMU token of `$PKMS_HOME` started through [`crate::launcher`].
 //!
 //! Device strings:
 //! * `unix:PATH` — a unix socket (QEMU's serial chardev);
@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::client::Client;
-use crate::error::Result;
+use crate::error::{LinkError, Result};
 use crate::inprocess::InProcessToken;
 use crate::launcher::{self, LaunchOptions};
 use crate::transport::{SerialTransport, StreamTransport};
+use crate::usb::{self, DefaultToken};
 
 /// Where the token is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,10 +92,29 @@ pub fn default_home() -> PathBuf {
         .join("pkms")
 }
 
+/// Connects to the default token: a Pocket KMS USB token if exactly one is plugged in
+/// ([`crate::usb`]); an error naming them if several are (choose one with `--device`); else the
+/// QEMU token whose state lives in `home`, started if needed.
+pub fn open_default(home: &Path) -> Result<Client> {
+    match usb::choose_default(&usb::list_tokens()) {
+        DefaultToken::One(port) => open(&DeviceSpec::Serial(port.to_string_lossy().into_owned())),
+        DefaultToken::Several(ports) => {
+            let names: Vec<String> = ports.iter().map(|p| p.display().to_string()).collect();
+            Err(LinkError::Open(format!(
+                "{} Pocket KMS tokens are plugged in ({}): choose one with --device PATH (`pkms devices` lists them)",
+                names.len(),
+                names.join(", ")
+            ))
+            .into())
+        }
+        DefaultToken::None => open_qemu(home),
+    }
+}
+
 /// Connects to the QEMU token whose state lives in `home`, starting it if needed
 /// ([`crate::launcher::connect`]; `PKMS_QEMU` and `PKMS_IDLE_SECS` tune it). The returned
 /// client holds the home's lock until dropped, so processes sharing a home take turns.
-pub fn open_default(home: &Path) -> Result<Client> {
+pub fn open_qemu(home: &Path) -> Result<Client> {
     let conn = launcher::connect(home, &LaunchOptions::from_env())?;
     Client::connect(StreamTransport::new(conn))
 }

@@ -50,7 +50,12 @@ impl Env {
     /// A `pkms` command with this environment.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pkms"));
-        cmd.args(args).env("PKMS_HOME", self.home()).env("PKMS_IDLE_SECS", "60").env_remove("PKMS_DEVICE");
+        // An empty fake sysfs: a USB token plugged into this machine is not picked by default.
+        cmd.args(args)
+            .env("PKMS_HOME", self.home())
+            .env("PKMS_IDLE_SECS", "60")
+            .env("PKMS_USB_SYSFS", self.dir.path().join("no-usb"))
+            .env_remove("PKMS_DEVICE");
         if let Some(d) = &self.device {
             cmd.env("PKMS_DEVICE", d);
         }
