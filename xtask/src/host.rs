@@ -1,7 +1,8 @@
 //! Host-side throughput: the `pkms` library's file-encryption hot loop (AES-256-GCM segment
 //! sealing, `pkms_lib::envelope::segments`) and SHA-256 (the sign-file hash), each beside
-//! `openssl speed` taken in the same run, single core; plus the files benchmark
-//! (`scripts/bench-files.sh`, issue 6) verbatim when the repository has it.
+//! `openssl speed` taken in the same run, single core; plus the files benchmark of issue 6
+//! (`scripts/bench-files.sh`, else the `file_bench` example of host-cli) verbatim when the
+//! repository has it.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -86,20 +87,7 @@ pub fn parse_openssl_speed(text: &str) -> Option<f64> {
 pub fn run(root: &Path, quick: bool) -> HostFigures {
     let limit = Duration::from_secs(if quick { 1 } else { 3 });
     let seconds = if quick { 1 } else { 3 };
-    let files_script = root.join("scripts/bench-files.sh");
-    let files_bench = if files_script.exists() {
-        eprintln!("[bench]   running scripts/bench-files.sh");
-        match Command::new("bash").arg(&files_script).current_dir(root).stdin(Stdio::null()).output() {
-            Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-            Ok(out) => Err(format!(
-                "n/a (scripts/bench-files.sh failed: {})",
-                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
-            )),
-            Err(e) => Err(format!("n/a (scripts/bench-files.sh: {e})")),
-        }
-    } else {
-        Err("n/a (not present yet: the files benchmark of issue 6, scripts/bench-files.sh)".into())
-    };
+    let files_bench = files_bench(root, quick);
     HostFigures {
         pkms_aes_gcm: pkms_aes_gcm(limit),
         openssl_aes_gcm: openssl_speed("aes-256-gcm", seconds),
@@ -108,6 +96,43 @@ pub fn run(root: &Path, quick: bool) -> HostFigures {
         openssl_version: crate::machine::first_line(Command::new("openssl").arg("version"))
             .unwrap_or_else(|| "openssl not found".into()),
         files_bench,
+    }
+}
+
+/// Runs the files benchmark: `scripts/bench-files.sh` if present, else `cargo run --release -p
+/// pkms --example file_bench` (1 GiB; 64 MiB with `--quick`). Its stdout, or why not.
+fn files_bench(root: &Path, quick: bool) -> Result<String, String> {
+    let script = root.join("scripts/bench-files.sh");
+    let (what, mut cmd) = if script.exists() {
+        let mut cmd = Command::new("bash");
+        cmd.arg(&script);
+        ("scripts/bench-files.sh", cmd)
+    } else if root.join("host-cli/examples/file_bench.rs").exists() {
+        let mut cmd = Command::new("cargo");
+        crate::firmware::clean_cargo(&mut cmd).args([
+            "run",
+            "--release",
+            "-q",
+            "-p",
+            "pkms",
+            "--example",
+            "file_bench",
+        ]);
+        if quick {
+            cmd.env("PKMS_BENCH_BYTES", "64M");
+        }
+        ("the file_bench example", cmd)
+    } else {
+        return Err("n/a (not present yet: the files benchmark of issue 6)".into());
+    };
+    eprintln!("[bench]   running {what}");
+    match cmd.current_dir(root).stdin(Stdio::null()).output() {
+        Ok(out) if out.status.success() => Ok(format!("{what}:\n\n{}", String::from_utf8_lossy(&out.stdout))),
+        Ok(out) => Err(format!(
+            "n/a ({what} failed: {})",
+            String::from_utf8_lossy(&out.stderr).lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+        )),
+        Err(e) => Err(format!("n/a ({what}: {e})")),
     }
 }
 

@@ -363,7 +363,9 @@ pub fn markdown(r: &Report<'_>, table: &str) -> String {
     let _ = writeln!(md, "\n## Files benchmark (issue 6)\n");
     match &r.host.files_bench {
         Ok(out) => {
-            let _ = writeln!(md, "Output of `scripts/bench-files.sh`:\n\n```\n{}\n```", out.trim_end());
+            let (what, body) = out.split_once("\n\n").unwrap_or(("the files benchmark", out));
+            let _ =
+                writeln!(md, "Output of {}:\n\n```\n{}\n```", what.trim_end_matches(':'), body.trim_end());
         }
         Err(e) => {
             let _ = writeln!(md, "{e}");
