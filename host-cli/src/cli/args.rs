@@ -53,8 +53,10 @@ fn decode_b64(text: &str) -> Result<Blob, base64::DecodeError> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContextArg(pub Vec<(String, String)>);
 
-/// Parses one `--encryption-context` argument: `key=value` (split at the first `=`; the value
-/// may hold `=` and `,`), or a JSON object of strings (`{"k":"v",…}`).
+/// Parses one `--encryption-context` argument:
+/// * aws-cli shorthand `k1=v1,k2=v2` when every comma-separated part holds a `=`;
+/// * else one `key=value` pair, split at the first `=` (the value may hold `=` and `,`);
+/// * or a JSON object of strings (`{"k":"v",…}`).
 pub fn parse_context(arg: &str) -> Result<ContextArg, String> {
     let trimmed = arg.trim_start();
     if trimmed.starts_with('{') {
@@ -69,10 +71,14 @@ pub fn parse_context(arg: &str) -> Result<ContextArg, String> {
         }
         return Ok(ContextArg(pairs));
     }
-    match arg.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok(ContextArg(vec![(k.to_owned(), v.to_owned())])),
+    let one_pair = |part: &str| match part.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err("expected KEY=VALUE (repeat the flag for more pairs) or a JSON object".to_owned()),
+    };
+    if arg.contains(',') && arg.split(',').all(|part| part.contains('=')) {
+        return arg.split(',').map(one_pair).collect::<Result<Vec<_>, _>>().map(ContextArg);
     }
+    one_pair(arg).map(|p| ContextArg(vec![p]))
 }
 
 /// Joins repeated `--encryption-context` arguments; a key given twice is an error (the order of
@@ -204,6 +210,12 @@ mod tests {
     fn context_pairs_and_json() {
         assert_eq!(parse_context("app=bar").unwrap().0, vec![("app".to_owned(), "bar".to_owned())]);
         assert_eq!(parse_context("k=a=b,c").unwrap().0, vec![("k".to_owned(), "a=b,c".to_owned())]);
+        // aws-cli shorthand.
+        assert_eq!(
+            parse_context("app=bar,env=test").unwrap().0,
+            vec![("app".to_owned(), "bar".to_owned()), ("env".to_owned(), "test".to_owned())]
+        );
+        assert!(parse_context("a=1,=2").is_err());
         assert_eq!(parse_context("k=").unwrap().0, vec![("k".to_owned(), String::new())]);
         assert!(parse_context("=v").is_err());
         assert!(parse_context("novalue").is_err());

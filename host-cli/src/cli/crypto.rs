@@ -24,7 +24,7 @@ pub enum Commands {
         /// The data: fileb://PATH (raw bytes) or base64.
         #[arg(long, value_parser = parse_blob)]
         plaintext: Blob,
-        /// KEY=VALUE (repeatable) or a JSON object: bound to the ciphertext, needed to decrypt.
+        /// KEY=VALUE (repeatable), k1=v1,k2=v2 or a JSON object: bound to the ciphertext, needed to decrypt.
         #[arg(long, value_parser = parse_context)]
         encryption_context: Vec<ContextArg>,
     },
