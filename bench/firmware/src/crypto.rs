@@ -84,6 +84,26 @@ pub fn p256_cross_check() -> bool {
         let identical = sigs.windows(2).all(|w| w[0] == w[1]);
         all_ok &= check("p256.cross.identical", identical, "same inputs give the same signature bytes");
     }
+    // Point decoding: compressed and uncompressed forms agree on both backends; a point off the
+    // curve and a hybrid encoding are refused by both.
+    let key = SecretKey::random(&mut rng);
+    let uncompressed = key.public_key().to_sec1_uncompressed();
+    let mut compressed = [0u8; 33];
+    compressed[0] = 0x02 | (uncompressed[64] & 1);
+    compressed[1..].copy_from_slice(&uncompressed[1..33]);
+    let mut off_curve = uncompressed;
+    off_curve[64] ^= 1;
+    let mut hybrid = uncompressed;
+    hybrid[0] = 0x06 | (uncompressed[64] & 1);
+    for &backend in backends {
+        let decoded = PublicKey::from_sec1_bytes_with(backend, &compressed).map(|p| p.to_sec1_uncompressed());
+        let ok = decoded == Ok(uncompressed)
+            && PublicKey::from_sec1_bytes_with(backend, &off_curve).is_err()
+            && PublicKey::from_sec1_bytes_with(backend, &hybrid).is_err()
+            && PublicKey::from_sec1_bytes_with(backend, &uncompressed[..64]).is_err();
+        let label = heapless_name::<40>(&["p256.decode.", backend.name()]);
+        all_ok &= check(&label, ok, "compressed = uncompressed; off-curve, hybrid, short refused");
+    }
     // RFC 6979 A.2.5 (P-256, SHA-256, "sample"), plain deterministic: r must match on both.
     let x = hex32("C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721");
     let r = hex32("EFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716");
