@@ -186,6 +186,57 @@ mod tests {
         assert!(matches!(t.recv(&mut buf, Duration::from_secs(1)), Err(LinkError::Closed)));
     }
 
+    /// Serves an in-process token over a byte stream until the peer closes it.
+    fn serve<S: Read + Write>(mut stream: S) {
+        use crate::inprocess::InProcessToken;
+        let mut token = InProcessToken::ephemeral();
+        let mut buf = [0u8; 4096];
+        let mut out = vec![0u8; 16 * 1024];
+        while let Ok(n) = stream.read(&mut buf) {
+            if n == 0 {
+                return;
+            }
+            token.send(&buf[..n]).unwrap();
+            while let Ok(m) = token.recv(&mut out, Duration::ZERO) {
+                if stream.write_all(&out[..m]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// `tcp:HOST:PORT` and `unix:PATH` devices reach a token through [`crate::connect::open`].
+    #[test]
+    fn tcp_and_unix_devices_reach_a_token() {
+        use crate::client::NO_CONTEXT;
+        use crate::connect::{open, DeviceSpec};
+        use crate::model::CreateKeyParams;
+
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let tcp_server = std::thread::spawn(move || serve(tcp.accept().unwrap().0));
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("token.sock");
+        let unix = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let unix_server = std::thread::spawn(move || serve(unix.accept().unwrap().0));
+
+        for spec in [DeviceSpec::Tcp(addr.to_string()), DeviceSpec::Unix(sock.clone())] {
+            let mut c = open(&spec).unwrap();
+            let key = c.create_key(&CreateKeyParams::default()).unwrap().key_id.to_string();
+            let big = vec![0x5Au8; 4096];
+            let blob = c.encrypt(&key, &big, NO_CONTEXT).unwrap().ciphertext_blob;
+            assert_eq!(
+                c.decrypt(&blob, NO_CONTEXT, None).unwrap().plaintext.as_slice(),
+                big.as_slice(),
+                "{spec:?}"
+            );
+        }
+        tcp_server.join().unwrap();
+        unix_server.join().unwrap();
+        let refused = open(&DeviceSpec::Tcp(addr.to_string())).unwrap_err();
+        assert!(refused.is_link(), "{refused:?}");
+    }
+
     /// The serial transport, opened by path, reaches a token serving the other end of a
     /// pseudo-terminal (as a USB CDC-ACM token's tty would), with the largest frames.
     #[test]
