@@ -110,6 +110,11 @@ impl Client {
 
     /// As [`Client::connect`], for an already boxed transport.
     pub fn connect_boxed(transport: Box<dyn Transport>) -> Result<Client> {
+        Self::connect_with_timeout(transport, HELLO_TIMEOUT)
+    }
+
+    /// As [`Client::connect_boxed`], waiting at most `hello_timeout` for the Hello answer.
+    pub fn connect_with_timeout(transport: Box<dyn Transport>, hello_timeout: Duration) -> Result<Client> {
         let mut client = Client {
             transport,
             acc: Box::new(FrameAccumulator::new()),
@@ -124,7 +129,7 @@ impl Client {
         client.transport.send(&[0])?;
         let version = client.call_with_timeout(
             Request::Hello { protocol_version: PROTOCOL_VERSION },
-            HELLO_TIMEOUT,
+            hello_timeout,
             |r| match r {
                 Response::Hello { protocol_version, firmware_version } => {
                     Some((protocol_version, firmware_version.to_owned()))
@@ -847,5 +852,71 @@ fn metadata(r: Response<'_>) -> Option<KeyMetadata> {
     match r {
         Response::KeyMetadata(m) => Some(KeyMetadata::from(&m)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::StreamTransport;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn a_silent_token_is_a_link_timeout() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let started = Instant::now();
+        let err = Client::connect_with_timeout(Box::new(StreamTransport::new(a)), Duration::from_millis(200))
+            .expect_err("nobody answers");
+        assert!(matches!(err, Error::Link(LinkError::Timeout(_))), "{err:?}");
+        assert!(err.is_link() && err.code().is_none());
+        assert!(started.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_token_that_hangs_up_is_a_closed_link() {
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(b);
+        let err = Client::connect(StreamTransport::new(a)).expect_err("closed");
+        assert!(err.is_link(), "{err:?}");
+    }
+
+    /// Before Hello is answered, garbage, undecodable frames and stale answers from an earlier
+    /// session are skipped; the first byte sent is the lone 0x00 that ends a partial frame.
+    #[test]
+    fn connect_skips_leftovers_and_sends_a_delimiter_first() {
+        use pkms_protocol::messages::{ResponseFrame, WireError};
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let token = std::thread::spawn(move || {
+            let mut first = [0u8; 1];
+            b.read_exact(&mut first).unwrap();
+            assert_eq!(first, [0], "a lone delimiter first");
+            let mut acc = FrameAccumulator::new();
+            let mut buf = [0u8; 256];
+            let id = loop {
+                let n = b.read(&mut buf).unwrap();
+                if let Feed::Frame(p, _) = acc.push(&buf[..n]) {
+                    let frame = framing::decode_request(p).unwrap();
+                    assert!(matches!(frame.request, Request::Hello { .. }));
+                    assert!(frame.now.is_some(), "every request carries the host time");
+                    break frame.id;
+                }
+            };
+            let mut out = vec![0u8; 512];
+            // Leftovers: bad COBS, an error about an undecodable frame, a stale answer.
+            b.write_all(&[0x05, 0x01, 0x00]).unwrap();
+            for (fid, result) in [
+                (0, Err(WireError { code: ErrorCode::MalformedFrame, message: "junk" })),
+                (id + 1000, Ok(Response::Done)),
+                (id, Ok(Response::Hello { protocol_version: PROTOCOL_VERSION, firmware_version: "9.9.9" })),
+            ] {
+                let n = framing::encode(&ResponseFrame { id: fid, result }, &mut out).unwrap();
+                b.write_all(&out[..n]).unwrap();
+            }
+            b
+        });
+        let c = Client::connect(StreamTransport::new(a)).unwrap();
+        assert_eq!(c.firmware_version(), "9.9.9");
+        drop(token.join().unwrap());
     }
 }
