@@ -255,15 +255,31 @@ mod tests {
     }
 
     #[test]
-    fn flash_file_is_created_locked_and_reopened() {
+    fn flash_file_is_saved_locked_and_reopened() {
+        use crate::model::CreateKeyParams;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/flash.bin");
-        {
+        let key = {
             let mut c = Client::connect(InProcessToken::open(&path).unwrap()).unwrap();
-            c.get_info().unwrap();
-        }
-        // A second open succeeds once the first token is gone (the lock was released).
-        let t = InProcessToken::open(&path).unwrap();
-        assert_eq!(t.flash().lock().capacity(), FLASH_BYTES);
+            c.create_key(&CreateKeyParams::default()).unwrap().key_id
+        };
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), FLASH_BYTES as u64, "a whole image was saved");
+
+        // While one token holds the file, a second open waits for it.
+        let holder = InProcessToken::open(&path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let t = InProcessToken::open(&path).unwrap();
+                tx.send(()).unwrap();
+                t
+            })
+        };
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "the second open waits");
+        drop(holder);
+        rx.recv_timeout(Duration::from_secs(10)).expect("the second open proceeds once the first is gone");
+        let mut c = Client::connect(waiter.join().unwrap()).unwrap();
+        assert_eq!(c.list_all_keys().unwrap(), vec![key], "the key survived in the file");
     }
 }
