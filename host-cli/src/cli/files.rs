@@ -101,7 +101,7 @@ pub struct EncryptFileArgs {
     /// Plaintext bytes per segment.
     #[arg(long, default_value_t = crate::envelope::format::DEFAULT_SEGMENT_SIZE, hide_short_help = true)]
     pub segment_size: u32,
-    /// Threads for the AES work (default: one per core, at most 4).
+    /// Threads for the AES work, besides the one doing I/O (default: cores - 1, 1 ..= 4).
     #[arg(long)]
     pub threads: Option<usize>,
     #[command(flatten)]
@@ -123,7 +123,7 @@ pub struct DecryptFileArgs {
     /// IN OUT (`-` for stdin / stdout), or with --out-dir the inputs.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Threads for the AES work (default: one per core, at most 4).
+    /// Threads for the AES work, besides the one doing I/O (default: cores - 1, 1 ..= 4).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Reuse an unwrapped data key for further files that share it, for at most this many

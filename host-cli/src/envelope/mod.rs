@@ -12,6 +12,7 @@
 pub mod format;
 pub mod key_service;
 pub mod output;
+pub mod pipeline;
 pub mod segments;
 
 use std::io::{self, Read, Write};
@@ -22,24 +23,30 @@ use rand_core::{OsRng, RngCore};
 use crate::datakey_cache::DataKeyCache;
 use format::{FileKeys, Header, HeaderError, ReadHeaderError, SALT_LEN, SEGMENT_TAG_LEN};
 pub use key_service::{ContextPairs, DataKey, DigestSignature, KeyService};
-use segments::{for_each_parallel, SegmentCipher, Slot};
+use segments::SegmentCipher;
 
 /// Tuning of the bulk work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     /// Plaintext bytes per segment when encrypting (decryption uses the file's own).
     pub segment_size: u32,
-    /// Threads sealing/opening segments (1 = the caller's thread only).
+    /// Threads sealing/opening segments, besides the caller's thread, which does the I/O.
     pub threads: usize,
     /// Segments held in memory at once (per batch).
     pub batch_segments: usize,
 }
 
 impl Default for Options {
-    /// 64 KiB segments, one thread per core (at most 4), 32 segments per batch.
+    /// 64 KiB segments, 32 segments per batch, and one AES thread per core beyond the one
+    /// doing I/O (at least 1, at most 4): on a 2-core machine one thread reads and writes while
+    /// the other seals or opens.
     fn default() -> Self {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
-        Options { segment_size: format::DEFAULT_SEGMENT_SIZE, threads, batch_segments: 32 }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Options {
+            segment_size: format::DEFAULT_SEGMENT_SIZE,
+            threads: cores.saturating_sub(1).clamp(1, 4),
+            batch_segments: 32,
+        }
     }
 }
 
@@ -185,10 +192,6 @@ fn read_full<R: Read + ?Sized>(input: &mut R, buf: &mut [u8]) -> io::Result<usiz
         }
     }
     Ok(filled)
-}
-
-fn new_slots(count: usize, size: usize) -> Vec<Slot> {
-    (0..count).map(|_| Slot { buf: vec![0u8; size], len: 0 }).collect()
 }
 
 /// A file's header, read and parsed but not yet authenticated (that needs the data key).
@@ -381,49 +384,53 @@ impl Encryption {
     ) -> Result<EncryptSummary, EnvelopeError> {
         output.write_all(&self.head).map_err(EnvelopeError::Write)?;
         let seg = self.options.segment_size as usize;
-        let batch = self.options.batch_segments.max(1);
-        let mut slots = new_slots(batch, seg + SEGMENT_TAG_LEN);
-        let mut index: u64 = 0;
+        let cipher = &self.cipher;
         let mut total: u64 = 0;
-        loop {
-            let mut count = 0;
-            let mut last_seen = false;
-            while count < batch && !last_seen {
-                let n = read_full(input, &mut slots[count].buf[..seg]).map_err(EnvelopeError::Read)?;
-                slots[count].len = n;
-                last_seen = n < seg;
-                count += 1;
-            }
-            if index + count as u64 > u64::from(u32::MAX) + 1 {
-                return Err(EnvelopeError::TooLarge);
-            }
-            let base = index;
-            let final_slot = if last_seen { count - 1 } else { usize::MAX };
-            let cipher = &self.cipher;
-            let results = for_each_parallel(&mut slots[..count], self.options.threads, &|i, s| {
-                // base + i < 2^32 was checked above.
-                cipher.seal((base + i as u64) as u32, i == final_slot, &mut s.buf, s.len)
-            });
-            if results.iter().any(Result::is_err) {
-                return Err(EnvelopeError::Write(io::Error::other("sealing a segment failed")));
-            }
-            let mut bytes = 0u64;
-            for s in &slots[..count] {
-                output.write_all(&s.buf[..s.len + SEGMENT_TAG_LEN]).map_err(EnvelopeError::Write)?;
-                bytes += s.len as u64;
-            }
-            total += bytes;
-            index += count as u64;
-            progress.inc(bytes);
-            if last_seen {
-                break;
-            }
-        }
+        let mut segments: u64 = 0;
+        pipeline::run(
+            3,
+            self.options.batch_segments,
+            seg + SEGMENT_TAG_LEN,
+            self.options.threads,
+            |b| {
+                let batch = b.slots.len();
+                while b.count < batch && !b.last {
+                    let slot = &mut b.slots[b.count];
+                    let n = read_full(input, &mut slot.buf[..seg]).map_err(EnvelopeError::Read)?;
+                    slot.len = n;
+                    b.last = n < seg;
+                    b.count += 1;
+                }
+                if b.base + b.count as u64 > u64::from(u32::MAX) + 1 {
+                    return Err(EnvelopeError::TooLarge);
+                }
+                Ok(())
+            },
+            // base + i < 2^32 was checked when the batch was filled.
+            &|i, s, base, final_slot| {
+                cipher.seal((base + i as u64) as u32, i == final_slot, &mut s.buf, s.len).map(|()| s.len)
+            },
+            |b| {
+                let mut bytes = 0u64;
+                for (s, r) in b.slots[..b.count].iter().zip(&b.results) {
+                    if r.is_err() {
+                        return Err(EnvelopeError::Write(io::Error::other("sealing a segment failed")));
+                    }
+                    output.write_all(&s.buf[..s.len + SEGMENT_TAG_LEN]).map_err(EnvelopeError::Write)?;
+                    bytes += s.len as u64;
+                }
+                total += bytes;
+                segments += b.count as u64;
+                progress.inc(bytes);
+                Ok(())
+            },
+            || EnvelopeError::Write(io::Error::other("an encryption worker thread failed")),
+        )?;
         output.flush().map_err(EnvelopeError::Write)?;
         Ok(EncryptSummary {
             key_id: self.key_id.to_string(),
             plaintext_bytes: total,
-            segments: index,
+            segments,
             cached_data_key: self.cached,
         })
     }
@@ -441,63 +448,67 @@ impl Decryption {
         progress: &ProgressBar,
     ) -> Result<DecryptSummary, EnvelopeError> {
         let full = self.segment_size as usize + SEGMENT_TAG_LEN;
-        let batch = self.options.batch_segments.max(1);
-        let mut slots = new_slots(batch, full);
-        let mut index: u64 = 0;
+        let cipher = &self.cipher;
         let mut total: u64 = 0;
-        loop {
-            let mut count = 0;
-            let mut last_seen = false;
-            while count < batch && !last_seen {
-                let n = read_full(input, &mut slots[count].buf[..]).map_err(EnvelopeError::Read)?;
-                slots[count].len = n;
-                last_seen = n < full;
-                count += 1;
-            }
-            // A final chunk too short to hold a tag is not a segment: the file was cut.
-            let mut truncated = false;
-            if last_seen && slots[count - 1].len < SEGMENT_TAG_LEN {
-                truncated = true;
-                count -= 1;
-            }
-            if index + count as u64 > u64::from(u32::MAX) + 1 {
-                return Err(EnvelopeError::TooLarge);
-            }
-            let base = index;
-            let final_slot = if last_seen && !truncated { count - 1 } else { usize::MAX };
-            let cipher = &self.cipher;
-            let results = for_each_parallel(&mut slots[..count], self.options.threads, &|i, s| {
-                cipher.open((base + i as u64) as u32, i == final_slot, &mut s.buf[..s.len])
-            });
-            let mut bytes = 0u64;
-            for (i, (s, r)) in slots[..count].iter().zip(results).enumerate() {
-                match r {
-                    Ok(n) => {
-                        output.write_all(&s.buf[..n]).map_err(EnvelopeError::Write)?;
-                        bytes += n as u64;
-                    }
-                    Err(_) if i == final_slot => {
-                        return Err(EnvelopeError::FinalSegment { index: base + i as u64, len: s.len })
-                    }
-                    Err(_) => return Err(EnvelopeError::Segment { index: base + i as u64 }),
+        let mut segments: u64 = 0;
+        pipeline::run(
+            3,
+            self.options.batch_segments,
+            full,
+            self.options.threads,
+            |b| {
+                let batch = b.slots.len();
+                while b.count < batch && !b.last {
+                    let slot = &mut b.slots[b.count];
+                    let n = read_full(input, &mut slot.buf[..]).map_err(EnvelopeError::Read)?;
+                    slot.len = n;
+                    b.last = n < full;
+                    b.count += 1;
                 }
-            }
-            total += bytes;
-            index += count as u64;
-            progress.inc(bytes);
-            if truncated {
-                return Err(EnvelopeError::Truncated { segments: index });
-            }
-            if last_seen {
-                break;
-            }
-        }
+                // A final fragment too short to hold a tag is not a segment: the file was cut.
+                if b.last && b.slots[b.count - 1].len < SEGMENT_TAG_LEN {
+                    b.truncated = true;
+                    b.count -= 1;
+                }
+                if b.base + b.count as u64 > u64::from(u32::MAX) + 1 {
+                    return Err(EnvelopeError::TooLarge);
+                }
+                Ok(())
+            },
+            &|i, s, base, final_slot| {
+                cipher.open((base + i as u64) as u32, i == final_slot, &mut s.buf[..s.len])
+            },
+            |b| {
+                let final_slot = if b.last && !b.truncated { b.count.checked_sub(1) } else { None };
+                let mut bytes = 0u64;
+                for (i, (s, r)) in b.slots[..b.count].iter().zip(&b.results).enumerate() {
+                    match r {
+                        Ok(n) => {
+                            output.write_all(&s.buf[..*n]).map_err(EnvelopeError::Write)?;
+                            bytes += *n as u64;
+                        }
+                        Err(_) if Some(i) == final_slot => {
+                            return Err(EnvelopeError::FinalSegment { index: b.base + i as u64, len: s.len })
+                        }
+                        Err(_) => return Err(EnvelopeError::Segment { index: b.base + i as u64 }),
+                    }
+                }
+                total += bytes;
+                segments += b.count as u64;
+                progress.inc(bytes);
+                if b.truncated {
+                    return Err(EnvelopeError::Truncated { segments });
+                }
+                Ok(())
+            },
+            || EnvelopeError::Read(io::Error::other("a decryption worker thread failed")),
+        )?;
         output.flush().map_err(EnvelopeError::Write)?;
         Ok(DecryptSummary {
             key_id: self.key_id.to_string(),
             context: self.context,
             plaintext_bytes: total,
-            segments: index,
+            segments,
             cached_data_key: self.cached,
         })
     }

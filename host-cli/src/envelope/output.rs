@@ -2,12 +2,12 @@
 //! renamed over the destination on [`AtomicFile::commit`] and removed if dropped uncommitted.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// A file being written that becomes visible at `dest` only on [`AtomicFile::commit`].
 pub struct AtomicFile {
-    temp: BufWriter<tempfile::NamedTempFile>,
+    temp: tempfile::NamedTempFile,
     dest: PathBuf,
 }
 
@@ -21,20 +21,20 @@ impl AtomicFile {
         let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let temp =
             tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir)?;
-        Ok(AtomicFile { temp: BufWriter::with_capacity(1 << 20, temp), dest: dest.to_path_buf() })
+        // Unbuffered: the envelope writes whole segments, a buffer would only add a copy.
+        Ok(AtomicFile { temp, dest: dest.to_path_buf() })
     }
 
     /// Flushes and renames the file to its destination (replacing what was there). The rename
     /// is atomic; like gpg and age, no fsync is forced (durability is the file system's).
     pub fn commit(self) -> io::Result<()> {
-        let temp = self.temp.into_inner().map_err(|e| e.into_error())?;
-        temp.persist(&self.dest).map_err(|e| e.error)?;
+        self.temp.persist(&self.dest).map_err(|e| e.error)?;
         Ok(())
     }
 
     /// The underlying file (for size queries in tests and tools).
     pub fn file(&self) -> &File {
-        self.temp.get_ref().as_file()
+        self.temp.as_file()
     }
 }
 
