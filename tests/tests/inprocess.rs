@@ -24,4 +24,5 @@ pkms_tests::run_suites!(InProcess::new();
     deletion_after_the_window,
     aliases,
     tags_and_descriptions,
+    user_presence_keys_on_an_emulated_token,
 );

@@ -25,6 +25,7 @@ pkms_tests::run_suites!(Qemu::new();
     deletion_after_the_window,
     aliases,
     tags_and_descriptions,
+    user_presence_keys_on_an_emulated_token,
 );
 
 /// Issue 3: SIGKILL the QEMU process in the middle of a burst of rotations (and, once a key

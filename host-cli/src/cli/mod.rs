@@ -248,7 +248,10 @@ fn hint(code: ErrorCode, operation: &str, message: &str) -> Option<&'static str>
             "For more than 4096 bytes use envelope encryption: `pkms encrypt-file`."
         }
         ErrorCode::UnsupportedProtocolVersion => "Update pkms or the token firmware so both speak the same protocol.",
-        ErrorCode::UserPresenceRequired => "Touch the token's button when it blinks; the emulator cannot confirm presence.",
+        ErrorCode::UserPresenceRequired => {
+            "On a hardware token, touch its button when it blinks; emulated tokens cannot confirm \
+             presence, so keys created with --user-presence-required decrypt and sign only on hardware."
+        }
         ErrorCode::InvalidAliasName => {
             "Alias names start with `alias/`, use only letters, digits, `/_-:`, and may not start with `alias/aws/`."
         }

@@ -213,3 +213,25 @@ pub fn key_usage_matrix(t: &mut dyn TestToken) {
     }
     assert!(checked >= 5 * 12, "checked {checked} pairs");
 }
+
+/// Keys created with user presence required: on an emulated token (no button) Decrypt and Sign
+/// are refused with UserPresenceRequired; operations that need no presence still work.
+pub fn user_presence_keys_on_an_emulated_token(t: &mut dyn TestToken) {
+    let mut c = t.client();
+    let sym = c.create_key(&CreateKeyParams { user_presence_required: true, ..Default::default() }).unwrap();
+    assert!(sym.user_presence_required);
+    let sym = sym.key_id.to_string();
+    let blob = c.encrypt(&sym, b"x", NO_CONTEXT).unwrap().ciphertext_blob;
+    expect_code(c.decrypt(&blob, NO_CONTEXT, None), ErrorCode::UserPresenceRequired);
+    let signer = c
+        .create_key(&CreateKeyParams {
+            key_spec: KeySpec::EccNistP256,
+            user_presence_required: true,
+            ..Default::default()
+        })
+        .unwrap()
+        .key_id
+        .to_string();
+    expect_code(c.sign(&signer, &[1u8; 32], MessageType::Digest, ECDSA), ErrorCode::UserPresenceRequired);
+    c.get_public_key(&signer, None).unwrap();
+}
