@@ -23,6 +23,7 @@ fn main() -> ! {
     let (per_tick_x1000, overhead) = counter::calibrate();
     report::info("instructions_per_tick_x1000", format_args!("{per_tick_x1000}"));
     report::info("measurement_overhead_ticks", format_args!("{overhead}"));
+    report::info("exact_to_the_instruction", format_args!("{}", counter::is_exact()));
     report::info("p256_active_backend", format_args!("{}", pkms_p256::Backend::ACTIVE.name()));
 
     let mut ok = crypto::p256_cross_check();
@@ -31,6 +32,7 @@ fn main() -> ! {
     crypto::aes_gcm_parts();
     crypto::hmac_sha256();
     ok &= token::run();
+    report::info("exact_to_the_instruction_at_end", format_args!("{}", counter::is_exact()));
     semihosting::println!("DONE");
     semihosting::process::exit(if ok { 0 } else { 1 })
 }
