@@ -30,7 +30,8 @@ use segments::SegmentCipher;
 pub struct Options {
     /// Plaintext bytes per segment when encrypting (decryption uses the file's own).
     pub segment_size: u32,
-    /// Threads sealing/opening segments, besides the caller's thread, which does the I/O.
+    /// Threads sealing/opening batches of segments, besides the caller's thread, which does the
+    /// I/O.
     pub threads: usize,
     /// Segments held in memory at once (per batch).
     pub batch_segments: usize,
@@ -388,10 +389,11 @@ impl Encryption {
         let mut total: u64 = 0;
         let mut segments: u64 = 0;
         pipeline::run(
-            3,
-            self.options.batch_segments,
-            seg + SEGMENT_TAG_LEN,
-            self.options.threads,
+            pipeline::Shape {
+                batch_segments: self.options.batch_segments,
+                slot_size: seg + SEGMENT_TAG_LEN,
+                threads: self.options.threads,
+            },
             |b| {
                 let batch = b.slots.len();
                 while b.count < batch && !b.last {
@@ -452,10 +454,11 @@ impl Decryption {
         let mut total: u64 = 0;
         let mut segments: u64 = 0;
         pipeline::run(
-            3,
-            self.options.batch_segments,
-            full,
-            self.options.threads,
+            pipeline::Shape {
+                batch_segments: self.options.batch_segments,
+                slot_size: full,
+                threads: self.options.threads,
+            },
             |b| {
                 let batch = b.slots.len();
                 while b.count < batch && !b.last {

@@ -1,10 +1,11 @@
-//! Overlaps I/O with AES work: the caller's thread reads batch k+1 and writes batch k-1 while a
-//! helper thread seals or opens batch k (itself spreading the batch over `threads` threads).
-//! Three batches exist at a time, whatever the file size.
+//! Overlaps I/O with AES work: the caller's thread reads and writes batches of segments while
+//! `threads` worker threads seal or open whole batches; the caller writes them back in order.
+//! At most `threads + 2` batches exist at a time, whatever the file size.
 
-use std::sync::mpsc;
+use std::collections::BTreeMap;
+use std::sync::{mpsc, Mutex};
 
-use super::segments::{for_each_parallel, SegmentAuthFailed, Slot};
+use super::segments::{SegmentAuthFailed, Slot};
 
 /// Seals or opens one slot: `(index in batch, slot, batch base index, final slot index)` →
 /// plaintext length.
@@ -27,56 +28,89 @@ pub struct Batch {
     pub results: Vec<Result<usize, SegmentAuthFailed>>,
 }
 
-/// Runs the pipeline until `fill` reports the last batch and it has been drained, or a step
-/// fails (the first error is returned and nothing more is written).
-///
-/// * `fill(batch)` reads input into `batch.slots`, setting `count`, `last` and `truncated`.
-///   `base` is set by the pipeline.
-/// * `work(slot_index_in_batch, slot, batch_base, final_slot)` seals or opens one slot on a
-///   worker thread (`final_slot` is the index of the final segment in this batch, or `usize::MAX`).
-/// * `drain(batch)` writes a processed batch, in order.
-/// * `lost()` is the error for a worker that vanished (it can only panic on a bug).
-#[allow(clippy::too_many_arguments)]
-pub fn run<E: Send>(
-    batches: usize,
-    batch_segments: usize,
-    slot_size: usize,
-    threads: usize,
-    mut fill: impl FnMut(&mut Batch) -> Result<(), E>,
-    work: &SlotWork<'_>,
-    mut drain: impl FnMut(&Batch) -> Result<(), E>,
-    lost: impl Fn() -> E,
-) -> Result<(), E> {
-    let mut free: Vec<Batch> = (0..batches.max(2))
-        .map(|_| Batch {
+impl Batch {
+    fn new(batch_segments: usize, slot_size: usize) -> Batch {
+        Batch {
             slots: (0..batch_segments.max(1)).map(|_| Slot { buf: vec![0u8; slot_size], len: 0 }).collect(),
             count: 0,
             base: 0,
             last: false,
             truncated: false,
             results: Vec::new(),
-        })
-        .collect();
+        }
+    }
+
+    fn process(&mut self, work: &SlotWork<'_>) {
+        let final_slot =
+            if self.last && !self.truncated && self.count > 0 { self.count - 1 } else { usize::MAX };
+        let base = self.base;
+        self.results = self.slots[..self.count]
+            .iter_mut()
+            .enumerate()
+            .map(|(i, s)| work(i, s, base, final_slot))
+            .collect();
+    }
+}
+
+/// The sizes of a pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Segments per batch.
+    pub batch_segments: usize,
+    /// Bytes per segment buffer.
+    pub slot_size: usize,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+/// Runs the pipeline until `fill` reports the last batch and it has been drained, or a step
+/// fails (the first error is returned and nothing more is written).
+///
+/// * `fill(batch)` reads input into `batch.slots`, setting `count`, `last` and `truncated`
+///   (`base` is set by the pipeline); it runs on the caller's thread.
+/// * `work` seals or opens one slot, on a worker thread.
+/// * `drain(batch)` writes a processed batch; batches arrive in input order.
+/// * `lost()` is the error for a worker that vanished (it can only panic on a bug).
+pub fn run<E: Send>(
+    shape: Shape,
+    mut fill: impl FnMut(&mut Batch) -> Result<(), E>,
+    work: &SlotWork<'_>,
+    mut drain: impl FnMut(&Batch) -> Result<(), E>,
+    lost: impl Fn() -> E,
+) -> Result<(), E> {
+    let threads = shape.threads.max(1);
+    let max_in_flight = threads + 1;
+    let mut free: Vec<Batch> =
+        (0..max_in_flight + 1).map(|_| Batch::new(shape.batch_segments, shape.slot_size)).collect();
+    let (to_workers, jobs) = mpsc::sync_channel::<(u64, Batch)>(max_in_flight);
+    let jobs = Mutex::new(jobs);
+    let (to_main, done) = mpsc::channel::<(u64, Batch)>();
     std::thread::scope(|scope| {
-        let (to_worker, worker_rx) = mpsc::sync_channel::<Batch>(1);
-        let (to_main, main_rx) = mpsc::sync_channel::<Batch>(1);
-        scope.spawn(move || {
-            for mut b in worker_rx {
-                let final_slot = if b.last && !b.truncated && b.count > 0 { b.count - 1 } else { usize::MAX };
-                let base = b.base;
-                b.results =
-                    for_each_parallel(&mut b.slots[..b.count], threads, &|i, s| work(i, s, base, final_slot));
-                if to_main.send(b).is_err() {
-                    break;
+        // The queue must close when this closure returns (even early), so the workers end.
+        let to_workers = to_workers;
+        for _ in 0..threads {
+            let (jobs, to_main) = (&jobs, to_main.clone());
+            scope.spawn(move || loop {
+                // A poisoned lock or a closed queue both end this worker.
+                let job = match jobs.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok((seq, mut b)) = job else { return };
+                b.process(work);
+                if to_main.send((seq, b)).is_err() {
+                    return;
                 }
-            }
-        });
+            });
+        }
+        drop(to_main);
+        let mut next_fill: u64 = 0;
+        let mut next_drain: u64 = 0;
         let mut next_base: u64 = 0;
         let mut input_done = false;
-        let mut in_flight = 0usize;
+        let mut ready: BTreeMap<u64, Batch> = BTreeMap::new();
         loop {
-            // Keep one batch in the worker and one queued behind it.
-            while !input_done && in_flight < 2 {
+            while !input_done && next_fill - next_drain < max_in_flight as u64 {
                 let Some(mut b) = free.pop() else { break };
                 b.count = 0;
                 b.last = false;
@@ -85,21 +119,89 @@ pub fn run<E: Send>(
                 fill(&mut b)?;
                 next_base += b.count as u64;
                 input_done = b.last;
-                if to_worker.send(b).is_err() {
+                if to_workers.send((next_fill, b)).is_err() {
                     return Err(lost());
                 }
-                in_flight += 1;
+                next_fill += 1;
             }
-            if in_flight == 0 {
+            if next_drain == next_fill {
                 return Ok(());
             }
-            let Ok(b) = main_rx.recv() else { return Err(lost()) };
-            in_flight -= 1;
-            drain(&b)?;
-            if b.last {
-                return Ok(());
+            while !ready.contains_key(&next_drain) {
+                let Ok((seq, b)) = done.recv() else { return Err(lost()) };
+                ready.insert(seq, b);
             }
-            free.push(b);
+            while let Some(b) = ready.remove(&next_drain) {
+                drain(&b)?;
+                next_drain += 1;
+                if b.last {
+                    return Ok(());
+                }
+                free.push(b);
+            }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Batches come back in order whatever the number of workers, and every slot is worked.
+    #[test]
+    fn batches_are_drained_in_input_order() {
+        for threads in [1, 2, 5] {
+            let mut produced = 0usize;
+            let mut seen = Vec::new();
+            let r: Result<(), ()> = run(
+                Shape { batch_segments: 3, slot_size: 8, threads },
+                |b| {
+                    while b.count < 3 && produced < 20 {
+                        b.slots[b.count].len = produced;
+                        b.count += 1;
+                        produced += 1;
+                    }
+                    b.last = produced == 20;
+                    Ok(())
+                },
+                &|i, s, base, _| {
+                    // Uneven work so that workers finish out of order.
+                    std::thread::sleep(std::time::Duration::from_micros((s.len as u64 * 37) % 300));
+                    assert_eq!(base as usize + i, s.len);
+                    Ok(s.len)
+                },
+                |b| {
+                    seen.extend(b.results.iter().map(|r| r.unwrap()));
+                    Ok(())
+                },
+                || (),
+            );
+            assert_eq!(r, Ok(()));
+            assert_eq!(seen, (0..20).collect::<Vec<_>>(), "threads {threads}");
+        }
+    }
+
+    #[test]
+    fn the_first_error_stops_the_pipeline() {
+        let mut drained = 0;
+        let r: Result<(), &str> = run(
+            Shape { batch_segments: 2, slot_size: 4, threads: 2 },
+            |b| {
+                b.count = 2;
+                Ok(())
+            },
+            &|_, _, _, _| Ok(0),
+            |b| {
+                drained += 1;
+                if b.base == 4 {
+                    Err("stop")
+                } else {
+                    Ok(())
+                }
+            },
+            || "lost",
+        );
+        assert_eq!(r, Err("stop"));
+        assert_eq!(drained, 3);
+    }
 }

@@ -4,7 +4,8 @@
 //! nonce a segment is opened with, so its tag fails; cutting the file after a full segment
 //! leaves no segment sealed as "last", which the reader reports as truncation.
 //!
-//! Segments are independent, so a batch of them is sealed or opened on several threads.
+//! Segments are independent, so batches of them are sealed or opened on several threads
+//! ([`super::pipeline`]).
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -74,43 +75,6 @@ pub struct Slot {
     pub len: usize,
 }
 
-/// Runs `work(i, slot)` for every slot, spread over up to `threads` threads (the caller's
-/// thread included). Returns the results in slot order.
-pub fn for_each_parallel<T: Send>(
-    slots: &mut [Slot],
-    threads: usize,
-    work: &(dyn Fn(usize, &mut Slot) -> T + Sync),
-) -> Vec<T> {
-    let threads = threads.clamp(1, slots.len().max(1));
-    if threads == 1 {
-        return slots.iter_mut().enumerate().map(|(i, s)| work(i, s)).collect();
-    }
-    let per = slots.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut chunks = slots.chunks_mut(per).enumerate();
-        let first = chunks.next();
-        let handles: Vec<_> = chunks
-            .map(|(c, chunk)| {
-                scope.spawn(move || {
-                    chunk.iter_mut().enumerate().map(|(j, s)| work(c * per + j, s)).collect::<Vec<T>>()
-                })
-            })
-            .collect();
-        let mut out: Vec<T> = match first {
-            Some((_, chunk)) => chunk.iter_mut().enumerate().map(|(j, s)| work(j, s)).collect(),
-            None => Vec::new(),
-        };
-        for h in handles {
-            match h.join() {
-                Ok(mut part) => out.append(&mut part),
-                // A worker can only panic on a bug; re-raise it on this thread.
-                Err(payload) => std::panic::resume_unwind(payload),
-            }
-        }
-        out
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,12 +101,5 @@ mod tests {
         b[50] ^= 0x80;
         assert_eq!(c.open(7, false, &mut b), Err(SegmentAuthFailed));
         assert_eq!(c.open(7, false, &mut [0u8; 15]), Err(SegmentAuthFailed));
-    }
-
-    #[test]
-    fn parallel_results_keep_slot_order() {
-        let mut slots: Vec<Slot> = (0..9).map(|i| Slot { buf: vec![i as u8; 4], len: i }).collect();
-        let out = for_each_parallel(&mut slots, 4, &|i, s| (i, s.len, s.buf[0]));
-        assert_eq!(out, (0..9).map(|i| (i, i, i as u8)).collect::<Vec<_>>());
     }
 }
