@@ -338,11 +338,17 @@ pub fn markdown(r: &Report<'_>, table: &str) -> String {
             let _ =
                 writeln!(md, "- On-target correctness checks (backend cross-check, round trips): {checks}");
             if let Some(ratio) = t.info.get("instructions_per_tick_x1000") {
-                let _ = writeln!(
-                    md,
-                    "- Counter: SysTick, {} instructions per tick (so figures are multiples of that)",
-                    ratio.parse::<u64>().map(|x| (x / 1000).to_string()).unwrap_or_else(|_| ratio.clone())
-                );
+                let per_tick =
+                    ratio.parse::<u64>().map(|x| (x / 1000).to_string()).unwrap_or_else(|_| ratio.clone());
+                let exact = t.info.get("exact_to_the_instruction_at_end").map(String::as_str) == Some("true");
+                let resolution = if exact {
+                    "figures exact to the instruction (41-instruction vernier on the tick edges, \
+                     self-checked on a loop of known length)"
+                        .to_string()
+                } else {
+                    format!("figures are multiples of {per_tick} (the vernier self-check did not pass)")
+                };
+                let _ = writeln!(md, "- Counter: SysTick, {per_tick} instructions per tick; {resolution}");
             }
         }
         Err(e) => {
@@ -353,8 +359,9 @@ pub fn markdown(r: &Report<'_>, table: &str) -> String {
     let _ = writeln!(
         md,
         "Notes: on-token figures are instructions counted under `qemu-system-arm -M mps2-an386 -icount shift=0` \
-         (1 instruction = 1 ns of virtual time) by SysTick at 25 MHz, so one tick is 40 instructions; each is one \
-         run of the operation with a fixed-seed RNG, minus the cost of reading the counter. The bench firmware is \
+         (1 instruction = 1 ns of virtual time) by SysTick at 25 MHz (one tick = 40 instructions, resolved to \
+         the instruction by a vernier); each is one run of the operation with a fixed-seed RNG, minus the cost \
+         of reading the counter. The bench firmware is \
          built with opt-level 3 and LTO. \"n/a\" rows name why a figure is missing (e.g. an operation the token \
          core does not implement yet). Through-the-protocol figures are wall time on this machine against a QEMU \
          token without -icount. See docs/benchmarks.md for how instructions relate to time on the nRF52840 and \
