@@ -19,12 +19,15 @@
 // no_std): 176 bytes, moved only on the error path.
 #![allow(clippy::result_large_err)]
 
+pub mod audit;
+pub mod auth;
 pub mod board;
 pub mod crypto;
 pub mod error;
 #[cfg(any(test, feature = "std"))]
 pub mod mock_flash;
 pub mod ops;
+pub mod policy;
 pub mod records;
 pub mod serve;
 pub mod state;

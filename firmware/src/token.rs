@@ -8,16 +8,20 @@ use pkms_protocol::messages::{Request, RequestFrame, Response, ResponseFrame, Wi
 use pkms_protocol::ErrorCode;
 use rand_core::{CryptoRng, RngCore};
 
+use crate::auth::{self, Guard};
 use crate::board::Board;
 use crate::error::{Error, OpResult};
 use crate::ops::{self, Buffers};
 use crate::serve::error_frame;
 use crate::state::Core;
+use pkms_protocol::access::{self, Role};
+use pkms_protocol::KeyId;
 
 /// The token core over a flash, an RNG and a board.
 pub struct Token<F, R, B> {
     core: Core<F, R, B>,
     bufs: Buffers,
+    guard: Guard,
 }
 
 impl<F, R, B> Token<F, R, B>
@@ -30,7 +34,10 @@ where
     /// Never panics: on a damaged or foreign flash the token still answers Hello and GetInfo,
     /// and key operations answer StorageCorrupted (or Internal for an unsupported geometry).
     pub fn new(flash: F, rng: R, board: B) -> Self {
-        Token { core: Core::mount(flash, rng, board), bufs: Buffers::new() }
+        let mut core = Core::mount(flash, rng, board);
+        let guard = Guard::mount(&mut core);
+        crate::policy::drop_orphans(&mut core);
+        Token { core, bufs: Buffers::new(), guard }
     }
 
     /// Handles one COBS-decoded request payload; writes the COBS-encoded response frame
@@ -44,16 +51,79 @@ where
         let id = frame.id;
         self.core.observe_time(frame.now);
         self.core.run_due();
-        let n = {
-            let Token { core, bufs } = self;
-            match dispatch(core, bufs, &frame.request) {
-                Ok(response) => encode(id, Ok(response), out),
-                Err(e) => encode(id, Err(WireError { code: e.code, message: &e.message }), out),
+        // The gate (sessions, policies, force-audit), the operation, then the audit entry,
+        // written before the encoded answer is handed back.
+        let operation = access::request_operation(payload).unwrap_or(u16::MAX);
+        let (n, outcome, key_id, key_version) = {
+            let Token { core, bufs, guard } = self;
+            let admitted = guard.admit(core, &frame.request);
+            let key_id = admitted.as_ref().ok().and_then(|a| a.key_id);
+            let result = match admitted {
+                Err(e) => Err(e),
+                Ok(_) if auth::handles(&frame.request) => auth::dispatch(core, bufs, guard, &frame.request),
+                Ok(_) => dispatch(core, bufs, &frame.request),
+            };
+            match result {
+                Ok(response) => {
+                    let (rid, version) = response_key(&response);
+                    (encode(id, Ok(response), out), Ok(()), rid.or(key_id), version)
+                }
+                Err(e) => (
+                    encode(id, Err(WireError { code: e.code, message: &e.message }), out),
+                    Err(e.code),
+                    key_id,
+                    0,
+                ),
             }
         };
+        let n = self.after(&frame.request, operation, outcome, key_id, key_version, n, id, out);
         self.bufs.wipe();
         self.core.board.activity(false);
         n
+    }
+
+    /// After an answer was encoded: a non-administrator's new key gets a policy naming its
+    /// creator, and the request's audit entry is appended. If either write fails the answer is
+    /// replaced by an error (the operation may have happened, but it is not handed back
+    /// unrecorded).
+    #[allow(clippy::too_many_arguments)]
+    fn after(
+        &mut self,
+        request: &Request<'_>,
+        operation: u16,
+        mut outcome: Result<(), ErrorCode>,
+        key_id: Option<KeyId>,
+        key_version: u32,
+        n: usize,
+        id: u32,
+        out: &mut [u8],
+    ) -> usize {
+        let Token { core, bufs, guard } = self;
+        if let (Request::CreateKey { .. }, Ok(()), Some(k), Some(s)) =
+            (request, outcome, key_id, &guard.session)
+        {
+            if s.role == Role::User {
+                if let Err(e) = crate::policy::record_creator(core, bufs, &k, s.name.as_str()) {
+                    outcome = Err(e.code);
+                    let n = encode(id, Err(WireError { code: e.code, message: &e.message }), out);
+                    let _ = guard.record(core, operation, outcome, key_id, key_version);
+                    return n;
+                }
+            }
+        }
+        match guard.record(core, operation, outcome, key_id, key_version) {
+            Ok(()) => n,
+            Err(e) => {
+                let e = Error::format(
+                    e.code,
+                    format_args!(
+                        "the audit log could not be written ({}); the answer is withheld",
+                        e.message
+                    ),
+                );
+                encode(id, Err(WireError { code: e.code, message: &e.message }), out)
+            }
+        }
     }
 
     /// The flash, e.g. for tests that inspect it.
@@ -70,6 +140,29 @@ where
     /// The board.
     pub fn board_mut(&mut self) -> &mut B {
         &mut self.core.board
+    }
+}
+
+/// The key id and version a response names, for its audit entry.
+fn response_key(r: &Response<'_>) -> (Option<KeyId>, u32) {
+    match r {
+        Response::KeyMetadata(m) => (Some(m.key_id), m.current_key_version),
+        Response::Encrypt { key_id, key_version, .. }
+        | Response::Decrypt { key_id, key_version, .. }
+        | Response::Rotated { key_id, key_version, .. }
+        | Response::Sign { key_id, key_version, .. }
+        | Response::Verify { key_id, key_version, .. }
+        | Response::PublicKey { key_id, key_version, .. }
+        | Response::Mac { key_id, key_version, .. }
+        | Response::VerifyMac { key_id, key_version, .. } => (Some(*key_id), *key_version),
+        Response::ReEncrypt { key_id, .. }
+        | Response::DataKey { key_id, .. }
+        | Response::KeyRotationStatus { key_id, .. }
+        | Response::Retired { key_id, .. }
+        | Response::DeletionScheduled { key_id, .. }
+        | Response::DeletionCancelled { key_id }
+        | Response::KeyPolicy { key_id, .. } => (Some(*key_id), 0),
+        _ => (None, 0),
     }
 }
 

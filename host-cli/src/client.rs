@@ -920,3 +920,7 @@ mod tests {
         drop(token.join().unwrap());
     }
 }
+
+#[path = "client_access.rs"]
+mod access;
+pub use access::{AuditCheckpoint, ContextConstraint, Grant, Principal};

@@ -18,6 +18,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod access;
 pub mod blob;
 pub mod context;
 pub mod error;

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::{AuditFullMode, Condition, GrantEntry, PrincipalEntry, Role, MAX_GRANTS, MAX_PRINCIPALS};
 use crate::context::EncryptionContext;
 use crate::error::ErrorCode;
 use crate::limits::{MAX_ALIAS_PAGE, MAX_PAGE, MAX_TAGS_PER_KEY};
@@ -324,6 +325,109 @@ pub enum Request<'a> {
         /// Key id or alias.
         key_id: &'a str,
     },
+    /// Initialise an open token: creates the administrator `admin` with `pin`, sets the PUK
+    /// (recovery secret), makes the device attestation key and starts the audit log.
+    Initialize {
+        /// The administrator's PIN.
+        pin: &'a [u8],
+        /// The PUK.
+        puk: &'a [u8],
+        /// What to do when the audit log is full.
+        audit_full: AuditFullMode,
+    },
+    /// Authenticate this connection's session as `principal`.
+    Authenticate {
+        /// Principal name.
+        principal: &'a str,
+        /// PIN.
+        pin: &'a [u8],
+    },
+    /// Admin: create a principal.
+    CreatePrincipal {
+        /// Name.
+        name: &'a str,
+        /// PIN.
+        pin: &'a [u8],
+        /// Role.
+        role: Role,
+    },
+    /// Admin: remove a principal.
+    DeletePrincipal {
+        /// Name.
+        name: &'a str,
+    },
+    /// ListPrincipals.
+    ListPrincipals,
+    /// Unlock a principal (and set a new PIN) with the PUK.
+    UnblockPin {
+        /// Principal name.
+        principal: &'a str,
+        /// The PUK.
+        puk: &'a [u8],
+        /// The new PIN.
+        new_pin: &'a [u8],
+    },
+    /// Erase every key, principal and log entry; the token is open again.
+    FactoryReset,
+    /// The audit log's head, signed by the device attestation key.
+    GetAuditCheckpoint,
+    /// Audit entries from `start_sequence` on (at most `limit`, clamped to MAX_AUDIT_PAGE).
+    ReadAuditLog {
+        /// First sequence number wanted.
+        start_sequence: u64,
+        /// Most entries.
+        limit: u16,
+    },
+    /// Admin: drop entries up to and including `through_sequence` (after exporting them).
+    TrimAuditLog {
+        /// Last sequence number to drop.
+        through_sequence: u64,
+    },
+    /// GetKeyPolicy (compact form).
+    GetKeyPolicy {
+        /// Key id or alias.
+        key_id: &'a str,
+    },
+    /// PutKeyPolicy (compact form).
+    PutKeyPolicy {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// postcard-encoded [`crate::access::Policy`].
+        policy: &'a [u8],
+    },
+    /// CreateGrant.
+    CreateGrant {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// GranteePrincipal.
+        grantee: &'a str,
+        /// Operations (action bits).
+        operations: u64,
+        /// Constraints.
+        #[serde(borrow)]
+        constraint: Option<Condition<'a>>,
+        /// Name.
+        name: &'a str,
+    },
+    /// ListGrants.
+    ListGrants {
+        /// Key id or alias.
+        key_id: &'a str,
+    },
+    /// RetireGrant (by the grantee, or an administrator).
+    RetireGrant {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// GrantId.
+        grant_id: &'a str,
+    },
+    /// RevokeGrant (needs kms:RevokeGrant).
+    RevokeGrant {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// GrantId.
+        grant_id: &'a str,
+    },
 }
 
 /// Every successful answer. Append-only, as [`Request`].
@@ -532,5 +636,55 @@ pub enum Response<'a> {
         /// Tags.
         #[serde(borrow)]
         tags: Tags<'a>,
+    },
+    /// ListPrincipals.
+    Principals {
+        /// Principals.
+        #[serde(borrow)]
+        principals: heapless::Vec<PrincipalEntry<'a>, MAX_PRINCIPALS>,
+    },
+    /// GetAuditCheckpoint.
+    AuditCheckpoint {
+        /// Sequence number of the newest entry (0: none yet).
+        sequence: u64,
+        /// Hash of that entry.
+        hash: [u8; 32],
+        /// DER ECDSA P-256 signature over [`crate::access::checkpoint_digest`].
+        signature: &'a [u8],
+        /// Sequence number of the oldest entry still held.
+        first_sequence: u64,
+        /// Device attestation public key (DER SubjectPublicKeyInfo).
+        public_key: &'a [u8],
+        /// Entries the log holds at most.
+        capacity: u32,
+        /// What happens when it is full.
+        audit_full: AuditFullMode,
+        /// When entries were dropped (`first_sequence > 1`): the signature over
+        /// `checkpoint_digest(first_sequence - 1, prev_hash of the first entry held)`, made
+        /// when they were dropped; empty otherwise.
+        base_signature: &'a [u8],
+    },
+    /// ReadAuditLog: encoded entries (each AUDIT_ENTRY_LEN bytes), oldest first.
+    AuditEntries {
+        /// Concatenated entries.
+        entries: &'a [u8],
+    },
+    /// GetKeyPolicy.
+    KeyPolicy {
+        /// KeyId.
+        key_id: KeyId,
+        /// The compact policy.
+        policy: &'a [u8],
+    },
+    /// CreateGrant.
+    Grant {
+        /// GrantId.
+        grant_id: &'a str,
+    },
+    /// ListGrants.
+    Grants {
+        /// Grants.
+        #[serde(borrow)]
+        grants: heapless::Vec<GrantEntry<'a>, MAX_GRANTS>,
     },
 }

@@ -42,7 +42,7 @@ pub fn get_info<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
         storage_free_bytes: if usable { core.store.free_bytes() as u32 } else { 0 },
         key_count: core.store.entries(KIND_KEY).len() as u32,
         time_high_water_mark: core.clock.now,
-        initialized: false,
+        initialized: core.store.contains(crate::auth::records::KIND_AUTH, &crate::records::SINGLETON_ID),
     }))
 }
 

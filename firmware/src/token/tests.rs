@@ -2,6 +2,7 @@
 //! ChaCha RNG and a test board. One module per operation family.
 
 mod aliases_tags;
+mod auth;
 mod basics;
 mod lifecycle;
 mod matrix;

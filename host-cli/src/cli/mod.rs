@@ -18,12 +18,15 @@ pub mod args;
 pub mod output;
 
 pub mod aliases;
+pub mod audit;
+pub mod auth;
 pub mod crypto;
 pub mod devices;
 pub mod files;
 pub mod keys;
 pub mod lifecycle;
 pub mod mac;
+pub mod policy;
 pub mod rotation;
 pub mod signing;
 pub mod tags;
@@ -63,6 +66,12 @@ pub struct Cli {
     /// Print only part of the result (JMESPath subset: `KeyMetadata.KeyId`, `Keys[].KeyId`).
     #[arg(long, global = true)]
     pub query: Option<String>,
+    /// The principal to log in as, on an initialised token (default: admin).
+    #[arg(long, global = true, env = "PKMS_PRINCIPAL")]
+    pub principal: Option<String>,
+    /// A file holding the PIN (else PKMS_PIN, else a prompt on a terminal).
+    #[arg(long, global = true)]
+    pub pin_file: Option<PathBuf>,
     /// The operation.
     #[command(subcommand)]
     pub command: Command,
@@ -101,6 +110,18 @@ pub enum Command {
     /// USB tokens: devices.
     #[command(flatten)]
     Devices(devices::Commands),
+    /// Authentication: init, principals, unblock-pin, factory-reset.
+    #[command(flatten)]
+    Auth(auth::Commands),
+    /// Key policies and grants.
+    #[command(flatten)]
+    Policy(policy::Commands),
+    /// The token's audit log: export, verify, checkpoint.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  pkms audit export --out log.pkaudit --public-key-out device.pem"
+    )]
+    Audit(audit::Commands),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Example:\n  pkms completions bash > /etc/bash_completion.d/pkms")]
     Completions {
@@ -120,12 +141,23 @@ pub struct Context {
     device: Option<DeviceSpec>,
     home: PathBuf,
     client: Option<Client>,
+    logged_in: bool,
+    login: auth::Login,
 }
 
 impl Context {
     /// A context; nothing is connected until [`Context::client`] is called.
     pub fn new(output: OutputFormat, quiet: bool, query: Option<String>, device: Option<DeviceSpec>) -> Self {
-        Context { output, quiet, query, device, home: connect::default_home(), client: None }
+        Context {
+            output,
+            quiet,
+            query,
+            device,
+            home: connect::default_home(),
+            client: None,
+            logged_in: false,
+            login: auth::Login::default(),
+        }
     }
 
     /// `$PKMS_HOME` (or the default home).
@@ -138,9 +170,32 @@ impl Context {
         self.device.as_ref()
     }
 
-    /// The connected client (connecting on first use).
+    /// How commands log in (`--principal`, `--pin-file`, PKMS_PIN).
+    pub fn login(&self) -> &auth::Login {
+        &self.login
+    }
+
+    /// Sets how commands log in.
+    pub fn set_login(&mut self, login: auth::Login) {
+        self.login = login;
+    }
+
+    /// The connected client, logged in (see [`auth::login`]) on first use.
     pub fn client(&mut self) -> anyhow::Result<&mut Client> {
+        self.raw_client()?;
+        if !self.logged_in {
+            let login = self.login.clone();
+            let client = self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))?;
+            auth::login(client, &login)?;
+            self.logged_in = true;
+        }
+        self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))
+    }
+
+    /// The connected client without logging in (init, unblock-pin, factory-reset).
+    pub fn raw_client(&mut self) -> anyhow::Result<&mut Client> {
         if self.client.is_none() {
+            self.logged_in = false;
             let c = match &self.device {
                 Some(d) => connect::open(d)?,
                 None => connect::open_default(&self.home)?,
@@ -156,6 +211,7 @@ impl Context {
     /// does not deadlock on the lock.
     pub fn disconnect(&mut self) {
         self.client = None;
+        self.logged_in = false;
     }
 
     /// Prints a result in the chosen format (nothing with `--quiet`).
@@ -252,6 +308,12 @@ fn hint(code: ErrorCode, operation: &str, message: &str) -> Option<&'static str>
             "On a hardware token, touch its button when it blinks; emulated tokens cannot confirm \
              presence, so keys created with --user-presence-required decrypt and sign only on hardware."
         }
+        ErrorCode::AuthenticationFailed => {
+            "Give the PIN with PKMS_PIN, --pin-file or at the prompt (and --principal / PKMS_PRINCIPAL for another principal than admin)."
+        }
+        ErrorCode::PinLocked => "Unlock the principal with the PUK: `pkms unblock-pin`; a blocked PUK leaves only `pkms factory-reset`.",
+        ErrorCode::AccessDenied => "The key's policy and grants do not allow this: `pkms get-key-policy` and `pkms list-grants` show them.",
+        ErrorCode::AuditLogFull => "Export and trim the audit log: `pkms audit export --out FILE --trim`.",
         ErrorCode::InvalidAliasName => {
             "Alias names start with `alias/`, use only letters, digits, `/_-:`, and may not start with `alias/aws/`."
         }
@@ -318,6 +380,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let mut ctx = Context::new(cli.output, cli.quiet, cli.query, device);
+    ctx.set_login(auth::Login { principal: cli.principal, pin_file: cli.pin_file });
     match cli.command {
         Command::Keys(c) => keys::run(c, &mut ctx),
         Command::Crypto(c) => crypto::run(c, &mut ctx),
@@ -329,6 +392,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tags(c) => tags::run(c, &mut ctx),
         Command::Devices(c) => devices::run(c, &mut ctx),
         Command::Files(c) => files::run(c, &mut ctx),
+        Command::Auth(c) => auth::run(c, &mut ctx),
+        Command::Policy(c) => policy::run(c, &mut ctx),
+        Command::Audit(c) => audit::run(c, &mut ctx),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut out = Vec::new();

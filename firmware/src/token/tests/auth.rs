@@ -1,0 +1,455 @@
+//! Authentication, key policies, grants and the audit log, through the wire interface.
+
+use std::string::String;
+use std::vec::Vec;
+
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use p256::pkcs8::DecodePublicKey;
+use pkms_protocol::access::{
+    action, checkpoint_digest, AuditEntry, AuditFullMode, Condition, ConditionKind, Effect, Policy, Role,
+    Statement, AUDIT_ENTRY_LEN, PIN_RETRIES,
+};
+use pkms_protocol::messages::{Request, Response};
+use pkms_protocol::{ErrorCode, KeySpec};
+
+use super::*;
+use crate::audit::{CAPACITY, DROP_CHUNK};
+
+const PIN: &[u8] = b"246810";
+const PUK: &[u8] = b"puk-12345678";
+
+fn init(h: &mut Harness, mode: AuditFullMode) {
+    h.ok(Request::Initialize { pin: PIN, puk: PUK, audit_full: mode });
+}
+
+fn hello(h: &mut Harness) {
+    h.ok(Request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION });
+}
+
+fn login(h: &mut Harness, who: &str, pin: &[u8]) {
+    hello(h);
+    h.ok(Request::Authenticate { principal: who, pin });
+}
+
+fn initialized(h: &mut Harness) -> bool {
+    match h.ok(Request::GetInfo).get() {
+        Ok(Response::Info(i)) => i.initialized,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn retries(h: &mut Harness, who: &str) -> u8 {
+    match h.ok(Request::ListPrincipals).get() {
+        Ok(Response::Principals { principals }) => {
+            principals.iter().find(|p| p.name == who).map(|p| p.pin_retries_left).expect("principal listed")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn add_user(h: &mut Harness, name: &str, pin: &[u8]) {
+    h.ok(Request::CreatePrincipal { name, pin, role: Role::User });
+}
+
+fn encrypt_code(h: &mut Harness, key: &str, context: &[(&str, &str)]) -> Option<ErrorCode> {
+    match h.call(Request::Encrypt { key_id: key, plaintext: b"hi", encryption_context: ctx(context) }).get() {
+        Ok(_) => None,
+        Err(e) => Some(e.code),
+    }
+}
+
+fn encode_policy(p: &Policy<'_>) -> Vec<u8> {
+    let mut buf = std::vec![0u8; 1024];
+    let n = postcard::to_slice(p, &mut buf).unwrap().len();
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn open_token_works_without_pin_until_init_then_needs_a_session() {
+    let mut h = Harness::new();
+    assert!(!initialized(&mut h));
+    let k = s(&h.create(KeySpec::SymmetricDefault));
+    assert_eq!(encrypt_code(&mut h, &k, &[]), None);
+    init(&mut h, AuditFullMode::Overwrite);
+    assert!(initialized(&mut h));
+    // The initialising connection is the administrator's; a new connection has no session.
+    assert_eq!(encrypt_code(&mut h, &k, &[]), None);
+    hello(&mut h);
+    assert_eq!(encrypt_code(&mut h, &k, &[]), Some(ErrorCode::AuthenticationFailed));
+    assert_eq!(h.code(Request::ListKeys { limit: None, marker: None }), ErrorCode::AuthenticationFailed);
+    // GetInfo and Hello still work.
+    assert!(initialized(&mut h));
+    assert_eq!(
+        h.code(Request::Authenticate { principal: "admin", pin: b"999999" }),
+        ErrorCode::AuthenticationFailed
+    );
+    assert_eq!(encrypt_code(&mut h, &k, &[]), Some(ErrorCode::AuthenticationFailed));
+    h.ok(Request::Authenticate { principal: "admin", pin: PIN });
+    assert_eq!(encrypt_code(&mut h, &k, &[]), None);
+    // A second Initialize is refused; a restart keeps the token initialised and the session gone.
+    assert_eq!(
+        h.code(Request::Initialize { pin: PIN, puk: PUK, audit_full: AuditFullMode::Refuse }),
+        ErrorCode::InvalidState
+    );
+    let mut h = h.restart();
+    assert!(initialized(&mut h));
+    assert_eq!(encrypt_code(&mut h, &k, &[]), Some(ErrorCode::AuthenticationFailed));
+    // Short PINs are refused at init and for new principals.
+    login(&mut h, "admin", PIN);
+    assert_eq!(
+        h.code(Request::CreatePrincipal { name: "bob", pin: b"123", role: Role::User }),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        h.code(Request::CreatePrincipal { name: "bad name", pin: PIN, role: Role::User }),
+        ErrorCode::Validation
+    );
+}
+
+#[test]
+fn eight_wrong_pins_lock_until_the_puk_unblocks_and_wrong_puks_leave_factory_reset() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    add_user(&mut h, "bob", b"135790");
+    let k = s(&h.create(KeySpec::SymmetricDefault));
+    for i in 1..PIN_RETRIES {
+        hello(&mut h);
+        let (code, msg) = h.err(Request::Authenticate { principal: "bob", pin: b"000000" });
+        assert_eq!(code, ErrorCode::AuthenticationFailed);
+        assert!(msg.contains(&std::format!("{} tries left", PIN_RETRIES - i)), "{msg}");
+    }
+    assert_eq!(h.code(Request::Authenticate { principal: "bob", pin: b"000000" }), ErrorCode::PinLocked);
+    // Locked: even the right PIN is refused.
+    assert_eq!(h.code(Request::Authenticate { principal: "bob", pin: b"135790" }), ErrorCode::PinLocked);
+    login(&mut h, "admin", PIN);
+    assert_eq!(retries(&mut h, "bob"), 0);
+    // Wrong PUK costs a PUK try; the right one unblocks with a new PIN.
+    hello(&mut h);
+    assert_eq!(
+        h.code(Request::UnblockPin { principal: "bob", puk: b"wrong-puk", new_pin: b"555555" }),
+        ErrorCode::AuthenticationFailed
+    );
+    h.ok(Request::UnblockPin { principal: "bob", puk: PUK, new_pin: b"555555" });
+    assert_eq!(
+        h.code(Request::Authenticate { principal: "bob", pin: b"135790" }),
+        ErrorCode::AuthenticationFailed
+    );
+    login(&mut h, "bob", b"555555");
+    // A user may not manage principals nor factory-reset while the PUK works.
+    assert_eq!(
+        h.code(Request::CreatePrincipal { name: "eve", pin: PIN, role: Role::Admin }),
+        ErrorCode::AccessDenied
+    );
+    assert_eq!(h.code(Request::FactoryReset), ErrorCode::AccessDenied);
+    // Eight wrong PUKs block the PUK for good.
+    hello(&mut h);
+    for _ in 1..PIN_RETRIES {
+        assert_eq!(
+            h.code(Request::UnblockPin { principal: "bob", puk: b"wrong-puk", new_pin: b"555555" }),
+            ErrorCode::AuthenticationFailed
+        );
+    }
+    assert_eq!(
+        h.code(Request::UnblockPin { principal: "bob", puk: b"wrong-puk", new_pin: b"555555" }),
+        ErrorCode::PinLocked
+    );
+    assert_eq!(
+        h.code(Request::UnblockPin { principal: "bob", puk: PUK, new_pin: b"555555" }),
+        ErrorCode::PinLocked
+    );
+    // Then anyone may factory-reset: every key is gone and the token is open again.
+    h.ok(Request::FactoryReset);
+    assert!(!initialized(&mut h));
+    assert_eq!(h.code(Request::DescribeKey { key_id: &k }), ErrorCode::NotFound);
+    let mut h = h.restart();
+    assert!(!initialized(&mut h));
+    let k2 = s(&h.create(KeySpec::SymmetricDefault));
+    assert_eq!(encrypt_code(&mut h, &k2, &[]), None);
+}
+
+#[test]
+fn a_power_cut_at_any_byte_of_a_pin_check_never_gains_a_try() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    add_user(&mut h, "bob", b"135790");
+    hello(&mut h);
+    let start = h.token.into_flash();
+    let mut points = 0;
+    for pin in [&b"000000"[..], &b"135790"[..]] {
+        let total = {
+            let mut h = Harness::with_flash(start.clone());
+            let before = h.token.flash().bytes_written();
+            let _ = h.call(Request::Authenticate { principal: "bob", pin });
+            h.token.flash().bytes_written() - before
+        };
+        assert!(total > 0);
+        for cut in 0..total {
+            let mut h = Harness::with_flash(start.clone());
+            h.token.core.store.flash_mut().cut_power_after(cut);
+            let verdict = match h.call(Request::Authenticate { principal: "bob", pin }).get() {
+                Ok(_) => true,
+                Err(e) => matches!(e.code, ErrorCode::AuthenticationFailed | ErrorCode::PinLocked),
+            };
+            let mut flash = h.token.into_flash();
+            flash.restore_power();
+            let mut h = Harness::with_flash_seed(flash, 500 + cut);
+            login(&mut h, "admin", PIN);
+            let left = retries(&mut h, "bob");
+            // Nothing persisted yet means nothing was checked yet: the answer was no verdict.
+            assert!(
+                left == PIN_RETRIES - 1 || (left == PIN_RETRIES && !verdict),
+                "cut {cut}/{total}: {left} left, verdict {verdict}"
+            );
+            points += 1;
+        }
+    }
+    std::println!("PIN check: {points} cut points");
+}
+
+#[test]
+fn policies_and_grants_decide_who_may_use_a_key() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    add_user(&mut h, "bob", b"135790");
+    add_user(&mut h, "carol", b"246802");
+    let admin_key = s(&h.create(KeySpec::SymmetricDefault));
+    // Default policy: administrators only.
+    login(&mut h, "bob", b"135790");
+    assert_eq!(encrypt_code(&mut h, &admin_key, &[]), Some(ErrorCode::AccessDenied));
+    assert_eq!(h.code(Request::DescribeKey { key_id: &admin_key }), ErrorCode::AccessDenied);
+    // A key bob creates is his (and the administrators'), not carol's.
+    let bob_key = s(&h.create(KeySpec::SymmetricDefault));
+    assert_eq!(encrypt_code(&mut h, &bob_key, &[]), None);
+    login(&mut h, "carol", b"246802");
+    assert_eq!(encrypt_code(&mut h, &bob_key, &[]), Some(ErrorCode::AccessDenied));
+    login(&mut h, "admin", PIN);
+    assert_eq!(encrypt_code(&mut h, &bob_key, &[]), None);
+    // A grant lets bob encrypt under the administrator's key with app=billing in the context.
+    let mut pairs = heapless::Vec::new();
+    pairs.push(("app", "billing")).unwrap();
+    let constraint = Condition { kind: ConditionKind::Subset, pairs };
+    let gid = match h
+        .ok(Request::CreateGrant {
+            key_id: &admin_key,
+            grantee: "bob",
+            operations: action::ENCRYPT,
+            constraint: Some(constraint),
+            name: "billing",
+        })
+        .get()
+    {
+        Ok(Response::Grant { grant_id }) => String::from(grant_id),
+        other => panic!("{other:?}"),
+    };
+    login(&mut h, "bob", b"135790");
+    assert_eq!(encrypt_code(&mut h, &admin_key, &[("app", "billing"), ("x", "y")]), None);
+    assert_eq!(encrypt_code(&mut h, &admin_key, &[("app", "other")]), Some(ErrorCode::AccessDenied));
+    assert_eq!(encrypt_code(&mut h, &admin_key, &[]), Some(ErrorCode::AccessDenied));
+    let blob = h.encrypt(&admin_key, b"x", &[("app", "billing")]);
+    assert_eq!(h.decrypt(&blob, &[("app", "billing")]).unwrap_err().0, ErrorCode::AccessDenied);
+    // Carol cannot retire bob's grant; bob can.
+    login(&mut h, "carol", b"246802");
+    assert_eq!(h.code(Request::RetireGrant { key_id: &admin_key, grant_id: &gid }), ErrorCode::AccessDenied);
+    login(&mut h, "bob", b"135790");
+    h.ok(Request::RetireGrant { key_id: &admin_key, grant_id: &gid });
+    assert_eq!(encrypt_code(&mut h, &admin_key, &[("app", "billing")]), Some(ErrorCode::AccessDenied));
+    assert_eq!(
+        h.code(Request::RetireGrant { key_id: &admin_key, grant_id: &gid }),
+        ErrorCode::InvalidGrantId
+    );
+    // A policy: carol may decrypt, everyone may encrypt, but bob is denied everything (deny wins).
+    login(&mut h, "admin", PIN);
+    let mut st = heapless::Vec::new();
+    let mut admins = heapless::Vec::new();
+    admins.push("role/admin").unwrap();
+    st.push(Statement {
+        effect: Effect::Allow,
+        principals: admins,
+        actions: pkms_protocol::access::ALL_ACTIONS,
+        condition: None,
+    })
+    .unwrap();
+    let mut carol = heapless::Vec::new();
+    carol.push("carol").unwrap();
+    st.push(Statement {
+        effect: Effect::Allow,
+        principals: carol,
+        actions: action::DECRYPT,
+        condition: None,
+    })
+    .unwrap();
+    let mut all = heapless::Vec::new();
+    all.push("*").unwrap();
+    st.push(Statement { effect: Effect::Allow, principals: all, actions: action::ENCRYPT, condition: None })
+        .unwrap();
+    let mut bob = heapless::Vec::new();
+    bob.push("bob").unwrap();
+    st.push(Statement {
+        effect: Effect::Deny,
+        principals: bob,
+        actions: pkms_protocol::access::ALL_ACTIONS,
+        condition: None,
+    })
+    .unwrap();
+    let policy = encode_policy(&Policy { statements: st });
+    h.ok(Request::PutKeyPolicy { key_id: &admin_key, policy: &policy });
+    match h.ok(Request::GetKeyPolicy { key_id: &admin_key }).get() {
+        Ok(Response::KeyPolicy { policy: p, .. }) => assert_eq!(p, &policy[..]),
+        other => panic!("{other:?}"),
+    }
+    let blob = h.encrypt(&admin_key, b"x", &[]);
+    login(&mut h, "carol", b"246802");
+    assert_eq!(h.decrypt(&blob, &[]).unwrap(), b"x");
+    assert_eq!(encrypt_code(&mut h, &admin_key, &[]), None);
+    assert_eq!(
+        h.code(Request::ScheduleKeyDeletion { key_id: &admin_key, pending_window_in_days: None }),
+        ErrorCode::AccessDenied
+    );
+    login(&mut h, "bob", b"135790");
+    assert_eq!(encrypt_code(&mut h, &admin_key, &[]), Some(ErrorCode::AccessDenied));
+    // Malformed policies and ones that lock the caller out are refused.
+    login(&mut h, "admin", PIN);
+    assert_eq!(
+        h.code(Request::PutKeyPolicy { key_id: &admin_key, policy: b"\x01\x02" }),
+        ErrorCode::MalformedPolicyDocument
+    );
+    let mut only_carol = heapless::Vec::new();
+    let mut c = heapless::Vec::new();
+    c.push("carol").unwrap();
+    only_carol
+        .push(Statement { effect: Effect::Allow, principals: c, actions: action::ENCRYPT, condition: None })
+        .unwrap();
+    let lockout = encode_policy(&Policy { statements: only_carol });
+    assert_eq!(
+        h.code(Request::PutKeyPolicy { key_id: &admin_key, policy: &lockout }),
+        ErrorCode::MalformedPolicyDocument
+    );
+}
+
+fn read_all(h: &mut Harness) -> (Vec<AuditEntry>, u64, [u8; 32], Vec<u8>, Vec<u8>, u64, Vec<u8>) {
+    let (seq, hash, sig, first, pk, base) = match h.ok(Request::GetAuditCheckpoint).get() {
+        Ok(Response::AuditCheckpoint {
+            sequence,
+            hash,
+            signature,
+            first_sequence,
+            public_key,
+            base_signature,
+            ..
+        }) => {
+            (sequence, hash, signature.to_vec(), first_sequence, public_key.to_vec(), base_signature.to_vec())
+        }
+        other => panic!("{other:?}"),
+    };
+    let mut out = Vec::new();
+    let mut next = first;
+    while next <= seq {
+        let page = match h.ok(Request::ReadAuditLog { start_sequence: next, limit: 40 }).get() {
+            Ok(Response::AuditEntries { entries }) => entries.to_vec(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(page.len() % AUDIT_ENTRY_LEN, 0);
+        for c in page.chunks(AUDIT_ENTRY_LEN) {
+            let e = AuditEntry::decode(c).unwrap();
+            if e.sequence <= seq {
+                next = e.sequence + 1;
+                out.push(e);
+            }
+        }
+    }
+    (out, seq, hash, sig, pk, first, base)
+}
+
+fn verify_chain(
+    entries: &[AuditEntry],
+    seq: u64,
+    hash: &[u8; 32],
+    sig: &[u8],
+    pk: &[u8],
+    first: u64,
+    base: &[u8],
+) {
+    let key = VerifyingKey::from_public_key_der(pk).unwrap();
+    let sig = Signature::from_der(sig).unwrap();
+    key.verify_prehash(&checkpoint_digest(seq, hash), &sig).unwrap();
+    assert_eq!(entries.first().unwrap().sequence, first);
+    for w in entries.windows(2) {
+        assert_eq!(w[1].sequence, w[0].sequence + 1);
+        assert_eq!(w[1].prev_hash, w[0].hash());
+    }
+    assert_eq!(entries.last().unwrap().hash(), *hash);
+    if first > 1 {
+        let b = Signature::from_der(base).unwrap();
+        key.verify_prehash(&checkpoint_digest(first - 1, &entries[0].prev_hash), &b).unwrap();
+    } else {
+        assert_eq!(entries[0].prev_hash, [0; 32]);
+    }
+}
+
+#[test]
+fn every_request_is_chained_into_the_audit_log_with_a_signed_checkpoint() {
+    let mut h = Harness::new();
+    let k0 = s(&h.create(KeySpec::SymmetricDefault));
+    init(&mut h, AuditFullMode::Overwrite);
+    let k = h.create(KeySpec::SymmetricDefault);
+    h.encrypt(&s(&k), b"x", &[]);
+    hello(&mut h);
+    assert_eq!(encrypt_code(&mut h, &k0, &[]), Some(ErrorCode::AuthenticationFailed));
+    login(&mut h, "admin", PIN);
+    let (entries, seq, hash, sig, pk, first, base) = read_all(&mut h);
+    verify_chain(&entries, seq, &hash, &sig, &pk, first, &base);
+    let names: Vec<&str> =
+        entries.iter().map(|e| pkms_protocol::access::OPERATION_NAMES[e.operation as usize]).collect();
+    assert_eq!(names, ["Initialize", "CreateKey", "Encrypt", "Hello", "Encrypt", "Hello", "Authenticate"]);
+    assert_eq!(entries[1].key_id, k.0);
+    assert_eq!(entries[2].key_id, k.0);
+    assert_eq!(entries[2].key_version, 1);
+    assert_eq!(entries[2].principal_name(), "admin");
+    assert_eq!(entries[4].principal_name(), "");
+    assert_eq!(
+        entries[4].result as usize,
+        ErrorCode::ALL.iter().position(|c| *c == ErrorCode::AuthenticationFailed).unwrap() + 1
+    );
+    // The log survives a restart and the chain continues.
+    let mut h = h.restart();
+    login(&mut h, "admin", PIN);
+    let (entries2, seq2, hash2, sig2, pk2, first2, base2) = read_all(&mut h);
+    assert_eq!(pk2, pk);
+    assert!(seq2 > seq);
+    verify_chain(&entries2, seq2, &hash2, &sig2, &pk2, first2, &base2);
+}
+
+#[test]
+fn a_full_log_overwrites_behind_a_signed_checkpoint_or_refuses_until_trimmed() {
+    let mut h = Harness::with_flash(crate::mock_flash::MockFlash::new(256 * 1024));
+    init(&mut h, AuditFullMode::Overwrite);
+    for _ in 0..CAPACITY + 10 {
+        h.ok(Request::GenerateRandom { number_of_bytes: 1 });
+    }
+    let (entries, seq, hash, sig, pk, first, base) = read_all(&mut h);
+    assert!(first > 1 && entries.len() <= CAPACITY && entries.len() > CAPACITY - DROP_CHUNK - 1);
+    verify_chain(&entries, seq, &hash, &sig, &pk, first, &base);
+
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Refuse);
+    let k = s(&h.create(KeySpec::SymmetricDefault));
+    let mut refused = false;
+    for _ in 0..CAPACITY + 1 {
+        if let Some(code) = encrypt_code(&mut h, &k, &[]) {
+            assert_eq!(code, ErrorCode::AuditLogFull);
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused);
+    let (entries, seq, hash, sig, pk, first, base) = read_all(&mut h);
+    assert_eq!(entries.len(), CAPACITY);
+    verify_chain(&entries, seq, &hash, &sig, &pk, first, &base);
+    h.ok(Request::TrimAuditLog { through_sequence: seq });
+    assert_eq!(encrypt_code(&mut h, &k, &[]), None);
+    let (entries, seq, hash, sig, pk, first, base) = read_all(&mut h);
+    assert_eq!(first, CAPACITY as u64 + 1);
+    verify_chain(&entries, seq, &hash, &sig, &pk, first, &base);
+}

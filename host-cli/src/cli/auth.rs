@@ -1,0 +1,288 @@
+//! Authentication: how every command logs in ([`login`]), and init, principals, unblock-pin
+//! and factory-reset.
+//!
+//! The PIN comes from `PKMS_PIN`, `--pin-file`, or a prompt on a terminal (never echoed); the
+//! principal from `--principal` / `PKMS_PRINCIPAL` (default `admin`). On an open
+//! (uninitialised) token every command warns on stderr that anyone holding the token can use
+//! its keys.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::{Subcommand, ValueEnum};
+use pkms_protocol::access::{AuditFullMode, Role, ADMIN_NAME};
+use pkms_protocol::ErrorCode;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::{usage, Context};
+use crate::client::Client;
+use crate::error::Error;
+
+/// How to log in: from the global options and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Login {
+    /// `--principal` / `PKMS_PRINCIPAL`.
+    pub principal: Option<String>,
+    /// `--pin-file`.
+    pub pin_file: Option<PathBuf>,
+}
+
+impl Login {
+    /// The principal name (default `admin`).
+    pub fn principal(&self) -> &str {
+        self.principal.as_deref().filter(|p| !p.is_empty()).unwrap_or(ADMIN_NAME)
+    }
+
+    /// The PIN from `PKMS_PIN` or `--pin-file`, if given (no prompt).
+    pub fn given_pin(&self) -> anyhow::Result<Option<Zeroizing<Vec<u8>>>> {
+        if let Ok(p) = std::env::var("PKMS_PIN") {
+            if !p.is_empty() {
+                return Ok(Some(Zeroizing::new(p.into_bytes())));
+            }
+        }
+        match &self.pin_file {
+            Some(f) => Ok(Some(read_secret_file(f, "--pin-file")?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Reads a secret from a file (the first line, without its line end).
+pub fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let text = Zeroizing::new(
+        std::fs::read(path).map_err(|e| usage(format!("{what}: cannot read {}: {e}", path.display())))?,
+    );
+    let line = text.split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    Ok(Zeroizing::new(line.to_vec()))
+}
+
+/// Asks on the terminal (not echoed).
+pub fn prompt(label: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Token {
+            code: ErrorCode::AuthenticationFailed,
+            message: format!("{label} needed and no terminal to ask on: set PKMS_PIN or give --pin-file"),
+        }
+        .into());
+    }
+    let s = rpassword::prompt_password(format!("{label}: "))?;
+    Ok(Zeroizing::new(s.into_bytes()))
+}
+
+const OPEN_WARNING: &str =
+    "warning: this token is not initialised (open): anyone holding it can use its keys. \
+                            Run `pkms init` to protect it with a PIN.";
+
+/// Logs the fresh connection in: with a given PIN, authenticates; otherwise asks GetInfo and,
+/// on an initialised token, prompts on the terminal (or fails without one). On an open token,
+/// warns on stderr.
+pub fn login(client: &mut Client, login: &Login) -> anyhow::Result<()> {
+    if let Some(pin) = login.given_pin()? {
+        return match client.authenticate(login.principal(), &pin) {
+            Err(Error::Token { code: ErrorCode::InvalidState, .. }) => {
+                eprintln!("{OPEN_WARNING}");
+                Ok(())
+            }
+            r => Ok(r?),
+        };
+    }
+    if !client.get_info()?.initialized {
+        eprintln!("{OPEN_WARNING}");
+        return Ok(());
+    }
+    let pin = prompt(&format!("PIN for {}", login.principal()))?;
+    client.authenticate(login.principal(), &pin)?;
+    Ok(())
+}
+
+/// `--audit-full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFull {
+    /// Drop the oldest entries behind a signed checkpoint.
+    Overwrite,
+    /// Refuse operations until the log is exported and trimmed.
+    Refuse,
+}
+
+/// `--role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Manages principals and the audit log.
+    Admin,
+    /// Uses keys as policies and grants allow.
+    User,
+}
+
+/// Authentication commands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Initialise an open token: creates the administrator `admin` with the PIN (PKMS_PIN,
+    /// --pin-file or a prompt) and sets the PUK (recovery secret; printed once unless given).
+    #[command(after_help = "Example:\n  PKMS_PIN=246810 pkms init --audit-full overwrite")]
+    Init {
+        /// The PUK (also PKMS_PUK); default: a random one, printed once.
+        #[arg(long, env = "PKMS_PUK", hide_env_values = true)]
+        puk: Option<String>,
+        /// What the audit log does when full.
+        #[arg(long, value_enum, default_value = "overwrite")]
+        audit_full: AuditFull,
+    },
+    /// Create a principal (administrators). Its PIN comes from PKMS_NEW_PIN, --new-pin-file or a prompt.
+    #[command(after_help = "Example:\n  PKMS_NEW_PIN=135790 pkms create-principal --name bob --role user")]
+    CreatePrincipal {
+        /// Name (1-32 characters of A-Z a-z 0-9 _ . @ -).
+        #[arg(long)]
+        name: String,
+        /// Role.
+        #[arg(long, value_enum, default_value = "user")]
+        role: RoleArg,
+        /// A file holding the new principal's PIN.
+        #[arg(long)]
+        new_pin_file: Option<PathBuf>,
+    },
+    /// Remove a principal (administrators; the last administrator stays).
+    #[command(after_help = "Example:\n  pkms delete-principal --name bob")]
+    DeletePrincipal {
+        /// Name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List principals, their roles and PIN tries left.
+    #[command(after_help = "Example:\n  pkms list-principals")]
+    ListPrincipals,
+    /// Unlock a principal locked by wrong PINs, with the PUK; sets a new PIN (PKMS_NEW_PIN,
+    /// --new-pin-file or a prompt).
+    #[command(
+        after_help = "Example:\n  PKMS_PUK=... PKMS_NEW_PIN=112233 pkms unblock-pin --principal admin"
+    )]
+    UnblockPin {
+        /// Principal to unlock (default: --principal / admin).
+        #[arg(long = "for")]
+        target: Option<String>,
+        /// The PUK (also PKMS_PUK).
+        #[arg(long, env = "PKMS_PUK", hide_env_values = true)]
+        puk: Option<String>,
+        /// A file holding the new PIN.
+        #[arg(long)]
+        new_pin_file: Option<PathBuf>,
+    },
+    /// Erase every key, principal and audit entry; the token is open again. Needs an
+    /// administrator's PIN, or a blocked PUK.
+    #[command(after_help = "Example:\n  pkms factory-reset --yes")]
+    FactoryReset {
+        /// Confirm: every key is destroyed.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn new_pin(file: &Option<PathBuf>) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    if let Ok(p) = std::env::var("PKMS_NEW_PIN") {
+        if !p.is_empty() {
+            return Ok(Zeroizing::new(p.into_bytes()));
+        }
+    }
+    match file {
+        Some(f) => read_secret_file(f, "--new-pin-file"),
+        None => prompt("New PIN"),
+    }
+}
+
+fn random_puk(client: &mut Client) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let bytes = client.generate_random(10)?;
+    // 16 characters of an unambiguous alphabet (80 bits).
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut acc: u128 = 0;
+    for b in bytes.iter() {
+        acc = acc << 8 | *b as u128;
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(16));
+    for _ in 0..16 {
+        out.push(ALPHABET[(acc & 31) as usize]);
+        acc >>= 5;
+    }
+    Ok(out)
+}
+
+/// Runs an authentication command.
+pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
+    match cmd {
+        Commands::Init { puk, audit_full } => {
+            let pin = match ctx.login().given_pin()? {
+                Some(p) => p,
+                None => prompt("New administrator PIN")?,
+            };
+            let client = ctx.raw_client()?;
+            let (puk, generated) = match puk.filter(|p| !p.is_empty()) {
+                Some(p) => (Zeroizing::new(p.into_bytes()), false),
+                None => (random_puk(client)?, true),
+            };
+            let mode = match audit_full {
+                AuditFull::Overwrite => AuditFullMode::Overwrite,
+                AuditFull::Refuse => AuditFullMode::Refuse,
+            };
+            client.initialize(&pin, &puk, mode)?;
+            let mut out =
+                json!({ "Principal": ADMIN_NAME, "AuditFull": format!("{audit_full:?}").to_uppercase() });
+            if generated {
+                out["Puk"] = json!(String::from_utf8_lossy(&puk));
+                eprintln!(
+                    "Write the PUK down now: it is shown only once and unlocks a PIN locked by wrong tries."
+                );
+            }
+            ctx.emit(out)
+        }
+        Commands::CreatePrincipal { name, role, new_pin_file } => {
+            let pin = new_pin(&new_pin_file)?;
+            let role = match role {
+                RoleArg::Admin => Role::Admin,
+                RoleArg::User => Role::User,
+            };
+            ctx.client()?.create_principal(&name, &pin, role)?;
+            Ok(())
+        }
+        Commands::DeletePrincipal { name } => {
+            ctx.client()?.delete_principal(&name)?;
+            Ok(())
+        }
+        Commands::ListPrincipals => {
+            let list = ctx.client()?.list_principals()?;
+            let items: Vec<_> = list
+                .iter()
+                .map(|p| {
+                    json!({
+                        "Name": p.name,
+                        "Role": if p.role == Role::Admin { "ADMIN" } else { "USER" },
+                        "PinRetriesLeft": p.pin_retries_left,
+                    })
+                })
+                .collect();
+            ctx.emit(json!({ "Principals": items }))
+        }
+        Commands::UnblockPin { target, puk, new_pin_file } => {
+            let target = target.unwrap_or_else(|| ctx.login().principal().to_owned());
+            let puk = match puk.filter(|p| !p.is_empty()) {
+                Some(p) => Zeroizing::new(p.into_bytes()),
+                None => prompt("PUK")?,
+            };
+            let pin = new_pin(&new_pin_file)?;
+            ctx.raw_client()?.unblock_pin(&target, &puk, &pin)?;
+            Ok(())
+        }
+        Commands::FactoryReset { yes } => {
+            if !yes {
+                return Err(usage("factory-reset destroys every key on the token: add --yes to confirm"));
+            }
+            let login = ctx.login().clone();
+            let client = ctx.raw_client()?;
+            if let Some(pin) = login.given_pin()? {
+                // An administrator's session, if the PIN works; a blocked PUK needs none.
+                let _ = client.authenticate(login.principal(), &pin);
+            }
+            client.factory_reset()?;
+            Ok(())
+        }
+    }
+}

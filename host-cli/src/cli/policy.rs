@@ -1,0 +1,365 @@
+//! Key policies and grants: get-key-policy, put-key-policy, create-grant, list-grants,
+//! retire-grant, revoke-grant; and the conversion between KMS-shaped JSON policies and the
+//! token's compact form ([`policy_from_json`], [`policy_to_json`]).
+//!
+//! JSON shape (KMS's, with `Pkms` principals: names, `role/admin` or `*`):
+//! `{"Version":"2012-10-17","Statement":[{"Sid":"..","Effect":"Allow","Principal":{"Pkms":["bob"]},
+//! "Action":["kms:Encrypt"],"Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:app":"x"}}}]}`.
+//! `StringEquals` on `kms:EncryptionContext:KEY` requires those pairs (a subset of the request's
+//! context); `pkms:EncryptionContextEquals` (an object of pairs) requires exactly that context.
+
+use clap::Subcommand;
+use pkms_protocol::access::{
+    action_bits, Condition, ConditionKind, Effect, Policy, Statement, ACTIONS, ALL_ACTIONS, GRANT_OPERATIONS,
+    MAX_POLICY_BYTES,
+};
+use serde_json::{json, Map, Value};
+
+use super::output::date;
+use super::{usage, Context};
+use crate::client::ContextConstraint;
+
+/// Converts a KMS-shaped JSON policy to the compact form; the error says what is wrong.
+pub fn policy_from_json(text: &str) -> Result<Vec<u8>, String> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(o @ Value::Object(_)) => vec![o.clone()],
+        _ => return Err("the policy needs a Statement list".into()),
+    };
+    // Strings borrowed by the compact form live here.
+    let mut owned: Vec<(Effect, Vec<String>, u64, Option<(ConditionKind, Vec<(String, String)>)>)> =
+        Vec::new();
+    for (i, s) in statements.iter().enumerate() {
+        let effect = match s.get("Effect").and_then(Value::as_str) {
+            Some("Allow") => Effect::Allow,
+            Some("Deny") => Effect::Deny,
+            _ => return Err(format!("statement {i}: Effect must be Allow or Deny")),
+        };
+        let principals = match s.get("Principal") {
+            Some(Value::String(s)) if s == "*" => vec!["*".to_owned()],
+            Some(Value::Object(o)) => match o.get("Pkms") {
+                Some(Value::String(p)) => vec![p.clone()],
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|v| {
+                        v.as_str().map(str::to_owned).ok_or(format!("statement {i}: principals are strings"))
+                    })
+                    .collect::<Result<_, _>>()?,
+                _ => return Err(format!("statement {i}: Principal must be {{\"Pkms\": [names]}} or \"*\"")),
+            },
+            _ => return Err(format!("statement {i}: Principal must be {{\"Pkms\": [names]}} or \"*\"")),
+        };
+        let actions: Vec<String> = match s.get("Action") {
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            _ => return Err(format!("statement {i}: Action must be a string or a list")),
+        };
+        let mut bits = 0u64;
+        for a in &actions {
+            bits |= action_bits(a).ok_or(format!("statement {i}: unknown action {a}"))?;
+        }
+        let condition = match s.get("Condition") {
+            None => None,
+            Some(Value::Object(c)) => {
+                if c.len() != 1 {
+                    return Err(format!("statement {i}: one condition operator per statement"));
+                }
+                let (op, body) = c.iter().next().ok_or(format!("statement {i}: empty Condition"))?;
+                let body =
+                    body.as_object().ok_or(format!("statement {i}: condition body must be an object"))?;
+                match op.as_str() {
+                    "StringEquals" => {
+                        let mut pairs = Vec::new();
+                        for (k, v) in body {
+                            let key = k.strip_prefix("kms:EncryptionContext:").ok_or(format!(
+                                "statement {i}: only kms:EncryptionContext:KEY conditions are supported"
+                            ))?;
+                            let v =
+                                v.as_str().ok_or(format!("statement {i}: condition values are strings"))?;
+                            pairs.push((key.to_owned(), v.to_owned()));
+                        }
+                        Some((ConditionKind::Subset, pairs))
+                    }
+                    "pkms:EncryptionContextEquals" => {
+                        let mut pairs = Vec::new();
+                        for (k, v) in body {
+                            let v =
+                                v.as_str().ok_or(format!("statement {i}: condition values are strings"))?;
+                            pairs.push((k.clone(), v.to_owned()));
+                        }
+                        Some((ConditionKind::Equals, pairs))
+                    }
+                    other => return Err(format!("statement {i}: unsupported condition operator {other}")),
+                }
+            }
+            Some(_) => return Err(format!("statement {i}: Condition must be an object")),
+        };
+        owned.push((effect, principals, bits, condition));
+    }
+    let mut policy = Policy { statements: heapless::Vec::new() };
+    for (effect, principals, actions, condition) in &owned {
+        let mut ps = heapless::Vec::new();
+        for p in principals {
+            ps.push(p.as_str()).map_err(|_| "too many principals in one statement".to_owned())?;
+        }
+        let condition = match condition {
+            None => None,
+            Some((kind, pairs)) => {
+                let mut c = Condition { kind: *kind, pairs: heapless::Vec::new() };
+                for (k, v) in pairs {
+                    c.pairs
+                        .push((k.as_str(), v.as_str()))
+                        .map_err(|_| "too many condition pairs".to_owned())?;
+                }
+                Some(c)
+            }
+        };
+        policy
+            .statements
+            .push(Statement { effect: *effect, principals: ps, actions: *actions, condition })
+            .map_err(|_| "too many statements".to_owned())?;
+    }
+    let mut buf = vec![0u8; MAX_POLICY_BYTES];
+    let n = postcard::to_slice(&policy, &mut buf)
+        .map_err(|_| format!("the policy exceeds {MAX_POLICY_BYTES} bytes"))?
+        .len();
+    buf.truncate(n);
+    if Policy::decode(&buf).is_none() {
+        return Err("the policy has an empty statement list, principal list or action list".into());
+    }
+    Ok(buf)
+}
+
+/// Action names of a bit set (`kms:*` for all).
+pub fn action_names(bits: u64) -> Vec<String> {
+    if bits == ALL_ACTIONS {
+        return vec!["kms:*".into()];
+    }
+    ACTIONS.iter().filter(|(_, b)| bits & b != 0).map(|(n, _)| (*n).to_owned()).collect()
+}
+
+/// Converts a compact policy to KMS-shaped JSON.
+pub fn policy_to_json(bytes: &[u8]) -> Option<Value> {
+    let p = Policy::decode(bytes)?;
+    let statements: Vec<Value> = p
+        .statements
+        .iter()
+        .map(|s| {
+            let mut o = Map::new();
+            o.insert("Effect".into(), json!(if s.effect == Effect::Allow { "Allow" } else { "Deny" }));
+            o.insert("Principal".into(), json!({ "Pkms": s.principals.iter().collect::<Vec<_>>() }));
+            o.insert("Action".into(), json!(action_names(s.actions)));
+            o.insert("Resource".into(), json!("*"));
+            if let Some(c) = &s.condition {
+                let cond = match c.kind {
+                    ConditionKind::Subset => {
+                        let m: Map<String, Value> = c
+                            .pairs
+                            .iter()
+                            .map(|(k, v)| (format!("kms:EncryptionContext:{k}"), json!(v)))
+                            .collect();
+                        json!({ "StringEquals": m })
+                    }
+                    ConditionKind::Equals => {
+                        let m: Map<String, Value> =
+                            c.pairs.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+                        json!({ "pkms:EncryptionContextEquals": m })
+                    }
+                };
+                o.insert("Condition".into(), cond);
+            }
+            Value::Object(o)
+        })
+        .collect();
+    Some(json!({ "Version": "2012-10-17", "Statement": statements }))
+}
+
+/// A KMS GrantOperation name (`Encrypt`, `Decrypt`, …) to its bit.
+pub fn grant_operation(name: &str) -> Option<u64> {
+    action_bits(&format!("kms:{name}")).filter(|b| b & !GRANT_OPERATIONS == 0 && *b != ALL_ACTIONS)
+}
+
+fn parse_constraints(text: &str) -> anyhow::Result<ContextConstraint> {
+    let v: Value = serde_json::from_str(text).map_err(|e| usage(format!("--constraints: not JSON: {e}")))?;
+    let o = v.as_object().ok_or_else(|| usage("--constraints must be a JSON object"))?;
+    let (kind, body) = match (o.get("EncryptionContextEquals"), o.get("EncryptionContextSubset")) {
+        (Some(b), None) => (ConditionKind::Equals, b),
+        (None, Some(b)) => (ConditionKind::Subset, b),
+        _ => {
+            return Err(usage("--constraints takes EncryptionContextEquals or EncryptionContextSubset (one)"))
+        }
+    };
+    let body = body.as_object().ok_or_else(|| usage("--constraints: the pairs must be an object"))?;
+    let mut pairs = Vec::new();
+    for (k, v) in body {
+        pairs.push((
+            k.clone(),
+            v.as_str().ok_or_else(|| usage("--constraints: values are strings"))?.to_owned(),
+        ));
+    }
+    Ok(ContextConstraint { kind, pairs })
+}
+
+/// Policy and grant commands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Print a key's policy (KMS JSON shape).
+    #[command(after_help = "Example:\n  pkms get-key-policy --key-id KEY --query Policy --output text")]
+    GetKeyPolicy {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// Only `default` exists (as in KMS).
+        #[arg(long, default_value = "default")]
+        policy_name: String,
+    },
+    /// Replace a key's policy. Refused (MalformedPolicyDocumentException) if malformed, or if it
+    /// would not let you change it again.
+    #[command(after_help = "Example:\n  pkms put-key-policy --key-id KEY --policy file://policy.json")]
+    PutKeyPolicy {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// The policy JSON, or file://PATH.
+        #[arg(long)]
+        policy: String,
+        /// Only `default` exists (as in KMS).
+        #[arg(long, default_value = "default")]
+        policy_name: String,
+    },
+    /// Let a principal use a key for some operations.
+    #[command(
+        after_help = "Example:\n  pkms create-grant --key-id KEY --grantee-principal bob --operations Encrypt Decrypt \\\n       --constraints '{\"EncryptionContextSubset\":{\"app\":\"billing\"}}'"
+    )]
+    CreateGrant {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// The principal the grant is for.
+        #[arg(long)]
+        grantee_principal: String,
+        /// KMS GrantOperation names: Encrypt, Decrypt, GenerateDataKey, Sign, GenerateMac, …
+        #[arg(long, num_args = 1.., required = true)]
+        operations: Vec<String>,
+        /// JSON: {"EncryptionContextEquals":{..}} or {"EncryptionContextSubset":{..}}.
+        #[arg(long)]
+        constraints: Option<String>,
+        /// A name for the grant.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List a key's grants.
+    #[command(after_help = "Example:\n  pkms list-grants --key-id KEY")]
+    ListGrants {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+    },
+    /// Retire a grant (its grantee, its issuer or an administrator).
+    #[command(after_help = "Example:\n  pkms retire-grant --key-id KEY --grant-id GRANT")]
+    RetireGrant {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// GrantId.
+        #[arg(long)]
+        grant_id: String,
+    },
+    /// Revoke a grant (needs kms:RevokeGrant on the key).
+    #[command(after_help = "Example:\n  pkms revoke-grant --key-id KEY --grant-id GRANT")]
+    RevokeGrant {
+        /// Key id or alias.
+        #[arg(long)]
+        key_id: String,
+        /// GrantId.
+        #[arg(long)]
+        grant_id: String,
+    },
+}
+
+/// `file://PATH` (read as UTF-8) or the text itself.
+fn read_text_arg(arg: &str) -> anyhow::Result<String> {
+    match arg.strip_prefix("file://") {
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| usage(format!("--policy: cannot read {path}: {e}")))
+        }
+        None => Ok(arg.to_owned()),
+    }
+}
+
+fn check_policy_name(name: &str) -> anyhow::Result<()> {
+    if name != "default" {
+        return Err(usage("--policy-name must be default"));
+    }
+    Ok(())
+}
+
+/// Runs a policy or grant command.
+pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
+    match cmd {
+        Commands::GetKeyPolicy { key_id, policy_name } => {
+            check_policy_name(&policy_name)?;
+            let (_, bytes) = ctx.client()?.get_key_policy(&key_id)?;
+            let doc = policy_to_json(&bytes)
+                .ok_or_else(|| anyhow::anyhow!("the token sent a policy this pkms cannot read"))?;
+            ctx.emit(json!({ "Policy": super::json_pretty(&doc), "PolicyName": "default" }))
+        }
+        Commands::PutKeyPolicy { key_id, policy, policy_name } => {
+            check_policy_name(&policy_name)?;
+            let text = read_text_arg(&policy)?;
+            let compact = policy_from_json(&text)
+                .map_err(|m| super::CliError { kind: "MalformedPolicyDocumentException", message: m })?;
+            ctx.client()?.put_key_policy(&key_id, &compact)?;
+            Ok(())
+        }
+        Commands::CreateGrant { key_id, grantee_principal, operations, constraints, name } => {
+            let mut bits = 0;
+            for op in &operations {
+                bits |= grant_operation(op)
+                    .ok_or_else(|| usage(format!("--operations: {op} is not a grant operation")))?;
+            }
+            let constraint = constraints.as_deref().map(parse_constraints).transpose()?;
+            let id =
+                ctx.client()?.create_grant(&key_id, &grantee_principal, bits, constraint.as_ref(), &name)?;
+            ctx.emit(json!({ "GrantId": id, "GrantToken": id }))
+        }
+        Commands::ListGrants { key_id } => {
+            let client = ctx.client()?;
+            let key = client.describe_key(&key_id).map(|m| m.key_id.to_string()).unwrap_or(key_id.clone());
+            let grants = client.list_grants(&key_id)?;
+            let items: Vec<Value> = grants
+                .iter()
+                .map(|g| {
+                    let mut o = json!({
+                        "KeyId": key,
+                        "GrantId": g.grant_id,
+                        "Name": g.name,
+                        "CreationDate": date(g.created),
+                        "GranteePrincipal": g.grantee,
+                        "IssuingAccount": g.issuer,
+                        "Operations": action_names(g.operations).iter().map(|n| n.trim_start_matches("kms:").to_owned()).collect::<Vec<_>>(),
+                    });
+                    if let Some(c) = &g.constraint {
+                        let pairs: Map<String, Value> = c.pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                        let label = match c.kind {
+                            ConditionKind::Equals => "EncryptionContextEquals",
+                            ConditionKind::Subset => "EncryptionContextSubset",
+                        };
+                        o["Constraints"] = json!({ label: pairs });
+                    }
+                    o
+                })
+                .collect();
+            ctx.emit(json!({ "Grants": items, "Truncated": false }))
+        }
+        Commands::RetireGrant { key_id, grant_id } => {
+            ctx.client()?.retire_grant(&key_id, &grant_id)?;
+            Ok(())
+        }
+        Commands::RevokeGrant { key_id, grant_id } => {
+            ctx.client()?.revoke_grant(&key_id, &grant_id)?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Client methods for authentication, principals, the audit log, key policies and grants
+//! (a child module of [`crate::client`], so it shares its private call helpers).
+
+use pkms_protocol::access::{AuditFullMode, Condition, ConditionKind, Role, MAX_CONDITION_PAIRS};
+use pkms_protocol::messages::{Request, Response};
+use pkms_protocol::KeyId;
+
+use super::Client;
+use crate::error::{Error, Result};
+
+/// A principal as ListPrincipals reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// PIN tries left (0: locked).
+    pub pin_retries_left: u8,
+}
+
+/// The audit log's signed head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    /// Sequence number of the newest entry.
+    pub sequence: u64,
+    /// Its hash.
+    pub hash: [u8; 32],
+    /// DER signature over `checkpoint_digest(sequence, hash)`.
+    pub signature: Vec<u8>,
+    /// Oldest entry held.
+    pub first_sequence: u64,
+    /// Device attestation key (DER SubjectPublicKeyInfo).
+    pub public_key: Vec<u8>,
+    /// Entries the log holds at most.
+    pub capacity: u32,
+    /// What happens when full.
+    pub audit_full: AuditFullMode,
+    /// Signature behind the oldest held entry (empty when none was dropped).
+    pub base_signature: Vec<u8>,
+}
+
+/// An encryption-context constraint of a grant or policy condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextConstraint {
+    /// Equals or subset.
+    pub kind: ConditionKind,
+    /// The pairs.
+    pub pairs: Vec<(String, String)>,
+}
+
+impl ContextConstraint {
+    fn wire(&self) -> Result<Condition<'_>> {
+        let mut pairs = heapless::Vec::new();
+        for (k, v) in &self.pairs {
+            pairs.push((k.as_str(), v.as_str())).map_err(|_| {
+                Error::InvalidInput(format!("a constraint holds at most {MAX_CONDITION_PAIRS} pairs"))
+            })?;
+        }
+        Ok(Condition { kind: self.kind, pairs })
+    }
+
+    /// From the wire form.
+    pub fn from_wire(c: &Condition<'_>) -> Self {
+        ContextConstraint {
+            kind: c.kind,
+            pairs: c.pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+}
+
+/// A grant as ListGrants reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// GrantId.
+    pub grant_id: String,
+    /// Name.
+    pub name: String,
+    /// GranteePrincipal.
+    pub grantee: String,
+    /// IssuingAccount (the principal that created it).
+    pub issuer: String,
+    /// Operation bits.
+    pub operations: u64,
+    /// Constraints.
+    pub constraint: Option<ContextConstraint>,
+    /// CreationDate.
+    pub created: u64,
+}
+
+impl Client {
+    /// Initialize: `admin` with `pin`, the PUK, and the audit log's full mode.
+    pub fn initialize(&mut self, pin: &[u8], puk: &[u8], audit_full: AuditFullMode) -> Result<()> {
+        self.done(Request::Initialize { pin, puk, audit_full }, "Initialize")
+    }
+
+    /// Authenticate this connection as `principal`.
+    pub fn authenticate(&mut self, principal: &str, pin: &[u8]) -> Result<()> {
+        self.done(Request::Authenticate { principal, pin }, "Authenticate")
+    }
+
+    /// CreatePrincipal (administrators).
+    pub fn create_principal(&mut self, name: &str, pin: &[u8], role: Role) -> Result<()> {
+        self.done(Request::CreatePrincipal { name, pin, role }, "CreatePrincipal")
+    }
+
+    /// DeletePrincipal (administrators).
+    pub fn delete_principal(&mut self, name: &str) -> Result<()> {
+        self.done(Request::DeletePrincipal { name }, "DeletePrincipal")
+    }
+
+    /// ListPrincipals.
+    pub fn list_principals(&mut self) -> Result<Vec<Principal>> {
+        self.call(
+            Request::ListPrincipals,
+            |r| match r {
+                Response::Principals { principals } => Some(
+                    principals
+                        .iter()
+                        .map(|p| Principal {
+                            name: p.name.to_owned(),
+                            role: p.role,
+                            pin_retries_left: p.pin_retries_left,
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            },
+            "ListPrincipals",
+        )
+    }
+
+    /// UnblockPin: unlock `principal` with the PUK and set `new_pin`.
+    pub fn unblock_pin(&mut self, principal: &str, puk: &[u8], new_pin: &[u8]) -> Result<()> {
+        self.done(Request::UnblockPin { principal, puk, new_pin }, "UnblockPin")
+    }
+
+    /// FactoryReset: erases every key, principal and log entry.
+    pub fn factory_reset(&mut self) -> Result<()> {
+        self.done(Request::FactoryReset, "FactoryReset")
+    }
+
+    /// GetAuditCheckpoint.
+    pub fn get_audit_checkpoint(&mut self) -> Result<AuditCheckpoint> {
+        self.call(
+            Request::GetAuditCheckpoint,
+            |r| match r {
+                Response::AuditCheckpoint {
+                    sequence,
+                    hash,
+                    signature,
+                    first_sequence,
+                    public_key,
+                    capacity,
+                    audit_full,
+                    base_signature,
+                } => Some(AuditCheckpoint {
+                    sequence,
+                    hash,
+                    signature: signature.to_vec(),
+                    first_sequence,
+                    public_key: public_key.to_vec(),
+                    capacity,
+                    audit_full,
+                    base_signature: base_signature.to_vec(),
+                }),
+                _ => None,
+            },
+            "GetAuditCheckpoint",
+        )
+    }
+
+    /// ReadAuditLog: encoded entries from `start_sequence` on (at most `limit`).
+    pub fn read_audit_log(&mut self, start_sequence: u64, limit: u16) -> Result<Vec<u8>> {
+        self.call(
+            Request::ReadAuditLog { start_sequence, limit },
+            |r| match r {
+                Response::AuditEntries { entries } => Some(entries.to_vec()),
+                _ => None,
+            },
+            "ReadAuditLog",
+        )
+    }
+
+    /// TrimAuditLog: drop entries through `through_sequence` (administrators).
+    pub fn trim_audit_log(&mut self, through_sequence: u64) -> Result<()> {
+        self.done(Request::TrimAuditLog { through_sequence }, "TrimAuditLog")
+    }
+
+    /// GetKeyPolicy: the key id and its compact policy.
+    pub fn get_key_policy(&mut self, key_id: &str) -> Result<(KeyId, Vec<u8>)> {
+        self.call(
+            Request::GetKeyPolicy { key_id },
+            |r| match r {
+                Response::KeyPolicy { key_id, policy } => Some((key_id, policy.to_vec())),
+                _ => None,
+            },
+            "GetKeyPolicy",
+        )
+    }
+
+    /// PutKeyPolicy (compact policy).
+    pub fn put_key_policy(&mut self, key_id: &str, policy: &[u8]) -> Result<()> {
+        self.done(Request::PutKeyPolicy { key_id, policy }, "PutKeyPolicy")
+    }
+
+    /// CreateGrant; returns the GrantId.
+    pub fn create_grant(
+        &mut self,
+        key_id: &str,
+        grantee: &str,
+        operations: u64,
+        constraint: Option<&ContextConstraint>,
+        name: &str,
+    ) -> Result<String> {
+        let constraint = constraint.map(|c| c.wire()).transpose()?;
+        self.call(
+            Request::CreateGrant { key_id, grantee, operations, constraint, name },
+            |r| match r {
+                Response::Grant { grant_id } => Some(grant_id.to_owned()),
+                _ => None,
+            },
+            "CreateGrant",
+        )
+    }
+
+    /// ListGrants.
+    pub fn list_grants(&mut self, key_id: &str) -> Result<Vec<Grant>> {
+        self.call(
+            Request::ListGrants { key_id },
+            |r| match r {
+                Response::Grants { grants } => Some(
+                    grants
+                        .iter()
+                        .map(|g| Grant {
+                            grant_id: g.grant_id.to_owned(),
+                            name: g.name.to_owned(),
+                            grantee: g.grantee.to_owned(),
+                            issuer: g.issuer.to_owned(),
+                            operations: g.operations,
+                            constraint: g.constraint.as_ref().map(ContextConstraint::from_wire),
+                            created: g.created,
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            },
+            "ListGrants",
+        )
+    }
+
+    /// RetireGrant.
+    pub fn retire_grant(&mut self, key_id: &str, grant_id: &str) -> Result<()> {
+        self.done(Request::RetireGrant { key_id, grant_id }, "RetireGrant")
+    }
+
+    /// RevokeGrant.
+    pub fn revoke_grant(&mut self, key_id: &str, grant_id: &str) -> Result<()> {
+        self.done(Request::RevokeGrant { key_id, grant_id }, "RevokeGrant")
+    }
+}

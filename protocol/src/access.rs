@@ -1,0 +1,482 @@
+//! Who may use a key: principals and roles, the compact key-policy and grant format shared by
+//! the token (which evaluates it) and the host (which converts it to and from KMS-shaped JSON),
+//! and the audit-log entry format with its SHA-256 chain and signed checkpoints.
+//!
+//! Policies travel and are stored as postcard-encoded [`Policy`] values (at most
+//! [`MAX_POLICY_BYTES`]). Actions are bits of a `u64` ([`ACTIONS`] names them).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::context::ContextPair;
+
+/// Longest principal name (bytes; `[A-Za-z0-9_.@-]`).
+pub const MAX_PRINCIPAL_NAME: usize = 32;
+/// Most principals a token holds (the administrator included).
+pub const MAX_PRINCIPALS: usize = 16;
+/// PIN and PUK length bounds (bytes).
+pub const MIN_PIN: usize = 6;
+/// See [`MIN_PIN`].
+pub const MAX_PIN: usize = 64;
+/// Wrong PINs (and wrong PUKs) before a principal (or the PUK) is blocked.
+pub const PIN_RETRIES: u8 = 8;
+/// Largest encoded policy.
+pub const MAX_POLICY_BYTES: usize = 1024;
+/// Most statements in a policy.
+pub const MAX_STATEMENTS: usize = 8;
+/// Most principals named by one statement.
+pub const MAX_STATEMENT_PRINCIPALS: usize = 8;
+/// Most encryption-context pairs in one condition or grant constraint.
+pub const MAX_CONDITION_PAIRS: usize = 8;
+/// Most grants on one key.
+pub const MAX_GRANTS: usize = 8;
+/// Longest grant name.
+pub const MAX_GRANT_NAME: usize = 64;
+/// Largest encoded grant constraint.
+pub const MAX_CONSTRAINT_BYTES: usize = 256;
+/// Most audit entries one ReadAuditLog answer carries.
+pub const MAX_AUDIT_PAGE: usize = 40;
+/// The principal pattern that matches every administrator.
+pub const ADMINS: &str = "role/admin";
+/// The principal pattern that matches every authenticated principal.
+pub const ANYONE: &str = "*";
+/// The administrator principal `init` creates.
+pub const ADMIN_NAME: &str = "admin";
+
+/// What a principal may do besides what key policies allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// Manages principals, reads and trims the audit log, factory-resets; matches `role/admin`.
+    Admin,
+    /// Uses keys as their policies and grants allow.
+    User,
+}
+
+/// What the token does when its audit log region is full (chosen at initialisation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditFullMode {
+    /// Drop the oldest entries behind a signed checkpoint.
+    Overwrite,
+    /// Refuse operations (AuditLogFull) until the log is exported and trimmed ("force audit").
+    Refuse,
+}
+
+/// A principal as ListPrincipals reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrincipalEntry<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Role.
+    pub role: Role,
+    /// PIN tries left (0: locked).
+    pub pin_retries_left: u8,
+}
+
+/// A grant as ListGrants reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantEntry<'a> {
+    /// GrantId (32 hex digits).
+    pub grant_id: &'a str,
+    /// Name (may be empty).
+    pub name: &'a str,
+    /// GranteePrincipal.
+    pub grantee: &'a str,
+    /// Who created it.
+    pub issuer: &'a str,
+    /// Operations, as [`ACTIONS`] bits.
+    pub operations: u64,
+    /// Constraints, if any.
+    #[serde(borrow)]
+    pub constraint: Option<Condition<'a>>,
+    /// CreationDate.
+    pub created: u64,
+}
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Effect {
+    /// Allows the actions.
+    Allow,
+    /// Denies them; beats any Allow.
+    Deny,
+}
+
+/// How a condition compares encryption contexts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConditionKind {
+    /// The request's context equals the pairs exactly (EncryptionContextEquals).
+    Equals,
+    /// The pairs are a subset of the request's context (EncryptionContextSubset; KMS's
+    /// `StringEquals` on `kms:EncryptionContext:KEY`).
+    Subset,
+}
+
+/// A condition on the request's encryption context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Condition<'a> {
+    /// Equals or subset.
+    pub kind: ConditionKind,
+    /// The pairs.
+    #[serde(borrow)]
+    pub pairs: heapless::Vec<ContextPair<'a>, MAX_CONDITION_PAIRS>,
+}
+
+impl Condition<'_> {
+    /// Whether `context` satisfies the condition (order of pairs is irrelevant).
+    pub fn matches(&self, context: &[ContextPair<'_>]) -> bool {
+        let subset = self.pairs.iter().all(|(k, v)| context.iter().any(|(ck, cv)| ck == k && cv == v));
+        match self.kind {
+            ConditionKind::Subset => subset,
+            ConditionKind::Equals => {
+                subset && context.iter().all(|(ck, cv)| self.pairs.iter().any(|(k, v)| ck == k && cv == v))
+            }
+        }
+    }
+}
+
+/// One policy statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement<'a> {
+    /// Allow or deny.
+    pub effect: Effect,
+    /// Principal names, [`ADMINS`] or [`ANYONE`].
+    #[serde(borrow)]
+    pub principals: heapless::Vec<&'a str, MAX_STATEMENT_PRINCIPALS>,
+    /// [`ACTIONS`] bits.
+    pub actions: u64,
+    /// Optional condition on the encryption context.
+    pub condition: Option<Condition<'a>>,
+}
+
+/// A key policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy<'a> {
+    /// Statements.
+    #[serde(borrow)]
+    pub statements: heapless::Vec<Statement<'a>, MAX_STATEMENTS>,
+}
+
+/// What a policy decides for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// An Allow statement matched and no Deny did.
+    Allow,
+    /// A Deny statement matched.
+    Deny,
+    /// No statement matched (deny, unless a grant allows).
+    NoMatch,
+}
+
+impl<'a> Policy<'a> {
+    /// Decodes a policy; `None` if the bytes are not exactly one valid policy.
+    pub fn decode(bytes: &'a [u8]) -> Option<Policy<'a>> {
+        if bytes.len() > MAX_POLICY_BYTES {
+            return None;
+        }
+        let (p, rest): (Policy<'a>, &[u8]) = postcard::take_from_bytes(bytes).ok()?;
+        if !rest.is_empty() || p.statements.is_empty() {
+            return None;
+        }
+        for s in &p.statements {
+            if s.principals.is_empty() || s.actions == 0 || s.actions & !ALL_ACTIONS != 0 {
+                return None;
+            }
+        }
+        Some(p)
+    }
+
+    /// Evaluates the policy for `principal` with `is_admin`, doing `action` with `context`.
+    /// Explicit Deny beats Allow.
+    pub fn decide(
+        &self,
+        principal: &str,
+        is_admin: bool,
+        action: u64,
+        context: &[ContextPair<'_>],
+    ) -> Decision {
+        let mut allowed = false;
+        for s in &self.statements {
+            let who =
+                s.principals.iter().any(|p| *p == ANYONE || *p == principal || (*p == ADMINS && is_admin));
+            let cond = s.condition.as_ref().is_none_or(|c| c.matches(context));
+            if who && s.actions & action != 0 && cond {
+                match s.effect {
+                    Effect::Deny => return Decision::Deny,
+                    Effect::Allow => allowed = true,
+                }
+            }
+        }
+        if allowed {
+            Decision::Allow
+        } else {
+            Decision::NoMatch
+        }
+    }
+}
+
+/// Encodes the default policy (administrators, and `creator` if given, may do everything)
+/// into `out`; returns its length.
+pub fn default_policy(creator: Option<&str>, out: &mut [u8]) -> Option<usize> {
+    let mut principals = heapless::Vec::new();
+    principals.push(ADMINS).ok()?;
+    if let Some(c) = creator {
+        principals.push(c).ok()?;
+    }
+    let mut statements = heapless::Vec::new();
+    statements
+        .push(Statement { effect: Effect::Allow, principals, actions: ALL_ACTIONS, condition: None })
+        .ok()?;
+    postcard::to_slice(&Policy { statements }, out).ok().map(|s| s.len())
+}
+
+macro_rules! actions {
+    ($($name:ident = $bit:expr, $text:expr;)*) => {
+        /// Action bits, one per KMS action a key policy or grant can name.
+        pub mod action {
+            $(#[doc = $text] pub const $name: u64 = 1 << $bit;)*
+        }
+        /// `(name, bit)` of every action, e.g. `("kms:Encrypt", action::ENCRYPT)`.
+        pub const ACTIONS: &[(&str, u64)] = &[$(($text, action::$name)),*];
+    };
+}
+
+actions! {
+    ENCRYPT = 0, "kms:Encrypt";
+    DECRYPT = 1, "kms:Decrypt";
+    RE_ENCRYPT_FROM = 2, "kms:ReEncryptFrom";
+    RE_ENCRYPT_TO = 3, "kms:ReEncryptTo";
+    GENERATE_DATA_KEY = 4, "kms:GenerateDataKey";
+    GENERATE_DATA_KEY_WITHOUT_PLAINTEXT = 5, "kms:GenerateDataKeyWithoutPlaintext";
+    SIGN = 6, "kms:Sign";
+    VERIFY = 7, "kms:Verify";
+    GET_PUBLIC_KEY = 8, "kms:GetPublicKey";
+    GENERATE_MAC = 9, "kms:GenerateMac";
+    VERIFY_MAC = 10, "kms:VerifyMac";
+    DESCRIBE_KEY = 11, "kms:DescribeKey";
+    ENABLE_KEY = 12, "kms:EnableKey";
+    DISABLE_KEY = 13, "kms:DisableKey";
+    SCHEDULE_KEY_DELETION = 14, "kms:ScheduleKeyDeletion";
+    CANCEL_KEY_DELETION = 15, "kms:CancelKeyDeletion";
+    ENABLE_KEY_ROTATION = 16, "kms:EnableKeyRotation";
+    DISABLE_KEY_ROTATION = 17, "kms:DisableKeyRotation";
+    GET_KEY_ROTATION_STATUS = 18, "kms:GetKeyRotationStatus";
+    ROTATE_KEY_ON_DEMAND = 19, "kms:RotateKeyOnDemand";
+    LIST_KEY_ROTATIONS = 20, "kms:ListKeyRotations";
+    RETIRE_KEY_VERSIONS = 21, "pkms:RetireKeyVersions";
+    CREATE_ALIAS = 22, "kms:CreateAlias";
+    UPDATE_ALIAS = 23, "kms:UpdateAlias";
+    DELETE_ALIAS = 24, "kms:DeleteAlias";
+    UPDATE_KEY_DESCRIPTION = 25, "kms:UpdateKeyDescription";
+    TAG_RESOURCE = 26, "kms:TagResource";
+    UNTAG_RESOURCE = 27, "kms:UntagResource";
+    LIST_RESOURCE_TAGS = 28, "kms:ListResourceTags";
+    GET_KEY_POLICY = 29, "kms:GetKeyPolicy";
+    PUT_KEY_POLICY = 30, "kms:PutKeyPolicy";
+    CREATE_GRANT = 31, "kms:CreateGrant";
+    LIST_GRANTS = 32, "kms:ListGrants";
+    REVOKE_GRANT = 33, "kms:RevokeGrant";
+    RETIRE_GRANT = 34, "kms:RetireGrant";
+}
+
+/// Every action bit (what `kms:*` means).
+pub const ALL_ACTIONS: u64 = (1 << 35) - 1;
+
+/// Actions a grant may name (KMS GrantOperation values).
+pub const GRANT_OPERATIONS: u64 = action::ENCRYPT
+    | action::DECRYPT
+    | action::RE_ENCRYPT_FROM
+    | action::RE_ENCRYPT_TO
+    | action::GENERATE_DATA_KEY
+    | action::GENERATE_DATA_KEY_WITHOUT_PLAINTEXT
+    | action::SIGN
+    | action::VERIFY
+    | action::GET_PUBLIC_KEY
+    | action::GENERATE_MAC
+    | action::VERIFY_MAC
+    | action::DESCRIBE_KEY
+    | action::CREATE_GRANT
+    | action::RETIRE_GRANT;
+
+/// The bit of an action name (`kms:Encrypt`, case-sensitive); `kms:*` is every bit.
+pub fn action_bits(name: &str) -> Option<u64> {
+    if name == "kms:*" {
+        return Some(ALL_ACTIONS);
+    }
+    ACTIONS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
+/// Whether a principal name is valid: 1..=32 bytes of `[A-Za-z0-9_.@-]`.
+pub fn valid_principal_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_PRINCIPAL_NAME
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit log
+
+/// Bytes of one encoded audit entry.
+pub const AUDIT_ENTRY_LEN: usize = 8 + 8 + 2 + 2 + 16 + 4 + 1 + MAX_PRINCIPAL_NAME + 32;
+
+/// One audit-log entry. Encoded as fixed-size big-endian fields (see [`AuditEntry::encode`]);
+/// its hash is SHA-256 of that encoding, and each entry carries the hash of the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Sequence number (1 for the first entry ever written).
+    pub sequence: u64,
+    /// Token wall time (Unix seconds, the high-water mark).
+    pub time: u64,
+    /// The request's operation: its [`crate::Request`] variant index.
+    pub operation: u16,
+    /// 0 for success, else 1 + the [`crate::ErrorCode`] index.
+    pub result: u16,
+    /// The key concerned (all zeros: none).
+    pub key_id: [u8; 16],
+    /// The key version concerned (0: none or unknown).
+    pub key_version: u32,
+    /// Principal name length (0: unauthenticated).
+    pub principal_len: u8,
+    /// Principal name, zero padded.
+    pub principal: [u8; MAX_PRINCIPAL_NAME],
+    /// Hash of the previous entry (all zeros before the first).
+    pub prev_hash: [u8; 32],
+}
+
+impl AuditEntry {
+    /// The fixed-size encoding.
+    pub fn encode(&self) -> [u8; AUDIT_ENTRY_LEN] {
+        let mut o = [0u8; AUDIT_ENTRY_LEN];
+        o[0..8].copy_from_slice(&self.sequence.to_be_bytes());
+        o[8..16].copy_from_slice(&self.time.to_be_bytes());
+        o[16..18].copy_from_slice(&self.operation.to_be_bytes());
+        o[18..20].copy_from_slice(&self.result.to_be_bytes());
+        o[20..36].copy_from_slice(&self.key_id);
+        o[36..40].copy_from_slice(&self.key_version.to_be_bytes());
+        o[40] = self.principal_len;
+        o[41..41 + MAX_PRINCIPAL_NAME].copy_from_slice(&self.principal);
+        o[41 + MAX_PRINCIPAL_NAME..].copy_from_slice(&self.prev_hash);
+        o
+    }
+
+    /// Decodes an entry; `None` if `b` is not [`AUDIT_ENTRY_LEN`] bytes or the name length is
+    /// out of range.
+    pub fn decode(b: &[u8]) -> Option<AuditEntry> {
+        if b.len() != AUDIT_ENTRY_LEN || b[40] as usize > MAX_PRINCIPAL_NAME {
+            return None;
+        }
+        let u64_at = |i: usize| b[i..i + 8].try_into().ok().map(u64::from_be_bytes);
+        let mut e = AuditEntry {
+            sequence: u64_at(0)?,
+            time: u64_at(8)?,
+            operation: u16::from_be_bytes([b[16], b[17]]),
+            result: u16::from_be_bytes([b[18], b[19]]),
+            key_id: [0; 16],
+            key_version: u32::from_be_bytes([b[36], b[37], b[38], b[39]]),
+            principal_len: b[40],
+            principal: [0; MAX_PRINCIPAL_NAME],
+            prev_hash: [0; 32],
+        };
+        e.key_id.copy_from_slice(&b[20..36]);
+        e.principal.copy_from_slice(&b[41..41 + MAX_PRINCIPAL_NAME]);
+        e.prev_hash.copy_from_slice(&b[41 + MAX_PRINCIPAL_NAME..]);
+        Some(e)
+    }
+
+    /// SHA-256 of the encoding.
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.encode()).into()
+    }
+
+    /// The principal name (empty when unauthenticated).
+    pub fn principal_name(&self) -> &str {
+        let n = (self.principal_len as usize).min(MAX_PRINCIPAL_NAME);
+        core::str::from_utf8(&self.principal[..n]).unwrap_or("?")
+    }
+}
+
+/// The SHA-256 digest a checkpoint signature covers: a domain label, the sequence number and
+/// the hash of the entry with that number.
+pub fn checkpoint_digest(sequence: u64, hash: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"pkms-audit-checkpoint-v1\0");
+    h.update(sequence.to_be_bytes());
+    h.update(hash);
+    h.finalize().into()
+}
+
+/// Request variant names in wire order (the `operation` of an audit entry indexes it).
+pub const OPERATION_NAMES: &[&str] = &[
+    "Hello",
+    "GetInfo",
+    "GenerateRandom",
+    "CreateKey",
+    "DescribeKey",
+    "ListKeys",
+    "Encrypt",
+    "Decrypt",
+    "ReEncrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "EnableKeyRotation",
+    "DisableKeyRotation",
+    "GetKeyRotationStatus",
+    "RotateKeyOnDemand",
+    "ListKeyRotations",
+    "RetireKeyVersions",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "GenerateMac",
+    "VerifyMac",
+    "EnableKey",
+    "DisableKey",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "CreateAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "ListAliases",
+    "UpdateKeyDescription",
+    "TagResource",
+    "UntagResource",
+    "ListResourceTags",
+    "Initialize",
+    "Authenticate",
+    "CreatePrincipal",
+    "DeletePrincipal",
+    "ListPrincipals",
+    "UnblockPin",
+    "FactoryReset",
+    "GetAuditCheckpoint",
+    "ReadAuditLog",
+    "TrimAuditLog",
+    "GetKeyPolicy",
+    "PutKeyPolicy",
+    "CreateGrant",
+    "ListGrants",
+    "RetireGrant",
+    "RevokeGrant",
+];
+
+/// The operation (Request variant index) of an encoded [`crate::RequestFrame`] payload:
+/// skips the id varint and the optional time, reads the variant varint. `None` if malformed.
+pub fn request_operation(payload: &[u8]) -> Option<u16> {
+    fn varint(b: &[u8]) -> Option<(u64, &[u8])> {
+        let mut v = 0u64;
+        for (i, byte) in b.iter().enumerate().take(10) {
+            v |= ((byte & 0x7f) as u64) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Some((v, &b[i + 1..]));
+            }
+        }
+        None
+    }
+    let (_, rest) = varint(payload)?;
+    let rest = match rest.first()? {
+        0 => &rest[1..],
+        1 => varint(&rest[1..])?.1,
+        _ => return None,
+    };
+    let (op, _) = varint(rest)?;
+    u16::try_from(op).ok()
+}
