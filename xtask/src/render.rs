@@ -90,6 +90,11 @@ fn token_rows(rows: &mut Vec<Row>, t: &Result<TokenFigures, String>, portable_pa
         instr("P-256 key generation, portable p256 crate (baseline)".into(), "p256.keygen.portable", None);
         instr("P-256 sign (digest), portable p256 crate (baseline)".into(), "p256.sign.portable", None);
         instr("P-256 verify (digest), portable p256 crate (baseline)".into(), "p256.verify.portable", None);
+        instr(
+            "Token-style Sign (sign + public key + verify), portable p256 crate (baseline)".into(),
+            "p256.sign_selfchecked.portable",
+            None,
+        );
         return;
     }
     instr(format!("P-256 key generation, {ASM} backend"), &format!("p256.keygen.{ASM}"), Some(300_000));
@@ -99,6 +104,11 @@ fn token_rows(rows: &mut Vec<Row>, t: &Result<TokenFigures, String>, portable_pa
         Some(400_000),
     );
     instr(format!("P-256 verify (digest, DER), {ASM} backend"), &format!("p256.verify.{ASM}"), Some(900_000));
+    instr(
+        format!("Token-style Sign: load key + sign + derive public key + verify before release, {ASM}"),
+        &format!("p256.sign_selfchecked.{ASM}"),
+        None,
+    );
     let _ = PORTABLE;
 
     let mut per_byte = |what: String, name: &str, goal: Option<f64>| {

@@ -45,6 +45,20 @@ pub fn p256() {
             _ => false,
         });
         bench(&heapless_name::<40>(&["p256.verify.", name]), verify, 0);
+
+        // What the token core does per Sign: load the stored scalar, sign, and verify the
+        // signature with the derived public key before releasing it (fault-attack self-check).
+        let stored = key.to_bytes();
+        let (selfcheck, _) = measure(|| {
+            let Ok(key) = SecretKey::from_bytes(&stored[..]) else { return false };
+            let mut added = [0u8; 32];
+            rng.fill_bytes(&mut added);
+            match key.sign_digest_with(backend, &digest, &added) {
+                Ok(sig) => key.public_key_with(backend).verify_digest_with(backend, &digest, sig.as_bytes()),
+                Err(_) => false,
+            }
+        });
+        bench(&heapless_name::<48>(&["p256.sign_selfchecked.", name]), selfcheck, 0);
         check(&heapless_name::<40>(&["p256.roundtrip.", name]), ok, "own signature verifies");
     }
 }
