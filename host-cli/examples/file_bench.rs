@@ -2,7 +2,7 @@
 //! each beside OpenSSL measured in the same run, plus the token round trips' share.
 //!
 //! ```text
-//! cargo run --release -p pkms --example file_bench            # 1 GiB, in-process token
+//! cargo run --release -p pkms --example file_bench            # 1 GiB, private QEMU token
 //! PKMS_BENCH_BYTES=64M cargo run --release -p pkms --example file_bench
 //! PKMS_DEVICE=unix:/path/to/qemu.sock cargo run --release -p pkms --example file_bench
 //! ```
@@ -33,7 +33,9 @@ use pkms_lib::envelope::{
     ContextPairs, DataKey, DecryptPolicy, DigestSignature, Envelope, KeyService, Options,
 };
 use pkms_lib::filesign;
+use pkms_lib::launcher::{LaunchOptions, PrivateToken};
 use pkms_lib::model::CreateKeyParams;
+use pkms_lib::transport::StreamTransport;
 use pkms_protocol::{KeySpec, KeyUsage};
 use zeroize::Zeroizing;
 
@@ -319,12 +321,29 @@ impl KeyService for Fixed {
 
 fn main() -> anyhow::Result<()> {
     let bytes = parse_size(&std::env::var("PKMS_BENCH_BYTES").unwrap_or_else(|_| "1G".into()))?;
-    let device: DeviceSpec = match std::env::var("PKMS_DEVICE") {
-        Ok(d) if !d.is_empty() => d.parse().map_err(|e: String| anyhow::anyhow!(e))?,
-        _ => DeviceSpec::InProcess(None),
+    // The token: PKMS_DEVICE if set; else a private QEMU token (the realistic round trip);
+    // else, when QEMU cannot start, the in-process token.
+    let qemu_dir = tempfile::tempdir()?;
+    let mut _qemu = None;
+    let mut client = match std::env::var("PKMS_DEVICE") {
+        Ok(d) if !d.is_empty() => {
+            let spec: DeviceSpec = d.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            println!("file benchmark: {} MiB, token {spec:?}", bytes >> 20);
+            connect::open(&spec)?
+        }
+        _ => match PrivateToken::start(qemu_dir.path(), &LaunchOptions::from_env()) {
+            Ok(token) => {
+                let stream = token.connect(Duration::from_secs(10))?;
+                println!("file benchmark: {} MiB, token: QEMU (mps2-an386) over a unix socket", bytes >> 20);
+                _qemu = Some(token);
+                pkms_lib::Client::connect(StreamTransport::new(stream))?
+            }
+            Err(e) => {
+                println!("file benchmark: {} MiB, token: in-process (QEMU unavailable: {e})", bytes >> 20);
+                connect::open(&DeviceSpec::InProcess(None))?
+            }
+        },
     };
-    println!("file benchmark: {} MiB, token {device:?}", bytes >> 20);
-    let mut client = connect::open(&device)?;
     let sym = client.create_key(&CreateKeyParams::default())?.key_id.to_string();
     let signer = client
         .create_key(&CreateKeyParams {
