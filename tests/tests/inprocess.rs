@@ -17,6 +17,7 @@ pkms_tests::run_suites!(InProcess::new();
     re_encrypt_inside_the_token,
     scheduled_rotation,
     retire_key_versions,
+    full_store_is_limit_exceeded,
     sign_and_verify,
     hmac_keys,
     key_usage_matrix,

@@ -179,3 +179,55 @@ pub fn retire_key_versions(t: &mut dyn TestToken) {
     // Retiring nothing new is harmless.
     assert_eq!(c.retire_key_versions(&key, 3).unwrap().retired_count, 0);
 }
+
+/// A full store: creating keys ends in LimitExceeded with nothing already stored harmed; a key
+/// holding the most versions refuses to rotate until old versions are retired; deleting a key
+/// makes room again.
+pub fn full_store_is_limit_exceeded(t: &mut dyn TestToken) {
+    let mut c = t.client();
+    let first = new_key(&mut c, "first");
+    let blob = c.encrypt(&first, b"kept safe", &[("k", "v")]).unwrap().ciphertext_blob;
+
+    // Versions: rotate until the key is full.
+    let mut rotations = 0;
+    let full = loop {
+        match c.rotate_key_on_demand(&first) {
+            Ok(_) => rotations += 1,
+            Err(e) => break e,
+        }
+        assert!(rotations < 10_000, "rotation never hit a limit");
+    };
+    assert_eq!(full.code(), Some(ErrorCode::LimitExceeded), "{full:?}");
+    let newest = c.describe_key(&first).unwrap().current_key_version;
+    assert_eq!(newest, rotations + 1);
+    assert_eq!(c.decrypt(&blob, &[("k", "v")], None).unwrap().plaintext.as_slice(), b"kept safe");
+    // Retiring makes room (the blob is re-encrypted under the newest version first).
+    let blob = c.re_encrypt(&blob, &[("k", "v")], None, &first, &[("k", "v")]).unwrap().ciphertext_blob;
+    c.retire_key_versions(&first, newest).unwrap();
+    assert_eq!(c.rotate_key_on_demand(&first).unwrap().key_version, newest + 1);
+
+    // Keys: create until the store (or its index) is full.
+    let mut keys = vec![first.clone()];
+    let refused = loop {
+        match c.create_key(&Default::default()) {
+            Ok(m) => keys.push(m.key_id.to_string()),
+            Err(e) => break e,
+        }
+        assert!(keys.len() < 100_000, "key creation never hit a limit");
+    };
+    assert_eq!(refused.code(), Some(ErrorCode::LimitExceeded), "{refused:?}");
+    assert!(keys.len() >= 100, "only {} keys fit", keys.len());
+    println!("{}: {} keys fit; a key holds {} versions", t.name(), keys.len(), rotations + 1);
+    assert_eq!(c.list_all_keys().unwrap().len(), keys.len(), "nothing half-created");
+    assert_eq!(c.decrypt(&blob, &[("k", "v")], None).unwrap().plaintext.as_slice(), b"kept safe");
+    let last = keys.last().unwrap().clone();
+    let b = c.encrypt(&last, b"last", NO_CONTEXT).unwrap().ciphertext_blob;
+    assert_eq!(c.decrypt(&b, NO_CONTEXT, None).unwrap().plaintext.as_slice(), b"last");
+
+    // Deleting a key frees its slot.
+    let s = c.schedule_key_deletion(&last, Some(7)).unwrap();
+    set_time(&mut c, s.deletion_date + 1);
+    expect_code(c.describe_key(&last), ErrorCode::NotFound);
+    c.create_key(&Default::default()).unwrap();
+    assert_eq!(c.decrypt(&blob, &[("k", "v")], None).unwrap().plaintext.as_slice(), b"kept safe");
+}
