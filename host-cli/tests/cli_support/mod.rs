@@ -113,10 +113,12 @@ pub fn unb64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s.trim()).expect("base64")
 }
 
-/// The `__type` of a JSON error printed on stderr.
+/// The `__type` of the JSON error printed on stderr (after any warning lines, such as the one
+/// an uninitialised token gets).
 #[track_caller]
 pub fn error_type(stderr: &str) -> String {
-    let v: Value =
-        serde_json::from_str(stderr).unwrap_or_else(|e| panic!("stderr is not a JSON error ({e}): {stderr}"));
+    let start = if stderr.starts_with('{') { 0 } else { stderr.find("\n{").map_or(0, |i| i + 1) };
+    let v: Value = serde_json::from_str(&stderr[start..])
+        .unwrap_or_else(|e| panic!("stderr is not a JSON error ({e}): {stderr}"));
     field(&v, "__type")
 }
