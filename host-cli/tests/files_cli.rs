@@ -201,6 +201,9 @@ fn directories_with_a_data_key_cache() {
     env.ok(&args);
     assert_eq!(std::fs::read(plain.join("f3.txt")).unwrap(), random(1003, 3));
     assert_eq!(std::fs::read(plain.join("g.txt")).unwrap(), b"nested");
+    // A directory needs --out-dir.
+    let err = env.fails(&["encrypt-file", "--key-id", &key, s(&src), s(&env.path("x"))]);
+    assert!(err.contains("is a directory: give --out-dir"), "{err}");
     // Without --out-dir, two paths exactly.
     let err = env.fails(&["encrypt-file", "--key-id", &key, s(&src.join("f0.txt"))]);
     assert!(err.contains("give IN and OUT"), "{err}");

@@ -326,6 +326,10 @@ fn plan(
 ) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
     match out_dir {
         None => match paths {
+            [input, _] if input.is_dir() => Err(usage(format!(
+                "{} is a directory: give --out-dir DIR to process every file in it",
+                input.display()
+            ))),
             [input, output] => Ok(vec![(input.clone(), output.clone())]),
             _ => Err(usage(
                 "give IN and OUT (`-` for stdin / stdout), or --out-dir DIR and one or more inputs",
