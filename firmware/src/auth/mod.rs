@@ -588,7 +588,7 @@ fn read_principal_by_id<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
 ) -> OpResult<Option<PrincipalRecord>> {
     match core.store.get(KIND_PRINCIPAL, id, &mut core.io)? {
         Some(n) => {
-            let r = postcard::from_bytes::<PrincipalRecord>(&core.io[..n]).map(|p| p.clone());
+            let r = postcard::from_bytes::<PrincipalRecord>(&core.io[..n]);
             core.io[..n].fill(0);
             r.map(Some).map_err(|_| err!(StorageCorrupted, "a principal record cannot be read"))
         }

@@ -19,6 +19,9 @@ use super::output::date;
 use super::{usage, Context};
 use crate::client::ContextConstraint;
 
+/// A statement with owned strings: effect, principals, action bits, condition.
+type OwnedStatement = (Effect, Vec<String>, u64, Option<(ConditionKind, Vec<(String, String)>)>);
+
 /// Converts a KMS-shaped JSON policy to the compact form; the error says what is wrong.
 pub fn policy_from_json(text: &str) -> Result<Vec<u8>, String> {
     let doc: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
@@ -28,8 +31,7 @@ pub fn policy_from_json(text: &str) -> Result<Vec<u8>, String> {
         _ => return Err("the policy needs a Statement list".into()),
     };
     // Strings borrowed by the compact form live here.
-    let mut owned: Vec<(Effect, Vec<String>, u64, Option<(ConditionKind, Vec<(String, String)>)>)> =
-        Vec::new();
+    let mut owned: Vec<OwnedStatement> = Vec::new();
     for (i, s) in statements.iter().enumerate() {
         let effect = match s.get("Effect").and_then(Value::as_str) {
             Some("Allow") => Effect::Allow,

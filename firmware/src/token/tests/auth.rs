@@ -328,7 +328,10 @@ fn policies_and_grants_decide_who_may_use_a_key() {
     );
 }
 
-fn read_all(h: &mut Harness) -> (Vec<AuditEntry>, u64, [u8; 32], Vec<u8>, Vec<u8>, u64, Vec<u8>) {
+/// Entries, head sequence, head hash, head signature, public key, first sequence, base signature.
+type Export = (Vec<AuditEntry>, u64, [u8; 32], Vec<u8>, Vec<u8>, u64, Vec<u8>);
+
+fn read_all(h: &mut Harness) -> Export {
     let (seq, hash, sig, first, pk, base) = match h.ok(Request::GetAuditCheckpoint).get() {
         Ok(Response::AuditCheckpoint {
             sequence,

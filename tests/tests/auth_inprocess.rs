@@ -1,0 +1,9 @@
+//! Issue 5 suites (authentication, grants, audit) against the in-process token.
+
+use pkms_tests::harness::InProcess;
+
+pkms_tests::run_suites!(InProcess::new();
+    pin_lockout_and_unblock,
+    grant_opens_a_refused_key,
+    audit_export_verifies_and_one_changed_byte_fails,
+);
