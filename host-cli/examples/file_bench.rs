@@ -375,8 +375,12 @@ fn main() -> anyhow::Result<()> {
     println!("  openssl speed -evp aes-256-gcm (16 KiB, 1 core) {ossl_gcm:>8.0} MB/s");
     let ossl_sha = openssl_speed(&["sha256"])?;
     println!("  openssl speed sha256 (16 KiB, 1 core)           {ossl_sha:>8.0} MB/s");
-    let ossl_dgst = openssl_dgst(&plain, bytes)?;
-    println!("  openssl dgst -sha256 FILE                       {ossl_dgst:>8.0} MB/s");
+    let ossl_dgst = (0..3)
+        .map(|_| openssl_dgst(&plain, bytes))
+        .collect::<anyhow::Result<Vec<f64>>>()?
+        .into_iter()
+        .fold(0.0, f64::max);
+    println!("  openssl dgst -sha256 FILE (best of 3)           {ossl_dgst:>8.0} MB/s");
 
     let threads = Options::default().threads.max(2);
     println!("\nAES-256-GCM segments in memory (aes-gcm 0.10, AES-NI + CLMUL):");
@@ -385,62 +389,69 @@ fn main() -> anyhow::Result<()> {
     let memn = memory_seal(bytes.min(1 << 30), threads);
     println!("  {threads} threads           {memn:>8.0} MB/s   {:.2}x openssl", memn / ossl_gcm);
 
-    println!("\nfiles (page cache, as the CLI does it):");
+    let runs: usize = std::env::var("PKMS_BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3).max(1);
+    println!("\nfiles (page cache, as the CLI does it; best of {runs} runs, the machine may be shared):");
     for t in [1, threads] {
         let opts = Options { threads: t, ..Options::default() };
         let mut cache = DataKeyCache::disabled();
-        let mut timed = Timed { inner: &mut client, spent: Duration::ZERO, calls: 0 };
-        let start = Instant::now();
-        {
-            let mut env = Envelope::new(&mut timed, &mut cache, opts);
-            env.set_progress(ProgressBar::hidden());
-            let mut input = File::open(&plain)?;
-            let mut out = AtomicFile::create(&enc)?;
-            env.encrypt(&sym, &[("bench".into(), "1".into())], &mut input, Some(bytes), &mut out)?;
-            out.commit()?;
+        // (elapsed, token time, token calls) of the fastest run of each direction.
+        let mut best_e = (Duration::MAX, Duration::ZERO, 0);
+        let mut best_d = (Duration::MAX, Duration::ZERO, 0);
+        for _ in 0..runs {
+            let mut timed = Timed { inner: &mut client, spent: Duration::ZERO, calls: 0 };
+            let start = Instant::now();
+            {
+                let mut env = Envelope::new(&mut timed, &mut cache, opts);
+                let mut input = File::open(&plain)?;
+                let mut out = AtomicFile::create(&enc)?;
+                env.encrypt(&sym, &[("bench".into(), "1".into())], &mut input, Some(bytes), &mut out)?;
+                out.commit()?;
+            }
+            let e = start.elapsed();
+            if e < best_e.0 {
+                best_e = (e, timed.spent, timed.calls);
+            }
+            let mut timed = Timed { inner: &mut client, spent: Duration::ZERO, calls: 0 };
+            let start = Instant::now();
+            {
+                let mut env = Envelope::new(&mut timed, &mut cache, opts);
+                let mut input = File::open(&enc)?;
+                let mut out = AtomicFile::create(&dec)?;
+                env.decrypt(&mut input, &mut out, &DecryptPolicy::default())?;
+                out.commit()?;
+            }
+            let d = start.elapsed();
+            if d < best_d.0 {
+                best_d = (d, timed.spent, timed.calls);
+            }
         }
-        let e = start.elapsed();
-        let (e_token, e_calls) = (timed.spent, timed.calls);
-        let mut timed = Timed { inner: &mut client, spent: Duration::ZERO, calls: 0 };
-        let start = Instant::now();
-        {
-            let mut env = Envelope::new(&mut timed, &mut cache, opts);
-            let mut input = File::open(&enc)?;
-            let mut out = AtomicFile::create(&dec)?;
-            env.decrypt(&mut input, &mut out, &DecryptPolicy::default())?;
-            out.commit()?;
+        for (what, (el, token, calls)) in [("encrypt-file", best_e), ("decrypt-file", best_d)] {
+            println!(
+                "  {what}, {t} AES thread(s) + I/O {:>8.0} MB/s   {:.2}x openssl   token: {calls} call, {:.2} ms = {:.4}% of {:.2} s",
+                mbps(bytes, el),
+                mbps(bytes, el) / ossl_gcm,
+                token.as_secs_f64() * 1e3,
+                100.0 * token.as_secs_f64() / el.as_secs_f64(),
+                el.as_secs_f64()
+            );
         }
-        let d = start.elapsed();
-        let (d_token, d_calls) = (timed.spent, timed.calls);
-        println!(
-            "  encrypt-file, {t} AES thread(s) + I/O {:>8.0} MB/s   {:.2}x openssl   token: {e_calls} call, {:.2} ms = {:.4}% of {:.2} s",
-            mbps(bytes, e),
-            mbps(bytes, e) / ossl_gcm,
-            e_token.as_secs_f64() * 1e3,
-            100.0 * e_token.as_secs_f64() / e.as_secs_f64(),
-            e.as_secs_f64()
-        );
-        println!(
-            "  decrypt-file, {t} AES thread(s) + I/O {:>8.0} MB/s   {:.2}x openssl   token: {d_calls} call, {:.2} ms = {:.4}% of {:.2} s",
-            mbps(bytes, d),
-            mbps(bytes, d) / ossl_gcm,
-            d_token.as_secs_f64() * 1e3,
-            100.0 * d_token.as_secs_f64() / d.as_secs_f64(),
-            d.as_secs_f64()
-        );
     }
     if std::fs::metadata(&dec)?.len() != bytes {
         bail!("decrypted size differs");
     }
 
-    let start = Instant::now();
-    let digest = filesign::sha256_file(&plain, &ProgressBar::hidden())?;
-    let h = start.elapsed();
+    let mut h = Duration::MAX;
+    let mut digest = [0u8; 32];
+    for _ in 0..runs {
+        let start = Instant::now();
+        digest = filesign::sha256_file(&plain, &ProgressBar::hidden())?;
+        h = h.min(start.elapsed());
+    }
     let mut timed = Timed { inner: &mut client, spent: Duration::ZERO, calls: 0 };
     let sig = filesign::sign_digest(&mut timed, &signer, &digest)?;
     let total = h + timed.spent;
     println!(
-        "  sign-file hashing      {:>8.0} MB/s   {:.2}x openssl dgst, {:.2}x openssl speed sha256   Sign: {:.2} ms = {:.4}% of {:.2} s",
+        "  sign-file hashing (best of runs)        {:>8.0} MB/s   {:.2}x openssl dgst, {:.2}x openssl speed sha256   Sign: {:.2} ms = {:.4}% of {:.2} s",
         mbps(bytes, h),
         mbps(bytes, h) / ossl_dgst,
         mbps(bytes, h) / ossl_sha,
