@@ -206,7 +206,8 @@ impl Guard {
             Request::GetInfo
             | Request::Authenticate { .. }
             | Request::UnblockPin { .. }
-            | Request::FactoryReset => return Ok(Admitted::default()),
+            | Request::FactoryReset
+            | Request::Initialize { .. } => return Ok(Admitted::default()),
             _ => {}
         }
         let Some(session) = &self.session else {

@@ -13,7 +13,7 @@ use clap::{Subcommand, ValueEnum};
 use pkms_protocol::access::{AuditFullMode, Role, ADMIN_NAME};
 use pkms_protocol::ErrorCode;
 use serde_json::json;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{usage, Context};
 use crate::client::Client;
@@ -190,8 +190,12 @@ fn new_pin(file: &Option<PathBuf>) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     }
 }
 
-fn random_puk(client: &mut Client) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    let bytes = client.generate_random(10)?;
+/// A random PUK from the host's RNG (the token is not asked: it may refuse unauthenticated
+/// requests).
+fn random_puk() -> Zeroizing<Vec<u8>> {
+    use rand_core::RngCore;
+    let mut bytes = Zeroizing::new([0u8; 10]);
+    rand_core::OsRng.fill_bytes(&mut bytes[..]);
     // 16 characters of an unambiguous alphabet (80 bits).
     const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut acc: u128 = 0;
@@ -203,7 +207,8 @@ fn random_puk(client: &mut Client) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         out.push(ALPHABET[(acc & 31) as usize]);
         acc >>= 5;
     }
-    Ok(out)
+    acc.zeroize();
+    out
 }
 
 /// Runs an authentication command.
@@ -217,7 +222,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let client = ctx.raw_client()?;
             let (puk, generated) = match puk.filter(|p| !p.is_empty()) {
                 Some(p) => (Zeroizing::new(p.into_bytes()), false),
-                None => (random_puk(client)?, true),
+                None => (random_puk(), true),
             };
             let mode = match audit_full {
                 AuditFull::Overwrite => AuditFullMode::Overwrite,
