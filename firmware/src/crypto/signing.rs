@@ -2,39 +2,28 @@
 //! signatures, every signature verified before it leaves the token, and the public key as DER
 //! SubjectPublicKeyInfo.
 
-use p256::ecdsa::signature::hazmat::{PrehashVerifier, RandomizedPrehashSigner};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use pkms_p256::{PublicKey, SecretKey};
 use pkms_protocol::limits::MAX_MESSAGE;
 use pkms_protocol::{ErrorCode, MessageType};
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
-use zeroize::Zeroize;
 
 use crate::err;
 use crate::error::{Error, OpResult};
 
 /// Length of a P-256 SubjectPublicKeyInfo in DER.
-pub const SPKI_LEN: usize = 91;
+pub const SPKI_LEN: usize = pkms_p256::SPKI_DER_LEN;
 /// Longest DER ECDSA P-256 signature.
 pub const MAX_DER_SIGNATURE: usize = 72;
 
-/// SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (uncompressed point) }.
-const SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
-    0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-];
-
-/// Makes a new random signing scalar into `out`.
+/// Makes a new random signing scalar into `out` (32 bytes).
 pub fn generate<R: RngCore + CryptoRng>(rng: &mut R, out: &mut [u8]) {
-    let key = SigningKey::random(rng);
-    let mut bytes = key.to_bytes();
-    out.copy_from_slice(&bytes);
-    let secret: &mut [u8] = &mut bytes;
-    secret.zeroize();
+    let key = SecretKey::random(rng);
+    out.copy_from_slice(&key.to_bytes()[..]);
 }
 
-fn signing_key(scalar: &[u8]) -> OpResult<SigningKey> {
-    SigningKey::from_slice(scalar)
+fn signing_key(scalar: &[u8]) -> OpResult<SecretKey> {
+    SecretKey::from_bytes(scalar)
         .map_err(|_| Error::new(ErrorCode::StorageCorrupted, "stored signing key is invalid"))
 }
 
@@ -66,8 +55,10 @@ pub fn digest(message: &[u8], message_type: MessageType) -> OpResult<[u8; 32]> {
     }
 }
 
-/// Signs `digest`; writes a low-S DER signature into `out` and returns its length. The
-/// signature is verified with the public key before it is returned.
+/// Signs `digest` with a hedged nonce (RFC 6979 plus fresh randomness, through `pkms-p256`,
+/// which uses the Cortex-M4 assembly on the boards); writes a low-S DER signature into `out` and
+/// returns its length. The signature is verified with the public key before it is returned, so a
+/// fault during signing cannot release a signature that leaks the key.
 pub fn sign<R: RngCore + CryptoRng>(
     rng: &mut R,
     scalar: &[u8],
@@ -75,15 +66,12 @@ pub fn sign<R: RngCore + CryptoRng>(
     out: &mut [u8; MAX_DER_SIGNATURE],
 ) -> OpResult<usize> {
     let key = signing_key(scalar)?;
-    let sig: Signature = key
-        .sign_prehash_with_rng(rng, digest)
-        .map_err(|_| Error::new(ErrorCode::Internal, "signing failed"))?;
-    let sig = sig.normalize_s().unwrap_or(sig);
-    if key.verifying_key().verify_prehash(digest, &sig).is_err() {
+    let der =
+        key.sign_digest_hedged(digest, rng).map_err(|_| Error::new(ErrorCode::Internal, "signing failed"))?;
+    let bytes = der.as_bytes();
+    if !key.public_key().verify_digest(digest, bytes) {
         return Err(Error::new(ErrorCode::Internal, "signature failed its self-check; not released"));
     }
-    let der = sig.to_der();
-    let bytes = der.as_bytes();
     out[..bytes.len()].copy_from_slice(bytes);
     Ok(bytes.len())
 }
@@ -91,27 +79,22 @@ pub fn sign<R: RngCore + CryptoRng>(
 /// Whether `signature` (DER) is a valid signature of `digest` by the key.
 pub fn verify(scalar: &[u8], digest: &[u8; 32], signature: &[u8]) -> OpResult<bool> {
     let key = signing_key(scalar)?;
-    let Ok(sig) = Signature::from_der(signature) else { return Ok(false) };
-    Ok(key.verifying_key().verify_prehash(digest, &sig).is_ok())
+    let public: PublicKey = key.public_key();
+    Ok(public.verify_digest(digest, signature))
 }
 
 /// The DER SubjectPublicKeyInfo of the key.
 pub fn public_key_der(scalar: &[u8], out: &mut [u8; SPKI_LEN]) -> OpResult<()> {
     let key = signing_key(scalar)?;
-    let vk: &VerifyingKey = key.verifying_key();
-    let point = vk.to_encoded_point(false);
-    out[..SPKI_PREFIX.len()].copy_from_slice(&SPKI_PREFIX);
-    let p = point.as_bytes();
-    if p.len() != SPKI_LEN - SPKI_PREFIX.len() {
-        return Err(Error::new(ErrorCode::Internal, "unexpected public key encoding"));
-    }
-    out[SPKI_PREFIX.len()..].copy_from_slice(p);
+    *out = key.public_key_spki_der();
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use p256::ecdsa::{Signature, VerifyingKey};
     use p256::pkcs8::DecodePublicKey;
     use rand_chacha::rand_core::SeedableRng;
 
