@@ -480,3 +480,92 @@ pub fn request_operation(payload: &[u8]) -> Option<u16> {
     let (op, _) = varint(rest)?;
     u16::try_from(op).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{Request, RequestFrame};
+
+    fn op_of(request: Request<'_>, now: Option<u64>) -> Option<u16> {
+        let mut buf = [0u8; 256];
+        let frame = RequestFrame { id: 300, now, request };
+        let n = postcard::to_slice(&frame, &mut buf).unwrap().len();
+        request_operation(&buf[..n])
+    }
+
+    #[test]
+    fn operation_names_follow_the_request_variants() {
+        let name = |op: Option<u16>| OPERATION_NAMES[op.unwrap() as usize];
+        assert_eq!(name(op_of(Request::Hello { protocol_version: 1 }, None)), "Hello");
+        assert_eq!(name(op_of(Request::ListResourceTags { key_id: "k" }, Some(1 << 40))), "ListResourceTags");
+        assert_eq!(name(op_of(Request::FactoryReset, Some(5))), "FactoryReset");
+        assert_eq!(name(op_of(Request::RevokeGrant { key_id: "k", grant_id: "g" }, None)), "RevokeGrant");
+        assert_eq!(OPERATION_NAMES.len(), 50);
+        assert_eq!(request_operation(&[]), None);
+        assert_eq!(request_operation(&[1, 7]), None);
+        assert_eq!(request_operation(&[0xff; 20]), None);
+    }
+
+    #[test]
+    fn audit_entries_round_trip_and_bad_lengths_are_refused() {
+        let mut e = AuditEntry {
+            sequence: 7,
+            time: 1_750_000_000,
+            operation: 6,
+            result: 0,
+            key_id: [3; 16],
+            key_version: 2,
+            principal_len: 3,
+            principal: [0; MAX_PRINCIPAL_NAME],
+            prev_hash: [9; 32],
+        };
+        e.principal[..3].copy_from_slice(b"bob");
+        let b = e.encode();
+        assert_eq!(AuditEntry::decode(&b), Some(e));
+        assert_eq!(e.principal_name(), "bob");
+        assert_eq!(AuditEntry::decode(&b[1..]), None);
+        let mut bad = b;
+        bad[40] = 33;
+        assert_eq!(AuditEntry::decode(&bad), None);
+        let mut other = e;
+        other.key_version = 3;
+        assert_ne!(other.hash(), e.hash());
+    }
+
+    #[test]
+    fn conditions_and_policy_decisions() {
+        let mut pairs = heapless::Vec::new();
+        pairs.push(("a", "1")).unwrap();
+        let subset = Condition { kind: ConditionKind::Subset, pairs: pairs.clone() };
+        let equals = Condition { kind: ConditionKind::Equals, pairs };
+        assert!(subset.matches(&[("b", "2"), ("a", "1")]));
+        assert!(!subset.matches(&[("a", "2")]));
+        assert!(!subset.matches(&[]));
+        assert!(equals.matches(&[("a", "1")]));
+        assert!(!equals.matches(&[("a", "1"), ("b", "2")]));
+        let mut buf = [0u8; 256];
+        let n = default_policy(Some("bob"), &mut buf).unwrap();
+        let p = Policy::decode(&buf[..n]).unwrap();
+        assert_eq!(p.decide("bob", false, action::SIGN, &[]), Decision::Allow);
+        assert_eq!(p.decide("x", true, action::SIGN, &[]), Decision::Allow);
+        assert_eq!(p.decide("carol", false, action::SIGN, &[]), Decision::NoMatch);
+        // Trailing bytes, unknown action bits and empty lists are refused.
+        let mut longer = buf[..n].to_vec();
+        longer.push(0);
+        assert!(Policy::decode(&longer).is_none());
+        assert!(Policy::decode(&[]).is_none());
+        assert!(Policy::decode(&[
+            1, 0, 1, 1, b'x', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0
+        ])
+        .is_none());
+        assert_eq!(action_bits("kms:*"), Some(ALL_ACTIONS));
+        assert_eq!(action_bits("kms:Encrypt"), Some(action::ENCRYPT));
+        assert_eq!(action_bits("kms:encrypt"), None);
+        assert!(valid_principal_name("alice.b@x-y_z"));
+        assert!(
+            !valid_principal_name("")
+                && !valid_principal_name("a b")
+                && !valid_principal_name(&"a".repeat(33))
+        );
+    }
+}

@@ -143,3 +143,27 @@ pub fn audit_export_verifies_and_one_changed_byte_fails(t: &mut dyn TestToken) {
     bad[entries_at - 100] ^= 0x01;
     assert!(parse_export(&bad).is_none_or(|e| verify_export(&e, &key).is_err()));
 }
+
+/// Prints what a PIN check costs on this token (Authenticate, which runs PBKDF2 and writes the
+/// retry counter twice and an audit entry, against GetInfo, a bare round trip). Asserts only
+/// that both answers are right; the numbers go to docs/security.md.
+pub fn pin_check_cost(t: &mut dyn TestToken) {
+    let mut c = t.client();
+    c.initialize(PIN, PUK, AuditFullMode::Overwrite).unwrap();
+    let rounds = 5;
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        assert!(c.get_info().unwrap().initialized);
+    }
+    let info = start.elapsed() / rounds;
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        c.authenticate("admin", PIN).unwrap();
+    }
+    let auth = start.elapsed() / rounds;
+    println!(
+        "PIN check: Authenticate {:.1} ms, GetInfo {:.1} ms per call (mean of {rounds})",
+        auth.as_secs_f64() * 1e3,
+        info.as_secs_f64() * 1e3
+    );
+}

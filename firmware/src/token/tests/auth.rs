@@ -10,7 +10,7 @@ use pkms_protocol::access::{
     action, checkpoint_digest, AuditEntry, AuditFullMode, Condition, ConditionKind, Effect, Policy, Role,
     Statement, AUDIT_ENTRY_LEN, PIN_RETRIES,
 };
-use pkms_protocol::messages::{Request, Response};
+use pkms_protocol::messages::{Request, RequestFrame, Response};
 use pkms_protocol::{ErrorCode, KeySpec};
 
 use super::*;
@@ -455,4 +455,161 @@ fn a_full_log_overwrites_behind_a_signed_checkpoint_or_refuses_until_trimmed() {
     let (entries, seq, hash, sig, pk, first, base) = read_all(&mut h);
     assert_eq!(first, CAPACITY as u64 + 1);
     verify_chain(&entries, seq, &hash, &sig, &pk, first, &base);
+}
+
+#[test]
+fn matrix_of_principals_actions_and_context_conditions() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    for (name, pin) in [("bob", b"111111"), ("carol", b"222222"), ("dave", b"333333"), ("erin", b"444444")] {
+        add_user(&mut h, name, pin);
+    }
+    let pins = [
+        ("admin", PIN),
+        ("bob", &b"111111"[..]),
+        ("carol", b"222222"),
+        ("dave", b"333333"),
+        ("erin", b"444444"),
+    ];
+    // bob creates the key (default policy: bob and administrators) and adds a statement for dave.
+    login(&mut h, "bob", b"111111");
+    let key = s(&h.create(KeySpec::SymmetricDefault));
+    let mut st = heapless::Vec::new();
+    let mut owners = heapless::Vec::new();
+    owners.push("role/admin").unwrap();
+    owners.push("bob").unwrap();
+    st.push(Statement {
+        effect: Effect::Allow,
+        principals: owners,
+        actions: pkms_protocol::access::ALL_ACTIONS,
+        condition: None,
+    })
+    .unwrap();
+    let mut dave = heapless::Vec::new();
+    dave.push("dave").unwrap();
+    let mut app = heapless::Vec::new();
+    app.push(("app", "x")).unwrap();
+    st.push(Statement {
+        effect: Effect::Allow,
+        principals: dave,
+        actions: action::DECRYPT,
+        condition: Some(Condition { kind: ConditionKind::Subset, pairs: app.clone() }),
+    })
+    .unwrap();
+    h.ok(Request::PutKeyPolicy { key_id: &key, policy: &encode_policy(&Policy { statements: st }) });
+    // carol: a grant for Encrypt, Decrypt and GenerateDataKey with exactly app=x.
+    h.ok(Request::CreateGrant {
+        key_id: &key,
+        grantee: "carol",
+        operations: action::ENCRYPT | action::DECRYPT | action::GENERATE_DATA_KEY,
+        constraint: Some(Condition { kind: ConditionKind::Equals, pairs: app }),
+        name: "",
+    });
+    let contexts: [&[(&str, &str)]; 3] = [&[("app", "x")], &[("app", "x"), ("more", "y")], &[]];
+    let blobs: Vec<Vec<u8>> = contexts.iter().map(|c| h.encrypt(&key, b"m", c)).collect();
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Act {
+        Encrypt,
+        Decrypt,
+        DataKey,
+        Describe,
+        Tags,
+        Delete,
+    }
+    let acts = [Act::Encrypt, Act::Decrypt, Act::DataKey, Act::Describe, Act::Tags, Act::Delete];
+    let mut cells = 0;
+    for (who, pin) in pins {
+        login(&mut h, who, pin);
+        for act in acts {
+            for (ci, c) in contexts.iter().enumerate() {
+                let exact = ci == 0;
+                let subset = ci <= 1;
+                let expect_allowed = match who {
+                    "admin" | "bob" => true,
+                    "carol" => matches!(act, Act::Encrypt | Act::Decrypt | Act::DataKey) && exact,
+                    "dave" => act == Act::Decrypt && subset,
+                    _ => false,
+                };
+                let r = match act {
+                    Act::Encrypt => {
+                        h.call(Request::Encrypt { key_id: &key, plaintext: b"m", encryption_context: ctx(c) })
+                    }
+                    Act::Decrypt => h.call(Request::Decrypt {
+                        ciphertext_blob: &blobs[ci],
+                        encryption_context: ctx(c),
+                        key_id: None,
+                    }),
+                    Act::DataKey => h.call(Request::GenerateDataKey {
+                        key_id: &key,
+                        encryption_context: ctx(c),
+                        key_spec: Some(pkms_protocol::DataKeySpec::Aes256),
+                        number_of_bytes: None,
+                    }),
+                    Act::Describe => h.call(Request::DescribeKey { key_id: &key }),
+                    Act::Tags => h.call(Request::ListResourceTags { key_id: &key }),
+                    // Only ever refused here (an allowed call would change the key).
+                    Act::Delete if expect_allowed => continue,
+                    Act::Delete => {
+                        h.call(Request::ScheduleKeyDeletion { key_id: &key, pending_window_in_days: None })
+                    }
+                };
+                let got = r.get().map(|_| ()).map_err(|e| e.code);
+                let want = if expect_allowed { Ok(()) } else { Err(ErrorCode::AccessDenied) };
+                assert_eq!(got, want, "{who} {act:?} context {c:?}");
+                cells += 1;
+            }
+        }
+    }
+    std::println!("access matrix: {cells} cells");
+    assert!(cells >= 80);
+}
+
+/// A board whose clock the test moves.
+struct ClockBoard(std::rc::Rc<std::cell::Cell<u64>>);
+
+impl Board for ClockBoard {
+    fn uptime_ms(&mut self) -> u64 {
+        self.0.get()
+    }
+    fn user_presence(&mut self, _timeout_ms: u32) -> UserPresence {
+        UserPresence::Unsupported
+    }
+    fn info(&self) -> BoardInfo {
+        TestBoard { presence: UserPresence::Unsupported, asked: 0 }.info()
+    }
+}
+
+fn call_on(t: &mut Token<MockFlash, ChaCha20Rng, ClockBoard>, request: Request<'_>) -> Result<(), ErrorCode> {
+    let frame = RequestFrame { id: 9, now: Some(T0), request };
+    let mut buf = std::vec![0u8; 4096];
+    let n = postcard::to_slice(&frame, &mut buf).unwrap().len();
+    let mut out = std::vec![0u8; pkms_protocol::limits::MAX_ENCODED_FRAME];
+    let m = t.handle_payload(&buf[..n], &mut out);
+    let mut frame = out[..m - 1].to_vec();
+    let k = pkms_protocol::framing::cobs_decode_in_place(&mut frame).unwrap().len();
+    let r =
+        pkms_protocol::framing::decode_response(&frame[..k]).unwrap().result.map(|_| ()).map_err(|e| e.code);
+    r
+}
+
+#[test]
+fn sessions_end_after_the_idle_timeout_and_at_the_next_hello() {
+    let clock = std::rc::Rc::new(std::cell::Cell::new(1_000));
+    let mut t =
+        Token::new(MockFlash::new(256 * 1024), ChaCha20Rng::seed_from_u64(3), ClockBoard(clock.clone()));
+    call_on(&mut t, Request::Initialize { pin: PIN, puk: PUK, audit_full: AuditFullMode::Overwrite })
+        .unwrap();
+    let list = || Request::ListKeys { limit: None, marker: None };
+    call_on(&mut t, list()).unwrap();
+    // Used within the timeout: the session stays, and each use restarts the timeout.
+    for _ in 0..3 {
+        clock.set(clock.get() + crate::auth::SESSION_IDLE_MS - 1);
+        call_on(&mut t, list()).unwrap();
+    }
+    clock.set(clock.get() + crate::auth::SESSION_IDLE_MS + 1);
+    assert_eq!(call_on(&mut t, list()), Err(ErrorCode::AuthenticationFailed));
+    call_on(&mut t, Request::Authenticate { principal: "admin", pin: PIN }).unwrap();
+    call_on(&mut t, list()).unwrap();
+    call_on(&mut t, Request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION }).unwrap();
+    assert_eq!(call_on(&mut t, list()), Err(ErrorCode::AuthenticationFailed));
 }
