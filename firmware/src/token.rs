@@ -126,6 +126,12 @@ where
         }
     }
 
+    /// Ends the current connection's session (boards call it when the host goes away, e.g. a
+    /// USB DTR drop; a Hello does the same).
+    pub fn end_connection(&mut self) {
+        self.guard.session = None;
+    }
+
     /// The flash, e.g. for tests that inspect it.
     pub fn flash(&self) -> &F {
         self.core.store.flash()

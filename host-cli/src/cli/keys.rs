@@ -109,7 +109,7 @@ pub fn metadata_json(m: &KeyMetadata) -> Value {
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::Info => {
-            let info = ctx.client()?.get_info()?;
+            let info = ctx.raw_client()?.get_info()?; // GetInfo needs no PIN
             let v = Obj::new()
                 .field("FirmwareVersion", info.firmware_version)
                 .field("ProtocolVersion", info.protocol_version)

@@ -612,4 +612,9 @@ fn sessions_end_after_the_idle_timeout_and_at_the_next_hello() {
     call_on(&mut t, list()).unwrap();
     call_on(&mut t, Request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION }).unwrap();
     assert_eq!(call_on(&mut t, list()), Err(ErrorCode::AuthenticationFailed));
+    // The board ends the connection (a USB DTR drop).
+    call_on(&mut t, Request::Authenticate { principal: "admin", pin: PIN }).unwrap();
+    call_on(&mut t, list()).unwrap();
+    t.end_connection();
+    assert_eq!(call_on(&mut t, list()), Err(ErrorCode::AuthenticationFailed));
 }
