@@ -1,7 +1,7 @@
 //! What authentication, policies and the audit log keep in the store. Kinds 16..=20 belong to
 //! these modules (the core's kinds are in [`crate::records`]).
 
-use pkms_protocol::access::{Role, MAX_GRANTS, MAX_GRANT_NAME, MAX_POLICY_BYTES, MAX_PRINCIPAL_NAME};
+use pkms_protocol::access::{Role, MAX_GRANTS, MAX_PRINCIPAL_NAME};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
@@ -78,7 +78,9 @@ pub struct GrantRecord<'a> {
     pub created: u64,
 }
 
-/// A key's access record: its policy (compact form) and grants.
+/// A key's access record: its policy (compact form) and grants. Both share one store record,
+/// so together they must fit in one 4 KiB page; else CreateGrant / PutKeyPolicy answer
+/// LimitExceeded.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct AccessRecord<'a> {
     /// [`FORMAT`].
@@ -89,13 +91,6 @@ pub struct AccessRecord<'a> {
     #[serde(borrow)]
     pub grants: heapless::Vec<GrantRecord<'a>, MAX_GRANTS>,
 }
-
-/// Bounds a stored access record never exceeds (checked before writing).
-pub const MAX_ACCESS_RECORD: usize = 1
-    + 2
-    + MAX_POLICY_BYTES
-    + 1
-    + MAX_GRANTS * (16 + 1 + MAX_GRANT_NAME + 2 * (1 + MAX_PRINCIPAL_NAME) + 10 + 2 + 256 + 10);
 
 /// The store id of principal `name`.
 pub fn principal_id(name: &str) -> RecordId {

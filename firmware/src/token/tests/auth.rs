@@ -618,3 +618,55 @@ fn sessions_end_after_the_idle_timeout_and_at_the_next_hello() {
     t.end_connection();
     assert_eq!(call_on(&mut t, list()), Err(ErrorCode::AuthenticationFailed));
 }
+
+#[test]
+fn grants_are_bounded_and_oversize_inputs_are_refused() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    let key = s(&h.create(KeySpec::SymmetricDefault));
+    let long = "v".repeat(60);
+    let name = "n".repeat(64);
+    let mut made = 0;
+    for i in 0..12 {
+        let keys: Vec<String> = (0..3).map(|j| std::format!("k{i}{j}")).collect();
+        let mut pairs = heapless::Vec::new();
+        for k in &keys {
+            pairs.push((k.as_str(), long.as_str())).unwrap();
+        }
+        let r = h.call(Request::CreateGrant {
+            key_id: &key,
+            grantee: "bob",
+            operations: action::ENCRYPT,
+            constraint: Some(Condition { kind: ConditionKind::Equals, pairs }),
+            name: &name,
+        });
+        match r.get() {
+            Ok(_) => made += 1,
+            Err(e) => assert_eq!(e.code, ErrorCode::LimitExceeded, "{}", e.message),
+        };
+    }
+    assert_eq!(made, pkms_protocol::access::MAX_GRANTS);
+    // Bad grant inputs.
+    let code = |h: &mut Harness, grantee: &str, operations: u64, name: &str| {
+        h.code(Request::CreateGrant { key_id: &key, grantee, operations, constraint: None, name })
+    };
+    assert_eq!(code(&mut h, "no such name!", action::ENCRYPT, ""), ErrorCode::Validation);
+    assert_eq!(code(&mut h, "bob", 0, ""), ErrorCode::Validation);
+    assert_eq!(code(&mut h, "bob", action::PUT_KEY_POLICY, ""), ErrorCode::Validation);
+    assert_eq!(code(&mut h, "bob", action::ENCRYPT, &"x".repeat(65)), ErrorCode::Validation);
+    assert_eq!(h.code(Request::RetireGrant { key_id: &key, grant_id: "zz" }), ErrorCode::InvalidGrantId);
+    // Reading past the head gives no entries; a huge limit is clamped.
+    match h.ok(Request::ReadAuditLog { start_sequence: u64::MAX, limit: u16::MAX }).get() {
+        Ok(Response::AuditEntries { entries }) => assert!(entries.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    for _ in 0..pkms_protocol::access::MAX_AUDIT_PAGE {
+        h.ok(Request::GenerateRandom { number_of_bytes: 1 });
+    }
+    match h.ok(Request::ReadAuditLog { start_sequence: 0, limit: u16::MAX }).get() {
+        Ok(Response::AuditEntries { entries }) => {
+            assert_eq!(entries.len(), pkms_protocol::access::MAX_AUDIT_PAGE * AUDIT_ENTRY_LEN)
+        }
+        other => panic!("{other:?}"),
+    }
+}
