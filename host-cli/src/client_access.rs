@@ -137,7 +137,10 @@ impl Client {
 
     /// FactoryReset: erases every key, principal and log entry.
     pub fn factory_reset(&mut self) -> Result<()> {
-        self.done(Request::FactoryReset, "FactoryReset")
+        self.done(
+            Request::FactoryReset { confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION },
+            "FactoryReset",
+        )
     }
 
     /// GetAuditCheckpoint.

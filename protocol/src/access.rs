@@ -40,6 +40,8 @@ pub const MAX_AUDIT_PAGE: usize = 40;
 pub const ADMINS: &str = "role/admin";
 /// The principal pattern that matches every authenticated principal.
 pub const ANYONE: &str = "*";
+/// What FactoryReset's `confirm` must say.
+pub const FACTORY_RESET_CONFIRMATION: &str = "erase every key on this token";
 /// The administrator principal `init` creates.
 pub const ADMIN_NAME: &str = "admin";
 
@@ -498,7 +500,7 @@ mod tests {
         let name = |op: Option<u16>| OPERATION_NAMES[op.unwrap() as usize];
         assert_eq!(name(op_of(Request::Hello { protocol_version: 1 }, None)), "Hello");
         assert_eq!(name(op_of(Request::ListResourceTags { key_id: "k" }, Some(1 << 40))), "ListResourceTags");
-        assert_eq!(name(op_of(Request::FactoryReset, Some(5))), "FactoryReset");
+        assert_eq!(name(op_of(Request::FactoryReset { confirm: "" }, Some(5))), "FactoryReset");
         assert_eq!(name(op_of(Request::RevokeGrant { key_id: "k", grant_id: "g" }, None)), "RevokeGrant");
         assert_eq!(OPERATION_NAMES.len(), 50);
         assert_eq!(request_operation(&[]), None);

@@ -368,7 +368,11 @@ pub enum Request<'a> {
         new_pin: &'a [u8],
     },
     /// Erase every key, principal and log entry; the token is open again.
-    FactoryReset,
+    FactoryReset {
+        /// Must be [`crate::access::FACTORY_RESET_CONFIRMATION`] (so that no damaged or
+        /// stray frame can erase the token).
+        confirm: &'a str,
+    },
     /// The audit log's head, signed by the device attestation key.
     GetAuditCheckpoint,
     /// Audit entries from `start_sequence` on (at most `limit`, clamped to MAX_AUDIT_PAGE).

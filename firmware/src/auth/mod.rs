@@ -4,10 +4,11 @@
 //! * Until Initialize, the token is open: every request is admitted and nothing is logged.
 //! * A connection is everything after a Hello; the session belongs to it and ends with the next
 //!   Hello, or after [`SESSION_IDLE_MS`] without a request.
-//! * Once initialised, every request except Hello, GetInfo, Authenticate, UnblockPin and
-//!   FactoryReset needs an authenticated session; key operations then pass the key's policy
-//!   and grants ([`crate::policy`]); every request is appended to the audit log
-//!   ([`crate::audit`]) before its answer leaves the token.
+//! * Once initialised, every request except Hello, GetInfo, Authenticate, UnblockPin,
+//!   FactoryReset (which checks its own rights) and Initialize (which then fails) needs an
+//!   authenticated session; key operations then pass the key's policy and grants
+//!   ([`crate::policy`]); every request is appended to the audit log ([`crate::audit`]) before
+//!   its answer leaves the token.
 //! * A PIN check first decrements and persists the principal's retry counter, then compares,
 //!   then restores the counter on success: a power cut during the check never gains a try.
 
@@ -75,7 +76,7 @@ pub fn handles(request: &Request<'_>) -> bool {
             | Request::DeletePrincipal { .. }
             | Request::ListPrincipals
             | Request::UnblockPin { .. }
-            | Request::FactoryReset
+            | Request::FactoryReset { .. }
             | Request::GetAuditCheckpoint
             | Request::ReadAuditLog { .. }
             | Request::TrimAuditLog { .. }
@@ -108,7 +109,7 @@ where
         Request::DeletePrincipal { name } => guard.delete_principal(core, name),
         Request::ListPrincipals => guard.list_principals(core, bufs),
         Request::UnblockPin { principal, puk, new_pin } => guard.unblock(core, principal, puk, new_pin),
-        Request::FactoryReset => guard.factory_reset(core),
+        Request::FactoryReset { confirm } => guard.factory_reset(core, confirm),
         Request::GetAuditCheckpoint => guard.checkpoint(core, bufs),
         Request::ReadAuditLog { start_sequence, limit } => {
             guard.log.read(core, bufs, *start_sequence, *limit)
@@ -194,7 +195,7 @@ impl Guard {
                 | Request::GetAuditCheckpoint
                 | Request::ReadAuditLog { .. }
                 | Request::TrimAuditLog { .. }
-                | Request::FactoryReset
+                | Request::FactoryReset { .. }
         );
         if !exempt_from_full && self.audit_full == AuditFullMode::Refuse && self.log.is_full(core) {
             return Err(err!(
@@ -206,7 +207,7 @@ impl Guard {
             Request::GetInfo
             | Request::Authenticate { .. }
             | Request::UnblockPin { .. }
-            | Request::FactoryReset
+            | Request::FactoryReset { .. }
             | Request::Initialize { .. } => return Ok(Admitted::default()),
             _ => {}
         }
@@ -426,8 +427,12 @@ impl Guard {
     fn factory_reset<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
         &mut self,
         core: &mut Core<F, R, B>,
+        confirm: &str,
     ) -> OpResult<Response<'static>> {
         core.device()?;
+        if confirm != pkms_protocol::access::FACTORY_RESET_CONFIRMATION {
+            return Err(err!(Validation, "FactoryReset needs the confirmation text the protocol defines"));
+        }
         if self.initialized && !self.is_admin() {
             let blocked = read_auth(core)?.is_none_or(|a| a.puk_retries == 0);
             if !blocked {
@@ -514,8 +519,7 @@ impl Guard {
             Some(a) if self.audit_full == AuditFullMode::Overwrite => Some(a.attestation_key),
             _ => None,
         };
-        let r = self.log.append(core, operation, result, key_id, key_version, &principal, key.as_ref());
-        r
+        self.log.append(core, operation, result, key_id, key_version, &principal, key.as_ref())
     }
 }
 

@@ -59,7 +59,7 @@ where
         | Request::GetAuditCheckpoint
         | Request::Authenticate { .. }
         | Request::UnblockPin { .. }
-        | Request::FactoryReset
+        | Request::FactoryReset { .. }
         | Request::Initialize { .. }
         | Request::RetireGrant { .. } => Ok(Admitted::default()),
         Request::CreatePrincipal { .. }

@@ -142,7 +142,10 @@ fn eight_wrong_pins_lock_until_the_puk_unblocks_and_wrong_puks_leave_factory_res
         h.code(Request::CreatePrincipal { name: "eve", pin: PIN, role: Role::Admin }),
         ErrorCode::AccessDenied
     );
-    assert_eq!(h.code(Request::FactoryReset), ErrorCode::AccessDenied);
+    assert_eq!(
+        h.code(Request::FactoryReset { confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION }),
+        ErrorCode::AccessDenied
+    );
     // Eight wrong PUKs block the PUK for good.
     hello(&mut h);
     for _ in 1..PIN_RETRIES {
@@ -160,7 +163,9 @@ fn eight_wrong_pins_lock_until_the_puk_unblocks_and_wrong_puks_leave_factory_res
         ErrorCode::PinLocked
     );
     // Then anyone may factory-reset: every key is gone and the token is open again.
-    h.ok(Request::FactoryReset);
+    assert_eq!(h.code(Request::FactoryReset { confirm: "yes" }), ErrorCode::Validation);
+    assert!(initialized(&mut h));
+    h.ok(Request::FactoryReset { confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION });
     assert!(!initialized(&mut h));
     assert_eq!(h.code(Request::DescribeKey { key_id: &k }), ErrorCode::NotFound);
     let mut h = h.restart();
