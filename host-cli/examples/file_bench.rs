@@ -7,6 +7,9 @@
 //! PKMS_DEVICE=unix:/path/to/qemu.sock cargo run --release -p pkms --example file_bench
 //! ```
 //!
+//! `PKMS_BENCH_SEGMENT=256K` and `PKMS_BENCH_BATCH=8` override the segment size and the segments
+//! per batch (defaults: the CLI's), for tuning.
+//!
 //! `PKMS_BENCH_STREAM_BYTES=10G` also pipes a generated 10 GiB stream through encryption and
 //! decryption in this process (no disk) and prints the peak resident memory, which does not grow
 //! with the stream's size.
@@ -148,22 +151,45 @@ fn write_test_file(path: &Path, bytes: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// AES-256-GCM over `bytes` in memory with the file format's segments, through the same
-/// pipeline as the CLI but without I/O, MB/s.
-fn memory_seal(bytes: u64, threads: usize) -> f64 {
-    let keys = FileKeys::derive(&[7u8; 32], &[1u8; 32]);
-    let cipher = SegmentCipher::new(&keys);
-    let seg = 64 * 1024;
-    let batches = (bytes / (32 * seg as u64)).max(1);
+/// One core's AES-256-GCM rates on one segment buffer that stays in cache, as `openssl speed`
+/// measures: each of `bytes / segment` segments is sealed, then opened back, each call timed
+/// on its own. Returns (seal MB/s, open MB/s).
+fn core_rates(bytes: u64, segment: usize) -> (f64, f64) {
+    let cipher = SegmentCipher::new(&FileKeys::derive(&[7u8; 32], &[1u8; 32]));
+    let mut buf = vec![0x5au8; segment + 16];
+    let count = (bytes / segment as u64).max(1);
+    let (mut sealing, mut opening) = (Duration::ZERO, Duration::ZERO);
+    for i in 0..count {
+        let index = i as u32;
+        let t = Instant::now();
+        let sealed = cipher.seal(index, false, &mut buf, segment);
+        sealing += t.elapsed();
+        let t = Instant::now();
+        let opened = cipher.open(index, false, &mut buf);
+        opening += t.elapsed();
+        if sealed.is_err() || opened != Ok(segment) {
+            return (0.0, 0.0);
+        }
+    }
+    (mbps(count * segment as u64, sealing), mbps(count * segment as u64, opening))
+}
+
+/// Sealing `bytes` in memory with the segments and batches of `opts`, through the same pipeline
+/// as the CLI but without I/O, MB/s.
+fn memory_seal(bytes: u64, opts: Options) -> f64 {
+    let cipher = SegmentCipher::new(&FileKeys::derive(&[7u8; 32], &[1u8; 32]));
+    let seg = opts.segment_size as usize;
+    let per_batch = opts.batch_segments.max(1);
+    let batches = (bytes / (per_batch * seg) as u64).max(1);
     let mut filled = 0u64;
     let t = Instant::now();
     let r: Result<(), ()> = pipeline::run(
-        pipeline::Shape { batch_segments: 32, slot_size: seg + 16, threads },
+        pipeline::Shape { batch_segments: per_batch, slot_size: seg + 16, threads: opts.threads },
         |b| {
             for s in &mut b.slots {
                 s.len = seg;
             }
-            b.count = 32;
+            b.count = per_batch;
             filled += 1;
             b.last = filled == batches;
             Ok(())
@@ -176,7 +202,20 @@ fn memory_seal(bytes: u64, threads: usize) -> f64 {
     if r.is_err() {
         return 0.0;
     }
-    mbps(batches * 32 * seg as u64, elapsed)
+    mbps(batches * (per_batch * seg) as u64, elapsed)
+}
+
+/// Options for the file runs: the CLI's defaults, with `PKMS_BENCH_SEGMENT` (bytes, K/M) and
+/// `PKMS_BENCH_BATCH` (segments per batch) overriding the segment size and batch, for tuning.
+fn bench_options() -> anyhow::Result<Options> {
+    let mut o = Options::default();
+    if let Ok(s) = std::env::var("PKMS_BENCH_SEGMENT") {
+        o.segment_size = u32::try_from(parse_size(&s)?).context("PKMS_BENCH_SEGMENT too large")?;
+    }
+    if let Ok(b) = std::env::var("PKMS_BENCH_BATCH") {
+        o.batch_segments = b.parse().context("PKMS_BENCH_BATCH: a number of segments")?;
+    }
+    Ok(o)
 }
 
 /// Peak resident set size of this process (VmHWM), in MiB.
@@ -382,17 +421,28 @@ fn main() -> anyhow::Result<()> {
         .fold(0.0, f64::max);
     println!("  openssl dgst -sha256 FILE (best of 3)           {ossl_dgst:>8.0} MB/s");
 
-    let threads = Options::default().threads.max(2);
-    println!("\nAES-256-GCM segments in memory (aes-gcm 0.10, AES-NI + CLMUL):");
-    let mem1 = memory_seal(bytes.min(1 << 30), 1);
-    println!("  1 thread            {mem1:>8.0} MB/s   {:.2}x openssl", mem1 / ossl_gcm);
-    let memn = memory_seal(bytes.min(1 << 30), threads);
-    println!("  {threads} threads           {memn:>8.0} MB/s   {:.2}x openssl", memn / ossl_gcm);
+    let base_opts = bench_options()?;
+    let threads = base_opts.threads.max(2);
+    println!(
+        "\nAES-256-GCM segments in memory (ring 0.17, AES-NI/VAES + CLMUL; {} KiB segments, {} per batch):",
+        base_opts.segment_size >> 10,
+        base_opts.batch_segments
+    );
+    let (seal, open) = core_rates(bytes.min(1 << 30), base_opts.segment_size as usize);
+    println!(
+        "  one core, one buffer  seal {seal:>6.0} MB/s {:.2}x openssl   open {open:>6.0} MB/s {:.2}x openssl",
+        seal / ossl_gcm,
+        open / ossl_gcm
+    );
+    for t in [1, threads] {
+        let rate = memory_seal(bytes.min(1 << 30), Options { threads: t, ..base_opts });
+        println!("  pipeline, {t} worker(s) seal {rate:>6.0} MB/s {:.2}x openssl", rate / ossl_gcm);
+    }
 
     let runs: usize = std::env::var("PKMS_BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3).max(1);
     println!("\nfiles (page cache, as the CLI does it; best of {runs} runs, the machine may be shared):");
     for t in [1, threads] {
-        let opts = Options { threads: t, ..Options::default() };
+        let opts = Options { threads: t, ..base_opts };
         let mut cache = DataKeyCache::disabled();
         // (elapsed, token time, token calls) of the fastest run of each direction.
         let mut best_e = (Duration::MAX, Duration::ZERO, 0);

@@ -51,6 +51,19 @@ impl Default for Options {
     }
 }
 
+/// Most plaintext bytes in one batch of segments. A file's header may ask for segments of up to
+/// 8 MiB; batches of them hold fewer segments, so memory stays near `threads + 2` × 2 MiB.
+pub const MAX_BATCH_BYTES: usize = 2 << 20;
+
+impl Options {
+    /// Segments per batch for segments of `segment_size` plaintext bytes: `batch_segments`,
+    /// reduced so that a batch holds at most [`MAX_BATCH_BYTES`] of plaintext, and at least one
+    /// segment.
+    pub fn batch_for(&self, segment_size: u32) -> usize {
+        self.batch_segments.min(MAX_BATCH_BYTES / (segment_size as usize).max(1)).max(1)
+    }
+}
+
 /// What went wrong; the message says which part of the file failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
@@ -390,7 +403,7 @@ impl Encryption {
         let mut segments: u64 = 0;
         pipeline::run(
             pipeline::Shape {
-                batch_segments: self.options.batch_segments,
+                batch_segments: self.options.batch_for(self.options.segment_size),
                 slot_size: seg + SEGMENT_TAG_LEN,
                 threads: self.options.threads,
             },
@@ -455,7 +468,7 @@ impl Decryption {
         let mut segments: u64 = 0;
         pipeline::run(
             pipeline::Shape {
-                batch_segments: self.options.batch_segments,
+                batch_segments: self.options.batch_for(self.segment_size),
                 slot_size: full,
                 threads: self.options.threads,
             },
@@ -514,5 +527,21 @@ impl Decryption {
             segments,
             cached_data_key: self.cached,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_shrink_for_large_segments_only() {
+        let o = Options { segment_size: format::DEFAULT_SEGMENT_SIZE, threads: 1, batch_segments: 32 };
+        assert_eq!(o.batch_for(64 * 1024), 32, "the default batch is exactly 2 MiB");
+        assert_eq!(o.batch_for(1024), 32);
+        assert_eq!(o.batch_for(256 * 1024), 8);
+        assert_eq!(o.batch_for(3 << 20), 1);
+        assert_eq!(o.batch_for(format::MAX_SEGMENT_SIZE), 1);
+        assert_eq!(Options { batch_segments: 0, ..o }.batch_for(16), 1);
     }
 }

@@ -7,14 +7,21 @@
 //! Segments are independent, so batches of them are sealed or opened on several threads
 //! ([`super::pipeline`]).
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
 
 use super::format::{FileKeys, NONCE_PREFIX_LEN, SEGMENT_TAG_LEN};
 
-/// Seals and opens the segments of one file. Holds the expanded AES key (zeroized on drop).
+/// Seals and opens the segments of one file with `ring`'s AES-256-GCM (BoringSSL's assembly:
+/// AES-NI or VAES with aggregated CLMUL GHASH on x86_64, chosen at run time).
+///
+/// Key hygiene: `ring` does not zeroize its keys on drop, so the expanded key (AES round keys
+/// and GHASH table) lives in one heap allocation that this type overwrites in place, when it is
+/// dropped, with the expansion of an all-zero key. Copies `ring` made on the stack while
+/// expanding the key are outside its reach (as they are for any by-value key type).
 pub struct SegmentCipher {
-    aead: Aes256Gcm,
+    /// `None` only if `ring` refused the key, which it does only for a key of the wrong length
+    /// (never for a 32-byte one); every seal and open then fails.
+    key: Option<Box<LessSafeKey>>,
     nonce_prefix: [u8; NONCE_PREFIX_LEN],
 }
 
@@ -22,10 +29,15 @@ pub struct SegmentCipher {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentAuthFailed;
 
+/// An AES-256-GCM key for `bytes`.
+fn aes_key(bytes: &[u8; 32]) -> Option<LessSafeKey> {
+    UnboundKey::new(&AES_256_GCM, bytes).ok().map(LessSafeKey::new)
+}
+
 impl SegmentCipher {
     /// A cipher for the file whose keys are `keys`.
     pub fn new(keys: &FileKeys) -> SegmentCipher {
-        SegmentCipher { aead: Aes256Gcm::new((&*keys.segment_key).into()), nonce_prefix: keys.nonce_prefix }
+        SegmentCipher { key: aes_key(&keys.segment_key).map(Box::new), nonce_prefix: keys.nonce_prefix }
     }
 
     /// nonce = prefix (7) ‖ index (u32 big-endian) ‖ last (0x01 for the final segment, else 0x00).
@@ -38,31 +50,44 @@ impl SegmentCipher {
     }
 
     /// Encrypts `buf[..len]` in place and writes the tag into `buf[len..len + 16]`.
-    /// `buf` must be at least `len + 16` bytes long.
+    /// Fails if `buf` is shorter than `len + 16` bytes.
     pub fn seal(&self, index: u32, last: bool, buf: &mut [u8], len: usize) -> Result<(), SegmentAuthFailed> {
-        let nonce = self.nonce(index, last);
-        let (data, rest) = buf.split_at_mut(len);
-        let tag_out = rest.get_mut(..SEGMENT_TAG_LEN).ok_or(SegmentAuthFailed)?;
-        let tag = self
-            .aead
-            .encrypt_in_place_detached(&Nonce::from(nonce), b"", data)
-            .map_err(|_| SegmentAuthFailed)?;
-        tag_out.copy_from_slice(&tag);
+        let key = self.key.as_deref().ok_or(SegmentAuthFailed)?;
+        let end = len.checked_add(SEGMENT_TAG_LEN).ok_or(SegmentAuthFailed)?;
+        let (data, tag_out) = buf.get_mut(..end).ok_or(SegmentAuthFailed)?.split_at_mut(len);
+        let nonce = Nonce::assume_unique_for_key(self.nonce(index, last));
+        let tag = key.seal_in_place_separate_tag(nonce, Aad::empty(), data).map_err(|_| SegmentAuthFailed)?;
+        tag_out.copy_from_slice(tag.as_ref());
         Ok(())
     }
 
     /// Opens a sealed segment held in `buf` (ciphertext ‖ tag) in place. On success the
-    /// plaintext is `buf[..returned length]`; on failure `buf` holds no usable plaintext
-    /// (aes-gcm checks the tag before decrypting).
+    /// plaintext is `buf[..returned length]`; on failure `buf` holds no plaintext (`ring`
+    /// decrypts while it authenticates and overwrites the output with zeros when the tag fails).
     pub fn open(&self, index: u32, last: bool, buf: &mut [u8]) -> Result<usize, SegmentAuthFailed> {
+        let key = self.key.as_deref().ok_or(SegmentAuthFailed)?;
         let len = buf.len().checked_sub(SEGMENT_TAG_LEN).ok_or(SegmentAuthFailed)?;
-        let nonce = self.nonce(index, last);
         let (data, tag) = buf.split_at_mut(len);
-        let tag: [u8; SEGMENT_TAG_LEN] = (&*tag).try_into().map_err(|_| SegmentAuthFailed)?;
-        self.aead
-            .decrypt_in_place_detached(&Nonce::from(nonce), b"", data, &Tag::from(tag))
-            .map_err(|_| SegmentAuthFailed)?;
+        let tag = Tag::try_from(&*tag).map_err(|_| SegmentAuthFailed)?;
+        let nonce = Nonce::assume_unique_for_key(self.nonce(index, last));
+        key.open_in_place_separate_tag(nonce, Aad::empty(), tag, data, 0..).map_err(|_| SegmentAuthFailed)?;
         Ok(len)
+    }
+
+    /// Overwrites the expanded key in place with that of the all-zero key (see the type's
+    /// documentation); the cipher is useless afterwards.
+    fn wipe(&mut self) {
+        if let (Some(key), Some(zero)) = (self.key.as_deref_mut(), aes_key(&[0u8; 32])) {
+            *key = zero;
+            // Keep the store from being elided as dead before the allocation is freed.
+            std::hint::black_box(&*key);
+        }
+    }
+}
+
+impl Drop for SegmentCipher {
+    fn drop(&mut self) {
+        self.wipe();
     }
 }
 
@@ -101,6 +126,28 @@ mod tests {
         b[50] ^= 0x80;
         assert_eq!(c.open(7, false, &mut b), Err(SegmentAuthFailed));
         assert_eq!(c.open(7, false, &mut [0u8; 15]), Err(SegmentAuthFailed));
+        // A buffer without room for the tag is refused, not a panic.
+        assert_eq!(c.seal(0, false, &mut [0u8; 20], 4), Ok(()));
+        assert_eq!(c.seal(0, false, &mut [0u8; 20], 5), Err(SegmentAuthFailed));
+        assert_eq!(c.seal(0, false, &mut [0u8; 20], usize::MAX), Err(SegmentAuthFailed));
+    }
+
+    #[test]
+    fn wiping_replaces_the_key_in_place() {
+        let mut c = cipher();
+        let mut sealed = vec![0x11u8; 64 + 16];
+        c.seal(0, true, &mut sealed, 64).unwrap();
+        c.wipe();
+        let mut b = sealed.clone();
+        assert_eq!(c.open(0, true, &mut b), Err(SegmentAuthFailed));
+        // ring zeroed what it decrypted before the tag failed.
+        assert_eq!(b[..64], [0u8; 64]);
+        // What is left behaves as the all-zero key with the file's nonce prefix.
+        let zero = SegmentCipher { key: aes_key(&[0; 32]).map(Box::new), nonce_prefix: c.nonce_prefix };
+        let (mut x, mut y) = (vec![0x22u8; 48], vec![0x22u8; 48]);
+        c.seal(5, false, &mut x, 32).unwrap();
+        zero.seal(5, false, &mut y, 32).unwrap();
+        assert_eq!(x, y);
     }
 
     /// xorshift bytes, as `tests/files_support::data`.
