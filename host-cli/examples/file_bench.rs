@@ -14,9 +14,9 @@
 //! decryption in this process (no disk) and prints the peak resident memory, which does not grow
 //! with the stream's size.
 //!
-//! Numbers only: it never fails for slowness. The file lives in `$TMPDIR` (page cache), so
-//! "file" numbers include reading and writing through the kernel, as the CLI does; "memory"
-//! numbers are the AES-256-GCM work alone, comparable with `openssl speed`.
+//! Numbers only: it never fails for slowness. The file lives on tmpfs (`/dev/shm`, or in
+//! `PKMS_BENCH_DIR`), so "file" numbers include reading and writing through the kernel, as the
+//! CLI does; "memory" numbers are the AES-256-GCM work alone, comparable with `openssl speed`.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
