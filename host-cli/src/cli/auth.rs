@@ -186,8 +186,18 @@ fn new_pin(file: &Option<PathBuf>) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     }
     match file {
         Some(f) => read_secret_file(f, "--new-pin-file"),
-        None => prompt("New PIN"),
+        None => confirmed_prompt("New PIN"),
     }
+}
+
+/// Asks twice on the terminal; the answers must match.
+fn confirmed_prompt(label: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let first = prompt(label)?;
+    let again = prompt(&format!("{label} again"))?;
+    if first != again {
+        return Err(usage("the two PINs differ"));
+    }
+    Ok(first)
 }
 
 /// A random PUK from the host's RNG (the token is not asked: it may refuse unauthenticated
@@ -217,7 +227,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         Commands::Init { puk, audit_full } => {
             let pin = match ctx.login().given_pin()? {
                 Some(p) => p,
-                None => prompt("New administrator PIN")?,
+                None => confirmed_prompt("New administrator PIN")?,
             };
             let client = ctx.raw_client()?;
             let (puk, generated) = match puk.filter(|p| !p.is_empty()) {
