@@ -317,7 +317,10 @@ impl<'a> TokenSide<'a> {
         B: Board,
     {
         if received.session != self.session {
+            // A new host connection (port reopened, DTR toggled, re-enumerated): drop the old
+            // one's partial frame and its authenticated session.
             self.server.reset();
+            token.end_connection();
             self.session = received.session;
         }
         if received.session != active {

@@ -541,3 +541,37 @@ fn the_token_side_alone_drops_partial_frames_on_a_new_session() {
     assert_eq!(out.len(), 1);
     assert!(!side.is_mid_frame());
 }
+
+#[test]
+fn closing_the_port_ends_the_authenticated_session() {
+    use pkms_protocol::access::AuditFullMode;
+    let mut host = start_device(|_| {});
+    host.connect();
+    host.send_split(
+        &encode(
+            80,
+            Request::Initialize {
+                pin: b"246810",
+                puk: b"1234567890abcdef",
+                audit_full: AuditFullMode::Overwrite,
+            },
+        ),
+        |_| 64,
+    );
+    assert!(host.response().1.is_ok(), "initialise the token");
+    host.send_split(&encode(81, Request::Authenticate { principal: "admin", pin: b"246810" }), |_| 64);
+    assert!(host.response().1.is_ok(), "authenticate as admin");
+    host.send_split(&random(82, 8), |_| 64);
+    assert!(matches!(host.response().1, Ok(Response::Random { .. })), "the session allows GenerateRandom");
+    // The host closes the port and another program opens it: no Hello, but a new connection.
+    let open = host.link.active_session();
+    host.set_dtr(false);
+    host.wait_session_change(open);
+    let closed = host.link.active_session();
+    host.set_dtr(true);
+    host.wait_session_change(closed);
+    host.send_split(&random(83, 8), |_| 64);
+    let (id, r) = host.response_skipping_garbage();
+    assert_eq!(id, 83);
+    assert_eq!(r.err(), Some(ErrorCode::AuthenticationFailed), "the earlier session must not carry over");
+}
