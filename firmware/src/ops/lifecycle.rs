@@ -51,16 +51,13 @@ pub fn schedule_deletion<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     key_ref: &str,
     window: Option<u16>,
 ) -> OpResult<Response<'b>> {
-    let window = window.unwrap_or(PENDING_WINDOW_DAYS_DEFAULT);
-    if !(PENDING_WINDOW_DAYS_MIN..=PENDING_WINDOW_DAYS_MAX).contains(&window) {
-        return Err(err!(
-            Validation,
-            "PendingWindowInDays must be {}..={}, not {}",
-            PENDING_WINDOW_DAYS_MIN,
-            PENDING_WINDOW_DAYS_MAX,
-            window
-        ));
-    }
+    let window = super::days_in_range(
+        window,
+        PENDING_WINDOW_DAYS_DEFAULT,
+        PENDING_WINDOW_DAYS_MIN,
+        PENDING_WINDOW_DAYS_MAX,
+        "PendingWindowInDays",
+    )?;
     let id = core.load_ref(key_ref)?;
     core.require_not_pending(&id)?;
     let date = core.now().saturating_add(days(window));

@@ -65,6 +65,16 @@ pub fn page_limit(limit: Option<u16>, max_page: usize) -> OpResult<usize> {
     }
 }
 
+/// A day count in `min..=max`, `default` when not given (ValidationException naming `field`
+/// otherwise): RotationPeriodInDays, PendingWindowInDays.
+pub fn days_in_range(value: Option<u16>, default: u16, min: u16, max: u16, field: &str) -> OpResult<u16> {
+    let days = value.unwrap_or(default);
+    if !(min..=max).contains(&days) {
+        return Err(err!(Validation, "{} must be {}..={}, not {}", field, min, max, days));
+    }
+    Ok(days)
+}
+
 /// Writes a marker string into `buf`; returns it.
 pub fn write_marker<'b>(buf: &'b mut [u8; MAX_MARKER], text: &[u8]) -> Option<&'b str> {
     let n = text.len().min(MAX_MARKER);

@@ -21,16 +21,13 @@ pub fn enable<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     key_ref: &str,
     period: Option<u16>,
 ) -> OpResult<Response<'b>> {
-    let days = period.unwrap_or(ROTATION_PERIOD_DAYS_DEFAULT);
-    if !(ROTATION_PERIOD_DAYS_MIN..=ROTATION_PERIOD_DAYS_MAX).contains(&days) {
-        return Err(err!(
-            Validation,
-            "RotationPeriodInDays must be {}..={}, not {}",
-            ROTATION_PERIOD_DAYS_MIN,
-            ROTATION_PERIOD_DAYS_MAX,
-            days
-        ));
-    }
+    let days = super::days_in_range(
+        period,
+        ROTATION_PERIOD_DAYS_DEFAULT,
+        ROTATION_PERIOD_DAYS_MIN,
+        ROTATION_PERIOD_DAYS_MAX,
+        "RotationPeriodInDays",
+    )?;
     let id = core.load_ref(key_ref)?;
     core.require_enabled(&id)?;
     if core.rec.rotation_period.is_none() {
