@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 start=$(date +%s)
+logs=$(mktemp -d "${TMPDIR:-/tmp}/pkms-test.XXXXXX")
 step() { printf '\n=== %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
 
 step "cargo fmt --check"
@@ -19,20 +20,23 @@ step "QEMU token firmware (thumbv7em-none-eabihf), warnings are errors"
 (cd qemu && cargo clippy --release --quiet -- -D warnings)
 
 step "nRF52840 token firmware, both layouts, warnings are errors, size report"
-scripts/build-nrf52840.sh
+scripts/build-nrf52840.sh 2>&1 | tee "$logs/nrf.log"
 
 step "benchmark firmware builds (not run: scripts/bench.sh runs it)"
 (cd bench/firmware && cargo clippy --release --quiet -- -D warnings)
 
 step "tests: unit, in-process and QEMU end-to-end, CLI (release build: the crypto is slow in debug)"
-cargo test --workspace --release 2>&1 | tee /tmp/pkms-test.log | grep -E '^(test result|running|error|failures|---- |thread )' || true
-if grep -qE '^test result: FAILED|^error(\[|:)|could not compile' /tmp/pkms-test.log; then
-  grep -E 'panicked|FAILED|^error' /tmp/pkms-test.log | head -40
-  echo "TESTS FAILED"
+set +e +o pipefail
+cargo test --workspace --release 2>&1 | tee "$logs/test.log" | grep -E '^(test result|running|error|failures|---- |thread )'
+rc=${PIPESTATUS[0]}
+set -e -o pipefail
+if [ "$rc" -ne 0 ] || grep -qE '^test result: FAILED' "$logs/test.log"; then
+  grep -E 'panicked|FAILED|^error' "$logs/test.log" | head -40
+  echo "TESTS FAILED (cargo test exit status $rc; full log: $logs/test.log)"
   exit 1
 fi
-passed=$(grep -oE '^test result: ok\. [0-9]+ passed' /tmp/pkms-test.log | awk '{s+=$4} END {print s+0}')
-failed=$(grep -oE '[0-9]+ failed' /tmp/pkms-test.log | awk '{s+=$1} END {print s+0}')
+passed=$(cat "$logs/test.log" "$logs/nrf.log" | grep -oE '^test result: ok\. [0-9]+ passed' | awk '{s+=$4} END {print s+0}')
+failed=$(cat "$logs/test.log" "$logs/nrf.log" | grep -oE '^test result: .* [0-9]+ failed' | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 
 step "done"
 echo "${passed} passed, ${failed} failed"
