@@ -16,8 +16,12 @@ trap '"$PKMS" --quiet token stop >/dev/null 2>&1 || pkill -f -- "$PKMS_HOME" 2>/
 run() { printf '\n$ pkms %s\n' "$*"; "$PKMS" "$@"; }
 b64() { python3 -c 'import base64,sys; print(base64.b64decode(sys.stdin.read()).decode())'; }
 
-echo "== the QEMU token (state in $PKMS_HOME)"
-run info --output text
+echo "== the QEMU token (state in $PKMS_HOME): emulated, open until initialised"
+run info
+
+echo "== protect it: an administrator PIN (and a PUK to unblock it); from now on every call authenticates"
+export PKMS_PIN=246810
+run init --audit-full overwrite --puk demo-puk-0123456789 --output text
 
 KEY=$("$PKMS" create-key --description "demo data key" --query KeyMetadata.KeyId --output text)
 run create-alias --alias-name alias/demo --target-key-id "$KEY"
@@ -60,6 +64,15 @@ tar -C "$work" -czf "$work/release.tar.gz" docs
 run sign-file --key-id "$SK" "$work/release.tar.gz"
 openssl dgst -sha256 -verify "$work/release.pem" -signature "$work/release.tar.gz.sig" "$work/release.tar.gz"
 run verify-file --public-key "$work/release.pem" --signature "$work/release.tar.gz.sig" "$work/release.tar.gz"
+
+echo "== the token's audit log: hash-chained, checkpoint signed by the device key, verified offline"
+run audit export --out "$work/audit.log" --public-key-out "$work/device.pem"
+run audit verify "$work/audit.log" --public-key "$work/device.pem"
+if env -u PKMS_PIN "$PKMS" describe-key --key-id alias/demo </dev/null 2>"$work/err"; then
+  echo "unexpected: no PIN, yet allowed"; exit 1
+else
+  echo "without the PIN: $(head -c 160 "$work/err")"
+fi
 
 echo
 echo "Demo done. The token keeps its keys in $PKMS_HOME/token.flash."
