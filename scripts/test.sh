@@ -35,6 +35,9 @@ if [ "$rc" -ne 0 ] || grep -qE '^test result: FAILED' "$logs/test.log"; then
   echo "TESTS FAILED (cargo test exit status $rc; full log: $logs/test.log)"
   exit 1
 fi
+step "power-cut proofs: cut points exercised (they ran above; shown here with their counts)"
+cargo test --release -q -p pkms-firmware -- --nocapture cut 2>&1 | grep -E 'cut points|power-cut points' | sed 's/^\.*//' || true
+
 passed=$(cat "$logs/test.log" "$logs/nrf.log" | grep -oE '^test result: ok\. [0-9]+ passed' | awk '{s+=$4} END {print s+0}')
 failed=$(cat "$logs/test.log" "$logs/nrf.log" | grep -oE '^test result: .* [0-9]+ failed' | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 

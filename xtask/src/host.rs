@@ -24,6 +24,8 @@ pub struct HostFigures {
     pub openssl_version: String,
     /// Output of scripts/bench-files.sh, or why it is absent.
     pub files_bench: Result<String, String>,
+    /// Output of the flash-store report (issue 3): bytes per key and version, capacity, wear.
+    pub store_report: Result<String, String>,
 }
 
 const CHUNK: usize = 64 * 1024;
@@ -88,6 +90,7 @@ pub fn run(root: &Path, quick: bool) -> HostFigures {
     let limit = Duration::from_secs(if quick { 1 } else { 3 });
     let seconds = if quick { 1 } else { 3 };
     let files_bench = files_bench(root, quick);
+    let store_report = store_report(root);
     HostFigures {
         pkms_aes_gcm: pkms_aes_gcm(limit),
         openssl_aes_gcm: openssl_speed("aes-256-gcm", seconds),
@@ -96,6 +99,7 @@ pub fn run(root: &Path, quick: bool) -> HostFigures {
         openssl_version: crate::machine::first_line(Command::new("openssl").arg("version"))
             .unwrap_or_else(|| "openssl not found".into()),
         files_bench,
+        store_report,
     }
 }
 
@@ -103,7 +107,7 @@ pub fn run(root: &Path, quick: bool) -> HostFigures {
 /// pkms --example file_bench` (1 GiB; 64 MiB with `--quick`). Its stdout, or why not.
 fn files_bench(root: &Path, quick: bool) -> Result<String, String> {
     let script = root.join("scripts/bench-files.sh");
-    let (what, mut cmd) = if script.exists() {
+    let (what, cmd) = if script.exists() {
         let mut cmd = Command::new("bash");
         cmd.arg(&script);
         ("scripts/bench-files.sh", cmd)
@@ -125,6 +129,30 @@ fn files_bench(root: &Path, quick: bool) -> Result<String, String> {
     } else {
         return Err("n/a (not present yet: the files benchmark of issue 6)".into());
     };
+    run_report(root, what, cmd)
+}
+
+/// Runs the flash-store report of the token core (`cargo run --release -p pkms-firmware --example
+/// store_report --features std`): flash bytes per key and per version, how many fit in the QEMU
+/// and nRF52840 regions, and page wear after 10,000 rotations. Its stdout, or why not.
+fn store_report(root: &Path) -> Result<String, String> {
+    let mut cmd = Command::new("cargo");
+    crate::firmware::clean_cargo(&mut cmd).args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "pkms-firmware",
+        "--features",
+        "std",
+        "--example",
+        "store_report",
+    ]);
+    run_report(root, "the store_report example", cmd)
+}
+
+/// Runs `cmd` in `root` and returns "WHAT:\n\nSTDOUT", or why it could not.
+fn run_report(root: &Path, what: &str, mut cmd: Command) -> Result<String, String> {
     eprintln!("[bench]   running {what}");
     match cmd.current_dir(root).stdin(Stdio::null()).output() {
         Ok(out) if out.status.success() => Ok(format!("{what}:\n\n{}", String::from_utf8_lossy(&out.stdout))),

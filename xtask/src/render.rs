@@ -377,15 +377,24 @@ pub fn markdown(r: &Report<'_>, table: &str) -> String {
          token without -icount. See docs/benchmarks.md for how instructions relate to time on the nRF52840 and \
          for published figures of other tokens."
     );
-    let _ = writeln!(md, "\n## Files benchmark (issue 6)\n");
-    match &r.host.files_bench {
-        Ok(out) => {
-            let (what, body) = out.split_once("\n\n").unwrap_or(("the files benchmark", out));
-            let _ =
-                writeln!(md, "Output of {}:\n\n```\n{}\n```", what.trim_end_matches(':'), body.trim_end());
-        }
-        Err(e) => {
-            let _ = writeln!(md, "{e}");
+    for (title, report) in [
+        ("Files benchmark (issue 6)", &r.host.files_bench),
+        ("Flash store: bytes, capacity and wear (issue 3)", &r.host.store_report),
+    ] {
+        let _ = writeln!(md, "\n## {title}\n");
+        match report {
+            Ok(out) => {
+                let (what, body) = out.split_once("\n\n").unwrap_or(("the report", out));
+                let _ = writeln!(
+                    md,
+                    "Output of {}:\n\n```\n{}\n```",
+                    what.trim_end_matches(':'),
+                    body.trim_end()
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(md, "{e}");
+            }
         }
     }
     // Self-check against the acceptance reader.
