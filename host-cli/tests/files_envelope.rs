@@ -1,14 +1,18 @@
 //! Envelope encryption of files: round trips at every size that matters, and every kind of
 //! tampering detected with a message naming what failed, with no unverified plaintext released.
+//! Both paths are covered: the streaming pipeline (pipes, stdin/stdout) and positional file I/O
+//! (file to file), which must read and write the same format and fail with the same messages.
 
 mod files_support;
 
+use std::io::{Seek, Write};
 use std::time::Duration;
 
 use files_support::{data, FakeToken, SYM_KEY};
 use pkms_lib::datakey_cache::{CacheLimits, DataKeyCache};
 use pkms_lib::envelope::format::{FIXED_LEN, HEADER_TAG_LEN, SEGMENT_TAG_LEN};
-use pkms_lib::envelope::{DecryptPolicy, Envelope, EnvelopeError, Options};
+use pkms_lib::envelope::output::AtomicFile;
+use pkms_lib::envelope::{DecryptPolicy, Envelope, EnvelopeError, Options, PendingHeader};
 
 const SEG: u32 = 1024;
 
@@ -38,6 +42,58 @@ fn decrypt_with(token: &mut FakeToken, file: &[u8], o: Options) -> (Result<Vec<u
     (r.map(|_| out.clone()), out)
 }
 
+/// A temporary file holding `bytes`, opened for reading at offset 0.
+fn temp_input(bytes: &[u8]) -> std::fs::File {
+    let mut f = tempfile::tempfile().unwrap();
+    f.write_all(bytes).unwrap();
+    f.rewind().unwrap();
+    f
+}
+
+/// Encrypts through positional file I/O, as the CLI does from a file to a file.
+fn encrypt_positional(token: &mut FakeToken, plain: &[u8], o: Options) -> Vec<u8> {
+    let mut cache = DataKeyCache::disabled();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out.pkms");
+    let input = temp_input(plain);
+    let out = AtomicFile::create(&dest).unwrap();
+    let s = Envelope::new(token, &mut cache, o)
+        .start_encrypt(SYM_KEY, &ctx(), Some(plain.len() as u64))
+        .unwrap()
+        .run_file(&input, plain.len() as u64, out.file(), &indicatif::ProgressBar::hidden())
+        .unwrap();
+    out.commit().unwrap();
+    assert_eq!(s.plaintext_bytes, plain.len() as u64);
+    assert_eq!(s.segments, plain.len() as u64 / u64::from(o.segment_size) + 1);
+    std::fs::read(&dest).unwrap()
+}
+
+/// Decrypts through positional file I/O into a file that appears only on success; checks that
+/// a failure leaves no output behind.
+fn decrypt_positional(token: &mut FakeToken, file: &[u8], o: Options) -> Result<Vec<u8>, EnvelopeError> {
+    let mut cache = DataKeyCache::disabled();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out.bin");
+    let mut input = temp_input(file);
+    let result = (|| {
+        let pending = PendingHeader::read(&mut input)?;
+        let body_start = input.stream_position().unwrap();
+        let d = Envelope::new(token, &mut cache, o).start_decrypt(pending, &DecryptPolicy::default())?;
+        let out = AtomicFile::create(&dest).unwrap();
+        d.run_file(&input, body_start, out.file(), &indicatif::ProgressBar::hidden())?;
+        out.commit().unwrap();
+        Ok(std::fs::read(&dest).unwrap())
+    })();
+    if result.is_err() {
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "a failed decryption left output behind"
+        );
+    }
+    result
+}
+
 fn header_len(file: &[u8]) -> usize {
     let n = u16::from_be_bytes([file[58], file[59]]) as usize;
     let m = u16::from_be_bytes([file[60 + n], file[61 + n]]) as usize;
@@ -61,6 +117,14 @@ fn round_trips_at_every_interesting_size() {
             // A reader with other tuning reads the same file.
             let (r, _) = decrypt_with(&mut token, &file, opts(1, 1));
             assert_eq!(r.unwrap(), plain);
+            // Positional I/O reads what the stream wrote, and the reverse.
+            assert_eq!(decrypt_positional(&mut token, &file, opts(threads, batch)).unwrap(), plain);
+            let pfile = encrypt_positional(&mut token, &plain, opts(threads, batch));
+            assert_eq!(pfile.len(), file.len(), "len {len}: same layout");
+            assert_eq!(header_len(&pfile), header_len(&file));
+            let (r, _) = decrypt_with(&mut token, &pfile, opts(2, 3));
+            assert_eq!(r.unwrap(), plain, "len {len} threads {threads} batch {batch}: positional file");
+            assert_eq!(decrypt_positional(&mut token, &pfile, opts(threads, batch)).unwrap(), plain);
         }
     }
 }
@@ -93,20 +157,32 @@ fn each_encryption_is_different() {
     assert_eq!(a.len(), b.len());
 }
 
-/// Decrypts a tampered file; returns the error text and how much plaintext was released.
+/// Decrypts a tampered file; returns the error text and how much plaintext the stream
+/// released. Positional decryption (1 and 2 workers, small and large batches) must fail with the
+/// same message and leave no output file.
 fn tampered(token: &mut FakeToken, file: &[u8]) -> (String, usize) {
+    let mut first: Option<(String, usize)> = None;
     for (threads, batch) in [(1, 1), (2, 8)] {
         let (r, released) = decrypt_with(token, file, opts(threads, batch));
         match r {
             Ok(_) => panic!("tampered file decrypted"),
             Err(e) => {
-                if threads == 2 {
-                    return (e.to_string(), released.len());
+                let got = (e.to_string(), released.len());
+                if let Some(f) = &first {
+                    assert_eq!(f, &got, "threads {threads} batch {batch}");
                 }
+                first.get_or_insert(got);
             }
         }
     }
-    unreachable!()
+    let (msg, released) = first.unwrap();
+    for (threads, batch) in [(1, 1), (2, 1), (2, 3), (3, 32)] {
+        match decrypt_positional(token, file, opts(threads, batch)) {
+            Ok(_) => panic!("tampered file decrypted (positional, threads {threads} batch {batch})"),
+            Err(e) => assert_eq!(e.to_string(), msg, "positional, threads {threads} batch {batch}"),
+        }
+    }
+    (msg, released)
 }
 
 struct Fixture {

@@ -5,7 +5,7 @@
 //! `-` asks for it, and verify-file's verdict.
 
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -101,7 +101,8 @@ pub struct EncryptFileArgs {
     /// Plaintext bytes per segment.
     #[arg(long, default_value_t = crate::envelope::format::DEFAULT_SEGMENT_SIZE, hide_short_help = true)]
     pub segment_size: u32,
-    /// Threads for the AES work, besides the one doing I/O (default: cores - 1, 1 ..= 4).
+    /// Threads reading and sealing/opening segments, besides the one writing the output (which
+    /// also does the reading for pipes and stdin) (default: cores - 1, 1 ..= 4).
     #[arg(long)]
     pub threads: Option<usize>,
     #[command(flatten)]
@@ -123,7 +124,8 @@ pub struct DecryptFileArgs {
     /// IN OUT (`-` for stdin / stdout), or with --out-dir the inputs.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Threads for the AES work, besides the one doing I/O (default: cores - 1, 1 ..= 4).
+    /// Threads reading and sealing/opening segments, besides the one writing the output (which
+    /// also does the reading for pipes and stdin) (default: cores - 1, 1 ..= 4).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Reuse an unwrapped data key for further files that share it, for at most this many
@@ -358,14 +360,39 @@ fn plan(
     }
 }
 
-/// Opens an input (`-`: stdin) with its size if known.
-fn open_input(path: &Path) -> anyhow::Result<(Box<dyn Read>, Option<u64>)> {
+/// An input: stdin, or a file (with its length when it is a regular file).
+enum Input {
+    Stdin(io::StdinLock<'static>),
+    File(File, Option<u64>),
+}
+
+impl Input {
+    /// The length of a regular file input, if that is what it is.
+    fn size(&self) -> Option<u64> {
+        match self {
+            Input::File(_, len) => *len,
+            Input::Stdin(_) => None,
+        }
+    }
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Input::Stdin(r) => r.read(buf),
+            Input::File(f, _) => f.read(buf),
+        }
+    }
+}
+
+/// Opens an input (`-`: stdin) with its size if it is a regular file.
+fn open_input(path: &Path) -> anyhow::Result<Input> {
     if is_dash(path) {
-        return Ok((Box::new(io::stdin().lock()), None));
+        return Ok(Input::Stdin(io::stdin().lock()));
     }
     let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-    Ok((Box::new(f), len))
+    Ok(Input::File(f, len))
 }
 
 /// Where output goes: stdout, or a file that appears only on success.
@@ -425,7 +452,8 @@ fn encrypt_files(a: EncryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
     let mut done = Vec::new();
     for (input, output) in &jobs {
         bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-        let (mut reader, size) = open_input(input)?;
+        let mut reader = open_input(input)?;
+        let size = reader.size();
         let service: &mut dyn KeyService = ctx.client()?;
         let encryption = Envelope::new(service, &mut cache, opts)
             .start_encrypt(&a.key_id, &context, size)
@@ -436,8 +464,12 @@ fn encrypt_files(a: EncryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
             ctx.disconnect();
         }
         let mut sink = Sink::open(output)?;
-        let summary =
-            encryption.run(&mut reader, sink.writer(), &bar).map_err(|e| envelope_error(e, input))?;
+        // File to file: positional I/O on several threads; otherwise the streaming pipeline.
+        let summary = match (&reader, &sink) {
+            (Input::File(f, Some(len)), Sink::File(out)) => encryption.run_file(f, *len, out.file(), &bar),
+            _ => encryption.run(&mut reader, sink.writer(), &bar),
+        }
+        .map_err(|e| envelope_error(e, input))?;
         sink.commit(output)?;
         done.push((output.clone(), summary));
     }
@@ -488,7 +520,7 @@ fn decrypt_files(a: DecryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
     for (input, output) in &jobs {
         bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         let result = (|| -> anyhow::Result<u64> {
-            let (mut reader, _) = open_input(input)?;
+            let mut reader = open_input(input)?;
             // The header is read before connecting: a pipe from `pkms encrypt-file` holds the
             // token until it has its data key and writes the header.
             let pending = PendingHeader::read(&mut reader).map_err(|e| envelope_error(e, input))?;
@@ -501,7 +533,16 @@ fn decrypt_files(a: DecryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
             }
             let mut sink = Sink::open(output)?;
             // On error the sink is dropped uncommitted: a partial file output is removed.
-            let s = decryption.run(&mut reader, sink.writer(), &bar).map_err(|e| envelope_error(e, input))?;
+            // File to file: positional I/O on several threads; otherwise the streaming pipeline.
+            let s = match (&mut reader, &sink) {
+                (Input::File(f, Some(_)), Sink::File(out)) => {
+                    let body_start =
+                        f.stream_position().with_context(|| format!("cannot read {}", input.display()))?;
+                    decryption.run_file(f, body_start, out.file(), &bar)
+                }
+                _ => decryption.run(&mut reader, sink.writer(), &bar),
+            }
+            .map_err(|e| envelope_error(e, input))?;
             sink.commit(output)?;
             Ok(s.plaintext_bytes)
         })();
@@ -565,8 +606,8 @@ fn sign_file(a: SignFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
         None if is_dash(&a.file) => PathBuf::from("-"),
         None => with_sig_suffix(&a.file),
     };
-    let (mut reader, size) = open_input(&a.file)?;
-    let bar = progress_bar(ctx, size);
+    let mut reader = open_input(&a.file)?;
+    let bar = progress_bar(ctx, reader.size());
     bar.set_message("sha256");
     let digest = filesign::sha256_reader(&mut reader, &bar)
         .with_context(|| format!("cannot read {}", a.file.display()))?;

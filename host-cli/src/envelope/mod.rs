@@ -13,6 +13,7 @@ pub mod format;
 pub mod key_service;
 pub mod output;
 pub mod pipeline;
+pub mod positional;
 pub mod segments;
 
 use std::io::{self, Read, Write};
@@ -30,8 +31,9 @@ use segments::SegmentCipher;
 pub struct Options {
     /// Plaintext bytes per segment when encrypting (decryption uses the file's own).
     pub segment_size: u32,
-    /// Threads sealing/opening batches of segments, besides the caller's thread, which does the
-    /// I/O.
+    /// Threads sealing/opening batches of segments besides the caller's thread. Streaming
+    /// ([`Encryption::run`]), the caller does all the reading and writing; file to file
+    /// ([`Encryption::run_file`]), these threads also read and the caller only writes.
     pub threads: usize,
     /// Segments held in memory at once (per batch).
     pub batch_segments: usize,
@@ -445,6 +447,64 @@ impl Encryption {
         Ok(EncryptSummary {
             key_id: self.key_id.to_string(),
             plaintext_bytes: total,
+            segments,
+            cached_data_key: self.cached,
+        })
+    }
+}
+
+impl Encryption {
+    /// Encrypts the regular file `input` (its first `len` bytes: its length now) into the
+    /// empty regular file `output` with positional I/O on `threads + 1` threads, each reading,
+    /// sealing and writing its own batches (see [`positional`]). Same format as [`Self::run`].
+    pub fn run_file(
+        self,
+        input: &std::fs::File,
+        len: u64,
+        output: &std::fs::File,
+        progress: &ProgressBar,
+    ) -> Result<EncryptSummary, EnvelopeError> {
+        let seg = self.options.segment_size;
+        let split = positional::Split {
+            segment_size: seg as usize,
+            workers: self.options.threads,
+            batch: self.options.batch_for(seg),
+        };
+        let segments = positional::encrypt(&self.cipher, &self.head, input, len, output, split, progress)?;
+        Ok(EncryptSummary {
+            key_id: self.key_id.to_string(),
+            plaintext_bytes: len,
+            segments,
+            cached_data_key: self.cached,
+        })
+    }
+}
+
+impl Decryption {
+    /// Decrypts the body of the regular file `input`, which starts at `body_start` (just after
+    /// the header [`PendingHeader::read`] consumed), into the empty regular file `output` with
+    /// positional I/O on `threads + 1` threads (see [`positional`]). Each segment is written only
+    /// after it verified; on error the output holds some verified segments and must be
+    /// discarded (see [`output::AtomicFile`]).
+    pub fn run_file(
+        self,
+        input: &std::fs::File,
+        body_start: u64,
+        output: &std::fs::File,
+        progress: &ProgressBar,
+    ) -> Result<DecryptSummary, EnvelopeError> {
+        let input_len = input.metadata().map_err(EnvelopeError::Read)?.len();
+        let split = positional::Split {
+            segment_size: self.segment_size as usize,
+            workers: self.options.threads,
+            batch: self.options.batch_for(self.segment_size),
+        };
+        let (plaintext_bytes, segments) =
+            positional::decrypt(&self.cipher, input, body_start, input_len, output, split, progress)?;
+        Ok(DecryptSummary {
+            key_id: self.key_id.to_string(),
+            context: self.context,
+            plaintext_bytes,
             segments,
             cached_data_key: self.cached,
         })
