@@ -152,9 +152,19 @@ fn scalar_text(v: &Value) -> Option<String> {
 /// Renders a value as aws-cli's text output does, simplified: the scalar fields of an object
 /// on one tab-separated line (in field order), then each nested object or list; a list of
 /// scalars on one line; a bare scalar alone (`True`/`False`/`None` as aws-cli prints them).
+/// A list page's `"Truncated": false` is left out (aws-cli's text output of a complete listing
+/// carries no pagination fields either), so `list-keys --output text` prints just the keys;
+/// a truncated page still prints `True` and its `NextMarker` first.
 pub fn text(value: &Value) -> String {
     let mut lines = Vec::new();
-    render_text(value, &mut lines);
+    match value {
+        Value::Object(map) if map.get("Truncated") == Some(&Value::Bool(false)) => {
+            let mut page = map.clone();
+            page.remove("Truncated");
+            render_text(&Value::Object(page), &mut lines);
+        }
+        _ => render_text(value, &mut lines),
+    }
     let mut out = lines.join("\n");
     if !out.is_empty() {
         out.push('\n');
@@ -239,7 +249,9 @@ mod tests {
         assert_eq!(text(&json!("QUJD")), "QUJD\n");
         assert_eq!(text(&json!(true)), "True\n");
         let v = json!({"Keys": [{"KeyId": "a"}, {"KeyId": "b"}], "Truncated": false});
-        assert_eq!(text(&v), "False\na\nb\n");
+        assert_eq!(text(&v), "a\nb\n", "a complete listing prints only its items");
+        let v = json!({"Keys": [{"KeyId": "a"}], "NextMarker": "m", "Truncated": true});
+        assert_eq!(text(&v), "m\tTrue\na\n", "a truncated page says so and gives its marker");
         assert_eq!(text(&json!(["a", "b"])), "a\tb\n");
         assert_eq!(text(&json!({})), "");
     }
