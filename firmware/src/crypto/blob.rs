@@ -2,14 +2,13 @@
 //! a key version's material, random 12-byte nonce, associated data = header || canonical
 //! encryption context.
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use pkms_protocol::blob::{self, BlobHeader, ParsedBlob, HEADER_LEN, TAG_LEN};
 use pkms_protocol::context::{encode_canonical, ContextError, ContextPair};
 use pkms_protocol::limits::MAX_CONTEXT_BYTES;
 use pkms_protocol::{ErrorCode, KeyId, KeyVersion};
 use rand_core::{CryptoRng, RngCore};
 
+use super::gcm::Aes256Gcm;
 use crate::err;
 use crate::error::{Error, OpResult};
 
@@ -63,7 +62,7 @@ pub fn seal<R: RngCore + CryptoRng>(
     let cipher =
         Aes256Gcm::new_from_slice(material).map_err(|_| Error::new(ErrorCode::Internal, "bad key length"))?;
     let tag = cipher
-        .encrypt_in_place_detached(&Nonce::from(nonce), &aad[..aad_len], body)
+        .encrypt_in_place_detached(&nonce, &aad[..aad_len], body)
         .map_err(|_| Error::new(ErrorCode::Internal, "encryption failed"))?;
     out[total - TAG_LEN..total].copy_from_slice(&tag);
     Ok(total)
@@ -90,12 +89,7 @@ pub fn open(
         .tag
         .try_into()
         .map_err(|_| Error::new(ErrorCode::InvalidCiphertext, "CiphertextBlob is malformed"))?;
-    let ok = cipher.decrypt_in_place_detached(
-        &Nonce::from(parsed.header.nonce),
-        &aad[..aad_len],
-        &mut out[..n],
-        &Tag::from(tag),
-    );
+    let ok = cipher.decrypt_in_place_detached(&parsed.header.nonce, &aad[..aad_len], &mut out[..n], &tag);
     if ok.is_err() {
         out[..n].fill(0);
         return Err(Error::new(
@@ -104,4 +98,48 @@ pub fn open(
         ));
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aes_gcm::aead::{AeadInPlace, KeyInit};
+    use rand_chacha::rand_core::SeedableRng;
+
+    /// A blob sealed the way the token did before `crypto::gcm` (RustCrypto `aes-gcm` 0.10,
+    /// associated data = header ‖ canonical context) opens, and a blob sealed now opens with
+    /// `aes-gcm`: existing ciphertexts stay readable in both directions.
+    #[test]
+    fn blobs_sealed_with_the_aes_gcm_crate_still_open_and_the_other_way_round() {
+        let material = [0x3cu8; 32];
+        let context = [("app", "billing"), ("env", "prod")];
+        let plaintext = b"a secret of 37 bytes, not a multiple";
+        let header = BlobHeader { key_id: KeyId([5; 16]), key_version: 3, nonce: [0xa7; 12] }.to_bytes();
+        let mut aad = [0u8; AAD_BUF];
+        let aad_len = associated_data(&header, &context, &mut aad).unwrap();
+        let old = aes_gcm::Aes256Gcm::new(&material.into());
+        let mut body = plaintext.to_vec();
+        let tag = old.encrypt_in_place_detached(&[0xa7; 12].into(), &aad[..aad_len], &mut body).unwrap();
+        let mut blob = header.to_vec();
+        blob.extend_from_slice(&body);
+        blob.extend_from_slice(&tag);
+
+        let parsed = blob::parse(&blob).unwrap();
+        let mut out = [0u8; 64];
+        let n = open(&material, &parsed, &context, &mut aad, &mut out).unwrap();
+        assert_eq!(&out[..n], plaintext);
+        assert!(open(&material, &parsed, &context[..1], &mut aad, &mut out).is_err(), "other context");
+
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        let mut sealed = [0u8; 128];
+        let len =
+            seal(&mut rng, &material, KeyId([5; 16]), 3, &context, plaintext, &mut aad, &mut sealed).unwrap();
+        let parsed = blob::parse(&sealed[..len]).unwrap();
+        let aad_len = associated_data(parsed.header_bytes, &context, &mut aad).unwrap();
+        let mut body = parsed.ciphertext.to_vec();
+        let tag: [u8; TAG_LEN] = parsed.tag.try_into().unwrap();
+        old.decrypt_in_place_detached(&parsed.header.nonce.into(), &aad[..aad_len], &mut body, &tag.into())
+            .unwrap();
+        assert_eq!(&body[..], plaintext);
+    }
 }

@@ -3,14 +3,13 @@
 //! cannot be moved to another key or version. KeyMaterialIds are derived from a key that is
 //! itself derived from the root key, so they reveal nothing about the material.
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use hmac::{Hmac, Mac};
 use pkms_protocol::{KeyId, KeyMaterialId, KeySpec, KeyVersion};
 use rand_core::{CryptoRng, RngCore};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::gcm::Aes256Gcm;
 use crate::error::{Error, OpResult};
 use crate::records::{VersionEntry, MAX_MATERIAL};
 
@@ -87,9 +86,8 @@ impl DeviceKeys {
         rng.fill_bytes(&mut nonce);
         let mut wrapped = heapless::Vec::new();
         wrapped.extend_from_slice(material.as_bytes()).map_err(|_| internal())?;
-        let cipher = Aes256Gcm::new_from_slice(&self.root).map_err(|_| internal())?;
-        let tag = cipher
-            .encrypt_in_place_detached(&Nonce::from(nonce), &aad(key_id, version, spec), &mut wrapped)
+        let tag = Aes256Gcm::new(&self.root)
+            .encrypt_in_place_detached(&nonce, &aad(key_id, version, spec), &mut wrapped)
             .map_err(|_| internal())?;
         wrapped.extend_from_slice(&tag).map_err(|_| internal())?;
         entry.nonce = nonce;
@@ -106,14 +104,8 @@ impl DeviceKeys {
         let tag: [u8; 16] = entry.wrapped[n..].try_into().map_err(|_| corrupted())?;
         let mut m = Material::zeroed(n);
         m.bytes_mut().copy_from_slice(&entry.wrapped[..n]);
-        let cipher = Aes256Gcm::new_from_slice(&self.root).map_err(|_| internal())?;
-        cipher
-            .decrypt_in_place_detached(
-                &Nonce::from(entry.nonce),
-                &aad(key_id, entry.version, spec),
-                m.bytes_mut(),
-                &Tag::from(tag),
-            )
+        Aes256Gcm::new(&self.root)
+            .decrypt_in_place_detached(&entry.nonce, &aad(key_id, entry.version, spec), m.bytes_mut(), &tag)
             .map_err(|_| corrupted())?;
         Ok(m)
     }
@@ -183,5 +175,29 @@ mod tests {
         );
         assert!(DeviceKeys::new(&[8; 32]).unwrap(&id, KeySpec::SymmetricDefault, &e).is_err());
         assert_ne!(keys.material_id(&id, &e), keys.material_id(&id, &moved));
+    }
+
+    /// Material wrapped before `crypto::gcm` (RustCrypto `aes-gcm` 0.10 under the root key, the
+    /// same associated data) still unwraps.
+    #[test]
+    fn material_wrapped_with_the_aes_gcm_crate_still_unwraps() {
+        use aes_gcm::aead::{AeadInPlace, KeyInit};
+        let root = [0x5au8; 32];
+        let id = KeyId([4; 16]);
+        let nonce = [0x11u8; 12];
+        let mut wrapped = [0x77u8; 48].to_vec();
+        let tag = aes_gcm::Aes256Gcm::new(&root.into())
+            .encrypt_in_place_detached(&nonce.into(), &aad(&id, 2, KeySpec::Hmac384), &mut wrapped)
+            .unwrap();
+        wrapped.extend_from_slice(&tag);
+        let e = VersionEntry {
+            version: 2,
+            created: 0,
+            rotation: None,
+            nonce,
+            wrapped: heapless::Vec::from_slice(&wrapped).unwrap(),
+        };
+        let keys = DeviceKeys::new(&root);
+        assert_eq!(keys.unwrap(&id, KeySpec::Hmac384, &e).unwrap().as_bytes(), &[0x77; 48]);
     }
 }
