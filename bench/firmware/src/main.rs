@@ -1,9 +1,10 @@
 //! Pocket KMS on-token benchmarks for `qemu-system-arm -M mps2-an386 -icount shift=0`.
 //!
 //! Counts instructions with SysTick (see [`counter`]) for the P-256 backends, AES-256-GCM,
-//! HMAC-SHA256 and token operations through the real core, cross-checks the two P-256 backends,
-//! prints one record per line over semihosting (see [`report`]) and exits through semihosting:
-//! 0 when every correctness check passed, 1 otherwise. Everything is seeded with a fixed seed, so
+//! HMAC-SHA256 and token operations through the real core, cross-checks the two P-256 backends
+//! and the token's AES-256-GCM against RustCrypto's `aes-gcm` (which sealed earlier data), prints
+//! one record per line over semihosting (see [`report`]) and exits through semihosting: 0 when
+//! every correctness check passed, 1 otherwise. Everything is seeded with a fixed seed, so
 //! every figure repeats exactly from run to run.
 #![no_std]
 #![no_main]
@@ -27,6 +28,7 @@ fn main() -> ! {
     report::info("p256_active_backend", format_args!("{}", pkms_p256::Backend::ACTIVE.name()));
 
     let mut ok = crypto::p256_cross_check();
+    ok &= crypto::aes_gcm_cross_check();
     crypto::p256();
     crypto::aes_gcm();
     crypto::aes_gcm_parts();
