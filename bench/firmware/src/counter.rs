@@ -167,6 +167,20 @@ fn exact_raw<T>(f: impl FnOnce() -> T) -> (i64, T) {
     (raw, result)
 }
 
+/// [`exact_raw`] of an empty operation. One function for every call: each closure type is its own
+/// instantiation of `exact_raw`, whose glue around the marks can differ by a couple of
+/// instructions, so comparing two instantiations would fail the self-check for codegen reasons.
+#[inline(never)]
+fn empty_raw() -> i64 {
+    exact_raw(|| ()).0
+}
+
+/// [`exact_raw`] of `known_loop(n)`, one instantiation for every `n` (see [`empty_raw`]).
+#[inline(never)]
+fn loop_raw(n: u32) -> i64 {
+    exact_raw(|| known_loop(n)).0
+}
+
 /// Measures the fixed cost of a measurement and how many instructions one tick is; call once
 /// after [`start`]. Returns (instructions per tick × 1000, overhead in ticks).
 pub fn calibrate() -> (u32, u32) {
@@ -185,10 +199,10 @@ pub fn calibrate() -> (u32, u32) {
     // Instruction-exact counting: calibrate the vernier's constant on an empty operation, then
     // check it on loops of known length (their difference must be exactly 4 × 1,000).
     if u64::from(per_tick_x1000) == TICK_INSTRUCTIONS * 1000 {
-        let (offset, ()) = exact_raw(|| ());
-        let (a, ()) = exact_raw(|| known_loop(1000));
-        let (b, ()) = exact_raw(|| known_loop(2000));
-        let (again, ()) = exact_raw(|| ());
+        let offset = empty_raw();
+        let a = loop_raw(1000);
+        let b = loop_raw(2000);
+        let again = empty_raw();
         let consistent =
             offset >= 0 && again == offset && b - a == 4000 && !VERNIER_FAILED.load(Ordering::Relaxed);
         if consistent {
