@@ -12,7 +12,10 @@
 //! 4. firmware image size (flash, RAM) of every board;
 //!
 //! then prints one table and writes BENCHMARKS.md. Nothing fails for being slow: goals are shown
-//! beside the figures. Options: `--quick` (fewer protocol iterations), `--out PATH`.
+//! beside the figures. Options: `--quick` (fewer protocol iterations), `--out PATH`, and
+//! `--only protocol`: step 2 alone (with the one bench firmware run without `-icount` that gives
+//! the in-token cost the overhead subtracts), its rows printed and written to `--out` (default
+//! `target/bench-protocol.md`, never BENCHMARKS.md).
 
 mod elf;
 mod firmware;
@@ -26,7 +29,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: cargo run --release -p xtask -- bench [--quick] [--out BENCHMARKS.md]");
+    eprintln!(
+        "usage: cargo run --release -p xtask -- bench [--quick] [--only protocol] [--out BENCHMARKS.md]"
+    );
     ExitCode::from(2)
 }
 
@@ -37,10 +42,15 @@ fn main() -> ExitCode {
     }
     let mut quick = false;
     let mut out = None;
+    let mut only_protocol = false;
     let mut rest = args[1..].iter();
     while let Some(a) = rest.next() {
         match a.as_str() {
             "--quick" => quick = true,
+            "--only" => match rest.next().map(String::as_str) {
+                Some("protocol") => only_protocol = true,
+                _ => return usage(),
+            },
             "--out" => match rest.next() {
                 Some(p) => out = Some(PathBuf::from(p)),
                 None => return usage(),
@@ -49,6 +59,9 @@ fn main() -> ExitCode {
         }
     }
     let root = machine::repo_root();
+    if only_protocol {
+        return protocol_only(&root, quick, out.unwrap_or_else(|| root.join("target/bench-protocol.md")));
+    }
     let out = out.unwrap_or_else(|| root.join("BENCHMARKS.md"));
 
     eprintln!("[bench] machine facts");
@@ -82,4 +95,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `bench --only protocol`: the through-the-protocol figures alone, with the in-token Encrypt
+/// cost from one bench firmware run without `-icount`.
+fn protocol_only(root: &std::path::Path, quick: bool, out: PathBuf) -> ExitCode {
+    eprintln!("[bench] in-token cost (bench firmware once, without -icount)");
+    let token = protocol::in_token_realtime(root);
+    if let Err(e) = &token {
+        eprintln!("[bench]   not available: {e}");
+    }
+    eprintln!("[bench] through the protocol (QEMU token over its socket)");
+    let proto = protocol::run(root, quick, token.as_ref().ok());
+    let table = protocol::table(&proto);
+    println!("{table}");
+    if let Err(e) = std::fs::write(&out, format!("# Through the protocol (bench --only protocol)\n\n{table}"))
+    {
+        eprintln!("[bench] could not write {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!("[bench] wrote {}", out.display());
+    ExitCode::SUCCESS
 }
