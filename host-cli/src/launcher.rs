@@ -262,6 +262,9 @@ impl TimeoutStream for TokenConnection {
     fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
         self.stream.set_timeout(timeout)
     }
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.stream.set_nonblocking(nonblocking)
+    }
 }
 
 /// Connects to the token of `home`, starting it if needed.

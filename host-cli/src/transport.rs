@@ -5,7 +5,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::LinkError;
 
@@ -32,11 +32,16 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 pub trait TimeoutStream: Read + Write + Send {
     /// Sets the read timeout (never `Some(0)`).
     fn set_timeout(&self, timeout: Duration) -> std::io::Result<()>;
+    /// Switches non-blocking mode on or off (see [`StreamTransport`]'s reading).
+    fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()>;
 }
 
 impl TimeoutStream for UnixStream {
     fn set_timeout(&self, timeout: Duration) -> std::io::Result<()> {
         self.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+    }
+    fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+        UnixStream::set_nonblocking(self, nonblocking)
     }
 }
 
@@ -44,17 +49,35 @@ impl TimeoutStream for TcpStream {
     fn set_timeout(&self, timeout: Duration) -> std::io::Result<()> {
         self.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
     }
+    fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+        TcpStream::set_nonblocking(self, nonblocking)
+    }
 }
 
+/// Pause between looks at the socket while the rest of a frame is arriving.
+const NAP: Duration = Duration::from_micros(20);
+/// Napping gives way to a plain blocking read after this long without a byte.
+const NAP_WINDOW: Duration = Duration::from_millis(2);
+
 /// A transport over a connected socket (unix or TCP).
+///
+/// The QEMU token's UART holds one byte, so its answers arrive one `send` per byte (about 1–3 µs
+/// apart). A reader blocked in `read` is woken every few bytes, and each wake-up is paid for by
+/// the QEMU thread producing them. So once part of a frame has arrived (the bytes read so far do
+/// not end with the frame delimiter 0x00), the rest is collected with non-blocking reads and
+/// [`NAP`]s between them, for up to [`NAP_WINDOW`] without a byte, then with a blocking read
+/// again. The first byte of an answer is always waited for with a blocking read: the token may
+/// compute for a while. (Figures in docs/benchmarks.md, "The QEMU UART".)
 pub struct StreamTransport<S> {
     stream: S,
+    /// The last bytes read ended inside a frame: more are on their way.
+    mid_frame: bool,
 }
 
 impl<S: TimeoutStream> StreamTransport<S> {
     /// Wraps a connected stream.
     pub fn new(stream: S) -> Self {
-        StreamTransport { stream }
+        StreamTransport { stream, mid_frame: false }
     }
 
     /// The wrapped stream.
@@ -104,8 +127,48 @@ impl<S: TimeoutStream> Transport for StreamTransport<S> {
     }
 
     fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
-        self.stream.set_timeout(timeout)?;
-        read_with_timeout(&mut self.stream, buf, timeout)
+        let started = Instant::now();
+        let n = match self.nap_read(buf, timeout.min(NAP_WINDOW))? {
+            Some(n) => n,
+            None => {
+                let left = timeout.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(LinkError::Timeout(timeout));
+                }
+                self.stream.set_timeout(left)?;
+                read_with_timeout(&mut self.stream, buf, timeout)?
+            }
+        };
+        self.mid_frame = buf[n - 1] != 0;
+        Ok(n)
+    }
+}
+
+impl<S: TimeoutStream> StreamTransport<S> {
+    /// While mid-frame: non-blocking reads with naps between them, for up to `window`. `None`
+    /// when not mid-frame or nothing came in time.
+    fn nap_read(&mut self, buf: &mut [u8], window: Duration) -> Result<Option<usize>, LinkError> {
+        if !self.mid_frame || window.is_zero() {
+            return Ok(None);
+        }
+        self.stream.set_nonblocking(true)?;
+        let started = Instant::now();
+        let result = loop {
+            match self.stream.read(buf) {
+                Ok(0) => break Err(LinkError::Closed),
+                Ok(n) => break Ok(Some(n)),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if started.elapsed() >= window {
+                        break Ok(None);
+                    }
+                    std::thread::sleep(NAP);
+                }
+                Err(e) => break Err(LinkError::Io(e)),
+            }
+        };
+        self.stream.set_nonblocking(false)?;
+        result
     }
 }
 
@@ -184,6 +247,76 @@ mod tests {
         assert_eq!(t.recv(&mut buf, Duration::from_secs(1)).unwrap(), 2);
         drop(b);
         assert!(matches!(t.recv(&mut buf, Duration::from_secs(1)), Err(LinkError::Closed)));
+    }
+
+    /// Reads from `t` until a 0x00 arrives; returns the bytes and how many reads it took.
+    fn read_frame<S: TimeoutStream>(t: &mut StreamTransport<S>, timeout: Duration) -> (Vec<u8>, usize) {
+        let mut got = Vec::new();
+        let mut reads = 0;
+        while !got.contains(&0) {
+            let mut buf = [0u8; 64];
+            let n = t.recv(&mut buf, timeout).unwrap();
+            got.extend_from_slice(&buf[..n]);
+            reads += 1;
+        }
+        (got, reads)
+    }
+
+    /// A frame dribbling in byte by byte (as from QEMU's UART) is read whole through the
+    /// non-blocking reads; the stream is blocking again afterwards, so a read with nothing to
+    /// come waits for its whole timeout.
+    #[test]
+    fn a_dribbling_frame_is_read_whole_and_reading_blocks_again() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let mut t = StreamTransport::new(a);
+        let writer = std::thread::spawn(move || {
+            for &byte in b"frame one\0" {
+                b.write_all(&[byte]).unwrap();
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            b
+        });
+        let (got, _) = read_frame(&mut t, Duration::from_secs(5));
+        assert_eq!(got, b"frame one\0");
+        let mut b = writer.join().unwrap();
+        assert!(!t.mid_frame);
+        let started = Instant::now();
+        let mut buf = [0u8; 8];
+        assert!(matches!(t.recv(&mut buf, Duration::from_millis(30)), Err(LinkError::Timeout(_))));
+        assert!(started.elapsed() >= Duration::from_millis(30), "{:?}", started.elapsed());
+        b.write_all(b"x").unwrap();
+        assert_eq!(t.recv(&mut buf, Duration::from_secs(1)).unwrap(), 1);
+    }
+
+    /// A frame that stalls mid-way for longer than the nap window is finished by a blocking
+    /// read; a stall past the caller's timeout is a timeout, not an early return.
+    #[test]
+    fn a_stalled_frame_falls_back_to_blocking_reads() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let mut t = StreamTransport::new(a);
+        b.write_all(b"ab").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(t.recv(&mut buf, Duration::from_secs(1)).unwrap(), 2);
+        assert!(t.mid_frame);
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(NAP_WINDOW * 10);
+            b.write_all(b"c\0").unwrap();
+            b
+        });
+        let started = Instant::now();
+        let (got, _) = read_frame(&mut t, Duration::from_secs(5));
+        assert_eq!(got, b"c\0");
+        assert!(started.elapsed() >= NAP_WINDOW * 10);
+        let mut b = writer.join().unwrap();
+
+        b.write_all(b"d").unwrap();
+        assert_eq!(t.recv(&mut buf, Duration::from_secs(1)).unwrap(), 1);
+        let started = Instant::now();
+        assert!(matches!(t.recv(&mut buf, Duration::from_millis(1)), Err(LinkError::Timeout(_))));
+        assert!(started.elapsed() >= Duration::from_millis(1));
+        let started = Instant::now();
+        assert!(matches!(t.recv(&mut buf, NAP_WINDOW * 5), Err(LinkError::Timeout(_))));
+        assert!(started.elapsed() >= NAP_WINDOW * 5, "{:?}", started.elapsed());
     }
 
     /// Serves an in-process token over a byte stream until the peer closes it.
