@@ -82,6 +82,11 @@ pub fn init() {
     write(INTSTATUS, INT_ALL);
     write(BAUDDIV, BAUD_DIVISOR);
     write(CTRL, CTRL_TX_EN | CTRL_RX_EN | CTRL_RX_IRQ_EN);
+    // QEMU takes no byte from the host while RX is disabled, and enabling it through CTRL does
+    // not make QEMU look at the socket again: bytes a host sent during boot would wait for the
+    // next timer to wake QEMU's main loop (up to a SysTick period, 500 ms). Reading DATA (empty:
+    // nothing could arrive while RX was off) makes QEMU accept input at once.
+    let _ = read(DATA);
     // SAFETY: the handlers for both interrupts are in the vector table (vectors.rs) and only
     // touch state guarded by critical sections.
     unsafe {
