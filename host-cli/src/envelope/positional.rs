@@ -1,8 +1,9 @@
-//! File-to-file encryption and decryption with positional I/O: every worker thread claims the
-//! next batch of segments, reads it at its offset in the input, seals or opens it, and writes it
-//! at its offset in the output. Nothing is ordered between threads, so reading, AES and writing
-//! all run on every core at once (the streaming [`super::pipeline`] funnels all I/O through one
-//! thread, which limits it to about the speed of `cp`).
+//! File-to-file encryption and decryption with positional I/O: worker threads each claim the
+//! next batch of segments, read it at its offset in the input (`pread`) and seal or open it; the
+//! calling thread writes every finished batch at its offset in the output (`pwrite`), in whatever
+//! order batches finish. Reading and AES leave the writing thread (the streaming
+//! [`super::pipeline`] reads and writes on one thread, which holds it to about the speed of `cp`);
+//! writes to one file serialise in the kernel anyway, so one writer is the fastest arrangement.
 //!
 //! Used when both ends are regular files (the CLI's common case); pipes and stdin/stdout take
 //! the streaming path. The file format is the same either way: segment `i` of plaintext length
@@ -16,7 +17,8 @@
 //!   finished), so the error is the same as the streaming path's. The output file may hold
 //!   verified plaintext of other segments when it fails: callers write to an
 //!   [`super::output::AtomicFile`], which removes it.
-//! * Memory: one batch buffer (at most [`super::MAX_BATCH_BYTES`] plus tags) per worker.
+//! * Memory: `workers + 2` batch buffers (each at most [`super::MAX_BATCH_BYTES`] plus tags),
+//!   whatever the file size.
 
 use std::fs::File;
 use std::io;
@@ -31,8 +33,8 @@ use super::format::SEGMENT_TAG_LEN;
 use super::segments::SegmentCipher;
 use super::EnvelopeError;
 
-/// The geometry of a file's body: `count` segments, all of `full` bytes on disk except the last,
-/// which holds `last_len` bytes (ciphertext and tag, or plaintext when encrypting).
+/// The geometry of a plaintext's segments: `count` segments of `segment_size` plaintext bytes,
+/// except the final one, which holds the rest (possibly nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
     /// Plaintext bytes per full segment.
@@ -63,7 +65,7 @@ pub fn body_segments(body: u64, segment_size: usize) -> (u64, u64) {
     (body / full, body % full)
 }
 
-/// Worker count, batch size and the claiming counter shared by the threads.
+/// The batch size, the claiming counter and the first failure, shared by the threads.
 struct Work {
     batch: u64,
     next: AtomicU64,
