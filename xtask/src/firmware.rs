@@ -73,7 +73,7 @@ pub fn cargo_build_release_args(dir: &Path, args: &[&str]) -> Result<(), String>
     Err(if first.is_empty() { "cargo build failed".into() } else { first.join(" / ") })
 }
 
-fn run_once(elf: &Path, icount: bool) -> Result<(String, bool, Duration), String> {
+pub fn run_once(elf: &Path, icount: bool) -> Result<(String, bool, Duration), String> {
     let start = Instant::now();
     let mut qemu = Command::new("qemu-system-arm");
     qemu.args(["-M", "mps2-an386"]);

@@ -107,7 +107,7 @@ fn protocol_only(root: &std::path::Path, quick: bool, out: PathBuf) -> ExitCode 
     }
     eprintln!("[bench] through the protocol (QEMU token over its socket)");
     let proto = protocol::run(root, quick, token.as_ref().ok());
-    let table = protocol::table(&proto);
+    let table = render::protocol_table(&proto);
     println!("{table}");
     if let Err(e) = std::fs::write(&out, format!("# Through the protocol (bench --only protocol)\n\n{table}"))
     {

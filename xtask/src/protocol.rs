@@ -202,85 +202,12 @@ pub fn in_token_realtime(root: &Path) -> Result<TokenFigures, String> {
 /// One run of the bench firmware without `-icount`; only its wall-time figures are kept (the
 /// instruction counts of such a run mean nothing).
 fn run_realtime_once(elf: &Path) -> Result<TokenFigures, String> {
-    const TIMEOUT: Duration = Duration::from_secs(300);
-    let out_path = std::env::temp_dir().join(format!("pkms-bench-realtime-{}.out", std::process::id()));
-    let out_file = std::fs::File::create(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
-    let start = Instant::now();
-    let mut child = Command::new("qemu-system-arm")
-        .args(["-M", "mps2-an386", "-nographic", "-monitor", "none"])
-        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
-        .arg(elf)
-        .stdin(Stdio::null())
-        .stdout(out_file)
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("qemu-system-arm: {e}"))?;
-    let finished = loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break Ok(()),
-            Ok(None) if start.elapsed() > TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break Err(format!("QEMU did not finish within {} s (killed)", TIMEOUT.as_secs()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => break Err(format!("waiting for QEMU: {e}")),
-        }
-    };
-    let output = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let _ = std::fs::remove_file(&out_path);
-    finished?;
-    if !output.lines().any(|l| l.trim() == "DONE") {
-        return Err("bench firmware stopped early".into());
-    }
+    let (output, _, wall) = firmware::run_once(elf, false)?;
     let mut figures = firmware::parse(&output);
     figures.realtime_ns = firmware::realtime_ns(&figures);
     figures.figures.clear();
-    figures.wall = start.elapsed();
+    figures.wall = wall;
     Ok(figures)
-}
-
-/// The through-the-protocol rows as a Markdown table (`bench --only protocol`; the full bench
-/// renders them with everything else in render.rs).
-pub fn table(f: &ProtocolFigures) -> String {
-    use std::fmt::Write as _;
-    let latency = |l: &Row| match l {
-        Ok(l) => format!(
-            "{:.1} ops/s; p50 {:.3} ms, p99 {:.3} ms (n={})",
-            l.ops_per_sec,
-            ms(l.p50),
-            ms(l.p99),
-            l.n
-        ),
-        Err(e) => e.clone(),
-    };
-    let start = |d: &Result<Duration, String>| match d {
-        Ok(d) => format!("{:.0} ms", ms(*d)),
-        Err(e) => e.clone(),
-    };
-    let overhead = match &f.overhead {
-        Ok((d, how)) => {
-            format!(
-                "{:.3} ms ({how}); goal < 1 ms: {}",
-                ms(*d),
-                if d.as_millis() < 1 { "meets" } else { "misses" }
-            )
-        }
-        Err(e) => e.clone(),
-    };
-    let mut out = String::from("| Measurement | Figure |\n|---|---|\n");
-    for (what, figure) in [
-        ("GetInfo round trip", latency(&f.get_info)),
-        ("Encrypt 32 B", latency(&f.encrypt32)),
-        ("Sign (digest)", latency(&f.sign_digest)),
-        ("GenerateDataKey AES_256", latency(&f.generate_data_key)),
-        ("Protocol overhead (Encrypt 32 B)", overhead),
-        ("`pkms encrypt` cold start", start(&f.cold_start)),
-        ("`pkms encrypt` warm", start(&f.warm_start)),
-    ] {
-        let _ = writeln!(out, "| {what} | {figure} |");
-    }
-    out
 }
 
 pub fn ms(d: Duration) -> f64 {

@@ -188,12 +188,9 @@ fn mb(rate: &Result<f64, String>) -> String {
     }
 }
 
-fn rows(r: &Report<'_>) -> Vec<Row> {
-    let mut rows = Vec::new();
-    token_rows(&mut rows, r.token, false);
-
+/// The through-the-protocol rows (also all of `bench --only protocol`'s table).
+fn protocol_rows(rows: &mut Vec<Row>, p: &ProtocolFigures) {
     let g = "Through the protocol (QEMU token, unix socket)";
-    let p = r.proto;
     for (what, l) in [
         ("GetInfo round trip", &p.get_info),
         ("Encrypt 32 B", &p.encrypt32),
@@ -231,6 +228,13 @@ fn rows(r: &Report<'_>) -> Vec<Row> {
         goal: String::new(),
         status: "",
     });
+}
+
+fn rows(r: &Report<'_>) -> Vec<Row> {
+    let mut rows = Vec::new();
+    token_rows(&mut rows, r.token, false);
+
+    protocol_rows(&mut rows, r.proto);
 
     let g = "Host (single core)";
     let h = r.host;
@@ -274,8 +278,19 @@ fn rows(r: &Report<'_>) -> Vec<Row> {
 
 /// The one table, in Markdown (also what is printed).
 pub fn table(r: &Report<'_>) -> String {
+    markdown_rows(&rows(r))
+}
+
+/// `bench --only protocol`'s table: the through-the-protocol rows of the full one.
+pub fn protocol_table(p: &ProtocolFigures) -> String {
+    let mut rows = Vec::new();
+    protocol_rows(&mut rows, p);
+    markdown_rows(&rows)
+}
+
+fn markdown_rows(rows: &[Row]) -> String {
     let mut out = String::from("| Group | Measurement | Figure | Goal | Status |\n|---|---|---|---|---|\n");
-    for row in rows(r) {
+    for row in rows {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
