@@ -64,6 +64,16 @@ impl Options {
     pub fn batch_for(&self, segment_size: u32) -> usize {
         self.batch_segments.min(MAX_BATCH_BYTES / (segment_size as usize).max(1)).max(1)
     }
+
+    /// How the file-to-file path splits a file of `segment_size` segments: `threads` readers
+    /// (the caller writes), batches of [`Self::batch_for`] segments.
+    fn split(&self, segment_size: u32) -> positional::Split {
+        positional::Split {
+            segment_size: segment_size as usize,
+            workers: self.threads,
+            batch: self.batch_for(segment_size),
+        }
+    }
 }
 
 /// What went wrong; the message says which part of the file failed.
@@ -455,8 +465,9 @@ impl Encryption {
 
 impl Encryption {
     /// Encrypts the regular file `input` (its first `len` bytes: its length now) into the
-    /// empty regular file `output` with positional I/O on `threads + 1` threads, each reading,
-    /// sealing and writing its own batches (see [`positional`]). Same format as [`Self::run`].
+    /// empty regular file `output` with positional I/O: `threads` threads read and seal
+    /// batches, the caller writes each at its offset (see [`positional`]). Same format as
+    /// [`Self::run`].
     pub fn run_file(
         self,
         input: &std::fs::File,
@@ -464,12 +475,7 @@ impl Encryption {
         output: &std::fs::File,
         progress: &ProgressBar,
     ) -> Result<EncryptSummary, EnvelopeError> {
-        let seg = self.options.segment_size;
-        let split = positional::Split {
-            segment_size: seg as usize,
-            workers: self.options.threads,
-            batch: self.options.batch_for(seg),
-        };
+        let split = self.options.split(self.options.segment_size);
         let segments = positional::encrypt(&self.cipher, &self.head, input, len, output, split, progress)?;
         Ok(EncryptSummary {
             key_id: self.key_id.to_string(),
@@ -483,7 +489,8 @@ impl Encryption {
 impl Decryption {
     /// Decrypts the body of the regular file `input`, which starts at `body_start` (just after
     /// the header [`PendingHeader::read`] consumed), into the empty regular file `output` with
-    /// positional I/O on `threads + 1` threads (see [`positional`]). Each segment is written only
+    /// positional I/O: `threads` threads read and open batches, the caller writes them (see
+    /// [`positional`]). Each segment is written only
     /// after it verified; on error the output holds some verified segments and must be
     /// discarded (see [`output::AtomicFile`]).
     pub fn run_file(
@@ -494,11 +501,7 @@ impl Decryption {
         progress: &ProgressBar,
     ) -> Result<DecryptSummary, EnvelopeError> {
         let input_len = input.metadata().map_err(EnvelopeError::Read)?.len();
-        let split = positional::Split {
-            segment_size: self.segment_size as usize,
-            workers: self.options.threads,
-            batch: self.options.batch_for(self.segment_size),
-        };
+        let split = self.options.split(self.segment_size);
         let (plaintext_bytes, segments) =
             positional::decrypt(&self.cipher, input, body_start, input_len, output, split, progress)?;
         Ok(DecryptSummary {
