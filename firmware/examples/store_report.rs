@@ -36,7 +36,7 @@ impl Board for ReportBoard {
 }
 
 struct Client {
-    token: Token<MockFlash, ChaCha20Rng, ReportBoard>,
+    token: Token<pkms_firmware::Parts<MockFlash, ChaCha20Rng, ReportBoard>>,
     out: Vec<u8>,
     req: Vec<u8>,
 }
@@ -63,21 +63,23 @@ impl Client {
         let m = self.token.handle_payload(&self.req[..n], &mut self.out);
         let payload = pkms_protocol::framing::cobs_decode_in_place(&mut self.out[..m - 1]).expect("cobs");
         match pkms_protocol::framing::decode_response(payload).expect("decode").result {
-            Ok(Response::KeyMetadata(meta)) => Answer::Key(meta.key_id),
-            Ok(Response::Info(info)) => Answer::Free(info.storage_free_bytes),
+            Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: meta })) => {
+                Answer::Key(meta.key_id)
+            }
+            Ok(Response::Info(pkms_protocol::reply::Info { info })) => Answer::Free(info.storage_free_bytes),
             Ok(_) => Answer::Done,
             Err(_) => Answer::Refused,
         }
     }
 
     fn create(&mut self, spec: KeySpec) -> Option<KeyId> {
-        match self.call(Request::CreateKey {
+        match self.call(Request::CreateKey(pkms_protocol::request::CreateKey {
             key_spec: spec,
             key_usage: None,
             description: "",
             tags: Tags::new(),
             user_presence_required: false,
-        }) {
+        })) {
             Answer::Key(id) => Some(id),
             _ => None,
         }
@@ -85,16 +87,24 @@ impl Client {
 
     fn rotate(&mut self, key: &KeyId) -> bool {
         let text = key.to_string();
-        matches!(self.call(Request::RotateKeyOnDemand { key_id: &text }), Answer::Done)
+        matches!(
+            self.call(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand {
+                key_id: &text
+            })),
+            Answer::Done
+        )
     }
 
     fn retire(&mut self, key: &KeyId, below: u32) {
         let text = key.to_string();
-        self.call(Request::RetireKeyVersions { key_id: &text, below_version: below });
+        self.call(Request::RetireKeyVersions(pkms_protocol::request::RetireKeyVersions {
+            key_id: &text,
+            below_version: below,
+        }));
     }
 
     fn free(&mut self) -> u32 {
-        match self.call(Request::GetInfo) {
+        match self.call(Request::GetInfo(pkms_protocol::request::GetInfo {})) {
             Answer::Free(f) => f,
             _ => 0,
         }
@@ -179,16 +189,20 @@ fn lookups() {
     let rounds = 5000;
     for i in 0..rounds {
         let text = keys[(i * 7919) % keys.len()].to_string();
-        c.call(Request::Encrypt {
+        c.call(Request::Encrypt(pkms_protocol::request::Encrypt {
             key_id: &text,
             plaintext: b"lookup",
             encryption_context: Default::default(),
-        });
+        }));
     }
     let per_op = t.elapsed() / rounds as u32;
     let flash = c.token.into_flash();
     let t = std::time::Instant::now();
-    let token = Token::new(flash, ChaCha20Rng::seed_from_u64(8), ReportBoard);
+    let token = Token::<pkms_firmware::Parts<MockFlash, ChaCha20Rng, ReportBoard>>::new(
+        flash,
+        ChaCha20Rng::seed_from_u64(8),
+        ReportBoard,
+    );
     let mount = t.elapsed();
     println!(
         "With {} keys: Encrypt with a random key takes {:?} on this host; mounting the store takes {:?}; \

@@ -1,18 +1,21 @@
 //! Pocket KMS token core: a pure state machine, `Token::handle_payload(request) -> response`,
-//! over three seams: NOR flash ([`embedded_storage::nor_flash::NorFlash`]), a cryptographic RNG
-//! ([`rand_core::RngCore`] + [`rand_core::CryptoRng`]) and a [`Board`] (clock, user presence,
-//! facts about the platform). The same core runs in host tests, in the QEMU firmware and on the
-//! USB token.
+//! over one [`Platform`] seam with three parts: NOR flash
+//! ([`embedded_storage::nor_flash::NorFlash`]), a cryptographic RNG ([`rand_core::RngCore`] +
+//! [`rand_core::CryptoRng`]) and a [`Board`] (clock, user presence, facts about the platform).
+//! The same core runs in host tests, in the QEMU firmware and on the USB token.
 //!
 //! Boards feed received bytes to a [`serve::FrameServer`], which frames them, calls the token
 //! and hands back encoded response frames.
 //!
-//! Inside: [`token`] dispatches each request to one module per operation family in [`ops`];
-//! [`state`] holds what they share (clock, key loading and saving, checks, scheduled work);
-//! [`store`] is the power-cut-safe NOR-flash record store (format: `docs/flash-format.md`);
-//! [`records`] is what is stored; [`crypto`] wraps key material and implements the blob
-//! format, ECDSA P-256 and HMAC. [`mock_flash`] (tests and `std`) is a RAM NOR flash with
-//! power-cut injection.
+//! Inside, per request ([`token`]): the [`gate`] decides (with [`auth`]'s session and
+//! [`policy`]'s key policies and grants), [`dispatch`] runs the operation (one module per
+//! family in [`ops`], plus the handlers of [`auth`], [`policy`] and [`audit`]), and [`audit`]
+//! records it. [`state`] holds what operations share (the typed record layer, the clock, key
+//! loading and saving as a [`key::LoadedKey`], scheduled work); [`records`] declares every kind
+//! of record once; [`store`] is the power-cut-safe NOR-flash record store (format:
+//! `docs/flash-format.md`); [`crypto`] wraps key material and implements the blob format,
+//! ECDSA P-256 and HMAC. [`mock_flash`] (tests and `std`) is a RAM NOR flash with power-cut
+//! injection.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
 // Operations return `Result<_, Error>` where `Error` carries its message inline (no heap on
@@ -22,11 +25,16 @@
 pub mod audit;
 pub mod auth;
 pub mod board;
+pub mod caller;
 pub mod crypto;
+pub mod dispatch;
 pub mod error;
+pub mod gate;
+pub mod key;
 #[cfg(any(test, feature = "std"))]
 pub mod mock_flash;
 pub mod ops;
+pub mod platform;
 pub mod policy;
 pub mod records;
 pub mod serve;
@@ -35,6 +43,7 @@ pub mod store;
 pub mod token;
 
 pub use board::{Board, BoardInfo, UserPresence};
+pub use platform::{Parts, Platform};
 pub use serve::FrameServer;
 pub use token::Token;
 

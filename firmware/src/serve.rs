@@ -2,14 +2,12 @@
 //! complete response frames out. Partial reads, several frames in one read, a frame split across
 //! reads, oversize and garbage frames all go through this one piece of code.
 
-use embedded_storage::nor_flash::NorFlash;
 use pkms_protocol::framing::{self, Feed, FrameAccumulator};
 use pkms_protocol::limits::MAX_ENCODED_FRAME;
 use pkms_protocol::messages::{ResponseFrame, WireError};
 use pkms_protocol::ErrorCode;
-use rand_core::{CryptoRng, RngCore};
 
-use crate::board::Board;
+use crate::platform::Platform;
 use crate::token::Token;
 
 /// Turns a byte stream into token calls and response frames. Holds one receive and one
@@ -44,12 +42,7 @@ impl FrameServer {
     /// Feeds received bytes. For every complete frame, calls the token and passes the encoded
     /// response frame (ending in 0x00) to `send`. Oversize or undecodable frames get an error
     /// frame with id 0; the stream then resumes at the next delimiter.
-    pub fn feed<F, R, B>(&mut self, token: &mut Token<F, R, B>, mut input: &[u8], mut send: impl FnMut(&[u8]))
-    where
-        F: NorFlash,
-        R: RngCore + CryptoRng,
-        B: Board,
-    {
+    pub fn feed<P: Platform>(&mut self, token: &mut Token<P>, mut input: &[u8], mut send: impl FnMut(&[u8])) {
         let FrameServer { acc, tx } = self;
         while !input.is_empty() {
             match acc.push(input) {

@@ -1,22 +1,25 @@
-//! The token's state ([`Core`]) and the helpers every operation shares: mounting and formatting the store,
-//! the wall-time high-water mark, resolving key ids and aliases, loading and saving key records,
-//! state / usage / presence checks, key versions, and the work the token does by itself when
-//! host time passes a rotation or deletion date.
+//! The token's state ([`Core`]) and what every operation shares: the typed record layer over the
+//! store, the wall-time high-water mark, resolving key ids and aliases, loading and saving keys
+//! ([`LoadedKey`]), key versions and their material, the button, and the work the token does by
+//! itself when host time passes a rotation or deletion date.
+//!
+//! Fields are private: operations go through these methods, so that record bodies always pass
+//! through one scratch buffer (wiped after secrets), dates never exceed the persisted clock, and
+//! each key's due time is refreshed whenever it is saved.
 
 use pkms_protocol::limits::SECONDS_PER_DAY;
-use pkms_protocol::{ErrorCode, KeyId, KeySpec, KeyState, KeyUsage, KeyVersion, RotationType, UnixTime};
-use rand_core::{CryptoRng, RngCore};
-use sha2::{Digest, Sha256};
-
-use embedded_storage::nor_flash::NorFlash;
+use pkms_protocol::{ErrorCode, KeyId, KeyMaterialId, KeySpec, KeyVersion, RotationType, UnixTime};
+use rand_core::RngCore;
 
 use crate::board::{Board, UserPresence};
 use crate::crypto::wrap::material_len;
 use crate::crypto::{signing, DeviceKeys, Material};
 use crate::err;
 use crate::error::{Error, OpResult};
+use crate::key::LoadedKey;
+use crate::platform::Platform;
 use crate::records::*;
-use crate::store::{Health, RecordId, Store, MAX_PAYLOAD};
+use crate::store::{Entry, Health, Store};
 
 /// How long the token waits for a button press on keys that require presence.
 pub const PRESENCE_TIMEOUT_MS: u32 = 30_000;
@@ -26,65 +29,49 @@ pub const CLOCK_PERSIST_INTERVAL: UnixTime = 3600;
 
 /// Wall time as the token knows it.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Clock {
+struct Clock {
     /// High-water mark of host-supplied time (never decreases).
-    pub now: UnixTime,
+    now: UnixTime,
     /// The value last written to flash.
-    pub persisted: UnixTime,
+    persisted: UnixTime,
 }
 
-/// The token's state.
-pub struct Core<F, R, B> {
-    /// The record store.
-    pub store: Store<F>,
-    /// Randomness.
-    pub rng: R,
-    /// The board.
-    pub board: B,
+/// The token's state over a [`Platform`].
+pub struct Core<P: Platform> {
+    store: Store<P::Flash>,
+    rng: P::Rng,
+    board: P::Board,
     /// Device keys; `None` when the store is unusable (see `broken`).
-    pub keys: Option<DeviceKeys>,
+    device: Option<DeviceKeys>,
     /// Why key operations cannot work, when they cannot.
-    pub broken: Option<Error>,
-    /// Wall time.
-    pub clock: Clock,
-    /// Scratch: the key record loaded last.
-    pub rec: KeyRecord,
-    /// Scratch: record encoding.
-    pub io: [u8; MAX_PAYLOAD],
+    broken: Option<Error>,
+    clock: Clock,
+    /// Every record body passes through here on its way to and from the store.
+    record_buf: [u8; MAX_PAYLOAD],
 }
 
-fn due_aux(t: Option<UnixTime>) -> u32 {
+/// The store keeps a per-record `due` value in RAM; for keys it is when the token must next act
+/// on them (0: never).
+fn due_value(t: Option<UnixTime>) -> u32 {
     match t {
         None => 0,
         Some(t) => t.clamp(1, u32::MAX as u64) as u32,
     }
 }
 
-/// The record id of an alias name.
-pub fn alias_id(name: &str) -> RecordId {
-    let mut h = Sha256::new();
-    h.update(b"pkms-alias\0");
-    h.update(name.as_bytes());
-    let d = h.finalize();
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&d[..16]);
-    id
-}
-
-impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
-    /// Mounts the store (formatting an erased flash). Never panics: an unusable store leaves
-    /// `keys` empty and `broken` saying why.
-    pub fn mount(flash: F, rng: R, board: B) -> Self {
+impl<P: Platform> Core<P> {
+    /// Mounts the store (formatting an erased flash). Never panics: an unusable store leaves the
+    /// device keys absent and [`Core::device`] saying why.
+    pub fn mount(flash: P::Flash, rng: P::Rng, board: P::Board) -> Self {
         let store = Store::mount(flash);
         let mut core = Core {
             store,
             rng,
             board,
-            keys: None,
+            device: None,
             broken: None,
             clock: Clock::default(),
-            rec: KeyRecord::empty(),
-            io: [0; MAX_PAYLOAD],
+            record_buf: [0; MAX_PAYLOAD],
         };
         match core.store.health() {
             Health::Ok => {}
@@ -107,78 +94,189 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
             core.broken = Some(e);
             return core;
         }
-        // Clock.
-        if let Ok(Some(n)) = core.store.get(KIND_CLOCK, &SINGLETON_ID, &mut core.io) {
-            if let Ok(c) = postcard::from_bytes::<ClockRecord>(&core.io[..n]) {
-                core.clock = Clock { now: c.high_water_mark, persisted: c.high_water_mark };
-            }
+        if let Ok(Some(c)) = core.read::<ClockRecord>(&SINGLETON_ID) {
+            core.clock = Clock { now: c.high_water_mark, persisted: c.high_water_mark };
         }
         core.cleanup_and_index();
         core
     }
 
     fn open_device(&mut self) -> OpResult<()> {
-        match self.store.get(KIND_DEVICE, &SINGLETON_ID, &mut self.io)? {
-            Some(n) => {
-                let dev: Result<DeviceRecord, _> = postcard::from_bytes(&self.io[..n]);
-                self.io[..n].fill(0);
-                let dev = dev.map_err(|_| {
-                    Error::new(ErrorCode::StorageCorrupted, "the device record cannot be read")
-                })?;
-                self.keys = Some(DeviceKeys::new(&dev.root_key));
+        match self.read::<DeviceRecord>(&SINGLETON_ID) {
+            Ok(Some(dev)) => {
+                self.device = Some(DeviceKeys::new(&dev.root_key));
                 Ok(())
             }
-            None if self.store.is_empty() => {
+            Ok(None) if self.store.is_empty() => {
                 // A new (or never completely formatted) token: make the device root key.
-                let mut dev = DeviceRecord { format: FORMAT, root_key: [0; 32] };
-                self.rng.fill_bytes(&mut dev.root_key);
-                let n = postcard::to_slice(&dev, &mut self.io)
-                    .map_err(|_| Error::new(ErrorCode::Internal, "cannot encode device record"))?
-                    .len();
-                self.store.put(KIND_DEVICE, &SINGLETON_ID, &self.io[..n])?;
-                self.io[..n].fill(0);
-                self.keys = Some(DeviceKeys::new(&dev.root_key));
-                Ok(())
+                self.replace_device_key()
             }
-            None => Err(Error::new(
+            Ok(None) => Err(Error::new(
                 ErrorCode::StorageCorrupted,
                 "the key store has keys but no device root key; key operations are refused",
             )),
+            Err(e) if e.code == ErrorCode::StorageCorrupted => {
+                Err(Error::new(ErrorCode::StorageCorrupted, "the device record cannot be read"))
+            }
+            Err(e) => Err(e),
         }
+    }
+
+    /// Makes a new device root key and stores it: every key version wrapped under the old one
+    /// becomes unreadable in that one atomic write (factory reset's crypto-erase).
+    pub fn replace_device_key(&mut self) -> OpResult<()> {
+        let mut dev = DeviceRecord { format: FORMAT, root_key: [0; 32] };
+        self.rng.fill_bytes(&mut dev.root_key);
+        self.write(&SINGLETON_ID, &dev)?;
+        self.device = Some(DeviceKeys::new(&dev.root_key));
+        Ok(())
     }
 
     /// Computes when each key needs attention and drops aliases whose key is gone (a cut
     /// during a key deletion can leave them).
     fn cleanup_and_index(&mut self) {
-        let n = self.store.entries(KIND_KEY).len();
+        let n = self.entries(Kind::Key).len();
         for i in 0..n {
-            let Some(e) = self.store.entries(KIND_KEY).get(i) else { break };
+            let Some(e) = self.entries(Kind::Key).get(i) else { break };
             let id = KeyId(e.id);
-            if self.load(&id).is_ok() {
-                let aux = due_aux(self.rec.due());
-                self.store.set_aux(KIND_KEY, &id.0, aux);
+            if let Ok(key) = self.load(&id) {
+                self.store.set_due(Kind::Key.byte(), &id.0, due_value(key.record().due()));
             }
         }
         let mut i = 0;
-        while let Some(e) = self.store.entries(KIND_ALIAS).get(i) {
+        while let Some(e) = self.entries(Kind::Alias).get(i) {
             let aid = e.id;
-            match self.read_alias_by_id(&aid) {
-                Ok(Some(a)) if !self.store.contains(KIND_KEY, &a.target) => {
-                    let _ = self.store.remove(KIND_ALIAS, &aid);
+            match self.read::<AliasRecord>(&aid) {
+                Ok(Some(a)) if !self.contains(Kind::Key, &a.target) => {
+                    let _ = self.remove(Kind::Alias, &aid);
                 }
                 _ => i += 1,
             }
         }
     }
 
+    // -----------------------------------------------------------------------------------------
+    // The parts
+
     /// The device keys, or why key operations are refused.
     pub fn device(&self) -> OpResult<&DeviceKeys> {
-        match (&self.keys, &self.broken) {
+        match (&self.device, &self.broken) {
             (Some(k), _) => Ok(k),
             (None, Some(e)) => Err(e.clone()),
             (None, None) => Err(Error::new(ErrorCode::Internal, "device keys unavailable")),
         }
     }
+
+    /// Why key operations are refused, if they are.
+    pub fn broken(&self) -> Option<&Error> {
+        self.broken.as_ref()
+    }
+
+    /// Whether the store is usable (the device keys are loaded).
+    pub fn is_usable(&self) -> bool {
+        self.device.is_some()
+    }
+
+    /// The RNG.
+    pub fn rng(&mut self) -> &mut P::Rng {
+        &mut self.rng
+    }
+
+    /// The board.
+    pub fn board(&mut self) -> &mut P::Board {
+        &mut self.board
+    }
+
+    /// The board, to read its facts.
+    pub fn board_ref(&self) -> &P::Board {
+        &self.board
+    }
+
+    /// The flash, e.g. for tests that inspect it.
+    pub fn flash(&self) -> &P::Flash {
+        self.store.flash()
+    }
+
+    /// The flash, e.g. for tests that cut its power.
+    pub fn flash_mut(&mut self) -> &mut P::Flash {
+        self.store.flash_mut()
+    }
+
+    /// Gives the flash back.
+    pub fn into_flash(self) -> P::Flash {
+        self.store.into_flash()
+    }
+
+    /// Flash bytes the store may use.
+    pub fn storage_total_bytes(&self) -> usize {
+        self.store.total_bytes()
+    }
+
+    /// Flash bytes still free (approximate: reclaimable space counts as free).
+    pub fn storage_free_bytes(&self) -> usize {
+        self.store.free_bytes()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Typed records
+
+    /// The live records of one kind, sorted by id.
+    pub fn entries(&self, kind: Kind) -> &[Entry] {
+        self.store.entries(kind.byte())
+    }
+
+    /// Whether a record exists.
+    pub fn contains(&self, kind: Kind, id: &RecordId) -> bool {
+        self.store.contains(kind.byte(), id)
+    }
+
+    /// Reads record `id` of `R`'s kind (a type that owns its data).
+    pub fn read<R: for<'b> Record<'b>>(&mut self, id: &RecordId) -> OpResult<Option<R>> {
+        let Core { store, record_buf, .. } = self;
+        let Some(n) = store.get(R::KIND.byte(), id, record_buf)? else { return Ok(None) };
+        let rec = R::decode(&record_buf[..n]);
+        if R::KIND.holds_secrets() {
+            record_buf[..n].fill(0);
+        }
+        rec.map(Some).ok_or_else(|| unreadable(R::KIND))
+    }
+
+    /// Reads record `id` of `R`'s kind into `buf`, for a type that borrows from it.
+    pub fn read_into<'b, R: Record<'b>>(&mut self, id: &RecordId, buf: &'b mut [u8]) -> OpResult<Option<R>> {
+        let Some(n) = self.store.get(R::KIND.byte(), id, buf)? else { return Ok(None) };
+        let buf: &'b [u8] = buf;
+        R::decode(&buf[..n]).map(Some).ok_or_else(|| unreadable(R::KIND))
+    }
+
+    /// Writes record `id` of `R`'s kind (atomically: the old body stays until the new one is
+    /// complete).
+    pub fn write<'b, R: Record<'b>>(&mut self, id: &RecordId, rec: &R) -> OpResult<()> {
+        let Core { store, record_buf, .. } = self;
+        let Some(n) = rec.encode(record_buf) else {
+            return Err(Error::new(ErrorCode::LimitExceeded, too_large(R::KIND)));
+        };
+        let put = store.put(R::KIND.byte(), id, &record_buf[..n]);
+        if R::KIND.holds_secrets() {
+            record_buf[..n].fill(0);
+        }
+        put.map_err(Error::from)
+    }
+
+    /// Removes a record; whether there was one.
+    pub fn remove(&mut self, kind: Kind, id: &RecordId) -> OpResult<bool> {
+        Ok(self.store.remove(kind.byte(), id)?)
+    }
+
+    /// Removes every record of `kind`.
+    pub fn remove_all(&mut self, kind: Kind) -> OpResult<()> {
+        while let Some(id) = self.entries(kind).first().map(|e| e.id) {
+            self.remove(kind, &id)?;
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Time
 
     /// Takes note of host time: the high-water mark only moves forward. It is written to flash
     /// when it moved [`CLOCK_PERSIST_INTERVAL`] past the stored value.
@@ -188,7 +286,7 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
                 self.clock.now = t;
             }
         }
-        if self.keys.is_some()
+        if self.device.is_some()
             && self.clock.now >= self.clock.persisted.saturating_add(CLOCK_PERSIST_INTERVAL)
         {
             let _ = self.persist_time();
@@ -200,11 +298,7 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
         if self.clock.now <= self.clock.persisted {
             return Ok(());
         }
-        let rec = ClockRecord { format: FORMAT, high_water_mark: self.clock.now };
-        let n = postcard::to_slice(&rec, &mut self.io)
-            .map_err(|_| Error::new(ErrorCode::Internal, "cannot encode clock"))?
-            .len();
-        self.store.put(KIND_CLOCK, &SINGLETON_ID, &self.io[..n])?;
+        self.write(&SINGLETON_ID, &ClockRecord { format: FORMAT, high_water_mark: self.clock.now })?;
         self.clock.persisted = self.clock.now;
         Ok(())
     }
@@ -213,6 +307,9 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
     pub fn now(&self) -> UnixTime {
         self.clock.now
     }
+
+    // -----------------------------------------------------------------------------------------
+    // Keys
 
     /// Resolves a key id (UUID or 32 hex digits) or an alias name (`alias/…`) to a key id.
     /// The key itself is not looked up.
@@ -229,82 +326,40 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
         })
     }
 
-    /// Resolves and loads a key into `self.rec`.
-    pub fn load_ref(&mut self, key_ref: &str) -> OpResult<KeyId> {
-        let id = self.resolve(key_ref)?;
-        self.load(&id)?;
-        Ok(id)
-    }
-
-    /// Loads key `id` into `self.rec`; NotFound if there is none.
-    pub fn load(&mut self, id: &KeyId) -> OpResult<()> {
+    /// Loads key `id`; NotFound if there is none.
+    pub fn load(&mut self, id: &KeyId) -> OpResult<LoadedKey> {
         self.device()?;
-        match self.store.get(KIND_KEY, &id.0, &mut self.io)? {
+        let Core { store, record_buf, .. } = self;
+        match store.get(Kind::Key.byte(), &id.0, record_buf)? {
             Some(n) => {
-                self.rec = postcard::from_bytes(&self.io[..n])
-                    .map_err(|_| err!(StorageCorrupted, "the record of key {} cannot be read", id))?;
-                if self.rec.versions.is_empty() {
+                let record = KeyRecord::decode(&record_buf[..n])
+                    .ok_or_else(|| err!(StorageCorrupted, "the record of key {} cannot be read", id))?;
+                if record.versions.is_empty() {
                     return Err(err!(StorageCorrupted, "key {} has no versions", id));
                 }
-                Ok(())
+                Ok(LoadedKey::new(*id, record))
             }
             None => Err(err!(NotFound, "key {} does not exist", id)),
         }
     }
 
-    /// Saves `self.rec` as key `id` (atomically) and refreshes its due time.
-    pub fn save(&mut self, id: &KeyId) -> OpResult<()> {
+    /// Saves a key (atomically) and refreshes its due time.
+    pub fn save(&mut self, key: &LoadedKey) -> OpResult<()> {
         self.device()?;
         // Dates in the record never exceed the stored high-water mark.
         self.persist_time()?;
-        let n = postcard::to_slice(&self.rec, &mut self.io)
-            .map_err(|_| Error::new(ErrorCode::LimitExceeded, "the key record does not fit in the store"))?
-            .len();
-        if !self.store.contains(KIND_KEY, &id.0) && self.store.entries(KIND_KEY).len() >= MAX_KEYS {
+        let id = key.id();
+        if !self.contains(Kind::Key, &id.0) && self.entries(Kind::Key).len() >= MAX_KEYS {
             return Err(err!(LimitExceeded, "the token holds at most {} keys", MAX_KEYS));
         }
-        self.store.put(KIND_KEY, &id.0, &self.io[..n])?;
-        let aux = due_aux(self.rec.due());
-        self.store.set_aux(KIND_KEY, &id.0, aux);
+        self.write(&id.0, key.record())?;
+        self.store.set_due(Kind::Key.byte(), &id.0, due_value(key.record().due()));
         Ok(())
     }
 
-    /// Refuses cryptographic use of a key that is not Enabled.
-    pub fn require_enabled(&self, id: &KeyId) -> OpResult<()> {
-        match self.rec.state {
-            KeyState::Enabled => Ok(()),
-            KeyState::Disabled => Err(err!(Disabled, "key {} is disabled", id)),
-            KeyState::PendingDeletion => Err(err!(InvalidState, "key {} is pending deletion", id)),
-        }
-    }
-
-    /// Refuses changes to a key pending deletion.
-    pub fn require_not_pending(&self, id: &KeyId) -> OpResult<()> {
-        if self.rec.state == KeyState::PendingDeletion {
-            return Err(err!(InvalidState, "key {} is pending deletion", id));
-        }
-        Ok(())
-    }
-
-    /// Refuses an operation the key's usage does not allow.
-    pub fn require_usage(&self, id: &KeyId, usage: KeyUsage, operation: &str) -> OpResult<()> {
-        if self.rec.usage != usage {
-            return Err(err!(
-                InvalidKeyUsage,
-                "{} needs a {} key; key {} is {} ({})",
-                operation,
-                usage,
-                id,
-                self.rec.usage,
-                self.rec.spec
-            ));
-        }
-        Ok(())
-    }
-
-    /// Asks for a button press if the loaded key requires it.
-    pub fn require_presence(&mut self) -> OpResult<()> {
-        if !self.rec.user_presence {
+    /// Asks for a button press if the key requires it.
+    pub fn require_presence(&mut self, key: &LoadedKey) -> OpResult<()> {
+        if !key.record().user_presence {
             return Ok(());
         }
         match self.board.user_presence(PRESENCE_TIMEOUT_MS) {
@@ -322,13 +377,15 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
         }
     }
 
-    /// Unwraps version `version` of the loaded key `id`. A retired version is
-    /// KeyVersionRetired; one that never existed is NotFound.
-    pub fn material(&self, id: &KeyId, version: KeyVersion) -> OpResult<Material> {
+    /// Unwraps version `version` of `key`. A retired version is KeyVersionRetired; one that
+    /// never existed is NotFound.
+    pub fn material(&self, key: &LoadedKey, version: KeyVersion) -> OpResult<Material> {
         let keys = self.device()?;
-        match self.rec.version(version) {
-            Some(entry) => keys.unwrap(id, self.rec.spec, entry),
-            None if version >= 1 && version < self.rec.retired_below => Err(err!(
+        let id = key.id();
+        let rec = key.record();
+        match rec.version(version) {
+            Some(entry) => keys.unwrap(&id, rec.spec, entry),
+            None if version >= 1 && version < rec.retired_below => Err(err!(
                 KeyVersionRetired,
                 "version {} of key {} was retired: its material is erased, so data under it cannot be used",
                 version,
@@ -338,9 +395,12 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
         }
     }
 
-    /// The newest version number of the loaded key.
-    pub fn newest_version(&self) -> KeyVersion {
-        self.rec.newest().map(|v| v.version).unwrap_or(0)
+    /// The KeyMaterialId of version `version` of `key` (zeros if it is not held).
+    pub fn material_id(&self, key: &LoadedKey, version: KeyVersion) -> OpResult<KeyMaterialId> {
+        Ok(match key.record().version(version) {
+            Some(e) => self.device()?.material_id(&key.id(), e),
+            None => KeyMaterialId::default(),
+        })
     }
 
     /// Makes fresh material for `spec`.
@@ -348,14 +408,21 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
         let mut m = Material::zeroed(material_len(spec));
         match spec {
             KeySpec::EccNistP256 => signing::generate(&mut self.rng, m.bytes_mut()),
-            _ => self.rng.fill_bytes(m.bytes_mut()),
+            KeySpec::SymmetricDefault | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+                self.rng.fill_bytes(m.bytes_mut())
+            }
         }
         m
     }
 
-    /// Appends a new version with fresh material to the loaded key (not saved yet).
-    pub fn push_version(&mut self, id: &KeyId, rotation: Option<RotationType>) -> OpResult<KeyVersion> {
-        if self.rec.versions.len() >= MAX_VERSIONS {
+    /// Appends a new version with fresh material to `key` (not saved yet).
+    pub fn push_version(
+        &mut self,
+        key: &mut LoadedKey,
+        rotation: Option<RotationType>,
+    ) -> OpResult<KeyVersion> {
+        let id = key.id();
+        if key.record().versions.len() >= MAX_VERSIONS {
             return Err(err!(
                 LimitExceeded,
                 "key {} holds {} versions, the most a key can; retire old versions first",
@@ -364,38 +431,39 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
             ));
         }
         let version =
-            self.newest_version().checked_add(1).ok_or_else(|| err!(LimitExceeded, "version overflow"))?;
-        let material = self.generate_material(self.rec.spec);
+            key.newest_version().checked_add(1).ok_or_else(|| err!(LimitExceeded, "version overflow"))?;
+        let spec = key.record().spec;
+        let material = self.generate_material(spec);
         let now = self.now();
-        let spec = self.rec.spec;
-        let keys = self.keys.as_ref().ok_or_else(|| Error::new(ErrorCode::Internal, "no device keys"))?;
+        let keys = self.device.as_ref().ok_or_else(|| Error::new(ErrorCode::Internal, "no device keys"))?;
         let mut entry =
             VersionEntry { version, created: now, rotation, nonce: [0; 12], wrapped: heapless::Vec::new() };
-        keys.wrap(&mut self.rng, id, spec, &material, &mut entry)?;
-        self.rec.versions.push(entry).map_err(|_| err!(LimitExceeded, "too many versions"))?;
+        keys.wrap(&mut self.rng, &id, spec, &material, &mut entry)?;
+        key.record_mut().versions.push(entry).map_err(|_| err!(LimitExceeded, "too many versions"))?;
         Ok(version)
     }
 
-    /// Rotates key `id` (already loaded) and saves it.
-    pub fn rotate(&mut self, id: &KeyId, kind: RotationType) -> OpResult<KeyVersion> {
-        let v = self.push_version(id, Some(kind))?;
-        if kind == RotationType::Automatic {
-            self.rec.rotation_base = self.now();
+    /// Rotates `key` and saves it.
+    pub fn rotate(&mut self, key: &mut LoadedKey, kind: RotationType) -> OpResult<KeyVersion> {
+        let v = self.push_version(key, Some(kind))?;
+        match kind {
+            RotationType::Automatic => key.record_mut().rotation_base = self.now(),
+            RotationType::OnDemand => {}
         }
-        self.save(id)?;
+        self.save(key)?;
         Ok(v)
     }
 
     /// Deletes key `id`, its versions (crypto-erase: the record is zeroed on flash) and its
     /// aliases. Removing the key record is the commit point.
     pub fn delete_key(&mut self, id: &KeyId) -> OpResult<()> {
-        self.store.remove(KIND_KEY, &id.0)?;
+        self.remove(Kind::Key, &id.0)?;
         let mut i = 0;
-        while let Some(e) = self.store.entries(KIND_ALIAS).get(i) {
+        while let Some(e) = self.entries(Kind::Alias).get(i) {
             let aid = e.id;
-            match self.read_alias_by_id(&aid)? {
+            match self.read::<AliasRecord>(&aid)? {
                 Some(a) if a.target == id.0 => {
-                    self.store.remove(KIND_ALIAS, &aid)?;
+                    self.remove(Kind::Alias, &aid)?;
                 }
                 _ => i += 1,
             }
@@ -405,72 +473,90 @@ impl<F: NorFlash, R: RngCore + CryptoRng, B: Board> Core<F, R, B> {
 
     /// Performs rotations and deletions whose date host time has passed.
     pub fn run_due(&mut self) {
-        if self.keys.is_none() {
+        if self.device.is_none() {
             return;
         }
         let now = self.now();
-        let limit = self.store.entries(KIND_KEY).len() + 1;
+        let limit = self.entries(Kind::Key).len() + 1;
         for _ in 0..limit {
             let Some(id) = self
-                .store
-                .entries(KIND_KEY)
+                .entries(Kind::Key)
                 .iter()
-                .find(|e| e.aux != 0 && (e.aux as u64) <= now)
+                .find(|e| e.due != 0 && (e.due as u64) <= now)
                 .map(|e| KeyId(e.id))
             else {
                 return;
             };
             if self.run_due_key(&id, now).is_err() {
                 // Try again an hour later rather than on every request.
-                let retry = due_aux(Some(now.saturating_add(CLOCK_PERSIST_INTERVAL)));
-                self.store.set_aux(KIND_KEY, &id.0, retry);
+                let retry = due_value(Some(now.saturating_add(CLOCK_PERSIST_INTERVAL)));
+                self.store.set_due(Kind::Key.byte(), &id.0, retry);
             }
         }
     }
 
     fn run_due_key(&mut self, id: &KeyId, now: UnixTime) -> OpResult<()> {
-        self.load(id)?;
-        match self.rec.state {
-            KeyState::PendingDeletion if self.rec.deletion_date.is_some_and(|d| d <= now) => {
+        let mut key = self.load(id)?;
+        let rec = key.record();
+        match rec.state {
+            pkms_protocol::KeyState::PendingDeletion if rec.deletion_date.is_some_and(|d| d <= now) => {
                 self.delete_key(id)
             }
-            KeyState::Enabled if self.rec.next_rotation().is_some_and(|d| d <= now) => {
-                self.rotate(id, RotationType::Automatic).map(|_| ())
+            pkms_protocol::KeyState::Enabled if rec.next_rotation().is_some_and(|d| d <= now) => {
+                self.rotate(&mut key, RotationType::Automatic).map(|_| ())
             }
-            _ => {
-                let aux = due_aux(self.rec.due());
-                self.store.set_aux(KIND_KEY, &id.0, aux);
+            pkms_protocol::KeyState::PendingDeletion
+            | pkms_protocol::KeyState::Enabled
+            | pkms_protocol::KeyState::Disabled => {
+                self.store.set_due(Kind::Key.byte(), &id.0, due_value(rec.due()));
                 Ok(())
             }
         }
     }
 
+    // -----------------------------------------------------------------------------------------
+    // Aliases
+
     /// Reads alias `name`, if it exists.
     pub fn read_alias(&mut self, name: &str) -> OpResult<Option<AliasRecord>> {
-        let rec = self.read_alias_by_id(&alias_id(name))?;
+        let rec = self.read::<AliasRecord>(&alias_id(name))?;
         Ok(rec.filter(|a| a.name.as_str() == name))
-    }
-
-    /// Reads the alias record with store id `aid`.
-    pub fn read_alias_by_id(&mut self, aid: &RecordId) -> OpResult<Option<AliasRecord>> {
-        match self.store.get(KIND_ALIAS, aid, &mut self.io)? {
-            Some(n) => {
-                Ok(Some(postcard::from_bytes(&self.io[..n]).map_err(|_| {
-                    Error::new(ErrorCode::StorageCorrupted, "an alias record cannot be read")
-                })?))
-            }
-            None => Ok(None),
-        }
     }
 
     /// Saves an alias record.
     pub fn save_alias(&mut self, rec: &AliasRecord) -> OpResult<()> {
         self.persist_time()?;
-        let n = postcard::to_slice(rec, &mut self.io)
-            .map_err(|_| Error::new(ErrorCode::Internal, "cannot encode alias"))?
-            .len();
-        self.store.put(KIND_ALIAS, &alias_id(&rec.name), &self.io[..n])?;
-        Ok(())
+        self.write(&alias_id(&rec.name), rec)
+    }
+}
+
+fn too_large(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Key => "the key record does not fit in the store",
+        Kind::Access => "the key's policy and grants do not fit in one record",
+        Kind::Device
+        | Kind::Clock
+        | Kind::Alias
+        | Kind::Auth
+        | Kind::Principal
+        | Kind::Audit
+        | Kind::AuditBase => "the record does not fit in the key store",
+    }
+}
+
+fn unreadable(kind: Kind) -> Error {
+    match kind {
+        Kind::Device => Error::new(ErrorCode::StorageCorrupted, "the device record cannot be read"),
+        Kind::Clock => Error::new(ErrorCode::StorageCorrupted, "the clock record cannot be read"),
+        Kind::Key => Error::new(ErrorCode::StorageCorrupted, "a key record cannot be read"),
+        Kind::Alias => Error::new(ErrorCode::StorageCorrupted, "an alias record cannot be read"),
+        Kind::Auth => Error::new(ErrorCode::StorageCorrupted, "the authentication record cannot be read"),
+        Kind::Principal => Error::new(ErrorCode::StorageCorrupted, "a principal record cannot be read"),
+        Kind::Access => Error::new(ErrorCode::StorageCorrupted, "a key's access record cannot be read"),
+        Kind::Audit => Error::new(ErrorCode::StorageCorrupted, "an audit entry cannot be read"),
+        Kind::AuditBase => {
+            Error::new(ErrorCode::StorageCorrupted, "the audit checkpoint record cannot be read")
+        }
     }
 }
 

@@ -128,10 +128,10 @@ impl Client {
         };
         client.transport.send(&[0])?;
         let version = client.call_with_timeout(
-            Request::Hello { protocol_version: PROTOCOL_VERSION },
+            Request::Hello(pkms_protocol::request::Hello { protocol_version: PROTOCOL_VERSION }),
             hello_timeout,
             |r| match r {
-                Response::Hello { protocol_version, firmware_version } => {
+                Response::Hello(pkms_protocol::reply::Hello { protocol_version, firmware_version }) => {
                     Some((protocol_version, firmware_version.to_owned()))
                 }
                 _ => None,
@@ -267,9 +267,9 @@ impl Client {
     /// GetInfo.
     pub fn get_info(&mut self) -> Result<TokenInfo> {
         self.call(
-            Request::GetInfo,
+            Request::GetInfo(pkms_protocol::request::GetInfo {}),
             |r| match r {
-                Response::Info(i) => Some(TokenInfo {
+                Response::Info(pkms_protocol::reply::Info { info: i }) => Some(TokenInfo {
                     firmware_version: i.firmware_version.to_owned(),
                     protocol_version: i.protocol_version,
                     board: i.board.to_owned(),
@@ -291,9 +291,11 @@ impl Client {
     /// GenerateRandom: `number_of_bytes` (1..=1024) random bytes from the token.
     pub fn generate_random(&mut self, number_of_bytes: u16) -> Result<Zeroizing<Vec<u8>>> {
         self.call(
-            Request::GenerateRandom { number_of_bytes },
+            Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes }),
             |r| match r {
-                Response::Random { plaintext } => Some(Zeroizing::new(plaintext.to_vec())),
+                Response::Random(pkms_protocol::reply::Random { plaintext }) => {
+                    Some(Zeroizing::new(plaintext.to_vec()))
+                }
                 _ => None,
             },
             "GenerateRandom",
@@ -304,13 +306,13 @@ impl Client {
     pub fn create_key(&mut self, params: &CreateKeyParams) -> Result<KeyMetadata> {
         let tags = wire_tags(&params.tags)?;
         self.call(
-            Request::CreateKey {
+            Request::CreateKey(pkms_protocol::request::CreateKey {
                 key_spec: params.key_spec,
                 key_usage: params.key_usage,
                 description: &params.description,
                 tags,
                 user_presence_required: params.user_presence_required,
-            },
+            }),
             metadata,
             "CreateKey",
         )
@@ -318,19 +320,25 @@ impl Client {
 
     /// DescribeKey (key id or alias).
     pub fn describe_key(&mut self, key_id: &str) -> Result<KeyMetadata> {
-        self.call(Request::DescribeKey { key_id }, metadata, "DescribeKey")
+        self.call(
+            Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id }),
+            metadata,
+            "DescribeKey",
+        )
     }
 
     /// One page of ListKeys.
     pub fn list_keys(&mut self, limit: Option<u16>, marker: Option<&str>) -> Result<KeysPage> {
         self.call(
-            Request::ListKeys { limit, marker },
+            Request::ListKeys(pkms_protocol::request::ListKeys { limit, marker }),
             |r| match r {
-                Response::Keys { keys, next_marker, truncated } => Some(KeysPage {
-                    keys: keys.to_vec(),
-                    next_marker: next_marker.map(str::to_owned),
-                    truncated,
-                }),
+                Response::Keys(pkms_protocol::reply::Keys { keys, next_marker, truncated }) => {
+                    Some(KeysPage {
+                        keys: keys.to_vec(),
+                        next_marker: next_marker.map(str::to_owned),
+                        truncated,
+                    })
+                }
                 _ => None,
             },
             "ListKeys",
@@ -360,16 +368,19 @@ impl Client {
     ) -> Result<EncryptOutput> {
         let encryption_context = wire_context(encryption_context)?;
         self.call(
-            Request::Encrypt { key_id, plaintext, encryption_context },
+            Request::Encrypt(pkms_protocol::request::Encrypt { key_id, plaintext, encryption_context }),
             |r| match r {
-                Response::Encrypt { ciphertext_blob, key_id, key_version, key_material_id } => {
-                    Some(EncryptOutput {
-                        ciphertext_blob: ciphertext_blob.to_vec(),
-                        key_id,
-                        key_version,
-                        key_material_id,
-                    })
-                }
+                Response::Encrypt(pkms_protocol::reply::Encrypt {
+                    ciphertext_blob,
+                    key_id,
+                    key_version,
+                    key_material_id,
+                }) => Some(EncryptOutput {
+                    ciphertext_blob: ciphertext_blob.to_vec(),
+                    key_id,
+                    key_version,
+                    key_material_id,
+                }),
                 _ => None,
             },
             "Encrypt",
@@ -385,16 +396,19 @@ impl Client {
     ) -> Result<DecryptOutput> {
         let encryption_context = wire_context(encryption_context)?;
         self.call(
-            Request::Decrypt { ciphertext_blob, encryption_context, key_id },
+            Request::Decrypt(pkms_protocol::request::Decrypt { ciphertext_blob, encryption_context, key_id }),
             |r| match r {
-                Response::Decrypt { plaintext, key_id, key_version, key_material_id } => {
-                    Some(DecryptOutput {
-                        plaintext: Zeroizing::new(plaintext.to_vec()),
-                        key_id,
-                        key_version,
-                        key_material_id,
-                    })
-                }
+                Response::Decrypt(pkms_protocol::reply::Decrypt {
+                    plaintext,
+                    key_id,
+                    key_version,
+                    key_material_id,
+                }) => Some(DecryptOutput {
+                    plaintext: Zeroizing::new(plaintext.to_vec()),
+                    key_id,
+                    key_version,
+                    key_material_id,
+                }),
                 _ => None,
             },
             "Decrypt",
@@ -413,21 +427,21 @@ impl Client {
         let source_encryption_context = wire_context(source_encryption_context)?;
         let destination_encryption_context = wire_context(destination_encryption_context)?;
         self.call(
-            Request::ReEncrypt {
+            Request::ReEncrypt(pkms_protocol::request::ReEncrypt {
                 ciphertext_blob,
                 source_encryption_context,
                 source_key_id,
                 destination_key_id,
                 destination_encryption_context,
-            },
+            }),
             |r| match r {
-                Response::ReEncrypt {
+                Response::ReEncrypt(pkms_protocol::reply::ReEncrypt {
                     ciphertext_blob,
                     source_key_id,
                     key_id,
                     source_key_material_id,
                     destination_key_material_id,
-                } => Some(ReEncryptOutput {
+                }) => Some(ReEncryptOutput {
                     ciphertext_blob: ciphertext_blob.to_vec(),
                     source_key_id,
                     key_id,
@@ -454,24 +468,36 @@ impl Client {
         };
         let (request, op) = if with_plaintext {
             (
-                Request::GenerateDataKey { key_id, encryption_context, key_spec, number_of_bytes },
-                "GenerateDataKey",
-            )
-        } else {
-            (
-                Request::GenerateDataKeyWithoutPlaintext {
+                Request::GenerateDataKey(pkms_protocol::request::GenerateDataKey {
                     key_id,
                     encryption_context,
                     key_spec,
                     number_of_bytes,
-                },
+                }),
+                "GenerateDataKey",
+            )
+        } else {
+            (
+                Request::GenerateDataKeyWithoutPlaintext(
+                    pkms_protocol::request::GenerateDataKeyWithoutPlaintext {
+                        key_id,
+                        encryption_context,
+                        key_spec,
+                        number_of_bytes,
+                    },
+                ),
                 "GenerateDataKeyWithoutPlaintext",
             )
         };
         let key = self.call(
             request,
             |r| match r {
-                Response::DataKey { ciphertext_blob, plaintext, key_id, key_material_id } => Some(DataKey {
+                Response::DataKey(pkms_protocol::reply::DataKey {
+                    ciphertext_blob,
+                    plaintext,
+                    key_id,
+                    key_material_id,
+                }) => Some(DataKey {
                     ciphertext_blob: ciphertext_blob.to_vec(),
                     plaintext: plaintext.map(|p| Zeroizing::new(p.to_vec())),
                     key_id,
@@ -508,31 +534,40 @@ impl Client {
     }
 
     fn done(&mut self, request: Request<'_>, op: &str) -> Result<()> {
-        self.call(request, |r| matches!(r, Response::Done).then_some(()), op)
+        self.call(request, |r| matches!(r, Response::Done(pkms_protocol::reply::Done {})).then_some(()), op)
     }
 
     /// EnableKeyRotation (period 90..=2560 days; `None`: 365).
     pub fn enable_key_rotation(&mut self, key_id: &str, rotation_period_in_days: Option<u16>) -> Result<()> {
-        self.done(Request::EnableKeyRotation { key_id, rotation_period_in_days }, "EnableKeyRotation")
+        self.done(
+            Request::EnableKeyRotation(pkms_protocol::request::EnableKeyRotation {
+                key_id,
+                rotation_period_in_days,
+            }),
+            "EnableKeyRotation",
+        )
     }
 
     /// DisableKeyRotation.
     pub fn disable_key_rotation(&mut self, key_id: &str) -> Result<()> {
-        self.done(Request::DisableKeyRotation { key_id }, "DisableKeyRotation")
+        self.done(
+            Request::DisableKeyRotation(pkms_protocol::request::DisableKeyRotation { key_id }),
+            "DisableKeyRotation",
+        )
     }
 
     /// GetKeyRotationStatus.
     pub fn get_key_rotation_status(&mut self, key_id: &str) -> Result<KeyRotationStatus> {
         self.call(
-            Request::GetKeyRotationStatus { key_id },
+            Request::GetKeyRotationStatus(pkms_protocol::request::GetKeyRotationStatus { key_id }),
             |r| match r {
-                Response::KeyRotationStatus {
+                Response::KeyRotationStatus(pkms_protocol::reply::KeyRotationStatus {
                     key_id,
                     key_rotation_enabled,
                     rotation_period_in_days,
                     next_rotation_date,
                     on_demand_rotation_start_date,
-                } => Some(KeyRotationStatus {
+                }) => Some(KeyRotationStatus {
                     key_id,
                     key_rotation_enabled,
                     rotation_period_in_days,
@@ -548,9 +583,9 @@ impl Client {
     /// RotateKeyOnDemand: adds a new version now.
     pub fn rotate_key_on_demand(&mut self, key_id: &str) -> Result<Rotated> {
         self.call(
-            Request::RotateKeyOnDemand { key_id },
+            Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id }),
             |r| match r {
-                Response::Rotated { key_id, key_version, key_material_id } => {
+                Response::Rotated(pkms_protocol::reply::Rotated { key_id, key_version, key_material_id }) => {
                     Some(Rotated { key_id, key_version, key_material_id })
                 }
                 _ => None,
@@ -567,9 +602,13 @@ impl Client {
         marker: Option<&str>,
     ) -> Result<RotationsPage> {
         self.call(
-            Request::ListKeyRotations { key_id, limit, marker },
+            Request::ListKeyRotations(pkms_protocol::request::ListKeyRotations { key_id, limit, marker }),
             |r| match r {
-                Response::Rotations { rotations, next_marker, truncated } => Some(RotationsPage {
+                Response::Rotations(pkms_protocol::reply::Rotations {
+                    rotations,
+                    next_marker,
+                    truncated,
+                }) => Some(RotationsPage {
                     rotations: rotations.to_vec(),
                     next_marker: next_marker.map(str::to_owned),
                     truncated,
@@ -597,11 +636,13 @@ impl Client {
     /// RetireKeyVersions: crypto-erase every version below `below_version`.
     pub fn retire_key_versions(&mut self, key_id: &str, below_version: KeyVersion) -> Result<Retired> {
         self.call(
-            Request::RetireKeyVersions { key_id, below_version },
+            Request::RetireKeyVersions(pkms_protocol::request::RetireKeyVersions { key_id, below_version }),
             |r| match r {
-                Response::Retired { key_id, retired_count, oldest_key_version } => {
-                    Some(Retired { key_id, retired_count, oldest_key_version })
-                }
+                Response::Retired(pkms_protocol::reply::Retired {
+                    key_id,
+                    retired_count,
+                    oldest_key_version,
+                }) => Some(Retired { key_id, retired_count, oldest_key_version }),
                 _ => None,
             },
             "RetireKeyVersions",
@@ -617,9 +658,14 @@ impl Client {
         signing_algorithm: SigningAlgorithm,
     ) -> Result<SignOutput> {
         self.call(
-            Request::Sign { key_id, message, message_type, signing_algorithm },
+            Request::Sign(pkms_protocol::request::Sign { key_id, message, message_type, signing_algorithm }),
             |r| match r {
-                Response::Sign { key_id, signature, signing_algorithm, key_version } => {
+                Response::Sign(pkms_protocol::reply::Sign {
+                    key_id,
+                    signature,
+                    signing_algorithm,
+                    key_version,
+                }) => {
                     Some(SignOutput { key_id, signature: signature.to_vec(), signing_algorithm, key_version })
                 }
                 _ => None,
@@ -639,11 +685,21 @@ impl Client {
         key_version: Option<KeyVersion>,
     ) -> Result<VerifyOutput> {
         self.call(
-            Request::Verify { key_id, message, message_type, signature, signing_algorithm, key_version },
+            Request::Verify(pkms_protocol::request::Verify {
+                key_id,
+                message,
+                message_type,
+                signature,
+                signing_algorithm,
+                key_version,
+            }),
             |r| match r {
-                Response::Verify { key_id, signature_valid, signing_algorithm, key_version } => {
-                    Some(VerifyOutput { key_id, signature_valid, signing_algorithm, key_version })
-                }
+                Response::Verify(pkms_protocol::reply::Verify {
+                    key_id,
+                    signature_valid,
+                    signing_algorithm,
+                    key_version,
+                }) => Some(VerifyOutput { key_id, signature_valid, signing_algorithm, key_version }),
                 _ => None,
             },
             "Verify",
@@ -657,17 +713,21 @@ impl Client {
         key_version: Option<KeyVersion>,
     ) -> Result<PublicKeyOutput> {
         self.call(
-            Request::GetPublicKey { key_id, key_version },
+            Request::GetPublicKey(pkms_protocol::request::GetPublicKey { key_id, key_version }),
             |r| match r {
-                Response::PublicKey { key_id, public_key, key_spec, key_usage, key_version } => {
-                    Some(PublicKeyOutput {
-                        key_id,
-                        public_key: public_key.to_vec(),
-                        key_spec,
-                        key_usage,
-                        key_version,
-                    })
-                }
+                Response::PublicKey(pkms_protocol::reply::PublicKey {
+                    key_id,
+                    public_key,
+                    key_spec,
+                    key_usage,
+                    key_version,
+                }) => Some(PublicKeyOutput {
+                    key_id,
+                    public_key: public_key.to_vec(),
+                    key_spec,
+                    key_usage,
+                    key_version,
+                }),
                 _ => None,
             },
             "GetPublicKey",
@@ -682,9 +742,9 @@ impl Client {
         mac_algorithm: MacAlgorithm,
     ) -> Result<MacOutput> {
         self.call(
-            Request::GenerateMac { key_id, message, mac_algorithm },
+            Request::GenerateMac(pkms_protocol::request::GenerateMac { key_id, message, mac_algorithm }),
             |r| match r {
-                Response::Mac { key_id, mac, mac_algorithm, key_version } => {
+                Response::Mac(pkms_protocol::reply::Mac { key_id, mac, mac_algorithm, key_version }) => {
                     Some(MacOutput { key_id, mac: mac.to_vec(), mac_algorithm, key_version })
                 }
                 _ => None,
@@ -703,11 +763,20 @@ impl Client {
         key_version: Option<KeyVersion>,
     ) -> Result<VerifyMacOutput> {
         self.call(
-            Request::VerifyMac { key_id, message, mac_algorithm, mac, key_version },
+            Request::VerifyMac(pkms_protocol::request::VerifyMac {
+                key_id,
+                message,
+                mac_algorithm,
+                mac,
+                key_version,
+            }),
             |r| match r {
-                Response::VerifyMac { key_id, mac_valid, mac_algorithm, key_version } => {
-                    Some(VerifyMacOutput { key_id, mac_valid, mac_algorithm, key_version })
-                }
+                Response::VerifyMac(pkms_protocol::reply::VerifyMac {
+                    key_id,
+                    mac_valid,
+                    mac_algorithm,
+                    key_version,
+                }) => Some(VerifyMacOutput { key_id, mac_valid, mac_algorithm, key_version }),
                 _ => None,
             },
             "VerifyMac",
@@ -716,12 +785,12 @@ impl Client {
 
     /// EnableKey.
     pub fn enable_key(&mut self, key_id: &str) -> Result<()> {
-        self.done(Request::EnableKey { key_id }, "EnableKey")
+        self.done(Request::EnableKey(pkms_protocol::request::EnableKey { key_id }), "EnableKey")
     }
 
     /// DisableKey.
     pub fn disable_key(&mut self, key_id: &str) -> Result<()> {
-        self.done(Request::DisableKey { key_id }, "DisableKey")
+        self.done(Request::DisableKey(pkms_protocol::request::DisableKey { key_id }), "DisableKey")
     }
 
     /// ScheduleKeyDeletion (window 7..=30 days; `None`: 30).
@@ -731,11 +800,17 @@ impl Client {
         pending_window_in_days: Option<u16>,
     ) -> Result<DeletionScheduled> {
         self.call(
-            Request::ScheduleKeyDeletion { key_id, pending_window_in_days },
+            Request::ScheduleKeyDeletion(pkms_protocol::request::ScheduleKeyDeletion {
+                key_id,
+                pending_window_in_days,
+            }),
             |r| match r {
-                Response::DeletionScheduled { key_id, deletion_date, key_state, pending_window_in_days } => {
-                    Some(DeletionScheduled { key_id, deletion_date, key_state, pending_window_in_days })
-                }
+                Response::DeletionScheduled(pkms_protocol::reply::DeletionScheduled {
+                    key_id,
+                    deletion_date,
+                    key_state,
+                    pending_window_in_days,
+                }) => Some(DeletionScheduled { key_id, deletion_date, key_state, pending_window_in_days }),
                 _ => None,
             },
             "ScheduleKeyDeletion",
@@ -745,9 +820,11 @@ impl Client {
     /// CancelKeyDeletion: the key goes back to Disabled. Returns the key id.
     pub fn cancel_key_deletion(&mut self, key_id: &str) -> Result<pkms_protocol::KeyId> {
         self.call(
-            Request::CancelKeyDeletion { key_id },
+            Request::CancelKeyDeletion(pkms_protocol::request::CancelKeyDeletion { key_id }),
             |r| match r {
-                Response::DeletionCancelled { key_id } => Some(key_id),
+                Response::DeletionCancelled(pkms_protocol::reply::DeletionCancelled { key_id }) => {
+                    Some(key_id)
+                }
                 _ => None,
             },
             "CancelKeyDeletion",
@@ -756,17 +833,23 @@ impl Client {
 
     /// CreateAlias.
     pub fn create_alias(&mut self, alias_name: &str, target_key_id: &str) -> Result<()> {
-        self.done(Request::CreateAlias { alias_name, target_key_id }, "CreateAlias")
+        self.done(
+            Request::CreateAlias(pkms_protocol::request::CreateAlias { alias_name, target_key_id }),
+            "CreateAlias",
+        )
     }
 
     /// UpdateAlias.
     pub fn update_alias(&mut self, alias_name: &str, target_key_id: &str) -> Result<()> {
-        self.done(Request::UpdateAlias { alias_name, target_key_id }, "UpdateAlias")
+        self.done(
+            Request::UpdateAlias(pkms_protocol::request::UpdateAlias { alias_name, target_key_id }),
+            "UpdateAlias",
+        )
     }
 
     /// DeleteAlias.
     pub fn delete_alias(&mut self, alias_name: &str) -> Result<()> {
-        self.done(Request::DeleteAlias { alias_name }, "DeleteAlias")
+        self.done(Request::DeleteAlias(pkms_protocol::request::DeleteAlias { alias_name }), "DeleteAlias")
     }
 
     /// One page of ListAliases (optionally only those of `key_id`).
@@ -777,21 +860,23 @@ impl Client {
         marker: Option<&str>,
     ) -> Result<AliasesPage> {
         self.call(
-            Request::ListAliases { key_id, limit, marker },
+            Request::ListAliases(pkms_protocol::request::ListAliases { key_id, limit, marker }),
             |r| match r {
-                Response::Aliases { aliases, next_marker, truncated } => Some(AliasesPage {
-                    aliases: aliases
-                        .iter()
-                        .map(|a| AliasEntry {
-                            alias_name: a.alias_name.to_owned(),
-                            target_key_id: a.target_key_id,
-                            creation_date: a.creation_date,
-                            last_updated_date: a.last_updated_date,
-                        })
-                        .collect(),
-                    next_marker: next_marker.map(str::to_owned),
-                    truncated,
-                }),
+                Response::Aliases(pkms_protocol::reply::Aliases { aliases, next_marker, truncated }) => {
+                    Some(AliasesPage {
+                        aliases: aliases
+                            .iter()
+                            .map(|a| AliasEntry {
+                                alias_name: a.alias_name.to_owned(),
+                                target_key_id: a.target_key_id,
+                                creation_date: a.creation_date,
+                                last_updated_date: a.last_updated_date,
+                            })
+                            .collect(),
+                        next_marker: next_marker.map(str::to_owned),
+                        truncated,
+                    })
+                }
                 _ => None,
             },
             "ListAliases",
@@ -814,13 +899,19 @@ impl Client {
 
     /// UpdateKeyDescription.
     pub fn update_key_description(&mut self, key_id: &str, description: &str) -> Result<()> {
-        self.done(Request::UpdateKeyDescription { key_id, description }, "UpdateKeyDescription")
+        self.done(
+            Request::UpdateKeyDescription(pkms_protocol::request::UpdateKeyDescription {
+                key_id,
+                description,
+            }),
+            "UpdateKeyDescription",
+        )
     }
 
     /// TagResource: adds or replaces tags.
     pub fn tag_resource(&mut self, key_id: &str, tags: &[Tag]) -> Result<()> {
         let tags = wire_tags(tags)?;
-        self.done(Request::TagResource { key_id, tags }, "TagResource")
+        self.done(Request::TagResource(pkms_protocol::request::TagResource { key_id, tags }), "TagResource")
     }
 
     /// UntagResource.
@@ -830,15 +921,18 @@ impl Client {
             keys.push(k.as_ref())
                 .map_err(|_| Error::InvalidInput(format!("at most {MAX_TAGS_PER_KEY} tag keys at once")))?;
         }
-        self.done(Request::UntagResource { key_id, tag_keys: keys }, "UntagResource")
+        self.done(
+            Request::UntagResource(pkms_protocol::request::UntagResource { key_id, tag_keys: keys }),
+            "UntagResource",
+        )
     }
 
     /// ListResourceTags.
     pub fn list_resource_tags(&mut self, key_id: &str) -> Result<Vec<Tag>> {
         self.call(
-            Request::ListResourceTags { key_id },
+            Request::ListResourceTags(pkms_protocol::request::ListResourceTags { key_id }),
             |r| match r {
-                Response::Tags { tags } => {
+                Response::Tags(pkms_protocol::reply::Tags { tags }) => {
                     Some(tags.iter().map(|t| Tag::new(t.tag_key, t.tag_value)).collect())
                 }
                 _ => None,
@@ -850,7 +944,9 @@ impl Client {
 
 fn metadata(r: Response<'_>) -> Option<KeyMetadata> {
     match r {
-        Response::KeyMetadata(m) => Some(KeyMetadata::from(&m)),
+        Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: m }) => {
+            Some(KeyMetadata::from(&m))
+        }
         _ => None,
     }
 }
@@ -897,7 +993,7 @@ mod tests {
                 let n = b.read(&mut buf).unwrap();
                 if let Feed::Frame(p, _) = acc.push(&buf[..n]) {
                     let frame = framing::decode_request(p).unwrap();
-                    assert!(matches!(frame.request, Request::Hello { .. }));
+                    assert!(matches!(frame.request, Request::Hello(pkms_protocol::request::Hello { .. })));
                     assert!(frame.now.is_some(), "every request carries the host time");
                     break frame.id;
                 }
@@ -907,8 +1003,14 @@ mod tests {
             b.write_all(&[0x05, 0x01, 0x00]).unwrap();
             for (fid, result) in [
                 (0, Err(WireError { code: ErrorCode::MalformedFrame, message: "junk" })),
-                (id + 1000, Ok(Response::Done)),
-                (id, Ok(Response::Hello { protocol_version: PROTOCOL_VERSION, firmware_version: "9.9.9" })),
+                (id + 1000, Ok(Response::Done(pkms_protocol::reply::Done {}))),
+                (
+                    id,
+                    Ok(Response::Hello(pkms_protocol::reply::Hello {
+                        protocol_version: PROTOCOL_VERSION,
+                        firmware_version: "9.9.9",
+                    })),
+                ),
             ] {
                 let n = framing::encode(&ResponseFrame { id: fid, result }, &mut out).unwrap();
                 b.write_all(&out[..n]).unwrap();

@@ -91,30 +91,42 @@ pub struct Grant {
 impl Client {
     /// Initialize: `admin` with `pin`, the PUK, and the audit log's full mode.
     pub fn initialize(&mut self, pin: &[u8], puk: &[u8], audit_full: AuditFullMode) -> Result<()> {
-        self.done(Request::Initialize { pin, puk, audit_full }, "Initialize")
+        self.done(
+            Request::Initialize(pkms_protocol::request::Initialize { pin, puk, audit_full }),
+            "Initialize",
+        )
     }
 
     /// Authenticate this connection as `principal`.
     pub fn authenticate(&mut self, principal: &str, pin: &[u8]) -> Result<()> {
-        self.done(Request::Authenticate { principal, pin }, "Authenticate")
+        self.done(
+            Request::Authenticate(pkms_protocol::request::Authenticate { principal, pin }),
+            "Authenticate",
+        )
     }
 
     /// CreatePrincipal (administrators).
     pub fn create_principal(&mut self, name: &str, pin: &[u8], role: Role) -> Result<()> {
-        self.done(Request::CreatePrincipal { name, pin, role }, "CreatePrincipal")
+        self.done(
+            Request::CreatePrincipal(pkms_protocol::request::CreatePrincipal { name, pin, role }),
+            "CreatePrincipal",
+        )
     }
 
     /// DeletePrincipal (administrators).
     pub fn delete_principal(&mut self, name: &str) -> Result<()> {
-        self.done(Request::DeletePrincipal { name }, "DeletePrincipal")
+        self.done(
+            Request::DeletePrincipal(pkms_protocol::request::DeletePrincipal { name }),
+            "DeletePrincipal",
+        )
     }
 
     /// ListPrincipals.
     pub fn list_principals(&mut self) -> Result<Vec<Principal>> {
         self.call(
-            Request::ListPrincipals,
+            Request::ListPrincipals(pkms_protocol::request::ListPrincipals {}),
             |r| match r {
-                Response::Principals { principals } => Some(
+                Response::Principals(pkms_protocol::reply::Principals { principals }) => Some(
                     principals
                         .iter()
                         .map(|p| Principal {
@@ -132,13 +144,18 @@ impl Client {
 
     /// UnblockPin: unlock `principal` with the PUK and set `new_pin`.
     pub fn unblock_pin(&mut self, principal: &str, puk: &[u8], new_pin: &[u8]) -> Result<()> {
-        self.done(Request::UnblockPin { principal, puk, new_pin }, "UnblockPin")
+        self.done(
+            Request::UnblockPin(pkms_protocol::request::UnblockPin { principal, puk, new_pin }),
+            "UnblockPin",
+        )
     }
 
     /// FactoryReset: erases every key, principal and log entry.
     pub fn factory_reset(&mut self) -> Result<()> {
         self.done(
-            Request::FactoryReset { confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION },
+            Request::FactoryReset(pkms_protocol::request::FactoryReset {
+                confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION,
+            }),
             "FactoryReset",
         )
     }
@@ -146,9 +163,9 @@ impl Client {
     /// GetAuditCheckpoint.
     pub fn get_audit_checkpoint(&mut self) -> Result<AuditCheckpoint> {
         self.call(
-            Request::GetAuditCheckpoint,
+            Request::GetAuditCheckpoint(pkms_protocol::request::GetAuditCheckpoint {}),
             |r| match r {
-                Response::AuditCheckpoint {
+                Response::AuditCheckpoint(pkms_protocol::reply::AuditCheckpoint {
                     sequence,
                     hash,
                     signature,
@@ -157,7 +174,7 @@ impl Client {
                     capacity,
                     audit_full,
                     base_signature,
-                } => Some(AuditCheckpoint {
+                }) => Some(AuditCheckpoint {
                     sequence,
                     hash,
                     signature: signature.to_vec(),
@@ -176,9 +193,11 @@ impl Client {
     /// ReadAuditLog: encoded entries from `start_sequence` on (at most `limit`).
     pub fn read_audit_log(&mut self, start_sequence: u64, limit: u16) -> Result<Vec<u8>> {
         self.call(
-            Request::ReadAuditLog { start_sequence, limit },
+            Request::ReadAuditLog(pkms_protocol::request::ReadAuditLog { start_sequence, limit }),
             |r| match r {
-                Response::AuditEntries { entries } => Some(entries.to_vec()),
+                Response::AuditEntries(pkms_protocol::reply::AuditEntries { entries }) => {
+                    Some(entries.to_vec())
+                }
                 _ => None,
             },
             "ReadAuditLog",
@@ -187,15 +206,20 @@ impl Client {
 
     /// TrimAuditLog: drop entries through `through_sequence` (administrators).
     pub fn trim_audit_log(&mut self, through_sequence: u64) -> Result<()> {
-        self.done(Request::TrimAuditLog { through_sequence }, "TrimAuditLog")
+        self.done(
+            Request::TrimAuditLog(pkms_protocol::request::TrimAuditLog { through_sequence }),
+            "TrimAuditLog",
+        )
     }
 
     /// GetKeyPolicy: the key id and its compact policy.
     pub fn get_key_policy(&mut self, key_id: &str) -> Result<(KeyId, Vec<u8>)> {
         self.call(
-            Request::GetKeyPolicy { key_id },
+            Request::GetKeyPolicy(pkms_protocol::request::GetKeyPolicy { key_id }),
             |r| match r {
-                Response::KeyPolicy { key_id, policy } => Some((key_id, policy.to_vec())),
+                Response::KeyPolicy(pkms_protocol::reply::KeyPolicy { key_id, policy }) => {
+                    Some((key_id, policy.to_vec()))
+                }
                 _ => None,
             },
             "GetKeyPolicy",
@@ -204,7 +228,10 @@ impl Client {
 
     /// PutKeyPolicy (compact policy).
     pub fn put_key_policy(&mut self, key_id: &str, policy: &[u8]) -> Result<()> {
-        self.done(Request::PutKeyPolicy { key_id, policy }, "PutKeyPolicy")
+        self.done(
+            Request::PutKeyPolicy(pkms_protocol::request::PutKeyPolicy { key_id, policy }),
+            "PutKeyPolicy",
+        )
     }
 
     /// CreateGrant; returns the GrantId.
@@ -218,9 +245,15 @@ impl Client {
     ) -> Result<String> {
         let constraint = constraint.map(|c| c.wire()).transpose()?;
         self.call(
-            Request::CreateGrant { key_id, grantee, operations, constraint, name },
+            Request::CreateGrant(pkms_protocol::request::CreateGrant {
+                key_id,
+                grantee,
+                operations,
+                constraint,
+                name,
+            }),
             |r| match r {
-                Response::Grant { grant_id } => Some(grant_id.to_owned()),
+                Response::Grant(pkms_protocol::reply::Grant { grant_id }) => Some(grant_id.to_owned()),
                 _ => None,
             },
             "CreateGrant",
@@ -230,9 +263,9 @@ impl Client {
     /// ListGrants.
     pub fn list_grants(&mut self, key_id: &str) -> Result<Vec<Grant>> {
         self.call(
-            Request::ListGrants { key_id },
+            Request::ListGrants(pkms_protocol::request::ListGrants { key_id }),
             |r| match r {
-                Response::Grants { grants } => Some(
+                Response::Grants(pkms_protocol::reply::Grants { grants }) => Some(
                     grants
                         .iter()
                         .map(|g| Grant {
@@ -254,11 +287,17 @@ impl Client {
 
     /// RetireGrant.
     pub fn retire_grant(&mut self, key_id: &str, grant_id: &str) -> Result<()> {
-        self.done(Request::RetireGrant { key_id, grant_id }, "RetireGrant")
+        self.done(
+            Request::RetireGrant(pkms_protocol::request::RetireGrant { key_id, grant_id }),
+            "RetireGrant",
+        )
     }
 
     /// RevokeGrant.
     pub fn revoke_grant(&mut self, key_id: &str, grant_id: &str) -> Result<()> {
-        self.done(Request::RevokeGrant { key_id, grant_id }, "RevokeGrant")
+        self.done(
+            Request::RevokeGrant(pkms_protocol::request::RevokeGrant { key_id, grant_id }),
+            "RevokeGrant",
+        )
     }
 }

@@ -103,7 +103,7 @@ impl NorFlash for SharedFlash {
 impl MultiwriteNorFlash for SharedFlash {}
 
 /// The token core type the in-process transport runs.
-pub type HostToken = Token<SharedFlash, OsRng, HostBoard>;
+pub type HostToken = Token<pkms_firmware::Parts<SharedFlash, OsRng, HostBoard>>;
 
 struct Persist {
     path: PathBuf,
@@ -173,7 +173,7 @@ impl InProcessToken {
 
     fn with_flash(flash: MockFlash, persist: Option<Persist>) -> Self {
         let flash = SharedFlash::new(flash);
-        let token = Box::new(Token::new(flash.clone(), OsRng, HostBoard::default()));
+        let token = Box::new(HostToken::new(flash.clone(), OsRng, HostBoard::default()));
         InProcessToken { token, server: Box::new(FrameServer::new()), flash, out: VecDeque::new(), persist }
     }
 

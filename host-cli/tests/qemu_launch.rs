@@ -88,10 +88,15 @@ fn decode(payload: &[u8]) -> ResponseFrame<'_> {
 }
 
 fn hello(stream: &mut UnixStream, reader: &mut Reader, id: u32) {
-    let p = call(stream, reader, id, Request::Hello { protocol_version: PROTOCOL_VERSION });
+    let p = call(
+        stream,
+        reader,
+        id,
+        Request::Hello(pkms_protocol::request::Hello { protocol_version: PROTOCOL_VERSION }),
+    );
     let frame = decode(&p);
     match frame.result {
-        Ok(Response::Hello { protocol_version, firmware_version }) => {
+        Ok(Response::Hello(pkms_protocol::reply::Hello { protocol_version, firmware_version })) => {
             assert_eq!(protocol_version, PROTOCOL_VERSION);
             assert_eq!(firmware_version, pkms_firmware::FIRMWARE_VERSION);
         }
@@ -101,10 +106,10 @@ fn hello(stream: &mut UnixStream, reader: &mut Reader, id: u32) {
 
 /// GetInfo's key count, after checking the board states plainly what it is.
 fn info_key_count(stream: &mut UnixStream, reader: &mut Reader, id: u32) -> u32 {
-    let p = call(stream, reader, id, Request::GetInfo);
+    let p = call(stream, reader, id, Request::GetInfo(pkms_protocol::request::GetInfo {}));
     let frame = decode(&p);
     match frame.result {
-        Ok(Response::Info(info)) => {
+        Ok(Response::Info(pkms_protocol::reply::Info { info })) => {
             assert_eq!(info.platform, Platform::Emulated);
             assert_eq!(info.board, "qemu-mps2-an386");
             assert_eq!(info.protocol_version, PROTOCOL_VERSION);
@@ -118,10 +123,15 @@ fn info_key_count(stream: &mut UnixStream, reader: &mut Reader, id: u32) -> u32 
 }
 
 fn random(stream: &mut UnixStream, reader: &mut Reader, id: u32, n: u16) -> Vec<u8> {
-    let p = call(stream, reader, id, Request::GenerateRandom { number_of_bytes: n });
+    let p = call(
+        stream,
+        reader,
+        id,
+        Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: n }),
+    );
     let frame = decode(&p);
     match frame.result {
-        Ok(Response::Random { plaintext }) => plaintext.to_vec(),
+        Ok(Response::Random(pkms_protocol::reply::Random { plaintext })) => plaintext.to_vec(),
         other => panic!("GenerateRandom answered {other:?}"),
     }
 }
@@ -170,7 +180,12 @@ fn private_token_serves_frames_rejects_garbage_and_keeps_its_flash() {
     assert_eq!(b.len(), 1024);
     assert_ne!(a, b[..32], "two draws of the DRBG differ");
     assert!(b.iter().any(|&x| x != b[0]), "1024 random bytes are not all equal");
-    let p = call(&mut s, &mut r, 5, Request::GenerateRandom { number_of_bytes: 0 });
+    let p = call(
+        &mut s,
+        &mut r,
+        5,
+        Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 0 }),
+    );
     assert_eq!(decode(&p).result.unwrap_err().code, ErrorCode::Validation);
 
     // Bad COBS (a code byte pointing past the delimiter), then service continues.
@@ -199,17 +214,17 @@ fn private_token_serves_frames_rejects_garbage_and_keeps_its_flash() {
         &mut s,
         &mut r,
         8,
-        Request::CreateKey {
+        Request::CreateKey(pkms_protocol::request::CreateKey {
             key_spec: KeySpec::SymmetricDefault,
             key_usage: None,
             description: "survives a restart",
             tags: heapless::Vec::new(),
             user_presence_required: false,
-        },
+        }),
     );
     let frame = decode(&p);
     let created = match frame.result {
-        Ok(Response::KeyMetadata(meta)) => meta.key_id,
+        Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: meta })) => meta.key_id,
         other => panic!("CreateKey answered {other:?}"),
     };
     let keys_after_create = info_key_count(&mut s, &mut r, 9);
@@ -228,10 +243,15 @@ fn private_token_serves_frames_rejects_garbage_and_keeps_its_flash() {
     hello(&mut s, &mut r, 1);
     assert_eq!(info_key_count(&mut s, &mut r, 2), keys_after_create, "keys survive the restart");
     let mut text = [0u8; 36];
-    let p = call(&mut s, &mut r, 3, Request::DescribeKey { key_id: created.write_text(&mut text) });
+    let p = call(
+        &mut s,
+        &mut r,
+        3,
+        Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: created.write_text(&mut text) }),
+    );
     let frame = decode(&p);
     match frame.result {
-        Ok(Response::KeyMetadata(meta)) => {
+        Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: meta })) => {
             assert_eq!(meta.key_id, created);
             assert_eq!(meta.description, "survives a restart");
         }

@@ -3,12 +3,14 @@
 //! and the audit-log entry format with its SHA-256 chain and signed checkpoints.
 //!
 //! Policies travel and are stored as postcard-encoded [`Policy`] values (at most
-//! [`MAX_POLICY_BYTES`]). Actions are bits of a `u64` ([`ACTIONS`] names them).
+//! [`MAX_POLICY_BYTES`]). Actions are bits of a `u64`: each operation declares its [`Action`]s
+//! and their bits in [`crate::operations`].
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::context::ContextPair;
+pub use crate::operations::{Action, ALL_ACTIONS, GRANT_OPERATIONS};
 
 /// Longest principal name (bytes; `[A-Za-z0-9_.@-]`).
 pub const MAX_PRINCIPAL_NAME: usize = 32;
@@ -85,7 +87,7 @@ pub struct GrantEntry<'a> {
     pub grantee: &'a str,
     /// Who created it.
     pub issuer: &'a str,
-    /// Operations, as [`ACTIONS`] bits.
+    /// Operations, as [`Action`] bits.
     pub operations: u64,
     /// Constraints, if any.
     #[serde(borrow)]
@@ -144,7 +146,7 @@ pub struct Statement<'a> {
     /// Principal names, [`ADMINS`] or [`ANYONE`].
     #[serde(borrow)]
     pub principals: heapless::Vec<&'a str, MAX_STATEMENT_PRINCIPALS>,
-    /// [`ACTIONS`] bits.
+    /// [`Action`] bits.
     pub actions: u64,
     /// Optional condition on the encryption context.
     pub condition: Option<Condition<'a>>,
@@ -231,80 +233,12 @@ pub fn default_policy(creator: Option<&str>, out: &mut [u8]) -> Option<usize> {
     postcard::to_slice(&Policy { statements }, out).ok().map(|s| s.len())
 }
 
-macro_rules! actions {
-    ($($name:ident = $bit:expr, $text:expr;)*) => {
-        /// Action bits, one per KMS action a key policy or grant can name.
-        pub mod action {
-            $(#[doc = $text] pub const $name: u64 = 1 << $bit;)*
-        }
-        /// `(name, bit)` of every action, e.g. `("kms:Encrypt", action::ENCRYPT)`.
-        pub const ACTIONS: &[(&str, u64)] = &[$(($text, action::$name)),*];
-    };
-}
-
-actions! {
-    ENCRYPT = 0, "kms:Encrypt";
-    DECRYPT = 1, "kms:Decrypt";
-    RE_ENCRYPT_FROM = 2, "kms:ReEncryptFrom";
-    RE_ENCRYPT_TO = 3, "kms:ReEncryptTo";
-    GENERATE_DATA_KEY = 4, "kms:GenerateDataKey";
-    GENERATE_DATA_KEY_WITHOUT_PLAINTEXT = 5, "kms:GenerateDataKeyWithoutPlaintext";
-    SIGN = 6, "kms:Sign";
-    VERIFY = 7, "kms:Verify";
-    GET_PUBLIC_KEY = 8, "kms:GetPublicKey";
-    GENERATE_MAC = 9, "kms:GenerateMac";
-    VERIFY_MAC = 10, "kms:VerifyMac";
-    DESCRIBE_KEY = 11, "kms:DescribeKey";
-    ENABLE_KEY = 12, "kms:EnableKey";
-    DISABLE_KEY = 13, "kms:DisableKey";
-    SCHEDULE_KEY_DELETION = 14, "kms:ScheduleKeyDeletion";
-    CANCEL_KEY_DELETION = 15, "kms:CancelKeyDeletion";
-    ENABLE_KEY_ROTATION = 16, "kms:EnableKeyRotation";
-    DISABLE_KEY_ROTATION = 17, "kms:DisableKeyRotation";
-    GET_KEY_ROTATION_STATUS = 18, "kms:GetKeyRotationStatus";
-    ROTATE_KEY_ON_DEMAND = 19, "kms:RotateKeyOnDemand";
-    LIST_KEY_ROTATIONS = 20, "kms:ListKeyRotations";
-    RETIRE_KEY_VERSIONS = 21, "pkms:RetireKeyVersions";
-    CREATE_ALIAS = 22, "kms:CreateAlias";
-    UPDATE_ALIAS = 23, "kms:UpdateAlias";
-    DELETE_ALIAS = 24, "kms:DeleteAlias";
-    UPDATE_KEY_DESCRIPTION = 25, "kms:UpdateKeyDescription";
-    TAG_RESOURCE = 26, "kms:TagResource";
-    UNTAG_RESOURCE = 27, "kms:UntagResource";
-    LIST_RESOURCE_TAGS = 28, "kms:ListResourceTags";
-    GET_KEY_POLICY = 29, "kms:GetKeyPolicy";
-    PUT_KEY_POLICY = 30, "kms:PutKeyPolicy";
-    CREATE_GRANT = 31, "kms:CreateGrant";
-    LIST_GRANTS = 32, "kms:ListGrants";
-    REVOKE_GRANT = 33, "kms:RevokeGrant";
-    RETIRE_GRANT = 34, "kms:RetireGrant";
-}
-
-/// Every action bit (what `kms:*` means).
-pub const ALL_ACTIONS: u64 = (1 << 35) - 1;
-
-/// Actions a grant may name (KMS GrantOperation values).
-pub const GRANT_OPERATIONS: u64 = action::ENCRYPT
-    | action::DECRYPT
-    | action::RE_ENCRYPT_FROM
-    | action::RE_ENCRYPT_TO
-    | action::GENERATE_DATA_KEY
-    | action::GENERATE_DATA_KEY_WITHOUT_PLAINTEXT
-    | action::SIGN
-    | action::VERIFY
-    | action::GET_PUBLIC_KEY
-    | action::GENERATE_MAC
-    | action::VERIFY_MAC
-    | action::DESCRIBE_KEY
-    | action::CREATE_GRANT
-    | action::RETIRE_GRANT;
-
 /// The bit of an action name (`kms:Encrypt`, case-sensitive); `kms:*` is every bit.
 pub fn action_bits(name: &str) -> Option<u64> {
     if name == "kms:*" {
         return Some(ALL_ACTIONS);
     }
-    ACTIONS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+    Action::ALL.iter().find(|a| a.name() == name).map(|a| a.bit())
 }
 
 /// Whether a principal name is valid: 1..=32 bytes of `[A-Za-z0-9_.@-]`.
@@ -406,107 +340,9 @@ pub fn checkpoint_digest(sequence: u64, hash: &[u8; 32]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// Request variant names in wire order (the `operation` of an audit entry indexes it).
-pub const OPERATION_NAMES: &[&str] = &[
-    "Hello",
-    "GetInfo",
-    "GenerateRandom",
-    "CreateKey",
-    "DescribeKey",
-    "ListKeys",
-    "Encrypt",
-    "Decrypt",
-    "ReEncrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "EnableKeyRotation",
-    "DisableKeyRotation",
-    "GetKeyRotationStatus",
-    "RotateKeyOnDemand",
-    "ListKeyRotations",
-    "RetireKeyVersions",
-    "Sign",
-    "Verify",
-    "GetPublicKey",
-    "GenerateMac",
-    "VerifyMac",
-    "EnableKey",
-    "DisableKey",
-    "ScheduleKeyDeletion",
-    "CancelKeyDeletion",
-    "CreateAlias",
-    "UpdateAlias",
-    "DeleteAlias",
-    "ListAliases",
-    "UpdateKeyDescription",
-    "TagResource",
-    "UntagResource",
-    "ListResourceTags",
-    "Initialize",
-    "Authenticate",
-    "CreatePrincipal",
-    "DeletePrincipal",
-    "ListPrincipals",
-    "UnblockPin",
-    "FactoryReset",
-    "GetAuditCheckpoint",
-    "ReadAuditLog",
-    "TrimAuditLog",
-    "GetKeyPolicy",
-    "PutKeyPolicy",
-    "CreateGrant",
-    "ListGrants",
-    "RetireGrant",
-    "RevokeGrant",
-];
-
-/// The operation (Request variant index) of an encoded [`crate::RequestFrame`] payload:
-/// skips the id varint and the optional time, reads the variant varint. `None` if malformed.
-pub fn request_operation(payload: &[u8]) -> Option<u16> {
-    fn varint(b: &[u8]) -> Option<(u64, &[u8])> {
-        let mut v = 0u64;
-        for (i, byte) in b.iter().enumerate().take(10) {
-            v |= ((byte & 0x7f) as u64) << (7 * i);
-            if byte & 0x80 == 0 {
-                return Some((v, &b[i + 1..]));
-            }
-        }
-        None
-    }
-    let (_, rest) = varint(payload)?;
-    let rest = match rest.first()? {
-        0 => &rest[1..],
-        1 => varint(&rest[1..])?.1,
-        _ => return None,
-    };
-    let (op, _) = varint(rest)?;
-    u16::try_from(op).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{Request, RequestFrame};
-
-    fn op_of(request: Request<'_>, now: Option<u64>) -> Option<u16> {
-        let mut buf = [0u8; 256];
-        let frame = RequestFrame { id: 300, now, request };
-        let n = postcard::to_slice(&frame, &mut buf).unwrap().len();
-        request_operation(&buf[..n])
-    }
-
-    #[test]
-    fn operation_names_follow_the_request_variants() {
-        let name = |op: Option<u16>| OPERATION_NAMES[op.unwrap() as usize];
-        assert_eq!(name(op_of(Request::Hello { protocol_version: 1 }, None)), "Hello");
-        assert_eq!(name(op_of(Request::ListResourceTags { key_id: "k" }, Some(1 << 40))), "ListResourceTags");
-        assert_eq!(name(op_of(Request::FactoryReset { confirm: "" }, Some(5))), "FactoryReset");
-        assert_eq!(name(op_of(Request::RevokeGrant { key_id: "k", grant_id: "g" }, None)), "RevokeGrant");
-        assert_eq!(OPERATION_NAMES.len(), 50);
-        assert_eq!(request_operation(&[]), None);
-        assert_eq!(request_operation(&[1, 7]), None);
-        assert_eq!(request_operation(&[0xff; 20]), None);
-    }
 
     #[test]
     fn audit_entries_round_trip_and_bad_lengths_are_refused() {
@@ -548,9 +384,9 @@ mod tests {
         let mut buf = [0u8; 256];
         let n = default_policy(Some("bob"), &mut buf).unwrap();
         let p = Policy::decode(&buf[..n]).unwrap();
-        assert_eq!(p.decide("bob", false, action::SIGN, &[]), Decision::Allow);
-        assert_eq!(p.decide("x", true, action::SIGN, &[]), Decision::Allow);
-        assert_eq!(p.decide("carol", false, action::SIGN, &[]), Decision::NoMatch);
+        assert_eq!(p.decide("bob", false, Action::Sign.bit(), &[]), Decision::Allow);
+        assert_eq!(p.decide("x", true, Action::Sign.bit(), &[]), Decision::Allow);
+        assert_eq!(p.decide("carol", false, Action::Sign.bit(), &[]), Decision::NoMatch);
         // Trailing bytes, unknown action bits and empty lists are refused.
         let mut longer = buf[..n].to_vec();
         longer.push(0);
@@ -561,7 +397,7 @@ mod tests {
         ])
         .is_none());
         assert_eq!(action_bits("kms:*"), Some(ALL_ACTIONS));
-        assert_eq!(action_bits("kms:Encrypt"), Some(action::ENCRYPT));
+        assert_eq!(action_bits("kms:Encrypt"), Some(Action::Encrypt.bit()));
         assert_eq!(action_bits("kms:encrypt"), None);
         assert!(valid_principal_name("alice.b@x-y_z"));
         assert!(

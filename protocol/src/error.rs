@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 /// A typed error a token answers with. Stable: never reorder, only append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum ErrorCode {
     /// The key, alias, version or other named resource does not exist (NotFoundException).
     NotFound,

@@ -185,7 +185,7 @@ mod tests {
         let req = RequestFrame {
             id: 7,
             now: Some(1_700_000_000),
-            request: Request::GenerateRandom { number_of_bytes: 32 },
+            request: Request::GenerateRandom(crate::request::GenerateRandom { number_of_bytes: 32 }),
         };
         let mut buf = [0u8; 64];
         let n = encode(&req, &mut buf).unwrap();

@@ -1,7 +1,10 @@
 //! Pocket KMS wire protocol — the single source of truth shared by the firmware and the host.
 //!
-//! * [`messages`]: one [`Request`] enum and one [`Response`] enum (postcard + serde), wrapped in
-//!   [`RequestFrame`] / [`ResponseFrame`] which carry a request id and the host's wall time.
+//! * [`operations`]: one declaration per operation — its request and reply structs, the
+//!   [`Request`] and [`Response`] enums, its stable index and name, its policy actions and what
+//!   the token checks before running it.
+//! * [`messages`]: [`RequestFrame`] / [`ResponseFrame`], which carry a request id and the host's
+//!   wall time around a [`Request`] or a [`Response`].
 //! * [`error`]: the one stable error enum ([`ErrorCode`]) with KMS-like names.
 //! * [`types`]: key ids, key specs, usages, states, metadata records.
 //! * [`context`]: the canonical, unambiguous encoding of an encryption context.
@@ -25,10 +28,14 @@ pub mod error;
 pub mod framing;
 pub mod limits;
 pub mod messages;
+pub mod operations;
 pub mod types;
 
 pub use error::ErrorCode;
-pub use messages::{Request, RequestFrame, Response, ResponseFrame, WireError};
+pub use messages::{RequestFrame, ResponseFrame, WireError};
+pub use operations::{
+    reply, request, Action, Call, FromResponse, Gate, KeyCheck, KeyRef, Operation, Request, Response,
+};
 pub use types::*;
 
 /// Protocol version exchanged at connect ([`Request::Hello`]). A token refuses a host whose

@@ -11,6 +11,7 @@ use pkms_protocol::access::{AuditFullMode, Condition, ConditionKind, GrantEntry,
 use pkms_protocol::framing;
 use pkms_protocol::messages::{Request, RequestFrame, Response, ResponseFrame, WireError};
 use pkms_protocol::*;
+use pkms_protocol::{reply, request};
 
 fn key() -> KeyId {
     KeyId([0x11; 16])
@@ -46,138 +47,208 @@ fn requests() -> Vec<(&'static str, Request<'static>)> {
     let mut untag = heapless::Vec::new();
     untag.push("team").unwrap();
     vec![
-        ("Hello", Request::Hello { protocol_version: PROTOCOL_VERSION }),
-        ("GetInfo", Request::GetInfo),
-        ("GenerateRandom", Request::GenerateRandom { number_of_bytes: 32 }),
+        ("Hello", Request::Hello(request::Hello { protocol_version: PROTOCOL_VERSION })),
+        ("GetInfo", Request::GetInfo(request::GetInfo {})),
+        ("GenerateRandom", Request::GenerateRandom(request::GenerateRandom { number_of_bytes: 32 })),
         (
             "CreateKey",
-            Request::CreateKey {
+            Request::CreateKey(request::CreateKey {
                 key_spec: KeySpec::EccNistP256,
                 key_usage: Some(KeyUsage::SignVerify),
                 description: "golden",
                 tags: tags(),
                 user_presence_required: true,
-            },
+            }),
         ),
-        ("DescribeKey", Request::DescribeKey { key_id: K }),
-        ("ListKeys", Request::ListKeys { limit: Some(10), marker: Some("m") }),
+        ("DescribeKey", Request::DescribeKey(request::DescribeKey { key_id: K })),
+        ("ListKeys", Request::ListKeys(request::ListKeys { limit: Some(10), marker: Some("m") })),
         (
             "Encrypt",
-            Request::Encrypt { key_id: "alias/golden", plaintext: b"plain", encryption_context: ctx() },
+            Request::Encrypt(request::Encrypt {
+                key_id: "alias/golden",
+                plaintext: b"plain",
+                encryption_context: ctx(),
+            }),
         ),
         (
             "Decrypt",
-            Request::Decrypt { ciphertext_blob: &[1, 2, 3], encryption_context: ctx(), key_id: Some(K) },
+            Request::Decrypt(request::Decrypt {
+                ciphertext_blob: &[1, 2, 3],
+                encryption_context: ctx(),
+                key_id: Some(K),
+            }),
         ),
         (
             "ReEncrypt",
-            Request::ReEncrypt {
+            Request::ReEncrypt(request::ReEncrypt {
                 ciphertext_blob: &[4, 5],
                 source_encryption_context: ctx(),
                 source_key_id: None,
                 destination_key_id: K,
                 destination_encryption_context: context::EncryptionContext::new(),
-            },
+            }),
         ),
         (
             "GenerateDataKey",
-            Request::GenerateDataKey {
+            Request::GenerateDataKey(request::GenerateDataKey {
                 key_id: K,
                 encryption_context: ctx(),
                 key_spec: Some(DataKeySpec::Aes256),
                 number_of_bytes: None,
-            },
+            }),
         ),
         (
             "GenerateDataKeyWithoutPlaintext",
-            Request::GenerateDataKeyWithoutPlaintext {
+            Request::GenerateDataKeyWithoutPlaintext(request::GenerateDataKeyWithoutPlaintext {
                 key_id: K,
                 encryption_context: ctx(),
                 key_spec: None,
                 number_of_bytes: Some(64),
-            },
+            }),
         ),
-        ("EnableKeyRotation", Request::EnableKeyRotation { key_id: K, rotation_period_in_days: Some(90) }),
-        ("DisableKeyRotation", Request::DisableKeyRotation { key_id: K }),
-        ("GetKeyRotationStatus", Request::GetKeyRotationStatus { key_id: K }),
-        ("RotateKeyOnDemand", Request::RotateKeyOnDemand { key_id: K }),
-        ("ListKeyRotations", Request::ListKeyRotations { key_id: K, limit: None, marker: Some("3") }),
-        ("RetireKeyVersions", Request::RetireKeyVersions { key_id: K, below_version: 3 }),
+        (
+            "EnableKeyRotation",
+            Request::EnableKeyRotation(request::EnableKeyRotation {
+                key_id: K,
+                rotation_period_in_days: Some(90),
+            }),
+        ),
+        ("DisableKeyRotation", Request::DisableKeyRotation(request::DisableKeyRotation { key_id: K })),
+        ("GetKeyRotationStatus", Request::GetKeyRotationStatus(request::GetKeyRotationStatus { key_id: K })),
+        ("RotateKeyOnDemand", Request::RotateKeyOnDemand(request::RotateKeyOnDemand { key_id: K })),
+        (
+            "ListKeyRotations",
+            Request::ListKeyRotations(request::ListKeyRotations {
+                key_id: K,
+                limit: None,
+                marker: Some("3"),
+            }),
+        ),
+        (
+            "RetireKeyVersions",
+            Request::RetireKeyVersions(request::RetireKeyVersions { key_id: K, below_version: 3 }),
+        ),
         (
             "Sign",
-            Request::Sign {
+            Request::Sign(request::Sign {
                 key_id: K,
                 message: &[9; 32],
                 message_type: MessageType::Digest,
                 signing_algorithm: SigningAlgorithm::EcdsaSha256,
-            },
+            }),
         ),
         (
             "Verify",
-            Request::Verify {
+            Request::Verify(request::Verify {
                 key_id: K,
                 message: b"msg",
                 message_type: MessageType::Raw,
                 signature: &[0x30, 0x06, 2, 1, 1, 2, 1, 1],
                 signing_algorithm: SigningAlgorithm::EcdsaSha256,
                 key_version: Some(2),
-            },
+            }),
         ),
-        ("GetPublicKey", Request::GetPublicKey { key_id: K, key_version: None }),
+        ("GetPublicKey", Request::GetPublicKey(request::GetPublicKey { key_id: K, key_version: None })),
         (
             "GenerateMac",
-            Request::GenerateMac { key_id: K, message: b"msg", mac_algorithm: MacAlgorithm::HmacSha384 },
+            Request::GenerateMac(request::GenerateMac {
+                key_id: K,
+                message: b"msg",
+                mac_algorithm: MacAlgorithm::HmacSha384,
+            }),
         ),
         (
             "VerifyMac",
-            Request::VerifyMac {
+            Request::VerifyMac(request::VerifyMac {
                 key_id: K,
                 message: b"msg",
                 mac_algorithm: MacAlgorithm::HmacSha256,
                 mac: &[7; 32],
                 key_version: Some(1),
-            },
+            }),
         ),
-        ("EnableKey", Request::EnableKey { key_id: K }),
-        ("DisableKey", Request::DisableKey { key_id: K }),
-        ("ScheduleKeyDeletion", Request::ScheduleKeyDeletion { key_id: K, pending_window_in_days: Some(7) }),
-        ("CancelKeyDeletion", Request::CancelKeyDeletion { key_id: K }),
-        ("CreateAlias", Request::CreateAlias { alias_name: "alias/golden", target_key_id: K }),
-        ("UpdateAlias", Request::UpdateAlias { alias_name: "alias/golden", target_key_id: K }),
-        ("DeleteAlias", Request::DeleteAlias { alias_name: "alias/golden" }),
-        ("ListAliases", Request::ListAliases { key_id: Some(K), limit: Some(5), marker: None }),
-        ("UpdateKeyDescription", Request::UpdateKeyDescription { key_id: K, description: "new" }),
-        ("TagResource", Request::TagResource { key_id: K, tags: tags() }),
-        ("UntagResource", Request::UntagResource { key_id: K, tag_keys: untag }),
-        ("ListResourceTags", Request::ListResourceTags { key_id: K }),
+        ("EnableKey", Request::EnableKey(request::EnableKey { key_id: K })),
+        ("DisableKey", Request::DisableKey(request::DisableKey { key_id: K })),
+        (
+            "ScheduleKeyDeletion",
+            Request::ScheduleKeyDeletion(request::ScheduleKeyDeletion {
+                key_id: K,
+                pending_window_in_days: Some(7),
+            }),
+        ),
+        ("CancelKeyDeletion", Request::CancelKeyDeletion(request::CancelKeyDeletion { key_id: K })),
+        (
+            "CreateAlias",
+            Request::CreateAlias(request::CreateAlias { alias_name: "alias/golden", target_key_id: K }),
+        ),
+        (
+            "UpdateAlias",
+            Request::UpdateAlias(request::UpdateAlias { alias_name: "alias/golden", target_key_id: K }),
+        ),
+        ("DeleteAlias", Request::DeleteAlias(request::DeleteAlias { alias_name: "alias/golden" })),
+        (
+            "ListAliases",
+            Request::ListAliases(request::ListAliases { key_id: Some(K), limit: Some(5), marker: None }),
+        ),
+        (
+            "UpdateKeyDescription",
+            Request::UpdateKeyDescription(request::UpdateKeyDescription { key_id: K, description: "new" }),
+        ),
+        ("TagResource", Request::TagResource(request::TagResource { key_id: K, tags: tags() })),
+        ("UntagResource", Request::UntagResource(request::UntagResource { key_id: K, tag_keys: untag })),
+        ("ListResourceTags", Request::ListResourceTags(request::ListResourceTags { key_id: K })),
         (
             "Initialize",
-            Request::Initialize { pin: b"123456", puk: b"12345678", audit_full: AuditFullMode::Refuse },
+            Request::Initialize(request::Initialize {
+                pin: b"123456",
+                puk: b"12345678",
+                audit_full: AuditFullMode::Refuse,
+            }),
         ),
-        ("Authenticate", Request::Authenticate { principal: "admin", pin: b"123456" }),
-        ("CreatePrincipal", Request::CreatePrincipal { name: "bob", pin: b"654321", role: Role::User }),
-        ("DeletePrincipal", Request::DeletePrincipal { name: "bob" }),
-        ("ListPrincipals", Request::ListPrincipals),
-        ("UnblockPin", Request::UnblockPin { principal: "bob", puk: b"12345678", new_pin: b"111111" }),
-        ("FactoryReset", Request::FactoryReset { confirm: access::FACTORY_RESET_CONFIRMATION }),
-        ("GetAuditCheckpoint", Request::GetAuditCheckpoint),
-        ("ReadAuditLog", Request::ReadAuditLog { start_sequence: 300, limit: 40 }),
-        ("TrimAuditLog", Request::TrimAuditLog { through_sequence: 299 }),
-        ("GetKeyPolicy", Request::GetKeyPolicy { key_id: K }),
-        ("PutKeyPolicy", Request::PutKeyPolicy { key_id: K, policy: &[1, 0, 1, 1, b'x', 1, 0] }),
+        ("Authenticate", Request::Authenticate(request::Authenticate { principal: "admin", pin: b"123456" })),
+        (
+            "CreatePrincipal",
+            Request::CreatePrincipal(request::CreatePrincipal {
+                name: "bob",
+                pin: b"654321",
+                role: Role::User,
+            }),
+        ),
+        ("DeletePrincipal", Request::DeletePrincipal(request::DeletePrincipal { name: "bob" })),
+        ("ListPrincipals", Request::ListPrincipals(request::ListPrincipals {})),
+        (
+            "UnblockPin",
+            Request::UnblockPin(request::UnblockPin {
+                principal: "bob",
+                puk: b"12345678",
+                new_pin: b"111111",
+            }),
+        ),
+        (
+            "FactoryReset",
+            Request::FactoryReset(request::FactoryReset { confirm: access::FACTORY_RESET_CONFIRMATION }),
+        ),
+        ("GetAuditCheckpoint", Request::GetAuditCheckpoint(request::GetAuditCheckpoint {})),
+        ("ReadAuditLog", Request::ReadAuditLog(request::ReadAuditLog { start_sequence: 300, limit: 40 })),
+        ("TrimAuditLog", Request::TrimAuditLog(request::TrimAuditLog { through_sequence: 299 })),
+        ("GetKeyPolicy", Request::GetKeyPolicy(request::GetKeyPolicy { key_id: K })),
+        (
+            "PutKeyPolicy",
+            Request::PutKeyPolicy(request::PutKeyPolicy { key_id: K, policy: &[1, 0, 1, 1, b'x', 1, 0] }),
+        ),
         (
             "CreateGrant",
-            Request::CreateGrant {
+            Request::CreateGrant(request::CreateGrant {
                 key_id: K,
                 grantee: "bob",
-                operations: access::action::ENCRYPT | access::action::DECRYPT,
+                operations: Action::Encrypt.bit() | Action::Decrypt.bit(),
                 constraint: Some(condition()),
                 name: "g",
-            },
+            }),
         ),
-        ("ListGrants", Request::ListGrants { key_id: K }),
-        ("RetireGrant", Request::RetireGrant { key_id: K, grant_id: "00ff" }),
-        ("RevokeGrant", Request::RevokeGrant { key_id: K, grant_id: "00ff" }),
+        ("ListGrants", Request::ListGrants(request::ListGrants { key_id: K })),
+        ("RetireGrant", Request::RetireGrant(request::RetireGrant { key_id: K, grant_id: "00ff" })),
+        ("RevokeGrant", Request::RevokeGrant(request::RevokeGrant { key_id: K, grant_id: "00ff" })),
     ]
 }
 
@@ -232,145 +303,169 @@ fn responses() -> Vec<(&'static str, Result<Response<'static>, WireError<'static
             name: "g",
             grantee: "bob",
             issuer: "admin",
-            operations: access::action::SIGN,
+            operations: Action::Sign.bit(),
             constraint: Some(condition()),
             created: 1_750_000_200,
         })
         .unwrap();
     vec![
-        ("Hello", Ok(Response::Hello { protocol_version: PROTOCOL_VERSION, firmware_version: "0.1.0" })),
         (
-            "Info",
-            Ok(Response::Info(TokenInfo {
-                firmware_version: "0.1.0",
+            "Hello",
+            Ok(Response::Hello(reply::Hello {
                 protocol_version: PROTOCOL_VERSION,
-                board: "golden-board",
-                platform: Platform::Emulated,
-                entropy_source: "none",
-                key_protection: "none",
-                storage_total_bytes: 1 << 20,
-                storage_free_bytes: 1000,
-                key_count: 3,
-                time_high_water_mark: 1_750_000_000,
-                initialized: true,
+                firmware_version: "0.1.0",
             })),
         ),
-        ("Random", Ok(Response::Random { plaintext: &[5; 8] })),
-        ("KeyMetadata", Ok(Response::KeyMetadata(metadata))),
-        ("Keys", Ok(Response::Keys { keys, next_marker: Some("m"), truncated: true })),
+        (
+            "Info",
+            Ok(Response::Info(reply::Info {
+                info: TokenInfo {
+                    firmware_version: "0.1.0",
+                    protocol_version: PROTOCOL_VERSION,
+                    board: "golden-board",
+                    platform: Platform::Emulated,
+                    entropy_source: "none",
+                    key_protection: "none",
+                    storage_total_bytes: 1 << 20,
+                    storage_free_bytes: 1000,
+                    key_count: 3,
+                    time_high_water_mark: 1_750_000_000,
+                    initialized: true,
+                },
+            })),
+        ),
+        ("Random", Ok(Response::Random(reply::Random { plaintext: &[5; 8] }))),
+        ("KeyMetadata", Ok(Response::KeyMetadata(reply::KeyMetadata { key_metadata: metadata }))),
+        ("Keys", Ok(Response::Keys(reply::Keys { keys, next_marker: Some("m"), truncated: true }))),
         (
             "Encrypt",
-            Ok(Response::Encrypt {
+            Ok(Response::Encrypt(reply::Encrypt {
                 ciphertext_blob: &[1, 2, 3],
                 key_id: key(),
                 key_version: 3,
                 key_material_id: material(),
-            }),
+            })),
         ),
         (
             "Decrypt",
-            Ok(Response::Decrypt {
+            Ok(Response::Decrypt(reply::Decrypt {
                 plaintext: b"plain",
                 key_id: key(),
                 key_version: 1,
                 key_material_id: material(),
-            }),
+            })),
         ),
         (
             "ReEncrypt",
-            Ok(Response::ReEncrypt {
+            Ok(Response::ReEncrypt(reply::ReEncrypt {
                 ciphertext_blob: &[4],
                 source_key_id: key(),
                 key_id: KeyId([0x33; 16]),
                 source_key_material_id: material(),
                 destination_key_material_id: KeyMaterialId([0x44; 32]),
-            }),
+            })),
         ),
         (
             "DataKey",
-            Ok(Response::DataKey {
+            Ok(Response::DataKey(reply::DataKey {
                 ciphertext_blob: &[6, 7],
                 plaintext: Some(&[8; 32]),
                 key_id: key(),
                 key_material_id: material(),
-            }),
+            })),
         ),
-        ("Done", Ok(Response::Done)),
+        ("Done", Ok(Response::Done(reply::Done {}))),
         (
             "KeyRotationStatus",
-            Ok(Response::KeyRotationStatus {
+            Ok(Response::KeyRotationStatus(reply::KeyRotationStatus {
                 key_id: key(),
                 key_rotation_enabled: true,
                 rotation_period_in_days: Some(90),
                 next_rotation_date: Some(1_760_000_000),
                 on_demand_rotation_start_date: None,
-            }),
+            })),
         ),
-        ("Rotated", Ok(Response::Rotated { key_id: key(), key_version: 4, key_material_id: material() })),
-        ("Rotations", Ok(Response::Rotations { rotations, next_marker: None, truncated: false })),
-        ("Retired", Ok(Response::Retired { key_id: key(), retired_count: 2, oldest_key_version: 3 })),
+        (
+            "Rotated",
+            Ok(Response::Rotated(reply::Rotated {
+                key_id: key(),
+                key_version: 4,
+                key_material_id: material(),
+            })),
+        ),
+        (
+            "Rotations",
+            Ok(Response::Rotations(reply::Rotations { rotations, next_marker: None, truncated: false })),
+        ),
+        (
+            "Retired",
+            Ok(Response::Retired(reply::Retired { key_id: key(), retired_count: 2, oldest_key_version: 3 })),
+        ),
         (
             "Sign",
-            Ok(Response::Sign {
+            Ok(Response::Sign(reply::Sign {
                 key_id: key(),
                 signature: &[0x30, 0x06, 2, 1, 1, 2, 1, 1],
                 signing_algorithm: SigningAlgorithm::EcdsaSha256,
                 key_version: 2,
-            }),
+            })),
         ),
         (
             "Verify",
-            Ok(Response::Verify {
+            Ok(Response::Verify(reply::Verify {
                 key_id: key(),
                 signature_valid: true,
                 signing_algorithm: SigningAlgorithm::EcdsaSha256,
                 key_version: 2,
-            }),
+            })),
         ),
         (
             "PublicKey",
-            Ok(Response::PublicKey {
+            Ok(Response::PublicKey(reply::PublicKey {
                 key_id: key(),
                 public_key: &[0x30, 0x59],
                 key_spec: KeySpec::EccNistP256,
                 key_usage: KeyUsage::SignVerify,
                 key_version: 1,
-            }),
+            })),
         ),
         (
             "Mac",
-            Ok(Response::Mac {
+            Ok(Response::Mac(reply::Mac {
                 key_id: key(),
                 mac: &[3; 48],
                 mac_algorithm: MacAlgorithm::HmacSha384,
                 key_version: 1,
-            }),
+            })),
         ),
         (
             "VerifyMac",
-            Ok(Response::VerifyMac {
+            Ok(Response::VerifyMac(reply::VerifyMac {
                 key_id: key(),
                 mac_valid: true,
                 mac_algorithm: MacAlgorithm::HmacSha512,
                 key_version: 5,
-            }),
+            })),
         ),
         (
             "DeletionScheduled",
-            Ok(Response::DeletionScheduled {
+            Ok(Response::DeletionScheduled(reply::DeletionScheduled {
                 key_id: key(),
                 deletion_date: 1_760_000_000,
                 key_state: KeyState::PendingDeletion,
                 pending_window_in_days: 7,
-            }),
+            })),
         ),
-        ("DeletionCancelled", Ok(Response::DeletionCancelled { key_id: key() })),
-        ("Aliases", Ok(Response::Aliases { aliases, next_marker: Some("x"), truncated: true })),
-        ("Tags", Ok(Response::Tags { tags: tags() })),
-        ("Principals", Ok(Response::Principals { principals })),
+        ("DeletionCancelled", Ok(Response::DeletionCancelled(reply::DeletionCancelled { key_id: key() }))),
+        (
+            "Aliases",
+            Ok(Response::Aliases(reply::Aliases { aliases, next_marker: Some("x"), truncated: true })),
+        ),
+        ("Tags", Ok(Response::Tags(reply::Tags { tags: tags() }))),
+        ("Principals", Ok(Response::Principals(reply::Principals { principals }))),
         (
             "AuditCheckpoint",
-            Ok(Response::AuditCheckpoint {
+            Ok(Response::AuditCheckpoint(reply::AuditCheckpoint {
                 sequence: 300,
                 hash: [0x55; 32],
                 signature: &[0x30, 0x06, 2, 1, 1, 2, 1, 1],
@@ -379,12 +474,15 @@ fn responses() -> Vec<(&'static str, Result<Response<'static>, WireError<'static
                 capacity: 256,
                 audit_full: AuditFullMode::Overwrite,
                 base_signature: &[],
-            }),
+            })),
         ),
-        ("AuditEntries", Ok(Response::AuditEntries { entries: &[0xaa; 20] })),
-        ("KeyPolicy", Ok(Response::KeyPolicy { key_id: key(), policy: &[1, 0, 1, 1, b'x', 1, 0] })),
-        ("Grant", Ok(Response::Grant { grant_id: "00ff" })),
-        ("Grants", Ok(Response::Grants { grants })),
+        ("AuditEntries", Ok(Response::AuditEntries(reply::AuditEntries { entries: &[0xaa; 20] }))),
+        (
+            "KeyPolicy",
+            Ok(Response::KeyPolicy(reply::KeyPolicy { key_id: key(), policy: &[1, 0, 1, 1, b'x', 1, 0] })),
+        ),
+        ("Grant", Ok(Response::Grant(reply::Grant { grant_id: "00ff" }))),
+        ("Grants", Ok(Response::Grants(reply::Grants { grants }))),
         ("Error", Err(WireError { code: ErrorCode::NotFound, message: "key does not exist" })),
     ]
 }

@@ -22,7 +22,7 @@ mod vectors;
 
 use cortex_m_rt::entry;
 use defmt_semihosting as _;
-use pkms_firmware::{FrameServer, Token};
+use pkms_firmware::{FrameServer, Platform, Token};
 use rand_chacha::ChaCha20Rng;
 use static_cell::{ConstStaticCell, StaticCell};
 
@@ -30,7 +30,17 @@ use crate::board::QemuBoard;
 use crate::host::exit_code;
 use crate::nor_flash::PsramNor;
 
-type QemuToken = Token<PsramNor, ChaCha20Rng, QemuBoard>;
+/// What the QEMU token runs on: the PSRAM-backed NOR flash, a ChaCha20 RNG seeded by the host,
+/// and the mps2-an386 board.
+enum Qemu {}
+
+impl Platform for Qemu {
+    type Flash = PsramNor;
+    type Rng = ChaCha20Rng;
+    type Board = QemuBoard;
+}
+
+type QemuToken = Token<Qemu>;
 
 /// Frame buffers (two maximum frames, ~25 KB): a static, not on the stack.
 static SERVER: ConstStaticCell<FrameServer> = ConstStaticCell::new(FrameServer::new());

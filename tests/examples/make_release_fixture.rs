@@ -112,7 +112,8 @@ fn main() {
         // A user principal with a key of its own (its policy names its creator) and a grant on
         // the administrator's symmetric key.
         c.create_principal("bob", BOB_PIN, Role::User).unwrap();
-        c.create_grant(&sym, "bob", pkms_protocol::access::action::ENCRYPT, None, "fixture-grant").unwrap();
+        c.create_grant(&sym, "bob", pkms_protocol::access::Action::Encrypt.bit(), None, "fixture-grant")
+            .unwrap();
         c.authenticate("bob", BOB_PIN).unwrap();
         let bobs = c.create_key(&CreateKeyParams::default()).unwrap().key_id.to_string();
         let b = c.encrypt(&bobs, b"bob's secret", &[("owner", "bob")]).unwrap();

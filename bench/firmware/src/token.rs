@@ -39,7 +39,7 @@ impl Board for BenchBoard {
     }
 }
 
-type BenchToken = Token<RamFlash, ChaCha20Rng, BenchBoard>;
+type BenchToken = Token<pkms_firmware::Parts<RamFlash, ChaCha20Rng, BenchBoard>>;
 
 /// What a call answered, reduced to what the benchmarks need.
 enum Outcome {
@@ -76,7 +76,7 @@ impl Client {
             .and_then(framing::decode_response)
         {
             Ok(frame) => match frame.result {
-                Ok(Response::KeyMetadata(meta)) => Outcome::Ok { key_id: Some(meta.key_id) },
+                Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: meta })) => Outcome::Ok { key_id: Some(meta.key_id) },
                 Ok(_) => Outcome::Ok { key_id: None },
                 Err(e) => error(e.code, e.message),
             },
@@ -120,19 +120,19 @@ fn report(name: &str, instructions: u64, outcome: &Outcome) -> bool {
 
 fn boot(name: &str) -> Client {
     let (instructions, token) =
-        measure(|| Token::new(RamFlash::handle(), ChaCha20Rng::from_seed(SEED), BenchBoard));
+        measure(|| BenchToken::new(RamFlash::handle(), ChaCha20Rng::from_seed(SEED), BenchBoard));
     bench(name, instructions, 0);
     Client { token, next_id: 0, request: [0; MAX_FRAME], response: [0; MAX_ENCODED_FRAME] }
 }
 
 fn create_symmetric(client: &mut Client) -> (u64, Outcome) {
-    client.call(Request::CreateKey {
+    client.call(Request::CreateKey(pkms_protocol::request::CreateKey {
         key_spec: KeySpec::SymmetricDefault,
         key_usage: None,
         description: "bench",
         tags: heapless::Vec::new(),
         user_presence_required: false,
-    })
+    }))
 }
 
 fn text(id: &KeyId, buf: &mut [u8; 36]) -> heapless::String<36> {
@@ -146,7 +146,7 @@ pub fn run() -> bool {
     RamFlash::handle().erase_all();
     let mut client = boot("token.boot_to_ready.empty");
 
-    let (t, hello) = client.call(Request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION });
+    let (t, hello) = client.call(Request::Hello(pkms_protocol::request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION }));
     let ok = check("token.hello", matches!(hello, Outcome::Ok { .. }), "Hello answered");
     report("token.hello", t, &hello);
 
@@ -157,33 +157,33 @@ pub fn run() -> bool {
         _ => None,
     };
 
-    let (t, ecc) = client.call(Request::CreateKey {
+    let (t, ecc) = client.call(Request::CreateKey(pkms_protocol::request::CreateKey {
         key_spec: KeySpec::EccNistP256,
         key_usage: Some(KeyUsage::SignVerify),
         description: "bench-ecc",
         tags: heapless::Vec::new(),
         user_presence_required: false,
-    });
+    }));
     report("token.create_key.ecc_nist_p256", t, &ecc);
 
     let mut buf = [0u8; 36];
     match first {
         Some(id) => {
             let id = text(&id, &mut buf);
-            let (t, o) = client.call(Request::GenerateDataKey {
+            let (t, o) = client.call(Request::GenerateDataKey(pkms_protocol::request::GenerateDataKey {
                 key_id: &id,
                 encryption_context: heapless::Vec::new(),
                 key_spec: Some(DataKeySpec::Aes256),
                 number_of_bytes: None,
-            });
+            }));
             report("token.generate_data_key.aes_256", t, &o);
-            let (t, o) = client.call(Request::Encrypt {
+            let (t, o) = client.call(Request::Encrypt(pkms_protocol::request::Encrypt {
                 key_id: &id,
                 plaintext: &[0x42; 32],
                 encryption_context: heapless::Vec::new(),
-            });
+            }));
             report("token.encrypt.32", t, &o);
-            let (t, o) = client.call(Request::RotateKeyOnDemand { key_id: &id });
+            let (t, o) = client.call(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &id }));
             report("token.rotate_key_on_demand", t, &o);
         }
         None => {
@@ -196,12 +196,12 @@ pub fn run() -> bool {
     match ecc {
         Outcome::Ok { key_id: Some(id) } => {
             let id = text(&id, &mut buf);
-            let (t, o) = client.call(Request::Sign {
+            let (t, o) = client.call(Request::Sign(pkms_protocol::request::Sign {
                 key_id: &id,
                 message: &[0x24; 32],
                 message_type: MessageType::Digest,
                 signing_algorithm: SigningAlgorithm::EcdsaSha256,
-            });
+            }));
             report("token.sign.digest", t, &o);
         }
         _ => not_available("token.sign.digest", "n/a (needs CreateKey ECC_NIST_P256, which failed)"),
@@ -228,7 +228,7 @@ pub fn run() -> bool {
                 let mut worst = (0, Outcome::Ok { key_id: None });
                 for id in [oldest, newest] {
                     let id = text(&id, &mut buf);
-                    let (t, o) = client.call(Request::DescribeKey { key_id: &id });
+                    let (t, o) = client.call(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: &id }));
                     if !matches!(o, Outcome::Ok { .. }) || t >= worst.0 {
                         worst = (t, o);
                     }

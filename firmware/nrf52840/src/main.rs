@@ -28,7 +28,7 @@ use embassy_nrf::interrupt::{self, InterruptExt, Priority};
 use embassy_nrf::nvmc::Nvmc;
 use embassy_nrf::rng::Rng;
 use embassy_nrf::{interrupt as irq_attr, mode::Blocking};
-use pkms_firmware::{FrameServer, Token};
+use pkms_firmware::{FrameServer, Platform, Token};
 use pkms_nrf52840_support::drbg::Drbg;
 use pkms_nrf52840_support::link::{serve_forever, Link, TokenSide};
 use pkms_nrf52840_support::nvmc_flash::NvmcRegion;
@@ -47,7 +47,17 @@ static USB_EXECUTOR: InterruptExecutor = InterruptExecutor::new();
 /// The frame server's two frame-sized buffers (about 25 KB), zero-initialised in .bss.
 static SERVER: ConstStaticCell<FrameServer> = ConstStaticCell::new(FrameServer::new());
 /// The token core, built in place.
-static TOKEN: StaticCell<Token<KeyStoreFlash, TokenRng, NrfBoard>> = StaticCell::new();
+/// What the USB token runs on: the key-store region of the on-chip flash, the DRBG seeded from
+/// the TRNG, and the nRF52840 board.
+enum Nrf {}
+
+impl Platform for Nrf {
+    type Flash = KeyStoreFlash;
+    type Rng = TokenRng;
+    type Board = NrfBoard;
+}
+
+static TOKEN: StaticCell<Token<Nrf>> = StaticCell::new();
 
 #[irq_attr]
 #[allow(non_snake_case)]

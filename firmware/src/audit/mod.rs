@@ -1,50 +1,33 @@
-//! The audit log: one store record per entry (kind [`KIND_AUDIT`], id = sequence number), each
+//! The audit log: one store record per entry (kind [`Kind::Audit`], id = sequence number), each
 //! entry carrying the SHA-256 hash of the one before ([`pkms_protocol::access::AuditEntry`]).
 //!
 //! Entries live in the same power-cut-safe store as keys, so an append is atomic and wear is
 //! spread over the whole flash by the store's page ring. The log holds at most [`CAPACITY`]
 //! entries. When it is full, overwrite mode drops the oldest [`DROP_CHUNK`] entries behind a
-//! signed base checkpoint (record [`KIND_AUDIT_BASE`]: the sequence number and hash of the last
+//! signed base checkpoint (record [`Kind::AuditBase`]: the sequence number and hash of the last
 //! dropped entry and the attestation key's signature over them); force-audit mode refuses
 //! operations until an administrator trims what was exported (TrimAuditLog, which also leaves a
 //! signed base checkpoint). The base record is written before entries are removed, and mount
 //! finishes a removal a power cut interrupted.
 
-use embedded_storage::nor_flash::NorFlash;
 use pkms_protocol::access::{
-    checkpoint_digest, AuditEntry, AuditFullMode, AUDIT_ENTRY_LEN, MAX_AUDIT_PAGE, MAX_PRINCIPAL_NAME,
+    checkpoint_digest, AuditEntry, AuditFullMode, MAX_AUDIT_PAGE, MAX_PRINCIPAL_NAME,
 };
-use pkms_protocol::messages::Response;
-use pkms_protocol::{ErrorCode, KeyId};
-use rand_core::{CryptoRng, RngCore};
-use serde::{Deserialize, Serialize};
+use pkms_protocol::{reply, ErrorCode, KeyId, KeyVersion, Operation, Response};
 
-use crate::auth::records::{audit_id, audit_sequence, FORMAT, KIND_AUDIT, KIND_AUDIT_BASE};
-use crate::board::Board;
+use crate::caller::Caller;
 use crate::crypto::signing::{self, MAX_DER_SIGNATURE, SPKI_LEN};
 use crate::err;
 use crate::error::OpResult;
 use crate::ops::Buffers;
-use crate::records::SINGLETON_ID;
+use crate::platform::Platform;
+use crate::records::{audit_id, audit_sequence, AuthRecord, BaseRecord, Kind, FORMAT, SINGLETON_ID};
 use crate::state::Core;
 
 /// Most entries the log holds (each takes a 156-byte record: 40 KiB in all).
 pub const CAPACITY: usize = 256;
 /// Entries dropped at once in overwrite mode (one signature per chunk).
 pub const DROP_CHUNK: usize = 16;
-
-/// The signed checkpoint behind the oldest held entry.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct BaseRecord {
-    /// [`FORMAT`].
-    pub format: u8,
-    /// Sequence number of the last dropped entry.
-    pub sequence: u64,
-    /// Its hash.
-    pub hash: [u8; 32],
-    /// Signature over [`checkpoint_digest`]`(sequence, hash)`.
-    pub signature: heapless::Vec<u8, MAX_DER_SIGNATURE>,
-}
 
 /// The log's head.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,20 +40,23 @@ pub struct Log {
 
 impl Log {
     /// Finds the head; removes entries a cut left behind the base checkpoint.
-    pub fn mount<F: NorFlash, R: RngCore + CryptoRng, B: Board>(core: &mut Core<F, R, B>) -> Log {
+    pub fn mount<P: Platform>(core: &mut Core<P>) -> Log {
         let mut log = Log::default();
-        let base = read_base(core).ok().flatten();
+        if !core.is_usable() {
+            return log;
+        }
+        let base = core.read::<BaseRecord>(&SINGLETON_ID).ok().flatten();
         if let Some(b) = &base {
             log.head_sequence = b.sequence;
             log.head_hash = b.hash;
-            while let Some(id) = core.store.entries(KIND_AUDIT).first().map(|e| e.id) {
-                if audit_sequence(&id) > b.sequence || core.store.remove(KIND_AUDIT, &id).is_err() {
+            while let Some(id) = core.entries(Kind::Audit).first().map(|e| e.id) {
+                if audit_sequence(&id) > b.sequence || core.remove(Kind::Audit, &id).is_err() {
                     break;
                 }
             }
         }
-        if let Some(id) = core.store.entries(KIND_AUDIT).last().map(|e| e.id) {
-            if let Ok(Some(e)) = read_entry(core, &id) {
+        if let Some(id) = core.entries(Kind::Audit).last().map(|e| e.id) {
+            if let Ok(Some(e)) = core.read::<AuditEntry>(&id) {
                 log.head_sequence = e.sequence;
                 log.head_hash = e.hash();
             }
@@ -79,16 +65,42 @@ impl Log {
     }
 
     /// Whether the log holds [`CAPACITY`] entries.
-    pub fn is_full<F: NorFlash, R, B>(&self, core: &Core<F, R, B>) -> bool {
-        core.store.entries(KIND_AUDIT).len() >= CAPACITY
+    pub fn is_full<P: Platform>(&self, core: &Core<P>) -> bool {
+        core.entries(Kind::Audit).len() >= CAPACITY
+    }
+
+    /// Appends the entry of a request that was answered, durable when this returns (nothing on
+    /// an open token). In overwrite mode a full log first drops its oldest entries behind a
+    /// checkpoint signed by the attestation key; in force-audit mode a full log records
+    /// nothing more (only requests served while it is full get here).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record<P: Platform>(
+        &mut self,
+        core: &mut Core<P>,
+        caller: Caller<'_>,
+        mode: AuditFullMode,
+        operation: Operation,
+        result: Result<(), ErrorCode>,
+        key_id: Option<KeyId>,
+        key_version: KeyVersion,
+    ) -> OpResult<()> {
+        if !caller.initialized() {
+            return Ok(());
+        }
+        let drop_key = match mode {
+            AuditFullMode::Refuse if self.is_full(core) => return Ok(()),
+            AuditFullMode::Refuse => None,
+            AuditFullMode::Overwrite => core.read::<AuthRecord>(&SINGLETON_ID)?.map(|a| a.attestation_key),
+        };
+        self.append(core, operation.index(), result, key_id, key_version, caller.name(), drop_key.as_ref())
     }
 
     /// Appends an entry, durable when this returns. With `drop_key` (overwrite mode), a full
     /// log drops its oldest entries behind a checkpoint signed with that key.
     #[allow(clippy::too_many_arguments)]
-    pub fn append<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
+    pub fn append<P: Platform>(
         &mut self,
-        core: &mut Core<F, R, B>,
+        core: &mut Core<P>,
         operation: u16,
         result: Result<(), ErrorCode>,
         key_id: Option<KeyId>,
@@ -115,14 +127,12 @@ impl Log {
         let n = principal.len().min(MAX_PRINCIPAL_NAME);
         e.principal[..n].copy_from_slice(&principal.as_bytes()[..n]);
         e.principal_len = n as u8;
-        let bytes = e.encode();
-        core.store.put(KIND_AUDIT, &audit_id(e.sequence), &bytes)?;
+        core.write(&audit_id(e.sequence), &e)?;
         self.head_sequence = e.sequence;
         self.head_hash = e.hash();
         if let Some(key) = drop_key {
-            if core.store.entries(KIND_AUDIT).len() > CAPACITY {
-                let first =
-                    core.store.entries(KIND_AUDIT).first().map(|x| audit_sequence(&x.id)).unwrap_or(0);
+            if core.entries(Kind::Audit).len() > CAPACITY {
+                let first = core.entries(Kind::Audit).first().map(|x| audit_sequence(&x.id)).unwrap_or(0);
                 self.trim(core, first + DROP_CHUNK as u64 - 1, key)?;
             }
         }
@@ -130,13 +140,8 @@ impl Log {
     }
 
     /// Drops entries up to and including `through` behind a signed base checkpoint.
-    pub fn trim<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-        &mut self,
-        core: &mut Core<F, R, B>,
-        through: u64,
-        key: &[u8; 32],
-    ) -> OpResult<()> {
-        let Some(last) = read_entry(core, &audit_id(through))? else {
+    pub fn trim<P: Platform>(&mut self, core: &mut Core<P>, through: u64, key: &[u8; 32]) -> OpResult<()> {
+        let Some(last) = core.read::<AuditEntry>(&audit_id(through))? else {
             return Err(err!(
                 Validation,
                 "the audit log holds no entry {} (see GetAuditCheckpoint)",
@@ -145,45 +150,44 @@ impl Log {
         };
         let hash = last.hash();
         let mut signature = [0u8; MAX_DER_SIGNATURE];
-        let len = signing::sign(&mut core.rng, key, &checkpoint_digest(through, &hash), &mut signature)?;
+        let len = signing::sign(core.rng(), key, &checkpoint_digest(through, &hash), &mut signature)?;
         let mut base =
             BaseRecord { format: FORMAT, sequence: through, hash, signature: heapless::Vec::new() };
         base.signature
             .extend_from_slice(&signature[..len])
             .map_err(|_| err!(Internal, "signature too long"))?;
-        let n = postcard::to_slice(&base, &mut core.io)
-            .map_err(|_| err!(Internal, "cannot encode checkpoint"))?
-            .len();
-        core.store.put(KIND_AUDIT_BASE, &SINGLETON_ID, &core.io[..n])?;
-        while let Some(id) = core.store.entries(KIND_AUDIT).first().map(|e| e.id) {
+        core.write(&SINGLETON_ID, &base)?;
+        while let Some(id) = core.entries(Kind::Audit).first().map(|e| e.id) {
             if audit_sequence(&id) > through {
                 break;
             }
-            core.store.remove(KIND_AUDIT, &id)?;
+            core.remove(Kind::Audit, &id)?;
         }
         Ok(())
     }
 
-    /// The head checkpoint, signed with `key` now.
-    pub fn checkpoint<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
+    /// GetAuditCheckpoint: the head, signed by the attestation key now.
+    pub fn checkpoint<'b, P: Platform>(
         &self,
-        core: &mut Core<F, R, B>,
+        core: &mut Core<P>,
         bufs: &'b mut Buffers,
-        key: &[u8; 32],
         audit_full: AuditFullMode,
     ) -> OpResult<Response<'b>> {
+        let Some(auth) = core.read::<AuthRecord>(&SINGLETON_ID)? else {
+            return Err(err!(InvalidState, "the token is not initialised: it keeps no audit log"));
+        };
+        let key = &auth.attestation_key;
         let first_sequence = core
-            .store
-            .entries(KIND_AUDIT)
+            .entries(Kind::Audit)
             .first()
             .map(|e| audit_sequence(&e.id))
             .unwrap_or(self.head_sequence + 1);
-        let base = read_base(core)?;
-        let (head, rest) = bufs.a.split_at_mut(MAX_DER_SIGNATURE);
+        let base = core.read::<BaseRecord>(&SINGLETON_ID)?;
+        let (head, rest) = bufs.out.split_at_mut(MAX_DER_SIGNATURE);
         let (spki, rest) = rest.split_at_mut(SPKI_LEN);
         let mut sig = [0u8; MAX_DER_SIGNATURE];
         let n = signing::sign(
-            &mut core.rng,
+            core.rng(),
             key,
             &checkpoint_digest(self.head_sequence, &self.head_hash),
             &mut sig,
@@ -200,7 +204,7 @@ impl Log {
             }
             _ => 0,
         };
-        Ok(Response::AuditCheckpoint {
+        Ok(Response::AuditCheckpoint(reply::AuditCheckpoint {
             sequence: self.head_sequence,
             hash: self.head_hash,
             signature: &head[..n],
@@ -209,52 +213,44 @@ impl Log {
             capacity: CAPACITY as u32,
             audit_full,
             base_signature: &rest[..base_len],
-        })
+        }))
     }
 
-    /// Up to `limit` (≤ [`MAX_AUDIT_PAGE`]) encoded entries from `start` on.
-    pub fn read<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
+    /// ReadAuditLog: up to `limit` (≤ [`MAX_AUDIT_PAGE`]) encoded entries from `start` on.
+    pub fn read<'b, P: Platform>(
         &self,
-        core: &mut Core<F, R, B>,
+        core: &mut Core<P>,
         bufs: &'b mut Buffers,
         start: u64,
         limit: u16,
     ) -> OpResult<Response<'b>> {
         let limit = (limit as usize).clamp(1, MAX_AUDIT_PAGE);
-        let from = core.store.entries(KIND_AUDIT).partition_point(|e| audit_sequence(&e.id) < start);
+        let from = core.entries(Kind::Audit).partition_point(|e| audit_sequence(&e.id) < start);
         let mut pos = 0;
         for i in from..from + limit {
-            let Some(id) = core.store.entries(KIND_AUDIT).get(i).map(|e| e.id) else { break };
-            let Some(n) = core.store.get(KIND_AUDIT, &id, &mut core.io)? else { break };
-            if n != AUDIT_ENTRY_LEN || pos + n > bufs.a.len() {
+            let Some(id) = core.entries(Kind::Audit).get(i).map(|e| e.id) else { break };
+            let Some(e) = core.read::<AuditEntry>(&id)? else { break };
+            let bytes = e.encode();
+            let n = bytes.len();
+            if pos + n > bufs.out.len() {
                 return Err(err!(StorageCorrupted, "audit entry {} has a bad length", audit_sequence(&id)));
             }
-            bufs.a[pos..pos + n].copy_from_slice(&core.io[..n]);
+            bufs.out[pos..pos + n].copy_from_slice(&bytes);
             pos += n;
         }
-        Ok(Response::AuditEntries { entries: &bufs.a[..pos] })
+        Ok(Response::AuditEntries(reply::AuditEntries { entries: &bufs.out[..pos] }))
     }
-}
 
-fn read_entry<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    id: &crate::store::RecordId,
-) -> OpResult<Option<AuditEntry>> {
-    match core.store.get(KIND_AUDIT, id, &mut core.io)? {
-        Some(n) => AuditEntry::decode(&core.io[..n])
-            .map(Some)
-            .ok_or_else(|| err!(StorageCorrupted, "an audit entry cannot be read")),
-        None => Ok(None),
-    }
-}
-
-fn read_base<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-) -> OpResult<Option<BaseRecord>> {
-    match core.store.get(KIND_AUDIT_BASE, &SINGLETON_ID, &mut core.io)? {
-        Some(n) => postcard::from_bytes(&core.io[..n])
-            .map(Some)
-            .map_err(|_| err!(StorageCorrupted, "the audit checkpoint record cannot be read")),
-        None => Ok(None),
+    /// TrimAuditLog: drops entries up to `through` (after the administrator exported them).
+    pub fn trim_request<P: Platform>(
+        &mut self,
+        core: &mut Core<P>,
+        through: u64,
+    ) -> OpResult<Response<'static>> {
+        let Some(auth) = core.read::<AuthRecord>(&SINGLETON_ID)? else {
+            return Err(err!(InvalidState, "the token is not initialised: it keeps no audit log"));
+        };
+        self.trim(core, through, &auth.attestation_key)?;
+        Ok(Response::Done(reply::Done {}))
     }
 }

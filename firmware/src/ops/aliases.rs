@@ -2,17 +2,16 @@
 //! followed by at least one character, 1..=256 characters of `[a-zA-Z0-9:/_-]`, and `alias/aws/`
 //! reserved. A target must be a key id, not another alias.
 
-use embedded_storage::nor_flash::NorFlash;
 use pkms_protocol::limits::{MAX_ALIAS_NAME, MAX_ALIAS_PAGE};
-use pkms_protocol::{AliasListEntry, KeyId, Response};
-use rand_core::{CryptoRng, RngCore};
+use pkms_protocol::{reply, request, AliasListEntry, KeyId, Response};
 
-use super::{page_limit, write_marker, Buffers, Core};
-use crate::board::Board;
+use super::{page_limit, write_marker, Buffers};
 use crate::err;
 use crate::error::OpResult;
-use crate::records::{AliasRecord, FORMAT, KIND_ALIAS, MAX_ALIASES};
-use crate::state::Short;
+use crate::key::LoadedKey;
+use crate::platform::Platform;
+use crate::records::{alias_id, AliasRecord, Kind, FORMAT, MAX_ALIASES};
+use crate::state::{Core, Short};
 
 /// Checks an alias name against KMS's rules.
 pub fn check_name(name: &str) -> OpResult<()> {
@@ -32,61 +31,61 @@ pub fn check_name(name: &str) -> OpResult<()> {
 }
 
 /// Loads the key an alias is to name: a key id (not an alias) of a key not pending deletion.
-fn target<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-) -> OpResult<KeyId> {
-    if key_ref.starts_with("alias/") {
+fn target<P: Platform>(
+    core: &mut Core<P>,
+    target_ref: &str,
+    resolved: OpResult<KeyId>,
+) -> OpResult<LoadedKey> {
+    if target_ref.starts_with("alias/") {
         return Err(err!(Validation, "TargetKeyId must be a key id, not an alias"));
     }
-    let id = core.load_ref(key_ref)?;
-    core.require_not_pending(&id)?;
-    Ok(id)
+    let key = core.load(&resolved?)?;
+    key.require_not_pending()?;
+    Ok(key)
 }
 
 /// CreateAlias.
-pub fn create<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    name: &str,
-    target_ref: &str,
-) -> OpResult<Response<'b>> {
+pub fn create<P: Platform>(
+    core: &mut Core<P>,
+    key: OpResult<KeyId>,
+    r: &request::CreateAlias<'_>,
+) -> OpResult<Response<'static>> {
+    let name = r.alias_name;
     check_name(name)?;
-    let id = target(core, target_ref)?;
+    let key = target(core, r.target_key_id, key)?;
     if core.read_alias(name)?.is_some() {
         return Err(err!(AlreadyExists, "alias {} already exists", Short(name)));
     }
-    if core.store.entries(KIND_ALIAS).len() >= MAX_ALIASES {
+    if core.entries(Kind::Alias).len() >= MAX_ALIASES {
         return Err(err!(LimitExceeded, "the token holds at most {} aliases", MAX_ALIASES));
     }
     let now = core.now();
     let mut rec = AliasRecord {
         format: FORMAT,
         name: heapless::String::new(),
-        target: id.0,
+        target: key.id().0,
         created: now,
         updated: now,
     };
     rec.name.push_str(name).map_err(|_| err!(InvalidAliasName, "alias name too long"))?;
     core.save_alias(&rec)?;
-    Ok(Response::Done)
+    Ok(Response::Done(reply::Done {}))
 }
 
 /// UpdateAlias: points an existing alias at another key of the same key usage.
-pub fn update<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    name: &str,
-    target_ref: &str,
-) -> OpResult<Response<'b>> {
+pub fn update<P: Platform>(
+    core: &mut Core<P>,
+    new_target: OpResult<KeyId>,
+    r: &request::UpdateAlias<'_>,
+) -> OpResult<Response<'static>> {
+    let name = r.alias_name;
     check_name(name)?;
     let mut rec =
         core.read_alias(name)?.ok_or_else(|| err!(NotFound, "alias {} does not exist", Short(name)))?;
-    let old_usage = match core.load(&KeyId(rec.target)) {
-        Ok(()) => Some(core.rec.usage),
-        Err(_) => None,
-    };
-    let id = target(core, target_ref)?;
+    let old_usage = core.load(&KeyId(rec.target)).ok().map(|k| k.record().usage);
+    let key = target(core, r.target_key_id, new_target)?;
     if let Some(u) = old_usage {
-        if u != core.rec.usage {
+        if u != key.record().usage {
             return Err(err!(
                 Validation,
                 "alias {} names a {} key; it can only be moved to another {} key",
@@ -96,37 +95,35 @@ pub fn update<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
             ));
         }
     }
-    rec.target = id.0;
+    rec.target = key.id().0;
     rec.updated = core.now();
     core.save_alias(&rec)?;
-    Ok(Response::Done)
+    Ok(Response::Done(reply::Done {}))
 }
 
 /// DeleteAlias.
-pub fn delete<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    name: &str,
-) -> OpResult<Response<'b>> {
+pub fn delete<P: Platform>(core: &mut Core<P>, r: &request::DeleteAlias<'_>) -> OpResult<Response<'static>> {
+    let name = r.alias_name;
     check_name(name)?;
     if core.read_alias(name)?.is_none() {
         return Err(err!(NotFound, "alias {} does not exist", Short(name)));
     }
-    core.store.remove(KIND_ALIAS, &crate::state::alias_id(name))?;
-    Ok(Response::Done)
+    core.remove(Kind::Alias, &alias_id(name))?;
+    Ok(Response::Done(reply::Done {}))
 }
 
 /// The smallest alias (by name) above `after`, among aliases of `key` if given.
-fn next_alias<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
+fn next_alias<P: Platform>(
+    core: &mut Core<P>,
     after: Option<&str>,
     key: Option<KeyId>,
 ) -> OpResult<Option<AliasRecord>> {
     let mut best: Option<AliasRecord> = None;
     let mut i = 0;
-    while let Some(e) = core.store.entries(KIND_ALIAS).get(i) {
+    while let Some(e) = core.entries(Kind::Alias).get(i) {
         let aid = e.id;
         i += 1;
-        let Some(a) = core.read_alias_by_id(&aid)? else { continue };
+        let Some(a) = core.read::<AliasRecord>(&aid)? else { continue };
         if key.is_some_and(|k| k.0 != a.target) || after.is_some_and(|m| a.name.as_str() <= m) {
             continue;
         }
@@ -138,13 +135,12 @@ fn next_alias<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
 }
 
 /// ListAliases: sorted by name; the marker is the last name of the previous page.
-pub fn list<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
+pub fn list<'b, P: Platform>(
+    core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key_ref: Option<&str>,
-    limit: Option<u16>,
-    marker: Option<&str>,
+    r: &request::ListAliases<'_>,
 ) -> OpResult<Response<'b>> {
+    let (key_ref, limit, marker) = (r.key_id, r.limit, r.marker);
     core.device()?;
     let limit = page_limit(limit, MAX_ALIAS_PAGE)?;
     // The marker names the last alias of the previous page by its record id (32 hex digits).
@@ -153,12 +149,15 @@ pub fn list<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
         let aid =
             KeyId::parse(m).ok_or_else(|| err!(InvalidMarker, "Marker was not issued by ListAliases"))?;
         let a = core
-            .read_alias_by_id(&aid.0)?
+            .read::<AliasRecord>(&aid.0)?
             .ok_or_else(|| err!(InvalidMarker, "Marker names an alias that no longer exists; list again"))?;
         last = a.name;
     }
     let key = match key_ref {
-        Some(r) => Some(core.load_ref(r)?),
+        Some(r) => {
+            let id = core.resolve(r)?;
+            Some(core.load(&id)?.id())
+        }
         None => None,
     };
     // Pick the page: names go into buffer `a`, one after the other.
@@ -176,11 +175,11 @@ pub fn list<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
         let after = if items.is_empty() && marker.is_none() { None } else { Some(last.as_str()) };
         let Some(a) = next_alias(core, after, key)? else { break };
         let n = a.name.len();
-        if items.len() == limit || used + n > bufs.a.len() {
+        if items.len() == limit || used + n > bufs.out.len() {
             truncated = true;
             break;
         }
-        bufs.a[used..used + n].copy_from_slice(a.name.as_bytes());
+        bufs.out[used..used + n].copy_from_slice(a.name.as_bytes());
         let _ = items.push(Item {
             start: used,
             len: n,
@@ -192,7 +191,7 @@ pub fn list<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
         last = a.name;
     }
     let next_marker = if truncated {
-        let id = crate::state::alias_id(&last);
+        let id = alias_id(&last);
         let mut hex = [0u8; 32];
         for (i, b) in id.iter().enumerate() {
             hex[2 * i] = b"0123456789abcdef"[(b >> 4) as usize];
@@ -202,7 +201,7 @@ pub fn list<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     } else {
         None
     };
-    let names: &'b [u8] = &bufs.a[..used];
+    let names: &'b [u8] = &bufs.out[..used];
     let mut aliases = heapless::Vec::new();
     for it in &items {
         let name = core::str::from_utf8(&names[it.start..it.start + it.len]).unwrap_or("");
@@ -213,5 +212,5 @@ pub fn list<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
             last_updated_date: it.updated,
         });
     }
-    Ok(Response::Aliases { aliases, next_marker, truncated })
+    Ok(Response::Aliases(reply::Aliases { aliases, next_marker, truncated }))
 }

@@ -1,61 +1,65 @@
 //! Hello, GetInfo and GenerateRandom.
 
-use embedded_storage::nor_flash::NorFlash;
 use pkms_protocol::limits::MAX_RANDOM_BYTES;
-use pkms_protocol::{Response, TokenInfo, PROTOCOL_VERSION};
-use rand_core::{CryptoRng, RngCore};
+use pkms_protocol::{reply, request, Response, TokenInfo, PROTOCOL_VERSION};
+use rand_core::RngCore;
 
-use super::{Buffers, Core};
+use super::Buffers;
 use crate::board::Board;
 use crate::err;
 use crate::error::OpResult;
-use crate::records::KIND_KEY;
+use crate::platform::Platform;
+use crate::records::Kind;
+use crate::state::Core;
 use crate::FIRMWARE_VERSION;
 
 /// Hello: the protocol versions must be equal.
-pub fn hello(protocol_version: u16) -> OpResult<Response<'static>> {
-    if protocol_version != PROTOCOL_VERSION {
+pub fn hello(r: &request::Hello) -> OpResult<Response<'static>> {
+    if r.protocol_version != PROTOCOL_VERSION {
         return Err(err!(
             UnsupportedProtocolVersion,
             "host speaks protocol {}, this token speaks {}; update the host or the firmware",
-            protocol_version,
+            r.protocol_version,
             PROTOCOL_VERSION
         ));
     }
-    Ok(Response::Hello { protocol_version: PROTOCOL_VERSION, firmware_version: FIRMWARE_VERSION })
+    Ok(Response::Hello(reply::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        firmware_version: FIRMWARE_VERSION,
+    }))
 }
 
 /// GetInfo: works even when the store is unusable.
-pub fn get_info<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &Core<F, R, B>,
-) -> OpResult<Response<'static>> {
-    let info = core.board.info();
-    let usable = core.keys.is_some();
-    Ok(Response::Info(TokenInfo {
-        firmware_version: FIRMWARE_VERSION,
-        protocol_version: PROTOCOL_VERSION,
-        board: info.name,
-        platform: info.platform,
-        entropy_source: info.entropy_source,
-        key_protection: info.key_protection,
-        storage_total_bytes: core.store.total_bytes() as u32,
-        storage_free_bytes: if usable { core.store.free_bytes() as u32 } else { 0 },
-        key_count: core.store.entries(KIND_KEY).len() as u32,
-        time_high_water_mark: core.clock.now,
-        initialized: core.store.contains(crate::auth::records::KIND_AUTH, &crate::records::SINGLETON_ID),
+pub fn get_info<P: Platform>(core: &Core<P>, initialized: bool) -> OpResult<Response<'static>> {
+    let info = core.board_ref().info();
+    let usable = core.is_usable();
+    Ok(Response::Info(reply::Info {
+        info: TokenInfo {
+            firmware_version: FIRMWARE_VERSION,
+            protocol_version: PROTOCOL_VERSION,
+            board: info.name,
+            platform: info.platform,
+            entropy_source: info.entropy_source,
+            key_protection: info.key_protection,
+            storage_total_bytes: core.storage_total_bytes() as u32,
+            storage_free_bytes: if usable { core.storage_free_bytes() as u32 } else { 0 },
+            key_count: core.entries(Kind::Key).len() as u32,
+            time_high_water_mark: core.now(),
+            initialized,
+        },
     }))
 }
 
 /// GenerateRandom: 1..=1024 bytes.
-pub fn generate_random<'b, F, R: RngCore + CryptoRng, B>(
-    core: &mut Core<F, R, B>,
+pub fn generate_random<'b, P: Platform>(
+    core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    number_of_bytes: u16,
+    r: &request::GenerateRandom,
 ) -> OpResult<Response<'b>> {
-    let n = number_of_bytes as usize;
+    let n = r.number_of_bytes as usize;
     if n == 0 || n > MAX_RANDOM_BYTES {
         return Err(err!(Validation, "NumberOfBytes must be 1..={}, not {}", MAX_RANDOM_BYTES, n));
     }
-    core.rng.fill_bytes(&mut bufs.a[..n]);
-    Ok(Response::Random { plaintext: &bufs.a[..n] })
+    core.rng().fill_bytes(&mut bufs.out[..n]);
+    Ok(Response::Random(reply::Random { plaintext: &bufs.out[..n] }))
 }

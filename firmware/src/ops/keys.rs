@@ -1,29 +1,36 @@
 //! CreateKey, DescribeKey and ListKeys.
 
-use embedded_storage::nor_flash::NorFlash;
 use pkms_protocol::limits::{MAX_DESCRIPTION, MAX_PAGE};
-use pkms_protocol::{KeyId, KeyMetadata, KeySpec, KeyState, KeyUsage, Response, Tags};
-use rand_core::{CryptoRng, RngCore};
+use pkms_protocol::{reply, request, KeyId, KeyMetadata, KeyState, Response};
+use rand_core::RngCore;
 
-use super::{page_limit, tags::check_tags, write_marker, Buffers, Core};
-use crate::board::Board;
+use super::{page_limit, tags::check_tags, write_marker, Buffers};
+use crate::caller::Caller;
 use crate::err;
 use crate::error::OpResult;
-use crate::records::{KeyRecord, TagList, KIND_KEY, MAX_KEYS};
+use crate::key::LoadedKey;
+use crate::platform::Platform;
+use crate::records::{KeyRecord, Kind, TagList, MAX_KEYS};
+use crate::state::Core;
 
-/// KeyMetadata of the loaded key `id`.
-pub fn metadata<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &'b Core<F, R, B>,
-    id: KeyId,
+/// KeyMetadata of `key`; its description is copied into `out`.
+pub fn metadata<'b, P: Platform>(
+    core: &Core<P>,
+    key: &LoadedKey,
+    out: &'b mut [u8],
 ) -> OpResult<KeyMetadata<'b>> {
-    let r = &core.rec;
-    let newest = r.newest().ok_or_else(|| err!(StorageCorrupted, "key {} has no versions", id))?;
+    let id = key.id();
+    let r = key.record();
+    let newest = key.newest().ok_or_else(|| err!(StorageCorrupted, "key {} has no versions", id))?;
     let keys = core.device()?;
+    let d = r.description.as_bytes();
+    let out = &mut out[..d.len()];
+    out.copy_from_slice(d);
     Ok(KeyMetadata {
         key_id: id,
         creation_date: r.created,
         enabled: r.state == KeyState::Enabled,
-        description: r.description.as_str(),
+        description: core::str::from_utf8(out).unwrap_or(""),
         key_usage: r.usage,
         key_state: r.state,
         key_spec: r.spec,
@@ -39,80 +46,81 @@ pub fn metadata<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     })
 }
 
-/// CreateKey.
-pub fn create_key<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &'b mut Core<F, R, B>,
-    key_spec: KeySpec,
-    key_usage: Option<KeyUsage>,
-    description: &str,
-    tags: &Tags<'_>,
-    user_presence_required: bool,
+/// CreateKey. A key a user (not an administrator) creates gets a key policy naming its creator.
+pub fn create_key<'b, P: Platform>(
+    core: &mut Core<P>,
+    bufs: &'b mut Buffers,
+    caller: Caller<'_>,
+    r: &request::CreateKey<'_>,
 ) -> OpResult<Response<'b>> {
     core.device()?;
-    let usage = key_spec.default_usage();
-    if let Some(u) = key_usage {
+    let usage = r.key_spec.default_usage();
+    if let Some(u) = r.key_usage {
         if u != usage {
             return Err(err!(
                 Validation,
                 "KeyUsage {} is not valid for KeySpec {} (use {})",
                 u,
-                key_spec,
+                r.key_spec,
                 usage
             ));
         }
     }
-    if description.len() > MAX_DESCRIPTION {
+    if r.description.len() > MAX_DESCRIPTION {
         return Err(err!(Validation, "Description is at most {} bytes on this token", MAX_DESCRIPTION));
     }
-    check_tags(tags)?;
-    if core.store.entries(KIND_KEY).len() >= MAX_KEYS {
+    check_tags(&r.tags)?;
+    if core.entries(Kind::Key).len() >= MAX_KEYS {
         return Err(err!(LimitExceeded, "the token holds at most {} keys", MAX_KEYS));
     }
     let mut id = KeyId::default();
     loop {
-        core.rng.fill_bytes(&mut id.0);
-        if !core.store.contains(KIND_KEY, &id.0) {
+        core.rng().fill_bytes(&mut id.0);
+        if !core.contains(Kind::Key, &id.0) {
             break;
         }
     }
     let mut rec = KeyRecord::empty();
-    rec.spec = key_spec;
+    rec.spec = r.key_spec;
     rec.usage = usage;
-    rec.user_presence = user_presence_required;
+    rec.user_presence = r.user_presence_required;
     rec.created = core.now();
-    rec.description.push_str(description).map_err(|_| err!(Validation, "Description too long"))?;
-    TagList::edit(&[], tags, &[], &mut rec.tags).map_err(super::tags::limit_error)?;
-    core.rec = rec;
-    core.push_version(&id, None)?;
-    core.save(&id)?;
-    Ok(Response::KeyMetadata(metadata(core, id)?))
+    rec.description.push_str(r.description).map_err(|_| err!(Validation, "Description too long"))?;
+    TagList::edit(&[], &r.tags, &[], &mut rec.tags).map_err(super::tags::limit_error)?;
+    let mut key = LoadedKey::new(id, rec);
+    core.push_version(&mut key, None)?;
+    core.save(&key)?;
+    if let Some(creator) = caller.user() {
+        crate::policy::record_creator(core, &mut bufs.work, &id, creator)?;
+    }
+    Ok(Response::KeyMetadata(reply::KeyMetadata { key_metadata: metadata(core, &key, &mut bufs.out)? }))
 }
 
 /// DescribeKey.
-pub fn describe_key<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &'b mut Core<F, R, B>,
-    key_ref: &str,
+pub fn describe_key<'b, P: Platform>(
+    core: &mut Core<P>,
+    bufs: &'b mut Buffers,
+    key: OpResult<KeyId>,
 ) -> OpResult<Response<'b>> {
-    let id = core.load_ref(key_ref)?;
-    Ok(Response::KeyMetadata(metadata(core, id)?))
+    let key = core.load(&key?)?;
+    Ok(Response::KeyMetadata(reply::KeyMetadata { key_metadata: metadata(core, &key, &mut bufs.out)? }))
 }
 
 /// ListKeys: keys sorted by id; the marker is the last key id of the previous page.
-pub fn list_keys<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &'b mut Core<F, R, B>,
+pub fn list_keys<'b, P: Platform>(
+    core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    limit: Option<u16>,
-    marker: Option<&str>,
+    r: &request::ListKeys<'_>,
 ) -> OpResult<Response<'b>> {
     core.device()?;
-    let limit = page_limit(limit, MAX_PAGE)?;
-    let after = match marker {
+    let limit = page_limit(r.limit, MAX_PAGE)?;
+    let after = match r.marker {
         None => None,
         Some(m) => {
             Some(KeyId::parse(m).ok_or_else(|| err!(InvalidMarker, "Marker was not issued by ListKeys"))?)
         }
     };
-    let entries = core.store.entries(KIND_KEY);
+    let entries = core.entries(Kind::Key);
     let start = match after {
         None => 0,
         Some(a) => entries.partition_point(|e| e.id <= a.0),
@@ -133,5 +141,5 @@ pub fn list_keys<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
         }
         _ => None,
     };
-    Ok(Response::Keys { keys, next_marker, truncated })
+    Ok(Response::Keys(reply::Keys { keys, next_marker, truncated }))
 }

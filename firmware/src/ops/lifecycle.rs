@@ -4,104 +4,98 @@
 //! (ScheduleKeyDeletion); PendingDeletion → Disabled (CancelKeyDeletion); PendingDeletion →
 //! gone once host time passes DeletionDate ([`Core::run_due`]).
 
-use embedded_storage::nor_flash::NorFlash;
 use pkms_protocol::limits::{
     MAX_DESCRIPTION, PENDING_WINDOW_DAYS_DEFAULT, PENDING_WINDOW_DAYS_MAX, PENDING_WINDOW_DAYS_MIN,
 };
-use pkms_protocol::{KeyState, Response};
-use rand_core::{CryptoRng, RngCore};
+use pkms_protocol::{reply, request, KeyId, KeyState, Response};
 
-use super::Core;
-use crate::board::Board;
 use crate::err;
 use crate::error::OpResult;
-use crate::state::days;
+use crate::platform::Platform;
+use crate::state::{days, Core};
+
+/// Puts a key (not pending deletion) into `state`, saving only if that changes it.
+fn set_state<P: Platform>(
+    core: &mut Core<P>,
+    key: OpResult<KeyId>,
+    state: KeyState,
+) -> OpResult<Response<'static>> {
+    let mut key = core.load(&key?)?;
+    key.require_not_pending()?;
+    if key.record().state != state {
+        key.record_mut().state = state;
+        core.save(&key)?;
+    }
+    Ok(Response::Done(reply::Done {}))
+}
 
 /// EnableKey.
-pub fn enable<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-) -> OpResult<Response<'b>> {
-    let id = core.load_ref(key_ref)?;
-    core.require_not_pending(&id)?;
-    if core.rec.state != KeyState::Enabled {
-        core.rec.state = KeyState::Enabled;
-        core.save(&id)?;
-    }
-    Ok(Response::Done)
+pub fn enable<P: Platform>(core: &mut Core<P>, key: OpResult<KeyId>) -> OpResult<Response<'static>> {
+    set_state(core, key, KeyState::Enabled)
 }
 
 /// DisableKey.
-pub fn disable<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-) -> OpResult<Response<'b>> {
-    let id = core.load_ref(key_ref)?;
-    core.require_not_pending(&id)?;
-    if core.rec.state != KeyState::Disabled {
-        core.rec.state = KeyState::Disabled;
-        core.save(&id)?;
-    }
-    Ok(Response::Done)
+pub fn disable<P: Platform>(core: &mut Core<P>, key: OpResult<KeyId>) -> OpResult<Response<'static>> {
+    set_state(core, key, KeyState::Disabled)
 }
 
 /// ScheduleKeyDeletion (PendingWindowInDays 7..=30, default 30).
-pub fn schedule_deletion<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-    window: Option<u16>,
-) -> OpResult<Response<'b>> {
+pub fn schedule_deletion<P: Platform>(
+    core: &mut Core<P>,
+    key: OpResult<KeyId>,
+    r: &request::ScheduleKeyDeletion<'_>,
+) -> OpResult<Response<'static>> {
     let window = super::days_in_range(
-        window,
+        r.pending_window_in_days,
         PENDING_WINDOW_DAYS_DEFAULT,
         PENDING_WINDOW_DAYS_MIN,
         PENDING_WINDOW_DAYS_MAX,
         "PendingWindowInDays",
     )?;
-    let id = core.load_ref(key_ref)?;
-    core.require_not_pending(&id)?;
+    let mut key = core.load(&key?)?;
+    key.require_not_pending()?;
     let date = core.now().saturating_add(days(window));
-    core.rec.state = KeyState::PendingDeletion;
-    core.rec.deletion_date = Some(date);
-    core.rec.pending_window = Some(window);
-    core.save(&id)?;
-    Ok(Response::DeletionScheduled {
-        key_id: id,
+    let rec = key.record_mut();
+    rec.state = KeyState::PendingDeletion;
+    rec.deletion_date = Some(date);
+    rec.pending_window = Some(window);
+    core.save(&key)?;
+    Ok(Response::DeletionScheduled(reply::DeletionScheduled {
+        key_id: key.id(),
         deletion_date: date,
         key_state: KeyState::PendingDeletion,
         pending_window_in_days: window,
-    })
+    }))
 }
 
 /// CancelKeyDeletion: back to Disabled.
-pub fn cancel_deletion<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-) -> OpResult<Response<'b>> {
-    let id = core.load_ref(key_ref)?;
-    if core.rec.state != KeyState::PendingDeletion {
-        return Err(err!(InvalidState, "key {} is not pending deletion", id));
+pub fn cancel_deletion<P: Platform>(core: &mut Core<P>, key: OpResult<KeyId>) -> OpResult<Response<'static>> {
+    let mut key = core.load(&key?)?;
+    if key.record().state != KeyState::PendingDeletion {
+        return Err(err!(InvalidState, "key {} is not pending deletion", key.id()));
     }
-    core.rec.state = KeyState::Disabled;
-    core.rec.deletion_date = None;
-    core.rec.pending_window = None;
-    core.save(&id)?;
-    Ok(Response::DeletionCancelled { key_id: id })
+    let rec = key.record_mut();
+    rec.state = KeyState::Disabled;
+    rec.deletion_date = None;
+    rec.pending_window = None;
+    core.save(&key)?;
+    Ok(Response::DeletionCancelled(reply::DeletionCancelled { key_id: key.id() }))
 }
 
 /// UpdateKeyDescription.
-pub fn update_description<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-    description: &str,
-) -> OpResult<Response<'b>> {
-    if description.len() > MAX_DESCRIPTION {
+pub fn update_description<P: Platform>(
+    core: &mut Core<P>,
+    key: OpResult<KeyId>,
+    r: &request::UpdateKeyDescription<'_>,
+) -> OpResult<Response<'static>> {
+    if r.description.len() > MAX_DESCRIPTION {
         return Err(err!(Validation, "Description is at most {} bytes on this token", MAX_DESCRIPTION));
     }
-    let id = core.load_ref(key_ref)?;
-    core.require_not_pending(&id)?;
-    core.rec.description.clear();
-    core.rec.description.push_str(description).map_err(|_| err!(Validation, "Description too long"))?;
-    core.save(&id)?;
-    Ok(Response::Done)
+    let mut key = core.load(&key?)?;
+    key.require_not_pending()?;
+    let rec = key.record_mut();
+    rec.description.clear();
+    rec.description.push_str(r.description).map_err(|_| err!(Validation, "Description too long"))?;
+    core.save(&key)?;
+    Ok(Response::Done(reply::Done {}))
 }

@@ -2,32 +2,27 @@
 //! spec). GenerateMac uses the newest version and asks for a button press on keys that require
 //! presence; VerifyMac takes an optional version and compares in constant time.
 
-use embedded_storage::nor_flash::NorFlash;
 use pkms_protocol::limits::MAX_MESSAGE;
-use pkms_protocol::{KeyId, KeyUsage, KeyVersion, MacAlgorithm, Response};
-use rand_core::{CryptoRng, RngCore};
+use pkms_protocol::{reply, request, KeyId, KeyUsage, MacAlgorithm, Response};
 
-use super::{Buffers, Core};
-use crate::board::Board;
+use super::Buffers;
 use crate::crypto::mac;
 use crate::err;
 use crate::error::OpResult;
+use crate::key::LoadedKey;
+use crate::platform::Platform;
+use crate::state::Core;
 
-fn check<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &Core<F, R, B>,
-    id: &KeyId,
-    algorithm: MacAlgorithm,
-    operation: &str,
-) -> OpResult<()> {
-    core.require_enabled(id)?;
-    core.require_usage(id, KeyUsage::GenerateVerifyMac, operation)?;
-    if mac::algorithm_for(core.rec.spec) != Some(algorithm) {
+fn check(key: &LoadedKey, algorithm: MacAlgorithm, operation: &str) -> OpResult<()> {
+    key.require_enabled()?;
+    key.require_usage(KeyUsage::GenerateVerifyMac, operation)?;
+    if mac::algorithm_for(key.record().spec) != Some(algorithm) {
         return Err(err!(
             InvalidKeyUsage,
             "MacAlgorithm {} does not match key {} ({})",
             algorithm,
-            id,
-            core.rec.spec
+            key.id(),
+            key.record().spec
         ));
     }
     Ok(())
@@ -41,46 +36,52 @@ fn check_message(message: &[u8]) -> OpResult<()> {
 }
 
 /// GenerateMac.
-pub fn generate<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
+pub fn generate<'b, P: Platform>(
+    core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key_ref: &str,
-    message: &[u8],
-    mac_algorithm: MacAlgorithm,
+    key: OpResult<KeyId>,
+    r: &request::GenerateMac<'_>,
 ) -> OpResult<Response<'b>> {
-    check_message(message)?;
-    let id = core.load_ref(key_ref)?;
-    check(core, &id, mac_algorithm, "GenerateMac")?;
-    let version = core.newest_version();
-    let material = core.material(&id, version)?;
-    core.require_presence()?;
+    check_message(r.message)?;
+    let key = core.load(&key?)?;
+    check(&key, r.mac_algorithm, "GenerateMac")?;
+    let version = key.newest_version();
+    let material = core.material(&key, version)?;
+    core.require_presence(&key)?;
     let mut out = [0u8; 64];
-    let n = mac::compute(mac_algorithm, material.as_bytes(), message, &mut out);
-    bufs.a[..n].copy_from_slice(&out[..n]);
-    Ok(Response::Mac { key_id: id, mac: &bufs.a[..n], mac_algorithm, key_version: version })
+    let n = mac::compute(r.mac_algorithm, material.as_bytes(), r.message, &mut out);
+    bufs.out[..n].copy_from_slice(&out[..n]);
+    Ok(Response::Mac(reply::Mac {
+        key_id: key.id(),
+        mac: &bufs.out[..n],
+        mac_algorithm: r.mac_algorithm,
+        key_version: version,
+    }))
 }
 
 /// VerifyMac: a bad MAC is the error InvalidMac.
-pub fn verify<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-    message: &[u8],
-    mac_algorithm: MacAlgorithm,
-    mac_value: &[u8],
-    key_version: Option<KeyVersion>,
+pub fn verify<'b, P: Platform>(
+    core: &mut Core<P>,
+    key: OpResult<KeyId>,
+    r: &request::VerifyMac<'_>,
 ) -> OpResult<Response<'b>> {
-    check_message(message)?;
-    let id = core.load_ref(key_ref)?;
-    check(core, &id, mac_algorithm, "VerifyMac")?;
-    let version = key_version.unwrap_or(core.newest_version());
-    let material = core.material(&id, version)?;
-    if !mac::verify(mac_algorithm, material.as_bytes(), message, mac_value) {
+    check_message(r.message)?;
+    let key = core.load(&key?)?;
+    check(&key, r.mac_algorithm, "VerifyMac")?;
+    let version = r.key_version.unwrap_or(key.newest_version());
+    let material = core.material(&key, version)?;
+    if !mac::verify(r.mac_algorithm, material.as_bytes(), r.message, r.mac) {
         return Err(err!(
             InvalidMac,
             "the MAC is not valid for this message and key {} version {}",
-            id,
+            key.id(),
             version
         ));
     }
-    Ok(Response::VerifyMac { key_id: id, mac_valid: true, mac_algorithm, key_version: version })
+    Ok(Response::VerifyMac(reply::VerifyMac {
+        key_id: key.id(),
+        mac_valid: true,
+        mac_algorithm: r.mac_algorithm,
+        key_version: version,
+    }))
 }

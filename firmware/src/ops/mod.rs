@@ -1,5 +1,8 @@
-//! One module per operation family. Every operation takes the token state ([`Core`]) and the
-//! response buffers ([`Buffers`]) and returns a [`Response`](pkms_protocol::Response) borrowing from them, or an error.
+//! One module per operation family. An operation takes the token state
+//! ([`Core`](crate::state::Core)), the response buffers ([`Buffers`]), the key the gate resolved
+//! for it (`OpResult<KeyId>`: the error, if the reference did not resolve, is reported where the
+//! operation looks the key up, after its own argument checks) and its request struct; it returns
+//! a [`Response`](pkms_protocol::Response) borrowing from the buffers, or an error.
 
 pub mod aliases;
 pub mod info;
@@ -17,15 +20,12 @@ use crate::crypto::blob::AAD_BUF;
 use crate::err;
 use crate::error::OpResult;
 
-#[allow(unused_imports)]
-pub(crate) use crate::state::Core;
-
-/// Response buffers, kept in the token (not on the stack).
+/// Response buffers, kept in the token (not on the stack) and wiped after every request.
 pub struct Buffers {
-    /// Blobs, plaintexts, signatures, public keys, alias names.
-    pub a: [u8; MAX_CIPHERTEXT_BLOB],
-    /// A second buffer: ReEncrypt's intermediate plaintext, data keys.
-    pub b: [u8; MAX_PLAINTEXT],
+    /// What the answer carries: blobs, plaintexts, signatures, public keys, names.
+    pub out: [u8; MAX_CIPHERTEXT_BLOB],
+    /// A second buffer: ReEncrypt's intermediate plaintext, data keys, a record being read.
+    pub work: [u8; MAX_PLAINTEXT],
     /// Associated data (blob header and canonical context).
     pub aad: [u8; AAD_BUF],
     /// Pagination markers.
@@ -36,8 +36,8 @@ impl Buffers {
     /// Zeroed buffers.
     pub const fn new() -> Self {
         Buffers {
-            a: [0; MAX_CIPHERTEXT_BLOB],
-            b: [0; MAX_PLAINTEXT],
+            out: [0; MAX_CIPHERTEXT_BLOB],
+            work: [0; MAX_PLAINTEXT],
             aad: [0; AAD_BUF],
             marker: [0; MAX_MARKER],
         }
@@ -45,8 +45,8 @@ impl Buffers {
 
     /// Clears buffers that may have held secrets.
     pub fn wipe(&mut self) {
-        self.a.fill(0);
-        self.b.fill(0);
+        self.out.fill(0);
+        self.work.fill(0);
     }
 }
 

@@ -2,106 +2,103 @@
 //! ListKeyRotations and RetireKeyVersions. Every key kind has versions and rotates.
 //! (Scheduled rotation itself is [`Core::run_due`].)
 
-use embedded_storage::nor_flash::NorFlash;
 use pkms_protocol::limits::{
     MAX_PAGE, ROTATION_PERIOD_DAYS_DEFAULT, ROTATION_PERIOD_DAYS_MAX, ROTATION_PERIOD_DAYS_MIN,
 };
-use pkms_protocol::{KeyMaterialState, KeyVersion, Response, RotationType, RotationsListEntry};
-use rand_core::{CryptoRng, RngCore};
+use pkms_protocol::{
+    reply, request, KeyId, KeyMaterialState, KeyVersion, Response, RotationType, RotationsListEntry,
+};
 
-use super::{page_limit, write_marker, Buffers, Core};
-use crate::board::Board;
+use super::{page_limit, write_marker, Buffers};
 use crate::err;
 use crate::error::OpResult;
+use crate::platform::Platform;
+use crate::state::Core;
 
 /// EnableKeyRotation (RotationPeriodInDays 90..=2560, default 365). The schedule counts from
 /// now, or keeps counting from the last automatic rotation when rotation was already enabled.
-pub fn enable<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-    period: Option<u16>,
-) -> OpResult<Response<'b>> {
+pub fn enable<P: Platform>(
+    core: &mut Core<P>,
+    key: OpResult<KeyId>,
+    r: &request::EnableKeyRotation<'_>,
+) -> OpResult<Response<'static>> {
     let days = super::days_in_range(
-        period,
+        r.rotation_period_in_days,
         ROTATION_PERIOD_DAYS_DEFAULT,
         ROTATION_PERIOD_DAYS_MIN,
         ROTATION_PERIOD_DAYS_MAX,
         "RotationPeriodInDays",
     )?;
-    let id = core.load_ref(key_ref)?;
-    core.require_enabled(&id)?;
-    if core.rec.rotation_period.is_none() {
-        core.rec.rotation_base = core.now();
+    let mut key = core.load(&key?)?;
+    key.require_enabled()?;
+    let now = core.now();
+    let rec = key.record_mut();
+    if rec.rotation_period.is_none() {
+        rec.rotation_base = now;
     }
-    core.rec.rotation_period = Some(days);
-    core.save(&id)?;
-    Ok(Response::Done)
+    rec.rotation_period = Some(days);
+    core.save(&key)?;
+    Ok(Response::Done(reply::Done {}))
 }
 
 /// DisableKeyRotation.
-pub fn disable<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-) -> OpResult<Response<'b>> {
-    let id = core.load_ref(key_ref)?;
-    core.require_enabled(&id)?;
-    if core.rec.rotation_period.is_some() {
-        core.rec.rotation_period = None;
-        core.save(&id)?;
+pub fn disable<P: Platform>(core: &mut Core<P>, key: OpResult<KeyId>) -> OpResult<Response<'static>> {
+    let mut key = core.load(&key?)?;
+    key.require_enabled()?;
+    if key.record().rotation_period.is_some() {
+        key.record_mut().rotation_period = None;
+        core.save(&key)?;
     }
-    Ok(Response::Done)
+    Ok(Response::Done(reply::Done {}))
 }
 
 /// GetKeyRotationStatus.
-pub fn status<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-) -> OpResult<Response<'b>> {
-    let id = core.load_ref(key_ref)?;
-    let r = &core.rec;
-    Ok(Response::KeyRotationStatus {
-        key_id: id,
+pub fn status<P: Platform>(core: &mut Core<P>, key: OpResult<KeyId>) -> OpResult<Response<'static>> {
+    let key = core.load(&key?)?;
+    let r = key.record();
+    Ok(Response::KeyRotationStatus(reply::KeyRotationStatus {
+        key_id: key.id(),
         key_rotation_enabled: r.rotation_period.is_some(),
         rotation_period_in_days: r.rotation_period,
         next_rotation_date: r.next_rotation(),
         on_demand_rotation_start_date: r.last_on_demand(),
-    })
+    }))
 }
 
 /// RotateKeyOnDemand: a new newest version now.
-pub fn rotate_on_demand<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-) -> OpResult<Response<'b>> {
-    let id = core.load_ref(key_ref)?;
-    core.require_enabled(&id)?;
-    let key_version = core.rotate(&id, RotationType::OnDemand)?;
-    let key_material_id = match core.rec.newest() {
-        Some(e) => core.device()?.material_id(&id, e),
+pub fn rotate_on_demand<P: Platform>(
+    core: &mut Core<P>,
+    key: OpResult<KeyId>,
+) -> OpResult<Response<'static>> {
+    let mut key = core.load(&key?)?;
+    key.require_enabled()?;
+    let key_version = core.rotate(&mut key, RotationType::OnDemand)?;
+    let key_material_id = match key.newest() {
+        Some(e) => core.device()?.material_id(&key.id(), e),
         None => return Err(err!(Internal, "rotation lost its version")),
     };
-    Ok(Response::Rotated { key_id: id, key_version, key_material_id })
+    Ok(Response::Rotated(reply::Rotated { key_id: key.id(), key_version, key_material_id }))
 }
 
 /// ListKeyRotations: every version still held, oldest first; the marker is a version number.
-pub fn list<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
+pub fn list<'b, P: Platform>(
+    core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key_ref: &str,
-    limit: Option<u16>,
-    marker: Option<&str>,
+    key: OpResult<KeyId>,
+    r: &request::ListKeyRotations<'_>,
 ) -> OpResult<Response<'b>> {
-    let limit = page_limit(limit, MAX_PAGE)?;
-    let after: KeyVersion = match marker {
+    let limit = page_limit(r.limit, MAX_PAGE)?;
+    let after: KeyVersion = match r.marker {
         None => 0,
         Some(m) => m.parse().map_err(|_| err!(InvalidMarker, "Marker was not issued by ListKeyRotations"))?,
     };
-    let id = core.load_ref(key_ref)?;
+    let key = core.load(&key?)?;
+    let id = key.id();
     let keys = core.device()?;
-    let newest = core.newest_version();
+    let newest = key.newest_version();
     let mut rotations = heapless::Vec::new();
     let mut more = false;
-    for v in core.rec.versions.iter().filter(|v| v.version > after) {
+    for v in key.record().versions.iter().filter(|v| v.version > after) {
         if rotations.len() == limit {
             more = true;
             break;
@@ -136,19 +133,21 @@ pub fn list<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
         }
         _ => None,
     };
-    Ok(Response::Rotations { rotations, next_marker, truncated: more })
+    Ok(Response::Rotations(reply::Rotations { rotations, next_marker, truncated: more }))
 }
 
-/// RetireKeyVersions: erases every version below `below` (never the newest). Atomic: the key
-/// record without those versions replaces the old one, whose bytes are then zeroed on flash.
-pub fn retire<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-    below: KeyVersion,
-) -> OpResult<Response<'b>> {
-    let id = core.load_ref(key_ref)?;
-    core.require_not_pending(&id)?;
-    let newest = core.newest_version();
+/// RetireKeyVersions: erases every version below `below_version` (never the newest). Atomic:
+/// the key record without those versions replaces the old one, whose bytes are then zeroed on
+/// flash.
+pub fn retire<P: Platform>(
+    core: &mut Core<P>,
+    key: OpResult<KeyId>,
+    r: &request::RetireKeyVersions<'_>,
+) -> OpResult<Response<'static>> {
+    let below = r.below_version;
+    let mut key = core.load(&key?)?;
+    key.require_not_pending()?;
+    let newest = key.newest_version();
     if below > newest {
         return Err(err!(
             Validation,
@@ -157,13 +156,18 @@ pub fn retire<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
             newest
         ));
     }
-    let before = core.rec.versions.len();
-    core.rec.versions.retain(|v| v.version >= below);
-    let retired = before - core.rec.versions.len();
-    if retired > 0 || below > core.rec.retired_below {
-        core.rec.retired_below = core.rec.retired_below.max(below);
-        core.save(&id)?;
+    let rec = key.record_mut();
+    let before = rec.versions.len();
+    rec.versions.retain(|v| v.version >= below);
+    let retired = before - rec.versions.len();
+    if retired > 0 || below > rec.retired_below {
+        rec.retired_below = rec.retired_below.max(below);
+        core.save(&key)?;
     }
-    let oldest = core.rec.versions.first().map(|v| v.version).unwrap_or(newest);
-    Ok(Response::Retired { key_id: id, retired_count: retired as u32, oldest_key_version: oldest })
+    let oldest = key.record().versions.first().map(|v| v.version).unwrap_or(newest);
+    Ok(Response::Retired(reply::Retired {
+        key_id: key.id(),
+        retired_count: retired as u32,
+        oldest_key_version: oldest,
+    }))
 }

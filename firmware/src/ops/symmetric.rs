@@ -5,49 +5,47 @@
 //! names. Decrypt and the source side of ReEncrypt ask for a button press on keys created with
 //! `user_presence_required`; Encrypt and GenerateDataKey do not (they reveal no stored secret).
 
-use embedded_storage::nor_flash::NorFlash;
-use pkms_protocol::blob::{self, ParsedBlob};
+use pkms_protocol::blob::ParsedBlob;
 use pkms_protocol::context::ContextPair;
 use pkms_protocol::limits::{MAX_PLAINTEXT, MAX_RANDOM_BYTES};
-use pkms_protocol::{DataKeySpec, ErrorCode, KeyId, KeyMaterialId, KeyUsage, KeyVersion, Response};
-use rand_core::{CryptoRng, RngCore};
+use pkms_protocol::{
+    reply, request, DataKeySpec, ErrorCode, KeyId, KeyMaterialId, KeyUsage, KeyVersion, Response,
+};
+use rand_core::RngCore;
 
-use super::{Buffers, Core};
-use crate::board::Board;
+use super::Buffers;
 use crate::crypto::blob::{open, seal, AAD_BUF};
 use crate::err;
 use crate::error::{Error, OpResult};
+use crate::key::LoadedKey;
+use crate::platform::Platform;
+use crate::state::Core;
 
-/// Encrypts `plaintext` under the newest version of the loaded key `id` into `out`.
-#[allow(clippy::too_many_arguments)]
-fn seal_newest<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    id: &KeyId,
+/// Encrypts `plaintext` under the newest version of `key` into `out`.
+fn seal_newest<P: Platform>(
+    core: &mut Core<P>,
+    key: &LoadedKey,
     context: &[ContextPair<'_>],
     plaintext: &[u8],
     aad: &mut [u8; AAD_BUF],
     out: &mut [u8],
 ) -> OpResult<(usize, KeyVersion, KeyMaterialId)> {
-    core.require_enabled(id)?;
-    core.require_usage(id, KeyUsage::EncryptDecrypt, "encryption")?;
-    let version = core.newest_version();
-    let material = core.material(id, version)?;
-    let n = seal(&mut core.rng, material.as_bytes(), *id, version, context, plaintext, aad, out)?;
-    let mid = match core.rec.newest() {
-        Some(e) => core.device()?.material_id(id, e),
-        None => KeyMaterialId::default(),
-    };
-    Ok((n, version, mid))
+    key.require_enabled()?;
+    key.require_usage(KeyUsage::EncryptDecrypt, "encryption")?;
+    let version = key.newest_version();
+    let material = core.material(key, version)?;
+    let n = seal(core.rng(), material.as_bytes(), key.id(), version, context, plaintext, aad, out)?;
+    Ok((n, version, core.material_id(key, version)?))
 }
 
 /// Encrypt.
-pub fn encrypt<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
+pub fn encrypt<'b, P: Platform>(
+    core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key_ref: &str,
-    plaintext: &[u8],
-    context: &[ContextPair<'_>],
+    key: OpResult<KeyId>,
+    r: &request::Encrypt<'_>,
 ) -> OpResult<Response<'b>> {
+    let plaintext = r.plaintext;
     if plaintext.len() > MAX_PLAINTEXT {
         return Err(err!(
             Validation,
@@ -59,24 +57,36 @@ pub fn encrypt<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
     if plaintext.is_empty() {
         return Err(err!(Validation, "Plaintext must be 1..={} bytes", MAX_PLAINTEXT));
     }
-    let id = core.load_ref(key_ref)?;
+    let key = core.load(&key?)?;
     let (n, key_version, key_material_id) =
-        seal_newest(core, &id, context, plaintext, &mut bufs.aad, &mut bufs.a)?;
-    Ok(Response::Encrypt { ciphertext_blob: &bufs.a[..n], key_id: id, key_version, key_material_id })
+        seal_newest(core, &key, &r.encryption_context, plaintext, &mut bufs.aad, &mut bufs.out)?;
+    Ok(Response::Encrypt(reply::Encrypt {
+        ciphertext_blob: &bufs.out[..n],
+        key_id: key.id(),
+        key_version,
+        key_material_id,
+    }))
 }
 
-/// Parses a blob, checks the optional key id, loads the key the blob names and decrypts into
+/// The ciphertext blob the gate parsed and the key id given beside it (Decrypt's `KeyId`,
+/// ReEncrypt's `SourceKeyId`), resolved.
+pub struct BlobTarget<'r> {
+    /// The blob, if it could be parsed.
+    pub blob: Option<ParsedBlob<'r>>,
+    /// The key id given with it, if any.
+    pub given: Option<OpResult<KeyId>>,
+}
+
+/// Checks the optional key id against the blob, loads the key the blob names and decrypts into
 /// `out`. Returns the plaintext length, key id, version and material id.
-#[allow(clippy::too_many_arguments)]
-fn open_blob<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    blob_bytes: &[u8],
+fn open_blob<P: Platform>(
+    core: &mut Core<P>,
+    target: BlobTarget<'_>,
     context: &[ContextPair<'_>],
-    key_ref: Option<&str>,
     aad: &mut [u8; AAD_BUF],
     out: &mut [u8],
 ) -> OpResult<(usize, KeyId, KeyVersion, KeyMaterialId)> {
-    let parsed: ParsedBlob<'_> = blob::parse(blob_bytes).ok_or_else(|| {
+    let parsed = target.blob.ok_or_else(|| {
         Error::new(
             ErrorCode::InvalidCiphertext,
             "CiphertextBlob is not a Pocket KMS ciphertext (bad length or header)",
@@ -89,14 +99,14 @@ fn open_blob<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
         ));
     }
     let id = parsed.header.key_id;
-    if let Some(r) = key_ref {
-        let given = core.resolve(r)?;
+    if let Some(given) = target.given {
+        let given = given?;
         if given != id {
             return Err(err!(IncorrectKey, "the ciphertext was made under key {}, not {}", id, given));
         }
     }
-    match core.load(&id) {
-        Ok(()) => {}
+    let key = match core.load(&id) {
+        Ok(k) => k,
         Err(e) if e.code == ErrorCode::NotFound => {
             return Err(err!(
                 InvalidCiphertext,
@@ -105,11 +115,11 @@ fn open_blob<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
             ));
         }
         Err(e) => return Err(e),
-    }
-    core.require_enabled(&id)?;
-    core.require_usage(&id, KeyUsage::EncryptDecrypt, "decryption")?;
+    };
+    key.require_enabled()?;
+    key.require_usage(KeyUsage::EncryptDecrypt, "decryption")?;
     let version = parsed.header.key_version;
-    let material = match core.material(&id, version) {
+    let material = match core.material(&key, version) {
         Err(e) if e.code == ErrorCode::NotFound => {
             return Err(err!(
                 InvalidCiphertext,
@@ -120,69 +130,95 @@ fn open_blob<F: NorFlash, R: RngCore + CryptoRng, B: Board>(
         }
         other => other?,
     };
-    core.require_presence()?;
+    core.require_presence(&key)?;
     let n = open(material.as_bytes(), &parsed, context, aad, out)?;
-    let mid = match core.rec.version(version) {
-        Some(e) => core.device()?.material_id(&id, e),
-        None => KeyMaterialId::default(),
-    };
-    Ok((n, id, version, mid))
+    Ok((n, id, version, core.material_id(&key, version)?))
 }
 
 /// Decrypt.
-pub fn decrypt<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
+pub fn decrypt<'b, P: Platform>(
+    core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    blob_bytes: &[u8],
-    context: &[ContextPair<'_>],
-    key_ref: Option<&str>,
+    target: BlobTarget<'_>,
+    r: &request::Decrypt<'_>,
 ) -> OpResult<Response<'b>> {
     let (n, key_id, key_version, key_material_id) =
-        open_blob(core, blob_bytes, context, key_ref, &mut bufs.aad, &mut bufs.a)?;
-    Ok(Response::Decrypt { plaintext: &bufs.a[..n], key_id, key_version, key_material_id })
+        open_blob(core, target, &r.encryption_context, &mut bufs.aad, &mut bufs.out)?;
+    Ok(Response::Decrypt(reply::Decrypt { plaintext: &bufs.out[..n], key_id, key_version, key_material_id }))
 }
 
 /// ReEncrypt: decrypt and encrypt again inside the token.
-#[allow(clippy::too_many_arguments)]
-pub fn re_encrypt<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
+pub fn re_encrypt<'b, P: Platform>(
+    core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    blob_bytes: &[u8],
-    source_context: &[ContextPair<'_>],
-    source_key_ref: Option<&str>,
-    destination_key_ref: &str,
-    destination_context: &[ContextPair<'_>],
+    source: BlobTarget<'_>,
+    destination: OpResult<KeyId>,
+    r: &request::ReEncrypt<'_>,
 ) -> OpResult<Response<'b>> {
     let (n, source_key_id, _, source_key_material_id) =
-        open_blob(core, blob_bytes, source_context, source_key_ref, &mut bufs.aad, &mut bufs.b)?;
+        open_blob(core, source, &r.source_encryption_context, &mut bufs.aad, &mut bufs.work)?;
     let result = (|| -> OpResult<(usize, KeyId, KeyMaterialId)> {
-        let dest = core.load_ref(destination_key_ref)?;
-        let (m, _, mid) =
-            seal_newest(core, &dest, destination_context, &bufs.b[..n], &mut bufs.aad, &mut bufs.a)?;
-        Ok((m, dest, mid))
+        let dest = core.load(&destination?)?;
+        let (m, _, mid) = seal_newest(
+            core,
+            &dest,
+            &r.destination_encryption_context,
+            &bufs.work[..n],
+            &mut bufs.aad,
+            &mut bufs.out,
+        )?;
+        Ok((m, dest.id(), mid))
     })();
-    bufs.b[..n].fill(0);
+    bufs.work[..n].fill(0);
     let (m, key_id, destination_key_material_id) = result?;
-    Ok(Response::ReEncrypt {
-        ciphertext_blob: &bufs.a[..m],
+    Ok(Response::ReEncrypt(reply::ReEncrypt {
+        ciphertext_blob: &bufs.out[..m],
         source_key_id,
         key_id,
         source_key_material_id,
         destination_key_material_id,
-    })
+    }))
+}
+
+/// The arguments GenerateDataKey and GenerateDataKeyWithoutPlaintext share.
+pub struct DataKeyRequest<'r> {
+    /// EncryptionContext.
+    pub context: &'r [ContextPair<'r>],
+    /// KeySpec of the data key.
+    pub key_spec: Option<DataKeySpec>,
+    /// NumberOfBytes.
+    pub number_of_bytes: Option<u16>,
+}
+
+impl<'r> From<&'r request::GenerateDataKey<'r>> for DataKeyRequest<'r> {
+    fn from(r: &'r request::GenerateDataKey<'r>) -> Self {
+        DataKeyRequest {
+            context: &r.encryption_context,
+            key_spec: r.key_spec,
+            number_of_bytes: r.number_of_bytes,
+        }
+    }
+}
+
+impl<'r> From<&'r request::GenerateDataKeyWithoutPlaintext<'r>> for DataKeyRequest<'r> {
+    fn from(r: &'r request::GenerateDataKeyWithoutPlaintext<'r>) -> Self {
+        DataKeyRequest {
+            context: &r.encryption_context,
+            key_spec: r.key_spec,
+            number_of_bytes: r.number_of_bytes,
+        }
+    }
 }
 
 /// GenerateDataKey (`with_plaintext`) and GenerateDataKeyWithoutPlaintext.
-pub fn generate_data_key<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
+pub fn generate_data_key<'b, P: Platform>(
+    core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key_ref: &str,
-    context: &[ContextPair<'_>],
-    key_spec: Option<DataKeySpec>,
-    number_of_bytes: Option<u16>,
+    key: OpResult<KeyId>,
+    r: DataKeyRequest<'_>,
     with_plaintext: bool,
 ) -> OpResult<Response<'b>> {
-    let len = match (key_spec, number_of_bytes) {
+    let len = match (r.key_spec, r.number_of_bytes) {
         (Some(s), None) => s.key_len(),
         (None, Some(n)) if (1..=MAX_RANDOM_BYTES).contains(&(n as usize)) => n as usize,
         (None, Some(n)) => {
@@ -192,17 +228,17 @@ pub fn generate_data_key<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
             return Err(err!(Validation, "give exactly one of KeySpec (AES_256, AES_128) and NumberOfBytes"))
         }
     };
-    let id = core.load_ref(key_ref)?;
-    core.rng.fill_bytes(&mut bufs.b[..len]);
-    let sealed = seal_newest(core, &id, context, &bufs.b[..len], &mut bufs.aad, &mut bufs.a);
+    let key = core.load(&key?)?;
+    core.rng().fill_bytes(&mut bufs.work[..len]);
+    let sealed = seal_newest(core, &key, r.context, &bufs.work[..len], &mut bufs.aad, &mut bufs.out);
     if !with_plaintext {
-        bufs.b[..len].fill(0);
+        bufs.work[..len].fill(0);
     }
     let (n, _, key_material_id) = sealed?;
-    Ok(Response::DataKey {
-        ciphertext_blob: &bufs.a[..n],
-        plaintext: if with_plaintext { Some(&bufs.b[..len]) } else { None },
-        key_id: id,
+    Ok(Response::DataKey(reply::DataKey {
+        ciphertext_blob: &bufs.out[..n],
+        plaintext: if with_plaintext { Some(&bufs.work[..len]) } else { None },
+        key_id: key.id(),
         key_material_id,
-    })
+    }))
 }

@@ -2,16 +2,15 @@
 //! values 0..=256 (KMS); at most 16 tags and 1024 encoded bytes per key (token flash); keys
 //! starting `aws:` are reserved (TagException).
 
-use embedded_storage::nor_flash::NorFlash;
 use pkms_protocol::limits::MAX_TAGS_PER_KEY;
-use pkms_protocol::{ErrorCode, Response, Tag, Tags};
-use rand_core::{CryptoRng, RngCore};
+use pkms_protocol::{reply, request, ErrorCode, KeyId, Response, Tag, Tags};
 
-use super::Core;
-use crate::board::Board;
+use super::Buffers;
 use crate::err;
 use crate::error::{Error, OpResult};
+use crate::platform::Platform;
 use crate::records::{TagLimit, TagList, MAX_TAG_BYTES};
+use crate::state::Core;
 
 /// Checks tags against KMS's rules.
 pub fn check_tags(tags: &[Tag<'_>]) -> OpResult<()> {
@@ -40,47 +39,52 @@ pub fn limit_error(l: TagLimit) -> Error {
 }
 
 /// TagResource: adds tags or replaces their values.
-pub fn tag<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-    tags: &Tags<'_>,
-) -> OpResult<Response<'b>> {
-    check_tags(tags)?;
-    let id = core.load_ref(key_ref)?;
-    core.require_not_pending(&id)?;
+pub fn tag<P: Platform>(
+    core: &mut Core<P>,
+    key: OpResult<KeyId>,
+    r: &request::TagResource<'_>,
+) -> OpResult<Response<'static>> {
+    check_tags(&r.tags)?;
+    let mut key = core.load(&key?)?;
+    key.require_not_pending()?;
     let mut new = heapless::Vec::new();
-    TagList::edit(&core.rec.tags, tags, &[], &mut new).map_err(limit_error)?;
-    core.rec.tags = new;
-    core.save(&id)?;
-    Ok(Response::Done)
+    TagList::edit(&key.record().tags, &r.tags, &[], &mut new).map_err(limit_error)?;
+    key.record_mut().tags = new;
+    core.save(&key)?;
+    Ok(Response::Done(reply::Done {}))
 }
 
 /// UntagResource: removes tags (keys that are not there are ignored).
-pub fn untag<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &mut Core<F, R, B>,
-    key_ref: &str,
-    tag_keys: &[&str],
-) -> OpResult<Response<'b>> {
-    let id = core.load_ref(key_ref)?;
-    core.require_not_pending(&id)?;
+pub fn untag<P: Platform>(
+    core: &mut Core<P>,
+    key: OpResult<KeyId>,
+    r: &request::UntagResource<'_>,
+) -> OpResult<Response<'static>> {
+    let mut key = core.load(&key?)?;
+    key.require_not_pending()?;
     let mut new = heapless::Vec::new();
-    TagList::edit(&core.rec.tags, &[], tag_keys, &mut new).map_err(limit_error)?;
-    if new != core.rec.tags {
-        core.rec.tags = new;
-        core.save(&id)?;
+    TagList::edit(&key.record().tags, &[], &r.tag_keys, &mut new).map_err(limit_error)?;
+    if new != key.record().tags {
+        key.record_mut().tags = new;
+        core.save(&key)?;
     }
-    Ok(Response::Done)
+    Ok(Response::Done(reply::Done {}))
 }
 
-/// ListResourceTags: every tag of the key, sorted by key.
-pub fn list<'b, F: NorFlash, R: RngCore + CryptoRng, B: Board>(
-    core: &'b mut Core<F, R, B>,
-    key_ref: &str,
+/// ListResourceTags: every tag of the key, sorted by key (copied into the answer buffer).
+pub fn list<'b, P: Platform>(
+    core: &mut Core<P>,
+    bufs: &'b mut Buffers,
+    key: OpResult<KeyId>,
 ) -> OpResult<Response<'b>> {
-    core.load_ref(key_ref)?;
+    let key = core.load(&key?)?;
+    let encoded = &key.record().tags;
+    let copy = &mut bufs.out[..encoded.len()];
+    copy.copy_from_slice(encoded);
+    let copy: &'b [u8] = copy;
     let mut tags = Tags::new();
-    for t in TagList::iter(&core.rec.tags) {
+    for t in TagList::iter(copy) {
         let _ = tags.push(t);
     }
-    Ok(Response::Tags { tags })
+    Ok(Response::Tags(reply::Tags { tags }))
 }

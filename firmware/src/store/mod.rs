@@ -102,8 +102,9 @@ pub struct Entry {
     loc: u32,
     /// Record size on flash (header, payload, padding).
     size: u16,
-    /// A caller-maintained value (e.g. the next time a key needs attention); 0 after mount.
-    pub aux: u32,
+    /// A value the store's user keeps per record in RAM only (the token: when a key next needs
+    /// attention, 0 for never); 0 after mount.
+    pub due: u32,
 }
 
 /// The store over a flash `F`.
@@ -252,10 +253,10 @@ impl<F: NorFlash> Store<F> {
         self.health == Health::Ok && self.find(kind, id).is_ok()
     }
 
-    /// Sets the caller's value attached to a record (kept in RAM only).
-    pub fn set_aux(&mut self, kind: u8, id: &RecordId, aux: u32) {
+    /// Sets the `due` value of a record (kept in RAM only).
+    pub fn set_due(&mut self, kind: u8, id: &RecordId, due: u32) {
         if let Ok(i) = self.find(kind, id) {
-            self.index[i].aux = aux;
+            self.index[i].due = due;
         }
     }
 
@@ -333,7 +334,7 @@ impl<F: NorFlash> Store<F> {
                 self.kill(old.loc, old.size as usize)?;
             }
             Err(i) => {
-                let e = Entry { kind, id: *id, loc, size: size as u16, aux: 0 };
+                let e = Entry { kind, id: *id, loc, size: size as u16, due: 0 };
                 self.index.insert(i, e).map_err(|_| StoreError::Full)?;
                 self.live_bytes += size;
             }
@@ -623,7 +624,7 @@ impl<F: NorFlash> Store<F> {
                     }
                 }
                 Err(i) => {
-                    let e = Entry { kind, id, loc, size: size as u16, aux: 0 };
+                    let e = Entry { kind, id, loc, size: size as u16, due: 0 };
                     self.index.insert(i, e).map_err(|_| StoreError::Corrupted)?;
                 }
             }

@@ -49,7 +49,10 @@ impl Board for TestBoard {
     }
 }
 
-pub type TestToken = Token<MockFlash, ChaCha20Rng, TestBoard>;
+/// The platform of token tests: a mock flash, a seeded ChaCha RNG and a test board.
+pub type TestPlatform = crate::Parts<MockFlash, ChaCha20Rng, TestBoard>;
+
+pub type TestToken = Token<TestPlatform>;
 
 /// A token plus the host time it is given.
 pub struct Harness {
@@ -141,48 +144,56 @@ impl Harness {
     }
 
     pub fn create_with(&mut self, spec: KeySpec, presence: bool) -> KeyId {
-        let r = self.ok(Request::CreateKey {
+        let r = self.ok(Request::CreateKey(pkms_protocol::request::CreateKey {
             key_spec: spec,
             key_usage: None,
             description: "",
             tags: Tags::new(),
             user_presence_required: presence,
-        });
+        }));
         let res = r.get();
         match res {
-            Ok(Response::KeyMetadata(m)) => m.key_id,
+            Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: m })) => m.key_id,
             other => panic!("{other:?}"),
         }
     }
 
     pub fn encrypt(&mut self, key: &str, plaintext: &[u8], context: &[(&str, &str)]) -> Vec<u8> {
-        let r = self.ok(Request::Encrypt { key_id: key, plaintext, encryption_context: ctx(context) });
+        let r = self.ok(Request::Encrypt(pkms_protocol::request::Encrypt {
+            key_id: key,
+            plaintext,
+            encryption_context: ctx(context),
+        }));
         let res = r.get();
         match res {
-            Ok(Response::Encrypt { ciphertext_blob, .. }) => ciphertext_blob.to_vec(),
+            Ok(Response::Encrypt(pkms_protocol::reply::Encrypt { ciphertext_blob, .. })) => {
+                ciphertext_blob.to_vec()
+            }
             other => panic!("{other:?}"),
         }
     }
 
     pub fn decrypt(&mut self, blob: &[u8], context: &[(&str, &str)]) -> Result<Vec<u8>, (ErrorCode, String)> {
-        let r = self.call(Request::Decrypt {
+        let r = self.call(Request::Decrypt(pkms_protocol::request::Decrypt {
             ciphertext_blob: blob,
             encryption_context: ctx(context),
             key_id: None,
-        });
+        }));
         let res = r.get();
         match res {
-            Ok(Response::Decrypt { plaintext, .. }) => Ok(plaintext.to_vec()),
+            Ok(Response::Decrypt(pkms_protocol::reply::Decrypt { plaintext, .. })) => Ok(plaintext.to_vec()),
             Ok(other) => panic!("{other:?}"),
             Err(e) => Err((e.code, String::from(e.message))),
         }
     }
 
     pub fn describe(&mut self, key: &str) -> pkms_protocol::KeyMetadata<'static> {
-        let r = self.ok(Request::DescribeKey { key_id: key });
+        let r = self.ok(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: key }));
         let res = r.get();
         match res {
-            Ok(Response::KeyMetadata(m)) => pkms_protocol::KeyMetadata { description: "", ..m },
+            Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: m })) => {
+                pkms_protocol::KeyMetadata { description: "", ..m }
+            }
             other => panic!("{other:?}"),
         }
     }

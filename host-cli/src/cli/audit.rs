@@ -17,9 +17,7 @@ use clap::Subcommand;
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
-use pkms_protocol::access::{
-    checkpoint_digest, AuditEntry, AUDIT_ENTRY_LEN, MAX_AUDIT_PAGE, OPERATION_NAMES,
-};
+use pkms_protocol::access::{checkpoint_digest, AuditEntry, AUDIT_ENTRY_LEN, MAX_AUDIT_PAGE};
 use pkms_protocol::ErrorCode;
 use serde_json::json;
 
@@ -234,7 +232,7 @@ pub fn verify_export(e: &Export, key: &VerifyingKey) -> Result<Vec<AuditEntry>, 
 }
 
 fn entry_json(e: &AuditEntry) -> serde_json::Value {
-    let op = OPERATION_NAMES.get(e.operation as usize).copied().unwrap_or("Unknown");
+    let op = pkms_protocol::Operation::from_index(e.operation).map_or("Unknown", |o| o.name());
     let result = match e.result {
         0 => "OK".to_owned(),
         r => ErrorCode::ALL

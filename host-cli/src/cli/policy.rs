@@ -10,7 +10,7 @@
 
 use clap::Subcommand;
 use pkms_protocol::access::{
-    action_bits, Condition, ConditionKind, Effect, Policy, Statement, ACTIONS, ALL_ACTIONS, GRANT_OPERATIONS,
+    action_bits, Condition, ConditionKind, Effect, Policy, Statement, ALL_ACTIONS, GRANT_OPERATIONS,
     MAX_POLICY_BYTES,
 };
 use serde_json::{json, Map, Value};
@@ -138,7 +138,11 @@ pub fn action_names(bits: u64) -> Vec<String> {
     if bits == ALL_ACTIONS {
         return vec!["kms:*".into()];
     }
-    ACTIONS.iter().filter(|(_, b)| bits & b != 0).map(|(n, _)| (*n).to_owned()).collect()
+    (0..64)
+        .filter_map(pkms_protocol::Action::from_bit_index)
+        .filter(|a| bits & a.bit() != 0)
+        .map(|a| a.name().to_owned())
+        .collect()
 }
 
 /// Converts a compact policy to KMS-shaped JSON.

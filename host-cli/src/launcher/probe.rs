@@ -23,7 +23,7 @@ pub fn hello(stream: &mut UnixStream, timeout: Duration) -> io::Result<String> {
     let request = RequestFrame {
         id: PROBE_ID,
         now: None,
-        request: Request::Hello { protocol_version: PROTOCOL_VERSION },
+        request: Request::Hello(pkms_protocol::request::Hello { protocol_version: PROTOCOL_VERSION }),
     };
     let n = framing::encode(&request, &mut frame[1..])
         .map_err(|e| io::Error::new(ErrorKind::InvalidInput, format!("cannot encode Hello: {e:?}")))?;
@@ -62,7 +62,9 @@ fn find_answer(acc: &mut FrameAccumulator, mut input: &[u8]) -> Option<String> {
                 if let Ok(frame) = framing::decode_response(payload) {
                     if frame.id == PROBE_ID {
                         return Some(match frame.result {
-                            Ok(Response::Hello { firmware_version, .. }) => firmware_version.to_owned(),
+                            Ok(Response::Hello(pkms_protocol::reply::Hello { firmware_version, .. })) => {
+                                firmware_version.to_owned()
+                            }
                             _ => String::new(),
                         });
                     }

@@ -8,7 +8,8 @@ use pkms_lib::cli::audit::{export_bytes, parse_export, verify_export, VerifyErro
 use pkms_lib::client::NO_CONTEXT;
 use pkms_lib::model::CreateKeyParams;
 use pkms_lib::Client;
-use pkms_protocol::access::{action, AuditFullMode, ConditionKind, Role, AUDIT_ENTRY_LEN, PIN_RETRIES};
+use pkms_protocol::access::{AuditFullMode, ConditionKind, Role, AUDIT_ENTRY_LEN, PIN_RETRIES};
+use pkms_protocol::Action;
 use pkms_protocol::{ErrorCode, KeySpec};
 
 use crate::harness::{expect_code, TestToken};
@@ -74,8 +75,15 @@ pub fn grant_opens_a_refused_key(t: &mut dyn TestToken) {
         kind: ConditionKind::Subset,
         pairs: vec![("app".into(), "billing".into())],
     };
-    let grant =
-        c.create_grant(&key, "bob", action::ENCRYPT | action::DECRYPT, Some(&constraint), "billing").unwrap();
+    let grant = c
+        .create_grant(
+            &key,
+            "bob",
+            Action::Encrypt.bit() | Action::Decrypt.bit(),
+            Some(&constraint),
+            "billing",
+        )
+        .unwrap();
     let grants = c.list_grants(&key).unwrap();
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0].grantee, "bob");

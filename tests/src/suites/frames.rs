@@ -62,7 +62,10 @@ pub fn bad_frames_then_normal_service(t: &mut dyn TestToken) {
     expect_frame_error(&mut c, ErrorCode::MalformedFrame, "unknown request");
 
     // A truncated frame: the first half of a real request, then the delimiter.
-    let whole = encoded(4242, Request::GenerateRandom { number_of_bytes: 16 });
+    let whole = encoded(
+        4242,
+        Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 16 }),
+    );
     let mut half = whole[..whole.len() / 2].to_vec();
     half.push(0);
     c.send_raw(&half).unwrap();
@@ -77,13 +80,21 @@ pub fn bad_frames_then_normal_service(t: &mut dyn TestToken) {
     assert_eq!(c.generate_random(8).unwrap().len(), 8);
 
     // Another protocol version is refused by id.
-    c.send_raw(&encoded(4243, Request::Hello { protocol_version: PROTOCOL_VERSION + 7 })).unwrap();
+    c.send_raw(&encoded(
+        4243,
+        Request::Hello(pkms_protocol::request::Hello { protocol_version: PROTOCOL_VERSION + 7 }),
+    ))
+    .unwrap();
     let raw = c.recv_raw(RAW_TIMEOUT).unwrap();
     assert_eq!(raw.id, 4243);
     assert_eq!(raw.error.map(|e| e.0), Some(ErrorCode::UnsupportedProtocolVersion));
 
     // A stale answer (to a request the client did not make) is skipped by the client.
-    c.send_raw(&encoded(999_999, Request::GenerateRandom { number_of_bytes: 3 })).unwrap();
+    c.send_raw(&encoded(
+        999_999,
+        Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 3 }),
+    ))
+    .unwrap();
     assert_eq!(c.generate_random(5).unwrap().len(), 5);
     c.get_info().unwrap();
 }
@@ -93,7 +104,10 @@ pub fn bad_frames_then_normal_service(t: &mut dyn TestToken) {
 pub fn partial_frame_left_by_a_dead_client(t: &mut dyn TestToken) {
     {
         let mut c = t.client();
-        let whole = encoded(77, Request::GenerateRandom { number_of_bytes: 16 });
+        let whole = encoded(
+            77,
+            Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 16 }),
+        );
         c.send_raw(&whole[..whole.len() / 2]).unwrap();
     }
     let mut c = t.client();

@@ -26,9 +26,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use embassy_futures::select::{select, select3};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::Channel;
-use embedded_storage::nor_flash::NorFlash;
-use pkms_firmware::{Board, FrameServer, Token};
-use rand_core::{CryptoRng, RngCore};
+use pkms_firmware::{FrameServer, Platform, Token};
 
 /// Bulk packet size of the CDC-ACM data endpoints (full-speed maximum).
 pub const PACKET_SIZE: usize = 64;
@@ -305,17 +303,13 @@ impl<'a> TokenSide<'a> {
     /// Handles one received packet. `active` is the link's current session: a packet from an
     /// earlier session is dropped unanswered. A packet from a new session first drops any partial
     /// frame left by the previous one. Each response frame is passed to `emit` in pieces.
-    pub fn handle<F, R, B>(
+    pub fn handle<P: Platform>(
         &mut self,
-        token: &mut Token<F, R, B>,
+        token: &mut Token<P>,
         received: &Received,
         active: u32,
         mut emit: impl FnMut(Outgoing),
-    ) where
-        F: NorFlash,
-        R: RngCore + CryptoRng,
-        B: Board,
-    {
+    ) {
         if received.session != self.session {
             // A new host connection (port reopened, DTR toggled, re-enumerated): drop the old
             // one's partial frame and its authenticated session.
@@ -336,17 +330,12 @@ impl<'a> TokenSide<'a> {
 /// The token side's loop: takes packets from `link`, runs them through the token and queues the
 /// response pieces. `idle` is called whenever there is nothing to do or the send queue is full
 /// (on the board: `wfe`, sleeping until an interrupt; in tests: a thread yield).
-pub fn serve_forever<F, R, B>(
+pub fn serve_forever<P: Platform>(
     link: &Link,
     side: &mut TokenSide<'_>,
-    token: &mut Token<F, R, B>,
+    token: &mut Token<P>,
     mut idle: impl FnMut(),
-) -> !
-where
-    F: NorFlash,
-    R: RngCore + CryptoRng,
-    B: Board,
-{
+) -> ! {
     loop {
         let Some(received) = link.try_receive() else {
             idle();

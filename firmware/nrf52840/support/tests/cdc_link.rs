@@ -23,6 +23,8 @@ use pkms_protocol::messages::{Request, RequestFrame, Response};
 use pkms_protocol::{ErrorCode, Platform, PROTOCOL_VERSION};
 use rand_chacha::rand_core::SeedableRng;
 
+type TestToken = Token<pkms_firmware::Parts<MockFlash, rand_chacha::ChaCha20Rng, TestBoard>>;
+
 // ---------- a minimal executor for one future per thread (parks instead of spinning) ----------
 
 struct Unpark(Thread);
@@ -161,7 +163,7 @@ fn start_device(prefill: impl FnOnce(&'static Link)) -> Host {
         let server: &'static mut FrameServer = Box::leak(Box::new(FrameServer::new()));
         let mut side = TokenSide::new(server);
         let rng = rand_chacha::ChaCha20Rng::from_seed([7; 32]);
-        let mut token = Token::new(MockFlash::new(64 * 1024), rng, TestBoard);
+        let mut token = TestToken::new(MockFlash::new(64 * 1024), rng, TestBoard);
         serve_forever(link, &mut side, &mut token, || thread::sleep(Duration::from_micros(200)))
     });
     Host { bus, link, acc: FrameAccumulator::new(), packets: Vec::new() }
@@ -281,13 +283,13 @@ impl Host {
 /// Keeps only what the assertions look at, with a 'static lifetime.
 fn leak_response(r: Response<'_>) -> Response<'static> {
     match r {
-        Response::Hello { protocol_version, .. } => {
-            Response::Hello { protocol_version, firmware_version: "" }
+        Response::Hello(pkms_protocol::reply::Hello { protocol_version, .. }) => {
+            Response::Hello(pkms_protocol::reply::Hello { protocol_version, firmware_version: "" })
         }
-        Response::Random { plaintext } => {
-            Response::Random { plaintext: Box::leak(plaintext.to_vec().into_boxed_slice()) }
+        Response::Random(pkms_protocol::reply::Random { plaintext }) => {
+            Response::Random(pkms_protocol::reply::Random { plaintext: Box::leak(plaintext.to_vec().into_boxed_slice()) })
         }
-        _ => Response::Hello { protocol_version: u16::MAX, firmware_version: "other" },
+        _ => Response::Hello(pkms_protocol::reply::Hello { protocol_version: u16::MAX, firmware_version: "other" }),
     }
 }
 
@@ -299,17 +301,17 @@ fn encode(id: u32, request: Request<'_>) -> Vec<u8> {
 }
 
 fn hello(id: u32) -> Vec<u8> {
-    encode(id, Request::Hello { protocol_version: PROTOCOL_VERSION })
+    encode(id, Request::Hello(pkms_protocol::request::Hello { protocol_version: PROTOCOL_VERSION }))
 }
 
 fn random(id: u32, n: u16) -> Vec<u8> {
-    encode(id, Request::GenerateRandom { number_of_bytes: n })
+    encode(id, Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: n }))
 }
 
 fn assert_hello(got: (u32, Result<Response<'static>, ErrorCode>), id: u32) {
     assert_eq!(got.0, id);
     match got.1 {
-        Ok(Response::Hello { protocol_version, .. }) => assert_eq!(protocol_version, PROTOCOL_VERSION),
+        Ok(Response::Hello(pkms_protocol::reply::Hello { protocol_version, .. })) => assert_eq!(protocol_version, PROTOCOL_VERSION),
         other => panic!("expected Hello, got {other:?}"),
     }
 }
@@ -333,7 +335,7 @@ fn a_frame_split_byte_by_byte_and_in_odd_pieces() {
     host.send_split(&random(3, 10), |i| [3, 1, 5][i % 3]);
     let (id, r) = host.response();
     assert_eq!(id, 3);
-    assert!(matches!(r, Ok(Response::Random { plaintext }) if plaintext.len() == 10));
+    assert!(matches!(r, Ok(Response::Random(pkms_protocol::reply::Random { plaintext })) if plaintext.len() == 10));
 }
 
 #[test]
@@ -372,7 +374,7 @@ fn large_responses_go_out_in_64_byte_packets() {
     host.send_split(&random(30, 1024), |_| 64);
     let (id, r) = host.response();
     assert_eq!(id, 30);
-    assert!(matches!(r, Ok(Response::Random { plaintext }) if plaintext.len() == 1024));
+    assert!(matches!(r, Ok(Response::Random(pkms_protocol::reply::Random { plaintext })) if plaintext.len() == 1024));
     // Sessions start with a lone delimiter (one for plugging in, one for opening the port).
     let starts = host.packets.iter().take_while(|p| p.as_bytes() == [SESSION_START]).count();
     assert!(starts >= 1, "the session starts with a delimiter");
@@ -464,7 +466,7 @@ fn every_session_starts_with_a_lone_delimiter_that_ends_a_stale_fragment() {
     // Without the delimiter the fragment would be glued to this answer and it would not decode.
     let (id, r) = host.response_skipping_garbage();
     assert_eq!(id, 91);
-    assert!(matches!(r, Ok(Response::Hello { .. })));
+    assert!(matches!(r, Ok(Response::Hello(pkms_protocol::reply::Hello { .. }))));
 }
 
 #[test]
@@ -522,7 +524,7 @@ fn the_token_side_alone_drops_partial_frames_on_a_new_session() {
     let server: &'static mut FrameServer = Box::leak(Box::new(FrameServer::new()));
     let mut side = TokenSide::new(server);
     let mut token =
-        Token::new(MockFlash::new(64 * 1024), rand_chacha::ChaCha20Rng::from_seed([1; 32]), TestBoard);
+        TestToken::new(MockFlash::new(64 * 1024), rand_chacha::ChaCha20Rng::from_seed([1; 32]), TestBoard);
     let req = hello(80);
     let mut out = Vec::new();
     side.handle(&mut token, &Received { session: 1, packet: Packet::new(&req[..4]).unwrap() }, 1, |o| {
@@ -550,19 +552,19 @@ fn closing_the_port_ends_the_authenticated_session() {
     host.send_split(
         &encode(
             80,
-            Request::Initialize {
+            Request::Initialize(pkms_protocol::request::Initialize {
                 pin: b"246810",
                 puk: b"1234567890abcdef",
                 audit_full: AuditFullMode::Overwrite,
-            },
+            }),
         ),
         |_| 64,
     );
     assert!(host.response().1.is_ok(), "initialise the token");
-    host.send_split(&encode(81, Request::Authenticate { principal: "admin", pin: b"246810" }), |_| 64);
+    host.send_split(&encode(81, Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin: b"246810" })), |_| 64);
     assert!(host.response().1.is_ok(), "authenticate as admin");
     host.send_split(&random(82, 8), |_| 64);
-    assert!(matches!(host.response().1, Ok(Response::Random { .. })), "the session allows GenerateRandom");
+    assert!(matches!(host.response().1, Ok(Response::Random(pkms_protocol::reply::Random { .. }))), "the session allows GenerateRandom");
     // The host closes the port and another program opens it: no Hello, but a new connection.
     let open = host.link.active_session();
     host.set_dtr(false);

@@ -9,8 +9,15 @@ fn alias_page(
     limit: u16,
     marker: Option<&str>,
 ) -> (Vec<(String, KeyId)>, Option<String>) {
-    let r = h.ok(Request::ListAliases { key_id: key, limit: Some(limit), marker });
-    let Ok(Response::Aliases { aliases, next_marker, truncated }) = r.get() else { panic!() };
+    let r = h.ok(Request::ListAliases(pkms_protocol::request::ListAliases {
+        key_id: key,
+        limit: Some(limit),
+        marker,
+    }));
+    let Ok(Response::Aliases(pkms_protocol::reply::Aliases { aliases, next_marker, truncated })) = r.get()
+    else {
+        panic!()
+    };
     assert_eq!(truncated, next_marker.is_some());
     (
         aliases.iter().map(|a| (String::from(a.alias_name), a.target_key_id)).collect(),
@@ -25,26 +32,38 @@ fn alias_names_follow_kms_rules() {
     let long = format!("alias/{}", "a".repeat(251));
     for bad in ["bar-test2", "alias/", "alias/has space", "alias/ümlaut", "alias/aws/mine", long.as_str(), ""]
     {
-        let (code, msg) = h.err(Request::CreateAlias { alias_name: bad, target_key_id: &key });
+        let (code, msg) = h.err(Request::CreateAlias(pkms_protocol::request::CreateAlias {
+            alias_name: bad,
+            target_key_id: &key,
+        }));
         assert_eq!(code, ErrorCode::InvalidAliasName, "{bad}: {msg}");
     }
     let max = format!("alias/{}", "a".repeat(250));
     for good in ["alias/a", "alias/Ok:with/all_the-chars09", max.as_str()] {
-        h.ok(Request::CreateAlias { alias_name: good, target_key_id: &key });
+        h.ok(Request::CreateAlias(pkms_protocol::request::CreateAlias {
+            alias_name: good,
+            target_key_id: &key,
+        }));
     }
     assert_eq!(
-        h.code(Request::CreateAlias { alias_name: "alias/a", target_key_id: &key }),
+        h.code(Request::CreateAlias(pkms_protocol::request::CreateAlias {
+            alias_name: "alias/a",
+            target_key_id: &key
+        })),
         ErrorCode::AlreadyExists
     );
     assert_eq!(
-        h.code(Request::CreateAlias { alias_name: "alias/b", target_key_id: "alias/a" }),
+        h.code(Request::CreateAlias(pkms_protocol::request::CreateAlias {
+            alias_name: "alias/b",
+            target_key_id: "alias/a"
+        })),
         ErrorCode::Validation
     );
     assert_eq!(
-        h.code(Request::CreateAlias {
+        h.code(Request::CreateAlias(pkms_protocol::request::CreateAlias {
             alias_name: "alias/b",
             target_key_id: "00000000-0000-0000-0000-000000000000"
-        }),
+        })),
         ErrorCode::NotFound
     );
 }
@@ -55,28 +74,49 @@ fn aliases_resolve_update_delete_and_list() {
     let a = h.create(KeySpec::SymmetricDefault);
     let b = h.create(KeySpec::SymmetricDefault);
     let mac = h.create(KeySpec::Hmac256);
-    h.ok(Request::CreateAlias { alias_name: "alias/app", target_key_id: &s(&a) });
+    h.ok(Request::CreateAlias(pkms_protocol::request::CreateAlias {
+        alias_name: "alias/app",
+        target_key_id: &s(&a),
+    }));
     let blob = h.encrypt("alias/app", b"x", &[]);
     assert_eq!(&blob[3..19], &a.0);
     assert_eq!(h.describe("alias/app").key_id, a);
-    h.ok(Request::UpdateAlias { alias_name: "alias/app", target_key_id: &s(&b) });
+    h.ok(Request::UpdateAlias(pkms_protocol::request::UpdateAlias {
+        alias_name: "alias/app",
+        target_key_id: &s(&b),
+    }));
     assert_eq!(h.describe("alias/app").key_id, b);
     assert_eq!(
-        h.code(Request::UpdateAlias { alias_name: "alias/app", target_key_id: &s(&mac) }),
+        h.code(Request::UpdateAlias(pkms_protocol::request::UpdateAlias {
+            alias_name: "alias/app",
+            target_key_id: &s(&mac)
+        })),
         ErrorCode::Validation
     );
     assert_eq!(
-        h.code(Request::UpdateAlias { alias_name: "alias/nope", target_key_id: &s(&a) }),
+        h.code(Request::UpdateAlias(pkms_protocol::request::UpdateAlias {
+            alias_name: "alias/nope",
+            target_key_id: &s(&a)
+        })),
         ErrorCode::NotFound
     );
-    h.ok(Request::DeleteAlias { alias_name: "alias/app" });
-    assert_eq!(h.code(Request::DeleteAlias { alias_name: "alias/app" }), ErrorCode::NotFound);
-    assert_eq!(h.code(Request::DescribeKey { key_id: "alias/app" }), ErrorCode::NotFound);
+    h.ok(Request::DeleteAlias(pkms_protocol::request::DeleteAlias { alias_name: "alias/app" }));
+    assert_eq!(
+        h.code(Request::DeleteAlias(pkms_protocol::request::DeleteAlias { alias_name: "alias/app" })),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        h.code(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: "alias/app" })),
+        ErrorCode::NotFound
+    );
     // Listing: sorted by name, paged, filtered by key.
     let names = ["alias/e", "alias/b", "alias/d", "alias/a", "alias/c"];
     for (i, n) in names.iter().enumerate() {
         let target = if i % 2 == 0 { a } else { b };
-        h.ok(Request::CreateAlias { alias_name: n, target_key_id: &s(&target) });
+        h.ok(Request::CreateAlias(pkms_protocol::request::CreateAlias {
+            alias_name: n,
+            target_key_id: &s(&target),
+        }));
     }
     let mut h = h.restart();
     let mut seen = Vec::new();
@@ -94,13 +134,23 @@ fn aliases_resolve_update_delete_and_list() {
     let (of_b, _) = alias_page(&mut h, Some(&s(&b)), 10, None);
     assert_eq!(of_b, [(String::from("alias/a"), b), (String::from("alias/b"), b)]);
     assert_eq!(
-        h.code(Request::ListAliases { key_id: None, limit: None, marker: Some("junk") }),
+        h.code(Request::ListAliases(pkms_protocol::request::ListAliases {
+            key_id: None,
+            limit: None,
+            marker: Some("junk")
+        })),
         ErrorCode::InvalidMarker
     );
     // Pending deletion keys cannot get aliases.
-    h.ok(Request::ScheduleKeyDeletion { key_id: &s(&a), pending_window_in_days: None });
+    h.ok(Request::ScheduleKeyDeletion(pkms_protocol::request::ScheduleKeyDeletion {
+        key_id: &s(&a),
+        pending_window_in_days: None,
+    }));
     assert_eq!(
-        h.code(Request::CreateAlias { alias_name: "alias/z", target_key_id: &s(&a) }),
+        h.code(Request::CreateAlias(pkms_protocol::request::CreateAlias {
+            alias_name: "alias/z",
+            target_key_id: &s(&a)
+        })),
         ErrorCode::InvalidState
     );
 }
@@ -110,15 +160,21 @@ fn tags_are_added_replaced_removed_and_bounded() {
     let mut h = Harness::new();
     let key = s(&h.create(KeySpec::SymmetricDefault));
     let list = |h: &mut Harness| -> Vec<(String, String)> {
-        let r = h.ok(Request::ListResourceTags { key_id: &key });
-        let Ok(Response::Tags { tags }) = r.get() else { panic!() };
+        let r = h.ok(Request::ListResourceTags(pkms_protocol::request::ListResourceTags { key_id: &key }));
+        let Ok(Response::Tags(pkms_protocol::reply::Tags { tags })) = r.get() else { panic!() };
         tags.iter().map(|t| (String::from(t.tag_key), String::from(t.tag_value))).collect()
     };
     let tags = |pairs: &[(&'static str, &'static str)]| -> Tags<'static> {
         pairs.iter().map(|&(k, v)| Tag { tag_key: k, tag_value: v }).collect()
     };
-    h.ok(Request::TagResource { key_id: &key, tags: tags(&[("b", "2"), ("a", "1")]) });
-    h.ok(Request::TagResource { key_id: &key, tags: tags(&[("a", "9"), ("c", "")]) });
+    h.ok(Request::TagResource(pkms_protocol::request::TagResource {
+        key_id: &key,
+        tags: tags(&[("b", "2"), ("a", "1")]),
+    }));
+    h.ok(Request::TagResource(pkms_protocol::request::TagResource {
+        key_id: &key,
+        tags: tags(&[("a", "9"), ("c", "")]),
+    }));
     assert_eq!(
         list(&mut h),
         [
@@ -127,18 +183,39 @@ fn tags_are_added_replaced_removed_and_bounded() {
             (String::from("c"), String::new())
         ]
     );
-    h.ok(Request::UntagResource { key_id: &key, tag_keys: ["b", "zz"].into_iter().collect() });
+    h.ok(Request::UntagResource(pkms_protocol::request::UntagResource {
+        key_id: &key,
+        tag_keys: ["b", "zz"].into_iter().collect(),
+    }));
     assert_eq!(list(&mut h).len(), 2);
-    assert_eq!(h.code(Request::TagResource { key_id: &key, tags: tags(&[("", "x")]) }), ErrorCode::Tag);
-    assert_eq!(h.code(Request::TagResource { key_id: &key, tags: tags(&[("aws:x", "x")]) }), ErrorCode::Tag);
+    assert_eq!(
+        h.code(Request::TagResource(pkms_protocol::request::TagResource {
+            key_id: &key,
+            tags: tags(&[("", "x")])
+        })),
+        ErrorCode::Tag
+    );
+    assert_eq!(
+        h.code(Request::TagResource(pkms_protocol::request::TagResource {
+            key_id: &key,
+            tags: tags(&[("aws:x", "x")])
+        })),
+        ErrorCode::Tag
+    );
     let long_key = "k".repeat(129);
     let t = [Tag { tag_key: &long_key, tag_value: "" }].into_iter().collect();
-    assert_eq!(h.code(Request::TagResource { key_id: &key, tags: t }), ErrorCode::Tag);
+    assert_eq!(
+        h.code(Request::TagResource(pkms_protocol::request::TagResource { key_id: &key, tags: t })),
+        ErrorCode::Tag
+    );
     let names: Vec<String> = (0..15).map(|i| format!("t{i}")).collect();
     let many: Tags<'_> = names.iter().map(|n| Tag { tag_key: n, tag_value: "v" }).collect();
-    assert_eq!(h.code(Request::TagResource { key_id: &key, tags: many }), ErrorCode::LimitExceeded);
+    assert_eq!(
+        h.code(Request::TagResource(pkms_protocol::request::TagResource { key_id: &key, tags: many })),
+        ErrorCode::LimitExceeded
+    );
     assert_eq!(list(&mut h).len(), 2, "a refused TagResource changes nothing");
     let mut h = h.restart();
-    let r = h.ok(Request::ListResourceTags { key_id: &key });
-    assert!(matches!(r.get(), Ok(Response::Tags { tags }) if tags.len() == 2));
+    let r = h.ok(Request::ListResourceTags(pkms_protocol::request::ListResourceTags { key_id: &key }));
+    assert!(matches!(r.get(), Ok(Response::Tags(pkms_protocol::reply::Tags { tags })) if tags.len() == 2));
 }

@@ -7,10 +7,11 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
 use pkms_protocol::access::{
-    action, checkpoint_digest, AuditEntry, AuditFullMode, Condition, ConditionKind, Effect, Policy, Role,
-    Statement, AUDIT_ENTRY_LEN, PIN_RETRIES,
+    checkpoint_digest, AuditEntry, AuditFullMode, Condition, ConditionKind, Effect, Policy, Role, Statement,
+    AUDIT_ENTRY_LEN, PIN_RETRIES,
 };
 use pkms_protocol::messages::{Request, RequestFrame, Response};
+use pkms_protocol::Action;
 use pkms_protocol::{ErrorCode, KeySpec};
 
 use super::*;
@@ -20,28 +21,28 @@ const PIN: &[u8] = b"246810";
 const PUK: &[u8] = b"puk-12345678";
 
 fn init(h: &mut Harness, mode: AuditFullMode) {
-    h.ok(Request::Initialize { pin: PIN, puk: PUK, audit_full: mode });
+    h.ok(Request::Initialize(pkms_protocol::request::Initialize { pin: PIN, puk: PUK, audit_full: mode }));
 }
 
 fn hello(h: &mut Harness) {
-    h.ok(Request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION });
+    h.ok(Request::Hello(pkms_protocol::request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION }));
 }
 
 fn login(h: &mut Harness, who: &str, pin: &[u8]) {
     hello(h);
-    h.ok(Request::Authenticate { principal: who, pin });
+    h.ok(Request::Authenticate(pkms_protocol::request::Authenticate { principal: who, pin }));
 }
 
 fn initialized(h: &mut Harness) -> bool {
-    match h.ok(Request::GetInfo).get() {
-        Ok(Response::Info(i)) => i.initialized,
+    match h.ok(Request::GetInfo(pkms_protocol::request::GetInfo {})).get() {
+        Ok(Response::Info(pkms_protocol::reply::Info { info: i })) => i.initialized,
         other => panic!("{other:?}"),
     }
 }
 
 fn retries(h: &mut Harness, who: &str) -> u8 {
-    match h.ok(Request::ListPrincipals).get() {
-        Ok(Response::Principals { principals }) => {
+    match h.ok(Request::ListPrincipals(pkms_protocol::request::ListPrincipals {})).get() {
+        Ok(Response::Principals(pkms_protocol::reply::Principals { principals })) => {
             principals.iter().find(|p| p.name == who).map(|p| p.pin_retries_left).expect("principal listed")
         }
         other => panic!("{other:?}"),
@@ -49,11 +50,18 @@ fn retries(h: &mut Harness, who: &str) -> u8 {
 }
 
 fn add_user(h: &mut Harness, name: &str, pin: &[u8]) {
-    h.ok(Request::CreatePrincipal { name, pin, role: Role::User });
+    h.ok(Request::CreatePrincipal(pkms_protocol::request::CreatePrincipal { name, pin, role: Role::User }));
 }
 
 fn encrypt_code(h: &mut Harness, key: &str, context: &[(&str, &str)]) -> Option<ErrorCode> {
-    match h.call(Request::Encrypt { key_id: key, plaintext: b"hi", encryption_context: ctx(context) }).get() {
+    match h
+        .call(Request::Encrypt(pkms_protocol::request::Encrypt {
+            key_id: key,
+            plaintext: b"hi",
+            encryption_context: ctx(context),
+        }))
+        .get()
+    {
         Ok(_) => None,
         Err(e) => Some(e.code),
     }
@@ -78,19 +86,29 @@ fn open_token_works_without_pin_until_init_then_needs_a_session() {
     assert_eq!(encrypt_code(&mut h, &k, &[]), None);
     hello(&mut h);
     assert_eq!(encrypt_code(&mut h, &k, &[]), Some(ErrorCode::AuthenticationFailed));
-    assert_eq!(h.code(Request::ListKeys { limit: None, marker: None }), ErrorCode::AuthenticationFailed);
+    assert_eq!(
+        h.code(Request::ListKeys(pkms_protocol::request::ListKeys { limit: None, marker: None })),
+        ErrorCode::AuthenticationFailed
+    );
     // GetInfo and Hello still work.
     assert!(initialized(&mut h));
     assert_eq!(
-        h.code(Request::Authenticate { principal: "admin", pin: b"999999" }),
+        h.code(Request::Authenticate(pkms_protocol::request::Authenticate {
+            principal: "admin",
+            pin: b"999999"
+        })),
         ErrorCode::AuthenticationFailed
     );
     assert_eq!(encrypt_code(&mut h, &k, &[]), Some(ErrorCode::AuthenticationFailed));
-    h.ok(Request::Authenticate { principal: "admin", pin: PIN });
+    h.ok(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin: PIN }));
     assert_eq!(encrypt_code(&mut h, &k, &[]), None);
     // A second Initialize is refused; a restart keeps the token initialised and the session gone.
     assert_eq!(
-        h.code(Request::Initialize { pin: PIN, puk: PUK, audit_full: AuditFullMode::Refuse }),
+        h.code(Request::Initialize(pkms_protocol::request::Initialize {
+            pin: PIN,
+            puk: PUK,
+            audit_full: AuditFullMode::Refuse
+        })),
         ErrorCode::InvalidState
     );
     let mut h = h.restart();
@@ -99,11 +117,19 @@ fn open_token_works_without_pin_until_init_then_needs_a_session() {
     // Short PINs are refused at init and for new principals.
     login(&mut h, "admin", PIN);
     assert_eq!(
-        h.code(Request::CreatePrincipal { name: "bob", pin: b"123", role: Role::User }),
+        h.code(Request::CreatePrincipal(pkms_protocol::request::CreatePrincipal {
+            name: "bob",
+            pin: b"123",
+            role: Role::User
+        })),
         ErrorCode::Validation
     );
     assert_eq!(
-        h.code(Request::CreatePrincipal { name: "bad name", pin: PIN, role: Role::User }),
+        h.code(Request::CreatePrincipal(pkms_protocol::request::CreatePrincipal {
+            name: "bad name",
+            pin: PIN,
+            role: Role::User
+        })),
         ErrorCode::Validation
     );
 }
@@ -116,58 +142,110 @@ fn eight_wrong_pins_lock_until_the_puk_unblocks_and_wrong_puks_leave_factory_res
     let k = s(&h.create(KeySpec::SymmetricDefault));
     for i in 1..PIN_RETRIES {
         hello(&mut h);
-        let (code, msg) = h.err(Request::Authenticate { principal: "bob", pin: b"000000" });
+        let (code, msg) = h.err(Request::Authenticate(pkms_protocol::request::Authenticate {
+            principal: "bob",
+            pin: b"000000",
+        }));
         assert_eq!(code, ErrorCode::AuthenticationFailed);
         assert!(msg.contains(&std::format!("{} tries left", PIN_RETRIES - i)), "{msg}");
     }
-    assert_eq!(h.code(Request::Authenticate { principal: "bob", pin: b"000000" }), ErrorCode::PinLocked);
+    assert_eq!(
+        h.code(Request::Authenticate(pkms_protocol::request::Authenticate {
+            principal: "bob",
+            pin: b"000000"
+        })),
+        ErrorCode::PinLocked
+    );
     // Locked: even the right PIN is refused.
-    assert_eq!(h.code(Request::Authenticate { principal: "bob", pin: b"135790" }), ErrorCode::PinLocked);
+    assert_eq!(
+        h.code(Request::Authenticate(pkms_protocol::request::Authenticate {
+            principal: "bob",
+            pin: b"135790"
+        })),
+        ErrorCode::PinLocked
+    );
     login(&mut h, "admin", PIN);
     assert_eq!(retries(&mut h, "bob"), 0);
     // Wrong PUK costs a PUK try; the right one unblocks with a new PIN.
     hello(&mut h);
     assert_eq!(
-        h.code(Request::UnblockPin { principal: "bob", puk: b"wrong-puk", new_pin: b"555555" }),
+        h.code(Request::UnblockPin(pkms_protocol::request::UnblockPin {
+            principal: "bob",
+            puk: b"wrong-puk",
+            new_pin: b"555555"
+        })),
         ErrorCode::AuthenticationFailed
     );
-    h.ok(Request::UnblockPin { principal: "bob", puk: PUK, new_pin: b"555555" });
+    h.ok(Request::UnblockPin(pkms_protocol::request::UnblockPin {
+        principal: "bob",
+        puk: PUK,
+        new_pin: b"555555",
+    }));
     assert_eq!(
-        h.code(Request::Authenticate { principal: "bob", pin: b"135790" }),
+        h.code(Request::Authenticate(pkms_protocol::request::Authenticate {
+            principal: "bob",
+            pin: b"135790"
+        })),
         ErrorCode::AuthenticationFailed
     );
     login(&mut h, "bob", b"555555");
     // A user may not manage principals nor factory-reset while the PUK works.
     assert_eq!(
-        h.code(Request::CreatePrincipal { name: "eve", pin: PIN, role: Role::Admin }),
+        h.code(Request::CreatePrincipal(pkms_protocol::request::CreatePrincipal {
+            name: "eve",
+            pin: PIN,
+            role: Role::Admin
+        })),
         ErrorCode::AccessDenied
     );
     assert_eq!(
-        h.code(Request::FactoryReset { confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION }),
+        h.code(Request::FactoryReset(pkms_protocol::request::FactoryReset {
+            confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION
+        })),
         ErrorCode::AccessDenied
     );
     // Eight wrong PUKs block the PUK for good.
     hello(&mut h);
     for _ in 1..PIN_RETRIES {
         assert_eq!(
-            h.code(Request::UnblockPin { principal: "bob", puk: b"wrong-puk", new_pin: b"555555" }),
+            h.code(Request::UnblockPin(pkms_protocol::request::UnblockPin {
+                principal: "bob",
+                puk: b"wrong-puk",
+                new_pin: b"555555"
+            })),
             ErrorCode::AuthenticationFailed
         );
     }
     assert_eq!(
-        h.code(Request::UnblockPin { principal: "bob", puk: b"wrong-puk", new_pin: b"555555" }),
+        h.code(Request::UnblockPin(pkms_protocol::request::UnblockPin {
+            principal: "bob",
+            puk: b"wrong-puk",
+            new_pin: b"555555"
+        })),
         ErrorCode::PinLocked
     );
     assert_eq!(
-        h.code(Request::UnblockPin { principal: "bob", puk: PUK, new_pin: b"555555" }),
+        h.code(Request::UnblockPin(pkms_protocol::request::UnblockPin {
+            principal: "bob",
+            puk: PUK,
+            new_pin: b"555555"
+        })),
         ErrorCode::PinLocked
     );
     // Then anyone may factory-reset: every key is gone and the token is open again.
-    assert_eq!(h.code(Request::FactoryReset { confirm: "yes" }), ErrorCode::Validation);
+    assert_eq!(
+        h.code(Request::FactoryReset(pkms_protocol::request::FactoryReset { confirm: "yes" })),
+        ErrorCode::Validation
+    );
     assert!(initialized(&mut h));
-    h.ok(Request::FactoryReset { confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION });
+    h.ok(Request::FactoryReset(pkms_protocol::request::FactoryReset {
+        confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION,
+    }));
     assert!(!initialized(&mut h));
-    assert_eq!(h.code(Request::DescribeKey { key_id: &k }), ErrorCode::NotFound);
+    assert_eq!(
+        h.code(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: &k })),
+        ErrorCode::NotFound
+    );
     let mut h = h.restart();
     assert!(!initialized(&mut h));
     let k2 = s(&h.create(KeySpec::SymmetricDefault));
@@ -186,14 +264,18 @@ fn a_power_cut_at_any_byte_of_a_pin_check_never_gains_a_try() {
         let total = {
             let mut h = Harness::with_flash(start.clone());
             let before = h.token.flash().bytes_written();
-            let _ = h.call(Request::Authenticate { principal: "bob", pin });
+            let _ =
+                h.call(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "bob", pin }));
             h.token.flash().bytes_written() - before
         };
         assert!(total > 0);
         for cut in 0..total {
             let mut h = Harness::with_flash(start.clone());
-            h.token.core.store.flash_mut().cut_power_after(cut);
-            let verdict = match h.call(Request::Authenticate { principal: "bob", pin }).get() {
+            h.token.core.flash_mut().cut_power_after(cut);
+            let verdict = match h
+                .call(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "bob", pin }))
+                .get()
+            {
                 Ok(_) => true,
                 Err(e) => matches!(e.code, ErrorCode::AuthenticationFailed | ErrorCode::PinLocked),
             };
@@ -223,7 +305,10 @@ fn policies_and_grants_decide_who_may_use_a_key() {
     // Default policy: administrators only.
     login(&mut h, "bob", b"135790");
     assert_eq!(encrypt_code(&mut h, &admin_key, &[]), Some(ErrorCode::AccessDenied));
-    assert_eq!(h.code(Request::DescribeKey { key_id: &admin_key }), ErrorCode::AccessDenied);
+    assert_eq!(
+        h.code(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: &admin_key })),
+        ErrorCode::AccessDenied
+    );
     // A key bob creates is his (and the administrators'), not carol's.
     let bob_key = s(&h.create(KeySpec::SymmetricDefault));
     assert_eq!(encrypt_code(&mut h, &bob_key, &[]), None);
@@ -236,16 +321,16 @@ fn policies_and_grants_decide_who_may_use_a_key() {
     pairs.push(("app", "billing")).unwrap();
     let constraint = Condition { kind: ConditionKind::Subset, pairs };
     let gid = match h
-        .ok(Request::CreateGrant {
+        .ok(Request::CreateGrant(pkms_protocol::request::CreateGrant {
             key_id: &admin_key,
             grantee: "bob",
-            operations: action::ENCRYPT,
+            operations: Action::Encrypt.bit(),
             constraint: Some(constraint),
             name: "billing",
-        })
+        }))
         .get()
     {
-        Ok(Response::Grant { grant_id }) => String::from(grant_id),
+        Ok(Response::Grant(pkms_protocol::reply::Grant { grant_id })) => String::from(grant_id),
         other => panic!("{other:?}"),
     };
     login(&mut h, "bob", b"135790");
@@ -256,12 +341,21 @@ fn policies_and_grants_decide_who_may_use_a_key() {
     assert_eq!(h.decrypt(&blob, &[("app", "billing")]).unwrap_err().0, ErrorCode::AccessDenied);
     // Carol cannot retire bob's grant; bob can.
     login(&mut h, "carol", b"246802");
-    assert_eq!(h.code(Request::RetireGrant { key_id: &admin_key, grant_id: &gid }), ErrorCode::AccessDenied);
+    assert_eq!(
+        h.code(Request::RetireGrant(pkms_protocol::request::RetireGrant {
+            key_id: &admin_key,
+            grant_id: &gid
+        })),
+        ErrorCode::AccessDenied
+    );
     login(&mut h, "bob", b"135790");
-    h.ok(Request::RetireGrant { key_id: &admin_key, grant_id: &gid });
+    h.ok(Request::RetireGrant(pkms_protocol::request::RetireGrant { key_id: &admin_key, grant_id: &gid }));
     assert_eq!(encrypt_code(&mut h, &admin_key, &[("app", "billing")]), Some(ErrorCode::AccessDenied));
     assert_eq!(
-        h.code(Request::RetireGrant { key_id: &admin_key, grant_id: &gid }),
+        h.code(Request::RetireGrant(pkms_protocol::request::RetireGrant {
+            key_id: &admin_key,
+            grant_id: &gid
+        })),
         ErrorCode::InvalidGrantId
     );
     // A policy: carol may decrypt, everyone may encrypt, but bob is denied everything (deny wins).
@@ -281,14 +375,19 @@ fn policies_and_grants_decide_who_may_use_a_key() {
     st.push(Statement {
         effect: Effect::Allow,
         principals: carol,
-        actions: action::DECRYPT,
+        actions: Action::Decrypt.bit(),
         condition: None,
     })
     .unwrap();
     let mut all = heapless::Vec::new();
     all.push("*").unwrap();
-    st.push(Statement { effect: Effect::Allow, principals: all, actions: action::ENCRYPT, condition: None })
-        .unwrap();
+    st.push(Statement {
+        effect: Effect::Allow,
+        principals: all,
+        actions: Action::Encrypt.bit(),
+        condition: None,
+    })
+    .unwrap();
     let mut bob = heapless::Vec::new();
     bob.push("bob").unwrap();
     st.push(Statement {
@@ -299,9 +398,11 @@ fn policies_and_grants_decide_who_may_use_a_key() {
     })
     .unwrap();
     let policy = encode_policy(&Policy { statements: st });
-    h.ok(Request::PutKeyPolicy { key_id: &admin_key, policy: &policy });
-    match h.ok(Request::GetKeyPolicy { key_id: &admin_key }).get() {
-        Ok(Response::KeyPolicy { policy: p, .. }) => assert_eq!(p, &policy[..]),
+    h.ok(Request::PutKeyPolicy(pkms_protocol::request::PutKeyPolicy { key_id: &admin_key, policy: &policy }));
+    match h.ok(Request::GetKeyPolicy(pkms_protocol::request::GetKeyPolicy { key_id: &admin_key })).get() {
+        Ok(Response::KeyPolicy(pkms_protocol::reply::KeyPolicy { policy: p, .. })) => {
+            assert_eq!(p, &policy[..])
+        }
         other => panic!("{other:?}"),
     }
     let blob = h.encrypt(&admin_key, b"x", &[]);
@@ -309,7 +410,10 @@ fn policies_and_grants_decide_who_may_use_a_key() {
     assert_eq!(h.decrypt(&blob, &[]).unwrap(), b"x");
     assert_eq!(encrypt_code(&mut h, &admin_key, &[]), None);
     assert_eq!(
-        h.code(Request::ScheduleKeyDeletion { key_id: &admin_key, pending_window_in_days: None }),
+        h.code(Request::ScheduleKeyDeletion(pkms_protocol::request::ScheduleKeyDeletion {
+            key_id: &admin_key,
+            pending_window_in_days: None
+        })),
         ErrorCode::AccessDenied
     );
     login(&mut h, "bob", b"135790");
@@ -317,18 +421,29 @@ fn policies_and_grants_decide_who_may_use_a_key() {
     // Malformed policies and ones that lock the caller out are refused.
     login(&mut h, "admin", PIN);
     assert_eq!(
-        h.code(Request::PutKeyPolicy { key_id: &admin_key, policy: b"\x01\x02" }),
+        h.code(Request::PutKeyPolicy(pkms_protocol::request::PutKeyPolicy {
+            key_id: &admin_key,
+            policy: b"\x01\x02"
+        })),
         ErrorCode::MalformedPolicyDocument
     );
     let mut only_carol = heapless::Vec::new();
     let mut c = heapless::Vec::new();
     c.push("carol").unwrap();
     only_carol
-        .push(Statement { effect: Effect::Allow, principals: c, actions: action::ENCRYPT, condition: None })
+        .push(Statement {
+            effect: Effect::Allow,
+            principals: c,
+            actions: Action::Encrypt.bit(),
+            condition: None,
+        })
         .unwrap();
     let lockout = encode_policy(&Policy { statements: only_carol });
     assert_eq!(
-        h.code(Request::PutKeyPolicy { key_id: &admin_key, policy: &lockout }),
+        h.code(Request::PutKeyPolicy(pkms_protocol::request::PutKeyPolicy {
+            key_id: &admin_key,
+            policy: &lockout
+        })),
         ErrorCode::MalformedPolicyDocument
     );
 }
@@ -337,8 +452,11 @@ fn policies_and_grants_decide_who_may_use_a_key() {
 type Export = (Vec<AuditEntry>, u64, [u8; 32], Vec<u8>, Vec<u8>, u64, Vec<u8>);
 
 fn read_all(h: &mut Harness) -> Export {
-    let (seq, hash, sig, first, pk, base) = match h.ok(Request::GetAuditCheckpoint).get() {
-        Ok(Response::AuditCheckpoint {
+    let (seq, hash, sig, first, pk, base) = match h
+        .ok(Request::GetAuditCheckpoint(pkms_protocol::request::GetAuditCheckpoint {}))
+        .get()
+    {
+        Ok(Response::AuditCheckpoint(pkms_protocol::reply::AuditCheckpoint {
             sequence,
             hash,
             signature,
@@ -346,7 +464,7 @@ fn read_all(h: &mut Harness) -> Export {
             public_key,
             base_signature,
             ..
-        }) => {
+        })) => {
             (sequence, hash, signature.to_vec(), first_sequence, public_key.to_vec(), base_signature.to_vec())
         }
         other => panic!("{other:?}"),
@@ -354,8 +472,14 @@ fn read_all(h: &mut Harness) -> Export {
     let mut out = Vec::new();
     let mut next = first;
     while next <= seq {
-        let page = match h.ok(Request::ReadAuditLog { start_sequence: next, limit: 40 }).get() {
-            Ok(Response::AuditEntries { entries }) => entries.to_vec(),
+        let page = match h
+            .ok(Request::ReadAuditLog(pkms_protocol::request::ReadAuditLog {
+                start_sequence: next,
+                limit: 40,
+            }))
+            .get()
+        {
+            Ok(Response::AuditEntries(pkms_protocol::reply::AuditEntries { entries })) => entries.to_vec(),
             other => panic!("{other:?}"),
         };
         assert_eq!(page.len() % AUDIT_ENTRY_LEN, 0);
@@ -409,7 +533,7 @@ fn every_request_is_chained_into_the_audit_log_with_a_signed_checkpoint() {
     let (entries, seq, hash, sig, pk, first, base) = read_all(&mut h);
     verify_chain(&entries, seq, &hash, &sig, &pk, first, &base);
     let names: Vec<&str> =
-        entries.iter().map(|e| pkms_protocol::access::OPERATION_NAMES[e.operation as usize]).collect();
+        entries.iter().map(|e| pkms_protocol::Operation::from_index(e.operation).unwrap().name()).collect();
     assert_eq!(names, ["Initialize", "CreateKey", "Encrypt", "Hello", "Encrypt", "Hello", "Authenticate"]);
     assert_eq!(entries[1].key_id, k.0);
     assert_eq!(entries[2].key_id, k.0);
@@ -434,7 +558,7 @@ fn a_full_log_overwrites_behind_a_signed_checkpoint_or_refuses_until_trimmed() {
     let mut h = Harness::with_flash(crate::mock_flash::MockFlash::new(256 * 1024));
     init(&mut h, AuditFullMode::Overwrite);
     for _ in 0..CAPACITY + 10 {
-        h.ok(Request::GenerateRandom { number_of_bytes: 1 });
+        h.ok(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1 }));
     }
     let (entries, seq, hash, sig, pk, first, base) = read_all(&mut h);
     assert!(first > 1 && entries.len() <= CAPACITY && entries.len() > CAPACITY - DROP_CHUNK - 1);
@@ -455,7 +579,7 @@ fn a_full_log_overwrites_behind_a_signed_checkpoint_or_refuses_until_trimmed() {
     let (entries, seq, hash, sig, pk, first, base) = read_all(&mut h);
     assert_eq!(entries.len(), CAPACITY);
     verify_chain(&entries, seq, &hash, &sig, &pk, first, &base);
-    h.ok(Request::TrimAuditLog { through_sequence: seq });
+    h.ok(Request::TrimAuditLog(pkms_protocol::request::TrimAuditLog { through_sequence: seq }));
     assert_eq!(encrypt_code(&mut h, &k, &[]), None);
     let (entries, seq, hash, sig, pk, first, base) = read_all(&mut h);
     assert_eq!(first, CAPACITY as u64 + 1);
@@ -497,19 +621,22 @@ fn matrix_of_principals_actions_and_context_conditions() {
     st.push(Statement {
         effect: Effect::Allow,
         principals: dave,
-        actions: action::DECRYPT,
+        actions: Action::Decrypt.bit(),
         condition: Some(Condition { kind: ConditionKind::Subset, pairs: app.clone() }),
     })
     .unwrap();
-    h.ok(Request::PutKeyPolicy { key_id: &key, policy: &encode_policy(&Policy { statements: st }) });
+    h.ok(Request::PutKeyPolicy(pkms_protocol::request::PutKeyPolicy {
+        key_id: &key,
+        policy: &encode_policy(&Policy { statements: st }),
+    }));
     // carol: a grant for Encrypt, Decrypt and GenerateDataKey with exactly app=x.
-    h.ok(Request::CreateGrant {
+    h.ok(Request::CreateGrant(pkms_protocol::request::CreateGrant {
         key_id: &key,
         grantee: "carol",
-        operations: action::ENCRYPT | action::DECRYPT | action::GENERATE_DATA_KEY,
+        operations: Action::Encrypt.bit() | Action::Decrypt.bit() | Action::GenerateDataKey.bit(),
         constraint: Some(Condition { kind: ConditionKind::Equals, pairs: app }),
         name: "",
-    });
+    }));
     let contexts: [&[(&str, &str)]; 3] = [&[("app", "x")], &[("app", "x"), ("more", "y")], &[]];
     let blobs: Vec<Vec<u8>> = contexts.iter().map(|c| h.encrypt(&key, b"m", c)).collect();
     #[derive(Debug, Clone, Copy, PartialEq)]
@@ -536,26 +663,39 @@ fn matrix_of_principals_actions_and_context_conditions() {
                     _ => false,
                 };
                 let r = match act {
-                    Act::Encrypt => {
-                        h.call(Request::Encrypt { key_id: &key, plaintext: b"m", encryption_context: ctx(c) })
-                    }
-                    Act::Decrypt => h.call(Request::Decrypt {
+                    Act::Encrypt => h.call(Request::Encrypt(pkms_protocol::request::Encrypt {
+                        key_id: &key,
+                        plaintext: b"m",
+                        encryption_context: ctx(c),
+                    })),
+                    Act::Decrypt => h.call(Request::Decrypt(pkms_protocol::request::Decrypt {
                         ciphertext_blob: &blobs[ci],
                         encryption_context: ctx(c),
                         key_id: None,
-                    }),
-                    Act::DataKey => h.call(Request::GenerateDataKey {
-                        key_id: &key,
-                        encryption_context: ctx(c),
-                        key_spec: Some(pkms_protocol::DataKeySpec::Aes256),
-                        number_of_bytes: None,
-                    }),
-                    Act::Describe => h.call(Request::DescribeKey { key_id: &key }),
-                    Act::Tags => h.call(Request::ListResourceTags { key_id: &key }),
+                    })),
+                    Act::DataKey => {
+                        h.call(Request::GenerateDataKey(pkms_protocol::request::GenerateDataKey {
+                            key_id: &key,
+                            encryption_context: ctx(c),
+                            key_spec: Some(pkms_protocol::DataKeySpec::Aes256),
+                            number_of_bytes: None,
+                        }))
+                    }
+                    Act::Describe => {
+                        h.call(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: &key }))
+                    }
+                    Act::Tags => {
+                        h.call(Request::ListResourceTags(pkms_protocol::request::ListResourceTags {
+                            key_id: &key,
+                        }))
+                    }
                     // Only ever refused here (an allowed call would change the key).
                     Act::Delete if expect_allowed => continue,
                     Act::Delete => {
-                        h.call(Request::ScheduleKeyDeletion { key_id: &key, pending_window_in_days: None })
+                        h.call(Request::ScheduleKeyDeletion(pkms_protocol::request::ScheduleKeyDeletion {
+                            key_id: &key,
+                            pending_window_in_days: None,
+                        }))
                     }
                 };
                 let got = r.get().map(|_| ()).map_err(|e| e.code);
@@ -584,7 +724,10 @@ impl Board for ClockBoard {
     }
 }
 
-fn call_on(t: &mut Token<MockFlash, ChaCha20Rng, ClockBoard>, request: Request<'_>) -> Result<(), ErrorCode> {
+fn call_on(
+    t: &mut Token<crate::Parts<MockFlash, ChaCha20Rng, ClockBoard>>,
+    request: Request<'_>,
+) -> Result<(), ErrorCode> {
     let frame = RequestFrame { id: 9, now: Some(T0), request };
     let mut buf = std::vec![0u8; 4096];
     let n = postcard::to_slice(&frame, &mut buf).unwrap().len();
@@ -602,9 +745,16 @@ fn sessions_end_after_the_idle_timeout_and_at_the_next_hello() {
     let clock = std::rc::Rc::new(std::cell::Cell::new(1_000));
     let mut t =
         Token::new(MockFlash::new(256 * 1024), ChaCha20Rng::seed_from_u64(3), ClockBoard(clock.clone()));
-    call_on(&mut t, Request::Initialize { pin: PIN, puk: PUK, audit_full: AuditFullMode::Overwrite })
-        .unwrap();
-    let list = || Request::ListKeys { limit: None, marker: None };
+    call_on(
+        &mut t,
+        Request::Initialize(pkms_protocol::request::Initialize {
+            pin: PIN,
+            puk: PUK,
+            audit_full: AuditFullMode::Overwrite,
+        }),
+    )
+    .unwrap();
+    let list = || Request::ListKeys(pkms_protocol::request::ListKeys { limit: None, marker: None });
     call_on(&mut t, list()).unwrap();
     // Used within the timeout: the session stays, and each use restarts the timeout.
     for _ in 0..3 {
@@ -613,12 +763,24 @@ fn sessions_end_after_the_idle_timeout_and_at_the_next_hello() {
     }
     clock.set(clock.get() + crate::auth::SESSION_IDLE_MS + 1);
     assert_eq!(call_on(&mut t, list()), Err(ErrorCode::AuthenticationFailed));
-    call_on(&mut t, Request::Authenticate { principal: "admin", pin: PIN }).unwrap();
+    call_on(
+        &mut t,
+        Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin: PIN }),
+    )
+    .unwrap();
     call_on(&mut t, list()).unwrap();
-    call_on(&mut t, Request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION }).unwrap();
+    call_on(
+        &mut t,
+        Request::Hello(pkms_protocol::request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION }),
+    )
+    .unwrap();
     assert_eq!(call_on(&mut t, list()), Err(ErrorCode::AuthenticationFailed));
     // The board ends the connection (a USB DTR drop).
-    call_on(&mut t, Request::Authenticate { principal: "admin", pin: PIN }).unwrap();
+    call_on(
+        &mut t,
+        Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin: PIN }),
+    )
+    .unwrap();
     call_on(&mut t, list()).unwrap();
     t.end_connection();
     assert_eq!(call_on(&mut t, list()), Err(ErrorCode::AuthenticationFailed));
@@ -638,13 +800,13 @@ fn grants_are_bounded_and_oversize_inputs_are_refused() {
         for k in &keys {
             pairs.push((k.as_str(), long.as_str())).unwrap();
         }
-        let r = h.call(Request::CreateGrant {
+        let r = h.call(Request::CreateGrant(pkms_protocol::request::CreateGrant {
             key_id: &key,
             grantee: "bob",
-            operations: action::ENCRYPT,
+            operations: Action::Encrypt.bit(),
             constraint: Some(Condition { kind: ConditionKind::Equals, pairs }),
             name: &name,
-        });
+        }));
         match r.get() {
             Ok(_) => made += 1,
             Err(e) => assert_eq!(e.code, ErrorCode::LimitExceeded, "{}", e.message),
@@ -653,23 +815,46 @@ fn grants_are_bounded_and_oversize_inputs_are_refused() {
     assert_eq!(made, pkms_protocol::access::MAX_GRANTS);
     // Bad grant inputs.
     let code = |h: &mut Harness, grantee: &str, operations: u64, name: &str| {
-        h.code(Request::CreateGrant { key_id: &key, grantee, operations, constraint: None, name })
+        h.code(Request::CreateGrant(pkms_protocol::request::CreateGrant {
+            key_id: &key,
+            grantee,
+            operations,
+            constraint: None,
+            name,
+        }))
     };
-    assert_eq!(code(&mut h, "no such name!", action::ENCRYPT, ""), ErrorCode::Validation);
+    assert_eq!(code(&mut h, "no such name!", Action::Encrypt.bit(), ""), ErrorCode::Validation);
     assert_eq!(code(&mut h, "bob", 0, ""), ErrorCode::Validation);
-    assert_eq!(code(&mut h, "bob", action::PUT_KEY_POLICY, ""), ErrorCode::Validation);
-    assert_eq!(code(&mut h, "bob", action::ENCRYPT, &"x".repeat(65)), ErrorCode::Validation);
-    assert_eq!(h.code(Request::RetireGrant { key_id: &key, grant_id: "zz" }), ErrorCode::InvalidGrantId);
+    assert_eq!(code(&mut h, "bob", Action::PutKeyPolicy.bit(), ""), ErrorCode::Validation);
+    assert_eq!(code(&mut h, "bob", Action::Encrypt.bit(), &"x".repeat(65)), ErrorCode::Validation);
+    assert_eq!(
+        h.code(Request::RetireGrant(pkms_protocol::request::RetireGrant { key_id: &key, grant_id: "zz" })),
+        ErrorCode::InvalidGrantId
+    );
     // Reading past the head gives no entries; a huge limit is clamped.
-    match h.ok(Request::ReadAuditLog { start_sequence: u64::MAX, limit: u16::MAX }).get() {
-        Ok(Response::AuditEntries { entries }) => assert!(entries.is_empty()),
+    match h
+        .ok(Request::ReadAuditLog(pkms_protocol::request::ReadAuditLog {
+            start_sequence: u64::MAX,
+            limit: u16::MAX,
+        }))
+        .get()
+    {
+        Ok(Response::AuditEntries(pkms_protocol::reply::AuditEntries { entries })) => {
+            assert!(entries.is_empty())
+        }
         other => panic!("{other:?}"),
     }
     for _ in 0..pkms_protocol::access::MAX_AUDIT_PAGE {
-        h.ok(Request::GenerateRandom { number_of_bytes: 1 });
+        h.ok(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1 }));
     }
-    match h.ok(Request::ReadAuditLog { start_sequence: 0, limit: u16::MAX }).get() {
-        Ok(Response::AuditEntries { entries }) => {
+    match h
+        .ok(Request::ReadAuditLog(pkms_protocol::request::ReadAuditLog {
+            start_sequence: 0,
+            limit: u16::MAX,
+        }))
+        .get()
+    {
+        Ok(Response::AuditEntries(pkms_protocol::reply::AuditEntries { entries })) => {
             assert_eq!(entries.len(), pkms_protocol::access::MAX_AUDIT_PAGE * AUDIT_ENTRY_LEN)
         }
         other => panic!("{other:?}"),
@@ -681,15 +866,12 @@ fn grants_are_bounded_and_oversize_inputs_are_refused() {
 /// entry when entries were dropped, and a head that matches the last entry. Returns the first
 /// sequence number.
 fn check_stored_log(h: &mut Harness) -> u64 {
-    use crate::audit::BaseRecord;
-    use crate::auth::records::{KIND_AUDIT, KIND_AUDIT_BASE};
+    use crate::records::{AuthRecord, BaseRecord, Kind, SINGLETON_ID};
     let core = &mut h.token.core;
-    let ids: Vec<_> = core.store.entries(KIND_AUDIT).iter().map(|e| e.id).collect();
-    let mut buf = std::vec![0u8; 4096];
+    let ids: Vec<_> = core.entries(Kind::Audit).iter().map(|e| e.id).collect();
     let mut entries: Vec<AuditEntry> = Vec::new();
     for id in ids {
-        let n = core.store.get(KIND_AUDIT, &id, &mut buf).unwrap().unwrap();
-        let e = AuditEntry::decode(&buf[..n]).unwrap();
+        let e = core.read::<AuditEntry>(&id).unwrap().unwrap();
         if let Some(p) = entries.last() {
             assert_eq!(e.sequence, p.sequence + 1);
             assert_eq!(e.prev_hash, p.hash());
@@ -698,10 +880,9 @@ fn check_stored_log(h: &mut Harness) -> u64 {
     }
     let first = entries.first().unwrap();
     if first.sequence > 1 {
-        let n = core.store.get(KIND_AUDIT_BASE, &crate::records::SINGLETON_ID, &mut buf).unwrap().unwrap();
-        let base: BaseRecord = postcard::from_bytes(&buf[..n]).unwrap();
+        let base = core.read::<BaseRecord>(&SINGLETON_ID).unwrap().unwrap();
         assert_eq!((base.sequence, base.hash), (first.sequence - 1, first.prev_hash));
-        let auth = crate::auth::read_auth(core).unwrap().unwrap();
+        let auth = core.read::<AuthRecord>(&SINGLETON_ID).unwrap().unwrap();
         let mut pk = [0u8; crate::crypto::signing::SPKI_LEN];
         crate::crypto::signing::public_key_der(&auth.attestation_key, &mut pk).unwrap();
         let key = VerifyingKey::from_public_key_der(&pk).unwrap();
@@ -711,8 +892,8 @@ fn check_stored_log(h: &mut Harness) -> u64 {
         assert_eq!(first.prev_hash, [0; 32]);
     }
     let last = entries.last().unwrap();
-    assert_eq!(h.token.guard.log.head_sequence, last.sequence);
-    assert_eq!(h.token.guard.log.head_hash, last.hash());
+    assert_eq!(h.token.log.head_sequence, last.sequence);
+    assert_eq!(h.token.log.head_hash, last.hash());
     first.sequence
 }
 
@@ -720,22 +901,22 @@ fn check_stored_log(h: &mut Harness) -> u64 {
 fn a_power_cut_at_any_byte_of_an_audit_append_that_drops_old_entries_keeps_a_verifiable_log() {
     let mut h = Harness::new();
     init(&mut h, AuditFullMode::Overwrite);
-    while h.token.core.store.entries(crate::auth::records::KIND_AUDIT).len() < CAPACITY {
-        h.ok(Request::GenerateRandom { number_of_bytes: 1 });
+    while h.token.core.entries(crate::records::Kind::Audit).len() < CAPACITY {
+        h.ok(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1 }));
     }
     let start = h.token.into_flash();
     let total = {
         let mut h = Harness::with_flash(start.clone());
         let before = h.token.flash().bytes_written();
-        h.call(Request::GenerateRandom { number_of_bytes: 1 });
+        h.call(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1 }));
         h.token.flash().bytes_written() - before
     };
     assert!(total > 0);
     let mut dropped_seen = false;
     for cut in 0..total {
         let mut h = Harness::with_flash(start.clone());
-        h.token.core.store.flash_mut().cut_power_after(cut);
-        h.call(Request::GenerateRandom { number_of_bytes: 1 });
+        h.token.core.flash_mut().cut_power_after(cut);
+        h.call(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1 }));
         let mut flash = h.token.into_flash();
         assert!(flash.is_power_cut());
         flash.restore_power();

@@ -4,10 +4,10 @@ use super::*;
 use pkms_protocol::PROTOCOL_VERSION;
 
 fn info(h: &mut Harness) -> pkms_protocol::TokenInfo<'static> {
-    let r = h.ok(Request::GetInfo);
+    let r = h.ok(Request::GetInfo(pkms_protocol::request::GetInfo {}));
     let res = r.get();
     match res {
-        Ok(Response::Info(i)) => pkms_protocol::TokenInfo {
+        Ok(Response::Info(pkms_protocol::reply::Info { info: i })) => pkms_protocol::TokenInfo {
             firmware_version: "",
             board: "",
             entropy_source: "",
@@ -21,10 +21,13 @@ fn info(h: &mut Harness) -> pkms_protocol::TokenInfo<'static> {
 #[test]
 fn hello_checks_the_protocol_version() {
     let mut h = Harness::new();
-    let r = h.ok(Request::Hello { protocol_version: PROTOCOL_VERSION });
-    assert!(matches!(r.get(), Ok(Response::Hello { protocol_version: PROTOCOL_VERSION, .. })));
+    let r = h.ok(Request::Hello(pkms_protocol::request::Hello { protocol_version: PROTOCOL_VERSION }));
+    assert!(matches!(
+        r.get(),
+        Ok(Response::Hello(pkms_protocol::reply::Hello { protocol_version: PROTOCOL_VERSION, .. }))
+    ));
     assert_eq!(
-        h.code(Request::Hello { protocol_version: PROTOCOL_VERSION + 1 }),
+        h.code(Request::Hello(pkms_protocol::request::Hello { protocol_version: PROTOCOL_VERSION + 1 })),
         ErrorCode::UnsupportedProtocolVersion
     );
 }
@@ -55,7 +58,7 @@ fn get_info_reports_storage_keys_and_time() {
 fn the_time_high_water_mark_survives_a_restart() {
     let mut h = Harness::new();
     h.now = Some(T0 + 7200);
-    h.ok(Request::GetInfo);
+    h.ok(Request::GetInfo(pkms_protocol::request::GetInfo {}));
     let mut h = h.restart();
     h.now = None;
     assert!(info(&mut h).time_high_water_mark >= T0 + 7200);
@@ -72,18 +75,26 @@ fn the_time_high_water_mark_survives_a_restart() {
 fn generate_random_bounds() {
     let mut h = Harness::new();
     for n in [1u16, 32, 1024] {
-        let r = h.ok(Request::GenerateRandom { number_of_bytes: n });
+        let r = h.ok(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: n }));
         let res = r.get();
         match res {
-            Ok(Response::Random { plaintext }) => assert_eq!(plaintext.len(), n as usize),
+            Ok(Response::Random(pkms_protocol::reply::Random { plaintext })) => {
+                assert_eq!(plaintext.len(), n as usize)
+            }
             other => panic!("{other:?}"),
         }
     }
-    let r1 = h.ok(Request::GenerateRandom { number_of_bytes: 32 });
-    let r2 = h.ok(Request::GenerateRandom { number_of_bytes: 32 });
+    let r1 = h.ok(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 32 }));
+    let r2 = h.ok(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 32 }));
     assert_ne!(format!("{:?}", r1.get()), format!("{:?}", r2.get()));
-    assert_eq!(h.code(Request::GenerateRandom { number_of_bytes: 0 }), ErrorCode::Validation);
-    assert_eq!(h.code(Request::GenerateRandom { number_of_bytes: 1025 }), ErrorCode::Validation);
+    assert_eq!(
+        h.code(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 0 })),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        h.code(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1025 })),
+        ErrorCode::Validation
+    );
 }
 
 #[test]
@@ -95,33 +106,42 @@ fn garbage_payloads_get_an_error_frame_and_service_continues() {
         assert_eq!(frame.id, 0);
         assert_eq!(frame.result.unwrap_err().code, ErrorCode::MalformedFrame);
     }
-    h.ok(Request::GetInfo);
+    h.ok(Request::GetInfo(pkms_protocol::request::GetInfo {}));
 }
 
 #[test]
 fn a_corrupt_flash_still_answers() {
     for fill in [0x00u8, 0x5A] {
         let mut h = Harness::with_flash(MockFlash::from_bytes(std::vec![fill; 64 * 1024]));
-        h.ok(Request::Hello { protocol_version: PROTOCOL_VERSION });
+        h.ok(Request::Hello(pkms_protocol::request::Hello { protocol_version: PROTOCOL_VERSION }));
         let i = info(&mut h);
         assert_eq!(i.storage_free_bytes, 0);
-        let (code, msg) = h.err(Request::CreateKey {
+        let (code, msg) = h.err(Request::CreateKey(pkms_protocol::request::CreateKey {
             key_spec: KeySpec::SymmetricDefault,
             key_usage: None,
             description: "",
             tags: Tags::new(),
             user_presence_required: false,
-        });
+        }));
         assert_eq!(code, ErrorCode::StorageCorrupted, "{msg}");
-        assert_eq!(h.code(Request::ListKeys { limit: None, marker: None }), ErrorCode::StorageCorrupted);
-        assert_eq!(h.code(Request::DescribeKey { key_id: "alias/x" }), ErrorCode::StorageCorrupted);
-        h.ok(Request::GenerateRandom { number_of_bytes: 8 });
+        assert_eq!(
+            h.code(Request::ListKeys(pkms_protocol::request::ListKeys { limit: None, marker: None })),
+            ErrorCode::StorageCorrupted
+        );
+        assert_eq!(
+            h.code(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: "alias/x" })),
+            ErrorCode::StorageCorrupted
+        );
+        h.ok(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 8 }));
         // Nothing was written to the foreign flash.
         assert!(h.token.flash().as_bytes().iter().all(|&b| b == fill));
     }
     // Too small a flash is refused, not a panic.
     let mut h = Harness::with_flash(MockFlash::new(8192));
-    assert_eq!(h.code(Request::ListKeys { limit: None, marker: None }), ErrorCode::Internal);
+    assert_eq!(
+        h.code(Request::ListKeys(pkms_protocol::request::ListKeys { limit: None, marker: None })),
+        ErrorCode::Internal
+    );
 }
 
 #[test]
@@ -130,8 +150,8 @@ fn keys_survive_a_restart_and_the_raw_flash_holds_no_key_material() {
     let k = h.create(KeySpec::SymmetricDefault);
     let blob = h.encrypt(&s(&k), b"persist me", &[("a", "1")]);
     // The material, as the token unwraps it, appears nowhere on the flash.
-    h.token.core.load(&k).unwrap();
-    let material = h.token.core.material(&k, 1).unwrap();
+    let key = h.token.core.load(&k).unwrap();
+    let material = h.token.core.material(&key, 1).unwrap();
     let raw = h.token.flash().as_bytes().to_vec();
     assert!(!raw.windows(32).any(|w| w == material.as_bytes()));
     drop(material);
@@ -142,14 +162,16 @@ fn keys_survive_a_restart_and_the_raw_flash_holds_no_key_material() {
 #[test]
 fn create_describe_and_list_keys() {
     let mut h = Harness::new();
-    let r = h.ok(Request::CreateKey {
+    let r = h.ok(Request::CreateKey(pkms_protocol::request::CreateKey {
         key_spec: KeySpec::SymmetricDefault,
         key_usage: Some(pkms_protocol::KeyUsage::EncryptDecrypt),
         description: "my key",
         tags: [pkms_protocol::Tag { tag_key: "team", tag_value: "a" }].into_iter().collect(),
         user_presence_required: false,
-    });
-    let Ok(Response::KeyMetadata(m)) = r.get() else { panic!() };
+    }));
+    let Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: m })) = r.get() else {
+        panic!()
+    };
     assert_eq!(m.description, "my key");
     assert!(m.enabled);
     assert_eq!(m.key_state, pkms_protocol::KeyState::Enabled);
@@ -164,30 +186,35 @@ fn create_describe_and_list_keys() {
     let d = h.describe(&s(&id));
     assert_eq!(d.current_key_material_id, m.current_key_material_id);
     // Usage that the spec does not allow; bad descriptions; unknown and malformed ids.
-    let (code, msg) = h.err(Request::CreateKey {
+    let (code, msg) = h.err(Request::CreateKey(pkms_protocol::request::CreateKey {
         key_spec: KeySpec::SymmetricDefault,
         key_usage: Some(pkms_protocol::KeyUsage::SignVerify),
         description: "",
         tags: Tags::new(),
         user_presence_required: false,
-    });
+    }));
     assert_eq!(code, ErrorCode::Validation, "{msg}");
     let long = "d".repeat(257);
     assert_eq!(
-        h.code(Request::CreateKey {
+        h.code(Request::CreateKey(pkms_protocol::request::CreateKey {
             key_spec: KeySpec::SymmetricDefault,
             key_usage: None,
             description: &long,
             tags: Tags::new(),
             user_presence_required: false,
-        }),
+        })),
         ErrorCode::Validation
     );
     assert_eq!(
-        h.code(Request::DescribeKey { key_id: "00000000-0000-0000-0000-000000000000" }),
+        h.code(Request::DescribeKey(pkms_protocol::request::DescribeKey {
+            key_id: "00000000-0000-0000-0000-000000000000"
+        })),
         ErrorCode::NotFound
     );
-    assert_eq!(h.code(Request::DescribeKey { key_id: "not-a-key" }), ErrorCode::NotFound);
+    assert_eq!(
+        h.code(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: "not-a-key" })),
+        ErrorCode::NotFound
+    );
     // ListKeys pages through every key in id order.
     let mut all = std::vec![id];
     for _ in 0..6 {
@@ -197,8 +224,13 @@ fn create_describe_and_list_keys() {
     let mut seen = Vec::new();
     let mut marker: Option<String> = None;
     loop {
-        let r = h.ok(Request::ListKeys { limit: Some(3), marker: marker.as_deref() });
-        let Ok(Response::Keys { keys, next_marker, truncated }) = r.get() else { panic!() };
+        let r = h.ok(Request::ListKeys(pkms_protocol::request::ListKeys {
+            limit: Some(3),
+            marker: marker.as_deref(),
+        }));
+        let Ok(Response::Keys(pkms_protocol::reply::Keys { keys, next_marker, truncated })) = r.get() else {
+            panic!()
+        };
         assert!(keys.len() <= 3);
         seen.extend(keys.iter().copied());
         assert_eq!(truncated, next_marker.is_some());
@@ -208,9 +240,18 @@ fn create_describe_and_list_keys() {
         }
     }
     assert_eq!(seen, all);
-    assert_eq!(h.code(Request::ListKeys { limit: Some(0), marker: None }), ErrorCode::Validation);
-    assert_eq!(h.code(Request::ListKeys { limit: Some(1001), marker: None }), ErrorCode::Validation);
-    assert_eq!(h.code(Request::ListKeys { limit: None, marker: Some("bogus") }), ErrorCode::InvalidMarker);
+    assert_eq!(
+        h.code(Request::ListKeys(pkms_protocol::request::ListKeys { limit: Some(0), marker: None })),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        h.code(Request::ListKeys(pkms_protocol::request::ListKeys { limit: Some(1001), marker: None })),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        h.code(Request::ListKeys(pkms_protocol::request::ListKeys { limit: None, marker: Some("bogus") })),
+        ErrorCode::InvalidMarker
+    );
 }
 
 #[test]
@@ -218,16 +259,18 @@ fn a_full_store_refuses_new_keys_and_keeps_the_old_ones() {
     let mut h = Harness::with_flash(MockFlash::new(6 * 4096));
     let mut made = Vec::new();
     let code = loop {
-        let r = h.call(Request::CreateKey {
+        let r = h.call(Request::CreateKey(pkms_protocol::request::CreateKey {
             key_spec: KeySpec::Hmac512,
             key_usage: None,
             description: "a description that takes some room in the key record, to fill the store faster",
             tags: Tags::new(),
             user_presence_required: false,
-        });
+        }));
         let res = r.get();
         match res {
-            Ok(Response::KeyMetadata(m)) => made.push(m.key_id),
+            Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: m })) => {
+                made.push(m.key_id)
+            }
             Ok(other) => panic!("{other:?}"),
             Err(e) => break e.code,
         }
@@ -238,7 +281,9 @@ fn a_full_store_refuses_new_keys_and_keeps_the_old_ones() {
     let last = made[made.len() - 1];
     let mut rotations = 0;
     let code = loop {
-        let r = h.call(Request::RotateKeyOnDemand { key_id: &s(&last) });
+        let r = h.call(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand {
+            key_id: &s(&last),
+        }));
         let res = r.get();
         match res {
             Ok(_) => rotations += 1,

@@ -67,52 +67,66 @@ fn run(h: &mut Harness, op: Op, key: &KeyId, spec: KeySpec, sym: &KeyId) -> Resu
     let blob = blob_naming(key);
     let sym_blob = h.encrypt(&s(sym), b"x", &[]);
     let req = match op {
-        Op::Encrypt => Request::Encrypt { key_id: &k, plaintext: b"x", encryption_context: ctx(&[]) },
-        Op::Decrypt => {
-            Request::Decrypt { ciphertext_blob: &blob, encryption_context: ctx(&[]), key_id: None }
-        }
-        Op::ReEncryptTo => Request::ReEncrypt {
+        Op::Encrypt => Request::Encrypt(pkms_protocol::request::Encrypt {
+            key_id: &k,
+            plaintext: b"x",
+            encryption_context: ctx(&[]),
+        }),
+        Op::Decrypt => Request::Decrypt(pkms_protocol::request::Decrypt {
+            ciphertext_blob: &blob,
+            encryption_context: ctx(&[]),
+            key_id: None,
+        }),
+        Op::ReEncryptTo => Request::ReEncrypt(pkms_protocol::request::ReEncrypt {
             ciphertext_blob: &sym_blob,
             source_encryption_context: ctx(&[]),
             source_key_id: None,
             destination_key_id: &k,
             destination_encryption_context: ctx(&[]),
-        },
-        Op::GenerateDataKey => Request::GenerateDataKey {
+        }),
+        Op::GenerateDataKey => Request::GenerateDataKey(pkms_protocol::request::GenerateDataKey {
             key_id: &k,
             encryption_context: ctx(&[]),
             key_spec: Some(pkms_protocol::DataKeySpec::Aes256),
             number_of_bytes: None,
-        },
-        Op::GenerateDataKeyWithoutPlaintext => Request::GenerateDataKeyWithoutPlaintext {
-            key_id: &k,
-            encryption_context: ctx(&[]),
-            key_spec: Some(pkms_protocol::DataKeySpec::Aes256),
-            number_of_bytes: None,
-        },
-        Op::Sign => Request::Sign {
+        }),
+        Op::GenerateDataKeyWithoutPlaintext => Request::GenerateDataKeyWithoutPlaintext(
+            pkms_protocol::request::GenerateDataKeyWithoutPlaintext {
+                key_id: &k,
+                encryption_context: ctx(&[]),
+                key_spec: Some(pkms_protocol::DataKeySpec::Aes256),
+                number_of_bytes: None,
+            },
+        ),
+        Op::Sign => Request::Sign(pkms_protocol::request::Sign {
             key_id: &k,
             message: b"m",
             message_type: MessageType::Raw,
             signing_algorithm: SigningAlgorithm::EcdsaSha256,
-        },
-        Op::Verify => Request::Verify {
+        }),
+        Op::Verify => Request::Verify(pkms_protocol::request::Verify {
             key_id: &k,
             message: b"m",
             message_type: MessageType::Raw,
             signature: b"\x30\x06\x02\x01\x01\x02\x01\x01",
             signing_algorithm: SigningAlgorithm::EcdsaSha256,
             key_version: None,
-        },
-        Op::GetPublicKey => Request::GetPublicKey { key_id: &k, key_version: None },
-        Op::GenerateMac => Request::GenerateMac { key_id: &k, message: b"m", mac_algorithm: mac_alg(spec) },
-        Op::VerifyMac => Request::VerifyMac {
+        }),
+        Op::GetPublicKey => {
+            Request::GetPublicKey(pkms_protocol::request::GetPublicKey { key_id: &k, key_version: None })
+        }
+        Op::GenerateMac => Request::GenerateMac(pkms_protocol::request::GenerateMac {
+            key_id: &k,
+            message: b"m",
+            mac_algorithm: mac_alg(spec),
+        }),
+        Op::VerifyMac => Request::VerifyMac(pkms_protocol::request::VerifyMac {
             key_id: &k,
             message: b"m",
             mac_algorithm: mac_alg(spec),
             mac: &[0; 32],
             key_version: None,
-        },
+        }),
     };
     h.call(req).get().map(|_| ()).map_err(|e| e.code)
 }

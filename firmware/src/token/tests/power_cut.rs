@@ -49,35 +49,47 @@ fn build() -> (Harness, Fixture) {
     let hmac = h.create(KeySpec::Hmac256);
     let doomed = h.create(KeySpec::SymmetricDefault);
     let filler = h.create(KeySpec::SymmetricDefault);
-    h.ok(Request::CreateAlias { alias_name: "alias/doomed", target_key_id: &s(&doomed) });
-    h.ok(Request::EnableKeyRotation { key_id: &s(&sym), rotation_period_in_days: Some(ROTATION_DAYS) });
+    h.ok(Request::CreateAlias(pkms_protocol::request::CreateAlias {
+        alias_name: "alias/doomed",
+        target_key_id: &s(&doomed),
+    }));
+    h.ok(Request::EnableKeyRotation(pkms_protocol::request::EnableKeyRotation {
+        key_id: &s(&sym),
+        rotation_period_in_days: Some(ROTATION_DAYS),
+    }));
     let mut blobs = Vec::new();
     for v in 1..=3u32 {
         blobs.push((v, h.encrypt(&s(&sym), format!("secret {v}").as_bytes(), &[("v", "1")])));
         if v < 3 {
-            h.ok(Request::RotateKeyOnDemand { key_id: &s(&sym) });
+            h.ok(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &s(&sym) }));
         }
     }
-    let r = h.ok(Request::Sign {
+    let r = h.ok(Request::Sign(pkms_protocol::request::Sign {
         key_id: &s(&signer),
         message: b"artifact",
         message_type: MessageType::Raw,
         signing_algorithm: SigningAlgorithm::EcdsaSha256,
-    });
+    }));
     let res = r.get();
-    let Ok(Response::Sign { signature, .. }) = res else { panic!() };
+    let Ok(Response::Sign(pkms_protocol::reply::Sign { signature, .. })) = res else { panic!() };
     let signature = signature.to_vec();
-    let r = h.ok(Request::GenerateMac {
+    let r = h.ok(Request::GenerateMac(pkms_protocol::request::GenerateMac {
         key_id: &s(&hmac),
         message: b"m",
         mac_algorithm: MacAlgorithm::HmacSha256,
-    });
+    }));
     let res = r.get();
-    let Ok(Response::Mac { mac, .. }) = res else { panic!() };
+    let Ok(Response::Mac(pkms_protocol::reply::Mac { mac, .. })) = res else { panic!() };
     let mac = mac.to_vec();
-    let r = h.ok(Request::ScheduleKeyDeletion { key_id: &s(&doomed), pending_window_in_days: Some(7) });
+    let r = h.ok(Request::ScheduleKeyDeletion(pkms_protocol::request::ScheduleKeyDeletion {
+        key_id: &s(&doomed),
+        pending_window_in_days: Some(7),
+    }));
     let res = r.get();
-    let Ok(Response::DeletionScheduled { deletion_date, .. }) = res else { panic!() };
+    let Ok(Response::DeletionScheduled(pkms_protocol::reply::DeletionScheduled { deletion_date, .. })) = res
+    else {
+        panic!()
+    };
     let rotation_due = T0 + ROTATION_DAYS as u64 * SECONDS_PER_DAY;
     let f = Fixture {
         sym,
@@ -100,41 +112,48 @@ fn build() -> (Harness, Fixture) {
 fn apply(h: &mut Harness, f: &Fixture, op: Op) {
     match op {
         Op::CreateKey => {
-            h.call(Request::CreateKey {
+            h.call(Request::CreateKey(pkms_protocol::request::CreateKey {
                 key_spec: KeySpec::SymmetricDefault,
                 key_usage: None,
                 description: "new",
                 tags: Tags::new(),
                 user_presence_required: false,
-            });
+            }));
         }
         Op::RotateOnDemand => {
-            h.call(Request::RotateKeyOnDemand { key_id: &s(&f.sym) });
+            h.call(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand {
+                key_id: &s(&f.sym),
+            }));
         }
         Op::ScheduledRotation => {
             h.now = Some(f.rotation_due + 1);
-            h.call(Request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION });
+            h.call(Request::Hello(pkms_protocol::request::Hello {
+                protocol_version: pkms_protocol::PROTOCOL_VERSION,
+            }));
         }
         Op::Retire => {
-            h.call(Request::RetireKeyVersions { key_id: &s(&f.sym), below_version: 3 });
+            h.call(Request::RetireKeyVersions(pkms_protocol::request::RetireKeyVersions {
+                key_id: &s(&f.sym),
+                below_version: 3,
+            }));
         }
         Op::ScheduledDeletion => {
             h.now = Some(f.deletion_date);
-            h.call(Request::GetInfo);
+            h.call(Request::GetInfo(pkms_protocol::request::GetInfo {}));
         }
     }
 }
 
 /// Checks the state after a cut and remount; `deep` adds the (slow) signature check.
 fn check(h: &mut Harness, f: &Fixture, op: Op, deep: bool, what: &str) {
-    if let Some(e) = &h.token.core.broken {
+    if let Some(e) = h.token.core.broken() {
         panic!("{what}: token broken after remount: {:?} {}", e.code, e.message);
     }
     // Keys: count old or new.
     let keys: Vec<KeyId> = {
-        let r = h.ok(Request::ListKeys { limit: None, marker: None });
+        let r = h.ok(Request::ListKeys(pkms_protocol::request::ListKeys { limit: None, marker: None }));
         let res = r.get();
-        let Ok(Response::Keys { keys, .. }) = res else { panic!() };
+        let Ok(Response::Keys(pkms_protocol::reply::Keys { keys, .. })) = res else { panic!() };
         keys.to_vec()
     };
     let n = keys.len();
@@ -188,28 +207,28 @@ fn check(h: &mut Harness, f: &Fixture, op: Op, deep: bool, what: &str) {
         }
     }
     // MAC and signature made before the cut still verify.
-    h.ok(Request::VerifyMac {
+    h.ok(Request::VerifyMac(pkms_protocol::request::VerifyMac {
         key_id: &s(&f.hmac),
         message: b"m",
         mac_algorithm: MacAlgorithm::HmacSha256,
         mac: &f.mac,
         key_version: None,
-    });
+    }));
     if deep {
-        h.ok(Request::Verify {
+        h.ok(Request::Verify(pkms_protocol::request::Verify {
             key_id: &s(&f.signer),
             message: b"artifact",
             message_type: MessageType::Raw,
             signature: &f.signature,
             signing_algorithm: SigningAlgorithm::EcdsaSha256,
             key_version: None,
-        });
+        }));
     }
     // The doomed key: pending, or gone together with its alias.
-    let r = h.call(Request::DescribeKey { key_id: &s(&f.doomed) });
+    let r = h.call(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: &s(&f.doomed) }));
     let res = r.get();
     let doomed_there = match &res {
-        Ok(Response::KeyMetadata(m)) => {
+        Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: m })) => {
             assert_eq!(m.key_state, KeyState::PendingDeletion, "{what}");
             true
         }
@@ -224,10 +243,13 @@ fn check(h: &mut Harness, f: &Fixture, op: Op, deep: bool, what: &str) {
         Ok(other) => panic!("{other:?}"),
     };
     drop(res);
-    let alias = h.call(Request::DescribeKey { key_id: "alias/doomed" }).get().is_ok();
+    let alias = h
+        .call(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: "alias/doomed" }))
+        .get()
+        .is_ok();
     assert_eq!(alias, doomed_there, "{what}: alias and key disagree");
     // The token keeps working after the cut.
-    h.ok(Request::RotateKeyOnDemand { key_id: &s(&f.hmac) });
+    h.ok(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &s(&f.hmac) }));
     let blob = h.encrypt(&s(&f.sym), b"after", &[]);
     assert_eq!(h.decrypt(&blob, &[]).unwrap(), b"after", "{what}");
 }
@@ -248,7 +270,7 @@ fn cut_everywhere(start: &MockFlash, f: &Fixture, op: Op, label: &str) -> u64 {
     assert!(total > 0, "{op:?} wrote nothing");
     for cut in 0..total {
         let mut h = Harness::with_flash(start.clone());
-        h.token.core.store.flash_mut().cut_power_after(cut);
+        h.token.core.flash_mut().cut_power_after(cut);
         apply(&mut h, f, op);
         let mut flash = h.token.into_flash();
         assert!(flash.is_power_cut(), "{label} {op:?}: cut {cut} of {total} not reached");
@@ -284,7 +306,10 @@ fn power_cut_at_every_byte_of_every_key_change() {
             }
             // Varying sizes, so that the head page ends at every possible fill level.
             let text = format!("churn {churned} {}", "x".repeat(churned * 7 % 61));
-            h.ok(Request::UpdateKeyDescription { key_id: &s(&fixture.filler), description: &text });
+            h.ok(Request::UpdateKeyDescription(pkms_protocol::request::UpdateKeyDescription {
+                key_id: &s(&fixture.filler),
+                description: &text,
+            }));
             churned += 1;
             assert!(churned < 500, "{op:?} never triggered a garbage collection");
         };

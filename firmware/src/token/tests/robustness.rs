@@ -5,22 +5,44 @@ use rand_chacha::rand_core::RngCore;
 
 fn valid_requests(key: &str, blob: &[u8]) -> Vec<Vec<u8>> {
     let reqs = [
-        Request::Encrypt { key_id: key, plaintext: b"abc", encryption_context: ctx(&[("a", "b")]) },
-        Request::Decrypt { ciphertext_blob: blob, encryption_context: ctx(&[("a", "b")]), key_id: Some(key) },
-        Request::CreateAlias { alias_name: "alias/x", target_key_id: key },
-        Request::ListAliases { key_id: None, limit: Some(3), marker: None },
-        Request::TagResource {
+        Request::Encrypt(pkms_protocol::request::Encrypt {
+            key_id: key,
+            plaintext: b"abc",
+            encryption_context: ctx(&[("a", "b")]),
+        }),
+        Request::Decrypt(pkms_protocol::request::Decrypt {
+            ciphertext_blob: blob,
+            encryption_context: ctx(&[("a", "b")]),
+            key_id: Some(key),
+        }),
+        Request::CreateAlias(pkms_protocol::request::CreateAlias {
+            alias_name: "alias/x",
+            target_key_id: key,
+        }),
+        Request::ListAliases(pkms_protocol::request::ListAliases {
+            key_id: None,
+            limit: Some(3),
+            marker: None,
+        }),
+        Request::TagResource(pkms_protocol::request::TagResource {
             key_id: key,
             tags: [pkms_protocol::Tag { tag_key: "k", tag_value: "v" }].into_iter().collect(),
-        },
-        Request::ListKeyRotations { key_id: key, limit: Some(1), marker: Some("1") },
-        Request::RetireKeyVersions { key_id: key, below_version: 1 },
-        Request::GenerateDataKey {
+        }),
+        Request::ListKeyRotations(pkms_protocol::request::ListKeyRotations {
+            key_id: key,
+            limit: Some(1),
+            marker: Some("1"),
+        }),
+        Request::RetireKeyVersions(pkms_protocol::request::RetireKeyVersions {
+            key_id: key,
+            below_version: 1,
+        }),
+        Request::GenerateDataKey(pkms_protocol::request::GenerateDataKey {
             key_id: key,
             encryption_context: ctx(&[]),
             key_spec: None,
             number_of_bytes: Some(9),
-        },
+        }),
     ];
     reqs.into_iter()
         .map(|request| {
@@ -66,9 +88,12 @@ fn damaged_flash_never_panics() {
     let mut h = Harness::with_flash(MockFlash::new(32 * 4096));
     let key = h.create(KeySpec::EccNistP256);
     let sym = h.create(KeySpec::SymmetricDefault);
-    h.ok(Request::CreateAlias { alias_name: "alias/a", target_key_id: &s(&sym) });
+    h.ok(Request::CreateAlias(pkms_protocol::request::CreateAlias {
+        alias_name: "alias/a",
+        target_key_id: &s(&sym),
+    }));
     for _ in 0..5 {
-        h.ok(Request::RotateKeyOnDemand { key_id: &s(&sym) });
+        h.ok(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &s(&sym) }));
     }
     let clean = h.token.into_flash().into_bytes();
     let used = clean.iter().rposition(|&b| b != 0xFF).unwrap_or(0) + 1;
@@ -81,18 +106,25 @@ fn damaged_flash_never_panics() {
         }
         let mut h = Harness::with_flash(MockFlash::from_bytes(bytes));
         // Whatever the damage, every request gets an answer.
-        h.call(Request::GetInfo);
-        h.call(Request::ListKeys { limit: None, marker: None });
-        h.call(Request::DescribeKey { key_id: "alias/a" });
-        h.call(Request::Encrypt { key_id: &s(&sym), plaintext: b"x", encryption_context: ctx(&[]) });
-        h.call(Request::GetPublicKey { key_id: &s(&key), key_version: None });
-        h.call(Request::RotateKeyOnDemand { key_id: &s(&sym) });
-        h.call(Request::CreateKey {
+        h.call(Request::GetInfo(pkms_protocol::request::GetInfo {}));
+        h.call(Request::ListKeys(pkms_protocol::request::ListKeys { limit: None, marker: None }));
+        h.call(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: "alias/a" }));
+        h.call(Request::Encrypt(pkms_protocol::request::Encrypt {
+            key_id: &s(&sym),
+            plaintext: b"x",
+            encryption_context: ctx(&[]),
+        }));
+        h.call(Request::GetPublicKey(pkms_protocol::request::GetPublicKey {
+            key_id: &s(&key),
+            key_version: None,
+        }));
+        h.call(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &s(&sym) }));
+        h.call(Request::CreateKey(pkms_protocol::request::CreateKey {
             key_spec: KeySpec::Hmac256,
             key_usage: None,
             description: "",
             tags: Tags::new(),
             user_presence_required: false,
-        });
+        }));
     }
 }

@@ -8,13 +8,15 @@ use pkms_protocol::{MacAlgorithm, MessageType, SigningAlgorithm};
 use sha2::{Digest, Sha256};
 
 fn sign(h: &mut Harness, key: &str, message: &[u8], t: MessageType) -> (Vec<u8>, u32) {
-    let r = h.ok(Request::Sign {
+    let r = h.ok(Request::Sign(pkms_protocol::request::Sign {
         key_id: key,
         message,
         message_type: t,
         signing_algorithm: SigningAlgorithm::EcdsaSha256,
-    });
-    let Ok(Response::Sign { signature, key_version, .. }) = r.get() else { panic!() };
+    }));
+    let Ok(Response::Sign(pkms_protocol::reply::Sign { signature, key_version, .. })) = r.get() else {
+        panic!()
+    };
     (signature.to_vec(), key_version)
 }
 
@@ -26,25 +28,31 @@ fn verify(
     sig: &[u8],
     v: Option<u32>,
 ) -> Result<u32, ErrorCode> {
-    let r = h.call(Request::Verify {
+    let r = h.call(Request::Verify(pkms_protocol::request::Verify {
         key_id: key,
         message,
         message_type: t,
         signature: sig,
         signing_algorithm: SigningAlgorithm::EcdsaSha256,
         key_version: v,
-    });
+    }));
     let res = r.get();
     match res {
-        Ok(Response::Verify { signature_valid: true, key_version, .. }) => Ok(key_version),
+        Ok(Response::Verify(pkms_protocol::reply::Verify { signature_valid: true, key_version, .. })) => {
+            Ok(key_version)
+        }
         Ok(other) => panic!("{other:?}"),
         Err(e) => Err(e.code),
     }
 }
 
 fn public_key(h: &mut Harness, key: &str, v: Option<u32>) -> Vec<u8> {
-    let r = h.ok(Request::GetPublicKey { key_id: key, key_version: v });
-    let Ok(Response::PublicKey { public_key, key_spec, key_usage, .. }) = r.get() else { panic!() };
+    let r = h.ok(Request::GetPublicKey(pkms_protocol::request::GetPublicKey { key_id: key, key_version: v }));
+    let Ok(Response::PublicKey(pkms_protocol::reply::PublicKey { public_key, key_spec, key_usage, .. })) =
+        r.get()
+    else {
+        panic!()
+    };
     assert_eq!(key_spec, KeySpec::EccNistP256);
     assert_eq!(key_usage, pkms_protocol::KeyUsage::SignVerify);
     public_key.to_vec()
@@ -83,12 +91,12 @@ fn signatures_verify_on_the_token_and_with_the_public_key() {
     );
     let big = std::vec![0u8; 4097];
     let sign_err = |h: &mut Harness, m: &[u8], t| {
-        h.code(Request::Sign {
+        h.code(Request::Sign(pkms_protocol::request::Sign {
             key_id: &key,
             message: m,
             message_type: t,
             signing_algorithm: SigningAlgorithm::EcdsaSha256,
-        })
+        }))
     };
     assert_eq!(sign_err(&mut h, &big, MessageType::Raw), ErrorCode::Validation);
     assert_eq!(sign_err(&mut h, &[], MessageType::Raw), ErrorCode::Validation);
@@ -101,7 +109,7 @@ fn signing_keys_rotate_and_old_signatures_still_verify() {
     let key = s(&h.create(KeySpec::EccNistP256));
     let (sig1, _) = sign(&mut h, &key, b"release 1", MessageType::Raw);
     let pk1 = public_key(&mut h, &key, None);
-    h.ok(Request::RotateKeyOnDemand { key_id: &key });
+    h.ok(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &key }));
     let (sig2, v2) = sign(&mut h, &key, b"release 2", MessageType::Raw);
     assert_eq!(v2, 2);
     assert_ne!(public_key(&mut h, &key, None), pk1);
@@ -116,13 +124,19 @@ fn signing_keys_rotate_and_old_signatures_still_verify() {
         verify(&mut h, &key, b"release 2", MessageType::Raw, &sig2, Some(9)),
         Err(ErrorCode::NotFound)
     );
-    h.ok(Request::RetireKeyVersions { key_id: &key, below_version: 2 });
+    h.ok(Request::RetireKeyVersions(pkms_protocol::request::RetireKeyVersions {
+        key_id: &key,
+        below_version: 2,
+    }));
     assert_eq!(
         verify(&mut h, &key, b"release 1", MessageType::Raw, &sig1, Some(1)),
         Err(ErrorCode::KeyVersionRetired)
     );
     assert_eq!(
-        h.code(Request::GetPublicKey { key_id: &key, key_version: Some(1) }),
+        h.code(Request::GetPublicKey(pkms_protocol::request::GetPublicKey {
+            key_id: &key,
+            key_version: Some(1)
+        })),
         ErrorCode::KeyVersionRetired
     );
 }
@@ -131,20 +145,20 @@ fn signing_keys_rotate_and_old_signatures_still_verify() {
 fn sign_asks_for_presence_verify_does_not() {
     let mut h = Harness::new();
     let key = s(&h.create_with(KeySpec::EccNistP256, true));
-    let req = Request::Sign {
+    let req = Request::Sign(pkms_protocol::request::Sign {
         key_id: &key,
         message: b"m",
         message_type: MessageType::Raw,
         signing_algorithm: SigningAlgorithm::EcdsaSha256,
-    };
+    });
     assert_eq!(h.code(req.clone()), ErrorCode::UserPresenceRequired);
     h.token.board_mut().presence = UserPresence::Confirmed;
     let (sig, _) = sign(&mut h, &key, b"m", MessageType::Raw);
     h.token.board_mut().presence = UserPresence::TimedOut;
-    let asked = h.token.core.board.asked;
+    let asked = h.token.core.board().asked;
     assert_eq!(verify(&mut h, &key, b"m", MessageType::Raw, &sig, None), Ok(1));
     public_key(&mut h, &key, None);
-    assert_eq!(h.token.core.board.asked, asked);
+    assert_eq!(h.token.core.board().asked, asked);
 }
 
 #[test]
@@ -157,15 +171,27 @@ fn hmac_keys_generate_and_verify_macs() {
     ];
     for (spec, alg, len) in specs {
         let key = s(&h.create(spec));
-        let r = h.ok(Request::GenerateMac { key_id: &key, message: b"msg", mac_algorithm: alg });
-        let Ok(Response::Mac { mac, key_version: 1, .. }) = r.get() else { panic!() };
+        let r = h.ok(Request::GenerateMac(pkms_protocol::request::GenerateMac {
+            key_id: &key,
+            message: b"msg",
+            mac_algorithm: alg,
+        }));
+        let Ok(Response::Mac(pkms_protocol::reply::Mac { mac, key_version: 1, .. })) = r.get() else {
+            panic!()
+        };
         assert_eq!(mac.len(), len);
         let mac = mac.to_vec();
         let vm = |h: &mut Harness, m: &[u8], a, mac: &[u8], v| {
-            h.call(Request::VerifyMac { key_id: &key, message: m, mac_algorithm: a, mac, key_version: v })
-                .get()
-                .map(|_| ())
-                .map_err(|e| e.code)
+            h.call(Request::VerifyMac(pkms_protocol::request::VerifyMac {
+                key_id: &key,
+                message: m,
+                mac_algorithm: a,
+                mac,
+                key_version: v,
+            }))
+            .get()
+            .map(|_| ())
+            .map_err(|e| e.code)
         };
         assert_eq!(vm(&mut h, b"msg", alg, &mac, None), Ok(()));
         assert_eq!(vm(&mut h, b"msh", alg, &mac, None), Err(ErrorCode::InvalidMac));
@@ -176,20 +202,32 @@ fn hmac_keys_generate_and_verify_macs() {
         for other in MacAlgorithm::ALL.iter().copied().filter(|a| *a != alg) {
             assert_eq!(vm(&mut h, b"msg", other, &mac, None), Err(ErrorCode::InvalidKeyUsage));
             assert_eq!(
-                h.code(Request::GenerateMac { key_id: &key, message: b"msg", mac_algorithm: other }),
+                h.code(Request::GenerateMac(pkms_protocol::request::GenerateMac {
+                    key_id: &key,
+                    message: b"msg",
+                    mac_algorithm: other
+                })),
                 ErrorCode::InvalidKeyUsage
             );
         }
         // After a rotation the old MAC verifies with its version only.
-        h.ok(Request::RotateKeyOnDemand { key_id: &key });
+        h.ok(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &key }));
         assert_eq!(vm(&mut h, b"msg", alg, &mac, None), Err(ErrorCode::InvalidMac));
         assert_eq!(vm(&mut h, b"msg", alg, &mac, Some(1)), Ok(()));
         assert_eq!(
-            h.code(Request::GenerateMac { key_id: &key, message: &[0; 4097], mac_algorithm: alg }),
+            h.code(Request::GenerateMac(pkms_protocol::request::GenerateMac {
+                key_id: &key,
+                message: &[0; 4097],
+                mac_algorithm: alg
+            })),
             ErrorCode::Validation
         );
         assert_eq!(
-            h.code(Request::GenerateMac { key_id: &key, message: b"", mac_algorithm: alg }),
+            h.code(Request::GenerateMac(pkms_protocol::request::GenerateMac {
+                key_id: &key,
+                message: b"",
+                mac_algorithm: alg
+            })),
             ErrorCode::Validation
         );
     }

@@ -19,15 +19,19 @@ fn encrypt_decrypt_with_context_in_any_order() {
     assert_ne!(h.encrypt(&s(&k), b"hello", &[]), h.encrypt(&s(&k), b"hello", &[]));
     // Bad contexts are Validation.
     assert_eq!(
-        h.code(Request::Encrypt {
+        h.code(Request::Encrypt(pkms_protocol::request::Encrypt {
             key_id: &s(&k),
             plaintext: b"x",
             encryption_context: ctx(&[("a", "1"), ("a", "2")])
-        }),
+        })),
         ErrorCode::Validation
     );
     assert_eq!(
-        h.code(Request::Encrypt { key_id: &s(&k), plaintext: b"x", encryption_context: ctx(&[("", "1")]) }),
+        h.code(Request::Encrypt(pkms_protocol::request::Encrypt {
+            key_id: &s(&k),
+            plaintext: b"x",
+            encryption_context: ctx(&[("", "1")])
+        })),
         ErrorCode::Validation
     );
 }
@@ -56,24 +60,31 @@ fn plaintext_limits_point_to_envelope_encryption() {
     let mut h = Harness::new();
     let k = h.create(KeySpec::SymmetricDefault);
     let big = std::vec![7u8; 4097];
-    let (code, msg) =
-        h.err(Request::Encrypt { key_id: &s(&k), plaintext: &big, encryption_context: ctx(&[]) });
+    let (code, msg) = h.err(Request::Encrypt(pkms_protocol::request::Encrypt {
+        key_id: &s(&k),
+        plaintext: &big,
+        encryption_context: ctx(&[]),
+    }));
     assert_eq!(code, ErrorCode::Validation);
     assert!(msg.contains("4096"), "{msg}");
     assert!(msg.contains("envelope") && msg.contains("encrypt-file"), "{msg}");
     assert_eq!(
-        h.code(Request::Encrypt { key_id: &s(&k), plaintext: b"", encryption_context: ctx(&[]) }),
+        h.code(Request::Encrypt(pkms_protocol::request::Encrypt {
+            key_id: &s(&k),
+            plaintext: b"",
+            encryption_context: ctx(&[])
+        })),
         ErrorCode::Validation
     );
     let max = std::vec![9u8; 4096];
     let blob = h.encrypt(&s(&k), &max, &[]);
     assert_eq!(h.decrypt(&blob, &[]).unwrap(), max);
     assert_eq!(
-        h.code(Request::Encrypt {
+        h.code(Request::Encrypt(pkms_protocol::request::Encrypt {
             key_id: "00000000000000000000000000000000",
             plaintext: b"x",
             encryption_context: ctx(&[])
-        }),
+        })),
         ErrorCode::NotFound
     );
 }
@@ -83,23 +94,30 @@ fn decrypt_checks_an_optional_key_id() {
     let mut h = Harness::new();
     let k = h.create(KeySpec::SymmetricDefault);
     let other = h.create(KeySpec::SymmetricDefault);
-    h.ok(Request::CreateAlias { alias_name: "alias/mine", target_key_id: &s(&k) });
+    h.ok(Request::CreateAlias(pkms_protocol::request::CreateAlias {
+        alias_name: "alias/mine",
+        target_key_id: &s(&k),
+    }));
     let blob = h.encrypt("alias/mine", b"x", &[]);
     for given in [s(&k), String::from("alias/mine")] {
-        h.ok(Request::Decrypt { ciphertext_blob: &blob, encryption_context: ctx(&[]), key_id: Some(&given) });
+        h.ok(Request::Decrypt(pkms_protocol::request::Decrypt {
+            ciphertext_blob: &blob,
+            encryption_context: ctx(&[]),
+            key_id: Some(&given),
+        }));
     }
-    let (code, msg) = h.err(Request::Decrypt {
+    let (code, msg) = h.err(Request::Decrypt(pkms_protocol::request::Decrypt {
         ciphertext_blob: &blob,
         encryption_context: ctx(&[]),
         key_id: Some(&s(&other)),
-    });
+    }));
     assert_eq!(code, ErrorCode::IncorrectKey, "{msg}");
     assert_eq!(
-        h.code(Request::Decrypt {
+        h.code(Request::Decrypt(pkms_protocol::request::Decrypt {
             ciphertext_blob: &blob,
             encryption_context: ctx(&[]),
             key_id: Some("alias/none")
-        }),
+        })),
         ErrorCode::NotFound
     );
 }
@@ -110,33 +128,41 @@ fn re_encrypt_moves_data_between_keys_and_contexts() {
     let a = h.create(KeySpec::SymmetricDefault);
     let b = h.create(KeySpec::SymmetricDefault);
     let blob = h.encrypt(&s(&a), b"moving", &[("t", "1")]);
-    let r = h.ok(Request::ReEncrypt {
+    let r = h.ok(Request::ReEncrypt(pkms_protocol::request::ReEncrypt {
         ciphertext_blob: &blob,
         source_encryption_context: ctx(&[("t", "1")]),
         source_key_id: None,
         destination_key_id: &s(&b),
         destination_encryption_context: ctx(&[("t", "2")]),
-    });
-    let Ok(Response::ReEncrypt { ciphertext_blob, source_key_id, key_id, .. }) = r.get() else { panic!() };
+    }));
+    let Ok(Response::ReEncrypt(pkms_protocol::reply::ReEncrypt {
+        ciphertext_blob,
+        source_key_id,
+        key_id,
+        ..
+    })) = r.get()
+    else {
+        panic!()
+    };
     assert_eq!((source_key_id, key_id), (a, b));
     let moved = ciphertext_blob.to_vec();
     assert_eq!(h.decrypt(&moved, &[("t", "2")]).unwrap(), b"moving");
     assert_eq!(h.decrypt(&moved, &[("t", "1")]).unwrap_err().0, ErrorCode::InvalidCiphertext);
     // Wrong source context, wrong source key, unusable destination.
     let bad = |h: &mut Harness, sc: &[(&str, &str)], sk: Option<&str>, dk: &str| {
-        h.code(Request::ReEncrypt {
+        h.code(Request::ReEncrypt(pkms_protocol::request::ReEncrypt {
             ciphertext_blob: &blob,
             source_encryption_context: ctx(sc),
             source_key_id: sk,
             destination_key_id: dk,
             destination_encryption_context: ctx(&[]),
-        })
+        }))
     };
     assert_eq!(bad(&mut h, &[], None, &s(&b)), ErrorCode::InvalidCiphertext);
     assert_eq!(bad(&mut h, &[("t", "1")], Some(&s(&b)), &s(&b)), ErrorCode::IncorrectKey);
     let signer = h.create(KeySpec::EccNistP256);
     assert_eq!(bad(&mut h, &[("t", "1")], None, &s(&signer)), ErrorCode::InvalidKeyUsage);
-    h.ok(Request::DisableKey { key_id: &s(&b) });
+    h.ok(Request::DisableKey(pkms_protocol::request::DisableKey { key_id: &s(&b) }));
     assert_eq!(bad(&mut h, &[("t", "1")], None, &s(&b)), ErrorCode::Disabled);
 }
 
@@ -151,26 +177,38 @@ fn generate_data_key_specs_and_bytes() {
         (None, Some(1024), 1024),
     ];
     for (spec, n, len) in cases {
-        let r = h.ok(Request::GenerateDataKey {
+        let r = h.ok(Request::GenerateDataKey(pkms_protocol::request::GenerateDataKey {
             key_id: &s(&k),
             encryption_context: ctx(&[("f", "x")]),
             key_spec: spec,
             number_of_bytes: n,
-        });
-        let Ok(Response::DataKey { ciphertext_blob, plaintext: Some(p), key_id, .. }) = r.get() else {
+        }));
+        let Ok(Response::DataKey(pkms_protocol::reply::DataKey {
+            ciphertext_blob,
+            plaintext: Some(p),
+            key_id,
+            ..
+        })) = r.get()
+        else {
             panic!()
         };
         assert_eq!(key_id, k);
         assert_eq!(p.len(), len);
         let (blob, p) = (ciphertext_blob.to_vec(), p.to_vec());
         assert_eq!(h.decrypt(&blob, &[("f", "x")]).unwrap(), p);
-        let r = h.ok(Request::GenerateDataKeyWithoutPlaintext {
-            key_id: &s(&k),
-            encryption_context: ctx(&[]),
-            key_spec: spec,
-            number_of_bytes: n,
-        });
-        let Ok(Response::DataKey { ciphertext_blob, plaintext: None, .. }) = r.get() else { panic!() };
+        let r = h.ok(Request::GenerateDataKeyWithoutPlaintext(
+            pkms_protocol::request::GenerateDataKeyWithoutPlaintext {
+                key_id: &s(&k),
+                encryption_context: ctx(&[]),
+                key_spec: spec,
+                number_of_bytes: n,
+            },
+        ));
+        let Ok(Response::DataKey(pkms_protocol::reply::DataKey { ciphertext_blob, plaintext: None, .. })) =
+            r.get()
+        else {
+            panic!()
+        };
         let blob = ciphertext_blob.to_vec();
         assert_eq!(h.decrypt(&blob, &[]).unwrap().len(), len);
     }
@@ -181,12 +219,12 @@ fn generate_data_key_specs_and_bytes() {
         (None, Some(1025)),
     ];
     for (spec, n) in bad {
-        let req = Request::GenerateDataKey {
+        let req = Request::GenerateDataKey(pkms_protocol::request::GenerateDataKey {
             key_id: &s(&k),
             encryption_context: ctx(&[]),
             key_spec: spec,
             number_of_bytes: n,
-        };
+        });
         assert_eq!(h.code(req), ErrorCode::Validation);
     }
 }
@@ -197,7 +235,7 @@ fn user_presence_guards_decrypt_but_not_encrypt() {
     let k = h.create_with(KeySpec::SymmetricDefault, true);
     assert!(h.describe(&s(&k)).user_presence_required);
     let blob = h.encrypt(&s(&k), b"guarded", &[]);
-    assert_eq!(h.token.core.board.asked, 0, "Encrypt asked for presence");
+    assert_eq!(h.token.core.board().asked, 0, "Encrypt asked for presence");
     let (code, msg) = h.decrypt(&blob, &[]).unwrap_err();
     assert_eq!(code, ErrorCode::UserPresenceRequired);
     assert!(msg.contains("no button") && msg.contains("test-board"), "{msg}");
@@ -207,5 +245,5 @@ fn user_presence_guards_decrypt_but_not_encrypt() {
     assert!(msg.contains("within 30 s"), "{msg}");
     h.token.board_mut().presence = UserPresence::Confirmed;
     assert_eq!(h.decrypt(&blob, &[]).unwrap(), b"guarded");
-    assert_eq!(h.token.core.board.asked, 3);
+    assert_eq!(h.token.core.board().asked, 3);
 }

@@ -1,30 +1,14 @@
-//! What the token keeps in its store: the device record, the clock record, one record per key
-//! (metadata, description, tags and every version's wrapped material) and one record per alias.
-//! Bodies are postcard-encoded; the store adds the 16-byte id in front. Formats are described
-//! in `docs/flash-format.md`; a `format` byte in each body allows later changes.
+//! One record per key: metadata, description, tags and every version's wrapped material, all in
+//! one record so that every change to a key is atomic. Tags are kept encoded ([`TagList`]).
 
-use pkms_protocol::limits::{MAX_ALIAS_NAME, MAX_DESCRIPTION, MAX_TAGS_PER_KEY};
+use pkms_protocol::limits::{MAX_DESCRIPTION, MAX_TAGS_PER_KEY};
 use pkms_protocol::{KeySpec, KeyState, KeyUsage, KeyVersion, RotationType, Tag, UnixTime};
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroize;
 
-use crate::store::RecordId;
-
-/// Store kind of the device record (root key).
-pub const KIND_DEVICE: u8 = 1;
-/// Store kind of the clock record (time high-water mark).
-pub const KIND_CLOCK: u8 = 2;
-/// Store kind of key records (id: the key id).
-pub const KIND_KEY: u8 = 3;
-/// Store kind of alias records (id: a hash of the alias name).
-pub const KIND_ALIAS: u8 = 4;
-/// The id of singleton records (device, clock).
-pub const SINGLETON_ID: RecordId = [0; 16];
+use super::FORMAT;
 
 /// Most keys the token holds (bounded by the RAM index).
 pub const MAX_KEYS: usize = 1024;
-/// Most aliases the token holds.
-pub const MAX_ALIASES: usize = 256;
 /// Most versions one key holds; rotating further needs RetireKeyVersions first. Bounded so
 /// that a key record (metadata, description, tags, versions) always fits in one flash page.
 pub const MAX_VERSIONS: usize = 24;
@@ -34,43 +18,6 @@ pub const MAX_TAG_BYTES: usize = 1024;
 pub const MAX_MATERIAL: usize = 64;
 /// Wrapped material: ciphertext and the 16-byte AES-GCM tag.
 pub const MAX_WRAPPED: usize = MAX_MATERIAL + 16;
-
-/// Format byte of every body written by this firmware.
-pub const FORMAT: u8 = 1;
-
-/// The device record: the root key that wraps every key version.
-#[derive(Serialize, Deserialize, Zeroize)]
-#[zeroize(drop)]
-pub struct DeviceRecord {
-    /// [`FORMAT`].
-    pub format: u8,
-    /// AES-256 device root key.
-    pub root_key: [u8; 32],
-}
-
-/// The clock record: wall-time high-water mark.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClockRecord {
-    /// [`FORMAT`].
-    pub format: u8,
-    /// Latest host time seen (Unix seconds).
-    pub high_water_mark: UnixTime,
-}
-
-/// An alias record.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct AliasRecord {
-    /// [`FORMAT`].
-    pub format: u8,
-    /// `alias/…`.
-    pub name: heapless::String<MAX_ALIAS_NAME>,
-    /// The key it names.
-    pub target: [u8; 16],
-    /// CreationDate.
-    pub created: UnixTime,
-    /// LastUpdatedDate.
-    pub updated: UnixTime,
-}
 
 /// One version of a key: its material, wrapped under the device root key.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -252,7 +199,7 @@ fn take(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MAX_PAYLOAD;
+    use crate::records::MAX_PAYLOAD;
     use pkms_protocol::limits::{MAX_TAG_KEY, MAX_TAG_VALUE};
 
     #[test]

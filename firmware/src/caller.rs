@@ -1,0 +1,51 @@
+//! Who is asking: what the gate, the policy checks and the audit log know about the sender of
+//! a request.
+
+use pkms_protocol::access::Role;
+
+/// The sender of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller<'s> {
+    /// An open (uninitialised) token: anyone may do anything and nothing is logged.
+    Open,
+    /// An initialised token and no authenticated session.
+    Nobody,
+    /// An authenticated principal.
+    Principal {
+        /// Its name.
+        name: &'s str,
+        /// Its role.
+        role: Role,
+    },
+}
+
+impl Caller<'_> {
+    /// The principal's name ("" when there is none).
+    pub fn name(&self) -> &str {
+        match self {
+            Caller::Principal { name, .. } => name,
+            Caller::Open | Caller::Nobody => "",
+        }
+    }
+
+    /// Whether an administrator is asking.
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Caller::Principal { role: Role::Admin, .. })
+    }
+
+    /// Whether the token is initialised (principals, PINs and an audit log exist).
+    pub fn initialized(&self) -> bool {
+        match self {
+            Caller::Open => false,
+            Caller::Nobody | Caller::Principal { .. } => true,
+        }
+    }
+
+    /// A user (not an administrator) of an initialised token.
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Caller::Principal { name, role: Role::User } => Some(name),
+            Caller::Principal { role: Role::Admin, .. } | Caller::Open | Caller::Nobody => None,
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The gate every request passes before it runs: it reads the request's declared
+//! [`Gate`](pkms_protocol::Gate) and decides, once, with what the session ([`crate::auth`]) and
+//! the key policies ([`crate::policy`]) say:
+//!
+//! * Hello ends the session; an open (uninitialised) token admits everything.
+//! * In force-audit mode a full log refuses every operation its row does not mark `served`.
+//! * `Open` operations need no session; everything else does, `Admin` ones an administrator's,
+//!   and key operations a principal that each named key's policy or grants allow.
+//!
+//! It resolves every key the request names exactly once (aliases, the key a ciphertext names)
+//! and hands the results to the operation as [`Admitted`]: a reference that does not resolve is
+//! not an error here — the operation reports it where it looks the key up, after checking its
+//! own arguments.
+
+use pkms_protocol::access::AuditFullMode;
+use pkms_protocol::blob::{self, ParsedBlob};
+use pkms_protocol::{Gate, KeyCheck, KeyId, KeyRef, Request};
+
+use crate::audit::Log;
+use crate::auth::Auth;
+use crate::caller::Caller;
+use crate::err;
+use crate::error::{Error, OpResult};
+use crate::ops::symmetric::BlobTarget;
+use crate::platform::Platform;
+use crate::policy;
+use crate::records::Kind;
+use crate::state::Core;
+
+/// A key the request names, as the gate found it.
+#[derive(Debug, Clone)]
+pub enum Target<'r> {
+    /// The request names no key (or the gate did not look).
+    None,
+    /// A key id or alias name, resolved to a key id (or why it could not be).
+    Named(OpResult<KeyId>),
+    /// A ciphertext blob (parsed, if it could be) and the key id given beside it.
+    Blob {
+        /// The parsed blob.
+        blob: Option<ParsedBlob<'r>>,
+        /// The resolved key id given with it, if any.
+        given: Option<OpResult<KeyId>>,
+    },
+}
+
+/// What the gate hands to the operation: the keys the request names, resolved.
+#[derive(Debug, Clone)]
+pub struct Admitted<'r> {
+    /// The first key the request names.
+    pub first: Target<'r>,
+    /// The second (ReEncrypt's destination, UpdateAlias's new target).
+    pub second: Target<'r>,
+}
+
+fn missing() -> Error {
+    err!(Internal, "the operation's declaration names no key")
+}
+
+impl<'r> Admitted<'r> {
+    /// The first named key, resolved.
+    pub fn key(&self) -> OpResult<KeyId> {
+        named(&self.first)
+    }
+
+    /// The second named key, resolved.
+    pub fn second_key(&self) -> OpResult<KeyId> {
+        named(&self.second)
+    }
+
+    /// The first target as a ciphertext blob.
+    pub fn blob(&self) -> BlobTarget<'r> {
+        match &self.first {
+            Target::Blob { blob, given } => BlobTarget { blob: *blob, given: given.clone() },
+            Target::None | Target::Named(_) => BlobTarget { blob: None, given: Some(Err(missing())) },
+        }
+    }
+
+    /// The key an audit entry names when the answer does not: the last key resolved.
+    pub fn audit_key(&self) -> Option<KeyId> {
+        fn of(t: &Target<'_>) -> Option<KeyId> {
+            match t {
+                Target::None => None,
+                Target::Named(r) => r.as_ref().ok().copied(),
+                Target::Blob { blob: Some(b), .. } => Some(b.header.key_id),
+                Target::Blob { blob: None, given } => given.as_ref().and_then(|g| g.as_ref().ok().copied()),
+            }
+        }
+        of(&self.second).or_else(|| of(&self.first))
+    }
+}
+
+fn named(t: &Target<'_>) -> OpResult<KeyId> {
+    match t {
+        Target::Named(r) => r.clone(),
+        Target::None | Target::Blob { .. } => Err(missing()),
+    }
+}
+
+fn resolve<'r, P: Platform>(core: &mut Core<P>, key: &KeyRef<'r>) -> Target<'r> {
+    match key {
+        KeyRef::Named(name) => Target::Named(core.resolve(name)),
+        KeyRef::Blob { blob, key_id } => {
+            Target::Blob { blob: blob::parse(blob), given: key_id.map(|k| core.resolve(k)) }
+        }
+    }
+}
+
+/// The key a policy check is about, if it names one that can be checked: a resolved name, or a
+/// blob's key when that key exists on this token (else the operation answers InvalidCiphertext).
+fn checked_key<P: Platform>(core: &Core<P>, t: &Target<'_>) -> Option<KeyId> {
+    match t {
+        Target::None => None,
+        Target::Named(r) => r.as_ref().ok().copied(),
+        Target::Blob { blob: Some(b), .. } => {
+            core.contains(Kind::Key, &b.header.key_id.0).then_some(b.header.key_id)
+        }
+        Target::Blob { blob: None, given } => given.as_ref().and_then(|g| g.as_ref().ok().copied()),
+    }
+}
+
+/// Decides whether `request` runs. `scratch` holds key policies while they are evaluated.
+pub fn admit<'r, P: Platform>(
+    core: &mut Core<P>,
+    auth: &Auth,
+    log: &Log,
+    scratch: &mut [u8],
+    request: &'r Request<'r>,
+) -> OpResult<Admitted<'r>> {
+    let gate = request.gate();
+    let caller = auth.caller();
+    let (first, second) = match gate {
+        Gate::Open | Gate::Session | Gate::Admin => (None, None),
+        Gate::Key(a) => (Some(a), None),
+        Gate::Keys(a, b) => (Some(a), Some(b)),
+    };
+    let admitted = Admitted {
+        first: first.map_or(Target::None, |c| resolve(core, &c.key)),
+        second: second.map_or(Target::None, |c| resolve(core, &c.key)),
+    };
+    let (name, role) = match caller {
+        Caller::Open => return Ok(admitted),
+        Caller::Nobody => ("", None),
+        Caller::Principal { name, role } => (name, Some(role)),
+    };
+    if !request.operation().served_when_log_full()
+        && auth.audit_full() == AuditFullMode::Refuse
+        && log.is_full(core)
+    {
+        return Err(err!(
+            AuditLogFull,
+            "the audit log is full and this token refuses operations until it is exported and trimmed (pkms audit export --trim)"
+        ));
+    }
+    if gate == Gate::Open {
+        return Ok(admitted);
+    }
+    let Some(role) = role else {
+        return Err(err!(
+            AuthenticationFailed,
+            "this token is initialised: authenticate first (PKMS_PIN, --pin-file or the PIN prompt)"
+        ));
+    };
+    match gate {
+        Gate::Open | Gate::Session => {}
+        Gate::Admin => {
+            if !caller.is_admin() {
+                return Err(err!(AccessDenied, "only an administrator may do this"));
+            }
+        }
+        Gate::Key(_) | Gate::Keys(_, _) => {
+            for (check, target) in [(first, &admitted.first), (second, &admitted.second)] {
+                let (Some(KeyCheck { action, context, .. }), Some(id)) = (check, checked_key(core, target))
+                else {
+                    continue;
+                };
+                policy::check_key(core, scratch, name, role, &id, action, context)?;
+            }
+        }
+    }
+    Ok(admitted)
+}

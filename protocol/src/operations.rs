@@ -1,0 +1,1122 @@
+//! The operations: **one declaration per operation**, in two tables.
+//!
+//! The request table has one row per operation, in wire order. From a row follow the request
+//! struct ([`request`]), its [`Request`] variant, its [`Operation`] (stable index and name), the
+//! [`Action`]s a key policy or grant names for it (with their stored bits), its [`Gate`] (what
+//! the token checks before running it: no session, any session, an administrator, or a policy
+//! check on the keys it names, with where its key reference and encryption context live), whether
+//! a full audit log stops it, and the reply type the host gets back ([`Call::Reply`]).
+//!
+//! ```text
+//! /// Docs.
+//! Name<'a> = INDEX { field: Type, … } -> reply::Kind<'a>,
+//! actions { kms:Name = BIT grant },     // `grant`: a KMS GrantOperation
+//! gate |r| Gate::key(Action::Name, KeyRef::Named(r.key_id), &r.encryption_context),
+//! full_log: refused;                    // or `served`
+//! ```
+//!
+//! The reply table has one row per kind of successful answer ([`reply`], [`Response`]), with the
+//! key and version its audit entry records.
+//!
+//! Wire form: postcard encodes a request or reply as its variant index (a varint) followed by
+//! its fields in order, exactly as serde's derive encodes a struct variant — rows and fields are
+//! only ever appended; `protocol/tests/fixtures/golden_frames.txt` freezes the bytes.
+//! To add an operation, see docs/architecture.md.
+
+#[macro_use]
+mod macros;
+
+use crate::access::{AuditFullMode, Condition, GrantEntry, PrincipalEntry, Role, MAX_GRANTS, MAX_PRINCIPALS};
+use crate::context::{ContextPair, EncryptionContext};
+use crate::limits::{MAX_ALIAS_PAGE, MAX_PAGE, MAX_TAGS_PER_KEY};
+use crate::types::*;
+
+/// What the token checks before it runs a request, on an initialised token (an open token
+/// admits everything but still resolves the keys a request names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate<'r> {
+    /// Answered without a session.
+    Open,
+    /// Needs an authenticated session; names no key (or checks its own rights).
+    Session,
+    /// Needs an administrator's session.
+    Admin,
+    /// Needs a session whose principal the key's policy or grants allow.
+    Key(KeyCheck<'r>),
+    /// Two keys: ReEncrypt's source and destination, UpdateAlias's alias and new target.
+    Keys(KeyCheck<'r>, KeyCheck<'r>),
+}
+
+impl<'r> Gate<'r> {
+    /// One key check.
+    pub const fn key(action: Action, key: KeyRef<'r>, context: &'r [ContextPair<'r>]) -> Gate<'r> {
+        Gate::Key(KeyCheck { action, key, context })
+    }
+}
+
+/// One policy check: `action` on the key `key` names, with the request's encryption context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyCheck<'r> {
+    /// The action the policy must allow.
+    pub action: Action,
+    /// Where the request names the key.
+    pub key: KeyRef<'r>,
+    /// The encryption context conditions are evaluated against.
+    pub context: &'r [ContextPair<'r>],
+}
+
+/// Where a request names a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRef<'r> {
+    /// A key id or an alias name.
+    Named(&'r str),
+    /// The key a ciphertext blob's header names; when the blob cannot be parsed, the key id
+    /// given beside it, if any.
+    Blob {
+        /// The ciphertext blob.
+        blob: &'r [u8],
+        /// The optional KeyId given with it.
+        key_id: Option<&'r str>,
+    },
+}
+
+/// A request struct that is one operation: ties it to its reply type, so a host can send it
+/// and get back exactly its answer.
+pub trait Call<'a>: Into<Request<'a>> {
+    /// The operation.
+    const OPERATION: Operation;
+    /// What a successful answer carries.
+    type Reply: FromResponse<'a>;
+}
+
+/// A reply struct that can be taken out of a [`Response`].
+pub trait FromResponse<'a>: Sized {
+    /// The reply, if `r` is this kind of answer.
+    fn from_response(r: Response<'a>) -> Option<Self>;
+}
+
+requests! {
+    /// Connect handshake: the host's protocol version.
+    Hello = 0 {
+        /// Host's [`crate::PROTOCOL_VERSION`].
+        protocol_version: u16,
+    } -> reply::Hello<'a>,
+    actions {  },
+    gate |r| Gate::Open,
+    full_log: served;
+
+    /// GetInfo.
+    GetInfo = 1 {} -> reply::Info<'a>,
+    actions {  },
+    gate |r| Gate::Open,
+    full_log: served;
+
+    /// GenerateRandom: 1..=1024 bytes from the token's RNG.
+    GenerateRandom = 2 {
+        /// NumberOfBytes.
+        number_of_bytes: u16,
+    } -> reply::Random<'a>,
+    actions {  },
+    gate |r| Gate::Session,
+    full_log: refused;
+
+    /// CreateKey.
+    CreateKey<'a> = 3 {
+        /// KeySpec (default SYMMETRIC_DEFAULT on the CLI).
+        key_spec: KeySpec,
+        /// KeyUsage; `None` takes the spec's only usage. A usage the spec does not allow is
+        /// Validation.
+        key_usage: Option<KeyUsage>,
+        /// Description (0..=MAX_DESCRIPTION bytes).
+        description: &'a str,
+        /// Tags.
+        #[serde(borrow)]
+        tags: Tags<'a>,
+        /// Beyond KMS: Sign/Decrypt need a user-presence check (button press) on the token.
+        user_presence_required: bool,
+    } -> reply::KeyMetadata<'a>,
+    actions {  },
+    gate |r| Gate::Session,
+    full_log: refused;
+
+    /// DescribeKey.
+    DescribeKey<'a> = 4 {
+        /// Key id or alias.
+        key_id: &'a str,
+    } -> reply::KeyMetadata<'a>,
+    actions { kms:DescribeKey = 11 grant },
+    gate |r| Gate::key(Action::DescribeKey, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// ListKeys.
+    ListKeys<'a> = 5 {
+        /// Limit (1..=1000; the token clamps pages to MAX_PAGE).
+        limit: Option<u16>,
+        /// Marker from a previous page's `next_marker`.
+        marker: Option<&'a str>,
+    } -> reply::Keys<'a>,
+    actions {  },
+    gate |r| Gate::Session,
+    full_log: refused;
+
+    /// Encrypt under the key's newest version.
+    Encrypt<'a> = 6 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// Plaintext, 1..=4096 bytes.
+        plaintext: &'a [u8],
+        /// EncryptionContext.
+        #[serde(borrow)]
+        encryption_context: EncryptionContext<'a>,
+    } -> reply::Encrypt<'a>,
+    actions { kms:Encrypt = 0 grant },
+    gate |r| Gate::key(Action::Encrypt, KeyRef::Named(r.key_id), &r.encryption_context),
+    full_log: refused;
+
+    /// Decrypt with the key and version the blob names.
+    Decrypt<'a> = 7 {
+        /// CiphertextBlob.
+        ciphertext_blob: &'a [u8],
+        /// EncryptionContext (must equal the one given at encryption, in any order).
+        #[serde(borrow)]
+        encryption_context: EncryptionContext<'a>,
+        /// Optional KeyId; if it names another key than the blob, IncorrectKey.
+        key_id: Option<&'a str>,
+    } -> reply::Decrypt<'a>,
+    actions { kms:Decrypt = 1 grant },
+    gate |r| Gate::key(Action::Decrypt, KeyRef::Blob { blob: r.ciphertext_blob, key_id: r.key_id }, &r.encryption_context),
+    full_log: refused;
+
+    /// ReEncrypt inside the token: plaintext never crosses the wire.
+    ReEncrypt<'a> = 8 {
+        /// CiphertextBlob.
+        ciphertext_blob: &'a [u8],
+        /// SourceEncryptionContext.
+        #[serde(borrow)]
+        source_encryption_context: EncryptionContext<'a>,
+        /// SourceKeyId (optional, as for Decrypt).
+        source_key_id: Option<&'a str>,
+        /// DestinationKeyId.
+        destination_key_id: &'a str,
+        /// DestinationEncryptionContext.
+        #[serde(borrow)]
+        destination_encryption_context: EncryptionContext<'a>,
+    } -> reply::ReEncrypt<'a>,
+    actions { kms:ReEncryptFrom = 2 grant, kms:ReEncryptTo = 3 grant },
+    gate |r| Gate::Keys(
+                KeyCheck { action: Action::ReEncryptFrom, key: KeyRef::Blob { blob: r.ciphertext_blob, key_id: r.source_key_id }, context: &r.source_encryption_context },
+                KeyCheck { action: Action::ReEncryptTo, key: KeyRef::Named(r.destination_key_id), context: &r.destination_encryption_context },
+            ),
+    full_log: refused;
+
+    /// GenerateDataKey: exactly one of `key_spec` / `number_of_bytes`.
+    GenerateDataKey<'a> = 9 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// EncryptionContext.
+        #[serde(borrow)]
+        encryption_context: EncryptionContext<'a>,
+        /// KeySpec of the data key.
+        key_spec: Option<DataKeySpec>,
+        /// NumberOfBytes (1..=1024).
+        number_of_bytes: Option<u16>,
+    } -> reply::DataKey<'a>,
+    actions { kms:GenerateDataKey = 4 grant },
+    gate |r| Gate::key(Action::GenerateDataKey, KeyRef::Named(r.key_id), &r.encryption_context),
+    full_log: refused;
+
+    /// GenerateDataKeyWithoutPlaintext: as GenerateDataKey, but only the blob is returned.
+    GenerateDataKeyWithoutPlaintext<'a> = 10 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// EncryptionContext.
+        #[serde(borrow)]
+        encryption_context: EncryptionContext<'a>,
+        /// KeySpec of the data key.
+        key_spec: Option<DataKeySpec>,
+        /// NumberOfBytes (1..=1024).
+        number_of_bytes: Option<u16>,
+    } -> reply::DataKey<'a>,
+    actions { kms:GenerateDataKeyWithoutPlaintext = 5 grant },
+    gate |r| Gate::key(Action::GenerateDataKeyWithoutPlaintext, KeyRef::Named(r.key_id), &r.encryption_context),
+    full_log: refused;
+
+    /// EnableKeyRotation.
+    EnableKeyRotation<'a> = 11 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// RotationPeriodInDays (90..=2560, default 365).
+        rotation_period_in_days: Option<u16>,
+    } -> reply::Done,
+    actions { kms:EnableKeyRotation = 16 },
+    gate |r| Gate::key(Action::EnableKeyRotation, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// DisableKeyRotation.
+    DisableKeyRotation<'a> = 12 {
+        /// Key id or alias.
+        key_id: &'a str,
+    } -> reply::Done,
+    actions { kms:DisableKeyRotation = 17 },
+    gate |r| Gate::key(Action::DisableKeyRotation, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// GetKeyRotationStatus.
+    GetKeyRotationStatus<'a> = 13 {
+        /// Key id or alias.
+        key_id: &'a str,
+    } -> reply::KeyRotationStatus,
+    actions { kms:GetKeyRotationStatus = 18 },
+    gate |r| Gate::key(Action::GetKeyRotationStatus, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// RotateKeyOnDemand: add a new version now.
+    RotateKeyOnDemand<'a> = 14 {
+        /// Key id or alias.
+        key_id: &'a str,
+    } -> reply::Rotated,
+    actions { kms:RotateKeyOnDemand = 19 },
+    gate |r| Gate::key(Action::RotateKeyOnDemand, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// ListKeyRotations: every version still held, oldest first.
+    ListKeyRotations<'a> = 15 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// Limit.
+        limit: Option<u16>,
+        /// Marker.
+        marker: Option<&'a str>,
+    } -> reply::Rotations<'a>,
+    actions { kms:ListKeyRotations = 20 },
+    gate |r| Gate::key(Action::ListKeyRotations, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// Beyond KMS: erase every version below `below_version` (crypto-erase, space reclaimed).
+    RetireKeyVersions<'a> = 16 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// Versions `< below_version` are retired; the newest version can never be retired.
+        below_version: KeyVersion,
+    } -> reply::Retired,
+    actions { pkms:RetireKeyVersions = 21 },
+    gate |r| Gate::key(Action::RetireKeyVersions, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// Sign with the newest version of an ECC_NIST_P256 key.
+    Sign<'a> = 17 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// Message (RAW, ≤4096 bytes) or digest (DIGEST, 32 bytes).
+        message: &'a [u8],
+        /// MessageType.
+        message_type: MessageType,
+        /// SigningAlgorithm.
+        signing_algorithm: SigningAlgorithm,
+    } -> reply::Sign<'a>,
+    actions { kms:Sign = 6 grant },
+    gate |r| Gate::key(Action::Sign, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// Verify a DER signature.
+    Verify<'a> = 18 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// Message or digest.
+        message: &'a [u8],
+        /// MessageType.
+        message_type: MessageType,
+        /// DER signature.
+        signature: &'a [u8],
+        /// SigningAlgorithm.
+        signing_algorithm: SigningAlgorithm,
+        /// Version to verify with (default newest).
+        key_version: Option<KeyVersion>,
+    } -> reply::Verify,
+    actions { kms:Verify = 7 grant },
+    gate |r| Gate::key(Action::Verify, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// GetPublicKey: DER SubjectPublicKeyInfo.
+    GetPublicKey<'a> = 19 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// Version (default newest).
+        key_version: Option<KeyVersion>,
+    } -> reply::PublicKey<'a>,
+    actions { kms:GetPublicKey = 8 grant },
+    gate |r| Gate::key(Action::GetPublicKey, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// GenerateMac with the newest version of an HMAC key.
+    GenerateMac<'a> = 20 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// Message (≤4096 bytes).
+        message: &'a [u8],
+        /// MacAlgorithm.
+        mac_algorithm: MacAlgorithm,
+    } -> reply::Mac<'a>,
+    actions { kms:GenerateMac = 9 grant },
+    gate |r| Gate::key(Action::GenerateMac, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// VerifyMac (constant-time comparison).
+    VerifyMac<'a> = 21 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// Message.
+        message: &'a [u8],
+        /// MacAlgorithm.
+        mac_algorithm: MacAlgorithm,
+        /// The MAC to check.
+        mac: &'a [u8],
+        /// Version to verify with (default newest).
+        key_version: Option<KeyVersion>,
+    } -> reply::VerifyMac,
+    actions { kms:VerifyMac = 10 grant },
+    gate |r| Gate::key(Action::VerifyMac, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// EnableKey.
+    EnableKey<'a> = 22 {
+        /// Key id or alias.
+        key_id: &'a str,
+    } -> reply::Done,
+    actions { kms:EnableKey = 12 },
+    gate |r| Gate::key(Action::EnableKey, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// DisableKey.
+    DisableKey<'a> = 23 {
+        /// Key id or alias.
+        key_id: &'a str,
+    } -> reply::Done,
+    actions { kms:DisableKey = 13 },
+    gate |r| Gate::key(Action::DisableKey, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// ScheduleKeyDeletion.
+    ScheduleKeyDeletion<'a> = 24 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// PendingWindowInDays (7..=30, default 30).
+        pending_window_in_days: Option<u16>,
+    } -> reply::DeletionScheduled,
+    actions { kms:ScheduleKeyDeletion = 14 },
+    gate |r| Gate::key(Action::ScheduleKeyDeletion, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// CancelKeyDeletion: back to Disabled.
+    CancelKeyDeletion<'a> = 25 {
+        /// Key id or alias.
+        key_id: &'a str,
+    } -> reply::DeletionCancelled,
+    actions { kms:CancelKeyDeletion = 15 },
+    gate |r| Gate::key(Action::CancelKeyDeletion, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// CreateAlias.
+    CreateAlias<'a> = 26 {
+        /// AliasName.
+        alias_name: &'a str,
+        /// TargetKeyId (a key id, not an alias).
+        target_key_id: &'a str,
+    } -> reply::Done,
+    actions { kms:CreateAlias = 22 },
+    gate |r| Gate::key(Action::CreateAlias, KeyRef::Named(r.target_key_id), &[]),
+    full_log: refused;
+
+    /// UpdateAlias.
+    UpdateAlias<'a> = 27 {
+        /// AliasName.
+        alias_name: &'a str,
+        /// TargetKeyId.
+        target_key_id: &'a str,
+    } -> reply::Done,
+    actions { kms:UpdateAlias = 23 },
+    gate |r| Gate::Keys(
+                KeyCheck { action: Action::UpdateAlias, key: KeyRef::Named(r.alias_name), context: &[] },
+                KeyCheck { action: Action::UpdateAlias, key: KeyRef::Named(r.target_key_id), context: &[] },
+            ),
+    full_log: refused;
+
+    /// DeleteAlias.
+    DeleteAlias<'a> = 28 {
+        /// AliasName.
+        alias_name: &'a str,
+    } -> reply::Done,
+    actions { kms:DeleteAlias = 24 },
+    gate |r| Gate::key(Action::DeleteAlias, KeyRef::Named(r.alias_name), &[]),
+    full_log: refused;
+
+    /// ListAliases.
+    ListAliases<'a> = 29 {
+        /// Only aliases of this key.
+        key_id: Option<&'a str>,
+        /// Limit.
+        limit: Option<u16>,
+        /// Marker.
+        marker: Option<&'a str>,
+    } -> reply::Aliases<'a>,
+    actions {  },
+    gate |r| Gate::Session,
+    full_log: refused;
+
+    /// UpdateKeyDescription.
+    UpdateKeyDescription<'a> = 30 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// Description.
+        description: &'a str,
+    } -> reply::Done,
+    actions { kms:UpdateKeyDescription = 25 },
+    gate |r| Gate::key(Action::UpdateKeyDescription, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// TagResource: add or replace tags.
+    TagResource<'a> = 31 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// Tags.
+        #[serde(borrow)]
+        tags: Tags<'a>,
+    } -> reply::Done,
+    actions { kms:TagResource = 26 },
+    gate |r| Gate::key(Action::TagResource, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// UntagResource.
+    UntagResource<'a> = 32 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// TagKeys.
+        #[serde(borrow)]
+        tag_keys: heapless::Vec<&'a str, MAX_TAGS_PER_KEY>,
+    } -> reply::Done,
+    actions { kms:UntagResource = 27 },
+    gate |r| Gate::key(Action::UntagResource, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// ListResourceTags.
+    ListResourceTags<'a> = 33 {
+        /// Key id or alias.
+        key_id: &'a str,
+    } -> reply::Tags<'a>,
+    actions { kms:ListResourceTags = 28 },
+    gate |r| Gate::key(Action::ListResourceTags, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// Initialise an open token: creates the administrator `admin` with `pin`, sets the PUK
+    /// (recovery secret), makes the device attestation key and starts the audit log.
+    Initialize<'a> = 34 {
+        /// The administrator's PIN.
+        pin: &'a [u8],
+        /// The PUK.
+        puk: &'a [u8],
+        /// What to do when the audit log is full.
+        audit_full: AuditFullMode,
+    } -> reply::Done,
+    actions {  },
+    gate |r| Gate::Open,
+    full_log: refused;
+
+    /// Authenticate this connection's session as `principal`.
+    Authenticate<'a> = 35 {
+        /// Principal name.
+        principal: &'a str,
+        /// PIN.
+        pin: &'a [u8],
+    } -> reply::Done,
+    actions {  },
+    gate |r| Gate::Open,
+    full_log: served;
+
+    /// Admin: create a principal.
+    CreatePrincipal<'a> = 36 {
+        /// Name.
+        name: &'a str,
+        /// PIN.
+        pin: &'a [u8],
+        /// Role.
+        role: Role,
+    } -> reply::Done,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: refused;
+
+    /// Admin: remove a principal.
+    DeletePrincipal<'a> = 37 {
+        /// Name.
+        name: &'a str,
+    } -> reply::Done,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: refused;
+
+    /// ListPrincipals.
+    ListPrincipals = 38 {} -> reply::Principals<'a>,
+    actions {  },
+    gate |r| Gate::Session,
+    full_log: refused;
+
+    /// Unlock a principal (and set a new PIN) with the PUK.
+    UnblockPin<'a> = 39 {
+        /// Principal name.
+        principal: &'a str,
+        /// The PUK.
+        puk: &'a [u8],
+        /// The new PIN.
+        new_pin: &'a [u8],
+    } -> reply::Done,
+    actions {  },
+    gate |r| Gate::Open,
+    full_log: refused;
+
+    /// Erase every key, principal and log entry; the token is open again.
+    FactoryReset<'a> = 40 {
+        /// Must be [`crate::access::FACTORY_RESET_CONFIRMATION`] (so that no damaged or
+        /// stray frame can erase the token).
+        confirm: &'a str,
+    } -> reply::Done,
+    actions {  },
+    gate |r| Gate::Open,
+    full_log: served;
+
+    /// The audit log's head, signed by the device attestation key.
+    GetAuditCheckpoint = 41 {} -> reply::AuditCheckpoint<'a>,
+    actions {  },
+    gate |r| Gate::Session,
+    full_log: served;
+
+    /// Audit entries from `start_sequence` on (at most `limit`, clamped to MAX_AUDIT_PAGE).
+    ReadAuditLog = 42 {
+        /// First sequence number wanted.
+        start_sequence: u64,
+        /// Most entries.
+        limit: u16,
+    } -> reply::AuditEntries<'a>,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: served;
+
+    /// Admin: drop entries up to and including `through_sequence` (after exporting them).
+    TrimAuditLog = 43 {
+        /// Last sequence number to drop.
+        through_sequence: u64,
+    } -> reply::Done,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: served;
+
+    /// GetKeyPolicy (compact form).
+    GetKeyPolicy<'a> = 44 {
+        /// Key id or alias.
+        key_id: &'a str,
+    } -> reply::KeyPolicy<'a>,
+    actions { kms:GetKeyPolicy = 29 },
+    gate |r| Gate::key(Action::GetKeyPolicy, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// PutKeyPolicy (compact form).
+    PutKeyPolicy<'a> = 45 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// postcard-encoded [`crate::access::Policy`].
+        policy: &'a [u8],
+    } -> reply::Done,
+    actions { kms:PutKeyPolicy = 30 },
+    gate |r| Gate::key(Action::PutKeyPolicy, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// CreateGrant.
+    CreateGrant<'a> = 46 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// GranteePrincipal.
+        grantee: &'a str,
+        /// Operations (action bits).
+        operations: u64,
+        /// Constraints.
+        #[serde(borrow)]
+        constraint: Option<Condition<'a>>,
+        /// Name.
+        name: &'a str,
+    } -> reply::Grant<'a>,
+    actions { kms:CreateGrant = 31 grant },
+    gate |r| Gate::key(Action::CreateGrant, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// ListGrants.
+    ListGrants<'a> = 47 {
+        /// Key id or alias.
+        key_id: &'a str,
+    } -> reply::Grants<'a>,
+    actions { kms:ListGrants = 32 },
+    gate |r| Gate::key(Action::ListGrants, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// RetireGrant (by the grantee, or an administrator).
+    RetireGrant<'a> = 48 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// GrantId.
+        grant_id: &'a str,
+    } -> reply::Done,
+    actions { kms:RetireGrant = 34 grant },
+    gate |r| Gate::Session,
+    full_log: refused;
+
+    /// RevokeGrant (needs kms:RevokeGrant).
+    RevokeGrant<'a> = 49 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// GrantId.
+        grant_id: &'a str,
+    } -> reply::Done,
+    actions { kms:RevokeGrant = 33 },
+    gate |r| Gate::key(Action::RevokeGrant, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+}
+
+replies! {
+    /// Answer to Hello.
+    Hello<'a> = 0 {
+        /// Token's [`crate::PROTOCOL_VERSION`].
+        protocol_version: u16,
+        /// Firmware version.
+        firmware_version: &'a str,
+    },
+    audit |r| (None, 0);
+
+    /// GetInfo.
+    Info<'a> = 1 {
+        /// GetInfo's answer.
+        #[serde(borrow)]
+        info: TokenInfo<'a>,
+    },
+    audit |r| (None, 0);
+
+    /// GenerateRandom.
+    Random<'a> = 2 {
+        /// Plaintext: the random bytes.
+        plaintext: &'a [u8],
+    },
+    audit |r| (None, 0);
+
+    /// CreateKey and DescribeKey.
+    KeyMetadata<'a> = 3 {
+        /// KeyMetadata.
+        #[serde(borrow)]
+        key_metadata: crate::types::KeyMetadata<'a>,
+    },
+    audit |r| (Some(r.key_metadata.key_id), r.key_metadata.current_key_version);
+
+    /// ListKeys.
+    Keys<'a> = 4 {
+        /// Keys.
+        keys: heapless::Vec<KeyId, MAX_PAGE>,
+        /// NextMarker when truncated.
+        next_marker: Option<&'a str>,
+        /// Truncated.
+        truncated: bool,
+    },
+    audit |r| (None, 0);
+
+    /// Encrypt.
+    Encrypt<'a> = 5 {
+        /// CiphertextBlob.
+        ciphertext_blob: &'a [u8],
+        /// KeyId.
+        key_id: KeyId,
+        /// The version used (newest).
+        key_version: KeyVersion,
+        /// KeyMaterialId of that version.
+        key_material_id: KeyMaterialId,
+    },
+    audit |r| (Some(r.key_id), r.key_version);
+
+    /// Decrypt.
+    Decrypt<'a> = 6 {
+        /// Plaintext.
+        plaintext: &'a [u8],
+        /// KeyId.
+        key_id: KeyId,
+        /// The version the blob named.
+        key_version: KeyVersion,
+        /// KeyMaterialId.
+        key_material_id: KeyMaterialId,
+    },
+    audit |r| (Some(r.key_id), r.key_version);
+
+    /// ReEncrypt.
+    ReEncrypt<'a> = 7 {
+        /// CiphertextBlob under the destination key.
+        ciphertext_blob: &'a [u8],
+        /// SourceKeyId.
+        source_key_id: KeyId,
+        /// KeyId (destination).
+        key_id: KeyId,
+        /// SourceKeyMaterialId.
+        source_key_material_id: KeyMaterialId,
+        /// DestinationKeyMaterialId.
+        destination_key_material_id: KeyMaterialId,
+    },
+    audit |r| (Some(r.key_id), 0);
+
+    /// GenerateDataKey (plaintext present) and GenerateDataKeyWithoutPlaintext (absent).
+    DataKey<'a> = 8 {
+        /// CiphertextBlob.
+        ciphertext_blob: &'a [u8],
+        /// Plaintext data key.
+        plaintext: Option<&'a [u8]>,
+        /// KeyId.
+        key_id: KeyId,
+        /// KeyMaterialId.
+        key_material_id: KeyMaterialId,
+    },
+    audit |r| (Some(r.key_id), 0);
+
+    /// Operations with an empty KMS output (EnableKeyRotation, EnableKey, CreateAlias, …).
+    Done = 9 {},
+    audit |r| (None, 0);
+
+    /// GetKeyRotationStatus.
+    KeyRotationStatus = 10 {
+        /// KeyId.
+        key_id: KeyId,
+        /// KeyRotationEnabled.
+        key_rotation_enabled: bool,
+        /// RotationPeriodInDays.
+        rotation_period_in_days: Option<u16>,
+        /// NextRotationDate.
+        next_rotation_date: Option<UnixTime>,
+        /// OnDemandRotationStartDate of the latest on-demand rotation.
+        on_demand_rotation_start_date: Option<UnixTime>,
+    },
+    audit |r| (Some(r.key_id), 0);
+
+    /// RotateKeyOnDemand.
+    Rotated = 11 {
+        /// KeyId.
+        key_id: KeyId,
+        /// The new version.
+        key_version: KeyVersion,
+        /// Its KeyMaterialId.
+        key_material_id: KeyMaterialId,
+    },
+    audit |r| (Some(r.key_id), r.key_version);
+
+    /// ListKeyRotations.
+    Rotations<'a> = 12 {
+        /// Rotations, oldest first.
+        rotations: heapless::Vec<RotationsListEntry, MAX_PAGE>,
+        /// NextMarker.
+        next_marker: Option<&'a str>,
+        /// Truncated.
+        truncated: bool,
+    },
+    audit |r| (None, 0);
+
+    /// RetireKeyVersions.
+    Retired = 13 {
+        /// KeyId.
+        key_id: KeyId,
+        /// How many versions were erased.
+        retired_count: u32,
+        /// Oldest version still held.
+        oldest_key_version: KeyVersion,
+    },
+    audit |r| (Some(r.key_id), 0);
+
+    /// Sign.
+    Sign<'a> = 14 {
+        /// KeyId.
+        key_id: KeyId,
+        /// DER signature (low-S).
+        signature: &'a [u8],
+        /// SigningAlgorithm.
+        signing_algorithm: SigningAlgorithm,
+        /// The version that signed.
+        key_version: KeyVersion,
+    },
+    audit |r| (Some(r.key_id), r.key_version);
+
+    /// Verify (a bad signature is the error InvalidSignature, as in KMS).
+    Verify = 15 {
+        /// KeyId.
+        key_id: KeyId,
+        /// SignatureValid (always true in a success).
+        signature_valid: bool,
+        /// SigningAlgorithm.
+        signing_algorithm: SigningAlgorithm,
+        /// The version used.
+        key_version: KeyVersion,
+    },
+    audit |r| (Some(r.key_id), r.key_version);
+
+    /// GetPublicKey.
+    PublicKey<'a> = 16 {
+        /// KeyId.
+        key_id: KeyId,
+        /// DER SubjectPublicKeyInfo.
+        public_key: &'a [u8],
+        /// KeySpec.
+        key_spec: KeySpec,
+        /// KeyUsage.
+        key_usage: KeyUsage,
+        /// The version whose public key this is.
+        key_version: KeyVersion,
+    },
+    audit |r| (Some(r.key_id), r.key_version);
+
+    /// GenerateMac.
+    Mac<'a> = 17 {
+        /// KeyId.
+        key_id: KeyId,
+        /// Mac.
+        mac: &'a [u8],
+        /// MacAlgorithm.
+        mac_algorithm: MacAlgorithm,
+        /// The version used.
+        key_version: KeyVersion,
+    },
+    audit |r| (Some(r.key_id), r.key_version);
+
+    /// VerifyMac (a bad MAC is the error InvalidMac, as in KMS).
+    VerifyMac = 18 {
+        /// KeyId.
+        key_id: KeyId,
+        /// MacValid (always true in a success).
+        mac_valid: bool,
+        /// MacAlgorithm.
+        mac_algorithm: MacAlgorithm,
+        /// The version used.
+        key_version: KeyVersion,
+    },
+    audit |r| (Some(r.key_id), r.key_version);
+
+    /// ScheduleKeyDeletion.
+    DeletionScheduled = 19 {
+        /// KeyId.
+        key_id: KeyId,
+        /// DeletionDate.
+        deletion_date: UnixTime,
+        /// KeyState (PendingDeletion).
+        key_state: KeyState,
+        /// PendingWindowInDays.
+        pending_window_in_days: u16,
+    },
+    audit |r| (Some(r.key_id), 0);
+
+    /// CancelKeyDeletion.
+    DeletionCancelled = 20 {
+        /// KeyId.
+        key_id: KeyId,
+    },
+    audit |r| (Some(r.key_id), 0);
+
+    /// ListAliases.
+    Aliases<'a> = 21 {
+        /// Aliases.
+        #[serde(borrow)]
+        aliases: heapless::Vec<AliasListEntry<'a>, MAX_ALIAS_PAGE>,
+        /// NextMarker.
+        next_marker: Option<&'a str>,
+        /// Truncated.
+        truncated: bool,
+    },
+    audit |r| (None, 0);
+
+    /// ListResourceTags.
+    Tags<'a> = 22 {
+        /// Tags.
+        #[serde(borrow)]
+        tags: crate::types::Tags<'a>,
+    },
+    audit |r| (None, 0);
+
+    /// ListPrincipals.
+    Principals<'a> = 23 {
+        /// Principals.
+        #[serde(borrow)]
+        principals: heapless::Vec<PrincipalEntry<'a>, MAX_PRINCIPALS>,
+    },
+    audit |r| (None, 0);
+
+    /// GetAuditCheckpoint.
+    AuditCheckpoint<'a> = 24 {
+        /// Sequence number of the newest entry (0: none yet).
+        sequence: u64,
+        /// Hash of that entry.
+        hash: [u8; 32],
+        /// DER ECDSA P-256 signature over [`crate::access::checkpoint_digest`].
+        signature: &'a [u8],
+        /// Sequence number of the oldest entry still held.
+        first_sequence: u64,
+        /// Device attestation public key (DER SubjectPublicKeyInfo).
+        public_key: &'a [u8],
+        /// Entries the log holds at most.
+        capacity: u32,
+        /// What happens when it is full.
+        audit_full: AuditFullMode,
+        /// When entries were dropped (`first_sequence > 1`): the signature over
+        /// `checkpoint_digest(first_sequence - 1, prev_hash of the first entry held)`, made
+        /// when they were dropped; empty otherwise.
+        base_signature: &'a [u8],
+    },
+    audit |r| (None, 0);
+
+    /// ReadAuditLog: encoded entries (each AUDIT_ENTRY_LEN bytes), oldest first.
+    AuditEntries<'a> = 25 {
+        /// Concatenated entries.
+        entries: &'a [u8],
+    },
+    audit |r| (None, 0);
+
+    /// GetKeyPolicy.
+    KeyPolicy<'a> = 26 {
+        /// KeyId.
+        key_id: KeyId,
+        /// The compact policy.
+        policy: &'a [u8],
+    },
+    audit |r| (Some(r.key_id), 0);
+
+    /// CreateGrant.
+    Grant<'a> = 27 {
+        /// GrantId.
+        grant_id: &'a str,
+    },
+    audit |r| (None, 0);
+
+    /// ListGrants.
+    Grants<'a> = 28 {
+        /// Grants.
+        #[serde(borrow)]
+        grants: heapless::Vec<GrantEntry<'a>, MAX_GRANTS>,
+    },
+    audit |r| (None, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_have_their_row_index_and_a_unique_name() {
+        for (i, op) in Operation::ALL.iter().enumerate() {
+            assert_eq!(op.index() as usize, i);
+            assert_eq!(Operation::from_index(i as u16), Some(*op));
+            assert_eq!(Operation::ALL.iter().filter(|o| o.name() == op.name()).count(), 1);
+        }
+        assert_eq!(Operation::from_index(Operation::ALL.len() as u16), None);
+        let r: Request<'_> = request::ListResourceTags { key_id: "k" }.into();
+        assert_eq!(r.operation(), Operation::ListResourceTags);
+        assert_eq!(r.operation().name(), "ListResourceTags");
+    }
+
+    /// Action bits are stored in key policies and grants on flash: they never change.
+    #[test]
+    fn action_names_and_stored_bits_are_frozen() {
+        const FROZEN: &[(&str, u8)] = &[
+            ("kms:Encrypt", 0),
+            ("kms:Decrypt", 1),
+            ("kms:ReEncryptFrom", 2),
+            ("kms:ReEncryptTo", 3),
+            ("kms:GenerateDataKey", 4),
+            ("kms:GenerateDataKeyWithoutPlaintext", 5),
+            ("kms:Sign", 6),
+            ("kms:Verify", 7),
+            ("kms:GetPublicKey", 8),
+            ("kms:GenerateMac", 9),
+            ("kms:VerifyMac", 10),
+            ("kms:DescribeKey", 11),
+            ("kms:EnableKey", 12),
+            ("kms:DisableKey", 13),
+            ("kms:ScheduleKeyDeletion", 14),
+            ("kms:CancelKeyDeletion", 15),
+            ("kms:EnableKeyRotation", 16),
+            ("kms:DisableKeyRotation", 17),
+            ("kms:GetKeyRotationStatus", 18),
+            ("kms:RotateKeyOnDemand", 19),
+            ("kms:ListKeyRotations", 20),
+            ("pkms:RetireKeyVersions", 21),
+            ("kms:CreateAlias", 22),
+            ("kms:UpdateAlias", 23),
+            ("kms:DeleteAlias", 24),
+            ("kms:UpdateKeyDescription", 25),
+            ("kms:TagResource", 26),
+            ("kms:UntagResource", 27),
+            ("kms:ListResourceTags", 28),
+            ("kms:GetKeyPolicy", 29),
+            ("kms:PutKeyPolicy", 30),
+            ("kms:CreateGrant", 31),
+            ("kms:ListGrants", 32),
+            ("kms:RevokeGrant", 33),
+            ("kms:RetireGrant", 34),
+        ];
+        assert_eq!(Action::ALL.len(), FROZEN.len());
+        for (name, bit) in FROZEN {
+            let a = Action::ALL.iter().find(|a| a.name() == *name).expect(name);
+            assert_eq!(a.bit(), 1 << bit, "{name}");
+        }
+        assert_eq!(ALL_ACTIONS, (1 << 35) - 1);
+        let grants: u64 = [
+            Action::Encrypt,
+            Action::Decrypt,
+            Action::ReEncryptFrom,
+            Action::ReEncryptTo,
+            Action::GenerateDataKey,
+            Action::GenerateDataKeyWithoutPlaintext,
+            Action::Sign,
+            Action::Verify,
+            Action::GetPublicKey,
+            Action::GenerateMac,
+            Action::VerifyMac,
+            Action::DescribeKey,
+            Action::CreateGrant,
+            Action::RetireGrant,
+        ]
+        .iter()
+        .fold(0, |acc, a| acc | a.bit());
+        assert_eq!(GRANT_OPERATIONS, grants);
+    }
+
+    #[test]
+    fn gates_name_the_key_and_context_where_the_request_holds_them() {
+        let mut ctx = EncryptionContext::new();
+        ctx.push(("a", "1")).unwrap();
+        let r = request::Encrypt { key_id: "alias/x", plaintext: b"p", encryption_context: ctx };
+        assert_eq!(r.gate(), Gate::key(Action::Encrypt, KeyRef::Named("alias/x"), &[("a", "1")]));
+        let d = request::Decrypt {
+            ciphertext_blob: b"b",
+            encryption_context: EncryptionContext::new(),
+            key_id: None,
+        };
+        assert!(matches!(
+            d.gate(),
+            Gate::Key(KeyCheck { action: Action::Decrypt, key: KeyRef::Blob { .. }, .. })
+        ));
+        assert_eq!(request::CreatePrincipal { name: "b", pin: b"", role: Role::User }.gate(), Gate::Admin);
+        assert_eq!(request::GetInfo {}.gate(), Gate::Open);
+        assert!(Operation::ReadAuditLog.served_when_log_full());
+        assert!(!Operation::Encrypt.served_when_log_full());
+        assert_eq!(Operation::ReEncrypt.actions(), &[Action::ReEncryptFrom, Action::ReEncryptTo]);
+    }
+
+    #[test]
+    fn replies_name_their_key_for_the_audit_log() {
+        let k = KeyId([7; 16]);
+        let r: Response<'_> = reply::Sign {
+            key_id: k,
+            signature: &[],
+            signing_algorithm: SigningAlgorithm::EcdsaSha256,
+            key_version: 3,
+        }
+        .into();
+        assert_eq!(r.audit_key(), (Some(k), 3));
+        assert_eq!(Response::Done(reply::Done {}).audit_key(), (None, 0));
+        assert_eq!(reply::Done::from_response(r), None);
+    }
+}
