@@ -1,95 +1,62 @@
-//! The one dispatcher: every request, admitted by the gate, goes to its handler here. The match
-//! is exhaustive — no wildcard — so an operation without a handler does not compile.
+//! The one dispatcher: every request the gate admitted goes to its handler. Each request struct
+//! implements [`Handle`] next to the code that does its work (`ops/`, `auth`, `policy`, `audit`);
+//! [`dispatch`] is generated from the protocol's operation table, one arm per operation, so an
+//! operation without a handler is a compile error ("the trait `Handle` is not implemented").
 
 use pkms_protocol::{Request, Response};
 
 use crate::audit::Log;
-use crate::auth::{self, Auth};
+use crate::auth::Auth;
 use crate::error::OpResult;
 use crate::gate::Admitted;
-use crate::ops::{self, Buffers};
+use crate::ops::Buffers;
 use crate::platform::Platform;
-use crate::policy;
 use crate::state::Core;
 
-/// Runs an admitted request.
-pub fn dispatch<'b, P: Platform>(
-    core: &mut Core<P>,
-    bufs: &'b mut Buffers,
-    auth: &mut Auth,
-    log: &mut Log,
-    admitted: &Admitted<'_>,
-    request: &Request<'_>,
-) -> OpResult<Response<'b>> {
-    use ops::*;
-    let caller = auth.caller();
-    match request {
-        Request::Hello(r) => info::hello(r),
-        Request::GetInfo(_) => info::get_info(core, auth.is_initialized()),
-        Request::GenerateRandom(r) => info::generate_random(core, bufs, r),
-        Request::CreateKey(r) => keys::create_key(core, bufs, caller, r),
-        Request::DescribeKey(_) => keys::describe_key(core, bufs, admitted.key()),
-        Request::ListKeys(r) => keys::list_keys(core, bufs, r),
-        Request::Encrypt(r) => symmetric::encrypt(core, bufs, admitted.key(), r),
-        Request::Decrypt(r) => symmetric::decrypt(core, bufs, admitted.blob(), r),
-        Request::ReEncrypt(r) => symmetric::re_encrypt(core, bufs, admitted.blob(), admitted.second_key(), r),
-        Request::GenerateDataKey(r) => {
-            symmetric::generate_data_key(core, bufs, admitted.key(), r.into(), true)
-        }
-        Request::GenerateDataKeyWithoutPlaintext(r) => {
-            symmetric::generate_data_key(core, bufs, admitted.key(), r.into(), false)
-        }
-        Request::EnableKeyRotation(r) => rotation::enable(core, admitted.key(), r),
-        Request::DisableKeyRotation(_) => rotation::disable(core, admitted.key()),
-        Request::GetKeyRotationStatus(_) => rotation::status(core, admitted.key()),
-        Request::RotateKeyOnDemand(_) => rotation::rotate_on_demand(core, admitted.key()),
-        Request::ListKeyRotations(r) => rotation::list(core, bufs, admitted.key(), r),
-        Request::RetireKeyVersions(r) => rotation::retire(core, admitted.key(), r),
-        Request::Sign(r) => signing::sign(core, bufs, admitted.key(), r),
-        Request::Verify(r) => signing::verify(core, admitted.key(), r),
-        Request::GetPublicKey(r) => signing::get_public_key(core, bufs, admitted.key(), r),
-        Request::GenerateMac(r) => mac::generate(core, bufs, admitted.key(), r),
-        Request::VerifyMac(r) => mac::verify(core, admitted.key(), r),
-        Request::EnableKey(_) => lifecycle::enable(core, admitted.key()),
-        Request::DisableKey(_) => lifecycle::disable(core, admitted.key()),
-        Request::ScheduleKeyDeletion(r) => lifecycle::schedule_deletion(core, admitted.key(), r),
-        Request::CancelKeyDeletion(_) => lifecycle::cancel_deletion(core, admitted.key()),
-        Request::CreateAlias(r) => aliases::create(core, admitted.key(), r),
-        Request::UpdateAlias(r) => aliases::update(core, admitted.second_key(), r),
-        Request::DeleteAlias(r) => aliases::delete(core, r),
-        Request::ListAliases(r) => aliases::list(core, bufs, r),
-        Request::UpdateKeyDescription(r) => lifecycle::update_description(core, admitted.key(), r),
-        Request::TagResource(r) => tags::tag(core, admitted.key(), r),
-        Request::UntagResource(r) => tags::untag(core, admitted.key(), r),
-        Request::ListResourceTags(_) => tags::list(core, bufs, admitted.key()),
-        Request::Initialize(r) => {
-            let answer = auth.initialize(core, r)?;
-            *log = Log::mount(core);
-            Ok(answer)
-        }
-        Request::Authenticate(r) => auth.authenticate(core, r),
-        Request::CreatePrincipal(r) => auth.create_principal(core, r),
-        Request::DeletePrincipal(r) => auth.delete_principal(core, r),
-        Request::ListPrincipals(_) => auth::list_principals(core, bufs),
-        Request::UnblockPin(r) => auth.unblock(core, r),
-        Request::FactoryReset(r) => {
-            let answer = auth.factory_reset(core, r)?;
-            *log = Log::default();
-            Ok(answer)
-        }
-        Request::GetAuditCheckpoint(_) => log.checkpoint(core, bufs, auth.audit_full()),
-        Request::ReadAuditLog(r) => log.read(core, bufs, r.start_sequence, r.limit),
-        Request::TrimAuditLog(r) => log.trim_request(core, r.through_sequence),
-        Request::GetKeyPolicy(_) => policy::get_key_policy(core, bufs, admitted.key()),
-        Request::PutKeyPolicy(r) => policy::put_key_policy(core, bufs, caller, admitted.key(), r),
-        Request::CreateGrant(r) => policy::grants::create(core, bufs, caller, admitted.key(), r),
-        Request::ListGrants(_) => policy::grants::list(core, bufs, admitted.key()),
-        Request::RetireGrant(r) => {
-            let key = core.resolve(r.key_id);
-            policy::grants::retire(core, bufs, caller, key, r.grant_id, false)
-        }
-        Request::RevokeGrant(r) => {
-            policy::grants::retire(core, bufs, caller, admitted.key(), r.grant_id, true)
-        }
-    }
+/// What a handler works with.
+pub struct Cx<'t, 'b, 'r, P: Platform> {
+    /// The token's state.
+    pub core: &'t mut Core<P>,
+    /// The buffers the answer borrows from.
+    pub bufs: &'b mut Buffers,
+    /// Whether the token is initialised, and the session.
+    pub auth: &'t mut Auth,
+    /// The audit log.
+    pub log: &'t mut Log,
+    /// The keys the request names, as the gate resolved them.
+    pub admitted: &'t Admitted<'r>,
 }
+
+/// A request the token can run.
+pub trait Handle {
+    /// Runs the request; the answer borrows from `cx.bufs`.
+    fn handle<'b, P: Platform>(&self, cx: Cx<'_, 'b, '_, P>) -> OpResult<Response<'b>>;
+}
+
+/// Implements [`Handle`] for request structs: `request::Name<'_> => |r, cx| expression;`.
+macro_rules! handle {
+    ($($ty:ty => |$r:ident, $cx:ident| $body:expr;)*) => {$(
+        impl $crate::dispatch::Handle for $ty {
+            fn handle<'b, P: $crate::platform::Platform>(
+                &self,
+                $cx: $crate::dispatch::Cx<'_, 'b, '_, P>,
+            ) -> $crate::error::OpResult<pkms_protocol::Response<'b>> {
+                let $r = self;
+                $body
+            }
+        }
+    )*};
+}
+pub(crate) use handle;
+
+macro_rules! dispatcher {
+    ($($op:ident)*) => {
+        /// Runs an admitted request with its handler.
+        pub fn dispatch<'b, P: Platform>(cx: Cx<'_, 'b, '_, P>, request: &Request<'_>) -> OpResult<Response<'b>> {
+            match request {
+                $(Request::$op(r) => Handle::handle(r, cx),)*
+            }
+        }
+    };
+}
+pkms_protocol::with_operations!(dispatcher);

@@ -20,7 +20,8 @@ use crate::audit::Log;
 use crate::auth::Auth;
 use crate::caller::Caller;
 use crate::err;
-use crate::error::{Error, OpResult};
+use crate::error::OpResult;
+use crate::key::{Named, Unresolved};
 use crate::ops::symmetric::BlobTarget;
 use crate::platform::Platform;
 use crate::policy;
@@ -28,23 +29,23 @@ use crate::records::Kind;
 use crate::state::Core;
 
 /// A key the request names, as the gate found it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub enum Target<'r> {
     /// The request names no key (or the gate did not look).
     None,
     /// A key id or alias name, resolved to a key id (or why it could not be).
-    Named(OpResult<KeyId>),
+    Named(Named<'r>),
     /// A ciphertext blob (parsed, if it could be) and the key id given beside it.
     Blob {
         /// The parsed blob.
         blob: Option<ParsedBlob<'r>>,
         /// The resolved key id given with it, if any.
-        given: Option<OpResult<KeyId>>,
+        given: Option<Named<'r>>,
     },
 }
 
 /// What the gate hands to the operation: the keys the request names, resolved.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Admitted<'r> {
     /// The first key the request names.
     pub first: Target<'r>,
@@ -52,26 +53,28 @@ pub struct Admitted<'r> {
     pub second: Target<'r>,
 }
 
-fn missing() -> Error {
-    err!(Internal, "the operation's declaration names no key")
-}
-
 impl<'r> Admitted<'r> {
     /// The first named key, resolved.
-    pub fn key(&self) -> OpResult<KeyId> {
+    // Called by most handlers: one copy in the image rather than one per handler.
+    #[inline(never)]
+    pub fn key(&self) -> Named<'r> {
         named(&self.first)
     }
 
     /// The second named key, resolved.
-    pub fn second_key(&self) -> OpResult<KeyId> {
+    #[inline(never)]
+    pub fn second_key(&self) -> Named<'r> {
         named(&self.second)
     }
 
     /// The first target as a ciphertext blob.
+    #[inline(never)]
     pub fn blob(&self) -> BlobTarget<'r> {
         match &self.first {
-            Target::Blob { blob, given } => BlobTarget { blob: *blob, given: given.clone() },
-            Target::None | Target::Named(_) => BlobTarget { blob: None, given: Some(Err(missing())) },
+            Target::Blob { blob, given } => BlobTarget { blob: *blob, given: *given },
+            Target::None | Target::Named(_) => {
+                BlobTarget { blob: None, given: Some(Err(Unresolved::Undeclared)) }
+            }
         }
     }
 
@@ -80,27 +83,27 @@ impl<'r> Admitted<'r> {
         fn of(t: &Target<'_>) -> Option<KeyId> {
             match t {
                 Target::None => None,
-                Target::Named(r) => r.as_ref().ok().copied(),
+                Target::Named(r) => r.ok(),
                 Target::Blob { blob: Some(b), .. } => Some(b.header.key_id),
-                Target::Blob { blob: None, given } => given.as_ref().and_then(|g| g.as_ref().ok().copied()),
+                Target::Blob { blob: None, given } => given.and_then(|g| g.ok()),
             }
         }
         of(&self.second).or_else(|| of(&self.first))
     }
 }
 
-fn named(t: &Target<'_>) -> OpResult<KeyId> {
+fn named<'r>(t: &Target<'r>) -> Named<'r> {
     match t {
-        Target::Named(r) => r.clone(),
-        Target::None | Target::Blob { .. } => Err(missing()),
+        Target::Named(r) => *r,
+        Target::None | Target::Blob { .. } => Err(Unresolved::Undeclared),
     }
 }
 
 fn resolve<'r, P: Platform>(core: &mut Core<P>, key: &KeyRef<'r>) -> Target<'r> {
     match key {
-        KeyRef::Named(name) => Target::Named(core.resolve(name)),
+        KeyRef::Named(name) => Target::Named(core.resolve_ref(name)),
         KeyRef::Blob { blob, key_id } => {
-            Target::Blob { blob: blob::parse(blob), given: key_id.map(|k| core.resolve(k)) }
+            Target::Blob { blob: blob::parse(blob), given: key_id.map(|k| core.resolve_ref(k)) }
         }
     }
 }

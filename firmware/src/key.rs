@@ -8,17 +8,40 @@ use crate::err;
 use crate::error::OpResult;
 use crate::records::{KeyRecord, VersionEntry};
 
-/// A key and its record, as loaded (or as about to be created).
-#[derive(Debug, Clone)]
-pub struct LoadedKey {
-    id: KeyId,
-    record: KeyRecord,
+/// A key reference as the gate resolved it: the key id, or why there is none. Cheap to copy; it
+/// becomes an [`crate::error::Error`] only where an operation reports it
+/// ([`crate::state::Core::key_id`]).
+pub type Named<'r> = Result<KeyId, Unresolved<'r>>;
+
+/// Why a key reference did not resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unresolved<'r> {
+    /// The key store is unusable.
+    Unusable,
+    /// `alias/…` that does not exist.
+    NoSuchAlias(&'r str),
+    /// The alias's record on flash cannot be read.
+    UnreadableAlias,
+    /// Neither a key id nor an alias name.
+    NotAKeyReference(&'r str),
+    /// The operation's declaration names no key there (the token's own mistake).
+    Undeclared,
 }
 
-impl LoadedKey {
-    /// A key that is not stored yet (CreateKey); [`crate::state::Core::save`] stores it.
-    pub fn new(id: KeyId, record: KeyRecord) -> Self {
-        LoadedKey { id, record }
+/// A key and its record, as loaded into a slot (or as about to be created). The record lives
+/// in the slot the operation lent ([`crate::ops::Buffers::key`]), so loading copies nothing
+/// further; the id and the record cannot be separated.
+#[derive(Debug)]
+pub struct LoadedKey<'s> {
+    id: KeyId,
+    record: &'s mut KeyRecord,
+}
+
+impl<'s> LoadedKey<'s> {
+    /// A key that is not stored yet (CreateKey), its record filled in `slot`;
+    /// [`crate::state::Core::save`] stores it.
+    pub fn new(id: KeyId, slot: &'s mut KeyRecord) -> Self {
+        LoadedKey { id, record: slot }
     }
 
     /// The key's id.
@@ -28,12 +51,12 @@ impl LoadedKey {
 
     /// Its record.
     pub fn record(&self) -> &KeyRecord {
-        &self.record
+        self.record
     }
 
     /// Its record, to change before saving.
     pub fn record_mut(&mut self) -> &mut KeyRecord {
-        &mut self.record
+        self.record
     }
 
     /// The newest version number.

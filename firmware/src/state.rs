@@ -16,7 +16,7 @@ use crate::crypto::wrap::material_len;
 use crate::crypto::{signing, DeviceKeys, Material};
 use crate::err;
 use crate::error::{Error, OpResult};
-use crate::key::LoadedKey;
+use crate::key::{LoadedKey, Named, Unresolved};
 use crate::platform::Platform;
 use crate::records::*;
 use crate::store::{Entry, Health, Store};
@@ -62,7 +62,7 @@ fn due_value(t: Option<UnixTime>) -> u32 {
 impl<P: Platform> Core<P> {
     /// Mounts the store (formatting an erased flash). Never panics: an unusable store leaves the
     /// device keys absent and [`Core::device`] saying why.
-    pub fn mount(flash: P::Flash, rng: P::Rng, board: P::Board) -> Self {
+    pub fn mount(flash: P::Flash, rng: P::Rng, board: P::Board, slot: &mut KeyRecord) -> Self {
         let store = Store::mount(flash);
         let mut core = Core {
             store,
@@ -97,7 +97,7 @@ impl<P: Platform> Core<P> {
         if let Ok(Some(c)) = core.read::<ClockRecord>(&SINGLETON_ID) {
             core.clock = Clock { now: c.high_water_mark, persisted: c.high_water_mark };
         }
-        core.cleanup_and_index();
+        core.cleanup_and_index(slot);
         core
     }
 
@@ -134,13 +134,14 @@ impl<P: Platform> Core<P> {
 
     /// Computes when each key needs attention and drops aliases whose key is gone (a cut
     /// during a key deletion can leave them).
-    fn cleanup_and_index(&mut self) {
+    fn cleanup_and_index(&mut self, slot: &mut KeyRecord) {
         let n = self.entries(Kind::Key).len();
         for i in 0..n {
             let Some(e) = self.entries(Kind::Key).get(i) else { break };
             let id = KeyId(e.id);
-            if let Ok(key) = self.load(&id) {
-                self.store.set_due(Kind::Key.byte(), &id.0, due_value(key.record().due()));
+            if let Ok(key) = self.load(&id, slot) {
+                let due = due_value(key.record().due());
+                self.store.set_due(Kind::Key.byte(), &id.0, due);
             }
         }
         let mut i = 0;
@@ -313,38 +314,71 @@ impl<P: Platform> Core<P> {
 
     /// Resolves a key id (UUID or 32 hex digits) or an alias name (`alias/…`) to a key id.
     /// The key itself is not looked up.
-    pub fn resolve(&mut self, key_ref: &str) -> OpResult<KeyId> {
-        self.device()?;
+    pub fn resolve_ref<'r>(&mut self, key_ref: &'r str) -> Named<'r> {
+        if self.device.is_none() {
+            return Err(Unresolved::Unusable);
+        }
         if key_ref.starts_with("alias/") {
-            return match self.read_alias(key_ref)? {
-                Some(a) => Ok(KeyId(a.target)),
-                None => Err(err!(NotFound, "alias {} does not exist", Short(key_ref))),
+            return match self.read_alias(key_ref) {
+                Ok(Some(a)) => Ok(KeyId(a.target)),
+                Ok(None) => Err(Unresolved::NoSuchAlias(key_ref)),
+                Err(_) => Err(Unresolved::UnreadableAlias),
             };
         }
-        KeyId::parse(key_ref).ok_or_else(|| {
-            err!(NotFound, "'{}' is neither a key id nor an alias name (alias/...)", Short(key_ref))
-        })
+        KeyId::parse(key_ref).ok_or(Unresolved::NotAKeyReference(key_ref))
     }
 
-    /// Loads key `id`; NotFound if there is none.
-    pub fn load(&mut self, id: &KeyId) -> OpResult<LoadedKey> {
+    /// As [`Core::resolve_ref`], with the error an operation reports.
+    pub fn resolve(&mut self, key_ref: &str) -> OpResult<KeyId> {
+        let named = self.resolve_ref(key_ref);
+        self.key_id(named)
+    }
+
+    /// The key id a resolved reference names, or the error that says why there is none.
+    pub fn key_id(&self, named: Named<'_>) -> OpResult<KeyId> {
+        match named {
+            Ok(id) => Ok(id),
+            Err(Unresolved::Unusable) => {
+                Err(self.device().err().unwrap_or_else(|| err!(Internal, "device keys unavailable")))
+            }
+            Err(Unresolved::UnreadableAlias) => Err(unreadable(Kind::Alias)),
+            Err(Unresolved::NoSuchAlias(name)) => Err(err!(NotFound, "alias {} does not exist", Short(name))),
+            Err(Unresolved::NotAKeyReference(r)) => {
+                Err(err!(NotFound, "'{}' is neither a key id nor an alias name (alias/...)", Short(r)))
+            }
+            Err(Unresolved::Undeclared) => Err(err!(Internal, "the operation's declaration names no key")),
+        }
+    }
+
+    /// Loads the key a resolved reference names.
+    pub fn load_named<'s>(&mut self, named: Named<'_>, slot: &'s mut KeyRecord) -> OpResult<LoadedKey<'s>> {
+        let id = self.key_id(named)?;
+        self.load(&id, slot)
+    }
+
+    /// Loads key `id` into `slot`; NotFound if there is none.
+    pub fn load<'s>(&mut self, id: &KeyId, slot: &'s mut KeyRecord) -> OpResult<LoadedKey<'s>> {
         self.device()?;
         let Core { store, record_buf, .. } = self;
         match store.get(Kind::Key.byte(), &id.0, record_buf)? {
             Some(n) => {
-                let record = KeyRecord::decode(&record_buf[..n])
-                    .ok_or_else(|| err!(StorageCorrupted, "the record of key {} cannot be read", id))?;
-                if record.versions.is_empty() {
+                // Decoded straight into the slot: a key record is kilobytes, so no detours
+                // through Option or Result on the way.
+                match postcard::from_bytes::<KeyRecord>(&record_buf[..n]) {
+                    Ok(record) => *slot = record,
+                    Err(_) => return Err(err!(StorageCorrupted, "the record of key {} cannot be read", id)),
+                }
+                if slot.versions.is_empty() {
                     return Err(err!(StorageCorrupted, "key {} has no versions", id));
                 }
-                Ok(LoadedKey::new(*id, record))
+                Ok(LoadedKey::new(*id, slot))
             }
             None => Err(err!(NotFound, "key {} does not exist", id)),
         }
     }
 
     /// Saves a key (atomically) and refreshes its due time.
-    pub fn save(&mut self, key: &LoadedKey) -> OpResult<()> {
+    pub fn save(&mut self, key: &LoadedKey<'_>) -> OpResult<()> {
         self.device()?;
         // Dates in the record never exceed the stored high-water mark.
         self.persist_time()?;
@@ -358,7 +392,7 @@ impl<P: Platform> Core<P> {
     }
 
     /// Asks for a button press if the key requires it.
-    pub fn require_presence(&mut self, key: &LoadedKey) -> OpResult<()> {
+    pub fn require_presence(&mut self, key: &LoadedKey<'_>) -> OpResult<()> {
         if !key.record().user_presence {
             return Ok(());
         }
@@ -379,7 +413,7 @@ impl<P: Platform> Core<P> {
 
     /// Unwraps version `version` of `key`. A retired version is KeyVersionRetired; one that
     /// never existed is NotFound.
-    pub fn material(&self, key: &LoadedKey, version: KeyVersion) -> OpResult<Material> {
+    pub fn material(&self, key: &LoadedKey<'_>, version: KeyVersion) -> OpResult<Material> {
         let keys = self.device()?;
         let id = key.id();
         let rec = key.record();
@@ -396,7 +430,7 @@ impl<P: Platform> Core<P> {
     }
 
     /// The KeyMaterialId of version `version` of `key` (zeros if it is not held).
-    pub fn material_id(&self, key: &LoadedKey, version: KeyVersion) -> OpResult<KeyMaterialId> {
+    pub fn material_id(&self, key: &LoadedKey<'_>, version: KeyVersion) -> OpResult<KeyMaterialId> {
         Ok(match key.record().version(version) {
             Some(e) => self.device()?.material_id(&key.id(), e),
             None => KeyMaterialId::default(),
@@ -418,7 +452,7 @@ impl<P: Platform> Core<P> {
     /// Appends a new version with fresh material to `key` (not saved yet).
     pub fn push_version(
         &mut self,
-        key: &mut LoadedKey,
+        key: &mut LoadedKey<'_>,
         rotation: Option<RotationType>,
     ) -> OpResult<KeyVersion> {
         let id = key.id();
@@ -444,7 +478,7 @@ impl<P: Platform> Core<P> {
     }
 
     /// Rotates `key` and saves it.
-    pub fn rotate(&mut self, key: &mut LoadedKey, kind: RotationType) -> OpResult<KeyVersion> {
+    pub fn rotate(&mut self, key: &mut LoadedKey<'_>, kind: RotationType) -> OpResult<KeyVersion> {
         let v = self.push_version(key, Some(kind))?;
         match kind {
             RotationType::Automatic => key.record_mut().rotation_base = self.now(),
@@ -471,8 +505,9 @@ impl<P: Platform> Core<P> {
         Ok(())
     }
 
-    /// Performs rotations and deletions whose date host time has passed.
-    pub fn run_due(&mut self) {
+    /// Performs rotations and deletions whose date host time has passed (`slot` holds each key
+    /// while it is worked on).
+    pub fn run_due(&mut self, slot: &mut KeyRecord) {
         if self.device.is_none() {
             return;
         }
@@ -487,7 +522,7 @@ impl<P: Platform> Core<P> {
             else {
                 return;
             };
-            if self.run_due_key(&id, now).is_err() {
+            if self.run_due_key(&id, now, slot).is_err() {
                 // Try again an hour later rather than on every request.
                 let retry = due_value(Some(now.saturating_add(CLOCK_PERSIST_INTERVAL)));
                 self.store.set_due(Kind::Key.byte(), &id.0, retry);
@@ -495,8 +530,8 @@ impl<P: Platform> Core<P> {
         }
     }
 
-    fn run_due_key(&mut self, id: &KeyId, now: UnixTime) -> OpResult<()> {
-        let mut key = self.load(id)?;
+    fn run_due_key(&mut self, id: &KeyId, now: UnixTime, slot: &mut KeyRecord) -> OpResult<()> {
+        let mut key = self.load(id, slot)?;
         let rec = key.record();
         match rec.state {
             pkms_protocol::KeyState::PendingDeletion if rec.deletion_date.is_some_and(|d| d <= now) => {

@@ -16,7 +16,7 @@ use pkms_protocol::{ErrorCode, Request, Response};
 use crate::audit::Log;
 use crate::auth::Auth;
 use crate::board::Board;
-use crate::dispatch::dispatch;
+use crate::dispatch::{dispatch, Cx};
 use crate::error::Error;
 use crate::gate;
 use crate::ops::Buffers;
@@ -37,11 +37,12 @@ impl<P: Platform> Token<P> {
     /// Never panics: on a damaged or foreign flash the token still answers Hello and GetInfo,
     /// and key operations answer StorageCorrupted (or Internal for an unsupported geometry).
     pub fn new(flash: P::Flash, rng: P::Rng, board: P::Board) -> Self {
-        let mut core = Core::mount(flash, rng, board);
+        let mut bufs = Buffers::new();
+        let mut core = Core::mount(flash, rng, board, &mut bufs.key);
         let auth = Auth::mount(&mut core);
         let log = Log::mount(&mut core);
         crate::policy::drop_orphans(&mut core);
-        Token { core, bufs: Buffers::new(), auth, log }
+        Token { core, bufs, auth, log }
     }
 
     /// Handles one COBS-decoded request payload; writes the COBS-encoded response frame
@@ -63,7 +64,7 @@ impl<P: Platform> Token<P> {
         let id = frame.id;
         let request = &frame.request;
         core.observe_time(frame.now);
-        core.run_due();
+        core.run_due(&mut bufs.key);
         let now_ms = core.board().uptime_ms();
         auth.touch(now_ms);
         if let Request::Hello(_) = request {
@@ -72,7 +73,7 @@ impl<P: Platform> Token<P> {
         let admitted = gate::admit(core, auth, log, &mut bufs.work, request);
         let audit_key = admitted.as_ref().ok().and_then(|a| a.audit_key());
         let result = match &admitted {
-            Ok(a) => dispatch(core, bufs, auth, log, a, request),
+            Ok(admitted) => dispatch(Cx { core, bufs, auth, log, admitted }, request),
             Err(e) => Err(e.clone()),
         };
         let (n, outcome, key_id, key_version) = match result {

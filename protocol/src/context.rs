@@ -42,7 +42,7 @@ pub fn encode_canonical(pairs: &[ContextPair<'_>], out: &mut [u8]) -> Result<usi
     for i in 0..pairs.len() {
         order.push(i).map_err(|_| ContextError::TooLarge)?;
     }
-    order.sort_unstable_by(|&a, &b| pairs[a].0.as_bytes().cmp(pairs[b].0.as_bytes()));
+    crate::small_sort::sort_by(&mut order, |&a, &b| pairs[a].0.as_bytes() < pairs[b].0.as_bytes());
     for w in order.windows(2) {
         if pairs[w[0]].0 == pairs[w[1]].0 {
             return Err(ContextError::DuplicateKey);

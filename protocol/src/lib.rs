@@ -29,6 +29,7 @@ pub mod framing;
 pub mod limits;
 pub mod messages;
 pub mod operations;
+pub mod small_sort;
 pub mod types;
 
 pub use error::ErrorCode;

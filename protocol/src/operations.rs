@@ -96,6 +96,7 @@ pub trait FromResponse<'a>: Sized {
 }
 
 requests! {
+    ($)
     /// Connect handshake: the host's protocol version.
     Hello = 0 {
         /// Host's [`crate::PROTOCOL_VERSION`].

@@ -254,3 +254,9 @@ impl Log {
         Ok(Response::Done(reply::Done {}))
     }
 }
+
+crate::dispatch::handle! {
+    pkms_protocol::request::GetAuditCheckpoint => |_r, cx| cx.log.checkpoint(cx.core, cx.bufs, cx.auth.audit_full());
+    pkms_protocol::request::ReadAuditLog => |r, cx| cx.log.read(cx.core, cx.bufs, r.start_sequence, r.limit);
+    pkms_protocol::request::TrimAuditLog => |r, cx| cx.log.trim_request(cx.core, r.through_sequence);
+}

@@ -407,3 +407,21 @@ fn count_admins<P: Platform>(core: &mut Core<P>) -> OpResult<usize> {
     }
     Ok(admins)
 }
+
+crate::dispatch::handle! {
+    request::Initialize<'_> => |r, cx| {
+        let answer = cx.auth.initialize(cx.core, r)?;
+        *cx.log = crate::audit::Log::mount(cx.core);
+        Ok(answer)
+    };
+    request::Authenticate<'_> => |r, cx| cx.auth.authenticate(cx.core, r);
+    request::CreatePrincipal<'_> => |r, cx| cx.auth.create_principal(cx.core, r);
+    request::DeletePrincipal<'_> => |r, cx| cx.auth.delete_principal(cx.core, r);
+    request::ListPrincipals => |_r, cx| list_principals(cx.core, cx.bufs);
+    request::UnblockPin<'_> => |r, cx| cx.auth.unblock(cx.core, r);
+    request::FactoryReset<'_> => |r, cx| {
+        let answer = cx.auth.factory_reset(cx.core, r)?;
+        *cx.log = crate::audit::Log::default();
+        Ok(answer)
+    };
+}

@@ -8,9 +8,9 @@ use pkms_protocol::{reply, request, AliasListEntry, KeyId, Response};
 use super::{page_limit, write_marker, Buffers};
 use crate::err;
 use crate::error::OpResult;
-use crate::key::LoadedKey;
+use crate::key::{LoadedKey, Named};
 use crate::platform::Platform;
-use crate::records::{alias_id, AliasRecord, Kind, FORMAT, MAX_ALIASES};
+use crate::records::{alias_id, AliasRecord, KeyRecord, Kind, FORMAT, MAX_ALIASES};
 use crate::state::{Core, Short};
 
 /// Checks an alias name against KMS's rules.
@@ -31,15 +31,16 @@ pub fn check_name(name: &str) -> OpResult<()> {
 }
 
 /// Loads the key an alias is to name: a key id (not an alias) of a key not pending deletion.
-fn target<P: Platform>(
+fn target<'s, P: Platform>(
     core: &mut Core<P>,
+    slot: &'s mut KeyRecord,
     target_ref: &str,
-    resolved: OpResult<KeyId>,
-) -> OpResult<LoadedKey> {
+    resolved: Named<'_>,
+) -> OpResult<LoadedKey<'s>> {
     if target_ref.starts_with("alias/") {
         return Err(err!(Validation, "TargetKeyId must be a key id, not an alias"));
     }
-    let key = core.load(&resolved?)?;
+    let key = core.load_named(resolved, slot)?;
     key.require_not_pending()?;
     Ok(key)
 }
@@ -47,12 +48,13 @@ fn target<P: Platform>(
 /// CreateAlias.
 pub fn create<P: Platform>(
     core: &mut Core<P>,
-    key: OpResult<KeyId>,
+    slot: &mut KeyRecord,
+    key: Named<'_>,
     r: &request::CreateAlias<'_>,
 ) -> OpResult<Response<'static>> {
     let name = r.alias_name;
     check_name(name)?;
-    let key = target(core, r.target_key_id, key)?;
+    let key = target(core, slot, r.target_key_id, key)?;
     if core.read_alias(name)?.is_some() {
         return Err(err!(AlreadyExists, "alias {} already exists", Short(name)));
     }
@@ -75,15 +77,16 @@ pub fn create<P: Platform>(
 /// UpdateAlias: points an existing alias at another key of the same key usage.
 pub fn update<P: Platform>(
     core: &mut Core<P>,
-    new_target: OpResult<KeyId>,
+    slot: &mut KeyRecord,
+    new_target: Named<'_>,
     r: &request::UpdateAlias<'_>,
 ) -> OpResult<Response<'static>> {
     let name = r.alias_name;
     check_name(name)?;
     let mut rec =
         core.read_alias(name)?.ok_or_else(|| err!(NotFound, "alias {} does not exist", Short(name)))?;
-    let old_usage = core.load(&KeyId(rec.target)).ok().map(|k| k.record().usage);
-    let key = target(core, r.target_key_id, new_target)?;
+    let old_usage = core.load(&KeyId(rec.target), slot).ok().map(|k| k.record().usage);
+    let key = target(core, slot, r.target_key_id, new_target)?;
     if let Some(u) = old_usage {
         if u != key.record().usage {
             return Err(err!(
@@ -156,7 +159,7 @@ pub fn list<'b, P: Platform>(
     let key = match key_ref {
         Some(r) => {
             let id = core.resolve(r)?;
-            Some(core.load(&id)?.id())
+            Some(core.load(&id, &mut bufs.key)?.id())
         }
         None => None,
     };
@@ -213,4 +216,11 @@ pub fn list<'b, P: Platform>(
         });
     }
     Ok(Response::Aliases(reply::Aliases { aliases, next_marker, truncated }))
+}
+
+crate::dispatch::handle! {
+    request::CreateAlias<'_> => |r, cx| create(cx.core, &mut cx.bufs.key, cx.admitted.key(), r);
+    request::UpdateAlias<'_> => |r, cx| update(cx.core, &mut cx.bufs.key, cx.admitted.second_key(), r);
+    request::DeleteAlias<'_> => |r, cx| delete(cx.core, r);
+    request::ListAliases<'_> => |r, cx| list(cx.core, cx.bufs, r);
 }

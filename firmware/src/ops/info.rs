@@ -63,3 +63,9 @@ pub fn generate_random<'b, P: Platform>(
     core.rng().fill_bytes(&mut bufs.out[..n]);
     Ok(Response::Random(reply::Random { plaintext: &bufs.out[..n] }))
 }
+
+crate::dispatch::handle! {
+    request::Hello => |r, _cx| hello(r);
+    request::GetInfo => |_r, cx| get_info(cx.core, cx.auth.is_initialized());
+    request::GenerateRandom => |r, cx| generate_random(cx.core, cx.bufs, r);
+}

@@ -8,7 +8,7 @@ use super::{page_limit, tags::check_tags, write_marker, Buffers};
 use crate::caller::Caller;
 use crate::err;
 use crate::error::OpResult;
-use crate::key::LoadedKey;
+use crate::key::{LoadedKey, Named};
 use crate::platform::Platform;
 use crate::records::{KeyRecord, Kind, TagList, MAX_KEYS};
 use crate::state::Core;
@@ -80,7 +80,8 @@ pub fn create_key<'b, P: Platform>(
             break;
         }
     }
-    let mut rec = KeyRecord::empty();
+    let rec = &mut bufs.key;
+    *rec = KeyRecord::empty();
     rec.spec = r.key_spec;
     rec.usage = usage;
     rec.user_presence = r.user_presence_required;
@@ -100,9 +101,9 @@ pub fn create_key<'b, P: Platform>(
 pub fn describe_key<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
 ) -> OpResult<Response<'b>> {
-    let key = core.load(&key?)?;
+    let key = core.load_named(key, &mut bufs.key)?;
     Ok(Response::KeyMetadata(reply::KeyMetadata { key_metadata: metadata(core, &key, &mut bufs.out)? }))
 }
 
@@ -142,4 +143,10 @@ pub fn list_keys<'b, P: Platform>(
         _ => None,
     };
     Ok(Response::Keys(reply::Keys { keys, next_marker, truncated }))
+}
+
+crate::dispatch::handle! {
+    request::CreateKey<'_> => |r, cx| create_key(cx.core, cx.bufs, cx.auth.caller(), r);
+    request::DescribeKey<'_> => |_r, cx| describe_key(cx.core, cx.bufs, cx.admitted.key());
+    request::ListKeys<'_> => |r, cx| list_keys(cx.core, cx.bufs, r);
 }

@@ -3,14 +3,15 @@
 //! presence; VerifyMac takes an optional version and compares in constant time.
 
 use pkms_protocol::limits::MAX_MESSAGE;
-use pkms_protocol::{reply, request, KeyId, KeyUsage, MacAlgorithm, Response};
+use pkms_protocol::{reply, request, KeyUsage, MacAlgorithm, Response};
 
 use super::Buffers;
 use crate::crypto::mac;
 use crate::err;
 use crate::error::OpResult;
-use crate::key::LoadedKey;
+use crate::key::{LoadedKey, Named};
 use crate::platform::Platform;
+use crate::records::KeyRecord;
 use crate::state::Core;
 
 fn check(key: &LoadedKey, algorithm: MacAlgorithm, operation: &str) -> OpResult<()> {
@@ -39,11 +40,11 @@ fn check_message(message: &[u8]) -> OpResult<()> {
 pub fn generate<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
     r: &request::GenerateMac<'_>,
 ) -> OpResult<Response<'b>> {
     check_message(r.message)?;
-    let key = core.load(&key?)?;
+    let key = core.load_named(key, &mut bufs.key)?;
     check(&key, r.mac_algorithm, "GenerateMac")?;
     let version = key.newest_version();
     let material = core.material(&key, version)?;
@@ -62,11 +63,12 @@ pub fn generate<'b, P: Platform>(
 /// VerifyMac: a bad MAC is the error InvalidMac.
 pub fn verify<'b, P: Platform>(
     core: &mut Core<P>,
-    key: OpResult<KeyId>,
+    slot: &mut KeyRecord,
+    key: Named<'_>,
     r: &request::VerifyMac<'_>,
 ) -> OpResult<Response<'b>> {
     check_message(r.message)?;
-    let key = core.load(&key?)?;
+    let key = core.load_named(key, slot)?;
     check(&key, r.mac_algorithm, "VerifyMac")?;
     let version = r.key_version.unwrap_or(key.newest_version());
     let material = core.material(&key, version)?;
@@ -84,4 +86,9 @@ pub fn verify<'b, P: Platform>(
         mac_algorithm: r.mac_algorithm,
         key_version: version,
     }))
+}
+
+crate::dispatch::handle! {
+    request::GenerateMac<'_> => |r, cx| generate(cx.core, cx.bufs, cx.admitted.key(), r);
+    request::VerifyMac<'_> => |r, cx| verify(cx.core, &mut cx.bufs.key, cx.admitted.key(), r);
 }

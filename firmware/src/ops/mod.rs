@@ -19,6 +19,7 @@ use pkms_protocol::limits::{MAX_CIPHERTEXT_BLOB, MAX_MARKER, MAX_PAGE, MAX_PLAIN
 use crate::crypto::blob::AAD_BUF;
 use crate::err;
 use crate::error::OpResult;
+use crate::records::KeyRecord;
 
 /// Response buffers, kept in the token (not on the stack) and wiped after every request.
 pub struct Buffers {
@@ -26,6 +27,8 @@ pub struct Buffers {
     pub out: [u8; MAX_CIPHERTEXT_BLOB],
     /// A second buffer: ReEncrypt's intermediate plaintext, data keys, a record being read.
     pub work: [u8; MAX_PLAINTEXT],
+    /// The record of the key an operation works on ([`crate::state::Core::load`]).
+    pub key: KeyRecord,
     /// Associated data (blob header and canonical context).
     pub aad: [u8; AAD_BUF],
     /// Pagination markers.
@@ -38,6 +41,7 @@ impl Buffers {
         Buffers {
             out: [0; MAX_CIPHERTEXT_BLOB],
             work: [0; MAX_PLAINTEXT],
+            key: KeyRecord::empty(),
             aad: [0; AAD_BUF],
             marker: [0; MAX_MARKER],
         }

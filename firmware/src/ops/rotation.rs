@@ -6,20 +6,23 @@ use pkms_protocol::limits::{
     MAX_PAGE, ROTATION_PERIOD_DAYS_DEFAULT, ROTATION_PERIOD_DAYS_MAX, ROTATION_PERIOD_DAYS_MIN,
 };
 use pkms_protocol::{
-    reply, request, KeyId, KeyMaterialState, KeyVersion, Response, RotationType, RotationsListEntry,
+    reply, request, KeyMaterialState, KeyVersion, Response, RotationType, RotationsListEntry,
 };
 
 use super::{page_limit, write_marker, Buffers};
 use crate::err;
 use crate::error::OpResult;
+use crate::key::Named;
 use crate::platform::Platform;
+use crate::records::KeyRecord;
 use crate::state::Core;
 
 /// EnableKeyRotation (RotationPeriodInDays 90..=2560, default 365). The schedule counts from
 /// now, or keeps counting from the last automatic rotation when rotation was already enabled.
 pub fn enable<P: Platform>(
     core: &mut Core<P>,
-    key: OpResult<KeyId>,
+    slot: &mut KeyRecord,
+    key: Named<'_>,
     r: &request::EnableKeyRotation<'_>,
 ) -> OpResult<Response<'static>> {
     let days = super::days_in_range(
@@ -29,7 +32,7 @@ pub fn enable<P: Platform>(
         ROTATION_PERIOD_DAYS_MAX,
         "RotationPeriodInDays",
     )?;
-    let mut key = core.load(&key?)?;
+    let mut key = core.load_named(key, slot)?;
     key.require_enabled()?;
     let now = core.now();
     let rec = key.record_mut();
@@ -42,8 +45,12 @@ pub fn enable<P: Platform>(
 }
 
 /// DisableKeyRotation.
-pub fn disable<P: Platform>(core: &mut Core<P>, key: OpResult<KeyId>) -> OpResult<Response<'static>> {
-    let mut key = core.load(&key?)?;
+pub fn disable<P: Platform>(
+    core: &mut Core<P>,
+    slot: &mut KeyRecord,
+    key: Named<'_>,
+) -> OpResult<Response<'static>> {
+    let mut key = core.load_named(key, slot)?;
     key.require_enabled()?;
     if key.record().rotation_period.is_some() {
         key.record_mut().rotation_period = None;
@@ -53,8 +60,12 @@ pub fn disable<P: Platform>(core: &mut Core<P>, key: OpResult<KeyId>) -> OpResul
 }
 
 /// GetKeyRotationStatus.
-pub fn status<P: Platform>(core: &mut Core<P>, key: OpResult<KeyId>) -> OpResult<Response<'static>> {
-    let key = core.load(&key?)?;
+pub fn status<P: Platform>(
+    core: &mut Core<P>,
+    slot: &mut KeyRecord,
+    key: Named<'_>,
+) -> OpResult<Response<'static>> {
+    let key = core.load_named(key, slot)?;
     let r = key.record();
     Ok(Response::KeyRotationStatus(reply::KeyRotationStatus {
         key_id: key.id(),
@@ -68,9 +79,10 @@ pub fn status<P: Platform>(core: &mut Core<P>, key: OpResult<KeyId>) -> OpResult
 /// RotateKeyOnDemand: a new newest version now.
 pub fn rotate_on_demand<P: Platform>(
     core: &mut Core<P>,
-    key: OpResult<KeyId>,
+    slot: &mut KeyRecord,
+    key: Named<'_>,
 ) -> OpResult<Response<'static>> {
-    let mut key = core.load(&key?)?;
+    let mut key = core.load_named(key, slot)?;
     key.require_enabled()?;
     let key_version = core.rotate(&mut key, RotationType::OnDemand)?;
     let key_material_id = match key.newest() {
@@ -84,7 +96,7 @@ pub fn rotate_on_demand<P: Platform>(
 pub fn list<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
     r: &request::ListKeyRotations<'_>,
 ) -> OpResult<Response<'b>> {
     let limit = page_limit(r.limit, MAX_PAGE)?;
@@ -92,7 +104,7 @@ pub fn list<'b, P: Platform>(
         None => 0,
         Some(m) => m.parse().map_err(|_| err!(InvalidMarker, "Marker was not issued by ListKeyRotations"))?,
     };
-    let key = core.load(&key?)?;
+    let key = core.load_named(key, &mut bufs.key)?;
     let id = key.id();
     let keys = core.device()?;
     let newest = key.newest_version();
@@ -141,11 +153,12 @@ pub fn list<'b, P: Platform>(
 /// flash.
 pub fn retire<P: Platform>(
     core: &mut Core<P>,
-    key: OpResult<KeyId>,
+    slot: &mut KeyRecord,
+    key: Named<'_>,
     r: &request::RetireKeyVersions<'_>,
 ) -> OpResult<Response<'static>> {
     let below = r.below_version;
-    let mut key = core.load(&key?)?;
+    let mut key = core.load_named(key, slot)?;
     key.require_not_pending()?;
     let newest = key.newest_version();
     if below > newest {
@@ -170,4 +183,13 @@ pub fn retire<P: Platform>(
         retired_count: retired as u32,
         oldest_key_version: oldest,
     }))
+}
+
+crate::dispatch::handle! {
+    request::EnableKeyRotation<'_> => |r, cx| enable(cx.core, &mut cx.bufs.key, cx.admitted.key(), r);
+    request::DisableKeyRotation<'_> => |_r, cx| disable(cx.core, &mut cx.bufs.key, cx.admitted.key());
+    request::GetKeyRotationStatus<'_> => |_r, cx| status(cx.core, &mut cx.bufs.key, cx.admitted.key());
+    request::RotateKeyOnDemand<'_> => |_r, cx| rotate_on_demand(cx.core, &mut cx.bufs.key, cx.admitted.key());
+    request::ListKeyRotations<'_> => |r, cx| list(cx.core, cx.bufs, cx.admitted.key(), r);
+    request::RetireKeyVersions<'_> => |r, cx| retire(cx.core, &mut cx.bufs.key, cx.admitted.key(), r);
 }

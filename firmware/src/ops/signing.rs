@@ -2,14 +2,15 @@
 //! version and asks for a button press on keys that require presence; Verify and GetPublicKey
 //! take an optional version (default: newest).
 
-use pkms_protocol::{reply, request, KeyId, KeySpec, KeyUsage, Response};
+use pkms_protocol::{reply, request, KeySpec, KeyUsage, Response};
 
 use super::Buffers;
 use crate::crypto::signing::{self, MAX_DER_SIGNATURE, SPKI_LEN};
 use crate::err;
 use crate::error::OpResult;
-use crate::key::LoadedKey;
+use crate::key::{LoadedKey, Named};
 use crate::platform::Platform;
+use crate::records::KeyRecord;
 use crate::state::Core;
 
 fn require_signing_key(key: &LoadedKey, operation: &str) -> OpResult<()> {
@@ -27,11 +28,11 @@ fn require_signing_key(key: &LoadedKey, operation: &str) -> OpResult<()> {
 pub fn sign<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
     r: &request::Sign<'_>,
 ) -> OpResult<Response<'b>> {
     let digest = signing::digest(r.message, r.message_type)?;
-    let key = core.load(&key?)?;
+    let key = core.load_named(key, &mut bufs.key)?;
     require_signing_key(&key, "Sign")?;
     let version = key.newest_version();
     let material = core.material(&key, version)?;
@@ -50,11 +51,12 @@ pub fn sign<'b, P: Platform>(
 /// Verify: a bad signature is the error InvalidSignature.
 pub fn verify<'b, P: Platform>(
     core: &mut Core<P>,
-    key: OpResult<KeyId>,
+    slot: &mut KeyRecord,
+    key: Named<'_>,
     r: &request::Verify<'_>,
 ) -> OpResult<Response<'b>> {
     let digest = signing::digest(r.message, r.message_type)?;
-    let key = core.load(&key?)?;
+    let key = core.load_named(key, slot)?;
     require_signing_key(&key, "Verify")?;
     let version = r.key_version.unwrap_or(key.newest_version());
     let material = core.material(&key, version)?;
@@ -78,10 +80,10 @@ pub fn verify<'b, P: Platform>(
 pub fn get_public_key<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
     r: &request::GetPublicKey<'_>,
 ) -> OpResult<Response<'b>> {
-    let key = core.load(&key?)?;
+    let key = core.load_named(key, &mut bufs.key)?;
     require_signing_key(&key, "GetPublicKey")?;
     let version = r.key_version.unwrap_or(key.newest_version());
     let material = core.material(&key, version)?;
@@ -95,4 +97,10 @@ pub fn get_public_key<'b, P: Platform>(
         key_usage: key.record().usage,
         key_version: version,
     }))
+}
+
+crate::dispatch::handle! {
+    request::Sign<'_> => |r, cx| sign(cx.core, cx.bufs, cx.admitted.key(), r);
+    request::Verify<'_> => |r, cx| verify(cx.core, &mut cx.bufs.key, cx.admitted.key(), r);
+    request::GetPublicKey<'_> => |r, cx| get_public_key(cx.core, cx.bufs, cx.admitted.key(), r);
 }

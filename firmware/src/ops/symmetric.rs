@@ -17,8 +17,9 @@ use super::Buffers;
 use crate::crypto::blob::{open, seal, AAD_BUF};
 use crate::err;
 use crate::error::{Error, OpResult};
-use crate::key::LoadedKey;
+use crate::key::{LoadedKey, Named};
 use crate::platform::Platform;
+use crate::records::KeyRecord;
 use crate::state::Core;
 
 /// Encrypts `plaintext` under the newest version of `key` into `out`.
@@ -42,7 +43,7 @@ fn seal_newest<P: Platform>(
 pub fn encrypt<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
     r: &request::Encrypt<'_>,
 ) -> OpResult<Response<'b>> {
     let plaintext = r.plaintext;
@@ -57,7 +58,7 @@ pub fn encrypt<'b, P: Platform>(
     if plaintext.is_empty() {
         return Err(err!(Validation, "Plaintext must be 1..={} bytes", MAX_PLAINTEXT));
     }
-    let key = core.load(&key?)?;
+    let key = core.load_named(key, &mut bufs.key)?;
     let (n, key_version, key_material_id) =
         seal_newest(core, &key, &r.encryption_context, plaintext, &mut bufs.aad, &mut bufs.out)?;
     Ok(Response::Encrypt(reply::Encrypt {
@@ -74,13 +75,14 @@ pub struct BlobTarget<'r> {
     /// The blob, if it could be parsed.
     pub blob: Option<ParsedBlob<'r>>,
     /// The key id given with it, if any.
-    pub given: Option<OpResult<KeyId>>,
+    pub given: Option<Named<'r>>,
 }
 
 /// Checks the optional key id against the blob, loads the key the blob names and decrypts into
 /// `out`. Returns the plaintext length, key id, version and material id.
 fn open_blob<P: Platform>(
     core: &mut Core<P>,
+    slot: &mut KeyRecord,
     target: BlobTarget<'_>,
     context: &[ContextPair<'_>],
     aad: &mut [u8; AAD_BUF],
@@ -100,12 +102,12 @@ fn open_blob<P: Platform>(
     }
     let id = parsed.header.key_id;
     if let Some(given) = target.given {
-        let given = given?;
+        let given = core.key_id(given)?;
         if given != id {
             return Err(err!(IncorrectKey, "the ciphertext was made under key {}, not {}", id, given));
         }
     }
-    let key = match core.load(&id) {
+    let key = match core.load(&id, slot) {
         Ok(k) => k,
         Err(e) if e.code == ErrorCode::NotFound => {
             return Err(err!(
@@ -143,7 +145,7 @@ pub fn decrypt<'b, P: Platform>(
     r: &request::Decrypt<'_>,
 ) -> OpResult<Response<'b>> {
     let (n, key_id, key_version, key_material_id) =
-        open_blob(core, target, &r.encryption_context, &mut bufs.aad, &mut bufs.out)?;
+        open_blob(core, &mut bufs.key, target, &r.encryption_context, &mut bufs.aad, &mut bufs.out)?;
     Ok(Response::Decrypt(reply::Decrypt { plaintext: &bufs.out[..n], key_id, key_version, key_material_id }))
 }
 
@@ -152,13 +154,13 @@ pub fn re_encrypt<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
     source: BlobTarget<'_>,
-    destination: OpResult<KeyId>,
+    destination: Named<'_>,
     r: &request::ReEncrypt<'_>,
 ) -> OpResult<Response<'b>> {
     let (n, source_key_id, _, source_key_material_id) =
-        open_blob(core, source, &r.source_encryption_context, &mut bufs.aad, &mut bufs.work)?;
+        open_blob(core, &mut bufs.key, source, &r.source_encryption_context, &mut bufs.aad, &mut bufs.work)?;
     let result = (|| -> OpResult<(usize, KeyId, KeyMaterialId)> {
-        let dest = core.load(&destination?)?;
+        let dest = core.load_named(destination, &mut bufs.key)?;
         let (m, _, mid) = seal_newest(
             core,
             &dest,
@@ -214,7 +216,7 @@ impl<'r> From<&'r request::GenerateDataKeyWithoutPlaintext<'r>> for DataKeyReque
 pub fn generate_data_key<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
     r: DataKeyRequest<'_>,
     with_plaintext: bool,
 ) -> OpResult<Response<'b>> {
@@ -228,7 +230,7 @@ pub fn generate_data_key<'b, P: Platform>(
             return Err(err!(Validation, "give exactly one of KeySpec (AES_256, AES_128) and NumberOfBytes"))
         }
     };
-    let key = core.load(&key?)?;
+    let key = core.load_named(key, &mut bufs.key)?;
     core.rng().fill_bytes(&mut bufs.work[..len]);
     let sealed = seal_newest(core, &key, r.context, &bufs.work[..len], &mut bufs.aad, &mut bufs.out);
     if !with_plaintext {
@@ -241,4 +243,14 @@ pub fn generate_data_key<'b, P: Platform>(
         key_id: key.id(),
         key_material_id,
     }))
+}
+
+crate::dispatch::handle! {
+    request::Encrypt<'_> => |r, cx| encrypt(cx.core, cx.bufs, cx.admitted.key(), r);
+    request::Decrypt<'_> => |r, cx| decrypt(cx.core, cx.bufs, cx.admitted.blob(), r);
+    request::ReEncrypt<'_> => |r, cx| re_encrypt(cx.core, cx.bufs, cx.admitted.blob(), cx.admitted.second_key(), r);
+    request::GenerateDataKey<'_> => |r, cx| generate_data_key(cx.core, cx.bufs, cx.admitted.key(), r.into(), true);
+    request::GenerateDataKeyWithoutPlaintext<'_> => |r, cx| {
+        generate_data_key(cx.core, cx.bufs, cx.admitted.key(), r.into(), false)
+    };
 }

@@ -3,13 +3,14 @@
 //! starting `aws:` are reserved (TagException).
 
 use pkms_protocol::limits::MAX_TAGS_PER_KEY;
-use pkms_protocol::{reply, request, ErrorCode, KeyId, Response, Tag, Tags};
+use pkms_protocol::{reply, request, ErrorCode, Response, Tag, Tags};
 
 use super::Buffers;
 use crate::err;
 use crate::error::{Error, OpResult};
+use crate::key::Named;
 use crate::platform::Platform;
-use crate::records::{TagLimit, TagList, MAX_TAG_BYTES};
+use crate::records::{KeyRecord, TagLimit, TagList, MAX_TAG_BYTES};
 use crate::state::Core;
 
 /// Checks tags against KMS's rules.
@@ -41,11 +42,12 @@ pub fn limit_error(l: TagLimit) -> Error {
 /// TagResource: adds tags or replaces their values.
 pub fn tag<P: Platform>(
     core: &mut Core<P>,
-    key: OpResult<KeyId>,
+    slot: &mut KeyRecord,
+    key: Named<'_>,
     r: &request::TagResource<'_>,
 ) -> OpResult<Response<'static>> {
     check_tags(&r.tags)?;
-    let mut key = core.load(&key?)?;
+    let mut key = core.load_named(key, slot)?;
     key.require_not_pending()?;
     let mut new = heapless::Vec::new();
     TagList::edit(&key.record().tags, &r.tags, &[], &mut new).map_err(limit_error)?;
@@ -57,10 +59,11 @@ pub fn tag<P: Platform>(
 /// UntagResource: removes tags (keys that are not there are ignored).
 pub fn untag<P: Platform>(
     core: &mut Core<P>,
-    key: OpResult<KeyId>,
+    slot: &mut KeyRecord,
+    key: Named<'_>,
     r: &request::UntagResource<'_>,
 ) -> OpResult<Response<'static>> {
-    let mut key = core.load(&key?)?;
+    let mut key = core.load_named(key, slot)?;
     key.require_not_pending()?;
     let mut new = heapless::Vec::new();
     TagList::edit(&key.record().tags, &[], &r.tag_keys, &mut new).map_err(limit_error)?;
@@ -75,9 +78,9 @@ pub fn untag<P: Platform>(
 pub fn list<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
 ) -> OpResult<Response<'b>> {
-    let key = core.load(&key?)?;
+    let key = core.load_named(key, &mut bufs.key)?;
     let encoded = &key.record().tags;
     let copy = &mut bufs.out[..encoded.len()];
     copy.copy_from_slice(encoded);
@@ -87,4 +90,10 @@ pub fn list<'b, P: Platform>(
         let _ = tags.push(t);
     }
     Ok(Response::Tags(reply::Tags { tags }))
+}
+
+crate::dispatch::handle! {
+    request::TagResource<'_> => |r, cx| tag(cx.core, &mut cx.bufs.key, cx.admitted.key(), r);
+    request::UntagResource<'_> => |r, cx| untag(cx.core, &mut cx.bufs.key, cx.admitted.key(), r);
+    request::ListResourceTags<'_> => |_r, cx| list(cx.core, cx.bufs, cx.admitted.key());
 }

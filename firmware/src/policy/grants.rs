@@ -6,13 +6,14 @@ use pkms_protocol::access::{
     default_policy, valid_principal_name, Condition, GrantEntry, GRANT_OPERATIONS, MAX_CONSTRAINT_BYTES,
     MAX_GRANTS, MAX_GRANT_NAME,
 };
-use pkms_protocol::{reply, request, KeyId, Response};
+use pkms_protocol::{reply, request, Response};
 use rand_core::RngCore;
 
 use super::{corrupt, existing_key, read_access};
 use crate::caller::Caller;
 use crate::err;
 use crate::error::OpResult;
+use crate::key::Named;
 use crate::ops::Buffers;
 use crate::platform::Platform;
 use crate::records::{AccessRecord, GrantRecord, FORMAT};
@@ -45,7 +46,7 @@ pub fn create<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
     caller: Caller<'_>,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
     r: &request::CreateGrant<'_>,
 ) -> OpResult<Response<'b>> {
     let id = existing_key(core, key)?;
@@ -99,7 +100,7 @@ pub fn create<'b, P: Platform>(
 pub fn list<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
 ) -> OpResult<Response<'b>> {
     let id = existing_key(core, key)?;
     let mut grants = heapless::Vec::new();
@@ -136,7 +137,7 @@ pub fn retire<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
     caller: Caller<'_>,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
     grant_id: &str,
     revoke: bool,
 ) -> OpResult<Response<'b>> {
@@ -160,4 +161,14 @@ pub fn retire<'b, P: Platform>(
     rec.grants.remove(pos);
     core.write(&id.0, &rec)?;
     Ok(Response::Done(reply::Done {}))
+}
+
+crate::dispatch::handle! {
+    request::CreateGrant<'_> => |r, cx| create(cx.core, cx.bufs, cx.auth.caller(), cx.admitted.key(), r);
+    request::ListGrants<'_> => |_r, cx| list(cx.core, cx.bufs, cx.admitted.key());
+    request::RetireGrant<'_> => |r, cx| {
+        let key = cx.core.resolve_ref(r.key_id);
+        retire(cx.core, cx.bufs, cx.auth.caller(), key, r.grant_id, false)
+    };
+    request::RevokeGrant<'_> => |r, cx| retire(cx.core, cx.bufs, cx.auth.caller(), cx.admitted.key(), r.grant_id, true);
 }

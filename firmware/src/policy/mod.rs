@@ -16,6 +16,7 @@ use pkms_protocol::{reply, request, Action, KeyId, Response};
 use crate::caller::Caller;
 use crate::err;
 use crate::error::{Error, OpResult};
+use crate::key::Named;
 use crate::ops::Buffers;
 use crate::platform::Platform;
 use crate::records::{AccessRecord, Kind, FORMAT};
@@ -82,8 +83,8 @@ pub fn read_access<'b, P: Platform>(
 }
 
 /// The key a resolved reference names, which must exist.
-fn existing_key<P: Platform>(core: &Core<P>, key: OpResult<KeyId>) -> OpResult<KeyId> {
-    let id = key?;
+fn existing_key<P: Platform>(core: &Core<P>, key: Named<'_>) -> OpResult<KeyId> {
+    let id = core.key_id(key)?;
     if !core.contains(Kind::Key, &id.0) {
         return Err(err!(NotFound, "key {} does not exist", id));
     }
@@ -94,7 +95,7 @@ fn existing_key<P: Platform>(core: &Core<P>, key: OpResult<KeyId>) -> OpResult<K
 pub fn get_key_policy<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
 ) -> OpResult<Response<'b>> {
     let id = existing_key(core, key)?;
     let n = match read_access(core, &id, &mut bufs.work)? {
@@ -115,7 +116,7 @@ pub fn put_key_policy<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
     caller: Caller<'_>,
-    key: OpResult<KeyId>,
+    key: Named<'_>,
     r: &request::PutKeyPolicy<'_>,
 ) -> OpResult<Response<'b>> {
     let id = existing_key(core, key)?;
@@ -159,4 +160,9 @@ pub fn drop_orphans<P: Platform>(core: &mut Core<P>) {
             i += 1;
         }
     }
+}
+
+crate::dispatch::handle! {
+    request::GetKeyPolicy<'_> => |_r, cx| get_key_policy(cx.core, cx.bufs, cx.admitted.key());
+    request::PutKeyPolicy<'_> => |r, cx| put_key_policy(cx.core, cx.bufs, cx.auth.caller(), cx.admitted.key(), r);
 }

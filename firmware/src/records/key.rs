@@ -167,7 +167,7 @@ impl TagList {
         if items.len() > MAX_TAGS_PER_KEY {
             return Err(TagLimit::Count);
         }
-        items.sort_unstable_by(|a, b| a.tag_key.cmp(b.tag_key));
+        pkms_protocol::small_sort::sort_by(&mut items, |a, b| a.tag_key < b.tag_key);
         for t in &items {
             for part in [t.tag_key.as_bytes(), t.tag_value.as_bytes()] {
                 out.extend_from_slice(&(part.len() as u16).to_be_bytes()).map_err(|_| TagLimit::Bytes)?;

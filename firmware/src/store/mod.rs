@@ -525,7 +525,9 @@ impl<F: NorFlash> Store<F> {
         if !any_used {
             return if any_garbage { Err(StoreError::Corrupted) } else { Ok(()) };
         }
-        order.sort_unstable_by_key(|&p| self.page_seq[p as usize]);
+        pkms_protocol::small_sort::sort_by(&mut order, |&a, &b| {
+            self.page_seq[a as usize] < self.page_seq[b as usize]
+        });
         for &p in order.iter() {
             let p = p as usize;
             self.next_page_seq = self.next_page_seq.max(self.page_seq[p].wrapping_add(1));

@@ -58,9 +58,10 @@ macro_rules! full_log {
     };
 }
 
-/// The operation table: see [`super`] for the row syntax.
+/// The operation table: see [`super`] for the row syntax. The leading `($)` passes a dollar
+/// sign in, for the callback macro it defines.
 macro_rules! requests {
-    ($(
+    (($d:tt) $(
         $(#[doc = $doc:literal])*
         $op:ident $(<$lt:lifetime>)? = $index:literal {
             $( $(#[$fmeta:meta])* $field:ident : $fty:ty ),* $(,)?
@@ -70,6 +71,16 @@ macro_rules! requests {
         full_log: $full:ident;
     )*) => {
         check_order!("operation": $($index)*);
+
+        /// Calls `callback! { Name Name … }` with every operation's name, in wire order: code
+        /// that must handle every operation (the token's dispatcher) is generated from it, so an
+        /// operation added to the table is a compile error there until it is handled.
+        #[macro_export]
+        macro_rules! with_operations {
+            ($d callback:ident) => {
+                $d callback! { $($op)* }
+            };
+        }
 
         /// One struct per operation: the request's fields, in wire order.
         pub mod request {

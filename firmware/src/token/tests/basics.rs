@@ -150,7 +150,8 @@ fn keys_survive_a_restart_and_the_raw_flash_holds_no_key_material() {
     let k = h.create(KeySpec::SymmetricDefault);
     let blob = h.encrypt(&s(&k), b"persist me", &[("a", "1")]);
     // The material, as the token unwraps it, appears nowhere on the flash.
-    let key = h.token.core.load(&k).unwrap();
+    let mut slot = crate::records::KeyRecord::empty();
+    let key = h.token.core.load(&k, &mut slot).unwrap();
     let material = h.token.core.material(&key, 1).unwrap();
     let raw = h.token.flash().as_bytes().to_vec();
     assert!(!raw.windows(32).any(|w| w == material.as_bytes()));

@@ -119,7 +119,8 @@ fn the_token_deletes_a_key_when_its_window_has_passed() {
     else {
         panic!()
     };
-    let wrapped = h.token.core.load(&k).unwrap().record().versions[0].wrapped.to_vec();
+    let mut slot = crate::records::KeyRecord::empty();
+    let wrapped = h.token.core.load(&k, &mut slot).unwrap().record().versions[0].wrapped.to_vec();
     h.now = Some(deletion_date - 1);
     h.ok(Request::GetInfo(pkms_protocol::request::GetInfo {}));
     assert_eq!(h.describe(&key).key_state, KeyState::PendingDeletion);

@@ -190,7 +190,8 @@ fn retired_versions_are_erased_and_refused_clearly() {
         h.ok(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &s(&k) }));
     }
     // Version 5 is newest; the wrapped material of versions 1 and 2 is on flash now.
-    let key = h.token.core.load(&k).unwrap();
+    let mut slot = crate::records::KeyRecord::empty();
+    let key = h.token.core.load(&k, &mut slot).unwrap();
     let old_wrapped: Vec<Vec<u8>> = key.record().versions[..2].iter().map(|v| v.wrapped.to_vec()).collect();
     let raw = h.token.flash().as_bytes().to_vec();
     assert!(old_wrapped.iter().all(|w| raw.windows(w.len()).any(|x| x == &w[..])));
