@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::Tag;
+use pkms_lib::model::Tag;
 use base64::Engine as _;
 use zeroize::Zeroizing;
 

@@ -16,8 +16,8 @@ use serde_json::json;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{usage, Context};
-use crate::client::Client;
-use crate::error::Error;
+use pkms_lib::client::Client;
+use pkms_lib::error::Error;
 
 /// How to log in: from the global options and the environment.
 #[derive(Debug, Clone, Default)]

@@ -8,7 +8,7 @@ use pkms_protocol::DataKeySpec;
 use super::args::{b64, kms_value_parser, merge_context, parse_blob, parse_context, Blob, ContextArg};
 use super::output::Obj;
 use super::{usage, Context};
-use crate::model::DataKeySize;
+use pkms_lib::model::DataKeySize;
 
 /// Symmetric cryptography commands.
 #[derive(Debug, Subcommand)]

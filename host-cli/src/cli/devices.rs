@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::cli::Context;
-use crate::usb::{self, choose_default, DefaultToken, UsbToken};
+use pkms_lib::usb::{self, choose_default, DefaultToken, UsbToken};
 
 /// Device discovery.
 #[derive(Debug, clap::Subcommand)]

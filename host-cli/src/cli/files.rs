@@ -16,10 +16,10 @@ use serde_json::json;
 
 use super::args::{merge_context, parse_context, ContextArg};
 use super::{usage, Context};
-use crate::datakey_cache::{CacheLimits, DataKeyCache};
-use crate::envelope::output::AtomicFile;
-use crate::envelope::{DecryptPolicy, Envelope, EnvelopeError, KeyService, Options, PendingHeader};
-use crate::filesign::{self, EntryCheck, Manifest, SignatureEnvelope};
+use pkms_lib::datakey_cache::{CacheLimits, DataKeyCache};
+use pkms_lib::envelope::output::AtomicFile;
+use pkms_lib::envelope::{DecryptPolicy, Envelope, EnvelopeError, KeyService, Options, PendingHeader};
+use pkms_lib::filesign::{self, EntryCheck, Manifest, SignatureEnvelope};
 
 /// File extension of encrypted files in `--out-dir` mode.
 const EXT: &str = "pkms";
@@ -99,7 +99,7 @@ pub struct EncryptFileArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Plaintext bytes per segment.
-    #[arg(long, default_value_t = crate::envelope::format::DEFAULT_SEGMENT_SIZE, hide_short_help = true)]
+    #[arg(long, default_value_t = pkms_lib::envelope::format::DEFAULT_SEGMENT_SIZE, hide_short_help = true)]
     pub segment_size: u32,
     /// Threads reading and sealing/opening segments, besides the one writing the output (which
     /// also does the reading for pipes and stdin) (default: cores - 1, 1 ..= 4).
@@ -253,7 +253,7 @@ fn options(threads: Option<usize>, segment_size: Option<u32>) -> anyhow::Result<
         o.threads = t;
     }
     if let Some(s) = segment_size {
-        use crate::envelope::format::{MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+        use pkms_lib::envelope::format::{MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
         if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&s) {
             return Err(usage(format!("--segment-size must be {MIN_SEGMENT_SIZE}..={MAX_SEGMENT_SIZE}")));
         }
@@ -579,7 +579,7 @@ fn write_output(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 fn signature_bytes(
-    sig: &crate::envelope::DigestSignature,
+    sig: &pkms_lib::envelope::DigestSignature,
     digest: &[u8; 32],
     format: SignatureFormat,
 ) -> Vec<u8> {

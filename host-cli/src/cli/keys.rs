@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::args::{kms_value_parser, merge_tags, parse_tags, TagsArg};
 use super::output::{date, Obj};
 use super::Context;
-use crate::model::{CreateKeyParams, KeyMetadata};
+use pkms_lib::model::{CreateKeyParams, KeyMetadata};
 
 /// Key management commands.
 #[derive(Debug, Subcommand)]

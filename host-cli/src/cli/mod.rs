@@ -10,9 +10,9 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use pkms_protocol::ErrorCode;
 use serde_json::Value;
 
-use crate::client::Client;
-use crate::connect::{self, DeviceSpec};
-use crate::error::Error;
+use pkms_lib::client::Client;
+use pkms_lib::connect::{self, DeviceSpec};
+use pkms_lib::error::Error;
 
 pub mod args;
 pub mod output;
@@ -158,16 +158,6 @@ impl Context {
             logged_in: false,
             login: auth::Login::default(),
         }
-    }
-
-    /// `$PKMS_HOME` (or the default home).
-    pub fn home(&self) -> &std::path::Path {
-        &self.home
-    }
-
-    /// The device given with `--device` / `PKMS_DEVICE`, if any.
-    pub fn device(&self) -> Option<&DeviceSpec> {
-        self.device.as_ref()
     }
 
     /// How commands log in (`--principal`, `--pin-file`, PKMS_PIN).

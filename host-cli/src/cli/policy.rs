@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::output::date;
 use super::{usage, Context};
-use crate::client::ContextConstraint;
+use pkms_lib::client::ContextConstraint;
 
 /// A statement with owned strings: effect, principals, action bits, condition.
 type OwnedStatement = (Effect, Vec<String>, u64, Option<(ConditionKind, Vec<(String, String)>)>);

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::output::{date, Obj};
 use super::Context;
-use crate::model::RotationEntry;
+use pkms_lib::model::RotationEntry;
 
 /// Rotation commands.
 #[derive(Debug, Subcommand)]

@@ -1,8 +1,8 @@
 //! Pocket KMS host library (`pkms_lib`): the typed [`client::Client`], the byte
 //! [`transport`]s (unix socket and TCP to QEMU, serial device, in-process token), device
 //! selection ([`connect`]), the QEMU [`launcher`], envelope encryption of files
-//! ([`envelope`]), file signing ([`filesign`]), USB token discovery ([`usb`]) and the `pkms`
-//! CLI ([`cli`]).
+//! ([`envelope`]), file signing ([`filesign`]), the audit log's export file ([`audit`]) and USB
+//! token discovery ([`usb`]). The `pkms` command line is a separate crate built on this one.
 //!
 //! ```
 //! use pkms_lib::inprocess::InProcessToken;
@@ -25,7 +25,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod cli;
+pub mod audit;
 pub mod client;
 pub mod connect;
 pub mod datakey_cache;

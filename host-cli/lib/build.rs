@@ -26,7 +26,11 @@ const EMBEDDED_NAME: &str = "pkms-qemu.elf";
 fn main() {
     let manifest_dir =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host-cli sits in the workspace root").to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .and_then(Path::parent)
+        .expect("host-cli/lib sits two levels below the workspace root")
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PKMS_QEMU_FIRMWARE");

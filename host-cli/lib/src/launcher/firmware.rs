@@ -1,4 +1,4 @@
-//! The QEMU token firmware carried inside this binary (built by host-cli/build.rs from
+//! The QEMU token firmware carried inside this binary (built by host-cli/lib/build.rs from
 //! ../qemu) and its extraction into `$PKMS_HOME`, where QEMU loads it from.
 
 use std::fs;
