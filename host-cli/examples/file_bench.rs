@@ -25,7 +25,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use indicatif::ProgressBar;
 use pkms_lib::connect::{self, DeviceSpec};
 use pkms_lib::datakey_cache::DataKeyCache;
 use pkms_lib::envelope::format::FileKeys;
@@ -36,6 +35,7 @@ use pkms_lib::envelope::{
     ContextPairs, DataKey, DecryptPolicy, DigestSignature, Envelope, KeyService, Options, PendingHeader,
 };
 use pkms_lib::filesign;
+use pkms_lib::progress::NoProgress;
 use pkms_lib::launcher::{LaunchOptions, PrivateToken};
 use pkms_lib::model::CreateKeyParams;
 use pkms_lib::transport::StreamTransport;
@@ -504,7 +504,7 @@ fn main() -> anyhow::Result<()> {
                 let context = [("bench".into(), "1".into())];
                 if positional {
                     let e = env.start_encrypt(&sym, &context, Some(bytes))?;
-                    e.run_file(&input, bytes, out.file(), &ProgressBar::hidden())?;
+                    e.run_file(&input, bytes, out.file(), &NoProgress)?;
                 } else {
                     env.encrypt(&sym, &context, &mut input, Some(bytes), &mut out)?;
                 }
@@ -525,7 +525,7 @@ fn main() -> anyhow::Result<()> {
                     let pending = PendingHeader::read(&mut input)?;
                     let body_start = input.stream_position()?;
                     let d = env.start_decrypt(pending, &DecryptPolicy::default())?;
-                    d.run_file(&input, body_start, out.file(), &ProgressBar::hidden())?;
+                    d.run_file(&input, body_start, out.file(), &NoProgress)?;
                 } else {
                     env.decrypt(&mut input, &mut out, &DecryptPolicy::default())?;
                 }
@@ -602,7 +602,7 @@ fn main() -> anyhow::Result<()> {
     let mut digest = [0u8; 32];
     for _ in 0..runs {
         let start = Instant::now();
-        digest = filesign::sha256_file(&plain, &ProgressBar::hidden())?;
+        digest = filesign::sha256_file(&plain, &NoProgress)?;
         h = h.min(start.elapsed());
     }
     let mut timed = Timed { inner: &mut client, spent: Duration::ZERO, calls: 0 };

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use base64::Engine as _;
-use indicatif::ProgressBar;
+use crate::progress::Progress;
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
@@ -32,7 +32,7 @@ pub const ENVELOPE_FORMAT: &str = "pkms-signature/1";
 const HASH_CHUNK: usize = 256 * 1024;
 
 /// SHA-256 of everything `input` yields, in constant memory; `progress` advances by bytes read.
-pub fn sha256_reader<R: Read + ?Sized>(input: &mut R, progress: &ProgressBar) -> io::Result<[u8; 32]> {
+pub fn sha256_reader<R: Read + ?Sized>(input: &mut R, progress: &dyn Progress) -> io::Result<[u8; 32]> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; HASH_CHUNK];
     loop {
@@ -40,7 +40,7 @@ pub fn sha256_reader<R: Read + ?Sized>(input: &mut R, progress: &ProgressBar) ->
             Ok(0) => break,
             Ok(n) => {
                 hasher.update(&buf[..n]);
-                progress.inc(n as u64);
+                progress.advance(n as u64);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -50,7 +50,7 @@ pub fn sha256_reader<R: Read + ?Sized>(input: &mut R, progress: &ProgressBar) ->
 }
 
 /// SHA-256 of a file.
-pub fn sha256_file(path: &Path, progress: &ProgressBar) -> anyhow::Result<[u8; 32]> {
+pub fn sha256_file(path: &Path, progress: &dyn Progress) -> anyhow::Result<[u8; 32]> {
     let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     sha256_reader(&mut f, progress).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -226,7 +226,7 @@ pub enum EntryCheck {
 impl Manifest {
     /// Hashes `files` into a manifest whose paths are relative to `base` when the file lies
     /// under it. Paths with a newline or backslash are refused (sha256sum would escape them).
-    pub fn build(files: &[PathBuf], base: &Path, progress: &ProgressBar) -> anyhow::Result<Manifest> {
+    pub fn build(files: &[PathBuf], base: &Path, progress: &dyn Progress) -> anyhow::Result<Manifest> {
         let base_abs = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
         let mut entries = Vec::with_capacity(files.len());
         for f in files {
@@ -271,7 +271,7 @@ impl Manifest {
     }
 
     /// Re-hashes every listed file (relative paths resolved against `base`).
-    pub fn check(&self, base: &Path, progress: &ProgressBar) -> Vec<(String, EntryCheck)> {
+    pub fn check(&self, base: &Path, progress: &dyn Progress) -> Vec<(String, EntryCheck)> {
         self.entries
             .iter()
             .map(|e| {

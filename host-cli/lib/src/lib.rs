@@ -35,6 +35,7 @@ pub mod filesign;
 pub mod inprocess;
 pub mod launcher;
 pub mod model;
+pub mod progress;
 pub mod transport;
 pub mod usb;
 

@@ -60,7 +60,7 @@ fn encrypt_positional(token: &mut FakeToken, plain: &[u8], o: Options) -> Vec<u8
     let s = Envelope::new(token, &mut cache, o)
         .start_encrypt(SYM_KEY, &ctx(), Some(plain.len() as u64))
         .unwrap()
-        .run_file(&input, plain.len() as u64, out.file(), &indicatif::ProgressBar::hidden())
+        .run_file(&input, plain.len() as u64, out.file(), &pkms_lib::progress::NoProgress)
         .unwrap();
     out.commit().unwrap();
     assert_eq!(s.plaintext_bytes, plain.len() as u64);
@@ -80,7 +80,7 @@ fn decrypt_positional(token: &mut FakeToken, file: &[u8], o: Options) -> Result<
         let body_start = input.stream_position().unwrap();
         let d = Envelope::new(token, &mut cache, o).start_decrypt(pending, &DecryptPolicy::default())?;
         let out = AtomicFile::create(&dest).unwrap();
-        d.run_file(&input, body_start, out.file(), &indicatif::ProgressBar::hidden())?;
+        d.run_file(&input, body_start, out.file(), &pkms_lib::progress::NoProgress)?;
         out.commit().unwrap();
         Ok(std::fs::read(&dest).unwrap())
     })();

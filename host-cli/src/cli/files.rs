@@ -20,6 +20,7 @@ use pkms_lib::datakey_cache::{CacheLimits, DataKeyCache};
 use pkms_lib::envelope::output::AtomicFile;
 use pkms_lib::envelope::{DecryptPolicy, Envelope, EnvelopeError, KeyService, Options, PendingHeader};
 use pkms_lib::filesign::{self, EntryCheck, Manifest, SignatureEnvelope};
+use pkms_lib::progress::{NoProgress, Progress};
 
 /// File extension of encrypted files in `--out-dir` mode.
 const EXT: &str = "pkms";
@@ -223,10 +224,26 @@ fn note(ctx: &Context, msg: &str) {
     }
 }
 
+/// A byte progress bar on stderr, fed by the library's [`Progress`] reports.
+struct Bar(ProgressBar);
+
+impl std::ops::Deref for Bar {
+    type Target = ProgressBar;
+    fn deref(&self) -> &ProgressBar {
+        &self.0
+    }
+}
+
+impl Progress for Bar {
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}
+
 /// A byte progress bar on stderr; hidden with --quiet or when stderr is not a terminal.
-fn progress_bar(ctx: &Context, total: Option<u64>) -> ProgressBar {
+fn progress_bar(ctx: &Context, total: Option<u64>) -> Bar {
     if ctx.quiet || !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+        return Bar(ProgressBar::hidden());
     }
     let bar = match total {
         Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
@@ -241,7 +258,7 @@ fn progress_bar(ctx: &Context, total: Option<u64>) -> ProgressBar {
     if let Ok(style) = style {
         bar.set_style(style.progress_chars("=> "));
     }
-    bar
+    Bar(bar)
 }
 
 fn options(threads: Option<usize>, segment_size: Option<u32>) -> anyhow::Result<Options> {
@@ -748,7 +765,7 @@ fn sign_manifest(a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<()> {
     let manifest = Manifest::build(&files, &base, &bar)?;
     bar.finish_and_clear();
     let text = manifest.to_text();
-    let digest = filesign::sha256_reader(&mut text.as_bytes(), &ProgressBar::hidden())?;
+    let digest = filesign::sha256_reader(&mut text.as_bytes(), &NoProgress)?;
     let sig = filesign::sign_digest(ctx.client()?, &a.key_id, &digest)?;
     write_output(&a.out, text.as_bytes())?;
     write_output(&sig_path, &signature_bytes(&sig, &digest, a.format))?;

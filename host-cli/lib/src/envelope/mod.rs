@@ -18,7 +18,7 @@ pub mod segments;
 
 use std::io::{self, Read, Write};
 
-use indicatif::ProgressBar;
+use crate::progress::{NoProgress, Progress};
 use rand_core::{OsRng, RngCore};
 
 use crate::datakey_cache::DataKeyCache;
@@ -203,7 +203,7 @@ pub struct Envelope<'a> {
     service: &'a mut dyn KeyService,
     cache: &'a mut DataKeyCache,
     options: Options,
-    progress: ProgressBar,
+    progress: &'a dyn Progress,
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
@@ -281,12 +281,13 @@ impl<'a> Envelope<'a> {
         cache: &'a mut DataKeyCache,
         options: Options,
     ) -> Envelope<'a> {
-        Envelope { service, cache, options, progress: ProgressBar::hidden() }
+        Envelope { service, cache, options, progress: &NoProgress }
     }
 
-    /// Reports progress (in bytes of plaintext) to `bar` from now on.
-    pub fn set_progress(&mut self, bar: ProgressBar) {
-        self.progress = bar;
+    /// Reports progress (in bytes of plaintext) of [`Envelope::encrypt`] and
+    /// [`Envelope::decrypt`] to `progress` from now on (default: [`NoProgress`]).
+    pub fn set_progress(&mut self, progress: &'a dyn Progress) {
+        self.progress = progress;
     }
 
     /// Encrypts `input` to `output` under `key_id` with `context`: [`Envelope::start_encrypt`]
@@ -299,7 +300,8 @@ impl<'a> Envelope<'a> {
         size_hint: Option<u64>,
         output: &mut W,
     ) -> Result<EncryptSummary, EnvelopeError> {
-        self.start_encrypt(key_id, context, size_hint)?.run(input, output, &self.progress)
+        let progress = self.progress;
+        self.start_encrypt(key_id, context, size_hint)?.run(input, output, progress)
     }
 
     /// Gets a data key (GenerateDataKey, or the cache) and prepares the header: the only step
@@ -353,7 +355,8 @@ impl<'a> Envelope<'a> {
         policy: &DecryptPolicy,
     ) -> Result<DecryptSummary, EnvelopeError> {
         let pending = PendingHeader::read(input)?;
-        self.start_decrypt(pending, policy)?.run(input, output, &self.progress)
+        let progress = self.progress;
+        self.start_decrypt(pending, policy)?.run(input, output, progress)
     }
 
     /// Checks `policy`, unwraps the data key (token Decrypt, or the cache) and verifies the
@@ -406,7 +409,7 @@ impl Encryption {
         self,
         input: &mut R,
         output: &mut W,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<EncryptSummary, EnvelopeError> {
         output.write_all(&self.head).map_err(EnvelopeError::Write)?;
         let seg = self.options.segment_size as usize;
@@ -448,7 +451,7 @@ impl Encryption {
                 }
                 total += bytes;
                 segments += b.count as u64;
-                progress.inc(bytes);
+                progress.advance(bytes);
                 Ok(())
             },
             || EnvelopeError::Write(io::Error::other("an encryption worker thread failed")),
@@ -473,7 +476,7 @@ impl Encryption {
         input: &std::fs::File,
         len: u64,
         output: &std::fs::File,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<EncryptSummary, EnvelopeError> {
         let split = self.options.split(self.options.segment_size);
         let segments = positional::encrypt(&self.cipher, &self.head, input, len, output, split, progress)?;
@@ -498,7 +501,7 @@ impl Decryption {
         input: &std::fs::File,
         body_start: u64,
         output: &std::fs::File,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<DecryptSummary, EnvelopeError> {
         let input_len = input.metadata().map_err(EnvelopeError::Read)?.len();
         let split = self.options.split(self.segment_size);
@@ -523,7 +526,7 @@ impl Decryption {
         self,
         input: &mut R,
         output: &mut W,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<DecryptSummary, EnvelopeError> {
         let full = self.segment_size as usize + SEGMENT_TAG_LEN;
         let cipher = &self.cipher;
@@ -574,7 +577,7 @@ impl Decryption {
                 }
                 total += bytes;
                 segments += b.count as u64;
-                progress.inc(bytes);
+                progress.advance(bytes);
                 if b.truncated {
                     return Err(EnvelopeError::Truncated { segments });
                 }

@@ -27,7 +27,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 
-use indicatif::ProgressBar;
+use crate::progress::Progress;
 
 use super::format::SEGMENT_TAG_LEN;
 use super::segments::SegmentCipher;
@@ -150,7 +150,7 @@ fn run_batches(
     count: u64,
     buf_len: usize,
     output: &File,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
     job: &Job<'_>,
 ) -> Result<(), EnvelopeError> {
     let workers = split.workers.max(1);
@@ -198,7 +198,7 @@ fn run_batches(
                 let wrote =
                     done.pieces.iter().try_for_each(|(at, r)| output.write_all_at(&done.buf[r.clone()], *at));
                 match wrote {
-                    Ok(()) => progress.inc(done.plaintext_bytes),
+                    Ok(()) => progress.advance(done.plaintext_bytes),
                     Err(e) => work_ref.fail(done.first, EnvelopeError::Write(e)),
                 }
             }
@@ -218,7 +218,7 @@ pub fn encrypt(
     plain_len: u64,
     output: &File,
     split: Split,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<u64, EnvelopeError> {
     let segment_size = split.segment_size.max(1);
     let layout = Layout::for_plaintext(plain_len, segment_size);
@@ -258,7 +258,7 @@ pub fn decrypt(
     input_len: u64,
     output: &File,
     split: Split,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<(u64, u64), EnvelopeError> {
     let segment_size = split.segment_size.max(1);
     let body = input_len.checked_sub(body_start).ok_or(EnvelopeError::Truncated { segments: 0 })?;
@@ -342,7 +342,7 @@ mod tests {
                 5000,
                 &output,
                 Split { segment_size: 64, workers, batch: 3 },
-                &ProgressBar::hidden(),
+                &crate::progress::NoProgress,
             );
             match r {
                 Err(EnvelopeError::Read(e)) => assert!(e.to_string().contains("changed"), "{e}"),
@@ -367,7 +367,7 @@ mod tests {
             1000,
             &output,
             Split { segment_size: 64, workers: 2, batch: 2 },
-            &ProgressBar::hidden(),
+            &crate::progress::NoProgress,
         );
         assert!(matches!(r, Err(EnvelopeError::Write(_))), "{r:?}");
     }
