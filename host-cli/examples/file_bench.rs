@@ -32,12 +32,13 @@ use pkms_lib::envelope::output::AtomicFile;
 use pkms_lib::envelope::pipeline;
 use pkms_lib::envelope::segments::SegmentCipher;
 use pkms_lib::envelope::{
-    ContextPairs, DataKey, DecryptPolicy, DigestSignature, Envelope, KeyService, Options, PendingHeader,
+    ContextPairs, DataKey, DecryptPolicy, DigestSignature, Envelope, KeyService, KeyServiceError,
+    KeyServiceResult, Options, PendingHeader,
 };
 use pkms_lib::filesign;
-use pkms_lib::progress::NoProgress;
 use pkms_lib::launcher::{LaunchOptions, PrivateToken};
 use pkms_lib::model::CreateKeyParams;
+use pkms_lib::progress::NoProgress;
 use pkms_lib::transport::StreamTransport;
 use pkms_protocol::{KeySpec, KeyUsage};
 use zeroize::Zeroizing;
@@ -60,7 +61,7 @@ impl Timed<'_> {
 }
 
 impl KeyService for Timed<'_> {
-    fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> anyhow::Result<DataKey> {
+    fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> KeyServiceResult<DataKey> {
         self.time(|s| s.generate_data_key(key_id, context))
     }
     fn decrypt(
@@ -68,10 +69,10 @@ impl KeyService for Timed<'_> {
         blob: &[u8],
         context: &ContextPairs,
         key_id: Option<&str>,
-    ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    ) -> KeyServiceResult<Zeroizing<Vec<u8>>> {
         self.time(|s| s.decrypt(blob, context, key_id))
     }
-    fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> anyhow::Result<DigestSignature> {
+    fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> KeyServiceResult<DigestSignature> {
         self.time(|s| s.sign_digest(key_id, digest))
     }
     fn verify_digest(
@@ -80,10 +81,10 @@ impl KeyService for Timed<'_> {
         digest: &[u8; 32],
         der: &[u8],
         v: Option<u32>,
-    ) -> anyhow::Result<bool> {
+    ) -> KeyServiceResult<bool> {
         self.time(|s| s.verify_digest(key_id, digest, der, v))
     }
-    fn get_public_key(&mut self, key_id: &str, v: Option<u32>) -> anyhow::Result<Vec<u8>> {
+    fn get_public_key(&mut self, key_id: &str, v: Option<u32>) -> KeyServiceResult<Vec<u8>> {
         self.time(|s| s.get_public_key(key_id, v))
     }
 }
@@ -369,24 +370,29 @@ struct Fixed {
 }
 
 impl KeyService for Fixed {
-    fn generate_data_key(&mut self, _: &str, _: &ContextPairs) -> anyhow::Result<DataKey> {
+    fn generate_data_key(&mut self, _: &str, _: &ContextPairs) -> KeyServiceResult<DataKey> {
         Ok(DataKey {
             plaintext: self.key.clone(),
             ciphertext_blob: self.blob.clone(),
             key_id: self.key_id.clone(),
         })
     }
-    fn decrypt(&mut self, _: &[u8], _: &ContextPairs, _: Option<&str>) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    fn decrypt(
+        &mut self,
+        _: &[u8],
+        _: &ContextPairs,
+        _: Option<&str>,
+    ) -> KeyServiceResult<Zeroizing<Vec<u8>>> {
         Ok(Zeroizing::new(self.key.to_vec()))
     }
-    fn sign_digest(&mut self, _: &str, _: &[u8; 32]) -> anyhow::Result<DigestSignature> {
-        bail!("not used")
+    fn sign_digest(&mut self, _: &str, _: &[u8; 32]) -> KeyServiceResult<DigestSignature> {
+        Err(KeyServiceError::Unsupported("Sign"))
     }
-    fn verify_digest(&mut self, _: &str, _: &[u8; 32], _: &[u8], _: Option<u32>) -> anyhow::Result<bool> {
-        bail!("not used")
+    fn verify_digest(&mut self, _: &str, _: &[u8; 32], _: &[u8], _: Option<u32>) -> KeyServiceResult<bool> {
+        Err(KeyServiceError::Unsupported("Verify"))
     }
-    fn get_public_key(&mut self, _: &str, _: Option<u32>) -> anyhow::Result<Vec<u8>> {
-        bail!("not used")
+    fn get_public_key(&mut self, _: &str, _: Option<u32>) -> KeyServiceResult<Vec<u8>> {
+        Err(KeyServiceError::Unsupported("GetPublicKey"))
     }
 }
 

@@ -21,8 +21,32 @@ use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
-use crate::envelope::format::canonical_context;
-use crate::envelope::key_service::{ContextPairs, DataKey, KeyService};
+use crate::envelope::format::{canonical_context, HeaderError};
+use crate::envelope::key_service::{ContextPairs, DataKey, KeyService, KeyServiceError};
+
+/// Why no data key could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum DataKeyError {
+    /// The key service failed (GenerateDataKey or Decrypt).
+    #[error(transparent)]
+    Service(#[from] KeyServiceError),
+    /// The encryption context cannot be encoded (see [`canonical_context`]).
+    #[error(transparent)]
+    Context(#[from] HeaderError),
+    /// The unwrapped data key is not 32 bytes long.
+    #[error("the unwrapped data key is {0} bytes, expected 32")]
+    UnwrappedKeyLength(usize),
+}
+
+impl DataKeyError {
+    /// The client's error (the token's refusal or the link failure), if that is what failed.
+    pub fn client_error(&self) -> Option<&crate::error::Error> {
+        match self {
+            DataKeyError::Service(e) => e.client_error(),
+            DataKeyError::Context(_) | DataKeyError::UnwrappedKeyLength(_) => None,
+        }
+    }
+}
 
 /// When a cached data key may be reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +145,7 @@ impl DataKeyCache {
         key_id: &str,
         context: &ContextPairs,
         plaintext_len: Option<u64>,
-    ) -> anyhow::Result<(DataKey, bool)> {
+    ) -> Result<(DataKey, bool), DataKeyError> {
         let (limits, len) = match (self.limits, plaintext_len) {
             (Some(l), Some(len)) => (l, len),
             _ => {
@@ -162,7 +186,7 @@ impl DataKeyCache {
         wrapped: &[u8],
         context: &ContextPairs,
         key_id: Option<&str>,
-    ) -> anyhow::Result<(Zeroizing<[u8; 32]>, bool)> {
+    ) -> Result<(Zeroizing<[u8; 32]>, bool), DataKeyError> {
         let slot = match self.limits {
             Some(_) => Some((wrapped.to_vec(), canonical_context(context)?, key_id.map(str::to_owned))),
             None => None,
@@ -180,7 +204,7 @@ impl DataKeyCache {
         self.stats.unwrapped += 1;
         let mut key = Zeroizing::new([0u8; 32]);
         if plain.len() != key.len() {
-            anyhow::bail!("the unwrapped data key is {} bytes, expected 32", plain.len());
+            return Err(DataKeyError::UnwrappedKeyLength(plain.len()));
         }
         key.copy_from_slice(&plain);
         if let Some(slot) = slot {

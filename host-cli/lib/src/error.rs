@@ -60,3 +60,35 @@ impl Error {
 
 /// Result of a client call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Writes an error and every error behind it (its `source()` chain), joined by `": "`: the
+/// complete message. The library's own error types, which wrap other errors, render those
+/// with it and do not chain them through `source()` themselves, so a reporter that walks the
+/// chain never prints a cause twice.
+pub(crate) struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            write!(f, ": {cause}")?;
+            next = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_names_every_cause_once() {
+        let io = std::io::Error::other("pipe closed");
+        let e = Error::Link(LinkError::Io(io));
+        assert_eq!(Chain(&e).to_string(), "I/O error talking to the token: pipe closed: pipe closed");
+        let t = Error::Token { code: ErrorCode::NotFound, message: "no key".into() };
+        assert_eq!(Chain(&t).to_string(), format!("{}: no key", ErrorCode::NotFound));
+    }
+}

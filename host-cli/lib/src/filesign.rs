@@ -13,16 +13,96 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _};
-use base64::Engine as _;
 use crate::progress::Progress;
+use base64::Engine as _;
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::envelope::key_service::{DigestSignature, KeyService};
+use crate::envelope::key_service::{DigestSignature, KeyService, KeyServiceError};
+use crate::error::Chain;
+
+/// Why signing, reading a signature or key, or hashing files failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FileSignError {
+    /// The key service failed.
+    #[error(transparent)]
+    Service(#[from] KeyServiceError),
+    /// The token's signature does not parse as DER.
+    #[error("the token returned a signature that is not valid DER: {}", Chain(.0))]
+    TokenSignatureNotDer(p256::ecdsa::Error),
+    /// A file could not be opened.
+    #[error("cannot open {}: {}", .path.display(), Chain(.error))]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// A file could not be read.
+    #[error("cannot read {}: {}", .path.display(), Chain(.error))]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// A signature envelope's `Digest` is not 64 hex digits.
+    #[error("the signature envelope's Digest is not 64 hex digits")]
+    EnvelopeDigest,
+    /// A signature file starts like JSON but is not a signature envelope.
+    #[error("the signature file is JSON but not a signature envelope: {}", Chain(.0))]
+    NotAnEnvelope(serde_json::Error),
+    /// A signature envelope names another algorithm.
+    #[error("unsupported signing algorithm {0} (only {SIGNING_ALGORITHM})")]
+    UnsupportedAlgorithm(String),
+    /// A signature envelope's `Signature` is not base64.
+    #[error("the envelope's Signature is not base64: {}", Chain(.0))]
+    EnvelopeSignatureNotBase64(base64::DecodeError),
+    /// A signature envelope's `Signature` is not a DER ECDSA signature.
+    #[error("the envelope's Signature is not a DER ECDSA signature: {}", Chain(.0))]
+    EnvelopeSignatureNotDer(p256::ecdsa::Error),
+    /// A signature file is none of the accepted forms.
+    #[error("the signature is neither DER, base64 DER nor a pkms signature envelope")]
+    UnknownSignature,
+    /// A public key file is not a P-256 SubjectPublicKeyInfo.
+    #[error("not a P-256 {encoding} public key: {error}")]
+    PublicKey {
+        /// `PEM` or `DER`.
+        encoding: &'static str,
+        /// Why.
+        error: p256::pkcs8::spki::Error,
+    },
+    /// A manifest entry's path is not UTF-8.
+    #[error("{} is not valid UTF-8", .0.display())]
+    NotUtf8(PathBuf),
+    /// A path a manifest cannot hold (sha256sum would escape it).
+    #[error("cannot list {0:?} in a manifest (newline or backslash in the name)")]
+    UnlistablePath(String),
+}
+
+impl FileSignError {
+    /// The client's error (the token's refusal or the link failure), if that is what failed.
+    pub fn client_error(&self) -> Option<&crate::error::Error> {
+        match self {
+            FileSignError::Service(e) => e.client_error(),
+            FileSignError::TokenSignatureNotDer(_)
+            | FileSignError::Open { .. }
+            | FileSignError::Read { .. }
+            | FileSignError::EnvelopeDigest
+            | FileSignError::NotAnEnvelope(_)
+            | FileSignError::UnsupportedAlgorithm(_)
+            | FileSignError::EnvelopeSignatureNotBase64(_)
+            | FileSignError::EnvelopeSignatureNotDer(_)
+            | FileSignError::UnknownSignature
+            | FileSignError::PublicKey { .. }
+            | FileSignError::NotUtf8(_)
+            | FileSignError::UnlistablePath(_) => None,
+        }
+    }
+}
 
 /// The one signing algorithm: ECDSA over P-256 with SHA-256.
 pub const SIGNING_ALGORITHM: &str = "ECDSA_SHA_256";
@@ -50,9 +130,9 @@ pub fn sha256_reader<R: Read + ?Sized>(input: &mut R, progress: &dyn Progress) -
 }
 
 /// SHA-256 of a file.
-pub fn sha256_file(path: &Path, progress: &dyn Progress) -> anyhow::Result<[u8; 32]> {
-    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    sha256_reader(&mut f, progress).with_context(|| format!("cannot read {}", path.display()))
+pub fn sha256_file(path: &Path, progress: &dyn Progress) -> Result<[u8; 32], FileSignError> {
+    let mut f = File::open(path).map_err(|error| FileSignError::Open { path: path.to_path_buf(), error })?;
+    sha256_reader(&mut f, progress).map_err(|error| FileSignError::Read { path: path.to_path_buf(), error })
 }
 
 /// Lower-case hex.
@@ -121,10 +201,10 @@ pub fn sign_digest(
     service: &mut dyn KeyService,
     key_id: &str,
     digest: &[u8; 32],
-) -> anyhow::Result<DigestSignature> {
+) -> Result<DigestSignature, FileSignError> {
     let sig = service.sign_digest(key_id, digest)?;
     // Refuse to hand out something openssl would not parse.
-    Signature::from_der(&sig.der).context("the token returned a signature that is not valid DER")?;
+    Signature::from_der(&sig.der).map_err(FileSignError::TokenSignatureNotDer)?;
     Ok(sig)
 }
 
@@ -139,29 +219,26 @@ pub struct ParsedSignature {
 
 impl ParsedSignature {
     /// The digest the envelope says was signed, if any.
-    pub fn signed_digest(&self) -> anyhow::Result<Option<[u8; 32]>> {
+    pub fn signed_digest(&self) -> Result<Option<[u8; 32]>, FileSignError> {
         match &self.envelope {
             None => Ok(None),
-            Some(e) => parse_digest_hex(&e.digest)
-                .map(Some)
-                .context("the signature envelope's Digest is not 64 hex digits"),
+            Some(e) => parse_digest_hex(&e.digest).map(Some).ok_or(FileSignError::EnvelopeDigest),
         }
     }
 }
 
 /// Reads a signature: a JSON envelope, raw DER, or base64 of DER (as KMS tools print it).
-pub fn parse_signature(bytes: &[u8]) -> anyhow::Result<ParsedSignature> {
+pub fn parse_signature(bytes: &[u8]) -> Result<ParsedSignature, FileSignError> {
     let trimmed = bytes.trim_ascii();
     if trimmed.first() == Some(&b'{') {
-        let env: SignatureEnvelope = serde_json::from_slice(trimmed)
-            .context("the signature file is JSON but not a signature envelope")?;
+        let env: SignatureEnvelope = serde_json::from_slice(trimmed).map_err(FileSignError::NotAnEnvelope)?;
         if env.signing_algorithm != SIGNING_ALGORITHM {
-            bail!("unsupported signing algorithm {} (only {SIGNING_ALGORITHM})", env.signing_algorithm);
+            return Err(FileSignError::UnsupportedAlgorithm(env.signing_algorithm));
         }
         let der = base64::engine::general_purpose::STANDARD
             .decode(env.signature.trim())
-            .context("the envelope's Signature is not base64")?;
-        Signature::from_der(&der).context("the envelope's Signature is not a DER ECDSA signature")?;
+            .map_err(FileSignError::EnvelopeSignatureNotBase64)?;
+        Signature::from_der(&der).map_err(FileSignError::EnvelopeSignatureNotDer)?;
         return Ok(ParsedSignature { der, envelope: Some(env) });
     }
     if Signature::from_der(bytes).is_ok() {
@@ -174,18 +251,19 @@ pub fn parse_signature(bytes: &[u8]) -> anyhow::Result<ParsedSignature> {
             }
         }
     }
-    bail!("the signature is neither DER, base64 DER nor a pkms signature envelope")
+    Err(FileSignError::UnknownSignature)
 }
 
 /// Reads a P-256 public key: PEM ("BEGIN PUBLIC KEY") or DER SubjectPublicKeyInfo.
-pub fn parse_public_key(bytes: &[u8]) -> anyhow::Result<VerifyingKey> {
+pub fn parse_public_key(bytes: &[u8]) -> Result<VerifyingKey, FileSignError> {
     if let Ok(text) = std::str::from_utf8(bytes) {
         if text.contains("-----BEGIN") {
             return VerifyingKey::from_public_key_pem(text.trim())
-                .map_err(|e| anyhow::anyhow!("not a P-256 PEM public key: {e}"));
+                .map_err(|error| FileSignError::PublicKey { encoding: "PEM", error });
         }
     }
-    VerifyingKey::from_public_key_der(bytes).map_err(|e| anyhow::anyhow!("not a P-256 DER public key: {e}"))
+    VerifyingKey::from_public_key_der(bytes)
+        .map_err(|error| FileSignError::PublicKey { encoding: "DER", error })
 }
 
 /// Checks `der` over `digest` with `key`, offline.
@@ -220,25 +298,25 @@ pub enum EntryCheck {
     /// The file differs from what was signed.
     Mismatch,
     /// The file could not be read.
-    Unreadable(anyhow::Error),
+    Unreadable(FileSignError),
 }
 
 impl Manifest {
     /// Hashes `files` into a manifest whose paths are relative to `base` when the file lies
     /// under it. Paths with a newline or backslash are refused (sha256sum would escape them).
-    pub fn build(files: &[PathBuf], base: &Path, progress: &dyn Progress) -> anyhow::Result<Manifest> {
+    pub fn build(files: &[PathBuf], base: &Path, progress: &dyn Progress) -> Result<Manifest, FileSignError> {
         let base_abs = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
         let mut entries = Vec::with_capacity(files.len());
         for f in files {
-            let abs = std::fs::canonicalize(f).with_context(|| format!("cannot open {}", f.display()))?;
+            let abs =
+                std::fs::canonicalize(f).map_err(|error| FileSignError::Open { path: f.clone(), error })?;
             let shown = match abs.strip_prefix(&base_abs) {
                 Ok(rel) => rel.to_path_buf(),
                 Err(_) => f.clone(),
             };
-            let path =
-                shown.to_str().with_context(|| format!("{} is not valid UTF-8", shown.display()))?.to_owned();
+            let path = shown.to_str().ok_or_else(|| FileSignError::NotUtf8(shown.clone()))?.to_owned();
             if path.contains('\n') || path.contains('\\') || path.is_empty() {
-                bail!("cannot list {path:?} in a manifest (newline or backslash in the name)");
+                return Err(FileSignError::UnlistablePath(path));
             }
             entries.push(ManifestEntry { digest: sha256_file(f, progress)?, path });
         }
@@ -319,10 +397,23 @@ mod tests {
 
     #[test]
     fn garbage_signatures_and_keys_are_refused() {
-        assert!(parse_signature(b"").is_err());
-        assert!(parse_signature(b"\x30\x03\x02\x01").is_err());
-        assert!(parse_signature(b"{\"Format\":1}").is_err());
+        let unknown = "the signature is neither DER, base64 DER nor a pkms signature envelope";
+        assert_eq!(parse_signature(b"").unwrap_err().to_string(), unknown);
+        assert_eq!(parse_signature(b"\x30\x03\x02\x01").unwrap_err().to_string(), unknown);
+        let e = parse_signature(b"{\"Format\":1}").unwrap_err().to_string();
+        assert!(
+            e.starts_with("the signature file is JSON but not a signature envelope: invalid type"),
+            "{e}"
+        );
         assert!(parse_public_key(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n").is_err());
-        assert!(parse_public_key(&[0x30, 0x00]).is_err());
+        let e = parse_public_key(&[0x30, 0x00]).unwrap_err().to_string();
+        assert!(e.starts_with("not a P-256 DER public key: "), "{e}");
+    }
+
+    #[test]
+    fn unreadable_files_name_the_file_and_the_cause() {
+        let e = sha256_file(Path::new("/no/such/file"), &crate::progress::NoProgress).unwrap_err();
+        assert_eq!(e.to_string(), "cannot open /no/such/file: No such file or directory (os error 2)");
+        assert!(e.client_error().is_none());
     }
 }

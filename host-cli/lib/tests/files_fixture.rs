@@ -14,8 +14,10 @@ use files_support::{data, SYM_KEY};
 use pkms_lib::datakey_cache::DataKeyCache;
 use pkms_lib::envelope::format::SEGMENT_TAG_LEN;
 use pkms_lib::envelope::{
-    ContextPairs, DataKey, DecryptPolicy, DigestSignature, Envelope, EnvelopeError, KeyService, Options,
+    ContextPairs, DataKey, DecryptPolicy, DigestSignature, Envelope, EnvelopeError, KeyService,
+    KeyServiceError, KeyServiceResult, Options,
 };
+use pkms_protocol::ErrorCode;
 use zeroize::Zeroizing;
 
 const FILE: &[u8] = include_bytes!("fixtures/v1-seg16k.pkms");
@@ -43,30 +45,36 @@ struct Recorded {
 }
 
 impl KeyService for Recorded {
-    fn generate_data_key(&mut self, _: &str, _: &ContextPairs) -> anyhow::Result<DataKey> {
-        anyhow::bail!("the fixture test only decrypts")
+    fn generate_data_key(&mut self, _: &str, _: &ContextPairs) -> KeyServiceResult<DataKey> {
+        Err(KeyServiceError::Unsupported("GenerateDataKey"))
     }
     fn decrypt(
         &mut self,
         blob: &[u8],
         ctx: &ContextPairs,
         _: Option<&str>,
-    ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-        let parsed = pkms_protocol::blob::parse(blob).ok_or_else(|| anyhow::anyhow!("InvalidCiphertext"))?;
+    ) -> KeyServiceResult<Zeroizing<Vec<u8>>> {
+        let refused = |message: &str| {
+            KeyServiceError::Client(pkms_lib::Error::Token {
+                code: ErrorCode::InvalidCiphertext,
+                message: message.to_owned(),
+            })
+        };
+        let parsed = pkms_protocol::blob::parse(blob).ok_or_else(|| refused("not a blob"))?;
         if parsed.header.key_id.to_string() != SYM_KEY || *ctx != context()[..] {
-            anyhow::bail!("InvalidCiphertext: not the fixture's key and context");
+            return Err(refused("not the fixture's key and context"));
         }
         self.unwraps += 1;
         Ok(Zeroizing::new(self.key.to_vec()))
     }
-    fn sign_digest(&mut self, _: &str, _: &[u8; 32]) -> anyhow::Result<DigestSignature> {
-        anyhow::bail!("not used")
+    fn sign_digest(&mut self, _: &str, _: &[u8; 32]) -> KeyServiceResult<DigestSignature> {
+        Err(KeyServiceError::Unsupported("Sign"))
     }
-    fn verify_digest(&mut self, _: &str, _: &[u8; 32], _: &[u8], _: Option<u32>) -> anyhow::Result<bool> {
-        anyhow::bail!("not used")
+    fn verify_digest(&mut self, _: &str, _: &[u8; 32], _: &[u8], _: Option<u32>) -> KeyServiceResult<bool> {
+        Err(KeyServiceError::Unsupported("Verify"))
     }
-    fn get_public_key(&mut self, _: &str, _: Option<u32>) -> anyhow::Result<Vec<u8>> {
-        anyhow::bail!("not used")
+    fn get_public_key(&mut self, _: &str, _: Option<u32>) -> KeyServiceResult<Vec<u8>> {
+        Err(KeyServiceError::Unsupported("GetPublicKey"))
     }
 }
 

@@ -448,7 +448,7 @@ impl Sink {
 /// error (for the hint and exit status), the rest say which part of which file failed.
 fn envelope_error(e: EnvelopeError, input: &Path) -> anyhow::Error {
     match e {
-        EnvelopeError::DataKey(inner) => inner,
+        EnvelopeError::DataKey(inner) => inner.into(),
         other => anyhow::anyhow!("{}: {other}", input.display()),
     }
 }

@@ -12,7 +12,10 @@ use serde_json::Value;
 
 use pkms_lib::client::Client;
 use pkms_lib::connect::{self, DeviceSpec};
+use pkms_lib::datakey_cache::DataKeyError;
+use pkms_lib::envelope::KeyServiceError;
 use pkms_lib::error::Error;
+use pkms_lib::filesign::FileSignError;
 
 pub mod args;
 pub mod output;
@@ -329,10 +332,25 @@ fn operation_name(subcommand: &str) -> String {
         .collect()
 }
 
+/// The client's error behind `err`: a client call's own, or one a key-service operation (data
+/// keys, file signing) passed on.
+fn client_error(err: &anyhow::Error) -> Option<&Error> {
+    if let Some(e) = err.downcast_ref::<Error>() {
+        return Some(e);
+    }
+    if let Some(e) = err.downcast_ref::<KeyServiceError>() {
+        return e.client_error();
+    }
+    if let Some(e) = err.downcast_ref::<DataKeyError>() {
+        return e.client_error();
+    }
+    err.downcast_ref::<FileSignError>().and_then(FileSignError::client_error)
+}
+
 /// Prints an error to stderr (JSON with `--output json`, aws-cli's sentence otherwise) and
 /// returns the exit status: 252 bad arguments, 254 the token refused, 255 the link failed.
 pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) -> i32 {
-    let (kind, mut message, status) = if let Some(e) = err.downcast_ref::<Error>() {
+    let (kind, mut message, status) = if let Some(e) = client_error(err) {
         match e {
             Error::Token { code, message } => {
                 let mut m = message.clone();

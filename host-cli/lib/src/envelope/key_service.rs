@@ -4,9 +4,57 @@
 //! [`crate::client::Client`], so that it can be tested with a local fake and reused over any
 //! transport. The implementation for the typed client lives at the end of this file.
 
-use anyhow::Context as _;
 use pkms_protocol::{DataKeySpec, ErrorCode, MessageType, SigningAlgorithm};
 use zeroize::Zeroizing;
+
+use crate::error::{Chain, Error};
+
+/// Why a [`KeyService`] call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyServiceError {
+    /// The token refused the request, or the link to it failed.
+    #[error("{}", Chain(.0))]
+    Client(Error),
+    /// As [`KeyServiceError::Client`], reported under the name of the token operation.
+    #[error("{operation} failed: {}", Chain(.error))]
+    Operation {
+        /// The KMS operation, e.g. `GenerateDataKey`.
+        operation: &'static str,
+        /// What the client reported.
+        error: Error,
+    },
+    /// GenerateDataKey's answer carried no plaintext data key.
+    #[error("the token returned no plaintext data key")]
+    MissingPlaintext,
+    /// GenerateDataKey's plaintext data key is not 32 bytes long.
+    #[error("the token returned a {0}-byte data key, expected 32")]
+    DataKeyLength(usize),
+    /// This key service does not offer the operation (a test double, or a service limited to
+    /// data keys).
+    #[error("{0} is not offered by this key service")]
+    Unsupported(&'static str),
+}
+
+impl KeyServiceError {
+    /// The client's error (the token's refusal or the link failure), if that is what failed.
+    pub fn client_error(&self) -> Option<&Error> {
+        match self {
+            KeyServiceError::Client(e) | KeyServiceError::Operation { error: e, .. } => Some(e),
+            KeyServiceError::MissingPlaintext
+            | KeyServiceError::DataKeyLength(_)
+            | KeyServiceError::Unsupported(_) => None,
+        }
+    }
+}
+
+impl From<Error> for KeyServiceError {
+    fn from(e: Error) -> Self {
+        KeyServiceError::Client(e)
+    }
+}
+
+/// A [`KeyService`] result.
+pub type KeyServiceResult<T> = Result<T, KeyServiceError>;
 
 /// Encryption context pairs (key, value) as the caller gave them; order is irrelevant.
 pub type ContextPairs = [(String, String)];
@@ -46,7 +94,7 @@ pub struct DigestSignature {
 /// The token operations used by [`crate::envelope`] and [`crate::filesign`].
 pub trait KeyService {
     /// GenerateDataKey with KeySpec AES_256 under `key_id`, bound to `context`.
-    fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> anyhow::Result<DataKey>;
+    fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> KeyServiceResult<DataKey>;
 
     /// Decrypt a wrapped data key. `key_id`, if given, must be the key the blob names.
     /// Errors when the token refuses (wrong context, tampered blob, disabled key …).
@@ -55,10 +103,10 @@ pub trait KeyService {
         ciphertext_blob: &[u8],
         context: &ContextPairs,
         key_id: Option<&str>,
-    ) -> anyhow::Result<Zeroizing<Vec<u8>>>;
+    ) -> KeyServiceResult<Zeroizing<Vec<u8>>>;
 
     /// Sign a SHA-256 digest with ECDSA_SHA_256 (MessageType DIGEST) with the key's newest version.
-    fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> anyhow::Result<DigestSignature>;
+    fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> KeyServiceResult<DigestSignature>;
 
     /// Verify a DER signature over a SHA-256 digest on the token. `Ok(false)` when the token
     /// says the signature is invalid; `Err` when the verification could not be carried out.
@@ -68,10 +116,10 @@ pub trait KeyService {
         digest: &[u8; 32],
         der: &[u8],
         key_version: Option<u32>,
-    ) -> anyhow::Result<bool>;
+    ) -> KeyServiceResult<bool>;
 
     /// The DER SubjectPublicKeyInfo of a signing key's version (default newest).
-    fn get_public_key(&mut self, key_id: &str, key_version: Option<u32>) -> anyhow::Result<Vec<u8>>;
+    fn get_public_key(&mut self, key_id: &str, key_version: Option<u32>) -> KeyServiceResult<Vec<u8>>;
 }
 
 fn str_pairs(context: &ContextPairs) -> Vec<(&str, &str)> {
@@ -79,7 +127,7 @@ fn str_pairs(context: &ContextPairs) -> Vec<(&str, &str)> {
 }
 
 impl KeyService for crate::client::Client {
-    fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> anyhow::Result<DataKey> {
+    fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> KeyServiceResult<DataKey> {
         let pairs = str_pairs(context);
         let dk = crate::client::Client::generate_data_key(
             self,
@@ -87,11 +135,11 @@ impl KeyService for crate::client::Client {
             &pairs,
             crate::model::DataKeySize::Spec(DataKeySpec::Aes256),
         )
-        .context("GenerateDataKey failed")?;
-        let plain = dk.plaintext.as_ref().context("the token returned no plaintext data key")?;
+        .map_err(|error| KeyServiceError::Operation { operation: "GenerateDataKey", error })?;
+        let plain = dk.plaintext.as_ref().ok_or(KeyServiceError::MissingPlaintext)?;
         let mut plaintext = Zeroizing::new([0u8; 32]);
         if plain.len() != 32 {
-            anyhow::bail!("the token returned a {}-byte data key, expected 32", plain.len());
+            return Err(KeyServiceError::DataKeyLength(plain.len()));
         }
         plaintext.copy_from_slice(plain);
         Ok(DataKey { plaintext, ciphertext_blob: dk.ciphertext_blob.clone(), key_id: dk.key_id.to_string() })
@@ -102,13 +150,13 @@ impl KeyService for crate::client::Client {
         ciphertext_blob: &[u8],
         context: &ContextPairs,
         key_id: Option<&str>,
-    ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    ) -> KeyServiceResult<Zeroizing<Vec<u8>>> {
         let pairs = str_pairs(context);
         let out = crate::client::Client::decrypt(self, ciphertext_blob, &pairs, key_id)?;
         Ok(out.plaintext)
     }
 
-    fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> anyhow::Result<DigestSignature> {
+    fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> KeyServiceResult<DigestSignature> {
         let out = crate::client::Client::sign(
             self,
             key_id,
@@ -116,7 +164,7 @@ impl KeyService for crate::client::Client {
             MessageType::Digest,
             SigningAlgorithm::EcdsaSha256,
         )
-        .context("Sign failed")?;
+        .map_err(|error| KeyServiceError::Operation { operation: "Sign", error })?;
         Ok(DigestSignature {
             der: out.signature,
             key_id: out.key_id.to_string(),
@@ -130,7 +178,7 @@ impl KeyService for crate::client::Client {
         digest: &[u8; 32],
         der: &[u8],
         key_version: Option<u32>,
-    ) -> anyhow::Result<bool> {
+    ) -> KeyServiceResult<bool> {
         match crate::client::Client::verify(
             self,
             key_id,
@@ -142,13 +190,30 @@ impl KeyService for crate::client::Client {
         ) {
             Ok(out) => Ok(out.signature_valid),
             Err(e) if e.code() == Some(ErrorCode::InvalidSignature) => Ok(false),
-            Err(e) => Err(anyhow::Error::new(e).context("Verify failed")),
+            Err(error) => Err(KeyServiceError::Operation { operation: "Verify", error }),
         }
     }
 
-    fn get_public_key(&mut self, key_id: &str, key_version: Option<u32>) -> anyhow::Result<Vec<u8>> {
+    fn get_public_key(&mut self, key_id: &str, key_version: Option<u32>) -> KeyServiceResult<Vec<u8>> {
         let out = crate::client::Client::get_public_key(self, key_id, key_version)
-            .context("GetPublicKey failed")?;
+            .map_err(|error| KeyServiceError::Operation { operation: "GetPublicKey", error })?;
         Ok(out.public_key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_operation_and_keep_the_client_error() {
+        let refused = Error::Token { code: ErrorCode::NotFound, message: "no such key".into() };
+        let e = KeyServiceError::Operation { operation: "GenerateDataKey", error: refused };
+        assert_eq!(e.to_string(), "GenerateDataKey failed: NotFoundException: no such key");
+        assert_eq!(e.client_error().and_then(Error::code), Some(ErrorCode::NotFound));
+        let link = KeyServiceError::from(Error::Link(crate::error::LinkError::Closed));
+        assert_eq!(link.to_string(), "the token closed the connection");
+        assert!(link.client_error().is_some_and(Error::is_link));
+        assert!(KeyServiceError::MissingPlaintext.client_error().is_none());
     }
 }

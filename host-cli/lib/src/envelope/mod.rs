@@ -21,9 +21,11 @@ use std::io::{self, Read, Write};
 use crate::progress::{NoProgress, Progress};
 use rand_core::{OsRng, RngCore};
 
-use crate::datakey_cache::DataKeyCache;
+use crate::datakey_cache::{DataKeyCache, DataKeyError};
 use format::{FileKeys, Header, HeaderError, ReadHeaderError, SALT_LEN, SEGMENT_TAG_LEN};
-pub use key_service::{ContextPairs, DataKey, DigestSignature, KeyService};
+pub use key_service::{
+    ContextPairs, DataKey, DigestSignature, KeyService, KeyServiceError, KeyServiceResult,
+};
 use segments::SegmentCipher;
 
 /// Tuning of the bulk work.
@@ -110,14 +112,14 @@ pub enum EnvelopeError {
         value: String,
     },
     /// The token would not unwrap the data key.
-    #[error("header: the token could not decrypt the file's data key: {0:#}")]
-    Unwrap(anyhow::Error),
+    #[error("header: the token could not decrypt the file's data key: {0}")]
+    Unwrap(DataKeyError),
     /// The header tag failed: some header byte was changed.
     #[error("header: authentication failed (the header was modified)")]
     HeaderTag,
     /// GenerateDataKey failed.
-    #[error("could not get a data key from the token: {0:#}")]
-    DataKey(anyhow::Error),
+    #[error("could not get a data key from the token: {0}")]
+    DataKey(DataKeyError),
     /// A non-final segment failed authentication.
     #[error("segment {index}: authentication failed (the segment was modified, moved or duplicated)")]
     Segment {

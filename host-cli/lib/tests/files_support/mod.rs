@@ -9,8 +9,12 @@ use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::EncodePublicKey;
-use pkms_lib::envelope::{ContextPairs, DataKey, DigestSignature, KeyService};
+use pkms_lib::envelope::{
+    ContextPairs, DataKey, DigestSignature, KeyService, KeyServiceError, KeyServiceResult,
+};
+use pkms_lib::Error;
 use pkms_protocol::blob::{self, BlobHeader};
+use pkms_protocol::ErrorCode;
 use pkms_protocol::KeyId;
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
@@ -32,12 +36,18 @@ pub struct FakeToken {
     pub signed: usize,
 }
 
-fn ctx_bytes(ctx: &ContextPairs) -> anyhow::Result<Vec<u8>> {
-    Ok(pkms_lib::envelope::format::canonical_context(ctx)?)
+/// The token's refusal `code`, as the client reports it.
+fn refused(code: ErrorCode, message: &str) -> KeyServiceError {
+    KeyServiceError::Client(Error::Token { code, message: message.to_owned() })
 }
 
-fn key(s: &str) -> anyhow::Result<KeyId> {
-    KeyId::parse(s).ok_or_else(|| anyhow::anyhow!("NotFound: {s}"))
+fn ctx_bytes(ctx: &ContextPairs) -> KeyServiceResult<Vec<u8>> {
+    pkms_lib::envelope::format::canonical_context(ctx)
+        .map_err(|e| refused(ErrorCode::Validation, &e.to_string()))
+}
+
+fn key(s: &str) -> KeyServiceResult<KeyId> {
+    KeyId::parse(s).ok_or_else(|| refused(ErrorCode::NotFound, s))
 }
 
 impl FakeToken {
@@ -59,9 +69,9 @@ impl FakeToken {
 }
 
 impl KeyService for FakeToken {
-    fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> anyhow::Result<DataKey> {
+    fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> KeyServiceResult<DataKey> {
         let id = key(key_id)?;
-        let master = *self.sym.get(&id).ok_or_else(|| anyhow::anyhow!("NotFound: {key_id}"))?;
+        let master = *self.sym.get(&id).ok_or_else(|| refused(ErrorCode::NotFound, key_id))?;
         let mut plaintext = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(&mut plaintext[..]);
         let mut nonce = [0u8; 12];
@@ -72,7 +82,7 @@ impl KeyService for FakeToken {
         let mut body = plaintext.to_vec();
         let tag = Aes256Gcm::new(&master.into())
             .encrypt_in_place_detached(&Nonce::from(nonce), &aad, &mut body)
-            .map_err(|_| anyhow::anyhow!("seal"))?;
+            .map_err(|_| refused(ErrorCode::Internal, "seal"))?;
         let mut ciphertext_blob = header.to_vec();
         ciphertext_blob.extend_from_slice(&body);
         ciphertext_blob.extend_from_slice(&tag);
@@ -85,29 +95,31 @@ impl KeyService for FakeToken {
         ciphertext_blob: &[u8],
         context: &ContextPairs,
         key_id: Option<&str>,
-    ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    ) -> KeyServiceResult<Zeroizing<Vec<u8>>> {
         self.decrypted += 1;
-        let p = blob::parse(ciphertext_blob).ok_or_else(|| anyhow::anyhow!("InvalidCiphertext"))?;
+        let p = blob::parse(ciphertext_blob).ok_or_else(|| refused(ErrorCode::InvalidCiphertext, ""))?;
         if let Some(k) = key_id {
             if key(k)? != p.header.key_id {
-                anyhow::bail!("IncorrectKey");
+                return Err(refused(ErrorCode::IncorrectKey, ""));
             }
         }
-        let master = self.sym.get(&p.header.key_id).ok_or_else(|| anyhow::anyhow!("NotFound"))?;
+        let master = self.sym.get(&p.header.key_id).ok_or_else(|| refused(ErrorCode::NotFound, ""))?;
         let mut aad = p.header_bytes.to_vec();
         aad.extend_from_slice(&ctx_bytes(context)?);
         let mut body = Zeroizing::new(p.ciphertext.to_vec());
-        let tag: [u8; 16] = p.tag.try_into()?;
+        let tag: [u8; 16] = p.tag.try_into().map_err(|_| refused(ErrorCode::InvalidCiphertext, ""))?;
         Aes256Gcm::new(&(*master).into())
             .decrypt_in_place_detached(&Nonce::from(p.header.nonce), &aad, &mut body, &Tag::from(tag))
-            .map_err(|_| anyhow::anyhow!("InvalidCiphertext: the blob or its encryption context is wrong"))?;
+            .map_err(|_| {
+                refused(ErrorCode::InvalidCiphertext, "the blob or its encryption context is wrong")
+            })?;
         Ok(body)
     }
 
-    fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> anyhow::Result<DigestSignature> {
+    fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> KeyServiceResult<DigestSignature> {
         let id = key(key_id)?;
-        let sk = self.sign.get(&id).ok_or_else(|| anyhow::anyhow!("NotFound"))?;
-        let sig: Signature = sk.sign_prehash(digest)?;
+        let sk = self.sign.get(&id).ok_or_else(|| refused(ErrorCode::NotFound, key_id))?;
+        let sig: Signature = sk.sign_prehash(digest).map_err(|_| refused(ErrorCode::Internal, "sign"))?;
         self.signed += 1;
         Ok(DigestSignature { der: sig.to_der().as_bytes().to_vec(), key_id: id.to_string(), key_version: 1 })
     }
@@ -118,14 +130,14 @@ impl KeyService for FakeToken {
         digest: &[u8; 32],
         der: &[u8],
         _key_version: Option<u32>,
-    ) -> anyhow::Result<bool> {
+    ) -> KeyServiceResult<bool> {
         let id = key(key_id)?;
-        let sk = self.sign.get(&id).ok_or_else(|| anyhow::anyhow!("NotFound"))?;
+        let sk = self.sign.get(&id).ok_or_else(|| refused(ErrorCode::NotFound, key_id))?;
         let Ok(sig) = Signature::from_der(der) else { return Ok(false) };
         Ok(VerifyingKey::from(sk).verify_prehash(digest, &sig).is_ok())
     }
 
-    fn get_public_key(&mut self, key_id: &str, _key_version: Option<u32>) -> anyhow::Result<Vec<u8>> {
+    fn get_public_key(&mut self, key_id: &str, _key_version: Option<u32>) -> KeyServiceResult<Vec<u8>> {
         let _ = key(key_id)?;
         Ok(self.public_key_der())
     }
