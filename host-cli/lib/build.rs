@@ -1,7 +1,9 @@
-//! Builds the QEMU token firmware (`../qemu`, a separate workspace for thumbv7em-none-eabihf)
-//! and hands the ELF to `src/launcher` through `OUT_DIR`, so the `pkms` binary carries the
-//! firmware it launches: after `cargo build --release` on a clean clone, nothing else needs to
-//! be built or installed (except `qemu-system-arm` itself).
+//! With the cargo feature `qemu-firmware` (the `pkms` binary turns it on): builds the QEMU
+//! token firmware (`qemu/`, a separate workspace for thumbv7em-none-eabihf) and hands the ELF to
+//! `src/launcher/firmware.rs` through `OUT_DIR`, so the binary carries the firmware it launches:
+//! after `cargo build --release` on a clean clone, nothing else needs to be built or installed
+//! (except `qemu-system-arm` itself). Without the feature this script does nothing: no firmware
+//! is cross-compiled, and the launcher takes the ELF at run time (`PKMS_QEMU_FIRMWARE`).
 //!
 //! * The nested build runs `cargo build --release` in `../qemu` with its own target directory
 //!   (`<target>/qemu-firmware`) and without the variables the outer build leaks
@@ -10,8 +12,8 @@
 //!   thumbv7em-none-eabihf, `rustup target add thumbv7em-none-eabihf` runs first.
 //! * `PKMS_QEMU_FIRMWARE=/path/to/elf` skips the nested build and embeds that file instead.
 //!
-//! Emits `PKMS_QEMU_FIRMWARE_ID` (an FNV-1a hash of the ELF, hex): the launcher restarts a
-//! running token whose firmware differs from the one it carries.
+//! Emits `PKMS_QEMU_FIRMWARE_ID` (an FNV-1a hash of the ELF, hex, `src/launcher/fingerprint.rs`):
+//! the launcher restarts a running token whose firmware differs from the one it carries.
 
 use std::env;
 use std::fs;
@@ -23,7 +25,16 @@ const ELF_NAME: &str = "pkms-qemu";
 /// Name of the ELF in OUT_DIR; `src/launcher/firmware.rs` includes it.
 const EMBEDDED_NAME: &str = "pkms-qemu.elf";
 
+mod fingerprint {
+    include!("src/launcher/fingerprint.rs");
+}
+use fingerprint::fnv1a;
+
 fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    if env::var_os("CARGO_FEATURE_QEMU_FIRMWARE").is_none() {
+        return;
+    }
     let manifest_dir =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest_dir
@@ -32,7 +43,7 @@ fn main() {
         .expect("host-cli/lib sits two levels below the workspace root")
         .to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/launcher/fingerprint.rs");
     println!("cargo:rerun-if-env-changed=PKMS_QEMU_FIRMWARE");
 
     let elf = match env::var_os("PKMS_QEMU_FIRMWARE") {
@@ -181,11 +192,4 @@ fn ensure_target_installed() {
              install the target for this toolchain, then build again"
         ),
     }
-}
-
-/// FNV-1a, 64 bit: a cheap fingerprint of the firmware image (not a security measure).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }

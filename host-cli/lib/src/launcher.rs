@@ -2,7 +2,9 @@
 //!
 //! The token is the firmware in `qemu/` running under `qemu-system-arm -M mps2-an386`; its
 //! UART0 is bridged to a unix socket and its keys live in a 16 MiB flash file. The firmware
-//! image is carried inside this binary ([`firmware::ELF`]) and extracted into the home.
+//! image is carried inside this build (cargo feature `qemu-firmware`, [`firmware::EMBEDDED`]) or
+//! named at run time ([`LaunchOptions::firmware`], `PKMS_QEMU_FIRMWARE`; see [`firmware`]), and
+//! is extracted into the home.
 //!
 //! State in the home directory ([`TokenPaths`]):
 //!
@@ -88,6 +90,17 @@ pub enum LaunchError {
     /// The home directory's path is too long for a unix socket.
     #[error("{} is too long for a unix socket ({MAX_SOCKET_PATH} bytes at most): use a shorter PKMS_HOME", .0.display())]
     SocketPathTooLong(PathBuf),
+    /// No firmware image: this build embeds none and none was named.
+    #[error(
+        "no QEMU token firmware: this build of pkms_lib embeds none (cargo feature `qemu-firmware`); \
+         set {ENV_FIRMWARE} to the firmware ELF (built by `cd qemu && cargo build --release`) or \
+         give LaunchOptions::firmware",
+        ENV_FIRMWARE = firmware::ENV_FIRMWARE
+    )]
+    NoFirmware,
+    /// The firmware file named is not an ELF image.
+    #[error("{} is not an ELF file (the QEMU token firmware is the ELF `qemu/` builds)", .0.display())]
+    NotElf(PathBuf),
     /// QEMU ended before the token answered.
     #[error("QEMU exited ({status}) before the token answered; its log ({log}) ends with:\n{tail}")]
     QemuExited {
@@ -144,6 +157,9 @@ pub struct LaunchOptions {
     /// restarted. Generous: the first exchange on a new connection can stall about a second.
     /// Default 10 s.
     pub hello_timeout: Duration,
+    /// The firmware ELF to boot. `None` (the default): the image embedded in this build
+    /// (feature `qemu-firmware`); without one, starting fails with [`LaunchError::NoFirmware`].
+    pub firmware: Option<PathBuf>,
 }
 
 impl Default for LaunchOptions {
@@ -153,17 +169,21 @@ impl Default for LaunchOptions {
             idle_timeout: Duration::from_secs(300),
             start_timeout: Duration::from_secs(30),
             hello_timeout: Duration::from_secs(10),
+            firmware: None,
         }
     }
 }
 
 impl LaunchOptions {
-    /// The defaults, with [`ENV_QEMU`] and [`ENV_IDLE_SECS`] applied when set (an unparsable
-    /// idle value is ignored).
+    /// The defaults, with [`ENV_QEMU`], [`ENV_IDLE_SECS`] and [`firmware::ENV_FIRMWARE`]
+    /// applied when set (an unparsable idle value is ignored).
     pub fn from_env() -> Self {
         let mut opts = LaunchOptions::default();
         if let Some(qemu) = std::env::var_os(ENV_QEMU).filter(|v| !v.is_empty()) {
             opts.qemu = qemu.into();
+        }
+        if let Some(elf) = std::env::var_os(firmware::ENV_FIRMWARE).filter(|v| !v.is_empty()) {
+            opts.firmware = Some(elf.into());
         }
         if let Some(secs) = std::env::var(ENV_IDLE_SECS).ok().and_then(|v| v.trim().parse().ok()) {
             opts.idle_timeout = Duration::from_secs(secs);
@@ -271,22 +291,24 @@ impl TimeoutStream for TokenConnection {
 ///
 /// 1. Creates `home` (mode 0700) and takes an exclusive flock on `token.lock`, waiting for any
 ///    other holder; the lock lives in the returned connection.
-/// 2. If the pid file names a live QEMU over this home's flash, started from the firmware this
-///    binary carries, connects to its socket and exchanges Hello within
+/// 2. If the pid file names a live QEMU over this home's flash, started from the firmware
+///    image the options select (see [`firmware`]), connects to its socket and exchanges Hello within
 ///    [`LaunchOptions::hello_timeout`] (warm path).
 /// 3. Otherwise (or if that fails) kills every QEMU over this flash file, creates the flash
 ///    file if missing (16 MiB of 0xFF), extracts the firmware, starts a detached QEMU and waits
 ///    up to [`LaunchOptions::start_timeout`] for its answer to Hello (cold path).
 ///
 /// The connection has no read timeout set. Fails with [`LaunchError::QemuMissing`] (saying how
-/// to install it) when `qemu-system-arm` cannot be found.
+/// to install it) when `qemu-system-arm` cannot be found, and with [`LaunchError::NoFirmware`]
+/// when there is no firmware image to boot.
 pub fn connect(home: &Path, opts: &LaunchOptions) -> Result<TokenConnection, LaunchError> {
+    let image = firmware::Image::resolve(opts.firmware.as_deref())?;
     let paths = TokenPaths::new(home);
     prepare_home(&paths)?;
     let lock = lock_home(&paths)?;
 
     if let Some(record) = process::read_pid_file(&paths.pid_file) {
-        if record.firmware_id == firmware::ID && process::is_token_process(record.pid, &paths.flash) {
+        if record.firmware_id == image.id() && process::is_token_process(record.pid, &paths.flash) {
             if let Ok((stream, firmware_version)) = connect_socket(&paths.socket, opts.hello_timeout) {
                 return Ok(TokenConnection {
                     stream,
@@ -300,9 +322,9 @@ pub fn connect(home: &Path, opts: &LaunchOptions) -> Result<TokenConnection, Lau
     }
 
     stop_all(&paths);
-    let child = start(&paths, opts, Mode::Detached)?;
+    let child = start(&paths, &image, opts, Mode::Detached)?;
     let pid = child.id();
-    process::write_pid_file(&paths.pid_file, &PidFile { pid, firmware_id: firmware::ID.to_owned() })
+    process::write_pid_file(&paths.pid_file, &PidFile { pid, firmware_id: image.id().to_owned() })
         .map_err(|e| LaunchError::io(format!("write {}", paths.pid_file.display()), e))?;
     let (child, stream, firmware_version) = wait_ready(&paths, child, opts.start_timeout)?;
     // Reap QEMU when it ends (idle timeout) while this process still runs; once this process
@@ -343,12 +365,13 @@ impl PrivateToken {
     /// Starts the token over `dir` (created if needed; its flash file is kept, so starting
     /// again over the same directory is a restart) and waits until it answers Hello.
     pub fn start(dir: &Path, opts: &LaunchOptions) -> Result<Self, LaunchError> {
+        let image = firmware::Image::resolve(opts.firmware.as_deref())?;
         let paths = TokenPaths::new(dir);
         prepare_home(&paths)?;
         let lock = lock_home(&paths)?;
         stop_all(&paths);
         let started = Instant::now();
-        let child = start(&paths, opts, Mode::Foreground)?;
+        let child = start(&paths, &image, opts, Mode::Foreground)?;
         let (child, stream, _) = wait_ready(&paths, child, opts.start_timeout)?;
         drop(stream);
         Ok(PrivateToken { child, paths, boot_time: started.elapsed(), _lock: lock })
@@ -440,9 +463,15 @@ fn stop_all(paths: &TokenPaths) -> usize {
 }
 
 /// Makes sure the flash file and firmware image exist, then spawns QEMU.
-fn start(paths: &TokenPaths, opts: &LaunchOptions, mode: Mode) -> Result<Child, LaunchError> {
+fn start(
+    paths: &TokenPaths,
+    image: &firmware::Image,
+    opts: &LaunchOptions,
+    mode: Mode,
+) -> Result<Child, LaunchError> {
     ensure_flash_file(&paths.flash)?;
-    firmware::extract(&paths.firmware)
+    image
+        .extract(&paths.firmware)
         .map_err(|e| LaunchError::io(format!("write {}", paths.firmware.display()), e))?;
     qemu::spawn(paths, opts, mode)
 }

@@ -334,8 +334,8 @@ fn connect_starts_a_detached_token_and_reuses_it() {
     drop(conn);
 
     // A pid file naming an unrelated live process (this test): it is left alone.
-    std::fs::write(home.join("token.pid"), format!("{} {}\n", std::process::id(), launcher::firmware::ID))
-        .unwrap();
+    let firmware_id = launcher::firmware::Image::embedded().expect("this test needs the embedded firmware");
+    std::fs::write(home.join("token.pid"), format!("{} {}\n", std::process::id(), firmware_id.id())).unwrap();
     let conn = launcher::connect(&home, &opts).unwrap();
     assert!(conn.started(), "a pid that is not this home's QEMU is not trusted");
     assert_ne!(conn.pid(), pid, "the QEMU the pid file lost track of was replaced, not doubled");

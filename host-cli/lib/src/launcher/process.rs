@@ -17,7 +17,7 @@ use rustix::process::{kill_process, Pid, Signal};
 pub struct PidFile {
     /// QEMU's process id.
     pub pid: u32,
-    /// [`super::firmware::ID`] of the image it was started from.
+    /// [`super::firmware::Image::id`] of the image it was started from.
     pub firmware_id: String,
 }
 
