@@ -364,6 +364,14 @@ fn every_file_command_has_help_with_an_example() {
     }
 }
 
+/// The JSON error on stderr, after any warning lines (an open token gets one).
+fn stderr_json(out: &Output) -> Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let start = if stderr.starts_with('{') { 0 } else { stderr.find("\n{").map_or(0, |i| i + 1) };
+    serde_json::from_str(&stderr[start..])
+        .unwrap_or_else(|e| panic!("stderr is not a JSON error ({e}): {stderr}"))
+}
+
 /// A refusal by the token keeps its KMS error type and exit status through the file commands
 /// (the data key and signing go through the library's key service); a data key the token will
 /// not unwrap is reported with the file's name and what failed.
@@ -376,7 +384,7 @@ fn token_refusals_in_file_commands_keep_their_error_type() {
     let missing = "01234567-89ab-cdef-0123-456789abcdef";
     let out = env.pkms(&["encrypt-file", "--key-id", missing, s(&plain), s(&enc)]);
     assert_eq!(out.status.code(), Some(254), "{}", String::from_utf8_lossy(&out.stderr));
-    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    let err = stderr_json(&out);
     assert_eq!(err["__type"], "NotFoundException");
     assert!(!enc.exists(), "no output without a data key");
 
@@ -384,13 +392,13 @@ fn token_refusals_in_file_commands_keep_their_error_type() {
     env.ok(&["encrypt-file", "--key-id", &key, s(&plain), s(&enc)]);
     let out = env.pkms(&["sign-file", "--key-id", &key, s(&plain)]);
     assert_eq!(out.status.code(), Some(254), "{}", String::from_utf8_lossy(&out.stderr));
-    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    let err = stderr_json(&out);
     assert_eq!(err["__type"], "InvalidKeyUsageException");
 
     env.ok(&["disable-key", "--key-id", &key]);
     let out = env.pkms(&["decrypt-file", s(&enc), s(&env.path("back.bin"))]);
     assert_eq!(out.status.code(), Some(255), "{}", String::from_utf8_lossy(&out.stderr));
-    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    let err = stderr_json(&out);
     let message = err["message"].as_str().unwrap();
     let want = format!(
         "{}: header: the token could not decrypt the file's data key: DisabledException",

@@ -12,8 +12,8 @@ use pkms_protocol::framing::{self, Feed, FrameAccumulator, FrameError};
 use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_TAGS_PER_KEY};
 use pkms_protocol::messages::{Request, RequestFrame, Response};
 use pkms_protocol::{
-    DataKeySpec, ErrorCode, KeyVersion, MacAlgorithm, MessageType, SigningAlgorithm, UnixTime,
-    PROTOCOL_VERSION,
+    DataKeySpec, EncryptionAlgorithm, ErrorCode, KeyVersion, MacAlgorithm, MessageType, SigningAlgorithm,
+    UnixTime, PROTOCOL_VERSION,
 };
 use zeroize::Zeroizing;
 
@@ -378,6 +378,7 @@ impl Client {
                 }) => Some(EncryptOutput {
                     ciphertext_blob: ciphertext_blob.to_vec(),
                     key_id,
+                    encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
                     key_version,
                     key_material_id,
                 }),
@@ -405,6 +406,7 @@ impl Client {
                     key_material_id,
                 }) => Some(DecryptOutput {
                     plaintext: Zeroizing::new(plaintext.to_vec()),
+                    encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
                     key_id,
                     key_version,
                     key_material_id,
@@ -445,6 +447,8 @@ impl Client {
                     ciphertext_blob: ciphertext_blob.to_vec(),
                     source_key_id,
                     key_id,
+                    source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+                    destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
                     source_key_material_id,
                     destination_key_material_id,
                 }),
@@ -609,7 +613,7 @@ impl Client {
                     next_marker,
                     truncated,
                 }) => Some(RotationsPage {
-                    rotations: rotations.to_vec(),
+                    rotations: rotations.iter().map(RotationEntry::from).collect(),
                     next_marker: next_marker.map(str::to_owned),
                     truncated,
                 }),
@@ -726,6 +730,7 @@ impl Client {
                     public_key: public_key.to_vec(),
                     key_spec,
                     key_usage,
+                    signing_algorithms: crate::model::keys::signing_algorithms(key_spec),
                     key_version,
                 }),
                 _ => None,
@@ -1025,4 +1030,4 @@ mod tests {
 
 #[path = "client_access.rs"]
 mod access;
-pub use access::{AuditCheckpoint, ContextConstraint, Grant, Principal};
+pub use crate::model::{AuditCheckpoint, ContextConstraint, Grant, Principal};

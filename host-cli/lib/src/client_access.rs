@@ -1,92 +1,13 @@
 //! Client methods for authentication, principals, the audit log, key policies and grants
 //! (a child module of [`crate::client`], so it shares its private call helpers).
 
-use pkms_protocol::access::{AuditFullMode, Condition, ConditionKind, Role, MAX_CONDITION_PAIRS};
+use pkms_protocol::access::{AuditFullMode, Role};
 use pkms_protocol::messages::{Request, Response};
 use pkms_protocol::KeyId;
 
 use super::Client;
-use crate::error::{Error, Result};
-
-/// A principal as ListPrincipals reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// Name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// PIN tries left (0: locked).
-    pub pin_retries_left: u8,
-}
-
-/// The audit log's signed head.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditCheckpoint {
-    /// Sequence number of the newest entry.
-    pub sequence: u64,
-    /// Its hash.
-    pub hash: [u8; 32],
-    /// DER signature over `checkpoint_digest(sequence, hash)`.
-    pub signature: Vec<u8>,
-    /// Oldest entry held.
-    pub first_sequence: u64,
-    /// Device attestation key (DER SubjectPublicKeyInfo).
-    pub public_key: Vec<u8>,
-    /// Entries the log holds at most.
-    pub capacity: u32,
-    /// What happens when full.
-    pub audit_full: AuditFullMode,
-    /// Signature behind the oldest held entry (empty when none was dropped).
-    pub base_signature: Vec<u8>,
-}
-
-/// An encryption-context constraint of a grant or policy condition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContextConstraint {
-    /// Equals or subset.
-    pub kind: ConditionKind,
-    /// The pairs.
-    pub pairs: Vec<(String, String)>,
-}
-
-impl ContextConstraint {
-    fn wire(&self) -> Result<Condition<'_>> {
-        let mut pairs = heapless::Vec::new();
-        for (k, v) in &self.pairs {
-            pairs.push((k.as_str(), v.as_str())).map_err(|_| {
-                Error::InvalidInput(format!("a constraint holds at most {MAX_CONDITION_PAIRS} pairs"))
-            })?;
-        }
-        Ok(Condition { kind: self.kind, pairs })
-    }
-
-    /// From the wire form.
-    pub fn from_wire(c: &Condition<'_>) -> Self {
-        ContextConstraint {
-            kind: c.kind,
-            pairs: c.pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        }
-    }
-}
-
-/// A grant as ListGrants reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    /// GrantId.
-    pub grant_id: String,
-    /// Name.
-    pub name: String,
-    /// GranteePrincipal.
-    pub grantee: String,
-    /// IssuingAccount (the principal that created it).
-    pub issuer: String,
-    /// Operation bits.
-    pub operations: u64,
-    /// Constraints.
-    pub constraint: Option<ContextConstraint>,
-    /// CreationDate.
-    pub created: u64,
-}
+use crate::error::Result;
+use crate::model::{AuditCheckpoint, ContextConstraint, Grant, Principal};
 
 impl Client {
     /// Initialize: `admin` with `pin`, the PUK, and the audit log's full mode.

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use p256::ecdsa::VerifyingKey;
-use p256::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
+use p256::pkcs8::DecodePublicKey;
 use pkms_lib::audit::{export_bytes, parse_export, verify_export, VerifyError};
+use pkms_lib::model::audit::{public_key_pem, AuditCheckpointOutput};
+use pkms_lib::model::encoding::iso8601;
 use pkms_protocol::access::{AuditEntry, AUDIT_ENTRY_LEN, MAX_AUDIT_PAGE};
 use pkms_protocol::ErrorCode;
-use serde_json::json;
+use serde::Serialize;
 
-use super::output::iso8601;
 use super::{usage, CliError, Context};
 
 /// Audit commands.
@@ -49,35 +50,64 @@ pub enum Commands {
     Checkpoint,
 }
 
-fn pem_of(der: &[u8]) -> anyhow::Result<String> {
-    let key = VerifyingKey::from_public_key_der(der)
-        .map_err(|_| anyhow::anyhow!("the token sent an invalid public key"))?;
-    Ok(key.to_public_key_pem(LineEnding::LF)?)
+/// One decoded log entry, as `pkms audit verify --entries` lists it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LogEntry {
+    sequence: u64,
+    /// ISO-8601 UTC.
+    time: String,
+    principal: String,
+    operation: &'static str,
+    /// `null` for an operation on no key.
+    key_id: Option<String>,
+    key_version: u32,
+    /// `OK` or the KMS error type.
+    result: String,
 }
 
-fn entry_json(e: &AuditEntry) -> serde_json::Value {
-    let op = pkms_protocol::Operation::from_index(e.operation).map_or("Unknown", |o| o.name());
-    let result = match e.result {
-        0 => "OK".to_owned(),
-        r => ErrorCode::ALL
-            .get(r as usize - 1)
-            .map(|c| c.kms_name().to_owned())
-            .unwrap_or_else(|| format!("error {r}")),
-    };
-    let key = if e.key_id == [0; 16] {
-        serde_json::Value::Null
-    } else {
-        json!(pkms_protocol::KeyId(e.key_id).to_string())
-    };
-    json!({
-        "Sequence": e.sequence,
-        "Time": iso8601(e.time),
-        "Principal": e.principal_name(),
-        "Operation": op,
-        "KeyId": key,
-        "KeyVersion": e.key_version,
-        "Result": result,
-    })
+impl LogEntry {
+    fn new(e: &AuditEntry) -> Self {
+        let result = match e.result {
+            0 => "OK".to_owned(),
+            r => ErrorCode::ALL
+                .get(r as usize - 1)
+                .map(|c| c.kms_name().to_owned())
+                .unwrap_or_else(|| format!("error {r}")),
+        };
+        LogEntry {
+            sequence: e.sequence,
+            time: iso8601(e.time),
+            principal: e.principal_name().to_owned(),
+            operation: pkms_protocol::Operation::from_index(e.operation).map_or("Unknown", |o| o.name()),
+            key_id: (e.key_id != [0; 16]).then(|| pkms_protocol::KeyId(e.key_id).to_string()),
+            key_version: e.key_version,
+            result,
+        }
+    }
+}
+
+/// What `pkms audit export` reports.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ExportOutput {
+    file: String,
+    first_sequence: u64,
+    last_sequence: u64,
+    entries: usize,
+    trimmed: bool,
+}
+
+/// What `pkms audit verify` reports on success.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct VerifyOutput {
+    valid: bool,
+    first_sequence: u64,
+    last_sequence: u64,
+    entries: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: Option<Vec<LogEntry>>,
 }
 
 fn read_pem_key(path: &Path) -> anyhow::Result<VerifyingKey> {
@@ -110,19 +140,19 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             std::fs::write(&out, export_bytes(&cp, &entries))
                 .map_err(|e| usage(format!("--out: cannot write {}: {e}", out.display())))?;
             if let Some(p) = public_key_out {
-                std::fs::write(&p, pem_of(&cp.public_key)?)
+                std::fs::write(&p, public_key_pem(&cp.public_key)?)
                     .map_err(|e| usage(format!("--public-key-out: cannot write {}: {e}", p.display())))?;
             }
             if trim && cp.sequence >= cp.first_sequence {
                 ctx.client()?.trim_audit_log(cp.sequence)?;
             }
-            ctx.emit(json!({
-                "File": out.display().to_string(),
-                "FirstSequence": cp.first_sequence,
-                "LastSequence": cp.sequence,
-                "Entries": entries.len() / AUDIT_ENTRY_LEN,
-                "Trimmed": trim,
-            }))
+            ctx.emit(&ExportOutput {
+                file: out.display().to_string(),
+                first_sequence: cp.first_sequence,
+                last_sequence: cp.sequence,
+                entries: entries.len() / AUDIT_ENTRY_LEN,
+                trimmed: trim,
+            })
         }
         Commands::Verify { file, public_key, entries } => {
             let key = read_pem_key(&public_key)?;
@@ -135,18 +165,13 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 bad(format!("{} is not a pkms audit export (or is truncated)", file.display()))
             })?;
             match verify_export(&export, &key) {
-                Ok(list) => {
-                    let mut out = json!({
-                        "Valid": true,
-                        "FirstSequence": export.first_sequence,
-                        "LastSequence": export.sequence,
-                        "Entries": list.len(),
-                    });
-                    if entries {
-                        out["Log"] = json!(list.iter().map(entry_json).collect::<Vec<_>>());
-                    }
-                    ctx.emit(out)
-                }
+                Ok(list) => ctx.emit(&VerifyOutput {
+                    valid: true,
+                    first_sequence: export.first_sequence,
+                    last_sequence: export.sequence,
+                    entries: list.len(),
+                    log: entries.then(|| list.iter().map(LogEntry::new).collect()),
+                }),
                 Err(VerifyError::Entry { index, sequence }) => Err(bad(format!(
                     "entry {index} (sequence {sequence}) is altered, missing or out of order: the hash chain breaks there"
                 ))),
@@ -158,16 +183,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         }
         Commands::Checkpoint => {
             let cp = ctx.client()?.get_audit_checkpoint()?;
-            let hex: String = cp.hash.iter().map(|b| format!("{b:02x}")).collect();
-            ctx.emit(json!({
-                "Sequence": cp.sequence,
-                "Hash": hex,
-                "FirstSequence": cp.first_sequence,
-                "Capacity": cp.capacity,
-                "AuditFull": format!("{:?}", cp.audit_full).to_uppercase(),
-                "Signature": super::args::b64(&cp.signature),
-                "PublicKey": pem_of(&cp.public_key)?,
-            }))
+            ctx.emit(&AuditCheckpointOutput::new(&cp)?)
         }
     }
 }

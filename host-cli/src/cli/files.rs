@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
+use serde::Serialize;
 
 use super::args::{merge_context, parse_context, ContextArg};
 use super::{usage, Context};
@@ -698,15 +698,14 @@ fn verify_file(a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
             a.file.display()
         );
     }
-    let mut result = json!({
-        "SignatureValid": true,
-        "SigningAlgorithm": filesign::SIGNING_ALGORITHM,
-        "Digest": filesign::hex(&digest),
-    });
-    if let Some(env) = &sig.envelope {
-        result["KeyId"] = json!(env.key_id);
-        result["KeyVersion"] = json!(env.key_version);
-    }
+    let mut result = VerifyFileOutput {
+        signature_valid: true,
+        signing_algorithm: filesign::SIGNING_ALGORITHM,
+        digest: filesign::hex(&digest),
+        key_id: sig.envelope.as_ref().map(|e| e.key_id.clone()),
+        key_version: sig.envelope.as_ref().map(|e| e.key_version),
+        files: None,
+    };
     // A signed manifest: check what it lists.
     let mut failed = 0usize;
     if !a.signature_only && size.is_some_and(|s| s <= 64 << 20) {
@@ -727,17 +726,43 @@ fn verify_file(a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
                         format!("FAILED open or read: {e:#}")
                     }
                 };
-                files.push(json!({ "Path": path, "Status": status }));
+                files.push(FileStatus { path, status });
             }
             bar.finish_and_clear();
-            result["Files"] = json!(files);
+            result.files = Some(files);
         }
     }
-    ctx.emit(result)?;
+    ctx.emit(&result)?;
     if failed > 0 {
         bail!("the manifest's signature is valid, but {failed} listed file(s) are missing or changed");
     }
     Ok(())
+}
+
+/// What `verify-file` reports when the signature is valid.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct VerifyFileOutput {
+    signature_valid: bool,
+    signing_algorithm: &'static str,
+    /// SHA-256 of the file, lower-case hex.
+    digest: String,
+    /// The signing key, when the signature was an envelope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_version: Option<u32>,
+    /// For a signed manifest, each listed file's check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<Vec<FileStatus>>,
+}
+
+/// One file a signed manifest lists: `OK` or why not.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct FileStatus {
+    path: String,
+    status: String,
 }
 
 fn sign_manifest(a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<()> {

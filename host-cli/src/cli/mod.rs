@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use pkms_protocol::ErrorCode;
+use serde::Serialize;
 use serde_json::Value;
 
 use pkms_lib::client::Client;
@@ -207,11 +208,12 @@ impl Context {
         self.logged_in = false;
     }
 
-    /// Prints a result in the chosen format (nothing with `--quiet`).
-    pub fn emit(&self, value: Value) -> anyhow::Result<()> {
+    /// Prints a reply in the chosen format, from its KMS JSON form (nothing with `--quiet`).
+    pub fn emit<T: Serialize + ?Sized>(&self, reply: &T) -> anyhow::Result<()> {
         if self.quiet {
             return Ok(());
         }
+        let value = serde_json::to_value(reply)?;
         let value = match &self.query {
             Some(q) => output::query(&value, q).map_err(usage)?,
             None => value,
@@ -252,6 +254,14 @@ pub fn json_pretty(value: &Value) -> String {
         Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
         Err(_) => value.to_string(),
     }
+}
+
+/// An error as aws-cli prints it with `--output json`: `{"__type": …, "message": …}`.
+#[derive(Serialize)]
+struct ErrorOutput<'a> {
+    #[serde(rename = "__type")]
+    kind: &'a str,
+    message: &'a str,
 }
 
 /// An error found by the CLI itself (bad argument values), with a KMS-style type.
@@ -374,7 +384,9 @@ pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) 
         message = format!("{err:#}");
     }
     let text = match output {
-        OutputFormat::Json => json_pretty(&serde_json::json!({ "__type": kind, "message": message })),
+        OutputFormat::Json => json_pretty(
+            &serde_json::to_value(ErrorOutput { kind: &kind, message: &message }).unwrap_or_default(),
+        ),
         _ => format!("An error occurred ({kind}) when calling the {operation} operation: {message}"),
     };
     let _ = writeln!(std::io::stderr(), "{text}");
