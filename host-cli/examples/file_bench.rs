@@ -32,26 +32,27 @@ use pkms_lib::envelope::output::AtomicFile;
 use pkms_lib::envelope::pipeline;
 use pkms_lib::envelope::segments::SegmentCipher;
 use pkms_lib::envelope::{
-    ContextPairs, DataKey, DecryptPolicy, DigestSignature, Envelope, KeyService, KeyServiceError,
-    KeyServiceResult, Options, PendingHeader,
+    ContextPairs, DataKey, DecryptPolicy, DigestSignature, Envelope, KeyService, KeyServiceResult, Options,
+    PendingHeader, SigningService,
 };
 use pkms_lib::filesign;
 use pkms_lib::launcher::{LaunchOptions, PrivateToken};
 use pkms_lib::model::CreateKeyParams;
 use pkms_lib::progress::NoProgress;
 use pkms_lib::transport::StreamTransport;
+use pkms_lib::Client;
 use pkms_protocol::{KeySpec, KeyUsage};
 use zeroize::Zeroizing;
 
 /// Wraps a key service and adds up the time spent in token calls.
 struct Timed<'a> {
-    inner: &'a mut dyn KeyService,
+    inner: &'a mut Client,
     spent: Duration,
     calls: u32,
 }
 
 impl Timed<'_> {
-    fn time<T>(&mut self, f: impl FnOnce(&mut dyn KeyService) -> T) -> T {
+    fn time<T>(&mut self, f: impl FnOnce(&mut Client) -> T) -> T {
         let t = Instant::now();
         let r = f(self.inner);
         self.spent += t.elapsed();
@@ -62,7 +63,7 @@ impl Timed<'_> {
 
 impl KeyService for Timed<'_> {
     fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> KeyServiceResult<DataKey> {
-        self.time(|s| s.generate_data_key(key_id, context))
+        self.time(|s| KeyService::generate_data_key(s, key_id, context))
     }
     fn decrypt(
         &mut self,
@@ -70,10 +71,13 @@ impl KeyService for Timed<'_> {
         context: &ContextPairs,
         key_id: Option<&str>,
     ) -> KeyServiceResult<Zeroizing<Vec<u8>>> {
-        self.time(|s| s.decrypt(blob, context, key_id))
+        self.time(|s| KeyService::decrypt(s, blob, context, key_id))
     }
+}
+
+impl SigningService for Timed<'_> {
     fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> KeyServiceResult<DigestSignature> {
-        self.time(|s| s.sign_digest(key_id, digest))
+        self.time(|s| SigningService::sign_digest(s, key_id, digest))
     }
     fn verify_digest(
         &mut self,
@@ -82,10 +86,10 @@ impl KeyService for Timed<'_> {
         der: &[u8],
         v: Option<u32>,
     ) -> KeyServiceResult<bool> {
-        self.time(|s| s.verify_digest(key_id, digest, der, v))
+        self.time(|s| SigningService::verify_digest(s, key_id, digest, der, v))
     }
     fn get_public_key(&mut self, key_id: &str, v: Option<u32>) -> KeyServiceResult<Vec<u8>> {
-        self.time(|s| s.get_public_key(key_id, v))
+        self.time(|s| SigningService::get_public_key(s, key_id, v))
     }
 }
 
@@ -385,15 +389,6 @@ impl KeyService for Fixed {
     ) -> KeyServiceResult<Zeroizing<Vec<u8>>> {
         Ok(Zeroizing::new(self.key.to_vec()))
     }
-    fn sign_digest(&mut self, _: &str, _: &[u8; 32]) -> KeyServiceResult<DigestSignature> {
-        Err(KeyServiceError::Unsupported("Sign"))
-    }
-    fn verify_digest(&mut self, _: &str, _: &[u8; 32], _: &[u8], _: Option<u32>) -> KeyServiceResult<bool> {
-        Err(KeyServiceError::Unsupported("Verify"))
-    }
-    fn get_public_key(&mut self, _: &str, _: Option<u32>) -> KeyServiceResult<Vec<u8>> {
-        Err(KeyServiceError::Unsupported("GetPublicKey"))
-    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -413,7 +408,7 @@ fn main() -> anyhow::Result<()> {
                 let stream = token.connect(Duration::from_secs(10))?;
                 println!("file benchmark: {} MiB, token: QEMU (mps2-an386) over a unix socket", bytes >> 20);
                 _qemu = Some(token);
-                pkms_lib::Client::connect(StreamTransport::new(stream))?
+                Client::connect(StreamTransport::new(stream))?
             }
             Err(e) => {
                 println!("file benchmark: {} MiB, token: in-process (QEMU unavailable: {e})", bytes >> 20);

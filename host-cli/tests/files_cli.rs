@@ -6,6 +6,9 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+#[path = "../lib/tests/support/pseudo_random.rs"]
+mod pseudo_random;
+
 struct Env {
     dir: tempfile::TempDir,
     device: String,
@@ -79,18 +82,6 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn random(len: usize, seed: u8) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9 ^ u32::from(seed);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
 fn openssl(args: &[&str]) -> Output {
     Command::new("/usr/bin/openssl").args(args).output().expect("openssl is installed at /usr/bin/openssl")
 }
@@ -100,7 +91,7 @@ fn encrypt_decrypt_files_and_pipes_and_tampering() {
     let env = Env::new();
     let key = env.create_key(&[]);
     let (input, enc, dec) = (env.path("in.bin"), env.path("in.pkms"), env.path("out.bin"));
-    let data = random(300_000, 1);
+    let data = pseudo_random::bytes(300_000, 1);
     std::fs::write(&input, &data).unwrap();
     let out = env.ok(&["encrypt-file", "--key-id", &key, "--encryption-context", "f=1", s(&input), s(&enc)]);
     assert!(out.is_empty(), "nothing on stdout when writing a file");
@@ -166,7 +157,7 @@ fn directories_with_a_data_key_cache() {
     let src = env.path("src");
     std::fs::create_dir_all(src.join("sub")).unwrap();
     for i in 0..5 {
-        std::fs::write(src.join(format!("f{i}.txt")), random(1000 + i, i as u8)).unwrap();
+        std::fs::write(src.join(format!("f{i}.txt")), pseudo_random::bytes(1000 + i, i as u64)).unwrap();
     }
     std::fs::write(src.join("sub/g.txt"), b"nested").unwrap();
     let enc = env.path("enc");
@@ -199,7 +190,7 @@ fn directories_with_a_data_key_cache() {
     let mut args = vec!["decrypt-file", "--out-dir", s(&plain), "--cache-max-age", "60"];
     args.extend(files.iter().map(String::as_str));
     env.ok(&args);
-    assert_eq!(std::fs::read(plain.join("f3.txt")).unwrap(), random(1003, 3));
+    assert_eq!(std::fs::read(plain.join("f3.txt")).unwrap(), pseudo_random::bytes(1003, 3));
     assert_eq!(std::fs::read(plain.join("g.txt")).unwrap(), b"nested");
     // A directory needs --out-dir.
     let err = env.fails(&["encrypt-file", "--key-id", &key, s(&src), s(&env.path("x"))]);
@@ -217,7 +208,7 @@ fn sign_file_is_verified_by_openssl_and_verify_file() {
     let pub_pem = env.path("pub.pem");
     std::fs::write(&pub_pem, &pem).unwrap();
     let artifact = env.path("app.tar");
-    std::fs::write(&artifact, random(1_000_000, 9)).unwrap();
+    std::fs::write(&artifact, pseudo_random::bytes(1_000_000, 9)).unwrap();
 
     let out = env.ok(&["sign-file", "--key-id", &key, s(&artifact)]);
     assert!(out.is_empty(), "the signature goes to app.tar.sig, not stdout");
@@ -321,8 +312,8 @@ fn sign_manifest_covers_every_listed_file() {
     let key = env.create_key(&["--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY"]);
     let dist = env.path("dist");
     std::fs::create_dir_all(dist.join("docs")).unwrap();
-    std::fs::write(dist.join("a.bin"), random(5000, 1)).unwrap();
-    std::fs::write(dist.join("b.bin"), random(7000, 2)).unwrap();
+    std::fs::write(dist.join("a.bin"), pseudo_random::bytes(5000, 1)).unwrap();
+    std::fs::write(dist.join("b.bin"), pseudo_random::bytes(7000, 2)).unwrap();
     std::fs::write(dist.join("docs/readme.txt"), b"hello").unwrap();
     let manifest = dist.join("SHA256SUMS");
     env.ok(&["sign-manifest", "--key-id", &key, "--out", s(&manifest), s(&dist)]);

@@ -21,7 +21,7 @@ use p256::pkcs8::DecodePublicKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::envelope::key_service::{DigestSignature, KeyService, KeyServiceError};
+use crate::envelope::key_service::{DigestSignature, KeyServiceError, SigningService};
 use crate::error::Chain;
 
 /// Why signing, reading a signature or key, or hashing files failed.
@@ -198,7 +198,7 @@ impl SignatureEnvelope {
 
 /// Signs `digest` on the token with `key_id`.
 pub fn sign_digest(
-    service: &mut dyn KeyService,
+    service: &mut dyn SigningService,
     key_id: &str,
     digest: &[u8; 32],
 ) -> Result<DigestSignature, FileSignError> {

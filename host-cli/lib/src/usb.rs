@@ -162,23 +162,13 @@ fn read_hex_u16(path: &Path) -> Option<u16> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::symlink;
+#[path = "../tests/support/fake_sysfs.rs"]
+mod fake_sysfs;
 
-    /// Builds a fake sysfs: a USB device directory with the given attributes and one interface
-    /// whose tty `name` links to it, as the kernel's cdc_acm driver lays it out.
-    fn add_tty(root: &Path, name: &str, bus: &str, attrs: &[(&str, &str)]) {
-        let usb_device = root.join("sys/devices/pci0000:00/0000:00:14.0/usb1").join(bus);
-        let interface = usb_device.join(format!("{bus}:1.0"));
-        fs::create_dir_all(interface.join("tty").join(name)).unwrap();
-        for (k, v) in attrs {
-            fs::write(usb_device.join(k), format!("{v}\n")).unwrap();
-        }
-        let class = root.join("sys/class/tty").join(name);
-        fs::create_dir_all(&class).unwrap();
-        symlink(&interface, class.join("device")).unwrap();
-    }
+#[cfg(test)]
+mod tests {
+    use super::fake_sysfs::add_tty;
+    use super::*;
 
     fn add_plain_tty(root: &Path, name: &str) {
         // A tty with no device link at all (like tty0) and one on a platform device.

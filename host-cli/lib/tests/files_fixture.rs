@@ -14,8 +14,8 @@ use files_support::{data, SYM_KEY};
 use pkms_lib::datakey_cache::DataKeyCache;
 use pkms_lib::envelope::format::SEGMENT_TAG_LEN;
 use pkms_lib::envelope::{
-    ContextPairs, DataKey, DecryptPolicy, DigestSignature, Envelope, EnvelopeError, KeyService,
-    KeyServiceError, KeyServiceResult, Options,
+    ContextPairs, DataKey, DecryptPolicy, Envelope, EnvelopeError, KeyService, KeyServiceError,
+    KeyServiceResult, Options,
 };
 use pkms_protocol::ErrorCode;
 use zeroize::Zeroizing;
@@ -46,7 +46,7 @@ struct Recorded {
 
 impl KeyService for Recorded {
     fn generate_data_key(&mut self, _: &str, _: &ContextPairs) -> KeyServiceResult<DataKey> {
-        Err(KeyServiceError::Unsupported("GenerateDataKey"))
+        panic!("the fixture test only decrypts")
     }
     fn decrypt(
         &mut self,
@@ -66,15 +66,6 @@ impl KeyService for Recorded {
         }
         self.unwraps += 1;
         Ok(Zeroizing::new(self.key.to_vec()))
-    }
-    fn sign_digest(&mut self, _: &str, _: &[u8; 32]) -> KeyServiceResult<DigestSignature> {
-        Err(KeyServiceError::Unsupported("Sign"))
-    }
-    fn verify_digest(&mut self, _: &str, _: &[u8; 32], _: &[u8], _: Option<u32>) -> KeyServiceResult<bool> {
-        Err(KeyServiceError::Unsupported("Verify"))
-    }
-    fn get_public_key(&mut self, _: &str, _: Option<u32>) -> KeyServiceResult<Vec<u8>> {
-        Err(KeyServiceError::Unsupported("GetPublicKey"))
     }
 }
 

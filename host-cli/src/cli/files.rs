@@ -18,7 +18,9 @@ use super::args::{merge_context, parse_context, ContextArg};
 use super::{usage, Context};
 use pkms_lib::datakey_cache::{CacheLimits, DataKeyCache};
 use pkms_lib::envelope::output::AtomicFile;
-use pkms_lib::envelope::{DecryptPolicy, Envelope, EnvelopeError, KeyService, Options, PendingHeader};
+use pkms_lib::envelope::{
+    DecryptPolicy, Envelope, EnvelopeError, KeyService, Options, PendingHeader, SigningService,
+};
 use pkms_lib::filesign::{self, EntryCheck, Manifest, SignatureEnvelope};
 use pkms_lib::progress::{NoProgress, Progress};
 

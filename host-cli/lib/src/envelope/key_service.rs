@@ -1,15 +1,17 @@
-//! The few token operations envelope encryption and file signing need, as a small trait.
+//! The few token operations envelope encryption and file signing need, as two small traits:
+//! [`KeyService`] (data keys, for [`crate::envelope`] and [`crate::datakey_cache`]) and
+//! [`SigningService`] (digest signatures, for [`crate::filesign`]).
 //!
-//! The library is written against [`KeyService`] rather than the concrete
-//! [`crate::client::Client`], so that it can be tested with a local fake and reused over any
-//! transport. The implementation for the typed client lives at the end of this file.
+//! The library is written against them rather than the concrete [`crate::client::Client`], so
+//! that it can be tested with a local fake and reused over any transport. The implementations
+//! for the typed client live at the end of this file.
 
 use pkms_protocol::{DataKeySpec, ErrorCode, MessageType, SigningAlgorithm};
 use zeroize::Zeroizing;
 
 use crate::error::{Chain, Error};
 
-/// Why a [`KeyService`] call failed.
+/// Why a [`KeyService`] or [`SigningService`] call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyServiceError {
     /// The token refused the request, or the link to it failed.
@@ -29,10 +31,6 @@ pub enum KeyServiceError {
     /// GenerateDataKey's plaintext data key is not 32 bytes long.
     #[error("the token returned a {0}-byte data key, expected 32")]
     DataKeyLength(usize),
-    /// This key service does not offer the operation (a test double, or a service limited to
-    /// data keys).
-    #[error("{0} is not offered by this key service")]
-    Unsupported(&'static str),
 }
 
 impl KeyServiceError {
@@ -40,9 +38,7 @@ impl KeyServiceError {
     pub fn client_error(&self) -> Option<&Error> {
         match self {
             KeyServiceError::Client(e) | KeyServiceError::Operation { error: e, .. } => Some(e),
-            KeyServiceError::MissingPlaintext
-            | KeyServiceError::DataKeyLength(_)
-            | KeyServiceError::Unsupported(_) => None,
+            KeyServiceError::MissingPlaintext | KeyServiceError::DataKeyLength(_) => None,
         }
     }
 }
@@ -53,7 +49,7 @@ impl From<Error> for KeyServiceError {
     }
 }
 
-/// A [`KeyService`] result.
+/// A [`KeyService`] or [`SigningService`] result.
 pub type KeyServiceResult<T> = Result<T, KeyServiceError>;
 
 /// Encryption context pairs (key, value) as the caller gave them; order is irrelevant.
@@ -91,7 +87,7 @@ pub struct DigestSignature {
     pub key_version: u32,
 }
 
-/// The token operations used by [`crate::envelope`] and [`crate::filesign`].
+/// The data-key operations envelope encryption uses.
 pub trait KeyService {
     /// GenerateDataKey with KeySpec AES_256 under `key_id`, bound to `context`.
     fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> KeyServiceResult<DataKey>;
@@ -104,7 +100,10 @@ pub trait KeyService {
         context: &ContextPairs,
         key_id: Option<&str>,
     ) -> KeyServiceResult<Zeroizing<Vec<u8>>>;
+}
 
+/// The signing operations file signing uses.
+pub trait SigningService {
     /// Sign a SHA-256 digest with ECDSA_SHA_256 (MessageType DIGEST) with the key's newest version.
     fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> KeyServiceResult<DigestSignature>;
 
@@ -155,7 +154,9 @@ impl KeyService for crate::client::Client {
         let out = crate::client::Client::decrypt(self, ciphertext_blob, &pairs, key_id)?;
         Ok(out.plaintext)
     }
+}
 
+impl SigningService for crate::client::Client {
     fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> KeyServiceResult<DigestSignature> {
         let out = crate::client::Client::sign(
             self,

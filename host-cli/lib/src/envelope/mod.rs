@@ -24,7 +24,7 @@ use rand_core::{OsRng, RngCore};
 use crate::datakey_cache::{DataKeyCache, DataKeyError};
 use format::{FileKeys, Header, HeaderError, ReadHeaderError, SALT_LEN, SEGMENT_TAG_LEN};
 pub use key_service::{
-    ContextPairs, DataKey, DigestSignature, KeyService, KeyServiceError, KeyServiceResult,
+    ContextPairs, DataKey, DigestSignature, KeyService, KeyServiceError, KeyServiceResult, SigningService,
 };
 use segments::SegmentCipher;
 

@@ -101,6 +101,10 @@ pub struct Slot {
 }
 
 #[cfg(test)]
+#[path = "../../tests/support/pseudo_random.rs"]
+mod pseudo_random;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -150,19 +154,6 @@ mod tests {
         assert_eq!(x, y);
     }
 
-    /// xorshift bytes, as `tests/files_support::data`.
-    fn data(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
-
     /// Known answer recorded with RustCrypto `aes-gcm` 0.10 (the backend that wrote the first
     /// files): a full 64 KiB segment and a 100-byte final one. Any backend must seal them to the
     /// same bytes, and open them.
@@ -173,7 +164,7 @@ mod tests {
         let mut h = Sha256::new();
         let mut sealed = Vec::new();
         for (i, (len, last)) in [(65536usize, false), (100, true)].into_iter().enumerate() {
-            let mut buf = data(len + 16, 77 + i as u64);
+            let mut buf = pseudo_random::bytes(len + 16, 77 + i as u64);
             c.seal(i as u32, last, &mut buf, len).unwrap();
             h.update(&buf);
             sealed.push((buf, len, last));
@@ -183,7 +174,7 @@ mod tests {
         assert_eq!(got, want);
         for (i, (mut buf, len, last)) in sealed.into_iter().enumerate() {
             assert_eq!(c.open(i as u32, last, &mut buf), Ok(len));
-            assert_eq!(buf[..len], data(len + 16, 77 + i as u64)[..len]);
+            assert_eq!(buf[..len], pseudo_random::bytes(len + 16, 77 + i as u64)[..len]);
         }
     }
 }

@@ -10,7 +10,7 @@ use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::EncodePublicKey;
 use pkms_lib::envelope::{
-    ContextPairs, DataKey, DigestSignature, KeyService, KeyServiceError, KeyServiceResult,
+    ContextPairs, DataKey, DigestSignature, KeyService, KeyServiceError, KeyServiceResult, SigningService,
 };
 use pkms_lib::Error;
 use pkms_protocol::blob::{self, BlobHeader};
@@ -115,7 +115,9 @@ impl KeyService for FakeToken {
             })?;
         Ok(body)
     }
+}
 
+impl SigningService for FakeToken {
     fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> KeyServiceResult<DigestSignature> {
         let id = key(key_id)?;
         let sk = self.sign.get(&id).ok_or_else(|| refused(ErrorCode::NotFound, key_id))?;
@@ -143,15 +145,8 @@ impl KeyService for FakeToken {
     }
 }
 
+#[path = "../support/pseudo_random.rs"]
+mod pseudo_random;
+
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-pub fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+pub use pseudo_random::bytes as data;
