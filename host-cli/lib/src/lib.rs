@@ -4,6 +4,21 @@
 //! ([`envelope`]), file signing ([`filesign`]), the audit log's export file ([`audit`]) and USB
 //! token discovery ([`usb`]). The `pkms` command line is a separate crate built on this one.
 //!
+//! * Replies are owned [`model`] types, one module per operation family; each serialises with
+//!   serde to KMS's JSON (what `pkms --output json` prints).
+//! * Errors are typed: [`Error`] for client calls (the link failed, or the token refused with an
+//!   [`pkms_protocol::ErrorCode`]), and enums of their own for envelope encryption
+//!   ([`envelope::EnvelopeError`]), data keys ([`datakey_cache::DataKeyError`]), key services
+//!   ([`envelope::KeyServiceError`]), file signing ([`filesign::FileSignError`]) and the launcher
+//!   ([`launcher::LaunchError`]). Their messages are complete (a wrapped cause is part of the
+//!   message); `client_error()` gives the client error behind a key-service, data-key or
+//!   file-signing error.
+//! * Long file operations report progress to a [`progress::Progress`] callback.
+//! * Cargo feature `qemu-firmware` (off by default; the `pkms` binary turns it on): embed the QEMU
+//!   token firmware, cross-compiled from `qemu/` by the build script. Without it nothing is
+//!   cross-compiled and the [`launcher`] boots the ELF named by `PKMS_QEMU_FIRMWARE` or
+//!   [`launcher::LaunchOptions::firmware`].
+//!
 //! ```
 //! use pkms_lib::inprocess::InProcessToken;
 //! use pkms_lib::model::CreateKeyParams;
