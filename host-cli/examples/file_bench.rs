@@ -25,7 +25,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use indicatif::ProgressBar;
 use pkms_lib::connect::{self, DeviceSpec};
 use pkms_lib::datakey_cache::DataKeyCache;
 use pkms_lib::envelope::format::FileKeys;
@@ -33,24 +32,27 @@ use pkms_lib::envelope::output::AtomicFile;
 use pkms_lib::envelope::pipeline;
 use pkms_lib::envelope::segments::SegmentCipher;
 use pkms_lib::envelope::{
-    ContextPairs, DataKey, DecryptPolicy, DigestSignature, Envelope, KeyService, Options, PendingHeader,
+    ContextPairs, DataKey, DecryptPolicy, DigestSignature, Envelope, KeyService, KeyServiceResult, Options,
+    PendingHeader, SigningService,
 };
 use pkms_lib::filesign;
 use pkms_lib::launcher::{LaunchOptions, PrivateToken};
 use pkms_lib::model::CreateKeyParams;
+use pkms_lib::progress::NoProgress;
 use pkms_lib::transport::StreamTransport;
+use pkms_lib::Client;
 use pkms_protocol::{KeySpec, KeyUsage};
 use zeroize::Zeroizing;
 
 /// Wraps a key service and adds up the time spent in token calls.
 struct Timed<'a> {
-    inner: &'a mut dyn KeyService,
+    inner: &'a mut Client,
     spent: Duration,
     calls: u32,
 }
 
 impl Timed<'_> {
-    fn time<T>(&mut self, f: impl FnOnce(&mut dyn KeyService) -> T) -> T {
+    fn time<T>(&mut self, f: impl FnOnce(&mut Client) -> T) -> T {
         let t = Instant::now();
         let r = f(self.inner);
         self.spent += t.elapsed();
@@ -60,19 +62,22 @@ impl Timed<'_> {
 }
 
 impl KeyService for Timed<'_> {
-    fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> anyhow::Result<DataKey> {
-        self.time(|s| s.generate_data_key(key_id, context))
+    fn generate_data_key(&mut self, key_id: &str, context: &ContextPairs) -> KeyServiceResult<DataKey> {
+        self.time(|s| KeyService::generate_data_key(s, key_id, context))
     }
     fn decrypt(
         &mut self,
         blob: &[u8],
         context: &ContextPairs,
         key_id: Option<&str>,
-    ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-        self.time(|s| s.decrypt(blob, context, key_id))
+    ) -> KeyServiceResult<Zeroizing<Vec<u8>>> {
+        self.time(|s| KeyService::decrypt(s, blob, context, key_id))
     }
-    fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> anyhow::Result<DigestSignature> {
-        self.time(|s| s.sign_digest(key_id, digest))
+}
+
+impl SigningService for Timed<'_> {
+    fn sign_digest(&mut self, key_id: &str, digest: &[u8; 32]) -> KeyServiceResult<DigestSignature> {
+        self.time(|s| SigningService::sign_digest(s, key_id, digest))
     }
     fn verify_digest(
         &mut self,
@@ -80,11 +85,11 @@ impl KeyService for Timed<'_> {
         digest: &[u8; 32],
         der: &[u8],
         v: Option<u32>,
-    ) -> anyhow::Result<bool> {
-        self.time(|s| s.verify_digest(key_id, digest, der, v))
+    ) -> KeyServiceResult<bool> {
+        self.time(|s| SigningService::verify_digest(s, key_id, digest, der, v))
     }
-    fn get_public_key(&mut self, key_id: &str, v: Option<u32>) -> anyhow::Result<Vec<u8>> {
-        self.time(|s| s.get_public_key(key_id, v))
+    fn get_public_key(&mut self, key_id: &str, v: Option<u32>) -> KeyServiceResult<Vec<u8>> {
+        self.time(|s| SigningService::get_public_key(s, key_id, v))
     }
 }
 
@@ -369,24 +374,20 @@ struct Fixed {
 }
 
 impl KeyService for Fixed {
-    fn generate_data_key(&mut self, _: &str, _: &ContextPairs) -> anyhow::Result<DataKey> {
+    fn generate_data_key(&mut self, _: &str, _: &ContextPairs) -> KeyServiceResult<DataKey> {
         Ok(DataKey {
             plaintext: self.key.clone(),
             ciphertext_blob: self.blob.clone(),
             key_id: self.key_id.clone(),
         })
     }
-    fn decrypt(&mut self, _: &[u8], _: &ContextPairs, _: Option<&str>) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    fn decrypt(
+        &mut self,
+        _: &[u8],
+        _: &ContextPairs,
+        _: Option<&str>,
+    ) -> KeyServiceResult<Zeroizing<Vec<u8>>> {
         Ok(Zeroizing::new(self.key.to_vec()))
-    }
-    fn sign_digest(&mut self, _: &str, _: &[u8; 32]) -> anyhow::Result<DigestSignature> {
-        bail!("not used")
-    }
-    fn verify_digest(&mut self, _: &str, _: &[u8; 32], _: &[u8], _: Option<u32>) -> anyhow::Result<bool> {
-        bail!("not used")
-    }
-    fn get_public_key(&mut self, _: &str, _: Option<u32>) -> anyhow::Result<Vec<u8>> {
-        bail!("not used")
     }
 }
 
@@ -407,7 +408,7 @@ fn main() -> anyhow::Result<()> {
                 let stream = token.connect(Duration::from_secs(10))?;
                 println!("file benchmark: {} MiB, token: QEMU (mps2-an386) over a unix socket", bytes >> 20);
                 _qemu = Some(token);
-                pkms_lib::Client::connect(StreamTransport::new(stream))?
+                Client::connect(StreamTransport::new(stream))?
             }
             Err(e) => {
                 println!("file benchmark: {} MiB, token: in-process (QEMU unavailable: {e})", bytes >> 20);
@@ -504,7 +505,7 @@ fn main() -> anyhow::Result<()> {
                 let context = [("bench".into(), "1".into())];
                 if positional {
                     let e = env.start_encrypt(&sym, &context, Some(bytes))?;
-                    e.run_file(&input, bytes, out.file(), &ProgressBar::hidden())?;
+                    e.run_file(&input, bytes, out.file(), &NoProgress)?;
                 } else {
                     env.encrypt(&sym, &context, &mut input, Some(bytes), &mut out)?;
                 }
@@ -525,7 +526,7 @@ fn main() -> anyhow::Result<()> {
                     let pending = PendingHeader::read(&mut input)?;
                     let body_start = input.stream_position()?;
                     let d = env.start_decrypt(pending, &DecryptPolicy::default())?;
-                    d.run_file(&input, body_start, out.file(), &ProgressBar::hidden())?;
+                    d.run_file(&input, body_start, out.file(), &NoProgress)?;
                 } else {
                     env.decrypt(&mut input, &mut out, &DecryptPolicy::default())?;
                 }
@@ -602,7 +603,7 @@ fn main() -> anyhow::Result<()> {
     let mut digest = [0u8; 32];
     for _ in 0..runs {
         let start = Instant::now();
-        digest = filesign::sha256_file(&plain, &ProgressBar::hidden())?;
+        digest = filesign::sha256_file(&plain, &NoProgress)?;
         h = h.min(start.elapsed());
     }
     let mut timed = Timed { inner: &mut client, spent: Duration::ZERO, calls: 0 };

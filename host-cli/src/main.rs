@@ -1,5 +1,8 @@
 //! The `pkms` command: see `pkms --help`.
+#![forbid(unsafe_code)]
+
+mod cli;
 
 fn main() {
-    std::process::exit(pkms_lib::cli::main());
+    std::process::exit(cli::main());
 }

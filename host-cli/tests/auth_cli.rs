@@ -1,5 +1,5 @@
-//! Issue 5 through the `pkms` binary: init, PINs from PKMS_PIN / --pin-file, lockout and
-//! unblock, principals, JSON key policies, grants, audit export / verify, factory reset.
+//! Who may use a key, through the `pkms` binary: init, PINs from PKMS_PIN / --pin-file, lockout
+//! and unblock, principals, JSON key policies, grants, audit export / verify, factory reset.
 
 mod cli_support;
 

@@ -2,11 +2,13 @@
 //! out as the Linux cdc_acm driver lays out a real one.
 #![cfg(target_os = "linux")]
 
-use std::fs;
-use std::os::unix::fs::symlink;
+#[path = "../lib/tests/support/fake_sysfs.rs"]
+mod fake_sysfs;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
+use fake_sysfs::add_tty;
 use serde_json::Value;
 
 fn pkms(sysfs: &Path, args: &[&str]) -> Output {
@@ -17,19 +19,6 @@ fn pkms(sysfs: &Path, args: &[&str]) -> Output {
         .env_remove("PKMS_DEVICE")
         .output()
         .unwrap()
-}
-
-/// A USB device `bus` with attributes, whose first interface is the tty `name`.
-fn add_tty(root: &Path, name: &str, bus: &str, attrs: &[(&str, &str)]) {
-    let usb_device = root.join("sys/devices/pci0000:00/0000:00:14.0/usb1").join(bus);
-    let interface = usb_device.join(format!("{bus}:1.0"));
-    fs::create_dir_all(interface.join("tty").join(name)).unwrap();
-    for (k, v) in attrs {
-        fs::write(usb_device.join(k), format!("{v}\n")).unwrap();
-    }
-    let class = root.join("sys/class/tty").join(name);
-    fs::create_dir_all(&class).unwrap();
-    symlink(&interface, class.join("device")).unwrap();
 }
 
 fn token_attrs(serial: &str) -> Vec<(&'static str, String)> {

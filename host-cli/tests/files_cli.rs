@@ -6,6 +6,9 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+#[path = "../lib/tests/support/pseudo_random.rs"]
+mod pseudo_random;
+
 struct Env {
     dir: tempfile::TempDir,
     device: String,
@@ -79,18 +82,6 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn random(len: usize, seed: u8) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9 ^ u32::from(seed);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
 fn openssl(args: &[&str]) -> Output {
     Command::new("/usr/bin/openssl").args(args).output().expect("openssl is installed at /usr/bin/openssl")
 }
@@ -100,7 +91,7 @@ fn encrypt_decrypt_files_and_pipes_and_tampering() {
     let env = Env::new();
     let key = env.create_key(&[]);
     let (input, enc, dec) = (env.path("in.bin"), env.path("in.pkms"), env.path("out.bin"));
-    let data = random(300_000, 1);
+    let data = pseudo_random::bytes(300_000, 1);
     std::fs::write(&input, &data).unwrap();
     let out = env.ok(&["encrypt-file", "--key-id", &key, "--encryption-context", "f=1", s(&input), s(&enc)]);
     assert!(out.is_empty(), "nothing on stdout when writing a file");
@@ -166,7 +157,7 @@ fn directories_with_a_data_key_cache() {
     let src = env.path("src");
     std::fs::create_dir_all(src.join("sub")).unwrap();
     for i in 0..5 {
-        std::fs::write(src.join(format!("f{i}.txt")), random(1000 + i, i as u8)).unwrap();
+        std::fs::write(src.join(format!("f{i}.txt")), pseudo_random::bytes(1000 + i, i as u64)).unwrap();
     }
     std::fs::write(src.join("sub/g.txt"), b"nested").unwrap();
     let enc = env.path("enc");
@@ -199,7 +190,7 @@ fn directories_with_a_data_key_cache() {
     let mut args = vec!["decrypt-file", "--out-dir", s(&plain), "--cache-max-age", "60"];
     args.extend(files.iter().map(String::as_str));
     env.ok(&args);
-    assert_eq!(std::fs::read(plain.join("f3.txt")).unwrap(), random(1003, 3));
+    assert_eq!(std::fs::read(plain.join("f3.txt")).unwrap(), pseudo_random::bytes(1003, 3));
     assert_eq!(std::fs::read(plain.join("g.txt")).unwrap(), b"nested");
     // A directory needs --out-dir.
     let err = env.fails(&["encrypt-file", "--key-id", &key, s(&src), s(&env.path("x"))]);
@@ -217,7 +208,7 @@ fn sign_file_is_verified_by_openssl_and_verify_file() {
     let pub_pem = env.path("pub.pem");
     std::fs::write(&pub_pem, &pem).unwrap();
     let artifact = env.path("app.tar");
-    std::fs::write(&artifact, random(1_000_000, 9)).unwrap();
+    std::fs::write(&artifact, pseudo_random::bytes(1_000_000, 9)).unwrap();
 
     let out = env.ok(&["sign-file", "--key-id", &key, s(&artifact)]);
     assert!(out.is_empty(), "the signature goes to app.tar.sig, not stdout");
@@ -321,8 +312,8 @@ fn sign_manifest_covers_every_listed_file() {
     let key = env.create_key(&["--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY"]);
     let dist = env.path("dist");
     std::fs::create_dir_all(dist.join("docs")).unwrap();
-    std::fs::write(dist.join("a.bin"), random(5000, 1)).unwrap();
-    std::fs::write(dist.join("b.bin"), random(7000, 2)).unwrap();
+    std::fs::write(dist.join("a.bin"), pseudo_random::bytes(5000, 1)).unwrap();
+    std::fs::write(dist.join("b.bin"), pseudo_random::bytes(7000, 2)).unwrap();
     std::fs::write(dist.join("docs/readme.txt"), b"hello").unwrap();
     let manifest = dist.join("SHA256SUMS");
     env.ok(&["sign-manifest", "--key-id", &key, "--out", s(&manifest), s(&dist)]);
@@ -362,4 +353,47 @@ fn every_file_command_has_help_with_an_example() {
         assert!(text.contains("Example"), "{cmd}: {text}");
         assert!(text.contains(&format!("pkms {cmd}")), "{cmd}: {text}");
     }
+}
+
+/// The JSON error on stderr, after any warning lines (an open token gets one).
+fn stderr_json(out: &Output) -> Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let start = if stderr.starts_with('{') { 0 } else { stderr.find("\n{").map_or(0, |i| i + 1) };
+    serde_json::from_str(&stderr[start..])
+        .unwrap_or_else(|e| panic!("stderr is not a JSON error ({e}): {stderr}"))
+}
+
+/// A refusal by the token keeps its KMS error type and exit status through the file commands
+/// (the data key and signing go through the library's key service); a data key the token will
+/// not unwrap is reported with the file's name and what failed.
+#[test]
+fn token_refusals_in_file_commands_keep_their_error_type() {
+    let env = Env::new();
+    let plain = env.path("plain.bin");
+    std::fs::write(&plain, b"some bytes").unwrap();
+    let enc = env.path("plain.pkms");
+    let missing = "01234567-89ab-cdef-0123-456789abcdef";
+    let out = env.pkms(&["encrypt-file", "--key-id", missing, s(&plain), s(&enc)]);
+    assert_eq!(out.status.code(), Some(254), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = stderr_json(&out);
+    assert_eq!(err["__type"], "NotFoundException");
+    assert!(!enc.exists(), "no output without a data key");
+
+    let key = env.create_key(&[]);
+    env.ok(&["encrypt-file", "--key-id", &key, s(&plain), s(&enc)]);
+    let out = env.pkms(&["sign-file", "--key-id", &key, s(&plain)]);
+    assert_eq!(out.status.code(), Some(254), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = stderr_json(&out);
+    assert_eq!(err["__type"], "InvalidKeyUsageException");
+
+    env.ok(&["disable-key", "--key-id", &key]);
+    let out = env.pkms(&["decrypt-file", s(&enc), s(&env.path("back.bin"))]);
+    assert_eq!(out.status.code(), Some(255), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = stderr_json(&out);
+    let message = err["message"].as_str().unwrap();
+    let want = format!(
+        "{}: header: the token could not decrypt the file's data key: DisabledException",
+        enc.display()
+    );
+    assert!(message.starts_with(&want), "{message}");
 }

@@ -1,9 +1,8 @@
 //! create-alias, update-alias, delete-alias, list-aliases.
 
 use clap::Subcommand;
-use serde_json::Value;
+use pkms_lib::model::AliasesPage;
 
-use super::output::{date, Obj};
 use super::Context;
 
 /// Alias commands.
@@ -70,30 +69,17 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         }
         Commands::ListAliases { key_id, limit, starting_token } => {
             let client = ctx.client()?;
-            let (aliases, next_marker, truncated) = if limit.is_some() || starting_token.is_some() {
+            let page = if limit.is_some() || starting_token.is_some() {
                 let page = client.list_aliases(key_id.as_deref(), limit, starting_token.as_deref())?;
-                (page.aliases, page.next_marker, page.truncated)
+                AliasesPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page }
             } else {
-                (client.list_all_aliases(key_id.as_deref())?, None, false)
+                AliasesPage {
+                    aliases: client.list_all_aliases(key_id.as_deref())?,
+                    next_marker: None,
+                    truncated: false,
+                }
             };
-            let items: Vec<Value> = aliases
-                .iter()
-                .map(|a| {
-                    Obj::new()
-                        .field("AliasName", a.alias_name.clone())
-                        .field("TargetKeyId", a.target_key_id.to_string())
-                        .field("CreationDate", date(a.creation_date))
-                        .field("LastUpdatedDate", date(a.last_updated_date))
-                        .build()
-                })
-                .collect();
-            ctx.emit(
-                Obj::new()
-                    .field("Aliases", items)
-                    .opt("NextMarker", next_marker.filter(|_| truncated))
-                    .field("Truncated", truncated)
-                    .build(),
-            )
+            ctx.emit(&page)
         }
     }
 }

@@ -4,14 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::Tag;
 use base64::Engine as _;
+use pkms_lib::model::Tag;
 use zeroize::Zeroizing;
-
-/// Standard base64 with padding, as aws-cli v2 prints and reads blobs.
-pub fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 /// A blob argument's bytes (wiped on drop: blobs are often plaintexts).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +19,8 @@ impl std::ops::Deref for Blob {
     }
 }
 
-/// Parses a blob argument as aws-cli v2 does (`cli_binary_format=base64`):
+/// Parses a blob argument as aws-cli v2 does (`cli_binary_format=base64`, standard base64 with
+/// padding):
 /// * `fileb://PATH`: the file's raw bytes;
 /// * `file://PATH`: the file's text, which must be base64;
 /// * anything else: base64 text.

@@ -10,14 +10,16 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
+use pkms_lib::model::audit::audit_full_name;
+use pkms_lib::model::ListPrincipalsOutput;
 use pkms_protocol::access::{AuditFullMode, Role, ADMIN_NAME};
 use pkms_protocol::ErrorCode;
-use serde_json::json;
+use serde::Serialize;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{usage, Context};
-use crate::client::Client;
-use crate::error::Error;
+use pkms_lib::client::Client;
+use pkms_lib::error::Error;
 
 /// How to log in: from the global options and the environment.
 #[derive(Debug, Clone, Default)]
@@ -221,6 +223,17 @@ fn random_puk() -> Zeroizing<Vec<u8>> {
     out
 }
 
+/// What `pkms init` reports: the administrator, the audit log's full mode and, when `pkms`
+/// generated it, the PUK (shown this once).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InitOutput<'a> {
+    principal: &'static str,
+    audit_full: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    puk: Option<&'a str>,
+}
+
 /// Runs an authentication command.
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
@@ -239,15 +252,17 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 AuditFull::Refuse => AuditFullMode::Refuse,
             };
             client.initialize(&pin, &puk, mode)?;
-            let mut out =
-                json!({ "Principal": ADMIN_NAME, "AuditFull": format!("{audit_full:?}").to_uppercase() });
+            let puk_text = Zeroizing::new(String::from_utf8_lossy(&puk).into_owned());
             if generated {
-                out["Puk"] = json!(String::from_utf8_lossy(&puk));
                 eprintln!(
                     "Write the PUK down now: it is shown only once and unlocks a PIN locked by wrong tries."
                 );
             }
-            ctx.emit(out)
+            ctx.emit(&InitOutput {
+                principal: ADMIN_NAME,
+                audit_full: audit_full_name(mode),
+                puk: generated.then_some(puk_text.as_str()),
+            })
         }
         Commands::CreatePrincipal { name, role, new_pin_file } => {
             let pin = new_pin(&new_pin_file)?;
@@ -263,18 +278,8 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             Ok(())
         }
         Commands::ListPrincipals => {
-            let list = ctx.client()?.list_principals()?;
-            let items: Vec<_> = list
-                .iter()
-                .map(|p| {
-                    json!({
-                        "Name": p.name,
-                        "Role": if p.role == Role::Admin { "ADMIN" } else { "USER" },
-                        "PinRetriesLeft": p.pin_retries_left,
-                    })
-                })
-                .collect();
-            ctx.emit(json!({ "Principals": items }))
+            let principals = ctx.client()?.list_principals()?;
+            ctx.emit(&ListPrincipalsOutput { principals })
         }
         Commands::UnblockPin { target, puk, new_pin_file } => {
             let target = target.unwrap_or_else(|| ctx.login().principal().to_owned());

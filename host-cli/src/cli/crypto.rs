@@ -5,10 +5,9 @@ use clap::Subcommand;
 use pkms_protocol::limits::MAX_PLAINTEXT;
 use pkms_protocol::DataKeySpec;
 
-use super::args::{b64, kms_value_parser, merge_context, parse_blob, parse_context, Blob, ContextArg};
-use super::output::Obj;
+use super::args::{kms_value_parser, merge_context, parse_blob, parse_context, Blob, ContextArg};
 use super::{usage, Context};
-use crate::model::DataKeySize;
+use pkms_lib::model::{DataKeySize, GenerateRandomOutput};
 
 /// Symmetric cryptography commands.
 #[derive(Debug, Subcommand)]
@@ -148,29 +147,12 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             check_plaintext_len(plaintext.len())?;
             let ec = context(&encryption_context)?;
             let out = ctx.client()?.encrypt(&key_id, &plaintext, &pairs(&ec))?;
-            ctx.emit(
-                Obj::new()
-                    .field("CiphertextBlob", b64(&out.ciphertext_blob))
-                    .field("KeyId", out.key_id.to_string())
-                    .field("EncryptionAlgorithm", "SYMMETRIC_DEFAULT")
-                    .field("KeyMaterialId", out.key_material_id.to_string())
-                    .field("KeyVersion", out.key_version)
-                    .build(),
-            )
+            ctx.emit(&out)
         }
         Commands::Decrypt { ciphertext_blob, encryption_context, key_id } => {
             let ec = context(&encryption_context)?;
             let out = ctx.client()?.decrypt(&ciphertext_blob, &pairs(&ec), key_id.as_deref())?;
-            let plaintext = zeroize::Zeroizing::new(b64(&out.plaintext));
-            ctx.emit(
-                Obj::new()
-                    .field("KeyId", out.key_id.to_string())
-                    .field("Plaintext", plaintext.as_str())
-                    .field("EncryptionAlgorithm", "SYMMETRIC_DEFAULT")
-                    .field("KeyMaterialId", out.key_material_id.to_string())
-                    .field("KeyVersion", out.key_version)
-                    .build(),
-            )
+            ctx.emit(&out)
         }
         Commands::ReEncrypt {
             ciphertext_blob,
@@ -188,48 +170,22 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 &destination_key_id,
                 &pairs(&dst),
             )?;
-            ctx.emit(
-                Obj::new()
-                    .field("CiphertextBlob", b64(&out.ciphertext_blob))
-                    .field("SourceKeyId", out.source_key_id.to_string())
-                    .field("KeyId", out.key_id.to_string())
-                    .field("SourceEncryptionAlgorithm", "SYMMETRIC_DEFAULT")
-                    .field("DestinationEncryptionAlgorithm", "SYMMETRIC_DEFAULT")
-                    .field("SourceKeyMaterialId", out.source_key_material_id.to_string())
-                    .field("DestinationKeyMaterialId", out.destination_key_material_id.to_string())
-                    .build(),
-            )
+            ctx.emit(&out)
         }
         Commands::GenerateDataKey { args } => {
             let ec = context(&args.encryption_context)?;
             let out = ctx.client()?.generate_data_key(&args.key_id, &pairs(&ec), args.size())?;
-            let plaintext =
-                zeroize::Zeroizing::new(out.plaintext.as_deref().map(|p| b64(p)).unwrap_or_default());
-            ctx.emit(
-                Obj::new()
-                    .field("CiphertextBlob", b64(&out.ciphertext_blob))
-                    .field("Plaintext", plaintext.as_str())
-                    .field("KeyId", out.key_id.to_string())
-                    .field("KeyMaterialId", out.key_material_id.to_string())
-                    .build(),
-            )
+            ctx.emit(&out)
         }
         Commands::GenerateDataKeyWithoutPlaintext { args } => {
             let ec = context(&args.encryption_context)?;
             let out =
                 ctx.client()?.generate_data_key_without_plaintext(&args.key_id, &pairs(&ec), args.size())?;
-            ctx.emit(
-                Obj::new()
-                    .field("CiphertextBlob", b64(&out.ciphertext_blob))
-                    .field("KeyId", out.key_id.to_string())
-                    .field("KeyMaterialId", out.key_material_id.to_string())
-                    .build(),
-            )
+            ctx.emit(&out)
         }
         Commands::GenerateRandom { number_of_bytes } => {
-            let bytes = ctx.client()?.generate_random(number_of_bytes)?;
-            let text = zeroize::Zeroizing::new(b64(&bytes));
-            ctx.emit(Obj::new().field("Plaintext", text.as_str()).build())
+            let plaintext = ctx.client()?.generate_random(number_of_bytes)?;
+            ctx.emit(&GenerateRandomOutput { plaintext })
         }
     }
 }

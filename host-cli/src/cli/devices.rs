@@ -1,9 +1,9 @@
 //! `pkms devices`: the Pocket KMS USB tokens plugged into this computer.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::cli::Context;
-use crate::usb::{self, choose_default, DefaultToken, UsbToken};
+use pkms_lib::usb::{self, choose_default, DefaultToken, UsbToken};
 
 /// Device discovery.
 #[derive(Debug, clap::Subcommand)]
@@ -20,38 +20,65 @@ pub enum Commands {
 /// Runs a device command. Needs no connection to a token.
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
-        Commands::Devices {} => ctx.emit(devices_json(&usb::list_tokens())),
+        Commands::Devices {} => ctx.emit(&DevicesOutput::new(&usb::list_tokens())),
     }
 }
 
-/// `{"Devices": [{"Port", "SerialNumber", "Product", "Manufacturer", "VendorId", "ProductId",
-/// "Default"}, …]}`; IDs as four hex digits, as `lsusb` prints them.
-pub fn devices_json(tokens: &[UsbToken]) -> Value {
-    let default = match choose_default(tokens) {
-        DefaultToken::One(port) => Some(port),
-        DefaultToken::None | DefaultToken::Several(_) => None,
-    };
-    let devices: Vec<Value> = tokens
-        .iter()
-        .map(|t| {
-            json!({
-                "Port": t.port.display().to_string(),
-                "SerialNumber": t.serial,
-                "Product": t.product,
-                "Manufacturer": t.manufacturer,
-                "VendorId": format!("{:04x}", t.vendor_id),
-                "ProductId": format!("{:04x}", t.product_id),
-                "Default": default.as_ref() == Some(&t.port),
+/// What `pkms devices` reports: `{"Devices": [{"Port", "SerialNumber", "Product",
+/// "Manufacturer", "VendorId", "ProductId", "Default"}, …]}`; IDs as four hex digits, as `lsusb`
+/// prints them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DevicesOutput {
+    devices: Vec<Device>,
+}
+
+/// One token of [`DevicesOutput`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Device {
+    port: String,
+    serial_number: Option<String>,
+    product: Option<String>,
+    manufacturer: Option<String>,
+    vendor_id: String,
+    product_id: String,
+    /// Used when no --device is given.
+    default: bool,
+}
+
+impl DevicesOutput {
+    /// The report of `tokens`.
+    pub fn new(tokens: &[UsbToken]) -> Self {
+        let default = match choose_default(tokens) {
+            DefaultToken::One(port) => Some(port),
+            DefaultToken::None | DefaultToken::Several(_) => None,
+        };
+        let devices = tokens
+            .iter()
+            .map(|t| Device {
+                port: t.port.display().to_string(),
+                serial_number: t.serial.clone(),
+                product: t.product.clone(),
+                manufacturer: t.manufacturer.clone(),
+                vendor_id: format!("{:04x}", t.vendor_id),
+                product_id: format!("{:04x}", t.product_id),
+                default: default.as_ref() == Some(&t.port),
             })
-        })
-        .collect();
-    json!({ "Devices": devices })
+            .collect();
+        DevicesOutput { devices }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
     use std::path::PathBuf;
+
+    fn devices_json(tokens: &[UsbToken]) -> Value {
+        serde_json::to_value(DevicesOutput::new(tokens)).unwrap()
+    }
 
     fn token(port: &str, serial: &str) -> UsbToken {
         UsbToken {

@@ -12,14 +12,17 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
+use serde::Serialize;
 
 use super::args::{merge_context, parse_context, ContextArg};
 use super::{usage, Context};
-use crate::datakey_cache::{CacheLimits, DataKeyCache};
-use crate::envelope::output::AtomicFile;
-use crate::envelope::{DecryptPolicy, Envelope, EnvelopeError, KeyService, Options, PendingHeader};
-use crate::filesign::{self, EntryCheck, Manifest, SignatureEnvelope};
+use pkms_lib::datakey_cache::{CacheLimits, DataKeyCache};
+use pkms_lib::envelope::output::AtomicFile;
+use pkms_lib::envelope::{
+    DecryptPolicy, Envelope, EnvelopeError, KeyService, Options, PendingHeader, SigningService,
+};
+use pkms_lib::filesign::{self, EntryCheck, Manifest, SignatureEnvelope};
+use pkms_lib::progress::{NoProgress, Progress};
 
 /// File extension of encrypted files in `--out-dir` mode.
 const EXT: &str = "pkms";
@@ -99,7 +102,7 @@ pub struct EncryptFileArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Plaintext bytes per segment.
-    #[arg(long, default_value_t = crate::envelope::format::DEFAULT_SEGMENT_SIZE, hide_short_help = true)]
+    #[arg(long, default_value_t = pkms_lib::envelope::format::DEFAULT_SEGMENT_SIZE, hide_short_help = true)]
     pub segment_size: u32,
     /// Threads reading and sealing/opening segments, besides the one writing the output (which
     /// also does the reading for pipes and stdin) (default: cores - 1, 1 ..= 4).
@@ -223,10 +226,26 @@ fn note(ctx: &Context, msg: &str) {
     }
 }
 
+/// A byte progress bar on stderr, fed by the library's [`Progress`] reports.
+struct Bar(ProgressBar);
+
+impl std::ops::Deref for Bar {
+    type Target = ProgressBar;
+    fn deref(&self) -> &ProgressBar {
+        &self.0
+    }
+}
+
+impl Progress for Bar {
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}
+
 /// A byte progress bar on stderr; hidden with --quiet or when stderr is not a terminal.
-fn progress_bar(ctx: &Context, total: Option<u64>) -> ProgressBar {
+fn progress_bar(ctx: &Context, total: Option<u64>) -> Bar {
     if ctx.quiet || !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+        return Bar(ProgressBar::hidden());
     }
     let bar = match total {
         Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
@@ -241,7 +260,7 @@ fn progress_bar(ctx: &Context, total: Option<u64>) -> ProgressBar {
     if let Ok(style) = style {
         bar.set_style(style.progress_chars("=> "));
     }
-    bar
+    Bar(bar)
 }
 
 fn options(threads: Option<usize>, segment_size: Option<u32>) -> anyhow::Result<Options> {
@@ -253,7 +272,7 @@ fn options(threads: Option<usize>, segment_size: Option<u32>) -> anyhow::Result<
         o.threads = t;
     }
     if let Some(s) = segment_size {
-        use crate::envelope::format::{MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+        use pkms_lib::envelope::format::{MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
         if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&s) {
             return Err(usage(format!("--segment-size must be {MIN_SEGMENT_SIZE}..={MAX_SEGMENT_SIZE}")));
         }
@@ -431,7 +450,7 @@ impl Sink {
 /// error (for the hint and exit status), the rest say which part of which file failed.
 fn envelope_error(e: EnvelopeError, input: &Path) -> anyhow::Error {
     match e {
-        EnvelopeError::DataKey(inner) => inner,
+        EnvelopeError::DataKey(inner) => inner.into(),
         other => anyhow::anyhow!("{}: {other}", input.display()),
     }
 }
@@ -579,7 +598,7 @@ fn write_output(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 fn signature_bytes(
-    sig: &crate::envelope::DigestSignature,
+    sig: &pkms_lib::envelope::DigestSignature,
     digest: &[u8; 32],
     format: SignatureFormat,
 ) -> Vec<u8> {
@@ -681,15 +700,14 @@ fn verify_file(a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
             a.file.display()
         );
     }
-    let mut result = json!({
-        "SignatureValid": true,
-        "SigningAlgorithm": filesign::SIGNING_ALGORITHM,
-        "Digest": filesign::hex(&digest),
-    });
-    if let Some(env) = &sig.envelope {
-        result["KeyId"] = json!(env.key_id);
-        result["KeyVersion"] = json!(env.key_version);
-    }
+    let mut result = VerifyFileOutput {
+        signature_valid: true,
+        signing_algorithm: filesign::SIGNING_ALGORITHM,
+        digest: filesign::hex(&digest),
+        key_id: sig.envelope.as_ref().map(|e| e.key_id.clone()),
+        key_version: sig.envelope.as_ref().map(|e| e.key_version),
+        files: None,
+    };
     // A signed manifest: check what it lists.
     let mut failed = 0usize;
     if !a.signature_only && size.is_some_and(|s| s <= 64 << 20) {
@@ -710,17 +728,43 @@ fn verify_file(a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
                         format!("FAILED open or read: {e:#}")
                     }
                 };
-                files.push(json!({ "Path": path, "Status": status }));
+                files.push(FileStatus { path, status });
             }
             bar.finish_and_clear();
-            result["Files"] = json!(files);
+            result.files = Some(files);
         }
     }
-    ctx.emit(result)?;
+    ctx.emit(&result)?;
     if failed > 0 {
         bail!("the manifest's signature is valid, but {failed} listed file(s) are missing or changed");
     }
     Ok(())
+}
+
+/// What `verify-file` reports when the signature is valid.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct VerifyFileOutput {
+    signature_valid: bool,
+    signing_algorithm: &'static str,
+    /// SHA-256 of the file, lower-case hex.
+    digest: String,
+    /// The signing key, when the signature was an envelope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_version: Option<u32>,
+    /// For a signed manifest, each listed file's check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<Vec<FileStatus>>,
+}
+
+/// One file a signed manifest lists: `OK` or why not.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct FileStatus {
+    path: String,
+    status: String,
 }
 
 fn sign_manifest(a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<()> {
@@ -748,7 +792,7 @@ fn sign_manifest(a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<()> {
     let manifest = Manifest::build(&files, &base, &bar)?;
     bar.finish_and_clear();
     let text = manifest.to_text();
-    let digest = filesign::sha256_reader(&mut text.as_bytes(), &ProgressBar::hidden())?;
+    let digest = filesign::sha256_reader(&mut text.as_bytes(), &NoProgress)?;
     let sig = filesign::sign_digest(ctx.client()?, &a.key_id, &digest)?;
     write_output(&a.out, text.as_bytes())?;
     write_output(&sig_path, &signature_bytes(&sig, &digest, a.format))?;

@@ -1,13 +1,11 @@
 //! info, create-key, describe-key, list-keys, update-key-description.
 
 use clap::Subcommand;
-use pkms_protocol::{KeySpec, KeyUsage, Platform};
-use serde_json::Value;
+use pkms_protocol::{KeySpec, KeyUsage};
 
 use super::args::{kms_value_parser, merge_tags, parse_tags, TagsArg};
-use super::output::{date, Obj};
 use super::Context;
-use crate::model::{CreateKeyParams, KeyMetadata};
+use pkms_lib::model::{CreateKeyParams, DescribeKeyOutput, KeysPage};
 
 /// Key management commands.
 #[derive(Debug, Subcommand)]
@@ -70,66 +68,12 @@ pub enum Commands {
     },
 }
 
-/// The algorithms a key spec supports, as KMS lists them in KeyMetadata.
-pub fn algorithms(spec: KeySpec) -> (&'static str, Vec<&'static str>) {
-    match spec {
-        KeySpec::SymmetricDefault => ("EncryptionAlgorithms", vec!["SYMMETRIC_DEFAULT"]),
-        KeySpec::EccNistP256 => ("SigningAlgorithms", vec!["ECDSA_SHA_256"]),
-        KeySpec::Hmac256 => ("MacAlgorithms", vec!["HMAC_SHA_256"]),
-        KeySpec::Hmac384 => ("MacAlgorithms", vec!["HMAC_SHA_384"]),
-        KeySpec::Hmac512 => ("MacAlgorithms", vec!["HMAC_SHA_512"]),
-    }
-}
-
-/// KeyMetadata as KMS prints it, plus Pocket KMS's version and rotation fields.
-pub fn metadata_json(m: &KeyMetadata) -> Value {
-    let (alg_field, algs) = algorithms(m.key_spec);
-    Obj::new()
-        .field("KeyId", m.key_id.to_string())
-        .field("CreationDate", date(m.creation_date))
-        .field("Enabled", m.enabled)
-        .field("Description", m.description.clone())
-        .field("KeyUsage", m.key_usage.as_str())
-        .field("KeyState", m.key_state.as_str())
-        .opt("DeletionDate", m.deletion_date.map(date))
-        .field("KeySpec", m.key_spec.as_str())
-        .field(alg_field, algs)
-        .opt("PendingDeletionWindowInDays", m.pending_deletion_window_in_days)
-        .field("CurrentKeyMaterialId", m.current_key_material_id.to_string())
-        .field("CurrentKeyVersion", m.current_key_version)
-        .field("OldestKeyVersion", m.oldest_key_version)
-        .field("KeyRotationEnabled", m.key_rotation_enabled)
-        .opt("RotationPeriodInDays", m.rotation_period_in_days)
-        .opt("NextRotationDate", m.next_rotation_date.map(date))
-        .field("UserPresenceRequired", m.user_presence_required)
-        .build()
-}
-
 /// Runs a key management command.
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::Info => {
             let info = ctx.raw_client()?.get_info()?; // GetInfo needs no PIN
-            let v = Obj::new()
-                .field("FirmwareVersion", info.firmware_version)
-                .field("ProtocolVersion", info.protocol_version)
-                .field("Board", info.board)
-                .field(
-                    "Platform",
-                    match info.platform {
-                        Platform::Emulated => "EMULATED",
-                        Platform::Hardware => "HARDWARE",
-                    },
-                )
-                .field("EntropySource", info.entropy_source)
-                .field("KeyProtection", info.key_protection)
-                .field("StorageTotalBytes", info.storage_total_bytes)
-                .field("StorageFreeBytes", info.storage_free_bytes)
-                .field("KeyCount", info.key_count)
-                .field("TimeHighWaterMark", date(info.time_high_water_mark))
-                .field("Initialized", info.initialized)
-                .build();
-            ctx.emit(v)
+            ctx.emit(&info)
         }
         Commands::CreateKey { key_spec, key_usage, description, tags, user_presence_required } => {
             let params = CreateKeyParams {
@@ -139,30 +83,22 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 tags: merge_tags(&tags),
                 user_presence_required,
             };
-            let m = ctx.client()?.create_key(&params)?;
-            ctx.emit(Obj::new().field("KeyMetadata", metadata_json(&m)).build())
+            let key_metadata = ctx.client()?.create_key(&params)?;
+            ctx.emit(&DescribeKeyOutput { key_metadata })
         }
         Commands::DescribeKey { key_id } => {
-            let m = ctx.client()?.describe_key(&key_id)?;
-            ctx.emit(Obj::new().field("KeyMetadata", metadata_json(&m)).build())
+            let key_metadata = ctx.client()?.describe_key(&key_id)?;
+            ctx.emit(&DescribeKeyOutput { key_metadata })
         }
         Commands::ListKeys { limit, starting_token } => {
             let client = ctx.client()?;
-            let (keys, next_marker, truncated) = if limit.is_some() || starting_token.is_some() {
+            let page = if limit.is_some() || starting_token.is_some() {
                 let page = client.list_keys(limit, starting_token.as_deref())?;
-                (page.keys, page.next_marker, page.truncated)
+                KeysPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page }
             } else {
-                (client.list_all_keys()?, None, false)
+                KeysPage { keys: client.list_all_keys()?, next_marker: None, truncated: false }
             };
-            let keys: Vec<Value> =
-                keys.iter().map(|k| Obj::new().field("KeyId", k.to_string()).build()).collect();
-            ctx.emit(
-                Obj::new()
-                    .field("Keys", keys)
-                    .opt("NextMarker", next_marker.filter(|_| truncated))
-                    .field("Truncated", truncated)
-                    .build(),
-            )
+            ctx.emit(&page)
         }
         Commands::UpdateKeyDescription { key_id, description } => {
             ctx.client()?.update_key_description(&key_id, &description)?;

@@ -1,8 +1,8 @@
 //! enable-key, disable-key, schedule-key-deletion, cancel-key-deletion.
 
 use clap::Subcommand;
+use pkms_lib::model::DeletionCancelled;
 
-use super::output::{date, Obj};
 use super::Context;
 
 /// Key state commands.
@@ -56,19 +56,12 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             Ok(())
         }
         Commands::ScheduleKeyDeletion { key_id, pending_window_in_days } => {
-            let out = ctx.client()?.schedule_key_deletion(&key_id, pending_window_in_days)?;
-            ctx.emit(
-                Obj::new()
-                    .field("KeyId", out.key_id.to_string())
-                    .field("DeletionDate", date(out.deletion_date))
-                    .field("KeyState", out.key_state.as_str())
-                    .field("PendingWindowInDays", out.pending_window_in_days)
-                    .build(),
-            )
+            let scheduled = ctx.client()?.schedule_key_deletion(&key_id, pending_window_in_days)?;
+            ctx.emit(&scheduled)
         }
         Commands::CancelKeyDeletion { key_id } => {
-            let id = ctx.client()?.cancel_key_deletion(&key_id)?;
-            ctx.emit(Obj::new().field("KeyId", id.to_string()).build())
+            let key_id = ctx.client()?.cancel_key_deletion(&key_id)?;
+            ctx.emit(&DeletionCancelled { key_id })
         }
     }
 }

@@ -3,8 +3,7 @@
 use clap::Subcommand;
 use pkms_protocol::MacAlgorithm;
 
-use super::args::{b64, kms_value_parser, parse_blob, Blob};
-use super::output::Obj;
+use super::args::{kms_value_parser, parse_blob, Blob};
 use super::Context;
 
 /// HMAC commands.
@@ -53,25 +52,11 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::GenerateMac { key_id, message, mac_algorithm } => {
             let out = ctx.client()?.generate_mac(&key_id, &message, mac_algorithm)?;
-            ctx.emit(
-                Obj::new()
-                    .field("Mac", b64(&out.mac))
-                    .field("MacAlgorithm", out.mac_algorithm.as_str())
-                    .field("KeyId", out.key_id.to_string())
-                    .field("KeyVersion", out.key_version)
-                    .build(),
-            )
+            ctx.emit(&out)
         }
         Commands::VerifyMac { key_id, message, mac_algorithm, mac, key_version } => {
             let out = ctx.client()?.verify_mac(&key_id, &message, mac_algorithm, &mac, key_version)?;
-            ctx.emit(
-                Obj::new()
-                    .field("KeyId", out.key_id.to_string())
-                    .field("MacValid", out.mac_valid)
-                    .field("MacAlgorithm", out.mac_algorithm.as_str())
-                    .field("KeyVersion", out.key_version)
-                    .build(),
-            )
+            ctx.emit(&out)
         }
     }
 }

@@ -8,11 +8,15 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use pkms_protocol::ErrorCode;
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::client::Client;
-use crate::connect::{self, DeviceSpec};
-use crate::error::Error;
+use pkms_lib::client::Client;
+use pkms_lib::connect::{self, DeviceSpec};
+use pkms_lib::datakey_cache::DataKeyError;
+use pkms_lib::envelope::KeyServiceError;
+use pkms_lib::error::Error;
+use pkms_lib::filesign::FileSignError;
 
 pub mod args;
 pub mod output;
@@ -160,16 +164,6 @@ impl Context {
         }
     }
 
-    /// `$PKMS_HOME` (or the default home).
-    pub fn home(&self) -> &std::path::Path {
-        &self.home
-    }
-
-    /// The device given with `--device` / `PKMS_DEVICE`, if any.
-    pub fn device(&self) -> Option<&DeviceSpec> {
-        self.device.as_ref()
-    }
-
     /// How commands log in (`--principal`, `--pin-file`, PKMS_PIN).
     pub fn login(&self) -> &auth::Login {
         &self.login
@@ -214,11 +208,12 @@ impl Context {
         self.logged_in = false;
     }
 
-    /// Prints a result in the chosen format (nothing with `--quiet`).
-    pub fn emit(&self, value: Value) -> anyhow::Result<()> {
+    /// Prints a reply in the chosen format, from its KMS JSON form (nothing with `--quiet`).
+    pub fn emit<T: Serialize + ?Sized>(&self, reply: &T) -> anyhow::Result<()> {
         if self.quiet {
             return Ok(());
         }
+        let value = serde_json::to_value(reply)?;
         let value = match &self.query {
             Some(q) => output::query(&value, q).map_err(usage)?,
             None => value,
@@ -259,6 +254,14 @@ pub fn json_pretty(value: &Value) -> String {
         Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
         Err(_) => value.to_string(),
     }
+}
+
+/// An error as aws-cli prints it with `--output json`: `{"__type": …, "message": …}`.
+#[derive(Serialize)]
+struct ErrorOutput<'a> {
+    #[serde(rename = "__type")]
+    kind: &'a str,
+    message: &'a str,
 }
 
 /// An error found by the CLI itself (bad argument values), with a KMS-style type.
@@ -339,10 +342,25 @@ fn operation_name(subcommand: &str) -> String {
         .collect()
 }
 
+/// The client's error behind `err`: a client call's own, or one a key-service operation (data
+/// keys, file signing) passed on.
+fn client_error(err: &anyhow::Error) -> Option<&Error> {
+    if let Some(e) = err.downcast_ref::<Error>() {
+        return Some(e);
+    }
+    if let Some(e) = err.downcast_ref::<KeyServiceError>() {
+        return e.client_error();
+    }
+    if let Some(e) = err.downcast_ref::<DataKeyError>() {
+        return e.client_error();
+    }
+    err.downcast_ref::<FileSignError>().and_then(FileSignError::client_error)
+}
+
 /// Prints an error to stderr (JSON with `--output json`, aws-cli's sentence otherwise) and
 /// returns the exit status: 252 bad arguments, 254 the token refused, 255 the link failed.
 pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) -> i32 {
-    let (kind, mut message, status) = if let Some(e) = err.downcast_ref::<Error>() {
+    let (kind, mut message, status) = if let Some(e) = client_error(err) {
         match e {
             Error::Token { code, message } => {
                 let mut m = message.clone();
@@ -366,7 +384,9 @@ pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) 
         message = format!("{err:#}");
     }
     let text = match output {
-        OutputFormat::Json => json_pretty(&serde_json::json!({ "__type": kind, "message": message })),
+        OutputFormat::Json => json_pretty(
+            &serde_json::to_value(ErrorOutput { kind: &kind, message: &message }).unwrap_or_default(),
+        ),
         _ => format!("An error occurred ({kind}) when calling the {operation} operation: {message}"),
     };
     let _ = writeln!(std::io::stderr(), "{text}");

@@ -1,9 +1,10 @@
-//! Printing results as aws-cli does: `--output json` (KMS field names in PascalCase, blobs in
-//! base64, dates as ISO-8601 UTC strings like aws-cli v2's default `cli_timestamp_format`),
-//! `--output text` (bare values, tab-separated), `--query` (a small JMESPath subset), and
-//! errors (`{"__type": …, "message": …}` on stderr).
+//! Printing results as aws-cli does: `--output json` (the KMS JSON form of the library's reply
+//! types, [`pkms_lib::model`]: PascalCase field names, blobs in base64, dates as ISO-8601 UTC
+//! strings like aws-cli v2's default `cli_timestamp_format`), `--output text` (bare values,
+//! tab-separated), `--query` (a small JMESPath subset), and errors (`{"__type": …, "message": …}`
+//! on stderr).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// `--output`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -14,65 +15,6 @@ pub enum OutputFormat {
     Text,
     /// PEM (get-public-key only).
     Pem,
-}
-
-/// Formats Unix seconds as ISO-8601 UTC (`2026-11-28T12:34:03+00:00`), as aws-cli v2 prints
-/// timestamps by default.
-pub fn iso8601(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}+00:00", secs / 3600, (secs / 60) % 60, secs % 60)
-}
-
-/// A date field value.
-pub fn date(unix: u64) -> Value {
-    Value::String(iso8601(unix))
-}
-
-/// Builds a JSON object in field order, leaving out `None` fields.
-#[derive(Default)]
-pub struct Obj(Map<String, Value>);
-
-impl Obj {
-    /// An empty object.
-    pub fn new() -> Self {
-        Obj(Map::new())
-    }
-
-    /// Adds a field.
-    pub fn field(mut self, name: &str, value: impl Into<Value>) -> Self {
-        self.0.insert(name.to_owned(), value.into());
-        self
-    }
-
-    /// Adds a field if present.
-    pub fn opt<T: Into<Value>>(mut self, name: &str, value: Option<T>) -> Self {
-        if let Some(v) = value {
-            self.0.insert(name.to_owned(), v.into());
-        }
-        self
-    }
-
-    /// The finished object.
-    pub fn build(self) -> Value {
-        Value::Object(self.0)
-    }
-}
-
-impl From<Obj> for Value {
-    fn from(o: Obj) -> Value {
-        o.build()
-    }
 }
 
 /// Applies a `--query` expression: dotted field names, `[N]` indexes and `[]` projections
@@ -202,7 +144,7 @@ fn render_text(value: &Value, lines: &mut Vec<String>) {
 
 /// PEM-encodes DER bytes under `label` (64-character lines).
 pub fn pem(label: &str, der: &[u8]) -> String {
-    let b = super::args::b64(der);
+    let b = pkms_lib::model::encoding::base64_text(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for chunk in b.as_bytes().chunks(64) {
         out.push_str(&String::from_utf8_lossy(chunk));
@@ -216,20 +158,6 @@ pub fn pem(label: &str, der: &[u8]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn dates_are_iso8601_utc() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00+00:00");
-        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00+00:00");
-        assert_eq!(iso8601(1_764_333_243), "2025-11-28T12:34:03+00:00");
-        assert_eq!(iso8601(4_102_444_799), "2099-12-31T23:59:59+00:00");
-    }
-
-    #[test]
-    fn obj_keeps_field_order_and_drops_none() {
-        let v = Obj::new().field("B", 1).opt::<u32>("Skip", None).field("A", "x").build();
-        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"B":1,"A":"x"}"#);
-    }
 
     #[test]
     fn query_paths() {

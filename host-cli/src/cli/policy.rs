@@ -1,6 +1,6 @@
 //! Key policies and grants: get-key-policy, put-key-policy, create-grant, list-grants,
-//! retire-grant, revoke-grant; and the conversion between KMS-shaped JSON policies and the
-//! token's compact form ([`policy_from_json`], [`policy_to_json`]).
+//! retire-grant, revoke-grant; and the conversion of KMS-shaped JSON policies to the token's
+//! compact form ([`policy_from_json`]; the other way is [`PolicyDocument::from_compact`]).
 //!
 //! JSON shape (KMS's, with `Pkms` principals: names, `role/admin` or `*`):
 //! `{"Version":"2012-10-17","Statement":[{"Sid":"..","Effect":"Allow","Principal":{"Pkms":["bob"]},
@@ -9,15 +9,16 @@
 //! context); `pkms:EncryptionContextEquals` (an object of pairs) requires exactly that context.
 
 use clap::Subcommand;
+use pkms_lib::model::{
+    ContextConstraint, CreateGrantOutput, GetKeyPolicyOutput, ListGrantsOutput, PolicyDocument,
+};
 use pkms_protocol::access::{
     action_bits, Condition, ConditionKind, Effect, Policy, Statement, ALL_ACTIONS, GRANT_OPERATIONS,
     MAX_POLICY_BYTES,
 };
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use super::output::date;
 use super::{usage, Context};
-use crate::client::ContextConstraint;
 
 /// A statement with owned strings: effect, principals, action bits, condition.
 type OwnedStatement = (Effect, Vec<String>, u64, Option<(ConditionKind, Vec<(String, String)>)>);
@@ -131,54 +132,6 @@ pub fn policy_from_json(text: &str) -> Result<Vec<u8>, String> {
         return Err("the policy has an empty statement list, principal list or action list".into());
     }
     Ok(buf)
-}
-
-/// Action names of a bit set (`kms:*` for all).
-pub fn action_names(bits: u64) -> Vec<String> {
-    if bits == ALL_ACTIONS {
-        return vec!["kms:*".into()];
-    }
-    (0..64)
-        .filter_map(pkms_protocol::Action::from_bit_index)
-        .filter(|a| bits & a.bit() != 0)
-        .map(|a| a.name().to_owned())
-        .collect()
-}
-
-/// Converts a compact policy to KMS-shaped JSON.
-pub fn policy_to_json(bytes: &[u8]) -> Option<Value> {
-    let p = Policy::decode(bytes)?;
-    let statements: Vec<Value> = p
-        .statements
-        .iter()
-        .map(|s| {
-            let mut o = Map::new();
-            o.insert("Effect".into(), json!(if s.effect == Effect::Allow { "Allow" } else { "Deny" }));
-            o.insert("Principal".into(), json!({ "Pkms": s.principals.iter().collect::<Vec<_>>() }));
-            o.insert("Action".into(), json!(action_names(s.actions)));
-            o.insert("Resource".into(), json!("*"));
-            if let Some(c) = &s.condition {
-                let cond = match c.kind {
-                    ConditionKind::Subset => {
-                        let m: Map<String, Value> = c
-                            .pairs
-                            .iter()
-                            .map(|(k, v)| (format!("kms:EncryptionContext:{k}"), json!(v)))
-                            .collect();
-                        json!({ "StringEquals": m })
-                    }
-                    ConditionKind::Equals => {
-                        let m: Map<String, Value> =
-                            c.pairs.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
-                        json!({ "pkms:EncryptionContextEquals": m })
-                    }
-                };
-                o.insert("Condition".into(), cond);
-            }
-            Value::Object(o)
-        })
-        .collect();
-    Some(json!({ "Version": "2012-10-17", "Statement": statements }))
 }
 
 /// A KMS GrantOperation name (`Encrypt`, `Decrypt`, …) to its bit.
@@ -307,9 +260,10 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         Commands::GetKeyPolicy { key_id, policy_name } => {
             check_policy_name(&policy_name)?;
             let (_, bytes) = ctx.client()?.get_key_policy(&key_id)?;
-            let doc = policy_to_json(&bytes)
+            let doc = PolicyDocument::from_compact(&bytes)
                 .ok_or_else(|| anyhow::anyhow!("the token sent a policy this pkms cannot read"))?;
-            ctx.emit(json!({ "Policy": super::json_pretty(&doc), "PolicyName": "default" }))
+            let policy = super::json_pretty(&serde_json::to_value(&doc)?);
+            ctx.emit(&GetKeyPolicyOutput { policy, policy_name: "default".to_owned() })
         }
         Commands::PutKeyPolicy { key_id, policy, policy_name } => {
             check_policy_name(&policy_name)?;
@@ -328,36 +282,13 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let constraint = constraints.as_deref().map(parse_constraints).transpose()?;
             let id =
                 ctx.client()?.create_grant(&key_id, &grantee_principal, bits, constraint.as_ref(), &name)?;
-            ctx.emit(json!({ "GrantId": id, "GrantToken": id }))
+            ctx.emit(&CreateGrantOutput::new(id))
         }
         Commands::ListGrants { key_id } => {
             let client = ctx.client()?;
             let key = client.describe_key(&key_id).map(|m| m.key_id.to_string()).unwrap_or(key_id.clone());
             let grants = client.list_grants(&key_id)?;
-            let items: Vec<Value> = grants
-                .iter()
-                .map(|g| {
-                    let mut o = json!({
-                        "KeyId": key,
-                        "GrantId": g.grant_id,
-                        "Name": g.name,
-                        "CreationDate": date(g.created),
-                        "GranteePrincipal": g.grantee,
-                        "IssuingAccount": g.issuer,
-                        "Operations": action_names(g.operations).iter().map(|n| n.trim_start_matches("kms:").to_owned()).collect::<Vec<_>>(),
-                    });
-                    if let Some(c) = &g.constraint {
-                        let pairs: Map<String, Value> = c.pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-                        let label = match c.kind {
-                            ConditionKind::Equals => "EncryptionContextEquals",
-                            ConditionKind::Subset => "EncryptionContextSubset",
-                        };
-                        o["Constraints"] = json!({ label: pairs });
-                    }
-                    o
-                })
-                .collect();
-            ctx.emit(json!({ "Grants": items, "Truncated": false }))
+            ctx.emit(&ListGrantsOutput::complete(&key, grants))
         }
         Commands::RetireGrant { key_id, grant_id } => {
             ctx.client()?.retire_grant(&key_id, &grant_id)?;

@@ -2,11 +2,9 @@
 //! list-key-rotations, retire-key-versions.
 
 use clap::Subcommand;
-use serde_json::Value;
 
-use super::output::{date, Obj};
 use super::Context;
-use crate::model::RotationEntry;
+use pkms_lib::model::RotationsPage;
 
 /// Rotation commands.
 #[derive(Debug, Subcommand)]
@@ -74,17 +72,6 @@ pub enum Commands {
     },
 }
 
-fn rotation_json(r: &RotationEntry) -> Value {
-    Obj::new()
-        .field("KeyId", r.key_id.to_string())
-        .field("KeyMaterialId", r.key_material_id.to_string())
-        .field("KeyVersion", r.key_version)
-        .field("KeyMaterialState", r.key_material_state.as_str())
-        .field("RotationDate", date(r.rotation_date))
-        .opt("RotationType", r.rotation_type.map(|t| t.as_str()))
-        .build()
-}
-
 /// Runs a rotation command.
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
@@ -97,53 +84,30 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             Ok(())
         }
         Commands::GetKeyRotationStatus { key_id } => {
-            let s = ctx.client()?.get_key_rotation_status(&key_id)?;
-            ctx.emit(
-                Obj::new()
-                    .field("KeyRotationEnabled", s.key_rotation_enabled)
-                    .field("KeyId", s.key_id.to_string())
-                    .opt("RotationPeriodInDays", s.rotation_period_in_days)
-                    .opt("NextRotationDate", s.next_rotation_date.map(date))
-                    .opt("OnDemandRotationStartDate", s.on_demand_rotation_start_date.map(date))
-                    .build(),
-            )
+            let status = ctx.client()?.get_key_rotation_status(&key_id)?;
+            ctx.emit(&status)
         }
         Commands::RotateKeyOnDemand { key_id } => {
-            let r = ctx.client()?.rotate_key_on_demand(&key_id)?;
-            ctx.emit(
-                Obj::new()
-                    .field("KeyId", r.key_id.to_string())
-                    .field("KeyVersion", r.key_version)
-                    .field("KeyMaterialId", r.key_material_id.to_string())
-                    .build(),
-            )
+            let rotated = ctx.client()?.rotate_key_on_demand(&key_id)?;
+            ctx.emit(&rotated)
         }
         Commands::ListKeyRotations { key_id, limit, starting_token } => {
             let client = ctx.client()?;
-            let (rotations, next_marker, truncated) = if limit.is_some() || starting_token.is_some() {
+            let page = if limit.is_some() || starting_token.is_some() {
                 let page = client.list_key_rotations(&key_id, limit, starting_token.as_deref())?;
-                (page.rotations, page.next_marker, page.truncated)
+                RotationsPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page }
             } else {
-                (client.list_all_key_rotations(&key_id)?, None, false)
+                RotationsPage {
+                    rotations: client.list_all_key_rotations(&key_id)?,
+                    next_marker: None,
+                    truncated: false,
+                }
             };
-            let items: Vec<Value> = rotations.iter().map(rotation_json).collect();
-            ctx.emit(
-                Obj::new()
-                    .field("Rotations", items)
-                    .opt("NextMarker", next_marker.filter(|_| truncated))
-                    .field("Truncated", truncated)
-                    .build(),
-            )
+            ctx.emit(&page)
         }
         Commands::RetireKeyVersions { key_id, below_version } => {
-            let r = ctx.client()?.retire_key_versions(&key_id, below_version)?;
-            ctx.emit(
-                Obj::new()
-                    .field("KeyId", r.key_id.to_string())
-                    .field("RetiredCount", r.retired_count)
-                    .field("OldestKeyVersion", r.oldest_key_version)
-                    .build(),
-            )
+            let retired = ctx.client()?.retire_key_versions(&key_id, below_version)?;
+            ctx.emit(&retired)
         }
     }
 }

@@ -3,8 +3,8 @@
 use clap::Subcommand;
 use pkms_protocol::{MessageType, SigningAlgorithm};
 
-use super::args::{b64, kms_value_parser, parse_blob, Blob};
-use super::output::{pem, Obj, OutputFormat};
+use super::args::{kms_value_parser, parse_blob, Blob};
+use super::output::{pem, OutputFormat};
 use super::Context;
 
 /// Signing commands.
@@ -73,14 +73,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::Sign { key_id, message, message_type, signing_algorithm } => {
             let out = ctx.client()?.sign(&key_id, &message, message_type, signing_algorithm)?;
-            ctx.emit(
-                Obj::new()
-                    .field("KeyId", out.key_id.to_string())
-                    .field("Signature", b64(&out.signature))
-                    .field("SigningAlgorithm", out.signing_algorithm.as_str())
-                    .field("KeyVersion", out.key_version)
-                    .build(),
-            )
+            ctx.emit(&out)
         }
         Commands::Verify { key_id, message, message_type, signature, signing_algorithm, key_version } => {
             let out = ctx.client()?.verify(
@@ -91,31 +84,14 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 signing_algorithm,
                 key_version,
             )?;
-            ctx.emit(
-                Obj::new()
-                    .field("KeyId", out.key_id.to_string())
-                    .field("SignatureValid", out.signature_valid)
-                    .field("SigningAlgorithm", out.signing_algorithm.as_str())
-                    .field("KeyVersion", out.key_version)
-                    .build(),
-            )
+            ctx.emit(&out)
         }
         Commands::GetPublicKey { key_id, key_version } => {
             let out = ctx.client()?.get_public_key(&key_id, key_version)?;
             if ctx.output == OutputFormat::Pem {
                 return ctx.emit_raw(&pem("PUBLIC KEY", &out.public_key));
             }
-            let (_, algs) = super::keys::algorithms(out.key_spec);
-            ctx.emit(
-                Obj::new()
-                    .field("KeyId", out.key_id.to_string())
-                    .field("PublicKey", b64(&out.public_key))
-                    .field("KeySpec", out.key_spec.as_str())
-                    .field("KeyUsage", out.key_usage.as_str())
-                    .field("SigningAlgorithms", algs)
-                    .field("KeyVersion", out.key_version)
-                    .build(),
-            )
+            ctx.emit(&out)
         }
     }
 }

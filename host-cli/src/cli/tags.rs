@@ -1,10 +1,9 @@
 //! tag-resource, untag-resource, list-resource-tags.
 
 use clap::Subcommand;
-use serde_json::Value;
+use pkms_lib::model::ListResourceTagsOutput;
 
 use super::args::{merge_tags, parse_tags, TagsArg};
-use super::output::Obj;
 use super::Context;
 
 /// Tag commands.
@@ -54,16 +53,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         }
         Commands::ListResourceTags { key_id } => {
             let tags = ctx.client()?.list_resource_tags(&key_id)?;
-            let items: Vec<Value> = tags
-                .iter()
-                .map(|t| {
-                    Obj::new()
-                        .field("TagKey", t.tag_key.clone())
-                        .field("TagValue", t.tag_value.clone())
-                        .build()
-                })
-                .collect();
-            ctx.emit(Obj::new().field("Tags", items).field("Truncated", false).build())
+            ctx.emit(&ListResourceTagsOutput::complete(tags))
         }
     }
 }

@@ -1,9 +1,10 @@
-//! CLI flows run against both tokens (`cli_inprocess.rs`, `cli_qemu.rs`): the acceptance
-//! scenarios of issues 2-4 through the built binary, with the exit statuses and error types.
+//! CLI flows run against both tokens (`cli_inprocess.rs`, `cli_qemu.rs`): symmetric keys,
+//! rotation, signing and HMAC, and key lifecycle through the built binary, with the exit
+//! statuses and error types.
 
 use super::{error_type, field, unb64, Env};
 
-/// Issue 2: create, encrypt/decrypt with context, every bad input, data keys, random, lists,
+/// Symmetric keys: create, encrypt/decrypt with context, every bad input, data keys, random, lists,
 /// text output and --query.
 pub fn symmetric(env: &Env) {
     let info = env.json(&["info"]);
@@ -148,7 +149,7 @@ pub fn symmetric(env: &Env) {
     assert!(out.status.success() && out.stdout.is_empty());
 }
 
-/// Issue 3: rotations, ReEncrypt, rotation settings and retirement.
+/// Rotation: rotations, ReEncrypt, rotation settings and retirement.
 pub fn rotation(env: &Env) {
     let key = field(&env.json(&["create-key"]), "KeyMetadata.KeyId");
     let m1 = env.fileb("m1", b"v1 secret");
@@ -214,7 +215,7 @@ pub fn rotation(env: &Env) {
     env.json(&["decrypt", "--ciphertext-blob", &b2, "--encryption-context", "t=1"]);
 }
 
-/// Issue 4: P-256 signatures that openssl verifies, HMAC, key usage.
+/// Signing: P-256 signatures that openssl verifies, HMAC, key usage.
 pub fn signing(env: &Env) {
     let sk = field(
         &env.json(&["create-key", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY"]),
@@ -302,7 +303,7 @@ pub fn signing(env: &Env) {
     env.json(&["create-key", "--key-spec", "HMAC_512", "--key-usage", "GENERATE_VERIFY_MAC"]);
 }
 
-/// Issue 4: aliases, the key-state walk, tags and descriptions.
+/// Lifecycle: aliases, the key-state walk, tags and descriptions.
 pub fn lifecycle(env: &Env) {
     let ek = field(
         &env.json(&["create-key", "--tags", "TagKey=team,TagValue=infra", "env=prod"]),

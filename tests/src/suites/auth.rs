@@ -4,7 +4,7 @@
 
 use p256::ecdsa::VerifyingKey;
 use p256::pkcs8::DecodePublicKey;
-use pkms_lib::cli::audit::{export_bytes, parse_export, verify_export, VerifyError};
+use pkms_lib::audit::{export_bytes, parse_export, verify_export, VerifyError};
 use pkms_lib::client::NO_CONTEXT;
 use pkms_lib::model::CreateKeyParams;
 use pkms_lib::Client;

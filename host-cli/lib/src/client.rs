@@ -1,0 +1,1033 @@
+//! The typed client: one method per [`Request`] variant, owned results, one error type.
+//!
+//! A [`Client`] owns a [`Transport`]. At connect it sends a lone 0x00 (which ends any partial
+//! frame a previous host left on the token) and a Hello with a generous timeout (QEMU's first
+//! exchange can stall about a second). Every request carries a fresh, increasing request id and
+//! the host's wall time; response frames with another id are stale and discarded.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pkms_protocol::context::EncryptionContext;
+use pkms_protocol::framing::{self, Feed, FrameAccumulator, FrameError};
+use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_TAGS_PER_KEY};
+use pkms_protocol::messages::{Request, RequestFrame, Response};
+use pkms_protocol::{
+    DataKeySpec, EncryptionAlgorithm, ErrorCode, KeyVersion, MacAlgorithm, MessageType, SigningAlgorithm,
+    UnixTime, PROTOCOL_VERSION,
+};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, LinkError, Result};
+use crate::model::*;
+use crate::transport::Transport;
+
+/// How long the first exchange (Hello) may take.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time one request may take (P-256 key generation under QEMU is the slowest).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An empty encryption context (an untyped `&[]` cannot infer the pair types).
+pub const NO_CONTEXT: &[(&str, &str)] = &[];
+
+/// A source of wall time (Unix seconds) sent with every request.
+pub type Clock = Box<dyn Fn() -> Option<UnixTime> + Send>;
+
+/// The system clock as Unix seconds (`None` if it is before 1970).
+pub fn system_now() -> Option<UnixTime> {
+    SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+/// A connected token. Not shareable between threads at once (`&mut self` per call); open one
+/// client per thread, or put it behind a mutex.
+pub struct Client {
+    transport: Box<dyn Transport>,
+    acc: Box<FrameAccumulator>,
+    pending: Vec<u8>,
+    tx: Vec<u8>,
+    next_id: u32,
+    timeout: Duration,
+    clock: Clock,
+    synced: bool,
+    firmware_version: String,
+}
+
+/// A response frame seen by [`Client::recv_raw`]: its id, and the error it carried if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    /// The request id it answers (0: a frame the token could not decode).
+    pub id: u32,
+    /// `None` for a success, else the error code and message.
+    pub error: Option<(ErrorCode, String)>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("firmware_version", &self.firmware_version).finish_non_exhaustive()
+    }
+}
+
+fn protocol(msg: impl Into<String>) -> Error {
+    Error::Link(LinkError::Protocol(msg.into()))
+}
+
+fn unexpected(op: &str) -> Error {
+    protocol(format!("the token answered {op} with a response of another kind"))
+}
+
+fn token_error(code: ErrorCode, message: &str) -> Error {
+    Error::Token { code, message: message.to_owned() }
+}
+
+/// Builds a wire encryption context from string pairs.
+fn wire_context<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Result<EncryptionContext<'_>> {
+    let mut ctx = EncryptionContext::new();
+    for (k, v) in pairs {
+        ctx.push((k.as_ref(), v.as_ref())).map_err(|_| {
+            Error::InvalidInput(format!(
+                "an encryption context holds at most {} pairs",
+                pkms_protocol::limits::MAX_CONTEXT_PAIRS
+            ))
+        })?;
+    }
+    Ok(ctx)
+}
+
+fn wire_tags(tags: &[Tag]) -> Result<pkms_protocol::Tags<'_>> {
+    let mut out = pkms_protocol::Tags::new();
+    for t in tags {
+        out.push(pkms_protocol::Tag { tag_key: &t.tag_key, tag_value: &t.tag_value })
+            .map_err(|_| Error::InvalidInput(format!("a key holds at most {MAX_TAGS_PER_KEY} tags")))?;
+    }
+    Ok(out)
+}
+
+impl Client {
+    /// Connects over `transport`: flushes any partial frame, then exchanges Hello. Fails with
+    /// [`ErrorCode::UnsupportedProtocolVersion`] if the token speaks another protocol version.
+    pub fn connect<T: Transport + 'static>(transport: T) -> Result<Client> {
+        Self::connect_boxed(Box::new(transport))
+    }
+
+    /// As [`Client::connect`], for an already boxed transport.
+    pub fn connect_boxed(transport: Box<dyn Transport>) -> Result<Client> {
+        Self::connect_with_timeout(transport, HELLO_TIMEOUT)
+    }
+
+    /// As [`Client::connect_boxed`], waiting at most `hello_timeout` for the Hello answer.
+    pub fn connect_with_timeout(transport: Box<dyn Transport>, hello_timeout: Duration) -> Result<Client> {
+        let mut client = Client {
+            transport,
+            acc: Box::new(FrameAccumulator::new()),
+            pending: Vec::new(),
+            tx: vec![0u8; MAX_ENCODED_FRAME],
+            next_id: 1,
+            timeout: DEFAULT_TIMEOUT,
+            clock: Box::new(system_now),
+            synced: false,
+            firmware_version: String::new(),
+        };
+        client.transport.send(&[0])?;
+        let version = client.call_with_timeout(
+            Request::Hello(pkms_protocol::request::Hello { protocol_version: PROTOCOL_VERSION }),
+            hello_timeout,
+            |r| match r {
+                Response::Hello(pkms_protocol::reply::Hello { protocol_version, firmware_version }) => {
+                    Some((protocol_version, firmware_version.to_owned()))
+                }
+                _ => None,
+            },
+            "Hello",
+        )?;
+        if version.0 != PROTOCOL_VERSION {
+            return Err(token_error(
+                ErrorCode::UnsupportedProtocolVersion,
+                &format!("token speaks protocol {}, host speaks {PROTOCOL_VERSION}", version.0),
+            ));
+        }
+        client.firmware_version = version.1;
+        client.synced = true;
+        Ok(client)
+    }
+
+    /// The firmware version the token reported at connect.
+    pub fn firmware_version(&self) -> &str {
+        &self.firmware_version
+    }
+
+    /// Sets how long each request may take (default [`DEFAULT_TIMEOUT`]).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Replaces the wall clock sent with requests (tests use it to move time forward; the token
+    /// never moves its own time backwards).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    fn next_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.checked_add(1).unwrap_or(1);
+        id
+    }
+
+    /// Sends raw bytes as they are (tests of the token's handling of garbage).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.transport.send(bytes)?;
+        Ok(())
+    }
+
+    /// Waits for the next response frame of any id (tests of garbage handling).
+    pub fn recv_raw(&mut self, timeout: Duration) -> Result<RawResponse> {
+        let payload = self.read_payload(Instant::now() + timeout, timeout)?;
+        let frame = framing::decode_response(&payload).map_err(|_| protocol("undecodable response frame"))?;
+        Ok(RawResponse { id: frame.id, error: frame.result.err().map(|e| (e.code, e.message.to_owned())) })
+    }
+
+    /// Reads until one complete frame payload is available.
+    fn read_payload(&mut self, deadline: Instant, timeout: Duration) -> Result<Vec<u8>> {
+        let mut buf = [0u8; 4096];
+        loop {
+            while !self.pending.is_empty() {
+                match self.acc.push(&self.pending) {
+                    Feed::NeedMore => self.pending.clear(),
+                    Feed::Frame(payload, used) => {
+                        let out = payload.to_vec();
+                        self.pending.drain(..used);
+                        return Ok(out);
+                    }
+                    Feed::Overflow(used) | Feed::Malformed(used) => {
+                        self.pending.drain(..used);
+                        if self.synced {
+                            return Err(protocol(
+                                "the token sent a frame that is not valid COBS or too large",
+                            ));
+                        }
+                    }
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(LinkError::Timeout(timeout).into());
+            }
+            let n = self.transport.recv(&mut buf, left).map_err(|e| match e {
+                LinkError::Timeout(_) => LinkError::Timeout(timeout),
+                e => e,
+            })?;
+            self.pending.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    fn call<T>(
+        &mut self,
+        request: Request<'_>,
+        map: impl FnOnce(Response<'_>) -> Option<T>,
+        op: &str,
+    ) -> Result<T> {
+        let timeout = self.timeout;
+        self.call_with_timeout(request, timeout, map, op)
+    }
+
+    fn call_with_timeout<T>(
+        &mut self,
+        request: Request<'_>,
+        timeout: Duration,
+        map: impl FnOnce(Response<'_>) -> Option<T>,
+        op: &str,
+    ) -> Result<T> {
+        let id = self.next_id();
+        let frame = RequestFrame { id, now: (self.clock)(), request };
+        let n = framing::encode(&frame, &mut self.tx).map_err(|e| match e {
+            FrameError::TooLarge => Error::InvalidInput(format!(
+                "the {op} request does not fit in one frame of {} bytes",
+                pkms_protocol::limits::MAX_FRAME
+            )),
+            FrameError::Malformed => Error::InvalidInput(format!("the {op} request cannot be encoded")),
+        })?;
+        self.transport.send(&self.tx[..n])?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let payload = self.read_payload(deadline, timeout)?;
+            let frame = match framing::decode_response(&payload) {
+                Ok(f) => f,
+                Err(_) if !self.synced => continue,
+                Err(_) => return Err(protocol(format!("undecodable response frame to {op}"))),
+            };
+            let ours = frame.id == id || (frame.id == 0 && self.synced && frame.result.is_err());
+            if !ours {
+                continue; // a stale answer to an earlier request
+            }
+            return match frame.result {
+                Ok(resp) => map(resp).ok_or_else(|| unexpected(op)),
+                Err(e) => Err(token_error(e.code, e.message)),
+            };
+        }
+    }
+
+    /// GetInfo.
+    pub fn get_info(&mut self) -> Result<TokenInfo> {
+        self.call(
+            Request::GetInfo(pkms_protocol::request::GetInfo {}),
+            |r| match r {
+                Response::Info(pkms_protocol::reply::Info { info: i }) => Some(TokenInfo {
+                    firmware_version: i.firmware_version.to_owned(),
+                    protocol_version: i.protocol_version,
+                    board: i.board.to_owned(),
+                    platform: i.platform,
+                    entropy_source: i.entropy_source.to_owned(),
+                    key_protection: i.key_protection.to_owned(),
+                    storage_total_bytes: i.storage_total_bytes,
+                    storage_free_bytes: i.storage_free_bytes,
+                    key_count: i.key_count,
+                    time_high_water_mark: i.time_high_water_mark,
+                    initialized: i.initialized,
+                }),
+                _ => None,
+            },
+            "GetInfo",
+        )
+    }
+
+    /// GenerateRandom: `number_of_bytes` (1..=1024) random bytes from the token.
+    pub fn generate_random(&mut self, number_of_bytes: u16) -> Result<Zeroizing<Vec<u8>>> {
+        self.call(
+            Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes }),
+            |r| match r {
+                Response::Random(pkms_protocol::reply::Random { plaintext }) => {
+                    Some(Zeroizing::new(plaintext.to_vec()))
+                }
+                _ => None,
+            },
+            "GenerateRandom",
+        )
+    }
+
+    /// CreateKey.
+    pub fn create_key(&mut self, params: &CreateKeyParams) -> Result<KeyMetadata> {
+        let tags = wire_tags(&params.tags)?;
+        self.call(
+            Request::CreateKey(pkms_protocol::request::CreateKey {
+                key_spec: params.key_spec,
+                key_usage: params.key_usage,
+                description: &params.description,
+                tags,
+                user_presence_required: params.user_presence_required,
+            }),
+            metadata,
+            "CreateKey",
+        )
+    }
+
+    /// DescribeKey (key id or alias).
+    pub fn describe_key(&mut self, key_id: &str) -> Result<KeyMetadata> {
+        self.call(
+            Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id }),
+            metadata,
+            "DescribeKey",
+        )
+    }
+
+    /// One page of ListKeys.
+    pub fn list_keys(&mut self, limit: Option<u16>, marker: Option<&str>) -> Result<KeysPage> {
+        self.call(
+            Request::ListKeys(pkms_protocol::request::ListKeys { limit, marker }),
+            |r| match r {
+                Response::Keys(pkms_protocol::reply::Keys { keys, next_marker, truncated }) => {
+                    Some(KeysPage {
+                        keys: keys.to_vec(),
+                        next_marker: next_marker.map(str::to_owned),
+                        truncated,
+                    })
+                }
+                _ => None,
+            },
+            "ListKeys",
+        )
+    }
+
+    /// Every key, following NextMarker.
+    pub fn list_all_keys(&mut self) -> Result<Vec<pkms_protocol::KeyId>> {
+        let mut all = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self.list_keys(None, marker.as_deref())?;
+            all.extend(page.keys);
+            match page.next_marker {
+                Some(m) if page.truncated => marker = Some(m),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Encrypt up to 4096 bytes under the key's newest version.
+    pub fn encrypt<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        key_id: &str,
+        plaintext: &[u8],
+        encryption_context: &[(K, V)],
+    ) -> Result<EncryptOutput> {
+        let encryption_context = wire_context(encryption_context)?;
+        self.call(
+            Request::Encrypt(pkms_protocol::request::Encrypt { key_id, plaintext, encryption_context }),
+            |r| match r {
+                Response::Encrypt(pkms_protocol::reply::Encrypt {
+                    ciphertext_blob,
+                    key_id,
+                    key_version,
+                    key_material_id,
+                }) => Some(EncryptOutput {
+                    ciphertext_blob: ciphertext_blob.to_vec(),
+                    key_id,
+                    encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+                    key_version,
+                    key_material_id,
+                }),
+                _ => None,
+            },
+            "Encrypt",
+        )
+    }
+
+    /// Decrypt; `key_id`, if given, must name the blob's key (else IncorrectKey).
+    pub fn decrypt<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        ciphertext_blob: &[u8],
+        encryption_context: &[(K, V)],
+        key_id: Option<&str>,
+    ) -> Result<DecryptOutput> {
+        let encryption_context = wire_context(encryption_context)?;
+        self.call(
+            Request::Decrypt(pkms_protocol::request::Decrypt { ciphertext_blob, encryption_context, key_id }),
+            |r| match r {
+                Response::Decrypt(pkms_protocol::reply::Decrypt {
+                    plaintext,
+                    key_id,
+                    key_version,
+                    key_material_id,
+                }) => Some(DecryptOutput {
+                    plaintext: Zeroizing::new(plaintext.to_vec()),
+                    encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+                    key_id,
+                    key_version,
+                    key_material_id,
+                }),
+                _ => None,
+            },
+            "Decrypt",
+        )
+    }
+
+    /// ReEncrypt inside the token.
+    pub fn re_encrypt<K: AsRef<str>, V: AsRef<str>, K2: AsRef<str>, V2: AsRef<str>>(
+        &mut self,
+        ciphertext_blob: &[u8],
+        source_encryption_context: &[(K, V)],
+        source_key_id: Option<&str>,
+        destination_key_id: &str,
+        destination_encryption_context: &[(K2, V2)],
+    ) -> Result<ReEncryptOutput> {
+        let source_encryption_context = wire_context(source_encryption_context)?;
+        let destination_encryption_context = wire_context(destination_encryption_context)?;
+        self.call(
+            Request::ReEncrypt(pkms_protocol::request::ReEncrypt {
+                ciphertext_blob,
+                source_encryption_context,
+                source_key_id,
+                destination_key_id,
+                destination_encryption_context,
+            }),
+            |r| match r {
+                Response::ReEncrypt(pkms_protocol::reply::ReEncrypt {
+                    ciphertext_blob,
+                    source_key_id,
+                    key_id,
+                    source_key_material_id,
+                    destination_key_material_id,
+                }) => Some(ReEncryptOutput {
+                    ciphertext_blob: ciphertext_blob.to_vec(),
+                    source_key_id,
+                    key_id,
+                    source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+                    destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+                    source_key_material_id,
+                    destination_key_material_id,
+                }),
+                _ => None,
+            },
+            "ReEncrypt",
+        )
+    }
+
+    fn data_key<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        key_id: &str,
+        encryption_context: &[(K, V)],
+        size: DataKeySize,
+        with_plaintext: bool,
+    ) -> Result<DataKey> {
+        let encryption_context = wire_context(encryption_context)?;
+        let (key_spec, number_of_bytes): (Option<DataKeySpec>, Option<u16>) = match size {
+            DataKeySize::Spec(s) => (Some(s), None),
+            DataKeySize::Bytes(n) => (None, Some(n)),
+        };
+        let (request, op) = if with_plaintext {
+            (
+                Request::GenerateDataKey(pkms_protocol::request::GenerateDataKey {
+                    key_id,
+                    encryption_context,
+                    key_spec,
+                    number_of_bytes,
+                }),
+                "GenerateDataKey",
+            )
+        } else {
+            (
+                Request::GenerateDataKeyWithoutPlaintext(
+                    pkms_protocol::request::GenerateDataKeyWithoutPlaintext {
+                        key_id,
+                        encryption_context,
+                        key_spec,
+                        number_of_bytes,
+                    },
+                ),
+                "GenerateDataKeyWithoutPlaintext",
+            )
+        };
+        let key = self.call(
+            request,
+            |r| match r {
+                Response::DataKey(pkms_protocol::reply::DataKey {
+                    ciphertext_blob,
+                    plaintext,
+                    key_id,
+                    key_material_id,
+                }) => Some(DataKey {
+                    ciphertext_blob: ciphertext_blob.to_vec(),
+                    plaintext: plaintext.map(|p| Zeroizing::new(p.to_vec())),
+                    key_id,
+                    key_material_id,
+                }),
+                _ => None,
+            },
+            op,
+        )?;
+        if with_plaintext != key.plaintext.is_some() {
+            return Err(protocol(format!("the token's answer to {op} has the wrong shape")));
+        }
+        Ok(key)
+    }
+
+    /// GenerateDataKey: a fresh data key, in plaintext and encrypted under `key_id`.
+    pub fn generate_data_key<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        key_id: &str,
+        encryption_context: &[(K, V)],
+        size: DataKeySize,
+    ) -> Result<DataKey> {
+        self.data_key(key_id, encryption_context, size, true)
+    }
+
+    /// GenerateDataKeyWithoutPlaintext: only the encrypted data key.
+    pub fn generate_data_key_without_plaintext<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        key_id: &str,
+        encryption_context: &[(K, V)],
+        size: DataKeySize,
+    ) -> Result<DataKey> {
+        self.data_key(key_id, encryption_context, size, false)
+    }
+
+    fn done(&mut self, request: Request<'_>, op: &str) -> Result<()> {
+        self.call(request, |r| matches!(r, Response::Done(pkms_protocol::reply::Done {})).then_some(()), op)
+    }
+
+    /// EnableKeyRotation (period 90..=2560 days; `None`: 365).
+    pub fn enable_key_rotation(&mut self, key_id: &str, rotation_period_in_days: Option<u16>) -> Result<()> {
+        self.done(
+            Request::EnableKeyRotation(pkms_protocol::request::EnableKeyRotation {
+                key_id,
+                rotation_period_in_days,
+            }),
+            "EnableKeyRotation",
+        )
+    }
+
+    /// DisableKeyRotation.
+    pub fn disable_key_rotation(&mut self, key_id: &str) -> Result<()> {
+        self.done(
+            Request::DisableKeyRotation(pkms_protocol::request::DisableKeyRotation { key_id }),
+            "DisableKeyRotation",
+        )
+    }
+
+    /// GetKeyRotationStatus.
+    pub fn get_key_rotation_status(&mut self, key_id: &str) -> Result<KeyRotationStatus> {
+        self.call(
+            Request::GetKeyRotationStatus(pkms_protocol::request::GetKeyRotationStatus { key_id }),
+            |r| match r {
+                Response::KeyRotationStatus(pkms_protocol::reply::KeyRotationStatus {
+                    key_id,
+                    key_rotation_enabled,
+                    rotation_period_in_days,
+                    next_rotation_date,
+                    on_demand_rotation_start_date,
+                }) => Some(KeyRotationStatus {
+                    key_id,
+                    key_rotation_enabled,
+                    rotation_period_in_days,
+                    next_rotation_date,
+                    on_demand_rotation_start_date,
+                }),
+                _ => None,
+            },
+            "GetKeyRotationStatus",
+        )
+    }
+
+    /// RotateKeyOnDemand: adds a new version now.
+    pub fn rotate_key_on_demand(&mut self, key_id: &str) -> Result<Rotated> {
+        self.call(
+            Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id }),
+            |r| match r {
+                Response::Rotated(pkms_protocol::reply::Rotated { key_id, key_version, key_material_id }) => {
+                    Some(Rotated { key_id, key_version, key_material_id })
+                }
+                _ => None,
+            },
+            "RotateKeyOnDemand",
+        )
+    }
+
+    /// One page of ListKeyRotations.
+    pub fn list_key_rotations(
+        &mut self,
+        key_id: &str,
+        limit: Option<u16>,
+        marker: Option<&str>,
+    ) -> Result<RotationsPage> {
+        self.call(
+            Request::ListKeyRotations(pkms_protocol::request::ListKeyRotations { key_id, limit, marker }),
+            |r| match r {
+                Response::Rotations(pkms_protocol::reply::Rotations {
+                    rotations,
+                    next_marker,
+                    truncated,
+                }) => Some(RotationsPage {
+                    rotations: rotations.iter().map(RotationEntry::from).collect(),
+                    next_marker: next_marker.map(str::to_owned),
+                    truncated,
+                }),
+                _ => None,
+            },
+            "ListKeyRotations",
+        )
+    }
+
+    /// Every version of a key still held, oldest first, following NextMarker.
+    pub fn list_all_key_rotations(&mut self, key_id: &str) -> Result<Vec<RotationEntry>> {
+        let mut all = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self.list_key_rotations(key_id, None, marker.as_deref())?;
+            all.extend(page.rotations);
+            match page.next_marker {
+                Some(m) if page.truncated => marker = Some(m),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// RetireKeyVersions: crypto-erase every version below `below_version`.
+    pub fn retire_key_versions(&mut self, key_id: &str, below_version: KeyVersion) -> Result<Retired> {
+        self.call(
+            Request::RetireKeyVersions(pkms_protocol::request::RetireKeyVersions { key_id, below_version }),
+            |r| match r {
+                Response::Retired(pkms_protocol::reply::Retired {
+                    key_id,
+                    retired_count,
+                    oldest_key_version,
+                }) => Some(Retired { key_id, retired_count, oldest_key_version }),
+                _ => None,
+            },
+            "RetireKeyVersions",
+        )
+    }
+
+    /// Sign with the newest version of an ECC_NIST_P256 key.
+    pub fn sign(
+        &mut self,
+        key_id: &str,
+        message: &[u8],
+        message_type: MessageType,
+        signing_algorithm: SigningAlgorithm,
+    ) -> Result<SignOutput> {
+        self.call(
+            Request::Sign(pkms_protocol::request::Sign { key_id, message, message_type, signing_algorithm }),
+            |r| match r {
+                Response::Sign(pkms_protocol::reply::Sign {
+                    key_id,
+                    signature,
+                    signing_algorithm,
+                    key_version,
+                }) => {
+                    Some(SignOutput { key_id, signature: signature.to_vec(), signing_algorithm, key_version })
+                }
+                _ => None,
+            },
+            "Sign",
+        )
+    }
+
+    /// Verify a DER signature; an invalid one is the error [`ErrorCode::InvalidSignature`].
+    pub fn verify(
+        &mut self,
+        key_id: &str,
+        message: &[u8],
+        message_type: MessageType,
+        signature: &[u8],
+        signing_algorithm: SigningAlgorithm,
+        key_version: Option<KeyVersion>,
+    ) -> Result<VerifyOutput> {
+        self.call(
+            Request::Verify(pkms_protocol::request::Verify {
+                key_id,
+                message,
+                message_type,
+                signature,
+                signing_algorithm,
+                key_version,
+            }),
+            |r| match r {
+                Response::Verify(pkms_protocol::reply::Verify {
+                    key_id,
+                    signature_valid,
+                    signing_algorithm,
+                    key_version,
+                }) => Some(VerifyOutput { key_id, signature_valid, signing_algorithm, key_version }),
+                _ => None,
+            },
+            "Verify",
+        )
+    }
+
+    /// GetPublicKey: DER SubjectPublicKeyInfo of a version (default newest).
+    pub fn get_public_key(
+        &mut self,
+        key_id: &str,
+        key_version: Option<KeyVersion>,
+    ) -> Result<PublicKeyOutput> {
+        self.call(
+            Request::GetPublicKey(pkms_protocol::request::GetPublicKey { key_id, key_version }),
+            |r| match r {
+                Response::PublicKey(pkms_protocol::reply::PublicKey {
+                    key_id,
+                    public_key,
+                    key_spec,
+                    key_usage,
+                    key_version,
+                }) => Some(PublicKeyOutput {
+                    key_id,
+                    public_key: public_key.to_vec(),
+                    key_spec,
+                    key_usage,
+                    signing_algorithms: crate::model::keys::signing_algorithms(key_spec),
+                    key_version,
+                }),
+                _ => None,
+            },
+            "GetPublicKey",
+        )
+    }
+
+    /// GenerateMac with the newest version of an HMAC key.
+    pub fn generate_mac(
+        &mut self,
+        key_id: &str,
+        message: &[u8],
+        mac_algorithm: MacAlgorithm,
+    ) -> Result<MacOutput> {
+        self.call(
+            Request::GenerateMac(pkms_protocol::request::GenerateMac { key_id, message, mac_algorithm }),
+            |r| match r {
+                Response::Mac(pkms_protocol::reply::Mac { key_id, mac, mac_algorithm, key_version }) => {
+                    Some(MacOutput { key_id, mac: mac.to_vec(), mac_algorithm, key_version })
+                }
+                _ => None,
+            },
+            "GenerateMac",
+        )
+    }
+
+    /// VerifyMac; an invalid MAC is the error [`ErrorCode::InvalidMac`].
+    pub fn verify_mac(
+        &mut self,
+        key_id: &str,
+        message: &[u8],
+        mac_algorithm: MacAlgorithm,
+        mac: &[u8],
+        key_version: Option<KeyVersion>,
+    ) -> Result<VerifyMacOutput> {
+        self.call(
+            Request::VerifyMac(pkms_protocol::request::VerifyMac {
+                key_id,
+                message,
+                mac_algorithm,
+                mac,
+                key_version,
+            }),
+            |r| match r {
+                Response::VerifyMac(pkms_protocol::reply::VerifyMac {
+                    key_id,
+                    mac_valid,
+                    mac_algorithm,
+                    key_version,
+                }) => Some(VerifyMacOutput { key_id, mac_valid, mac_algorithm, key_version }),
+                _ => None,
+            },
+            "VerifyMac",
+        )
+    }
+
+    /// EnableKey.
+    pub fn enable_key(&mut self, key_id: &str) -> Result<()> {
+        self.done(Request::EnableKey(pkms_protocol::request::EnableKey { key_id }), "EnableKey")
+    }
+
+    /// DisableKey.
+    pub fn disable_key(&mut self, key_id: &str) -> Result<()> {
+        self.done(Request::DisableKey(pkms_protocol::request::DisableKey { key_id }), "DisableKey")
+    }
+
+    /// ScheduleKeyDeletion (window 7..=30 days; `None`: 30).
+    pub fn schedule_key_deletion(
+        &mut self,
+        key_id: &str,
+        pending_window_in_days: Option<u16>,
+    ) -> Result<DeletionScheduled> {
+        self.call(
+            Request::ScheduleKeyDeletion(pkms_protocol::request::ScheduleKeyDeletion {
+                key_id,
+                pending_window_in_days,
+            }),
+            |r| match r {
+                Response::DeletionScheduled(pkms_protocol::reply::DeletionScheduled {
+                    key_id,
+                    deletion_date,
+                    key_state,
+                    pending_window_in_days,
+                }) => Some(DeletionScheduled { key_id, deletion_date, key_state, pending_window_in_days }),
+                _ => None,
+            },
+            "ScheduleKeyDeletion",
+        )
+    }
+
+    /// CancelKeyDeletion: the key goes back to Disabled. Returns the key id.
+    pub fn cancel_key_deletion(&mut self, key_id: &str) -> Result<pkms_protocol::KeyId> {
+        self.call(
+            Request::CancelKeyDeletion(pkms_protocol::request::CancelKeyDeletion { key_id }),
+            |r| match r {
+                Response::DeletionCancelled(pkms_protocol::reply::DeletionCancelled { key_id }) => {
+                    Some(key_id)
+                }
+                _ => None,
+            },
+            "CancelKeyDeletion",
+        )
+    }
+
+    /// CreateAlias.
+    pub fn create_alias(&mut self, alias_name: &str, target_key_id: &str) -> Result<()> {
+        self.done(
+            Request::CreateAlias(pkms_protocol::request::CreateAlias { alias_name, target_key_id }),
+            "CreateAlias",
+        )
+    }
+
+    /// UpdateAlias.
+    pub fn update_alias(&mut self, alias_name: &str, target_key_id: &str) -> Result<()> {
+        self.done(
+            Request::UpdateAlias(pkms_protocol::request::UpdateAlias { alias_name, target_key_id }),
+            "UpdateAlias",
+        )
+    }
+
+    /// DeleteAlias.
+    pub fn delete_alias(&mut self, alias_name: &str) -> Result<()> {
+        self.done(Request::DeleteAlias(pkms_protocol::request::DeleteAlias { alias_name }), "DeleteAlias")
+    }
+
+    /// One page of ListAliases (optionally only those of `key_id`).
+    pub fn list_aliases(
+        &mut self,
+        key_id: Option<&str>,
+        limit: Option<u16>,
+        marker: Option<&str>,
+    ) -> Result<AliasesPage> {
+        self.call(
+            Request::ListAliases(pkms_protocol::request::ListAliases { key_id, limit, marker }),
+            |r| match r {
+                Response::Aliases(pkms_protocol::reply::Aliases { aliases, next_marker, truncated }) => {
+                    Some(AliasesPage {
+                        aliases: aliases
+                            .iter()
+                            .map(|a| AliasEntry {
+                                alias_name: a.alias_name.to_owned(),
+                                target_key_id: a.target_key_id,
+                                creation_date: a.creation_date,
+                                last_updated_date: a.last_updated_date,
+                            })
+                            .collect(),
+                        next_marker: next_marker.map(str::to_owned),
+                        truncated,
+                    })
+                }
+                _ => None,
+            },
+            "ListAliases",
+        )
+    }
+
+    /// Every alias (optionally only those of `key_id`), following NextMarker.
+    pub fn list_all_aliases(&mut self, key_id: Option<&str>) -> Result<Vec<AliasEntry>> {
+        let mut all = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self.list_aliases(key_id, None, marker.as_deref())?;
+            all.extend(page.aliases);
+            match page.next_marker {
+                Some(m) if page.truncated => marker = Some(m),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// UpdateKeyDescription.
+    pub fn update_key_description(&mut self, key_id: &str, description: &str) -> Result<()> {
+        self.done(
+            Request::UpdateKeyDescription(pkms_protocol::request::UpdateKeyDescription {
+                key_id,
+                description,
+            }),
+            "UpdateKeyDescription",
+        )
+    }
+
+    /// TagResource: adds or replaces tags.
+    pub fn tag_resource(&mut self, key_id: &str, tags: &[Tag]) -> Result<()> {
+        let tags = wire_tags(tags)?;
+        self.done(Request::TagResource(pkms_protocol::request::TagResource { key_id, tags }), "TagResource")
+    }
+
+    /// UntagResource.
+    pub fn untag_resource<S: AsRef<str>>(&mut self, key_id: &str, tag_keys: &[S]) -> Result<()> {
+        let mut keys = heapless::Vec::new();
+        for k in tag_keys {
+            keys.push(k.as_ref())
+                .map_err(|_| Error::InvalidInput(format!("at most {MAX_TAGS_PER_KEY} tag keys at once")))?;
+        }
+        self.done(
+            Request::UntagResource(pkms_protocol::request::UntagResource { key_id, tag_keys: keys }),
+            "UntagResource",
+        )
+    }
+
+    /// ListResourceTags.
+    pub fn list_resource_tags(&mut self, key_id: &str) -> Result<Vec<Tag>> {
+        self.call(
+            Request::ListResourceTags(pkms_protocol::request::ListResourceTags { key_id }),
+            |r| match r {
+                Response::Tags(pkms_protocol::reply::Tags { tags }) => {
+                    Some(tags.iter().map(|t| Tag::new(t.tag_key, t.tag_value)).collect())
+                }
+                _ => None,
+            },
+            "ListResourceTags",
+        )
+    }
+}
+
+fn metadata(r: Response<'_>) -> Option<KeyMetadata> {
+    match r {
+        Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: m }) => {
+            Some(KeyMetadata::from(&m))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::StreamTransport;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn a_silent_token_is_a_link_timeout() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let started = Instant::now();
+        let err = Client::connect_with_timeout(Box::new(StreamTransport::new(a)), Duration::from_millis(200))
+            .expect_err("nobody answers");
+        assert!(matches!(err, Error::Link(LinkError::Timeout(_))), "{err:?}");
+        assert!(err.is_link() && err.code().is_none());
+        assert!(started.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_token_that_hangs_up_is_a_closed_link() {
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(b);
+        let err = Client::connect(StreamTransport::new(a)).expect_err("closed");
+        assert!(err.is_link(), "{err:?}");
+    }
+
+    /// Before Hello is answered, garbage, undecodable frames and stale answers from an earlier
+    /// session are skipped; the first byte sent is the lone 0x00 that ends a partial frame.
+    #[test]
+    fn connect_skips_leftovers_and_sends_a_delimiter_first() {
+        use pkms_protocol::messages::{ResponseFrame, WireError};
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let token = std::thread::spawn(move || {
+            let mut first = [0u8; 1];
+            b.read_exact(&mut first).unwrap();
+            assert_eq!(first, [0], "a lone delimiter first");
+            let mut acc = FrameAccumulator::new();
+            let mut buf = [0u8; 256];
+            let id = loop {
+                let n = b.read(&mut buf).unwrap();
+                if let Feed::Frame(p, _) = acc.push(&buf[..n]) {
+                    let frame = framing::decode_request(p).unwrap();
+                    assert!(matches!(frame.request, Request::Hello(pkms_protocol::request::Hello { .. })));
+                    assert!(frame.now.is_some(), "every request carries the host time");
+                    break frame.id;
+                }
+            };
+            let mut out = vec![0u8; 512];
+            // Leftovers: bad COBS, an error about an undecodable frame, a stale answer.
+            b.write_all(&[0x05, 0x01, 0x00]).unwrap();
+            for (fid, result) in [
+                (0, Err(WireError { code: ErrorCode::MalformedFrame, message: "junk" })),
+                (id + 1000, Ok(Response::Done(pkms_protocol::reply::Done {}))),
+                (
+                    id,
+                    Ok(Response::Hello(pkms_protocol::reply::Hello {
+                        protocol_version: PROTOCOL_VERSION,
+                        firmware_version: "9.9.9",
+                    })),
+                ),
+            ] {
+                let n = framing::encode(&ResponseFrame { id: fid, result }, &mut out).unwrap();
+                b.write_all(&out[..n]).unwrap();
+            }
+            b
+        });
+        let c = Client::connect(StreamTransport::new(a)).unwrap();
+        assert_eq!(c.firmware_version(), "9.9.9");
+        drop(token.join().unwrap());
+    }
+}
+
+#[path = "client_access.rs"]
+mod access;
+pub use crate::model::{AuditCheckpoint, ContextConstraint, Grant, Principal};

@@ -1,0 +1,553 @@
+//! Starts and reaches the QEMU token of a `$PKMS_HOME`.
+//!
+//! The token is the firmware in `qemu/` running under `qemu-system-arm -M mps2-an386`; its
+//! UART0 is bridged to a unix socket and its keys live in a 16 MiB flash file. The firmware
+//! image is carried inside this build (cargo feature `qemu-firmware`, [`firmware::EMBEDDED`]) or
+//! named at run time ([`LaunchOptions::firmware`], `PKMS_QEMU_FIRMWARE`; see [`firmware`]), and
+//! is extracted into the home.
+//!
+//! State in the home directory ([`TokenPaths`]):
+//!
+//! | file                 | what                                                            |
+//! |----------------------|-----------------------------------------------------------------|
+//! | `token.flash`        | the emulated NOR flash: every key. Created erased (0xFF), 16 MiB |
+//! | `token.sock`         | QEMU's UART0 socket                                             |
+//! | `token.pid`          | `PID FIRMWARE_ID` of the running QEMU                           |
+//! | `token.lock`         | flock held by whoever talks to the token                        |
+//! | `token.log`          | QEMU's stdout/stderr: its messages and the firmware's defmt log |
+//! | `token-firmware.elf` | the firmware image QEMU boots                                   |
+//!
+//! [`connect`] returns a [`TokenConnection`] that holds an exclusive lock on `token.lock` for
+//! its whole life: many `pkms` processes on one home take turns, and two QEMUs never run over
+//! one flash file. The QEMU stays running after the connection is dropped (kept warm, so the
+//! next call skips the boot) and ends itself after [`LaunchOptions::idle_timeout`] without a
+//! request. Tests use [`PrivateToken`] (killed when dropped) and [`kill_token`].
+//!
+//! The defmt log in `token.log` is binary; decode it with
+//! `defmt-print -e "$PKMS_HOME/token-firmware.elf" < "$PKMS_HOME/token.log"`.
+
+pub mod firmware;
+mod probe;
+mod process;
+mod qemu;
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rustix::fs::{flock, FlockOperation};
+
+use crate::error::LinkError;
+use crate::transport::TimeoutStream;
+
+pub use process::PidFile;
+pub use qemu::Mode;
+
+/// Size of the flash file: the PSRAM of mps2-an386, which QEMU requires to be exactly 16 MiB.
+pub const FLASH_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// Environment variable naming the QEMU program (default `qemu-system-arm` on `PATH`).
+pub const ENV_QEMU: &str = "PKMS_QEMU";
+/// Environment variable giving the idle timeout in seconds (default 300; 0 = never).
+pub const ENV_IDLE_SECS: &str = "PKMS_IDLE_SECS";
+/// Longest unix socket path the kernel accepts (sun_path, without the NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Why the token could not be started or reached.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// `qemu-system-arm` is not installed (or not where [`LaunchOptions::qemu`] says).
+    #[error(
+        "{program} was not found: the QEMU token needs it. Install it with \
+         `apt-get install qemu-system-arm` (as root, or with sudo), or set {ENV_QEMU} to its path",
+        program = .program.display()
+    )]
+    QemuMissing {
+        /// The program looked for.
+        program: PathBuf,
+    },
+    /// A file operation in the home directory failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// The flash file exists but is not 16 MiB: it is left alone (it may hold keys).
+    #[error("{} is {size} bytes, not {FLASH_FILE_BYTES}: not a Pocket KMS flash file; move it away", .path.display())]
+    BadFlashFile {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// The home directory's path is too long for a unix socket.
+    #[error("{} is too long for a unix socket ({MAX_SOCKET_PATH} bytes at most): use a shorter PKMS_HOME", .0.display())]
+    SocketPathTooLong(PathBuf),
+    /// No firmware image: this build embeds none and none was named.
+    #[error(
+        "no QEMU token firmware: this build of pkms_lib embeds none (cargo feature `qemu-firmware`); \
+         set {ENV_FIRMWARE} to the firmware ELF (built by `cd qemu && cargo build --release`) or \
+         give LaunchOptions::firmware",
+        ENV_FIRMWARE = firmware::ENV_FIRMWARE
+    )]
+    NoFirmware,
+    /// The firmware file named is not an ELF image.
+    #[error("{} is not an ELF file (the QEMU token firmware is the ELF `qemu/` builds)", .0.display())]
+    NotElf(PathBuf),
+    /// QEMU ended before the token answered.
+    #[error("QEMU exited ({status}) before the token answered; its log ({log}) ends with:\n{tail}")]
+    QemuExited {
+        /// QEMU's exit status.
+        status: String,
+        /// The log file.
+        log: PathBuf,
+        /// The last text lines of the log.
+        tail: String,
+    },
+    /// The token did not answer Hello in time.
+    #[error("the token did not answer within {waited:?} ({reason}); its log ({log}) ends with:\n{tail}")]
+    NotReady {
+        /// How long we waited.
+        waited: Duration,
+        /// The last failure.
+        reason: String,
+        /// The log file.
+        log: PathBuf,
+        /// The last text lines of the log.
+        tail: String,
+    },
+}
+
+impl LaunchError {
+    fn io(what: impl Into<String>, source: io::Error) -> Self {
+        LaunchError::Io { what: what.into(), source }
+    }
+}
+
+impl From<LaunchError> for LinkError {
+    fn from(e: LaunchError) -> Self {
+        LinkError::Open(e.to_string())
+    }
+}
+
+impl From<LaunchError> for crate::error::Error {
+    fn from(e: LaunchError) -> Self {
+        crate::error::Error::Link(e.into())
+    }
+}
+
+/// How to start the token.
+#[derive(Debug, Clone)]
+pub struct LaunchOptions {
+    /// The QEMU program: a name looked up on `PATH` or a path. Default `qemu-system-arm`.
+    pub qemu: PathBuf,
+    /// The firmware ends QEMU after this long without a received byte (whole seconds; zero
+    /// means never). Default 300 s.
+    pub idle_timeout: Duration,
+    /// How long a cold start may take, from spawning QEMU to the answer to Hello. Default 30 s.
+    pub start_timeout: Duration,
+    /// How long a running token may take to answer Hello before it is deemed hung and
+    /// restarted. Generous: the first exchange on a new connection can stall about a second.
+    /// Default 10 s.
+    pub hello_timeout: Duration,
+    /// The firmware ELF to boot. `None` (the default): the image embedded in this build
+    /// (feature `qemu-firmware`); without one, starting fails with [`LaunchError::NoFirmware`].
+    pub firmware: Option<PathBuf>,
+}
+
+impl Default for LaunchOptions {
+    fn default() -> Self {
+        LaunchOptions {
+            qemu: PathBuf::from("qemu-system-arm"),
+            idle_timeout: Duration::from_secs(300),
+            start_timeout: Duration::from_secs(30),
+            hello_timeout: Duration::from_secs(10),
+            firmware: None,
+        }
+    }
+}
+
+impl LaunchOptions {
+    /// The defaults, with [`ENV_QEMU`], [`ENV_IDLE_SECS`] and [`firmware::ENV_FIRMWARE`]
+    /// applied when set (an unparsable idle value is ignored).
+    pub fn from_env() -> Self {
+        let mut opts = LaunchOptions::default();
+        if let Some(qemu) = std::env::var_os(ENV_QEMU).filter(|v| !v.is_empty()) {
+            opts.qemu = qemu.into();
+        }
+        if let Some(elf) = std::env::var_os(firmware::ENV_FIRMWARE).filter(|v| !v.is_empty()) {
+            opts.firmware = Some(elf.into());
+        }
+        if let Some(secs) = std::env::var(ENV_IDLE_SECS).ok().and_then(|v| v.trim().parse().ok()) {
+            opts.idle_timeout = Duration::from_secs(secs);
+        }
+        opts
+    }
+}
+
+/// The files of a token home (see the module docs).
+#[derive(Debug, Clone)]
+pub struct TokenPaths {
+    /// The home directory itself.
+    pub home: PathBuf,
+    /// `token.flash`.
+    pub flash: PathBuf,
+    /// `token.sock`.
+    pub socket: PathBuf,
+    /// `token.pid`.
+    pub pid_file: PathBuf,
+    /// `token.lock`.
+    pub lock: PathBuf,
+    /// `token.log`.
+    pub log: PathBuf,
+    /// `token-firmware.elf`.
+    pub firmware: PathBuf,
+}
+
+impl TokenPaths {
+    /// The paths under `home`, made absolute (QEMU runs with the home as working directory
+    /// and the paths are matched against its command line).
+    pub fn new(home: &Path) -> Self {
+        let home = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
+        TokenPaths {
+            flash: home.join("token.flash"),
+            socket: home.join("token.sock"),
+            pid_file: home.join("token.pid"),
+            lock: home.join("token.lock"),
+            log: home.join("token.log"),
+            firmware: home.join("token-firmware.elf"),
+            home,
+        }
+    }
+}
+
+/// A live, handshaken connection to the token of a home. Holds the home's lock until dropped:
+/// nobody else talks to this token meanwhile. Read and write it as a byte stream (COBS frames,
+/// [`pkms_protocol::framing`]); it also is a [`TimeoutStream`] for
+/// [`crate::transport::StreamTransport`].
+#[derive(Debug)]
+pub struct TokenConnection {
+    stream: UnixStream,
+    pid: u32,
+    started: bool,
+    firmware_version: String,
+    _lock: File,
+}
+
+impl TokenConnection {
+    /// The socket to the token's UART (set read timeouts on it as needed).
+    pub fn stream(&self) -> &UnixStream {
+        &self.stream
+    }
+
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Whether this connection booted the token (a cold start) rather than finding it running.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// The firmware version the token reported to the launcher's Hello.
+    pub fn firmware_version(&self) -> &str {
+        &self.firmware_version
+    }
+}
+
+impl Read for TokenConnection {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.read(buf)
+    }
+}
+
+impl Write for TokenConnection {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl TimeoutStream for TokenConnection {
+    fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.stream.set_timeout(timeout)
+    }
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.stream.set_nonblocking(nonblocking)
+    }
+}
+
+/// Connects to the token of `home`, starting it if needed.
+///
+/// 1. Creates `home` (mode 0700) and takes an exclusive flock on `token.lock`, waiting for any
+///    other holder; the lock lives in the returned connection.
+/// 2. If the pid file names a live QEMU over this home's flash, started from the firmware
+///    image the options select (see [`firmware`]), connects to its socket and exchanges Hello within
+///    [`LaunchOptions::hello_timeout`] (warm path).
+/// 3. Otherwise (or if that fails) kills every QEMU over this flash file, creates the flash
+///    file if missing (16 MiB of 0xFF), extracts the firmware, starts a detached QEMU and waits
+///    up to [`LaunchOptions::start_timeout`] for its answer to Hello (cold path).
+///
+/// The connection has no read timeout set. Fails with [`LaunchError::QemuMissing`] (saying how
+/// to install it) when `qemu-system-arm` cannot be found, and with [`LaunchError::NoFirmware`]
+/// when there is no firmware image to boot.
+pub fn connect(home: &Path, opts: &LaunchOptions) -> Result<TokenConnection, LaunchError> {
+    let image = firmware::Image::resolve(opts.firmware.as_deref())?;
+    let paths = TokenPaths::new(home);
+    prepare_home(&paths)?;
+    let lock = lock_home(&paths)?;
+
+    if let Some(record) = process::read_pid_file(&paths.pid_file) {
+        if record.firmware_id == image.id() && process::is_token_process(record.pid, &paths.flash) {
+            if let Ok((stream, firmware_version)) = connect_socket(&paths.socket, opts.hello_timeout) {
+                return Ok(TokenConnection {
+                    stream,
+                    pid: record.pid,
+                    started: false,
+                    firmware_version,
+                    _lock: lock,
+                });
+            }
+        }
+    }
+
+    stop_all(&paths);
+    let child = start(&paths, &image, opts, Mode::Detached)?;
+    let pid = child.id();
+    process::write_pid_file(&paths.pid_file, &PidFile { pid, firmware_id: image.id().to_owned() })
+        .map_err(|e| LaunchError::io(format!("write {}", paths.pid_file.display()), e))?;
+    let (child, stream, firmware_version) = wait_ready(&paths, child, opts.start_timeout)?;
+    // Reap QEMU when it ends (idle timeout) while this process still runs; once this process
+    // exits, QEMU is re-parented and lives on.
+    thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
+    Ok(TokenConnection { stream, pid, started: true, firmware_version, _lock: lock })
+}
+
+/// Kills every QEMU running over the flash file of `home` (SIGKILL, then waits until they are
+/// gone) and removes the pid file and socket. Returns how many were killed. Takes no lock, so
+/// it may be called while a [`TokenConnection`] to that home is open (that connection then
+/// reads end-of-stream). The flash file is untouched.
+pub fn kill_token(home: &Path) -> usize {
+    let paths = TokenPaths::new(home);
+    let killed = stop_all(&paths);
+    let _ = fs::remove_file(&paths.pid_file);
+    let _ = fs::remove_file(&paths.socket);
+    killed
+}
+
+/// A token run in the foreground for tests: a child QEMU of this process over `dir`'s flash
+/// file, killed with SIGKILL when the handle is dropped. Holds `dir`'s lock while it lives, so
+/// do not also call [`connect`] on the same directory from this process (it would wait for the
+/// lock forever). Writes no pid file. Should this process die without dropping the handle, the
+/// firmware still ends QEMU after [`LaunchOptions::idle_timeout`].
+#[derive(Debug)]
+pub struct PrivateToken {
+    child: Child,
+    paths: TokenPaths,
+    boot_time: Duration,
+    _lock: File,
+}
+
+impl PrivateToken {
+    /// Starts the token over `dir` (created if needed; its flash file is kept, so starting
+    /// again over the same directory is a restart) and waits until it answers Hello.
+    pub fn start(dir: &Path, opts: &LaunchOptions) -> Result<Self, LaunchError> {
+        let image = firmware::Image::resolve(opts.firmware.as_deref())?;
+        let paths = TokenPaths::new(dir);
+        prepare_home(&paths)?;
+        let lock = lock_home(&paths)?;
+        stop_all(&paths);
+        let started = Instant::now();
+        let child = start(&paths, &image, opts, Mode::Foreground)?;
+        let (child, stream, _) = wait_ready(&paths, child, opts.start_timeout)?;
+        drop(stream);
+        Ok(PrivateToken { child, paths, boot_time: started.elapsed(), _lock: lock })
+    }
+
+    /// A new connection to the token, handshaken (Hello) within `timeout`. The token serves
+    /// one connection at a time: drop the previous one first.
+    pub fn connect(&self, timeout: Duration) -> io::Result<UnixStream> {
+        connect_socket(&self.paths.socket, timeout).map(|(stream, _)| stream)
+    }
+
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The files of the token.
+    pub fn paths(&self) -> &TokenPaths {
+        &self.paths
+    }
+
+    /// Time from spawning QEMU to the answer to the first Hello.
+    pub fn boot_time(&self) -> Duration {
+        self.boot_time
+    }
+
+    /// Whether QEMU is still running (it ends itself on idle timeout, panic or fault).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// QEMU's exit status once it has ended (0 after the idle timeout; the firmware's codes for
+    /// a panic, fault or missing entropy otherwise), `None` while it runs.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for PrivateToken {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_file(&self.paths.socket);
+    }
+}
+
+/// Creates the home (0700) if missing and checks the socket path fits.
+fn prepare_home(paths: &TokenPaths) -> Result<(), LaunchError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&paths.home)
+        .map_err(|e| LaunchError::io(format!("create {}", paths.home.display()), e))?;
+    if paths.socket.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(LaunchError::SocketPathTooLong(paths.socket.clone()));
+    }
+    Ok(())
+}
+
+/// Opens `token.lock` and takes an exclusive flock on it, waiting as long as another holds it.
+fn lock_home(paths: &TokenPaths) -> Result<File, LaunchError> {
+    let what = || format!("lock {}", paths.lock.display());
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&paths.lock)
+        .map_err(|e| LaunchError::io(what(), e))?;
+    loop {
+        match flock(&file, FlockOperation::LockExclusive) {
+            Ok(()) => return Ok(file),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(LaunchError::io(what(), e.into())),
+        }
+    }
+}
+
+/// Kills the pid file's QEMU and any other QEMU over this flash file; returns how many.
+fn stop_all(paths: &TokenPaths) -> usize {
+    let mut pids = process::find_token_processes(&paths.flash);
+    if let Some(record) = process::read_pid_file(&paths.pid_file) {
+        if !pids.contains(&record.pid) {
+            pids.push(record.pid);
+        }
+    }
+    pids.into_iter().filter(|&pid| process::kill_token_process(pid, &paths.flash)).count()
+}
+
+/// Makes sure the flash file and firmware image exist, then spawns QEMU.
+fn start(
+    paths: &TokenPaths,
+    image: &firmware::Image,
+    opts: &LaunchOptions,
+    mode: Mode,
+) -> Result<Child, LaunchError> {
+    ensure_flash_file(&paths.flash)?;
+    image
+        .extract(&paths.firmware)
+        .map_err(|e| LaunchError::io(format!("write {}", paths.firmware.display()), e))?;
+    qemu::spawn(paths, opts, mode)
+}
+
+/// Creates a blank (erased: all 0xFF) 16 MiB flash file if there is none, via a temporary file
+/// and a rename so a crash never leaves a short one; refuses a file of another size.
+fn ensure_flash_file(path: &Path) -> Result<(), LaunchError> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.len() == FLASH_FILE_BYTES => return Ok(()),
+        Ok(meta) => return Err(LaunchError::BadFlashFile { path: path.to_path_buf(), size: meta.len() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LaunchError::io(format!("stat {}", path.display()), e)),
+    }
+    let tmp = path.with_extension(format!("flash.tmp-{}", std::process::id()));
+    let write = || -> io::Result<()> {
+        let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let erased = vec![0xFFu8; 1 << 20];
+        for _ in 0..FLASH_FILE_BYTES / erased.len() as u64 {
+            file.write_all(&erased)?;
+        }
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        LaunchError::io(format!("create {}", path.display()), e)
+    })
+}
+
+/// Connects to the socket and runs the Hello probe.
+fn connect_socket(socket: &Path, timeout: Duration) -> io::Result<(UnixStream, String)> {
+    let mut stream = UnixStream::connect(socket)?;
+    let version = probe::hello(&mut stream, timeout)?;
+    Ok((stream, version))
+}
+
+/// Waits until the new QEMU's socket accepts and the token answers Hello. On failure the
+/// child is killed, so nothing is left running.
+fn wait_ready(
+    paths: &TokenPaths,
+    mut child: Child,
+    timeout: Duration,
+) -> Result<(Child, UnixStream, String), LaunchError> {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut reason = String::from("the socket never appeared");
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(LaunchError::QemuExited {
+                status: status.to_string(),
+                log: paths.log.clone(),
+                tail: qemu::log_tail(&paths.log),
+            });
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(LaunchError::NotReady {
+                waited: started.elapsed(),
+                reason,
+                log: paths.log.clone(),
+                tail: qemu::log_tail(&paths.log),
+            });
+        }
+        match UnixStream::connect(&paths.socket) {
+            Ok(mut stream) => match probe::hello(&mut stream, left) {
+                Ok(version) => return Ok((child, stream, version)),
+                Err(e) => reason = e.to_string(),
+            },
+            Err(e) => {
+                if !matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) {
+                    reason = e.to_string();
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}

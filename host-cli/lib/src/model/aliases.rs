@@ -1,0 +1,36 @@
+//! Aliases: ListAliases (and CreateAlias, UpdateAlias, DeleteAlias, which answer nothing).
+
+use pkms_protocol::{KeyId, UnixTime};
+use serde::Serialize;
+
+use super::encoding::{date, display};
+
+/// One ListAliases item (KMS's AliasListEntry), owned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasEntry {
+    /// AliasName.
+    pub alias_name: String,
+    /// TargetKeyId.
+    #[serde(serialize_with = "display")]
+    pub target_key_id: KeyId,
+    /// CreationDate.
+    #[serde(serialize_with = "date")]
+    pub creation_date: UnixTime,
+    /// LastUpdatedDate.
+    #[serde(serialize_with = "date")]
+    pub last_updated_date: UnixTime,
+}
+
+/// One page of ListAliases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasesPage {
+    /// Aliases.
+    pub aliases: Vec<AliasEntry>,
+    /// NextMarker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    /// Truncated.
+    pub truncated: bool,
+}

@@ -1,0 +1,120 @@
+//! How reply fields are written in KMS's JSON: the `#[serde(serialize_with = …)]` helpers of
+//! [`crate::model`]. Blobs are standard base64 with padding; dates are ISO-8601 UTC strings
+//! (`2025-11-28T12:34:03+00:00`, aws-cli v2's default timestamp format); key ids, key material
+//! ids and KMS enumerations are their display forms (`SYMMETRIC_DEFAULT`, …).
+
+use std::fmt::Display;
+
+use base64::Engine as _;
+use pkms_protocol::{KeyId, Platform};
+use serde::ser::{SerializeMap, Serializer};
+use zeroize::Zeroizing;
+
+/// Formats Unix seconds as ISO-8601 UTC (`2026-11-28T12:34:03+00:00`), as aws-cli v2 prints
+/// timestamps by default.
+pub fn iso8601(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}+00:00", secs / 3600, (secs / 60) % 60, secs % 60)
+}
+
+/// Standard base64 with padding, as aws-cli v2 prints and reads blobs.
+pub fn base64_text(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A blob (bytes, or a wiped-on-drop plaintext) as base64 text; the text of a plaintext is
+/// wiped too once written.
+pub fn base64<T: AsRef<[u8]> + ?Sized, S: Serializer>(bytes: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&Zeroizing::new(base64_text(bytes.as_ref())))
+}
+
+/// An optional blob as base64 (`None` only reaches here when the field is not skipped).
+pub fn opt_base64<T: AsRef<[u8]>, S: Serializer>(bytes: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match bytes {
+        Some(b) => base64(b, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// A Unix time as an ISO-8601 UTC string.
+pub fn date<S: Serializer>(unix: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&iso8601(*unix))
+}
+
+/// An optional Unix time as an ISO-8601 UTC string.
+pub fn opt_date<S: Serializer>(unix: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match unix {
+        Some(t) => date(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// A value by its display form: key ids (UUID), key material ids (hex) and KMS enumerations
+/// (their KMS names).
+pub fn display<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+/// An optional value by its display form.
+pub fn opt_display<T: Display, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+/// A list of values by their display forms.
+pub fn display_list<T: Display, S: Serializer>(values: &[T], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(values.iter().map(ToString::to_string))
+}
+
+/// A list of key ids as KMS's ListKeys writes it: `[{"KeyId": …}, …]`.
+pub fn key_list<S: Serializer>(keys: &[KeyId], s: S) -> Result<S::Ok, S::Error> {
+    struct Entry<'a>(&'a KeyId);
+    impl serde::Serialize for Entry<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(Some(1))?;
+            map.serialize_entry("KeyId", &self.0.to_string())?;
+            map.end()
+        }
+    }
+    s.collect_seq(keys.iter().map(Entry))
+}
+
+/// `EMULATED` or `HARDWARE`.
+pub fn platform<S: Serializer>(platform: &Platform, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(match platform {
+        Platform::Emulated => "EMULATED",
+        Platform::Hardware => "HARDWARE",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_iso8601_utc() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00+00:00");
+        assert_eq!(iso8601(1_764_333_243), "2025-11-28T12:34:03+00:00");
+        assert_eq!(iso8601(4_102_444_799), "2099-12-31T23:59:59+00:00");
+    }
+
+    #[test]
+    fn blobs_are_padded_standard_base64() {
+        assert_eq!(base64_text(b"hello"), "aGVsbG8=");
+        assert_eq!(base64_text(&[0xfb, 0xff]), "+/8=");
+    }
+}

@@ -1,0 +1,207 @@
+//! Keys: GetInfo, CreateKey, DescribeKey, ListKeys (and UpdateKeyDescription, which answers
+//! nothing).
+
+use pkms_protocol::{
+    EncryptionAlgorithm, KeyId, KeyMaterialId, KeySpec, KeyState, KeyUsage, KeyVersion, MacAlgorithm,
+    Platform, SigningAlgorithm, UnixTime,
+};
+use serde::Serialize;
+
+use super::encoding::{date, display, display_list, key_list, opt_date, platform};
+use super::tags::Tag;
+
+/// GetInfo's answer, owned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TokenInfo {
+    /// Firmware version (semver).
+    pub firmware_version: String,
+    /// Protocol version of the firmware.
+    pub protocol_version: u16,
+    /// Board name, e.g. `qemu-mps2-an386`, `host-in-process`.
+    pub board: String,
+    /// Emulated or hardware.
+    #[serde(serialize_with = "platform")]
+    pub platform: Platform,
+    /// Where the token's randomness comes from.
+    pub entropy_source: String,
+    /// What protects key material at rest.
+    pub key_protection: String,
+    /// Flash bytes the key store may use.
+    pub storage_total_bytes: u32,
+    /// Flash bytes still free.
+    pub storage_free_bytes: u32,
+    /// Keys stored (any state).
+    pub key_count: u32,
+    /// The token's wall-time high-water mark.
+    #[serde(serialize_with = "date")]
+    pub time_high_water_mark: UnixTime,
+    /// Whether principals and PINs are set up.
+    pub initialized: bool,
+}
+
+/// KeyMetadata, owned: KMS's fields (with the algorithm lists KMS derives from the key spec)
+/// plus Pocket KMS's version, rotation and presence fields. Serialises as KMS's KeyMetadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadata {
+    /// KeyId.
+    #[serde(serialize_with = "display")]
+    pub key_id: KeyId,
+    /// CreationDate (Unix seconds).
+    #[serde(serialize_with = "date")]
+    pub creation_date: UnixTime,
+    /// Enabled.
+    pub enabled: bool,
+    /// Description.
+    pub description: String,
+    /// KeyUsage.
+    #[serde(serialize_with = "display")]
+    pub key_usage: KeyUsage,
+    /// KeyState.
+    #[serde(serialize_with = "display")]
+    pub key_state: KeyState,
+    /// DeletionDate when PendingDeletion.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_date")]
+    pub deletion_date: Option<UnixTime>,
+    /// KeySpec.
+    #[serde(serialize_with = "display")]
+    pub key_spec: KeySpec,
+    /// EncryptionAlgorithms: [`encryption_algorithms`] of the key spec (empty: not listed).
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "display_list")]
+    pub encryption_algorithms: Vec<EncryptionAlgorithm>,
+    /// SigningAlgorithms: [`signing_algorithms`] of the key spec (empty: not listed).
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "display_list")]
+    pub signing_algorithms: Vec<SigningAlgorithm>,
+    /// MacAlgorithms: [`mac_algorithms`] of the key spec (empty: not listed).
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "display_list")]
+    pub mac_algorithms: Vec<MacAlgorithm>,
+    /// PendingDeletionWindowInDays when PendingDeletion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_deletion_window_in_days: Option<u16>,
+    /// CurrentKeyMaterialId.
+    #[serde(serialize_with = "display")]
+    pub current_key_material_id: KeyMaterialId,
+    /// Newest version number.
+    pub current_key_version: KeyVersion,
+    /// Oldest version still held.
+    pub oldest_key_version: KeyVersion,
+    /// Automatic rotation enabled.
+    pub key_rotation_enabled: bool,
+    /// RotationPeriodInDays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_period_in_days: Option<u16>,
+    /// NextRotationDate.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_date")]
+    pub next_rotation_date: Option<UnixTime>,
+    /// Sign/Decrypt need a user-presence check.
+    pub user_presence_required: bool,
+}
+
+/// The encryption algorithms KMS lists for a key of `spec`.
+pub fn encryption_algorithms(spec: KeySpec) -> Vec<EncryptionAlgorithm> {
+    match spec {
+        KeySpec::SymmetricDefault => vec![EncryptionAlgorithm::SymmetricDefault],
+        KeySpec::EccNistP256 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => Vec::new(),
+    }
+}
+
+/// The signing algorithms KMS lists for a key of `spec`.
+pub fn signing_algorithms(spec: KeySpec) -> Vec<SigningAlgorithm> {
+    match spec {
+        KeySpec::EccNistP256 => vec![SigningAlgorithm::EcdsaSha256],
+        KeySpec::SymmetricDefault | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => Vec::new(),
+    }
+}
+
+/// The MAC algorithms KMS lists for a key of `spec`.
+pub fn mac_algorithms(spec: KeySpec) -> Vec<MacAlgorithm> {
+    match spec {
+        KeySpec::Hmac256 => vec![MacAlgorithm::HmacSha256],
+        KeySpec::Hmac384 => vec![MacAlgorithm::HmacSha384],
+        KeySpec::Hmac512 => vec![MacAlgorithm::HmacSha512],
+        KeySpec::SymmetricDefault | KeySpec::EccNistP256 => Vec::new(),
+    }
+}
+
+impl From<&pkms_protocol::KeyMetadata<'_>> for KeyMetadata {
+    fn from(m: &pkms_protocol::KeyMetadata<'_>) -> Self {
+        KeyMetadata {
+            key_id: m.key_id,
+            creation_date: m.creation_date,
+            enabled: m.enabled,
+            description: m.description.to_owned(),
+            key_usage: m.key_usage,
+            key_state: m.key_state,
+            deletion_date: m.deletion_date,
+            key_spec: m.key_spec,
+            encryption_algorithms: encryption_algorithms(m.key_spec),
+            signing_algorithms: signing_algorithms(m.key_spec),
+            mac_algorithms: mac_algorithms(m.key_spec),
+            pending_deletion_window_in_days: m.pending_deletion_window_in_days,
+            current_key_material_id: m.current_key_material_id,
+            current_key_version: m.current_key_version,
+            oldest_key_version: m.oldest_key_version,
+            key_rotation_enabled: m.key_rotation_enabled,
+            rotation_period_in_days: m.rotation_period_in_days,
+            next_rotation_date: m.next_rotation_date,
+            user_presence_required: m.user_presence_required,
+        }
+    }
+}
+
+/// CreateKey's and DescribeKey's answer as KMS writes it: `{"KeyMetadata": {…}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeKeyOutput {
+    /// KeyMetadata.
+    pub key_metadata: KeyMetadata,
+}
+
+/// Arguments of CreateKey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateKeyParams {
+    /// KeySpec.
+    pub key_spec: KeySpec,
+    /// KeyUsage; `None` takes the spec's only usage.
+    pub key_usage: Option<KeyUsage>,
+    /// Description.
+    pub description: String,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// Sign/Decrypt need a button press on the token.
+    pub user_presence_required: bool,
+}
+
+impl Default for CreateKeyParams {
+    fn default() -> Self {
+        CreateKeyParams {
+            key_spec: KeySpec::SymmetricDefault,
+            key_usage: None,
+            description: String::new(),
+            tags: Vec::new(),
+            user_presence_required: false,
+        }
+    }
+}
+
+impl CreateKeyParams {
+    /// A key of `spec` with its default usage and no description or tags.
+    pub fn spec(key_spec: KeySpec) -> Self {
+        CreateKeyParams { key_spec, ..Default::default() }
+    }
+}
+
+/// One page of ListKeys: `{"Keys": [{"KeyId": …}], "NextMarker": …, "Truncated": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeysPage {
+    /// Keys.
+    #[serde(serialize_with = "key_list")]
+    pub keys: Vec<KeyId>,
+    /// NextMarker when truncated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    /// Truncated.
+    pub truncated: bool,
+}

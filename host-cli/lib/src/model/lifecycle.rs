@@ -1,0 +1,33 @@
+//! Key states: ScheduleKeyDeletion, CancelKeyDeletion (and EnableKey / DisableKey, which answer
+//! nothing).
+
+use pkms_protocol::{KeyId, KeyState, UnixTime};
+use serde::Serialize;
+
+use super::encoding::{date, display};
+
+/// ScheduleKeyDeletion's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeletionScheduled {
+    /// KeyId.
+    #[serde(serialize_with = "display")]
+    pub key_id: KeyId,
+    /// DeletionDate.
+    #[serde(serialize_with = "date")]
+    pub deletion_date: UnixTime,
+    /// KeyState (PendingDeletion).
+    #[serde(serialize_with = "display")]
+    pub key_state: KeyState,
+    /// PendingWindowInDays.
+    pub pending_window_in_days: u16,
+}
+
+/// CancelKeyDeletion's answer as KMS writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeletionCancelled {
+    /// KeyId: the key, back in state Disabled.
+    #[serde(serialize_with = "display")]
+    pub key_id: KeyId,
+}

@@ -1,0 +1,57 @@
+//! Owned results of client calls, one module per operation family. Wire responses borrow from
+//! the receive buffer; these own their data. Plaintexts and data keys are
+//! [`zeroize::Zeroizing`] so they are wiped when dropped.
+//!
+//! Every reply type serialises with serde to KMS's JSON: PascalCase field names, blobs as
+//! base64, dates as ISO-8601 UTC strings, absent optional fields left out, and the fields KMS
+//! derives (algorithm lists of a key spec, EncryptionAlgorithm) filled in (see [`encoding`]).
+//! `serde_json::to_value(&reply)` is what `pkms --output json` prints.
+//!
+//! | module | operations |
+//! |---|---|
+//! | [`keys`] | GetInfo, CreateKey, DescribeKey, ListKeys |
+//! | [`symmetric`] | Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateRandom |
+//! | [`rotation`] | GetKeyRotationStatus, RotateKeyOnDemand, ListKeyRotations, RetireKeyVersions |
+//! | [`signing`] | Sign, Verify, GetPublicKey |
+//! | [`mac`] | GenerateMac, VerifyMac |
+//! | [`lifecycle`] | ScheduleKeyDeletion, CancelKeyDeletion |
+//! | [`aliases`] | ListAliases |
+//! | [`tags`] | ListResourceTags |
+//! | [`auth`] | ListPrincipals |
+//! | [`policy`] | GetKeyPolicy, CreateGrant, ListGrants |
+//! | [`audit`] | GetAuditCheckpoint |
+//!
+//! Every type is also re-exported here (`pkms_lib::model::KeyMetadata`).
+
+pub mod aliases;
+pub mod audit;
+pub mod auth;
+pub mod encoding;
+pub mod keys;
+pub mod lifecycle;
+pub mod mac;
+pub mod policy;
+pub mod rotation;
+pub mod signing;
+pub mod symmetric;
+pub mod tags;
+
+pub use aliases::{AliasEntry, AliasesPage};
+pub use audit::{AuditCheckpoint, AuditCheckpointOutput};
+pub use auth::{ListPrincipalsOutput, Principal};
+pub use keys::{CreateKeyParams, DescribeKeyOutput, KeyMetadata, KeysPage, TokenInfo};
+pub use lifecycle::{DeletionCancelled, DeletionScheduled};
+pub use mac::{MacOutput, VerifyMacOutput};
+pub use policy::{
+    ContextConstraint, CreateGrantOutput, GetKeyPolicyOutput, Grant, GrantListEntry, ListGrantsOutput,
+    PolicyDocument,
+};
+pub use rotation::{KeyRotationStatus, Retired, Rotated, RotationEntry, RotationsPage};
+pub use signing::{PublicKeyOutput, SignOutput, VerifyOutput};
+pub use symmetric::{
+    DataKey, DataKeySize, DecryptOutput, EncryptOutput, GenerateRandomOutput, ReEncryptOutput,
+};
+pub use tags::{ListResourceTagsOutput, Tag};
+
+#[cfg(test)]
+mod tests;

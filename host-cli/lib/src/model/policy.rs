@@ -1,0 +1,247 @@
+//! Key policies and grants: GetKeyPolicy, CreateGrant, ListGrants (and PutKeyPolicy,
+//! RetireGrant, RevokeGrant, which answer nothing), and the KMS JSON shape of a compact policy
+//! ([`PolicyDocument`]).
+
+use pkms_protocol::access::{
+    Condition, ConditionKind, Effect, Policy, Statement, ALL_ACTIONS, MAX_CONDITION_PAIRS,
+};
+use pkms_protocol::Action;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+use super::encoding::date;
+use crate::error::{Error, Result};
+
+/// An encryption-context constraint of a grant or policy condition. Serialises as KMS's
+/// GrantConstraints: `{"EncryptionContextEquals": {…}}` or `{"EncryptionContextSubset": {…}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextConstraint {
+    /// Equals or subset.
+    pub kind: ConditionKind,
+    /// The pairs.
+    pub pairs: Vec<(String, String)>,
+}
+
+impl ContextConstraint {
+    /// The wire form; fails when there are too many pairs for a frame.
+    pub fn wire(&self) -> Result<Condition<'_>> {
+        let mut pairs = heapless::Vec::new();
+        for (k, v) in &self.pairs {
+            pairs.push((k.as_str(), v.as_str())).map_err(|_| {
+                Error::InvalidInput(format!("a constraint holds at most {MAX_CONDITION_PAIRS} pairs"))
+            })?;
+        }
+        Ok(Condition { kind: self.kind, pairs })
+    }
+
+    /// From the wire form.
+    pub fn from_wire(c: &Condition<'_>) -> Self {
+        ContextConstraint {
+            kind: c.kind,
+            pairs: c.pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+}
+
+impl Serialize for ContextConstraint {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let label = match self.kind {
+            ConditionKind::Equals => "EncryptionContextEquals",
+            ConditionKind::Subset => "EncryptionContextSubset",
+        };
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(label, &PairMap { pairs: &self.pairs, key_prefix: "" })?;
+        map.end()
+    }
+}
+
+/// Pairs as a JSON object, each key prefixed.
+struct PairMap<'a, K, V> {
+    pairs: &'a [(K, V)],
+    key_prefix: &'static str,
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> Serialize for PairMap<'_, K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_map(
+            self.pairs.iter().map(|(k, v)| (format!("{}{}", self.key_prefix, k.as_ref()), v.as_ref())),
+        )
+    }
+}
+
+/// A grant as ListGrants reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Grant {
+    /// GrantId.
+    pub grant_id: String,
+    /// Name.
+    pub name: String,
+    /// CreationDate.
+    #[serde(rename = "CreationDate", serialize_with = "date")]
+    pub created: u64,
+    /// GranteePrincipal.
+    #[serde(rename = "GranteePrincipal")]
+    pub grantee: String,
+    /// IssuingAccount (the principal that created it).
+    #[serde(rename = "IssuingAccount")]
+    pub issuer: String,
+    /// Operation bits; written as KMS GrantOperation names (`Encrypt`, …).
+    #[serde(serialize_with = "grant_operations")]
+    pub operations: u64,
+    /// Constraints.
+    #[serde(rename = "Constraints", skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<ContextConstraint>,
+}
+
+/// One ListGrants item as KMS writes it: the key's id, then the grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantListEntry {
+    /// KeyId.
+    pub key_id: String,
+    /// The grant.
+    #[serde(flatten)]
+    pub grant: Grant,
+}
+
+/// ListGrants's answer (every grant at once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListGrantsOutput {
+    /// Grants.
+    pub grants: Vec<GrantListEntry>,
+    /// Truncated: always false.
+    pub truncated: bool,
+}
+
+impl ListGrantsOutput {
+    /// The grants of the key `key_id`, a complete list.
+    pub fn complete(key_id: &str, grants: Vec<Grant>) -> Self {
+        let grants =
+            grants.into_iter().map(|grant| GrantListEntry { key_id: key_id.to_owned(), grant }).collect();
+        ListGrantsOutput { grants, truncated: false }
+    }
+}
+
+/// CreateGrant's answer: the grant id, which is also its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateGrantOutput {
+    /// GrantId.
+    pub grant_id: String,
+    /// GrantToken (the grant id: grants take effect at once).
+    pub grant_token: String,
+}
+
+impl CreateGrantOutput {
+    /// The answer for the grant `grant_id`.
+    pub fn new(grant_id: String) -> Self {
+        CreateGrantOutput { grant_token: grant_id.clone(), grant_id }
+    }
+}
+
+/// GetKeyPolicy's answer as KMS writes it: the policy as JSON text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyPolicyOutput {
+    /// Policy: a [`PolicyDocument`] as JSON text.
+    pub policy: String,
+    /// PolicyName: always `default`.
+    pub policy_name: String,
+}
+
+/// Action names of a bit set (`kms:*` for all).
+pub fn action_names(bits: u64) -> Vec<String> {
+    if bits == ALL_ACTIONS {
+        return vec!["kms:*".into()];
+    }
+    (0..64)
+        .filter_map(Action::from_bit_index)
+        .filter(|a| bits & a.bit() != 0)
+        .map(|a| a.name().to_owned())
+        .collect()
+}
+
+fn grant_operations<S: Serializer>(bits: &u64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(action_names(*bits).iter().map(|n| n.trim_start_matches("kms:")))
+}
+
+/// A compact key policy in KMS's JSON shape, with `Pkms` principals:
+/// `{"Version": "2012-10-17", "Statement": [{"Effect", "Principal": {"Pkms": […]}, "Action": […],
+/// "Resource": "*", "Condition"?}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyDocument {
+    /// Version: `2012-10-17`.
+    pub version: &'static str,
+    /// Statement.
+    pub statement: Vec<PolicyStatement>,
+}
+
+/// One statement of a [`PolicyDocument`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyStatement {
+    /// `Allow` or `Deny`.
+    pub effect: &'static str,
+    /// Principal: `{"Pkms": [names, role/admin or *]}`.
+    pub principal: PolicyPrincipals,
+    /// Action: `kms:…` names (`kms:*` for all).
+    pub action: Vec<String>,
+    /// Resource: `*` (the key the policy is on).
+    pub resource: &'static str,
+    /// Condition on the encryption context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<PolicyCondition>,
+}
+
+/// A statement's condition as a policy writes it: `{"StringEquals":
+/// {"kms:EncryptionContext:KEY": …}}` (the pairs are a subset of the request's context) or
+/// `{"pkms:EncryptionContextEquals": {…}}` (they are the whole context).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyCondition(pub ContextConstraint);
+
+impl Serialize for PolicyCondition {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let (operator, key_prefix) = match self.0.kind {
+            ConditionKind::Subset => ("StringEquals", "kms:EncryptionContext:"),
+            ConditionKind::Equals => ("pkms:EncryptionContextEquals", ""),
+        };
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(operator, &PairMap { pairs: &self.0.pairs, key_prefix })?;
+        map.end()
+    }
+}
+
+/// The principals of a statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyPrincipals {
+    /// Principal names, `role/admin` or `*`.
+    #[serde(rename = "Pkms")]
+    pub pkms: Vec<String>,
+}
+
+impl PolicyDocument {
+    /// The document of a compact policy; `None` if it does not decode.
+    pub fn from_compact(bytes: &[u8]) -> Option<PolicyDocument> {
+        let policy = Policy::decode(bytes)?;
+        let statement = policy.statements.iter().map(PolicyStatement::from_wire).collect();
+        Some(PolicyDocument { version: "2012-10-17", statement })
+    }
+}
+
+impl PolicyStatement {
+    fn from_wire(s: &Statement<'_>) -> Self {
+        PolicyStatement {
+            effect: match s.effect {
+                Effect::Allow => "Allow",
+                Effect::Deny => "Deny",
+            },
+            principal: PolicyPrincipals { pkms: s.principals.iter().map(|p| (*p).to_owned()).collect() },
+            action: action_names(s.actions),
+            resource: "*",
+            condition: s.condition.as_ref().map(|c| PolicyCondition(ContextConstraint::from_wire(c))),
+        }
+    }
+}

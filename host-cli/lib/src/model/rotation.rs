@@ -1,0 +1,103 @@
+//! Rotation: GetKeyRotationStatus, RotateKeyOnDemand, ListKeyRotations, RetireKeyVersions (and
+//! EnableKeyRotation / DisableKeyRotation, which answer nothing).
+
+use pkms_protocol::{KeyId, KeyMaterialId, KeyMaterialState, KeyVersion, RotationType, UnixTime};
+use serde::Serialize;
+
+use super::encoding::{date, display, opt_date, opt_display};
+
+/// GetKeyRotationStatus's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyRotationStatus {
+    /// KeyRotationEnabled.
+    pub key_rotation_enabled: bool,
+    /// KeyId.
+    #[serde(serialize_with = "display")]
+    pub key_id: KeyId,
+    /// RotationPeriodInDays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_period_in_days: Option<u16>,
+    /// NextRotationDate.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_date")]
+    pub next_rotation_date: Option<UnixTime>,
+    /// OnDemandRotationStartDate.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_date")]
+    pub on_demand_rotation_start_date: Option<UnixTime>,
+}
+
+/// RotateKeyOnDemand's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Rotated {
+    /// KeyId.
+    #[serde(serialize_with = "display")]
+    pub key_id: KeyId,
+    /// The new version.
+    pub key_version: KeyVersion,
+    /// Its KeyMaterialId.
+    #[serde(serialize_with = "display")]
+    pub key_material_id: KeyMaterialId,
+}
+
+/// One ListKeyRotations item (KMS's RotationsListEntry), owned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationEntry {
+    /// KeyId.
+    #[serde(serialize_with = "display")]
+    pub key_id: KeyId,
+    /// KeyMaterialId.
+    #[serde(serialize_with = "display")]
+    pub key_material_id: KeyMaterialId,
+    /// The version number (Pocket KMS shows it beside the material id).
+    pub key_version: KeyVersion,
+    /// KeyMaterialState.
+    #[serde(serialize_with = "display")]
+    pub key_material_state: KeyMaterialState,
+    /// RotationDate: when this version was made (creation date for version 1).
+    #[serde(serialize_with = "date")]
+    pub rotation_date: UnixTime,
+    /// RotationType; `None` for the version the key was created with.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_display")]
+    pub rotation_type: Option<RotationType>,
+}
+
+impl From<&pkms_protocol::RotationsListEntry> for RotationEntry {
+    fn from(r: &pkms_protocol::RotationsListEntry) -> Self {
+        RotationEntry {
+            key_id: r.key_id,
+            key_material_id: r.key_material_id,
+            key_version: r.key_version,
+            key_material_state: r.key_material_state,
+            rotation_date: r.rotation_date,
+            rotation_type: r.rotation_type,
+        }
+    }
+}
+
+/// One page of ListKeyRotations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationsPage {
+    /// Versions, oldest first.
+    pub rotations: Vec<RotationEntry>,
+    /// NextMarker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    /// Truncated.
+    pub truncated: bool,
+}
+
+/// RetireKeyVersions's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Retired {
+    /// KeyId.
+    #[serde(serialize_with = "display")]
+    pub key_id: KeyId,
+    /// How many versions were erased.
+    pub retired_count: u32,
+    /// Oldest version still held.
+    pub oldest_key_version: KeyVersion,
+}
