@@ -35,7 +35,8 @@ pub mod types;
 pub use error::ErrorCode;
 pub use messages::{RequestFrame, ResponseFrame, WireError};
 pub use operations::{
-    reply, request, Action, Call, FromResponse, Gate, KeyCheck, KeyRef, Operation, Request, Response,
+    kind, reply, request, Action, Call, FromResponse, Gate, KeyCheck, KeyRef, Operation, ReplyKind, Request,
+    Response,
 };
 pub use types::*;
 

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! /// Docs.
-//! Name<'a> = INDEX { field: Type, … } -> reply::Kind<'a>,
+//! Name<'a> = INDEX { field: Type, … } -> ReplyKindName,
 //! actions { kms:Name = BIT grant },     // `grant`: a KMS GrantOperation
 //! gate |r| Gate::key(Action::Name, KeyRef::Named(r.key_id), &r.encryption_context),
 //! full_log: refused;                    // or `served`
@@ -80,13 +80,20 @@ pub enum KeyRef<'r> {
     },
 }
 
-/// A request struct that is one operation: ties it to its reply type, so a host can send it
-/// and get back exactly its answer.
+/// A request struct that is one operation: ties it to its kind of answer, so a host can send
+/// it and get back exactly its reply.
 pub trait Call<'a>: Into<Request<'a>> {
     /// The operation.
     const OPERATION: Operation;
-    /// What a successful answer carries.
-    type Reply: FromResponse<'a>;
+    /// What a successful answer carries (see [`ReplyKind`]).
+    type Reply: ReplyKind;
+}
+
+/// A kind of successful answer ([`kind`]), independent of the buffer a decoded reply borrows
+/// from: `Of<'r>` is the reply struct borrowing for `'r`.
+pub trait ReplyKind {
+    /// The reply struct.
+    type Of<'r>: FromResponse<'r>;
 }
 
 /// A reply struct that can be taken out of a [`Response`].
@@ -101,13 +108,13 @@ requests! {
     Hello = 0 {
         /// Host's [`crate::PROTOCOL_VERSION`].
         protocol_version: u16,
-    } -> reply::Hello<'a>,
+    } -> Hello,
     actions {  },
     gate |r| Gate::Open,
     full_log: served;
 
     /// GetInfo.
-    GetInfo = 1 {} -> reply::Info<'a>,
+    GetInfo = 1 {} -> Info,
     actions {  },
     gate |r| Gate::Open,
     full_log: served;
@@ -116,7 +123,7 @@ requests! {
     GenerateRandom = 2 {
         /// NumberOfBytes.
         number_of_bytes: u16,
-    } -> reply::Random<'a>,
+    } -> Random,
     actions {  },
     gate |r| Gate::Session,
     full_log: refused;
@@ -135,7 +142,7 @@ requests! {
         tags: Tags<'a>,
         /// Beyond KMS: Sign/Decrypt need a user-presence check (button press) on the token.
         user_presence_required: bool,
-    } -> reply::KeyMetadata<'a>,
+    } -> KeyMetadata,
     actions {  },
     gate |r| Gate::Session,
     full_log: refused;
@@ -144,7 +151,7 @@ requests! {
     DescribeKey<'a> = 4 {
         /// Key id or alias.
         key_id: &'a str,
-    } -> reply::KeyMetadata<'a>,
+    } -> KeyMetadata,
     actions { kms:DescribeKey = 11 grant },
     gate |r| Gate::key(Action::DescribeKey, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -155,7 +162,7 @@ requests! {
         limit: Option<u16>,
         /// Marker from a previous page's `next_marker`.
         marker: Option<&'a str>,
-    } -> reply::Keys<'a>,
+    } -> Keys,
     actions {  },
     gate |r| Gate::Session,
     full_log: refused;
@@ -169,7 +176,7 @@ requests! {
         /// EncryptionContext.
         #[serde(borrow)]
         encryption_context: EncryptionContext<'a>,
-    } -> reply::Encrypt<'a>,
+    } -> Encrypt,
     actions { kms:Encrypt = 0 grant },
     gate |r| Gate::key(Action::Encrypt, KeyRef::Named(r.key_id), &r.encryption_context),
     full_log: refused;
@@ -183,7 +190,7 @@ requests! {
         encryption_context: EncryptionContext<'a>,
         /// Optional KeyId; if it names another key than the blob, IncorrectKey.
         key_id: Option<&'a str>,
-    } -> reply::Decrypt<'a>,
+    } -> Decrypt,
     actions { kms:Decrypt = 1 grant },
     gate |r| Gate::key(Action::Decrypt, KeyRef::Blob { blob: r.ciphertext_blob, key_id: r.key_id }, &r.encryption_context),
     full_log: refused;
@@ -202,7 +209,7 @@ requests! {
         /// DestinationEncryptionContext.
         #[serde(borrow)]
         destination_encryption_context: EncryptionContext<'a>,
-    } -> reply::ReEncrypt<'a>,
+    } -> ReEncrypt,
     actions { kms:ReEncryptFrom = 2 grant, kms:ReEncryptTo = 3 grant },
     gate |r| Gate::Keys(
                 KeyCheck { action: Action::ReEncryptFrom, key: KeyRef::Blob { blob: r.ciphertext_blob, key_id: r.source_key_id }, context: &r.source_encryption_context },
@@ -221,7 +228,7 @@ requests! {
         key_spec: Option<DataKeySpec>,
         /// NumberOfBytes (1..=1024).
         number_of_bytes: Option<u16>,
-    } -> reply::DataKey<'a>,
+    } -> DataKey,
     actions { kms:GenerateDataKey = 4 grant },
     gate |r| Gate::key(Action::GenerateDataKey, KeyRef::Named(r.key_id), &r.encryption_context),
     full_log: refused;
@@ -237,7 +244,7 @@ requests! {
         key_spec: Option<DataKeySpec>,
         /// NumberOfBytes (1..=1024).
         number_of_bytes: Option<u16>,
-    } -> reply::DataKey<'a>,
+    } -> DataKey,
     actions { kms:GenerateDataKeyWithoutPlaintext = 5 grant },
     gate |r| Gate::key(Action::GenerateDataKeyWithoutPlaintext, KeyRef::Named(r.key_id), &r.encryption_context),
     full_log: refused;
@@ -248,7 +255,7 @@ requests! {
         key_id: &'a str,
         /// RotationPeriodInDays (90..=2560, default 365).
         rotation_period_in_days: Option<u16>,
-    } -> reply::Done,
+    } -> Done,
     actions { kms:EnableKeyRotation = 16 },
     gate |r| Gate::key(Action::EnableKeyRotation, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -257,7 +264,7 @@ requests! {
     DisableKeyRotation<'a> = 12 {
         /// Key id or alias.
         key_id: &'a str,
-    } -> reply::Done,
+    } -> Done,
     actions { kms:DisableKeyRotation = 17 },
     gate |r| Gate::key(Action::DisableKeyRotation, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -266,7 +273,7 @@ requests! {
     GetKeyRotationStatus<'a> = 13 {
         /// Key id or alias.
         key_id: &'a str,
-    } -> reply::KeyRotationStatus,
+    } -> KeyRotationStatus,
     actions { kms:GetKeyRotationStatus = 18 },
     gate |r| Gate::key(Action::GetKeyRotationStatus, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -275,7 +282,7 @@ requests! {
     RotateKeyOnDemand<'a> = 14 {
         /// Key id or alias.
         key_id: &'a str,
-    } -> reply::Rotated,
+    } -> Rotated,
     actions { kms:RotateKeyOnDemand = 19 },
     gate |r| Gate::key(Action::RotateKeyOnDemand, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -288,7 +295,7 @@ requests! {
         limit: Option<u16>,
         /// Marker.
         marker: Option<&'a str>,
-    } -> reply::Rotations<'a>,
+    } -> Rotations,
     actions { kms:ListKeyRotations = 20 },
     gate |r| Gate::key(Action::ListKeyRotations, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -299,7 +306,7 @@ requests! {
         key_id: &'a str,
         /// Versions `< below_version` are retired; the newest version can never be retired.
         below_version: KeyVersion,
-    } -> reply::Retired,
+    } -> Retired,
     actions { pkms:RetireKeyVersions = 21 },
     gate |r| Gate::key(Action::RetireKeyVersions, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -314,7 +321,7 @@ requests! {
         message_type: MessageType,
         /// SigningAlgorithm.
         signing_algorithm: SigningAlgorithm,
-    } -> reply::Sign<'a>,
+    } -> Sign,
     actions { kms:Sign = 6 grant },
     gate |r| Gate::key(Action::Sign, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -333,7 +340,7 @@ requests! {
         signing_algorithm: SigningAlgorithm,
         /// Version to verify with (default newest).
         key_version: Option<KeyVersion>,
-    } -> reply::Verify,
+    } -> Verify,
     actions { kms:Verify = 7 grant },
     gate |r| Gate::key(Action::Verify, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -344,7 +351,7 @@ requests! {
         key_id: &'a str,
         /// Version (default newest).
         key_version: Option<KeyVersion>,
-    } -> reply::PublicKey<'a>,
+    } -> PublicKey,
     actions { kms:GetPublicKey = 8 grant },
     gate |r| Gate::key(Action::GetPublicKey, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -357,7 +364,7 @@ requests! {
         message: &'a [u8],
         /// MacAlgorithm.
         mac_algorithm: MacAlgorithm,
-    } -> reply::Mac<'a>,
+    } -> Mac,
     actions { kms:GenerateMac = 9 grant },
     gate |r| Gate::key(Action::GenerateMac, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -374,7 +381,7 @@ requests! {
         mac: &'a [u8],
         /// Version to verify with (default newest).
         key_version: Option<KeyVersion>,
-    } -> reply::VerifyMac,
+    } -> VerifyMac,
     actions { kms:VerifyMac = 10 grant },
     gate |r| Gate::key(Action::VerifyMac, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -383,7 +390,7 @@ requests! {
     EnableKey<'a> = 22 {
         /// Key id or alias.
         key_id: &'a str,
-    } -> reply::Done,
+    } -> Done,
     actions { kms:EnableKey = 12 },
     gate |r| Gate::key(Action::EnableKey, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -392,7 +399,7 @@ requests! {
     DisableKey<'a> = 23 {
         /// Key id or alias.
         key_id: &'a str,
-    } -> reply::Done,
+    } -> Done,
     actions { kms:DisableKey = 13 },
     gate |r| Gate::key(Action::DisableKey, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -403,7 +410,7 @@ requests! {
         key_id: &'a str,
         /// PendingWindowInDays (7..=30, default 30).
         pending_window_in_days: Option<u16>,
-    } -> reply::DeletionScheduled,
+    } -> DeletionScheduled,
     actions { kms:ScheduleKeyDeletion = 14 },
     gate |r| Gate::key(Action::ScheduleKeyDeletion, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -412,7 +419,7 @@ requests! {
     CancelKeyDeletion<'a> = 25 {
         /// Key id or alias.
         key_id: &'a str,
-    } -> reply::DeletionCancelled,
+    } -> DeletionCancelled,
     actions { kms:CancelKeyDeletion = 15 },
     gate |r| Gate::key(Action::CancelKeyDeletion, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -423,7 +430,7 @@ requests! {
         alias_name: &'a str,
         /// TargetKeyId (a key id, not an alias).
         target_key_id: &'a str,
-    } -> reply::Done,
+    } -> Done,
     actions { kms:CreateAlias = 22 },
     gate |r| Gate::key(Action::CreateAlias, KeyRef::Named(r.target_key_id), &[]),
     full_log: refused;
@@ -434,7 +441,7 @@ requests! {
         alias_name: &'a str,
         /// TargetKeyId.
         target_key_id: &'a str,
-    } -> reply::Done,
+    } -> Done,
     actions { kms:UpdateAlias = 23 },
     gate |r| Gate::Keys(
                 KeyCheck { action: Action::UpdateAlias, key: KeyRef::Named(r.alias_name), context: &[] },
@@ -446,7 +453,7 @@ requests! {
     DeleteAlias<'a> = 28 {
         /// AliasName.
         alias_name: &'a str,
-    } -> reply::Done,
+    } -> Done,
     actions { kms:DeleteAlias = 24 },
     gate |r| Gate::key(Action::DeleteAlias, KeyRef::Named(r.alias_name), &[]),
     full_log: refused;
@@ -459,7 +466,7 @@ requests! {
         limit: Option<u16>,
         /// Marker.
         marker: Option<&'a str>,
-    } -> reply::Aliases<'a>,
+    } -> Aliases,
     actions {  },
     gate |r| Gate::Session,
     full_log: refused;
@@ -470,7 +477,7 @@ requests! {
         key_id: &'a str,
         /// Description.
         description: &'a str,
-    } -> reply::Done,
+    } -> Done,
     actions { kms:UpdateKeyDescription = 25 },
     gate |r| Gate::key(Action::UpdateKeyDescription, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -482,7 +489,7 @@ requests! {
         /// Tags.
         #[serde(borrow)]
         tags: Tags<'a>,
-    } -> reply::Done,
+    } -> Done,
     actions { kms:TagResource = 26 },
     gate |r| Gate::key(Action::TagResource, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -494,7 +501,7 @@ requests! {
         /// TagKeys.
         #[serde(borrow)]
         tag_keys: heapless::Vec<&'a str, MAX_TAGS_PER_KEY>,
-    } -> reply::Done,
+    } -> Done,
     actions { kms:UntagResource = 27 },
     gate |r| Gate::key(Action::UntagResource, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -503,7 +510,7 @@ requests! {
     ListResourceTags<'a> = 33 {
         /// Key id or alias.
         key_id: &'a str,
-    } -> reply::Tags<'a>,
+    } -> Tags,
     actions { kms:ListResourceTags = 28 },
     gate |r| Gate::key(Action::ListResourceTags, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -517,7 +524,7 @@ requests! {
         puk: &'a [u8],
         /// What to do when the audit log is full.
         audit_full: AuditFullMode,
-    } -> reply::Done,
+    } -> Done,
     actions {  },
     gate |r| Gate::Open,
     full_log: refused;
@@ -528,7 +535,7 @@ requests! {
         principal: &'a str,
         /// PIN.
         pin: &'a [u8],
-    } -> reply::Done,
+    } -> Done,
     actions {  },
     gate |r| Gate::Open,
     full_log: served;
@@ -541,7 +548,7 @@ requests! {
         pin: &'a [u8],
         /// Role.
         role: Role,
-    } -> reply::Done,
+    } -> Done,
     actions {  },
     gate |r| Gate::Admin,
     full_log: refused;
@@ -550,13 +557,13 @@ requests! {
     DeletePrincipal<'a> = 37 {
         /// Name.
         name: &'a str,
-    } -> reply::Done,
+    } -> Done,
     actions {  },
     gate |r| Gate::Admin,
     full_log: refused;
 
     /// ListPrincipals.
-    ListPrincipals = 38 {} -> reply::Principals<'a>,
+    ListPrincipals = 38 {} -> Principals,
     actions {  },
     gate |r| Gate::Session,
     full_log: refused;
@@ -569,7 +576,7 @@ requests! {
         puk: &'a [u8],
         /// The new PIN.
         new_pin: &'a [u8],
-    } -> reply::Done,
+    } -> Done,
     actions {  },
     gate |r| Gate::Open,
     full_log: refused;
@@ -579,13 +586,13 @@ requests! {
         /// Must be [`crate::access::FACTORY_RESET_CONFIRMATION`] (so that no damaged or
         /// stray frame can erase the token).
         confirm: &'a str,
-    } -> reply::Done,
+    } -> Done,
     actions {  },
     gate |r| Gate::Open,
     full_log: served;
 
     /// The audit log's head, signed by the device attestation key.
-    GetAuditCheckpoint = 41 {} -> reply::AuditCheckpoint<'a>,
+    GetAuditCheckpoint = 41 {} -> AuditCheckpoint,
     actions {  },
     gate |r| Gate::Session,
     full_log: served;
@@ -596,7 +603,7 @@ requests! {
         start_sequence: u64,
         /// Most entries.
         limit: u16,
-    } -> reply::AuditEntries<'a>,
+    } -> AuditEntries,
     actions {  },
     gate |r| Gate::Admin,
     full_log: served;
@@ -605,7 +612,7 @@ requests! {
     TrimAuditLog = 43 {
         /// Last sequence number to drop.
         through_sequence: u64,
-    } -> reply::Done,
+    } -> Done,
     actions {  },
     gate |r| Gate::Admin,
     full_log: served;
@@ -614,7 +621,7 @@ requests! {
     GetKeyPolicy<'a> = 44 {
         /// Key id or alias.
         key_id: &'a str,
-    } -> reply::KeyPolicy<'a>,
+    } -> KeyPolicy,
     actions { kms:GetKeyPolicy = 29 },
     gate |r| Gate::key(Action::GetKeyPolicy, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -625,7 +632,7 @@ requests! {
         key_id: &'a str,
         /// postcard-encoded [`crate::access::Policy`].
         policy: &'a [u8],
-    } -> reply::Done,
+    } -> Done,
     actions { kms:PutKeyPolicy = 30 },
     gate |r| Gate::key(Action::PutKeyPolicy, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -643,7 +650,7 @@ requests! {
         constraint: Option<Condition<'a>>,
         /// Name.
         name: &'a str,
-    } -> reply::Grant<'a>,
+    } -> Grant,
     actions { kms:CreateGrant = 31 grant },
     gate |r| Gate::key(Action::CreateGrant, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -652,7 +659,7 @@ requests! {
     ListGrants<'a> = 47 {
         /// Key id or alias.
         key_id: &'a str,
-    } -> reply::Grants<'a>,
+    } -> Grants,
     actions { kms:ListGrants = 32 },
     gate |r| Gate::key(Action::ListGrants, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
@@ -663,7 +670,7 @@ requests! {
         key_id: &'a str,
         /// GrantId.
         grant_id: &'a str,
-    } -> reply::Done,
+    } -> Done,
     actions { kms:RetireGrant = 34 grant },
     gate |r| Gate::Session,
     full_log: refused;
@@ -674,7 +681,7 @@ requests! {
         key_id: &'a str,
         /// GrantId.
         grant_id: &'a str,
-    } -> reply::Done,
+    } -> Done,
     actions { kms:RevokeGrant = 33 },
     gate |r| Gate::key(Action::RevokeGrant, KeyRef::Named(r.key_id), &[]),
     full_log: refused;

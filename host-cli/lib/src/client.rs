@@ -1,4 +1,6 @@
-//! The typed client: one method per [`Request`] variant, owned results, one error type.
+//! The typed client: one generic [`Client::call`] that sends any request struct and returns its
+//! reply, owned ([`crate::model::Owned`]); convenience methods per operation that build the
+//! request from host types; one error type.
 //!
 //! A [`Client`] owns a [`Transport`]. At connect it sends a lone 0x00 (which ends any partial
 //! frame a previous host left on the token) and a Hello with a generous timeout (QEMU's first
@@ -10,16 +12,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pkms_protocol::context::EncryptionContext;
 use pkms_protocol::framing::{self, Feed, FrameAccumulator, FrameError};
 use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_TAGS_PER_KEY};
-use pkms_protocol::messages::{Request, RequestFrame, Response};
+use pkms_protocol::messages::RequestFrame;
 use pkms_protocol::{
-    DataKeySpec, EncryptionAlgorithm, ErrorCode, KeyVersion, MacAlgorithm, MessageType, SigningAlgorithm,
-    UnixTime, PROTOCOL_VERSION,
+    DataKeySpec, ErrorCode, KeyVersion, MacAlgorithm, MessageType, SigningAlgorithm, UnixTime,
+    PROTOCOL_VERSION,
 };
 use zeroize::Zeroizing;
 
 use crate::error::{Error, LinkError, Result};
 use crate::model::*;
 use crate::transport::Transport;
+use pkms_protocol::{request, Call, FromResponse, ReplyKind};
 
 /// How long the first exchange (Hello) may take.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -127,17 +130,8 @@ impl Client {
             firmware_version: String::new(),
         };
         client.transport.send(&[0])?;
-        let version = client.call_with_timeout(
-            Request::Hello(pkms_protocol::request::Hello { protocol_version: PROTOCOL_VERSION }),
-            hello_timeout,
-            |r| match r {
-                Response::Hello(pkms_protocol::reply::Hello { protocol_version, firmware_version }) => {
-                    Some((protocol_version, firmware_version.to_owned()))
-                }
-                _ => None,
-            },
-            "Hello",
-        )?;
+        let version =
+            client.call_with_timeout(request::Hello { protocol_version: PROTOCOL_VERSION }, hello_timeout)?;
         if version.0 != PROTOCOL_VERSION {
             return Err(token_error(
                 ErrorCode::UnsupportedProtocolVersion,
@@ -218,25 +212,31 @@ impl Client {
         }
     }
 
-    fn call<T>(
-        &mut self,
-        request: Request<'_>,
-        map: impl FnOnce(Response<'_>) -> Option<T>,
-        op: &str,
-    ) -> Result<T> {
+    /// Sends one request and returns its reply, owned: the one way every operation is called.
+    /// The reply type follows from the request ([`Call::Reply`], kept as [`Owned::Output`]);
+    /// a refusal is [`Error::Token`], a broken link [`Error::Link`].
+    pub fn call<'q, C>(&mut self, request: C) -> Result<<C::Reply as Owned>::Output>
+    where
+        C: Call<'q>,
+        C::Reply: Owned,
+    {
         let timeout = self.timeout;
-        self.call_with_timeout(request, timeout, map, op)
+        self.call_with_timeout(request, timeout)
     }
 
-    fn call_with_timeout<T>(
+    /// As [`Client::call`], waiting at most `timeout` for the answer.
+    pub fn call_with_timeout<'q, C>(
         &mut self,
-        request: Request<'_>,
+        request: C,
         timeout: Duration,
-        map: impl FnOnce(Response<'_>) -> Option<T>,
-        op: &str,
-    ) -> Result<T> {
+    ) -> Result<<C::Reply as Owned>::Output>
+    where
+        C: Call<'q>,
+        C::Reply: Owned,
+    {
+        let op = C::OPERATION.name();
         let id = self.next_id();
-        let frame = RequestFrame { id, now: (self.clock)(), request };
+        let frame = RequestFrame { id, now: (self.clock)(), request: request.into() };
         let n = framing::encode(&frame, &mut self.tx).map_err(|e| match e {
             FrameError::TooLarge => Error::InvalidInput(format!(
                 "the {op} request does not fit in one frame of {} bytes",
@@ -258,7 +258,12 @@ impl Client {
                 continue; // a stale answer to an earlier request
             }
             return match frame.result {
-                Ok(resp) => map(resp).ok_or_else(|| unexpected(op)),
+                Ok(resp) => {
+                    match <<C::Reply as ReplyKind>::Of<'_> as FromResponse<'_>>::from_response(resp) {
+                        Some(reply) => Ok(<C::Reply as Owned>::own(reply)),
+                        None => Err(unexpected(op)),
+                    }
+                }
                 Err(e) => Err(token_error(e.code, e.message)),
             };
         }
@@ -266,83 +271,34 @@ impl Client {
 
     /// GetInfo.
     pub fn get_info(&mut self) -> Result<TokenInfo> {
-        self.call(
-            Request::GetInfo(pkms_protocol::request::GetInfo {}),
-            |r| match r {
-                Response::Info(pkms_protocol::reply::Info { info: i }) => Some(TokenInfo {
-                    firmware_version: i.firmware_version.to_owned(),
-                    protocol_version: i.protocol_version,
-                    board: i.board.to_owned(),
-                    platform: i.platform,
-                    entropy_source: i.entropy_source.to_owned(),
-                    key_protection: i.key_protection.to_owned(),
-                    storage_total_bytes: i.storage_total_bytes,
-                    storage_free_bytes: i.storage_free_bytes,
-                    key_count: i.key_count,
-                    time_high_water_mark: i.time_high_water_mark,
-                    initialized: i.initialized,
-                }),
-                _ => None,
-            },
-            "GetInfo",
-        )
+        self.call(request::GetInfo {})
     }
 
     /// GenerateRandom: `number_of_bytes` (1..=1024) random bytes from the token.
     pub fn generate_random(&mut self, number_of_bytes: u16) -> Result<Zeroizing<Vec<u8>>> {
-        self.call(
-            Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes }),
-            |r| match r {
-                Response::Random(pkms_protocol::reply::Random { plaintext }) => {
-                    Some(Zeroizing::new(plaintext.to_vec()))
-                }
-                _ => None,
-            },
-            "GenerateRandom",
-        )
+        self.call(request::GenerateRandom { number_of_bytes })
     }
 
     /// CreateKey.
     pub fn create_key(&mut self, params: &CreateKeyParams) -> Result<KeyMetadata> {
         let tags = wire_tags(&params.tags)?;
-        self.call(
-            Request::CreateKey(pkms_protocol::request::CreateKey {
-                key_spec: params.key_spec,
-                key_usage: params.key_usage,
-                description: &params.description,
-                tags,
-                user_presence_required: params.user_presence_required,
-            }),
-            metadata,
-            "CreateKey",
-        )
+        self.call(request::CreateKey {
+            key_spec: params.key_spec,
+            key_usage: params.key_usage,
+            description: &params.description,
+            tags,
+            user_presence_required: params.user_presence_required,
+        })
     }
 
     /// DescribeKey (key id or alias).
     pub fn describe_key(&mut self, key_id: &str) -> Result<KeyMetadata> {
-        self.call(
-            Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id }),
-            metadata,
-            "DescribeKey",
-        )
+        self.call(request::DescribeKey { key_id })
     }
 
     /// One page of ListKeys.
     pub fn list_keys(&mut self, limit: Option<u16>, marker: Option<&str>) -> Result<KeysPage> {
-        self.call(
-            Request::ListKeys(pkms_protocol::request::ListKeys { limit, marker }),
-            |r| match r {
-                Response::Keys(pkms_protocol::reply::Keys { keys, next_marker, truncated }) => {
-                    Some(KeysPage {
-                        keys: keys.to_vec(),
-                        next_marker: next_marker.map(str::to_owned),
-                        truncated,
-                    })
-                }
-                _ => None,
-            },
-            "ListKeys",
-        )
+        self.call(request::ListKeys { limit, marker })
     }
 
     /// Every key, following NextMarker.
@@ -367,25 +323,7 @@ impl Client {
         encryption_context: &[(K, V)],
     ) -> Result<EncryptOutput> {
         let encryption_context = wire_context(encryption_context)?;
-        self.call(
-            Request::Encrypt(pkms_protocol::request::Encrypt { key_id, plaintext, encryption_context }),
-            |r| match r {
-                Response::Encrypt(pkms_protocol::reply::Encrypt {
-                    ciphertext_blob,
-                    key_id,
-                    key_version,
-                    key_material_id,
-                }) => Some(EncryptOutput {
-                    ciphertext_blob: ciphertext_blob.to_vec(),
-                    key_id,
-                    encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-                    key_version,
-                    key_material_id,
-                }),
-                _ => None,
-            },
-            "Encrypt",
-        )
+        self.call(request::Encrypt { key_id, plaintext, encryption_context })
     }
 
     /// Decrypt; `key_id`, if given, must name the blob's key (else IncorrectKey).
@@ -396,25 +334,7 @@ impl Client {
         key_id: Option<&str>,
     ) -> Result<DecryptOutput> {
         let encryption_context = wire_context(encryption_context)?;
-        self.call(
-            Request::Decrypt(pkms_protocol::request::Decrypt { ciphertext_blob, encryption_context, key_id }),
-            |r| match r {
-                Response::Decrypt(pkms_protocol::reply::Decrypt {
-                    plaintext,
-                    key_id,
-                    key_version,
-                    key_material_id,
-                }) => Some(DecryptOutput {
-                    plaintext: Zeroizing::new(plaintext.to_vec()),
-                    encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-                    key_id,
-                    key_version,
-                    key_material_id,
-                }),
-                _ => None,
-            },
-            "Decrypt",
-        )
+        self.call(request::Decrypt { ciphertext_blob, encryption_context, key_id })
     }
 
     /// ReEncrypt inside the token.
@@ -428,34 +348,13 @@ impl Client {
     ) -> Result<ReEncryptOutput> {
         let source_encryption_context = wire_context(source_encryption_context)?;
         let destination_encryption_context = wire_context(destination_encryption_context)?;
-        self.call(
-            Request::ReEncrypt(pkms_protocol::request::ReEncrypt {
-                ciphertext_blob,
-                source_encryption_context,
-                source_key_id,
-                destination_key_id,
-                destination_encryption_context,
-            }),
-            |r| match r {
-                Response::ReEncrypt(pkms_protocol::reply::ReEncrypt {
-                    ciphertext_blob,
-                    source_key_id,
-                    key_id,
-                    source_key_material_id,
-                    destination_key_material_id,
-                }) => Some(ReEncryptOutput {
-                    ciphertext_blob: ciphertext_blob.to_vec(),
-                    source_key_id,
-                    key_id,
-                    source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-                    destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-                    source_key_material_id,
-                    destination_key_material_id,
-                }),
-                _ => None,
-            },
-            "ReEncrypt",
-        )
+        self.call(request::ReEncrypt {
+            ciphertext_blob,
+            source_encryption_context,
+            source_key_id,
+            destination_key_id,
+            destination_encryption_context,
+        })
     }
 
     fn data_key<K: AsRef<str>, V: AsRef<str>>(
@@ -470,49 +369,18 @@ impl Client {
             DataKeySize::Spec(s) => (Some(s), None),
             DataKeySize::Bytes(n) => (None, Some(n)),
         };
-        let (request, op) = if with_plaintext {
-            (
-                Request::GenerateDataKey(pkms_protocol::request::GenerateDataKey {
-                    key_id,
-                    encryption_context,
-                    key_spec,
-                    number_of_bytes,
-                }),
-                "GenerateDataKey",
-            )
+        let key = if with_plaintext {
+            self.call(request::GenerateDataKey { key_id, encryption_context, key_spec, number_of_bytes })?
         } else {
-            (
-                Request::GenerateDataKeyWithoutPlaintext(
-                    pkms_protocol::request::GenerateDataKeyWithoutPlaintext {
-                        key_id,
-                        encryption_context,
-                        key_spec,
-                        number_of_bytes,
-                    },
-                ),
-                "GenerateDataKeyWithoutPlaintext",
-            )
+            self.call(request::GenerateDataKeyWithoutPlaintext {
+                key_id,
+                encryption_context,
+                key_spec,
+                number_of_bytes,
+            })?
         };
-        let key = self.call(
-            request,
-            |r| match r {
-                Response::DataKey(pkms_protocol::reply::DataKey {
-                    ciphertext_blob,
-                    plaintext,
-                    key_id,
-                    key_material_id,
-                }) => Some(DataKey {
-                    ciphertext_blob: ciphertext_blob.to_vec(),
-                    plaintext: plaintext.map(|p| Zeroizing::new(p.to_vec())),
-                    key_id,
-                    key_material_id,
-                }),
-                _ => None,
-            },
-            op,
-        )?;
         if with_plaintext != key.plaintext.is_some() {
-            return Err(protocol(format!("the token's answer to {op} has the wrong shape")));
+            return Err(protocol("the token's answer to a data-key request has the wrong shape"));
         }
         Ok(key)
     }
@@ -537,65 +405,24 @@ impl Client {
         self.data_key(key_id, encryption_context, size, false)
     }
 
-    fn done(&mut self, request: Request<'_>, op: &str) -> Result<()> {
-        self.call(request, |r| matches!(r, Response::Done(pkms_protocol::reply::Done {})).then_some(()), op)
-    }
-
     /// EnableKeyRotation (period 90..=2560 days; `None`: 365).
     pub fn enable_key_rotation(&mut self, key_id: &str, rotation_period_in_days: Option<u16>) -> Result<()> {
-        self.done(
-            Request::EnableKeyRotation(pkms_protocol::request::EnableKeyRotation {
-                key_id,
-                rotation_period_in_days,
-            }),
-            "EnableKeyRotation",
-        )
+        self.call(request::EnableKeyRotation { key_id, rotation_period_in_days })
     }
 
     /// DisableKeyRotation.
     pub fn disable_key_rotation(&mut self, key_id: &str) -> Result<()> {
-        self.done(
-            Request::DisableKeyRotation(pkms_protocol::request::DisableKeyRotation { key_id }),
-            "DisableKeyRotation",
-        )
+        self.call(request::DisableKeyRotation { key_id })
     }
 
     /// GetKeyRotationStatus.
     pub fn get_key_rotation_status(&mut self, key_id: &str) -> Result<KeyRotationStatus> {
-        self.call(
-            Request::GetKeyRotationStatus(pkms_protocol::request::GetKeyRotationStatus { key_id }),
-            |r| match r {
-                Response::KeyRotationStatus(pkms_protocol::reply::KeyRotationStatus {
-                    key_id,
-                    key_rotation_enabled,
-                    rotation_period_in_days,
-                    next_rotation_date,
-                    on_demand_rotation_start_date,
-                }) => Some(KeyRotationStatus {
-                    key_id,
-                    key_rotation_enabled,
-                    rotation_period_in_days,
-                    next_rotation_date,
-                    on_demand_rotation_start_date,
-                }),
-                _ => None,
-            },
-            "GetKeyRotationStatus",
-        )
+        self.call(request::GetKeyRotationStatus { key_id })
     }
 
     /// RotateKeyOnDemand: adds a new version now.
     pub fn rotate_key_on_demand(&mut self, key_id: &str) -> Result<Rotated> {
-        self.call(
-            Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id }),
-            |r| match r {
-                Response::Rotated(pkms_protocol::reply::Rotated { key_id, key_version, key_material_id }) => {
-                    Some(Rotated { key_id, key_version, key_material_id })
-                }
-                _ => None,
-            },
-            "RotateKeyOnDemand",
-        )
+        self.call(request::RotateKeyOnDemand { key_id })
     }
 
     /// One page of ListKeyRotations.
@@ -605,22 +432,7 @@ impl Client {
         limit: Option<u16>,
         marker: Option<&str>,
     ) -> Result<RotationsPage> {
-        self.call(
-            Request::ListKeyRotations(pkms_protocol::request::ListKeyRotations { key_id, limit, marker }),
-            |r| match r {
-                Response::Rotations(pkms_protocol::reply::Rotations {
-                    rotations,
-                    next_marker,
-                    truncated,
-                }) => Some(RotationsPage {
-                    rotations: rotations.iter().map(RotationEntry::from).collect(),
-                    next_marker: next_marker.map(str::to_owned),
-                    truncated,
-                }),
-                _ => None,
-            },
-            "ListKeyRotations",
-        )
+        self.call(request::ListKeyRotations { key_id, limit, marker })
     }
 
     /// Every version of a key still held, oldest first, following NextMarker.
@@ -639,18 +451,7 @@ impl Client {
 
     /// RetireKeyVersions: crypto-erase every version below `below_version`.
     pub fn retire_key_versions(&mut self, key_id: &str, below_version: KeyVersion) -> Result<Retired> {
-        self.call(
-            Request::RetireKeyVersions(pkms_protocol::request::RetireKeyVersions { key_id, below_version }),
-            |r| match r {
-                Response::Retired(pkms_protocol::reply::Retired {
-                    key_id,
-                    retired_count,
-                    oldest_key_version,
-                }) => Some(Retired { key_id, retired_count, oldest_key_version }),
-                _ => None,
-            },
-            "RetireKeyVersions",
-        )
+        self.call(request::RetireKeyVersions { key_id, below_version })
     }
 
     /// Sign with the newest version of an ECC_NIST_P256 key.
@@ -661,21 +462,7 @@ impl Client {
         message_type: MessageType,
         signing_algorithm: SigningAlgorithm,
     ) -> Result<SignOutput> {
-        self.call(
-            Request::Sign(pkms_protocol::request::Sign { key_id, message, message_type, signing_algorithm }),
-            |r| match r {
-                Response::Sign(pkms_protocol::reply::Sign {
-                    key_id,
-                    signature,
-                    signing_algorithm,
-                    key_version,
-                }) => {
-                    Some(SignOutput { key_id, signature: signature.to_vec(), signing_algorithm, key_version })
-                }
-                _ => None,
-            },
-            "Sign",
-        )
+        self.call(request::Sign { key_id, message, message_type, signing_algorithm })
     }
 
     /// Verify a DER signature; an invalid one is the error [`ErrorCode::InvalidSignature`].
@@ -688,26 +475,14 @@ impl Client {
         signing_algorithm: SigningAlgorithm,
         key_version: Option<KeyVersion>,
     ) -> Result<VerifyOutput> {
-        self.call(
-            Request::Verify(pkms_protocol::request::Verify {
-                key_id,
-                message,
-                message_type,
-                signature,
-                signing_algorithm,
-                key_version,
-            }),
-            |r| match r {
-                Response::Verify(pkms_protocol::reply::Verify {
-                    key_id,
-                    signature_valid,
-                    signing_algorithm,
-                    key_version,
-                }) => Some(VerifyOutput { key_id, signature_valid, signing_algorithm, key_version }),
-                _ => None,
-            },
-            "Verify",
-        )
+        self.call(request::Verify {
+            key_id,
+            message,
+            message_type,
+            signature,
+            signing_algorithm,
+            key_version,
+        })
     }
 
     /// GetPublicKey: DER SubjectPublicKeyInfo of a version (default newest).
@@ -716,27 +491,7 @@ impl Client {
         key_id: &str,
         key_version: Option<KeyVersion>,
     ) -> Result<PublicKeyOutput> {
-        self.call(
-            Request::GetPublicKey(pkms_protocol::request::GetPublicKey { key_id, key_version }),
-            |r| match r {
-                Response::PublicKey(pkms_protocol::reply::PublicKey {
-                    key_id,
-                    public_key,
-                    key_spec,
-                    key_usage,
-                    key_version,
-                }) => Some(PublicKeyOutput {
-                    key_id,
-                    public_key: public_key.to_vec(),
-                    key_spec,
-                    key_usage,
-                    signing_algorithms: crate::model::keys::signing_algorithms(key_spec),
-                    key_version,
-                }),
-                _ => None,
-            },
-            "GetPublicKey",
-        )
+        self.call(request::GetPublicKey { key_id, key_version })
     }
 
     /// GenerateMac with the newest version of an HMAC key.
@@ -746,16 +501,7 @@ impl Client {
         message: &[u8],
         mac_algorithm: MacAlgorithm,
     ) -> Result<MacOutput> {
-        self.call(
-            Request::GenerateMac(pkms_protocol::request::GenerateMac { key_id, message, mac_algorithm }),
-            |r| match r {
-                Response::Mac(pkms_protocol::reply::Mac { key_id, mac, mac_algorithm, key_version }) => {
-                    Some(MacOutput { key_id, mac: mac.to_vec(), mac_algorithm, key_version })
-                }
-                _ => None,
-            },
-            "GenerateMac",
-        )
+        self.call(request::GenerateMac { key_id, message, mac_algorithm })
     }
 
     /// VerifyMac; an invalid MAC is the error [`ErrorCode::InvalidMac`].
@@ -767,35 +513,17 @@ impl Client {
         mac: &[u8],
         key_version: Option<KeyVersion>,
     ) -> Result<VerifyMacOutput> {
-        self.call(
-            Request::VerifyMac(pkms_protocol::request::VerifyMac {
-                key_id,
-                message,
-                mac_algorithm,
-                mac,
-                key_version,
-            }),
-            |r| match r {
-                Response::VerifyMac(pkms_protocol::reply::VerifyMac {
-                    key_id,
-                    mac_valid,
-                    mac_algorithm,
-                    key_version,
-                }) => Some(VerifyMacOutput { key_id, mac_valid, mac_algorithm, key_version }),
-                _ => None,
-            },
-            "VerifyMac",
-        )
+        self.call(request::VerifyMac { key_id, message, mac_algorithm, mac, key_version })
     }
 
     /// EnableKey.
     pub fn enable_key(&mut self, key_id: &str) -> Result<()> {
-        self.done(Request::EnableKey(pkms_protocol::request::EnableKey { key_id }), "EnableKey")
+        self.call(request::EnableKey { key_id })
     }
 
     /// DisableKey.
     pub fn disable_key(&mut self, key_id: &str) -> Result<()> {
-        self.done(Request::DisableKey(pkms_protocol::request::DisableKey { key_id }), "DisableKey")
+        self.call(request::DisableKey { key_id })
     }
 
     /// ScheduleKeyDeletion (window 7..=30 days; `None`: 30).
@@ -804,57 +532,27 @@ impl Client {
         key_id: &str,
         pending_window_in_days: Option<u16>,
     ) -> Result<DeletionScheduled> {
-        self.call(
-            Request::ScheduleKeyDeletion(pkms_protocol::request::ScheduleKeyDeletion {
-                key_id,
-                pending_window_in_days,
-            }),
-            |r| match r {
-                Response::DeletionScheduled(pkms_protocol::reply::DeletionScheduled {
-                    key_id,
-                    deletion_date,
-                    key_state,
-                    pending_window_in_days,
-                }) => Some(DeletionScheduled { key_id, deletion_date, key_state, pending_window_in_days }),
-                _ => None,
-            },
-            "ScheduleKeyDeletion",
-        )
+        self.call(request::ScheduleKeyDeletion { key_id, pending_window_in_days })
     }
 
     /// CancelKeyDeletion: the key goes back to Disabled. Returns the key id.
     pub fn cancel_key_deletion(&mut self, key_id: &str) -> Result<pkms_protocol::KeyId> {
-        self.call(
-            Request::CancelKeyDeletion(pkms_protocol::request::CancelKeyDeletion { key_id }),
-            |r| match r {
-                Response::DeletionCancelled(pkms_protocol::reply::DeletionCancelled { key_id }) => {
-                    Some(key_id)
-                }
-                _ => None,
-            },
-            "CancelKeyDeletion",
-        )
+        self.call(request::CancelKeyDeletion { key_id })
     }
 
     /// CreateAlias.
     pub fn create_alias(&mut self, alias_name: &str, target_key_id: &str) -> Result<()> {
-        self.done(
-            Request::CreateAlias(pkms_protocol::request::CreateAlias { alias_name, target_key_id }),
-            "CreateAlias",
-        )
+        self.call(request::CreateAlias { alias_name, target_key_id })
     }
 
     /// UpdateAlias.
     pub fn update_alias(&mut self, alias_name: &str, target_key_id: &str) -> Result<()> {
-        self.done(
-            Request::UpdateAlias(pkms_protocol::request::UpdateAlias { alias_name, target_key_id }),
-            "UpdateAlias",
-        )
+        self.call(request::UpdateAlias { alias_name, target_key_id })
     }
 
     /// DeleteAlias.
     pub fn delete_alias(&mut self, alias_name: &str) -> Result<()> {
-        self.done(Request::DeleteAlias(pkms_protocol::request::DeleteAlias { alias_name }), "DeleteAlias")
+        self.call(request::DeleteAlias { alias_name })
     }
 
     /// One page of ListAliases (optionally only those of `key_id`).
@@ -864,28 +562,7 @@ impl Client {
         limit: Option<u16>,
         marker: Option<&str>,
     ) -> Result<AliasesPage> {
-        self.call(
-            Request::ListAliases(pkms_protocol::request::ListAliases { key_id, limit, marker }),
-            |r| match r {
-                Response::Aliases(pkms_protocol::reply::Aliases { aliases, next_marker, truncated }) => {
-                    Some(AliasesPage {
-                        aliases: aliases
-                            .iter()
-                            .map(|a| AliasEntry {
-                                alias_name: a.alias_name.to_owned(),
-                                target_key_id: a.target_key_id,
-                                creation_date: a.creation_date,
-                                last_updated_date: a.last_updated_date,
-                            })
-                            .collect(),
-                        next_marker: next_marker.map(str::to_owned),
-                        truncated,
-                    })
-                }
-                _ => None,
-            },
-            "ListAliases",
-        )
+        self.call(request::ListAliases { key_id, limit, marker })
     }
 
     /// Every alias (optionally only those of `key_id`), following NextMarker.
@@ -904,19 +581,13 @@ impl Client {
 
     /// UpdateKeyDescription.
     pub fn update_key_description(&mut self, key_id: &str, description: &str) -> Result<()> {
-        self.done(
-            Request::UpdateKeyDescription(pkms_protocol::request::UpdateKeyDescription {
-                key_id,
-                description,
-            }),
-            "UpdateKeyDescription",
-        )
+        self.call(request::UpdateKeyDescription { key_id, description })
     }
 
     /// TagResource: adds or replaces tags.
     pub fn tag_resource(&mut self, key_id: &str, tags: &[Tag]) -> Result<()> {
         let tags = wire_tags(tags)?;
-        self.done(Request::TagResource(pkms_protocol::request::TagResource { key_id, tags }), "TagResource")
+        self.call(request::TagResource { key_id, tags })
     }
 
     /// UntagResource.
@@ -926,33 +597,12 @@ impl Client {
             keys.push(k.as_ref())
                 .map_err(|_| Error::InvalidInput(format!("at most {MAX_TAGS_PER_KEY} tag keys at once")))?;
         }
-        self.done(
-            Request::UntagResource(pkms_protocol::request::UntagResource { key_id, tag_keys: keys }),
-            "UntagResource",
-        )
+        self.call(request::UntagResource { key_id, tag_keys: keys })
     }
 
     /// ListResourceTags.
     pub fn list_resource_tags(&mut self, key_id: &str) -> Result<Vec<Tag>> {
-        self.call(
-            Request::ListResourceTags(pkms_protocol::request::ListResourceTags { key_id }),
-            |r| match r {
-                Response::Tags(pkms_protocol::reply::Tags { tags }) => {
-                    Some(tags.iter().map(|t| Tag::new(t.tag_key, t.tag_value)).collect())
-                }
-                _ => None,
-            },
-            "ListResourceTags",
-        )
-    }
-}
-
-fn metadata(r: Response<'_>) -> Option<KeyMetadata> {
-    match r {
-        Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: m }) => {
-            Some(KeyMetadata::from(&m))
-        }
-        _ => None,
+        self.call(request::ListResourceTags { key_id })
     }
 }
 
@@ -960,6 +610,7 @@ fn metadata(r: Response<'_>) -> Option<KeyMetadata> {
 mod tests {
     use super::*;
     use crate::transport::StreamTransport;
+    use pkms_protocol::{Request, Response};
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
 
@@ -998,7 +649,7 @@ mod tests {
                 let n = b.read(&mut buf).unwrap();
                 if let Feed::Frame(p, _) = acc.push(&buf[..n]) {
                     let frame = framing::decode_request(p).unwrap();
-                    assert!(matches!(frame.request, Request::Hello(pkms_protocol::request::Hello { .. })));
+                    assert!(matches!(frame.request, Request::Hello(request::Hello { .. })));
                     assert!(frame.now.is_some(), "every request carries the host time");
                     break frame.id;
                 }
@@ -1025,6 +676,67 @@ mod tests {
         let c = Client::connect(StreamTransport::new(a)).unwrap();
         assert_eq!(c.firmware_version(), "9.9.9");
         drop(token.join().unwrap());
+    }
+}
+
+#[cfg(test)]
+mod typed_call {
+    use super::*;
+    use crate::transport::StreamTransport;
+    use pkms_protocol::messages::ResponseFrame;
+    use pkms_protocol::{reply, Response};
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    /// A fake token that answers Hello, then answers the next request with `answer`.
+    fn token_answering(answer: Response<'static>) -> (Client, std::thread::JoinHandle<()>) {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let t = std::thread::spawn(move || {
+            let mut acc = FrameAccumulator::new();
+            let mut buf = [0u8; 512];
+            let mut out = vec![0u8; 512];
+            let mut answered = 0;
+            while answered < 2 {
+                let n = b.read(&mut buf).unwrap();
+                let mut input = &buf[..n];
+                while let Feed::Frame(p, used) = acc.push(input) {
+                    let id = framing::decode_request(p).unwrap().id;
+                    let result = if answered == 0 {
+                        Ok(Response::Hello(reply::Hello {
+                            protocol_version: PROTOCOL_VERSION,
+                            firmware_version: "t",
+                        }))
+                    } else {
+                        Ok(answer.clone())
+                    };
+                    let m = framing::encode(&ResponseFrame { id, result }, &mut out).unwrap();
+                    b.write_all(&out[..m]).unwrap();
+                    answered += 1;
+                    input = &input[used..];
+                }
+            }
+        });
+        (Client::connect(StreamTransport::new(a)).unwrap(), t)
+    }
+
+    #[test]
+    fn a_call_returns_the_reply_its_request_declares() {
+        let key_id = pkms_protocol::KeyId([5; 16]);
+        let (mut c, t) = token_answering(Response::DeletionCancelled(reply::DeletionCancelled { key_id }));
+        let got: pkms_protocol::KeyId = c.call(request::CancelKeyDeletion { key_id: "k" }).unwrap();
+        assert_eq!(got, key_id);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn an_answer_of_another_kind_is_a_protocol_error() {
+        let (mut c, t) = token_answering(Response::Done(reply::Done {}));
+        let err = c.call(request::CancelKeyDeletion { key_id: "k" }).unwrap_err();
+        assert!(
+            matches!(&err, Error::Link(LinkError::Protocol(m)) if m.contains("CancelKeyDeletion")),
+            "{err:?}"
+        );
+        t.join().unwrap();
     }
 }
 

@@ -4,6 +4,10 @@
 //! ([`envelope`]), file signing ([`filesign`]), the audit log's export file ([`audit`]) and USB
 //! token discovery ([`usb`]). The `pkms` command line is a separate crate built on this one.
 //!
+//! * Every operation goes through one generic [`Client::call`]: give it a request struct of
+//!   [`pkms_protocol::request`] and it returns that operation's reply as an owned [`model`] type
+//!   (the pairing is declared once, in the protocol's operation table). The per-operation methods
+//!   (`client.encrypt(…)`) are conveniences that build the request from host types.
 //! * Replies are owned [`model`] types, one module per operation family; each serialises with
 //!   serde to KMS's JSON (what `pkms --output json` prints).
 //! * Errors are typed: [`Error`] for client calls (the link failed, or the token refused with an
@@ -31,6 +35,9 @@
 //! let blob = client.encrypt(&key, b"attack at dawn", &[("app", "demo")])?.ciphertext_blob;
 //! let plain = client.decrypt(&blob, &[("app", "demo")], None)?.plaintext;
 //! assert_eq!(plain.as_slice(), b"attack at dawn");
+//! // Any operation, by its request struct; the reply type follows from the request:
+//! let info: pkms_lib::model::TokenInfo = client.call(pkms_protocol::request::GetInfo {})?;
+//! assert_eq!(info.key_count, 1);
 //! // The token said no (a typed error), as opposed to the link failing:
 //! match client.decrypt(&blob, &[("app", "other")], None) {
 //!     Err(Error::Token { code: ErrorCode::InvalidCiphertext, .. }) => {}

@@ -65,7 +65,7 @@ macro_rules! requests {
         $(#[doc = $doc:literal])*
         $op:ident $(<$lt:lifetime>)? = $index:literal {
             $( $(#[$fmeta:meta])* $field:ident : $fty:ty ),* $(,)?
-        } -> $reply:ty,
+        } -> $reply:ident,
         actions { $( $prefix:ident : $action:ident = $bit:literal $($grant:ident)? ),* $(,)? },
         gate |$r:ident| $gate:expr,
         full_log: $full:ident;
@@ -230,7 +230,7 @@ macro_rules! requests {
 
             impl<'a> Call<'a> for request::$op $(<$lt>)? {
                 const OPERATION: Operation = Operation::$op;
-                type Reply = $reply;
+                type Reply = kind::$reply;
             }
         )*
 
@@ -288,6 +288,18 @@ macro_rules! replies {
                 $(#[doc = $doc])*
                 $name $(<$lt>)? { $( $(#[$fmeta])* $field : $fty ),* }
             )*}
+        }
+
+        /// One marker type per kind of answer, naming its reply struct for any lifetime.
+        pub mod kind {
+            $(
+                $(#[doc = $doc])*
+                pub enum $name {}
+
+                impl super::ReplyKind for $name {
+                    type Of<'a> = super::reply::$name $(<$lt>)?;
+                }
+            )*
         }
 
         /// Every successful answer, in wire order. Several operations may share one kind of

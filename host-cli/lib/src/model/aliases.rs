@@ -34,3 +34,23 @@ pub struct AliasesPage {
     /// Truncated.
     pub truncated: bool,
 }
+
+impl super::Owned for pkms_protocol::kind::Aliases {
+    type Output = AliasesPage;
+    fn own(r: pkms_protocol::reply::Aliases<'_>) -> AliasesPage {
+        AliasesPage {
+            aliases: r
+                .aliases
+                .iter()
+                .map(|a| AliasEntry {
+                    alias_name: a.alias_name.to_owned(),
+                    target_key_id: a.target_key_id,
+                    creation_date: a.creation_date,
+                    last_updated_date: a.last_updated_date,
+                })
+                .collect(),
+            next_marker: r.next_marker.map(str::to_owned),
+            truncated: r.truncated,
+        }
+    }
+}

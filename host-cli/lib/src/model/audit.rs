@@ -84,3 +84,27 @@ impl AuditCheckpointOutput {
         })
     }
 }
+
+impl super::Owned for pkms_protocol::kind::AuditCheckpoint {
+    type Output = AuditCheckpoint;
+    fn own(r: pkms_protocol::reply::AuditCheckpoint<'_>) -> AuditCheckpoint {
+        AuditCheckpoint {
+            sequence: r.sequence,
+            hash: r.hash,
+            signature: r.signature.to_vec(),
+            first_sequence: r.first_sequence,
+            public_key: r.public_key.to_vec(),
+            capacity: r.capacity,
+            audit_full: r.audit_full,
+            base_signature: r.base_signature.to_vec(),
+        }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::AuditEntries {
+    /// The concatenated encoded entries.
+    type Output = Vec<u8>;
+    fn own(r: pkms_protocol::reply::AuditEntries<'_>) -> Vec<u8> {
+        r.entries.to_vec()
+    }
+}

@@ -36,3 +36,17 @@ pub fn role_name(role: Role) -> &'static str {
 fn role<S: Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(role_name(*role))
 }
+
+impl super::Owned for pkms_protocol::kind::Principals {
+    type Output = Vec<Principal>;
+    fn own(r: pkms_protocol::reply::Principals<'_>) -> Vec<Principal> {
+        r.principals
+            .iter()
+            .map(|p| Principal {
+                name: p.name.to_owned(),
+                role: p.role,
+                pin_retries_left: p.pin_retries_left,
+            })
+            .collect()
+    }
+}

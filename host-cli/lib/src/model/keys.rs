@@ -205,3 +205,49 @@ pub struct KeysPage {
     /// Truncated.
     pub truncated: bool,
 }
+
+impl super::Owned for pkms_protocol::kind::Hello {
+    /// The token's protocol version and firmware version.
+    type Output = (u16, String);
+    fn own(r: pkms_protocol::reply::Hello<'_>) -> Self::Output {
+        (r.protocol_version, r.firmware_version.to_owned())
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::Info {
+    type Output = TokenInfo;
+    fn own(r: pkms_protocol::reply::Info<'_>) -> TokenInfo {
+        let i = r.info;
+        TokenInfo {
+            firmware_version: i.firmware_version.to_owned(),
+            protocol_version: i.protocol_version,
+            board: i.board.to_owned(),
+            platform: i.platform,
+            entropy_source: i.entropy_source.to_owned(),
+            key_protection: i.key_protection.to_owned(),
+            storage_total_bytes: i.storage_total_bytes,
+            storage_free_bytes: i.storage_free_bytes,
+            key_count: i.key_count,
+            time_high_water_mark: i.time_high_water_mark,
+            initialized: i.initialized,
+        }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::KeyMetadata {
+    type Output = KeyMetadata;
+    fn own(r: pkms_protocol::reply::KeyMetadata<'_>) -> KeyMetadata {
+        KeyMetadata::from(&r.key_metadata)
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::Keys {
+    type Output = KeysPage;
+    fn own(r: pkms_protocol::reply::Keys<'_>) -> KeysPage {
+        KeysPage {
+            keys: r.keys.to_vec(),
+            next_marker: r.next_marker.map(str::to_owned),
+            truncated: r.truncated,
+        }
+    }
+}

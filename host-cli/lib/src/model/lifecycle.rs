@@ -31,3 +31,23 @@ pub struct DeletionCancelled {
     #[serde(serialize_with = "display")]
     pub key_id: KeyId,
 }
+
+impl super::Owned for pkms_protocol::kind::DeletionScheduled {
+    type Output = DeletionScheduled;
+    fn own(r: pkms_protocol::reply::DeletionScheduled) -> DeletionScheduled {
+        DeletionScheduled {
+            key_id: r.key_id,
+            deletion_date: r.deletion_date,
+            key_state: r.key_state,
+            pending_window_in_days: r.pending_window_in_days,
+        }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::DeletionCancelled {
+    /// The key id.
+    type Output = pkms_protocol::KeyId;
+    fn own(r: pkms_protocol::reply::DeletionCancelled) -> pkms_protocol::KeyId {
+        r.key_id
+    }
+}

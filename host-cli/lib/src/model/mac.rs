@@ -37,3 +37,27 @@ pub struct VerifyMacOutput {
     /// The version used.
     pub key_version: KeyVersion,
 }
+
+impl super::Owned for pkms_protocol::kind::Mac {
+    type Output = MacOutput;
+    fn own(r: pkms_protocol::reply::Mac<'_>) -> MacOutput {
+        MacOutput {
+            key_id: r.key_id,
+            mac: r.mac.to_vec(),
+            mac_algorithm: r.mac_algorithm,
+            key_version: r.key_version,
+        }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::VerifyMac {
+    type Output = VerifyMacOutput;
+    fn own(r: pkms_protocol::reply::VerifyMac) -> VerifyMacOutput {
+        VerifyMacOutput {
+            key_id: r.key_id,
+            mac_valid: r.mac_valid,
+            mac_algorithm: r.mac_algorithm,
+            key_version: r.key_version,
+        }
+    }
+}

@@ -23,6 +23,17 @@
 //!
 //! Every type is also re-exported here (`pkms_lib::model::KeyMetadata`).
 
+use pkms_protocol::ReplyKind;
+
+/// How the host keeps one kind of answer ([`pkms_protocol::kind`]): implemented once per kind,
+/// beside its model type. The client's one generic [`crate::Client::call`] returns `Output`.
+pub trait Owned: ReplyKind {
+    /// The owned result.
+    type Output;
+    /// Copies the reply out of the receive buffer.
+    fn own(reply: Self::Of<'_>) -> Self::Output;
+}
+
 pub mod aliases;
 pub mod audit;
 pub mod auth;

@@ -245,3 +245,37 @@ impl PolicyStatement {
         }
     }
 }
+
+impl super::Owned for pkms_protocol::kind::KeyPolicy {
+    /// The key id and the compact policy.
+    type Output = (pkms_protocol::KeyId, Vec<u8>);
+    fn own(r: pkms_protocol::reply::KeyPolicy<'_>) -> Self::Output {
+        (r.key_id, r.policy.to_vec())
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::Grant {
+    /// The GrantId.
+    type Output = String;
+    fn own(r: pkms_protocol::reply::Grant<'_>) -> String {
+        r.grant_id.to_owned()
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::Grants {
+    type Output = Vec<Grant>;
+    fn own(r: pkms_protocol::reply::Grants<'_>) -> Vec<Grant> {
+        r.grants
+            .iter()
+            .map(|g| Grant {
+                grant_id: g.grant_id.to_owned(),
+                name: g.name.to_owned(),
+                grantee: g.grantee.to_owned(),
+                issuer: g.issuer.to_owned(),
+                operations: g.operations,
+                constraint: g.constraint.as_ref().map(ContextConstraint::from_wire),
+                created: g.created,
+            })
+            .collect()
+    }
+}

@@ -101,3 +101,46 @@ pub struct Retired {
     /// Oldest version still held.
     pub oldest_key_version: KeyVersion,
 }
+
+impl super::Owned for pkms_protocol::kind::Done {
+    type Output = ();
+    fn own(_: pkms_protocol::reply::Done) {}
+}
+
+impl super::Owned for pkms_protocol::kind::KeyRotationStatus {
+    type Output = KeyRotationStatus;
+    fn own(r: pkms_protocol::reply::KeyRotationStatus) -> KeyRotationStatus {
+        KeyRotationStatus {
+            key_id: r.key_id,
+            key_rotation_enabled: r.key_rotation_enabled,
+            rotation_period_in_days: r.rotation_period_in_days,
+            next_rotation_date: r.next_rotation_date,
+            on_demand_rotation_start_date: r.on_demand_rotation_start_date,
+        }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::Rotated {
+    type Output = Rotated;
+    fn own(r: pkms_protocol::reply::Rotated) -> Rotated {
+        Rotated { key_id: r.key_id, key_version: r.key_version, key_material_id: r.key_material_id }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::Rotations {
+    type Output = RotationsPage;
+    fn own(r: pkms_protocol::reply::Rotations<'_>) -> RotationsPage {
+        RotationsPage {
+            rotations: r.rotations.iter().map(RotationEntry::from).collect(),
+            next_marker: r.next_marker.map(str::to_owned),
+            truncated: r.truncated,
+        }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::Retired {
+    type Output = Retired;
+    fn own(r: pkms_protocol::reply::Retired) -> Retired {
+        Retired { key_id: r.key_id, retired_count: r.retired_count, oldest_key_version: r.oldest_key_version }
+    }
+}

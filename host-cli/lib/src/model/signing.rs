@@ -60,3 +60,41 @@ pub struct PublicKeyOutput {
     /// The version whose public key this is.
     pub key_version: KeyVersion,
 }
+
+impl super::Owned for pkms_protocol::kind::Sign {
+    type Output = SignOutput;
+    fn own(r: pkms_protocol::reply::Sign<'_>) -> SignOutput {
+        SignOutput {
+            key_id: r.key_id,
+            signature: r.signature.to_vec(),
+            signing_algorithm: r.signing_algorithm,
+            key_version: r.key_version,
+        }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::Verify {
+    type Output = VerifyOutput;
+    fn own(r: pkms_protocol::reply::Verify) -> VerifyOutput {
+        VerifyOutput {
+            key_id: r.key_id,
+            signature_valid: r.signature_valid,
+            signing_algorithm: r.signing_algorithm,
+            key_version: r.key_version,
+        }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::PublicKey {
+    type Output = PublicKeyOutput;
+    fn own(r: pkms_protocol::reply::PublicKey<'_>) -> PublicKeyOutput {
+        PublicKeyOutput {
+            key_id: r.key_id,
+            public_key: r.public_key.to_vec(),
+            key_spec: r.key_spec,
+            key_usage: r.key_usage,
+            signing_algorithms: super::keys::signing_algorithms(r.key_spec),
+            key_version: r.key_version,
+        }
+    }
+}

@@ -111,3 +111,63 @@ pub struct GenerateRandomOutput {
     #[serde(serialize_with = "base64")]
     pub plaintext: Zeroizing<Vec<u8>>,
 }
+
+impl super::Owned for pkms_protocol::kind::Random {
+    type Output = Zeroizing<Vec<u8>>;
+    fn own(r: pkms_protocol::reply::Random<'_>) -> Self::Output {
+        Zeroizing::new(r.plaintext.to_vec())
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::Encrypt {
+    type Output = EncryptOutput;
+    fn own(r: pkms_protocol::reply::Encrypt<'_>) -> EncryptOutput {
+        EncryptOutput {
+            ciphertext_blob: r.ciphertext_blob.to_vec(),
+            key_id: r.key_id,
+            encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            key_version: r.key_version,
+            key_material_id: r.key_material_id,
+        }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::Decrypt {
+    type Output = DecryptOutput;
+    fn own(r: pkms_protocol::reply::Decrypt<'_>) -> DecryptOutput {
+        DecryptOutput {
+            plaintext: Zeroizing::new(r.plaintext.to_vec()),
+            encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            key_id: r.key_id,
+            key_version: r.key_version,
+            key_material_id: r.key_material_id,
+        }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::ReEncrypt {
+    type Output = ReEncryptOutput;
+    fn own(r: pkms_protocol::reply::ReEncrypt<'_>) -> ReEncryptOutput {
+        ReEncryptOutput {
+            ciphertext_blob: r.ciphertext_blob.to_vec(),
+            source_key_id: r.source_key_id,
+            key_id: r.key_id,
+            source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            source_key_material_id: r.source_key_material_id,
+            destination_key_material_id: r.destination_key_material_id,
+        }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::DataKey {
+    type Output = DataKey;
+    fn own(r: pkms_protocol::reply::DataKey<'_>) -> DataKey {
+        DataKey {
+            ciphertext_blob: r.ciphertext_blob.to_vec(),
+            plaintext: r.plaintext.map(|p| Zeroizing::new(p.to_vec())),
+            key_id: r.key_id,
+            key_material_id: r.key_material_id,
+        }
+    }
+}

@@ -35,3 +35,10 @@ impl ListResourceTagsOutput {
         ListResourceTagsOutput { tags, truncated: false }
     }
 }
+
+impl super::Owned for pkms_protocol::kind::Tags {
+    type Output = Vec<Tag>;
+    fn own(r: pkms_protocol::reply::Tags<'_>) -> Vec<Tag> {
+        r.tags.iter().map(|t| Tag::new(t.tag_key, t.tag_value)).collect()
+    }
+}
