@@ -254,14 +254,14 @@ fn check(h: &mut Harness, f: &Fixture, op: Op, deep: bool, what: &str) {
     assert_eq!(h.decrypt(&blob, &[]).unwrap(), b"after", "{what}");
 }
 
-/// Bytes `op` writes from `start`, and whether it erased a page.
+/// Cut points of `op` from `start` (bytes written, erases), and whether it erased a page.
 fn probe(start: &MockFlash, f: &Fixture, op: Op) -> (u64, bool) {
     let mut h = Harness::with_flash(start.clone());
-    let before = h.token.flash().bytes_written();
+    let before = h.token.flash().cut_points();
     let erases: u32 = h.token.flash().erase_counts().iter().sum();
     apply(&mut h, f, op);
     let flash = h.token.flash();
-    (flash.bytes_written() - before, flash.erase_counts().iter().sum::<u32>() > erases)
+    (flash.cut_points() - before, flash.erase_counts().iter().sum::<u32>() > erases)
 }
 
 /// Cuts power at every byte of `op` from `start`; returns the number of cut points.
