@@ -148,7 +148,7 @@ impl<F: NorFlash> Store<F> {
     /// Mounts the store on `flash`. Never fails: problems are reported by [`Store::health`].
     /// Finishes whatever a power cut interrupted: kills the older of two records with one id and
     /// torn records, erases pages that are neither used nor erased, collects pages holding dead
-    /// bytes whose zeroing was cut short, and keeps one page erased (see [`Store::recover`]).
+    /// bytes whose zeroing was cut short, and keeps one page erased (`docs/flash-format.md`).
     /// Every word is programmed at most twice between erases, also when power fails again during
     /// this recovery.
     pub fn mount(flash: F) -> Self {
