@@ -28,11 +28,12 @@
 //!   bits it was to clear are cleared and some are not (a pseudo-random choice, different at each
 //!   point; with a single bit to clear, none is), and the word counts as programmed once more;
 //! * in an erase, the pages before the cut are erased. At the first cut point of a page the page
-//!   is untouched; at the other three the erase was interrupted and the page holds: every 0 bit
-//!   set back to 1 with probability ½ (a partial erase); arbitrary bytes; or 0xFF except a few
-//!   bits that were 0 and stay 0 (an almost finished erase). Words of such a page that do not read
-//!   0xFFFFFFFF may not be programmed again before the page is erased (programming one panics);
-//!   words that do are as good as erased.
+//!   is untouched; at the other four the erase was interrupted and the page holds, as the erase
+//!   progresses: a few of its 0 bits set back to 1 (each with probability 1/32: barely begun);
+//!   each 0 bit set back to 1 with probability ½ (half done); arbitrary bytes; or 0xFF except a
+//!   few bits that were 0 and stay 0 (each with probability 1/32: almost done). Words of such a
+//!   page that do not read 0xFFFFFFFF may not be programmed again before the page is erased
+//!   (programming one panics); words that do are as good as erased.
 //!
 //! The pseudo-random choices depend only on a seed ([`MockFlash::set_seed`]), the address and how
 //! many cut points came before, so every run repeats exactly.
@@ -90,7 +91,9 @@ pub struct MockFlash {
 /// What an erase interrupted by a power cut leaves in a page.
 #[derive(Clone, Copy)]
 enum InterruptedErase {
-    /// Every 0 bit back to 1 with probability ½.
+    /// Each 0 bit back to 1 with probability 1/32.
+    BarelyBegun,
+    /// Each 0 bit back to 1 with probability ½.
     Partial,
     /// Arbitrary bytes.
     Arbitrary,
@@ -116,7 +119,7 @@ impl MockFlash {
     /// Programs a word may take between two erases of its page (the nRF52840's nWRITE).
     pub const PROGRAM_LIMIT: u8 = 2;
     /// Cut points of one page erase (see the module documentation).
-    pub const ERASE_CUT_POINTS: u64 = 4;
+    pub const ERASE_CUT_POINTS: u64 = 5;
 
     const WORD: usize = 4;
     /// Program count of a word an interrupted erase left neither erased nor as it was.
@@ -331,17 +334,13 @@ impl MockFlash {
             let old =
                 u32::from_le_bytes([self.data[w], self.data[w + 1], self.data[w + 2], self.data[w + 3]]);
             let r = self.noise(w, 0xE2A5E);
+            // A mask whose bits are each 1 with probability 1/32 (five random bits all ones).
+            let rare = || (1..=5).fold(!0u32, |m, salt| m & self.noise(w, 0xE2A5E + salt) as u32);
             let now = match how {
+                InterruptedErase::BarelyBegun => old | rare(),
                 InterruptedErase::Partial => old | r as u32,
                 InterruptedErase::Arbitrary => r as u32,
-                // Each 0 bit stays 0 with probability 1/32 (five random bits all ones).
-                InterruptedErase::AlmostDone => {
-                    let mut keep = !0u32;
-                    for salt in 1..=5 {
-                        keep &= self.noise(w, 0xE2A5E + salt) as u32;
-                    }
-                    old | !keep
-                }
+                InterruptedErase::AlmostDone => old | !rare(),
             };
             self.data[w..w + Self::WORD].copy_from_slice(&now.to_le_bytes());
             self.programs[w / Self::WORD] = if now == u32::MAX { 0 } else { Self::UNERASED };
@@ -383,8 +382,9 @@ impl NorFlash for MockFlash {
                 self.power_cut = true;
                 let how = match k {
                     0 => None,
-                    1 => Some(InterruptedErase::Partial),
-                    2 => Some(InterruptedErase::Arbitrary),
+                    1 => Some(InterruptedErase::BarelyBegun),
+                    2 => Some(InterruptedErase::Partial),
+                    3 => Some(InterruptedErase::Arbitrary),
                     _ => Some(InterruptedErase::AlmostDone),
                 };
                 if let Some(how) = how {
