@@ -9,7 +9,8 @@
 //!   work, flash erases, waiting up to a timeout for the button. It sleeps with `wfe` while idle.
 //!
 //! The key store is the flash window `KEYSTORE` of `memory-<board>.x`; randomness is a ChaCha20
-//! DRBG over the TRNG; the clock is embassy-time on RTC1. See docs/hardware.md.
+//! DRBG over the TRNG, whose output passes the SP 800-90B health tests first; the clock is
+//! embassy-time on RTC1. See docs/hardware.md.
 #![no_std]
 #![no_main]
 
@@ -29,7 +30,7 @@ use embassy_nrf::nvmc::Nvmc;
 use embassy_nrf::rng::Rng;
 use embassy_nrf::{interrupt as irq_attr, mode::Blocking};
 use pkms_firmware::{FrameServer, Platform, Token};
-use pkms_nrf52840_support::drbg::Drbg;
+use pkms_nrf52840_support::drbg::{Drbg, HealthTestFailure};
 use pkms_nrf52840_support::link::{serve_forever, Link, TokenSide};
 use pkms_nrf52840_support::nvmc_flash::NvmcRegion;
 use static_cell::{ConstStaticCell, StaticCell};
@@ -102,12 +103,25 @@ fn main() -> ! {
             .expect("build.rs checked the key store is whole pages");
     let trng = Rng::new_blocking(p.RNG);
     trng.set_bias_correction(true);
-    let rng = Drbg::new(trng);
+    let rng = match Drbg::new(trng) {
+        Ok(rng) => rng,
+        Err(failure) => entropy_failure(failure),
+    };
     let board = NrfBoard::new(button, led, &LINK);
 
     let token = TOKEN.init_with(|| Token::new(flash, rng, board));
     let mut side = TokenSide::new(SERVER.take());
     serve_forever(&LINK, &mut side, token, cortex_m::asm::wfe)
+}
+
+/// The TRNG failed its start-up health tests (stuck or badly biased): without trustworthy
+/// randomness the token must not create keys, nonces or signatures, so it serves nothing. (The
+/// USB device stays enumerated; requests go unanswered. The core's error state, answering only
+/// Hello and GetInfo with the failed test's name, is to replace this.)
+fn entropy_failure(_failure: HealthTestFailure) -> ! {
+    loop {
+        cortex_m::asm::wfe();
+    }
 }
 
 /// A panic resets the chip: the token restarts with its key store intact and the host sees a
