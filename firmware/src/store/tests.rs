@@ -298,8 +298,9 @@ fn power_cuts_during_recovery_leave_old_or_new_values() {
         }
     }
     std::println!(
-        "store: {first_cuts} cuts needed a recovery (one in {stride} tested); power cut again at \
-         {second_cuts} points of those recoveries, and a third time at {third_cuts} points of the next"
+        "store: {second_cuts} cut points inside the recoveries of the cuts above ({first_cuts} \
+         needed one, one in {stride} tested), each followed by a cut inside the next recovery \
+         ({third_cuts})"
     );
     assert!(first_cuts > 1000 && second_cuts > first_cuts && third_cuts > 1000);
 }
