@@ -593,19 +593,17 @@ impl<F: NorFlash> Store<F> {
         }
     }
 
-    /// Moves the live records of page `p` to the head (opening a new head if `p` is the head)
-    /// and erases `p`.
+    /// Moves the live records of page `p` to the head (a new head if `p` is the head) and
+    /// erases `p`.
     fn collect_residue(&mut self, p: usize) -> Result<(), StoreError> {
         if self.head == Some(p) {
-            // Closed: the next record goes to a new head.
+            // Closed: the records go to a new head, opened by `ensure_room` (with room for all of
+            // them, so the collection never stops half-way for want of space).
             self.page_end[p] = self.page_size as u16;
         }
         let live: usize =
             self.index.iter().filter(|e| self.page_of(e.loc) == p).map(|e| e.size as usize).sum();
-        self.ensure_room(live)?;
-        if self.head == Some(p) {
-            self.open_new_head()?;
-        }
+        self.ensure_room(live.max(1))?;
         // Opening pages may have collected `p` already (it was the oldest).
         if self.state[p] != PageState::Used {
             return Ok(());

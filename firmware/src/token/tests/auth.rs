@@ -263,10 +263,10 @@ fn a_power_cut_at_any_byte_of_a_pin_check_never_gains_a_try() {
     for pin in [&b"000000"[..], &b"135790"[..]] {
         let total = {
             let mut h = Harness::with_flash(start.clone());
-            let before = h.token.flash().bytes_written();
+            let before = h.token.flash().cut_points();
             let _ =
                 h.call(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "bob", pin }));
-            h.token.flash().bytes_written() - before
+            h.token.flash().cut_points() - before
         };
         assert!(total > 0);
         for cut in 0..total {
@@ -907,9 +907,9 @@ fn a_power_cut_at_any_byte_of_an_audit_append_that_drops_old_entries_keeps_a_ver
     let start = h.token.into_flash();
     let total = {
         let mut h = Harness::with_flash(start.clone());
-        let before = h.token.flash().bytes_written();
+        let before = h.token.flash().cut_points();
         h.call(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1 }));
-        h.token.flash().bytes_written() - before
+        h.token.flash().cut_points() - before
     };
     assert!(total > 0);
     let mut dropped_seen = false;
