@@ -362,11 +362,11 @@ impl<P: Platform> Core<P> {
         let Core { store, record_buf, .. } = self;
         match store.get(Kind::Key.byte(), &id.0, record_buf)? {
             Some(n) => {
-                // Decoded straight into the slot: a key record is kilobytes, so no detours
-                // through Option or Result on the way.
-                match postcard::from_bytes::<KeyRecord>(&record_buf[..n]) {
-                    Ok(record) => *slot = record,
-                    Err(_) => return Err(err!(StorageCorrupted, "the record of key {} cannot be read", id)),
+                // Decoded in place into the slot: a key record is kilobytes, so it is not built on
+                // the stack and moved.
+                let mut de = postcard::Deserializer::from_bytes(&record_buf[..n]);
+                if serde::Deserialize::deserialize_in_place(&mut de, slot).is_err() || de.finalize().is_err() {
+                    return Err(err!(StorageCorrupted, "the record of key {} cannot be read", id));
                 }
                 if slot.versions.is_empty() {
                     return Err(err!(StorageCorrupted, "key {} has no versions", id));
