@@ -42,7 +42,7 @@ pub mod state;
 pub mod store;
 pub mod token;
 
-pub use board::{Board, BoardInfo, UserPresence};
+pub use board::{Board, BoardInfo, TestBoard, UserPresence};
 pub use platform::{Parts, Platform};
 pub use serve::FrameServer;
 pub use token::Token;

@@ -365,7 +365,8 @@ impl<P: Platform> Core<P> {
                 // Decoded in place into the slot: a key record is kilobytes, so it is not built on
                 // the stack and moved.
                 let mut de = postcard::Deserializer::from_bytes(&record_buf[..n]);
-                if serde::Deserialize::deserialize_in_place(&mut de, slot).is_err() || de.finalize().is_err() {
+                if serde::Deserialize::deserialize_in_place(&mut de, slot).is_err() || de.finalize().is_err()
+                {
                     return Err(err!(StorageCorrupted, "the record of key {} cannot be read", id));
                 }
                 if slot.versions.is_empty() {

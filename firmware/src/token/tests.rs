@@ -22,32 +22,8 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::Token;
-use crate::board::{Board, BoardInfo, UserPresence};
+use crate::board::{TestBoard, UserPresence};
 use crate::mock_flash::MockFlash;
-
-/// A board whose button answers as told, counting how often it was asked.
-pub struct TestBoard {
-    pub presence: UserPresence,
-    pub asked: u32,
-}
-
-impl Board for TestBoard {
-    fn uptime_ms(&mut self) -> u64 {
-        0
-    }
-    fn user_presence(&mut self, _timeout_ms: u32) -> UserPresence {
-        self.asked += 1;
-        self.presence
-    }
-    fn info(&self) -> BoardInfo {
-        BoardInfo {
-            name: "test-board",
-            platform: Platform::Emulated,
-            entropy_source: "seeded ChaCha20 (tests only)",
-            key_protection: "none (tests only)",
-        }
-    }
-}
 
 /// The platform of token tests: a mock flash, a seeded ChaCha RNG and a test board.
 pub type TestPlatform = crate::Parts<MockFlash, ChaCha20Rng, TestBoard>;
@@ -82,7 +58,7 @@ impl Harness {
     }
 
     pub fn with_flash_seed(flash: MockFlash, seed: u64) -> Self {
-        let board = TestBoard { presence: UserPresence::Unsupported, asked: 0 };
+        let board = TestBoard::new();
         Harness { token: Token::new(flash, ChaCha20Rng::seed_from_u64(seed), board), now: Some(T0), seed }
     }
 

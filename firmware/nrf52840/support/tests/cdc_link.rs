@@ -13,14 +13,14 @@ use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex as Cs;
 use embassy_sync::channel::Channel;
 use embassy_sync::signal::Signal;
 use pkms_firmware::mock_flash::MockFlash;
-use pkms_firmware::{Board, BoardInfo, FrameServer, Token, UserPresence};
+use pkms_firmware::{FrameServer, TestBoard, Token};
 use pkms_nrf52840_support::link::{
     run_usb_side, serve_forever, Disconnected, LineState, Link, Outgoing, Packet, PacketReceiver,
     PacketSender, Received, TokenSide, PACKET_SIZE, SESSION_START,
 };
 use pkms_protocol::framing::{self, Feed, FrameAccumulator};
 use pkms_protocol::messages::{Request, RequestFrame, Response};
-use pkms_protocol::{ErrorCode, Platform, PROTOCOL_VERSION};
+use pkms_protocol::{ErrorCode, PROTOCOL_VERSION};
 use rand_chacha::rand_core::SeedableRng;
 
 type TestToken = Token<pkms_firmware::Parts<MockFlash, rand_chacha::ChaCha20Rng, TestBoard>>;
@@ -119,24 +119,6 @@ impl LineState for MockLine {
 
 // ---------- the token ----------
 
-struct TestBoard;
-impl Board for TestBoard {
-    fn uptime_ms(&mut self) -> u64 {
-        0
-    }
-    fn user_presence(&mut self, _timeout_ms: u32) -> UserPresence {
-        UserPresence::Unsupported
-    }
-    fn info(&self) -> BoardInfo {
-        BoardInfo {
-            name: "cdc-link-test",
-            platform: Platform::Hardware,
-            entropy_source: "test",
-            key_protection: "none",
-        }
-    }
-}
-
 /// A test host attached to a running device (both halves on their own threads).
 struct Host {
     bus: &'static Bus,
@@ -163,7 +145,7 @@ fn start_device(prefill: impl FnOnce(&'static Link)) -> Host {
         let server: &'static mut FrameServer = Box::leak(Box::new(FrameServer::new()));
         let mut side = TokenSide::new(server);
         let rng = rand_chacha::ChaCha20Rng::from_seed([7; 32]);
-        let mut token = TestToken::new(MockFlash::new(64 * 1024), rng, TestBoard);
+        let mut token = TestToken::new(MockFlash::new(64 * 1024), rng, TestBoard::new());
         serve_forever(link, &mut side, &mut token, || thread::sleep(Duration::from_micros(200)))
     });
     Host { bus, link, acc: FrameAccumulator::new(), packets: Vec::new() }
@@ -524,7 +506,7 @@ fn the_token_side_alone_drops_partial_frames_on_a_new_session() {
     let server: &'static mut FrameServer = Box::leak(Box::new(FrameServer::new()));
     let mut side = TokenSide::new(server);
     let mut token =
-        TestToken::new(MockFlash::new(64 * 1024), rand_chacha::ChaCha20Rng::from_seed([1; 32]), TestBoard);
+        TestToken::new(MockFlash::new(64 * 1024), rand_chacha::ChaCha20Rng::from_seed([1; 32]), TestBoard::new());
     let req = hello(80);
     let mut out = Vec::new();
     side.handle(&mut token, &Received { session: 1, packet: Packet::new(&req[..4]).unwrap() }, 1, |o| {

@@ -709,25 +709,7 @@ fn matrix_of_principals_actions_and_context_conditions() {
     assert!(cells >= 80);
 }
 
-/// A board whose clock the test moves.
-struct ClockBoard(std::rc::Rc<std::cell::Cell<u64>>);
-
-impl Board for ClockBoard {
-    fn uptime_ms(&mut self) -> u64 {
-        self.0.get()
-    }
-    fn user_presence(&mut self, _timeout_ms: u32) -> UserPresence {
-        UserPresence::Unsupported
-    }
-    fn info(&self) -> BoardInfo {
-        TestBoard { presence: UserPresence::Unsupported, asked: 0 }.info()
-    }
-}
-
-fn call_on(
-    t: &mut Token<crate::Parts<MockFlash, ChaCha20Rng, ClockBoard>>,
-    request: Request<'_>,
-) -> Result<(), ErrorCode> {
+fn call_on(t: &mut TestToken, request: Request<'_>) -> Result<(), ErrorCode> {
     let frame = RequestFrame { id: 9, now: Some(T0), request };
     let mut buf = std::vec![0u8; 4096];
     let n = postcard::to_slice(&frame, &mut buf).unwrap().len();
@@ -742,9 +724,8 @@ fn call_on(
 
 #[test]
 fn sessions_end_after_the_idle_timeout_and_at_the_next_hello() {
-    let clock = std::rc::Rc::new(std::cell::Cell::new(1_000));
-    let mut t =
-        Token::new(MockFlash::new(256 * 1024), ChaCha20Rng::seed_from_u64(3), ClockBoard(clock.clone()));
+    let mut t = TestToken::new(MockFlash::new(256 * 1024), ChaCha20Rng::seed_from_u64(3), TestBoard::new());
+    t.board_mut().uptime_ms = 1_000;
     call_on(
         &mut t,
         Request::Initialize(pkms_protocol::request::Initialize {
@@ -758,10 +739,10 @@ fn sessions_end_after_the_idle_timeout_and_at_the_next_hello() {
     call_on(&mut t, list()).unwrap();
     // Used within the timeout: the session stays, and each use restarts the timeout.
     for _ in 0..3 {
-        clock.set(clock.get() + crate::auth::SESSION_IDLE_MS - 1);
+        t.board_mut().uptime_ms += crate::auth::SESSION_IDLE_MS - 1;
         call_on(&mut t, list()).unwrap();
     }
-    clock.set(clock.get() + crate::auth::SESSION_IDLE_MS + 1);
+    t.board_mut().uptime_ms += crate::auth::SESSION_IDLE_MS + 1;
     assert_eq!(call_on(&mut t, list()), Err(ErrorCode::AuthenticationFailed));
     call_on(
         &mut t,
