@@ -268,6 +268,12 @@ impl<P: Platform> Core<P> {
         Ok(self.store.remove(kind.byte(), id)?)
     }
 
+    /// The store itself, for tests that plant records of any kind.
+    #[cfg(test)]
+    pub(crate) fn store_mut(&mut self) -> &mut Store<P::Flash> {
+        &mut self.store
+    }
+
     /// Removes every record of `kind`.
     pub fn remove_all(&mut self, kind: Kind) -> OpResult<()> {
         while let Some(id) = self.entries(kind).first().map(|e| e.id) {

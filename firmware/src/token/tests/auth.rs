@@ -916,3 +916,37 @@ fn a_power_cut_at_any_byte_of_an_audit_append_that_drops_old_entries_keeps_a_ver
     assert!(dropped_seen, "no cut reached the drop");
     std::println!("audit drop: {total} cut points");
 }
+
+/// Factory reset goes by the registry of record kinds: a record of every kind is planted (a
+/// kind added to the registry later is planted too), and afterwards every kind the registry says
+/// a reset erases is empty, every kind it keeps still holds its record, and the device key was
+/// replaced (so nothing wrapped under the old one opens).
+#[test]
+fn factory_reset_erases_every_kind_the_registry_says_it_erases() {
+    use crate::records::{DeviceRecord, Kind, OnReset, SINGLETON_ID};
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    let k = s(&h.create(KeySpec::SymmetricDefault));
+    let blob = h.encrypt(&k, b"before the reset", &[]);
+    let planted = [0xEE; 16];
+    for kind in Kind::ALL {
+        h.token.core.store_mut().put(kind.byte(), &planted, b"planted").unwrap();
+    }
+    let old_root = h.token.core.read::<DeviceRecord>(&SINGLETON_ID).unwrap().unwrap().root_key;
+    h.ok(Request::FactoryReset(pkms_protocol::request::FactoryReset {
+        confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION,
+    }));
+    for kind in Kind::ALL {
+        let held = h.token.core.contains(*kind, &planted);
+        match kind.on_factory_reset() {
+            OnReset::Erase => assert!(h.token.core.entries(*kind).is_empty(), "{kind:?} survived the reset"),
+            OnReset::Keep => assert!(held, "{kind:?} should survive the reset"),
+            OnReset::Replace => {
+                let new_root = h.token.core.read::<DeviceRecord>(&SINGLETON_ID).unwrap().unwrap().root_key;
+                assert_ne!(new_root, old_root, "{kind:?} was not replaced");
+            }
+        }
+    }
+    assert!(!initialized(&mut h));
+    assert_eq!(h.decrypt(&blob, &[]).unwrap_err().0, ErrorCode::InvalidCiphertext);
+}
