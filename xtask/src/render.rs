@@ -393,8 +393,8 @@ pub fn markdown(r: &Report<'_>, table: &str) -> String {
          for published figures of other tokens."
     );
     for (title, report) in [
-        ("Files benchmark (issue 6)", &r.host.files_bench),
-        ("Flash store: bytes, capacity and wear (issue 3)", &r.host.store_report),
+        ("Files benchmark", &r.host.files_bench),
+        ("Flash store: bytes, capacity and wear", &r.host.store_report),
     ] {
         let _ = writeln!(md, "\n## {title}\n");
         match report {

@@ -9,9 +9,9 @@ use zeroize::Zeroize;
 use crate::err;
 use crate::error::OpResult;
 
-/// PBKDF2 iterations: 8,192 cost about 32 ms on the QEMU token (Authenticate 34.7 ms against
-/// 2.4 ms for GetInfo, measured by the `pin_check_cost` suite; see docs/security.md). Guessing
-/// is bounded by the 8-try counter; stretching only slows an attacker who has read the flash.
+/// PBKDF2 iterations (the cost of a PIN check is measured by the `pin_check_cost` suite; see
+/// docs/security.md). Guessing is bounded by the retry counter; stretching only slows an
+/// attacker who has read the flash.
 pub const PBKDF2_ITERATIONS: u32 = 8192;
 
 /// Refuses a PIN or PUK of the wrong length.
