@@ -41,7 +41,7 @@ impl Client {
     fn call(&mut self, request: Request<'_>) -> Answer {
         let frame = RequestFrame { id: 1, now: Some(1_750_000_000), request };
         let n = postcard::to_slice(&frame, &mut self.req).expect("encode").len();
-        let m = self.token.handle_payload(&self.req[..n], &mut self.out);
+        let m = self.token.handle_payload(&mut self.req[..n], &mut self.out);
         let payload = pkms_protocol::framing::cobs_decode_in_place(&mut self.out[..m - 1]).expect("cobs");
         match pkms_protocol::framing::decode_response(payload).expect("decode").result {
             Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: meta })) => {

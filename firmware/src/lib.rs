@@ -38,6 +38,7 @@ pub mod platform;
 pub mod policy;
 pub mod records;
 pub mod serve;
+pub mod session;
 pub mod state;
 pub mod store;
 pub mod token;

@@ -29,6 +29,7 @@ pub mod framing;
 pub mod limits;
 pub mod messages;
 pub mod operations;
+pub mod session;
 pub mod small_sort;
 pub mod types;
 
