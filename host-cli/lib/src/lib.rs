@@ -57,7 +57,9 @@ pub mod filesign;
 pub mod inprocess;
 pub mod launcher;
 pub mod model;
+pub mod pins;
 pub mod progress;
+pub mod session;
 pub mod transport;
 pub mod usb;
 

@@ -373,6 +373,7 @@ pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) 
                 (code.kms_name().to_owned(), m, 254)
             }
             Error::Link(l) => ("ConnectionError".to_owned(), format!("{l}. {LINK_HINT}"), 255),
+            Error::DeviceKeyChanged(c) => ("DeviceKeyChanged".to_owned(), c.to_string(), 255),
             Error::InvalidInput(m) => ("ValidationException".to_owned(), m.clone(), 252),
         }
     } else if let Some(c) = err.downcast_ref::<CliError>() {
