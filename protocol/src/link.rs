@@ -301,7 +301,7 @@ impl fmt::Display for Fault {
             Fault::OutOfOrder { expected, found } => write!(
                 f,
                 "DATA frame {found} arrived where {expected} was expected: a frame was lost, repeated \
-                 or reordered; the partial request was dropped"
+                 or reordered"
             ),
             Fault::BadAck { ack, next } => {
                 write!(f, "acknowledgement {ack} for frames never sent (next to send is {next})")

@@ -57,6 +57,7 @@ pub mod filesign;
 pub mod inprocess;
 pub mod launcher;
 pub mod model;
+pub mod packet_link;
 pub mod progress;
 pub mod transport;
 pub mod usb;
