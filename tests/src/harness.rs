@@ -93,6 +93,11 @@ impl Qemu {
         self.token.as_ref().expect("QEMU is running")
     }
 
+    /// As [`Qemu::token`], to ask whether QEMU still runs.
+    pub fn token_mut(&mut self) -> &mut PrivateToken {
+        self.token.as_mut().expect("QEMU is running")
+    }
+
     /// QEMU's process id.
     pub fn pid(&self) -> u32 {
         self.token.as_ref().map(|t| t.pid()).unwrap_or(0)
