@@ -1,14 +1,17 @@
 //! Through-the-protocol figures against the QEMU token the `pkms` launcher starts (no -icount:
-//! host speed), over its unix socket, with the `pkms_lib` client: ops/s and p50/p99 latency of
-//! Encrypt (32 B), Sign (digest) and GenerateDataKey; GetInfo's round trip; the protocol
-//! overhead; and the cold and warm start of one `pkms encrypt` process.
+//! host speed), over both of its links in the same run, the packet link (LAN9118) and UART0,
+//! with the `pkms_lib` client: ops/s and p50/p99 latency of GetInfo, Encrypt (32 B and 4 KiB),
+//! Sign (digest) and GenerateDataKey; the protocol overhead; and whole `pkms` processes: the cold
+//! start of `pkms encrypt` (median of several), warm `pkms encrypt`, and warm `pkms
+//! generate-data-key` against `openssl rand -hex 32` run interleaved with it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pkms_lib::launcher::{self, LaunchOptions, Link};
 use pkms_lib::model::{CreateKeyParams, DataKeySize};
-use pkms_lib::{connect, launcher, Client};
+use pkms_lib::{connect, Client};
 use pkms_protocol::{DataKeySpec, KeySpec, MessageType, SigningAlgorithm};
 
 use crate::firmware::{self, clean_cargo, TokenFigures};
@@ -24,17 +27,34 @@ pub struct Latency {
 /// A measured row or why it could not be measured.
 pub type Row = Result<Latency, String>;
 
-/// Every through-the-protocol figure.
-pub struct ProtocolFigures {
+/// The figures of one link.
+pub struct LinkFigures {
+    pub link: Link,
     pub get_info: Row,
     pub encrypt32: Row,
+    pub encrypt4k: Row,
     pub sign_digest: Row,
     pub generate_data_key: Row,
     /// (overhead, how it was derived).
     pub overhead: Result<(Duration, String), String>,
-    pub cold_start: Result<Duration, String>,
-    pub warm_start: Result<Duration, String>,
+    /// Warm `pkms encrypt` (32 B) processes: the median.
+    pub warm_start: Result<Latency, String>,
+    /// Warm `pkms generate-data-key` processes against `openssl rand -hex 32`, interleaved.
+    pub gdk_vs_openssl: Result<(Latency, Latency), String>,
 }
+
+/// Every through-the-protocol figure.
+pub struct ProtocolFigures {
+    /// The packet link first, then the UART.
+    pub links: Vec<LinkFigures>,
+    /// `pkms encrypt` with no token running (QEMU boot included), over the default link.
+    pub cold_start: Result<Latency, String>,
+}
+
+/// Cold starts timed (the goal asks for at least 9).
+pub const COLD_RUNS: usize = 11;
+/// Warm process runs of each kind (the goal asks for at least 20).
+pub const WARM_RUNS: usize = 25;
 
 /// A temporary PKMS_HOME whose token is killed and whose directory is removed on drop.
 struct TempHome(PathBuf);
@@ -90,42 +110,77 @@ fn create(client: &mut Client, spec: KeySpec) -> Result<String, String> {
     client.create_key(&params).map(|m| m.key_id.to_string()).map_err(describe)
 }
 
-/// Runs every through-the-protocol measurement.
-pub fn run(root: &Path, quick: bool, token: Option<&TokenFigures>) -> ProtocolFigures {
-    let n = if quick { 30 } else { 200 };
-    let n_sign = if quick { 20 } else { 100 };
-    let mut figures = session_figures(n, n_sign).unwrap_or_else(|e| ProtocolFigures {
-        get_info: Err(e.clone()),
-        encrypt32: Err(e.clone()),
-        sign_digest: Err(e.clone()),
-        generate_data_key: Err(e.clone()),
-        overhead: Err(e),
-        cold_start: Err(String::new()),
-        warm_start: Err(String::new()),
-    });
-    figures.overhead = overhead(&figures, token);
-    let (cold, warm) = cli_start_times(root);
-    figures.cold_start = cold;
-    figures.warm_start = warm;
-    figures
+/// Iterations per operation: (most, Sign, a 4 KiB Encrypt). The UART takes hundreds of
+/// milliseconds for a 4 KiB plaintext, so it gets fewer of those.
+fn iterations(link: Link, quick: bool) -> (usize, usize, usize) {
+    match (link, quick) {
+        (Link::Ethernet, false) => (200, 100, 100),
+        (Link::Ethernet, true) => (30, 20, 20),
+        (Link::Uart, false) => (200, 100, 15),
+        (Link::Uart, true) => (30, 20, 5),
+    }
 }
 
-fn session_figures(n: usize, n_sign: usize) -> Result<ProtocolFigures, String> {
-    let home = TempHome::new("proto").map_err(|e| format!("n/a (temp dir: {e})"))?;
-    let mut client =
-        connect::open_default(&home.0).map_err(|e| format!("n/a (could not start the QEMU token: {e})"))?;
+/// Runs every through-the-protocol measurement: both links on one token, then whole `pkms`
+/// processes.
+pub fn run(root: &Path, quick: bool, token: Option<&TokenFigures>) -> ProtocolFigures {
+    let session = TempHome::new("proto").map_err(|e| format!("n/a (temp dir: {e})"));
+    let mut links = Vec::new();
+    for link in [Link::Ethernet, Link::Uart] {
+        eprintln!("[bench]   {link}: client round trips");
+        let mut f = match &session {
+            Ok(home) => session_figures(&home.0, link, iterations(link, quick)),
+            Err(e) => failed(link, e.clone()),
+        };
+        f.overhead = overhead(&f, token);
+        links.push(f);
+    }
+    drop(session);
+    let cold_start = match build_pkms(root) {
+        Ok(pkms) => {
+            eprintln!("[bench]   whole pkms processes (cold start x{COLD_RUNS}, warm x{WARM_RUNS} per link)");
+            process_figures(&pkms, &mut links)
+        }
+        Err(e) => Err(e),
+    };
+    ProtocolFigures { links, cold_start }
+}
+
+fn failed(link: Link, e: String) -> LinkFigures {
+    LinkFigures {
+        link,
+        get_info: Err(e.clone()),
+        encrypt32: Err(e.clone()),
+        encrypt4k: Err(e.clone()),
+        sign_digest: Err(e.clone()),
+        generate_data_key: Err(e.clone()),
+        overhead: Err(e.clone()),
+        warm_start: Err(e.clone()),
+        gdk_vs_openssl: Err(e),
+    }
+}
+
+fn session_figures(home: &Path, link: Link, (n, n_sign, n_4k): (usize, usize, usize)) -> LinkFigures {
+    let opts = LaunchOptions { link, ..LaunchOptions::from_env() };
+    let mut client = match connect::open_qemu_with(home, &opts) {
+        Ok(c) => c,
+        Err(e) => return failed(link, format!("n/a (could not reach the QEMU token over {link}: {e})")),
+    };
     let get_info = time_op(n, 5, || client.get_info().map(|_| ()));
     let symmetric = create(&mut client, KeySpec::SymmetricDefault);
-    let (encrypt32, generate_data_key) = match &symmetric {
+    let no_context: &[(&str, &str)] = &[];
+    let (encrypt32, encrypt4k, generate_data_key) = match &symmetric {
         Ok(id) => (
-            time_op(n, 5, || client.encrypt(id, &[0x42; 32], &[] as &[(&str, &str)]).map(|_| ())),
+            time_op(n, 5, || client.encrypt(id, &[0x42; 32], no_context).map(|_| ())),
+            time_op(n_4k, 2, || client.encrypt(id, &[0x42; 4096], no_context).map(|_| ())),
             time_op(n, 5, || {
-                client
-                    .generate_data_key(id, &[] as &[(&str, &str)], DataKeySize::Spec(DataKeySpec::Aes256))
-                    .map(|_| ())
+                client.generate_data_key(id, no_context, DataKeySize::Spec(DataKeySpec::Aes256)).map(|_| ())
             }),
         ),
-        Err(e) => (Err(format!("{e} (CreateKey)")), Err(format!("{e} (CreateKey)"))),
+        Err(e) => {
+            let e = format!("{e} (CreateKey)");
+            (Err(e.clone()), Err(e.clone()), Err(e))
+        }
     };
     let sign_digest = match create(&mut client, KeySpec::EccNistP256) {
         Ok(id) => time_op(n_sign, 3, || {
@@ -133,23 +188,25 @@ fn session_figures(n: usize, n_sign: usize) -> Result<ProtocolFigures, String> {
         }),
         Err(e) => Err(format!("{e} (CreateKey ECC_NIST_P256)")),
     };
-    drop(client);
-    Ok(ProtocolFigures {
+    LinkFigures {
+        link,
         get_info,
         encrypt32,
+        encrypt4k,
         sign_digest,
         generate_data_key,
         overhead: Err(String::new()),
-        cold_start: Err(String::new()),
         warm_start: Err(String::new()),
-    })
+        gdk_vs_openssl: Err(String::new()),
+    }
 }
 
-/// Protocol overhead: a 32-byte Encrypt round trip minus the in-token cost. The in-token cost is
-/// the host wall time `handle_payload` took for that Encrypt in the bench firmware run without
-/// `-icount` (same QEMU, same host); failing that (no figure, or a zero one: that run's tick
-/// calibration failed), its instruction count at 1 ns per instruction.
-fn overhead(f: &ProtocolFigures, token: Option<&TokenFigures>) -> Result<(Duration, String), String> {
+/// Protocol overhead: a 32-byte Encrypt round trip minus the in-token cost, the same
+/// subtraction for both links. The in-token cost is the host wall time `handle_payload` took for
+/// that Encrypt in the bench firmware run without `-icount` (same QEMU, same host); failing that
+/// (no figure, or a zero one: that run's tick calibration failed), its instruction count at 1 ns
+/// per instruction.
+fn overhead(f: &LinkFigures, token: Option<&TokenFigures>) -> Result<(Duration, String), String> {
     let rtt = f.encrypt32.as_ref().map_err(|e| format!("{e} (needs Encrypt over the protocol)"))?;
     let token = token.ok_or("n/a (needs the bench firmware)".to_string())?;
     let realtime = token.realtime_ns.get(IN_TOKEN_ENCRYPT).filter(|&&ns| ns > 0);
@@ -214,55 +271,88 @@ pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Builds the `pkms` binary and times one `pkms encrypt` with no token running (cold: QEMU
-/// boot included) and once more with the token left warm by the first.
-fn cli_start_times(root: &Path) -> (Result<Duration, String>, Result<Duration, String>) {
+/// Builds the `pkms` binary; returns its path.
+fn build_pkms(root: &Path) -> Result<PathBuf, String> {
     let build =
         clean_cargo(Command::new("cargo").current_dir(root).args(["build", "--release", "-p", "pkms"]))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-    if !matches!(build, Ok(s) if s.success()) {
-        let e = "n/a (the pkms binary did not build)".to_string();
-        return (Err(e.clone()), Err(e));
+    match build {
+        Ok(s) if s.success() => Ok(root.join("target/release/pkms")),
+        _ => Err("n/a (the pkms binary did not build)".to_string()),
     }
-    let pkms = root.join("target/release/pkms");
-    let home = match TempHome::new("cli") {
-        Ok(h) => h,
-        Err(e) => return (Err(format!("n/a (temp dir: {e})")), Err(String::new())),
-    };
+}
+
+/// Runs one whole process; its wall time and stdout.
+fn time_process(cmd: &mut Command) -> Result<(Duration, String), String> {
+    let t = Instant::now();
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("n/a ({e})"))?;
+    let took = t.elapsed();
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "n/a ({}: {})",
+            cmd.get_program().to_string_lossy(),
+            err.lines().next().unwrap_or("failed")
+        ));
+    }
+    Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// Whole `pkms` processes on one home: [`COLD_RUNS`] cold `pkms encrypt` runs over the default
+/// link (the token killed before each), then per link [`WARM_RUNS`] warm `pkms encrypt` runs and
+/// [`WARM_RUNS`] warm `pkms generate-data-key` runs interleaved with as many `openssl rand -hex
+/// 32`, so both see the same machine. Fills each link's process figures; returns the cold start.
+fn process_figures(pkms: &Path, links: &mut [LinkFigures]) -> Result<Latency, String> {
+    let home = TempHome::new("cli").map_err(|e| format!("n/a (temp dir: {e})"))?;
     let plaintext = home.0.join("plaintext.bin");
-    if let Err(e) = std::fs::write(&plaintext, [0x42u8; 32]) {
-        return (Err(format!("n/a ({e})")), Err(String::new()));
-    }
-    let run = |args: &[&str]| -> Result<(Duration, String), String> {
-        let t = Instant::now();
-        let out = Command::new(&pkms)
-            .env("PKMS_HOME", &home.0)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("n/a (pkms: {e})"))?;
-        let took = t.elapsed();
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            return Err(format!("n/a (pkms {}: {})", args[0], err.lines().next().unwrap_or("failed")));
-        }
-        Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
+    std::fs::write(&plaintext, [0x42u8; 32]).map_err(|e| format!("n/a ({e})"))?;
+    let pkms_cmd = |link: Link, args: &[&str]| {
+        let mut cmd = Command::new(pkms);
+        cmd.env("PKMS_HOME", &home.0).env("PKMS_LINK", link.to_string()).env_remove("PKMS_DEVICE").args(args);
+        cmd
     };
-    let key_id = match run(&["create-key", "--output", "json"]) {
-        Ok((_, json)) => match json_string_field(&json, "KeyId") {
-            Some(id) => id,
-            None => return (Err("n/a (create-key printed no KeyId)".into()), Err(String::new())),
-        },
-        Err(e) => return (Err(e.clone()), Err(e)),
-    };
-    launcher::kill_token(&home.0);
+    let (_, json) = time_process(&mut pkms_cmd(Link::Ethernet, &["create-key", "--output", "json"]))?;
+    let key_id = json_string_field(&json, "KeyId").ok_or("n/a (create-key printed no KeyId)")?;
     let blob = format!("fileb://{}", plaintext.display());
-    let args = ["encrypt", "--key-id", key_id.as_str(), "--plaintext", blob.as_str(), "--output", "text"];
-    let cold = run(&args).map(|(t, _)| t);
-    let warm = run(&args).map(|(t, _)| t);
-    (cold, warm)
+    let encrypt = ["encrypt", "--key-id", key_id.as_str(), "--plaintext", blob.as_str(), "--output", "text"];
+    let gdk = ["generate-data-key", "--key-id", key_id.as_str(), "--key-spec", "AES_256"];
+
+    let mut cold = Vec::new();
+    for _ in 0..COLD_RUNS {
+        launcher::kill_token(&home.0);
+        cold.push(time_process(&mut pkms_cmd(Link::Ethernet, &encrypt))?.0);
+    }
+    for f in links.iter_mut() {
+        let link = f.link;
+        let warm = (0..=WARM_RUNS)
+            .map(|_| time_process(&mut pkms_cmd(link, &encrypt)).map(|(t, _)| t))
+            .collect::<Result<Vec<_>, _>>();
+        // The first run may have restarted nothing but still pays for the first connection.
+        f.warm_start = warm.map(|w| stats(w[1..].to_vec()));
+        let mut ours = Vec::new();
+        let mut openssl = Vec::new();
+        let mut result = Ok(());
+        for _ in 0..WARM_RUNS {
+            match time_process(&mut pkms_cmd(link, &gdk)) {
+                Ok((t, _)) => ours.push(t),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+            match time_process(Command::new("openssl").args(["rand", "-hex", "32"])) {
+                Ok((t, _)) => openssl.push(t),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        f.gdk_vs_openssl = result.map(|()| (stats(ours), stats(openssl)));
+    }
+    Ok(stats(cold))
 }
 
 /// The string value of `"field": "value"` in a JSON text (enough for pkms's flat output).
@@ -291,15 +381,8 @@ mod tests {
 
     #[test]
     fn overhead_subtracts_the_wall_time_or_else_the_instructions() {
-        let mut f = ProtocolFigures {
-            get_info: Err(String::new()),
-            encrypt32: Ok(stats(vec![Duration::from_micros(2500)])),
-            sign_digest: Err(String::new()),
-            generate_data_key: Err(String::new()),
-            overhead: Err(String::new()),
-            cold_start: Err(String::new()),
-            warm_start: Err(String::new()),
-        };
+        let mut f = failed(Link::Ethernet, String::new());
+        f.encrypt32 = Ok(stats(vec![Duration::from_micros(2500)]));
         let mut t = crate::firmware::parse("BENCH token.encrypt.32 300000 0\n");
         t.realtime_ns.insert(IN_TOKEN_ENCRYPT.into(), 600_000);
         let (d, how) = overhead(&f, Some(&t)).unwrap();
