@@ -17,14 +17,12 @@
 //!   window ask for an ACK, so a large response keeps flowing.
 //! * Request and response bytes are zeroized once used (they carry plaintexts and data keys).
 
-use embedded_storage::nor_flash::NorFlash;
-use pkms_firmware::{Board, FrameServer, Token};
+use pkms_firmware::{FrameServer, Platform, Token};
 use pkms_protocol::limits::MAX_ENCODED_FRAME;
 use pkms_protocol::link::{
     self, Fault, Header, Kind, Mac, Packet, Receiver, Sender, SyncParams, ETHERTYPE, FLAG_ACK_REQUEST,
     MAX_FRAME, MAX_PAYLOAD, WINDOW,
 };
-use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroize;
 
 use crate::lan9118::{self, Received};
@@ -206,12 +204,7 @@ impl PacketLink {
 
     /// Takes every frame waiting in the NIC, gives complete requests to the token, and sends
     /// what the window allows. Returns whether any frame arrived.
-    pub fn poll<F, R, B>(&mut self, token: &mut Token<F, R, B>) -> bool
-    where
-        F: NorFlash,
-        R: RngCore + CryptoRng,
-        B: Board,
-    {
+    pub fn poll<P: Platform>(&mut self, token: &mut Token<P>) -> bool {
         let mut arrived = false;
         while let Some(rx) = lan9118::receive(&mut self.rx_frame) {
             arrived = true;
@@ -346,12 +339,7 @@ impl State {
     }
 
     /// Gives the frame server the next protocol frame while no response is waiting.
-    fn serve<F, R, B>(&mut self, token: &mut Token<F, R, B>)
-    where
-        F: NorFlash,
-        R: RngCore + CryptoRng,
-        B: Board,
-    {
+    fn serve<P: Platform>(&mut self, token: &mut Token<P>) {
         while self.out.is_empty() && self.stream.len() > 0 {
             let piece = self.stream.next_piece();
             let n = piece.len();
