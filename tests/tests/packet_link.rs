@@ -176,7 +176,7 @@ fn request(id: u32, request: Request<'_>) -> Vec<u8> {
 /// GetInfo's key count from a response payload.
 fn key_count(payload: &[u8]) -> u32 {
     match framing::decode_response(payload).unwrap().result {
-        Ok(Response::Info(info)) => info.key_count,
+        Ok(Response::Info(reply)) => reply.info.key_count,
         other => panic!("GetInfo answered {other:?}"),
     }
 }
@@ -185,7 +185,7 @@ fn key_count(payload: &[u8]) -> u32 {
 fn frames_the_link_refuses_get_an_error_and_the_session_goes_on() {
     let q = Qemu::new();
     let mut l = RawLink::open(&q, 0x1001);
-    let hello = request(1, Request::GetInfo);
+    let hello = request(1, Request::GetInfo(pkms_protocol::request::GetInfo {}));
 
     let mut ipv4 = l.data(0, 0, &hello);
     ipv4[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
@@ -236,13 +236,13 @@ fn a_lost_or_repeated_frame_drops_the_partial_request_and_ends_the_session() {
     let mut q = Qemu::new();
     let create = request(
         1,
-        Request::CreateKey {
+        Request::CreateKey(pkms_protocol::request::CreateKey {
             key_spec: pkms_protocol::KeySpec::SymmetricDefault,
             key_usage: None,
             description: "must never be created",
             tags: Default::default(),
             user_presence_required: false,
-        },
+        }),
     );
     let (first, rest) = create.split_at(create.len() / 2);
     {
@@ -250,7 +250,7 @@ fn a_lost_or_repeated_frame_drops_the_partial_request_and_ends_the_session() {
         l.send(&l.data(0, 0, first));
         l.send(&l.data(2, 0, rest)); // frame 1 never came
         assert_eq!(l.expect_fault(), Fault::OutOfOrder { expected: 1, found: 2 });
-        l.send(&l.data(3, 0, &request(2, Request::GetInfo)));
+        l.send(&l.data(3, 0, &request(2, Request::GetInfo(pkms_protocol::request::GetInfo {}))));
         assert_eq!(l.expect_fault(), Fault::NotSynchronised, "the session ended");
 
         // A new session: the half request left behind was dropped, so the other half alone is
@@ -261,12 +261,12 @@ fn a_lost_or_repeated_frame_drops_the_partial_request_and_ends_the_session() {
         let answer = framing::decode_response(&payload).unwrap();
         assert_eq!(answer.id, 0);
         assert_eq!(answer.result.unwrap_err().code, ErrorCode::MalformedFrame);
-        l.send(&l.data(1, next, &request(3, Request::GetInfo)));
+        l.send(&l.data(1, next, &request(3, Request::GetInfo(pkms_protocol::request::GetInfo {}))));
         let (payload, next) = l.response(next);
         assert_eq!(key_count(&payload), 0, "the cut CreateKey never ran");
 
         // A repeated frame.
-        let info = request(4, Request::GetInfo);
+        let info = request(4, Request::GetInfo(pkms_protocol::request::GetInfo {}));
         l.send(&l.data(2, next, &info));
         let (_, next) = l.response(next);
         l.send(&l.data(2, next, &info));
@@ -288,7 +288,7 @@ fn a_lost_or_repeated_frame_drops_the_partial_request_and_ends_the_session() {
 fn foreign_sessions_impossible_acks_and_bad_syncs_are_refused() {
     let q = Qemu::new();
     let mut l = RawLink::open(&q, 0x3001);
-    let info = request(1, Request::GetInfo);
+    let info = request(1, Request::GetInfo(pkms_protocol::request::GetInfo {}));
 
     let mut other = l.data(0, 0, &info);
     other[16..18].copy_from_slice(&0x3002u16.to_be_bytes());
@@ -333,7 +333,7 @@ fn a_flood_beyond_the_window_loses_frames_but_never_hangs_the_token() {
             other => panic!("expected a lost frame, got {other}"),
         }
         l.sync(0x4002);
-        l.send(&l.data(0, 0, &request(1, Request::GetInfo)));
+        l.send(&l.data(0, 0, &request(1, Request::GetInfo(pkms_protocol::request::GetInfo {}))));
         let (payload, _) = l.response(0);
         assert_eq!(key_count(&payload), 0);
     }
@@ -358,7 +358,18 @@ fn a_response_larger_than_the_window_waits_for_the_hosts_ack() {
     let stream = UnixStream::connect(&q.token().paths().net_socket).unwrap();
     let mut l = RawLink { stream, raw: Vec::new(), session: 0x5001, token: BROADCAST };
     l.sync_with(0x5001, SyncParams { window: SMALL_WINDOW, ..SyncParams::OURS });
-    l.send(&l.data(0, 0, &request(1, Request::ListAliases { key_id: None, limit: Some(32), marker: None })));
+    l.send(&l.data(
+        0,
+        0,
+        &request(
+            1,
+            Request::ListAliases(pkms_protocol::request::ListAliases {
+                key_id: None,
+                limit: Some(32),
+                marker: None,
+            }),
+        ),
+    ));
     let mut acc = Box::new(FrameAccumulator::new());
     let mut seq = 0u16;
     let mut stalls = 0;
@@ -380,7 +391,7 @@ fn a_response_larger_than_the_window_waits_for_the_hosts_ack() {
     assert!(stalls >= 2, "a response of {seq} frames waited {stalls} times");
     match framing::decode_response(&payload).unwrap().result {
         // As many as fit one frame; the rest would follow with the marker.
-        Ok(Response::Aliases { aliases, .. }) => {
+        Ok(Response::Aliases(pkms_protocol::reply::Aliases { aliases, .. })) => {
             assert!(
                 aliases.len() >= 16 && aliases.iter().all(|a| a.alias_name.len() == 249),
                 "{}",
