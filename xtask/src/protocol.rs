@@ -49,6 +49,9 @@ pub struct ProtocolFigures {
     pub links: Vec<LinkFigures>,
     /// `pkms encrypt` with no token running (QEMU boot included), over the default link.
     pub cold_start: Result<Latency, String>,
+    /// QEMU's pace on warm code over the packet link, in ns per instruction, with how it was
+    /// derived: the check of the overhead's 1 ns per instruction.
+    pub pace: Result<(f64, String), String>,
 }
 
 /// Cold starts timed (the goal asks for at least 9).
@@ -143,7 +146,39 @@ pub fn run(root: &Path, quick: bool, token: Option<&TokenFigures>) -> ProtocolFi
         }
         Err(e) => Err(e),
     };
-    ProtocolFigures { links, cold_start }
+    let pace = pace(links.first(), token);
+    ProtocolFigures { links, cold_start, pace }
+}
+
+/// The in-token figure of a Sign, which [`pace`] sets against the Encrypt.
+const IN_TOKEN_SIGN: &str = "token.sign.digest";
+
+/// ns per instruction of warm code: (Sign p50 − Encrypt 32 B p50) / (their instruction counts'
+/// difference). Both requests are about the same size, so the link's share cancels out.
+fn pace(f: Option<&LinkFigures>, token: Option<&TokenFigures>) -> Result<(f64, String), String> {
+    let f = f.ok_or("n/a")?;
+    let (sign, encrypt) = match (&f.sign_digest, &f.encrypt32) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(e), _) | (_, Err(e)) => return Err(e.clone()),
+    };
+    let token = token.ok_or("n/a (needs the bench firmware)")?;
+    let (Some(&(si, _)), Some(&(ei, _))) =
+        (token.figures.get(IN_TOKEN_SIGN), token.figures.get(IN_TOKEN_ENCRYPT))
+    else {
+        return Err("n/a (needs the in-token Sign and Encrypt figures)".into());
+    };
+    let extra = si.saturating_sub(ei).max(1) as f64;
+    let ns = sign.p50.saturating_sub(encrypt.p50).as_nanos() as f64 / extra;
+    Ok((
+        ns,
+        format!(
+            "(Sign p50 {:.3} ms − Encrypt 32 B p50 {:.3} ms) / ({} − {} instructions)",
+            ms(sign.p50),
+            ms(encrypt.p50),
+            crate::render::thousands(si),
+            crate::render::thousands(ei)
+        ),
+    ))
 }
 
 fn failed(link: Link, e: String) -> LinkFigures {
@@ -202,17 +237,23 @@ fn session_figures(home: &Path, link: Link, (n, n_sign, n_4k): (usize, usize, us
 }
 
 /// Protocol overhead: a 32-byte Encrypt round trip minus the in-token cost, the same
-/// subtraction for both links. The in-token cost is the host wall time `handle_payload` took for
-/// that Encrypt in the bench firmware run without `-icount` (same QEMU, same host); failing that
-/// (no figure, or a zero one: that run's tick calibration failed), its instruction count at 1 ns
-/// per instruction.
+/// subtraction for both links. The in-token cost is the Encrypt's instruction count (bench
+/// firmware under `-icount`) at 1 ns per instruction, the pace of QEMU's translated code on this
+/// kind of host once warm (docs/benchmarks.md shows the check). The bench firmware's wall-time
+/// figure without `-icount` is a cold first run, QEMU translating the code as it goes, and is
+/// used only when there is no instruction count.
 fn overhead(f: &LinkFigures, token: Option<&TokenFigures>) -> Result<(Duration, String), String> {
     let rtt = f.encrypt32.as_ref().map_err(|e| format!("{e} (needs Encrypt over the protocol)"))?;
     let token = token.ok_or("n/a (needs the bench firmware)".to_string())?;
     let realtime = token.realtime_ns.get(IN_TOKEN_ENCRYPT).filter(|&&ns| ns > 0);
-    let (inside, how) = match (realtime, token.figures.get(IN_TOKEN_ENCRYPT)) {
-        (Some(&ns), _) => (Duration::from_nanos(ns), "measured in QEMU without -icount"),
-        (None, Some(&(n, _))) => (Duration::from_nanos(n), "its instructions at 1 ns each"),
+    let (inside, how) = match (token.figures.get(IN_TOKEN_ENCRYPT), realtime) {
+        (Some(&(n, _)), _) => (
+            Duration::from_nanos(n),
+            format!("its {} instructions at 1 ns each", crate::render::thousands(n)),
+        ),
+        (None, Some(&ns)) => {
+            (Duration::from_nanos(ns), "its wall time in a cold QEMU without -icount".into())
+        }
         (None, None) => return Err("n/a (needs the in-token Encrypt figure)".into()),
     };
     Ok((
@@ -224,46 +265,20 @@ fn overhead(f: &LinkFigures, token: Option<&TokenFigures>) -> Result<(Duration, 
 /// The figure the protocol overhead subtracts.
 const IN_TOKEN_ENCRYPT: &str = "token.encrypt.32";
 
-/// For `bench --only protocol`: the in-token wall time of a 32-byte Encrypt
-/// ([`TokenFigures::realtime_ns`]) from the bench firmware run without `-icount`. Its tick
-/// calibration is meant for `-icount` and without it sometimes yields no usable figure (a zero
-/// ratio or a zero count), so it runs up to 7 times and keeps the median of the first 3 usable
-/// figures. The full bench takes the figure from the one such run in [`firmware::run`].
-pub fn in_token_realtime(root: &Path) -> Result<TokenFigures, String> {
+/// For `bench --only protocol`: the in-token instruction counts the overhead subtracts, from
+/// one run of the bench firmware under `-icount` (the full bench takes them from its own runs in
+/// [`firmware::run`]).
+pub fn in_token_figures(root: &Path) -> Result<TokenFigures, String> {
     firmware::ensure_target(root);
     let dir = root.join("bench/firmware");
     firmware::cargo_build_release(&dir)?;
     let elf = dir.join("target").join(firmware::TARGET).join("release/pkms-bench-firmware");
-    let mut usable = Vec::new();
-    let mut runs = 0;
-    let mut last_error = String::from("no usable in-token figure");
-    while runs < 7 && usable.len() < 3 {
-        runs += 1;
-        match run_realtime_once(&elf) {
-            Ok(figures) => match figures.realtime_ns.get(IN_TOKEN_ENCRYPT) {
-                Some(&ns) if ns > 0 => usable.push((ns, figures)),
-                _ => last_error = format!("no usable {IN_TOKEN_ENCRYPT} figure"),
-            },
-            Err(e) => last_error = e,
-        }
-    }
-    eprintln!("[bench]   {} usable in-token figures in {runs} runs", usable.len());
-    if usable.is_empty() {
-        return Err(last_error);
-    }
-    usable.sort_by_key(|(ns, _)| *ns);
-    let mid = usable.len() / 2;
-    Ok(usable.swap_remove(mid).1)
-}
-
-/// One run of the bench firmware without `-icount`; only its wall-time figures are kept (the
-/// instruction counts of such a run mean nothing).
-fn run_realtime_once(elf: &Path) -> Result<TokenFigures, String> {
-    let (output, _, wall) = firmware::run_once(elf, false)?;
+    let (output, _, wall) = firmware::run_once(&elf, true)?;
     let mut figures = firmware::parse(&output);
-    figures.realtime_ns = firmware::realtime_ns(&figures);
-    figures.figures.clear();
     figures.wall = wall;
+    if !figures.figures.contains_key(IN_TOKEN_ENCRYPT) {
+        return Err(format!("the bench firmware gave no {IN_TOKEN_ENCRYPT} figure"));
+    }
     Ok(figures)
 }
 
@@ -380,19 +395,21 @@ mod tests {
     }
 
     #[test]
-    fn overhead_subtracts_the_wall_time_or_else_the_instructions() {
+    fn overhead_subtracts_the_instructions_or_else_the_wall_time() {
         let mut f = failed(Link::Ethernet, String::new());
         f.encrypt32 = Ok(stats(vec![Duration::from_micros(2500)]));
         let mut t = crate::firmware::parse("BENCH token.encrypt.32 300000 0\n");
         t.realtime_ns.insert(IN_TOKEN_ENCRYPT.into(), 600_000);
         let (d, how) = overhead(&f, Some(&t)).unwrap();
+        assert_eq!(d, Duration::from_micros(2200), "the instruction count comes first");
+        assert!(how.contains("300,000 instructions"), "{how}");
+        // Without instructions, a wall-time figure; a zero one is a failed calibration.
+        t.figures.clear();
+        let (d, how) = overhead(&f, Some(&t)).unwrap();
         assert_eq!(d, Duration::from_micros(1900));
         assert!(how.contains("without -icount"), "{how}");
-        // A zero wall-time figure is a failed calibration, not a free Encrypt.
         t.realtime_ns.insert(IN_TOKEN_ENCRYPT.into(), 0);
-        let (d, how) = overhead(&f, Some(&t)).unwrap();
-        assert_eq!(d, Duration::from_micros(2200));
-        assert!(how.contains("instructions"), "{how}");
+        assert!(overhead(&f, Some(&t)).is_err());
         assert!(overhead(&f, None).is_err());
         f.encrypt32 = Err("n/a".into());
         assert!(overhead(&f, Some(&t)).is_err());

@@ -269,6 +269,16 @@ fn protocol_rows(rows: &mut Vec<Row>, p: &ProtocolFigures) {
             status: "",
         }
     });
+    rows.push(Row {
+        group: g,
+        what: "QEMU's pace on warm code, packet link (checks the overhead's 1 ns per instruction)".into(),
+        figure: match &p.pace {
+            Ok((ns, how)) => format!("{ns:.2} ns per instruction {how}"),
+            Err(e) => e.clone(),
+        },
+        goal: String::new(),
+        status: "",
+    });
     let (figure, st) = match &p.cold_start {
         Ok(c) => (
             format!("median {:.0} ms of {} runs (p99 {:.0} ms)", ms(c.p50), c.n, ms(c.p99)),
