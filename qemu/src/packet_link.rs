@@ -10,7 +10,8 @@
 //!   missing a piece never runs. Nothing here panics or waits on the host.
 //! * DATA payloads are appended to a stream buffer. The token acknowledges them only while that
 //!   buffer has room for a whole window of the largest payloads, so what the host may still send
-//!   always fits: an ack is the credit for the next [`WINDOW`] frames.
+//!   always fits: an ack is the credit for the next [`WINDOW`] frames, and a frame beyond that
+//!   credit is refused.
 //! * Requests are taken from the stream buffer one protocol frame at a time, and only once the
 //!   previous response has left, so at most one response (at most [`MAX_ENCODED_FRAME`] bytes)
 //!   waits to be sent. It leaves in DATA frames as the host's window allows; frames past half the
@@ -290,7 +291,8 @@ impl State {
         s.sender.on_ack(p.header.ack)?;
         if p.header.kind == Kind::Data {
             s.receiver.accept(p.header.seq)?;
-            if !self.stream.push(p.payload) {
+            // The host may send WINDOW frames beyond the last ack, no more.
+            if p.header.seq.wrapping_sub(s.ack_sent) >= WINDOW || !self.stream.push(p.payload) {
                 return Err(Fault::WindowExceeded { window: WINDOW });
             }
             if p.header.flags & FLAG_ACK_REQUEST != 0 {

@@ -59,7 +59,7 @@ impl RawLink {
         loop {
             let header = Header { kind: Kind::Sync, flags: 0, session, seq: 0, ack: 0 };
             self.send(&frame(BROADCAST, &header, &params.to_bytes()));
-            while let Some((src, f)) = self.next_from(Duration::from_millis(20)) {
+            while let Some((src, f)) = self.next_from(Duration::from_millis(100)) {
                 if f.header.kind == Kind::SyncAck && f.header.session == session {
                     assert_eq!(SyncParams::from_bytes(&f.payload), Ok(SyncParams::OURS));
                     self.token = src;
@@ -120,8 +120,15 @@ impl RawLink {
         }
     }
 
+    /// The next frame, skipping SYNC_ACKs (a SYNC repeated before the first answer came gets
+    /// one more).
     fn next(&mut self) -> Frame {
-        self.next_from(WAIT).expect("a frame from the token").1
+        loop {
+            let f = self.next_from(WAIT).expect("a frame from the token").1;
+            if f.header.kind != Kind::SyncAck {
+                return f;
+            }
+        }
     }
 
     /// The next frame must be an ERROR; returns its fault.
@@ -135,8 +142,8 @@ impl RawLink {
     /// Nothing more comes for a while.
     #[track_caller]
     fn expect_silence(&mut self) {
-        if let Some(f) = self.next_from(Duration::from_millis(200)) {
-            panic!("unexpected frame {f:?}");
+        while let Some((_, f)) = self.next_from(Duration::from_millis(200)) {
+            assert_eq!(f.header.kind, Kind::SyncAck, "unexpected frame {f:?}");
         }
     }
 
@@ -285,7 +292,7 @@ fn a_lost_or_repeated_frame_drops_the_partial_request_and_ends_the_session() {
 }
 
 #[test]
-fn foreign_sessions_impossible_acks_and_bad_syncs_are_refused() {
+fn foreign_sessions_impossible_acks_frames_beyond_the_window_and_bad_syncs_are_refused() {
     let q = Qemu::new();
     let mut l = RawLink::open(&q, 0x3001);
     let info = request(1, Request::GetInfo(pkms_protocol::request::GetInfo {}));
@@ -311,6 +318,14 @@ fn foreign_sessions_impossible_acks_and_bad_syncs_are_refused() {
             max_payload: SyncParams::OURS.max_payload
         }
     );
+    // More DATA than the window beyond the last ack (none was asked for, none was sent).
+    l.sync(0x3004);
+    for seq in 0..WINDOW {
+        l.send(&l.data(seq, 0, b"x"));
+    }
+    l.send(&l.data(WINDOW, 0, b"x"));
+    assert_eq!(l.expect_fault(), Fault::WindowExceeded { window: WINDOW });
+
     let zero = SyncParams { window: 0, ..SyncParams::OURS };
     l.send(&frame(BROADCAST, &l.header(Kind::Sync, 0, 0, 0), &zero.to_bytes()));
     assert!(matches!(l.expect_fault(), Fault::BadSync { window: 0, .. }));

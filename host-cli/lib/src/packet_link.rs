@@ -10,8 +10,10 @@
 //! * [`Transport::send`] cuts the bytes into DATA frames of at most the agreed payload and writes
 //!   as many as the token's window allows in one write; while the window is full it reads the
 //!   token's frames (its ACKs, and any DATA, which is kept for [`Transport::recv`]).
-//! * Every DATA frame acknowledges everything received (this end's buffer has no fixed bound);
-//!   a token DATA frame asking for an ACK gets one as soon as the frames at hand are read.
+//! * Every DATA frame acknowledges everything received; a token DATA frame asking for an ACK
+//!   gets one as soon as the frames at hand are read. The token may have at most [`WINDOW`] DATA
+//!   frames beyond the last ack sent; more is a fault, so a token that ignores the window cannot
+//!   make this end buffer without bound.
 //! * Anything the link forbids — an ERROR from the token, a gap in its sequence numbers, an
 //!   impossible ack, a frame that does not decode — is a [`LinkError::Protocol`] naming it, and
 //!   the transport stays broken: every later call fails the same way (reconnect to go on).
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use pkms_protocol::link::{
     self, Fault, Header, Kind, Mac, Receiver, Sender, SyncParams, BROADCAST, FLAG_ACK_REQUEST, MAX_FRAME,
+    WINDOW,
 };
 use rand_core::{OsRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
@@ -54,6 +57,8 @@ pub struct PacketTransport<S = UnixStream> {
     max_payload: usize,
     /// A token DATA frame asked for an ACK not sent yet.
     ack_owed: bool,
+    /// The last ack sent (the token may send [`WINDOW`] DATA frames beyond it).
+    ack_sent: u16,
     /// Stream bytes received and not yet returned by `recv`.
     inbound: Vec<u8>,
     /// Socket bytes not yet cut into frames.
@@ -99,6 +104,7 @@ impl<S: TimeoutStream> PacketTransport<S> {
             receiver: Receiver::new(),
             max_payload: 1,
             ack_owed: false,
+            ack_sent: 0,
             inbound: Vec::new(),
             raw: Vec::new(),
             out: Vec::new(),
@@ -211,6 +217,8 @@ impl<S: TimeoutStream> PacketTransport<S> {
                     self.raw.extend_from_slice(&buf[..n]);
                     return Ok(true);
                 }
+                // QEMU went away with frames of ours unread.
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return Err(LinkError::Closed),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     return Ok(false)
@@ -248,6 +256,7 @@ impl<S: TimeoutStream> PacketTransport<S> {
         }
         if self.ack_owed {
             self.ack_owed = false;
+            self.ack_sent = self.receiver.next();
             let header = Header {
                 kind: Kind::Ack,
                 flags: 0,
@@ -272,6 +281,10 @@ impl<S: TimeoutStream> PacketTransport<S> {
             Kind::Data => {
                 if let Err(fault) = self.receiver.accept(p.header.seq) {
                     return Err(self.fail(format!("a frame from the token was lost: {fault}")));
+                }
+                if p.header.seq.wrapping_sub(self.ack_sent) >= WINDOW {
+                    let fault = Fault::WindowExceeded { window: WINDOW };
+                    return Err(self.fail(refused(fault)));
                 }
                 self.sender.on_ack(p.header.ack).map_err(|f| self.fail(refused(f)))?;
                 self.inbound.extend_from_slice(p.payload);
@@ -337,6 +350,7 @@ impl<S: TimeoutStream> Transport for PacketTransport<S> {
             let header =
                 Header { kind: Kind::Data, flags, session: self.session, seq, ack: self.receiver.next() };
             self.ack_owed = false;
+            self.ack_sent = self.receiver.next();
             let peer = self.peer;
             self.queue(peer, &header, piece)?;
             rest = tail;
@@ -388,7 +402,17 @@ mod tests {
     }
 
     impl Peer {
+        /// The next frame, skipping SYNCs repeated before the answer to the first reached the host.
         fn read(&mut self) -> Frame {
+            loop {
+                let f = self.read_any();
+                if self.session == 0 || f.header.kind != Kind::Sync {
+                    return f;
+                }
+            }
+        }
+
+        fn read_any(&mut self) -> Frame {
             loop {
                 if self.raw.len() >= 4 {
                     let len = u32::from_be_bytes(self.raw[..4].try_into().unwrap()) as usize;
@@ -597,6 +621,20 @@ mod tests {
         let mut peer = peer.join().unwrap();
         peer.stream.write_all(&100_000u32.to_be_bytes()).unwrap();
         assert!(protocol_error(t.recv(&mut buf, Duration::from_secs(5))).contains("out of step"));
+    }
+
+    /// A token that sends more than the window beyond the last ack is refused, rather than
+    /// buffered without bound.
+    #[test]
+    fn a_token_ignoring_the_window_is_a_link_error() {
+        let (mut t, peer) = pair();
+        let mut peer = peer.join().unwrap();
+        for seq in 0..=WINDOW {
+            peer.write(Kind::Data, 0, seq, 0, b"x");
+        }
+        let mut buf = [0u8; 64];
+        let msg = protocol_error(t.recv(&mut buf, Duration::from_secs(5)));
+        assert!(msg.contains("window of 6"), "{msg}");
     }
 
     #[test]
