@@ -57,6 +57,7 @@ pub mod filesign;
 pub mod inprocess;
 pub mod launcher;
 pub mod model;
+pub mod packet_link;
 pub mod pins;
 pub mod progress;
 pub mod session;

@@ -17,6 +17,7 @@ use pkms_lib::datakey_cache::DataKeyError;
 use pkms_lib::envelope::KeyServiceError;
 use pkms_lib::error::Error;
 use pkms_lib::filesign::FileSignError;
+use pkms_lib::launcher::{LaunchOptions, Link};
 
 pub mod args;
 pub mod output;
@@ -34,6 +35,7 @@ pub mod policy;
 pub mod rotation;
 pub mod signing;
 pub mod tags;
+pub mod token;
 
 pub use output::OutputFormat;
 
@@ -45,7 +47,8 @@ Examples:
   pkms decrypt --ciphertext-blob fileb://secret.blob --encryption-context app=backup
 
 With no --device (or PKMS_DEVICE), pkms starts and uses the QEMU token whose flash lives in
-$PKMS_HOME (default: the user's data directory, e.g. ~/.local/share/pkms).";
+$PKMS_HOME (default: the user's data directory, e.g. ~/.local/share/pkms), over its packet link
+(--link uart: its serial line). `pkms token status|start|stop` manages that token.";
 
 /// Pocket KMS: an AWS-KMS-style key service on a USB token (or its QEMU emulation).
 #[derive(Debug, Parser)]
@@ -64,6 +67,10 @@ pub struct Cli {
     /// An empty PKMS_DEVICE counts as unset.
     #[arg(long, global = true, env = "PKMS_DEVICE")]
     pub device: Option<String>,
+    /// The link to the QEMU token: ethernet (the packet link over its LAN9118, default) or uart
+    /// (its serial line).
+    #[arg(long, global = true, env = "PKMS_LINK", value_parser = parse_link)]
+    pub link: Option<Link>,
     /// Print nothing on success (errors still go to stderr; the exit status tells the result).
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -120,6 +127,12 @@ pub enum Command {
     /// Key policies and grants.
     #[command(flatten)]
     Policy(policy::Commands),
+    /// The QEMU token of $PKMS_HOME: start, stop, status.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pkms token status\n  pkms token start\n  pkms token stop"
+    )]
+    Token(token::Commands),
     /// The token's audit log: export, verify, checkpoint.
     #[command(
         subcommand,
@@ -143,6 +156,7 @@ pub struct Context {
     /// `--query`.
     pub query: Option<String>,
     device: Option<DeviceSpec>,
+    link: Option<Link>,
     home: PathBuf,
     client: Option<Client>,
     logged_in: bool,
@@ -157,11 +171,32 @@ impl Context {
             quiet,
             query,
             device,
+            link: None,
             home: connect::default_home(),
             client: None,
             logged_in: false,
             login: auth::Login::default(),
         }
+    }
+
+    /// `$PKMS_HOME` (or the default home).
+    pub fn home(&self) -> &std::path::Path {
+        &self.home
+    }
+
+    /// Sets the link to the QEMU token (`--link`).
+    pub fn set_link(&mut self, link: Option<Link>) {
+        self.link = link;
+    }
+
+    /// How the QEMU token is started and reached: the environment's settings (PKMS_QEMU,
+    /// PKMS_IDLE_SECS, PKMS_LINK, PKMS_QEMU_FIRMWARE), `--link` over them.
+    pub fn launch_options(&self) -> LaunchOptions {
+        let mut opts = LaunchOptions::from_env();
+        if let Some(link) = self.link {
+            opts.link = link;
+        }
+        opts
     }
 
     /// How commands log in (`--principal`, `--pin-file`, PKMS_PIN).
@@ -192,7 +227,7 @@ impl Context {
             self.logged_in = false;
             let c = match &self.device {
                 Some(d) => connect::open(d)?,
-                None => connect::open_default(&self.home)?,
+                None => connect::open_default_with(&self.home, &self.launch_options())?,
             };
             self.client = Some(c);
         }
@@ -326,7 +361,16 @@ fn hint(code: ErrorCode, operation: &str, message: &str) -> Option<&'static str>
 
 const LINK_HINT: &str =
     "Is the token reachable? Check --device / PKMS_DEVICE; with neither, pkms starts the \
-                         QEMU token of $PKMS_HOME (qemu-system-arm must be installed).";
+                         QEMU token of $PKMS_HOME (qemu-system-arm must be installed; `pkms token \
+                         status` shows it).";
+
+/// `--link` / PKMS_LINK (an empty PKMS_LINK counts as unset: the default).
+fn parse_link(s: &str) -> Result<Link, String> {
+    if s.trim().is_empty() {
+        return Ok(Link::default());
+    }
+    s.parse()
+}
 
 /// `encrypt-file` → `EncryptFile`.
 fn operation_name(subcommand: &str) -> String {
@@ -401,6 +445,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let mut ctx = Context::new(cli.output, cli.quiet, cli.query, device);
+    ctx.set_link(cli.link);
     ctx.set_login(auth::Login { principal: cli.principal, pin_file: cli.pin_file });
     match cli.command {
         Command::Keys(c) => keys::run(c, &mut ctx),
@@ -416,6 +461,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Auth(c) => auth::run(c, &mut ctx),
         Command::Policy(c) => policy::run(c, &mut ctx),
         Command::Audit(c) => audit::run(c, &mut ctx),
+        Command::Token(c) => token::run(c, &mut ctx),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut out = Vec::new();
