@@ -23,6 +23,14 @@ pub trait TestToken {
     fn restart(&mut self);
 }
 
+/// The client in an encrypted session with the device key the token presents (the suites
+/// test the token, not the host's pinning of that key: `pkms_lib::pins` and the CLI tests do).
+pub fn in_session(mut client: Client) -> Client {
+    let key = client.device_key().unwrap_or_else(|e| panic!("GetDeviceKey: {e}"));
+    client.open_session(&key).unwrap_or_else(|e| panic!("OpenSession: {e}"));
+    client
+}
+
 /// The token core run in this process, its flash in a temporary file.
 pub struct InProcess {
     _dir: TempDir,
@@ -51,7 +59,7 @@ impl TestToken for InProcess {
 
     fn client(&mut self) -> Client {
         let token = InProcessToken::open(&self.path).expect("open the in-process token");
-        Client::connect(token).expect("connect to the in-process token")
+        in_session(Client::connect(token).expect("connect to the in-process token"))
     }
 
     /// The in-process token keeps nothing between connections but its flash file, so a new
@@ -126,7 +134,7 @@ impl TestToken for Qemu {
     fn client(&mut self) -> Client {
         let token = self.token.as_ref().expect("QEMU is running");
         let link = token.connect(Duration::from_secs(10)).unwrap_or_else(|e| panic!("connect to QEMU: {e}"));
-        Client::connect(link).unwrap_or_else(|e| panic!("Hello to QEMU: {e}"))
+        in_session(Client::connect(link).unwrap_or_else(|e| panic!("Hello to QEMU: {e}")))
     }
 
     fn restart(&mut self) {

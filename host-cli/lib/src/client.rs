@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, LinkError, Result};
 use crate::model::*;
-use crate::session::{self as sealing, DeviceKey, Session, SessionCloser};
+use crate::session::{self as sealing, DeviceKey, Session};
 use crate::transport::Transport;
 use pkms_protocol::{request, Call, FromResponse, ReplyKind};
 
@@ -55,6 +55,9 @@ pub struct Client {
     firmware_version: String,
     /// The open session, if any: every request travels sealed in it.
     session: Option<Session>,
+    /// Whether calls stop at [`crate::interrupt::requested`] (not while dropping: the session
+    /// is closed even then).
+    heed_interrupt: bool,
 }
 
 /// A response frame seen by [`Client::recv_raw`]: its id, and the error it carried if any.
@@ -69,6 +72,7 @@ pub struct RawResponse {
 impl Drop for Client {
     /// Closes the open session, waiting briefly for the token's answer.
     fn drop(&mut self) {
+        self.heed_interrupt = false;
         if self.session.is_some() {
             let _ = self.call_with_timeout(request::CloseSession {}, CLOSE_TIMEOUT);
         }
@@ -144,6 +148,7 @@ impl Client {
             synced: false,
             firmware_version: String::new(),
             session: None,
+            heed_interrupt: true,
         };
         client.transport.send(&[0])?;
         let version =
@@ -216,15 +221,19 @@ impl Client {
                     }
                 }
             }
+            if self.heed_interrupt && crate::interrupt::requested() {
+                return Err(Error::Interrupted);
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(LinkError::Timeout(timeout).into());
             }
-            let n = self.transport.recv(&mut buf, left).map_err(|e| match e {
-                LinkError::Timeout(_) => LinkError::Timeout(timeout),
-                e => e,
-            })?;
-            self.pending.extend_from_slice(&buf[..n]);
+            // Wait in slices, looking at the interrupt mark between them.
+            match self.transport.recv(&mut buf, left.min(crate::interrupt::POLL)) {
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Err(LinkError::Timeout(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 
@@ -260,7 +269,7 @@ impl Client {
             )),
             FrameError::Malformed => Error::InvalidInput(format!("the {op} request cannot be encoded")),
         };
-        let n = match &self.session {
+        let n = match &mut self.session {
             None => framing::encode(&frame, &mut self.tx).map_err(too_large)?,
             Some(session) => {
                 // The request frame, sealed, inside a SessionFrame (whose own time is unused).
@@ -373,11 +382,6 @@ impl Client {
     /// The open session's id.
     pub fn session_id(&self) -> Option<u32> {
         self.session.as_ref().map(|s| s.id())
-    }
-
-    /// What closes the open session from elsewhere (a Ctrl-C handler): see [`SessionCloser`].
-    pub fn session_closer(&self) -> Option<SessionCloser> {
-        self.session.as_ref().map(|s| s.closer())
     }
 
     /// Ends the open session (CloseSession inside it); nothing if none is open.

@@ -17,6 +17,8 @@ use crate::error::{LinkError, Result};
 use crate::inprocess::InProcessToken;
 use crate::launcher::{self, LaunchOptions};
 use crate::packet_link::PacketTransport;
+use crate::pins::{PinStore, Pinned};
+use crate::session::DeviceKey;
 use crate::transport::{SerialTransport, StreamTransport};
 use crate::usb::{self, DefaultToken};
 
@@ -135,6 +137,61 @@ pub fn open_qemu(home: &Path) -> Result<Client> {
 pub fn open_qemu_with(home: &Path, opts: &LaunchOptions) -> Result<Client> {
     let conn = launcher::connect(home, opts)?;
     Client::connect(conn)
+}
+
+/// The name a token's device key is pinned under in PKMS_HOME ([`crate::pins`]): `qemu` for
+/// the home's QEMU token, `usb:SERIAL` for a USB token that reports its serial number, else the
+/// device string. `None` for the in-memory in-process token, which has a new device key every
+/// run.
+pub fn pin_name(spec: Option<&DeviceSpec>) -> Option<String> {
+    let usb_serial = |port: &Path| {
+        usb::list_tokens()
+            .into_iter()
+            .find(|t| t.port == port)
+            .and_then(|t| t.serial)
+            .map(|s| format!("usb:{s}"))
+    };
+    match spec {
+        None => match usb::choose_default(&usb::list_tokens()) {
+            DefaultToken::One(port) => {
+                Some(usb_serial(&port).unwrap_or_else(|| format!("serial:{}", port.display())))
+            }
+            DefaultToken::Several(_) | DefaultToken::None => Some("qemu".to_owned()),
+        },
+        Some(DeviceSpec::Unix(p)) => Some(format!("unix:{}", p.display())),
+        Some(DeviceSpec::Ethernet(p)) => Some(format!("ethernet:{}", p.display())),
+        Some(DeviceSpec::Tcp(a)) => Some(format!("tcp:{a}")),
+        Some(DeviceSpec::Serial(p)) => {
+            Some(usb_serial(Path::new(p)).unwrap_or_else(|| format!("serial:{p}")))
+        }
+        Some(DeviceSpec::InProcess(Some(p))) => {
+            Some(format!("inprocess:{}", std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()).display()))
+        }
+        Some(DeviceSpec::InProcess(None)) => None,
+    }
+}
+
+/// What [`secure`] found out about the token.
+#[derive(Debug, Clone)]
+pub struct Secured {
+    /// The token's device key (the session's static key).
+    pub device_key: DeviceKey,
+    /// Whether the key was pinned just now (first use), rather than already known.
+    pub first_use: bool,
+}
+
+/// Opens an encrypted session on `client`: asks the token's device key, checks it against the
+/// key pinned for `name` in `home` (pinning it on first use; `None` keeps no pin), and runs the
+/// handshake with it. A token presenting another key than the pinned one gets nothing sent to
+/// it: [`crate::Error::DeviceKeyChanged`].
+pub fn secure(client: &mut Client, home: &Path, name: Option<&str>) -> Result<Secured> {
+    let device_key = client.device_key()?;
+    let first_use = match name {
+        Some(name) => PinStore::in_home(home).check(name, &device_key)? == Pinned::New,
+        None => false,
+    };
+    client.open_session(&device_key)?;
+    Ok(Secured { device_key, first_use })
 }
 
 #[cfg(test)]

@@ -41,6 +41,10 @@ pub enum Error {
     /// replaced — or someone is in the middle. Nothing was sent to it.
     #[error(transparent)]
     DeviceKeyChanged(Box<DeviceKeyChanged>),
+    /// The process was interrupted ([`crate::interrupt`]) while a call waited for its answer:
+    /// the operation may or may not have been carried out.
+    #[error("interrupted")]
+    Interrupted,
     /// The host refused to send the request because an argument cannot be encoded
     /// (e.g. more context pairs or tags than a frame can carry).
     #[error("invalid input: {0}")]

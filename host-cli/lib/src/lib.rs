@@ -55,6 +55,7 @@ pub mod envelope;
 pub mod error;
 pub mod filesign;
 pub mod inprocess;
+pub mod interrupt;
 pub mod launcher;
 pub mod model;
 pub mod packet_link;

@@ -5,10 +5,7 @@
 //!
 //! [`crate::Client`] uses it: [`crate::Client::open_session`] runs the handshake, every later
 //! request travels sealed, and the session ends with [`crate::Client::close_session`] (also
-//! when the client is dropped, and through a [`SessionCloser`] from a signal handler).
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+//! when the client is dropped, and so after an interrupt: [`crate::interrupt`]).
 
 use base64::Engine;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
@@ -92,14 +89,13 @@ pub fn start(device: &DeviceKey) -> Result<Handshake> {
 /// Finishes a handshake with OpenSession's answer and opens the session.
 pub fn finish(handshake: Handshake, session_id: u32, ephemeral: &[u8], payload: &[u8]) -> Result<Session> {
     let keys = handshake.finish(session_id, ephemeral, payload).map_err(refused)?;
-    Ok(Session { keys, send_counter: Arc::new(AtomicU64::new(0)), recv_counter: 0 })
+    Ok(Session { keys, send_counter: 0, recv_counter: 0 })
 }
 
 /// An open session, host side: its keys and counters.
 pub struct Session {
     keys: HostSession,
-    /// Shared with [`SessionCloser`]s: a counter is never used twice.
-    send_counter: Arc<AtomicU64>,
+    send_counter: u64,
     recv_counter: u64,
 }
 
@@ -110,8 +106,12 @@ impl Session {
     }
 
     /// Seals a request frame (postcard bytes) in place and appends the tag; returns its counter.
-    pub fn seal(&self, frame: &mut Vec<u8>) -> u64 {
-        seal(&self.keys, &self.send_counter, frame)
+    pub fn seal(&mut self, frame: &mut Vec<u8>) -> u64 {
+        let counter = self.send_counter;
+        self.send_counter += 1;
+        let tag = self.keys.seal_at(counter, frame);
+        frame.extend_from_slice(&tag);
+        counter
     }
 
     /// Opens the token's answer `sealed` (ciphertext ‖ tag) with `counter`: it must be the next
@@ -126,56 +126,5 @@ impl Session {
         self.keys.open_at(counter, &mut text, &sealed[n..]).map_err(refused)?;
         self.recv_counter += 1;
         Ok(text)
-    }
-
-    /// What ends this session from elsewhere (a signal handler): see [`SessionCloser`].
-    pub fn closer(&self) -> SessionCloser {
-        SessionCloser { keys: self.keys.clone(), send_counter: self.send_counter.clone() }
-    }
-}
-
-fn seal(keys: &HostSession, counter: &AtomicU64, frame: &mut Vec<u8>) -> u64 {
-    let c = counter.fetch_add(1, Ordering::SeqCst);
-    let tag = keys.seal_at(c, frame);
-    frame.extend_from_slice(&tag);
-    c
-}
-
-/// Ends a session from outside the client that runs it (e.g. on Ctrl-C):
-/// [`SessionCloser::frame`] is a complete, COBS-encoded CloseSession frame for the session's
-/// next counter. Were a request of the client to take a counter after it but reach the token
-/// first, the token refuses the later frame as out of order — which ends the session too.
-#[derive(Clone)]
-pub struct SessionCloser {
-    keys: HostSession,
-    send_counter: Arc<AtomicU64>,
-}
-
-impl SessionCloser {
-    /// The encoded frame that closes the session (with its 0x00 delimiter).
-    pub fn frame(&self) -> Result<Vec<u8>> {
-        use pkms_protocol::messages::{Request, RequestFrame};
-        let cannot = || protocol("CloseSession cannot be encoded");
-        let inner = RequestFrame {
-            id: u32::MAX,
-            now: None,
-            request: Request::CloseSession(pkms_protocol::request::CloseSession {}),
-        };
-        let mut buf = [0u8; 32];
-        let mut sealed = postcard::to_slice(&inner, &mut buf).map_err(|_| cannot())?.to_vec();
-        let counter = seal(&self.keys, &self.send_counter, &mut sealed);
-        let outer = RequestFrame {
-            id: u32::MAX,
-            now: None,
-            request: Request::SessionFrame(pkms_protocol::request::SessionFrame {
-                session_id: self.keys.id(),
-                counter,
-                sealed: &sealed,
-            }),
-        };
-        let mut out = vec![0u8; pkms_protocol::limits::MAX_ENCODED_FRAME];
-        let n = pkms_protocol::framing::encode(&outer, &mut out).map_err(|_| cannot())?;
-        out.truncate(n);
-        Ok(out)
     }
 }

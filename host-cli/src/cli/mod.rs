@@ -31,6 +31,7 @@ pub mod files;
 pub mod keys;
 pub mod lifecycle;
 pub mod mac;
+pub mod pinning;
 pub mod policy;
 pub mod rotation;
 pub mod signing;
@@ -133,6 +134,9 @@ pub enum Command {
         after_help = "Examples:\n  pkms token status\n  pkms token start\n  pkms token stop"
     )]
     Token(token::Commands),
+    /// Device key pinning: pin-device-key.
+    #[command(flatten)]
+    Pinning(pinning::Commands),
     /// The token's audit log: export, verify, checkpoint.
     #[command(
         subcommand,
@@ -159,6 +163,7 @@ pub struct Context {
     link: Option<Link>,
     home: PathBuf,
     client: Option<Client>,
+    device_key: Option<pkms_lib::session::DeviceKey>,
     logged_in: bool,
     login: auth::Login,
 }
@@ -174,6 +179,7 @@ impl Context {
             link: None,
             home: connect::default_home(),
             client: None,
+            device_key: None,
             logged_in: false,
             login: auth::Login::default(),
         }
@@ -221,17 +227,43 @@ impl Context {
         self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))
     }
 
-    /// The connected client without logging in (init, unblock-pin, factory-reset).
+    /// The connected client, in an encrypted session with the token whose device key is
+    /// pinned in PKMS_HOME ([`connect::secure`]), not logged in (init, unblock-pin,
+    /// factory-reset, info).
     pub fn raw_client(&mut self) -> anyhow::Result<&mut Client> {
         if self.client.is_none() {
             self.logged_in = false;
-            let c = match &self.device {
-                Some(d) => connect::open(d)?,
-                None => connect::open_default_with(&self.home, &self.launch_options())?,
-            };
+            let mut c = self.connect_unsecured()?;
+            let secured = connect::secure(&mut c, &self.home, self.pin_name().as_deref())?;
+            if secured.first_use {
+                eprintln!(
+                    "First connection to this token: pinned its device key {} in {}",
+                    secured.device_key.fingerprint(),
+                    pkms_lib::pins::PinStore::in_home(&self.home).path().display()
+                );
+            }
+            self.device_key = Some(secured.device_key);
             self.client = Some(c);
         }
         self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))
+    }
+
+    /// A connection with no session (only to read the device key of a token that changed it).
+    pub fn connect_unsecured(&mut self) -> anyhow::Result<Client> {
+        Ok(match &self.device {
+            Some(d) => connect::open(d)?,
+            None => connect::open_default_with(&self.home, &self.launch_options())?,
+        })
+    }
+
+    /// The name the token's device key is pinned under ([`connect::pin_name`]).
+    pub fn pin_name(&self) -> Option<String> {
+        connect::pin_name(self.device.as_ref())
+    }
+
+    /// The device key of the token the session was opened with.
+    pub fn device_key(&self) -> Option<&pkms_lib::session::DeviceKey> {
+        self.device_key.as_ref()
     }
 
     /// Closes the connection (releasing the token, and the QEMU home's lock, for other
@@ -402,7 +434,8 @@ fn client_error(err: &anyhow::Error) -> Option<&Error> {
 }
 
 /// Prints an error to stderr (JSON with `--output json`, aws-cli's sentence otherwise) and
-/// returns the exit status: 252 bad arguments, 254 the token refused, 255 the link failed.
+/// returns the exit status: 252 bad arguments, 254 the token refused, 255 the link failed (or
+/// the token's device key changed), 130 interrupted.
 pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) -> i32 {
     let (kind, mut message, status) = if let Some(e) = client_error(err) {
         match e {
@@ -418,6 +451,7 @@ pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) 
             }
             Error::Link(l) => ("ConnectionError".to_owned(), format!("{l}. {LINK_HINT}"), 255),
             Error::DeviceKeyChanged(c) => ("DeviceKeyChanged".to_owned(), c.to_string(), 255),
+            Error::Interrupted => ("Interrupted".to_owned(), "interrupted (Ctrl-C)".to_owned(), 130),
             Error::InvalidInput(m) => ("ValidationException".to_owned(), m.clone(), 252),
         }
     } else if let Some(c) = err.downcast_ref::<CliError>() {
@@ -462,6 +496,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(c) => policy::run(c, &mut ctx),
         Command::Audit(c) => audit::run(c, &mut ctx),
         Command::Token(c) => token::run(c, &mut ctx),
+        Command::Pinning(c) => pinning::run(c, &mut ctx),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut out = Vec::new();
@@ -473,6 +508,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The `pkms` binary: parses the arguments, runs, prints errors; returns the exit status.
 pub fn main() -> i32 {
+    // Ctrl-C: calls to the token stop, the command fails and the client closes its session on
+    // the way out; a second Ctrl-C ends the process at once.
+    let _ = ctrlc::set_handler(|| {
+        if pkms_lib::interrupt::request() {
+            std::process::exit(130);
+        }
+    });
     let matches = Cli::command().get_matches();
     let operation = operation_name(matches.subcommand_name().unwrap_or("pkms"));
     let cli = match Cli::from_arg_matches(&matches) {
