@@ -2,7 +2,7 @@
 # A demo of the main job against the QEMU token: keys, encryption with context, rotation,
 # envelope encryption of a directory's files, and a release signed on the token and verified
 # with openssl. Does its own set-up. The token's state lives in a throw-away PKMS_HOME unless
-# you set one; the demo stops its QEMU at the end.
+# you set one; the demo stops its QEMU at the end with `pkms token stop`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -12,11 +12,12 @@ cargo build --release --quiet --bin pkms
 PKMS="$PWD/target/release/pkms"
 export PKMS_HOME="${PKMS_HOME:-$(mktemp -d /tmp/pkms-demo.XXXXXX)}"
 work=$(mktemp -d /tmp/pkms-demo-files.XXXXXX)
-trap '"$PKMS" --quiet token stop >/dev/null 2>&1 || pkill -f -- "$PKMS_HOME" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap '"$PKMS" --quiet token stop; rm -rf "$work"' EXIT
 run() { printf '\n$ pkms %s\n' "$*"; "$PKMS" "$@"; }
 b64() { python3 -c 'import base64,sys; print(base64.b64decode(sys.stdin.read()).decode())'; }
 
 echo "== the QEMU token (state in $PKMS_HOME): emulated, open until initialised"
+run token start
 run info
 
 echo "== protect it: an administrator PIN (and a PUK to unblock it); from now on every call authenticates"

@@ -10,33 +10,14 @@
 //! (a benchmark that prints numbers; it asserts nothing about speed).
 
 use pkms_firmware::mock_flash::MockFlash;
-use pkms_firmware::{Board, BoardInfo, Token, UserPresence};
+use pkms_firmware::{TestBoard, Token};
 use pkms_protocol::messages::{Request, RequestFrame, Response};
-use pkms_protocol::{KeyId, KeySpec, Platform, Tags};
+use pkms_protocol::{KeyId, KeySpec, Tags};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-struct ReportBoard;
-
-impl Board for ReportBoard {
-    fn uptime_ms(&mut self) -> u64 {
-        0
-    }
-    fn user_presence(&mut self, _timeout_ms: u32) -> UserPresence {
-        UserPresence::Unsupported
-    }
-    fn info(&self) -> BoardInfo {
-        BoardInfo {
-            name: "store-report",
-            platform: Platform::Emulated,
-            entropy_source: "seeded",
-            key_protection: "none",
-        }
-    }
-}
-
 struct Client {
-    token: Token<pkms_firmware::Parts<MockFlash, ChaCha20Rng, ReportBoard>>,
+    token: Token<pkms_firmware::Parts<MockFlash, ChaCha20Rng, TestBoard>>,
     out: Vec<u8>,
     req: Vec<u8>,
 }
@@ -51,7 +32,7 @@ enum Answer {
 impl Client {
     fn new(bytes: usize) -> Self {
         Client {
-            token: Token::new(MockFlash::new(bytes), ChaCha20Rng::seed_from_u64(7), ReportBoard),
+            token: Token::new(MockFlash::new(bytes), ChaCha20Rng::seed_from_u64(7), TestBoard::new()),
             out: vec![0; pkms_protocol::limits::MAX_ENCODED_FRAME],
             req: vec![0; pkms_protocol::limits::MAX_FRAME],
         }
@@ -60,7 +41,7 @@ impl Client {
     fn call(&mut self, request: Request<'_>) -> Answer {
         let frame = RequestFrame { id: 1, now: Some(1_750_000_000), request };
         let n = postcard::to_slice(&frame, &mut self.req).expect("encode").len();
-        let m = self.token.handle_payload(&self.req[..n], &mut self.out);
+        let m = self.token.handle_payload(&mut self.req[..n], &mut self.out);
         let payload = pkms_protocol::framing::cobs_decode_in_place(&mut self.out[..m - 1]).expect("cobs");
         match pkms_protocol::framing::decode_response(payload).expect("decode").result {
             Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: meta })) => {
@@ -198,10 +179,10 @@ fn lookups() {
     let per_op = t.elapsed() / rounds as u32;
     let flash = c.token.into_flash();
     let t = std::time::Instant::now();
-    let token = Token::<pkms_firmware::Parts<MockFlash, ChaCha20Rng, ReportBoard>>::new(
+    let token = Token::<pkms_firmware::Parts<MockFlash, ChaCha20Rng, TestBoard>>::new(
         flash,
         ChaCha20Rng::seed_from_u64(8),
-        ReportBoard,
+        TestBoard::new(),
     );
     let mount = t.elapsed();
     println!(

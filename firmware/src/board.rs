@@ -39,3 +39,46 @@ pub trait Board {
     /// Shows activity (e.g. an LED) while a request is processed. Default: nothing.
     fn activity(&mut self, _busy: bool) {}
 }
+
+/// A board for tests and examples: a clock the test sets, a button that answers as told (and
+/// counts how often the token asked), and facts that say it protects nothing.
+#[derive(Debug, Clone)]
+pub struct TestBoard {
+    /// What the button answers.
+    pub presence: UserPresence,
+    /// How often the token asked for presence.
+    pub asked: u32,
+    /// What the clock reads: milliseconds since boot.
+    pub uptime_ms: u64,
+}
+
+impl TestBoard {
+    /// A board with no button and its clock at 0.
+    pub const fn new() -> Self {
+        TestBoard { presence: UserPresence::Unsupported, asked: 0, uptime_ms: 0 }
+    }
+}
+
+impl Default for TestBoard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Board for TestBoard {
+    fn uptime_ms(&mut self) -> u64 {
+        self.uptime_ms
+    }
+    fn user_presence(&mut self, _timeout_ms: u32) -> UserPresence {
+        self.asked += 1;
+        self.presence
+    }
+    fn info(&self) -> BoardInfo {
+        BoardInfo {
+            name: "test-board",
+            platform: Platform::Emulated,
+            entropy_source: "seeded ChaCha20 (tests only)",
+            key_protection: "none (tests only)",
+        }
+    }
+}

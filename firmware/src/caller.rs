@@ -8,7 +8,9 @@ use pkms_protocol::access::Role;
 pub enum Caller<'s> {
     /// An open (uninitialised) token: anyone may do anything and nothing is logged.
     Open,
-    /// An initialised token and no authenticated session.
+    /// An initialised token, a request in the clear (outside any session).
+    Outside,
+    /// An initialised token, inside a session no one has authenticated in.
     Nobody,
     /// An authenticated principal.
     Principal {
@@ -20,11 +22,21 @@ pub enum Caller<'s> {
 }
 
 impl Caller<'_> {
+    /// The same caller without its name (to keep past the borrow of the session it came from).
+    pub fn unnamed(&self) -> Caller<'static> {
+        match self {
+            Caller::Open => Caller::Open,
+            Caller::Outside => Caller::Outside,
+            Caller::Nobody => Caller::Nobody,
+            Caller::Principal { role, .. } => Caller::Principal { name: "", role: *role },
+        }
+    }
+
     /// The principal's name ("" when there is none).
     pub fn name(&self) -> &str {
         match self {
             Caller::Principal { name, .. } => name,
-            Caller::Open | Caller::Nobody => "",
+            Caller::Open | Caller::Outside | Caller::Nobody => "",
         }
     }
 
@@ -37,7 +49,7 @@ impl Caller<'_> {
     pub fn initialized(&self) -> bool {
         match self {
             Caller::Open => false,
-            Caller::Nobody | Caller::Principal { .. } => true,
+            Caller::Outside | Caller::Nobody | Caller::Principal { .. } => true,
         }
     }
 
@@ -45,7 +57,9 @@ impl Caller<'_> {
     pub fn user(&self) -> Option<&str> {
         match self {
             Caller::Principal { name, role: Role::User } => Some(name),
-            Caller::Principal { role: Role::Admin, .. } | Caller::Open | Caller::Nobody => None,
+            Caller::Principal { role: Role::Admin, .. } | Caller::Open | Caller::Outside | Caller::Nobody => {
+                None
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::error::OpResult;
 use crate::gate::Admitted;
 use crate::ops::Buffers;
 use crate::platform::Platform;
+use crate::session::Sessions;
 use crate::state::Core;
 
 /// What a handler works with.
@@ -23,6 +24,10 @@ pub struct Cx<'t, 'b, 'r, P: Platform> {
     pub auth: &'t mut Auth,
     /// The audit log.
     pub log: &'t mut Log,
+    /// The open sessions.
+    pub sessions: &'t mut Sessions,
+    /// The session the request arrived in (`None`: in the clear).
+    pub slot: Option<usize>,
     /// The keys the request names, as the gate resolved them.
     pub admitted: &'t Admitted<'r>,
 }

@@ -2,10 +2,13 @@
 //! [`Gate`](pkms_protocol::Gate) and decides, once, with what the session ([`crate::auth`]) and
 //! the key policies ([`crate::policy`]) say:
 //!
-//! * Hello ends the session; an open (uninitialised) token admits everything.
+//! * An open (uninitialised) token admits everything.
+//! * On an initialised token, a request in the clear (outside any encrypted session) gets only
+//!   the `Plain` operations: Hello, GetInfo, GetDeviceKey and the session handshake.
 //! * In force-audit mode a full log refuses every operation its row does not mark `served`.
-//! * `Open` operations need no session; everything else does, `Admin` ones an administrator's,
-//!   and key operations a principal that each named key's policy or grants allow.
+//! * Inside a session, `Open` operations need no login (Authenticate, UnblockPin, …); the rest
+//!   need an authenticated principal, `Admin` ones an administrator, and key operations a
+//!   principal that each named key's policy or grants allow.
 //!
 //! It resolves every key the request names exactly once (aliases, the key a ciphertext names)
 //! and hands the results to the operation as [`Admitted`]: a reference that does not resolve is
@@ -132,7 +135,7 @@ pub fn admit<'r, P: Platform>(
     let gate = request.gate();
     let caller = auth.caller();
     let (first, second) = match gate {
-        Gate::Open | Gate::Session | Gate::Admin => (None, None),
+        Gate::Plain | Gate::Open | Gate::Session | Gate::Admin => (None, None),
         Gate::Key(a) => (Some(a), None),
         Gate::Keys(a, b) => (Some(a), Some(b)),
     };
@@ -142,6 +145,13 @@ pub fn admit<'r, P: Platform>(
     };
     let (name, role) = match caller {
         Caller::Open => return Ok(admitted),
+        Caller::Outside if gate == Gate::Plain => return Ok(admitted),
+        Caller::Outside => {
+            return Err(err!(
+                AuthenticationFailed,
+                "this token is initialised: only an encrypted session gets past Hello, GetInfo and the session handshake (pkms opens one and asks for the PIN)"
+            ))
+        }
         Caller::Nobody => ("", None),
         Caller::Principal { name, role } => (name, Some(role)),
     };
@@ -154,7 +164,7 @@ pub fn admit<'r, P: Platform>(
             "the audit log is full and this token refuses operations until it is exported and trimmed (pkms audit export --trim)"
         ));
     }
-    if gate == Gate::Open {
+    if matches!(gate, Gate::Plain | Gate::Open) {
         return Ok(admitted);
     }
     let Some(role) = role else {
@@ -164,7 +174,7 @@ pub fn admit<'r, P: Platform>(
         ));
     };
     match gate {
-        Gate::Open | Gate::Session => {}
+        Gate::Plain | Gate::Open | Gate::Session => {}
         Gate::Admin => {
             if !caller.is_admin() {
                 return Err(err!(AccessDenied, "only an administrator may do this"));

@@ -38,11 +38,12 @@ pub mod platform;
 pub mod policy;
 pub mod records;
 pub mod serve;
+pub mod session;
 pub mod state;
 pub mod store;
 pub mod token;
 
-pub use board::{Board, BoardInfo, UserPresence};
+pub use board::{Board, BoardInfo, TestBoard, UserPresence};
 pub use platform::{Parts, Platform};
 pub use serve::FrameServer;
 pub use token::Token;

@@ -70,5 +70,7 @@ impl FrameServer {
 /// Encodes an error frame with id 0 into `out`; returns its length (0 only if `out` is tiny).
 pub fn error_frame(code: ErrorCode, message: &str, out: &mut [u8]) -> usize {
     let frame = ResponseFrame { id: 0, result: Err(WireError { code, message }) };
-    framing::encode(&frame, out).unwrap_or(0)
+    // The token's one serializer of answers (see framing::encode_via); an error frame is small.
+    let mut scratch = [0u8; 256];
+    framing::encode_via(&frame, out, &mut scratch).unwrap_or(0)
 }

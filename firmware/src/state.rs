@@ -27,6 +27,39 @@ pub const PRESENCE_TIMEOUT_MS: u32 = 30_000;
 /// (or sooner, whenever a date derived from it is stored).
 pub const CLOCK_PERSIST_INTERVAL: UnixTime = 3600;
 
+/// The most scheduled rotations and deletions one request performs (the rest wait for the next).
+pub const MAX_DUE_PER_REQUEST: usize = 8;
+
+/// Something the token did by itself because host time passed a date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueEvent {
+    /// Automatic rotation made this version.
+    Rotated(KeyId, KeyVersion),
+    /// The key's deletion window ended: it is gone.
+    Deleted(KeyId),
+}
+
+/// The latest wall time the token accepts: 9999-12-31T23:59:59Z. Later times are refused
+/// (ValidationException), so no date the token computes can overflow into "always due".
+pub const MAX_UNIX_TIME: UnixTime = 253_402_300_799;
+/// How far past the last vouched time (plus the token's own powered-on time since) a host with a
+/// user's session may move the clock.
+pub const USER_CLOCK_SLACK: UnixTime = 24 * 3600;
+
+/// Who is telling the token the time, and so how far it may move the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeAuthority {
+    /// Nobody the token trusts (a request in the clear, or a session nobody logged in to): the
+    /// clock does not move.
+    Ignore,
+    /// A user's session: forward, up to the last vouched time plus the token's powered-on time
+    /// since plus [`USER_CLOCK_SLACK`].
+    Bounded,
+    /// An administrator's session, initialisation, or an open token: forward, and the time
+    /// becomes the vouched time.
+    Vouch,
+}
+
 /// Wall time as the token knows it.
 #[derive(Debug, Clone, Copy, Default)]
 struct Clock {
@@ -34,6 +67,12 @@ struct Clock {
     now: UnixTime,
     /// The value last written to flash.
     persisted: UnixTime,
+    /// The latest time an administrator (or initialisation, or an open token) vouched for.
+    vouched: UnixTime,
+    /// `vouched` as last written to flash.
+    vouched_persisted: UnixTime,
+    /// The uptime (ms) at which `vouched` was set, when that was during this boot.
+    vouched_at_ms: Option<u64>,
 }
 
 /// The token's state over a [`Platform`].
@@ -43,6 +82,8 @@ pub struct Core<P: Platform> {
     board: P::Board,
     /// Device keys; `None` when the store is unusable (see `broken`).
     device: Option<DeviceKeys>,
+    /// The device key's public half (uncompressed SEC1), computed on first use.
+    device_public: Option<[u8; 65]>,
     /// Why key operations cannot work, when they cannot.
     broken: Option<Error>,
     clock: Clock,
@@ -69,6 +110,7 @@ impl<P: Platform> Core<P> {
             rng,
             board,
             device: None,
+            device_public: None,
             broken: None,
             clock: Clock::default(),
             record_buf: [0; MAX_PAYLOAD],
@@ -95,7 +137,13 @@ impl<P: Platform> Core<P> {
             return core;
         }
         if let Ok(Some(c)) = core.read::<ClockRecord>(&SINGLETON_ID) {
-            core.clock = Clock { now: c.high_water_mark, persisted: c.high_water_mark };
+            core.clock = Clock {
+                now: c.high_water_mark,
+                persisted: c.high_water_mark,
+                vouched: c.vouched,
+                vouched_persisted: c.vouched,
+                vouched_at_ms: None,
+            };
         }
         core.cleanup_and_index(slot);
         core
@@ -129,7 +177,19 @@ impl<P: Platform> Core<P> {
         self.rng.fill_bytes(&mut dev.root_key);
         self.write(&SINGLETON_ID, &dev)?;
         self.device = Some(DeviceKeys::new(&dev.root_key));
+        self.device_public = None;
         Ok(())
+    }
+
+    /// The device key's public half (65 bytes, uncompressed SEC1): the static key of session
+    /// handshakes.
+    pub fn device_public_key(&mut self) -> OpResult<[u8; 65]> {
+        if let Some(p) = self.device_public {
+            return Ok(p);
+        }
+        let p = self.device()?.identity()?.public_key_sec1_uncompressed();
+        self.device_public = Some(p);
+        Ok(p)
     }
 
     /// Computes when each key needs attention and drops aliases whose key is gone (a cut
@@ -268,6 +328,12 @@ impl<P: Platform> Core<P> {
         Ok(self.store.remove(kind.byte(), id)?)
     }
 
+    /// The store itself, for tests that plant records of any kind.
+    #[cfg(test)]
+    pub(crate) fn store_mut(&mut self) -> &mut Store<P::Flash> {
+        &mut self.store
+    }
+
     /// Removes every record of `kind`.
     pub fn remove_all(&mut self, kind: Kind) -> OpResult<()> {
         while let Some(id) = self.entries(kind).first().map(|e| e.id) {
@@ -279,29 +345,65 @@ impl<P: Platform> Core<P> {
     // -----------------------------------------------------------------------------------------
     // Time
 
-    /// Takes note of host time: the high-water mark only moves forward. It is written to flash
-    /// when it moved [`CLOCK_PERSIST_INTERVAL`] past the stored value.
-    pub fn observe_time(&mut self, now: Option<UnixTime>) {
-        if let Some(t) = now {
-            if t > self.clock.now {
+    /// Takes note of host time as `authority` allows (see [`TimeAuthority`]): the high-water mark
+    /// only moves forward. Returns the move `(from, to)` when it exceeded a day (the token audits
+    /// such moves). The mark is written to flash when it (or the vouched time) moved
+    /// [`CLOCK_PERSIST_INTERVAL`] past the stored value.
+    pub fn observe_time(
+        &mut self,
+        now: Option<UnixTime>,
+        authority: TimeAuthority,
+        uptime_ms: u64,
+    ) -> Option<(UnixTime, UnixTime)> {
+        let before = self.clock.now;
+        if let Some(t) = now.filter(|t| *t <= MAX_UNIX_TIME) {
+            let accepted = match authority {
+                TimeAuthority::Ignore => None,
+                TimeAuthority::Bounded => {
+                    let powered = match self.clock.vouched_at_ms {
+                        Some(at) => uptime_ms.saturating_sub(at),
+                        None => uptime_ms,
+                    } / 1000;
+                    Some(t.min(self.clock.vouched + powered + USER_CLOCK_SLACK))
+                }
+                TimeAuthority::Vouch => {
+                    self.clock.vouched = t;
+                    self.clock.vouched_at_ms = Some(uptime_ms);
+                    Some(t)
+                }
+            };
+            if let Some(t) = accepted.filter(|t| *t > self.clock.now) {
                 self.clock.now = t;
             }
         }
         if self.device.is_some()
-            && self.clock.now >= self.clock.persisted.saturating_add(CLOCK_PERSIST_INTERVAL)
+            && (self.clock.now >= self.clock.persisted + CLOCK_PERSIST_INTERVAL
+                || self.clock.vouched >= self.clock.vouched_persisted + CLOCK_PERSIST_INTERVAL)
         {
             let _ = self.persist_time();
         }
+        (self.clock.now - before > USER_CLOCK_SLACK).then_some((before, self.clock.now))
     }
 
-    /// Writes the high-water mark if it advanced since the last write.
+    /// Writes the high-water mark and the vouched time if either advanced since the last write.
     pub fn persist_time(&mut self) -> OpResult<()> {
-        if self.clock.now <= self.clock.persisted {
+        if self.clock.now <= self.clock.persisted && self.clock.vouched <= self.clock.vouched_persisted {
             return Ok(());
         }
-        self.write(&SINGLETON_ID, &ClockRecord { format: FORMAT, high_water_mark: self.clock.now })?;
+        let rec = ClockRecord {
+            format: CLOCK_FORMAT,
+            high_water_mark: self.clock.now,
+            vouched: self.clock.vouched,
+        };
+        self.write(&SINGLETON_ID, &rec)?;
         self.clock.persisted = self.clock.now;
+        self.clock.vouched_persisted = self.clock.vouched;
         Ok(())
+    }
+
+    /// Forgets the time (factory reset): the clock starts again from the next vouched time.
+    pub fn forget_time(&mut self) {
+        self.clock = Clock::default();
     }
 
     /// Current wall time (the high-water mark).
@@ -362,11 +464,12 @@ impl<P: Platform> Core<P> {
         let Core { store, record_buf, .. } = self;
         match store.get(Kind::Key.byte(), &id.0, record_buf)? {
             Some(n) => {
-                // Decoded straight into the slot: a key record is kilobytes, so no detours
-                // through Option or Result on the way.
-                match postcard::from_bytes::<KeyRecord>(&record_buf[..n]) {
-                    Ok(record) => *slot = record,
-                    Err(_) => return Err(err!(StorageCorrupted, "the record of key {} cannot be read", id)),
+                // Decoded in place into the slot: a key record is kilobytes, so it is not built on
+                // the stack and moved.
+                let mut de = postcard::Deserializer::from_bytes(&record_buf[..n]);
+                if serde::Deserialize::deserialize_in_place(&mut de, slot).is_err() || de.finalize().is_err()
+                {
+                    return Err(err!(StorageCorrupted, "the record of key {} cannot be read", id));
                 }
                 if slot.versions.is_empty() {
                     return Err(err!(StorageCorrupted, "key {} has no versions", id));
@@ -506,14 +609,18 @@ impl<P: Platform> Core<P> {
     }
 
     /// Performs rotations and deletions whose date host time has passed (`slot` holds each key
-    /// while it is worked on).
-    pub fn run_due(&mut self, slot: &mut KeyRecord) {
+    /// while it is worked on), and notes each in `done` (the token audits them). Stops when
+    /// `done` is full: the rest are done at the next request.
+    pub fn run_due(&mut self, slot: &mut KeyRecord, done: &mut heapless::Vec<DueEvent, MAX_DUE_PER_REQUEST>) {
         if self.device.is_none() {
             return;
         }
         let now = self.now();
         let limit = self.entries(Kind::Key).len() + 1;
         for _ in 0..limit {
+            if done.is_full() {
+                return;
+            }
             let Some(id) = self
                 .entries(Kind::Key)
                 .iter()
@@ -522,29 +629,37 @@ impl<P: Platform> Core<P> {
             else {
                 return;
             };
-            if self.run_due_key(&id, now, slot).is_err() {
-                // Try again an hour later rather than on every request.
-                let retry = due_value(Some(now.saturating_add(CLOCK_PERSIST_INTERVAL)));
-                self.store.set_due(Kind::Key.byte(), &id.0, retry);
+            match self.run_due_key(&id, now, slot) {
+                Ok(Some(event)) => {
+                    let _ = done.push(event);
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    // Try again an hour later rather than on every request.
+                    let retry = due_value(Some(now + CLOCK_PERSIST_INTERVAL));
+                    self.store.set_due(Kind::Key.byte(), &id.0, retry);
+                }
             }
         }
     }
 
-    fn run_due_key(&mut self, id: &KeyId, now: UnixTime, slot: &mut KeyRecord) -> OpResult<()> {
+    fn run_due_key(&mut self, id: &KeyId, now: UnixTime, slot: &mut KeyRecord) -> OpResult<Option<DueEvent>> {
         let mut key = self.load(id, slot)?;
         let rec = key.record();
         match rec.state {
             pkms_protocol::KeyState::PendingDeletion if rec.deletion_date.is_some_and(|d| d <= now) => {
-                self.delete_key(id)
+                self.delete_key(id)?;
+                Ok(Some(DueEvent::Deleted(*id)))
             }
             pkms_protocol::KeyState::Enabled if rec.next_rotation().is_some_and(|d| d <= now) => {
-                self.rotate(&mut key, RotationType::Automatic).map(|_| ())
+                let version = self.rotate(&mut key, RotationType::Automatic)?;
+                Ok(Some(DueEvent::Rotated(*id, version)))
             }
             pkms_protocol::KeyState::PendingDeletion
             | pkms_protocol::KeyState::Enabled
             | pkms_protocol::KeyState::Disabled => {
                 self.store.set_due(Kind::Key.byte(), &id.0, due_value(rec.due()));
-                Ok(())
+                Ok(None)
             }
         }
     }

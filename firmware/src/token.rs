@@ -1,28 +1,37 @@
 //! The token: for every request frame, in this order —
 //!
-//! 1. decode the frame (a frame that does not decode gets MalformedFrame, nothing else runs);
-//! 2. let host time advance the clock, and do the rotations and deletions that came due;
-//! 3. the gate ([`crate::gate`]) decides, with the session ([`crate::auth`]) and the key
+//! 1. decode the frame (a frame that does not decode, or has bytes after the request, gets
+//!    MalformedFrame and nothing else runs);
+//! 2. a session frame is opened with its session's key ([`crate::session`]): a wrong counter or
+//!    tag refuses it and ends the session; the request inside runs in the session, with its login;
+//! 3. host time advances the clock as far as the caller may move it ([`TimeAuthority`]), and the
+//!    rotations and deletions that came due are done;
+//! 4. the gate ([`crate::gate`]) decides, with the session's login ([`crate::auth`]) and the key
 //!    policies ([`crate::policy`]), and resolves the keys the request names;
-//! 4. the operation runs ([`crate::dispatch`]);
-//! 5. the audit log ([`crate::audit`]) records it — before the answer leaves the token; if the
-//!    entry cannot be written the answer is withheld;
-//! 6. the answer is encoded and every buffer that held request or answer data is wiped.
+//! 5. the operation runs ([`crate::dispatch`]);
+//! 6. the audit log ([`crate::audit`]) records what the token did by itself and the request —
+//!    before the answer leaves the token; if the entry cannot be written the answer is withheld;
+//! 7. the answer is encoded (and sealed, in a session) and every buffer that held request or
+//!    answer data is wiped.
 
-use pkms_protocol::framing;
+use pkms_protocol::access::{AuditEvent, Role};
+use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_FRAME};
 use pkms_protocol::messages::{RequestFrame, ResponseFrame, WireError};
-use pkms_protocol::{ErrorCode, Request, Response};
+use pkms_protocol::session::TAG_LEN;
+use pkms_protocol::{framing, reply, ErrorCode, Request, Response};
 
-use crate::audit::Log;
+use crate::audit::{Log, Recording};
 use crate::auth::Auth;
 use crate::board::Board;
+use crate::caller::Caller;
 use crate::dispatch::{dispatch, Cx};
-use crate::error::Error;
+use crate::error::{Error, OpResult};
 use crate::gate;
 use crate::ops::Buffers;
 use crate::platform::Platform;
 use crate::serve::error_frame;
-use crate::state::Core;
+use crate::session::Sessions;
+use crate::state::{Core, DueEvent, TimeAuthority, MAX_DUE_PER_REQUEST, MAX_UNIX_TIME};
 
 /// The token core over a [`Platform`].
 pub struct Token<P: Platform> {
@@ -30,6 +39,19 @@ pub struct Token<P: Platform> {
     bufs: Buffers,
     auth: Auth,
     log: Log,
+    sessions: Sessions,
+    /// A session's answer before it is sealed; the COBS encoding of every answer passes
+    /// through it too.
+    sealed: [u8; MAX_ENCODED_FRAME],
+}
+
+/// Where a decoded frame goes.
+enum Route {
+    /// In the clear.
+    Plain,
+    /// A session frame: the frame id, the session, the counter, and where the sealed bytes are
+    /// in the payload.
+    Sealed { id: u32, session: u32, counter: u64, at: usize, len: usize },
 }
 
 impl<P: Platform> Token<P> {
@@ -42,80 +64,157 @@ impl<P: Platform> Token<P> {
         let auth = Auth::mount(&mut core);
         let log = Log::mount(&mut core);
         crate::policy::drop_orphans(&mut core);
-        Token { core, bufs, auth, log }
+        Token { core, bufs, auth, log, sessions: Sessions::new(), sealed: [0; MAX_ENCODED_FRAME] }
     }
 
-    /// Handles one COBS-decoded request payload; writes the COBS-encoded response frame
-    /// (with its 0x00 delimiter) into `out` and returns its length. Never panics on any input.
-    pub fn handle_payload(&mut self, payload: &[u8], out: &mut [u8]) -> usize {
-        let frame: RequestFrame<'_> = match framing::decode_request(payload) {
-            Ok(f) => f,
-            Err(_) => return error_frame(ErrorCode::MalformedFrame, "request could not be decoded", out),
-        };
+    /// Handles one COBS-decoded request payload (decrypted in place when it is a session frame);
+    /// writes the COBS-encoded response frame (with its 0x00 delimiter) into `out` and returns
+    /// its length. Never panics on any input.
+    pub fn handle_payload(&mut self, payload: &mut [u8], out: &mut [u8]) -> usize {
         self.core.board().activity(true);
-        let n = self.handle(&frame, out);
+        let n = self.handle(payload, out);
         self.bufs.wipe();
+        self.sealed.fill(0);
+        payload.fill(0);
         self.core.board().activity(false);
         n
     }
 
-    fn handle(&mut self, frame: &RequestFrame<'_>, out: &mut [u8]) -> usize {
-        let Token { core, bufs, auth, log } = self;
-        let id = frame.id;
-        let request = &frame.request;
-        core.observe_time(frame.now);
-        core.run_due(&mut bufs.key);
-        let now_ms = core.board().uptime_ms();
-        auth.touch(now_ms);
-        if let Request::Hello(_) = request {
-            auth.end_session();
-        }
-        let admitted = gate::admit(core, auth, log, &mut bufs.work, request);
-        let audit_key = admitted.as_ref().ok().and_then(|a| a.audit_key());
-        let result = match &admitted {
-            Ok(admitted) => dispatch(Cx { core, bufs, auth, log, admitted }, request),
-            Err(e) => Err(e.clone()),
+    fn handle(&mut self, payload: &mut [u8], out: &mut [u8]) -> usize {
+        let route = match framing::decode_request(payload) {
+            Err(_) => return error_frame(ErrorCode::MalformedFrame, "request could not be decoded", out),
+            Ok(frame) => match &frame.request {
+                Request::SessionFrame(f) => Route::Sealed {
+                    id: frame.id,
+                    session: f.session_id,
+                    counter: f.counter,
+                    at: f.sealed.as_ptr() as usize - payload.as_ptr() as usize,
+                    len: f.sealed.len(),
+                },
+                _ => Route::Plain,
+            },
         };
-        let (n, outcome, key_id, key_version) = match result {
-            Ok(response) => {
-                let (rid, version) = response.audit_key();
-                (encode(id, Ok(response), out), Ok(()), rid.or(audit_key), version)
+        match route {
+            Route::Plain => {
+                let Ok(frame) = framing::decode_request(payload) else {
+                    return error_frame(ErrorCode::MalformedFrame, "request could not be decoded", out);
+                };
+                self.auth.enter(false, None);
+                let Token { core, bufs, auth, log, sessions, sealed: scratch } = self;
+                let answer = run(Parts { core, bufs, auth, log, sessions, slot: None }, &frame);
+                let reset = resets_the_token(&frame.request, &answer);
+                let n = with_frame(frame.id, answer, |f| encode_frame(f, out, scratch));
+                self.auth.leave();
+                if reset {
+                    self.sessions.end_all();
+                }
+                n
             }
-            Err(e) => (
-                encode(id, Err(WireError { code: e.code, message: &e.message }), out),
-                Err(e.code),
-                audit_key,
-                0,
-            ),
-        };
-        let recorded = log.record(
-            core,
-            auth.caller(),
-            auth.audit_full(),
-            request.operation(),
-            outcome,
-            key_id,
-            key_version,
-        );
-        match recorded {
-            Ok(()) => n,
-            Err(e) => {
-                let e = Error::format(
-                    e.code,
-                    format_args!(
-                        "the audit log could not be written ({}); the answer is withheld",
-                        e.message
-                    ),
-                );
-                encode(id, Err(WireError { code: e.code, message: &e.message }), out)
+            Route::Sealed { id, session, counter, at, len } => {
+                let Some(sealed) = payload.get_mut(at..at + len) else {
+                    return error_frame(ErrorCode::MalformedFrame, "request could not be decoded", out);
+                };
+                self.handle_sealed(id, session, counter, sealed, out)
             }
         }
     }
 
-    /// Ends the current connection's session (boards call it when the host goes away, e.g. a
-    /// USB DTR drop; a Hello does the same).
+    /// A session frame: open it, run the request inside with the session's login, seal the
+    /// answer.
+    fn handle_sealed(
+        &mut self,
+        id: u32,
+        session: u32,
+        counter: u64,
+        sealed: &mut [u8],
+        out: &mut [u8],
+    ) -> usize {
+        let now_ms = self.core.board().uptime_ms();
+        let slot = match self.sessions.open_frame(now_ms, session, counter, sealed) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                let e = WireError { code: ErrorCode::SessionEnded, message: refused.message() };
+                return encode_frame(&ResponseFrame { id, result: Err(e) }, out, &mut self.sealed);
+            }
+        };
+        let text_len = sealed.len() - TAG_LEN;
+        let inner = match framing::decode_request(&sealed[..text_len]) {
+            Ok(f) => f,
+            Err(_) => {
+                self.sessions.end_slot(slot);
+                let e = WireError {
+                    code: ErrorCode::MalformedFrame,
+                    message: "the sealed request could not be decoded: the session has ended",
+                };
+                return encode_frame(&ResponseFrame { id, result: Err(e) }, out, &mut self.sealed);
+            }
+        };
+        let closing = matches!(inner.request, Request::CloseSession(_));
+        let login = self.sessions.take_login(slot);
+        self.auth.enter(true, login);
+        let Token { core, bufs, auth, log, sessions, sealed: plain } = self;
+        let answer = if matches!(inner.request, Request::SessionFrame(_) | Request::OpenSession(_)) {
+            Err(Error::new(
+                ErrorCode::Validation,
+                "a session frame or handshake cannot travel inside a session",
+            ))
+        } else {
+            run(Parts { core, bufs, auth, log, sessions, slot: Some(slot) }, &inner)
+        };
+        // A factory reset made a new device key: every session (this one once its answer is
+        // sealed) belongs to a token that no longer exists.
+        let reset = resets_the_token(&inner.request, &answer);
+        // The inner answer, postcard-encoded (no COBS), then sealed in place.
+        let inner_id = inner.id;
+        let room = &mut plain[..MAX_FRAME - TAG_LEN];
+        let n = match with_frame(inner_id, answer, |frame| postcard::to_slice(frame, room).map(|s| s.len())) {
+            Ok(n) => n,
+            Err(_) => {
+                let fallback = ResponseFrame {
+                    id: inner_id,
+                    result: Err(WireError {
+                        code: ErrorCode::Internal,
+                        message: "response too large for a frame",
+                    }),
+                };
+                postcard::to_slice(&fallback, &mut plain[..MAX_FRAME - TAG_LEN]).map_or(0, |s| s.len())
+            }
+        };
+        let login = auth.leave();
+        sessions.put_login(slot, login);
+        let mut tag = [0u8; TAG_LEN];
+        let sealed_answer = sessions.seal_frame(slot, &mut plain[..n], &mut tag);
+        if closing {
+            sessions.end_slot(slot);
+        }
+        if reset {
+            sessions.end_all();
+        }
+        let Some((session_id, counter)) = sealed_answer else {
+            let e = WireError { code: ErrorCode::SessionEnded, message: "the session ended" };
+            return encode_frame(&ResponseFrame { id, result: Err(e) }, out, plain);
+        };
+        plain[n..n + TAG_LEN].copy_from_slice(&tag);
+        // The outer frame: postcard into `out`, then COBS through `plain` (the sealed bytes
+        // are in `out` by then).
+        let result = Ok(Response::SessionFrame(reply::SessionFrame {
+            session_id,
+            counter,
+            sealed: &plain[..n + TAG_LEN],
+        }));
+        let serialized = postcard::to_slice(&ResponseFrame { id, result }, &mut out[..]).map(|s| s.len());
+        match serialized.map(|m| framing::cobs_frame_via(out, m, plain)) {
+            Ok(Ok(len)) => len,
+            Ok(Err(_)) | Err(_) => {
+                let e = WireError { code: ErrorCode::Internal, message: "response too large for a frame" };
+                encode_frame(&ResponseFrame { id, result: Err(e) }, out, plain)
+            }
+        }
+    }
+
+    /// Ends every session (boards call it when the host goes away, e.g. a USB DTR drop).
     pub fn end_connection(&mut self) {
-        self.auth.end_session();
+        self.sessions.end_all();
     }
 
     /// The flash, e.g. for tests that inspect it.
@@ -134,14 +233,115 @@ impl<P: Platform> Token<P> {
     }
 }
 
-fn encode(id: u32, result: Result<Response<'_>, WireError<'_>>, out: &mut [u8]) -> usize {
-    match framing::encode(&ResponseFrame { id, result }, out) {
-        Ok(n) => n,
-        Err(_) => {
-            let e = WireError { code: ErrorCode::Internal, message: "response too large for a frame" };
-            framing::encode(&ResponseFrame { id, result: Err(e) }, out)
-                .unwrap_or_else(|_| error_frame(ErrorCode::Internal, "response too large", out))
+/// The token's parts one request works with.
+struct Parts<'t, P: Platform> {
+    core: &'t mut Core<P>,
+    bufs: &'t mut Buffers,
+    auth: &'t mut Auth,
+    log: &'t mut Log,
+    sessions: &'t mut Sessions,
+    /// The session the request arrived in.
+    slot: Option<usize>,
+}
+
+/// Runs one request (in the clear, or the one inside a session frame) through the clock, the
+/// gate, its handler and the audit log; returns the answer to encode.
+fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<Response<'t>> {
+    let Parts { core, bufs, auth, log, sessions, slot } = p;
+    let request = &frame.request;
+    if frame.now.is_some_and(|t| t > MAX_UNIX_TIME) {
+        return Err(Error::new(ErrorCode::Validation, "the request's time is after the year 9999"));
+    }
+    let uptime_ms = core.board().uptime_ms();
+    let asked_as = auth.caller().unnamed();
+    let authority = time_authority(asked_as);
+    let moved = core.observe_time(frame.now, authority, uptime_ms);
+    let mut due: heapless::Vec<DueEvent, MAX_DUE_PER_REQUEST> = heapless::Vec::new();
+    if authority != TimeAuthority::Ignore {
+        core.run_due(&mut bufs.key, &mut due);
+    }
+    // What the token did by itself is recorded first, by itself (no principal).
+    if asked_as.initialized() {
+        let mode = auth.audit_full();
+        if moved.is_some() {
+            log.record_event(core, mode, AuditEvent::ClockMoved, None, 0)?;
         }
+        for event in &due {
+            match *event {
+                DueEvent::Rotated(key, version) => {
+                    log.record_event(core, mode, AuditEvent::AutomaticRotation, Some(key), version)?
+                }
+                DueEvent::Deleted(key) => {
+                    log.record_event(core, mode, AuditEvent::AutomaticDeletion, Some(key), 0)?
+                }
+            }
+        }
+    }
+    let admitted = gate::admit(core, auth, log, &mut bufs.work, request);
+    let audit_key = admitted.as_ref().ok().and_then(|a| a.audit_key());
+    let result = match &admitted {
+        Ok(admitted) => dispatch(Cx { core, bufs, auth, log, sessions, slot, admitted }, request),
+        Err(e) => Err(e.clone()),
+    };
+    let (outcome, key_id, key_version) = match &result {
+        Ok(response) => {
+            let (rid, version) = response.audit_key();
+            (Ok(()), rid.or(audit_key), version)
+        }
+        Err(e) => (Err(e.code), audit_key, 0),
+    };
+    // The entry names the caller as the request left it: a successful Authenticate or
+    // Initialize is recorded as the principal it logged in.
+    let caller = auth.caller();
+    // The caller as the request arrived decides what the log does with it; on an open token,
+    // Initialize is recorded as the administrator it makes.
+    let decides = if asked_as == Caller::Open { caller } else { asked_as };
+    match crate::audit::recording(decides, request, outcome) {
+        Recording::Entry => {}
+        Recording::Counted => {
+            log.count_failed_attempt();
+            return result;
+        }
+        Recording::Nothing => return result,
+    }
+    match log.record(core, caller, auth.audit_full(), request.operation(), outcome, key_id, key_version) {
+        Ok(()) => result,
+        Err(e) => Err(Error::format(
+            e.code,
+            format_args!("the audit log could not be written ({}); the answer is withheld", e.message),
+        )),
+    }
+}
+
+/// How far a caller may move the token's clock: anyone on an open token and an administrator
+/// vouch for the time; a user moves it within the vouched bound; no one else moves it.
+fn time_authority(caller: Caller<'_>) -> TimeAuthority {
+    match caller {
+        Caller::Open | Caller::Principal { role: Role::Admin, .. } => TimeAuthority::Vouch,
+        Caller::Principal { role: Role::User, .. } => TimeAuthority::Bounded,
+        Caller::Outside | Caller::Nobody => TimeAuthority::Ignore,
+    }
+}
+
+/// Whether `answer` is that of a factory reset that happened.
+fn resets_the_token(request: &Request<'_>, answer: &OpResult<Response<'_>>) -> bool {
+    matches!(request, Request::FactoryReset(_)) && answer.is_ok()
+}
+
+/// Hands `answer`, as a response frame with `id`, to `write`.
+fn with_frame<T>(id: u32, answer: OpResult<Response<'_>>, write: impl FnOnce(&ResponseFrame<'_>) -> T) -> T {
+    match answer {
+        Ok(r) => write(&ResponseFrame { id, result: Ok(r) }),
+        Err(e) => write(&ResponseFrame { id, result: Err(WireError { code: e.code, message: &e.message }) }),
+    }
+}
+
+/// Encodes a response frame into `out` (COBS through `scratch`); one too large for a frame
+/// becomes an Internal error frame.
+fn encode_frame(frame: &ResponseFrame<'_>, out: &mut [u8], scratch: &mut [u8]) -> usize {
+    match framing::encode_via(frame, out, scratch) {
+        Ok(n) => n,
+        Err(_) => error_frame(ErrorCode::Internal, "response too large for a frame", out),
     }
 }
 

@@ -39,7 +39,6 @@ use pkms_lib::filesign;
 use pkms_lib::launcher::{LaunchOptions, PrivateToken};
 use pkms_lib::model::CreateKeyParams;
 use pkms_lib::progress::NoProgress;
-use pkms_lib::transport::StreamTransport;
 use pkms_lib::Client;
 use pkms_protocol::{KeySpec, KeyUsage};
 use zeroize::Zeroizing;
@@ -405,10 +404,14 @@ fn main() -> anyhow::Result<()> {
         }
         _ => match PrivateToken::start(qemu_dir.path(), &LaunchOptions::from_env()) {
             Ok(token) => {
-                let stream = token.connect(Duration::from_secs(10))?;
-                println!("file benchmark: {} MiB, token: QEMU (mps2-an386) over a unix socket", bytes >> 20);
+                let link = token.connect(Duration::from_secs(10))?;
+                println!(
+                    "file benchmark: {} MiB, token: QEMU (mps2-an386) over its {} link",
+                    bytes >> 20,
+                    token.link()
+                );
                 _qemu = Some(token);
-                Client::connect(StreamTransport::new(stream))?
+                Client::connect(link)?
             }
             Err(e) => {
                 println!("file benchmark: {} MiB, token: in-process (QEMU unavailable: {e})", bytes >> 20);

@@ -1,6 +1,7 @@
 //! The CLI flows against the QEMU token the binary starts by itself (no `--device`: the token
-//! of a private `PKMS_HOME`), plus a restart of QEMU and eight `pkms` processes at once on one
-//! home. Every test's QEMU is killed when its environment is dropped.
+//! of a private `PKMS_HOME`), over its packet link and over UART0; `pkms token start|status|stop`;
+//! a restart of QEMU and eight `pkms` processes at once on one home. Every test's QEMU is stopped
+//! with `pkms token stop` when its environment is dropped.
 
 mod cli_support;
 
@@ -26,6 +27,64 @@ fn lifecycle() {
     flows::lifecycle(&Env::qemu());
 }
 
+#[test]
+fn symmetric_over_the_uart() {
+    flows::symmetric(&Env::qemu_over("uart"));
+}
+
+#[test]
+fn signing_over_the_uart() {
+    flows::signing(&Env::qemu_over("uart"));
+}
+
+/// `pkms token start|status|stop`: status before anything runs, a start that boots QEMU and
+/// one that finds it running, the status of each link, a call over each, and a stop that
+/// leaves no QEMU for the home and is harmless when repeated.
+#[test]
+fn token_start_status_stop() {
+    let env = Env::qemu();
+    let idle = env.json(&["token", "status"]);
+    assert_eq!(idle["Running"], false);
+    assert_eq!(field(&idle, "FlashFile"), env.home().join("token.flash").display().to_string());
+    assert!(!qemu_running(&env));
+
+    let started = env.json(&["token", "start"]);
+    assert_eq!((started["Running"].clone(), started["Started"].clone()), (true.into(), true.into()));
+    assert!(qemu_running(&env));
+    let pid = field(&started, "Pid");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the pid is a live process");
+    let flash = env.home().join("token.flash");
+    let flash = flash.as_os_str().as_encoded_bytes();
+    assert!(cmdline.windows(flash.len()).any(|w| w == flash), "the pid is this home's QEMU");
+    assert_eq!(field(&started, "Link"), "ethernet");
+    assert_eq!(field(&started, "Socket"), env.home().join("token-net.sock").display().to_string());
+    assert_eq!(started["Links"], serde_json::json!(["ethernet", "uart"]));
+    assert_eq!(started["IdleTimeoutSeconds"], 60, "PKMS_IDLE_SECS of the test environment");
+    assert!(started["UptimeSeconds"].as_f64().is_some_and(|u| (0.0..60.0).contains(&u)), "{started}");
+    assert_eq!(started["FirmwareCurrent"], true);
+
+    let again = env.json(&["token", "start"]);
+    assert_eq!((again["Started"].clone(), field(&again, "Pid")), (false.into(), pid.clone()));
+    let status = env.json(&["token", "status"]);
+    assert_eq!((status["Running"].clone(), field(&status, "Pid")), (true.into(), pid.clone()));
+    let uart = env.json(&["--link", "uart", "token", "status"]);
+    assert_eq!(field(&uart, "Link"), "uart");
+    assert_eq!(field(&uart, "Socket"), env.home().join("token.sock").display().to_string());
+    for link in ["ethernet", "uart"] {
+        let info = env.json(&["--link", link, "info"]);
+        assert_eq!(field(&info, "Board"), "qemu-mps2-an386", "over {link}");
+    }
+    assert!(env.fails(&["--link", "carrier-pigeon", "info"], 2).contains("ethernet"));
+    assert_eq!(field(&env.json(&["token", "status"]), "Pid"), pid, "both links reach the one token");
+
+    let stopped = env.json(&["token", "stop"]);
+    assert_eq!((stopped["Stopped"].clone(), field(&stopped, "Pid")), (true.into(), pid));
+    assert!(!qemu_running(&env), "no QEMU is left for the home");
+    assert!(!env.home().join("token-net.sock").exists() && !env.home().join("token.pid").exists());
+    assert_eq!(env.json(&["token", "status"])["Running"], false);
+    assert_eq!(env.json(&["token", "stop"])["Stopped"], false);
+}
+
 /// A QEMU whose command line names this home is running.
 fn qemu_running(env: &Env) -> bool {
     std::process::Command::new("pgrep")
@@ -46,7 +105,7 @@ fn blob_made_before_a_qemu_restart_decrypts_after_it() {
         &env.json(&["encrypt", "--key-id", &key, "--plaintext", &msg, "--encryption-context", "when=before"]),
         "CiphertextBlob",
     );
-    assert_eq!(pkms_lib::launcher::kill_token(&env.home()), 1, "one QEMU ran for this home");
+    assert_eq!(env.json(&["token", "stop"])["Stopped"], true, "the home's QEMU was stopped");
     assert!(!qemu_running(&env));
     let dec = env.json(&["decrypt", "--ciphertext-blob", &blob, "--encryption-context", "when=before"]);
     assert_eq!(unb64(&field(&dec, "Plaintext")), b"made before the restart");

@@ -330,6 +330,65 @@ impl AuditEntry {
     }
 }
 
+/// What the token does by itself, recorded in an audit entry's `operation` field with a code
+/// above every operation index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    /// An automatic rotation (the entry names the key and its new version).
+    AutomaticRotation,
+    /// A key deleted when its deletion window ended (the entry names the key).
+    AutomaticDeletion,
+    /// The clock moved forward by more than a day (the entry's time is the new time; the entry
+    /// before it carries an earlier one).
+    ClockMoved,
+    /// Tries of a secret that failed with no one logged in (a wrong PIN or PUK, an unknown
+    /// principal, a refused factory reset), merged into one entry: its `key_version` field holds
+    /// how many there were since the entry before.
+    FailedAttempts,
+}
+
+impl AuditEvent {
+    /// Every event.
+    pub const ALL: &'static [AuditEvent] = &[
+        AuditEvent::AutomaticRotation,
+        AuditEvent::AutomaticDeletion,
+        AuditEvent::ClockMoved,
+        AuditEvent::FailedAttempts,
+    ];
+
+    /// The `operation` code.
+    pub const fn code(self) -> u16 {
+        match self {
+            AuditEvent::AutomaticRotation => 0xFF01,
+            AuditEvent::AutomaticDeletion => 0xFF02,
+            AuditEvent::ClockMoved => 0xFF03,
+            AuditEvent::FailedAttempts => 0xFF04,
+        }
+    }
+
+    /// The event with `code`, if any.
+    pub fn from_code(code: u16) -> Option<AuditEvent> {
+        Self::ALL.iter().copied().find(|e| e.code() == code)
+    }
+
+    /// Its name in exported logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            AuditEvent::AutomaticRotation => "AutomaticRotation",
+            AuditEvent::AutomaticDeletion => "AutomaticDeletion",
+            AuditEvent::ClockMoved => "ClockMoved",
+            AuditEvent::FailedAttempts => "FailedAttempts",
+        }
+    }
+}
+
+/// The name of an audit entry's `operation` code: an operation or an [`AuditEvent`].
+pub fn audit_operation_name(code: u16) -> Option<&'static str> {
+    crate::Operation::from_index(code)
+        .map(|o| o.name())
+        .or_else(|| AuditEvent::from_code(code).map(|e| e.name()))
+}
+
 /// The SHA-256 digest a checkpoint signature covers: a domain label, the sequence number and
 /// the hash of the entry with that number.
 pub fn checkpoint_digest(sequence: u64, hash: &[u8; 32]) -> [u8; 32] {

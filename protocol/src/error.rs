@@ -68,6 +68,9 @@ pub enum ErrorCode {
     AuditLogFull,
     /// The request conflicts with an operation in progress (ConflictException).
     Conflict,
+    /// The session a frame names is not open (closed, expired, or ended because a frame of it
+    /// was refused): open a new one.
+    SessionEnded,
 }
 
 impl ErrorCode {
@@ -102,6 +105,7 @@ impl ErrorCode {
         ErrorCode::PinLocked,
         ErrorCode::AuditLogFull,
         ErrorCode::Conflict,
+        ErrorCode::SessionEnded,
     ];
 
     /// The KMS-style exception name (what `--output json` prints as `__type`).
@@ -136,6 +140,7 @@ impl ErrorCode {
             ErrorCode::PinLocked => "PinLockedException",
             ErrorCode::AuditLogFull => "AuditLogFullException",
             ErrorCode::Conflict => "ConflictException",
+            ErrorCode::SessionEnded => "SessionEndedException",
         }
     }
 }

@@ -27,6 +27,28 @@ pub fn encode<T: Serialize>(msg: &T, out: &mut [u8]) -> Result<usize, FrameError
     postcard::to_slice_cobs(msg, &mut out[..len]).map(|s| s.len()).map_err(|_| FrameError::TooLarge)
 }
 
+/// As [`encode`], in two steps: postcard into `out`, then COBS through `scratch` (at least as
+/// long as the encoding) back into `out` ([`cobs_frame_via`]). For a token that also serialises
+/// answers without COBS (sealed in a session): one postcard serializer serves both, instead of
+/// two copies of it in the image.
+pub fn encode_via<T: Serialize>(msg: &T, out: &mut [u8], scratch: &mut [u8]) -> Result<usize, FrameError> {
+    let len = out.len().min(MAX_ENCODED_FRAME);
+    let n = postcard::to_slice(msg, &mut out[..len]).map_err(|_| FrameError::TooLarge)?.len();
+    cobs_frame_via(out, n, scratch)
+}
+
+/// Turns the postcard bytes `out[..n]` into a frame in `out` (COBS encoding and the 0x00
+/// delimiter), through `scratch`, which is wiped afterwards. Returns the frame's length.
+pub fn cobs_frame_via(out: &mut [u8], n: usize, scratch: &mut [u8]) -> Result<usize, FrameError> {
+    let source = out.get(..n).ok_or(FrameError::TooLarge)?;
+    let m = cobs::try_encode(source, scratch).map_err(|_| FrameError::TooLarge)?;
+    let framed = out.get_mut(..m + 1).ok_or(FrameError::TooLarge)?;
+    framed[..m].copy_from_slice(&scratch[..m]);
+    framed[m] = 0;
+    scratch[..m].fill(0);
+    Ok(m + 1)
+}
+
 /// Decodes a COBS frame *in place* (the delimiter already stripped) and returns the postcard
 /// payload slice within `frame`.
 pub fn cobs_decode_in_place(frame: &mut [u8]) -> Result<&[u8], FrameError> {
@@ -61,8 +83,9 @@ pub fn decode_response(payload: &[u8]) -> Result<ResponseFrame<'_>, FrameError> 
 pub enum Feed<'b> {
     /// More bytes are needed; all of the input was consumed.
     NeedMore,
-    /// A complete, COBS-decoded payload, and the input not yet consumed.
-    Frame(&'b [u8], usize),
+    /// A complete, COBS-decoded payload (writable: the token opens sealed frames in place), and
+    /// the input consumed so far.
+    Frame(&'b mut [u8], usize),
     /// A frame exceeded [`MAX_ENCODED_FRAME`] (its bytes up to the next 0x00 are discarded), and
     /// the input consumed so far.
     Overflow(usize),
@@ -131,7 +154,7 @@ impl FrameAccumulator {
                 let n = self.len;
                 self.len = 0;
                 return match cobs::decode_in_place(&mut self.buf[..n]) {
-                    Ok(m) => Feed::Frame(&self.buf[..m], used),
+                    Ok(m) => Feed::Frame(&mut self.buf[..m], used),
                     Err(_) => Feed::Malformed(used),
                 };
             }

@@ -11,6 +11,7 @@
 //! * [`blob`]: the ciphertext blob format (header names key id and key version; the whole header
 //!   is authenticated).
 //! * [`framing`]: COBS framing (0x00 delimits frames) and a streaming frame accumulator.
+//! * [`link`]: the packet link that carries those frames in raw Ethernet frames (QEMU token).
 //!
 //! Postcard encodes enum variants by index: variants and fields are only ever *appended*, never
 //! reordered or removed, so old hosts and tokens keep understanding each other; a breaking change
@@ -27,8 +28,10 @@ pub mod context;
 pub mod error;
 pub mod framing;
 pub mod limits;
+pub mod link;
 pub mod messages;
 pub mod operations;
+pub mod session;
 pub mod small_sort;
 pub mod types;
 

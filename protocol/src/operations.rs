@@ -35,7 +35,11 @@ use crate::types::*;
 /// admits everything but still resolves the keys a request names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gate<'r> {
-    /// Answered without a session.
+    /// Answered in the clear, outside any session, even on an initialised token: what a host
+    /// needs to find the token and open a session.
+    Plain,
+    /// Needs no authenticated principal; on an initialised token it must arrive inside an
+    /// encrypted session (it carries secrets, or acts on the session itself).
     Open,
     /// Needs an authenticated session; names no key (or checks its own rights).
     Session,
@@ -110,13 +114,13 @@ requests! {
         protocol_version: u16,
     } -> Hello,
     actions {  },
-    gate |r| Gate::Open,
+    gate |r| Gate::Plain,
     full_log: served;
 
     /// GetInfo.
     GetInfo = 1 {} -> Info,
     actions {  },
-    gate |r| Gate::Open,
+    gate |r| Gate::Plain,
     full_log: served;
 
     /// GenerateRandom: 1..=1024 bytes from the token's RNG.
@@ -685,6 +689,44 @@ requests! {
     actions { kms:RevokeGrant = 33 },
     gate |r| Gate::key(Action::RevokeGrant, KeyRef::Named(r.key_id), &[]),
     full_log: refused;
+
+    /// The token's device key, the static key of session handshakes (DER SubjectPublicKeyInfo,
+    /// P-256): a host pins it on first use.
+    GetDeviceKey = 50 {} -> DeviceKey,
+    actions {  },
+    gate |r| Gate::Plain,
+    full_log: served;
+
+    /// Opens an encrypted session: message 1 of the NK handshake ([`crate::session`]).
+    OpenSession<'a> = 51 {
+        /// The host's ephemeral P-256 public key (65 bytes, uncompressed SEC1).
+        ephemeral: &'a [u8],
+        /// EncryptAndHash of an empty payload: its 16-byte tag.
+        payload: &'a [u8],
+    } -> SessionOpened,
+    actions {  },
+    gate |r| Gate::Plain,
+    full_log: served;
+
+    /// A request inside a session: the postcard encoding of a [`crate::RequestFrame`], sealed
+    /// with the session's host-to-token key.
+    SessionFrame<'a> = 52 {
+        /// The session.
+        session_id: u32,
+        /// The host's frame counter: exactly one more than the last one the token accepted.
+        counter: u64,
+        /// Ciphertext followed by the 16-byte tag.
+        sealed: &'a [u8],
+    } -> SessionFrame,
+    actions {  },
+    gate |r| Gate::Plain,
+    full_log: served;
+
+    /// Ends the session this request arrives in.
+    CloseSession = 53 {} -> Done,
+    actions {  },
+    gate |r| Gate::Open,
+    full_log: served;
 }
 
 replies! {
@@ -1005,6 +1047,36 @@ replies! {
         grants: heapless::Vec<GrantEntry<'a>, MAX_GRANTS>,
     },
     audit |r| (None, 0);
+
+    /// GetDeviceKey.
+    DeviceKey<'a> = 29 {
+        /// DER SubjectPublicKeyInfo of the device key (P-256).
+        public_key: &'a [u8],
+    },
+    audit |r| (None, 0);
+
+    /// OpenSession: message 2 of the NK handshake.
+    SessionOpened<'a> = 30 {
+        /// The new session's id.
+        session_id: u32,
+        /// The token's ephemeral P-256 public key (65 bytes, uncompressed SEC1).
+        ephemeral: &'a [u8],
+        /// EncryptAndHash of the session id (4 bytes big-endian): ciphertext and tag.
+        payload: &'a [u8],
+    },
+    audit |r| (None, 0);
+
+    /// The answer to a SessionFrame: the postcard encoding of a [`crate::ResponseFrame`],
+    /// sealed with the session's token-to-host key.
+    SessionFrame<'a> = 31 {
+        /// The session.
+        session_id: u32,
+        /// The token's frame counter.
+        counter: u64,
+        /// Ciphertext followed by the 16-byte tag.
+        sealed: &'a [u8],
+    },
+    audit |r| (None, 0);
 }
 
 #[cfg(test)]
@@ -1107,7 +1179,8 @@ mod tests {
             Gate::Key(KeyCheck { action: Action::Decrypt, key: KeyRef::Blob { .. }, .. })
         ));
         assert_eq!(request::CreatePrincipal { name: "b", pin: b"", role: Role::User }.gate(), Gate::Admin);
-        assert_eq!(request::GetInfo {}.gate(), Gate::Open);
+        assert_eq!(request::GetInfo {}.gate(), Gate::Plain);
+        assert_eq!(request::Authenticate { principal: "a", pin: b"" }.gate(), Gate::Open);
         assert!(Operation::ReadAuditLog.served_when_log_full());
         assert!(!Operation::Encrypt.served_when_log_full());
         assert_eq!(Operation::ReEncrypt.actions(), &[Action::ReEncryptFrom, Action::ReEncryptTo]);

@@ -14,8 +14,8 @@ use critical_section::Mutex;
 const CPU_HZ: u32 = 25_000_000;
 /// Milliseconds per SysTick interrupt. The tick only wakes an idle token to check its idle
 /// timeout ([`uptime_ms`] reads the elapsed part of a tick from the counter, so its resolution is
-/// 1 ms whatever the tick): 2 Hz rather than 100 Hz cut an idle token's CPU use on the 2-core
-/// test VM from 1.5 % of a core to 0.03 %. At most 670 ms (24-bit counter at 25 MHz).
+/// 1 ms whatever the tick), so a slow tick keeps an idle token's host CPU use low
+/// (docs/benchmarks.md). At most 670 ms (24-bit counter at 25 MHz).
 pub const TICK_MS: u32 = 500;
 const CYCLES_PER_TICK: u32 = CPU_HZ / 1000 * TICK_MS;
 const CYCLES_PER_MS: u32 = CPU_HZ / 1000;

@@ -1,13 +1,15 @@
 //! Pocket KMS token firmware for `qemu-system-arm -M mps2-an386` (Cortex-M4F).
 //!
-//! * Requests arrive on CMSDK UART0, which QEMU bridges to a host socket ([`uart`]); they go
-//!   through the shared [`pkms_firmware::FrameServer`] to the token core and the response
-//!   frames go back out the same way.
+//! * Requests arrive on two links, both always served: the packet link over the LAN9118
+//!   Ethernet controller ([`lan9118`], [`packet_link`]), which QEMU joins to a host socket with
+//!   `-netdev stream`, and CMSDK UART0 ([`uart`]), which QEMU bridges to another socket. Each
+//!   link has its own [`pkms_firmware::FrameServer`] in front of the one token core; the host
+//!   uses one link at a time.
 //! * Keys live in a NOR-flash emulation over the file-backed PSRAM ([`nor_flash`]).
 //! * Entropy comes from the host's /dev/urandom through semihosting, seeding ChaCha20 — an
 //!   emulator-only arrangement, and GetInfo says so ([`board`], [`host`]).
 //! * Uptime from SysTick ([`clock`]); logs through defmt over semihosting, sparingly.
-//! * After `idle_secs` without a received byte the firmware ends QEMU, so a token kept warm
+//! * After `idle_secs` without a received byte or frame the firmware ends QEMU, so a token kept warm
 //!   by the launcher never lingers; faults and panics end QEMU too ([`fault`]).
 #![no_std]
 #![no_main]
@@ -16,7 +18,9 @@ mod board;
 mod clock;
 mod fault;
 mod host;
+mod lan9118;
 mod nor_flash;
+mod packet_link;
 mod uart;
 mod vectors;
 
@@ -29,6 +33,7 @@ use static_cell::{ConstStaticCell, StaticCell};
 use crate::board::QemuBoard;
 use crate::host::exit_code;
 use crate::nor_flash::PsramNor;
+use crate::packet_link::PacketLink;
 
 /// What the QEMU token runs on: the PSRAM-backed NOR flash, a ChaCha20 RNG seeded by the host,
 /// and the mps2-an386 board.
@@ -42,10 +47,12 @@ impl Platform for Qemu {
 
 type QemuToken = Token<Qemu>;
 
-/// Frame buffers (two maximum frames, ~25 KB): a static, not on the stack.
+/// The UART's frame buffers (two maximum frames, ~25 KB): a static, not on the stack.
 static SERVER: ConstStaticCell<FrameServer> = ConstStaticCell::new(FrameServer::new());
 /// The token core with its working buffers: a static, not on the stack.
 static TOKEN: StaticCell<QemuToken> = StaticCell::new();
+/// The packet link's buffers and its own frame server (~60 KB).
+static LINK: ConstStaticCell<PacketLink> = ConstStaticCell::new(PacketLink::new());
 
 /// Bytes moved from the receive ring to the frame server per step.
 const CHUNK: usize = 512;
@@ -69,6 +76,12 @@ fn main() -> ! {
     let server = SERVER.take();
 
     uart::init();
+    let link = LINK.take();
+    let nic = lan9118::init();
+    match nic {
+        Some(mac) => link.start(mac),
+        None => defmt::warn!("no LAN9118 answered: serving the UART only"),
+    }
     defmt::info!(
         "pkms token ready: firmware {=str}, idle timeout {=u64} s",
         pkms_firmware::FIRMWARE_VERSION,
@@ -84,10 +97,29 @@ fn main() -> ! {
             last_rx_ms = clock::uptime_ms();
             continue;
         }
+        if nic.is_some() && link.poll(token) {
+            last_rx_ms = clock::uptime_ms();
+            continue;
+        }
         if idle_ms != 0 && clock::uptime_ms().saturating_sub(last_rx_ms) >= idle_ms {
             defmt::info!("idle for {=u64} s: exiting", idle_ms / 1000);
             host::exit(exit_code::IDLE);
         }
-        uart::wait_for_input();
+        sleep_unless(|| {
+            uart::has_input() || (nic.is_some() && (lan9118::frames_waiting() || link.has_work()))
+        });
     }
+}
+
+/// Sleeps in WFI until an interrupt, unless `ready` says input already waits. Interrupts are
+/// masked between the look and the WFI, and WFI wakes on a pending interrupt even while masked,
+/// so input arriving in between is never slept through. The main loop never busy-polls: that
+/// would starve QEMU's I/O thread.
+fn sleep_unless(ready: impl Fn() -> bool) {
+    cortex_m::interrupt::disable();
+    if !ready() {
+        cortex_m::asm::wfi();
+    }
+    // SAFETY: re-enabling interrupts outside any critical section (main loop context).
+    unsafe { cortex_m::interrupt::enable() };
 }

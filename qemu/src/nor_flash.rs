@@ -11,6 +11,8 @@
 //!   leaves the flash unchanged (the whole write is checked before any byte is written);
 //! * writing the same word again is allowed as long as it only clears bits
 //!   ([`MultiwriteNorFlash`]).
+//!
+//! The benchmark firmware (`bench/firmware`) runs on the same board and uses this very file.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,7 +36,7 @@ pub const ERASE_SIZE: usize = 4096;
 const _: () = assert!(STORE_BYTES <= PSRAM_SIZE && STORE_BYTES.is_multiple_of(ERASE_SIZE));
 
 /// Why a flash operation was refused. The flash is unchanged after any error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NorError {
     /// Offset or length not aligned to [`WRITE_SIZE`] / [`ERASE_SIZE`].
     NotAligned,
@@ -104,11 +106,17 @@ impl ReadNorFlash for PsramNor {
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), NorError> {
         check_read(self, offset, bytes.len()).map_err(from_kind)?;
-        let start = offset as usize;
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            // SAFETY: check_read bounded start + len by STORE_BYTES, inside the PSRAM.
-            *byte = unsafe { core::ptr::read_volatile((PSRAM_BASE + start + i) as *const u8) };
-        }
+        // Reads need no volatile access (only this handle writes the region, and every write
+        // is volatile, in order); a plain copy is several times faster than byte by byte.
+        // SAFETY: check_read bounded offset + len by STORE_BYTES, inside the PSRAM, and `bytes`
+        // is a distinct RAM buffer.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                (PSRAM_BASE + offset as usize) as *const u8,
+                bytes.as_mut_ptr(),
+                bytes.len(),
+            )
+        };
         Ok(())
     }
 

@@ -145,17 +145,10 @@ pub fn take_received(buf: &mut [u8]) -> usize {
     })
 }
 
-/// Sleeps until an interrupt arrives, unless received bytes are already waiting. Interrupts are
-/// masked between the look and the WFI, and WFI wakes on a pending interrupt even while masked,
-/// so a byte arriving in between is never slept through.
-pub fn wait_for_input() {
-    cortex_m::interrupt::disable();
-    let empty = critical_section::with(|cs| RX.borrow_ref(cs).ring.is_empty());
-    if empty {
-        cortex_m::asm::wfi();
-    }
-    // SAFETY: re-enabling interrupts outside any critical section (main loop context).
-    unsafe { cortex_m::interrupt::enable() };
+/// Whether received bytes wait in the ring. Call with interrupts masked before a WFI (see
+/// `main`), so a byte arriving after the look still wakes the core.
+pub fn has_input() -> bool {
+    critical_section::with(|cs| !RX.borrow_ref(cs).ring.is_empty())
 }
 
 /// Sends all of `bytes`, sleeping while the UART's transmit buffer is full.
@@ -176,7 +169,7 @@ fn wait_for_tx() {
     }
     write(CTRL, read(CTRL) & !CTRL_TX_IRQ_EN);
     write(INTSTATUS, INT_TX);
-    // SAFETY: as in `wait_for_input`.
+    // SAFETY: re-enabling interrupts outside any critical section (main loop context).
     unsafe { cortex_m::interrupt::enable() };
 }
 

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pkms_lib::inprocess::InProcessToken;
-use pkms_lib::launcher::{LaunchOptions, PrivateToken};
-use pkms_lib::transport::StreamTransport;
+use pkms_lib::launcher::{LaunchOptions, Link, PrivateToken};
 use pkms_lib::{Client, Error};
 use pkms_protocol::ErrorCode;
 use tempfile::TempDir;
@@ -22,6 +21,14 @@ pub trait TestToken {
     /// Stops the token abruptly (as a power cut or SIGKILL would) and starts it again over the
     /// same flash. Drop clients first.
     fn restart(&mut self);
+}
+
+/// The client in an encrypted session with the device key the token presents (the suites
+/// test the token, not the host's pinning of that key: `pkms_lib::pins` and the CLI tests do).
+pub fn in_session(mut client: Client) -> Client {
+    let key = client.device_key().unwrap_or_else(|e| panic!("GetDeviceKey: {e}"));
+    client.open_session(&key).unwrap_or_else(|e| panic!("OpenSession: {e}"));
+    client
 }
 
 /// The token core run in this process, its flash in a temporary file.
@@ -52,7 +59,7 @@ impl TestToken for InProcess {
 
     fn client(&mut self) -> Client {
         let token = InProcessToken::open(&self.path).expect("open the in-process token");
-        Client::connect(token).expect("connect to the in-process token")
+        in_session(Client::connect(token).expect("connect to the in-process token"))
     }
 
     /// The in-process token keeps nothing between connections but its flash file, so a new
@@ -67,20 +74,36 @@ pub fn qemu_options() -> LaunchOptions {
 }
 
 /// A QEMU token that is a child of the test process, over a temporary home; killed (SIGKILL)
-/// when dropped, so tests never leave a QEMU behind.
+/// when dropped, so tests never leave a QEMU behind. Clients reach it over one link.
 pub struct Qemu {
     token: Option<PrivateToken>,
     dir: TempDir,
+    link: Link,
 }
 
 impl Qemu {
-    /// Boots a fresh token (erased flash). Panics with the launcher's message if QEMU cannot
-    /// be started.
+    /// Boots a fresh token (erased flash), reached over the packet link. Panics with the
+    /// launcher's message if QEMU cannot be started.
     pub fn new() -> Self {
+        Self::over(Link::Ethernet)
+    }
+
+    /// Boots a fresh token reached over `link`.
+    pub fn over(link: Link) -> Self {
         let dir = tempfile::Builder::new().prefix("pkms-qemu").tempdir().expect("temporary directory");
-        let token =
-            PrivateToken::start(dir.path(), &qemu_options()).unwrap_or_else(|e| panic!("start QEMU: {e}"));
-        Qemu { token: Some(token), dir }
+        let opts = LaunchOptions { link, ..qemu_options() };
+        let token = PrivateToken::start(dir.path(), &opts).unwrap_or_else(|e| panic!("start QEMU: {e}"));
+        Qemu { token: Some(token), dir, link }
+    }
+
+    /// The token, to open links of one's own (tests of the link itself).
+    pub fn token(&self) -> &PrivateToken {
+        self.token.as_ref().expect("QEMU is running")
+    }
+
+    /// As [`Qemu::token`], to ask whether QEMU still runs.
+    pub fn token_mut(&mut self) -> &mut PrivateToken {
+        self.token.as_mut().expect("QEMU is running")
     }
 
     /// QEMU's process id.
@@ -102,20 +125,23 @@ impl Default for Qemu {
 
 impl TestToken for Qemu {
     fn name(&self) -> &'static str {
-        "qemu"
+        match self.link {
+            Link::Ethernet => "qemu",
+            Link::Uart => "qemu-uart",
+        }
     }
 
     fn client(&mut self) -> Client {
         let token = self.token.as_ref().expect("QEMU is running");
-        let stream =
-            token.connect(Duration::from_secs(10)).unwrap_or_else(|e| panic!("connect to QEMU: {e}"));
-        Client::connect(StreamTransport::new(stream)).unwrap_or_else(|e| panic!("Hello to QEMU: {e}"))
+        let link = token.connect(Duration::from_secs(10)).unwrap_or_else(|e| panic!("connect to QEMU: {e}"));
+        in_session(Client::connect(link).unwrap_or_else(|e| panic!("Hello to QEMU: {e}")))
     }
 
     fn restart(&mut self) {
         drop(self.token.take()); // SIGKILL and wait
-        let token = PrivateToken::start(self.dir.path(), &qemu_options())
-            .unwrap_or_else(|e| panic!("restart QEMU: {e}"));
+        let opts = LaunchOptions { link: self.link, ..qemu_options() };
+        let token =
+            PrivateToken::start(self.dir.path(), &opts).unwrap_or_else(|e| panic!("restart QEMU: {e}"));
         self.token = Some(token);
     }
 }

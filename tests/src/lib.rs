@@ -56,7 +56,7 @@ macro_rules! conformance_suites {
     };
 }
 
-/// The issue 5 suites (authentication, grants, audit), listed once, on tokens made by `$make`.
+/// The access suites (authentication, grants, audit), listed once, on tokens made by `$make`.
 #[macro_export]
 macro_rules! auth_suites {
     ($make:expr) => {

@@ -1,4 +1,4 @@
-//! Issue 5 suites (authentication, grants, audit) against the in-process token.
+//! The access suites (authentication, grants, audit) against the in-process token.
 
 use pkms_tests::harness::InProcess;
 

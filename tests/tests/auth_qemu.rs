@@ -1,4 +1,4 @@
-//! Issue 5 suites (authentication, grants, audit) against the QEMU token.
+//! The access suites (authentication, grants, audit) against the QEMU token.
 
 use pkms_tests::harness::Qemu;
 

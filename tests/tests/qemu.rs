@@ -6,7 +6,7 @@ use pkms_tests::harness::Qemu;
 
 pkms_tests::conformance_suites!(Qemu::new());
 
-/// Issue 3: SIGKILL the QEMU process in the middle of a burst of rotations (and, once a key
+/// Power loss under QEMU: SIGKILL the QEMU process in the middle of a burst of rotations (and, once a key
 /// is full, retirements), three times at different moments. After each restart every
 /// ciphertext made before the burst decrypts, each key's versions are contiguous, and the
 /// operation in flight at the kill is either whole or absent.

@@ -38,7 +38,8 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token.flash");
         std::fs::write(&path, image).unwrap();
-        let mut client = Client::connect(InProcessToken::open(&path).unwrap()).unwrap();
+        let mut client =
+            pkms_tests::harness::in_session(Client::connect(InProcessToken::open(&path).unwrap()).unwrap());
         // The fixture was made at 1_764_000_000; a day later nothing is due yet.
         client.set_clock(Box::new(|| Some(1_764_086_400)));
         client.authenticate("admin", b"fixture-admin-pin").expect("the release's admin PIN still works");

@@ -1,6 +1,6 @@
 //! Host-side throughput: the `pkms` library's file-encryption hot loop (AES-256-GCM segment
 //! sealing, `pkms_lib::envelope::segments`) and SHA-256 (the sign-file hash), each beside
-//! `openssl speed` taken in the same run, single core; plus the files benchmark of issue 6
+//! `openssl speed` taken in the same run, single core; plus the files benchmark
 //! (`scripts/bench-files.sh`, else the `file_bench` example of host-cli) verbatim when the
 //! repository has it.
 
@@ -24,7 +24,7 @@ pub struct HostFigures {
     pub openssl_version: String,
     /// Output of scripts/bench-files.sh, or why it is absent.
     pub files_bench: Result<String, String>,
-    /// Output of the flash-store report (issue 3): bytes per key and version, capacity, wear.
+    /// Output of the flash-store report: bytes per key and version, capacity, wear.
     pub store_report: Result<String, String>,
 }
 
@@ -127,7 +127,7 @@ fn files_bench(root: &Path, quick: bool) -> Result<String, String> {
         }
         ("the file_bench example", cmd)
     } else {
-        return Err("n/a (not present yet: the files benchmark of issue 6)".into());
+        return Err("n/a (the files benchmark is not present)".into());
     };
     run_report(root, what, cmd)
 }

@@ -3,9 +3,11 @@
 //! 1. builds the bench firmware (bench/firmware) and runs it twice under
 //!    `qemu-system-arm -M mps2-an386 -icount shift=0`: instruction counts per operation, checked
 //!    to repeat exactly, and the on-target P-256 backend cross-check (a failed check fails the run);
-//! 2. through the protocol: ops/s and p50/p99 latency of Encrypt (32 B), Sign (digest) and
-//!    GenerateDataKey against the QEMU token over its socket (`pkms_lib`), the protocol
-//!    overhead, and the cold and warm start of one `pkms encrypt` process;
+//! 2. through the protocol, over the QEMU token's packet link and its UART in the same run:
+//!    ops/s and p50/p99 latency of GetInfo, Encrypt (32 B and 4 KiB), Sign (digest) and
+//!    GenerateDataKey (`pkms_lib`), the protocol overhead; whole `pkms` processes: the cold start
+//!    of `pkms encrypt` (median of several), warm `pkms encrypt`, and warm `pkms
+//!    generate-data-key` against `openssl rand -hex 32`;
 //! 3. host side: the `pkms` library's AES-256-GCM segment throughput and SHA-256 beside
 //!    `openssl speed` taken in the same run, and the files benchmark (`scripts/bench-files.sh`)
 //!    when present;
@@ -13,7 +15,7 @@
 //!
 //! then prints one table and writes BENCHMARKS.md. Nothing fails for being slow: goals are shown
 //! beside the figures. Options: `--quick` (fewer protocol iterations), `--out PATH`, and
-//! `--only protocol`: step 2 alone (with the one bench firmware run without `-icount` that gives
+//! `--only protocol`: step 2 alone (with the one bench firmware run under `-icount` that gives
 //! the in-token cost the overhead subtracts), its rows printed and written to `--out` (default
 //! `target/bench-protocol.md`, never BENCHMARKS.md).
 
@@ -98,10 +100,10 @@ fn main() -> ExitCode {
 }
 
 /// `bench --only protocol`: the through-the-protocol figures alone, with the in-token Encrypt
-/// cost from one bench firmware run without `-icount`.
+/// cost from one bench firmware run under `-icount`.
 fn protocol_only(root: &std::path::Path, quick: bool, out: PathBuf) -> ExitCode {
-    eprintln!("[bench] in-token cost (bench firmware once, without -icount)");
-    let token = protocol::in_token_realtime(root);
+    eprintln!("[bench] in-token cost (bench firmware once, under -icount)");
+    let token = protocol::in_token_figures(root);
     if let Err(e) = &token {
         eprintln!("[bench]   not available: {e}");
     }

@@ -15,7 +15,9 @@ use rand_core::SeedableRng;
 
 use crate::counter::{self, measure};
 use crate::crypto::{heapless_name, SEED};
-use crate::ram_flash::RamFlash;
+use embedded_storage::nor_flash::NorFlash;
+
+use crate::nor_flash::{PsramNor, STORE_BYTES};
 use crate::report::{bench, check, not_available};
 
 /// The bench board: uptime from the instruction counter (1 instruction = 1 ns of virtual time
@@ -39,7 +41,7 @@ impl Board for BenchBoard {
     }
 }
 
-type BenchToken = Token<pkms_firmware::Parts<RamFlash, ChaCha20Rng, BenchBoard>>;
+type BenchToken = Token<pkms_firmware::Parts<PsramNor, ChaCha20Rng, BenchBoard>>;
 
 /// What a call answered, reduced to what the benchmarks need.
 enum Outcome {
@@ -65,7 +67,6 @@ impl Client {
         let Ok(payload) = postcard::to_slice(&frame, &mut self.request) else {
             return (0, error(ErrorCode::Internal, "request did not encode"));
         };
-        let payload: &[u8] = payload;
         let token = &mut self.token;
         let response = &mut self.response;
         let (instructions, n) = measure(|| token.handle_payload(payload, response));
@@ -118,9 +119,8 @@ fn report(name: &str, instructions: u64, outcome: &Outcome) -> bool {
     }
 }
 
-fn boot(name: &str) -> Client {
-    let (instructions, token) =
-        measure(|| BenchToken::new(RamFlash::handle(), ChaCha20Rng::from_seed(SEED), BenchBoard));
+fn boot(name: &str, flash: PsramNor) -> Client {
+    let (instructions, token) = measure(|| BenchToken::new(flash, ChaCha20Rng::from_seed(SEED), BenchBoard));
     bench(name, instructions, 0);
     Client { token, next_id: 0, request: [0; MAX_FRAME], response: [0; MAX_ENCODED_FRAME] }
 }
@@ -143,8 +143,15 @@ fn text(id: &KeyId, buf: &mut [u8; 36]) -> heapless::String<36> {
 
 /// Every token-level figure. Returns whether the calls that succeeded gave sane answers.
 pub fn run() -> bool {
-    RamFlash::handle().erase_all();
-    let mut client = boot("token.boot_to_ready.empty");
+    let Some(mut flash) = PsramNor::take() else {
+        not_available("token.boot_to_ready.empty", "n/a (the flash handle was already taken)");
+        return false;
+    };
+    if flash.erase(0, STORE_BYTES as u32).is_err() {
+        not_available("token.boot_to_ready.empty", "n/a (the flash could not be erased)");
+        return false;
+    }
+    let mut client = boot("token.boot_to_ready.empty", flash);
 
     let (t, hello) = client.call(Request::Hello(pkms_protocol::request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION }));
     let ok = check("token.hello", matches!(hello, Outcome::Ok { .. }), "Hello answered");
@@ -243,9 +250,9 @@ pub fn run() -> bool {
     }
 
     // Reboot onto the flash holding those keys.
-    drop(client);
+    let flash = client.token.into_flash();
     let name = heapless_name::<60>(&["token.boot_to_ready.", count_name(stored), "_keys"]);
-    let _client = boot(&name);
+    let _client = boot(&name, flash);
     ok
 }
 

@@ -11,7 +11,7 @@
 //! finishes a removal a power cut interrupted.
 
 use pkms_protocol::access::{
-    checkpoint_digest, AuditEntry, AuditFullMode, MAX_AUDIT_PAGE, MAX_PRINCIPAL_NAME,
+    checkpoint_digest, AuditEntry, AuditEvent, AuditFullMode, MAX_AUDIT_PAGE, MAX_PRINCIPAL_NAME,
 };
 use pkms_protocol::{reply, ErrorCode, KeyId, KeyVersion, Operation, Response};
 
@@ -29,6 +29,45 @@ pub const CAPACITY: usize = 256;
 /// Entries dropped at once in overwrite mode (one signature per chunk).
 pub const DROP_CHUNK: usize = 16;
 
+/// What the log does with an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// An entry of its own.
+    Entry,
+    /// A failed try of a secret with no one logged in: counted, and the count written as one
+    /// [`AuditEvent::FailedAttempts`] entry before the next entry.
+    Counted,
+    /// Nothing.
+    Nothing,
+}
+
+/// What the log does with the answer to `request` from `caller` (as it was when the request
+/// arrived) that had `outcome`. Everything a logged-in principal asks gets an entry. Of what
+/// arrives with no login (in the clear, or in a session before Authenticate) only the
+/// operations that try a secret or change the token count — Initialize, Authenticate,
+/// UnblockPin, FactoryReset: a success gets an entry, a failure is counted. The rest (Hello,
+/// GetInfo, the handshake, closing an anonymous session, requests refused for want of a login)
+/// changes nothing and is not written. So no one without a PIN can wear the flash, push
+/// entries out of the log or fill it: anonymous traffic adds at most one entry between two
+/// entries of someone who has a PIN.
+pub fn recording(
+    caller: Caller<'_>,
+    request: &pkms_protocol::Request<'_>,
+    outcome: Result<(), ErrorCode>,
+) -> Recording {
+    use pkms_protocol::Gate;
+    match caller {
+        Caller::Open => Recording::Nothing,
+        Caller::Principal { .. } => Recording::Entry,
+        Caller::Outside | Caller::Nobody => match request.gate() {
+            Gate::Open if matches!(request, pkms_protocol::Request::CloseSession(_)) => Recording::Nothing,
+            Gate::Open if outcome.is_ok() => Recording::Entry,
+            Gate::Open => Recording::Counted,
+            Gate::Plain | Gate::Session | Gate::Admin | Gate::Key(_) | Gate::Keys(_, _) => Recording::Nothing,
+        },
+    }
+}
+
 /// The log's head.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Log {
@@ -36,6 +75,9 @@ pub struct Log {
     pub head_sequence: u64,
     /// Its hash (zeros: none).
     pub head_hash: [u8; 32],
+    /// Failed tries of a secret not yet written ([`Recording::Counted`]; lost at power-off,
+    /// which the retry counters on flash are not).
+    pub failed_attempts: u32,
 }
 
 impl Log {
@@ -92,7 +134,68 @@ impl Log {
             AuditFullMode::Refuse => None,
             AuditFullMode::Overwrite => core.read::<AuthRecord>(&SINGLETON_ID)?.map(|a| a.attestation_key),
         };
+        self.write_failed_attempts(core, mode, drop_key.as_ref())?;
         self.append(core, operation.index(), result, key_id, key_version, caller.name(), drop_key.as_ref())
+    }
+
+    /// Counts a failed try of a secret ([`Recording::Counted`]).
+    pub fn count_failed_attempt(&mut self) {
+        self.failed_attempts = self.failed_attempts.saturating_add(1);
+    }
+
+    /// Writes the failed tries counted so far as one entry, before another entry is appended.
+    /// In force-audit mode only while that leaves room for the entry that follows (else the
+    /// count waits for the log to be trimmed).
+    fn write_failed_attempts<P: Platform>(
+        &mut self,
+        core: &mut Core<P>,
+        mode: AuditFullMode,
+        drop_key: Option<&[u8; 32]>,
+    ) -> OpResult<()> {
+        if self.failed_attempts == 0 {
+            return Ok(());
+        }
+        let room = match mode {
+            AuditFullMode::Refuse => CAPACITY.saturating_sub(core.entries(Kind::Audit).len()) >= 2,
+            AuditFullMode::Overwrite => true,
+        };
+        if room {
+            let n = self.failed_attempts;
+            self.append(core, AuditEvent::FailedAttempts.code(), Ok(()), None, n, "", drop_key)?;
+            self.failed_attempts = 0;
+        }
+        Ok(())
+    }
+
+    /// Appends the entry of something the token did by itself (an automatic rotation or
+    /// deletion, a clock move of more than a day), with no principal. In force-audit mode a full
+    /// log refuses it: the request that would have made it is refused too.
+    pub fn record_event<P: Platform>(
+        &mut self,
+        core: &mut Core<P>,
+        mode: AuditFullMode,
+        event: AuditEvent,
+        key_id: Option<KeyId>,
+        key_version: KeyVersion,
+    ) -> OpResult<()> {
+        let drop_key = match mode {
+            AuditFullMode::Refuse if self.is_full(core) => {
+                return Err(err!(
+                    AuditLogFull,
+                    "the audit log is full and this token refuses operations until it is exported and trimmed (pkms audit export --trim)"
+                ))
+            }
+            AuditFullMode::Refuse => None,
+            AuditFullMode::Overwrite => core.read::<AuthRecord>(&SINGLETON_ID)?.map(|a| a.attestation_key),
+        };
+        self.write_failed_attempts(core, mode, drop_key.as_ref())?;
+        if mode == AuditFullMode::Refuse && self.is_full(core) {
+            return Err(err!(
+                AuditLogFull,
+                "the audit log is full and this token refuses operations until it is exported and trimmed (pkms audit export --trim)"
+            ));
+        }
+        self.append(core, event.code(), Ok(()), key_id, key_version, "", drop_key.as_ref())
     }
 
     /// Appends an entry, durable when this returns. With `drop_key` (overwrite mode), a full

@@ -18,7 +18,6 @@ use pkms_protocol::access::{
 use pkms_protocol::{reply, request, Response};
 use rand_core::RngCore;
 
-use crate::board::Board;
 use crate::caller::Caller;
 use crate::crypto::signing;
 use crate::err;
@@ -30,29 +29,44 @@ use crate::records::{
 };
 use crate::state::Core;
 
-/// A session ends after this long without a request.
-pub const SESSION_IDLE_MS: u64 = 5 * 60 * 1000;
-
-/// The authenticated principal of the current connection.
+/// Who authenticated in a session (kept in the session table, [`crate::session`]).
 #[derive(Debug, Clone)]
-struct Session {
+pub struct Login {
     name: heapless::String<MAX_PRINCIPAL_NAME>,
     role: Role,
-    last_ms: u64,
 }
 
-/// Whether the token is initialised, what its audit log does when full, and the session.
+impl Login {
+    /// The principal's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+}
+
+/// Whether the token is initialised and what its audit log does when full; during a request,
+/// whether it arrived inside a session and who logged in there.
 #[derive(Debug)]
 pub struct Auth {
     initialized: bool,
     audit_full: AuditFullMode,
-    session: Option<Session>,
+    in_session: bool,
+    session: Option<Login>,
 }
 
 impl Auth {
     /// Reads the authentication state from the store.
     pub fn mount<P: Platform>(core: &mut Core<P>) -> Auth {
-        let mut auth = Auth { initialized: false, audit_full: AuditFullMode::Overwrite, session: None };
+        let mut auth = Auth {
+            initialized: false,
+            audit_full: AuditFullMode::Overwrite,
+            in_session: false,
+            session: None,
+        };
         if !core.is_usable() {
             return auth;
         }
@@ -81,27 +95,25 @@ impl Auth {
 
     /// Who is asking, as of now.
     pub fn caller(&self) -> Caller<'_> {
-        match (&self.session, self.initialized) {
-            (_, false) => Caller::Open,
-            (None, true) => Caller::Nobody,
-            (Some(s), true) => Caller::Principal { name: s.name.as_str(), role: s.role },
+        match (&self.session, self.initialized, self.in_session) {
+            (_, false, _) => Caller::Open,
+            (_, true, false) => Caller::Outside,
+            (None, true, true) => Caller::Nobody,
+            (Some(s), true, true) => Caller::Principal { name: s.name.as_str(), role: s.role },
         }
     }
 
-    /// Ends the session if it has been idle too long, else marks it used at `now_ms`.
-    pub fn touch(&mut self, now_ms: u64) {
-        if let Some(s) = &mut self.session {
-            if now_ms.saturating_sub(s.last_ms) > SESSION_IDLE_MS {
-                self.session = None;
-            } else {
-                s.last_ms = now_ms;
-            }
-        }
+    /// Starts a request: inside a session (with its login, if any) or in the clear.
+    pub fn enter(&mut self, in_session: bool, login: Option<Login>) {
+        self.in_session = in_session;
+        self.session = login;
     }
 
-    /// Ends the session (a Hello, or the host going away).
-    pub fn end_session(&mut self) {
-        self.session = None;
+    /// Ends a request: the session's login as the request left it (Authenticate sets it,
+    /// DeletePrincipal of oneself clears it).
+    pub fn leave(&mut self) -> Option<Login> {
+        self.in_session = false;
+        self.session.take()
     }
 
     fn require_admin(&self) -> OpResult<()> {
@@ -111,11 +123,11 @@ impl Auth {
         Ok(())
     }
 
-    fn begin_session(&mut self, name: &str, role: Role, now_ms: u64) {
+    fn begin_session(&mut self, name: &str, role: Role) {
         let mut n = heapless::String::new();
         // Principal names are at most MAX_PRINCIPAL_NAME bytes (checked when they are made).
         let _ = n.push_str(name);
-        self.session = Some(Session { name: n, role, last_ms: now_ms });
+        self.session = Some(Login { name: n, role });
     }
 
     /// Initialize: the administrator, the PUK, the attestation key; this connection is then the
@@ -151,8 +163,7 @@ impl Auth {
         core.write(&SINGLETON_ID, &auth)?;
         self.initialized = true;
         self.audit_full = r.audit_full;
-        let now_ms = core.board().uptime_ms();
-        self.begin_session(ADMIN_NAME, Role::Admin, now_ms);
+        self.begin_session(ADMIN_NAME, Role::Admin);
         Ok(Response::Done(reply::Done {}))
     }
 
@@ -193,8 +204,7 @@ impl Auth {
         }
         p.retries = PIN_RETRIES;
         write_principal(core, &p)?;
-        let now_ms = core.board().uptime_ms();
-        self.begin_session(&p.name, p.role, now_ms);
+        self.begin_session(&p.name, p.role);
         Ok(Response::Done(reply::Done {}))
     }
 
@@ -317,16 +327,18 @@ pub fn erase_for_factory_reset<P: Platform>(core: &mut Core<P>) -> OpResult<()> 
     for kind in Kind::ALL {
         match kind.on_factory_reset() {
             OnReset::Replace => core.replace_device_key()?,
-            OnReset::Erase | OnReset::Keep => {}
+            OnReset::Erase => {}
         }
     }
     for kind in Kind::ALL.iter().filter(|k| **k != Kind::Auth) {
         match kind.on_factory_reset() {
             OnReset::Erase => core.remove_all(*kind)?,
-            OnReset::Replace | OnReset::Keep => {}
+            OnReset::Replace => {}
         }
     }
-    core.remove_all(Kind::Auth)
+    core.remove_all(Kind::Auth)?;
+    core.forget_time();
+    Ok(())
 }
 
 /// ListPrincipals.

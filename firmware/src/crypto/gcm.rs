@@ -4,19 +4,14 @@
 //! # Why this exists
 //!
 //! RustCrypto's `aes-gcm` 0.10 computes GHASH with `polyval`'s portable 32-bit multiplier (a port
-//! of BearSSL's `ghash_ctmul32`), which uses only 32×32→32 multiplies and bit reversal. Measured
-//! on the token (bench firmware, QEMU mps2-an386 `-icount`, `opt-level = 3`), that GHASH cost
-//! 77.5 instructions per byte and the whole AEAD 226.5 per byte for 1 KiB, over the goal
-//! of 215. Newer releases were no better there (`aes-gcm` 0.11.1 with `polyval` 0.7.3 and `aes`
-//! 0.9.4: 227.9 per byte). The Cortex-M4 has `UMULL`/`UMLAL`, a 64-bit product in one cycle
-//! whatever the operands, so this module multiplies in GF(2¹²⁸) with integer multiplies of
+//! of BearSSL's `ghash_ctmul32`), which uses only 32×32→32 multiplies and bit reversal: too slow
+//! on the token for the AES-256-GCM speed goal (docs/benchmarks.md has the before and after;
+//! BENCHMARKS.md the current figures). The Cortex-M4 has `UMULL`/`UMLAL`, a 64-bit product in one
+//! cycle whatever the operands, so this module multiplies in GF(2¹²⁸) with integer multiplies of
 //! operands masked into bit classes with holes (BearSSL's `ghash_ctmul` idea), two products
 //! summed per `UMLAL`, over a two-level Karatsuba split into 32-bit limbs (nine 32×32 products
-//! per block), and runs CTR eight blocks per call into the fixsliced AES. Measured the same way
-//! when written: GHASH 53.8 instructions per byte, the whole AEAD 199.8 (encrypt) and 199.7
-//! (decrypt) per byte for 1 KiB, of which the AES block cipher is ~144 (BENCHMARKS.md has the
-//! current figures). The AES is unchanged; what remains of GHASH is mostly the compiler's
-//! register allocation (no assembly here: this crate forbids `unsafe`).
+//! per block), and runs CTR eight blocks per call into the fixsliced AES. The AES is the `aes`
+//! crate's; no assembly here (this crate forbids `unsafe`).
 //!
 //! # Contract
 //!

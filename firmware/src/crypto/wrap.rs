@@ -4,6 +4,7 @@
 //! itself derived from the root key, so they reveal nothing about the material.
 
 use hmac::{Hmac, Mac};
+use pkms_p256::SecretKey;
 use pkms_protocol::{KeyId, KeyMaterialId, KeySpec, KeyVersion};
 use rand_core::{CryptoRng, RngCore};
 use sha2::Sha256;
@@ -51,6 +52,7 @@ impl Material {
 pub struct DeviceKeys {
     root: [u8; 32],
     material_id_key: [u8; 32],
+    identity: [u8; 32],
 }
 
 fn aad(key_id: &KeyId, version: KeyVersion, spec: KeySpec) -> [u8; 32] {
@@ -69,7 +71,14 @@ impl DeviceKeys {
         mac.update(b"pkms key material id v1");
         let mut material_id_key = [0u8; 32];
         material_id_key.copy_from_slice(&mac.finalize().into_bytes());
-        DeviceKeys { root: *root, material_id_key }
+        DeviceKeys { root: *root, material_id_key, identity: identity_scalar(root) }
+    }
+
+    /// The device key: the P-256 key pair a token proves itself with in session handshakes
+    /// (and that other tokens can encrypt to). Derived from the root key, so it lasts as long as
+    /// the root key: a factory reset makes a new one.
+    pub fn identity(&self) -> OpResult<SecretKey> {
+        SecretKey::from_bytes(&self.identity).map_err(|_| internal())
     }
 
     /// Wraps `material` as `entry.version` of `key_id`: fills `entry.nonce` and `entry.wrapped`.
@@ -121,6 +130,23 @@ impl DeviceKeys {
         id.copy_from_slice(&mac.finalize().into_bytes());
         KeyMaterialId(id)
     }
+}
+
+/// The first HMAC-SHA256(root, "pkms device identity v1" ‖ i), i = 0, 1, …, that is a valid P-256
+/// scalar (0 < d < n; each try fails with probability below 2⁻³²).
+fn identity_scalar(root: &[u8; 32]) -> [u8; 32] {
+    for i in 0u32.. {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(root).unwrap_or_else(|_| unreachable_hmac());
+        mac.update(b"pkms device identity v1");
+        mac.update(&i.to_be_bytes());
+        let mut d = [0u8; 32];
+        d.copy_from_slice(&mac.finalize().into_bytes());
+        if SecretKey::from_bytes(&d).is_ok() {
+            return d;
+        }
+        d.zeroize();
+    }
+    [1; 32]
 }
 
 /// HMAC accepts keys of any length; this is never reached.

@@ -44,8 +44,6 @@ pub enum OnReset {
     /// The record is replaced by a fresh one first (the device root key: that single write
     /// crypto-erases every key version at once).
     Replace,
-    /// The record stays (the clock's high-water mark: time does not run backwards).
-    Keep,
 }
 
 /// Every kind of record in the store. The discriminant is the kind byte on flash (0x00 and 0xFF
@@ -96,8 +94,8 @@ impl Kind {
     pub const fn on_factory_reset(self) -> OnReset {
         match self {
             Kind::Device => OnReset::Replace,
-            Kind::Clock => OnReset::Keep,
-            Kind::Key
+            Kind::Clock
+            | Kind::Key
             | Kind::Alias
             | Kind::Auth
             | Kind::Principal
@@ -143,13 +141,30 @@ macro_rules! postcard_records {
 
 postcard_records! {
     DeviceRecord => Device;
-    ClockRecord => Clock;
     KeyRecord => Key;
     AliasRecord => Alias;
     AuthRecord => Auth;
     PrincipalRecord => Principal;
     AccessRecord<'b> => Access;
     BaseRecord => AuditBase;
+}
+
+impl<'b> Record<'b> for ClockRecord {
+    const KIND: Kind = Kind::Clock;
+    fn encode(&self, out: &mut [u8]) -> Option<usize> {
+        postcard::to_slice(self, out).ok().map(|s| s.len())
+    }
+    fn decode(bytes: &'b [u8]) -> Option<Self> {
+        match bytes.first() {
+            Some(&CLOCK_FORMAT) => postcard::from_bytes(bytes).ok(),
+            Some(&FORMAT) => postcard::from_bytes::<ClockRecordV1>(bytes).ok().map(|v1| ClockRecord {
+                format: v1.format,
+                high_water_mark: v1.high_water_mark,
+                vouched: v1.high_water_mark,
+            }),
+            _ => None,
+        }
+    }
 }
 
 impl<'b> Record<'b> for AuditEntry {
@@ -174,13 +189,26 @@ pub struct DeviceRecord {
     pub root_key: [u8; 32],
 }
 
-/// The clock record: wall-time high-water mark.
+/// Format byte of the clock record since it carries the vouched time.
+pub const CLOCK_FORMAT: u8 = 2;
+
+/// The clock record: the wall-time high-water mark and the latest time an administrator vouched
+/// for. Format 1 (the mark alone) is still read, as vouched at the mark.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClockRecord {
-    /// [`FORMAT`].
+    /// [`CLOCK_FORMAT`].
     pub format: u8,
-    /// Latest host time seen (Unix seconds).
+    /// Latest host time accepted (Unix seconds).
     pub high_water_mark: UnixTime,
+    /// Latest time an administrator session, initialisation or an open token vouched for.
+    pub vouched: UnixTime,
+}
+
+/// The clock record as format 1 wrote it.
+#[derive(Deserialize)]
+struct ClockRecordV1 {
+    format: u8,
+    high_water_mark: UnixTime,
 }
 
 /// An alias record.

@@ -4,11 +4,14 @@
 mod aliases_tags;
 mod auth;
 mod basics;
+mod clock;
+pub mod host_session;
 mod lifecycle;
 mod matrix;
 mod power_cut;
 mod robustness;
 mod rotation;
+mod sessions;
 mod signing_mac;
 mod symmetric;
 
@@ -22,43 +25,20 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::Token;
-use crate::board::{Board, BoardInfo, UserPresence};
+use crate::board::{TestBoard, UserPresence};
 use crate::mock_flash::MockFlash;
-
-/// A board whose button answers as told, counting how often it was asked.
-pub struct TestBoard {
-    pub presence: UserPresence,
-    pub asked: u32,
-}
-
-impl Board for TestBoard {
-    fn uptime_ms(&mut self) -> u64 {
-        0
-    }
-    fn user_presence(&mut self, _timeout_ms: u32) -> UserPresence {
-        self.asked += 1;
-        self.presence
-    }
-    fn info(&self) -> BoardInfo {
-        BoardInfo {
-            name: "test-board",
-            platform: Platform::Emulated,
-            entropy_source: "seeded ChaCha20 (tests only)",
-            key_protection: "none (tests only)",
-        }
-    }
-}
 
 /// The platform of token tests: a mock flash, a seeded ChaCha RNG and a test board.
 pub type TestPlatform = crate::Parts<MockFlash, ChaCha20Rng, TestBoard>;
 
 pub type TestToken = Token<TestPlatform>;
 
-/// A token plus the host time it is given.
+/// A token plus the host time it is given, and the session requests go through (if one is open).
 pub struct Harness {
     pub token: TestToken,
     pub now: Option<u64>,
     seed: u64,
+    pub session: Option<host_session::HostSession>,
 }
 
 /// A decoded reply, owning its bytes.
@@ -82,8 +62,13 @@ impl Harness {
     }
 
     pub fn with_flash_seed(flash: MockFlash, seed: u64) -> Self {
-        let board = TestBoard { presence: UserPresence::Unsupported, asked: 0 };
-        Harness { token: Token::new(flash, ChaCha20Rng::seed_from_u64(seed), board), now: Some(T0), seed }
+        let board = TestBoard::new();
+        Harness {
+            token: Token::new(flash, ChaCha20Rng::seed_from_u64(seed), board),
+            now: Some(T0),
+            seed,
+            session: None,
+        }
     }
 
     /// Powers the token off and on: remounts on the same flash.
@@ -97,7 +82,8 @@ impl Harness {
 
     pub fn payload(&mut self, payload: &[u8]) -> Vec<u8> {
         let mut out = std::vec![0u8; pkms_protocol::limits::MAX_ENCODED_FRAME];
-        let n = self.token.handle_payload(payload, &mut out);
+        let mut payload = payload.to_vec();
+        let n = self.token.handle_payload(&mut payload, &mut out);
         assert!(n > 0 && out[n - 1] == 0, "no frame");
         let mut frame = out[..n - 1].to_vec();
         let m = pkms_protocol::framing::cobs_decode_in_place(&mut frame).expect("bad COBS from token").len();
@@ -105,13 +91,113 @@ impl Harness {
         frame
     }
 
+    /// Sends a request: inside the open session (sealed, and the answer opened), else in the
+    /// clear. The reply is the (inner) response frame.
     pub fn call(&mut self, request: Request<'_>) -> Reply {
+        let request_was_reset = matches!(request, Request::FactoryReset(_));
         let frame = RequestFrame { id: 42, now: self.now, request };
         let mut buf = std::vec![0u8; pkms_protocol::limits::MAX_FRAME];
         let n = postcard::to_slice(&frame, &mut buf).expect("request too large").len();
-        let reply = self.payload(&buf[..n]);
-        assert_eq!(pkms_protocol::framing::decode_response(&reply).unwrap().id, 42);
-        Reply(reply)
+        let Some(session) = self.session.as_mut() else {
+            let reply = self.payload(&buf[..n]);
+            assert_eq!(pkms_protocol::framing::decode_response(&reply).unwrap().id, 42);
+            return Reply(reply);
+        };
+        let session_id = session.id;
+        let (counter, sealed) = session.seal(&buf[..n]);
+        let outer = self.outer(Request::SessionFrame(pkms_protocol::request::SessionFrame {
+            session_id,
+            counter,
+            sealed: &sealed,
+        }));
+        let opened = match pkms_protocol::framing::decode_response(&outer.0)
+            .expect("undecodable outer frame")
+            .result
+        {
+            Ok(Response::SessionFrame(pkms_protocol::reply::SessionFrame {
+                session_id: sid,
+                counter,
+                sealed,
+            })) => {
+                assert_eq!(sid, session_id);
+                let session = self.session.as_mut().expect("session");
+                Some(session.open(counter, sealed).expect("the token's answer does not open"))
+            }
+            _ => None,
+        };
+        match opened {
+            Some(inner) => {
+                let (id, ok) = pkms_protocol::framing::decode_response(&inner)
+                    .map(|a| (a.id, a.result.is_ok()))
+                    .unwrap();
+                assert_eq!(id, 42);
+                // A factory reset ends every session (the token has a new device key).
+                let reset = request_was_reset && ok;
+                if reset {
+                    self.session = None;
+                }
+                Reply(inner)
+            }
+            // A refused frame: the session is over; hand the outer error back.
+            None => {
+                self.session = None;
+                outer
+            }
+        }
+    }
+
+    /// Sends a request in the clear, whatever session is open.
+    pub fn outer(&mut self, request: Request<'_>) -> Reply {
+        let frame = RequestFrame { id: 42, now: self.now, request };
+        let mut buf = std::vec![0u8; pkms_protocol::limits::MAX_FRAME];
+        let n = postcard::to_slice(&frame, &mut buf).expect("request too large").len();
+        Reply(self.payload(&buf[..n]))
+    }
+
+    /// Sends a request in the clear and expects an error; returns its code and message.
+    pub fn err_outer(&mut self, request: Request<'_>) -> (ErrorCode, String) {
+        let dbg = std::format!("{request:?}");
+        match self.outer(request).get() {
+            Ok(resp) => panic!("{dbg} succeeded: {resp:?}"),
+            Err(e) => (e.code, String::from(e.message)),
+        }
+    }
+
+    /// The token's device key (DER SubjectPublicKeyInfo), asked in the clear.
+    pub fn device_key(&mut self) -> Vec<u8> {
+        match self.outer(Request::GetDeviceKey(pkms_protocol::request::GetDeviceKey {})).get() {
+            Ok(Response::DeviceKey(pkms_protocol::reply::DeviceKey { public_key })) => public_key.to_vec(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Opens a new session (closing none: the old one is simply forgotten) and sends what
+    /// follows through it.
+    pub fn open_session(&mut self) {
+        let spki = self.device_key();
+        self.seed += 1000;
+        let opening = host_session::open(&spki, self.seed);
+        let reply = self.outer(Request::OpenSession(pkms_protocol::request::OpenSession {
+            ephemeral: &opening.ephemeral,
+            payload: &opening.payload,
+        }));
+        let session = match reply.get() {
+            Ok(Response::SessionOpened(pkms_protocol::reply::SessionOpened {
+                session_id,
+                ephemeral,
+                payload,
+            })) => opening.finish(session_id, ephemeral, payload).expect("handshake verifies"),
+            other => panic!("OpenSession: {other:?}"),
+        };
+        self.session = Some(session);
+    }
+
+    /// Closes the open session (CloseSession inside it) and goes back to the clear.
+    pub fn close_session(&mut self) {
+        if self.session.is_some() {
+            let _ = self.call(Request::CloseSession(pkms_protocol::request::CloseSession {}));
+            self.session = None;
+        }
     }
 
     /// Calls and expects success.

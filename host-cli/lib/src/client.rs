@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pkms_protocol::context::EncryptionContext;
 use pkms_protocol::framing::{self, Feed, FrameAccumulator, FrameError};
 use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_TAGS_PER_KEY};
-use pkms_protocol::messages::RequestFrame;
+use pkms_protocol::messages::{Request, RequestFrame, Response};
 use pkms_protocol::{
     DataKeySpec, ErrorCode, KeyVersion, MacAlgorithm, MessageType, SigningAlgorithm, UnixTime,
     PROTOCOL_VERSION,
@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, LinkError, Result};
 use crate::model::*;
+use crate::session::{self as sealing, DeviceKey, Session};
 use crate::transport::Transport;
 use pkms_protocol::{request, Call, FromResponse, ReplyKind};
 
@@ -52,6 +53,11 @@ pub struct Client {
     clock: Clock,
     synced: bool,
     firmware_version: String,
+    /// The open session, if any: every request travels sealed in it.
+    session: Option<Session>,
+    /// Whether calls stop at [`crate::interrupt::requested`] (not while dropping: the session
+    /// is closed even then).
+    heed_interrupt: bool,
 }
 
 /// A response frame seen by [`Client::recv_raw`]: its id, and the error it carried if any.
@@ -62,6 +68,19 @@ pub struct RawResponse {
     /// `None` for a success, else the error code and message.
     pub error: Option<(ErrorCode, String)>,
 }
+
+impl Drop for Client {
+    /// Closes the open session, waiting briefly for the token's answer.
+    fn drop(&mut self) {
+        self.heed_interrupt = false;
+        if self.session.is_some() {
+            let _ = self.call_with_timeout(request::CloseSession {}, CLOSE_TIMEOUT);
+        }
+    }
+}
+
+/// How long dropping a client waits for its session's CloseSession to be answered.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,6 +147,8 @@ impl Client {
             clock: Box::new(system_now),
             synced: false,
             firmware_version: String::new(),
+            session: None,
+            heed_interrupt: true,
         };
         client.transport.send(&[0])?;
         let version =
@@ -200,15 +221,19 @@ impl Client {
                     }
                 }
             }
+            if self.heed_interrupt && crate::interrupt::requested() {
+                return Err(Error::Interrupted);
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(LinkError::Timeout(timeout).into());
             }
-            let n = self.transport.recv(&mut buf, left).map_err(|e| match e {
-                LinkError::Timeout(_) => LinkError::Timeout(timeout),
-                e => e,
-            })?;
-            self.pending.extend_from_slice(&buf[..n]);
+            // Wait in slices, looking at the interrupt mark between them.
+            match self.transport.recv(&mut buf, left.min(crate::interrupt::POLL)) {
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Err(LinkError::Timeout(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 
@@ -237,17 +262,41 @@ impl Client {
         let op = C::OPERATION.name();
         let id = self.next_id();
         let frame = RequestFrame { id, now: (self.clock)(), request: request.into() };
-        let n = framing::encode(&frame, &mut self.tx).map_err(|e| match e {
+        let too_large = |e: FrameError| match e {
             FrameError::TooLarge => Error::InvalidInput(format!(
                 "the {op} request does not fit in one frame of {} bytes",
                 pkms_protocol::limits::MAX_FRAME
             )),
             FrameError::Malformed => Error::InvalidInput(format!("the {op} request cannot be encoded")),
-        })?;
+        };
+        let n = match &mut self.session {
+            None => framing::encode(&frame, &mut self.tx).map_err(too_large)?,
+            Some(session) => {
+                // The request frame, sealed, inside a SessionFrame (whose own time is unused).
+                let mut inner = Zeroizing::new(vec![0u8; pkms_protocol::limits::MAX_FRAME]);
+                let len = postcard::to_slice(&frame, &mut inner[..])
+                    .map_err(|_| too_large(FrameError::TooLarge))?
+                    .len();
+                inner.truncate(len);
+                let counter = session.seal(&mut inner);
+                let outer = RequestFrame {
+                    id,
+                    now: None,
+                    request: Request::SessionFrame(request::SessionFrame {
+                        session_id: session.id(),
+                        counter,
+                        sealed: &inner,
+                    }),
+                };
+                framing::encode(&outer, &mut self.tx).map_err(too_large)?
+            }
+        };
+        drop(frame);
         self.transport.send(&self.tx[..n])?;
+        self.tx[..n].fill(0);
         let deadline = Instant::now() + timeout;
         loop {
-            let payload = self.read_payload(deadline, timeout)?;
+            let payload = Zeroizing::new(self.read_payload(deadline, timeout)?);
             let frame = match framing::decode_response(&payload) {
                 Ok(f) => f,
                 Err(_) if !self.synced => continue,
@@ -256,6 +305,42 @@ impl Client {
             let ours = frame.id == id || (frame.id == 0 && self.synced && frame.result.is_err());
             if !ours {
                 continue; // a stale answer to an earlier request
+            }
+            let opened;
+            let frame = match (&mut self.session, frame.result) {
+                (None, result) => pkms_protocol::messages::ResponseFrame { id, result },
+                (Some(session), Ok(Response::SessionFrame(f))) if f.session_id == session.id() => {
+                    opened = match session.open(f.counter, f.sealed) {
+                        Ok(text) => Zeroizing::new(text),
+                        Err(e) => {
+                            self.session = None;
+                            return Err(e);
+                        }
+                    };
+                    let inner = framing::decode_response(&opened)
+                        .map_err(|_| protocol(format!("undecodable sealed answer to {op}")))?;
+                    if inner.id != id {
+                        self.session = None;
+                        return Err(protocol(format!("the sealed answer to {op} is for another request")));
+                    }
+                    inner
+                }
+                (Some(_), Ok(_)) => {
+                    self.session = None;
+                    return Err(protocol(format!("the token answered {op} outside the session")));
+                }
+                // The token refused the frame itself: the session has ended.
+                (Some(_), Err(e)) => {
+                    self.session = None;
+                    return Err(token_error(e.code, e.message));
+                }
+            };
+            if C::OPERATION == pkms_protocol::Operation::CloseSession
+                || (C::OPERATION == pkms_protocol::Operation::FactoryReset && frame.result.is_ok())
+            {
+                // The token ends the session once it has answered (a factory reset ends every
+                // session: the token has a new device key).
+                self.session = None;
             }
             return match frame.result {
                 Ok(resp) => {
@@ -267,6 +352,46 @@ impl Client {
                 Err(e) => Err(token_error(e.code, e.message)),
             };
         }
+    }
+
+    /// GetDeviceKey: the token's device key, the static key of its session handshakes.
+    pub fn device_key(&mut self) -> Result<DeviceKey> {
+        let der = self.call(request::GetDeviceKey {})?;
+        DeviceKey::from_spki_der(&der)
+    }
+
+    /// Opens an encrypted session with the token holding `device` (the pinned device key; see
+    /// [`crate::pins`]): every later request travels sealed in it, until
+    /// [`Client::close_session`], the client is dropped, or the token ends it. A session already
+    /// open is closed first. Fails if the token does not hold `device`'s private key.
+    pub fn open_session(&mut self, device: &DeviceKey) -> Result<()> {
+        self.close_session()?;
+        let handshake = sealing::start(device)?;
+        let opened =
+            self.call(request::OpenSession { ephemeral: &handshake.ephemeral, payload: &handshake.payload })?;
+        self.session =
+            Some(sealing::finish(handshake, opened.session_id, &opened.ephemeral, &opened.payload)?);
+        Ok(())
+    }
+
+    /// Whether requests travel in an encrypted session.
+    pub fn in_session(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// The open session's id.
+    pub fn session_id(&self) -> Option<u32> {
+        self.session.as_ref().map(|s| s.id())
+    }
+
+    /// Ends the open session (CloseSession inside it); nothing if none is open.
+    pub fn close_session(&mut self) -> Result<()> {
+        if self.session.is_none() {
+            return Ok(());
+        }
+        let r = self.call(request::CloseSession {});
+        self.session = None;
+        r
     }
 
     /// GetInfo.

@@ -3,6 +3,7 @@
 //!
 //! Device strings:
 //! * `unix:PATH` — a unix socket (QEMU's serial chardev);
+//! * `ethernet:PATH` — QEMU's netdev socket (`-netdev stream`), spoken as the packet link;
 //! * `tcp:HOST:PORT` — a TCP socket (QEMU with `nodelay=on`);
 //! * `serial:PATH` or a path under `/dev/` — a serial device (the USB token's CDC-ACM port);
 //! * `inprocess:PATH` — the token core run inside this process, its flash kept in the file PATH
@@ -11,10 +12,13 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::client::Client;
+use crate::client::{Client, HELLO_TIMEOUT};
 use crate::error::{LinkError, Result};
 use crate::inprocess::InProcessToken;
 use crate::launcher::{self, LaunchOptions};
+use crate::packet_link::PacketTransport;
+use crate::pins::{PinStore, Pinned};
+use crate::session::DeviceKey;
 use crate::transport::{SerialTransport, StreamTransport};
 use crate::usb::{self, DefaultToken};
 
@@ -23,6 +27,8 @@ use crate::usb::{self, DefaultToken};
 pub enum DeviceSpec {
     /// A unix socket.
     Unix(PathBuf),
+    /// QEMU's netdev socket (the packet link).
+    Ethernet(PathBuf),
     /// `HOST:PORT`.
     Tcp(String),
     /// A serial device path.
@@ -37,6 +43,9 @@ impl FromStr for DeviceSpec {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         if let Some(p) = s.strip_prefix("unix:") {
             return non_empty(p, s).map(|p| DeviceSpec::Unix(p.into()));
+        }
+        if let Some(p) = s.strip_prefix("ethernet:") {
+            return non_empty(p, s).map(|p| DeviceSpec::Ethernet(p.into()));
         }
         if let Some(a) = s.strip_prefix("tcp:") {
             return match a.rsplit_once(':') {
@@ -56,8 +65,8 @@ impl FromStr for DeviceSpec {
             return Ok(DeviceSpec::Serial(s.to_owned()));
         }
         Err(format!(
-            "{s:?} is not a device: use unix:PATH, tcp:HOST:PORT, a serial device such as /dev/ttyACM0, \
-             or inprocess:PATH"
+            "{s:?} is not a device: use unix:PATH, ethernet:PATH, tcp:HOST:PORT, a serial device such as \
+             /dev/ttyACM0, or inprocess:PATH"
         ))
     }
 }
@@ -74,6 +83,7 @@ fn non_empty<'a>(p: &'a str, whole: &str) -> std::result::Result<&'a str, String
 pub fn open(spec: &DeviceSpec) -> Result<Client> {
     match spec {
         DeviceSpec::Unix(p) => Client::connect(StreamTransport::connect_unix(p)?),
+        DeviceSpec::Ethernet(p) => Client::connect(PacketTransport::connect_unix(p, HELLO_TIMEOUT)?),
         DeviceSpec::Tcp(a) => Client::connect(StreamTransport::connect_tcp(a)?),
         DeviceSpec::Serial(p) => Client::connect(SerialTransport::open(p)?),
         DeviceSpec::InProcess(None) => Client::connect(InProcessToken::ephemeral()),
@@ -96,6 +106,11 @@ pub fn default_home() -> PathBuf {
 /// ([`crate::usb`]); an error naming them if several are (choose one with `--device`); else the
 /// QEMU token whose state lives in `home`, started if needed.
 pub fn open_default(home: &Path) -> Result<Client> {
+    open_default_with(home, &LaunchOptions::from_env())
+}
+
+/// As [`open_default`], starting or reaching a QEMU token with `opts` (its link, idle timeout).
+pub fn open_default_with(home: &Path, opts: &LaunchOptions) -> Result<Client> {
     match usb::choose_default(&usb::list_tokens()) {
         DefaultToken::One(port) => open(&DeviceSpec::Serial(port.to_string_lossy().into_owned())),
         DefaultToken::Several(ports) => {
@@ -107,16 +122,76 @@ pub fn open_default(home: &Path) -> Result<Client> {
             ))
             .into())
         }
-        DefaultToken::None => open_qemu(home),
+        DefaultToken::None => open_qemu_with(home, opts),
     }
 }
 
 /// Connects to the QEMU token whose state lives in `home`, starting it if needed
-/// ([`crate::launcher::connect`]; `PKMS_QEMU` and `PKMS_IDLE_SECS` tune it). The returned
-/// client holds the home's lock until dropped, so processes sharing a home take turns.
+/// ([`crate::launcher::connect`]; `PKMS_QEMU`, `PKMS_IDLE_SECS` and `PKMS_LINK` tune it). The
+/// returned client holds the home's lock until dropped, so processes sharing a home take turns.
 pub fn open_qemu(home: &Path) -> Result<Client> {
-    let conn = launcher::connect(home, &LaunchOptions::from_env())?;
-    Client::connect(StreamTransport::new(conn))
+    open_qemu_with(home, &LaunchOptions::from_env())
+}
+
+/// As [`open_qemu`], with `opts`.
+pub fn open_qemu_with(home: &Path, opts: &LaunchOptions) -> Result<Client> {
+    let conn = launcher::connect(home, opts)?;
+    Client::connect(conn)
+}
+
+/// The name a token's device key is pinned under in PKMS_HOME ([`crate::pins`]): `qemu` for
+/// the home's QEMU token, `usb:SERIAL` for a USB token that reports its serial number, else the
+/// device string. `None` for the in-memory in-process token, which has a new device key every
+/// run.
+pub fn pin_name(spec: Option<&DeviceSpec>) -> Option<String> {
+    let usb_serial = |port: &Path| {
+        usb::list_tokens()
+            .into_iter()
+            .find(|t| t.port == port)
+            .and_then(|t| t.serial)
+            .map(|s| format!("usb:{s}"))
+    };
+    match spec {
+        None => match usb::choose_default(&usb::list_tokens()) {
+            DefaultToken::One(port) => {
+                Some(usb_serial(&port).unwrap_or_else(|| format!("serial:{}", port.display())))
+            }
+            DefaultToken::Several(_) | DefaultToken::None => Some("qemu".to_owned()),
+        },
+        Some(DeviceSpec::Unix(p)) => Some(format!("unix:{}", p.display())),
+        Some(DeviceSpec::Ethernet(p)) => Some(format!("ethernet:{}", p.display())),
+        Some(DeviceSpec::Tcp(a)) => Some(format!("tcp:{a}")),
+        Some(DeviceSpec::Serial(p)) => {
+            Some(usb_serial(Path::new(p)).unwrap_or_else(|| format!("serial:{p}")))
+        }
+        Some(DeviceSpec::InProcess(Some(p))) => {
+            Some(format!("inprocess:{}", std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()).display()))
+        }
+        Some(DeviceSpec::InProcess(None)) => None,
+    }
+}
+
+/// What [`secure`] found out about the token.
+#[derive(Debug, Clone)]
+pub struct Secured {
+    /// The token's device key (the session's static key).
+    pub device_key: DeviceKey,
+    /// Whether the key was pinned just now (first use), rather than already known.
+    pub first_use: bool,
+}
+
+/// Opens an encrypted session on `client`: asks the token's device key, checks it against the
+/// key pinned for `name` in `home` (pinning it on first use; `None` keeps no pin), and runs the
+/// handshake with it. A token presenting another key than the pinned one gets nothing sent to
+/// it: [`crate::Error::DeviceKeyChanged`].
+pub fn secure(client: &mut Client, home: &Path, name: Option<&str>) -> Result<Secured> {
+    let device_key = client.device_key()?;
+    let first_use = match name {
+        Some(name) => PinStore::in_home(home).check(name, &device_key)? == Pinned::New,
+        None => false,
+    };
+    client.open_session(&device_key)?;
+    Ok(Secured { device_key, first_use })
 }
 
 #[cfg(test)]
@@ -126,6 +201,8 @@ mod tests {
     #[test]
     fn device_strings_parse() {
         assert_eq!("unix:/tmp/s".parse(), Ok(DeviceSpec::Unix("/tmp/s".into())));
+        assert_eq!("ethernet:/tmp/n".parse(), Ok(DeviceSpec::Ethernet("/tmp/n".into())));
+        assert!("ethernet:".parse::<DeviceSpec>().is_err());
         assert_eq!("tcp:127.0.0.1:4444".parse(), Ok(DeviceSpec::Tcp("127.0.0.1:4444".into())));
         assert_eq!("/dev/ttyACM0".parse(), Ok(DeviceSpec::Serial("/dev/ttyACM0".into())));
         assert_eq!("serial:/dev/pts/3".parse(), Ok(DeviceSpec::Serial("/dev/pts/3".into())));

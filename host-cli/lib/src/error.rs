@@ -37,6 +37,14 @@ pub enum Error {
         /// The token's explanation (may be empty).
         message: String,
     },
+    /// The token presented another device key than the one pinned for it: it was reset or
+    /// replaced — or someone is in the middle. Nothing was sent to it.
+    #[error(transparent)]
+    DeviceKeyChanged(Box<DeviceKeyChanged>),
+    /// The process was interrupted ([`crate::interrupt`]) while a call waited for its answer:
+    /// the operation may or may not have been carried out.
+    #[error("interrupted")]
+    Interrupted,
     /// The host refused to send the request because an argument cannot be encoded
     /// (e.g. more context pairs or tags than a frame can carry).
     #[error("invalid input: {0}")]
@@ -56,6 +64,25 @@ impl Error {
     pub fn is_link(&self) -> bool {
         matches!(self, Error::Link(_))
     }
+}
+
+/// A token presenting another device key than the one pinned for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the token {token} presents device key {presented}, but {} pins {pinned} for it. If you \
+     factory-reset or replaced this token, pin its new key with `pkms pin-device-key` (after \
+     checking the fingerprint `pkms info` shows on a trusted host); otherwise do not use it",
+    file.display()
+)]
+pub struct DeviceKeyChanged {
+    /// The token's name in the pin file.
+    pub token: String,
+    /// The pinned key's fingerprint.
+    pub pinned: String,
+    /// The presented key's fingerprint.
+    pub presented: String,
+    /// The pin file.
+    pub file: std::path::PathBuf,
 }
 
 /// Result of a client call.

@@ -1,18 +1,21 @@
 //! Starts and reaches the QEMU token of a `$PKMS_HOME`.
 //!
-//! The token is the firmware in `qemu/` running under `qemu-system-arm -M mps2-an386`; its
-//! UART0 is bridged to a unix socket and its keys live in a 16 MiB flash file. The firmware
-//! image is carried inside this build (cargo feature `qemu-firmware`, [`firmware::EMBEDDED`]) or
-//! named at run time ([`LaunchOptions::firmware`], `PKMS_QEMU_FIRMWARE`; see [`firmware`]), and
-//! is extracted into the home.
+//! The token is the firmware in `qemu/` running under `qemu-system-arm -M mps2-an386`; its keys
+//! live in a 16 MiB flash file. It is reached over one of two links ([`Link`]), both always
+//! served: the packet link, raw Ethernet frames through its LAN9118 that QEMU joins to a unix
+//! socket ([`crate::packet_link`], the default), or UART0, bridged to another unix socket. The
+//! firmware image is carried inside this build (cargo feature `qemu-firmware`,
+//! [`firmware::EMBEDDED`]) or named at run time ([`LaunchOptions::firmware`],
+//! `PKMS_QEMU_FIRMWARE`; see [`firmware`]), and is extracted into the home.
 //!
 //! State in the home directory ([`TokenPaths`]):
 //!
 //! | file                 | what                                                            |
 //! |----------------------|-----------------------------------------------------------------|
 //! | `token.flash`        | the emulated NOR flash: every key. Created erased (0xFF), 16 MiB |
-//! | `token.sock`         | QEMU's UART0 socket                                             |
-//! | `token.pid`          | `PID FIRMWARE_ID` of the running QEMU                           |
+//! | `token-net.sock`     | QEMU's netdev socket: the LAN9118, the packet link              |
+//! | `token.sock`         | QEMU's UART0 socket: the serial link                            |
+//! | `token.pid`          | `PID FIRMWARE_ID STARTED_MS` of the running QEMU                |
 //! | `token.lock`         | flock held by whoever talks to the token                        |
 //! | `token.log`          | QEMU's stdout/stderr: its messages and the firmware's defmt log |
 //! | `token-firmware.elf` | the firmware image QEMU boots                                   |
@@ -21,7 +24,8 @@
 //! its whole life: many `pkms` processes on one home take turns, and two QEMUs never run over
 //! one flash file. The QEMU stays running after the connection is dropped (kept warm, so the
 //! next call skips the boot) and ends itself after [`LaunchOptions::idle_timeout`] without a
-//! request. Tests use [`PrivateToken`] (killed when dropped) and [`kill_token`].
+//! request. [`status`] and [`stop`] serve `pkms token status` and `pkms token stop`. Tests use
+//! [`PrivateToken`] (killed when dropped) and [`kill_token`].
 //!
 //! The defmt log in `token.log` is binary; decode it with
 //! `defmt-print -e "$PKMS_HOME/token-firmware.elf" < "$PKMS_HOME/token.log"`.
@@ -31,19 +35,22 @@ mod probe;
 mod process;
 mod qemu;
 
+use std::fmt;
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Child;
+use std::str::FromStr;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::fs::{flock, FlockOperation};
 
 use crate::error::LinkError;
-use crate::transport::TimeoutStream;
+use crate::packet_link::PacketTransport;
+use crate::transport::{StreamTransport, Transport};
 
 pub use process::PidFile;
 pub use qemu::Mode;
@@ -54,6 +61,49 @@ pub const FLASH_FILE_BYTES: u64 = 16 * 1024 * 1024;
 pub const ENV_QEMU: &str = "PKMS_QEMU";
 /// Environment variable giving the idle timeout in seconds (default 300; 0 = never).
 pub const ENV_IDLE_SECS: &str = "PKMS_IDLE_SECS";
+/// Environment variable choosing the link to the token: `ethernet` (default) or `uart`.
+pub const ENV_LINK: &str = "PKMS_LINK";
+
+/// The link to the QEMU token. Every QEMU token serves both; a connection uses one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Link {
+    /// The packet link: raw Ethernet frames through the board's LAN9118 (`token-net.sock`).
+    #[default]
+    Ethernet,
+    /// UART0, the serial link the USB token's byte stream shares (`token.sock`).
+    Uart,
+}
+
+impl Link {
+    /// Both links, the default first.
+    pub const ALL: [Link; 2] = [Link::Ethernet, Link::Uart];
+
+    /// The name `--link` and `PKMS_LINK` take.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Link::Ethernet => "ethernet",
+            Link::Uart => "uart",
+        }
+    }
+}
+
+impl fmt::Display for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Link {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Link, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ethernet" => Ok(Link::Ethernet),
+            "uart" => Ok(Link::Uart),
+            other => Err(format!("{other:?} is not a link: use ethernet (the packet link, default) or uart")),
+        }
+    }
+}
 /// Longest unix socket path the kernel accepts (sun_path, without the NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -160,6 +210,8 @@ pub struct LaunchOptions {
     /// The firmware ELF to boot. `None` (the default): the image embedded in this build
     /// (feature `qemu-firmware`); without one, starting fails with [`LaunchError::NoFirmware`].
     pub firmware: Option<PathBuf>,
+    /// The link to use. Default [`Link::Ethernet`].
+    pub link: Link,
 }
 
 impl Default for LaunchOptions {
@@ -170,13 +222,14 @@ impl Default for LaunchOptions {
             start_timeout: Duration::from_secs(30),
             hello_timeout: Duration::from_secs(10),
             firmware: None,
+            link: Link::Ethernet,
         }
     }
 }
 
 impl LaunchOptions {
-    /// The defaults, with [`ENV_QEMU`], [`ENV_IDLE_SECS`] and [`firmware::ENV_FIRMWARE`]
-    /// applied when set (an unparsable idle value is ignored).
+    /// The defaults, with [`ENV_QEMU`], [`ENV_IDLE_SECS`], [`ENV_LINK`] and
+    /// [`firmware::ENV_FIRMWARE`] applied when set (an unparsable value is ignored).
     pub fn from_env() -> Self {
         let mut opts = LaunchOptions::default();
         if let Some(qemu) = std::env::var_os(ENV_QEMU).filter(|v| !v.is_empty()) {
@@ -187,6 +240,9 @@ impl LaunchOptions {
         }
         if let Some(secs) = std::env::var(ENV_IDLE_SECS).ok().and_then(|v| v.trim().parse().ok()) {
             opts.idle_timeout = Duration::from_secs(secs);
+        }
+        if let Some(link) = std::env::var(ENV_LINK).ok().and_then(|v| v.parse().ok()) {
+            opts.link = link;
         }
         opts
     }
@@ -199,8 +255,10 @@ pub struct TokenPaths {
     pub home: PathBuf,
     /// `token.flash`.
     pub flash: PathBuf,
-    /// `token.sock`.
+    /// `token.sock`: UART0.
     pub socket: PathBuf,
+    /// `token-net.sock`: the LAN9118's netdev.
+    pub net_socket: PathBuf,
     /// `token.pid`.
     pub pid_file: PathBuf,
     /// `token.lock`.
@@ -219,6 +277,7 @@ impl TokenPaths {
         TokenPaths {
             flash: home.join("token.flash"),
             socket: home.join("token.sock"),
+            net_socket: home.join("token-net.sock"),
             pid_file: home.join("token.pid"),
             lock: home.join("token.lock"),
             log: home.join("token.log"),
@@ -226,15 +285,65 @@ impl TokenPaths {
             home,
         }
     }
+
+    /// The socket of `link`.
+    pub fn socket_of(&self, link: Link) -> &Path {
+        match link {
+            Link::Ethernet => &self.net_socket,
+            Link::Uart => &self.socket,
+        }
+    }
+}
+
+/// A handshaken link to a QEMU token: a [`Transport`] over one of its sockets.
+pub enum TokenLink {
+    /// The packet link.
+    Ethernet(PacketTransport<UnixStream>),
+    /// UART0.
+    Uart(StreamTransport<UnixStream>),
+}
+
+impl TokenLink {
+    /// Which link this is.
+    pub fn link(&self) -> Link {
+        match self {
+            TokenLink::Ethernet(_) => Link::Ethernet,
+            TokenLink::Uart(_) => Link::Uart,
+        }
+    }
+}
+
+impl fmt::Debug for TokenLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenLink::Ethernet(t) => f.debug_tuple("Ethernet").field(t).finish(),
+            TokenLink::Uart(_) => f.write_str("Uart"),
+        }
+    }
+}
+
+impl Transport for TokenLink {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        match self {
+            TokenLink::Ethernet(t) => t.send(bytes),
+            TokenLink::Uart(t) => t.send(bytes),
+        }
+    }
+
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
+        match self {
+            TokenLink::Ethernet(t) => t.recv(buf, timeout),
+            TokenLink::Uart(t) => t.recv(buf, timeout),
+        }
+    }
 }
 
 /// A live, handshaken connection to the token of a home. Holds the home's lock until dropped:
-/// nobody else talks to this token meanwhile. Read and write it as a byte stream (COBS frames,
-/// [`pkms_protocol::framing`]); it also is a [`TimeoutStream`] for
-/// [`crate::transport::StreamTransport`].
+/// nobody else talks to this token meanwhile. It is a [`Transport`] (COBS frames,
+/// [`pkms_protocol::framing`]) over the link [`LaunchOptions::link`] chose.
 #[derive(Debug)]
 pub struct TokenConnection {
-    stream: UnixStream,
+    link: TokenLink,
     pid: u32,
     started: bool,
     firmware_version: String,
@@ -242,9 +351,9 @@ pub struct TokenConnection {
 }
 
 impl TokenConnection {
-    /// The socket to the token's UART (set read timeouts on it as needed).
-    pub fn stream(&self) -> &UnixStream {
-        &self.stream
+    /// The link this connection uses.
+    pub fn link(&self) -> Link {
+        self.link.link()
     }
 
     /// QEMU's process id.
@@ -263,27 +372,13 @@ impl TokenConnection {
     }
 }
 
-impl Read for TokenConnection {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.read(buf)
+impl Transport for TokenConnection {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        self.link.send(bytes)
     }
-}
 
-impl Write for TokenConnection {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
-}
-
-impl TimeoutStream for TokenConnection {
-    fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
-        self.stream.set_timeout(timeout)
-    }
-    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.stream.set_nonblocking(nonblocking)
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
+        self.link.recv(buf, timeout)
     }
 }
 
@@ -292,8 +387,9 @@ impl TimeoutStream for TokenConnection {
 /// 1. Creates `home` (mode 0700) and takes an exclusive flock on `token.lock`, waiting for any
 ///    other holder; the lock lives in the returned connection.
 /// 2. If the pid file names a live QEMU over this home's flash, started from the firmware
-///    image the options select (see [`firmware`]), connects to its socket and exchanges Hello within
-///    [`LaunchOptions::hello_timeout`] (warm path).
+///    image the options select (see [`firmware`]), connects to the socket of
+///    [`LaunchOptions::link`] and exchanges Hello within [`LaunchOptions::hello_timeout`]
+///    (warm path).
 /// 3. Otherwise (or if that fails) kills every QEMU over this flash file, creates the flash
 ///    file if missing (16 MiB of 0xFF), extracts the firmware, starts a detached QEMU and waits
 ///    up to [`LaunchOptions::start_timeout`] for its answer to Hello (cold path).
@@ -309,9 +405,9 @@ pub fn connect(home: &Path, opts: &LaunchOptions) -> Result<TokenConnection, Lau
 
     if let Some(record) = process::read_pid_file(&paths.pid_file) {
         if record.firmware_id == image.id() && process::is_token_process(record.pid, &paths.flash) {
-            if let Ok((stream, firmware_version)) = connect_socket(&paths.socket, opts.hello_timeout) {
+            if let Ok((link, firmware_version)) = connect_link(&paths, opts.link, opts.hello_timeout) {
                 return Ok(TokenConnection {
-                    stream,
+                    link,
                     pid: record.pid,
                     started: false,
                     firmware_version,
@@ -324,20 +420,21 @@ pub fn connect(home: &Path, opts: &LaunchOptions) -> Result<TokenConnection, Lau
     stop_all(&paths);
     let child = start(&paths, &image, opts, Mode::Detached)?;
     let pid = child.id();
-    process::write_pid_file(&paths.pid_file, &PidFile { pid, firmware_id: image.id().to_owned() })
+    let record = PidFile { pid, firmware_id: image.id().to_owned(), started: Some(SystemTime::now()) };
+    process::write_pid_file(&paths.pid_file, &record)
         .map_err(|e| LaunchError::io(format!("write {}", paths.pid_file.display()), e))?;
-    let (child, stream, firmware_version) = wait_ready(&paths, child, opts.start_timeout)?;
+    let (child, link, firmware_version) = wait_ready(&paths, child, opts)?;
     // Reap QEMU when it ends (idle timeout) while this process still runs; once this process
     // exits, QEMU is re-parented and lives on.
     thread::spawn(move || {
         let mut child = child;
         let _ = child.wait();
     });
-    Ok(TokenConnection { stream, pid, started: true, firmware_version, _lock: lock })
+    Ok(TokenConnection { link, pid, started: true, firmware_version, _lock: lock })
 }
 
 /// Kills every QEMU running over the flash file of `home` (SIGKILL, then waits until they are
-/// gone) and removes the pid file and socket. Returns how many were killed. Takes no lock, so
+/// gone) and removes the pid file and sockets. Returns how many were killed. Takes no lock, so
 /// it may be called while a [`TokenConnection`] to that home is open (that connection then
 /// reads end-of-stream). The flash file is untouched.
 pub fn kill_token(home: &Path) -> usize {
@@ -345,7 +442,66 @@ pub fn kill_token(home: &Path) -> usize {
     let killed = stop_all(&paths);
     let _ = fs::remove_file(&paths.pid_file);
     let _ = fs::remove_file(&paths.socket);
+    let _ = fs::remove_file(&paths.net_socket);
     killed
+}
+
+/// Stops the token of `home` between requests: takes the home's lock first (waiting for a
+/// connection in use to end, so no request is cut short), then does what [`kill_token`] does.
+/// Returns how many QEMUs were stopped (0 when none ran, or the home does not exist). The flash
+/// file is untouched; every update on it is atomic, so even a request cut short would leave it
+/// consistent.
+pub fn stop(home: &Path) -> Result<usize, LaunchError> {
+    let paths = TokenPaths::new(home);
+    if !paths.home.is_dir() {
+        return Ok(0);
+    }
+    let _lock = lock_home(&paths)?;
+    Ok(kill_token(home))
+}
+
+/// What [`status`] finds about the token of a home.
+#[derive(Debug, Clone)]
+pub struct TokenStatus {
+    /// QEMU's process id.
+    pub pid: u32,
+    /// When the launcher started it (from the pid file; `None` for a QEMU it did not start).
+    pub started: Option<SystemTime>,
+    /// The idle timeout it was started with (from its command line; zero means never).
+    pub idle_timeout: Option<Duration>,
+    /// The links its command line gives it.
+    pub links: Vec<Link>,
+    /// Whether it runs the firmware image the options select (otherwise the next connection
+    /// restarts it).
+    pub current_firmware: bool,
+    /// The home's files.
+    pub paths: TokenPaths,
+}
+
+impl TokenStatus {
+    /// How long it has been running, if known.
+    pub fn uptime(&self) -> Option<Duration> {
+        self.started.and_then(|t| SystemTime::now().duration_since(t).ok())
+    }
+}
+
+/// The running token of `home`, if any, found the way [`connect`] finds it (the pid file, then
+/// any QEMU over the home's flash file), its firmware compared with the image `opts` select.
+/// Takes no lock and starts nothing.
+pub fn status(home: &Path, opts: &LaunchOptions) -> Option<TokenStatus> {
+    let paths = TokenPaths::new(home);
+    let record =
+        process::read_pid_file(&paths.pid_file).filter(|r| process::is_token_process(r.pid, &paths.flash));
+    let image_id = firmware::Image::resolve(opts.firmware.as_deref()).map(|i| i.id().to_owned()).ok();
+    let (pid, started, current_firmware) = match record {
+        Some(r) => (r.pid, r.started, image_id.as_deref() == Some(r.firmware_id.as_str())),
+        None => (process::find_token_processes(&paths.flash).into_iter().next()?, None, false),
+    };
+    let cmdline = process::command_line(pid);
+    let idle_timeout = cmdline.iter().find_map(|arg| qemu::idle_secs_in(arg)).map(Duration::from_secs);
+    let links =
+        Link::ALL.into_iter().filter(|&link| cmdline.iter().any(|arg| qemu::serves(arg, link))).collect();
+    Some(TokenStatus { pid, started, idle_timeout, links, current_firmware, paths })
 }
 
 /// A token run in the foreground for tests: a child QEMU of this process over `dir`'s flash
@@ -357,13 +513,15 @@ pub fn kill_token(home: &Path) -> usize {
 pub struct PrivateToken {
     child: Child,
     paths: TokenPaths,
+    link: Link,
     boot_time: Duration,
     _lock: File,
 }
 
 impl PrivateToken {
     /// Starts the token over `dir` (created if needed; its flash file is kept, so starting
-    /// again over the same directory is a restart) and waits until it answers Hello.
+    /// again over the same directory is a restart) and waits until it answers Hello over
+    /// [`LaunchOptions::link`], the link [`PrivateToken::connect`] then uses.
     pub fn start(dir: &Path, opts: &LaunchOptions) -> Result<Self, LaunchError> {
         let image = firmware::Image::resolve(opts.firmware.as_deref())?;
         let paths = TokenPaths::new(dir);
@@ -372,15 +530,25 @@ impl PrivateToken {
         stop_all(&paths);
         let started = Instant::now();
         let child = start(&paths, &image, opts, Mode::Foreground)?;
-        let (child, stream, _) = wait_ready(&paths, child, opts.start_timeout)?;
-        drop(stream);
-        Ok(PrivateToken { child, paths, boot_time: started.elapsed(), _lock: lock })
+        let (child, link, _) = wait_ready(&paths, child, opts)?;
+        drop(link);
+        Ok(PrivateToken { child, paths, link: opts.link, boot_time: started.elapsed(), _lock: lock })
     }
 
-    /// A new connection to the token, handshaken (Hello) within `timeout`. The token serves
-    /// one connection at a time: drop the previous one first.
-    pub fn connect(&self, timeout: Duration) -> io::Result<UnixStream> {
-        connect_socket(&self.paths.socket, timeout).map(|(stream, _)| stream)
+    /// A new connection to the token over its link, handshaken (Hello) within `timeout`. The
+    /// token serves one connection at a time: drop the previous one first.
+    pub fn connect(&self, timeout: Duration) -> Result<TokenLink, LinkError> {
+        self.connect_over(self.link, timeout)
+    }
+
+    /// As [`PrivateToken::connect`], over `link`.
+    pub fn connect_over(&self, link: Link, timeout: Duration) -> Result<TokenLink, LinkError> {
+        connect_link(&self.paths, link, timeout).map(|(link, _)| link)
+    }
+
+    /// The link [`PrivateToken::connect`] uses.
+    pub fn link(&self) -> Link {
+        self.link
     }
 
     /// QEMU's process id.
@@ -415,6 +583,7 @@ impl Drop for PrivateToken {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = fs::remove_file(&self.paths.socket);
+        let _ = fs::remove_file(&self.paths.net_socket);
     }
 }
 
@@ -425,8 +594,10 @@ fn prepare_home(paths: &TokenPaths) -> Result<(), LaunchError> {
         .mode(0o700)
         .create(&paths.home)
         .map_err(|e| LaunchError::io(format!("create {}", paths.home.display()), e))?;
-    if paths.socket.as_os_str().len() > MAX_SOCKET_PATH {
-        return Err(LaunchError::SocketPathTooLong(paths.socket.clone()));
+    for socket in [&paths.socket, &paths.net_socket] {
+        if socket.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(LaunchError::SocketPathTooLong(socket.clone()));
+        }
     }
     Ok(())
 }
@@ -501,22 +672,30 @@ fn ensure_flash_file(path: &Path) -> Result<(), LaunchError> {
     })
 }
 
-/// Connects to the socket and runs the Hello probe.
-fn connect_socket(socket: &Path, timeout: Duration) -> io::Result<(UnixStream, String)> {
-    let mut stream = UnixStream::connect(socket)?;
-    let version = probe::hello(&mut stream, timeout)?;
-    Ok((stream, version))
+/// Connects to the socket of `link` and runs the Hello probe within `timeout` (for the packet
+/// link, SYNC first).
+fn connect_link(paths: &TokenPaths, link: Link, timeout: Duration) -> Result<(TokenLink, String), LinkError> {
+    let deadline = Instant::now() + timeout;
+    let stream = UnixStream::connect(paths.socket_of(link))?;
+    let mut link = match link {
+        Link::Ethernet => TokenLink::Ethernet(PacketTransport::open(stream, timeout)?),
+        Link::Uart => TokenLink::Uart(StreamTransport::new(stream)),
+    };
+    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+    let version = probe::hello(&mut link, left)?;
+    Ok((link, version))
 }
 
-/// Waits until the new QEMU's socket accepts and the token answers Hello. On failure the
-/// child is killed, so nothing is left running.
+/// Waits until the new QEMU's socket accepts and the token answers Hello over
+/// [`LaunchOptions::link`] within [`LaunchOptions::start_timeout`]. On failure the child is
+/// killed, so nothing is left running.
 fn wait_ready(
     paths: &TokenPaths,
     mut child: Child,
-    timeout: Duration,
-) -> Result<(Child, UnixStream, String), LaunchError> {
+    opts: &LaunchOptions,
+) -> Result<(Child, TokenLink, String), LaunchError> {
     let started = Instant::now();
-    let deadline = started + timeout;
+    let deadline = started + opts.start_timeout;
     let mut reason = String::from("the socket never appeared");
     loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -537,17 +716,14 @@ fn wait_ready(
                 tail: qemu::log_tail(&paths.log),
             });
         }
-        match UnixStream::connect(&paths.socket) {
-            Ok(mut stream) => match probe::hello(&mut stream, left) {
-                Ok(version) => return Ok((child, stream, version)),
-                Err(e) => reason = e.to_string(),
-            },
-            Err(e) => {
-                if !matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) {
-                    reason = e.to_string();
-                }
+        match connect_link(paths, opts.link, left) {
+            Ok((link, version)) => return Ok((child, link, version)),
+            Err(LinkError::Io(e))
+                if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) =>
+            {
                 thread::sleep(Duration::from_millis(2));
             }
+            Err(e) => reason = e.to_string(),
         }
     }
 }

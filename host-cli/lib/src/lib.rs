@@ -55,9 +55,13 @@ pub mod envelope;
 pub mod error;
 pub mod filesign;
 pub mod inprocess;
+pub mod interrupt;
 pub mod launcher;
 pub mod model;
+pub mod packet_link;
+pub mod pins;
 pub mod progress;
+pub mod session;
 pub mod transport;
 pub mod usb;
 

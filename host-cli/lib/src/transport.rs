@@ -61,8 +61,8 @@ const NAP_WINDOW: Duration = Duration::from_millis(2);
 
 /// A transport over a connected socket (unix or TCP).
 ///
-/// The QEMU token's UART holds one byte, so its answers arrive one `send` per byte (about 1–3 µs
-/// apart). A reader blocked in `read` is woken every few bytes, and each wake-up is paid for by
+/// The QEMU token's UART holds one byte, so its answers arrive one `send` per byte, microseconds
+/// apart. A reader blocked in `read` is woken every few bytes, and each wake-up is paid for by
 /// the QEMU thread producing them. So once part of a frame has arrived (the bytes read so far do
 /// not end with the frame delimiter 0x00), the rest is collected with non-blocking reads and
 /// [`NAP`]s between them, for up to [`NAP_WINDOW`] without a byte, then with a blocking read

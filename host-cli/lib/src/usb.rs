@@ -120,6 +120,12 @@ pub fn scan_sysfs(sys: &Path, dev: &Path) -> Vec<UsbToken> {
     let mut tokens = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
+        // Most entries are virtual terminals and ptys, which have no device: one readlink of the
+        // class entry tells, instead of resolving every component of their device path (this
+        // scan runs before every call to the default token).
+        if fs::read_link(entry.path()).is_ok_and(|t| t.components().any(|c| c.as_os_str() == "virtual")) {
+            continue;
+        }
         // The tty's device is the USB interface (e.g. 1-1:1.0); its parent is the USB device.
         let Ok(interface) = fs::canonicalize(entry.path().join("device")) else { continue };
         let Some(usb_device) = interface.parent() else { continue };

@@ -1,16 +1,16 @@
-//! End to end through the launcher: the QEMU token boots, answers frames on its socket, turns
-//! garbage and oversize frames into error frames and keeps serving, keeps its flash file across
-//! a restart, is shared warm between connections, serializes concurrent users, and is killed
-//! and restarted on demand. Prints the measured times (never asserts on them).
+//! End to end through the launcher: the QEMU token boots, answers frames over each of its links
+//! (the packet link and UART0), turns garbage and oversize frames into error frames and keeps
+//! serving, keeps its flash file across a restart, is shared warm between connections,
+//! serializes concurrent users, reports its status, and is stopped, killed and restarted on
+//! demand. Prints the measured times (never asserts on them).
 //!
 //! Needs `qemu-system-arm` (the README's test command installs it).
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pkms_lib::launcher::{self, LaunchError, LaunchOptions, PrivateToken};
+use pkms_lib::launcher::{self, LaunchError, LaunchOptions, Link, PrivateToken};
+use pkms_lib::transport::Transport;
 use pkms_protocol::framing::{self, Feed, FrameAccumulator};
 use pkms_protocol::limits::MAX_ENCODED_FRAME;
 use pkms_protocol::{
@@ -36,7 +36,7 @@ impl Reader {
     }
 
     /// The next complete frame's payload (COBS-decoded), or panics after TIMEOUT.
-    fn next_payload(&mut self, stream: &mut UnixStream) -> Vec<u8> {
+    fn next_payload(&mut self, stream: &mut dyn Transport) -> Vec<u8> {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let mut input: &[u8] = &self.pending.clone();
@@ -60,23 +60,21 @@ impl Reader {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(!left.is_zero(), "no frame from the token within {TIMEOUT:?}");
-            stream.set_read_timeout(Some(left)).unwrap();
             let mut buf = [0u8; 4096];
-            let n = stream.read(&mut buf).expect("read from the token");
-            assert!(n > 0, "the token closed the connection");
+            let n = stream.recv(&mut buf, left).expect("read from the token");
             self.pending.extend_from_slice(&buf[..n]);
         }
     }
 }
 
-fn send(stream: &mut UnixStream, id: u32, request: Request<'_>) {
+fn send(stream: &mut dyn Transport, id: u32, request: Request<'_>) {
     let mut buf = vec![0u8; MAX_ENCODED_FRAME];
     let n = framing::encode(&RequestFrame { id, now: Some(1_800_000_000), request }, &mut buf).unwrap();
-    stream.write_all(&buf[..n]).unwrap();
+    stream.send(&buf[..n]).unwrap();
 }
 
 /// Sends `request` and returns the payload of the answer, checking it carries `id`.
-fn call(stream: &mut UnixStream, reader: &mut Reader, id: u32, request: Request<'_>) -> Vec<u8> {
+fn call(stream: &mut dyn Transport, reader: &mut Reader, id: u32, request: Request<'_>) -> Vec<u8> {
     send(stream, id, request);
     let payload = reader.next_payload(stream);
     assert_eq!(framing::decode_response(&payload).unwrap().id, id);
@@ -87,7 +85,7 @@ fn decode(payload: &[u8]) -> ResponseFrame<'_> {
     framing::decode_response(payload).expect("a decodable response")
 }
 
-fn hello(stream: &mut UnixStream, reader: &mut Reader, id: u32) {
+fn hello(stream: &mut dyn Transport, reader: &mut Reader, id: u32) {
     let p = call(
         stream,
         reader,
@@ -105,7 +103,7 @@ fn hello(stream: &mut UnixStream, reader: &mut Reader, id: u32) {
 }
 
 /// GetInfo's key count, after checking the board states plainly what it is.
-fn info_key_count(stream: &mut UnixStream, reader: &mut Reader, id: u32) -> u32 {
+fn info_key_count(stream: &mut dyn Transport, reader: &mut Reader, id: u32) -> u32 {
     let p = call(stream, reader, id, Request::GetInfo(pkms_protocol::request::GetInfo {}));
     let frame = decode(&p);
     match frame.result {
@@ -122,7 +120,7 @@ fn info_key_count(stream: &mut UnixStream, reader: &mut Reader, id: u32) -> u32 
     }
 }
 
-fn random(stream: &mut UnixStream, reader: &mut Reader, id: u32, n: u16) -> Vec<u8> {
+fn random(stream: &mut dyn Transport, reader: &mut Reader, id: u32, n: u16) -> Vec<u8> {
     let p = call(
         stream,
         reader,
@@ -137,7 +135,7 @@ fn random(stream: &mut UnixStream, reader: &mut Reader, id: u32, n: u16) -> Vec<
 }
 
 /// The next frame must be an error frame (id 0) with `code`.
-fn expect_error_frame(stream: &mut UnixStream, reader: &mut Reader, code: ErrorCode) {
+fn expect_error_frame(stream: &mut dyn Transport, reader: &mut Reader, code: ErrorCode) {
     let p = reader.next_payload(stream);
     let frame = decode(&p);
     assert_eq!(frame.id, 0, "errors about undecodable frames carry id 0");
@@ -155,13 +153,24 @@ fn flash_bytes(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join("token.flash")).unwrap()
 }
 
-/// The token over its socket, frame by frame: handshake, info, randomness, garbage, oversize
-/// frames, and a restart that keeps the flash.
+/// The token over the packet link, frame by frame: handshake, info, randomness, garbage,
+/// oversize frames, and a restart that keeps the flash.
 #[test]
-fn private_token_serves_frames_rejects_garbage_and_keeps_its_flash() {
+fn private_token_over_the_packet_link_serves_frames_rejects_garbage_and_keeps_its_flash() {
+    serves_frames_rejects_garbage_and_keeps_its_flash(Link::Ethernet);
+}
+
+/// The same over UART0, the serial path the USB token shares.
+#[test]
+fn private_token_over_the_uart_serves_frames_rejects_garbage_and_keeps_its_flash() {
+    serves_frames_rejects_garbage_and_keeps_its_flash(Link::Uart);
+}
+
+fn serves_frames_rejects_garbage_and_keeps_its_flash(link: Link) {
     let dir = tempfile::tempdir().unwrap();
-    let token = PrivateToken::start(dir.path(), &options()).expect("start the QEMU token");
-    println!("boot to ready (spawn QEMU -> Hello answered): {}", millis(token.boot_time()));
+    let opts = LaunchOptions { link, ..options() };
+    let token = PrivateToken::start(dir.path(), &opts).expect("start the QEMU token");
+    println!("{link}: boot to ready (spawn QEMU -> Hello answered): {}", millis(token.boot_time()));
     let flash = flash_bytes(dir.path());
     assert_eq!(flash.len() as u64, launcher::FLASH_FILE_BYTES);
 
@@ -189,17 +198,17 @@ fn private_token_serves_frames_rejects_garbage_and_keeps_its_flash() {
     assert_eq!(decode(&p).result.unwrap_err().code, ErrorCode::Validation);
 
     // Bad COBS (a code byte pointing past the delimiter), then service continues.
-    s.write_all(&[0x05, 0x01, 0x00]).unwrap();
+    s.send(&[0x05, 0x01, 0x00]).unwrap();
     expect_error_frame(&mut s, &mut r, ErrorCode::MalformedFrame);
     hello(&mut s, &mut r, 6);
     // Valid COBS, but not a postcard request.
-    s.write_all(&[0x04, 0xff, 0xff, 0xff, 0x00]).unwrap();
+    s.send(&[0x04, 0xff, 0xff, 0xff, 0x00]).unwrap();
     expect_error_frame(&mut s, &mut r, ErrorCode::MalformedFrame);
     // A frame longer than the largest the token takes.
     let mut big = vec![0x55u8; MAX_ENCODED_FRAME + 100];
     big.push(0);
     let t = Instant::now();
-    s.write_all(&big).unwrap();
+    s.send(&big).unwrap();
     expect_error_frame(&mut s, &mut r, ErrorCode::FrameTooLarge);
     println!(
         "oversize frame ({} bytes) answered in {} ({:.0} KB/s host->token)",
@@ -237,7 +246,7 @@ fn private_token_serves_frames_rejects_garbage_and_keeps_its_flash() {
     drop(token);
     assert!(!std::fs::read(format!("/proc/{old_pid}/cmdline")).map(|c| !c.is_empty()).unwrap_or(false));
     assert_eq!(flash_bytes(dir.path()), flash_before, "the flash file is exactly what the token wrote");
-    let token = PrivateToken::start(dir.path(), &options()).expect("restart the QEMU token");
+    let token = PrivateToken::start(dir.path(), &opts).expect("restart the QEMU token");
     let mut s = token.connect(TIMEOUT).unwrap();
     let mut r = Reader::new();
     hello(&mut s, &mut r, 1);
@@ -271,9 +280,8 @@ impl Drop for KillOnDrop<'_> {
 }
 
 fn get_info_over(conn: &mut launcher::TokenConnection, id: u32) -> u32 {
-    let mut s = conn.stream().try_clone().unwrap();
     let mut r = Reader::new();
-    info_key_count(&mut s, &mut r, id)
+    info_key_count(conn, &mut r, id)
 }
 
 /// The kept-warm token of a home: a cold start, a warm reuse, concurrent users, a stale or

@@ -302,6 +302,16 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 let _ = client.authenticate(login.principal(), &pin);
             }
             client.factory_reset()?;
+            // The token has a new device key (and ended the session): pin it, since this host
+            // just reset it through a session with the old one.
+            ctx.disconnect();
+            let name = ctx.pin_name();
+            let key = ctx.connect_unsecured()?.device_key()?;
+            if let Some(name) = name {
+                pkms_lib::pins::PinStore::in_home(ctx.home()).replace(&name, &key)?;
+            }
+            ctx.disconnect();
+            eprintln!("The token was reset; its new device key {} is pinned.", key.fingerprint());
             Ok(())
         }
     }

@@ -7,6 +7,18 @@ use super::args::{kms_value_parser, merge_tags, parse_tags, TagsArg};
 use super::Context;
 use pkms_lib::model::{CreateKeyParams, DescribeKeyOutput, KeysPage};
 
+/// What `pkms info` prints: the token's GetInfo, the fingerprint of its device key (pinned in
+/// PKMS_HOME; compare it with what `pkms info` shows on a host you trust), and how this
+/// command reached it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InfoOutput<'a> {
+    #[serde(flatten)]
+    info: &'a pkms_lib::model::TokenInfo,
+    device_key_fingerprint: String,
+    session: &'static str,
+}
+
 /// Key management commands.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
@@ -73,7 +85,8 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::Info => {
             let info = ctx.raw_client()?.get_info()?; // GetInfo needs no PIN
-            ctx.emit(&info)
+            let fingerprint = ctx.device_key().map(|k| k.fingerprint()).unwrap_or_default();
+            ctx.emit(&InfoOutput { info: &info, device_key_fingerprint: fingerprint, session: "Encrypted" })
         }
         Commands::CreateKey { key_spec, key_usage, description, tags, user_presence_required } => {
             let params = CreateKeyParams {

@@ -17,6 +17,7 @@ use pkms_lib::datakey_cache::DataKeyError;
 use pkms_lib::envelope::KeyServiceError;
 use pkms_lib::error::Error;
 use pkms_lib::filesign::FileSignError;
+use pkms_lib::launcher::{LaunchOptions, Link};
 
 pub mod args;
 pub mod output;
@@ -30,10 +31,12 @@ pub mod files;
 pub mod keys;
 pub mod lifecycle;
 pub mod mac;
+pub mod pinning;
 pub mod policy;
 pub mod rotation;
 pub mod signing;
 pub mod tags;
+pub mod token;
 
 pub use output::OutputFormat;
 
@@ -45,7 +48,8 @@ Examples:
   pkms decrypt --ciphertext-blob fileb://secret.blob --encryption-context app=backup
 
 With no --device (or PKMS_DEVICE), pkms starts and uses the QEMU token whose flash lives in
-$PKMS_HOME (default: the user's data directory, e.g. ~/.local/share/pkms).";
+$PKMS_HOME (default: the user's data directory, e.g. ~/.local/share/pkms), over its packet link
+(--link uart: its serial line). `pkms token status|start|stop` manages that token.";
 
 /// Pocket KMS: an AWS-KMS-style key service on a USB token (or its QEMU emulation).
 #[derive(Debug, Parser)]
@@ -64,6 +68,10 @@ pub struct Cli {
     /// An empty PKMS_DEVICE counts as unset.
     #[arg(long, global = true, env = "PKMS_DEVICE")]
     pub device: Option<String>,
+    /// The link to the QEMU token: ethernet (the packet link over its LAN9118, default) or uart
+    /// (its serial line).
+    #[arg(long, global = true, env = "PKMS_LINK", value_parser = parse_link)]
+    pub link: Option<Link>,
     /// Print nothing on success (errors still go to stderr; the exit status tells the result).
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -120,6 +128,15 @@ pub enum Command {
     /// Key policies and grants.
     #[command(flatten)]
     Policy(policy::Commands),
+    /// The QEMU token of $PKMS_HOME: start, stop, status.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pkms token status\n  pkms token start\n  pkms token stop"
+    )]
+    Token(token::Commands),
+    /// Device key pinning: pin-device-key.
+    #[command(flatten)]
+    Pinning(pinning::Commands),
     /// The token's audit log: export, verify, checkpoint.
     #[command(
         subcommand,
@@ -143,8 +160,10 @@ pub struct Context {
     /// `--query`.
     pub query: Option<String>,
     device: Option<DeviceSpec>,
+    link: Option<Link>,
     home: PathBuf,
     client: Option<Client>,
+    device_key: Option<pkms_lib::session::DeviceKey>,
     logged_in: bool,
     login: auth::Login,
 }
@@ -157,11 +176,33 @@ impl Context {
             quiet,
             query,
             device,
+            link: None,
             home: connect::default_home(),
             client: None,
+            device_key: None,
             logged_in: false,
             login: auth::Login::default(),
         }
+    }
+
+    /// `$PKMS_HOME` (or the default home).
+    pub fn home(&self) -> &std::path::Path {
+        &self.home
+    }
+
+    /// Sets the link to the QEMU token (`--link`).
+    pub fn set_link(&mut self, link: Option<Link>) {
+        self.link = link;
+    }
+
+    /// How the QEMU token is started and reached: the environment's settings (PKMS_QEMU,
+    /// PKMS_IDLE_SECS, PKMS_LINK, PKMS_QEMU_FIRMWARE), `--link` over them.
+    pub fn launch_options(&self) -> LaunchOptions {
+        let mut opts = LaunchOptions::from_env();
+        if let Some(link) = self.link {
+            opts.link = link;
+        }
+        opts
     }
 
     /// How commands log in (`--principal`, `--pin-file`, PKMS_PIN).
@@ -186,17 +227,43 @@ impl Context {
         self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))
     }
 
-    /// The connected client without logging in (init, unblock-pin, factory-reset).
+    /// The connected client, in an encrypted session with the token whose device key is
+    /// pinned in PKMS_HOME ([`connect::secure`]), not logged in (init, unblock-pin,
+    /// factory-reset, info).
     pub fn raw_client(&mut self) -> anyhow::Result<&mut Client> {
         if self.client.is_none() {
             self.logged_in = false;
-            let c = match &self.device {
-                Some(d) => connect::open(d)?,
-                None => connect::open_default(&self.home)?,
-            };
+            let mut c = self.connect_unsecured()?;
+            let secured = connect::secure(&mut c, &self.home, self.pin_name().as_deref())?;
+            if secured.first_use {
+                eprintln!(
+                    "First connection to this token: pinned its device key {} in {}",
+                    secured.device_key.fingerprint(),
+                    pkms_lib::pins::PinStore::in_home(&self.home).path().display()
+                );
+            }
+            self.device_key = Some(secured.device_key);
             self.client = Some(c);
         }
         self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))
+    }
+
+    /// A connection with no session (only to read the device key of a token that changed it).
+    pub fn connect_unsecured(&mut self) -> anyhow::Result<Client> {
+        Ok(match &self.device {
+            Some(d) => connect::open(d)?,
+            None => connect::open_default_with(&self.home, &self.launch_options())?,
+        })
+    }
+
+    /// The name the token's device key is pinned under ([`connect::pin_name`]).
+    pub fn pin_name(&self) -> Option<String> {
+        connect::pin_name(self.device.as_ref())
+    }
+
+    /// The device key of the token the session was opened with.
+    pub fn device_key(&self) -> Option<&pkms_lib::session::DeviceKey> {
+        self.device_key.as_ref()
     }
 
     /// Closes the connection (releasing the token, and the QEMU home's lock, for other
@@ -326,7 +393,16 @@ fn hint(code: ErrorCode, operation: &str, message: &str) -> Option<&'static str>
 
 const LINK_HINT: &str =
     "Is the token reachable? Check --device / PKMS_DEVICE; with neither, pkms starts the \
-                         QEMU token of $PKMS_HOME (qemu-system-arm must be installed).";
+                         QEMU token of $PKMS_HOME (qemu-system-arm must be installed; `pkms token \
+                         status` shows it).";
+
+/// `--link` / PKMS_LINK (an empty PKMS_LINK counts as unset: the default).
+fn parse_link(s: &str) -> Result<Link, String> {
+    if s.trim().is_empty() {
+        return Ok(Link::default());
+    }
+    s.parse()
+}
 
 /// `encrypt-file` → `EncryptFile`.
 fn operation_name(subcommand: &str) -> String {
@@ -358,7 +434,8 @@ fn client_error(err: &anyhow::Error) -> Option<&Error> {
 }
 
 /// Prints an error to stderr (JSON with `--output json`, aws-cli's sentence otherwise) and
-/// returns the exit status: 252 bad arguments, 254 the token refused, 255 the link failed.
+/// returns the exit status: 252 bad arguments, 254 the token refused, 255 the link failed (or
+/// the token's device key changed), 130 interrupted.
 pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) -> i32 {
     let (kind, mut message, status) = if let Some(e) = client_error(err) {
         match e {
@@ -373,6 +450,8 @@ pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) 
                 (code.kms_name().to_owned(), m, 254)
             }
             Error::Link(l) => ("ConnectionError".to_owned(), format!("{l}. {LINK_HINT}"), 255),
+            Error::DeviceKeyChanged(c) => ("DeviceKeyChanged".to_owned(), c.to_string(), 255),
+            Error::Interrupted => ("Interrupted".to_owned(), "interrupted (Ctrl-C)".to_owned(), 130),
             Error::InvalidInput(m) => ("ValidationException".to_owned(), m.clone(), 252),
         }
     } else if let Some(c) = err.downcast_ref::<CliError>() {
@@ -400,6 +479,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let mut ctx = Context::new(cli.output, cli.quiet, cli.query, device);
+    ctx.set_link(cli.link);
     ctx.set_login(auth::Login { principal: cli.principal, pin_file: cli.pin_file });
     match cli.command {
         Command::Keys(c) => keys::run(c, &mut ctx),
@@ -415,6 +495,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Auth(c) => auth::run(c, &mut ctx),
         Command::Policy(c) => policy::run(c, &mut ctx),
         Command::Audit(c) => audit::run(c, &mut ctx),
+        Command::Token(c) => token::run(c, &mut ctx),
+        Command::Pinning(c) => pinning::run(c, &mut ctx),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut out = Vec::new();
@@ -426,6 +508,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The `pkms` binary: parses the arguments, runs, prints errors; returns the exit status.
 pub fn main() -> i32 {
+    // Ctrl-C: calls to the token stop, the command fails and the client closes its session on
+    // the way out; a second Ctrl-C ends the process at once.
+    let _ = ctrlc::set_handler(|| {
+        if pkms_lib::interrupt::request() {
+            std::process::exit(130);
+        }
+    });
     let matches = Cli::command().get_matches();
     let operation = operation_name(matches.subcommand_name().unwrap_or("pkms"));
     let cli = match Cli::from_arg_matches(&matches) {

@@ -14,20 +14,28 @@ use serde_json::Value;
 pub struct Env {
     dir: tempfile::TempDir,
     device: Option<String>,
+    link: Option<&'static str>,
 }
 
 impl Env {
     /// Runs use the default device: the QEMU token of a private `PKMS_HOME`.
     pub fn qemu() -> Self {
         let dir = tempfile::Builder::new().prefix("pkms-cli").tempdir().expect("temporary directory");
-        Env { dir, device: None }
+        Env { dir, device: None, link: None }
+    }
+
+    /// As [`Env::qemu`], reaching the token over `link` (`PKMS_LINK`: `ethernet` or `uart`).
+    pub fn qemu_over(link: &'static str) -> Self {
+        let mut env = Self::qemu();
+        env.link = Some(link);
+        env
     }
 
     /// Runs use the in-process token, its flash in a file of the private directory.
     pub fn in_process() -> Self {
         let dir = tempfile::Builder::new().prefix("pkms-cli").tempdir().expect("temporary directory");
         let device = format!("inprocess:{}", dir.path().join("flash.bin").display());
-        Env { dir, device: Some(device) }
+        Env { dir, device: Some(device), link: None }
     }
 
     /// The private `PKMS_HOME`.
@@ -55,7 +63,11 @@ impl Env {
             .env("PKMS_HOME", self.home())
             .env("PKMS_IDLE_SECS", "60")
             .env("PKMS_USB_SYSFS", self.dir.path().join("no-usb"))
-            .env_remove("PKMS_DEVICE");
+            .env_remove("PKMS_DEVICE")
+            .env_remove("PKMS_LINK");
+        if let Some(link) = self.link {
+            cmd.env("PKMS_LINK", link);
+        }
         if let Some(d) = &self.device {
             cmd.env("PKMS_DEVICE", d);
         }
@@ -88,9 +100,14 @@ impl Env {
 }
 
 impl Drop for Env {
+    /// Stops the home's token with `pkms token stop`; should that fail, kills it anyway, so no
+    /// test leaves a QEMU behind.
     fn drop(&mut self) {
         if self.device.is_none() && Path::new(&self.home()).exists() {
-            pkms_lib::launcher::kill_token(&self.home());
+            let stopped = self.run(&["token", "stop"]).status.success();
+            if pkms_lib::launcher::kill_token(&self.home()) > 0 || !stopped {
+                eprintln!("`pkms token stop` left a QEMU running for {}", self.home().display());
+            }
         }
     }
 }

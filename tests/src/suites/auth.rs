@@ -1,4 +1,4 @@
-//! Issue 5: who may use a key. PIN lockout and unblock with the PUK, a principal refused a key
+//! Who may use a key. PIN lockout and unblock with the PUK, a principal refused a key
 //! its policy does not grant and allowed once a grant exists, and an exported audit log that
 //! verifies offline until one byte of it changes.
 

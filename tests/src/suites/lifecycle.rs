@@ -1,4 +1,4 @@
-//! Issue 4: key states (Enabled → Disabled → PendingDeletion → Disabled → Enabled), deletion
+//! Key states (Enabled → Disabled → PendingDeletion → Disabled → Enabled), deletion
 //! when the window has passed, aliases, tags and descriptions.
 
 use pkms_lib::client::NO_CONTEXT;

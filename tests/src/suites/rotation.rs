@@ -1,4 +1,4 @@
-//! Issue 3: RotateKeyOnDemand, ListKeyRotations, scheduled rotation from host time,
+//! Rotation: RotateKeyOnDemand, ListKeyRotations, scheduled rotation from host time,
 //! ReEncrypt, and RetireKeyVersions.
 
 use pkms_lib::client::NO_CONTEXT;

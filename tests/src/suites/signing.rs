@@ -1,4 +1,4 @@
-//! Issue 4: ECC_NIST_P256 Sign / Verify / GetPublicKey (checked on the host with the p256
+//! Signing: ECC_NIST_P256 Sign / Verify / GetPublicKey (checked on the host with the p256
 //! crate), HMAC keys, versions of both, and the key-usage matrix.
 
 use p256::ecdsa::signature::hazmat::PrehashVerifier;

@@ -1,4 +1,4 @@
-//! Issue 2: CreateKey, DescribeKey, ListKeys, Encrypt, Decrypt, GenerateDataKey(WithoutPlaintext),
+//! Keys and symmetric cryptography: CreateKey, DescribeKey, ListKeys, Encrypt, Decrypt, GenerateDataKey(WithoutPlaintext),
 //! encryption context binding, tampering, unknown keys, size limits, and keys that survive a
 //! restart of the token.
 

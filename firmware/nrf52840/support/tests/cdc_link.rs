@@ -13,14 +13,14 @@ use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex as Cs;
 use embassy_sync::channel::Channel;
 use embassy_sync::signal::Signal;
 use pkms_firmware::mock_flash::MockFlash;
-use pkms_firmware::{Board, BoardInfo, FrameServer, Token, UserPresence};
+use pkms_firmware::{FrameServer, TestBoard, Token};
 use pkms_nrf52840_support::link::{
     run_usb_side, serve_forever, Disconnected, LineState, Link, Outgoing, Packet, PacketReceiver,
     PacketSender, Received, TokenSide, PACKET_SIZE, SESSION_START,
 };
 use pkms_protocol::framing::{self, Feed, FrameAccumulator};
 use pkms_protocol::messages::{Request, RequestFrame, Response};
-use pkms_protocol::{ErrorCode, Platform, PROTOCOL_VERSION};
+use pkms_protocol::{ErrorCode, PROTOCOL_VERSION};
 use rand_chacha::rand_core::SeedableRng;
 
 type TestToken = Token<pkms_firmware::Parts<MockFlash, rand_chacha::ChaCha20Rng, TestBoard>>;
@@ -119,24 +119,6 @@ impl LineState for MockLine {
 
 // ---------- the token ----------
 
-struct TestBoard;
-impl Board for TestBoard {
-    fn uptime_ms(&mut self) -> u64 {
-        0
-    }
-    fn user_presence(&mut self, _timeout_ms: u32) -> UserPresence {
-        UserPresence::Unsupported
-    }
-    fn info(&self) -> BoardInfo {
-        BoardInfo {
-            name: "cdc-link-test",
-            platform: Platform::Hardware,
-            entropy_source: "test",
-            key_protection: "none",
-        }
-    }
-}
-
 /// A test host attached to a running device (both halves on their own threads).
 struct Host {
     bus: &'static Bus,
@@ -163,7 +145,7 @@ fn start_device(prefill: impl FnOnce(&'static Link)) -> Host {
         let server: &'static mut FrameServer = Box::leak(Box::new(FrameServer::new()));
         let mut side = TokenSide::new(server);
         let rng = rand_chacha::ChaCha20Rng::from_seed([7; 32]);
-        let mut token = TestToken::new(MockFlash::new(64 * 1024), rng, TestBoard);
+        let mut token = TestToken::new(MockFlash::new(64 * 1024), rng, TestBoard::new());
         serve_forever(link, &mut side, &mut token, || thread::sleep(Duration::from_micros(200)))
     });
     Host { bus, link, acc: FrameAccumulator::new(), packets: Vec::new() }
@@ -286,6 +268,23 @@ fn leak_response(r: Response<'_>) -> Response<'static> {
         Response::Hello(pkms_protocol::reply::Hello { protocol_version, .. }) => {
             Response::Hello(pkms_protocol::reply::Hello { protocol_version, firmware_version: "" })
         }
+        Response::DeviceKey(pkms_protocol::reply::DeviceKey { public_key }) => {
+            Response::DeviceKey(pkms_protocol::reply::DeviceKey { public_key: Box::leak(public_key.to_vec().into_boxed_slice()) })
+        }
+        Response::SessionOpened(pkms_protocol::reply::SessionOpened { session_id, ephemeral, payload }) => {
+            Response::SessionOpened(pkms_protocol::reply::SessionOpened {
+                session_id,
+                ephemeral: Box::leak(ephemeral.to_vec().into_boxed_slice()),
+                payload: Box::leak(payload.to_vec().into_boxed_slice()),
+            })
+        }
+        Response::SessionFrame(pkms_protocol::reply::SessionFrame { session_id, counter, sealed }) => {
+            Response::SessionFrame(pkms_protocol::reply::SessionFrame {
+                session_id,
+                counter,
+                sealed: Box::leak(sealed.to_vec().into_boxed_slice()),
+            })
+        }
         Response::Random(pkms_protocol::reply::Random { plaintext }) => {
             Response::Random(pkms_protocol::reply::Random { plaintext: Box::leak(plaintext.to_vec().into_boxed_slice()) })
         }
@@ -294,7 +293,7 @@ fn leak_response(r: Response<'_>) -> Response<'static> {
 }
 
 fn encode(id: u32, request: Request<'_>) -> Vec<u8> {
-    let mut out = vec![0u8; 256];
+    let mut out = vec![0u8; 1024];
     let n = framing::encode(&RequestFrame { id, now: None, request }, &mut out).unwrap();
     out.truncate(n);
     out
@@ -524,7 +523,7 @@ fn the_token_side_alone_drops_partial_frames_on_a_new_session() {
     let server: &'static mut FrameServer = Box::leak(Box::new(FrameServer::new()));
     let mut side = TokenSide::new(server);
     let mut token =
-        TestToken::new(MockFlash::new(64 * 1024), rand_chacha::ChaCha20Rng::from_seed([1; 32]), TestBoard);
+        TestToken::new(MockFlash::new(64 * 1024), rand_chacha::ChaCha20Rng::from_seed([1; 32]), TestBoard::new());
     let req = hello(80);
     let mut out = Vec::new();
     side.handle(&mut token, &Received { session: 1, packet: Packet::new(&req[..4]).unwrap() }, 1, |o| {
@@ -545,35 +544,72 @@ fn the_token_side_alone_drops_partial_frames_on_a_new_session() {
 }
 
 #[test]
-fn closing_the_port_ends_the_authenticated_session() {
+fn closing_the_port_ends_every_session() {
     use pkms_protocol::access::AuditFullMode;
+    use pkms_protocol::session::host::Handshake;
     let mut host = start_device(|_| {});
     host.connect();
-    host.send_split(
-        &encode(
-            80,
-            Request::Initialize(pkms_protocol::request::Initialize {
-                pin: b"246810",
-                puk: b"1234567890abcdef",
-                audit_full: AuditFullMode::Overwrite,
-            }),
-        ),
-        |_| 64,
+    // The device key (its SubjectPublicKeyInfo ends with the 65-byte SEC1 point), then a session.
+    host.send_split(&encode(78, Request::GetDeviceKey(pkms_protocol::request::GetDeviceKey {})), |_| 64);
+    let Ok(Response::DeviceKey(pkms_protocol::reply::DeviceKey { public_key })) = host.response().1 else {
+        panic!("no device key")
+    };
+    let mut device = [0u8; 65];
+    device.copy_from_slice(&public_key[public_key.len() - 65..]);
+    let handshake = Handshake::start(&device, &mut rand_chacha::ChaCha20Rng::seed_from_u64(5)).unwrap();
+    let opening = encode(
+        79,
+        Request::OpenSession(pkms_protocol::request::OpenSession { ephemeral: &handshake.ephemeral, payload: &handshake.payload }),
     );
-    assert!(host.response().1.is_ok(), "initialise the token");
-    host.send_split(&encode(81, Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin: b"246810" })), |_| 64);
-    assert!(host.response().1.is_ok(), "authenticate as admin");
-    host.send_split(&random(82, 8), |_| 64);
-    assert!(matches!(host.response().1, Ok(Response::Random(pkms_protocol::reply::Random { .. }))), "the session allows GenerateRandom");
-    // The host closes the port and another program opens it: no Hello, but a new connection.
+    host.send_split(&opening, |_| 64);
+    let Ok(Response::SessionOpened(pkms_protocol::reply::SessionOpened { session_id, ephemeral, payload })) = host.response().1
+    else {
+        panic!("no session")
+    };
+    let keys = handshake.finish(session_id, ephemeral, payload).expect("the handshake verifies");
+    let mut counter = 0u64;
+    let mut sealed_call = |host: &mut Host, id: u32, request: Request<'_>| {
+        let mut inner = vec![0u8; 512];
+        let n = postcard::to_slice(&RequestFrame { id, now: None, request }, &mut inner).unwrap().len();
+        inner.truncate(n);
+        let tag = keys.seal_at(counter, &mut inner);
+        inner.extend_from_slice(&tag);
+        let frame = encode(
+            id,
+            Request::SessionFrame(pkms_protocol::request::SessionFrame { session_id, counter, sealed: &inner }),
+        );
+        host.send_split(&frame, |_| 64);
+        let (got, r) = host.response_skipping_garbage();
+        assert_eq!(got, id);
+        let answer = match r {
+            Ok(Response::SessionFrame(pkms_protocol::reply::SessionFrame { sealed, counter: c, .. })) => {
+                assert_eq!(c, counter);
+                let (text, tag) = sealed.split_at(sealed.len() - 16);
+                let mut text = text.to_vec();
+                keys.open_at(c, &mut text, tag).expect("the answer opens");
+                let frame = framing::decode_response(&text).unwrap();
+                Ok(frame.result.map(|_| ()).map_err(|e| e.code))
+            }
+            Ok(other) => panic!("{other:?}"),
+            Err(code) => Err(code),
+        };
+        counter += 1;
+        answer
+    };
+    let init = Request::Initialize(pkms_protocol::request::Initialize {
+        pin: b"246810",
+        puk: b"1234567890abcdef",
+        audit_full: AuditFullMode::Overwrite,
+    });
+    assert_eq!(sealed_call(&mut host, 80, init), Ok(Ok(())), "initialise the token in the session");
+    let random = || Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 8 });
+    assert_eq!(sealed_call(&mut host, 82, random()), Ok(Ok(())), "the session allows GenerateRandom");
+    // The host closes the port and another program opens it: the session is over.
     let open = host.link.active_session();
     host.set_dtr(false);
     host.wait_session_change(open);
     let closed = host.link.active_session();
     host.set_dtr(true);
     host.wait_session_change(closed);
-    host.send_split(&random(83, 8), |_| 64);
-    let (id, r) = host.response_skipping_garbage();
-    assert_eq!(id, 83);
-    assert_eq!(r.err(), Some(ErrorCode::AuthenticationFailed), "the earlier session must not carry over");
+    assert_eq!(sealed_call(&mut host, 83, random()), Err(ErrorCode::SessionEnded), "the session must not carry over");
 }

@@ -10,7 +10,7 @@ use pkms_protocol::access::{
     checkpoint_digest, AuditEntry, AuditFullMode, Condition, ConditionKind, Effect, Policy, Role, Statement,
     AUDIT_ENTRY_LEN, PIN_RETRIES,
 };
-use pkms_protocol::messages::{Request, RequestFrame, Response};
+use pkms_protocol::messages::{Request, Response};
 use pkms_protocol::Action;
 use pkms_protocol::{ErrorCode, KeySpec};
 
@@ -20,16 +20,29 @@ use crate::audit::{CAPACITY, DROP_CHUNK};
 const PIN: &[u8] = b"246810";
 const PUK: &[u8] = b"puk-12345678";
 
+/// Initialises the token inside a new session (the PIN and PUK never travel in the clear); the
+/// session is then the administrator's.
 fn init(h: &mut Harness, mode: AuditFullMode) {
+    h.open_session();
     h.ok(Request::Initialize(pkms_protocol::request::Initialize { pin: PIN, puk: PUK, audit_full: mode }));
 }
 
+/// The host closes its session and starts over in the clear.
 fn hello(h: &mut Harness) {
+    h.close_session();
     h.ok(Request::Hello(pkms_protocol::request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION }));
 }
 
+/// A new session with no login.
+fn anonymous_session(h: &mut Harness) {
+    h.close_session();
+    h.open_session();
+}
+
+/// A new session, logged in as `who`.
 fn login(h: &mut Harness, who: &str, pin: &[u8]) {
-    hello(h);
+    h.close_session();
+    h.open_session();
     h.ok(Request::Authenticate(pkms_protocol::request::Authenticate { principal: who, pin }));
 }
 
@@ -82,7 +95,8 @@ fn open_token_works_without_pin_until_init_then_needs_a_session() {
     assert_eq!(encrypt_code(&mut h, &k, &[]), None);
     init(&mut h, AuditFullMode::Overwrite);
     assert!(initialized(&mut h));
-    // The initialising connection is the administrator's; a new connection has no session.
+    // The initialising session is the administrator's; in the clear nothing but Hello, GetInfo,
+    // GetDeviceKey and the handshake is served any more.
     assert_eq!(encrypt_code(&mut h, &k, &[]), None);
     hello(&mut h);
     assert_eq!(encrypt_code(&mut h, &k, &[]), Some(ErrorCode::AuthenticationFailed));
@@ -90,17 +104,24 @@ fn open_token_works_without_pin_until_init_then_needs_a_session() {
         h.code(Request::ListKeys(pkms_protocol::request::ListKeys { limit: None, marker: None })),
         ErrorCode::AuthenticationFailed
     );
-    // GetInfo and Hello still work.
     assert!(initialized(&mut h));
-    assert_eq!(
-        h.code(Request::Authenticate(pkms_protocol::request::Authenticate {
-            principal: "admin",
-            pin: b"999999"
-        })),
-        ErrorCode::AuthenticationFailed
-    );
+    // Not even the right PIN is taken in the clear (and it costs no try: it was never checked).
+    let (code, msg) =
+        h.err(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin: PIN }));
+    assert_eq!(code, ErrorCode::AuthenticationFailed);
+    assert!(msg.contains("encrypted session"), "{msg}");
+    // A session without a login gets no further than the clear did.
+    h.open_session();
     assert_eq!(encrypt_code(&mut h, &k, &[]), Some(ErrorCode::AuthenticationFailed));
+    let (code, msg) = h.err(Request::Authenticate(pkms_protocol::request::Authenticate {
+        principal: "admin",
+        pin: b"999999",
+    }));
+    assert_eq!(code, ErrorCode::AuthenticationFailed);
+    let left = std::format!("{} tries left", PIN_RETRIES - 1);
+    assert!(msg.contains(&left), "only the wrong PIN in the session cost a try: {msg}");
     h.ok(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin: PIN }));
+    assert_eq!(retries(&mut h, "admin"), PIN_RETRIES);
     assert_eq!(encrypt_code(&mut h, &k, &[]), None);
     // A second Initialize is refused; a restart keeps the token initialised and the session gone.
     assert_eq!(
@@ -141,7 +162,7 @@ fn eight_wrong_pins_lock_until_the_puk_unblocks_and_wrong_puks_leave_factory_res
     add_user(&mut h, "bob", b"135790");
     let k = s(&h.create(KeySpec::SymmetricDefault));
     for i in 1..PIN_RETRIES {
-        hello(&mut h);
+        anonymous_session(&mut h);
         let (code, msg) = h.err(Request::Authenticate(pkms_protocol::request::Authenticate {
             principal: "bob",
             pin: b"000000",
@@ -167,7 +188,7 @@ fn eight_wrong_pins_lock_until_the_puk_unblocks_and_wrong_puks_leave_factory_res
     login(&mut h, "admin", PIN);
     assert_eq!(retries(&mut h, "bob"), 0);
     // Wrong PUK costs a PUK try; the right one unblocks with a new PIN.
-    hello(&mut h);
+    anonymous_session(&mut h);
     assert_eq!(
         h.code(Request::UnblockPin(pkms_protocol::request::UnblockPin {
             principal: "bob",
@@ -205,7 +226,7 @@ fn eight_wrong_pins_lock_until_the_puk_unblocks_and_wrong_puks_leave_factory_res
         ErrorCode::AccessDenied
     );
     // Eight wrong PUKs block the PUK for good.
-    hello(&mut h);
+    anonymous_session(&mut h);
     for _ in 1..PIN_RETRIES {
         assert_eq!(
             h.code(Request::UnblockPin(pkms_protocol::request::UnblockPin {
@@ -260,9 +281,11 @@ fn a_power_cut_at_any_byte_of_a_pin_check_never_gains_a_try() {
     hello(&mut h);
     let start = h.token.into_flash();
     let mut points = 0;
+    let mut verdicts = 0;
     for pin in [&b"000000"[..], &b"135790"[..]] {
         let total = {
             let mut h = Harness::with_flash(start.clone());
+            h.open_session();
             let before = h.token.flash().cut_points();
             let _ =
                 h.call(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "bob", pin }));
@@ -271,28 +294,36 @@ fn a_power_cut_at_any_byte_of_a_pin_check_never_gains_a_try() {
         assert!(total > 0);
         for cut in 0..total {
             let mut h = Harness::with_flash(start.clone());
+            h.open_session();
             h.token.core.flash_mut().cut_power_after(cut);
-            let verdict = match h
+            let compared = crate::auth::pin::COMPARISONS.with(|c| c.get());
+            let answer = h
                 .call(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "bob", pin }))
                 .get()
-            {
-                Ok(_) => true,
-                Err(e) => matches!(e.code, ErrorCode::AuthenticationFailed | ErrorCode::PinLocked),
-            };
+                .map(|_| ())
+                .map_err(|e| e.code);
+            // Whether the PIN was compared: what an attacker watching the token's power draw
+            // would learn before cutting it.
+            let verdict = crate::auth::pin::COMPARISONS.with(|c| c.get()) > compared;
+            assert!(answer.is_err(), "cut {cut}/{total}: an answer left a token whose power was cut");
+            verdicts += usize::from(verdict);
             let mut flash = h.token.into_flash();
             flash.restore_power();
             let mut h = Harness::with_flash_seed(flash, 500 + cut);
             login(&mut h, "admin", PIN);
             let left = retries(&mut h, "bob");
-            // Nothing persisted yet means nothing was checked yet: the answer was no verdict.
+            // A PIN is compared only after the try it costs is on flash: a wrong PIN that was
+            // compared always leaves one try fewer; the right one leaves one fewer or all.
+            let wrong = pin != b"135790";
             assert!(
-                left == PIN_RETRIES - 1 || (left == PIN_RETRIES && !verdict),
-                "cut {cut}/{total}: {left} left, verdict {verdict}"
+                if verdict && wrong { left == PIN_RETRIES - 1 } else { left >= PIN_RETRIES - 1 },
+                "cut {cut}/{total}: {left} left, compared {verdict}"
             );
             points += 1;
         }
     }
-    std::println!("PIN check: {points} cut points");
+    assert!(verdicts > 0, "no cut point reached the PIN check");
+    std::println!("PIN check: {points} cut points, {verdicts} with a verdict");
 }
 
 #[test]
@@ -449,9 +480,9 @@ fn policies_and_grants_decide_who_may_use_a_key() {
 }
 
 /// Entries, head sequence, head hash, head signature, public key, first sequence, base signature.
-type Export = (Vec<AuditEntry>, u64, [u8; 32], Vec<u8>, Vec<u8>, u64, Vec<u8>);
+pub(super) type Export = (Vec<AuditEntry>, u64, [u8; 32], Vec<u8>, Vec<u8>, u64, Vec<u8>);
 
-fn read_all(h: &mut Harness) -> Export {
+pub(super) fn read_all(h: &mut Harness) -> Export {
     let (seq, hash, sig, first, pk, base) = match h
         .ok(Request::GetAuditCheckpoint(pkms_protocol::request::GetAuditCheckpoint {}))
         .get()
@@ -521,29 +552,63 @@ fn verify_chain(
 }
 
 #[test]
-fn every_request_is_chained_into_the_audit_log_with_a_signed_checkpoint() {
+fn every_request_of_a_principal_and_every_secret_tried_is_chained_into_the_audit_log() {
     let mut h = Harness::new();
     let k0 = s(&h.create(KeySpec::SymmetricDefault));
     init(&mut h, AuditFullMode::Overwrite);
     let k = h.create(KeySpec::SymmetricDefault);
     h.encrypt(&s(&k), b"x", &[]);
     hello(&mut h);
-    assert_eq!(encrypt_code(&mut h, &k0, &[]), Some(ErrorCode::AuthenticationFailed));
-    login(&mut h, "admin", PIN);
+    // Requests from no one (in the clear, or in a session before Authenticate) write nothing,
+    // except the tries of a secret.
+    let before = h.token.flash().cut_points();
+    for _ in 0..50 {
+        assert_eq!(encrypt_code(&mut h, &k0, &[]), Some(ErrorCode::AuthenticationFailed));
+        assert!(initialized(&mut h));
+        h.device_key();
+        h.open_session();
+        assert_eq!(encrypt_code(&mut h, &k0, &[]), Some(ErrorCode::AuthenticationFailed));
+        h.close_session();
+    }
+    assert_eq!(h.token.flash().cut_points(), before, "anonymous requests wrote to or erased the flash");
+    // Failed tries of a secret with no one logged in are counted, and the count written as one
+    // entry before the next one.
+    let entries_before = h.token.core.entries(crate::records::Kind::Audit).len();
+    h.open_session();
+    for (who, pin) in [("admin", &b"999999"[..]), ("admin", b"999998"), ("nobody", b"999997")] {
+        assert_eq!(
+            h.code(Request::Authenticate(pkms_protocol::request::Authenticate { principal: who, pin })),
+            ErrorCode::AuthenticationFailed
+        );
+    }
+    assert_eq!(
+        h.code(Request::FactoryReset(pkms_protocol::request::FactoryReset {
+            confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION
+        })),
+        ErrorCode::AccessDenied
+    );
+    assert_eq!(
+        h.token.core.entries(crate::records::Kind::Audit).len(),
+        entries_before,
+        "failed tries are counted in RAM first"
+    );
+    h.ok(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin: PIN }));
     let (entries, seq, hash, sig, pk, first, base) = read_all(&mut h);
     verify_chain(&entries, seq, &hash, &sig, &pk, first, &base);
     let names: Vec<&str> =
-        entries.iter().map(|e| pkms_protocol::Operation::from_index(e.operation).unwrap().name()).collect();
-    assert_eq!(names, ["Initialize", "CreateKey", "Encrypt", "Hello", "Encrypt", "Hello", "Authenticate"]);
+        entries.iter().map(|e| pkms_protocol::access::audit_operation_name(e.operation).unwrap()).collect();
+    assert_eq!(
+        names,
+        ["Initialize", "CreateKey", "Encrypt", "CloseSession", "FailedAttempts", "Authenticate"]
+    );
     assert_eq!(entries[1].key_id, k.0);
     assert_eq!(entries[2].key_id, k.0);
     assert_eq!(entries[2].key_version, 1);
     assert_eq!(entries[2].principal_name(), "admin");
     assert_eq!(entries[4].principal_name(), "");
-    assert_eq!(
-        entries[4].result as usize,
-        ErrorCode::ALL.iter().position(|c| *c == ErrorCode::AuthenticationFailed).unwrap() + 1
-    );
+    assert_eq!(entries[4].key_version, 4, "three wrong PINs and a refused reset");
+    assert_eq!(entries[5].principal_name(), "admin");
+    assert_eq!(entries[5].result, 0);
     // The log survives a restart and the chain continues.
     let mut h = h.restart();
     login(&mut h, "admin", PIN);
@@ -709,83 +774,6 @@ fn matrix_of_principals_actions_and_context_conditions() {
     assert!(cells >= 80);
 }
 
-/// A board whose clock the test moves.
-struct ClockBoard(std::rc::Rc<std::cell::Cell<u64>>);
-
-impl Board for ClockBoard {
-    fn uptime_ms(&mut self) -> u64 {
-        self.0.get()
-    }
-    fn user_presence(&mut self, _timeout_ms: u32) -> UserPresence {
-        UserPresence::Unsupported
-    }
-    fn info(&self) -> BoardInfo {
-        TestBoard { presence: UserPresence::Unsupported, asked: 0 }.info()
-    }
-}
-
-fn call_on(
-    t: &mut Token<crate::Parts<MockFlash, ChaCha20Rng, ClockBoard>>,
-    request: Request<'_>,
-) -> Result<(), ErrorCode> {
-    let frame = RequestFrame { id: 9, now: Some(T0), request };
-    let mut buf = std::vec![0u8; 4096];
-    let n = postcard::to_slice(&frame, &mut buf).unwrap().len();
-    let mut out = std::vec![0u8; pkms_protocol::limits::MAX_ENCODED_FRAME];
-    let m = t.handle_payload(&buf[..n], &mut out);
-    let mut frame = out[..m - 1].to_vec();
-    let k = pkms_protocol::framing::cobs_decode_in_place(&mut frame).unwrap().len();
-    let r =
-        pkms_protocol::framing::decode_response(&frame[..k]).unwrap().result.map(|_| ()).map_err(|e| e.code);
-    r
-}
-
-#[test]
-fn sessions_end_after_the_idle_timeout_and_at_the_next_hello() {
-    let clock = std::rc::Rc::new(std::cell::Cell::new(1_000));
-    let mut t =
-        Token::new(MockFlash::new(256 * 1024), ChaCha20Rng::seed_from_u64(3), ClockBoard(clock.clone()));
-    call_on(
-        &mut t,
-        Request::Initialize(pkms_protocol::request::Initialize {
-            pin: PIN,
-            puk: PUK,
-            audit_full: AuditFullMode::Overwrite,
-        }),
-    )
-    .unwrap();
-    let list = || Request::ListKeys(pkms_protocol::request::ListKeys { limit: None, marker: None });
-    call_on(&mut t, list()).unwrap();
-    // Used within the timeout: the session stays, and each use restarts the timeout.
-    for _ in 0..3 {
-        clock.set(clock.get() + crate::auth::SESSION_IDLE_MS - 1);
-        call_on(&mut t, list()).unwrap();
-    }
-    clock.set(clock.get() + crate::auth::SESSION_IDLE_MS + 1);
-    assert_eq!(call_on(&mut t, list()), Err(ErrorCode::AuthenticationFailed));
-    call_on(
-        &mut t,
-        Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin: PIN }),
-    )
-    .unwrap();
-    call_on(&mut t, list()).unwrap();
-    call_on(
-        &mut t,
-        Request::Hello(pkms_protocol::request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION }),
-    )
-    .unwrap();
-    assert_eq!(call_on(&mut t, list()), Err(ErrorCode::AuthenticationFailed));
-    // The board ends the connection (a USB DTR drop).
-    call_on(
-        &mut t,
-        Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin: PIN }),
-    )
-    .unwrap();
-    call_on(&mut t, list()).unwrap();
-    t.end_connection();
-    assert_eq!(call_on(&mut t, list()), Err(ErrorCode::AuthenticationFailed));
-}
-
 #[test]
 fn grants_are_bounded_and_oversize_inputs_are_refused() {
     let mut h = Harness::new();
@@ -901,12 +889,15 @@ fn check_stored_log(h: &mut Harness) -> u64 {
 fn a_power_cut_at_any_byte_of_an_audit_append_that_drops_old_entries_keeps_a_verifiable_log() {
     let mut h = Harness::new();
     init(&mut h, AuditFullMode::Overwrite);
-    while h.token.core.entries(crate::records::Kind::Audit).len() < CAPACITY {
+    // One short of full: the administrator's Authenticate after the restart fills it.
+    while h.token.core.entries(crate::records::Kind::Audit).len() < CAPACITY - 1 {
         h.ok(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1 }));
     }
     let start = h.token.into_flash();
     let total = {
         let mut h = Harness::with_flash(start.clone());
+        login(&mut h, "admin", PIN);
+        assert_eq!(h.token.core.entries(crate::records::Kind::Audit).len(), CAPACITY);
         let before = h.token.flash().cut_points();
         h.call(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1 }));
         h.token.flash().cut_points() - before
@@ -915,6 +906,7 @@ fn a_power_cut_at_any_byte_of_an_audit_append_that_drops_old_entries_keeps_a_ver
     let mut dropped_seen = false;
     for cut in 0..total {
         let mut h = Harness::with_flash(start.clone());
+        login(&mut h, "admin", PIN);
         h.token.core.flash_mut().cut_power_after(cut);
         h.call(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1 }));
         let mut flash = h.token.into_flash();
@@ -934,4 +926,107 @@ fn a_power_cut_at_any_byte_of_an_audit_append_that_drops_old_entries_keeps_a_ver
     }
     assert!(dropped_seen, "no cut reached the drop");
     std::println!("audit drop: {total} cut points");
+}
+
+/// Factory reset goes by the registry of record kinds: a record of every kind is planted (a
+/// kind added to the registry later is planted too), and afterwards every kind the registry says
+/// a reset erases is empty and the device key was replaced (so nothing wrapped under the old one
+/// opens).
+#[test]
+fn factory_reset_erases_every_kind_the_registry_says_it_erases() {
+    use crate::records::{DeviceRecord, Kind, OnReset, SINGLETON_ID};
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    let k = s(&h.create(KeySpec::SymmetricDefault));
+    let blob = h.encrypt(&k, b"before the reset", &[]);
+    let planted = [0xEE; 16];
+    for kind in Kind::ALL {
+        h.token.core.store_mut().put(kind.byte(), &planted, b"planted").unwrap();
+    }
+    let old_root = h.token.core.read::<DeviceRecord>(&SINGLETON_ID).unwrap().unwrap().root_key;
+    h.ok(Request::FactoryReset(pkms_protocol::request::FactoryReset {
+        confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION,
+    }));
+    for kind in Kind::ALL {
+        match kind.on_factory_reset() {
+            OnReset::Erase => assert!(h.token.core.entries(*kind).is_empty(), "{kind:?} survived the reset"),
+            OnReset::Replace => {
+                let new_root = h.token.core.read::<DeviceRecord>(&SINGLETON_ID).unwrap().unwrap().root_key;
+                assert_ne!(new_root, old_root, "{kind:?} was not replaced");
+            }
+        }
+    }
+    assert!(!initialized(&mut h));
+    assert_eq!(h.decrypt(&blob, &[]).unwrap_err().0, ErrorCode::InvalidCiphertext);
+}
+
+/// Anonymous traffic (Hellos, handshakes, requests refused for want of a login, failed tries of
+/// a PIN for names that do not exist) neither pushes retained entries out of an overwriting log
+/// nor fills a refusing one: it adds at most one entry before the next one of someone with a PIN.
+#[test]
+fn anonymous_traffic_neither_pushes_entries_out_nor_fills_a_refusing_log() {
+    for mode in [AuditFullMode::Overwrite, AuditFullMode::Refuse] {
+        let mut h = Harness::new();
+        init(&mut h, mode);
+        // A log one entry short of full once the administrator's CloseSession is in.
+        while h.token.core.entries(crate::records::Kind::Audit).len() < CAPACITY - 2 {
+            h.ok(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1 }));
+        }
+        hello(&mut h);
+        assert_eq!(h.token.core.entries(crate::records::Kind::Audit).len(), CAPACITY - 1);
+        let first = h.token.core.entries(crate::records::Kind::Audit).first().map(|e| e.id);
+        for i in 0..40 {
+            h.ok(Request::Hello(pkms_protocol::request::Hello {
+                protocol_version: pkms_protocol::PROTOCOL_VERSION,
+            }));
+            assert!(initialized(&mut h));
+            anonymous_session(&mut h);
+            assert_eq!(
+                h.code(Request::ListKeys(pkms_protocol::request::ListKeys { limit: None, marker: None })),
+                ErrorCode::AuthenticationFailed
+            );
+            let name = std::format!("nobody{i}");
+            assert_eq!(
+                h.code(Request::Authenticate(pkms_protocol::request::Authenticate {
+                    principal: &name,
+                    pin: b"000000"
+                })),
+                ErrorCode::AuthenticationFailed
+            );
+            h.close_session();
+        }
+        let entries = h.token.core.entries(crate::records::Kind::Audit);
+        assert_eq!(entries.len(), CAPACITY - 1, "{mode:?}: anonymous traffic added entries");
+        assert_eq!(entries.first().map(|e| e.id), first, "{mode:?}: anonymous traffic pushed entries out");
+        // The administrator still gets in, and the log tells of the 40 failed tries when there is
+        // room for it: at once when overwriting, after the trim when refusing.
+        login(&mut h, "admin", PIN);
+        let (entries, ..) = read_all(&mut h);
+        let names: Vec<&str> = entries
+            .iter()
+            .map(|e| pkms_protocol::access::audit_operation_name(e.operation).unwrap())
+            .collect();
+        match mode {
+            AuditFullMode::Overwrite => {
+                assert_eq!(names[names.len() - 2..], ["FailedAttempts", "Authenticate"]);
+                assert_eq!(entries[entries.len() - 2].key_version, 40);
+            }
+            AuditFullMode::Refuse => {
+                assert_eq!(names.last(), Some(&"Authenticate"), "the login took the last place");
+                assert!(!names.contains(&"FailedAttempts"));
+                let last = entries.last().unwrap().sequence;
+                h.ok(Request::TrimAuditLog(pkms_protocol::request::TrimAuditLog {
+                    through_sequence: last - 1,
+                }));
+                h.ok(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1 }));
+                let (entries, ..) = read_all(&mut h);
+                let names: Vec<&str> = entries
+                    .iter()
+                    .map(|e| pkms_protocol::access::audit_operation_name(e.operation).unwrap())
+                    .collect();
+                let at = names.iter().position(|n| *n == "FailedAttempts").expect("the count was lost");
+                assert_eq!(entries[at].key_version, 40);
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::process::{kill_process, Pid, Signal};
 
@@ -19,22 +19,39 @@ pub struct PidFile {
     pub pid: u32,
     /// [`super::firmware::Image::id`] of the image it was started from.
     pub firmware_id: String,
+    /// When it was started (milliseconds since the Unix epoch in the file).
+    pub started: Option<SystemTime>,
 }
 
-/// Reads `pid FIRMWARE_ID` from `path`; `None` if missing or unreadable.
+/// Reads `PID FIRMWARE_ID [STARTED_MS]` from `path`; `None` if missing or unreadable.
 pub fn read_pid_file(path: &Path) -> Option<PidFile> {
     let text = fs::read_to_string(path).ok()?;
     let mut words = text.split_whitespace();
     let pid = words.next()?.parse().ok()?;
     let firmware_id = words.next().unwrap_or_default().to_owned();
-    Some(PidFile { pid, firmware_id })
+    let started = words
+        .next()
+        .and_then(|w| w.parse::<u64>().ok())
+        .and_then(|ms| UNIX_EPOCH.checked_add(Duration::from_millis(ms)));
+    Some(PidFile { pid, firmware_id, started })
 }
 
 /// Writes the pid file (temporary file + rename).
 pub fn write_pid_file(path: &Path, record: &PidFile) -> io::Result<()> {
     let tmp = path.with_extension(format!("pid.tmp-{}", std::process::id()));
-    fs::write(&tmp, format!("{} {}\n", record.pid, record.firmware_id))?;
+    let mut text = format!("{} {}", record.pid, record.firmware_id);
+    if let Some(ms) = record.started.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
+        text.push_str(&format!(" {}", ms.as_millis()));
+    }
+    text.push('\n');
+    fs::write(&tmp, text)?;
     fs::rename(&tmp, path)
+}
+
+/// The arguments of process `pid` (empty if it is gone).
+pub fn command_line(pid: u32) -> Vec<Vec<u8>> {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    cmdline.split(|&b| b == 0).filter(|a| !a.is_empty()).map(<[u8]>::to_vec).collect()
 }
 
 /// The `mem-path=` argument naming `flash`, as it appears on QEMU's command line.

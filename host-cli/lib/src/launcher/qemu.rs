@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use super::process::{escape_option_value, mem_path_arg};
-use super::{LaunchError, LaunchOptions, TokenPaths};
+use super::{LaunchError, LaunchOptions, Link, TokenPaths};
 
 /// Where `qemu-system-arm` is to be found: `program` itself if it names a path, else the first
 /// match on `PATH`.
@@ -23,12 +23,16 @@ pub fn resolve_program(program: &Path) -> Result<PathBuf, LaunchError> {
 }
 
 /// The arguments after the program name. The flash file path (and so `$PKMS_HOME`) is on the
-/// command line, which is how a home's QEMU is found again (`pgrep -f "$PKMS_HOME"` too).
+/// command line, which is how a home's QEMU is found again (`pgrep -f "$PKMS_HOME"` too). Both
+/// links are given: UART0 on `token.sock` and the LAN9118 on `token-net.sock` (QEMU 7.2 takes
+/// `-netdev stream` with `-net nic`; `-nic stream,…` fails there).
 pub fn arguments(paths: &TokenPaths, opts: &LaunchOptions) -> Vec<OsString> {
     let mut socket = b"socket,id=uart0,server=on,wait=off,path=".to_vec();
     socket.extend_from_slice(&escape_option_value(paths.socket.as_os_str()));
+    let mut netdev = NETDEV_PREFIX.as_bytes().to_vec();
+    netdev.extend_from_slice(&escape_option_value(paths.net_socket.as_os_str()));
     let idle_secs = opts.idle_timeout.as_secs();
-    let semihosting = format!("enable=on,target=native,arg=pkms-token,arg=idle_secs={idle_secs}");
+    let semihosting = format!("enable=on,target=native,arg=pkms-token,{IDLE_ARG}{idle_secs}");
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |a: &str| args.push(a.into());
     push("-M");
@@ -41,9 +45,34 @@ pub fn arguments(paths: &TokenPaths, opts: &LaunchOptions) -> Vec<OsString> {
         args.push(a.into());
     }
     args.push(OsString::from_vec(socket));
+    args.push("-netdev".into());
+    args.push(OsString::from_vec(netdev));
+    args.push("-net".into());
+    args.push("nic,netdev=n0,model=lan9118".into());
     args.push("-semihosting-config".into());
     args.push(semihosting.into());
     args
+}
+
+/// The start of the `-netdev` value; the socket path follows.
+const NETDEV_PREFIX: &str = "stream,id=n0,server=on,addr.type=unix,addr.path=";
+/// The semihosting argument that gives the firmware its idle timeout.
+const IDLE_ARG: &str = "arg=idle_secs=";
+
+/// The idle timeout in seconds a QEMU argument gives, if it is the semihosting configuration.
+pub fn idle_secs_in(arg: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(arg).ok()?;
+    let at = text.find(IDLE_ARG)? + IDLE_ARG.len();
+    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Whether a QEMU argument is the one that gives the token `link`.
+pub fn serves(arg: &[u8], link: Link) -> bool {
+    match link {
+        Link::Ethernet => arg.starts_with(NETDEV_PREFIX.as_bytes()),
+        Link::Uart => arg == b"chardev:uart0",
+    }
 }
 
 /// How the QEMU process relates to the caller.
@@ -81,6 +110,7 @@ pub fn spawn(paths: &TokenPaths, opts: &LaunchOptions, mode: Mode) -> Result<Chi
     };
     cmd.args(arguments(paths, opts)).current_dir(&paths.home).stdin(Stdio::null()).stdout(log).stderr(log2);
     let _ = fs::remove_file(&paths.socket);
+    let _ = fs::remove_file(&paths.net_socket);
     cmd.spawn().map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => LaunchError::QemuMissing { program: program.clone() },
         _ => LaunchError::io(format!("start {}", program.display()), e),

@@ -20,6 +20,7 @@
 //! | [`auth`] | ListPrincipals |
 //! | [`policy`] | GetKeyPolicy, CreateGrant, ListGrants |
 //! | [`audit`] | GetAuditCheckpoint |
+//! | [`session`] | GetDeviceKey, OpenSession, session frames |
 //!
 //! Every type is also re-exported here (`pkms_lib::model::KeyMetadata`).
 
@@ -43,6 +44,7 @@ pub mod lifecycle;
 pub mod mac;
 pub mod policy;
 pub mod rotation;
+pub mod session;
 pub mod signing;
 pub mod symmetric;
 pub mod tags;
@@ -58,6 +60,7 @@ pub use policy::{
     PolicyDocument,
 };
 pub use rotation::{KeyRotationStatus, Retired, Rotated, RotationEntry, RotationsPage};
+pub use session::{SealedFrame, SessionOpened};
 pub use signing::{PublicKeyOutput, SignOutput, VerifyOutput};
 pub use symmetric::{
     DataKey, DataKeySize, DecryptOutput, EncryptOutput, GenerateRandomOutput, ReEncryptOutput,

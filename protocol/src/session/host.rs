@@ -1,0 +1,142 @@
+//! The host's side of the handshake and of transport frames, with RustCrypto's P-256 (`p256`)
+//! and AES-256-GCM (`aes-gcm`) — an implementation independent of the token's, which brings its
+//! own (feature `host-session`; the token never builds this module). Counters are the caller's:
+//! [`HostSession::seal_at`] and [`HostSession::open_at`] take the counter to use, so a caller may
+//! share the sending counter (e.g. with a Ctrl-C handler that closes the session).
+
+use aes_gcm::aead::AeadInPlace;
+use aes_gcm::{Aes256Gcm, KeyInit};
+use p256::ecdh::EphemeralSecret;
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::PublicKey;
+use rand_core::CryptoRngCore;
+use zeroize::Zeroize;
+
+use super::{frame_ad, nonce, SymmetricState, PUBLIC_KEY_LEN, TAG_LEN};
+
+/// Why the host side refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A public key (the device key, or the token's ephemeral key) is not a P-256 point.
+    BadPoint,
+    /// The token's handshake answer does not verify: it does not hold the device key.
+    Handshake,
+    /// A sealed answer does not authenticate.
+    Tag,
+}
+
+fn sec1(p: &PublicKey) -> [u8; PUBLIC_KEY_LEN] {
+    let mut out = [0u8; PUBLIC_KEY_LEN];
+    out.copy_from_slice(p.to_encoded_point(false).as_bytes());
+    out
+}
+
+/// Message 1 of the handshake (`-> e, es`), and what the host keeps to finish it.
+pub struct Handshake {
+    st: SymmetricState,
+    secret: EphemeralSecret,
+    /// The host's ephemeral public key (OpenSession's `ephemeral`).
+    pub ephemeral: [u8; PUBLIC_KEY_LEN],
+    /// EncryptAndHash of the empty payload (OpenSession's `payload`).
+    pub payload: [u8; TAG_LEN],
+}
+
+impl Handshake {
+    /// Starts a handshake with the token whose device key is `device` (SEC1 uncompressed).
+    pub fn start(device: &[u8; PUBLIC_KEY_LEN], rng: &mut impl CryptoRngCore) -> Result<Handshake, Refused> {
+        let device_key = PublicKey::from_sec1_bytes(device).map_err(|_| Refused::BadPoint)?;
+        let secret = EphemeralSecret::random(rng);
+        let ephemeral = sec1(&secret.public_key());
+        let mut st = SymmetricState::nk(device);
+        st.mix_hash(&ephemeral);
+        let mut es: [u8; 32] = (*secret.diffie_hellman(&device_key).raw_secret_bytes()).into();
+        st.mix_key(&es);
+        es.zeroize();
+        let (mut k, n) = st.key_and_nonce().ok_or(Refused::Handshake)?;
+        let tag = Aes256Gcm::new(&k.into())
+            .encrypt_in_place_detached(&n.into(), &st.h(), &mut [])
+            .map_err(|_| Refused::Handshake)?;
+        k.zeroize();
+        let mut payload = [0u8; TAG_LEN];
+        payload.copy_from_slice(&tag);
+        st.mix_hash(&payload);
+        Ok(Handshake { st, secret, ephemeral, payload })
+    }
+
+    /// `<- e, ee`: checks the token's answer (its ephemeral key, and `session_id` sealed under
+    /// keys only the holder of the device key can derive) and opens the session.
+    pub fn finish(
+        mut self,
+        session_id: u32,
+        token_ephemeral: &[u8],
+        payload: &[u8],
+    ) -> Result<HostSession, Refused> {
+        let peer = PublicKey::from_sec1_bytes(token_ephemeral).map_err(|_| Refused::BadPoint)?;
+        self.st.mix_hash(token_ephemeral);
+        let mut ee: [u8; 32] = (*self.secret.diffie_hellman(&peer).raw_secret_bytes()).into();
+        self.st.mix_key(&ee);
+        ee.zeroize();
+        let (mut k, n) = self.st.key_and_nonce().ok_or(Refused::Handshake)?;
+        let (Some(text), Some(tag)) = (payload.get(..4), payload.get(4..)) else {
+            return Err(Refused::Handshake);
+        };
+        if tag.len() != TAG_LEN {
+            return Err(Refused::Handshake);
+        }
+        let mut id = [0u8; 4];
+        id.copy_from_slice(text);
+        let opened =
+            Aes256Gcm::new(&k.into()).decrypt_in_place_detached(&n.into(), &self.st.h(), &mut id, tag.into());
+        k.zeroize();
+        if opened.is_err() || id != session_id.to_be_bytes() {
+            return Err(Refused::Handshake);
+        }
+        let (mut to_token, mut to_host) = self.st.split();
+        let session = HostSession {
+            id: session_id,
+            send: Aes256Gcm::new(&to_token.into()),
+            recv: Aes256Gcm::new(&to_host.into()),
+        };
+        to_token.zeroize();
+        to_host.zeroize();
+        Ok(session)
+    }
+}
+
+/// An open session, host side: its id and the two direction keys (AES-256-GCM, expanded).
+#[derive(Clone)]
+pub struct HostSession {
+    id: u32,
+    send: Aes256Gcm,
+    recv: Aes256Gcm,
+}
+
+impl HostSession {
+    /// The session's id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Seals request bytes `text` in place as frame `counter` of this session; returns the tag.
+    /// A counter must never be used twice.
+    pub fn seal_at(&self, counter: u64, text: &mut [u8]) -> [u8; TAG_LEN] {
+        let mut tag = [0u8; TAG_LEN];
+        // Encryption fails only past AES-GCM's length limit, far beyond any frame.
+        if let Ok(t) =
+            self.send.encrypt_in_place_detached(&nonce(counter).into(), &frame_ad(self.id, counter), text)
+        {
+            tag.copy_from_slice(&t);
+        }
+        tag
+    }
+
+    /// Opens the token's answer `text` ‖ `tag` in place as frame `counter` of this session.
+    pub fn open_at(&self, counter: u64, text: &mut [u8], tag: &[u8]) -> Result<(), Refused> {
+        if tag.len() != TAG_LEN {
+            return Err(Refused::Tag);
+        }
+        self.recv
+            .decrypt_in_place_detached(&nonce(counter).into(), &frame_ad(self.id, counter), text, tag.into())
+            .map_err(|_| Refused::Tag)
+    }
+}
