@@ -8,7 +8,9 @@
 //! each key's due time is refreshed whenever it is saved.
 
 use pkms_protocol::limits::SECONDS_PER_DAY;
-use pkms_protocol::{ErrorCode, KeyId, KeyMaterialId, KeySpec, KeyVersion, RotationType, UnixTime};
+use pkms_protocol::{
+    ErrorCode, KeyId, KeyMaterialId, KeySpec, KeyVersion, RotationType, SelfTests, UnixTime,
+};
 use rand_core::RngCore;
 
 use crate::board::{Board, UserPresence};
@@ -86,6 +88,8 @@ pub struct Core<P: Platform> {
     device_public: Option<[u8; 65]>,
     /// Why key operations cannot work, when they cannot.
     broken: Option<Error>,
+    /// This boot's power-on self-tests.
+    self_tests: SelfTests,
     clock: Clock,
     /// Every record body passes through here on its way to and from the store.
     record_buf: [u8; MAX_PAYLOAD],
@@ -102,8 +106,16 @@ fn due_value(t: Option<UnixTime>) -> u32 {
 
 impl<P: Platform> Core<P> {
     /// Mounts the store (formatting an erased flash). Never panics: an unusable store leaves the
-    /// device keys absent and [`Core::device`] saying why.
-    pub fn mount(flash: P::Flash, rng: P::Rng, board: P::Board, slot: &mut KeyRecord) -> Self {
+    /// device keys absent and [`Core::device`] saying why. `self_tests` is the outcome of this
+    /// boot's power-on self-tests ([`crate::selftest`]): after a failure the store is mounted
+    /// (GetInfo reports on it) but no device key is read or made and nothing is cleaned up.
+    pub fn mount(
+        flash: P::Flash,
+        rng: P::Rng,
+        board: P::Board,
+        slot: &mut KeyRecord,
+        self_tests: SelfTests,
+    ) -> Self {
         let store = Store::mount(flash);
         let mut core = Core {
             store,
@@ -112,9 +124,23 @@ impl<P: Platform> Core<P> {
             device: None,
             device_public: None,
             broken: None,
+            self_tests,
             clock: Clock::default(),
             record_buf: [0; MAX_PAYLOAD],
         };
+        match self_tests {
+            SelfTests::Passed => {}
+            SelfTests::Failed(test) => {
+                core.broken = Some(Error::format(
+                    ErrorCode::SelfTestFailed,
+                    format_args!(
+                        "the power-on self-test {} failed: this token answers only Hello, GetInfo and GetSelfTests",
+                        test.name()
+                    ),
+                ));
+                return core;
+            }
+        }
         match core.store.health() {
             Health::Ok => {}
             Health::Corrupted => {
@@ -231,6 +257,11 @@ impl<P: Platform> Core<P> {
     /// Why key operations are refused, if they are.
     pub fn broken(&self) -> Option<&Error> {
         self.broken.as_ref()
+    }
+
+    /// This boot's power-on self-tests.
+    pub fn self_tests(&self) -> SelfTests {
+        self.self_tests
     }
 
     /// Whether the store is usable (the device keys are loaded).

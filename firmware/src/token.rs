@@ -18,7 +18,7 @@ use pkms_protocol::access::{AuditEvent, Role};
 use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_FRAME};
 use pkms_protocol::messages::{RequestFrame, ResponseFrame, WireError};
 use pkms_protocol::session::TAG_LEN;
-use pkms_protocol::{framing, reply, ErrorCode, Request, Response};
+use pkms_protocol::{framing, reply, ErrorCode, Request, Response, SelfTest, SelfTests};
 
 use crate::audit::{Log, Recording};
 use crate::auth::Auth;
@@ -29,6 +29,7 @@ use crate::error::{Error, OpResult};
 use crate::gate;
 use crate::ops::Buffers;
 use crate::platform::Platform;
+use crate::selftest::{self, Kats};
 use crate::serve::error_frame;
 use crate::session::Sessions;
 use crate::state::{Core, DueEvent, TimeAuthority, MAX_DUE_PER_REQUEST, MAX_UNIX_TIME};
@@ -55,16 +56,37 @@ enum Route {
 }
 
 impl<P: Platform> Token<P> {
-    /// Mounts the store on `flash` (formatting an erased flash) and returns a ready token.
-    /// Never panics: on a damaged or foreign flash the token still answers Hello and GetInfo,
-    /// and key operations answer StorageCorrupted (or Internal for an unsupported geometry).
+    /// Runs the power-on self-tests ([`crate::selftest`]), mounts the store on `flash`
+    /// (formatting an erased flash) and returns a ready token. Never panics: on a damaged or
+    /// foreign flash the token still answers Hello and GetInfo, and key operations answer
+    /// StorageCorrupted (or Internal for an unsupported geometry). If a self-test fails, the
+    /// token is in its error state: Hello, GetInfo and GetSelfTests (which names
+    /// the test) answer, every other
+    /// request gets SelfTestFailed, and nothing is written to the flash.
     pub fn new(flash: P::Flash, rng: P::Rng, board: P::Board) -> Self {
+        Self::with_self_test_answers(flash, rng, board, &selftest::KATS)
+    }
+
+    /// As [`Token::new`], with the self-tests expecting `answers` (a corrupted one proves the
+    /// error state).
+    pub fn with_self_test_answers(flash: P::Flash, mut rng: P::Rng, board: P::Board, answers: &Kats) -> Self {
+        let self_tests = match selftest::run(answers, &mut rng) {
+            Ok(()) => SelfTests::Passed,
+            Err(test) => SelfTests::Failed(test),
+        };
         let mut bufs = Buffers::new();
-        let mut core = Core::mount(flash, rng, board, &mut bufs.key);
+        let mut core = Core::mount(flash, rng, board, &mut bufs.key, self_tests);
         let auth = Auth::mount(&mut core);
         let log = Log::mount(&mut core);
-        crate::policy::drop_orphans(&mut core);
+        if self_tests == SelfTests::Passed {
+            crate::policy::drop_orphans(&mut core);
+        }
         Token { core, bufs, auth, log, sessions: Sessions::new(), sealed: [0; MAX_ENCODED_FRAME] }
+    }
+
+    /// This boot's power-on self-tests.
+    pub fn self_tests(&self) -> SelfTests {
+        self.core.self_tests()
     }
 
     /// Handles one COBS-decoded request payload (decrypted in place when it is a session frame);
@@ -81,6 +103,9 @@ impl<P: Platform> Token<P> {
     }
 
     fn handle(&mut self, payload: &mut [u8], out: &mut [u8]) -> usize {
+        if let SelfTests::Failed(test) = self.core.self_tests() {
+            return self.handle_in_error_state(test, payload, out);
+        }
         let route = match framing::decode_request(payload) {
             Err(_) => return error_frame(ErrorCode::MalformedFrame, "request could not be decoded", out),
             Ok(frame) => match &frame.request {
@@ -117,6 +142,30 @@ impl<P: Platform> Token<P> {
                 self.handle_sealed(id, session, counter, sealed, out)
             }
         }
+    }
+
+    /// The error state a failed self-test leaves: Hello, GetInfo and GetSelfTests answer (in the clear, with
+    /// no clock, gate or audit log: nothing touches the flash); everything else is refused.
+    fn handle_in_error_state(&mut self, failed: SelfTest, payload: &[u8], out: &mut [u8]) -> usize {
+        let Ok(frame) = framing::decode_request(payload) else {
+            return error_frame(ErrorCode::MalformedFrame, "request could not be decoded", out);
+        };
+        let answer = if let Request::Hello(r) = &frame.request {
+            crate::ops::info::hello(r)
+        } else if let Request::GetInfo(_) = &frame.request {
+            crate::ops::info::get_info(&self.core, self.auth.is_initialized())
+        } else if let Request::GetSelfTests(_) = &frame.request {
+            crate::ops::info::get_self_tests(&self.core)
+        } else {
+            Err(Error::format(
+                ErrorCode::SelfTestFailed,
+                format_args!(
+                    "the power-on self-test {} failed: this token answers only Hello, GetInfo and GetSelfTests",
+                    failed.name()
+                ),
+            ))
+        };
+        with_frame(frame.id, answer, |f| encode_frame(f, out, &mut self.sealed))
     }
 
     /// A session frame: open it, run the request inside with the session's login, seal the

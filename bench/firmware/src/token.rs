@@ -77,7 +77,9 @@ impl Client {
             .and_then(framing::decode_response)
         {
             Ok(frame) => match frame.result {
-                Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: meta })) => Outcome::Ok { key_id: Some(meta.key_id) },
+                Ok(Response::KeyMetadata(pkms_protocol::reply::KeyMetadata { key_metadata: meta })) => {
+                    Outcome::Ok { key_id: Some(meta.key_id) }
+                }
                 Ok(_) => Outcome::Ok { key_id: None },
                 Err(e) => error(e.code, e.message),
             },
@@ -151,9 +153,18 @@ pub fn run() -> bool {
         not_available("token.boot_to_ready.empty", "n/a (the flash could not be erased)");
         return false;
     }
+    // The power-on self-tests alone (Token::new runs them first; boot_to_ready includes them).
+    let (instructions, outcome) = measure(|| {
+        pkms_firmware::selftest::run(&pkms_firmware::selftest::KATS, &mut ChaCha20Rng::from_seed(SEED))
+    });
+    if check("token.self_tests", outcome.is_ok(), "every power-on self-test passed") {
+        bench("token.self_tests", instructions, 0);
+    }
     let mut client = boot("token.boot_to_ready.empty", flash);
 
-    let (t, hello) = client.call(Request::Hello(pkms_protocol::request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION }));
+    let (t, hello) = client.call(Request::Hello(pkms_protocol::request::Hello {
+        protocol_version: pkms_protocol::PROTOCOL_VERSION,
+    }));
     let ok = check("token.hello", matches!(hello, Outcome::Ok { .. }), "Hello answered");
     report("token.hello", t, &hello);
 
@@ -190,7 +201,8 @@ pub fn run() -> bool {
                 encryption_context: heapless::Vec::new(),
             }));
             report("token.encrypt.32", t, &o);
-            let (t, o) = client.call(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &id }));
+            let (t, o) = client
+                .call(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &id }));
             report("token.rotate_key_on_demand", t, &o);
         }
         None => {
@@ -235,7 +247,8 @@ pub fn run() -> bool {
                 let mut worst = (0, Outcome::Ok { key_id: None });
                 for id in [oldest, newest] {
                     let id = text(&id, &mut buf);
-                    let (t, o) = client.call(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: &id }));
+                    let (t, o) = client
+                        .call(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: &id }));
                     if !matches!(o, Outcome::Ok { .. }) || t >= worst.0 {
                         worst = (t, o);
                     }

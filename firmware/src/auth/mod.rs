@@ -15,7 +15,7 @@ use pkms_protocol::access::{
     valid_principal_name, AuditFullMode, PrincipalEntry, Role, ADMIN_NAME, FACTORY_RESET_CONFIRMATION,
     MAX_PRINCIPALS, MAX_PRINCIPAL_NAME, PIN_RETRIES,
 };
-use pkms_protocol::{reply, request, Response};
+use pkms_protocol::{reply, request, Response, SelfTests};
 use rand_core::RngCore;
 
 use crate::caller::Caller;
@@ -67,7 +67,9 @@ impl Auth {
             in_session: false,
             session: None,
         };
-        if !core.is_usable() {
+        // After a failed self-test the store is sound and GetInfo still says whether the token
+        // is initialised.
+        if !core.is_usable() && core.self_tests() == SelfTests::Passed {
             return auth;
         }
         match core.read::<AuthRecord>(&SINGLETON_ID) {

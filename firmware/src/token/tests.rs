@@ -11,6 +11,7 @@ mod matrix;
 mod power_cut;
 mod robustness;
 mod rotation;
+mod self_tests;
 mod sessions;
 mod signing_mac;
 mod symmetric;
