@@ -3,6 +3,8 @@
 
 use pkms_protocol::access::Role;
 
+use crate::records::{PrincipalId, PrincipalRef};
+
 /// The sender of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller<'s> {
@@ -16,6 +18,8 @@ pub enum Caller<'s> {
         name: &'s str,
         /// Its role.
         role: Role,
+        /// Its random id (what key policies and grants name).
+        id: PrincipalId,
     },
 }
 
@@ -25,6 +29,14 @@ impl Caller<'_> {
         match self {
             Caller::Principal { name, .. } => name,
             Caller::Open | Caller::Nobody => "",
+        }
+    }
+
+    /// How key policies and grants name the principal (`None` when there is none).
+    pub fn reference(&self) -> Option<PrincipalRef> {
+        match self {
+            Caller::Principal { id, .. } => Some(id.reference()),
+            Caller::Open | Caller::Nobody => None,
         }
     }
 
@@ -41,10 +53,10 @@ impl Caller<'_> {
         }
     }
 
-    /// A user (not an administrator) of an initialised token.
-    pub fn user(&self) -> Option<&str> {
+    /// A user (not an administrator) of an initialised token: its name and id.
+    pub fn user(&self) -> Option<(&str, PrincipalId)> {
         match self {
-            Caller::Principal { name, role: Role::User } => Some(name),
+            Caller::Principal { name, role: Role::User, id } => Some((name, *id)),
             Caller::Principal { role: Role::Admin, .. } | Caller::Open | Caller::Nobody => None,
         }
     }

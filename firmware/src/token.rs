@@ -40,8 +40,13 @@ impl<P: Platform> Token<P> {
         let mut bufs = Buffers::new();
         let mut core = Core::mount(flash, rng, board, &mut bufs.key);
         let auth = Auth::mount(&mut core);
+        // After every principal has an id (Auth::mount): access records naming principals by name.
+        if core.is_usable() {
+            let _ = crate::policy::migrate(&mut core, &mut bufs);
+        }
         let log = Log::mount(&mut core);
         crate::policy::drop_orphans(&mut core);
+        bufs.wipe();
         Token { core, bufs, auth, log }
     }
 

@@ -9,9 +9,20 @@
 //! operations until an administrator trims what was exported (TrimAuditLog, which also leaves a
 //! signed base checkpoint). The base record is written before entries are removed, and mount
 //! finishes a removal a power cut interrupted.
+//!
+//! Requests answered outside a session (Hello, GetInfo, session set-up, failed authentication,
+//! anything refused for want of a session) get no entry each: they are counted in RAM
+//! ([`UnauthenticatedRequests`]), and the counts go into one entry
+//! ([`UNAUTHENTICATED_REQUESTS`]) written just before the next entry of a request made in a
+//! session. So requests from someone without a PIN never push retained entries out, nor fill a
+//! log that refuses when full: they add at most one entry per entry of a principal's own. (In
+//! force-audit mode the counts wait while fewer than two entries are free.) Counts not yet
+//! written are lost when the power goes. A successful UnblockPin (which needs the PUK) changes
+//! a principal's PIN and gets an entry of its own.
 
 use pkms_protocol::access::{
-    checkpoint_digest, AuditEntry, AuditFullMode, MAX_AUDIT_PAGE, MAX_PRINCIPAL_NAME,
+    checkpoint_digest, AuditEntry, AuditFullMode, UnauthenticatedRequests, MAX_AUDIT_PAGE,
+    MAX_PRINCIPAL_NAME, UNAUTHENTICATED_REQUESTS,
 };
 use pkms_protocol::{reply, ErrorCode, KeyId, KeyVersion, Operation, Response};
 
@@ -29,13 +40,15 @@ pub const CAPACITY: usize = 256;
 /// Entries dropped at once in overwrite mode (one signature per chunk).
 pub const DROP_CHUNK: usize = 16;
 
-/// The log's head.
+/// The log's head, and the requests counted outside a session since the last entry.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Log {
     /// Sequence number of the newest entry (0: none ever).
     pub head_sequence: u64,
     /// Its hash (zeros: none).
     pub head_hash: [u8; 32],
+    /// Requests answered outside a session, not written yet.
+    pub unauthenticated: UnauthenticatedRequests,
 }
 
 impl Log {
@@ -70,9 +83,11 @@ impl Log {
     }
 
     /// Appends the entry of a request that was answered, durable when this returns (nothing on
-    /// an open token). In overwrite mode a full log first drops its oldest entries behind a
-    /// checkpoint signed by the attestation key; in force-audit mode a full log records
-    /// nothing more (only requests served while it is full get here).
+    /// an open token). A request outside a session is counted instead (see the module docs); the
+    /// counts are written first, as one entry, before the entry of a request in a session. In
+    /// overwrite mode a full log first drops its oldest entries behind a checkpoint signed by the
+    /// attestation key; in force-audit mode a full log records nothing more (only requests
+    /// served while it is full get here).
     #[allow(clippy::too_many_arguments)]
     pub fn record<P: Platform>(
         &mut self,
@@ -84,15 +99,47 @@ impl Log {
         key_id: Option<KeyId>,
         key_version: KeyVersion,
     ) -> OpResult<()> {
-        if !caller.initialized() {
-            return Ok(());
+        match caller {
+            Caller::Open => return Ok(()),
+            // A PIN reset with the PUK changes what the token holds: it gets its own entry.
+            Caller::Nobody if operation == Operation::UnblockPin && result.is_ok() => {}
+            Caller::Nobody => {
+                self.count(core.now(), operation, result);
+                return Ok(());
+            }
+            Caller::Principal { .. } => {}
         }
         let drop_key = match mode {
             AuditFullMode::Refuse if self.is_full(core) => return Ok(()),
             AuditFullMode::Refuse => None,
             AuditFullMode::Overwrite => core.read::<AuthRecord>(&SINGLETON_ID)?.map(|a| a.attestation_key),
         };
+        let pending = self.unauthenticated;
+        let room = match mode {
+            AuditFullMode::Refuse => core.entries(Kind::Audit).len() + 2 <= CAPACITY,
+            AuditFullMode::Overwrite => true,
+        };
+        if pending.total() > 0 && room {
+            let counts = Some(KeyId(pending.encode()));
+            self.append(core, UNAUTHENTICATED_REQUESTS, Ok(()), counts, 0, "", drop_key.as_ref())?;
+            self.unauthenticated = UnauthenticatedRequests::default();
+        }
         self.append(core, operation.index(), result, key_id, key_version, caller.name(), drop_key.as_ref())
+    }
+
+    /// Counts a request answered outside a session.
+    fn count(&mut self, now: u64, operation: Operation, result: Result<(), ErrorCode>) {
+        let c = &mut self.unauthenticated;
+        if c.total() == 0 {
+            c.since = u32::try_from(now).unwrap_or(u32::MAX);
+        }
+        let authentication = matches!(operation, Operation::Authenticate | Operation::UnblockPin);
+        let counter = match (result, authentication) {
+            (Ok(()), _) => &mut c.answered,
+            (Err(_), true) => &mut c.failed_authentications,
+            (Err(_), false) => &mut c.refused,
+        };
+        *counter = counter.saturating_add(1);
     }
 
     /// Appends an entry, durable when this returns. With `drop_key` (overwrite mode), a full

@@ -29,11 +29,31 @@ pub fn check_length(what: &str, secret: &[u8]) -> OpResult<()> {
     Ok(())
 }
 
+#[cfg(test)]
+std::thread_local! {
+    /// How many stretches this thread ran (tests compare the work done for different answers).
+    pub static STRETCHES: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
 /// The stretched hash of `secret` under `salt`.
 pub fn stretch(secret: &[u8], salt: &[u8; 16]) -> [u8; 32] {
+    #[cfg(test)]
+    STRETCHES.with(|n| n.set(n.get() + 1));
     let mut out = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<Sha256>(secret, salt, PBKDF2_ITERATIONS, &mut out);
     out
+}
+
+/// A salt no stored secret has.
+const NO_ONE_SALT: [u8; 16] = *b"pkms: no one's.\0";
+
+/// Stretches `secret` as a check would, and forgets the result: what the token does for a
+/// principal that does not exist, so that the answer comes after the same work as for a wrong
+/// PIN.
+pub fn stretch_for_nothing(secret: &[u8]) {
+    let mut h = stretch(secret, &NO_ONE_SALT);
+    core::hint::black_box(&h);
+    h.zeroize();
 }
 
 /// Whether `secret` stretches to `hash` (constant-time comparison).

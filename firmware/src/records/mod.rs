@@ -21,13 +21,16 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
 pub use crate::store::{RecordId, MAX_PAYLOAD};
-pub use access::{AccessRecord, GrantRecord};
+pub use access::{AccessRecord, GrantRecord, ACCESS_FORMAT};
 pub use audit::{audit_id, audit_sequence, BaseRecord};
 pub use key::{
     KeyRecord, TagLimit, TagList, VersionEntry, MAX_KEYS, MAX_MATERIAL, MAX_TAG_BYTES, MAX_VERSIONS,
     MAX_WRAPPED,
 };
-pub use principal::{principal_id, AuthRecord, PrincipalRecord};
+pub use principal::{
+    principal_id, AuthRecord, PrincipalId, PrincipalRecord, PrincipalRef, AUTH_FORMAT, PRINCIPAL_FORMAT,
+    PRINCIPAL_REF_LEN,
+};
 
 /// Format byte of every body written by this firmware.
 pub const FORMAT: u8 = 1;
@@ -146,8 +149,6 @@ postcard_records! {
     ClockRecord => Clock;
     KeyRecord => Key;
     AliasRecord => Alias;
-    AuthRecord => Auth;
-    PrincipalRecord => Principal;
     AccessRecord<'b> => Access;
     BaseRecord => AuditBase;
 }

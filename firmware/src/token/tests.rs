@@ -2,11 +2,14 @@
 //! ChaCha RNG and a test board. One module per operation family.
 
 mod aliases_tags;
+mod audit_counts;
 mod auth;
 mod basics;
+mod delegation;
 mod lifecycle;
 mod matrix;
 mod power_cut;
+mod recovery;
 mod robustness;
 mod rotation;
 mod signing_mac;
