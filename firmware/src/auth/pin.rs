@@ -6,6 +6,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
+use crate::crypto::wipe::wiped;
 use crate::err;
 use crate::error::OpResult;
 
@@ -37,11 +38,17 @@ std::thread_local! {
 
 /// The stretched hash of `secret` under `salt`.
 pub fn stretch(secret: &[u8], salt: &[u8; 16]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    stretch_into(secret, salt, &mut out);
+    out
+}
+
+/// Stretches `secret` under `salt` into `out`; the PBKDF2 state (which stands for the PIN) is
+/// wiped from the stack.
+pub fn stretch_into(secret: &[u8], salt: &[u8; 16], out: &mut [u8; 32]) {
     #[cfg(test)]
     STRETCHES.with(|n| n.set(n.get() + 1));
-    let mut out = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha256>(secret, salt, PBKDF2_ITERATIONS, &mut out);
-    out
+    wiped(|| pbkdf2::pbkdf2_hmac::<Sha256>(secret, salt, PBKDF2_ITERATIONS, out));
 }
 
 /// A salt no stored secret has.
@@ -51,14 +58,16 @@ const NO_ONE_SALT: [u8; 16] = *b"pkms: no one's.\0";
 /// principal that does not exist, so that the answer comes after the same work as for a wrong
 /// PIN.
 pub fn stretch_for_nothing(secret: &[u8]) {
-    let mut h = stretch(secret, &NO_ONE_SALT);
+    let mut h = [0u8; 32];
+    stretch_into(secret, &NO_ONE_SALT, &mut h);
     core::hint::black_box(&h);
     h.zeroize();
 }
 
 /// Whether `secret` stretches to `hash` (constant-time comparison).
 pub fn matches(secret: &[u8], salt: &[u8; 16], hash: &[u8; 32]) -> bool {
-    let mut h = stretch(secret, salt);
+    let mut h = [0u8; 32];
+    stretch_into(secret, salt, &mut h);
     let ok: bool = h.ct_eq(hash).into();
     h.zeroize();
     ok

@@ -8,6 +8,7 @@ mod basics;
 mod delegation;
 mod lifecycle;
 mod matrix;
+mod migration;
 mod power_cut;
 mod recovery;
 mod robustness;
