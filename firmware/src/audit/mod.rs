@@ -16,9 +16,12 @@
 //! ([`UNAUTHENTICATED_REQUESTS`]) written just before the next entry of a request made in a
 //! session. So requests from someone without a PIN never push retained entries out, nor fill a
 //! log that refuses when full: they add at most one entry per entry of a principal's own. (In
-//! force-audit mode the counts wait while fewer than two entries are free.) Counts not yet
-//! written are lost when the power goes. A successful UnblockPin (which needs the PUK) changes
-//! a principal's PIN and gets an entry of its own.
+//! force-audit mode the counts wait while fewer than two entries are free.) Each wrong PIN or
+//! PUK (or unknown principal) also writes the counts so far to flash ([`PendingCountsRecord`],
+//! rewritten in place; the PIN stretch each of those costs bounds how often), so pulling the
+//! plug does not hide failed tries; other counts not yet written are lost when the power goes. A
+//! successful UnblockPin (which needs the PUK) changes a principal's PIN and gets an entry of
+//! its own.
 
 use pkms_protocol::access::{
     checkpoint_digest, AuditEntry, AuditFullMode, UnauthenticatedRequests, MAX_AUDIT_PAGE,
@@ -32,7 +35,9 @@ use crate::err;
 use crate::error::OpResult;
 use crate::ops::Buffers;
 use crate::platform::Platform;
-use crate::records::{audit_id, audit_sequence, AuthRecord, BaseRecord, Kind, FORMAT, SINGLETON_ID};
+use crate::records::{
+    audit_id, audit_sequence, AuthRecord, BaseRecord, Kind, PendingCountsRecord, FORMAT, SINGLETON_ID,
+};
 use crate::state::Core;
 
 /// Most entries the log holds (each takes a 156-byte record: 40 KiB in all).
@@ -74,6 +79,15 @@ impl Log {
                 log.head_hash = e.hash();
             }
         }
+        // Counts kept before a restart: still to be written, unless their entry already was (a
+        // cut after writing it and before removing them).
+        if let Ok(Some(p)) = core.read::<PendingCountsRecord>(&SINGLETON_ID) {
+            if p.sequence > log.head_sequence {
+                log.unauthenticated = UnauthenticatedRequests::decode(&p.counts);
+            } else {
+                let _ = core.remove(Kind::AuditPending, &SINGLETON_ID);
+            }
+        }
         log
     }
 
@@ -103,10 +117,7 @@ impl Log {
             Caller::Open => return Ok(()),
             // A PIN reset with the PUK changes what the token holds: it gets its own entry.
             Caller::Nobody if operation == Operation::UnblockPin && result.is_ok() => {}
-            Caller::Nobody => {
-                self.count(core.now(), operation, result);
-                return Ok(());
-            }
+            Caller::Nobody => return self.count(core, operation, result),
             Caller::Principal { .. } => {}
         }
         let drop_key = match mode {
@@ -123,15 +134,23 @@ impl Log {
             let counts = Some(KeyId(pending.encode()));
             self.append(core, UNAUTHENTICATED_REQUESTS, Ok(()), counts, 0, "", drop_key.as_ref())?;
             self.unauthenticated = UnauthenticatedRequests::default();
+            // Written: the copy on flash goes (a cut before this is recognised at mount).
+            core.remove(Kind::AuditPending, &SINGLETON_ID)?;
         }
         self.append(core, operation.index(), result, key_id, key_version, caller.name(), drop_key.as_ref())
     }
 
-    /// Counts a request answered outside a session.
-    fn count(&mut self, now: u64, operation: Operation, result: Result<(), ErrorCode>) {
+    /// Counts a request answered outside a session; a wrong PIN or PUK also writes the counts
+    /// so far to flash.
+    fn count<P: Platform>(
+        &mut self,
+        core: &mut Core<P>,
+        operation: Operation,
+        result: Result<(), ErrorCode>,
+    ) -> OpResult<()> {
         let c = &mut self.unauthenticated;
         if c.total() == 0 {
-            c.since = u32::try_from(now).unwrap_or(u32::MAX);
+            c.since = u32::try_from(core.now()).unwrap_or(u32::MAX);
         }
         let authentication = matches!(operation, Operation::Authenticate | Operation::UnblockPin);
         let counter = match (result, authentication) {
@@ -140,6 +159,15 @@ impl Log {
             (Err(_), false) => &mut c.refused,
         };
         *counter = counter.saturating_add(1);
+        // Only a wrong PIN or PUK (or an unknown principal) is written at once: each cost a PIN
+        // stretch, which bounds how often. Refusals that cost nothing (a locked principal, a
+        // PUK try too early) and the other counts ride along.
+        if !(authentication && result == Err(ErrorCode::AuthenticationFailed)) {
+            return Ok(());
+        }
+        let counts = c.encode();
+        let rec = PendingCountsRecord { format: FORMAT, sequence: self.head_sequence + 1, counts };
+        core.write(&SINGLETON_ID, &rec)
     }
 
     /// Appends an entry, durable when this returns. With `drop_key` (overwrite mode), a full

@@ -22,7 +22,7 @@ use zeroize::Zeroize;
 
 pub use crate::store::{RecordId, MAX_PAYLOAD};
 pub use access::{AccessRecord, GrantRecord, ACCESS_FORMAT};
-pub use audit::{audit_id, audit_sequence, BaseRecord};
+pub use audit::{audit_id, audit_sequence, BaseRecord, PendingCountsRecord};
 pub use key::{
     KeyRecord, TagLimit, TagList, VersionEntry, MAX_KEYS, MAX_MATERIAL, MAX_TAG_BYTES, MAX_VERSIONS,
     MAX_WRAPPED,
@@ -74,6 +74,9 @@ pub enum Kind {
     Audit = 19,
     /// The signed checkpoint behind the oldest audit entry held (singleton): [`BaseRecord`].
     AuditBase = 20,
+    /// Counts of requests outside a session not yet written to the audit log (singleton):
+    /// [`PendingCountsRecord`].
+    AuditPending = 21,
 }
 
 impl Kind {
@@ -88,6 +91,7 @@ impl Kind {
         Kind::Access,
         Kind::Audit,
         Kind::AuditBase,
+        Kind::AuditPending,
     ];
 
     /// The kind byte in the store.
@@ -106,7 +110,8 @@ impl Kind {
             | Kind::Principal
             | Kind::Access
             | Kind::Audit
-            | Kind::AuditBase => OnReset::Erase,
+            | Kind::AuditBase
+            | Kind::AuditPending => OnReset::Erase,
         }
     }
 
@@ -115,7 +120,13 @@ impl Kind {
     pub const fn holds_secrets(self) -> bool {
         match self {
             Kind::Device | Kind::Auth | Kind::Principal => true,
-            Kind::Clock | Kind::Key | Kind::Alias | Kind::Access | Kind::Audit | Kind::AuditBase => false,
+            Kind::Clock
+            | Kind::Key
+            | Kind::Alias
+            | Kind::Access
+            | Kind::Audit
+            | Kind::AuditBase
+            | Kind::AuditPending => false,
         }
     }
 }
@@ -151,6 +162,7 @@ postcard_records! {
     AliasRecord => Alias;
     AccessRecord<'b> => Access;
     BaseRecord => AuditBase;
+    PendingCountsRecord => AuditPending;
 }
 
 impl<'b> Record<'b> for AuditEntry {
@@ -236,6 +248,7 @@ mod tests {
         assert_eq!(<AccessRecord<'_> as Record<'_>>::KIND, Kind::Access);
         assert_eq!(<AuditEntry as Record<'_>>::KIND, Kind::Audit);
         assert_eq!(<BaseRecord as Record<'_>>::KIND, Kind::AuditBase);
+        assert_eq!(<PendingCountsRecord as Record<'_>>::KIND, Kind::AuditPending);
         for k in Kind::ALL {
             assert_eq!(Kind::ALL.iter().filter(|x| *x == k).count(), 1);
         }

@@ -190,6 +190,7 @@ impl Context {
     pub fn raw_client(&mut self) -> anyhow::Result<&mut Client> {
         if self.client.is_none() {
             self.logged_in = false;
+            connect::prepare_home(&self.home)?;
             let c = match &self.device {
                 Some(d) => connect::open(d)?,
                 None => connect::open_default(&self.home)?,

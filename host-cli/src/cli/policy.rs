@@ -287,11 +287,20 @@ pub enum Commands {
     },
 }
 
-/// `file://PATH` (read as UTF-8) or the text itself.
+/// Longest policy document read from a file (the compact form is at most 1 KiB).
+const MAX_POLICY_TEXT: usize = 64 * 1024;
+
+/// `file://PATH` (read as UTF-8, at most [`MAX_POLICY_TEXT`] bytes) or the text itself.
 fn read_text_arg(arg: &str) -> anyhow::Result<String> {
     match arg.strip_prefix("file://") {
         Some(path) => {
-            std::fs::read_to_string(path).map_err(|e| usage(format!("--policy: cannot read {path}: {e}")))
+            let bytes = super::args::read_bounded(path, MAX_POLICY_TEXT + 1)
+                .map_err(|e| usage(format!("--policy: {e}")))?;
+            if bytes.len() > MAX_POLICY_TEXT {
+                return Err(usage(format!("--policy: {path} is larger than {MAX_POLICY_TEXT} bytes")));
+            }
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| usage(format!("--policy: {path} is not UTF-8 text")))
         }
         None => Ok(arg.to_owned()),
     }

@@ -102,3 +102,86 @@ fn requests_outside_a_session_cannot_fill_a_log_that_refuses_when_full() {
     assert_eq!(h.token.log.unauthenticated.total(), 12);
     assert_eq!(encrypt_code(&mut h, &k, &[]), Some(ErrorCode::AuditLogFull));
 }
+
+fn wrong_pin(h: &mut Harness, who: &str) {
+    assert_eq!(
+        h.code(Request::Authenticate(pkms_protocol::request::Authenticate {
+            principal: who,
+            pin: b"000000"
+        })),
+        ErrorCode::AuthenticationFailed
+    );
+}
+
+fn admin_session(h: &mut Harness) {
+    h.ok(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin: PIN }));
+}
+
+/// The entries of counts the log holds (read from the store: no request is made).
+fn counts_in_log(h: &mut Harness) -> std::vec::Vec<pkms_protocol::access::UnauthenticatedRequests> {
+    let ids: std::vec::Vec<_> =
+        h.token.core.entries(crate::records::Kind::Audit).iter().map(|e| e.id).collect();
+    ids.iter()
+        .filter_map(|id| {
+            h.token
+                .core
+                .read::<pkms_protocol::access::AuditEntry>(id)
+                .unwrap()
+                .unwrap()
+                .unauthenticated_requests()
+        })
+        .collect()
+}
+
+#[test]
+fn failed_authentications_survive_a_restart_until_they_are_logged() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    hello(&mut h);
+    wrong_pin(&mut h, "nobody");
+    h.ok(Request::GetInfo(pkms_protocol::request::GetInfo {}));
+    wrong_pin(&mut h, "admin");
+    wrong_pin(&mut h, "nobody");
+    // Counted after the last failure: kept in RAM only, lost with the power.
+    h.ok(Request::GetInfo(pkms_protocol::request::GetInfo {}));
+    let mut h = h.restart();
+    hello(&mut h);
+    admin_session(&mut h);
+    let counts = counts_in_log(&mut h);
+    assert_eq!(counts.len(), 1);
+    assert_eq!((counts[0].answered, counts[0].failed_authentications, counts[0].refused), (3, 3, 0));
+    assert!(!h.token.core.contains(crate::records::Kind::AuditPending, &crate::records::SINGLETON_ID));
+}
+
+#[test]
+fn a_power_cut_at_any_byte_of_writing_the_counts_neither_loses_nor_repeats_them() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    hello(&mut h);
+    wrong_pin(&mut h, "nobody");
+    wrong_pin(&mut h, "nobody");
+    let start = h.token.into_flash();
+    let total = {
+        let mut h = Harness::with_flash(start.clone());
+        let before = h.token.flash().bytes_written();
+        admin_session(&mut h);
+        h.token.flash().bytes_written() - before
+    };
+    assert!(total > 0);
+    for cut in 0..total {
+        let mut h = Harness::with_flash_seed(start.clone(), 300 + cut);
+        h.token.core.flash_mut().cut_power_after(cut);
+        let _ = h.call(Request::Authenticate(pkms_protocol::request::Authenticate {
+            principal: "admin",
+            pin: PIN,
+        }));
+        let mut flash = h.token.into_flash();
+        flash.restore_power();
+        let mut h = Harness::with_flash_seed(flash, 900 + cut);
+        admin_session(&mut h);
+        let counts = counts_in_log(&mut h);
+        assert_eq!(counts.len(), 1, "cut {cut}/{total}: {counts:?}");
+        assert_eq!(counts[0].failed_authentications, 2, "cut {cut}/{total}");
+    }
+    std::println!("counts: {total} cut points");
+}
