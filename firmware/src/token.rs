@@ -60,9 +60,8 @@ impl<P: Platform> Token<P> {
     /// (formatting an erased flash) and returns a ready token. Never panics: on a damaged or
     /// foreign flash the token still answers Hello and GetInfo, and key operations answer
     /// StorageCorrupted (or Internal for an unsupported geometry). If a self-test fails, the
-    /// token is in its error state: Hello, GetInfo and GetSelfTests (which names
-    /// the test) answer, every other
-    /// request gets SelfTestFailed, and nothing is written to the flash.
+    /// token is in its error state: Hello, GetInfo and GetSelfTests (which names the test)
+    /// answer, every other request gets SelfTestFailed, and nothing is written to the flash.
     pub fn new(flash: P::Flash, rng: P::Rng, board: P::Board) -> Self {
         Self::with_self_test_answers(flash, rng, board, &selftest::KATS)
     }
@@ -77,10 +76,15 @@ impl<P: Platform> Token<P> {
         let mut bufs = Buffers::new();
         let mut core = Core::mount(flash, rng, board, &mut bufs.key, self_tests);
         let auth = Auth::mount(&mut core);
+        // After every principal has an id (Auth::mount): access records naming principals by name.
+        if core.is_usable() {
+            let _ = crate::policy::migrate(&mut core, &mut bufs);
+        }
         let log = Log::mount(&mut core);
         if self_tests == SelfTests::Passed {
             crate::policy::drop_orphans(&mut core);
         }
+        bufs.wipe();
         Token { core, bufs, auth, log, sessions: Sessions::new(), sealed: [0; MAX_ENCODED_FRAME] }
     }
 
@@ -347,9 +351,17 @@ fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<R
     let decides = if asked_as == Caller::Open { caller } else { asked_as };
     match crate::audit::recording(decides, request, outcome) {
         Recording::Entry => {}
-        Recording::Counted => {
-            log.count_failed_attempt();
-            return result;
+        Recording::Counted(count) => {
+            return match log.count(core, count) {
+                Ok(()) => result,
+                Err(e) => Err(Error::format(
+                    e.code,
+                    format_args!(
+                        "the audit log could not be written ({}); the answer is withheld",
+                        e.message
+                    ),
+                )),
+            };
         }
         Recording::Nothing => return result,
     }

@@ -79,8 +79,6 @@ impl PinStore {
             text.push_str(&format!("{name} {} {der}\n", key.fingerprint()));
         }
         let fail = |e: std::io::Error| open_error(&self.path, &e.to_string());
-        // PKMS_HOME need not exist yet (a first run against a USB or in-process token).
-        std::fs::create_dir_all(dir).map_err(fail)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
         tmp.write_all(text.as_bytes()).map_err(fail)?;
         tmp.as_file().sync_all().map_err(fail)?;
