@@ -11,6 +11,7 @@ pub mod host_session;
 mod lifecycle;
 mod matrix;
 mod migration;
+mod model;
 mod power_cut;
 mod recovery;
 mod robustness;
