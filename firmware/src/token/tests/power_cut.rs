@@ -305,7 +305,7 @@ fn power_cut_at_every_byte_of_every_key_change() {
                 break flash;
             }
             // Varying sizes, so that the head page ends at every possible fill level.
-            let text = format!("churn {churned} {}", "x".repeat(churned * 7 % 61));
+            let text = format!("churn {churned} {}", "x".repeat(churned * 7 % 61 + churned % 3));
             h.ok(Request::UpdateKeyDescription(pkms_protocol::request::UpdateKeyDescription {
                 key_id: &s(&fixture.filler),
                 description: &text,
