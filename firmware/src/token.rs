@@ -275,6 +275,11 @@ impl<P: Platform> Token<P> {
         self.core.flash()
     }
 
+    /// The flash, e.g. for tests and fuzzing that cut its power.
+    pub fn flash_mut(&mut self) -> &mut P::Flash {
+        self.core.flash_mut()
+    }
+
     /// Stops the token and gives the flash back (e.g. to persist it or remount it).
     pub fn into_flash(self) -> P::Flash {
         self.core.into_flash()

@@ -1,0 +1,46 @@
+//! Key policies as the token decodes them from PutKeyPolicy (and from flash), and as the host
+//! turns GetKeyPolicy's compact form into KMS-shaped JSON. Checks, besides "never panics": a
+//! policy that decodes encodes back to bytes that decode to the same policy; evaluating it for a
+//! fuzzed principal, role, action and encryption context gives Deny exactly when a matching Deny
+//! statement exists.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pkms_lib::model::PolicyDocument;
+use pkms_protocol::access::{Decision, Effect, Policy, ADMINS, ANYONE};
+use pkms_protocol::context::ContextPair;
+
+fuzz_target!(|data: &[u8]| {
+    // [principal length][principal][admin flag][action bit][context length][pairs…] then the policy.
+    let mut at = 0usize;
+    let mut take = |n: usize| {
+        let s = data.get(at..at + n).unwrap_or(&[]);
+        at = (at + n).min(data.len());
+        s
+    };
+    let principal_len = take(1).first().copied().unwrap_or(0) as usize % 16;
+    let principal = String::from_utf8_lossy(take(principal_len)).into_owned();
+    let flags = take(2);
+    let is_admin = flags.first().is_some_and(|b| b & 1 == 1);
+    let action = 1u64 << (flags.get(1).copied().unwrap_or(0) % 64);
+    let context_len = take(1).first().copied().unwrap_or(0) as usize % 32;
+    let context_text = String::from_utf8_lossy(take(context_len)).into_owned();
+    let pairs: Vec<ContextPair<'_>> = context_text.split(';').filter_map(|kv| kv.split_once('=')).collect();
+    let policy_bytes = &data[at..];
+
+    let _ = Policy::decode_within(policy_bytes, 256);
+    let _ = PolicyDocument::from_compact(policy_bytes);
+    let Some(policy) = Policy::decode(policy_bytes) else { return };
+    let again = postcard::to_allocvec(&policy).expect("a decoded policy encodes");
+    assert_eq!(Policy::decode(&again).as_ref(), Some(&policy), "the policy does not survive a round trip");
+    let decision = policy.decide(&principal, is_admin, action, &pairs);
+    let denied = policy.statements.iter().any(|s| {
+        s.effect == Effect::Deny
+            && s.actions & action != 0
+            && s.principals
+                .iter()
+                .any(|p| *p == ANYONE || *p == principal.as_str() || (*p == ADMINS && is_admin))
+            && s.condition.as_ref().is_none_or(|c| c.matches(&pairs))
+    });
+    assert_eq!(decision == Decision::Deny, denied, "Deny must win exactly when a Deny statement matches");
+});
