@@ -844,7 +844,7 @@ fn grants_are_bounded_and_oversize_inputs_are_refused() {
 /// numbers, an unbroken chain, a base checkpoint signed by the attestation key behind the first
 /// entry when entries were dropped, and a head that matches the last entry. Returns the first
 /// sequence number.
-fn check_stored_log(h: &mut Harness) -> u64 {
+pub(super) fn check_stored_log(h: &mut Harness) -> u64 {
     use crate::records::{AuthRecord, BaseRecord, Kind, SINGLETON_ID};
     let core = &mut h.token.core;
     let ids: Vec<_> = core.entries(Kind::Audit).iter().map(|e| e.id).collect();

@@ -11,6 +11,11 @@
 //! model, then probes the interrupted operation once uncut (its new state must be the model's
 //! after-state, and its cut points are counted) and runs it again from the same flash and seed
 //! with the cut at a random one of them. A small flash makes garbage collection frequent.
+//!
+//! The open-token runs (4 × 2,500 sequences) are joined by one on an initialised token where
+//! every request runs in an administrator's session and so also appends to the audit log: after
+//! each cut the stored log must still chain from its base to its head, and hold every entry made
+//! before the cut.
 
 use std::collections::BTreeMap;
 
@@ -19,8 +24,10 @@ use rand_chacha::rand_core::RngCore;
 
 use super::*;
 
-/// Eight 4 KiB pages.
+/// Eight 4 KiB pages; sixteen for an audited token, whose log alone (256 entries) needs about
+/// eight.
 const FLASH: usize = 8 * 4096;
+const AUDITED_FLASH: usize = 16 * 4096;
 const MAX_KEYS: usize = 4;
 const ALIASES: [&str; 3] = ["alias/a", "alias/b", "alias/c"];
 const TAG_KEYS: [&str; 3] = ["team", "env", "cost"];
@@ -370,14 +377,41 @@ fn check_blobs(h: &mut Harness, m: &Model, blobs: &[Blob], what: &str) {
     }
 }
 
+const PIN: &[u8] = b"246810";
+
+/// A token on `flash`; on an initialised token (`audited`), in a session logged in as the
+/// administrator, so that every request is also an audit-log append.
+fn boot(flash: MockFlash, seed: u64, audited: bool) -> Harness {
+    let mut h = Harness::with_flash_seed(flash, seed);
+    if audited {
+        h.open_session();
+        h.ok(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin: PIN }));
+    }
+    h
+}
+
 /// The stored states sequences start from: empty, and one with keys, versions, aliases, tags and
 /// a policy (rebuilt into the model by observing it).
-fn starting_states(policies: &mut BTreeMap<Vec<u8>, i64>) -> Vec<(MockFlash, Model, Vec<Blob>)> {
+fn starting_states(
+    policies: &mut BTreeMap<Vec<u8>, i64>,
+    audited: bool,
+) -> Vec<(MockFlash, Model, Vec<Blob>)> {
     let mut states = Vec::new();
-    let h = Harness::with_flash(MockFlash::new(FLASH));
-    states.push((h.token.into_flash(), Model::default(), Vec::new()));
+    let fresh = {
+        let mut h = Harness::with_flash(MockFlash::new(if audited { AUDITED_FLASH } else { FLASH }));
+        if audited {
+            h.open_session();
+            h.ok(Request::Initialize(pkms_protocol::request::Initialize {
+                pin: PIN,
+                puk: b"puk-12345678",
+                audit_full: pkms_protocol::access::AuditFullMode::Overwrite,
+            }));
+        }
+        h.token.into_flash()
+    };
+    states.push((fresh.clone(), Model::default(), Vec::new()));
 
-    let mut h = Harness::with_flash(MockFlash::new(FLASH));
+    let mut h = boot(fresh, 1, audited);
     let a = h.create(KeySpec::SymmetricDefault);
     let b = h.create(KeySpec::SymmetricDefault);
     let mut blobs = Vec::new();
@@ -409,7 +443,7 @@ fn starting_states(policies: &mut BTreeMap<Vec<u8>, i64>) -> Vec<(MockFlash, Mod
     states.push((base.clone(), m.clone(), blobs.clone()));
     // The same state after churn (a description rewritten again and again, its last value the
     // same), at many fill levels: operations from these collect garbage and erase pages.
-    let mut h = Harness::with_flash(base);
+    let mut h = boot(base, 2, audited);
     let description = m.keys[&b].description.clone();
     for round in 1..=240usize {
         let text = std::format!("churn {round} {}", "x".repeat(round * 37 % 180));
@@ -447,16 +481,16 @@ struct Stats {
 }
 
 /// Runs `count` sequences from seed `seed`.
-fn run_sequences(seed: u64, count: u64) -> Stats {
+fn run_sequences(seed: u64, count: u64, audited: bool) -> Stats {
     let mut policies = BTreeMap::new();
-    let starts = starting_states(&mut policies);
+    let starts = starting_states(&mut policies, audited);
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut stats = Stats::default();
     let mut policy_counter = 0u32;
     for n in 0..count {
         let (flash, start_model, start_blobs) = &starts[(n % starts.len() as u64) as usize];
         let token_seed = rng.next_u64();
-        let mut h = Harness::with_flash_seed(flash.clone(), token_seed);
+        let mut h = boot(flash.clone(), token_seed, audited);
         let mut m = start_model.clone();
         let mut blobs = start_blobs.clone();
         let prefix = rng.next_u32() % 6;
@@ -475,14 +509,16 @@ fn run_sequences(seed: u64, count: u64) -> Stats {
         let what = std::format!("sequence {n} (seed {seed})");
         let before_flash = h.token.into_flash();
         // Reboot onto the prefix's flash: it holds the model's state.
-        let mut h = Harness::with_flash_seed(before_flash.clone(), token_seed ^ 1);
+        let mut h = boot(before_flash.clone(), token_seed ^ 1, audited);
         assert_eq!(observe(&mut h, &policies, &what), as_observed(&m), "{what}: after the prefix");
         let op = random_op(&mut rng, &m, &mut policy_counter);
         // Uncut: the operation's after-state, and its cut points.
-        let mut h = Harness::with_flash_seed(before_flash.clone(), token_seed ^ 2);
+        let mut h = boot(before_flash.clone(), token_seed ^ 2, audited);
         let start_points = h.token.flash().cut_points();
         let erases: u32 = h.token.flash().erase_counts().iter().sum();
         let reply = send(&mut h, &op);
+        let total = h.token.flash().cut_points() - start_points;
+        let erased = h.token.flash().erase_counts().iter().sum::<u32>() > erases;
         if let Err(e) = reply.get() {
             panic!("{what}: {op:?}: {:?} {}", e.code, e.message);
         }
@@ -491,8 +527,6 @@ fn run_sequences(seed: u64, count: u64) -> Stats {
         if let Op::PutPolicy(id, p) = &op {
             policies.entry(get_policy(&mut h, id)).or_insert(i64::from(*p));
         }
-        let total = h.token.flash().cut_points() - start_points;
-        let erased = h.token.flash().erase_counts().iter().sum::<u32>() > erases;
         assert_eq!(observe(&mut h, &policies, &what), as_observed(&after), "{what}: {op:?} uncut");
         stats.sequences += 1;
         stats.ops += 1;
@@ -502,14 +536,21 @@ fn run_sequences(seed: u64, count: u64) -> Stats {
         }
         // Cut: the same operation from the same flash and seed, power gone at a random point.
         let cut = rng.next_u64() % total;
-        let mut h = Harness::with_flash_seed(before_flash, token_seed ^ 2);
+        let mut h = boot(before_flash, token_seed ^ 2, audited);
+        let audit_head = h.token.log.head_sequence;
         h.token.core.flash_mut().cut_power_after(cut);
         let _ = send(&mut h, &op);
         let mut flash = h.token.into_flash();
         assert!(flash.is_power_cut(), "{what}: cut {cut} of {total} not reached");
         flash.restore_power();
         let what = std::format!("{what}: {op:?} cut at {cut} of {total}");
-        let mut h = Harness::with_flash_seed(flash, token_seed ^ 3);
+        let mut h = boot(flash, token_seed ^ 3, audited);
+        if audited {
+            // Every entry made before the cut is still there and chained (the cut operation's
+            // own entry may or may not be).
+            super::auth::check_stored_log(&mut h);
+            assert!(h.token.log.head_sequence > audit_head, "{what}: audit entries lost");
+        }
         let seen = observe(&mut h, &policies, &what);
         let state = if seen == as_observed(&m) {
             &m
@@ -533,10 +574,11 @@ fn run_sequences(seed: u64, count: u64) -> Stats {
     stats
 }
 
-fn run_and_report(seed: u64, count: u64) {
-    let stats = run_sequences(seed, count);
+fn run_and_report(seed: u64, count: u64, audited: bool) {
+    let stats = run_sequences(seed, count, audited);
+    let token = if audited { "initialised token, every request audited" } else { "open token" };
     std::println!(
-        "model-based power cuts (seed {seed}): {} sequences, {} operations, {} cut (of which {} in an \
+        "model-based power cuts ({token}, seed {seed}): {} sequences, {} operations, {} cut (of which {} in an \
          operation that erased a page)",
         stats.sequences,
         stats.ops,
@@ -554,20 +596,27 @@ fn count() -> u64 {
 
 #[test]
 fn model_based_power_cuts_seed_1() {
-    run_and_report(1, count());
+    run_and_report(1, count(), false);
 }
 
 #[test]
 fn model_based_power_cuts_seed_2() {
-    run_and_report(2, count());
+    run_and_report(2, count(), false);
 }
 
 #[test]
 fn model_based_power_cuts_seed_3() {
-    run_and_report(3, count());
+    run_and_report(3, count(), false);
 }
 
 #[test]
 fn model_based_power_cuts_seed_4() {
-    run_and_report(4, count());
+    run_and_report(4, count(), false);
+}
+
+/// The same on an initialised token, every request in an administrator's session and so an
+/// audit-log append (each remount logs in again: PBKDF2 makes these sequences slower).
+#[test]
+fn model_based_power_cuts_with_audit_appends() {
+    run_and_report(5, count() / 5, true);
 }
