@@ -132,6 +132,18 @@ for i, p in enumerate(POLICIES):
     write("key_policy", f"policy_{i}", bytes([3]) + b"bob" + bytes([1, 3, 7]) + b"app=web" + p)
     write("key_policy", f"policy_{i}_user", bytes([5]) + b"alice" + bytes([0, 2, 0]) + p)
 
+JSON_POLICIES = [
+    '{"Statement":[{"Effect":"Allow","Principal":{"Pkms":["role/admin"]},"Action":"kms:*","Resource":"*"}]}',
+    '{"Statement":[{"Effect":"Allow","Principal":{"Pkms":["bob","role/admin"]},"Action":["kms:Encrypt","kms:Decrypt"],'
+    '"Condition":{"StringEquals":{"kms:EncryptionContext:app":"web"}}},'
+    '{"Effect":"Deny","Principal":"*","Action":"kms:ScheduleKeyDeletion"}]}',
+    '{"Statement":{"Effect":"Allow","Principal":{"Pkms":"alice"},"Action":["kms:CreateGrant"],'
+    '"Condition":{"ForAllValues:StringEquals":{"kms:GrantOperations":["Encrypt","Decrypt"]},'
+    '"pkms:EncryptionContextEquals":{"app":"x"}}}}',
+]
+for i, text in enumerate(JSON_POLICIES):
+    write("key_policy", f"json_{i}", bytes([3]) + b"bob" + bytes([1, 3, 7]) + b"app=web" + text.encode())
+
 # audit_verify: mode 1 = signed [first sequence u64][count][entries (3 bytes each)][changes].
 for name, first, n, changes in [
     ("from_start", 1, 3, b""),

@@ -1,11 +1,13 @@
-//! Key policies as the token decodes them from PutKeyPolicy (and from flash), and as the host
-//! turns GetKeyPolicy's compact form into KMS-shaped JSON. Checks, besides "never panics": a
-//! policy that decodes encodes back to bytes that decode to the same policy; evaluating it for a
-//! fuzzed principal, role, action and encryption context gives Deny exactly when a matching Deny
-//! statement exists.
+//! Key policies: the host's JSON policy parser (`pkms put-key-policy`), the token's decoder of
+//! the compact form (PutKeyPolicy, the flash), and the host's rendering of GetKeyPolicy's compact
+//! form as JSON. Checks, besides "never panics": every policy the JSON parser accepts, the token
+//! decodes; a policy that decodes encodes back to bytes that decode to the same policy;
+//! evaluating it for a fuzzed principal, role, action and encryption context gives Deny exactly
+//! when a matching Deny statement exists.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use pkms_lib::model::policy_json::policy_from_json;
 use pkms_lib::model::PolicyDocument;
 use pkms_protocol::access::{Decision, Effect, Policy, ADMINS, ANYONE};
 use pkms_protocol::context::ContextPair;
@@ -28,6 +30,12 @@ fuzz_target!(|data: &[u8]| {
     let pairs: Vec<ContextPair<'_>> = context_text.split(';').filter_map(|kv| kv.split_once('=')).collect();
     let policy_bytes = &data[at..];
 
+    let compact = std::str::from_utf8(policy_bytes).ok().and_then(|text| policy_from_json(text).ok());
+    if let Some(compact) = &compact {
+        let decoded = Policy::decode(compact);
+        assert!(decoded.is_some(), "the token refuses a policy the JSON parser made");
+    }
+    let policy_bytes = compact.as_deref().unwrap_or(policy_bytes);
     let _ = Policy::decode_within(policy_bytes, 256);
     let _ = PolicyDocument::from_compact(policy_bytes);
     let Some(policy) = Policy::decode(policy_bytes) else { return };
