@@ -73,6 +73,17 @@ impl<P: Platform> Token<P> {
             Ok(()) => SelfTests::Passed,
             Err(test) => SelfTests::Failed(test),
         };
+        Self::mount(flash, rng, board, self_tests)
+    }
+
+    /// A token whose board found one of its own tests failed before the core's ran (the nRF52840's
+    /// TRNG health tests: `failed` is [`SelfTest::Drbg`]): it starts in the error state, naming
+    /// `failed`, and never draws from `rng`.
+    pub fn in_error_state(flash: P::Flash, rng: P::Rng, board: P::Board, failed: SelfTest) -> Self {
+        Self::mount(flash, rng, board, SelfTests::Failed(failed))
+    }
+
+    fn mount(flash: P::Flash, rng: P::Rng, board: P::Board, self_tests: SelfTests) -> Self {
         let mut bufs = Buffers::new();
         let mut core = Core::mount(flash, rng, board, &mut bufs.key, self_tests);
         let auth = Auth::mount(&mut core);

@@ -30,7 +30,8 @@ use embassy_nrf::nvmc::Nvmc;
 use embassy_nrf::rng::Rng;
 use embassy_nrf::{interrupt as irq_attr, mode::Blocking};
 use pkms_firmware::{FrameServer, Platform, Token};
-use pkms_nrf52840_support::drbg::{Drbg, HealthTestFailure};
+use pkms_protocol::SelfTest;
+use pkms_nrf52840_support::drbg::Drbg;
 use pkms_nrf52840_support::link::{serve_forever, Link, TokenSide};
 use pkms_nrf52840_support::nvmc_flash::NvmcRegion;
 use static_cell::{ConstStaticCell, StaticCell};
@@ -103,25 +104,18 @@ fn main() -> ! {
             .expect("build.rs checked the key store is whole pages");
     let trng = Rng::new_blocking(p.RNG);
     trng.set_bias_correction(true);
-    let rng = match Drbg::new(trng) {
-        Ok(rng) => rng,
-        Err(failure) => entropy_failure(failure),
-    };
+    // SP 800-90B start-up tests on the TRNG: a failure is the core's error state (only Hello,
+    // GetInfo and GetSelfTests answer, naming the DRBG), and the unseeded generator is never
+    // drawn from.
+    let rng = Drbg::start(trng);
     let board = NrfBoard::new(button, led, &LINK);
 
-    let token = TOKEN.init_with(|| Token::new(flash, rng, board));
+    let token = TOKEN.init_with(|| match rng.health() {
+        Ok(()) => Token::new(flash, rng, board),
+        Err(_) => Token::in_error_state(flash, rng, board, SelfTest::Drbg),
+    });
     let mut side = TokenSide::new(SERVER.take());
     serve_forever(&LINK, &mut side, token, cortex_m::asm::wfe)
-}
-
-/// The TRNG failed its start-up health tests (stuck or badly biased): without trustworthy
-/// randomness the token must not create keys, nonces or signatures, so it serves nothing. (The
-/// USB device stays enumerated; requests go unanswered. The core's error state, answering only
-/// Hello and GetInfo with the failed test's name, is to replace this.)
-fn entropy_failure(_failure: HealthTestFailure) -> ! {
-    loop {
-        cortex_m::asm::wfe();
-    }
 }
 
 /// A panic resets the chip: the token restarts with its key store intact and the host sees a

@@ -11,8 +11,9 @@
 //! run through the repetition count and adaptive proportion tests ([`crate::entropy_health`]),
 //! and SHA-256 of all of them is the ChaCha20 key. At the 4 bits per byte the health tests are
 //! calibrated for, that is 4096 bits of entropy into a 256-bit seed (a vetted conditioning
-//! function needs 256 + 64). If a test fails, there is no generator: [`Drbg::new`] returns the
-//! failure, and the firmware must not serve key operations. Start-up takes about 125 ms.
+//! function needs 256 + 64). If a test fails, there is no seed: [`Drbg::new`] returns the
+//! failure, and [`Drbg::start`] an unseeded generator that says so, which the board hands to the
+//! token core's error state (it never draws from it). Start-up takes about 125 ms.
 //!
 //! Reseeding every [`RESEED_INTERVAL`] output bytes limits how much output a state compromise
 //! exposes: [`RESEED_SAMPLES`] fresh TRNG bytes (256 bits at the claim), health-tested on the
@@ -48,12 +49,23 @@ pub struct Drbg<T> {
     since_reseed: usize,
     health: HealthTests,
     failure: Option<HealthTestFailure>,
+    /// The start-up test failed: there is no seed, and nothing comes out but zeros.
+    unseeded: bool,
 }
 
 impl<T: RngCore> Drbg<T> {
     /// Seeds the DRBG from [`STARTUP_SAMPLES`] health-tested TRNG bytes, or returns the health
     /// test they failed.
-    pub fn new(mut trng: T) -> Result<Self, HealthTestFailure> {
+    pub fn new(trng: T) -> Result<Self, HealthTestFailure> {
+        let drbg = Self::start(trng);
+        drbg.health().map(|()| drbg)
+    }
+
+    /// As [`Drbg::new`], but a failed start-up still gives a generator: an unseeded one, whose
+    /// [`Drbg::health`] reports the failure, whose `try_fill_bytes` refuses and whose
+    /// `fill_bytes` gives only zeros. The board hands it to the token core's error state, which
+    /// never draws from it (`Token::in_error_state`).
+    pub fn start(mut trng: T) -> Self {
         let mut health = HealthTests::new();
         let mut hash = Sha256::new_with_prefix(SEED_DOMAIN);
         let mut chunk = [0u8; 64];
@@ -68,9 +80,13 @@ impl<T: RngCore> Drbg<T> {
         }
         chunk.zeroize();
         let mut seed: [u8; 32] = hash.finalize().into();
+        let unseeded = result.is_err();
+        if unseeded {
+            seed.zeroize();
+        }
         let chacha = ChaCha20Rng::from_seed(seed);
         seed.zeroize();
-        result.map(|()| Drbg { trng, chacha, since_reseed: 0, health, failure: None })
+        Drbg { trng, chacha, since_reseed: 0, health, failure: result.err(), unseeded }
     }
 
     /// Mixes [`RESEED_SAMPLES`] fresh, health-tested TRNG bytes into the state now. If they fail
@@ -131,6 +147,10 @@ impl<T: RngCore> RngCore for Drbg<T> {
     /// the middle of a long request. (After a failed reseed the output continues from the
     /// state; [`Drbg::health`] says so.)
     fn fill_bytes(&mut self, mut dest: &mut [u8]) {
+        if self.unseeded {
+            dest.fill(0);
+            return;
+        }
         while !dest.is_empty() {
             if self.since_reseed >= RESEED_INTERVAL {
                 // A failure is kept in `self.failure`.
@@ -277,6 +297,24 @@ mod tests {
         let mut t = FakeTrng::new(Kind::Random, 3);
         t.stuck_after = Some(700);
         assert_eq!(Drbg::new(t).err(), Some(HealthTestFailure::RepetitionCount));
+    }
+
+    /// A start-up failure that still hands the board a generator: unseeded, reporting the
+    /// failure, refusing `try_fill_bytes`, and giving nothing but zeros from `fill_bytes`.
+    #[test]
+    fn a_failed_start_gives_an_unseeded_generator_that_says_so() {
+        let mut stuck = FakeTrng::new(Kind::Stuck, 0);
+        stuck.stuck_after = Some(0);
+        let mut d = Drbg::start(stuck);
+        assert!(d.health().is_err());
+        let mut out = [0x55u8; 64];
+        assert!(d.try_fill_bytes(&mut out).is_err());
+        assert_eq!(out, [0; 64]);
+        let mut out = [0x55u8; 64];
+        d.fill_bytes(&mut out);
+        assert_eq!(out, [0; 64]);
+        let healthy = Drbg::start(trng(3));
+        assert_eq!(healthy.health(), Ok(()));
     }
 
     #[test]

@@ -133,3 +133,21 @@ fn an_initialised_token_in_the_error_state_still_reports_itself_initialised() {
     assert!(super::basics::info(&mut h).initialized);
     assert_eq!(self_tests(&mut h, false), SelfTests::Failed(SelfTest::Aes256Gcm));
 }
+
+/// A board whose own test failed first (the nRF52840's TRNG health tests) starts the token in
+/// the error state naming it; the token never draws from the generator it was given.
+#[test]
+fn a_board_reported_failure_is_the_error_state_too() {
+    let mut h = Harness::new();
+    h.create(KeySpec::SymmetricDefault);
+    let start = h.token.into_flash();
+    let token =
+        Token::in_error_state(start.clone(), ChaCha20Rng::seed_from_u64(5), TestBoard::new(), SelfTest::Drbg);
+    let mut h = Harness { token, now: Some(T0), seed: 5, session: None };
+    assert_eq!(self_tests(&mut h, false), SelfTests::Failed(SelfTest::Drbg));
+    let (code, message) = h.err_outer(Request::GetDeviceKey(pkms_protocol::request::GetDeviceKey {}));
+    assert_eq!(code, ErrorCode::SelfTestFailed);
+    assert!(message.contains("DRBG"), "{message}");
+    assert_eq!(super::basics::info(&mut h).key_count, 1);
+    assert_eq!(h.token.into_flash().as_bytes(), start.as_bytes());
+}
