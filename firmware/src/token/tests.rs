@@ -5,6 +5,7 @@ mod aliases_tags;
 mod auth;
 mod basics;
 mod clock;
+mod entropy;
 pub mod host_session;
 mod lifecycle;
 mod matrix;
