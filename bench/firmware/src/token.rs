@@ -67,7 +67,6 @@ impl Client {
         let Ok(payload) = postcard::to_slice(&frame, &mut self.request) else {
             return (0, error(ErrorCode::Internal, "request did not encode"));
         };
-        let payload: &[u8] = payload;
         let token = &mut self.token;
         let response = &mut self.response;
         let (instructions, n) = measure(|| token.handle_payload(payload, response));

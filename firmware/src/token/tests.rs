@@ -2,14 +2,18 @@
 //! ChaCha RNG and a test board. One module per operation family.
 
 mod aliases_tags;
+mod audit_counts;
 mod auth;
 mod basics;
 mod clock;
+mod delegation;
 mod entropy;
 pub mod host_session;
 mod lifecycle;
 mod matrix;
+mod migration;
 mod power_cut;
+mod recovery;
 mod robustness;
 mod rotation;
 mod sessions;
