@@ -90,7 +90,10 @@ fn refused(token: &mut NoSeedToken, request: Request<'_>) {
 fn a_board_without_entropy_gets_no_keys_no_randomness_and_says_why() {
     let mut token = NoSeedToken::new(MockFlash::new(256 * 1024), MustNotDraw, NoSeedBoard);
 
-    let hello = call(&mut token, Request::Hello(pkms_protocol::request::Hello { protocol_version: PROTOCOL_VERSION }));
+    let hello = call(
+        &mut token,
+        Request::Hello(pkms_protocol::request::Hello { protocol_version: PROTOCOL_VERSION }),
+    );
     assert!(matches!(answer(&hello), Ok(Response::Hello(_))));
     match answer(&call(&mut token, Request::GetInfo(pkms_protocol::request::GetInfo {}))) {
         Ok(Response::Info(pkms_protocol::reply::Info { info })) => {
@@ -101,11 +104,17 @@ fn a_board_without_entropy_gets_no_keys_no_randomness_and_says_why() {
         other => panic!("GetInfo: {other:?}"),
     }
 
-    refused(&mut token, Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 32 }));
+    refused(
+        &mut token,
+        Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 32 }),
+    );
     refused(&mut token, Request::GetDeviceKey(pkms_protocol::request::GetDeviceKey {}));
     refused(
         &mut token,
-        Request::OpenSession(pkms_protocol::request::OpenSession { ephemeral: &[4u8; 65], payload: &[0u8; 16] }),
+        Request::OpenSession(pkms_protocol::request::OpenSession {
+            ephemeral: &[4u8; 65],
+            payload: &[0u8; 16],
+        }),
     );
     refused(
         &mut token,
