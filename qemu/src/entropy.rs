@@ -49,33 +49,32 @@ extern "C" {
     static mut _boot_seed_region: Region;
 }
 
-/// The token's RNG: ChaCha20 seeded from the boot seed, or nothing when there was none.
-pub enum BootRng {
-    /// Seeded from a fresh boot seed.
-    Seeded(ChaCha20Rng),
-    /// No usable seed: the board reports the reason ([`crate::board::QemuBoard`]) and the token
-    /// core draws nothing. Drawing anyway ends QEMU with [`exit_code::NO_ENTROPY`] rather than
-    /// hand out predictable bytes.
-    Missing(&'static str),
+/// The token's RNG: ChaCha20 seeded from the boot seed, or no RNG at all when there was none.
+pub struct BootRng {
+    /// Seeded from a fresh boot seed; never drawn from while `missing` is set.
+    rng: ChaCha20Rng,
+    /// Why there is no usable seed: the board reports it ([`crate::board::QemuBoard`]) and the
+    /// token core draws nothing. Drawing anyway ends QEMU with [`exit_code::NO_ENTROPY`] rather
+    /// than hand out predictable bytes.
+    missing: Option<&'static str>,
 }
 
 impl BootRng {
+    fn without_entropy(why: &'static str) -> Self {
+        BootRng { rng: ChaCha20Rng::from_seed([0; SEED_LEN]), missing: Some(why) }
+    }
+
     /// Why there is no entropy, if there is none.
     pub fn missing(&self) -> Option<&'static str> {
-        match self {
-            BootRng::Seeded(_) => None,
-            BootRng::Missing(why) => Some(why),
-        }
+        self.missing
     }
 
     fn seeded(&mut self) -> &mut ChaCha20Rng {
-        match self {
-            BootRng::Seeded(rng) => rng,
-            BootRng::Missing(why) => {
-                defmt::error!("randomness drawn without entropy ({=str}): exiting", why);
-                host::exit(exit_code::NO_ENTROPY)
-            }
+        if let Some(why) = self.missing {
+            defmt::error!("randomness drawn without entropy ({=str}): exiting", why);
+            host::exit(exit_code::NO_ENTROPY)
         }
+        &mut self.rng
     }
 }
 
@@ -109,7 +108,7 @@ pub fn take_boot_seed() -> BootRng {
     compiler_fence(Ordering::SeqCst);
 
     if seed == [0; SEED_LEN] {
-        return BootRng::Missing(NO_SEED);
+        return BootRng::without_entropy(NO_SEED);
     }
     let mut mark = [0u8; SEED_LEN];
     let mut marker = ChaCha20Rng::from_seed(seed);
@@ -121,9 +120,9 @@ pub fn take_boot_seed() -> BootRng {
     let used: [u8; SEED_LEN] = unsafe { addr_of!((*region).used_mark).read_volatile() };
     if used == mark {
         mark.zeroize();
-        return BootRng::Missing(SEED_REUSED);
+        return BootRng::without_entropy(SEED_REUSED);
     }
     unsafe { addr_of_mut!((*region).used_mark).write_volatile(mark) };
     mark.zeroize();
-    BootRng::Seeded(rng)
+    BootRng { rng, missing: None }
 }
