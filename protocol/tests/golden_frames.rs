@@ -252,7 +252,10 @@ fn requests() -> Vec<(&'static str, Request<'static>)> {
         ("RetireGrant", Request::RetireGrant(request::RetireGrant { key_id: K, grant_id: "00ff" })),
         ("RevokeGrant", Request::RevokeGrant(request::RevokeGrant { key_id: K, grant_id: "00ff" })),
         ("GetDeviceKey", Request::GetDeviceKey(request::GetDeviceKey {})),
-        ("OpenSession", Request::OpenSession(request::OpenSession { ephemeral: &[4; 65], payload: &[5; 16] })),
+        (
+            "OpenSession",
+            Request::OpenSession(request::OpenSession { ephemeral: &[4; 65], payload: &[5; 16] }),
+        ),
         (
             "SessionFrame",
             Request::SessionFrame(request::SessionFrame { session_id: 7, counter: 3, sealed: &[6; 20] }),
