@@ -8,6 +8,7 @@ mod basics;
 mod clock;
 mod delegation;
 mod encryption_limit;
+mod entropy;
 pub mod host_session;
 mod lifecycle;
 mod matrix;
