@@ -12,7 +12,6 @@ use pkms_protocol::{request, Gate};
 
 use super::host_session::{self, HostSession};
 use super::*;
-use crate::session::SESSION_IDLE_MS;
 
 const PIN: &[u8] = b"246810";
 const PUK: &[u8] = b"puk-12345678";
@@ -356,12 +355,14 @@ fn eight_sessions_are_open_at_once_each_with_its_own_login() {
 #[test]
 fn a_session_ends_when_closed_when_idle_and_when_the_connection_goes() {
     let mut h = initialised();
-    // Used within the timeout the session stays; each use restarts the timeout.
+    // The documented idle timeout: five minutes on the token's own clock. Used within it the
+    // session stays; each use restarts it.
+    const FIVE_MINUTES_MS: u64 = 5 * 60 * 1000;
     for _ in 0..3 {
-        h.token.board_mut().uptime_ms += SESSION_IDLE_MS - 1;
+        h.token.board_mut().uptime_ms += FIVE_MINUTES_MS - 1;
         h.ok(list_keys());
     }
-    h.token.board_mut().uptime_ms += SESSION_IDLE_MS + 1;
+    h.token.board_mut().uptime_ms += FIVE_MINUTES_MS + 1;
     let r = h.call(list_keys());
     assert_eq!(r.get().unwrap_err().code, ErrorCode::SessionEnded);
     assert!(h.session.is_none());
