@@ -88,11 +88,6 @@ impl Sessions {
         Sessions { slots: [const { None }; MAX_SESSIONS] }
     }
 
-    /// How many sessions are open.
-    pub fn open_count(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
-    }
-
     /// Ends every session (the host connection went away, or a factory reset).
     pub fn end_all(&mut self) {
         for s in &mut self.slots {

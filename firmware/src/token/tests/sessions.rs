@@ -235,6 +235,14 @@ fn replayed_reordered_altered_truncated_and_foreign_frames_are_refused_and_end_t
         assert_eq!(in_session(&mut h, &mut s, list_keys()), Ok(None));
         let refused = attack(&mut h, &mut s);
         assert_eq!(outer_code(&refused), Some(ErrorCode::SessionEnded), "{what}");
+        // The host is told why.
+        let why = match *what {
+            "replayed" | "reordered" | "counter rewritten" => "counter is not the next one",
+            "altered" => "does not authenticate",
+            _ => "too short",
+        };
+        let message = refused.get().err().map(|e| std::string::String::from(e.message)).unwrap_or_default();
+        assert!(message.contains(why) && message.contains("session has ended"), "{what}: {message}");
         // The session and its login are gone: the next correct frame is refused too.
         assert_eq!(
             in_session(&mut h, &mut s, list_keys()),
