@@ -95,15 +95,6 @@ impl Sessions {
         }
     }
 
-    /// Ends session `id`, if it is open.
-    pub fn end(&mut self, id: u32) {
-        for s in &mut self.slots {
-            if s.as_ref().is_some_and(|x| x.id == id) {
-                *s = None;
-            }
-        }
-    }
-
     /// Ends every session logged in as `name` (its principal was deleted).
     pub fn end_logins_of(&mut self, name: &str) {
         for s in &mut self.slots {

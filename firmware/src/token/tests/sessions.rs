@@ -483,3 +483,44 @@ fn an_open_token_works_in_the_clear_and_in_a_session_and_says_it_is_open() {
     h.close_session();
     assert_eq!(h.decrypt(&blob, &[]).unwrap(), b"open");
 }
+
+#[test]
+fn deleting_a_principal_ends_every_session_it_is_logged_in_to() {
+    let mut h = initialised();
+    h.ok(Request::CreatePrincipal(request::CreatePrincipal {
+        name: "bob",
+        pin: b"13579135",
+        role: Role::User,
+    }));
+    h.ok(Request::CreatePrincipal(request::CreatePrincipal {
+        name: "carol",
+        pin: b"24682468",
+        role: Role::Admin,
+    }));
+    let mut bob = [side_session(&mut h, 500), side_session(&mut h, 501)];
+    let mut carol = side_session(&mut h, 502);
+    for s in bob.iter_mut() {
+        let login = Request::Authenticate(request::Authenticate { principal: "bob", pin: b"13579135" });
+        assert_eq!(in_session(&mut h, s, login), Ok(None));
+        assert_eq!(in_session(&mut h, s, list_keys()), Ok(None));
+    }
+    let login = Request::Authenticate(request::Authenticate { principal: "carol", pin: b"24682468" });
+    assert_eq!(in_session(&mut h, &mut carol, login), Ok(None));
+    h.ok(Request::DeletePrincipal(request::DeletePrincipal { name: "bob" }));
+    for s in bob.iter_mut() {
+        assert_eq!(
+            in_session(&mut h, s, list_keys()),
+            Err(ErrorCode::SessionEnded),
+            "bob is still logged in"
+        );
+    }
+    // Other principals' sessions, and the deleting one, go on.
+    assert_eq!(in_session(&mut h, &mut carol, list_keys()), Ok(None));
+    h.ok(list_keys());
+    // An administrator deleting itself is logged out in its own session, which stays open.
+    assert_eq!(
+        in_session(&mut h, &mut carol, Request::DeletePrincipal(request::DeletePrincipal { name: "carol" })),
+        Ok(None)
+    );
+    assert_eq!(in_session(&mut h, &mut carol, list_keys()), Ok(Some(ErrorCode::AuthenticationFailed)));
+}
