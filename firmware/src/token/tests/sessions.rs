@@ -370,6 +370,9 @@ fn a_session_ends_when_closed_when_idle_and_when_the_connection_goes() {
         h.token.board_mut().uptime_ms += FIVE_MINUTES_MS - 1;
         h.ok(list_keys());
     }
+    // Exactly five minutes idle is still within them.
+    h.token.board_mut().uptime_ms += FIVE_MINUTES_MS;
+    h.ok(list_keys());
     h.token.board_mut().uptime_ms += FIVE_MINUTES_MS + 1;
     let r = h.call(list_keys());
     assert_eq!(r.get().unwrap_err().code, ErrorCode::SessionEnded);
