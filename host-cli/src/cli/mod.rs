@@ -143,6 +143,12 @@ pub enum Command {
         after_help = "Example:\n  pkms audit export --out log.pkaudit --public-key-out device.pem"
     )]
     Audit(audit::Commands),
+    /// Serve KMS's own wire protocol (JSON 1.1 over HTTP, SigV4) in front of the token, for
+    /// boto3, the aws cli, the AWS SDKs and the AWS Encryption SDK (AWS_ENDPOINT_URL_KMS).
+    #[command(
+        after_help = "Examples:\n  pkms serve --listen 127.0.0.1:4599\n  export AWS_ENDPOINT_URL_KMS=http://127.0.0.1:4599\n  aws kms create-key"
+    )]
+    Serve(crate::serve::ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Example:\n  pkms completions bash > /etc/bash_completion.d/pkms")]
     Completions {
@@ -254,6 +260,11 @@ impl Context {
             Some(d) => connect::open(d)?,
             None => connect::open_default_with(&self.home, &self.launch_options())?,
         })
+    }
+
+    /// `--device` / PKMS_DEVICE, if given.
+    pub fn device_spec(&self) -> Option<&DeviceSpec> {
+        self.device.as_ref()
     }
 
     /// The name the token's device key is pinned under ([`connect::pin_name`]).
@@ -497,6 +508,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(c) => audit::run(c, &mut ctx),
         Command::Token(c) => token::run(c, &mut ctx),
         Command::Pinning(c) => pinning::run(c, &mut ctx),
+        Command::Serve(a) => crate::serve::run(a, &mut ctx),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut out = Vec::new();
