@@ -160,7 +160,15 @@ pub fn run(args: ServeArgs, ctx: &mut Context) -> anyhow::Result<()> {
         println!("export AWS_ENDPOINT_URL_KMS={url}");
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        server::serve(listener, endpoint, tls).await;
+        // Until Ctrl-C (the CLI's handler marks the process interrupted).
+        tokio::select! {
+            () = server::serve(listener, endpoint, tls) => {}
+            () = async {
+                while !pkms_lib::interrupt::requested() {
+                    tokio::time::sleep(pkms_lib::interrupt::POLL).await;
+                }
+            } => eprintln!("pkms serve: stopped"),
+        }
         Ok::<(), anyhow::Error>(())
     })
 }
