@@ -12,9 +12,11 @@ export PKMS_HOME="$work/home" PKMS_IDLE_SECS=120
 unset PKMS_DEVICE PKMS_LINK
 server=
 cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  local rc=$?
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
   "$pkms" token stop >/dev/null 2>&1 || true
   rm -rf "$work"
+  exit "$rc"
 }
 trap cleanup EXIT
 mkdir -p "$PKMS_HOME"

@@ -14,7 +14,8 @@ use aws_credential_types::Credentials;
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
-    DataKeySpec, GrantOperation, KeySpec, KeyUsageType, MacAlgorithmSpec, MessageType, SigningAlgorithmSpec, Tag,
+    DataKeySpec, GrantOperation, KeySpec, KeyUsageType, MacAlgorithmSpec, MessageType, SigningAlgorithmSpec,
+    Tag,
 };
 use aws_sdk_kms::Client;
 use cli_support::Env;
@@ -83,7 +84,9 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// The exception name of a failed call.
-fn code<T, E: ProvideErrorMetadata, R>(r: Result<T, aws_sdk_kms::error::SdkError<E, R>>) -> String {
+fn code<T, E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    r: Result<T, aws_sdk_kms::error::SdkError<E, R>>,
+) -> String {
     match r {
         Ok(_) => "succeeded".to_owned(),
         Err(e) => match e.as_service_error() {
@@ -119,10 +122,19 @@ async fn every_operation(kms: &Client) {
     let d = kms.describe_key().key_id(&arn).send().await.unwrap().key_metadata.unwrap();
     assert_eq!(d.description(), Some("sdk"));
     kms.update_key_description().key_id(&kid).description("renamed").send().await.unwrap();
-    assert_eq!(kms.describe_key().key_id(&kid).send().await.unwrap().key_metadata.unwrap().description(), Some("renamed"));
+    assert_eq!(
+        kms.describe_key().key_id(&kid).send().await.unwrap().key_metadata.unwrap().description(),
+        Some("renamed")
+    );
     let keys = kms.list_keys().send().await.unwrap();
-    assert!(keys.keys().iter().any(|k| k.key_id() == Some(kid.as_str()) && k.key_arn() == Some(arn.as_str())));
-    assert_eq!(code(kms.describe_key().key_id("11111111-2222-3333-4444-555555555555").send().await), "NotFoundException");
+    assert!(keys
+        .keys()
+        .iter()
+        .any(|k| k.key_id() == Some(kid.as_str()) && k.key_arn() == Some(arn.as_str())));
+    assert_eq!(
+        code(kms.describe_key().key_id("11111111-2222-3333-4444-555555555555").send().await),
+        "NotFoundException"
+    );
     let typed = kms.describe_key().key_id("11111111-2222-3333-4444-555555555555").send().await.unwrap_err();
     assert!(typed.into_service_error().is_not_found_exception(), "a typed NotFoundException");
 
@@ -156,12 +168,29 @@ async fn every_operation(kms: &Client) {
         assert_eq!(p.key_id(), Some(arn.as_str()));
     }
     assert_ne!(code(kms.disable_key().key_id(&alias).send().await), "succeeded", "DisableKey takes no alias");
-    let blob = kms.encrypt().key_id(&kid).plaintext(Blob::new(b"x".to_vec())).send().await.unwrap().ciphertext_blob.unwrap();
+    let blob = kms
+        .encrypt()
+        .key_id(&kid)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
     assert_eq!(
-        code(kms.decrypt().ciphertext_blob(blob.clone()).set_encryption_context(Some(ctx("a", "b"))).send().await),
+        code(
+            kms.decrypt()
+                .ciphertext_blob(blob.clone())
+                .set_encryption_context(Some(ctx("a", "b")))
+                .send()
+                .await
+        ),
         "InvalidCiphertextException"
     );
-    assert_eq!(code(kms.encrypt().key_id(&kid).plaintext(Blob::new(vec![0; 4097])).send().await), "ValidationException");
+    assert_eq!(
+        code(kms.encrypt().key_id(&kid).plaintext(Blob::new(vec![0; 4097])).send().await),
+        "ValidationException"
+    );
     kms.update_alias().alias_name(&alias).target_key_id(&kid).send().await.unwrap();
 
     // Data keys, random, re-encryption.
@@ -173,7 +202,10 @@ async fn every_operation(kms: &Client) {
     let nk = kms.generate_data_key_without_plaintext().key_id(&kid).number_of_bytes(16).send().await.unwrap();
     assert!(nk.ciphertext_blob().is_some());
     assert_eq!(code(kms.generate_data_key().key_id(&kid).send().await), "ValidationException");
-    assert_eq!(kms.generate_random().number_of_bytes(64).send().await.unwrap().plaintext().unwrap().as_ref().len(), 64);
+    assert_eq!(
+        kms.generate_random().number_of_bytes(64).send().await.unwrap().plaintext().unwrap().as_ref().len(),
+        64
+    );
     assert_eq!(code(kms.generate_random().number_of_bytes(1025).send().await), "ValidationException");
     let kid2 = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id().to_owned();
     let re = kms.re_encrypt().ciphertext_blob(blob.clone()).destination_key_id(&kid2).send().await.unwrap();
@@ -187,7 +219,10 @@ async fn every_operation(kms: &Client) {
     let sched = kms.schedule_key_deletion().key_id(&kid2).pending_window_in_days(7).send().await.unwrap();
     assert!(sched.key_id().unwrap().ends_with(&kid2));
     assert!(sched.deletion_date().unwrap().secs() > now);
-    assert_eq!(code(kms.schedule_key_deletion().key_id(&kid).pending_window_in_days(6).send().await), "ValidationException");
+    assert_eq!(
+        code(kms.schedule_key_deletion().key_id(&kid).pending_window_in_days(6).send().await),
+        "ValidationException"
+    );
     let cancelled = kms.cancel_key_deletion().key_id(&kid2).send().await.unwrap();
     assert_eq!(cancelled.key_id(), Some(format!("arn:aws:kms:us-east-1:111122223333:key/{kid2}").as_str()));
 
@@ -212,7 +247,12 @@ async fn every_operation(kms: &Client) {
     assert_eq!(old.plaintext().unwrap().as_ref(), b"x");
 
     // Tags.
-    kms.tag_resource().key_id(&kid).tags(Tag::builder().tag_key("env").tag_value("ci").build().unwrap()).send().await.unwrap();
+    kms.tag_resource()
+        .key_id(&kid)
+        .tags(Tag::builder().tag_key("env").tag_value("ci").build().unwrap())
+        .send()
+        .await
+        .unwrap();
     kms.untag_resource().key_id(&kid).tag_keys("team").send().await.unwrap();
     let tags = kms.list_resource_tags().key_id(&kid).send().await.unwrap();
     assert_eq!(tags.tags().iter().map(|t| t.tag_key()).collect::<Vec<_>>(), vec!["env"]);
@@ -245,7 +285,8 @@ async fn every_operation(kms: &Client) {
     {
         use p256::ecdsa::signature::Verifier;
         use p256::pkcs8::DecodePublicKey;
-        let vk = p256::ecdsa::VerifyingKey::from_public_key_der(public.public_key().unwrap().as_ref()).unwrap();
+        let vk =
+            p256::ecdsa::VerifyingKey::from_public_key_der(public.public_key().unwrap().as_ref()).unwrap();
         let sig = p256::ecdsa::Signature::from_der(sig.as_ref()).unwrap();
         vk.verify(b"release", &sig).expect("the signature verifies offline");
     }
@@ -349,13 +390,25 @@ async fn every_operation(kms: &Client) {
     let retirable = kms.list_retirable_grants().retiring_principal("bob").send().await.unwrap();
     assert!(retirable.grants().iter().any(|g| g.grant_id() == Some(gid.as_str())));
     kms.retire_grant().grant_token(grant.grant_token().unwrap()).send().await.unwrap();
-    let g2 = kms.create_grant().key_id(&kid).grantee_principal("bob").operations(GrantOperation::Encrypt).send().await.unwrap();
+    let g2 = kms
+        .create_grant()
+        .key_id(&kid)
+        .grantee_principal("bob")
+        .operations(GrantOperation::Encrypt)
+        .send()
+        .await
+        .unwrap();
     kms.revoke_grant().key_id(&kid).grant_id(g2.grant_id().unwrap()).send().await.unwrap();
     assert!(kms.list_grants().key_id(&kid).send().await.unwrap().grants().is_empty());
     kms.delete_alias().alias_name(&alias).send().await.unwrap();
 
     // What Pocket KMS does not offer.
-    let pair = kms.generate_data_key_pair().key_id(&kid).key_pair_spec(aws_sdk_kms::types::DataKeyPairSpec::EccNistP256).send().await;
+    let pair = kms
+        .generate_data_key_pair()
+        .key_id(&kid)
+        .key_pair_spec(aws_sdk_kms::types::DataKeyPairSpec::EccNistP256)
+        .send()
+        .await;
     assert_eq!(code(pair), "UnsupportedOperationException");
 }
 
@@ -417,6 +470,7 @@ fn sigv4_failures_get_the_exceptions_aws_gives() {
 #[test]
 fn access_keys_act_as_their_principals() {
     let env = Env::in_process();
+    std::fs::create_dir_all(env.home()).unwrap();
     let init = env.command(&["init", "--puk", "12345678"]).env("PKMS_PIN", "246810").output().unwrap();
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
     let bob = env
@@ -438,7 +492,14 @@ fn access_keys_act_as_their_principals() {
         let kid = admin.create_key().send().await.unwrap().key_metadata.unwrap().key_id().to_owned();
         let denied = bob.encrypt().key_id(&kid).plaintext(Blob::new(b"x".to_vec())).send().await;
         assert_eq!(code(denied), "AccessDeniedException");
-        admin.create_grant().key_id(&kid).grantee_principal("bob").operations(GrantOperation::Encrypt).send().await.unwrap();
+        admin
+            .create_grant()
+            .key_id(&kid)
+            .grantee_principal("bob")
+            .operations(GrantOperation::Encrypt)
+            .send()
+            .await
+            .unwrap();
         bob.encrypt().key_id(&kid).plaintext(Blob::new(b"x".to_vec())).send().await.expect("granted");
         let own = bob.create_key().send().await.unwrap().key_metadata.unwrap().key_id().to_owned();
         bob.encrypt().key_id(&own).plaintext(Blob::new(b"y".to_vec())).send().await.expect("bob's own key");
@@ -489,7 +550,8 @@ fn thirty_two_concurrent_clients_lose_nothing() {
                         .expect("Encrypt")
                         .ciphertext_blob
                         .unwrap();
-                    let plain = kms.decrypt().ciphertext_blob(blob).send().await.expect("Decrypt").plaintext.unwrap();
+                    let plain =
+                        kms.decrypt().ciphertext_blob(blob).send().await.expect("Decrypt").plaintext.unwrap();
                     assert_eq!(plain.as_ref(), text.as_bytes(), "the answer to step {step}");
                     answered += 2;
                 }

@@ -37,7 +37,10 @@ pub struct Entry {
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry").field("access_key_id", &self.access_key_id).field("principal", &self.principal).finish()
+        f.debug_struct("Entry")
+            .field("access_key_id", &self.access_key_id)
+            .field("principal", &self.principal)
+            .finish()
     }
 }
 
@@ -57,7 +60,8 @@ impl Credentials {
     /// Reads and checks a credentials file.
     pub fn load(path: &Path) -> anyhow::Result<Credentials> {
         let text = Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--credentials {}: {e}", path.display()))?,
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("--credentials {}: {e}", path.display()))?,
         );
         Self::parse(&text).map_err(|e| anyhow::anyhow!("--credentials {}: {e}", path.display()))
     }

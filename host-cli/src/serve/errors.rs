@@ -34,7 +34,13 @@ pub struct ErrorBody<'a> {
 impl ApiError {
     /// An error of `kind` with its usual status ([`status_of`]).
     pub fn new(kind: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { kind, message: message.into(), status: status_of(kind), link_failed: false, session_ended: false }
+        ApiError {
+            kind,
+            message: message.into(),
+            status: status_of(kind),
+            link_failed: false,
+            session_ended: false,
+        }
     }
 
     /// ValidationException.
@@ -158,7 +164,9 @@ impl From<Error> for ApiError {
                 "DependencyTimeoutException",
                 format!("the token did not answer within {} s", t.as_secs()),
             ),
-            Error::Link(l) => ApiError::new("DependencyTimeoutException", format!("the token is unreachable: {l}")),
+            Error::Link(l) => {
+                ApiError::new("DependencyTimeoutException", format!("the token is unreachable: {l}"))
+            }
             Error::DeviceKeyChanged(c) => ApiError::new("KMSInternalException", c.to_string()),
             Error::Interrupted => ApiError::new("KMSInternalException", "the server is shutting down"),
         };
@@ -174,7 +182,8 @@ mod tests {
 
     #[test]
     fn pocket_kms_only_codes_become_kms_exceptions() {
-        let e = ApiError::from(Error::Token { code: ErrorCode::KeyVersionRetired, message: "version 1".into() });
+        let e =
+            ApiError::from(Error::Token { code: ErrorCode::KeyVersionRetired, message: "version 1".into() });
         assert_eq!(e.kind, "KMSInvalidStateException");
         assert!(e.message.contains("retired") && e.message.contains("version 1"), "{}", e.message);
         assert_eq!(e.status, 400);

@@ -35,7 +35,10 @@ pub fn resolve(scope: &ArnScope, input: &str, kind: KeyRef) -> Result<String, Ap
         if region != scope.region || account != scope.account_id {
             return Err(ApiError::new(
                 "NotFoundException",
-                format!("Key '{input}' does not exist (this endpoint serves {}:{})", scope.region, scope.account_id),
+                format!(
+                    "Key '{input}' does not exist (this endpoint serves {}:{})",
+                    scope.region, scope.account_id
+                ),
             ));
         }
         if let Some(id) = resource.strip_prefix("key/") {
@@ -70,9 +73,15 @@ mod tests {
         let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
         let s = scope();
         assert_eq!(resolve(&s, id, KeyRef::Any).unwrap(), id);
-        assert_eq!(resolve(&s, &format!("arn:aws:kms:us-east-1:111122223333:key/{id}"), KeyRef::KeyOnly).unwrap(), id);
+        assert_eq!(
+            resolve(&s, &format!("arn:aws:kms:us-east-1:111122223333:key/{id}"), KeyRef::KeyOnly).unwrap(),
+            id
+        );
         assert_eq!(resolve(&s, "alias/app", KeyRef::Any).unwrap(), "alias/app");
-        assert_eq!(resolve(&s, "arn:aws:kms:us-east-1:111122223333:alias/app", KeyRef::Any).unwrap(), "alias/app");
+        assert_eq!(
+            resolve(&s, "arn:aws:kms:us-east-1:111122223333:alias/app", KeyRef::Any).unwrap(),
+            "alias/app"
+        );
     }
 
     #[test]
@@ -88,7 +97,9 @@ mod tests {
         let s = scope();
         let other_region = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
         assert_eq!(resolve(&s, other_region, KeyRef::Any).unwrap_err().kind, "NotFoundException");
-        for bad in ["arn:aws:s3:::bucket", "arn:aws:kms:us-east-1", "arn:aws:kms:us-east-1:111122223333:grant/x"] {
+        for bad in
+            ["arn:aws:s3:::bucket", "arn:aws:kms:us-east-1", "arn:aws:kms:us-east-1:111122223333:grant/x"]
+        {
             assert_eq!(resolve(&s, bad, KeyRef::Any).unwrap_err().kind, "InvalidArnException", "{bad}");
         }
         assert_eq!(resolve(&s, "", KeyRef::Any).unwrap_err().kind, "ValidationException");

@@ -80,7 +80,9 @@ pub fn run(args: ServeArgs, ctx: &mut Context) -> anyhow::Result<()> {
         .parse()
         .map_err(|_| usage(format!("--listen {}: expected HOST:PORT, e.g. 127.0.0.1:4599", args.listen)))?;
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(c), Some(k)) => Some(Tls::from_files(c, k).map_err(|e| usage(format!("--tls-cert/--tls-key: {e}")))?),
+        (Some(c), Some(k)) => {
+            Some(Tls::from_files(c, k).map_err(|e| usage(format!("--tls-cert/--tls-key: {e}")))?)
+        }
         _ => None,
     };
     if !addr.ip().is_loopback() && tls.is_none() && !args.insecure_no_tls {
@@ -97,7 +99,10 @@ pub fn run(args: ServeArgs, ctx: &mut Context) -> anyhow::Result<()> {
     }
     let credentials = args.credentials.as_deref().map(Credentials::load).transpose()?;
 
-    // First contact: the token's state (open or initialised), the device key pinned.
+    // First contact: the token's state (open or initialised), the device key pinned in the
+    // home (made if missing).
+    std::fs::create_dir_all(ctx.home())
+        .map_err(|e| anyhow::anyhow!("PKMS_HOME {}: {e}", ctx.home().display()))?;
     let initialised = ctx.raw_client()?.get_info()?.initialized;
     ctx.disconnect();
     let mut logins: Logins = Logins::new();
@@ -150,9 +155,8 @@ pub fn run(args: ServeArgs, ctx: &mut Context) -> anyhow::Result<()> {
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| usage(format!("--listen {addr}: {e}")))?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| usage(format!("--listen {addr}: {e}")))?;
         let local = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{local}");

@@ -238,10 +238,16 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 ));
             }
             if i.custom_key_store_id.is_some() || i.xks_key_id.is_some() {
-                return Err(ApiError::new("UnsupportedOperationException", "Pocket KMS has no custom key stores"));
+                return Err(ApiError::new(
+                    "UnsupportedOperationException",
+                    "Pocket KMS has no custom key stores",
+                ));
             }
             if i.multi_region == Some(true) {
-                return Err(ApiError::new("UnsupportedOperationException", "Pocket KMS has no multi-Region keys"));
+                return Err(ApiError::new(
+                    "UnsupportedOperationException",
+                    "Pocket KMS has no multi-Region keys",
+                ));
             }
             let spec_text = i.key_spec.or(i.customer_master_key_spec);
             let key_spec = match spec_text.as_deref() {
@@ -257,13 +263,22 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             let key_usage = i
                 .key_usage
                 .as_deref()
-                .map(|u| parse_enum::<KeyUsage>(u, "keyUsage", "ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC"))
+                .map(|u| {
+                    parse_enum::<KeyUsage>(u, "keyUsage", "ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC")
+                })
                 .transpose()?;
             let description = i.description.unwrap_or_default();
             check_len(description.len(), 0, 8192, "description")?;
-            let tags = i.tags.unwrap_or_default().into_iter().map(TagIn::into_tag).collect::<Result<Vec<_>, _>>()?;
-            let policy = i.policy.map(|p| policy_from_json(&p).map_err(|m| ApiError::new("MalformedPolicyDocumentException", m))).transpose()?;
-            let params = CreateKeyParams { key_spec, key_usage, description, tags, user_presence_required: false };
+            let tags =
+                i.tags.unwrap_or_default().into_iter().map(TagIn::into_tag).collect::<Result<Vec<_>, _>>()?;
+            let policy = i
+                .policy
+                .map(|p| {
+                    policy_from_json(&p).map_err(|m| ApiError::new("MalformedPolicyDocumentException", m))
+                })
+                .transpose()?;
+            let params =
+                CreateKeyParams { key_spec, key_usage, description, tags, user_presence_required: false };
             svc.token.run(principal, |c| {
                 let meta = c.create_key(&params)?;
                 if let Some(p) = &policy {
@@ -352,7 +367,8 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             symmetric_only(i.source_encryption_algorithm.as_deref())?;
             symmetric_only(i.destination_encryption_algorithm.as_deref())?;
             let (sc, dc) = (pairs(&i.source_encryption_context), pairs(&i.destination_encryption_context));
-            svc.token.run(principal, |c| reply(scope, &c.re_encrypt(&blob.0, &sc, src.as_deref(), &dest, &dc)?))
+            svc.token
+                .run(principal, |c| reply(scope, &c.re_encrypt(&blob.0, &sc, src.as_deref(), &dest, &dc)?))
         }
         "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
             #[derive(Deserialize)]
@@ -365,19 +381,29 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             }
             let i: In = input(body)?;
             let k = key(&required(i.key_id, "keyId")?, KeyRef::Any)?;
-            let size = match (i.key_spec.as_deref(), check_range(i.number_of_bytes, 1, 1024, "numberOfBytes")?) {
-                (Some(s), None) => DataKeySize::Spec(parse_enum::<DataKeySpec>(s, "keySpec", "AES_256, AES_128")?),
-                (None, Some(n)) => DataKeySize::Bytes(n),
-                (Some(_), Some(_)) => {
-                    return Err(ApiError::validation("Please specify either number of bytes or key spec, not both."))
-                }
-                (None, None) => return Err(ApiError::validation("Please specify either number of bytes or key spec.")),
-            };
+            let size =
+                match (i.key_spec.as_deref(), check_range(i.number_of_bytes, 1, 1024, "numberOfBytes")?) {
+                    (Some(s), None) => {
+                        DataKeySize::Spec(parse_enum::<DataKeySpec>(s, "keySpec", "AES_256, AES_128")?)
+                    }
+                    (None, Some(n)) => DataKeySize::Bytes(n),
+                    (Some(_), Some(_)) => {
+                        return Err(ApiError::validation(
+                            "Please specify either number of bytes or key spec, not both.",
+                        ))
+                    }
+                    (None, None) => {
+                        return Err(ApiError::validation(
+                            "Please specify either number of bytes or key spec.",
+                        ))
+                    }
+                };
             let ctx = pairs(&i.encryption_context);
             if op == "GenerateDataKey" {
                 svc.token.run(principal, |c| reply(scope, &c.generate_data_key(&k, &ctx, size)?))
             } else {
-                svc.token.run(principal, |c| reply(scope, &c.generate_data_key_without_plaintext(&k, &ctx, size)?))
+                svc.token
+                    .run(principal, |c| reply(scope, &c.generate_data_key_without_plaintext(&k, &ctx, size)?))
             }
         }
         "GenerateRandom" => {
@@ -389,10 +415,15 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             }
             let i: In = input(body)?;
             if i.custom_key_store_id.is_some() {
-                return Err(ApiError::new("UnsupportedOperationException", "Pocket KMS has no custom key stores"));
+                return Err(ApiError::new(
+                    "UnsupportedOperationException",
+                    "Pocket KMS has no custom key stores",
+                ));
             }
             let n = required(check_range(i.number_of_bytes, 1, 1024, "numberOfBytes")?, "numberOfBytes")?;
-            svc.token.run(principal, |c| reply(scope, &pkms_lib::model::GenerateRandomOutput { plaintext: c.generate_random(n)? }))
+            svc.token.run(principal, |c| {
+                reply(scope, &pkms_lib::model::GenerateRandomOutput { plaintext: c.generate_random(n)? })
+            })
         }
         "EnableKeyRotation" => {
             #[derive(Deserialize)]
@@ -409,8 +440,14 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 reply(scope, &Empty {})
             })
         }
-        "DisableKeyRotation" | "GetKeyRotationStatus" | "RotateKeyOnDemand" | "EnableKey" | "DisableKey"
-        | "CancelKeyDeletion" | "ListResourceTags" | "ListKeyPolicies" => {
+        "DisableKeyRotation"
+        | "GetKeyRotationStatus"
+        | "RotateKeyOnDemand"
+        | "EnableKey"
+        | "DisableKey"
+        | "CancelKeyDeletion"
+        | "ListResourceTags"
+        | "ListKeyPolicies" => {
             let i: KeyIdIn = input(body)?;
             let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
             svc.token.run(principal, |c| match op {
@@ -432,7 +469,9 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                     let id = c.cancel_key_deletion(&k)?;
                     reply(scope, &KeyIdOut { key_id: scope.key_arn(&id) })
                 }
-                "ListResourceTags" => reply(scope, &ListResourceTagsOutput::complete(c.list_resource_tags(&k)?)),
+                "ListResourceTags" => {
+                    reply(scope, &ListResourceTagsOutput::complete(c.list_resource_tags(&k)?))
+                }
                 _ => {
                     c.describe_key(&k)?;
                     reply(scope, &PolicyNames { policy_names: vec!["default"], truncated: false })
@@ -454,12 +493,10 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             let all = match i.include_key_material.as_deref() {
                 None | Some("ROTATIONS_ONLY") => false,
                 Some("ALL_KEY_MATERIAL") => true,
-                Some(other) => {
-                    return Err(ApiError::validation(format!(
-                        "1 validation error detected: Value '{other}' at 'includeKeyMaterial' failed to satisfy \
+                Some(other) => return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{other}' at 'includeKeyMaterial' failed to satisfy \
                          constraint: Member must satisfy enum value set: [ALL_KEY_MATERIAL, ROTATIONS_ONLY]"
-                    )))
-                }
+                ))),
             };
             svc.token.run(principal, |c| {
                 let mut page = c.list_key_rotations(&k, limit, i.marker.as_deref())?;
@@ -528,7 +565,11 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             let m = required(i.message, "message")?;
             check_len(m.0.len(), 1, 4096, "message")?;
             let alg_text = required(i.mac_algorithm, "macAlgorithm")?;
-            let alg = parse_enum::<MacAlgorithm>(&alg_text, "macAlgorithm", "HMAC_SHA_256, HMAC_SHA_384, HMAC_SHA_512")?;
+            let alg = parse_enum::<MacAlgorithm>(
+                &alg_text,
+                "macAlgorithm",
+                "HMAC_SHA_256, HMAC_SHA_384, HMAC_SHA_512",
+            )?;
             if op == "GenerateMac" {
                 svc.token.run(principal, |c| reply(scope, &c.generate_mac(&k, &m.0, alg)?))
             } else {
@@ -601,7 +642,10 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                     .iter()
                     .map(|entry| AliasOut { alias_arn: scope.alias_arn(&entry.alias_name), entry })
                     .collect();
-                reply(scope, &AliasesOut { aliases, next_marker: page.next_marker.clone(), truncated: page.truncated })
+                reply(
+                    scope,
+                    &AliasesOut { aliases, next_marker: page.next_marker.clone(), truncated: page.truncated },
+                )
             })
         }
         "TagResource" => {
@@ -613,7 +657,8 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             }
             let i: In = input(body)?;
             let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
-            let tags = required(i.tags, "tags")?.into_iter().map(TagIn::into_tag).collect::<Result<Vec<_>, _>>()?;
+            let tags =
+                required(i.tags, "tags")?.into_iter().map(TagIn::into_tag).collect::<Result<Vec<_>, _>>()?;
             svc.token.run(principal, |c| {
                 c.tag_resource(&k, &tags)?;
                 reply(scope, &Empty {})
@@ -650,16 +695,17 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             if op == "GetKeyPolicy" {
                 svc.token.run(principal, |c| {
                     let (_, bytes) = c.get_key_policy(&k)?;
-                    let doc = PolicyDocument::from_compact(&bytes)
-                        .ok_or_else(|| ApiError::new("KMSInternalException", "the token sent an unreadable policy"))?;
+                    let doc = PolicyDocument::from_compact(&bytes).ok_or_else(|| {
+                        ApiError::new("KMSInternalException", "the token sent an unreadable policy")
+                    })?;
                     let policy = serde_json::to_string(&doc)
                         .map_err(|e| ApiError::new("KMSInternalException", e.to_string()))?;
                     reply(scope, &GetKeyPolicyOutput { policy, policy_name: "default".to_owned() })
                 })
             } else {
                 let text = required(i.policy, "policy")?;
-                let compact =
-                    policy_from_json(&text).map_err(|m| ApiError::new("MalformedPolicyDocumentException", m))?;
+                let compact = policy_from_json(&text)
+                    .map_err(|m| ApiError::new("MalformedPolicyDocumentException", m))?;
                 svc.token.run(principal, |c| {
                     c.put_key_policy(&k, &compact)?;
                     reply(scope, &Empty {})
@@ -890,7 +936,9 @@ struct GrantsOut {
 fn grant_list(scope: &ArnScope, keys: &[(pkms_protocol::KeyId, Vec<Grant>)]) -> GrantsOut {
     let grants = keys
         .iter()
-        .flat_map(|(id, gs)| gs.iter().map(move |g| GrantListEntry { key_id: scope.key_arn(id), grant: g.clone() }))
+        .flat_map(|(id, gs)| {
+            gs.iter().map(move |g| GrantListEntry { key_id: scope.key_arn(id), grant: g.clone() })
+        })
         .collect();
     GrantsOut { grants, truncated: false }
 }
@@ -900,11 +948,13 @@ const GRANT_TOKEN_PREFIX: &str = "pkms-grant:";
 /// A grant token: names the key and the grant (grants take effect at once on the token, so
 /// the token carries no secret; RetireGrant takes it instead of KeyId and GrantId).
 fn grant_token(key_id: &str, grant_id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{GRANT_TOKEN_PREFIX}{key_id}:{grant_id}"))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{GRANT_TOKEN_PREFIX}{key_id}:{grant_id}"))
 }
 
 fn parse_grant_token(token: &str) -> Result<(String, String), ApiError> {
-    let bad = || ApiError::new("InvalidGrantTokenException", "The grant token is not one this endpoint issued");
+    let bad =
+        || ApiError::new("InvalidGrantTokenException", "The grant token is not one this endpoint issued");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let rest = text.strip_prefix(GRANT_TOKEN_PREFIX).ok_or_else(bad)?;
@@ -929,7 +979,13 @@ mod tests {
 
     #[test]
     fn every_other_kms_operation_is_unsupported_with_an_alternative() {
-        for op in ["GenerateDataKeyPair", "ImportKeyMaterial", "CreateCustomKeyStore", "ReplicateKey", "Encapsulate"] {
+        for op in [
+            "GenerateDataKeyPair",
+            "ImportKeyMaterial",
+            "CreateCustomKeyStore",
+            "ReplicateKey",
+            "Encapsulate",
+        ] {
             assert!(unsupported(op).is_some(), "{op}");
         }
         for op in SERVED {

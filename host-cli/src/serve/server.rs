@@ -69,7 +69,10 @@ async fn answer_inner(ep: Arc<Endpoint>, req: Request<Incoming>) -> Result<Vec<u
         return Err(ApiError::new("UnknownOperationException", "KMS takes POST / with X-Amz-Target"));
     }
     let body = Limited::new(body, MAX_BODY).collect().await.map_err(|_| {
-        ApiError::new("SerializationException", format!("The request body exceeds {MAX_BODY} bytes or was cut short"))
+        ApiError::new(
+            "SerializationException",
+            format!("The request body exceeds {MAX_BODY} bytes or was cut short"),
+        )
     })?;
     let body = body.to_bytes();
     let target = parts
@@ -92,15 +95,16 @@ async fn answer_inner(ep: Arc<Endpoint>, req: Request<Incoming>) -> Result<Vec<u
         headers,
         body: &body,
     };
-    let checked = sigv4::check(
-        &signed,
-        &Expectation { region: &ep.service.scope.region, now: SystemTime::now() },
-    )?;
+    let checked =
+        sigv4::check(&signed, &Expectation { region: &ep.service.scope.region, now: SystemTime::now() })?;
     let principal = match &ep.access {
         Access::Open => None,
         Access::Keys(creds) => {
             let entry = creds.get(checked.access_key_id()).ok_or_else(|| {
-                ApiError::new("UnrecognizedClientException", "The security token included in the request is invalid.")
+                ApiError::new(
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid.",
+                )
             })?;
             checked.verify(&entry.secret_access_key)?;
             ep.initialised.then(|| entry.principal.clone())

@@ -89,9 +89,12 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, ApiError> {
             signature = Some(v);
         }
     }
-    let credential = credential.ok_or_else(|| incomplete("Authorization header requires 'Credential' parameter"))?;
-    let signed = signed.ok_or_else(|| incomplete("Authorization header requires 'SignedHeaders' parameter"))?;
-    let signature = signature.ok_or_else(|| incomplete("Authorization header requires 'Signature' parameter"))?;
+    let credential =
+        credential.ok_or_else(|| incomplete("Authorization header requires 'Credential' parameter"))?;
+    let signed =
+        signed.ok_or_else(|| incomplete("Authorization header requires 'SignedHeaders' parameter"))?;
+    let signature =
+        signature.ok_or_else(|| incomplete("Authorization header requires 'Signature' parameter"))?;
     let parts: Vec<&str> = credential.split('/').collect();
     let [akid, date, region, service, terminator] = parts[..] else {
         return Err(incomplete(format!(
@@ -99,7 +102,9 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, ApiError> {
         )));
     };
     if terminator != "aws4_request" {
-        return Err(invalid(format!("Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'.")));
+        return Err(invalid(format!(
+            "Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'."
+        )));
     }
     if akid.is_empty() || date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
         return Err(incomplete(format!("Credential is malformed: '{credential}'")));
@@ -171,7 +176,12 @@ impl Checked {
 
     /// Checks the signature with `secret`.
     pub fn verify(&self, secret: &str) -> Result<(), ApiError> {
-        let key = aws_sigv4::sign::v4::generate_signing_key(secret, self.time, &self.auth.region, &self.auth.service);
+        let key = aws_sigv4::sign::v4::generate_signing_key(
+            secret,
+            self.time,
+            &self.auth.region,
+            &self.auth.service,
+        );
         let expected = aws_sigv4::sign::v4::calculate_signature(key, self.string_to_sign.as_bytes());
         if bool::from(expected.as_bytes().ct_eq(self.auth.signature.as_bytes())) {
             Ok(())
@@ -191,15 +201,19 @@ pub fn check(req: &SignedRequest<'_>, want: &Expectation<'_>) -> Result<Checked,
         return Err(ApiError::new("MissingAuthenticationTokenException", "Missing Authentication Token"));
     };
     let auth = parse_authorization(value)?;
-    let amz_date = req
-        .header("x-amz-date")
-        .ok_or_else(|| incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header"))?;
-    let unix = parse_amz_date(amz_date).ok_or_else(|| incomplete(format!("X-Amz-Date is malformed: '{amz_date}'")))?;
+    let amz_date = req.header("x-amz-date").ok_or_else(|| {
+        incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header")
+    })?;
+    let unix = parse_amz_date(amz_date)
+        .ok_or_else(|| incomplete(format!("X-Amz-Date is malformed: '{amz_date}'")))?;
     if !amz_date.starts_with(&auth.date) {
         return Err(invalid(format!("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'", auth.date, &amz_date[..8])));
     }
     if auth.service != "kms" {
-        return Err(invalid(format!("Credential should be scoped to correct service: 'kms'. (not '{}')", auth.service)));
+        return Err(invalid(format!(
+            "Credential should be scoped to correct service: 'kms'. (not '{}')",
+            auth.service
+        )));
     }
     if auth.region != want.region {
         return Err(invalid(format!(
@@ -269,7 +283,11 @@ pub fn amz_basic(unix: u64) -> String {
 /// The canonical request of SigV4: method, URI-encoded path, sorted query, the signed headers
 /// (values trimmed, inner runs of spaces folded, repeated headers joined by commas), the signed
 /// header list, the payload hash.
-fn canonical_request(req: &SignedRequest<'_>, signed: &[String], body_hash: &str) -> Result<String, ApiError> {
+fn canonical_request(
+    req: &SignedRequest<'_>,
+    signed: &[String],
+    body_hash: &str,
+) -> Result<String, ApiError> {
     let mut out = String::new();
     out.push_str(req.method);
     out.push('\n');
@@ -284,7 +302,8 @@ fn canonical_request(req: &SignedRequest<'_>, signed: &[String], body_hash: &str
         }
         let mut joined = Vec::new();
         for v in values {
-            let text = std::str::from_utf8(v).map_err(|_| invalid(format!("The header '{name}' is not text")))?;
+            let text =
+                std::str::from_utf8(v).map_err(|_| invalid(format!("The header '{name}' is not text")))?;
             joined.push(text.split_whitespace().collect::<Vec<_>>().join(" "));
         }
         out.push_str(name);
@@ -317,7 +336,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s.get(i + 1..i + 3).unwrap_or(""), 16) {
+            if let Ok(v) = u8::from_str_radix(s.get(i + 1..i + 3).unwrap_or(""), 16) {
                 out.push(v);
                 i += 3;
                 continue;
@@ -376,7 +395,8 @@ mod tests {
             body: b"",
         };
         let auth = parse_authorization(req.header("authorization").unwrap()).unwrap();
-        let canonical = canonical_request(&req, &auth.signed_headers, &hex::encode(Sha256::digest(b""))).unwrap();
+        let canonical =
+            canonical_request(&req, &auth.signed_headers, &hex::encode(Sha256::digest(b""))).unwrap();
         assert_eq!(
             hex::encode(Sha256::digest(canonical.as_bytes())),
             "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"

@@ -4,7 +4,7 @@
 use pkms_protocol::{KeyId, KeyState, UnixTime};
 use serde::Serialize;
 
-use super::encoding::{key_arn, date, display};
+use super::encoding::{date, display, key_arn};
 
 /// ScheduleKeyDeletion's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

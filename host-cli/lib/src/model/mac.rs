@@ -3,7 +3,7 @@
 use pkms_protocol::{KeyId, KeyVersion, MacAlgorithm};
 use serde::Serialize;
 
-use super::encoding::{key_arn, base64, display};
+use super::encoding::{base64, display, key_arn};
 
 /// GenerateMac's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

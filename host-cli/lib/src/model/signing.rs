@@ -3,7 +3,7 @@
 use pkms_protocol::{KeyId, KeySpec, KeyUsage, KeyVersion, SigningAlgorithm};
 use serde::Serialize;
 
-use super::encoding::{key_arn, base64, display, display_list};
+use super::encoding::{base64, display, display_list, key_arn};
 
 /// Sign's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

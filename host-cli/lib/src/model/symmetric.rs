@@ -6,7 +6,7 @@ use pkms_protocol::{DataKeySpec, EncryptionAlgorithm, KeyId, KeyMaterialId, KeyV
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::encoding::{key_arn, base64, display, opt_base64};
+use super::encoding::{base64, display, key_arn, opt_base64};
 
 /// Encrypt's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
