@@ -376,6 +376,10 @@ fn hint(code: ErrorCode, operation: &str, message: &str) -> Option<&'static str>
         }
         ErrorCode::InvalidSignature => "The signature does not match this message and key version.",
         ErrorCode::InvalidMac => "The MAC does not match this message and key version.",
+        ErrorCode::LimitExceeded if message.contains("tags") => {
+            "`pkms list-resource-tags` shows the key's tags; remove some with `pkms untag-resource` \
+             before adding others."
+        }
         ErrorCode::LimitExceeded => {
             "The token's store is full: retire old versions (`pkms retire-key-versions`) or delete \
              unused keys (`pkms schedule-key-deletion`)."
@@ -561,6 +565,15 @@ mod tests {
             let after = sub.get_after_help().map(|s| s.to_string()).unwrap_or_default();
             assert!(after.contains("pkms "), "{} has no example", sub.get_name());
         }
+    }
+
+    #[test]
+    fn too_many_tags_advice_is_about_tags() {
+        let h = hint(ErrorCode::LimitExceeded, "TagResource", "a key holds at most 16 tags on this token")
+            .unwrap();
+        assert!(h.contains("untag-resource") && !h.contains("retire"), "{h}");
+        let full = hint(ErrorCode::LimitExceeded, "CreateKey", "the store is full").unwrap();
+        assert!(full.contains("retire-key-versions"));
     }
 
     #[test]

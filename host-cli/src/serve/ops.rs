@@ -493,10 +493,12 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             let all = match i.include_key_material.as_deref() {
                 None | Some("ROTATIONS_ONLY") => false,
                 Some("ALL_KEY_MATERIAL") => true,
-                Some(other) => return Err(ApiError::validation(format!(
+                Some(other) => {
+                    return Err(ApiError::validation(format!(
                     "1 validation error detected: Value '{other}' at 'includeKeyMaterial' failed to satisfy \
                          constraint: Member must satisfy enum value set: [ALL_KEY_MATERIAL, ROTATIONS_ONLY]"
-                ))),
+                )))
+                }
             };
             svc.token.run(principal, |c| {
                 let mut page = c.list_key_rotations(&k, limit, i.marker.as_deref())?;
