@@ -564,3 +564,34 @@ fn thirty_two_concurrent_clients_lose_nothing() {
         assert_eq!(total, REQUESTS, "every request answered");
     });
 }
+
+/// The QEMU token killed under the server: the next call fails within a bounded time with the
+/// exception KMS gives for an unreachable dependency (HTTP 503, which SDKs retry), the server
+/// stays up, and the call after it reaches the token again (started anew over the same flash: the key is still there).
+#[test]
+fn the_token_going_away_is_a_bounded_error_then_it_is_reached_again() {
+    let env = Env::qemu();
+    let server = serve(&env, &[], &[]);
+    let pid_of_qemu = || {
+        let out = env.run(&["token", "status", "--query", "Pid", "--output", "text"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    rt().block_on(async {
+        let kms = client(&server.url);
+        let kid = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id().to_owned();
+        let blob = kms.encrypt().key_id(&kid).plaintext(Blob::new(b"kept".to_vec())).send().await.unwrap();
+        let pid = pid_of_qemu();
+        assert!(pid.parse::<u32>().is_ok(), "QEMU runs: {pid:?}");
+        let killed = std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+        assert!(killed.success());
+        let started = std::time::Instant::now();
+        let lost = kms.describe_key().key_id(&kid).send().await;
+        let took = started.elapsed();
+        assert_eq!(code(lost), "DependencyTimeoutException");
+        assert!(took < Duration::from_secs(40), "answered within a bounded time: {took:?}");
+        let back =
+            kms.decrypt().ciphertext_blob(blob.ciphertext_blob.unwrap()).send().await.expect("reconnected");
+        assert_eq!(back.plaintext().unwrap().as_ref(), b"kept");
+        assert_ne!(pid_of_qemu(), pid, "a new QEMU serves the same flash");
+    });
+}

@@ -96,7 +96,7 @@ pub struct DataKeyArgs {
     /// Key id or alias.
     #[arg(long)]
     key_id: String,
-    /// AES_256 or AES_128 (default AES_256 unless --number-of-bytes is given).
+    /// AES_256 or AES_128. KMS needs this or --number-of-bytes.
     #[arg(long, value_parser = kms_value_parser!(DataKeySpec), conflicts_with = "number_of_bytes")]
     key_spec: Option<DataKeySpec>,
     /// Length of the data key in bytes (1-1024).
@@ -108,11 +108,15 @@ pub struct DataKeyArgs {
 }
 
 impl DataKeyArgs {
-    fn size(&self) -> DataKeySize {
+    /// The size asked for; as KMS, neither --key-spec nor --number-of-bytes is a
+    /// ValidationException (no silent default).
+    fn size(&self) -> anyhow::Result<DataKeySize> {
         match (self.key_spec, self.number_of_bytes) {
-            (_, Some(n)) => DataKeySize::Bytes(n),
-            (Some(s), None) => DataKeySize::Spec(s),
-            (None, None) => DataKeySize::Spec(DataKeySpec::Aes256),
+            (_, Some(n)) => Ok(DataKeySize::Bytes(n)),
+            (Some(s), None) => Ok(DataKeySize::Spec(s)),
+            (None, None) => Err(usage(
+                "give --key-spec AES_256 (or AES_128) or --number-of-bytes N: KMS needs one of them",
+            )),
         }
     }
 }
@@ -174,13 +178,14 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         }
         Commands::GenerateDataKey { args } => {
             let ec = context(&args.encryption_context)?;
-            let out = ctx.client()?.generate_data_key(&args.key_id, &pairs(&ec), args.size())?;
+            let size = args.size()?;
+            let out = ctx.client()?.generate_data_key(&args.key_id, &pairs(&ec), size)?;
             ctx.emit(&out)
         }
         Commands::GenerateDataKeyWithoutPlaintext { args } => {
             let ec = context(&args.encryption_context)?;
-            let out =
-                ctx.client()?.generate_data_key_without_plaintext(&args.key_id, &pairs(&ec), args.size())?;
+            let size = args.size()?;
+            let out = ctx.client()?.generate_data_key_without_plaintext(&args.key_id, &pairs(&ec), size)?;
             ctx.emit(&out)
         }
         Commands::GenerateRandom { number_of_bytes } => {
