@@ -387,6 +387,7 @@ async fn every_operation(kms: &Client) {
     let g = grants.grants().iter().find(|g| g.grant_id() == Some(gid.as_str())).expect("the grant is listed");
     assert_eq!(g.key_id(), Some(arn.as_str()));
     assert_eq!(g.name(), Some("sdk-grant"));
+    assert_eq!(g.issuing_account(), Some("arn:aws:iam::111122223333:root"));
     let retirable = kms.list_retirable_grants().retiring_principal("bob").send().await.unwrap();
     assert!(retirable.grants().iter().any(|g| g.grant_id() == Some(gid.as_str())));
     kms.retire_grant().grant_token(grant.grant_token().unwrap()).send().await.unwrap();
@@ -443,10 +444,18 @@ fn credentials_file(env: &Env) -> String {
 /// Signatures are verified against the credentials file: a wrong secret, an unknown access
 /// key, another region and a request from 10 minutes ago are refused with AWS's exceptions.
 #[test]
-fn sigv4_failures_get_the_exceptions_aws_gives() {
-    let env = Env::in_process();
-    let creds = credentials_file(&env);
-    let server = serve(&env, &["--credentials", &creds], &[]);
+fn sigv4_failures_get_the_exceptions_aws_gives_in_process() {
+    sigv4_failures(&Env::in_process());
+}
+
+#[test]
+fn sigv4_failures_get_the_exceptions_aws_gives_qemu() {
+    sigv4_failures(&Env::qemu());
+}
+
+fn sigv4_failures(env: &Env) {
+    let creds = credentials_file(env);
+    let server = serve(env, &["--credentials", &creds], &[]);
     rt().block_on(async {
         let good = client_with(&server.url, "AKIDADMIN", "admin-secret", "us-east-1", None);
         good.list_keys().send().await.expect("the right secret is accepted");

@@ -89,6 +89,15 @@ pub fn key_arn<S: Serializer>(key_id: &KeyId, s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
+/// A grant's issuer: the principal's name, or under a [`Style`] with an [`ArnScope`] the
+/// account's root ARN, as KMS's IssuingAccount.
+pub fn issuing_account<S: Serializer>(issuer: &str, s: S) -> Result<S::Ok, S::Error> {
+    match arn_scope() {
+        Some(scope) => s.serialize_str(&format!("arn:aws:iam::{}:root", scope.account_id)),
+        None => s.serialize_str(issuer),
+    }
+}
+
 /// Formats Unix seconds as ISO-8601 UTC (`2026-11-28T12:34:03+00:00`), as aws-cli v2 prints
 /// timestamps by default.
 pub fn iso8601(unix: u64) -> String {

@@ -75,7 +75,8 @@ impl<K: AsRef<str>, V: AsRef<str>> Serialize for PairMap<'_, K, V> {
 pub struct Grant {
     /// GrantId.
     pub grant_id: String,
-    /// Name.
+    /// Name (left out when the grant has none, as KMS does).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// CreationDate.
     #[serde(rename = "CreationDate", serialize_with = "date")]
@@ -83,8 +84,9 @@ pub struct Grant {
     /// GranteePrincipal.
     #[serde(rename = "GranteePrincipal")]
     pub grantee: String,
-    /// IssuingAccount (the principal that created it).
-    #[serde(rename = "IssuingAccount")]
+    /// IssuingAccount: the principal that created it; in KMS's wire style (the KMS endpoint)
+    /// the account's ARN (`arn:aws:iam::ACCOUNT:root`), as KMS writes it.
+    #[serde(rename = "IssuingAccount", serialize_with = "super::encoding::issuing_account")]
     pub issuer: String,
     /// Operation bits; written as KMS GrantOperation names (`Encrypt`, …).
     #[serde(serialize_with = "grant_operations")]
