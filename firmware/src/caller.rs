@@ -3,6 +3,8 @@
 
 use pkms_protocol::access::Role;
 
+use crate::records::{PrincipalId, PrincipalRef};
+
 /// The sender of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller<'s> {
@@ -18,6 +20,8 @@ pub enum Caller<'s> {
         name: &'s str,
         /// Its role.
         role: Role,
+        /// Its random id (what key policies and grants name).
+        id: PrincipalId,
     },
 }
 
@@ -28,7 +32,7 @@ impl Caller<'_> {
             Caller::Open => Caller::Open,
             Caller::Outside => Caller::Outside,
             Caller::Nobody => Caller::Nobody,
-            Caller::Principal { role, .. } => Caller::Principal { name: "", role: *role },
+            Caller::Principal { role, id, .. } => Caller::Principal { name: "", role: *role, id: *id },
         }
     }
 
@@ -37,6 +41,14 @@ impl Caller<'_> {
         match self {
             Caller::Principal { name, .. } => name,
             Caller::Open | Caller::Outside | Caller::Nobody => "",
+        }
+    }
+
+    /// How key policies and grants name the principal (`None` when there is none).
+    pub fn reference(&self) -> Option<PrincipalRef> {
+        match self {
+            Caller::Principal { id, .. } => Some(id.reference()),
+            Caller::Open | Caller::Outside | Caller::Nobody => None,
         }
     }
 
@@ -53,10 +65,10 @@ impl Caller<'_> {
         }
     }
 
-    /// A user (not an administrator) of an initialised token.
-    pub fn user(&self) -> Option<&str> {
+    /// A user (not an administrator) of an initialised token: its name and id.
+    pub fn user(&self) -> Option<(&str, PrincipalId)> {
         match self {
-            Caller::Principal { name, role: Role::User } => Some(name),
+            Caller::Principal { name, role: Role::User, id } => Some((name, *id)),
             Caller::Principal { role: Role::Admin, .. } | Caller::Open | Caller::Outside | Caller::Nobody => {
                 None
             }

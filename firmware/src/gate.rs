@@ -27,7 +27,7 @@ use crate::error::OpResult;
 use crate::key::{Named, Unresolved};
 use crate::ops::symmetric::BlobTarget;
 use crate::platform::Platform;
-use crate::policy;
+use crate::policy::{self, NewGrant};
 use crate::records::Kind;
 use crate::state::Core;
 
@@ -124,6 +124,14 @@ fn checked_key<P: Platform>(core: &Core<P>, t: &Target<'_>) -> Option<KeyId> {
     }
 }
 
+/// The grant a CreateGrant asks for (what a grant the caller holds must cover).
+fn new_grant<'r>(request: &'r Request<'r>) -> Option<NewGrant<'r>> {
+    if let Request::CreateGrant(r) = request {
+        return Some(NewGrant { operations: r.operations, constraint: r.constraint.as_ref() });
+    }
+    None
+}
+
 /// Decides whether `request` runs. `scratch` holds key policies while they are evaluated.
 pub fn admit<'r, P: Platform>(
     core: &mut Core<P>,
@@ -143,7 +151,7 @@ pub fn admit<'r, P: Platform>(
         first: first.map_or(Target::None, |c| resolve(core, &c.key)),
         second: second.map_or(Target::None, |c| resolve(core, &c.key)),
     };
-    let (name, role) = match caller {
+    let authenticated = match caller {
         Caller::Open => return Ok(admitted),
         Caller::Outside if gate == Gate::Plain => return Ok(admitted),
         Caller::Outside => {
@@ -152,8 +160,8 @@ pub fn admit<'r, P: Platform>(
                 "this token is initialised: only an encrypted session gets past Hello, GetInfo and the session handshake (pkms opens one and asks for the PIN)"
             ))
         }
-        Caller::Nobody => ("", None),
-        Caller::Principal { name, role } => (name, Some(role)),
+        Caller::Nobody => false,
+        Caller::Principal { .. } => true,
     };
     if !request.operation().served_when_log_full()
         && auth.audit_full() == AuditFullMode::Refuse
@@ -167,12 +175,12 @@ pub fn admit<'r, P: Platform>(
     if matches!(gate, Gate::Plain | Gate::Open) {
         return Ok(admitted);
     }
-    let Some(role) = role else {
+    if !authenticated {
         return Err(err!(
             AuthenticationFailed,
             "this token is initialised: authenticate first (PKMS_PIN, --pin-file or the PIN prompt)"
         ));
-    };
+    }
     match gate {
         Gate::Plain | Gate::Open | Gate::Session => {}
         Gate::Admin => {
@@ -181,12 +189,13 @@ pub fn admit<'r, P: Platform>(
             }
         }
         Gate::Key(_) | Gate::Keys(_, _) => {
+            let new_grant = new_grant(request);
             for (check, target) in [(first, &admitted.first), (second, &admitted.second)] {
                 let (Some(KeyCheck { action, context, .. }), Some(id)) = (check, checked_key(core, target))
                 else {
                     continue;
                 };
-                policy::check_key(core, scratch, name, role, &id, action, context)?;
+                policy::check_key(core, scratch, caller, &id, action, context, new_grant)?;
             }
         }
     }

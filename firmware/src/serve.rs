@@ -6,12 +6,14 @@ use pkms_protocol::framing::{self, Feed, FrameAccumulator};
 use pkms_protocol::limits::MAX_ENCODED_FRAME;
 use pkms_protocol::messages::{ResponseFrame, WireError};
 use pkms_protocol::ErrorCode;
+use zeroize::Zeroize;
 
 use crate::platform::Platform;
 use crate::token::Token;
 
 /// Turns a byte stream into token calls and response frames. Holds one receive and one
-/// transmit buffer of [`MAX_ENCODED_FRAME`] bytes each.
+/// transmit buffer of [`MAX_ENCODED_FRAME`] bytes each; both are wiped once a frame is answered
+/// (requests carry PINs and plaintexts, answers plaintexts and data keys).
 pub struct FrameServer {
     acc: FrameAccumulator,
     tx: [u8; MAX_ENCODED_FRAME],
@@ -29,9 +31,15 @@ impl FrameServer {
         FrameServer { acc: FrameAccumulator::new(), tx: [0; MAX_ENCODED_FRAME] }
     }
 
-    /// Drops a partial frame, e.g. when the host disconnects mid-frame.
+    /// Drops a partial frame, e.g. when the host disconnects mid-frame (and wipes it).
     pub fn reset(&mut self) {
         self.acc.reset();
+    }
+
+    /// Whether both buffers hold nothing but zeros: nothing of a request or an answer stays
+    /// between frames.
+    pub fn holds_nothing(&self) -> bool {
+        self.acc.is_clear() && self.tx.iter().all(|b| *b == 0)
     }
 
     /// Whether a partial frame is buffered (the host is mid-request).
@@ -45,24 +53,20 @@ impl FrameServer {
     pub fn feed<P: Platform>(&mut self, token: &mut Token<P>, mut input: &[u8], mut send: impl FnMut(&[u8])) {
         let FrameServer { acc, tx } = self;
         while !input.is_empty() {
-            match acc.push(input) {
+            let (n, used) = match acc.push(input) {
                 Feed::NeedMore => break,
-                Feed::Frame(payload, used) => {
-                    let n = token.handle_payload(payload, tx);
-                    send(&tx[..n]);
-                    input = &input[used..];
-                }
+                Feed::Frame(payload, used) => (token.handle_payload(payload, tx), used),
                 Feed::Overflow(used) => {
-                    let n = error_frame(ErrorCode::FrameTooLarge, "frame exceeds the maximum frame size", tx);
-                    send(&tx[..n]);
-                    input = &input[used..];
+                    (error_frame(ErrorCode::FrameTooLarge, "frame exceeds the maximum frame size", tx), used)
                 }
                 Feed::Malformed(used) => {
-                    let n = error_frame(ErrorCode::MalformedFrame, "frame is not valid COBS", tx);
-                    send(&tx[..n]);
-                    input = &input[used..];
+                    (error_frame(ErrorCode::MalformedFrame, "frame is not valid COBS", tx), used)
                 }
-            }
+            };
+            send(&tx[..n]);
+            tx[..n].zeroize();
+            acc.wipe();
+            input = &input[used..];
         }
     }
 }

@@ -690,7 +690,8 @@ fn too_large(kind: Kind) -> &'static str {
         | Kind::Auth
         | Kind::Principal
         | Kind::Audit
-        | Kind::AuditBase => "the record does not fit in the key store",
+        | Kind::AuditBase
+        | Kind::AuditPending => "the record does not fit in the key store",
     }
 }
 
@@ -706,6 +707,9 @@ fn unreadable(kind: Kind) -> Error {
         Kind::Audit => Error::new(ErrorCode::StorageCorrupted, "an audit entry cannot be read"),
         Kind::AuditBase => {
             Error::new(ErrorCode::StorageCorrupted, "the audit checkpoint record cannot be read")
+        }
+        Kind::AuditPending => {
+            Error::new(ErrorCode::StorageCorrupted, "the record of uncounted audit requests cannot be read")
         }
     }
 }

@@ -62,8 +62,13 @@ impl<P: Platform> Token<P> {
         let mut bufs = Buffers::new();
         let mut core = Core::mount(flash, rng, board, &mut bufs.key);
         let auth = Auth::mount(&mut core);
+        // After every principal has an id (Auth::mount): access records naming principals by name.
+        if core.is_usable() {
+            let _ = crate::policy::migrate(&mut core, &mut bufs);
+        }
         let log = Log::mount(&mut core);
         crate::policy::drop_orphans(&mut core);
+        bufs.wipe();
         Token { core, bufs, auth, log, sessions: Sessions::new(), sealed: [0; MAX_ENCODED_FRAME] }
     }
 
@@ -298,9 +303,17 @@ fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<R
     let decides = if asked_as == Caller::Open { caller } else { asked_as };
     match crate::audit::recording(decides, request, outcome) {
         Recording::Entry => {}
-        Recording::Counted => {
-            log.count_failed_attempt();
-            return result;
+        Recording::Counted(count) => {
+            return match log.count(core, count) {
+                Ok(()) => result,
+                Err(e) => Err(Error::format(
+                    e.code,
+                    format_args!(
+                        "the audit log could not be written ({}); the answer is withheld",
+                        e.message
+                    ),
+                )),
+            };
         }
         Recording::Nothing => return result,
     }

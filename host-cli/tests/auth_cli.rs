@@ -227,7 +227,9 @@ fn export_and_verify(env: &Env) {
         v["Log"].as_array().unwrap().iter().map(|e| e["Operation"].as_str().unwrap()).collect();
     assert_eq!(ops[0], "Initialize");
     assert!(ops.contains(&"Encrypt") && ops.contains(&"CreateKey"));
-    assert!(v["Log"].as_array().unwrap().iter().any(|e| e["Result"] == "AuthenticationFailedException"));
+    // The failed login (outside a session) is counted, in the entry before the next session's.
+    assert!(v["Log"].as_array().unwrap().iter().any(|e| e["Operation"] == "UnauthenticatedRequests"
+        && e["Counts"]["FailedAuthentications"].as_u64().unwrap() >= 1));
     // One changed byte in entry 3 (the fourth): verification fails and names it.
     let mut bytes = std::fs::read(&log).unwrap();
     let entries_at = bytes.len() - n * pkms_protocol::access::AUDIT_ENTRY_LEN;
@@ -256,4 +258,80 @@ fn audit_export_verify_and_factory_reset_in_process() {
 #[test]
 fn audit_export_verify_and_factory_reset_on_qemu() {
     export_and_verify(&Env::qemu());
+}
+
+#[test]
+fn key_policies_limit_grant_operations_and_a_grantee_cannot_widen_its_grant() {
+    let env = Env::in_process();
+    init(&env);
+    for (name, pin) in [("bob", "135790"), ("carol", "246802")] {
+        ok(&env, &[("PKMS_PIN", PIN), ("PKMS_NEW_PIN", pin)], &["create-principal", "--name", name]);
+    }
+    let bob = [("PKMS_PRINCIPAL", "bob"), ("PKMS_PIN", "135790")];
+    let key = field(&ok(&env, &admin(), &["create-key"]), "KeyMetadata.KeyId");
+    // bob may make grants, of Encrypt and Decrypt only.
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Principal":{"Pkms":["role/admin"]},"Action":"kms:*","Resource":"*"},
+        {"Effect":"Allow","Principal":{"Pkms":["bob"]},"Action":"kms:CreateGrant","Resource":"*",
+         "Condition":{"ForAllValues:StringEquals":{"kms:GrantOperations":["Encrypt","Decrypt"]},
+                      "StringEquals":{"kms:EncryptionContext:app":"billing"}}}]}"#;
+    ok(&env, &admin(), &["put-key-policy", "--key-id", &key, "--policy", policy]);
+    let back: Value =
+        serde_json::from_str(&field(&ok(&env, &admin(), &["get-key-policy", "--key-id", &key]), "Policy"))
+            .unwrap();
+    let condition = &back["Statement"][1]["Condition"];
+    assert_eq!(
+        condition["ForAllValues:StringEquals"]["kms:GrantOperations"],
+        serde_json::json!(["Encrypt", "Decrypt"])
+    );
+    assert_eq!(condition["StringEquals"]["kms:EncryptionContext:app"], "billing");
+    let constraints = r#"{"EncryptionContextSubset":{"app":"billing"}}"#;
+    let grant = |ops: &[&str], constraints: Option<&str>| {
+        let mut args = vec!["create-grant", "--key-id", &key, "--grantee-principal", "carol", "--operations"];
+        args.extend_from_slice(ops);
+        if let Some(c) = constraints {
+            args.extend_from_slice(&["--constraints", c]);
+        }
+        run(&env, &bob, &args)
+    };
+    assert!(grant(&["Encrypt", "Decrypt"], Some(constraints)).status.success());
+    for (ops, c) in [(&["Encrypt", "GenerateDataKey"][..], Some(constraints)), (&["Encrypt"][..], None)] {
+        let out = grant(ops, c);
+        assert_eq!(out.status.code(), Some(254));
+        assert_eq!(error_type(&String::from_utf8_lossy(&out.stderr)), "AccessDeniedException");
+    }
+    // A GrantOperations limit on a statement that cannot make grants is refused by pkms.
+    let misplaced = r#"{"Statement":[{"Effect":"Allow","Principal":{"Pkms":["role/admin"]},"Action":"kms:Encrypt",
+        "Condition":{"ForAllValues:StringEquals":{"kms:GrantOperations":["Encrypt"]}}}]}"#;
+    let out = run(&env, &admin(), &["put-key-policy", "--key-id", &key, "--policy", misplaced]);
+    assert_eq!(error_type(&String::from_utf8_lossy(&out.stderr)), "MalformedPolicyDocumentException");
+    // A grantee given Encrypt and CreateGrant cannot grant itself Decrypt.
+    let other = field(&ok(&env, &admin(), &["create-key"]), "KeyMetadata.KeyId");
+    ok(
+        &env,
+        &admin(),
+        &[
+            "create-grant",
+            "--key-id",
+            &other,
+            "--grantee-principal",
+            "bob",
+            "--operations",
+            "Encrypt",
+            "CreateGrant",
+        ],
+    );
+    assert_eq!(
+        refused(
+            &env,
+            &bob,
+            &["create-grant", "--key-id", &other, "--grantee-principal", "bob", "--operations", "Decrypt"]
+        ),
+        "AccessDeniedException"
+    );
+    ok(
+        &env,
+        &bob,
+        &["create-grant", "--key-id", &other, "--grantee-principal", "carol", "--operations", "Encrypt"],
+    );
 }

@@ -479,8 +479,7 @@ fn sigv4_failures(env: &Env) {
 #[test]
 fn access_keys_act_as_their_principals() {
     let env = Env::in_process();
-    std::fs::create_dir_all(env.home()).unwrap();
-    let init = env.command(&["init", "--puk", "12345678"]).env("PKMS_PIN", "246810").output().unwrap();
+    let init = env.command(&["init"]).env("PKMS_PIN", "246810").env("PKMS_PUK", "12345678").output().unwrap();
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
     let bob = env
         .command(&["create-principal", "--name", "bob", "--role", "user"])

@@ -143,21 +143,45 @@ impl Condition<'_> {
 pub struct Statement<'a> {
     /// Allow or deny.
     pub effect: Effect,
-    /// Principal names, [`ADMINS`] or [`ANYONE`].
+    /// Principal names, [`ADMINS`] or [`ANYONE`] (on the token: principal references, see
+    /// the token's `records::PrincipalRef`).
     #[serde(borrow)]
     pub principals: heapless::Vec<&'a str, MAX_STATEMENT_PRINCIPALS>,
     /// [`Action`] bits.
     pub actions: u64,
-    /// Optional condition on the encryption context.
+    /// Optional condition on the encryption context (for CreateGrant: on the grant's
+    /// constraint pairs).
     pub condition: Option<Condition<'a>>,
+    /// KMS's `kms:GrantOperations` condition (`ForAllValues:StringEquals`): on an Allow
+    /// statement that names `kms:CreateGrant`, the statement allows CreateGrant only for grants
+    /// whose operations are all among these [`GRANT_OPERATIONS`] bits. Other actions are not
+    /// affected. Encoded after the statements (see [`Policy`]), so policies without it keep
+    /// their bytes.
+    #[serde(skip)]
+    pub grant_operations: Option<u64>,
 }
 
 /// A key policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Encoding: the postcard sequence of statements; then, only if some statement has a
+/// `kms:GrantOperations` limit, one `Option<u64>` per statement (postcard sequence). A policy
+/// without limits encodes exactly as before limits existed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy<'a> {
     /// Statements.
-    #[serde(borrow)]
     pub statements: heapless::Vec<Statement<'a>, MAX_STATEMENTS>,
+}
+
+impl Serialize for Policy<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let limits: heapless::Vec<Option<u64>, MAX_STATEMENTS> =
+            self.statements.iter().map(|st| st.grant_operations).collect();
+        if limits.iter().all(Option::is_none) {
+            self.statements.serialize(s)
+        } else {
+            (&self.statements, &limits).serialize(s)
+        }
+    }
 }
 
 /// What a policy decides for one request.
@@ -172,18 +196,45 @@ pub enum Decision {
 }
 
 impl<'a> Policy<'a> {
-    /// Decodes a policy; `None` if the bytes are not exactly one valid policy.
+    /// Decodes a policy of at most [`MAX_POLICY_BYTES`]; `None` if the bytes are not exactly
+    /// one valid policy.
     pub fn decode(bytes: &'a [u8]) -> Option<Policy<'a>> {
-        if bytes.len() > MAX_POLICY_BYTES {
+        Self::decode_within(bytes, MAX_POLICY_BYTES)
+    }
+
+    /// As [`Policy::decode`], with another size limit (the token stores policies with principal
+    /// references, which may be longer than the names they replace).
+    pub fn decode_within(bytes: &'a [u8], max_bytes: usize) -> Option<Policy<'a>> {
+        if bytes.len() > max_bytes {
             return None;
         }
-        let (p, rest): (Policy<'a>, &[u8]) = postcard::take_from_bytes(bytes).ok()?;
-        if !rest.is_empty() || p.statements.is_empty() {
+        type Statements<'a> = heapless::Vec<Statement<'a>, MAX_STATEMENTS>;
+        let (statements, rest): (Statements<'a>, &[u8]) = postcard::take_from_bytes(bytes).ok()?;
+        let mut p = Policy { statements };
+        if !rest.is_empty() {
+            let (limits, rest): (heapless::Vec<Option<u64>, MAX_STATEMENTS>, &[u8]) =
+                postcard::take_from_bytes(rest).ok()?;
+            // One limit per statement, and only when there is one (one encoding per policy).
+            if !rest.is_empty() || limits.len() != p.statements.len() || limits.iter().all(Option::is_none) {
+                return None;
+            }
+            for (s, l) in p.statements.iter_mut().zip(limits.iter()) {
+                s.grant_operations = *l;
+            }
+        }
+        if p.statements.is_empty() {
             return None;
         }
         for s in &p.statements {
             if s.principals.is_empty() || s.actions == 0 || s.actions & !ALL_ACTIONS != 0 {
                 return None;
+            }
+            if let Some(limit) = s.grant_operations {
+                let limits_create_grant =
+                    s.effect == Effect::Allow && s.actions & Action::CreateGrant.bit() != 0;
+                if !limits_create_grant || limit == 0 || limit & !GRANT_OPERATIONS != 0 {
+                    return None;
+                }
             }
         }
         Some(p)
@@ -198,12 +249,29 @@ impl<'a> Policy<'a> {
         action: u64,
         context: &[ContextPair<'_>],
     ) -> Decision {
+        self.decide_grant(principal, is_admin, action, context, 0)
+    }
+
+    /// As [`Policy::decide`], for a CreateGrant of a grant with `grant_operations`: an Allow
+    /// statement with a `kms:GrantOperations` limit matches CreateGrant only when every one of
+    /// them is within the limit.
+    pub fn decide_grant(
+        &self,
+        principal: &str,
+        is_admin: bool,
+        action: u64,
+        context: &[ContextPair<'_>],
+        grant_operations: u64,
+    ) -> Decision {
         let mut allowed = false;
         for s in &self.statements {
             let who =
                 s.principals.iter().any(|p| *p == ANYONE || *p == principal || (*p == ADMINS && is_admin));
             let cond = s.condition.as_ref().is_none_or(|c| c.matches(context));
-            if who && s.actions & action != 0 && cond {
+            let within = s.grant_operations.is_none_or(|limit| {
+                action & Action::CreateGrant.bit() == 0 || grant_operations & !limit == 0
+            });
+            if who && s.actions & action != 0 && cond && within {
                 match s.effect {
                     Effect::Deny => return Decision::Deny,
                     Effect::Allow => allowed = true,
@@ -218,6 +286,24 @@ impl<'a> Policy<'a> {
     }
 }
 
+/// Whether a grant constraint `child` is at least as strict as `parent` (KMS's rule for a grant
+/// created under a grant): every encryption context that satisfies `child` satisfies `parent`.
+/// No constraint is the loosest; `EncryptionContextSubset` P admits a subset constraint with at
+/// least P's pairs, or an equals constraint that holds them; `EncryptionContextEquals` P admits
+/// only an equals constraint with exactly P's pairs.
+pub fn constraint_within(child: Option<&Condition<'_>>, parent: Option<&Condition<'_>>) -> bool {
+    let holds = |a: &Condition<'_>, b: &Condition<'_>| a.pairs.iter().all(|p| b.pairs.contains(p));
+    match (parent, child) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(p), Some(c)) => match (p.kind, c.kind) {
+            (ConditionKind::Subset, ConditionKind::Subset | ConditionKind::Equals) => holds(p, c),
+            (ConditionKind::Equals, ConditionKind::Equals) => holds(p, c) && holds(c, p),
+            (ConditionKind::Equals, ConditionKind::Subset) => false,
+        },
+    }
+}
+
 /// Encodes the default policy (administrators, and `creator` if given, may do everything)
 /// into `out`; returns its length.
 pub fn default_policy(creator: Option<&str>, out: &mut [u8]) -> Option<usize> {
@@ -228,7 +314,13 @@ pub fn default_policy(creator: Option<&str>, out: &mut [u8]) -> Option<usize> {
     }
     let mut statements = heapless::Vec::new();
     statements
-        .push(Statement { effect: Effect::Allow, principals, actions: ALL_ACTIONS, condition: None })
+        .push(Statement {
+            effect: Effect::Allow,
+            principals,
+            actions: ALL_ACTIONS,
+            condition: None,
+            grant_operations: None,
+        })
         .ok()?;
     postcard::to_slice(&Policy { statements }, out).ok().map(|s| s.len())
 }
@@ -341,10 +433,10 @@ pub enum AuditEvent {
     /// The clock moved forward by more than a day (the entry's time is the new time; the entry
     /// before it carries an earlier one).
     ClockMoved,
-    /// Tries of a secret that failed with no one logged in (a wrong PIN or PUK, an unknown
-    /// principal, a refused factory reset), merged into one entry: its `key_version` field holds
-    /// how many there were since the entry before.
-    FailedAttempts,
+    /// Requests with no one logged in that tried a secret and failed (a wrong PIN or PUK, an
+    /// unknown principal, a refused factory reset), merged into one entry: its key-id field
+    /// holds the counts ([`UnauthenticatedRequests`]).
+    UnauthenticatedRequests,
 }
 
 impl AuditEvent {
@@ -353,7 +445,7 @@ impl AuditEvent {
         AuditEvent::AutomaticRotation,
         AuditEvent::AutomaticDeletion,
         AuditEvent::ClockMoved,
-        AuditEvent::FailedAttempts,
+        AuditEvent::UnauthenticatedRequests,
     ];
 
     /// The `operation` code.
@@ -362,7 +454,7 @@ impl AuditEvent {
             AuditEvent::AutomaticRotation => 0xFF01,
             AuditEvent::AutomaticDeletion => 0xFF02,
             AuditEvent::ClockMoved => 0xFF03,
-            AuditEvent::FailedAttempts => 0xFF04,
+            AuditEvent::UnauthenticatedRequests => UNAUTHENTICATED_REQUESTS,
         }
     }
 
@@ -377,7 +469,55 @@ impl AuditEvent {
             AuditEvent::AutomaticRotation => "AutomaticRotation",
             AuditEvent::AutomaticDeletion => "AutomaticDeletion",
             AuditEvent::ClockMoved => "ClockMoved",
-            AuditEvent::FailedAttempts => "FailedAttempts",
+            AuditEvent::UnauthenticatedRequests => "UnauthenticatedRequests",
+        }
+    }
+}
+
+/// The `operation` of an audit entry that counts failed tries of a secret with no one logged in
+/// instead of one entry each (no request has this index).
+pub const UNAUTHENTICATED_REQUESTS: u16 = u16::MAX;
+
+/// What an [`UNAUTHENTICATED_REQUESTS`] entry counts: the requests with no one logged in that
+/// were counted since the previous entry was written, kept in its key-id field as four
+/// big-endian `u32`s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnauthenticatedRequests {
+    /// Answered without error (Hello, GetInfo, session set-up).
+    pub answered: u32,
+    /// Failed PIN or PUK checks (Authenticate, UnblockPin answered with an error).
+    pub failed_authentications: u32,
+    /// Other requests refused (no session, a factory reset refused, …).
+    pub refused: u32,
+    /// Token time of the first one counted (Unix seconds, saturated to 32 bits).
+    pub since: u32,
+}
+
+impl UnauthenticatedRequests {
+    /// How many requests in all.
+    pub fn total(&self) -> u64 {
+        u64::from(self.answered) + u64::from(self.failed_authentications) + u64::from(self.refused)
+    }
+
+    /// The key-id field of the entry.
+    pub fn encode(&self) -> [u8; 16] {
+        let mut o = [0u8; 16];
+        for (i, v) in
+            [self.answered, self.failed_authentications, self.refused, self.since].iter().enumerate()
+        {
+            o[4 * i..4 * i + 4].copy_from_slice(&v.to_be_bytes());
+        }
+        o
+    }
+
+    /// From the key-id field of the entry.
+    pub fn decode(b: &[u8; 16]) -> Self {
+        let at = |i: usize| u32::from_be_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+        UnauthenticatedRequests {
+            answered: at(0),
+            failed_authentications: at(1),
+            refused: at(2),
+            since: at(3),
         }
     }
 }
@@ -387,6 +527,13 @@ pub fn audit_operation_name(code: u16) -> Option<&'static str> {
     crate::Operation::from_index(code)
         .map(|o| o.name())
         .or_else(|| AuditEvent::from_code(code).map(|e| e.name()))
+}
+
+impl AuditEntry {
+    /// The counts of an [`UNAUTHENTICATED_REQUESTS`] entry (`None` for an entry of one request).
+    pub fn unauthenticated_requests(&self) -> Option<UnauthenticatedRequests> {
+        (self.operation == UNAUTHENTICATED_REQUESTS).then(|| UnauthenticatedRequests::decode(&self.key_id))
+    }
 }
 
 /// The SHA-256 digest a checkpoint signature covers: a domain label, the sequence number and
@@ -401,6 +548,7 @@ pub fn checkpoint_digest(sequence: u64, hash: &[u8; 32]) -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
 
     #[test]
@@ -458,11 +606,76 @@ mod tests {
         assert_eq!(action_bits("kms:*"), Some(ALL_ACTIONS));
         assert_eq!(action_bits("kms:Encrypt"), Some(Action::Encrypt.bit()));
         assert_eq!(action_bits("kms:encrypt"), None);
+        // A kms:GrantOperations limit is encoded after the statements, only when present.
+        let mut p = p.clone();
+        let plain = postcard::to_allocvec(&p).unwrap();
+        assert_eq!(plain, buf[..n].to_vec());
+        p.statements[0].grant_operations = Some(Action::Encrypt.bit() | Action::Decrypt.bit());
+        let limited = postcard::to_allocvec(&p).unwrap();
+        assert!(limited.len() > plain.len());
+        let back = Policy::decode(&limited).unwrap();
+        assert_eq!(back, p);
+        let create = Action::CreateGrant.bit();
+        let enc = Action::Encrypt.bit();
+        assert_eq!(back.decide_grant("bob", false, create, &[], enc), Decision::Allow);
+        assert_eq!(back.decide_grant("bob", false, create, &[], enc | Action::Sign.bit()), Decision::NoMatch);
+        assert_eq!(back.decide_grant("bob", false, Action::Sign.bit(), &[], 0), Decision::Allow);
+        // A trailer of no limits, a trailer of the wrong length, a limit on a Deny statement, on
+        // a statement without kms:CreateGrant, or naming a non-grant operation: refused.
+        let mut none_trailer = plain.clone();
+        none_trailer.extend_from_slice(&[1, 0]);
+        assert!(Policy::decode(&none_trailer).is_none());
+        let mut two = plain.clone();
+        two.extend_from_slice(&[2, 1, 1, 0]);
+        assert!(Policy::decode(&two).is_none());
+        for (effect, actions, limit) in [
+            (Effect::Deny, ALL_ACTIONS, enc),
+            (Effect::Allow, enc, enc),
+            (Effect::Allow, ALL_ACTIONS, Action::PutKeyPolicy.bit()),
+            (Effect::Allow, ALL_ACTIONS, 0),
+        ] {
+            let mut q = p.clone();
+            q.statements[0].effect = effect;
+            q.statements[0].actions = actions;
+            q.statements[0].grant_operations = Some(limit);
+            assert!(
+                Policy::decode(&postcard::to_allocvec(&q).unwrap()).is_none(),
+                "{effect:?} {actions} {limit}"
+            );
+        }
         assert!(valid_principal_name("alice.b@x-y_z"));
         assert!(
             !valid_principal_name("")
                 && !valid_principal_name("a b")
                 && !valid_principal_name(&"a".repeat(33))
         );
+    }
+
+    #[test]
+    fn a_child_constraint_must_be_at_least_as_strict_as_its_parent() {
+        fn c<'a>(kind: ConditionKind, pairs: &[(&'a str, &'a str)]) -> Condition<'a> {
+            Condition { kind, pairs: pairs.iter().copied().collect() }
+        }
+        use ConditionKind::{Equals, Subset};
+        let a = [("app", "x")];
+        let ab = [("app", "x"), ("env", "y")];
+        let ba = [("env", "y"), ("app", "x")];
+        let other = [("app", "z")];
+        // No parent constraint: anything goes; a parent constraint: none is looser.
+        assert!(constraint_within(None, None));
+        assert!(constraint_within(Some(&c(Subset, &a)), None));
+        assert!(!constraint_within(None, Some(&c(Subset, &a))));
+        // Subset parent: subset or equals children that hold its pairs.
+        assert!(constraint_within(Some(&c(Subset, &a)), Some(&c(Subset, &a))));
+        assert!(constraint_within(Some(&c(Subset, &ab)), Some(&c(Subset, &a))));
+        assert!(constraint_within(Some(&c(Equals, &ab)), Some(&c(Subset, &a))));
+        assert!(!constraint_within(Some(&c(Subset, &other)), Some(&c(Subset, &a))));
+        assert!(!constraint_within(Some(&c(Subset, &a)), Some(&c(Subset, &ab))));
+        assert!(!constraint_within(Some(&c(Equals, &a)), Some(&c(Subset, &ab))));
+        // Equals parent: only the same pairs, as equals.
+        assert!(constraint_within(Some(&c(Equals, &ba)), Some(&c(Equals, &ab))));
+        assert!(!constraint_within(Some(&c(Equals, &a)), Some(&c(Equals, &ab))));
+        assert!(!constraint_within(Some(&c(Equals, &ab)), Some(&c(Equals, &a))));
+        assert!(!constraint_within(Some(&c(Subset, &ab)), Some(&c(Equals, &ab))));
     }
 }

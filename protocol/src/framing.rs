@@ -7,6 +7,7 @@
 //! and a frame split across reads behave the same everywhere.
 
 use serde::Serialize;
+use zeroize::Zeroize;
 
 use crate::limits::{MAX_ENCODED_FRAME, MAX_FRAME};
 use crate::messages::{RequestFrame, ResponseFrame};
@@ -62,12 +63,16 @@ impl From<postcard::Error> for FrameError {
     }
 }
 
-/// Decodes a request payload (already COBS-decoded).
+/// Decodes a request payload (already COBS-decoded): exactly one request frame, nothing after
+/// it (bytes after a valid request are Malformed, not ignored).
 pub fn decode_request(payload: &[u8]) -> Result<RequestFrame<'_>, FrameError> {
     if payload.len() > MAX_FRAME {
         return Err(FrameError::TooLarge);
     }
-    Ok(postcard::from_bytes(payload)?)
+    match postcard::take_from_bytes(payload)? {
+        (frame, []) => Ok(frame),
+        (_, _trailing) => Err(FrameError::Malformed),
+    }
 }
 
 /// Decodes a response payload (already COBS-decoded).
@@ -113,6 +118,8 @@ pub struct FrameAccumulator {
     buf: [u8; MAX_ENCODED_FRAME],
     len: usize,
     overflowed: bool,
+    /// Bytes of `buf` that may hold data since the last [`FrameAccumulator::wipe`].
+    dirty: usize,
 }
 
 impl Default for FrameAccumulator {
@@ -124,13 +131,28 @@ impl Default for FrameAccumulator {
 impl FrameAccumulator {
     /// An empty accumulator.
     pub const fn new() -> Self {
-        FrameAccumulator { buf: [0; MAX_ENCODED_FRAME], len: 0, overflowed: false }
+        FrameAccumulator { buf: [0; MAX_ENCODED_FRAME], len: 0, overflowed: false, dirty: 0 }
     }
 
-    /// Drops any partial frame (e.g. when the host disconnects).
+    /// Drops any partial frame (e.g. when the host disconnects) and wipes it.
     pub fn reset(&mut self) {
         self.len = 0;
         self.overflowed = false;
+        self.wipe();
+    }
+
+    /// Zeroes every byte a frame occupied, keeping a partial frame in progress: call it once a
+    /// frame [`FrameAccumulator::push`] returned has been handled, so that no request (PINs,
+    /// plaintexts) stays in memory after its answer.
+    pub fn wipe(&mut self) {
+        let keep = self.len;
+        self.buf[keep..self.dirty.max(keep)].zeroize();
+        self.dirty = keep;
+    }
+
+    /// Whether the buffer holds nothing but zeros (no frame, nothing of an old one).
+    pub fn is_clear(&self) -> bool {
+        self.buf.iter().all(|b| *b == 0)
     }
 
     /// Whether a partial frame is buffered.
@@ -168,6 +190,7 @@ impl FrameAccumulator {
             }
             self.buf[self.len] = byte;
             self.len += 1;
+            self.dirty = self.dirty.max(self.len);
         }
         Feed::NeedMore
     }
@@ -218,6 +241,10 @@ mod tests {
         assert_eq!(got.len(), 1);
         let payload = got[0].clone().unwrap();
         assert_eq!(decode_request(&payload).unwrap(), req);
+        // A byte after the request: refused, not ignored.
+        let mut longer = payload.clone();
+        longer.push(0);
+        assert_eq!(decode_request(&longer), Err(FrameError::Malformed));
     }
 
     #[test]

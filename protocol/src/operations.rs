@@ -656,7 +656,8 @@ requests! {
         name: &'a str,
     } -> Grant,
     actions { kms:CreateGrant = 31 grant },
-    gate |r| Gate::key(Action::CreateGrant, KeyRef::Named(r.key_id), &[]),
+    // Conditions on the encryption context see the new grant's constraint pairs (as KMS's do).
+    gate |r| Gate::key(Action::CreateGrant, KeyRef::Named(r.key_id), r.constraint.as_ref().map_or(&[], |c| c.pairs.as_slice())),
     full_log: refused;
 
     /// ListGrants.

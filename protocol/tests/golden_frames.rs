@@ -2,7 +2,9 @@
 //! contents, encoded (postcard + COBS, as on the link) and compared with
 //! `fixtures/golden_frames.txt`. That file was written by this test before the protocol's
 //! declarations were restructured; it must never be regenerated to make a change pass — a
-//! difference means old hosts and tokens no longer understand each other.
+//! difference means old hosts and tokens no longer understand each other. Operations added later
+//! append their frames (requests after the last request, responses after the last response), so
+//! every earlier line keeps its bytes.
 //!
 //! Each line is `NAME HEX`. On a mismatch the encoded frames are written to
 //! `target/golden_frames.actual.txt` for comparison.
@@ -249,6 +251,16 @@ fn requests() -> Vec<(&'static str, Request<'static>)> {
         ("ListGrants", Request::ListGrants(request::ListGrants { key_id: K })),
         ("RetireGrant", Request::RetireGrant(request::RetireGrant { key_id: K, grant_id: "00ff" })),
         ("RevokeGrant", Request::RevokeGrant(request::RevokeGrant { key_id: K, grant_id: "00ff" })),
+        ("GetDeviceKey", Request::GetDeviceKey(request::GetDeviceKey {})),
+        (
+            "OpenSession",
+            Request::OpenSession(request::OpenSession { ephemeral: &[4; 65], payload: &[5; 16] }),
+        ),
+        (
+            "SessionFrame",
+            Request::SessionFrame(request::SessionFrame { session_id: 7, counter: 3, sealed: &[6; 20] }),
+        ),
+        ("CloseSession", Request::CloseSession(request::CloseSession {})),
     ]
 }
 
@@ -484,6 +496,20 @@ fn responses() -> Vec<(&'static str, Result<Response<'static>, WireError<'static
         ("Grant", Ok(Response::Grant(reply::Grant { grant_id: "00ff" }))),
         ("Grants", Ok(Response::Grants(reply::Grants { grants }))),
         ("Error", Err(WireError { code: ErrorCode::NotFound, message: "key does not exist" })),
+        ("DeviceKey", Ok(Response::DeviceKey(reply::DeviceKey { public_key: &[0x30, 0x59, 0x30, 0x13] }))),
+        (
+            "SessionOpened",
+            Ok(Response::SessionOpened(reply::SessionOpened {
+                session_id: 7,
+                ephemeral: &[4; 65],
+                payload: &[8; 20],
+            })),
+        ),
+        (
+            "SessionFrame",
+            Ok(Response::SessionFrame(reply::SessionFrame { session_id: 7, counter: 3, sealed: &[9; 20] })),
+        ),
+        ("SessionEnded", Err(WireError { code: ErrorCode::SessionEnded, message: "the session ended" })),
     ]
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use pkms_lib::inprocess::InProcessToken;
 use pkms_lib::launcher::{LaunchOptions, Link, PrivateToken};
+use pkms_lib::transport::Transport;
 use pkms_lib::{Client, Error};
 use pkms_protocol::ErrorCode;
 use tempfile::TempDir;
@@ -15,9 +16,19 @@ use tempfile::TempDir;
 pub trait TestToken {
     /// `in-process` or `qemu`.
     fn name(&self) -> &'static str;
-    /// A new connected client. Drop the previous client first: a token serves one connection
-    /// at a time.
-    fn client(&mut self) -> Client;
+    /// A new byte link to the token (for clients of one's own, e.g. one that records what it
+    /// sends). Drop the previous client first: a token serves one connection at a time.
+    fn transport(&mut self) -> Box<dyn Transport>;
+    /// A new connected client in an encrypted session ([`in_session`]). Drop the previous
+    /// client first.
+    fn client(&mut self) -> Client {
+        in_session(self.plain_client())
+    }
+    /// A new connected client with no session: what a host without the token's trust has.
+    fn plain_client(&mut self) -> Client {
+        Client::connect_boxed(self.transport())
+            .unwrap_or_else(|e| panic!("Hello to the {} token: {e}", self.name()))
+    }
     /// Stops the token abruptly (as a power cut or SIGKILL would) and starts it again over the
     /// same flash. Drop clients first.
     fn restart(&mut self);
@@ -57,9 +68,8 @@ impl TestToken for InProcess {
         "in-process"
     }
 
-    fn client(&mut self) -> Client {
-        let token = InProcessToken::open(&self.path).expect("open the in-process token");
-        in_session(Client::connect(token).expect("connect to the in-process token"))
+    fn transport(&mut self) -> Box<dyn Transport> {
+        Box::new(InProcessToken::open(&self.path).expect("open the in-process token"))
     }
 
     /// The in-process token keeps nothing between connections but its flash file, so a new
@@ -131,10 +141,9 @@ impl TestToken for Qemu {
         }
     }
 
-    fn client(&mut self) -> Client {
+    fn transport(&mut self) -> Box<dyn Transport> {
         let token = self.token.as_ref().expect("QEMU is running");
-        let link = token.connect(Duration::from_secs(10)).unwrap_or_else(|e| panic!("connect to QEMU: {e}"));
-        in_session(Client::connect(link).unwrap_or_else(|e| panic!("Hello to QEMU: {e}")))
+        Box::new(token.connect(Duration::from_secs(10)).unwrap_or_else(|e| panic!("connect to QEMU: {e}")))
     }
 
     fn restart(&mut self) {

@@ -65,6 +65,7 @@ macro_rules! auth_suites {
             grant_opens_a_refused_key,
             audit_export_verifies_and_one_changed_byte_fails,
             pin_check_cost,
+            host_attacks_without_a_pin_are_refused,
         );
     };
 }

@@ -9,9 +9,22 @@
 //! operations until an administrator trims what was exported (TrimAuditLog, which also leaves a
 //! signed base checkpoint). The base record is written before entries are removed, and mount
 //! finishes a removal a power cut interrupted.
+//!
+//! Requests with no one logged in (in the clear, or in a session before Authenticate) get no
+//! entry each, unless they succeed at something that changes who is logged in or what the token
+//! holds (Initialize, Authenticate, UnblockPin, FactoryReset). The rest are counted in RAM
+//! ([`UnauthenticatedRequests`]: answered, failed PIN or PUK checks, refused), and the counts go
+//! into one entry ([`UNAUTHENTICATED_REQUESTS`]) written just before the next entry, if anything
+//! was refused. So requests from someone without a PIN never push retained entries out, nor fill
+//! a log that refuses when full: they add at most one entry per entry of someone who has a PIN.
+//! (In force-audit mode the counts wait while fewer than two entries are free.) Each wrong PIN or
+//! PUK (or unknown principal) also writes the counts so far to flash ([`PendingCountsRecord`],
+//! rewritten in place; the PIN stretch each of those costs bounds how often), so pulling the plug
+//! does not hide failed tries; other counts not yet written are lost when the power goes.
 
 use pkms_protocol::access::{
-    checkpoint_digest, AuditEntry, AuditEvent, AuditFullMode, MAX_AUDIT_PAGE, MAX_PRINCIPAL_NAME,
+    checkpoint_digest, AuditEntry, AuditEvent, AuditFullMode, UnauthenticatedRequests, MAX_AUDIT_PAGE,
+    MAX_PRINCIPAL_NAME, UNAUTHENTICATED_REQUESTS,
 };
 use pkms_protocol::{reply, ErrorCode, KeyId, KeyVersion, Operation, Response};
 
@@ -21,7 +34,9 @@ use crate::err;
 use crate::error::OpResult;
 use crate::ops::Buffers;
 use crate::platform::Platform;
-use crate::records::{audit_id, audit_sequence, AuthRecord, BaseRecord, Kind, FORMAT, SINGLETON_ID};
+use crate::records::{
+    audit_id, audit_sequence, AuthRecord, BaseRecord, Kind, PendingCountsRecord, FORMAT, SINGLETON_ID,
+};
 use crate::state::Core;
 
 /// Most entries the log holds (each takes a 156-byte record: 40 KiB in all).
@@ -34,50 +49,74 @@ pub const DROP_CHUNK: usize = 16;
 pub enum Recording {
     /// An entry of its own.
     Entry,
-    /// A failed try of a secret with no one logged in: counted, and the count written as one
-    /// [`AuditEvent::FailedAttempts`] entry before the next entry.
-    Counted,
-    /// Nothing.
+    /// A request with no one logged in, counted ([`UnauthenticatedRequests`]) instead.
+    Counted(Count),
+    /// Nothing (an open token logs nothing).
     Nothing,
 }
 
+/// Which count a request with no one logged in goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Answered: Hello, GetInfo, GetDeviceKey, the handshake, closing a session.
+    Answered,
+    /// A wrong PIN or PUK, or an unknown principal (Authenticate or UnblockPin in a session
+    /// answered AuthenticationFailed: each cost a PIN stretch).
+    FailedAuthentication,
+    /// Anything else refused: a request that needs a login, anything but the clear requests in
+    /// the clear, a locked PIN or PUK, a PUK try before its wait, a refused factory reset.
+    Refused,
+}
+
 /// What the log does with the answer to `request` from `caller` (as it was when the request
-/// arrived) that had `outcome`. Everything a logged-in principal asks gets an entry. Of what
-/// arrives with no login (in the clear, or in a session before Authenticate) only the
-/// operations that try a secret or change the token count — Initialize, Authenticate,
-/// UnblockPin, FactoryReset: a success gets an entry, a failure is counted. The rest (Hello,
-/// GetInfo, the handshake, closing an anonymous session, requests refused for want of a login)
-/// changes nothing and is not written. So no one without a PIN can wear the flash, push
-/// entries out of the log or fill it: anonymous traffic adds at most one entry between two
-/// entries of someone who has a PIN.
+/// arrived) that had `outcome`. Everything a logged-in principal asks gets an entry, and so does
+/// a successful Initialize, Authenticate, UnblockPin or FactoryReset (they change who is logged
+/// in or what the token holds). The rest of what arrives with no login (in the clear, or in a
+/// session before Authenticate) is counted: see the module docs.
 pub fn recording(
     caller: Caller<'_>,
     request: &pkms_protocol::Request<'_>,
     outcome: Result<(), ErrorCode>,
 ) -> Recording {
-    use pkms_protocol::Gate;
+    use pkms_protocol::{Gate, Request};
     match caller {
         Caller::Open => Recording::Nothing,
         Caller::Principal { .. } => Recording::Entry,
-        Caller::Outside | Caller::Nobody => match request.gate() {
-            Gate::Open if matches!(request, pkms_protocol::Request::CloseSession(_)) => Recording::Nothing,
-            Gate::Open if outcome.is_ok() => Recording::Entry,
-            Gate::Open => Recording::Counted,
-            Gate::Plain | Gate::Session | Gate::Admin | Gate::Key(_) | Gate::Keys(_, _) => Recording::Nothing,
+        // In the clear nothing but Hello, GetInfo, GetDeviceKey and the handshake is served, and
+        // no secret is ever checked.
+        Caller::Outside => match (request.gate(), outcome) {
+            (Gate::Plain, Ok(())) => Recording::Counted(Count::Answered),
+            (Gate::Open | Gate::Plain | Gate::Session | Gate::Admin | Gate::Key(_) | Gate::Keys(_, _), _) => {
+                Recording::Counted(Count::Refused)
+            }
+        },
+        Caller::Nobody => match (request.gate(), outcome) {
+            (Gate::Plain, Ok(())) => Recording::Counted(Count::Answered),
+            (Gate::Open, Ok(())) if matches!(request, Request::CloseSession(_)) => {
+                Recording::Counted(Count::Answered)
+            }
+            (Gate::Open, Ok(())) => Recording::Entry,
+            (Gate::Open, Err(ErrorCode::AuthenticationFailed))
+                if matches!(request, Request::Authenticate(_) | Request::UnblockPin(_)) =>
+            {
+                Recording::Counted(Count::FailedAuthentication)
+            }
+            (Gate::Open | Gate::Plain | Gate::Session | Gate::Admin | Gate::Key(_) | Gate::Keys(_, _), _) => {
+                Recording::Counted(Count::Refused)
+            }
         },
     }
 }
 
-/// The log's head.
+/// The log's head, and the requests with no one logged in counted since the last entry.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Log {
     /// Sequence number of the newest entry (0: none ever).
     pub head_sequence: u64,
     /// Its hash (zeros: none).
     pub head_hash: [u8; 32],
-    /// Failed tries of a secret not yet written ([`Recording::Counted`]; lost at power-off,
-    /// which the retry counters on flash are not).
-    pub failed_attempts: u32,
+    /// Requests with no one logged in, not written yet.
+    pub unauthenticated: UnauthenticatedRequests,
 }
 
 impl Log {
@@ -103,6 +142,15 @@ impl Log {
                 log.head_hash = e.hash();
             }
         }
+        // Counts kept before a restart: still to be written, unless their entry already was (a
+        // cut after writing it and before removing them).
+        if let Ok(Some(p)) = core.read::<PendingCountsRecord>(&SINGLETON_ID) {
+            if p.sequence > log.head_sequence {
+                log.unauthenticated = UnauthenticatedRequests::decode(&p.counts);
+            } else {
+                let _ = core.remove(Kind::AuditPending, &SINGLETON_ID);
+            }
+        }
         log
     }
 
@@ -112,9 +160,11 @@ impl Log {
     }
 
     /// Appends the entry of a request that was answered, durable when this returns (nothing on
-    /// an open token). In overwrite mode a full log first drops its oldest entries behind a
-    /// checkpoint signed by the attestation key; in force-audit mode a full log records
-    /// nothing more (only requests served while it is full get here).
+    /// an open token; what [`recording`] says gets an entry). Counts not yet written go first, as
+    /// one entry ([`UNAUTHENTICATED_REQUESTS`]). In
+    /// overwrite mode a full log first drops its oldest entries behind a checkpoint signed by the
+    /// attestation key; in force-audit mode a full log records nothing more (only requests
+    /// served while it is full get here).
     #[allow(clippy::too_many_arguments)]
     pub fn record<P: Platform>(
         &mut self,
@@ -134,36 +184,59 @@ impl Log {
             AuditFullMode::Refuse => None,
             AuditFullMode::Overwrite => core.read::<AuthRecord>(&SINGLETON_ID)?.map(|a| a.attestation_key),
         };
-        self.write_failed_attempts(core, mode, drop_key.as_ref())?;
+        self.write_counts(core, mode, drop_key.as_ref())?;
         self.append(core, operation.index(), result, key_id, key_version, caller.name(), drop_key.as_ref())
     }
 
-    /// Counts a failed try of a secret ([`Recording::Counted`]).
-    pub fn count_failed_attempt(&mut self) {
-        self.failed_attempts = self.failed_attempts.saturating_add(1);
+    /// Counts a request with no one logged in ([`Recording::Counted`]). A wrong PIN or PUK also
+    /// writes the counts so far to flash, so pulling the plug does not hide failed tries.
+    pub fn count<P: Platform>(&mut self, core: &mut Core<P>, count: Count) -> OpResult<()> {
+        let c = &mut self.unauthenticated;
+        if c.total() == 0 {
+            c.since = u32::try_from(core.now()).unwrap_or(u32::MAX);
+        }
+        let counter = match count {
+            Count::Answered => &mut c.answered,
+            Count::FailedAuthentication => &mut c.failed_authentications,
+            Count::Refused => &mut c.refused,
+        };
+        *counter = counter.saturating_add(1);
+        // Only a failed PIN or PUK check is written at once: each cost a PIN stretch (or a PUK
+        // delay), which bounds how often. The other counts ride along.
+        if count != Count::FailedAuthentication {
+            return Ok(());
+        }
+        let counts = c.encode();
+        let rec = PendingCountsRecord { format: FORMAT, sequence: self.head_sequence + 1, counts };
+        core.write(&SINGLETON_ID, &rec)
     }
 
-    /// Writes the failed tries counted so far as one entry, before another entry is appended.
-    /// In force-audit mode only while that leaves room for the entry that follows (else the
-    /// count waits for the log to be trimmed).
-    fn write_failed_attempts<P: Platform>(
+    /// Writes the counts as one entry before another entry is appended, when something was
+    /// refused (answered requests alone ride along with the next refusal). In force-audit mode
+    /// only while that leaves room for the entry that follows (else the counts wait for the log
+    /// to be trimmed).
+    fn write_counts<P: Platform>(
         &mut self,
         core: &mut Core<P>,
         mode: AuditFullMode,
         drop_key: Option<&[u8; 32]>,
     ) -> OpResult<()> {
-        if self.failed_attempts == 0 {
+        let pending = self.unauthenticated;
+        if pending.failed_authentications == 0 && pending.refused == 0 {
             return Ok(());
         }
         let room = match mode {
-            AuditFullMode::Refuse => CAPACITY.saturating_sub(core.entries(Kind::Audit).len()) >= 2,
+            AuditFullMode::Refuse => core.entries(Kind::Audit).len() + 2 <= CAPACITY,
             AuditFullMode::Overwrite => true,
         };
-        if room {
-            let n = self.failed_attempts;
-            self.append(core, AuditEvent::FailedAttempts.code(), Ok(()), None, n, "", drop_key)?;
-            self.failed_attempts = 0;
+        if !room {
+            return Ok(());
         }
+        let counts = Some(KeyId(pending.encode()));
+        self.append(core, UNAUTHENTICATED_REQUESTS, Ok(()), counts, 0, "", drop_key)?;
+        self.unauthenticated = UnauthenticatedRequests::default();
+        // Written: the copy on flash goes (a cut before this is recognised at mount).
+        core.remove(Kind::AuditPending, &SINGLETON_ID)?;
         Ok(())
     }
 
@@ -188,7 +261,7 @@ impl Log {
             AuditFullMode::Refuse => None,
             AuditFullMode::Overwrite => core.read::<AuthRecord>(&SINGLETON_ID)?.map(|a| a.attestation_key),
         };
-        self.write_failed_attempts(core, mode, drop_key.as_ref())?;
+        self.write_counts(core, mode, drop_key.as_ref())?;
         if mode == AuditFullMode::Refuse && self.is_full(core) {
             return Err(err!(
                 AuditLogFull,

@@ -4,10 +4,16 @@
 //! not write the audit log (that is [`crate::audit`], called by the token after each request).
 //!
 //! * Until Initialize, the token is open: every request is admitted and nothing is logged.
-//! * A connection is everything after a Hello; the session belongs to it and ends with the next
-//!   Hello, or after [`SESSION_IDLE_MS`] without a request.
+//! * A login belongs to one encrypted session ([`crate::session`]) and ends with it.
 //! * A PIN check first decrements and persists the principal's retry counter, then compares,
 //!   then restores the counter on success: a power cut during the check never gains a try.
+//! * An unknown principal and a wrong PIN get the same answer after the same work (the PIN is
+//!   stretched against a dummy salt); so do an unknown principal and a wrong PUK, except that a
+//!   PUK try is spent only for a principal that exists.
+//! * Failed PUK tries make the token wait, on its own clock ([`Board::uptime_ms`]), before it
+//!   accepts the next one ([`puk_delay_ms`]); the wait restarts at boot.
+//! * Each principal has a random id ([`PrincipalId`]); key policies and grants name that, so a
+//!   principal deleted and created again under the same name inherits nothing.
 
 pub mod pin;
 
@@ -18,6 +24,7 @@ use pkms_protocol::access::{
 use pkms_protocol::{reply, request, Response};
 use rand_core::RngCore;
 
+use crate::board::{Board, UserPresence};
 use crate::caller::Caller;
 use crate::crypto::signing;
 use crate::err;
@@ -25,15 +32,40 @@ use crate::error::OpResult;
 use crate::ops::Buffers;
 use crate::platform::Platform;
 use crate::records::{
-    principal_id, AuthRecord, Kind, OnReset, PrincipalRecord, RecordId, FORMAT, SINGLETON_ID,
+    principal_id, AuthRecord, Kind, OnReset, PrincipalId, PrincipalRecord, RecordId, AUTH_FORMAT,
+    PRINCIPAL_FORMAT, SINGLETON_ID,
 };
-use crate::state::Core;
+use crate::state::{Core, PRESENCE_TIMEOUT_MS};
+
+/// The wait after the second failed PUK try in a row; each further failure doubles it, up to
+/// [`PUK_DELAY_MAX_MS`].
+pub const PUK_DELAY_BASE_MS: u64 = 60 * 1000;
+/// The longest wait between PUK tries.
+pub const PUK_DELAY_MAX_MS: u64 = 64 * 60 * 1000;
+
+/// How long the token waits, after `failures` failed UnblockPin tries in a row (for any
+/// principal name, existing or not), before it accepts the next: none after the first (a typo
+/// costs nothing), then one minute, doubling with each failure up to 64 minutes. Blocking the
+/// PUK (8 spent tries) takes more than two hours.
+pub const fn puk_delay_ms(failures: u8) -> u64 {
+    if failures < 2 {
+        return 0;
+    }
+    let doublings = if failures - 2 > 6 { 6 } else { failures - 2 };
+    let d = PUK_DELAY_BASE_MS << doublings;
+    if d > PUK_DELAY_MAX_MS {
+        PUK_DELAY_MAX_MS
+    } else {
+        d
+    }
+}
 
 /// Who authenticated in a session (kept in the session table, [`crate::session`]).
 #[derive(Debug, Clone)]
 pub struct Login {
     name: heapless::String<MAX_PRINCIPAL_NAME>,
     role: Role,
+    id: PrincipalId,
 }
 
 impl Login {
@@ -49,32 +81,41 @@ impl Login {
 }
 
 /// Whether the token is initialised and what its audit log does when full; during a request,
-/// whether it arrived inside a session and who logged in there.
+/// whether it arrived inside a session and who logged in there; when the next PUK try is
+/// accepted.
 #[derive(Debug)]
 pub struct Auth {
     initialized: bool,
     audit_full: AuditFullMode,
     in_session: bool,
     session: Option<Login>,
+    /// Board uptime before which UnblockPin is refused.
+    puk_not_before_ms: u64,
 }
 
 impl Auth {
-    /// Reads the authentication state from the store.
+    /// Reads the authentication state from the store, giving principals written before
+    /// principals had ids their ids first ([`migrate_principals`]).
     pub fn mount<P: Platform>(core: &mut Core<P>) -> Auth {
         let mut auth = Auth {
             initialized: false,
             audit_full: AuditFullMode::Overwrite,
             in_session: false,
             session: None,
+            puk_not_before_ms: 0,
         };
         if !core.is_usable() {
             return auth;
         }
+        migrate_principals(core);
         match core.read::<AuthRecord>(&SINGLETON_ID) {
             Ok(Some(a)) => {
                 auth.initialized = true;
                 auth.audit_full =
                     if a.audit_refuse { AuditFullMode::Refuse } else { AuditFullMode::Overwrite };
+                // A restart does not shorten the wait: it starts again from boot.
+                let failures = a.puk_failures;
+                auth.puk_not_before_ms = core.board().uptime_ms().saturating_add(puk_delay_ms(failures));
             }
             // An auth record that cannot be read: stay closed rather than open.
             Err(_) => auth.initialized = true,
@@ -99,7 +140,7 @@ impl Auth {
             (_, false, _) => Caller::Open,
             (_, true, false) => Caller::Outside,
             (None, true, true) => Caller::Nobody,
-            (Some(s), true, true) => Caller::Principal { name: s.name.as_str(), role: s.role },
+            (Some(s), true, true) => Caller::Principal { name: s.name.as_str(), role: s.role, id: s.id },
         }
     }
 
@@ -123,11 +164,11 @@ impl Auth {
         Ok(())
     }
 
-    fn begin_session(&mut self, name: &str, role: Role) {
+    fn begin_session(&mut self, name: &str, role: Role, id: PrincipalId) {
         let mut n = heapless::String::new();
         // Principal names are at most MAX_PRINCIPAL_NAME bytes (checked when they are made).
         let _ = n.push_str(name);
-        self.session = Some(Login { name: n, role });
+        self.session = Some(Login { name: n, role, id });
     }
 
     /// Initialize: the administrator, the PUK, the attestation key; this connection is then the
@@ -147,12 +188,13 @@ impl Auth {
         pin::check_length("PIN", r.pin)?;
         pin::check_length("PUK", r.puk)?;
         let mut auth = AuthRecord {
-            format: FORMAT,
+            format: AUTH_FORMAT,
             audit_refuse: r.audit_full == AuditFullMode::Refuse,
             puk_salt: [0; 16],
             puk_hash: [0; 32],
             puk_retries: PIN_RETRIES,
             attestation_key: [0; 32],
+            puk_failures: 0,
         };
         core.rng().fill_bytes(&mut auth.puk_salt);
         auth.puk_hash = pin::stretch(r.puk, &auth.puk_salt);
@@ -163,11 +205,13 @@ impl Auth {
         core.write(&SINGLETON_ID, &auth)?;
         self.initialized = true;
         self.audit_full = r.audit_full;
-        self.begin_session(ADMIN_NAME, Role::Admin);
+        self.puk_not_before_ms = 0;
+        self.begin_session(ADMIN_NAME, Role::Admin, admin.id);
         Ok(Response::Done(reply::Done {}))
     }
 
-    /// Authenticate: checks the PIN and makes this connection the principal's session.
+    /// Authenticate: checks the PIN and makes this connection the principal's session. An
+    /// unknown principal gets the answer a wrong PIN gets, after a PIN stretch of its own.
     pub fn authenticate<P: Platform>(
         &mut self,
         core: &mut Core<P>,
@@ -179,7 +223,8 @@ impl Auth {
         }
         let name = r.principal;
         let Some(mut p) = read_principal(core, name)? else {
-            return Err(err!(AuthenticationFailed, "wrong principal or PIN"));
+            pin::stretch_for_nothing(r.pin);
+            return Err(wrong_pin());
         };
         if p.retries == 0 {
             return Err(err!(
@@ -200,11 +245,11 @@ impl Auth {
                     name
                 ));
             }
-            return Err(err!(AuthenticationFailed, "wrong principal or PIN ({} tries left)", p.retries));
+            return Err(wrong_pin());
         }
         p.retries = PIN_RETRIES;
         write_principal(core, &p)?;
-        self.begin_session(&p.name, p.role);
+        self.begin_session(&p.name, p.role, p.id);
         Ok(Response::Done(reply::Done {}))
     }
 
@@ -243,14 +288,20 @@ impl Auth {
         if p.role == Role::Admin && count_admins(core)? <= 1 {
             return Err(err!(InvalidState, "{} is the last administrator and cannot be removed", name));
         }
+        // Its aliases first, the principal last: a cut in between leaves the principal, and the
+        // deletion can be repeated.
+        crate::ops::aliases::remove_owned_by(core, name)?;
         core.remove(Kind::Principal, &principal_id(name))?;
-        if self.caller().name() == name {
+        if self.caller().reference() == Some(p.id.reference()) {
             self.session = None;
         }
         Ok(Response::Done(reply::Done {}))
     }
 
-    /// UnblockPin: a new PIN for a principal, with the PUK.
+    /// UnblockPin: a new PIN for a principal, with the PUK. Refused (LimitExceeded) until the
+    /// wait after failed tries has passed ([`puk_delay_ms`]). A try is spent only when the
+    /// principal exists, but every try counts towards the wait, writes the authentication record
+    /// and stretches the PUK, and a wrong PUK and an unknown principal get the same answer.
     pub fn unblock<P: Platform>(
         &mut self,
         core: &mut Core<P>,
@@ -266,34 +317,61 @@ impl Auth {
         if auth.puk_retries == 0 {
             return Err(err!(
                 PinLocked,
-                "the PUK is blocked: only a factory reset (pkms factory-reset) makes the token usable"
+                "the PUK is blocked: only a factory reset (an administrator's, or with a press of the token's button) makes the token usable"
             ));
         }
-        auth.puk_retries -= 1;
+        let now_ms = core.board().uptime_ms();
+        if now_ms < self.puk_not_before_ms {
+            return Err(err!(
+                LimitExceeded,
+                "wrong PUKs make the token wait: the next PUK try is accepted in {} s",
+                (self.puk_not_before_ms - now_ms).div_ceil(1000)
+            ));
+        }
+        let target = read_principal(core, r.principal)?;
+        // Count the failure and spend the try before checking (a cut never gains a try).
+        auth.puk_failures = auth.puk_failures.saturating_add(1);
+        if target.is_some() {
+            auth.puk_retries -= 1;
+        }
         core.write(&SINGLETON_ID, &auth)?;
-        if !pin::matches(r.puk, &auth.puk_salt, &auth.puk_hash) {
+        let right = pin::matches(r.puk, &auth.puk_salt, &auth.puk_hash);
+        let Some(old) = target.filter(|_| right) else {
+            let wait = puk_delay_ms(auth.puk_failures);
+            self.puk_not_before_ms = now_ms.saturating_add(wait);
             if auth.puk_retries == 0 {
                 return Err(err!(
                     PinLocked,
                     "wrong PUK; the PUK is now blocked: only a factory reset is left"
                 ));
             }
-            return Err(err!(AuthenticationFailed, "wrong PUK ({} tries left)", auth.puk_retries));
-        }
-        auth.puk_retries = PIN_RETRIES;
-        core.write(&SINGLETON_ID, &auth)?;
-        let Some(old) = read_principal(core, r.principal)? else {
-            return Err(err!(NotFound, "principal {} does not exist", r.principal));
+            if wait > 0 {
+                return Err(err!(
+                    AuthenticationFailed,
+                    "wrong principal or PUK (the next PUK try is accepted in {} s)",
+                    wait / 1000
+                ));
+            }
+            return Err(err!(AuthenticationFailed, "wrong principal or PUK"));
         };
-        let p = new_principal(core, r.principal, r.new_pin, old.role)?;
+        auth.puk_retries = PIN_RETRIES;
+        auth.puk_failures = 0;
+        core.write(&SINGLETON_ID, &auth)?;
+        self.puk_not_before_ms = 0;
+        // The same principal (its id, hence its keys, grants and policy statements) with a new
+        // PIN and a full retry counter.
+        let mut p = new_principal(core, r.principal, r.new_pin, old.role)?;
+        p.id = old.id;
         write_principal(core, &p)?;
         Ok(Response::Done(reply::Done {}))
     }
 
-    /// Factory reset: allowed on an open token, to an administrator, or to anyone once the PUK
-    /// is blocked. Replaces the device root key first (every stored key is then unreadable: a
-    /// crypto-erase in one atomic write), then removes every record of every kind the registry
-    /// says a reset erases, the authentication record last.
+    /// Factory reset: allowed on an open token and to an administrator's session; without one,
+    /// only when the PUK is blocked (no administrator can be recovered) *and* someone presses
+    /// the token's button ([`Board::user_presence`]) — a host alone can never wipe an
+    /// initialised token. Replaces the device root key first (every stored key is then
+    /// unreadable: a crypto-erase in one atomic write), then removes every record of every kind
+    /// the registry says a reset erases, the authentication record last.
     pub fn factory_reset<P: Platform>(
         &mut self,
         core: &mut Core<P>,
@@ -308,15 +386,52 @@ impl Auth {
             if !blocked {
                 return Err(err!(
                     AccessDenied,
-                    "a factory reset needs an administrator's session, or a blocked PUK"
+                    "a factory reset needs an administrator's session (or a blocked PUK and a press of the token's button)"
                 ));
+            }
+            match core.board().user_presence(PRESENCE_TIMEOUT_MS) {
+                UserPresence::Confirmed => {}
+                UserPresence::TimedOut => {
+                    return Err(err!(
+                        AccessDenied,
+                        "the PUK is blocked, but nobody pressed the token's button: no factory reset"
+                    ))
+                }
+                UserPresence::Unsupported => {
+                    return Err(err!(
+                        AccessDenied,
+                        "this token has no button to confirm a factory reset: only an administrator's session can reset it"
+                    ))
+                }
             }
         }
         erase_for_factory_reset(core)?;
         self.initialized = false;
         self.session = None;
         self.audit_full = AuditFullMode::Overwrite;
+        self.puk_not_before_ms = 0;
         Ok(Response::Done(reply::Done {}))
+    }
+}
+
+fn wrong_pin() -> crate::error::Error {
+    err!(AuthenticationFailed, "wrong principal or PIN")
+}
+
+/// Gives each principal written before principals had ids (format 1) a random id, one atomic
+/// write per principal; a principal that has one is left alone, so a cut anywhere leaves
+/// principals the next mount finishes. Runs at mount, before any request.
+pub fn migrate_principals<P: Platform>(core: &mut Core<P>) {
+    let mut i = 0;
+    while let Some(id) = core.entries(Kind::Principal).get(i).map(|e| e.id) {
+        i += 1;
+        let Ok(Some(mut p)) = core.read::<PrincipalRecord>(&id) else { continue };
+        if p.format == PRINCIPAL_FORMAT {
+            continue;
+        }
+        p.format = PRINCIPAL_FORMAT;
+        p.id = PrincipalId::random(core.rng());
+        let _ = core.write(&id, &p);
     }
 }
 
@@ -382,12 +497,13 @@ fn new_principal<P: Platform>(
     }
     pin::check_length("PIN", secret)?;
     let mut p = PrincipalRecord {
-        format: FORMAT,
+        format: PRINCIPAL_FORMAT,
         name: heapless::String::new(),
         role,
         salt: [0; 16],
         hash: [0; 32],
         retries: PIN_RETRIES,
+        id: PrincipalId::random(core.rng()),
     };
     p.name.push_str(name).map_err(|_| err!(Validation, "principal name too long"))?;
     core.rng().fill_bytes(&mut p.salt);

@@ -6,6 +6,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
+use crate::crypto::wipe::wiped;
 use crate::err;
 use crate::error::OpResult;
 
@@ -29,10 +30,16 @@ pub fn check_length(what: &str, secret: &[u8]) -> OpResult<()> {
     Ok(())
 }
 
+#[cfg(test)]
+std::thread_local! {
+    /// How many stretches this thread ran (tests compare the work done for different answers).
+    pub static STRETCHES: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
 /// The stretched hash of `secret` under `salt`.
 pub fn stretch(secret: &[u8], salt: &[u8; 16]) -> [u8; 32] {
     let mut out = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha256>(secret, salt, PBKDF2_ITERATIONS, &mut out);
+    stretch_into(secret, salt, &mut out);
     out
 }
 
@@ -42,11 +49,33 @@ std::thread_local! {
     pub static COMPARISONS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
 }
 
+/// Stretches `secret` under `salt` into `out`; the PBKDF2 state (which stands for the PIN) is
+/// wiped from the stack.
+pub fn stretch_into(secret: &[u8], salt: &[u8; 16], out: &mut [u8; 32]) {
+    #[cfg(test)]
+    STRETCHES.with(|n| n.set(n.get() + 1));
+    wiped(|| pbkdf2::pbkdf2_hmac::<Sha256>(secret, salt, PBKDF2_ITERATIONS, out));
+}
+
+/// A salt no stored secret has.
+const NO_ONE_SALT: [u8; 16] = *b"pkms: no one's.\0";
+
+/// Stretches `secret` as a check would, and forgets the result: what the token does for a
+/// principal that does not exist, so that the answer comes after the same work as for a wrong
+/// PIN.
+pub fn stretch_for_nothing(secret: &[u8]) {
+    let mut h = [0u8; 32];
+    stretch_into(secret, &NO_ONE_SALT, &mut h);
+    core::hint::black_box(&h);
+    h.zeroize();
+}
+
 /// Whether `secret` stretches to `hash` (constant-time comparison).
 pub fn matches(secret: &[u8], salt: &[u8; 16], hash: &[u8; 32]) -> bool {
     #[cfg(test)]
     COMPARISONS.with(|c| c.set(c.get() + 1));
-    let mut h = stretch(secret, salt);
+    let mut h = [0u8; 32];
+    stretch_into(secret, salt, &mut h);
     let ok: bool = h.ct_eq(hash).into();
     h.zeroize();
     ok

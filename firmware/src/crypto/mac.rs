@@ -5,6 +5,8 @@ use pkms_protocol::{KeySpec, MacAlgorithm};
 use sha2::{Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 
+use super::wipe::wiped;
+
 /// The MAC algorithm a key spec allows, if it is an HMAC spec.
 pub const fn algorithm_for(spec: KeySpec) -> Option<MacAlgorithm> {
     match spec {
@@ -23,13 +25,14 @@ fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8], out: &mut [u8
     tag.len()
 }
 
-/// Computes the MAC of `message` into `out`; returns its length.
+/// Computes the MAC of `message` into `out`; returns its length. The HMAC state (which stands
+/// for the key) is wiped from the stack.
 pub fn compute(algorithm: MacAlgorithm, key: &[u8], message: &[u8], out: &mut [u8; 64]) -> usize {
-    match algorithm {
+    wiped(|| match algorithm {
         MacAlgorithm::HmacSha256 => run::<Hmac<Sha256>>(key, message, out),
         MacAlgorithm::HmacSha384 => run::<Hmac<Sha384>>(key, message, out),
         MacAlgorithm::HmacSha512 => run::<Hmac<Sha512>>(key, message, out),
-    }
+    })
 }
 
 /// Whether `mac` is the MAC of `message`, compared in constant time.

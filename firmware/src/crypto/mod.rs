@@ -1,11 +1,14 @@
 //! Cryptography of the token: key wrapping under the device root key, ciphertext blobs,
 //! ECDSA P-256 and HMAC. RustCrypto throughout, except AES-256-GCM's composition and GHASH
-//! ([`gcm`], built on the `aes` crate for speed on the Cortex-M4); secrets live in zeroizing types.
+//! ([`gcm`], built on the `aes` crate for speed on the Cortex-M4); secrets live in zeroizing types,
+//! and what the hash, HMAC and ECDSA crates leave on the stack is wiped after each call
+//! ([`wipe`]).
 
 pub mod blob;
 pub mod gcm;
 pub mod mac;
 pub mod signing;
+pub mod wipe;
 pub mod wrap;
 
 pub use wrap::{DeviceKeys, Material};

@@ -1,6 +1,7 @@
 //! ECDSA P-256 with SHA-256: hedged nonces (RFC 6979 plus fresh randomness), low-S DER
 //! signatures, every signature verified before it leaves the token, and the public key as DER
-//! SubjectPublicKeyInfo.
+//! SubjectPublicKeyInfo. Every function that uses a secret scalar wipes what the computation
+//! left on the stack (the nonce generator's state, intermediate points) when it returns.
 
 use pkms_p256::{PublicKey, SecretKey};
 use pkms_protocol::limits::MAX_MESSAGE;
@@ -8,6 +9,7 @@ use pkms_protocol::{ErrorCode, MessageType};
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 
+use super::wipe::wiped;
 use crate::err;
 use crate::error::{Error, OpResult};
 
@@ -18,8 +20,10 @@ pub const MAX_DER_SIGNATURE: usize = 72;
 
 /// Makes a new random signing scalar into `out` (32 bytes).
 pub fn generate<R: RngCore + CryptoRng>(rng: &mut R, out: &mut [u8]) {
-    let key = SecretKey::random(rng);
-    out.copy_from_slice(&key.to_bytes()[..]);
+    wiped(|| {
+        let key = SecretKey::random(rng);
+        out.copy_from_slice(&key.to_bytes()[..]);
+    })
 }
 
 fn signing_key(scalar: &[u8]) -> OpResult<SecretKey> {
@@ -65,29 +69,36 @@ pub fn sign<R: RngCore + CryptoRng>(
     digest: &[u8; 32],
     out: &mut [u8; MAX_DER_SIGNATURE],
 ) -> OpResult<usize> {
-    let key = signing_key(scalar)?;
-    let der =
-        key.sign_digest_hedged(digest, rng).map_err(|_| Error::new(ErrorCode::Internal, "signing failed"))?;
-    let bytes = der.as_bytes();
-    if !key.public_key().verify_digest(digest, bytes) {
-        return Err(Error::new(ErrorCode::Internal, "signature failed its self-check; not released"));
-    }
-    out[..bytes.len()].copy_from_slice(bytes);
-    Ok(bytes.len())
+    wiped(|| {
+        let key = signing_key(scalar)?;
+        let der = key
+            .sign_digest_hedged(digest, rng)
+            .map_err(|_| Error::new(ErrorCode::Internal, "signing failed"))?;
+        let bytes = der.as_bytes();
+        if !key.public_key().verify_digest(digest, bytes) {
+            return Err(Error::new(ErrorCode::Internal, "signature failed its self-check; not released"));
+        }
+        out[..bytes.len()].copy_from_slice(bytes);
+        Ok(bytes.len())
+    })
 }
 
 /// Whether `signature` (DER) is a valid signature of `digest` by the key.
 pub fn verify(scalar: &[u8], digest: &[u8; 32], signature: &[u8]) -> OpResult<bool> {
-    let key = signing_key(scalar)?;
-    let public: PublicKey = key.public_key();
-    Ok(public.verify_digest(digest, signature))
+    wiped(|| {
+        let key = signing_key(scalar)?;
+        let public: PublicKey = key.public_key();
+        Ok(public.verify_digest(digest, signature))
+    })
 }
 
 /// The DER SubjectPublicKeyInfo of the key.
 pub fn public_key_der(scalar: &[u8], out: &mut [u8; SPKI_LEN]) -> OpResult<()> {
-    let key = signing_key(scalar)?;
-    *out = key.public_key_spki_der();
-    Ok(())
+    wiped(|| {
+        let key = signing_key(scalar)?;
+        *out = key.public_key_spki_der();
+        Ok(())
+    })
 }
 
 #[cfg(test)]

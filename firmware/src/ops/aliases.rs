@@ -1,11 +1,19 @@
 //! CreateAlias, UpdateAlias, DeleteAlias and ListAliases, with KMS's naming rules: `alias/`
-//! followed by at least one character, 1..=256 characters of `[a-zA-Z0-9:/_-]`, and `alias/aws/`
-//! reserved. A target must be a key id, not another alias.
+//! followed by at least one character, 1..=256 characters of `[a-zA-Z0-9:/_-]` (and `.` and `@`,
+//! which principal names may hold), and `alias/aws/` reserved. A target must be a key id, not
+//! another alias.
+//!
+//! Who may name what: a user's aliases live under `alias/user/<its name>/`; every other alias
+//! name belongs to the administrators (and, on an open token, to anyone). So no user can make an
+//! alias that an administrator or another user might take for their own resolve to the user's
+//! key: an alias outside `alias/user/` was made by an administrator, and one under
+//! `alias/user/bob/` by bob or an administrator. A principal's aliases go when it is deleted.
 
 use pkms_protocol::limits::{MAX_ALIAS_NAME, MAX_ALIAS_PAGE};
 use pkms_protocol::{reply, request, AliasListEntry, KeyId, Response};
 
 use super::{page_limit, write_marker, Buffers};
+use crate::caller::Caller;
 use crate::err;
 use crate::error::OpResult;
 use crate::key::{LoadedKey, Named};
@@ -15,17 +23,55 @@ use crate::state::{Core, Short};
 
 /// Checks an alias name against KMS's rules.
 pub fn check_name(name: &str) -> OpResult<()> {
-    let ok_chars = name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'/' | b'_' | b'-'));
+    let ok_chars = name
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'/' | b'_' | b'-' | b'.' | b'@'));
     if !name.starts_with("alias/") || name.len() <= "alias/".len() || name.len() > MAX_ALIAS_NAME || !ok_chars
     {
         return Err(err!(
             InvalidAliasName,
-            "alias names are alias/ followed by 1..=250 characters of a-z A-Z 0-9 : / _ - ('{}')",
+            "alias names are alias/ followed by 1..=250 characters of a-z A-Z 0-9 : / _ - . @ ('{}')",
             Short(name)
         ));
     }
     if name.starts_with("alias/aws/") {
         return Err(err!(InvalidAliasName, "alias names starting alias/aws/ are reserved"));
+    }
+    Ok(())
+}
+
+/// Where users' aliases live: `alias/user/<name>/…`.
+pub const USER_ALIASES: &str = "alias/user/";
+
+/// The part of `alias` after `alias/user/<name>/`, if it is one of `name`'s aliases.
+fn owned_part<'a>(alias: &'a str, name: &str) -> Option<&'a str> {
+    alias.strip_prefix(USER_ALIASES)?.strip_prefix(name)?.strip_prefix('/')
+}
+
+/// AccessDenied unless `caller` may create, repoint or delete alias `name`: a user only its own
+/// (`alias/user/<its name>/…`), administrators (and anyone on an open token) any.
+pub fn check_owner(caller: Caller<'_>, name: &str) -> OpResult<()> {
+    let Some((user, _)) = caller.user() else { return Ok(()) };
+    if owned_part(name, user).is_some_and(|rest| !rest.is_empty()) {
+        return Ok(());
+    }
+    Err(err!(
+        AccessDenied,
+        "{} may only name aliases {}{}/…; other alias names are the administrators'",
+        user,
+        USER_ALIASES,
+        user
+    ))
+}
+
+/// Removes the aliases of user `name` (`alias/user/<name>/…`), when the principal is deleted.
+pub fn remove_owned_by<P: Platform>(core: &mut Core<P>, name: &str) -> OpResult<()> {
+    let mut i = 0;
+    while let Some(aid) = core.entries(Kind::Alias).get(i).map(|e| e.id) {
+        let owned = core.read::<AliasRecord>(&aid)?.is_some_and(|a| owned_part(&a.name, name).is_some());
+        if !(owned && core.remove(Kind::Alias, &aid)?) {
+            i += 1;
+        }
     }
     Ok(())
 }
@@ -49,11 +95,13 @@ fn target<'s, P: Platform>(
 pub fn create<P: Platform>(
     core: &mut Core<P>,
     slot: &mut KeyRecord,
+    caller: Caller<'_>,
     key: Named<'_>,
     r: &request::CreateAlias<'_>,
 ) -> OpResult<Response<'static>> {
     let name = r.alias_name;
     check_name(name)?;
+    check_owner(caller, name)?;
     let key = target(core, slot, r.target_key_id, key)?;
     if core.read_alias(name)?.is_some() {
         return Err(err!(AlreadyExists, "alias {} already exists", Short(name)));
@@ -78,11 +126,13 @@ pub fn create<P: Platform>(
 pub fn update<P: Platform>(
     core: &mut Core<P>,
     slot: &mut KeyRecord,
+    caller: Caller<'_>,
     new_target: Named<'_>,
     r: &request::UpdateAlias<'_>,
 ) -> OpResult<Response<'static>> {
     let name = r.alias_name;
     check_name(name)?;
+    check_owner(caller, name)?;
     let mut rec =
         core.read_alias(name)?.ok_or_else(|| err!(NotFound, "alias {} does not exist", Short(name)))?;
     let old_usage = core.load(&KeyId(rec.target), slot).ok().map(|k| k.record().usage);
@@ -105,9 +155,14 @@ pub fn update<P: Platform>(
 }
 
 /// DeleteAlias.
-pub fn delete<P: Platform>(core: &mut Core<P>, r: &request::DeleteAlias<'_>) -> OpResult<Response<'static>> {
+pub fn delete<P: Platform>(
+    core: &mut Core<P>,
+    caller: Caller<'_>,
+    r: &request::DeleteAlias<'_>,
+) -> OpResult<Response<'static>> {
     let name = r.alias_name;
     check_name(name)?;
+    check_owner(caller, name)?;
     if core.read_alias(name)?.is_none() {
         return Err(err!(NotFound, "alias {} does not exist", Short(name)));
     }
@@ -219,8 +274,8 @@ pub fn list<'b, P: Platform>(
 }
 
 crate::dispatch::handle! {
-    request::CreateAlias<'_> => |r, cx| create(cx.core, &mut cx.bufs.key, cx.admitted.key(), r);
-    request::UpdateAlias<'_> => |r, cx| update(cx.core, &mut cx.bufs.key, cx.admitted.second_key(), r);
-    request::DeleteAlias<'_> => |r, cx| delete(cx.core, r);
+    request::CreateAlias<'_> => |r, cx| create(cx.core, &mut cx.bufs.key, cx.auth.caller(), cx.admitted.key(), r);
+    request::UpdateAlias<'_> => |r, cx| update(cx.core, &mut cx.bufs.key, cx.auth.caller(), cx.admitted.second_key(), r);
+    request::DeleteAlias<'_> => |r, cx| delete(cx.core, cx.auth.caller(), r);
     request::ListAliases<'_> => |r, cx| list(cx.core, cx.bufs, r);
 }

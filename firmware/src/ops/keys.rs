@@ -91,8 +91,8 @@ pub fn create_key<'b, P: Platform>(
     let mut key = LoadedKey::new(id, rec);
     core.push_version(&mut key, None)?;
     core.save(&key)?;
-    if let Some(creator) = caller.user() {
-        crate::policy::record_creator(core, &mut bufs.work, &id, creator)?;
+    if let Some((_, creator)) = caller.user() {
+        crate::policy::record_creator(core, &mut bufs.work, &id, creator.reference().as_str())?;
     }
     Ok(Response::KeyMetadata(reply::KeyMetadata { key_metadata: metadata(core, &key, &mut bufs.out)? }))
 }

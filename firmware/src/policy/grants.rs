@@ -4,11 +4,12 @@
 
 use pkms_protocol::access::{
     default_policy, valid_principal_name, Condition, GrantEntry, GRANT_OPERATIONS, MAX_CONSTRAINT_BYTES,
-    MAX_GRANTS, MAX_GRANT_NAME,
+    MAX_GRANTS, MAX_GRANT_NAME, MAX_PRINCIPAL_NAME,
 };
 use pkms_protocol::{reply, request, Response};
 use rand_core::RngCore;
 
+use super::principals::Principals;
 use super::{corrupt, existing_key, read_access};
 use crate::caller::Caller;
 use crate::err;
@@ -16,7 +17,7 @@ use crate::error::OpResult;
 use crate::key::Named;
 use crate::ops::Buffers;
 use crate::platform::Platform;
-use crate::records::{AccessRecord, GrantRecord, FORMAT};
+use crate::records::{AccessRecord, GrantRecord, ACCESS_FORMAT};
 use crate::state::Core;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -41,7 +42,9 @@ fn parse_hex(s: &str) -> Option<[u8; 16]> {
     Some(id)
 }
 
-/// CreateGrant.
+/// CreateGrant: the grantee must be a principal that exists; the grant names it (and its
+/// issuer) by reference. Whether the caller may make this grant the gate decided
+/// ([`super::check_key`] with the [`super::NewGrant`]).
 pub fn create<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
@@ -59,6 +62,11 @@ pub fn create<'b, P: Platform>(
     if r.name.len() > MAX_GRANT_NAME {
         return Err(err!(Validation, "Name is at most {} bytes", MAX_GRANT_NAME));
     }
+    let principals = Principals::load(core)?;
+    let grantee = principals
+        .reference_of(r.grantee)
+        .ok_or_else(|| err!(NotFound, "principal {} does not exist", r.grantee))?;
+    let issuer = caller.reference();
     // The constraint is kept encoded, in the tail of bufs.out; the default policy before it.
     let (policy_buf, rest) = bufs.out.split_at_mut(2048);
     let (constraint_buf, _) = rest.split_at_mut(MAX_CONSTRAINT_BYTES);
@@ -77,15 +85,15 @@ pub fn create<'b, P: Platform>(
         Some(rec) => rec,
         None => {
             let n = default_policy(None, policy_buf).ok_or_else(|| err!(Internal, "cannot encode policy"))?;
-            AccessRecord { format: FORMAT, policy: &policy_buf[..n], grants: heapless::Vec::new() }
+            AccessRecord { format: ACCESS_FORMAT, policy: &policy_buf[..n], grants: heapless::Vec::new() }
         }
     };
     rec.grants
         .push(GrantRecord {
             id: grant_id,
             name: r.name,
-            grantee: r.grantee,
-            issuer: caller.name(),
+            grantee,
+            issuer: issuer.as_ref().map_or("", |i| i.as_str()),
             operations: r.operations,
             constraint: &constraint_buf[..constraint_len],
             created: now,
@@ -96,22 +104,39 @@ pub fn create<'b, P: Platform>(
     Ok(Response::Grant(reply::Grant { grant_id: core::str::from_utf8(&bufs.marker[..32]).unwrap_or("") }))
 }
 
-/// ListGrants.
+/// ListGrants: grantees and issuers by name (a deleted principal's reference as it is).
 pub fn list<'b, P: Platform>(
     core: &mut Core<P>,
     bufs: &'b mut Buffers,
     key: Named<'_>,
 ) -> OpResult<Response<'b>> {
     let id = existing_key(core, key)?;
+    let principals = Principals::load(core)?;
     let mut grants = heapless::Vec::new();
     let Buffers { out, work, .. } = bufs;
     let Some(rec) = read_access(core, &id, work)? else {
         return Ok(Response::Grants(reply::Grants { grants }));
     };
+    // out: the grant ids (32 hex digits each), then each grant's grantee and issuer names.
+    const NAMES_AT: usize = 32 * MAX_GRANTS;
+    const NAME_SLOT: usize = MAX_PRINCIPAL_NAME;
     for (i, g) in rec.grants.iter().enumerate() {
         hex(&g.id, &mut out[32 * i..32 * i + 32]);
+        for (j, reference) in [g.grantee, g.issuer].into_iter().enumerate() {
+            let name = principals.name_of(reference).as_bytes();
+            let at = NAMES_AT + (2 * i + j) * NAME_SLOT;
+            let n = name.len().min(NAME_SLOT);
+            out[at..at + n].copy_from_slice(&name[..n]);
+            out[at + n..at + NAME_SLOT].fill(0);
+        }
     }
-    let ids: &'b [u8] = &out[..32 * rec.grants.len()];
+    let out: &'b [u8] = out;
+    let name = |i: usize, j: usize| -> &'b str {
+        let at = NAMES_AT + (2 * i + j) * NAME_SLOT;
+        let slot = &out[at..at + NAME_SLOT];
+        let n = slot.iter().position(|b| *b == 0).unwrap_or(NAME_SLOT);
+        core::str::from_utf8(&slot[..n]).unwrap_or("")
+    };
     for (i, g) in rec.grants.iter().enumerate() {
         let constraint = if g.constraint.is_empty() {
             None
@@ -119,10 +144,10 @@ pub fn list<'b, P: Platform>(
             Some(postcard::from_bytes::<Condition<'b>>(g.constraint).map_err(|_| corrupt(&id))?)
         };
         let _ = grants.push(GrantEntry {
-            grant_id: core::str::from_utf8(&ids[32 * i..32 * i + 32]).unwrap_or(""),
+            grant_id: core::str::from_utf8(&out[32 * i..32 * i + 32]).unwrap_or(""),
             name: g.name,
-            grantee: g.grantee,
-            issuer: g.issuer,
+            grantee: name(i, 0),
+            issuer: name(i, 1),
             operations: g.operations,
             constraint,
             created: g.created,
@@ -151,7 +176,9 @@ pub fn retire<'b, P: Platform>(
     };
     if !revoke && caller.initialized() && !caller.is_admin() {
         let g = &rec.grants[pos];
-        if g.grantee != caller.name() && g.issuer != caller.name() {
+        let me = caller.reference();
+        let me = me.as_ref().map_or("", |r| r.as_str());
+        if me.is_empty() || (g.grantee != me && g.issuer != me) {
             return Err(err!(
                 AccessDenied,
                 "only the grantee, the issuer or an administrator may retire a grant"

@@ -20,6 +20,20 @@ pub struct BaseRecord {
     pub signature: heapless::Vec<u8, MAX_DER_SIGNATURE>,
 }
 
+/// Counts of requests answered outside a session that are not in the log yet, kept on flash
+/// once a failed PIN or PUK check is among them (so pulling the plug does not hide failed
+/// tries); removed once they are written.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PendingCountsRecord {
+    /// [`super::FORMAT`].
+    pub format: u8,
+    /// The sequence number the entry of these counts gets (the log's head + 1 when counting
+    /// began): if the log already holds that entry, the counts were written.
+    pub sequence: u64,
+    /// The counts, as [`pkms_protocol::access::UnauthenticatedRequests::encode`] writes them.
+    pub counts: [u8; 16],
+}
+
 /// The store id of audit entry `sequence`.
 pub fn audit_id(sequence: u64) -> RecordId {
     let mut id = [0u8; 16];

@@ -21,13 +21,16 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
 pub use crate::store::{RecordId, MAX_PAYLOAD};
-pub use access::{AccessRecord, GrantRecord};
-pub use audit::{audit_id, audit_sequence, BaseRecord};
+pub use access::{AccessRecord, GrantRecord, ACCESS_FORMAT};
+pub use audit::{audit_id, audit_sequence, BaseRecord, PendingCountsRecord};
 pub use key::{
     KeyRecord, TagLimit, TagList, VersionEntry, MAX_KEYS, MAX_MATERIAL, MAX_TAG_BYTES, MAX_VERSIONS,
     MAX_WRAPPED,
 };
-pub use principal::{principal_id, AuthRecord, PrincipalRecord};
+pub use principal::{
+    principal_id, AuthRecord, PrincipalId, PrincipalRecord, PrincipalRef, AUTH_FORMAT, PRINCIPAL_FORMAT,
+    PRINCIPAL_REF_LEN,
+};
 
 /// Format byte of every body written by this firmware.
 pub const FORMAT: u8 = 1;
@@ -69,6 +72,9 @@ pub enum Kind {
     Audit = 19,
     /// The signed checkpoint behind the oldest audit entry held (singleton): [`BaseRecord`].
     AuditBase = 20,
+    /// Counts of requests outside a session not yet written to the audit log (singleton):
+    /// [`PendingCountsRecord`].
+    AuditPending = 21,
 }
 
 impl Kind {
@@ -83,6 +89,7 @@ impl Kind {
         Kind::Access,
         Kind::Audit,
         Kind::AuditBase,
+        Kind::AuditPending,
     ];
 
     /// The kind byte in the store.
@@ -101,7 +108,8 @@ impl Kind {
             | Kind::Principal
             | Kind::Access
             | Kind::Audit
-            | Kind::AuditBase => OnReset::Erase,
+            | Kind::AuditBase
+            | Kind::AuditPending => OnReset::Erase,
         }
     }
 
@@ -110,7 +118,13 @@ impl Kind {
     pub const fn holds_secrets(self) -> bool {
         match self {
             Kind::Device | Kind::Auth | Kind::Principal => true,
-            Kind::Clock | Kind::Key | Kind::Alias | Kind::Access | Kind::Audit | Kind::AuditBase => false,
+            Kind::Clock
+            | Kind::Key
+            | Kind::Alias
+            | Kind::Access
+            | Kind::Audit
+            | Kind::AuditBase
+            | Kind::AuditPending => false,
         }
     }
 }
@@ -143,10 +157,9 @@ postcard_records! {
     DeviceRecord => Device;
     KeyRecord => Key;
     AliasRecord => Alias;
-    AuthRecord => Auth;
-    PrincipalRecord => Principal;
     AccessRecord<'b> => Access;
     BaseRecord => AuditBase;
+    PendingCountsRecord => AuditPending;
 }
 
 impl<'b> Record<'b> for ClockRecord {
@@ -263,6 +276,7 @@ mod tests {
         assert_eq!(<AccessRecord<'_> as Record<'_>>::KIND, Kind::Access);
         assert_eq!(<AuditEntry as Record<'_>>::KIND, Kind::Audit);
         assert_eq!(<BaseRecord as Record<'_>>::KIND, Kind::AuditBase);
+        assert_eq!(<PendingCountsRecord as Record<'_>>::KIND, Kind::AuditPending);
         for k in Kind::ALL {
             assert_eq!(Kind::ALL.iter().filter(|x| *x == k).count(), 1);
         }

@@ -2,13 +2,17 @@
 //! ChaCha RNG and a test board. One module per operation family.
 
 mod aliases_tags;
+mod audit_counts;
 mod auth;
 mod basics;
 mod clock;
+mod delegation;
 pub mod host_session;
 mod lifecycle;
 mod matrix;
+mod migration;
 mod power_cut;
+mod recovery;
 mod robustness;
 mod rotation;
 mod sessions;

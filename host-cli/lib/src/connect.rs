@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::client::{Client, HELLO_TIMEOUT};
-use crate::error::{LinkError, Result};
+use crate::error::{Error, LinkError, Result};
 use crate::inprocess::InProcessToken;
 use crate::launcher::{self, LaunchOptions};
 use crate::packet_link::PacketTransport;
@@ -102,6 +102,37 @@ pub fn default_home() -> PathBuf {
         .join("pkms")
 }
 
+/// Makes sure `home` (`$PKMS_HOME`) is private before anything in it is used: creates it, mode
+/// 0700, when it does not exist; refuses one that its group or other users may write to (whoever
+/// can write there can replace the QEMU token's flash and socket, or the device key pinned
+/// there), saying how to fix it.
+pub fn prepare_home(home: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let shown = home.display();
+    match std::fs::metadata(home) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(home)
+            .map_err(|e| Error::InvalidInput(format!("PKMS_HOME {shown} cannot be created: {e}"))),
+        Err(e) => Err(Error::InvalidInput(format!("PKMS_HOME {shown} cannot be read: {e}"))),
+        Ok(m) if !m.is_dir() => Err(Error::InvalidInput(format!("PKMS_HOME {shown} is not a directory"))),
+        Ok(m) => {
+            let mode = m.permissions().mode() & 0o7777;
+            let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+                (false, false) => return Ok(()),
+                (true, false) => "its group",
+                (false, true) => "every user",
+                (true, true) => "its group and every user",
+            };
+            Err(Error::InvalidInput(format!(
+                "PKMS_HOME {shown} (mode {mode:o}) can be written by {who}, who could replace the token's \
+                 state there: make it private with `chmod 700 {shown}` (or point PKMS_HOME elsewhere)"
+            )))
+        }
+    }
+}
+
 /// Connects to the default token: a Pocket KMS USB token if exactly one is plugged in
 /// ([`crate::usb`]); an error naming them if several are (choose one with `--device`); else the
 /// QEMU token whose state lives in `home`, started if needed.
@@ -135,6 +166,7 @@ pub fn open_qemu(home: &Path) -> Result<Client> {
 
 /// As [`open_qemu`], with `opts`.
 pub fn open_qemu_with(home: &Path, opts: &LaunchOptions) -> Result<Client> {
+    prepare_home(home)?;
     let conn = launcher::connect(home, opts)?;
     Client::connect(conn)
 }
@@ -212,5 +244,28 @@ mod tests {
         assert!("tcp::80".parse::<DeviceSpec>().is_err());
         assert!("unix:".parse::<DeviceSpec>().is_err());
         assert!("COM3".parse::<DeviceSpec>().unwrap_err().contains("unix:PATH"));
+    }
+
+    #[test]
+    fn a_home_is_created_private_and_a_writable_one_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("a/b/home");
+        prepare_home(&home).unwrap();
+        assert_eq!(std::fs::metadata(&home).unwrap().permissions().mode() & 0o777, 0o700);
+        for (mode, ok) in [(0o700, true), (0o755, true), (0o770, false), (0o707, false), (0o777, false)] {
+            std::fs::set_permissions(&home, std::fs::Permissions::from_mode(mode)).unwrap();
+            match prepare_home(&home) {
+                Ok(()) => assert!(ok, "{mode:o} accepted"),
+                Err(Error::InvalidInput(m)) => {
+                    assert!(!ok, "{mode:o} refused: {m}");
+                    assert!(m.contains("chmod 700"), "{m}");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"").unwrap();
+        assert!(prepare_home(&file).is_err());
     }
 }

@@ -19,20 +19,57 @@ impl std::ops::Deref for Blob {
     }
 }
 
+impl Blob {
+    /// The bytes, or a ValidationException when there are more than `limit` (a file is read only
+    /// up to `limit + 1` bytes, so the count shown is a lower bound).
+    pub fn within(&self, limit: usize, field: &str) -> anyhow::Result<&[u8]> {
+        if self.0.len() > limit {
+            return Err(super::usage(format!(
+                "{field} is more than {limit} bytes ({} read), the most this operation takes",
+                self.0.len()
+            )));
+        }
+        Ok(&self.0)
+    }
+}
+
+/// Reads at most `limit` bytes of the file at `path`.
+pub fn read_bounded(path: &str, limit: usize) -> Result<Zeroizing<Vec<u8>>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(limit as u64).read_to_end(&mut bytes).map_err(|e| format!("cannot read {path}: {e}"))?;
+    Ok(bytes)
+}
+
+/// A clap value parser for a blob argument of at most `limit` bytes ([`parse_blob`]).
+pub fn blob_parser(limit: usize) -> impl Fn(&str) -> Result<Blob, String> + Clone + Send + Sync + 'static {
+    move |arg: &str| parse_blob(arg, limit)
+}
+
 /// Parses a blob argument as aws-cli v2 does (`cli_binary_format=base64`, standard base64 with
 /// padding):
 /// * `fileb://PATH`: the file's raw bytes;
 /// * `file://PATH`: the file's text, which must be base64;
 /// * anything else: base64 text.
-pub fn parse_blob(arg: &str) -> Result<Blob, String> {
+///
+/// A file is read only up to `limit + 1` bytes (its base64 text up to about twice that): enough
+/// to tell that it is too large for the operation (see [`Blob::within`]) without reading it all,
+/// so `fileb:///dev/zero` fails at once.
+pub fn parse_blob(arg: &str, limit: usize) -> Result<Blob, String> {
     if let Some(path) = arg.strip_prefix("fileb://") {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-        return Ok(Blob(Zeroizing::new(bytes)));
+        return read_bounded(path, limit + 1).map(Blob);
     }
     if let Some(path) = arg.strip_prefix("file://") {
-        let text =
-            Zeroizing::new(std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?);
-        return decode_b64(&text)
+        // Base64 takes 4 characters per 3 bytes, plus line ends.
+        let text_limit = 2 * limit + 1024;
+        let bytes = read_bounded(path, text_limit + 1)?;
+        if bytes.len() > text_limit {
+            return Err(format!("{path} holds more base64 text than this operation takes ({limit} bytes)"));
+        }
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| format!("{path} does not hold base64 text (use fileb://{path} for raw bytes)"))?;
+        return decode_b64(text)
             .map_err(|_| format!("{path} does not hold base64 text (use fileb://{path} for raw bytes)"));
     }
     decode_b64(arg).map_err(|_| "not valid base64; pass raw bytes from a file with fileb://PATH".to_owned())
@@ -179,8 +216,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m");
         std::fs::write(&p, [0u8, 1, 2, 255]).unwrap();
-        let b = parse_blob(&format!("fileb://{}", p.display())).unwrap();
+        let b = parse_blob(&format!("fileb://{}", p.display()), 4).unwrap();
         assert_eq!(&*b, &[0u8, 1, 2, 255]);
+        assert_eq!(b.within(4, "Message").unwrap(), &[0u8, 1, 2, 255]);
+        // Read up to one byte past the limit, which the operation then refuses.
+        let b = parse_blob(&format!("fileb://{}", p.display()), 2).unwrap();
+        assert_eq!(&*b, &[0u8, 1, 2]);
+        assert!(b.within(2, "Message").is_err());
+        let b = parse_blob("fileb:///dev/zero", 4096).unwrap();
+        assert_eq!(b.len(), 4097);
     }
 
     #[test]
@@ -188,18 +232,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.b64");
         std::fs::write(&p, "aGVs\nbG8=\n").unwrap();
-        assert_eq!(&*parse_blob(&format!("file://{}", p.display())).unwrap(), b"hello");
+        assert_eq!(&*parse_blob(&format!("file://{}", p.display()), 5).unwrap(), b"hello");
         std::fs::write(&p, "not base64!").unwrap();
-        let err = parse_blob(&format!("file://{}", p.display())).unwrap_err();
+        let err = parse_blob(&format!("file://{}", p.display()), 100).unwrap_err();
         assert!(err.contains("fileb://"), "{err}");
     }
 
     #[test]
     fn blob_inline_is_base64() {
-        assert_eq!(&*parse_blob("aGVsbG8=").unwrap(), b"hello");
-        let err = parse_blob("hello world").unwrap_err();
+        assert_eq!(&*parse_blob("aGVsbG8=", 5).unwrap(), b"hello");
+        let err = parse_blob("hello world", 100).unwrap_err();
         assert!(err.contains("base64") && err.contains("fileb://"), "{err}");
-        assert!(parse_blob("fileb:///no/such/file").unwrap_err().contains("/no/such/file"));
+        assert!(parse_blob("fileb:///no/such/file", 100).unwrap_err().contains("/no/such/file"));
+        assert!(parse_blob("file:///dev/zero", 100).unwrap_err().contains("more base64 text"));
     }
 
     #[test]

@@ -64,6 +64,21 @@ struct LogEntry {
     key_version: u32,
     /// `OK` or the KMS error type.
     result: String,
+    /// For `UnauthenticatedRequests`: the requests answered outside a session since the entry
+    /// before, counted instead of logged one by one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counts: Option<Counts>,
+}
+
+/// What an `UnauthenticatedRequests` entry counts.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Counts {
+    answered: u32,
+    failed_authentications: u32,
+    refused: u32,
+    /// ISO-8601 UTC: when the first of them came.
+    since: String,
 }
 
 impl LogEntry {
@@ -75,14 +90,32 @@ impl LogEntry {
                 .map(|c| c.kms_name().to_owned())
                 .unwrap_or_else(|| format!("error {r}")),
         };
+        if let Some(c) = e.unauthenticated_requests() {
+            return LogEntry {
+                sequence: e.sequence,
+                time: iso8601(e.time),
+                principal: String::new(),
+                operation: "UnauthenticatedRequests",
+                key_id: None,
+                key_version: 0,
+                result,
+                counts: Some(Counts {
+                    answered: c.answered,
+                    failed_authentications: c.failed_authentications,
+                    refused: c.refused,
+                    since: iso8601(u64::from(c.since)),
+                }),
+            };
+        }
         LogEntry {
             sequence: e.sequence,
             time: iso8601(e.time),
             principal: e.principal_name().to_owned(),
-            operation: pkms_protocol::Operation::from_index(e.operation).map_or("Unknown", |o| o.name()),
+            operation: pkms_protocol::access::audit_operation_name(e.operation).unwrap_or("Unknown"),
             key_id: (e.key_id != [0; 16]).then(|| pkms_protocol::KeyId(e.key_id).to_string()),
             key_version: e.key_version,
             result,
+            counts: None,
         }
     }
 }

@@ -2,7 +2,9 @@
 //! and factory-reset.
 //!
 //! The PIN comes from `PKMS_PIN`, `--pin-file`, or a prompt on a terminal (never echoed); the
-//! principal from `--principal` / `PKMS_PRINCIPAL` (default `admin`). On an open
+//! principal from `--principal` / `PKMS_PRINCIPAL` (default `admin`). The PUK comes from
+//! `PKMS_PUK`, `--puk-file` or a prompt, never from the command line (`--puk` is refused: it
+//! would show in `ps`). On an open
 //! (uninitialised) token every command warns on stderr that anyone holding the token can use
 //! its keys.
 
@@ -50,11 +52,15 @@ impl Login {
     }
 }
 
-/// Reads a secret from a file (the first line, without its line end).
+/// Longest secret file read: a PIN or PUK is at most 64 bytes, so this is ample.
+const MAX_SECRET_FILE: usize = 4096;
+
+/// Reads a secret from a file (the first line, without its line end; at most
+/// [`MAX_SECRET_FILE`] bytes are read).
 pub fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    let text = Zeroizing::new(
-        std::fs::read(path).map_err(|e| usage(format!("{what}: cannot read {}: {e}", path.display())))?,
-    );
+    let shown = path.display().to_string();
+    let text =
+        super::args::read_bounded(&shown, MAX_SECRET_FILE).map_err(|e| usage(format!("{what}: {e}")))?;
     let line = text.split(|b| *b == b'\n').next().unwrap_or(&[]);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     Ok(Zeroizing::new(line.to_vec()))
@@ -121,12 +127,16 @@ pub enum RoleArg {
 #[derive(Debug, Subcommand)]
 pub enum Commands {
     /// Initialise an open token: creates the administrator `admin` with the PIN (PKMS_PIN,
-    /// --pin-file or a prompt) and sets the PUK (recovery secret; printed once unless given).
+    /// --pin-file or a prompt) and sets the PUK (recovery secret: PKMS_PUK or --puk-file;
+    /// printed once when pkms makes it).
     #[command(after_help = "Example:\n  PKMS_PIN=246810 pkms init --audit-full overwrite")]
     Init {
-        /// The PUK (also PKMS_PUK); default: a random one, printed once.
-        #[arg(long, env = "PKMS_PUK", hide_env_values = true)]
-        puk: Option<String>,
+        /// A file holding the PUK (else PKMS_PUK; else a random one, printed once).
+        #[arg(long)]
+        puk_file: Option<PathBuf>,
+        /// Not accepted: a PUK on the command line shows in `ps` (use PKMS_PUK or --puk-file).
+        #[arg(long, hide = true, num_args = 0..=1)]
+        puk: Option<Option<String>>,
         /// What the audit log does when full.
         #[arg(long, value_enum, default_value = "overwrite")]
         audit_full: AuditFull,
@@ -163,21 +173,49 @@ pub enum Commands {
         /// Principal to unlock (default: --principal / admin).
         #[arg(long = "for")]
         target: Option<String>,
-        /// The PUK (also PKMS_PUK).
-        #[arg(long, env = "PKMS_PUK", hide_env_values = true)]
-        puk: Option<String>,
+        /// A file holding the PUK (else PKMS_PUK, else a prompt on the terminal).
+        #[arg(long)]
+        puk_file: Option<PathBuf>,
+        /// Not accepted: a PUK on the command line shows in `ps` (use PKMS_PUK or --puk-file).
+        #[arg(long, hide = true, num_args = 0..=1)]
+        puk: Option<Option<String>>,
         /// A file holding the new PIN.
         #[arg(long)]
         new_pin_file: Option<PathBuf>,
     },
     /// Erase every key, principal and audit entry; the token is open again. Needs an
-    /// administrator's PIN, or a blocked PUK.
+    /// administrator's PIN; without one, a blocked PUK and a press of the USB token's button.
     #[command(after_help = "Example:\n  pkms factory-reset --yes")]
     FactoryReset {
         /// Confirm: every key is destroyed.
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// Refuses a PUK given on the command line, naming the ways that keep it out of `ps`.
+fn no_puk_argument(puk: &Option<Option<String>>) -> anyhow::Result<()> {
+    if puk.is_some() {
+        return Err(usage(
+            "--puk is not accepted: a PUK on the command line shows in `ps` and in shell history. \
+             Give it in the environment variable PKMS_PUK, in a file with --puk-file PATH, or at the \
+             prompt (unblock-pin asks on the terminal)",
+        ));
+    }
+    Ok(())
+}
+
+/// The PUK from PKMS_PUK or `--puk-file`, if given.
+fn given_puk(file: &Option<PathBuf>) -> anyhow::Result<Option<Zeroizing<Vec<u8>>>> {
+    if let Ok(p) = std::env::var("PKMS_PUK") {
+        if !p.is_empty() {
+            return Ok(Some(Zeroizing::new(p.into_bytes())));
+        }
+    }
+    match file {
+        Some(f) => Ok(Some(read_secret_file(f, "--puk-file")?)),
+        None => Ok(None),
+    }
 }
 
 fn new_pin(file: &Option<PathBuf>) -> anyhow::Result<Zeroizing<Vec<u8>>> {
@@ -237,16 +275,17 @@ struct InitOutput<'a> {
 /// Runs an authentication command.
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
-        Commands::Init { puk, audit_full } => {
+        Commands::Init { puk_file, puk, audit_full } => {
+            no_puk_argument(&puk)?;
+            let (puk, generated) = match given_puk(&puk_file)? {
+                Some(p) => (p, false),
+                None => (random_puk(), true),
+            };
             let pin = match ctx.login().given_pin()? {
                 Some(p) => p,
                 None => confirmed_prompt("New administrator PIN")?,
             };
             let client = ctx.raw_client()?;
-            let (puk, generated) = match puk.filter(|p| !p.is_empty()) {
-                Some(p) => (Zeroizing::new(p.into_bytes()), false),
-                None => (random_puk(), true),
-            };
             let mode = match audit_full {
                 AuditFull::Overwrite => AuditFullMode::Overwrite,
                 AuditFull::Refuse => AuditFullMode::Refuse,
@@ -281,10 +320,11 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let principals = ctx.client()?.list_principals()?;
             ctx.emit(&ListPrincipalsOutput { principals })
         }
-        Commands::UnblockPin { target, puk, new_pin_file } => {
+        Commands::UnblockPin { target, puk_file, puk, new_pin_file } => {
+            no_puk_argument(&puk)?;
             let target = target.unwrap_or_else(|| ctx.login().principal().to_owned());
-            let puk = match puk.filter(|p| !p.is_empty()) {
-                Some(p) => Zeroizing::new(p.into_bytes()),
+            let puk = match given_puk(&puk_file)? {
+                Some(p) => p,
                 None => prompt("PUK")?,
             };
             let pin = new_pin(&new_pin_file)?;
@@ -296,10 +336,14 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 return Err(usage("factory-reset destroys every key on the token: add --yes to confirm"));
             }
             let login = ctx.login().clone();
+            let quiet = ctx.quiet;
             let client = ctx.raw_client()?;
             if let Some(pin) = login.given_pin()? {
-                // An administrator's session, if the PIN works; a blocked PUK needs none.
+                // An administrator's session, if the PIN works; without one the token wants a
+                // blocked PUK and a press of its button.
                 let _ = client.authenticate(login.principal(), &pin);
+            } else if !quiet {
+                eprintln!("No PIN given: a USB token whose PUK is blocked resets only when its button is pressed now.");
             }
             client.factory_reset()?;
             // The token has a new device key (and ended the session): pin it, since this host

@@ -2,10 +2,10 @@
 //! generate-random.
 
 use clap::Subcommand;
-use pkms_protocol::limits::MAX_PLAINTEXT;
+use pkms_protocol::limits::{MAX_CIPHERTEXT_BLOB, MAX_PLAINTEXT};
 use pkms_protocol::DataKeySpec;
 
-use super::args::{kms_value_parser, merge_context, parse_blob, parse_context, Blob, ContextArg};
+use super::args::{blob_parser, kms_value_parser, merge_context, parse_context, Blob, ContextArg};
 use super::{usage, Context};
 use pkms_lib::model::{DataKeySize, GenerateRandomOutput};
 
@@ -21,7 +21,7 @@ pub enum Commands {
         #[arg(long)]
         key_id: String,
         /// The data: fileb://PATH (raw bytes) or base64.
-        #[arg(long, value_parser = parse_blob)]
+        #[arg(long, value_parser = blob_parser(MAX_PLAINTEXT))]
         plaintext: Blob,
         /// KEY=VALUE (repeatable), k1=v1,k2=v2 or a JSON object: bound to the ciphertext, needed to decrypt.
         #[arg(long, value_parser = parse_context)]
@@ -34,7 +34,7 @@ pub enum Commands {
     )]
     Decrypt {
         /// The blob: fileb://PATH or base64.
-        #[arg(long, value_parser = parse_blob)]
+        #[arg(long, value_parser = blob_parser(MAX_CIPHERTEXT_BLOB))]
         ciphertext_blob: Blob,
         /// The encryption context given at encryption (pairs in any order).
         #[arg(long, value_parser = parse_context)]
@@ -50,7 +50,7 @@ pub enum Commands {
     )]
     ReEncrypt {
         /// The blob: fileb://PATH or base64.
-        #[arg(long, value_parser = parse_blob)]
+        #[arg(long, value_parser = blob_parser(MAX_CIPHERTEXT_BLOB))]
         ciphertext_blob: Blob,
         /// The blob's encryption context.
         #[arg(long, value_parser = parse_context)]
@@ -124,9 +124,10 @@ impl DataKeyArgs {
 /// Checks the plaintext length before anything is sent.
 pub fn check_plaintext_len(len: usize) -> anyhow::Result<()> {
     if len > MAX_PLAINTEXT {
+        // A file is read only up to one byte past the limit: `len` is a lower bound.
         return Err(usage(format!(
-            "Plaintext is {len} bytes; Encrypt takes at most {MAX_PLAINTEXT} bytes (the KMS limit). \
-             For larger data use envelope encryption: `pkms encrypt-file`."
+            "Plaintext is more than {MAX_PLAINTEXT} bytes ({len} read); Encrypt takes at most \
+             {MAX_PLAINTEXT} bytes (the KMS limit). For larger data use envelope encryption: `pkms encrypt-file`."
         )));
     }
     if len == 0 {
@@ -155,7 +156,8 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         }
         Commands::Decrypt { ciphertext_blob, encryption_context, key_id } => {
             let ec = context(&encryption_context)?;
-            let out = ctx.client()?.decrypt(&ciphertext_blob, &pairs(&ec), key_id.as_deref())?;
+            let blob = ciphertext_blob.within(MAX_CIPHERTEXT_BLOB, "CiphertextBlob")?;
+            let out = ctx.client()?.decrypt(blob, &pairs(&ec), key_id.as_deref())?;
             ctx.emit(&out)
         }
         Commands::ReEncrypt {
@@ -167,8 +169,9 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         } => {
             let src = context(&source_encryption_context)?;
             let dst = context(&destination_encryption_context)?;
+            let blob = ciphertext_blob.within(MAX_CIPHERTEXT_BLOB, "CiphertextBlob")?;
             let out = ctx.client()?.re_encrypt(
-                &ciphertext_blob,
+                blob,
                 &pairs(&src),
                 source_key_id.as_deref(),
                 &destination_key_id,

@@ -3,8 +3,9 @@
 use clap::Subcommand;
 use pkms_protocol::MacAlgorithm;
 
-use super::args::{kms_value_parser, parse_blob, Blob};
+use super::args::{blob_parser, kms_value_parser, Blob};
 use super::Context;
+use pkms_protocol::limits::{MAX_MESSAGE, MAX_SIGNATURE};
 
 /// HMAC commands.
 #[derive(Debug, Subcommand)]
@@ -18,7 +19,7 @@ pub enum Commands {
         #[arg(long)]
         key_id: String,
         /// fileb://PATH or base64.
-        #[arg(long, value_parser = parse_blob)]
+        #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
         message: Blob,
         /// HMAC_SHA_256, HMAC_SHA_384 or HMAC_SHA_512 (must match the key spec).
         #[arg(long, value_parser = kms_value_parser!(MacAlgorithm))]
@@ -33,13 +34,13 @@ pub enum Commands {
         #[arg(long)]
         key_id: String,
         /// fileb://PATH or base64.
-        #[arg(long, value_parser = parse_blob)]
+        #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
         message: Blob,
         /// The MAC algorithm.
         #[arg(long, value_parser = kms_value_parser!(MacAlgorithm))]
         mac_algorithm: MacAlgorithm,
         /// The MAC: fileb://PATH or base64.
-        #[arg(long, value_parser = parse_blob)]
+        #[arg(long, value_parser = blob_parser(MAX_SIGNATURE))]
         mac: Blob,
         /// Key version to verify with (default: newest).
         #[arg(long)]
@@ -51,11 +52,14 @@ pub enum Commands {
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::GenerateMac { key_id, message, mac_algorithm } => {
-            let out = ctx.client()?.generate_mac(&key_id, &message, mac_algorithm)?;
+            let message = message.within(MAX_MESSAGE, "Message")?;
+            let out = ctx.client()?.generate_mac(&key_id, message, mac_algorithm)?;
             ctx.emit(&out)
         }
         Commands::VerifyMac { key_id, message, mac_algorithm, mac, key_version } => {
-            let out = ctx.client()?.verify_mac(&key_id, &message, mac_algorithm, &mac, key_version)?;
+            let message = message.within(MAX_MESSAGE, "Message")?;
+            let mac = mac.within(MAX_SIGNATURE, "Mac")?;
+            let out = ctx.client()?.verify_mac(&key_id, message, mac_algorithm, mac, key_version)?;
             ctx.emit(&out)
         }
     }

@@ -256,6 +256,7 @@ impl Context {
 
     /// A connection with no session (only to read the device key of a token that changed it).
     pub fn connect_unsecured(&mut self) -> anyhow::Result<Client> {
+        connect::prepare_home(&self.home)?;
         Ok(match &self.device {
             Some(d) => connect::open(d)?,
             None => connect::open_default_with(&self.home, &self.launch_options())?,

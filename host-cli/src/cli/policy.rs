@@ -6,9 +6,14 @@
 //! `{"Version":"2012-10-17","Statement":[{"Sid":"..","Effect":"Allow","Principal":{"Pkms":["bob"]},
 //! "Action":["kms:Encrypt"],"Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:app":"x"}}}]}`.
 //! `StringEquals` on `kms:EncryptionContext:KEY` requires those pairs (a subset of the request's
-//! context); `pkms:EncryptionContextEquals` (an object of pairs) requires exactly that context.
+//! context); `pkms:EncryptionContextEquals` (an object of pairs) requires exactly that context
+//! (for CreateGrant both are about the new grant's constraint pairs).
+//! `"ForAllValues:StringEquals": {"kms:GrantOperations": ["Encrypt", …]}` (KMS's condition key)
+//! on an Allow statement naming `kms:CreateGrant` allows only grants whose operations are all
+//! among those. A statement holds at most one context condition and one such limit.
 
 use clap::Subcommand;
+use pkms_lib::model::policy::{GRANT_OPERATIONS_KEY, GRANT_OPERATIONS_OPERATOR};
 use pkms_lib::model::{
     ContextConstraint, CreateGrantOutput, GetKeyPolicyOutput, ListGrantsOutput, PolicyDocument,
 };
@@ -16,12 +21,14 @@ use pkms_protocol::access::{
     action_bits, Condition, ConditionKind, Effect, Policy, Statement, ALL_ACTIONS, GRANT_OPERATIONS,
     MAX_POLICY_BYTES,
 };
+use pkms_protocol::Action;
 use serde_json::Value;
 
 use super::{usage, Context};
 
-/// A statement with owned strings: effect, principals, action bits, condition.
-type OwnedStatement = (Effect, Vec<String>, u64, Option<(ConditionKind, Vec<(String, String)>)>);
+/// A statement with owned strings: effect, principals, action bits, context condition,
+/// `kms:GrantOperations` limit.
+type OwnedStatement = (Effect, Vec<String>, u64, Option<(ConditionKind, Vec<(String, String)>)>, Option<u64>);
 
 /// Converts a KMS-shaped JSON policy to the compact form; the error says what is wrong.
 pub fn policy_from_json(text: &str) -> Result<Vec<u8>, String> {
@@ -62,46 +69,20 @@ pub fn policy_from_json(text: &str) -> Result<Vec<u8>, String> {
         for a in &actions {
             bits |= action_bits(a).ok_or(format!("statement {i}: unknown action {a}"))?;
         }
-        let condition = match s.get("Condition") {
-            None => None,
-            Some(Value::Object(c)) => {
-                if c.len() != 1 {
-                    return Err(format!("statement {i}: one condition operator per statement"));
-                }
-                let (op, body) = c.iter().next().ok_or(format!("statement {i}: empty Condition"))?;
-                let body =
-                    body.as_object().ok_or(format!("statement {i}: condition body must be an object"))?;
-                match op.as_str() {
-                    "StringEquals" => {
-                        let mut pairs = Vec::new();
-                        for (k, v) in body {
-                            let key = k.strip_prefix("kms:EncryptionContext:").ok_or(format!(
-                                "statement {i}: only kms:EncryptionContext:KEY conditions are supported"
-                            ))?;
-                            let v =
-                                v.as_str().ok_or(format!("statement {i}: condition values are strings"))?;
-                            pairs.push((key.to_owned(), v.to_owned()));
-                        }
-                        Some((ConditionKind::Subset, pairs))
-                    }
-                    "pkms:EncryptionContextEquals" => {
-                        let mut pairs = Vec::new();
-                        for (k, v) in body {
-                            let v =
-                                v.as_str().ok_or(format!("statement {i}: condition values are strings"))?;
-                            pairs.push((k.clone(), v.to_owned()));
-                        }
-                        Some((ConditionKind::Equals, pairs))
-                    }
-                    other => return Err(format!("statement {i}: unsupported condition operator {other}")),
-                }
-            }
+        let (condition, grant_operations) = match s.get("Condition") {
+            None => (None, None),
+            Some(Value::Object(c)) => parse_condition(i, c)?,
             Some(_) => return Err(format!("statement {i}: Condition must be an object")),
         };
-        owned.push((effect, principals, bits, condition));
+        if grant_operations.is_some() && (effect != Effect::Allow || bits & Action::CreateGrant.bit() == 0) {
+            return Err(format!(
+                "statement {i}: a kms:GrantOperations condition belongs on an Allow statement naming kms:CreateGrant"
+            ));
+        }
+        owned.push((effect, principals, bits, condition, grant_operations));
     }
     let mut policy = Policy { statements: heapless::Vec::new() };
-    for (effect, principals, actions, condition) in &owned {
+    for (effect, principals, actions, condition, grant_operations) in &owned {
         let mut ps = heapless::Vec::new();
         for p in principals {
             ps.push(p.as_str()).map_err(|_| "too many principals in one statement".to_owned())?;
@@ -120,7 +101,13 @@ pub fn policy_from_json(text: &str) -> Result<Vec<u8>, String> {
         };
         policy
             .statements
-            .push(Statement { effect: *effect, principals: ps, actions: *actions, condition })
+            .push(Statement {
+                effect: *effect,
+                principals: ps,
+                actions: *actions,
+                condition,
+                grant_operations: *grant_operations,
+            })
             .map_err(|_| "too many statements".to_owned())?;
     }
     let mut buf = vec![0u8; MAX_POLICY_BYTES];
@@ -132,6 +119,69 @@ pub fn policy_from_json(text: &str) -> Result<Vec<u8>, String> {
         return Err("the policy has an empty statement list, principal list or action list".into());
     }
     Ok(buf)
+}
+
+/// A statement's context condition and `kms:GrantOperations` limit, from its `Condition` object.
+#[allow(clippy::type_complexity)]
+fn parse_condition(
+    i: usize,
+    c: &serde_json::Map<String, Value>,
+) -> Result<(Option<(ConditionKind, Vec<(String, String)>)>, Option<u64>), String> {
+    let mut context = None;
+    let mut grant_operations = None;
+    if c.is_empty() {
+        return Err(format!("statement {i}: empty Condition"));
+    }
+    for (op, body) in c {
+        let body = body.as_object().ok_or(format!("statement {i}: condition body must be an object"))?;
+        let string = |v: &Value| {
+            v.as_str().map(str::to_owned).ok_or(format!("statement {i}: condition values are strings"))
+        };
+        match op.as_str() {
+            "StringEquals" | "pkms:EncryptionContextEquals" if context.is_some() => {
+                return Err(format!("statement {i}: one encryption-context condition per statement"))
+            }
+            "StringEquals" => {
+                let mut pairs = Vec::new();
+                for (k, v) in body {
+                    let key = k.strip_prefix("kms:EncryptionContext:").ok_or(format!(
+                        "statement {i}: StringEquals takes kms:EncryptionContext:KEY keys (kms:GrantOperations goes under {GRANT_OPERATIONS_OPERATOR})"
+                    ))?;
+                    pairs.push((key.to_owned(), string(v)?));
+                }
+                context = Some((ConditionKind::Subset, pairs));
+            }
+            "pkms:EncryptionContextEquals" => {
+                let mut pairs = Vec::new();
+                for (k, v) in body {
+                    pairs.push((k.clone(), string(v)?));
+                }
+                context = Some((ConditionKind::Equals, pairs));
+            }
+            GRANT_OPERATIONS_OPERATOR => {
+                let names = match (body.len(), body.get(GRANT_OPERATIONS_KEY)) {
+                    (1, Some(Value::String(n))) => vec![n.clone()],
+                    (1, Some(Value::Array(a))) => a.iter().map(string).collect::<Result<Vec<_>, _>>()?,
+                    _ => {
+                        return Err(format!(
+                            "statement {i}: {GRANT_OPERATIONS_OPERATOR} takes only {GRANT_OPERATIONS_KEY}: [grant operations]"
+                        ))
+                    }
+                };
+                let mut bits = 0;
+                for n in &names {
+                    bits |=
+                        grant_operation(n).ok_or(format!("statement {i}: {n} is not a grant operation"))?;
+                }
+                if bits == 0 {
+                    return Err(format!("statement {i}: {GRANT_OPERATIONS_KEY} names no operation"));
+                }
+                grant_operations = Some(bits);
+            }
+            other => return Err(format!("statement {i}: unsupported condition operator {other}")),
+        }
+    }
+    Ok((context, grant_operations))
 }
 
 /// A KMS GrantOperation name (`Encrypt`, `Decrypt`, …) to its bit.
@@ -237,11 +287,20 @@ pub enum Commands {
     },
 }
 
-/// `file://PATH` (read as UTF-8) or the text itself.
+/// Longest policy document read from a file (the compact form is at most 1 KiB).
+const MAX_POLICY_TEXT: usize = 64 * 1024;
+
+/// `file://PATH` (read as UTF-8, at most [`MAX_POLICY_TEXT`] bytes) or the text itself.
 fn read_text_arg(arg: &str) -> anyhow::Result<String> {
     match arg.strip_prefix("file://") {
         Some(path) => {
-            std::fs::read_to_string(path).map_err(|e| usage(format!("--policy: cannot read {path}: {e}")))
+            let bytes = super::args::read_bounded(path, MAX_POLICY_TEXT + 1)
+                .map_err(|e| usage(format!("--policy: {e}")))?;
+            if bytes.len() > MAX_POLICY_TEXT {
+                return Err(usage(format!("--policy: {path} is larger than {MAX_POLICY_TEXT} bytes")));
+            }
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| usage(format!("--policy: {path} is not UTF-8 text")))
         }
         None => Ok(arg.to_owned()),
     }

@@ -3,9 +3,10 @@
 use clap::Subcommand;
 use pkms_protocol::{MessageType, SigningAlgorithm};
 
-use super::args::{kms_value_parser, parse_blob, Blob};
+use super::args::{blob_parser, kms_value_parser, Blob};
 use super::output::{pem, OutputFormat};
 use super::Context;
+use pkms_protocol::limits::{MAX_MESSAGE, MAX_SIGNATURE};
 
 /// Signing commands.
 #[derive(Debug, Subcommand)]
@@ -20,7 +21,7 @@ pub enum Commands {
         #[arg(long)]
         key_id: String,
         /// fileb://PATH or base64.
-        #[arg(long, value_parser = parse_blob)]
+        #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
         message: Blob,
         /// RAW (the token hashes) or DIGEST (32-byte SHA-256).
         #[arg(long, default_value = "RAW", value_parser = kms_value_parser!(MessageType))]
@@ -38,13 +39,13 @@ pub enum Commands {
         #[arg(long)]
         key_id: String,
         /// fileb://PATH or base64.
-        #[arg(long, value_parser = parse_blob)]
+        #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
         message: Blob,
         /// RAW or DIGEST.
         #[arg(long, default_value = "RAW", value_parser = kms_value_parser!(MessageType))]
         message_type: MessageType,
         /// DER signature: fileb://PATH or base64.
-        #[arg(long, value_parser = parse_blob)]
+        #[arg(long, value_parser = blob_parser(MAX_SIGNATURE))]
         signature: Blob,
         /// Signing algorithm.
         #[arg(long, default_value = "ECDSA_SHA_256", value_parser = kms_value_parser!(SigningAlgorithm))]
@@ -72,15 +73,18 @@ pub enum Commands {
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::Sign { key_id, message, message_type, signing_algorithm } => {
-            let out = ctx.client()?.sign(&key_id, &message, message_type, signing_algorithm)?;
+            let message = message.within(MAX_MESSAGE, "Message")?;
+            let out = ctx.client()?.sign(&key_id, message, message_type, signing_algorithm)?;
             ctx.emit(&out)
         }
         Commands::Verify { key_id, message, message_type, signature, signing_algorithm, key_version } => {
+            let message = message.within(MAX_MESSAGE, "Message")?;
+            let signature = signature.within(MAX_SIGNATURE, "Signature")?;
             let out = ctx.client()?.verify(
                 &key_id,
-                &message,
+                message,
                 message_type,
-                &signature,
+                signature,
                 signing_algorithm,
                 key_version,
             )?;

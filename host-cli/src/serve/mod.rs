@@ -100,9 +100,7 @@ pub fn run(args: ServeArgs, ctx: &mut Context) -> anyhow::Result<()> {
     let credentials = args.credentials.as_deref().map(Credentials::load).transpose()?;
 
     // First contact: the token's state (open or initialised), the device key pinned in the
-    // home (made if missing).
-    std::fs::create_dir_all(ctx.home())
-        .map_err(|e| anyhow::anyhow!("PKMS_HOME {}: {e}", ctx.home().display()))?;
+    // home (made private if missing).
     let initialised = ctx.raw_client()?.get_info()?.initialized;
     ctx.disconnect();
     let mut logins: Logins = Logins::new();

@@ -1,6 +1,7 @@
 //! The suites, one module per operation family. Each `pub fn` takes a fresh
 //! [`crate::harness::TestToken`] and panics on the first wrong answer.
 
+mod attacker;
 mod auth;
 mod frames;
 mod lifecycle;
@@ -8,6 +9,7 @@ mod rotation;
 mod signing;
 mod symmetric;
 
+pub use attacker::*;
 pub use auth::*;
 pub use frames::*;
 pub use lifecycle::*;

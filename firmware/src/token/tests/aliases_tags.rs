@@ -219,3 +219,73 @@ fn tags_are_added_replaced_removed_and_bounded() {
     let r = h.ok(Request::ListResourceTags(pkms_protocol::request::ListResourceTags { key_id: &key }));
     assert!(matches!(r.get(), Ok(Response::Tags(pkms_protocol::reply::Tags { tags })) if tags.len() == 2));
 }
+
+/// A user cannot make an alias that resolves someone else's calls to its own key: its aliases
+/// live under `alias/user/<its name>/`, everything else is the administrators'.
+#[test]
+fn a_user_cannot_squat_an_alias_that_others_would_resolve_to_its_key() {
+    use super::auth::{add_user, encrypt_code, init, login, PIN};
+    use pkms_protocol::access::AuditFullMode;
+    let alias = |name, target| {
+        Request::CreateAlias(pkms_protocol::request::CreateAlias { alias_name: name, target_key_id: target })
+    };
+    let update = |name, target| {
+        Request::UpdateAlias(pkms_protocol::request::UpdateAlias { alias_name: name, target_key_id: target })
+    };
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    add_user(&mut h, "mallory", b"135790");
+    add_user(&mut h, "bob.smith", b"246802");
+    let backups = s(&h.create(KeySpec::SymmetricDefault));
+    login(&mut h, "mallory", b"135790");
+    let own = s(&h.create(KeySpec::SymmetricDefault));
+    // The administrators' names, another user's names, and its own prefix with nothing after it.
+    for name in [
+        "alias/backups",
+        "alias/user/bob.smith/backups",
+        "alias/user/mallory",
+        "alias/user/mallory/",
+        "alias/user/mallorys/x",
+    ] {
+        assert_eq!(h.code(alias(name, &own)), ErrorCode::AccessDenied, "{name}");
+    }
+    h.ok(alias("alias/user/mallory/backups", &own));
+    // The administrator's alias: the user can neither repoint nor delete it.
+    login(&mut h, "admin", PIN);
+    h.ok(alias("alias/backups", &backups));
+    // Even when the key policy of the administrator's key lets mallory manage its aliases.
+    let statement = |who: &'static str, actions: u64| pkms_protocol::access::Statement {
+        effect: pkms_protocol::access::Effect::Allow,
+        principals: [who].into_iter().collect(),
+        actions,
+        condition: None,
+        grant_operations: None,
+    };
+    let manage = pkms_protocol::Action::UpdateAlias.bit() | pkms_protocol::Action::DeleteAlias.bit();
+    let policy = super::auth::encode_policy(&pkms_protocol::access::Policy {
+        statements: [
+            statement("role/admin", pkms_protocol::access::ALL_ACTIONS),
+            statement("mallory", manage),
+        ]
+        .into_iter()
+        .collect(),
+    });
+    h.ok(Request::PutKeyPolicy(pkms_protocol::request::PutKeyPolicy { key_id: &backups, policy: &policy }));
+    login(&mut h, "mallory", b"135790");
+    assert_eq!(h.code(update("alias/backups", &own)), ErrorCode::AccessDenied);
+    assert_eq!(
+        h.code(Request::DeleteAlias(pkms_protocol::request::DeleteAlias { alias_name: "alias/backups" })),
+        ErrorCode::AccessDenied
+    );
+    h.ok(update("alias/user/mallory/backups", &own));
+    // The administrator's call goes to the administrator's key.
+    login(&mut h, "admin", PIN);
+    assert_eq!(h.describe("alias/backups").key_id, KeyId::parse(&backups).unwrap());
+    // A user with a dot in its name has aliases too; administrators name anything.
+    login(&mut h, "bob.smith", b"246802");
+    let bobs = s(&h.create(KeySpec::SymmetricDefault));
+    h.ok(alias("alias/user/bob.smith/db", &bobs));
+    login(&mut h, "admin", PIN);
+    h.ok(alias("alias/user/bob.smith/admin-made", &backups));
+    assert_eq!(encrypt_code(&mut h, "alias/user/bob.smith/db", &[]), None);
+}

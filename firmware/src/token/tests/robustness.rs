@@ -84,6 +84,27 @@ fn random_and_mutated_frames_never_panic() {
 }
 
 #[test]
+fn bytes_after_a_valid_request_are_refused_as_malformed() {
+    let mut h = Harness::new();
+    let key = s(&h.create(KeySpec::SymmetricDefault));
+    let blob = h.encrypt(&key, b"abc", &[("a", "b")]);
+    for frame in valid_requests(&key, &blob) {
+        for tail in [&[0u8][..], &[1, 2, 3], &frame[..]] {
+            let mut longer = frame.clone();
+            longer.extend_from_slice(tail);
+            let reply = h.payload(&longer);
+            let r = pkms_protocol::framing::decode_response(&reply).unwrap();
+            assert_eq!(r.result.map(|_| ()).map_err(|e| e.code), Err(ErrorCode::MalformedFrame));
+        }
+    }
+    // Nothing ran: no alias was made.
+    assert_eq!(
+        h.code(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: "alias/x" })),
+        ErrorCode::NotFound
+    );
+}
+
+#[test]
 fn damaged_flash_never_panics() {
     let mut h = Harness::with_flash(MockFlash::new(32 * 4096));
     let key = h.create(KeySpec::EccNistP256);
@@ -127,4 +148,56 @@ fn damaged_flash_never_panics() {
             user_presence_required: false,
         }));
     }
+}
+
+/// The frame server keeps nothing of a request (PINs, plaintexts) or of its answer once the
+/// answer is sent: both buffers are zero between frames, a partial frame is wiped when the
+/// host goes away, and so is an oversize one.
+#[test]
+fn the_frame_buffers_hold_nothing_of_a_request_once_it_is_answered() {
+    use pkms_protocol::access::AuditFullMode;
+    let mut t = TestToken::new(MockFlash::new(256 * 1024), ChaCha20Rng::seed_from_u64(4), TestBoard::new());
+    let mut server = std::boxed::Box::new(crate::FrameServer::new());
+    let frame = |request: Request<'_>| {
+        let mut buf = std::vec![0u8; pkms_protocol::limits::MAX_ENCODED_FRAME];
+        let n = pkms_protocol::framing::encode(&RequestFrame { id: 1, now: Some(T0), request }, &mut buf)
+            .unwrap();
+        buf.truncate(n);
+        buf
+    };
+    let frames = [
+        frame(Request::Initialize(pkms_protocol::request::Initialize {
+            pin: b"secret-pin",
+            puk: b"secret-puk",
+            audit_full: AuditFullMode::Overwrite,
+        })),
+        frame(Request::Authenticate(pkms_protocol::request::Authenticate {
+            principal: "admin",
+            pin: b"secret-pin",
+        })),
+        frame(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1024 })),
+    ];
+    for f in &frames {
+        let mut answers = 0;
+        for chunk in f.chunks(7) {
+            server.feed(&mut t, chunk, |out| {
+                assert!(out.len() > 1);
+                answers += 1;
+            });
+        }
+        assert_eq!(answers, 1);
+        assert!(server.holds_nothing());
+    }
+    // Half a frame waits for the rest, until the host goes away.
+    server.feed(&mut t, &frames[1][..10], |_| panic!("no answer yet"));
+    assert!(!server.holds_nothing());
+    server.reset();
+    assert!(server.holds_nothing());
+    // An oversize frame is answered with an error and wiped too.
+    let mut big = std::vec![0x55u8; pkms_protocol::limits::MAX_ENCODED_FRAME + 5];
+    big.push(0);
+    let mut answers = 0;
+    server.feed(&mut t, &big, |_| answers += 1);
+    assert_eq!(answers, 1);
+    assert!(server.holds_nothing());
 }

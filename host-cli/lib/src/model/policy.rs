@@ -3,7 +3,8 @@
 //! ([`PolicyDocument`]).
 
 use pkms_protocol::access::{
-    Condition, ConditionKind, Effect, Policy, Statement, ALL_ACTIONS, MAX_CONDITION_PAIRS,
+    Condition, ConditionKind, Effect, Policy, Statement, ALL_ACTIONS, MAX_CONDITION_PAIRS, MAX_POLICY_BYTES,
+    MAX_STATEMENTS, MAX_STATEMENT_PRINCIPALS,
 };
 use pkms_protocol::Action;
 use serde::ser::{SerializeMap, Serializer};
@@ -193,25 +194,57 @@ pub struct PolicyStatement {
     pub action: Vec<String>,
     /// Resource: `*` (the key the policy is on).
     pub resource: &'static str,
-    /// Condition on the encryption context.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub condition: Option<PolicyCondition>,
+    /// Conditions: on the encryption context, and on the operations of the grants CreateGrant
+    /// makes.
+    #[serde(skip_serializing_if = "PolicyCondition::is_empty")]
+    pub condition: PolicyCondition,
 }
 
-/// A statement's condition as a policy writes it: `{"StringEquals":
-/// {"kms:EncryptionContext:KEY": …}}` (the pairs are a subset of the request's context) or
-/// `{"pkms:EncryptionContextEquals": {…}}` (they are the whole context).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyCondition(pub ContextConstraint);
+/// A statement's conditions as a policy writes them, each an operator of the `Condition`
+/// object:
+/// * `{"StringEquals": {"kms:EncryptionContext:KEY": …}}`: the pairs are a subset of the
+///   request's context, or `{"pkms:EncryptionContextEquals": {…}}`: they are the whole context
+///   (for CreateGrant: of the new grant's constraint pairs);
+/// * `{"ForAllValues:StringEquals": {"kms:GrantOperations": ["Encrypt", …]}}`: CreateGrant
+///   only for grants whose operations are all among these (Allow statements naming
+///   `kms:CreateGrant`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicyCondition {
+    /// The encryption-context condition.
+    pub context: Option<ContextConstraint>,
+    /// The `kms:GrantOperations` limit ([`pkms_protocol::Action`] bits).
+    pub grant_operations: Option<u64>,
+}
+
+/// The `Condition` operator of a `kms:GrantOperations` limit.
+pub const GRANT_OPERATIONS_OPERATOR: &str = "ForAllValues:StringEquals";
+/// The condition key of a `kms:GrantOperations` limit.
+pub const GRANT_OPERATIONS_KEY: &str = "kms:GrantOperations";
+
+impl PolicyCondition {
+    /// No condition at all.
+    pub fn is_empty(&self) -> bool {
+        self.context.is_none() && self.grant_operations.is_none()
+    }
+}
 
 impl Serialize for PolicyCondition {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let (operator, key_prefix) = match self.0.kind {
-            ConditionKind::Subset => ("StringEquals", "kms:EncryptionContext:"),
-            ConditionKind::Equals => ("pkms:EncryptionContextEquals", ""),
-        };
-        let mut map = s.serialize_map(Some(1))?;
-        map.serialize_entry(operator, &PairMap { pairs: &self.0.pairs, key_prefix })?;
+        let mut map = s.serialize_map(None)?;
+        if let Some(c) = &self.context {
+            let (operator, key_prefix) = match c.kind {
+                ConditionKind::Subset => ("StringEquals", "kms:EncryptionContext:"),
+                ConditionKind::Equals => ("pkms:EncryptionContextEquals", ""),
+            };
+            map.serialize_entry(operator, &PairMap { pairs: &c.pairs, key_prefix })?;
+        }
+        if let Some(bits) = self.grant_operations {
+            let names: Vec<String> =
+                action_names(bits).iter().map(|n| n.trim_start_matches("kms:").to_owned()).collect();
+            let mut inner = std::collections::BTreeMap::new();
+            inner.insert(GRANT_OPERATIONS_KEY, names);
+            map.serialize_entry(GRANT_OPERATIONS_OPERATOR, &inner)?;
+        }
         map.end()
     }
 }
@@ -219,15 +252,21 @@ impl Serialize for PolicyCondition {
 /// The principals of a statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyPrincipals {
-    /// Principal names, `role/admin` or `*`.
+    /// Principal names, `role/admin` or `*` (a principal deleted since the policy named it
+    /// shows as `#` and 16 hex digits: it names no one).
     #[serde(rename = "Pkms")]
     pub pkms: Vec<String>,
 }
 
+/// The largest compact policy a token sends back (principals it no longer knows appear as
+/// 17-byte references).
+pub const MAX_RETURNED_POLICY_BYTES: usize =
+    MAX_POLICY_BYTES + MAX_STATEMENTS * MAX_STATEMENT_PRINCIPALS * 16;
+
 impl PolicyDocument {
     /// The document of a compact policy; `None` if it does not decode.
     pub fn from_compact(bytes: &[u8]) -> Option<PolicyDocument> {
-        let policy = Policy::decode(bytes)?;
+        let policy = Policy::decode_within(bytes, MAX_RETURNED_POLICY_BYTES)?;
         let statement = policy.statements.iter().map(PolicyStatement::from_wire).collect();
         Some(PolicyDocument { version: "2012-10-17", statement })
     }
@@ -243,7 +282,10 @@ impl PolicyStatement {
             principal: PolicyPrincipals { pkms: s.principals.iter().map(|p| (*p).to_owned()).collect() },
             action: action_names(s.actions),
             resource: "*",
-            condition: s.condition.as_ref().map(|c| PolicyCondition(ContextConstraint::from_wire(c))),
+            condition: PolicyCondition {
+                context: s.condition.as_ref().map(ContextConstraint::from_wire),
+                grant_operations: s.grant_operations,
+            },
         }
     }
 }

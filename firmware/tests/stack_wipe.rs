@@ -1,0 +1,101 @@
+//! What the token's cryptography leaves on the stack: after each call that handles a PIN, an
+//! HMAC key or a signing key, the stack its frames used holds nothing but zeros.
+//!
+//! The test paints the stack below its own frame with a pattern, makes the call, and reads the
+//! painted region back: every byte must be the pattern (never reached) or zero (wiped). Allowed
+//! besides: the wrapping functions' own frames at the top of the region (pointers, lengths), and
+//! the wiper's own call frames just below the area it zeroes (return addresses); the call itself
+//! must not have gone deeper than the wiped area. Reading the dead stack needs raw pointers,
+//! hence `unsafe` in this test only.
+
+use pkms_firmware::auth::pin;
+use pkms_firmware::crypto::wipe::STACK_WIPE_BYTES;
+use pkms_firmware::crypto::{mac, signing};
+use pkms_protocol::MacAlgorithm;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+/// How much stack is painted and read back.
+const PAINTED: usize = 4 * STACK_WIPE_BYTES;
+/// The frames of the wrapping functions (and of this test's reader) at the top of the painted
+/// region: return addresses, saved registers, pointers.
+const OWN_FRAMES: usize = 1024;
+/// The wiper's own call frames below the area it zeroes.
+const WIPER_FRAMES: usize = 512;
+const PATTERN: u8 = 0xA5;
+
+/// Paints `PAINTED` bytes below the caller's frame; returns the lowest painted address.
+#[inline(never)]
+fn paint() -> usize {
+    let mut area = [PATTERN; PAINTED];
+    std::hint::black_box(&mut area);
+    area.as_ptr() as usize
+}
+
+/// Bytes of the painted region between the top `OWN_FRAMES` and the bottom of the wiped area
+/// that are neither the pattern nor zero, and how deep (below the caller) the deepest write
+/// went.
+#[inline(never)]
+fn leftovers(base: usize) -> (usize, usize) {
+    let mut left = 0;
+    let mut deepest = 0;
+    for i in 0..PAINTED - OWN_FRAMES {
+        // SAFETY: the region was this thread's stack (paint's local array) and still is; it is
+        // only read, with volatile reads of bytes.
+        let b = unsafe { std::ptr::read_volatile((base + i) as *const u8) };
+        let depth = PAINTED - i;
+        if b != PATTERN && deepest == 0 {
+            deepest = depth;
+        }
+        if b != PATTERN && b != 0 && depth <= STACK_WIPE_BYTES {
+            left += 1;
+        }
+    }
+    (left, deepest)
+}
+
+macro_rules! check {
+    ($what:expr, $call:expr) => {{
+        let base = paint();
+        let result = $call;
+        std::hint::black_box(&result);
+        let (left, deepest) = leftovers(base);
+        assert!(deepest < PAINTED, "{}: the call reached the end of the painted stack", $what);
+        assert_eq!(
+            left, 0,
+            "{}: {} bytes left on the stack (the call went {} bytes deep)",
+            $what, left, deepest
+        );
+        assert!(
+            deepest <= STACK_WIPE_BYTES + WIPER_FRAMES,
+            "{}: {} bytes deep, more than the wipe covers",
+            $what,
+            deepest
+        );
+        println!("{}: {} bytes deep", $what, deepest);
+    }};
+}
+
+#[test]
+fn wiped_calls_leave_nothing_on_the_stack() {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let salt = [9u8; 16];
+    let mut hash = [0u8; 32];
+    check!("PBKDF2", pin::stretch_into(b"246810", &salt, &mut hash));
+    check!("PIN check", pin::matches(b"246810", &salt, &hash));
+    check!("PIN stretch for nobody", pin::stretch_for_nothing(b"246810"));
+    let message = vec![0x42u8; 4096];
+    let mut tag = [0u8; 64];
+    for alg in [MacAlgorithm::HmacSha256, MacAlgorithm::HmacSha384, MacAlgorithm::HmacSha512] {
+        check!(format!("{alg:?}"), mac::compute(alg, &[0x17; 64], &message, &mut tag));
+        check!(format!("{alg:?} verify"), mac::verify(alg, &[0x17; 64], &message, &tag[..32]));
+    }
+    let mut scalar = [0u8; 32];
+    check!("P-256 key generation", signing::generate(&mut rng, &mut scalar));
+    let digest = [0x33u8; 32];
+    let mut sig = [0u8; signing::MAX_DER_SIGNATURE];
+    check!("ECDSA signing", signing::sign(&mut rng, &scalar, &digest, &mut sig).unwrap());
+    check!("ECDSA verifying", signing::verify(&scalar, &digest, &sig).unwrap());
+    let mut spki = [0u8; signing::SPKI_LEN];
+    check!("public key", signing::public_key_der(&scalar, &mut spki).unwrap());
+}
