@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The KMS endpoint against the Python KMS clients (boto3, the aws cli, the AWS Encryption SDK)
-# and curl's SigV4: `pkms serve` in front of a private QEMU token, signatures checked against a
-# credentials file. Needs the virtual environment of scripts/setup.sh. scripts/test.sh runs it.
+# and curl's SigV4: `pkms serve` in front of a private, initialised QEMU token, signatures checked
+# against a credentials file (the clients act as its administrator). Needs the virtual environment of scripts/setup.sh. scripts/test.sh runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${PKMS_KMS_CLIENTS_VENV:-$PWD/target/kms-clients-venv}"
@@ -23,8 +23,13 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$PKMS_HOME"
 export AWS_ACCESS_KEY_ID=AKIDCLIENTS AWS_SECRET_ACCESS_KEY=clients-secret AWS_DEFAULT_REGION=us-east-1
+# An initialised token: the clients act as its administrator (grants need principals: carol).
+PKMS_PIN=246810 PKMS_PUK=clients-puk-0123 "$pkms" --quiet init
+PKMS_PIN=246810 PKMS_NEW_PIN=135790 "$pkms" --quiet create-principal --name carol --role user
+export CLIENTS_ADMIN_PIN=246810
 cat > "$work/credentials.json" <<JSON
-{"Credentials": [{"AccessKeyId": "$AWS_ACCESS_KEY_ID", "SecretAccessKey": "$AWS_SECRET_ACCESS_KEY", "Principal": "admin"}]}
+{"Credentials": [{"AccessKeyId": "$AWS_ACCESS_KEY_ID", "SecretAccessKey": "$AWS_SECRET_ACCESS_KEY",
+                  "Principal": "admin", "PinEnv": "CLIENTS_ADMIN_PIN"}]}
 JSON
 "$pkms" serve --listen 127.0.0.1:0 --credentials "$work/credentials.json" >"$work/serve.out" 2>"$work/serve.err" &
 server=$!
