@@ -626,3 +626,25 @@ fn the_token_going_away_is_a_bounded_error_then_it_is_reached_again() {
         assert_ne!(pid_of_qemu(), pid, "a new QEMU serves the same flash");
     });
 }
+
+/// A key ARN the endpoint answers, and an alias ARN, work as `--key-id` in the CLI.
+#[test]
+fn the_cli_takes_the_arns_the_endpoint_answers() {
+    let env = Env::in_process();
+    let server = serve(&env, &[], &[]);
+    let arn = rt().block_on(async {
+        let kms = client(&server.url);
+        let meta = kms.create_key().send().await.unwrap().key_metadata.unwrap();
+        kms.create_alias().alias_name("alias/cli").target_key_id(meta.key_id()).send().await.unwrap();
+        meta.arn().unwrap().to_owned()
+    });
+    drop(server); // one process at a time on the in-process token's flash
+    let alias_arn = "arn:aws:kms:us-east-1:111122223333:alias/cli";
+    for key in [arn.as_str(), alias_arn] {
+        let out = env.run(&["describe-key", "--key-id", key, "--query", "KeyMetadata.KeyId", "--output", "text"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(arn.ends_with(String::from_utf8_lossy(&out.stdout).trim()), "{key}");
+    }
+    let bad = env.run(&["describe-key", "--key-id", "arn:aws:s3:::bucket"]);
+    assert!(!bad.status.success());
+}

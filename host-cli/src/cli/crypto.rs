@@ -18,7 +18,7 @@ pub enum Commands {
         For more than 4096 bytes use envelope encryption: pkms encrypt-file.")]
     Encrypt {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// The data: fileb://PATH (raw bytes) or base64.
         #[arg(long, value_parser = blob_parser(MAX_PLAINTEXT))]
@@ -40,7 +40,7 @@ pub enum Commands {
         #[arg(long, value_parser = parse_context)]
         encryption_context: Vec<ContextArg>,
         /// Refuse unless the blob was made under this key (IncorrectKeyException).
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: Option<String>,
     },
     /// Decrypt and encrypt again under another key or context, inside the token.
@@ -56,10 +56,10 @@ pub enum Commands {
         #[arg(long, value_parser = parse_context)]
         source_encryption_context: Vec<ContextArg>,
         /// Refuse unless the blob was made under this key.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         source_key_id: Option<String>,
         /// Key to encrypt under (its newest version).
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         destination_key_id: String,
         /// Encryption context of the new blob.
         #[arg(long, value_parser = parse_context)]
@@ -94,7 +94,7 @@ pub enum Commands {
 #[derive(Debug, clap::Args)]
 pub struct DataKeyArgs {
     /// Key id or alias.
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::key_ref)]
     key_id: String,
     /// AES_256 or AES_128. KMS needs this or --number-of-bytes.
     #[arg(long, value_parser = kms_value_parser!(DataKeySpec), conflicts_with = "number_of_bytes")]

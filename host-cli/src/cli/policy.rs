@@ -217,7 +217,7 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms get-key-policy --key-id KEY --query Policy --output text")]
     GetKeyPolicy {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// Only `default` exists (as in KMS).
         #[arg(long, default_value = "default")]
@@ -228,7 +228,7 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms put-key-policy --key-id KEY --policy file://policy.json")]
     PutKeyPolicy {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// The policy JSON, or file://PATH.
         #[arg(long)]
@@ -243,7 +243,7 @@ pub enum Commands {
     )]
     CreateGrant {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// The principal the grant is for.
         #[arg(long)]
@@ -262,7 +262,7 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms list-grants --key-id KEY")]
     ListGrants {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
     },
     /// Retire a grant (its grantee, its issuer or an administrator), named by key and grant id or
@@ -285,7 +285,7 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms revoke-grant --key-id KEY --grant-id GRANT")]
     RevokeGrant {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// GrantId.
         #[arg(long)]
