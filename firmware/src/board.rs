@@ -38,6 +38,13 @@ pub trait Board {
     fn info(&self) -> BoardInfo;
     /// Shows activity (e.g. an LED) while a request is processed. Default: nothing.
     fn activity(&mut self, _busy: bool) {}
+    /// Why the RNG must not be used, if it must not (e.g. the QEMU board got no seed at boot).
+    /// The token then makes no device key and refuses every operation that needs keys or
+    /// randomness with this message; Hello and GetInfo still answer. Asked once, at mount.
+    /// Default: `None` (the RNG is ready).
+    fn entropy_missing(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A board for tests and examples: a clock the test sets, a button that answers as told (and

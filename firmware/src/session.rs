@@ -14,21 +14,20 @@
 
 use pkms_p256::{PublicKey, SecretKey};
 use pkms_protocol::access::Role;
-use pkms_protocol::session::{frame_ad, nonce, SymmetricState, MAX_SESSIONS, PUBLIC_KEY_LEN, TAG_LEN};
+use pkms_protocol::session::{frame_ad, Cipher, SymmetricState, MAX_SESSIONS, PUBLIC_KEY_LEN, TAG_LEN};
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroize;
 
 use crate::auth::Login;
-use crate::crypto::gcm::Aes256Gcm;
 use crate::err;
 use crate::error::OpResult;
 
 /// A session ends after this long without a frame.
 pub const SESSION_IDLE_MS: u64 = 5 * 60 * 1000;
 
-/// One direction of a session: its AES-256-GCM key (expanded once) and the next counter.
+/// One direction of a session: its cipher and the next counter.
 struct Direction {
-    cipher: Aes256Gcm,
+    cipher: Cipher,
     counter: u64,
 }
 
@@ -172,9 +171,10 @@ impl Sessions {
             .diffie_hellman(&peer.1)
             .map_err(|_| err!(Internal, "the session key agreement failed"))?;
         st.mix_key(&es);
-        let (k, n) = st.key_and_nonce().ok_or_else(|| err!(Internal, "no handshake key"))?;
-        let opened = Aes256Gcm::new(&k).decrypt_in_place_detached(&n, &st.h(), &mut [], tag);
-        if opened.is_err() {
+        let (mut k, n) = st.key_and_nonce().ok_or_else(|| err!(Internal, "no handshake key"))?;
+        let opened = Cipher::new(&k).open(n, &st.h(), &mut [], tag);
+        k.zeroize();
+        if !opened {
             return Err(err!(
                 AuthenticationFailed,
                 "the handshake does not verify: the host used another device key than this token's"
@@ -190,17 +190,16 @@ impl Sessions {
             .map_err(|_| err!(Internal, "the session key agreement failed"))?;
         st.mix_key(&ee);
         let id = self.new_id(rng);
-        let (k, n) = st.key_and_nonce().ok_or_else(|| err!(Internal, "no handshake key"))?;
+        let (mut k, n) = st.key_and_nonce().ok_or_else(|| err!(Internal, "no handshake key"))?;
         payload_out[..4].copy_from_slice(&id.to_be_bytes());
-        let tag = Aes256Gcm::new(&k)
-            .encrypt_in_place_detached(&n, &st.h(), &mut payload_out[..4])
-            .map_err(|_| err!(Internal, "the handshake could not be sealed"))?;
+        let tag = Cipher::new(&k).seal(n, &st.h(), &mut payload_out[..4]);
+        k.zeroize();
         payload_out[4..].copy_from_slice(&tag);
         let (mut to_token, mut to_host) = st.split();
         self.slots[slot] = Some(Session {
             id,
-            to_token: Direction { cipher: Aes256Gcm::new(&to_token), counter: 0 },
-            to_host: Direction { cipher: Aes256Gcm::new(&to_host), counter: 0 },
+            to_token: Direction { cipher: Cipher::new(&to_token), counter: 0 },
+            to_host: Direction { cipher: Cipher::new(&to_host), counter: 0 },
             login: None,
             last_ms: now_ms,
         });
@@ -250,11 +249,9 @@ impl Sessions {
             }
             let n = sealed.len().checked_sub(TAG_LEN).ok_or(FrameRefused::Truncated)?;
             let (text, tag) = sealed.split_at_mut(n);
-            let tag: &[u8; TAG_LEN] = (&*tag).try_into().map_err(|_| FrameRefused::Truncated)?;
-            s.to_token
-                .cipher
-                .decrypt_in_place_detached(&nonce(counter), &frame_ad(id, counter), text, tag)
-                .map_err(|_| FrameRefused::BadTag)?;
+            if !s.to_token.cipher.open(counter, &frame_ad(id, counter), text, tag) {
+                return Err(FrameRefused::BadTag);
+            }
             s.to_token.counter += 1;
             s.last_ms = now_ms;
             Ok(slot)
@@ -275,12 +272,7 @@ impl Sessions {
     ) -> Option<(u32, u64)> {
         let s = self.slots.get_mut(slot)?.as_mut()?;
         let counter = s.to_host.counter;
-        let t = s
-            .to_host
-            .cipher
-            .encrypt_in_place_detached(&nonce(counter), &frame_ad(s.id, counter), text)
-            .ok()?;
-        tag.copy_from_slice(&t);
+        *tag = s.to_host.cipher.seal(counter, &frame_ad(s.id, counter), text);
         s.to_host.counter += 1;
         Some((s.id, counter))
     }

@@ -132,6 +132,11 @@ impl<P: Platform> Core<P> {
                 return core;
             }
         }
+        if let Some(why) = core.board.entropy_missing() {
+            // No device key is made or opened from an RNG that may be predictable.
+            core.broken = Some(Error::new(ErrorCode::Internal, why));
+            return core;
+        }
         if let Err(e) = core.open_device() {
             core.broken = Some(e);
             return core;

@@ -1,10 +1,8 @@
 //! What the firmware gets from the host through semihosting
-//! (`-semihosting-config enable=on,target=native`): entropy, its arguments, and a way out.
-//! Semihosting traps into QEMU and is slow: used at boot, for sparse logs and to exit only.
-
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
-use zeroize::Zeroize;
+//! (`-semihosting-config enable=on,target=native`): its arguments and a way out (and the defmt
+//! log, through `defmt-semihosting`). Entropy does not come this way: QEMU's loader places a boot
+//! seed in RAM ([`crate::entropy`]). Semihosting traps into QEMU and is slow: used at boot, for
+//! sparse logs and to exit only.
 
 /// Idle timeout when the command line does not give one: a token kept warm by the launcher
 /// exits after this many seconds without a received byte.
@@ -14,7 +12,7 @@ pub const DEFAULT_IDLE_SECS: u32 = 300;
 pub mod exit_code {
     /// Idle timeout: a normal end.
     pub const IDLE: i32 = 0;
-    /// No entropy from the host.
+    /// Randomness was drawn although the boot seed was missing (the token core never does).
     pub const NO_ENTROPY: i32 = 3;
     /// Start-up failed (flash handle, statics).
     pub const BOOT: i32 = 4;
@@ -24,19 +22,6 @@ pub mod exit_code {
     pub const HARD_FAULT: i32 = 102;
     /// An interrupt without a handler.
     pub const UNEXPECTED_IRQ: i32 = 103;
-}
-
-/// Seeds a ChaCha20 DRBG with 32 bytes read from the host's /dev/urandom (SYS_OPEN/SYS_READ).
-/// Emulator only: the host sees the seed. `None` if the host gave no entropy; the firmware then
-/// refuses to run rather than use a predictable RNG.
-pub fn seeded_rng() -> Option<ChaCha20Rng> {
-    let mut seed = [0u8; 32];
-    if semihosting::experimental::random::fill_bytes(&mut seed).is_err() || seed == [0u8; 32] {
-        return None;
-    }
-    let rng = ChaCha20Rng::from_seed(seed);
-    seed.zeroize();
-    Some(rng)
 }
 
 /// Reads the idle timeout from the semihosting command line (SYS_GET_CMDLINE), given by the

@@ -6,8 +6,10 @@
 //!   link has its own [`pkms_firmware::FrameServer`] in front of the one token core; the host
 //!   uses one link at a time.
 //! * Keys live in a NOR-flash emulation over the file-backed PSRAM ([`nor_flash`]).
-//! * Entropy comes from the host's /dev/urandom through semihosting, seeding ChaCha20 — an
-//!   emulator-only arrangement, and GetInfo says so ([`board`], [`host`]).
+//! * Entropy comes from a boot seed the launcher has QEMU's loader place in RAM, copied into a
+//!   ChaCha20 seed and wiped at once — an emulator-only arrangement, and GetInfo says so
+//!   ([`board`], [`entropy`]). Without a seed the token answers Hello and GetInfo and refuses
+//!   everything that needs keys or randomness, saying why.
 //! * Uptime from SysTick ([`clock`]); logs through defmt over semihosting, sparingly.
 //! * After `idle_secs` without a received byte or frame the firmware ends QEMU, so a token kept warm
 //!   by the launcher never lingers; faults and panics end QEMU too ([`fault`]).
@@ -16,6 +18,7 @@
 
 mod board;
 mod clock;
+mod entropy;
 mod fault;
 mod host;
 mod lan9118;
@@ -27,21 +30,21 @@ mod vectors;
 use cortex_m_rt::entry;
 use defmt_semihosting as _;
 use pkms_firmware::{FrameServer, Platform, Token};
-use rand_chacha::ChaCha20Rng;
 use static_cell::{ConstStaticCell, StaticCell};
 
 use crate::board::QemuBoard;
+use crate::entropy::BootRng;
 use crate::host::exit_code;
 use crate::nor_flash::PsramNor;
 use crate::packet_link::PacketLink;
 
-/// What the QEMU token runs on: the PSRAM-backed NOR flash, a ChaCha20 RNG seeded by the host,
-/// and the mps2-an386 board.
+/// What the QEMU token runs on: the PSRAM-backed NOR flash, a ChaCha20 RNG seeded from the boot
+/// seed, and the mps2-an386 board.
 enum Qemu {}
 
 impl Platform for Qemu {
     type Flash = PsramNor;
-    type Rng = ChaCha20Rng;
+    type Rng = BootRng;
     type Board = QemuBoard;
 }
 
@@ -59,20 +62,22 @@ const CHUNK: usize = 512;
 
 #[entry]
 fn main() -> ! {
+    // First of all: the seed leaves RAM before anything else runs.
+    let rng = entropy::take_boot_seed();
     let Some(core) = cortex_m::Peripherals::take() else {
         host::exit(exit_code::BOOT);
     };
     clock::start(core.SYST);
 
-    let Some(rng) = host::seeded_rng() else {
-        defmt::error!("no entropy from the host (semihosting SYS_OPEN /dev/urandom failed)");
-        host::exit(exit_code::NO_ENTROPY);
-    };
+    let entropy_missing = rng.missing();
+    if let Some(why) = entropy_missing {
+        defmt::error!("{=str}", why);
+    }
     let idle_ms = u64::from(host::idle_secs()) * 1000;
     let Some(flash) = PsramNor::take() else {
         host::exit(exit_code::BOOT);
     };
-    let token = TOKEN.init_with(|| Token::new(flash, rng, QemuBoard));
+    let token = TOKEN.init_with(|| Token::new(flash, rng, QemuBoard::new(entropy_missing)));
     let server = SERVER.take();
 
     uart::init();

@@ -1,13 +1,13 @@
 //! Hello, GetInfo and GenerateRandom.
 
 use pkms_protocol::limits::MAX_RANDOM_BYTES;
-use pkms_protocol::{reply, request, Response, TokenInfo, PROTOCOL_VERSION};
+use pkms_protocol::{reply, request, ErrorCode, Response, TokenInfo, PROTOCOL_VERSION};
 use rand_core::RngCore;
 
 use super::Buffers;
 use crate::board::Board;
 use crate::err;
-use crate::error::OpResult;
+use crate::error::{Error, OpResult};
 use crate::platform::Platform;
 use crate::records::Kind;
 use crate::state::Core;
@@ -59,6 +59,9 @@ pub fn generate_random<'b, P: Platform>(
     let n = r.number_of_bytes as usize;
     if n == 0 || n > MAX_RANDOM_BYTES {
         return Err(err!(Validation, "NumberOfBytes must be 1..={}, not {}", MAX_RANDOM_BYTES, n));
+    }
+    if let Some(why) = core.board_ref().entropy_missing() {
+        return Err(Error::new(ErrorCode::Internal, why));
     }
     core.rng().fill_bytes(&mut bufs.out[..n]);
     Ok(Response::Random(reply::Random { plaintext: &bufs.out[..n] }))

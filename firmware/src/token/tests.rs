@@ -7,6 +7,7 @@ mod auth;
 mod basics;
 mod clock;
 mod delegation;
+mod entropy;
 pub mod host_session;
 mod lifecycle;
 mod matrix;

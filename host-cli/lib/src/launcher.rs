@@ -19,6 +19,7 @@
 //! | `token.lock`         | flock held by whoever talks to the token                        |
 //! | `token.log`          | QEMU's stdout/stderr: its messages and the firmware's defmt log |
 //! | `token-firmware.elf` | the firmware image QEMU boots                                   |
+//! | `token-seed.bin`     | the boot seed (0600), only while a QEMU starts ([`BOOT_SEED_ADDR`]) |
 //!
 //! [`connect`] returns a [`TokenConnection`] that holds an exclusive lock on `token.lock` for
 //! its whole life: many `pkms` processes on one home take turns, and two QEMUs never run over
@@ -27,6 +28,12 @@
 //! request. [`status`] and [`stop`] serve `pkms token status` and `pkms token stop`. Tests use
 //! [`PrivateToken`] (killed when dropped) and [`kill_token`].
 //!
+//! Every start of QEMU gets a fresh boot seed, the token's only entropy, which QEMU's loader
+//! places in guest RAM; the file is removed once the token has answered. QEMU runs with
+//! `-no-reboot`: a system reset of the guest ends QEMU instead of booting it again over the same
+//! seed (QEMU would place the very same bytes again), and the next connection starts a new QEMU
+//! with a new seed.
+//!
 //! The defmt log in `token.log` is binary; decode it with
 //! `defmt-print -e "$PKMS_HOME/token-firmware.elf" < "$PKMS_HOME/token.log"`.
 
@@ -34,6 +41,7 @@ pub mod firmware;
 mod probe;
 mod process;
 mod qemu;
+mod seed;
 
 use std::fmt;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -54,6 +62,7 @@ use crate::transport::{StreamTransport, Transport};
 
 pub use process::PidFile;
 pub use qemu::Mode;
+pub use seed::{BOOT_SEED_ADDR, BOOT_SEED_LEN};
 
 /// Size of the flash file: the PSRAM of mps2-an386, which QEMU requires to be exactly 16 MiB.
 pub const FLASH_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -267,6 +276,8 @@ pub struct TokenPaths {
     pub log: PathBuf,
     /// `token-firmware.elf`.
     pub firmware: PathBuf,
+    /// `token-seed.bin`: the boot seed, present only while a QEMU starts.
+    pub seed: PathBuf,
 }
 
 impl TokenPaths {
@@ -282,6 +293,7 @@ impl TokenPaths {
             lock: home.join("token.lock"),
             log: home.join("token.log"),
             firmware: home.join("token-firmware.elf"),
+            seed: home.join("token-seed.bin"),
             home,
         }
     }
@@ -418,12 +430,12 @@ pub fn connect(home: &Path, opts: &LaunchOptions) -> Result<TokenConnection, Lau
     }
 
     stop_all(&paths);
-    let child = start(&paths, &image, opts, Mode::Detached)?;
+    let (child, seed) = start(&paths, &image, opts, Mode::Detached)?;
     let pid = child.id();
     let record = PidFile { pid, firmware_id: image.id().to_owned(), started: Some(SystemTime::now()) };
     process::write_pid_file(&paths.pid_file, &record)
         .map_err(|e| LaunchError::io(format!("write {}", paths.pid_file.display()), e))?;
-    let (child, link, firmware_version) = wait_ready(&paths, child, opts)?;
+    let (child, link, firmware_version) = wait_ready(&paths, child, seed, opts)?;
     // Reap QEMU when it ends (idle timeout) while this process still runs; once this process
     // exits, QEMU is re-parented and lives on.
     thread::spawn(move || {
@@ -431,6 +443,14 @@ pub fn connect(home: &Path, opts: &LaunchOptions) -> Result<TokenConnection, Lau
         let _ = child.wait();
     });
     Ok(TokenConnection { link, pid, started: true, firmware_version, _lock: lock })
+}
+
+/// The arguments (after the program name) the launcher starts the QEMU of `home` with: the
+/// machine over the flash file, the firmware, both links, the boot seed's loader device
+/// (`-device loader,file=HOME/token-seed.bin,addr=…`, a file present only while a start is under
+/// way), `-no-reboot` and the semihosting configuration. For diagnostics and tests.
+pub fn qemu_arguments(home: &Path, opts: &LaunchOptions) -> Vec<std::ffi::OsString> {
+    qemu::arguments(&TokenPaths::new(home), opts)
 }
 
 /// Kills every QEMU running over the flash file of `home` (SIGKILL, then waits until they are
@@ -529,8 +549,8 @@ impl PrivateToken {
         let lock = lock_home(&paths)?;
         stop_all(&paths);
         let started = Instant::now();
-        let child = start(&paths, &image, opts, Mode::Foreground)?;
-        let (child, link, _) = wait_ready(&paths, child, opts)?;
+        let (child, seed) = start(&paths, &image, opts, Mode::Foreground)?;
+        let (child, link, _) = wait_ready(&paths, child, seed, opts)?;
         drop(link);
         Ok(PrivateToken { child, paths, link: opts.link, boot_time: started.elapsed(), _lock: lock })
     }
@@ -633,18 +653,22 @@ fn stop_all(paths: &TokenPaths) -> usize {
     pids.into_iter().filter(|&pid| process::kill_token_process(pid, &paths.flash)).count()
 }
 
-/// Makes sure the flash file and firmware image exist, then spawns QEMU.
+/// Makes sure the flash file and firmware image exist, writes a fresh boot seed, then spawns
+/// QEMU. The seed file goes when the returned guard is dropped (at once if the spawn fails).
 fn start(
     paths: &TokenPaths,
     image: &firmware::Image,
     opts: &LaunchOptions,
     mode: Mode,
-) -> Result<Child, LaunchError> {
+) -> Result<(Child, seed::SeedFile), LaunchError> {
     ensure_flash_file(&paths.flash)?;
     image
         .extract(&paths.firmware)
         .map_err(|e| LaunchError::io(format!("write {}", paths.firmware.display()), e))?;
-    qemu::spawn(paths, opts, mode)
+    let seed = seed::SeedFile::create(&paths.seed)
+        .map_err(|e| LaunchError::io(format!("write the boot seed {}", paths.seed.display()), e))?;
+    let child = qemu::spawn(paths, opts, mode)?;
+    Ok((child, seed))
 }
 
 /// Creates a blank (erased: all 0xFF) 16 MiB flash file if there is none, via a temporary file
@@ -688,12 +712,16 @@ fn connect_link(paths: &TokenPaths, link: Link, timeout: Duration) -> Result<(To
 
 /// Waits until the new QEMU's socket accepts and the token answers Hello over
 /// [`LaunchOptions::link`] within [`LaunchOptions::start_timeout`]. On failure the child is
-/// killed, so nothing is left running.
+/// killed, so nothing is left running. The boot seed file is removed on every way out: QEMU
+/// reads it while it builds the machine, before the CPU runs, so a token that answers has long
+/// had it (QEMU's sockets appear earlier, so their appearing would not prove it).
 fn wait_ready(
     paths: &TokenPaths,
     mut child: Child,
+    seed: seed::SeedFile,
     opts: &LaunchOptions,
 ) -> Result<(Child, TokenLink, String), LaunchError> {
+    let _seed = seed;
     let started = Instant::now();
     let deadline = started + opts.start_timeout;
     let mut reason = String::from("the socket never appeared");

@@ -1,18 +1,16 @@
 //! The host's side of the handshake and of transport frames, with RustCrypto's P-256 (`p256`)
-//! and AES-256-GCM (`aes-gcm`) — an implementation independent of the token's, which brings its
-//! own (feature `host-session`; the token never builds this module). Counters are the caller's:
+//! — an implementation independent of the token's, which brings its own (feature
+//! `host-session`; the token never builds this module) — and the shared [`Cipher`]. Counters are the caller's:
 //! [`HostSession::seal_at`] and [`HostSession::open_at`] take the counter to use, so a caller may
 //! share the sending counter (e.g. with a Ctrl-C handler that closes the session).
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, KeyInit};
 use p256::ecdh::EphemeralSecret;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::PublicKey;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroize;
 
-use super::{frame_ad, nonce, SymmetricState, PUBLIC_KEY_LEN, TAG_LEN};
+use super::{frame_ad, Cipher, SymmetricState, PUBLIC_KEY_LEN, TAG_LEN};
 
 /// Why the host side refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,12 +51,8 @@ impl Handshake {
         st.mix_key(&es);
         es.zeroize();
         let (mut k, n) = st.key_and_nonce().ok_or(Refused::Handshake)?;
-        let tag = Aes256Gcm::new(&k.into())
-            .encrypt_in_place_detached(&n.into(), &st.h(), &mut [])
-            .map_err(|_| Refused::Handshake)?;
+        let payload = Cipher::new(&k).seal(n, &st.h(), &mut []);
         k.zeroize();
-        let mut payload = [0u8; TAG_LEN];
-        payload.copy_from_slice(&tag);
         st.mix_hash(&payload);
         Ok(Handshake { st, secret, ephemeral, payload })
     }
@@ -85,18 +79,14 @@ impl Handshake {
         }
         let mut id = [0u8; 4];
         id.copy_from_slice(text);
-        let opened =
-            Aes256Gcm::new(&k.into()).decrypt_in_place_detached(&n.into(), &self.st.h(), &mut id, tag.into());
+        let opened = Cipher::new(&k).open(n, &self.st.h(), &mut id, tag);
         k.zeroize();
-        if opened.is_err() || id != session_id.to_be_bytes() {
+        if !opened || id != session_id.to_be_bytes() {
             return Err(Refused::Handshake);
         }
         let (mut to_token, mut to_host) = self.st.split();
-        let session = HostSession {
-            id: session_id,
-            send: Aes256Gcm::new(&to_token.into()),
-            recv: Aes256Gcm::new(&to_host.into()),
-        };
+        let session =
+            HostSession { id: session_id, send: Cipher::new(&to_token), recv: Cipher::new(&to_host) };
         to_token.zeroize();
         to_host.zeroize();
         Ok(session)
@@ -107,8 +97,8 @@ impl Handshake {
 #[derive(Clone)]
 pub struct HostSession {
     id: u32,
-    send: Aes256Gcm,
-    recv: Aes256Gcm,
+    send: Cipher,
+    recv: Cipher,
 }
 
 impl HostSession {
@@ -120,23 +110,15 @@ impl HostSession {
     /// Seals request bytes `text` in place as frame `counter` of this session; returns the tag.
     /// A counter must never be used twice.
     pub fn seal_at(&self, counter: u64, text: &mut [u8]) -> [u8; TAG_LEN] {
-        let mut tag = [0u8; TAG_LEN];
-        // Encryption fails only past AES-GCM's length limit, far beyond any frame.
-        if let Ok(t) =
-            self.send.encrypt_in_place_detached(&nonce(counter).into(), &frame_ad(self.id, counter), text)
-        {
-            tag.copy_from_slice(&t);
-        }
-        tag
+        self.send.seal(counter, &frame_ad(self.id, counter), text)
     }
 
     /// Opens the token's answer `text` ‖ `tag` in place as frame `counter` of this session.
     pub fn open_at(&self, counter: u64, text: &mut [u8], tag: &[u8]) -> Result<(), Refused> {
-        if tag.len() != TAG_LEN {
-            return Err(Refused::Tag);
+        if self.recv.open(counter, &frame_ad(self.id, counter), text, tag) {
+            Ok(())
+        } else {
+            Err(Refused::Tag)
         }
-        self.recv
-            .decrypt_in_place_detached(&nonce(counter).into(), &frame_ad(self.id, counter), text, tag.into())
-            .map_err(|_| Refused::Tag)
     }
 }

@@ -1,9 +1,9 @@
 //! The encrypted, authenticated session between a host and a token: the Noise Protocol
-//! Framework's **NK** handshake (rev. 34, §7.4) over P-256, AES-256-GCM and SHA-256 —
-//! `Noise_NK_P256_AESGCM_SHA256` — followed by transport frames with explicit per-direction
-//! counters. This module holds what both sides compute identically (the symmetric state, the
-//! nonces, the associated data); each side brings its own P-256 and AES-256-GCM (the token its
-//! Cortex-M4 code, the host RustCrypto), and the tests check they agree.
+//! Framework's **NK** handshake (rev. 34, §7.4) over P-256, ChaCha20-Poly1305 and SHA-256 —
+//! `Noise_NK_P256_ChaChaPoly_SHA256` — followed by transport frames with explicit
+//! per-direction counters. This module holds what both sides compute identically (the symmetric
+//! state, the cipher, the nonces, the associated data); each side brings its own P-256 (the
+//! token its Cortex-M4 code, the host RustCrypto), and the tests check they agree.
 //!
 //! ```text
 //! NK:   <- s                 the token's device key, pinned by the host on first use
@@ -22,24 +22,29 @@
 //!   key mixed from `es` (its ephemeral × the pinned static key), so a token with another key — or
 //!   anyone in the middle — cannot produce message 2's payload.
 //! * Transport frames carry the sender's counter in clear; the receiver accepts exactly the next
-//!   counter, so a replayed, reordered or dropped frame is refused, and AES-GCM under the session's
-//!   direction key with associated data [`frame_ad`] refuses an altered frame or one from another
-//!   session. Any refusal ends the session.
+//!   counter, so a replayed, reordered or dropped frame is refused, and ChaCha20-Poly1305 under
+//!   the session's direction key with associated data [`frame_ad`] refuses an altered frame or one
+//!   from another session. Any refusal ends the session.
+//! * ChaCha20-Poly1305 rather than AES-256-GCM: both are Noise ciphers, but on a Cortex-M4
+//!   without AES hardware constant-time AES costs several times more per byte than ChaCha20's
+//!   additions, rotations and XORs, and every request and answer pays it twice.
 
 #[cfg(feature = "host-session")]
 pub mod host;
 
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::ChaCha20Poly1305;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// The Noise protocol name (27 bytes: padded with zeros to form the first `h`).
-pub const PROTOCOL_NAME: &[u8] = b"Noise_NK_P256_AESGCM_SHA256";
+/// The Noise protocol name (31 bytes: padded with zeros to form the first `h`).
+pub const PROTOCOL_NAME: &[u8] = b"Noise_NK_P256_ChaChaPoly_SHA256";
 /// The prologue both sides mix in before the handshake.
 pub const PROLOGUE: &[u8] = b"pocket-kms session v1";
 /// Length of a P-256 public key on the wire (uncompressed SEC1).
 pub const PUBLIC_KEY_LEN: usize = 65;
-/// Length of an AES-256-GCM tag.
+/// Length of a Poly1305 tag.
 pub const TAG_LEN: usize = 16;
 /// The most sessions a token holds at once.
 pub const MAX_SESSIONS: usize = 8;
@@ -65,11 +70,45 @@ fn hkdf2(chaining_key: &[u8; 32], input: &[u8]) -> ([u8; 32], [u8; 32]) {
     (out1, out2)
 }
 
-/// The AES-GCM nonce of counter `n`: 32 zero bits, then `n` big-endian (Noise's AESGCM).
+/// The ChaCha20-Poly1305 nonce of counter `n`: 32 zero bits, then `n` little-endian (Noise's
+/// ChaChaPoly).
 pub fn nonce(n: u64) -> [u8; 12] {
     let mut out = [0u8; 12];
-    out[4..].copy_from_slice(&n.to_be_bytes());
+    out[4..].copy_from_slice(&n.to_le_bytes());
     out
+}
+
+/// The session's AEAD, ChaCha20-Poly1305 (RFC 8439) under one 256-bit key, with Noise's nonces
+/// ([`nonce`]); both ends use it, for the handshake's payloads and for transport frames. The key
+/// is wiped when the value is dropped.
+#[derive(Clone)]
+pub struct Cipher(ChaCha20Poly1305);
+
+impl Cipher {
+    /// The cipher under `key`.
+    pub fn new(key: &[u8; 32]) -> Cipher {
+        Cipher(ChaCha20Poly1305::new(key.into()))
+    }
+
+    /// Encrypts `text` in place with nonce `n` and associated data `ad`; returns the tag. (The
+    /// AEAD refuses only texts longer than 256 GiB; were it to refuse, the tag is zeros, which
+    /// the other end refuses.)
+    pub fn seal(&self, n: u64, ad: &[u8], text: &mut [u8]) -> [u8; TAG_LEN] {
+        let mut tag = [0u8; TAG_LEN];
+        if let Ok(t) = self.0.encrypt_in_place_detached(&nonce(n).into(), ad, text) {
+            tag.copy_from_slice(&t);
+        }
+        tag
+    }
+
+    /// Checks `tag` and, only if it verifies (in constant time), decrypts `text` in place;
+    /// `false` leaves `text` as it was.
+    pub fn open(&self, n: u64, ad: &[u8], text: &mut [u8], tag: &[u8]) -> bool {
+        let Ok(tag) = <&[u8; TAG_LEN]>::try_from(tag) else {
+            return false;
+        };
+        self.0.decrypt_in_place_detached(&nonce(n).into(), ad, text, tag.into()).is_ok()
+    }
 }
 
 /// The associated data of transport frame `counter` of session `session_id`.
@@ -126,11 +165,11 @@ impl SymmetricState {
         self.h
     }
 
-    /// The current cipher key (`None` before the first MixKey) and the nonce to use with it;
-    /// the nonce counter advances.
-    pub fn key_and_nonce(&mut self) -> Option<([u8; 32], [u8; 12])> {
+    /// The current cipher key (`None` before the first MixKey) and the nonce counter to use
+    /// with it; the counter advances.
+    pub fn key_and_nonce(&mut self) -> Option<([u8; 32], u64)> {
         let k = self.k?;
-        let n = nonce(self.n);
+        let n = self.n;
         self.n = self.n.wrapping_add(1);
         Some((k, n))
     }
@@ -180,14 +219,34 @@ mod tests {
     }
 
     #[test]
-    fn nonces_count_big_endian_after_four_zero_bytes() {
+    fn nonces_count_little_endian_after_four_zero_bytes() {
         assert_eq!(nonce(0), [0; 12]);
-        assert_eq!(nonce(0x0102), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(nonce(0x0102), [0, 0, 0, 0, 2, 1, 0, 0, 0, 0, 0, 0]);
         let mut st = SymmetricState::nk(&[1; 65]);
         assert!(st.key_and_nonce().is_none(), "no key before the first DH");
         st.mix_key(&[2; 32]);
-        assert_eq!(st.key_and_nonce().map(|x| x.1), Some(nonce(0)));
-        assert_eq!(st.key_and_nonce().map(|x| x.1), Some(nonce(1)));
+        assert_eq!(st.key_and_nonce().map(|x| x.1), Some(0));
+        assert_eq!(st.key_and_nonce().map(|x| x.1), Some(1));
         assert_ne!(frame_ad(1, 2), frame_ad(2, 1));
+    }
+
+    #[test]
+    fn the_cipher_opens_only_what_it_sealed_with_the_same_nonce_and_associated_data() {
+        let c = Cipher::new(&[3; 32]);
+        let mut text = *b"a request frame";
+        let tag = c.seal(5, b"ad", &mut text);
+        assert_ne!(&text, b"a request frame");
+        let sealed = text;
+        for (n, ad, key) in [(6, &b"ad"[..], [3; 32]), (5, b"AD", [3; 32]), (5, b"ad", [4; 32])] {
+            let mut t = sealed;
+            assert!(!Cipher::new(&key).open(n, ad, &mut t, &tag));
+            assert_eq!(t, sealed, "a refused frame is left as it was");
+        }
+        let mut bad = tag;
+        bad[15] ^= 1;
+        assert!(!c.open(5, b"ad", &mut text.clone(), &bad));
+        assert!(!c.open(5, b"ad", &mut text.clone(), &tag[..15]));
+        assert!(c.open(5, b"ad", &mut text, &tag));
+        assert_eq!(&text, b"a request frame");
     }
 }

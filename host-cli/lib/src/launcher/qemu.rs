@@ -25,7 +25,10 @@ pub fn resolve_program(program: &Path) -> Result<PathBuf, LaunchError> {
 /// The arguments after the program name. The flash file path (and so `$PKMS_HOME`) is on the
 /// command line, which is how a home's QEMU is found again (`pgrep -f "$PKMS_HOME"` too). Both
 /// links are given: UART0 on `token.sock` and the LAN9118 on `token-net.sock` (QEMU 7.2 takes
-/// `-netdev stream` with `-net nic`; `-nic stream,…` fails there).
+/// `-netdev stream` with `-net nic`; `-nic stream,…` fails there). The boot seed file is placed
+/// in guest RAM by the generic loader ([`super::seed`]); `-no-reboot` makes a guest reset end
+/// QEMU rather than run the firmware again over the same seed. Semihosting stays for the idle
+/// timeout argument, the exit codes and the defmt log.
 pub fn arguments(paths: &TokenPaths, opts: &LaunchOptions) -> Vec<OsString> {
     let mut socket = b"socket,id=uart0,server=on,wait=off,path=".to_vec();
     socket.extend_from_slice(&escape_option_value(paths.socket.as_os_str()));
@@ -49,6 +52,9 @@ pub fn arguments(paths: &TokenPaths, opts: &LaunchOptions) -> Vec<OsString> {
     args.push(OsString::from_vec(netdev));
     args.push("-net".into());
     args.push("nic,netdev=n0,model=lan9118".into());
+    args.push("-device".into());
+    args.push(OsString::from_vec(super::seed::loader_device(&paths.seed)));
+    args.push("-no-reboot".into());
     args.push("-semihosting-config".into());
     args.push(semihosting.into());
     args
