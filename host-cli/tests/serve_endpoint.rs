@@ -641,7 +641,8 @@ fn the_cli_takes_the_arns_the_endpoint_answers() {
     drop(server); // one process at a time on the in-process token's flash
     let alias_arn = "arn:aws:kms:us-east-1:111122223333:alias/cli";
     for key in [arn.as_str(), alias_arn] {
-        let out = env.run(&["describe-key", "--key-id", key, "--query", "KeyMetadata.KeyId", "--output", "text"]);
+        let out =
+            env.run(&["describe-key", "--key-id", key, "--query", "KeyMetadata.KeyId", "--output", "text"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(arn.ends_with(String::from_utf8_lossy(&out.stdout).trim()), "{key}");
     }

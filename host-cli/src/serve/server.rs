@@ -75,17 +75,7 @@ async fn answer_inner(ep: Arc<Endpoint>, req: Request<Incoming>) -> Result<Vec<u
         )
     })?;
     let body = body.to_bytes();
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::new("UnknownOperationException", "X-Amz-Target header is missing"))?
-        .to_owned();
-    let op = target
-        .strip_prefix("TrentService.")
-        .ok_or_else(|| ApiError::new("UnknownOperationException", format!("Unknown target {target}")))?
-        .to_owned();
-    // Signature first: nothing about the request is acted on before.
+    // Signature first (also for unknown targets): nothing in the request is acted on before.
     let headers: Vec<(String, &[u8])> =
         parts.headers.iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes())).collect();
     let signed = SignedRequest {
@@ -110,6 +100,16 @@ async fn answer_inner(ep: Arc<Endpoint>, req: Request<Incoming>) -> Result<Vec<u
             ep.initialised.then(|| entry.principal.clone())
         }
     };
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::new("UnknownOperationException", "X-Amz-Target header is missing"))?
+        .to_owned();
+    let op = target
+        .strip_prefix("TrentService.")
+        .ok_or_else(|| ApiError::new("UnknownOperationException", format!("Unknown target {target}")))?
+        .to_owned();
     if !ops::SERVED.contains(&op.as_str()) {
         // Answered without the token.
         return ops::handle(&ep.service, &op, &body, None);
