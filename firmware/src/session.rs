@@ -88,24 +88,10 @@ impl Sessions {
         Sessions { slots: [const { None }; MAX_SESSIONS] }
     }
 
-    /// How many sessions are open.
-    pub fn open_count(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
-    }
-
     /// Ends every session (the host connection went away, or a factory reset).
     pub fn end_all(&mut self) {
         for s in &mut self.slots {
             *s = None;
-        }
-    }
-
-    /// Ends session `id`, if it is open.
-    pub fn end(&mut self, id: u32) {
-        for s in &mut self.slots {
-            if s.as_ref().is_some_and(|x| x.id == id) {
-                *s = None;
-            }
         }
     }
 
@@ -189,7 +175,7 @@ impl Sessions {
             .diffie_hellman(&peer.1)
             .map_err(|_| err!(Internal, "the session key agreement failed"))?;
         st.mix_key(&ee);
-        let id = self.new_id(rng);
+        let id = self.new_id(rng)?;
         let (mut k, n) = st.key_and_nonce().ok_or_else(|| err!(Internal, "no handshake key"))?;
         payload_out[..4].copy_from_slice(&id.to_be_bytes());
         let tag = Cipher::new(&k).seal(n, &st.h(), &mut payload_out[..4]);
@@ -220,13 +206,16 @@ impl Sessions {
             .map(|(i, _)| i)
     }
 
-    fn new_id<R: RngCore>(&self, rng: &mut R) -> u32 {
-        loop {
+    /// A fresh session id: random, not 0, not one an open session has. A generator that keeps
+    /// repeating itself gets an error after 8 draws rather than a token that hangs.
+    fn new_id<R: RngCore>(&self, rng: &mut R) -> OpResult<u32> {
+        for _ in 0..8 {
             let id = rng.next_u32();
             if id != 0 && !self.slots.iter().flatten().any(|s| s.id == id) {
-                return id;
+                return Ok(id);
             }
         }
+        Err(err!(Internal, "the random number generator keeps repeating itself: no session id"))
     }
 
     /// Opens a session frame in place: `sealed` is ciphertext ‖ tag; on success the plaintext is
@@ -336,4 +325,52 @@ crate::dispatch::handle! {
         Some(_) => Ok(pkms_protocol::Response::Done(pkms_protocol::reply::Done {})),
         None => Err(err!(Validation, "CloseSession closes the session it arrives in; this request came in the clear")),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pkms_protocol::ErrorCode;
+
+    /// An RNG that returns the given words, then repeats the last.
+    struct Script(&'static [u32], usize);
+
+    impl RngCore for Script {
+        fn next_u32(&mut self) -> u32 {
+            let w = self.0[self.1.min(self.0.len() - 1)];
+            self.1 += 1;
+            w
+        }
+        fn next_u64(&mut self) -> u64 {
+            u64::from(self.next_u32())
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            for b in dest {
+                *b = self.next_u32() as u8;
+            }
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+
+    fn open_with_id(id: u32) -> Session {
+        Session {
+            id,
+            to_token: Direction { cipher: Cipher::new(&[1; 32]), counter: 0 },
+            to_host: Direction { cipher: Cipher::new(&[2; 32]), counter: 0 },
+            login: None,
+            last_ms: 0,
+        }
+    }
+
+    #[test]
+    fn session_ids_are_never_zero_nor_an_open_sessions_and_a_stuck_generator_is_an_error() {
+        let mut sessions = Sessions::new();
+        sessions.slots[3] = Some(open_with_id(7));
+        assert_eq!(sessions.new_id(&mut Script(&[0, 7, 0, 9], 0)).ok(), Some(9));
+        assert_eq!(sessions.new_id(&mut Script(&[7], 0)).map_err(|e| e.code), Err(ErrorCode::Internal));
+        assert_eq!(sessions.new_id(&mut Script(&[0], 0)).map_err(|e| e.code), Err(ErrorCode::Internal));
+    }
 }

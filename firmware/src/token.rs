@@ -169,6 +169,12 @@ impl<P: Platform> Token<P> {
         // A factory reset made a new device key: every session (this one once its answer is
         // sealed) belongs to a token that no longer exists.
         let reset = resets_the_token(&inner.request, &answer);
+        // A deleted principal is logged out everywhere: its other sessions end once the answer
+        // is encoded (this one, if it deleted itself, was logged out by the deletion).
+        let deleted = match (&inner.request, &answer) {
+            (Request::DeletePrincipal(r), Ok(_)) => Some(r.name),
+            _ => None,
+        };
         // The inner answer, postcard-encoded (no COBS), then sealed in place.
         let inner_id = inner.id;
         let room = &mut plain[..MAX_FRAME - TAG_LEN];
@@ -185,6 +191,9 @@ impl<P: Platform> Token<P> {
                 postcard::to_slice(&fallback, &mut plain[..MAX_FRAME - TAG_LEN]).map_or(0, |s| s.len())
             }
         };
+        if let Some(name) = deleted {
+            sessions.end_logins_of(name);
+        }
         let login = auth.leave();
         sessions.put_login(slot, login);
         let mut tag = [0u8; TAG_LEN];

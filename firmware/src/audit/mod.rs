@@ -230,6 +230,17 @@ impl Log {
             AuditFullMode::Overwrite => true,
         };
         if !room {
+            if pending.failed_authentications > 0 {
+                // The entry about to be appended takes the sequence number the kept counts
+                // were waiting for: move them one further first, so that a restart still
+                // finds them unwritten.
+                let rec = PendingCountsRecord {
+                    format: FORMAT,
+                    sequence: self.head_sequence + 2,
+                    counts: pending.encode(),
+                };
+                core.write(&SINGLETON_ID, &rec)?;
+            }
             return Ok(());
         }
         let counts = Some(KeyId(pending.encode()));

@@ -105,6 +105,18 @@ fn requests_outside_a_session_cannot_fill_a_log_that_refuses_when_full() {
     assert_eq!(h.token.log.head_sequence, sequence + 1, "the Authenticate alone took the last place");
     assert_eq!(h.token.log.unauthenticated.total(), pending + 12);
     assert_eq!(encrypt_code(&mut h, &k, &[]), Some(ErrorCode::AuditLogFull));
+    // The failed PIN and PUK checks among them survive a restart while they wait, and are
+    // written once the log is trimmed.
+    let failed = h.token.log.unauthenticated.failed_authentications;
+    assert!(failed > 0);
+    let mut h = h.restart();
+    login(&mut h, "admin", PIN);
+    assert_eq!(h.token.log.unauthenticated.failed_authentications, failed);
+    h.ok(Request::TrimAuditLog(pkms_protocol::request::TrimAuditLog { through_sequence: sequence }));
+    assert_eq!(encrypt_code(&mut h, &k, &[]), None);
+    let (entries, ..) = read_all(&mut h);
+    let counts: Vec<_> = entries.iter().filter_map(|e| e.unauthenticated_requests()).collect();
+    assert_eq!(counts.last().map(|c| c.failed_authentications), Some(failed));
 }
 
 fn wrong_pin(h: &mut Harness, who: &str) {

@@ -12,7 +12,6 @@ use pkms_protocol::{request, Gate};
 
 use super::host_session::{self, HostSession};
 use super::*;
-use crate::session::SESSION_IDLE_MS;
 
 const PIN: &[u8] = b"246810";
 const PUK: &[u8] = b"puk-12345678";
@@ -236,6 +235,14 @@ fn replayed_reordered_altered_truncated_and_foreign_frames_are_refused_and_end_t
         assert_eq!(in_session(&mut h, &mut s, list_keys()), Ok(None));
         let refused = attack(&mut h, &mut s);
         assert_eq!(outer_code(&refused), Some(ErrorCode::SessionEnded), "{what}");
+        // The host is told why.
+        let why = match *what {
+            "replayed" | "reordered" | "counter rewritten" => "counter is not the next one",
+            "altered" => "does not authenticate",
+            _ => "too short",
+        };
+        let message = refused.get().err().map(|e| std::string::String::from(e.message)).unwrap_or_default();
+        assert!(message.contains(why) && message.contains("session has ended"), "{what}: {message}");
         // The session and its login are gone: the next correct frame is refused too.
         assert_eq!(
             in_session(&mut h, &mut s, list_keys()),
@@ -356,12 +363,17 @@ fn eight_sessions_are_open_at_once_each_with_its_own_login() {
 #[test]
 fn a_session_ends_when_closed_when_idle_and_when_the_connection_goes() {
     let mut h = initialised();
-    // Used within the timeout the session stays; each use restarts the timeout.
+    // The documented idle timeout: five minutes on the token's own clock. Used within it the
+    // session stays; each use restarts it.
+    const FIVE_MINUTES_MS: u64 = 5 * 60 * 1000;
     for _ in 0..3 {
-        h.token.board_mut().uptime_ms += SESSION_IDLE_MS - 1;
+        h.token.board_mut().uptime_ms += FIVE_MINUTES_MS - 1;
         h.ok(list_keys());
     }
-    h.token.board_mut().uptime_ms += SESSION_IDLE_MS + 1;
+    // Exactly five minutes idle is still within them.
+    h.token.board_mut().uptime_ms += FIVE_MINUTES_MS;
+    h.ok(list_keys());
+    h.token.board_mut().uptime_ms += FIVE_MINUTES_MS + 1;
     let r = h.call(list_keys());
     assert_eq!(r.get().unwrap_err().code, ErrorCode::SessionEnded);
     assert!(h.session.is_none());
@@ -473,4 +485,45 @@ fn an_open_token_works_in_the_clear_and_in_a_session_and_says_it_is_open() {
     assert_eq!(h.decrypt(&blob, &[]).unwrap(), b"open");
     h.close_session();
     assert_eq!(h.decrypt(&blob, &[]).unwrap(), b"open");
+}
+
+#[test]
+fn deleting_a_principal_ends_every_session_it_is_logged_in_to() {
+    let mut h = initialised();
+    h.ok(Request::CreatePrincipal(request::CreatePrincipal {
+        name: "bob",
+        pin: b"13579135",
+        role: Role::User,
+    }));
+    h.ok(Request::CreatePrincipal(request::CreatePrincipal {
+        name: "carol",
+        pin: b"24682468",
+        role: Role::Admin,
+    }));
+    let mut bob = [side_session(&mut h, 500), side_session(&mut h, 501)];
+    let mut carol = side_session(&mut h, 502);
+    for s in bob.iter_mut() {
+        let login = Request::Authenticate(request::Authenticate { principal: "bob", pin: b"13579135" });
+        assert_eq!(in_session(&mut h, s, login), Ok(None));
+        assert_eq!(in_session(&mut h, s, list_keys()), Ok(None));
+    }
+    let login = Request::Authenticate(request::Authenticate { principal: "carol", pin: b"24682468" });
+    assert_eq!(in_session(&mut h, &mut carol, login), Ok(None));
+    h.ok(Request::DeletePrincipal(request::DeletePrincipal { name: "bob" }));
+    for s in bob.iter_mut() {
+        assert_eq!(
+            in_session(&mut h, s, list_keys()),
+            Err(ErrorCode::SessionEnded),
+            "bob is still logged in"
+        );
+    }
+    // Other principals' sessions, and the deleting one, go on.
+    assert_eq!(in_session(&mut h, &mut carol, list_keys()), Ok(None));
+    h.ok(list_keys());
+    // An administrator deleting itself is logged out in its own session, which stays open.
+    assert_eq!(
+        in_session(&mut h, &mut carol, Request::DeletePrincipal(request::DeletePrincipal { name: "carol" })),
+        Ok(None)
+    );
+    assert_eq!(in_session(&mut h, &mut carol, list_keys()), Ok(Some(ErrorCode::AuthenticationFailed)));
 }
