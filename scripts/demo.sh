@@ -79,5 +79,36 @@ else
   echo "without the PIN: $(head -c 160 "$work/err")"
 fi
 
+echo "== any KMS client: pkms serve speaks KMS's wire protocol (SigV4-signed JSON 1.1)"
+export AWS_ACCESS_KEY_ID=AKIDDEMO AWS_SECRET_ACCESS_KEY=demo-secret-0123456789 AWS_DEFAULT_REGION=us-east-1
+cat > "$work/credentials.json" <<JSON
+{"Credentials": [{"AccessKeyId": "$AWS_ACCESS_KEY_ID", "SecretAccessKey": "$AWS_SECRET_ACCESS_KEY",
+                  "Principal": "admin", "PinEnv": "PKMS_PIN"}]}
+JSON
+printf '\n$ pkms serve --listen 127.0.0.1:0 --credentials credentials.json &\n'
+"$PKMS" serve --listen 127.0.0.1:0 --credentials "$work/credentials.json" >"$work/serve.out" &
+server=$!
+trap 'rc=$?; kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; "$PKMS" --quiet token stop; rm -rf "$work"; exit $rc' EXIT
+for _ in $(seq 1 120); do grep -q '^export' "$work/serve.out" 2>/dev/null && break; sleep 0.25; done
+cat "$work/serve.out"
+eval "$(grep '^export AWS_ENDPOINT_URL_KMS=' "$work/serve.out")"
+AWS="$PWD/target/kms-clients-venv/bin/aws"
+printf 'attack at dawn' > "$work/pt.txt"
+printf '\n$ aws kms encrypt --key-id alias/demo --plaintext fileb://pt.txt\n'
+"$AWS" kms encrypt --key-id alias/demo --plaintext "fileb://$work/pt.txt" --output json > "$work/enc.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("KeyId:", d["KeyId"]); print("CiphertextBlob:", d["CiphertextBlob"][:60] + "…")' "$work/enc.json"
+python3 -c 'import base64,json,sys; open(sys.argv[2],"wb").write(base64.b64decode(json.load(open(sys.argv[1]))["CiphertextBlob"]))' "$work/enc.json" "$work/ct.bin"
+printf '\n$ aws kms decrypt --ciphertext-blob fileb://ct.bin --query Plaintext --output text | base64 -d\n'
+"$AWS" kms decrypt --ciphertext-blob "fileb://$work/ct.bin" --query Plaintext --output text | b64
+printf '\n$ curl --aws-sigv4 "aws:amz:us-east-1:kms" … -H "X-Amz-Target: TrentService.DescribeKey"\n'
+curl -sS --aws-sigv4 "aws:amz:us-east-1:kms" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+  -H 'Content-Type: application/x-amz-json-1.1' -H 'X-Amz-Target: TrentService.DescribeKey' \
+  -d '{"KeyId": "alias/demo"}' "$AWS_ENDPOINT_URL_KMS/" |
+  python3 -c 'import json,sys; m=json.load(sys.stdin)["KeyMetadata"]; print(json.dumps({"KeyMetadata": {k: m[k] for k in ("Arn", "KeyId", "KeyState", "CreationDate", "Origin")}}, indent=4))'
+printf '\n$ curl … with a wrong secret\n'
+curl -sS --aws-sigv4 "aws:amz:us-east-1:kms" --user "$AWS_ACCESS_KEY_ID:not-the-secret" \
+  -H 'Content-Type: application/x-amz-json-1.1' -H 'X-Amz-Target: TrentService.ListKeys' -d '{}' "$AWS_ENDPOINT_URL_KMS/"
+echo
+
 echo
 echo "Demo done. The token keeps its keys in $PKMS_HOME/token.flash."

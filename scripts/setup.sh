@@ -16,6 +16,9 @@ command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || need+=(gcc-arm-none-eabi)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The KMS endpoint's tests: a Python virtual environment (python3-venv) and curl (the demo).
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${need[*]} with apt-get"
@@ -26,4 +29,17 @@ if [ ${#need[@]} -gt 0 ]; then
     say "install them first, e.g.: sudo apt-get install ${need[*]}"
     exit 1
   fi
+fi
+
+# The Python KMS clients of the endpoint's tests (boto3, the aws cli, the AWS Encryption SDK),
+# pinned, in a virtual environment under target/ (PKMS_KMS_CLIENTS_VENV elsewhere). Made once;
+# made again only when scripts/kms-clients-requirements.txt changes.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${PKMS_KMS_CLIENTS_VENV:-$root/target/kms-clients-venv}"
+req="$root/scripts/kms-clients-requirements.txt"
+if ! cmp -s "$req" "$venv/.requirements" 2>/dev/null || [ ! -x "$venv/bin/aws" ]; then
+  say "making the KMS clients' virtual environment in $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  cp "$req" "$venv/.requirements"
 fi

@@ -35,6 +35,9 @@ if [ "$rc" -ne 0 ] || grep -qE '^test result: FAILED' "$logs/test.log"; then
   echo "TESTS FAILED (cargo test exit status $rc; full log: $logs/test.log)"
   exit 1
 fi
+step "the KMS endpoint against boto3, the aws cli, the AWS Encryption SDK and curl (QEMU token)"
+scripts/test-kms-clients.sh
+
 step "fuzz targets build and run (8 s each; scripts/fuzz.sh SECONDS for longer runs)"
 scripts/fuzz.sh 8
 

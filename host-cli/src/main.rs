@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod serve;
 
 fn main() {
     std::process::exit(cli::main());

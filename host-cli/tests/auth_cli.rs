@@ -196,6 +196,14 @@ fn json_key_policies_and_grants() {
     ok(&env, &bob, &["retire-grant", "--key-id", &key, "--grant-id", &gid]);
     assert_eq!(refused(&env, &bob, &dec), "AccessDeniedException");
     ok(&env, &admin(), &["revoke-grant", "--key-id", &key, "--grant-id", &field(&cg, "GrantId")]);
+    // A grant retired by the token create-grant printed alone.
+    let tg = ok(
+        &env,
+        &admin(),
+        &["create-grant", "--key-id", &key, "--grantee-principal", "carol", "--operations", "Decrypt"],
+    );
+    assert_ne!(field(&tg, "GrantToken"), field(&tg, "GrantId"), "a grant token is not the grant id");
+    ok(&env, &admin(), &["retire-grant", "--grant-token", &field(&tg, "GrantToken")]);
     assert_eq!(ok(&env, &admin(), &["list-grants", "--key-id", &key])["Grants"].as_array().unwrap().len(), 0);
     assert_eq!(
         refused(&env, &admin(), &["retire-grant", "--key-id", &key, "--grant-id", &gid]),

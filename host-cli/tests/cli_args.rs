@@ -62,6 +62,18 @@ fn empty_pkms_device_means_the_default_token() {
 }
 
 #[test]
+fn a_data_key_needs_a_key_spec_or_a_byte_count() {
+    let env = Env::in_process();
+    for op in ["generate-data-key", "generate-data-key-without-plaintext"] {
+        let out = nowhere(&env, &[op, "--key-id", "alias/x"]);
+        assert_eq!(out.status.code(), Some(252), "a local validation error");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(cli_support::error_type(&stderr), "ValidationException");
+        assert!(stderr.contains("--key-spec") && stderr.contains("--number-of-bytes"), "{stderr}");
+    }
+}
+
+#[test]
 fn duplicate_context_keys_are_refused_before_connecting() {
     let env = Env::in_process();
     let out = nowhere(

@@ -26,6 +26,8 @@ pub struct HostFigures {
     pub files_bench: Result<String, String>,
     /// Output of the flash-store report: bytes per key and version, capacity, wear.
     pub store_report: Result<String, String>,
+    /// Output of scripts/bench-kms-endpoint.sh (Markdown), or why it is absent.
+    pub kms_endpoint_bench: Result<String, String>,
 }
 
 const CHUNK: usize = 64 * 1024;
@@ -91,6 +93,7 @@ pub fn run(root: &Path, quick: bool) -> HostFigures {
     let seconds = if quick { 1 } else { 3 };
     let files_bench = files_bench(root, quick);
     let store_report = store_report(root);
+    let kms_endpoint_bench = kms_endpoint_bench(root, quick);
     HostFigures {
         pkms_aes_gcm: pkms_aes_gcm(limit),
         openssl_aes_gcm: openssl_speed("aes-256-gcm", seconds),
@@ -100,7 +103,23 @@ pub fn run(root: &Path, quick: bool) -> HostFigures {
             .unwrap_or_else(|| "openssl not found".into()),
         files_bench,
         store_report,
+        kms_endpoint_bench,
     }
+}
+
+/// Runs the KMS endpoint benchmark (`scripts/bench-kms-endpoint.sh`: boto3 against `pkms serve`
+/// on both tokens and moto_server, and the endpoint's overhead). Its Markdown, or why not.
+pub fn kms_endpoint_bench(root: &Path, quick: bool) -> Result<String, String> {
+    let script = root.join("scripts/bench-kms-endpoint.sh");
+    if !script.exists() {
+        return Err("n/a (scripts/bench-kms-endpoint.sh is not present)".into());
+    }
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script);
+    if quick {
+        cmd.env("PKMS_BENCH_KMS_REQUESTS", "100");
+    }
+    run_report(root, "scripts/bench-kms-endpoint.sh", cmd)
 }
 
 /// Runs the files benchmark: `scripts/bench-files.sh` if present, else `cargo run --release -p

@@ -17,7 +17,9 @@
 //! beside the figures. Options: `--quick` (fewer protocol iterations), `--out PATH`, and
 //! `--only protocol`: step 2 alone (with the one bench firmware run under `-icount` that gives
 //! the in-token cost the overhead subtracts), its rows printed and written to `--out` (default
-//! `target/bench-protocol.md`, never BENCHMARKS.md).
+//! `target/bench-protocol.md`, never BENCHMARKS.md); `--only kms-endpoint`: the KMS endpoint
+//! benchmark alone (`scripts/bench-kms-endpoint.sh`), its section of BENCHMARKS.md (or `--out`)
+//! replaced in place.
 
 mod elf;
 mod firmware;
@@ -32,7 +34,7 @@ use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo run --release -p xtask -- bench [--quick] [--only protocol] [--out BENCHMARKS.md]"
+        "usage: cargo run --release -p xtask -- bench [--quick] [--only protocol|kms-endpoint] [--out BENCHMARKS.md]"
     );
     ExitCode::from(2)
 }
@@ -45,12 +47,14 @@ fn main() -> ExitCode {
     let mut quick = false;
     let mut out = None;
     let mut only_protocol = false;
+    let mut only_kms_endpoint = false;
     let mut rest = args[1..].iter();
     while let Some(a) = rest.next() {
         match a.as_str() {
             "--quick" => quick = true,
             "--only" => match rest.next().map(String::as_str) {
                 Some("protocol") => only_protocol = true,
+                Some("kms-endpoint") => only_kms_endpoint = true,
                 _ => return usage(),
             },
             "--out" => match rest.next() {
@@ -65,6 +69,9 @@ fn main() -> ExitCode {
         return protocol_only(&root, quick, out.unwrap_or_else(|| root.join("target/bench-protocol.md")));
     }
     let out = out.unwrap_or_else(|| root.join("BENCHMARKS.md"));
+    if only_kms_endpoint {
+        return kms_endpoint_only(&root, quick, out);
+    }
 
     eprintln!("[bench] machine facts");
     let facts = machine::facts(&root);
@@ -96,6 +103,25 @@ fn main() -> ExitCode {
             eprintln!("[bench] FAILED: the bench firmware did not run: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `bench --only kms-endpoint`: the KMS endpoint benchmark alone, its section of `out` replaced.
+fn kms_endpoint_only(root: &std::path::Path, quick: bool, out: PathBuf) -> ExitCode {
+    eprintln!("[bench] the KMS endpoint (scripts/bench-kms-endpoint.sh)");
+    let report = host::kms_endpoint_bench(root, quick);
+    let section = render::kms_endpoint_section(&report);
+    println!("{section}");
+    let document = std::fs::read_to_string(&out).unwrap_or_default();
+    if let Err(e) = std::fs::write(&out, render::replace_kms_endpoint_section(&document, &section)) {
+        eprintln!("[bench] could not write {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!("[bench] wrote {}", out.display());
+    if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -572,6 +572,7 @@ pub fn markdown(r: &Report<'_>, table: &str) -> String {
             }
         }
     }
+    let _ = writeln!(md, "\n{}", kms_endpoint_section(&r.host.kms_endpoint_bench));
     // Self-check against the acceptance reader.
     let sign = acceptance_figure(&md, "p-256", "sign");
     let verify = acceptance_figure(&md, "p-256", "verif");
@@ -604,5 +605,51 @@ mod tests {
         assert_eq!(acceptance_figure(text, "p-256", "sign"), Some(359_480));
         assert_eq!(acceptance_figure(text, "p-256", "verif"), None);
         assert_eq!(acceptance_figure("p256 verify 1_234 and 99\n", "p-256", "verif"), Some(1234));
+    }
+}
+
+/// The title of the KMS endpoint benchmark's section.
+pub const KMS_ENDPOINT_TITLE: &str = "## KMS endpoint benchmark";
+
+/// The KMS endpoint benchmark's section: the script's Markdown as it printed it.
+pub fn kms_endpoint_section(report: &Result<String, String>) -> String {
+    match report {
+        Ok(out) => {
+            let (what, body) = out.split_once("\n\n").unwrap_or(("the report", out));
+            format!(
+                "{KMS_ENDPOINT_TITLE}\n\nOutput of {}:\n\n{}\n",
+                what.trim_end_matches(':'),
+                body.trim_end()
+            )
+        }
+        Err(e) => format!("{KMS_ENDPOINT_TITLE}\n\n{e}\n"),
+    }
+}
+
+/// `document` with its KMS endpoint section replaced by `section` (appended if absent).
+pub fn replace_kms_endpoint_section(document: &str, section: &str) -> String {
+    match document.find(KMS_ENDPOINT_TITLE) {
+        None => format!("{}\n\n{section}", document.trim_end()),
+        Some(start) => {
+            let after = start + KMS_ENDPOINT_TITLE.len();
+            let end = document[after..].find("\n## ").map(|i| after + i + 1).unwrap_or(document.len());
+            let rest = &document[end..];
+            let gap = if rest.is_empty() { "" } else { "\n" };
+            format!("{}{section}{gap}{rest}", &document[..start])
+        }
+    }
+}
+
+#[cfg(test)]
+mod kms_endpoint_section_tests {
+    use super::*;
+
+    #[test]
+    fn the_section_is_replaced_in_place_or_appended() {
+        let doc = "# B\n\nintro\n\n## KMS endpoint benchmark\n\nold\n\n## Later\n\nkept\n";
+        let new = replace_kms_endpoint_section(doc, "## KMS endpoint benchmark\n\nnew\n");
+        assert_eq!(new, "# B\n\nintro\n\n## KMS endpoint benchmark\n\nnew\n\n## Later\n\nkept\n");
+        let appended = replace_kms_endpoint_section("# B\n", "## KMS endpoint benchmark\n\nx\n");
+        assert_eq!(appended, "# B\n\n## KMS endpoint benchmark\n\nx\n");
     }
 }

@@ -384,6 +384,20 @@ impl Client {
         self.session.as_ref().map(|s| s.id())
     }
 
+    /// Takes the open session out of the client (requests then travel in the clear until
+    /// [`Client::put_session`]), so one link can carry several sessions, each logged in as its
+    /// own principal, used one at a time (the KMS endpoint holds one per principal). A session
+    /// taken out is not closed when the client drops: put it back first.
+    pub fn take_session(&mut self) -> Option<Session> {
+        self.session.take()
+    }
+
+    /// Puts back a session taken with [`Client::take_session`] (on the same link); returns the
+    /// session that was open, if any.
+    pub fn put_session(&mut self, session: Session) -> Option<Session> {
+        self.session.replace(session)
+    }
+
     /// Ends the open session (CloseSession inside it); nothing if none is open.
     pub fn close_session(&mut self) -> Result<()> {
         if self.session.is_none() {

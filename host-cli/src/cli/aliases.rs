@@ -15,7 +15,7 @@ pub enum Commands {
         #[arg(long)]
         alias_name: String,
         /// The key id (not an alias).
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         target_key_id: String,
     },
     /// Point an alias at another key.
@@ -25,7 +25,7 @@ pub enum Commands {
         #[arg(long)]
         alias_name: String,
         /// The new key id.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         target_key_id: String,
     },
     /// Delete an alias (the key stays).
@@ -41,7 +41,7 @@ pub enum Commands {
     )]
     ListAliases {
         /// Only the aliases of this key.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: Option<String>,
         /// One page of at most this many aliases.
         #[arg(long)]

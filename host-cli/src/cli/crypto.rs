@@ -18,7 +18,7 @@ pub enum Commands {
         For more than 4096 bytes use envelope encryption: pkms encrypt-file.")]
     Encrypt {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// The data: fileb://PATH (raw bytes) or base64.
         #[arg(long, value_parser = blob_parser(MAX_PLAINTEXT))]
@@ -40,7 +40,7 @@ pub enum Commands {
         #[arg(long, value_parser = parse_context)]
         encryption_context: Vec<ContextArg>,
         /// Refuse unless the blob was made under this key (IncorrectKeyException).
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: Option<String>,
     },
     /// Decrypt and encrypt again under another key or context, inside the token.
@@ -56,10 +56,10 @@ pub enum Commands {
         #[arg(long, value_parser = parse_context)]
         source_encryption_context: Vec<ContextArg>,
         /// Refuse unless the blob was made under this key.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         source_key_id: Option<String>,
         /// Key to encrypt under (its newest version).
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         destination_key_id: String,
         /// Encryption context of the new blob.
         #[arg(long, value_parser = parse_context)]
@@ -94,9 +94,9 @@ pub enum Commands {
 #[derive(Debug, clap::Args)]
 pub struct DataKeyArgs {
     /// Key id or alias.
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::key_ref)]
     key_id: String,
-    /// AES_256 or AES_128 (default AES_256 unless --number-of-bytes is given).
+    /// AES_256 or AES_128. KMS needs this or --number-of-bytes.
     #[arg(long, value_parser = kms_value_parser!(DataKeySpec), conflicts_with = "number_of_bytes")]
     key_spec: Option<DataKeySpec>,
     /// Length of the data key in bytes (1-1024).
@@ -108,11 +108,15 @@ pub struct DataKeyArgs {
 }
 
 impl DataKeyArgs {
-    fn size(&self) -> DataKeySize {
+    /// The size asked for; as KMS, neither --key-spec nor --number-of-bytes is a
+    /// ValidationException (no silent default).
+    fn size(&self) -> anyhow::Result<DataKeySize> {
         match (self.key_spec, self.number_of_bytes) {
-            (_, Some(n)) => DataKeySize::Bytes(n),
-            (Some(s), None) => DataKeySize::Spec(s),
-            (None, None) => DataKeySize::Spec(DataKeySpec::Aes256),
+            (_, Some(n)) => Ok(DataKeySize::Bytes(n)),
+            (Some(s), None) => Ok(DataKeySize::Spec(s)),
+            (None, None) => Err(usage(
+                "give --key-spec AES_256 (or AES_128) or --number-of-bytes N: KMS needs one of them",
+            )),
         }
     }
 }
@@ -177,13 +181,14 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         }
         Commands::GenerateDataKey { args } => {
             let ec = context(&args.encryption_context)?;
-            let out = ctx.client()?.generate_data_key(&args.key_id, &pairs(&ec), args.size())?;
+            let size = args.size()?;
+            let out = ctx.client()?.generate_data_key(&args.key_id, &pairs(&ec), size)?;
             ctx.emit(&out)
         }
         Commands::GenerateDataKeyWithoutPlaintext { args } => {
             let ec = context(&args.encryption_context)?;
-            let out =
-                ctx.client()?.generate_data_key_without_plaintext(&args.key_id, &pairs(&ec), args.size())?;
+            let size = args.size()?;
+            let out = ctx.client()?.generate_data_key_without_plaintext(&args.key_id, &pairs(&ec), size)?;
             ctx.emit(&out)
         }
         Commands::GenerateRandom { number_of_bytes } => {

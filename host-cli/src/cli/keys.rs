@@ -59,7 +59,7 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms describe-key --key-id alias/backup")]
     DescribeKey {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
     },
     /// List keys (all of them, unless --limit asks for one page).
@@ -81,7 +81,7 @@ pub enum Commands {
     )]
     UpdateKeyDescription {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// The new description.
         #[arg(long)]

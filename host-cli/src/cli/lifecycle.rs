@@ -12,14 +12,14 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms enable-key --key-id alias/app")]
     EnableKey {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
     },
     /// Make a key refuse every cryptographic operation (DisabledException) until enabled.
     #[command(after_help = "Example:\n  pkms disable-key --key-id alias/app")]
     DisableKey {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
     },
     /// Delete a key and all its versions after a waiting period (7-30 days, default 30); it
@@ -27,7 +27,7 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms schedule-key-deletion --key-id KEY --pending-window-in-days 7")]
     ScheduleKeyDeletion {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// Days before the key is erased.
         #[arg(long)]
@@ -39,7 +39,7 @@ pub enum Commands {
     )]
     CancelKeyDeletion {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
     },
 }

@@ -16,7 +16,7 @@ pub enum Commands {
     )]
     GenerateMac {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// fileb://PATH or base64.
         #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
@@ -31,7 +31,7 @@ pub enum Commands {
         --mac-algorithm HMAC_SHA_256 --mac fileb://msg.mac")]
     VerifyMac {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// fileb://PATH or base64.
         #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]

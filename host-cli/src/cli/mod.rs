@@ -143,6 +143,12 @@ pub enum Command {
         after_help = "Example:\n  pkms audit export --out log.pkaudit --public-key-out device.pem"
     )]
     Audit(audit::Commands),
+    /// Serve KMS's own wire protocol (JSON 1.1 over HTTP, SigV4) in front of the token, for
+    /// boto3, the aws cli, the AWS SDKs and the AWS Encryption SDK (AWS_ENDPOINT_URL_KMS).
+    #[command(
+        after_help = "Examples:\n  pkms serve --listen 127.0.0.1:4599\n  export AWS_ENDPOINT_URL_KMS=http://127.0.0.1:4599\n  aws kms create-key"
+    )]
+    Serve(crate::serve::ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Example:\n  pkms completions bash > /etc/bash_completion.d/pkms")]
     Completions {
@@ -257,6 +263,11 @@ impl Context {
         })
     }
 
+    /// `--device` / PKMS_DEVICE, if given.
+    pub fn device_spec(&self) -> Option<&DeviceSpec> {
+        self.device.as_ref()
+    }
+
     /// The name the token's device key is pinned under ([`connect::pin_name`]).
     pub fn pin_name(&self) -> Option<String> {
         connect::pin_name(self.device.as_ref())
@@ -366,6 +377,10 @@ fn hint(code: ErrorCode, operation: &str, message: &str) -> Option<&'static str>
         }
         ErrorCode::InvalidSignature => "The signature does not match this message and key version.",
         ErrorCode::InvalidMac => "The MAC does not match this message and key version.",
+        ErrorCode::LimitExceeded if message.contains("tags") => {
+            "`pkms list-resource-tags` shows the key's tags; remove some with `pkms untag-resource` \
+             before adding others."
+        }
         ErrorCode::LimitExceeded => {
             "The token's store is full: retire old versions (`pkms retire-key-versions`) or delete \
              unused keys (`pkms schedule-key-deletion`)."
@@ -498,6 +513,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(c) => audit::run(c, &mut ctx),
         Command::Token(c) => token::run(c, &mut ctx),
         Command::Pinning(c) => pinning::run(c, &mut ctx),
+        Command::Serve(a) => crate::serve::run(a, &mut ctx),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut out = Vec::new();
@@ -550,6 +566,15 @@ mod tests {
             let after = sub.get_after_help().map(|s| s.to_string()).unwrap_or_default();
             assert!(after.contains("pkms "), "{} has no example", sub.get_name());
         }
+    }
+
+    #[test]
+    fn too_many_tags_advice_is_about_tags() {
+        let h = hint(ErrorCode::LimitExceeded, "TagResource", "a key holds at most 16 tags on this token")
+            .unwrap();
+        assert!(h.contains("untag-resource") && !h.contains("retire"), "{h}");
+        let full = hint(ErrorCode::LimitExceeded, "CreateKey", "the store is full").unwrap();
+        assert!(full.contains("retire-key-versions"));
     }
 
     #[test]

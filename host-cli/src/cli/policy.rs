@@ -50,7 +50,7 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms get-key-policy --key-id KEY --query Policy --output text")]
     GetKeyPolicy {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// Only `default` exists (as in KMS).
         #[arg(long, default_value = "default")]
@@ -61,7 +61,7 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms put-key-policy --key-id KEY --policy file://policy.json")]
     PutKeyPolicy {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// The policy JSON, or file://PATH.
         #[arg(long)]
@@ -76,7 +76,7 @@ pub enum Commands {
     )]
     CreateGrant {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// The principal the grant is for.
         #[arg(long)]
@@ -95,24 +95,30 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms list-grants --key-id KEY")]
     ListGrants {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
     },
-    /// Retire a grant (its grantee, its issuer or an administrator).
-    #[command(after_help = "Example:\n  pkms retire-grant --key-id KEY --grant-id GRANT")]
+    /// Retire a grant (its grantee, its issuer or an administrator), named by key and grant id or
+    /// by the GrantToken create-grant printed.
+    #[command(
+        after_help = "Examples:\n  pkms retire-grant --key-id KEY --grant-id GRANT\n  pkms retire-grant --grant-token TOKEN"
+    )]
     RetireGrant {
         /// Key id or alias.
-        #[arg(long)]
-        key_id: String,
+        #[arg(long, required_unless_present = "grant_token", requires = "grant_id")]
+        key_id: Option<String>,
         /// GrantId.
-        #[arg(long)]
-        grant_id: String,
+        #[arg(long, required_unless_present = "grant_token", requires = "key_id")]
+        grant_id: Option<String>,
+        /// The GrantToken create-grant printed (instead of --key-id and --grant-id).
+        #[arg(long, conflicts_with_all = ["key_id", "grant_id"])]
+        grant_token: Option<String>,
     },
     /// Revoke a grant (needs kms:RevokeGrant on the key).
     #[command(after_help = "Example:\n  pkms revoke-grant --key-id KEY --grant-id GRANT")]
     RevokeGrant {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// GrantId.
         #[arg(long)]
@@ -172,9 +178,10 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                     .ok_or_else(|| usage(format!("--operations: {op} is not a grant operation")))?;
             }
             let constraint = constraints.as_deref().map(parse_constraints).transpose()?;
-            let id =
-                ctx.client()?.create_grant(&key_id, &grantee_principal, bits, constraint.as_ref(), &name)?;
-            ctx.emit(&CreateGrantOutput::new(id))
+            let client = ctx.client()?;
+            let id = client.create_grant(&key_id, &grantee_principal, bits, constraint.as_ref(), &name)?;
+            let key = client.describe_key(&key_id).map(|m| m.key_id.to_string()).unwrap_or(key_id);
+            ctx.emit(&CreateGrantOutput::new(&key, id))
         }
         Commands::ListGrants { key_id } => {
             let client = ctx.client()?;
@@ -182,7 +189,17 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let grants = client.list_grants(&key_id)?;
             ctx.emit(&ListGrantsOutput::complete(&key, grants))
         }
-        Commands::RetireGrant { key_id, grant_id } => {
+        Commands::RetireGrant { key_id, grant_id, grant_token } => {
+            let (key_id, grant_id) = match (key_id, grant_id, grant_token) {
+                (Some(k), Some(g), None) => (k, g),
+                (None, None, Some(t)) => {
+                    pkms_lib::model::policy::parse_grant_token(&t).ok_or_else(|| super::CliError {
+                        kind: "InvalidGrantTokenException",
+                        message: "--grant-token: not a grant token create-grant printed".into(),
+                    })?
+                }
+                _ => return Err(usage("give --key-id and --grant-id, or --grant-token")),
+            };
             ctx.client()?.retire_grant(&key_id, &grant_id)?;
             Ok(())
         }

@@ -16,7 +16,7 @@ pub enum Commands {
     )]
     EnableKeyRotation {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// Days between rotations.
         #[arg(long)]
@@ -26,21 +26,21 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms disable-key-rotation --key-id alias/app")]
     DisableKeyRotation {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
     },
     /// Show whether automatic rotation is on, its period and the next rotation date.
     #[command(after_help = "Example:\n  pkms get-key-rotation-status --key-id alias/app")]
     GetKeyRotationStatus {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
     },
     /// Add a new key version now; older versions keep decrypting.
     #[command(after_help = "Example:\n  pkms rotate-key-on-demand --key-id alias/app")]
     RotateKeyOnDemand {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
     },
     /// List a key's versions (oldest first), all of them unless --limit asks for one page.
@@ -49,7 +49,7 @@ pub enum Commands {
     )]
     ListKeyRotations {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// One page of at most this many versions.
         #[arg(long)]
@@ -64,7 +64,7 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms retire-key-versions --key-id alias/app --below-version 3")]
     RetireKeyVersions {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// Versions below this one are erased (the newest can never be).
         #[arg(long)]

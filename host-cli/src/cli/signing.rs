@@ -18,7 +18,7 @@ pub enum Commands {
         openssl dgst -sha256 -verify pub.pem -signature sig.der artifact.tar")]
     Sign {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// fileb://PATH or base64.
         #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
@@ -36,7 +36,7 @@ pub enum Commands {
         --signature fileb://sig.der \\\n       --signing-algorithm ECDSA_SHA_256")]
     Verify {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// fileb://PATH or base64.
         #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
@@ -61,7 +61,7 @@ pub enum Commands {
     )]
     GetPublicKey {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// Key version (default: newest).
         #[arg(long)]

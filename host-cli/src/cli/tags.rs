@@ -15,7 +15,7 @@ pub enum Commands {
     )]
     TagResource {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// `TagKey=k,TagValue=v`, `k=v` or JSON; several may follow one --tags.
         #[arg(long, required = true, num_args = 1.., value_parser = parse_tags)]
@@ -25,7 +25,7 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms untag-resource --key-id KEY --tag-keys team env")]
     UntagResource {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
         /// The tag keys to remove.
         #[arg(long, required = true, num_args = 1..)]
@@ -35,7 +35,7 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms list-resource-tags --key-id KEY")]
     ListResourceTags {
         /// Key id or alias.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::key_ref)]
         key_id: String,
     },
 }

@@ -2,13 +2,101 @@
 //! [`crate::model`]. Blobs are standard base64 with padding; dates are ISO-8601 UTC strings
 //! (`2025-11-28T12:34:03+00:00`, aws-cli v2's default timestamp format); key ids, key material
 //! ids and KMS enumerations are their display forms (`SYMMETRIC_DEFAULT`, …).
+//!
+//! That is the CLI's form. The KMS endpoint writes the same types in KMS's wire form: it
+//! serialises inside [`with_style`] with [`Style::wire`], and then dates are epoch seconds
+//! (numbers) and the key ids KMS answers as key ARNs ([`key_arn`] fields, ListKeys entries) are
+//! ARNs of the style's region and account.
 
+use std::cell::RefCell;
 use std::fmt::Display;
 
 use base64::Engine as _;
 use pkms_protocol::{KeyId, Platform};
 use serde::ser::{SerializeMap, Serializer};
 use zeroize::Zeroizing;
+
+/// Where ARNs point: the region and account a KMS endpoint serves as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArnScope {
+    /// The region, e.g. `us-east-1`.
+    pub region: String,
+    /// The 12-digit account id.
+    pub account_id: String,
+}
+
+impl ArnScope {
+    /// `arn:aws:kms:REGION:ACCOUNT:` — what every key and alias ARN starts with.
+    pub fn prefix(&self) -> String {
+        format!("arn:aws:kms:{}:{}:", self.region, self.account_id)
+    }
+
+    /// `arn:aws:kms:REGION:ACCOUNT:key/ID`.
+    pub fn key_arn(&self, key_id: &KeyId) -> String {
+        format!("{}key/{key_id}", self.prefix())
+    }
+
+    /// `arn:aws:kms:REGION:ACCOUNT:alias/NAME` for an alias name `alias/NAME`.
+    pub fn alias_arn(&self, alias_name: &str) -> String {
+        format!("{}{alias_name}", self.prefix())
+    }
+}
+
+/// How the reply types serialise (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Style {
+    /// Dates as epoch seconds (KMS's wire) instead of ISO-8601 strings (the CLI).
+    pub epoch_dates: bool,
+    /// Key ids as key ARNs where KMS answers ARNs; `None`: bare key ids.
+    pub arns: Option<ArnScope>,
+}
+
+impl Style {
+    /// KMS's wire form, with ARNs in `scope`.
+    pub fn wire(scope: ArnScope) -> Style {
+        Style { epoch_dates: true, arns: Some(scope) }
+    }
+}
+
+thread_local! {
+    static STYLE: RefCell<Style> = RefCell::new(Style::default());
+}
+
+/// Runs `f` (which serialises reply types) with `style` on this thread, then restores the
+/// previous style (also when `f` panics is not needed: the style is per thread and `f` only
+/// serialises).
+pub fn with_style<R>(style: &Style, f: impl FnOnce() -> R) -> R {
+    let previous = STYLE.with(|s| s.replace(style.clone()));
+    let r = f();
+    STYLE.with(|s| *s.borrow_mut() = previous);
+    r
+}
+
+fn epoch_dates() -> bool {
+    STYLE.with(|s| s.borrow().epoch_dates)
+}
+
+fn arn_scope() -> Option<ArnScope> {
+    STYLE.with(|s| s.borrow().arns.clone())
+}
+
+/// A key id that KMS answers as a key ARN: the ARN under a [`Style`] with an [`ArnScope`],
+/// else the bare id.
+pub fn key_arn<S: Serializer>(key_id: &KeyId, s: S) -> Result<S::Ok, S::Error> {
+    match arn_scope() {
+        Some(scope) => s.serialize_str(&scope.key_arn(key_id)),
+        None => s.collect_str(key_id),
+    }
+}
+
+/// A grant's issuer: the principal's name, or under a [`Style`] with an [`ArnScope`] the
+/// account's root ARN, as KMS's IssuingAccount.
+pub fn issuing_account<S: Serializer>(issuer: &str, s: S) -> Result<S::Ok, S::Error> {
+    match arn_scope() {
+        Some(scope) => s.serialize_str(&format!("arn:aws:iam::{}:root", scope.account_id)),
+        None => s.serialize_str(issuer),
+    }
+}
 
 /// Formats Unix seconds as ISO-8601 UTC (`2026-11-28T12:34:03+00:00`), as aws-cli v2 prints
 /// timestamps by default.
@@ -47,8 +135,11 @@ pub fn opt_base64<T: AsRef<[u8]>, S: Serializer>(bytes: &Option<T>, s: S) -> Res
     }
 }
 
-/// A Unix time as an ISO-8601 UTC string.
+/// A Unix time as an ISO-8601 UTC string (epoch seconds under [`Style::wire`]).
 pub fn date<S: Serializer>(unix: &u64, s: S) -> Result<S::Ok, S::Error> {
+    if epoch_dates() {
+        return s.serialize_u64(*unix);
+    }
     s.serialize_str(&iso8601(*unix))
 }
 
@@ -79,17 +170,22 @@ pub fn display_list<T: Display, S: Serializer>(values: &[T], s: S) -> Result<S::
     s.collect_seq(values.iter().map(ToString::to_string))
 }
 
-/// A list of key ids as KMS's ListKeys writes it: `[{"KeyId": …}, …]`.
+/// A list of key ids as KMS's ListKeys writes it: `[{"KeyId": …}, …]`, with `KeyArn` beside
+/// each id under a [`Style`] with an [`ArnScope`].
 pub fn key_list<S: Serializer>(keys: &[KeyId], s: S) -> Result<S::Ok, S::Error> {
-    struct Entry<'a>(&'a KeyId);
+    struct Entry<'a>(&'a KeyId, Option<&'a ArnScope>);
     impl serde::Serialize for Entry<'_> {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut map = s.serialize_map(Some(1))?;
+            let mut map = s.serialize_map(None)?;
             map.serialize_entry("KeyId", &self.0.to_string())?;
+            if let Some(scope) = self.1 {
+                map.serialize_entry("KeyArn", &scope.key_arn(self.0))?;
+            }
             map.end()
         }
     }
-    s.collect_seq(keys.iter().map(Entry))
+    let scope = arn_scope();
+    s.collect_seq(keys.iter().map(|k| Entry(k, scope.as_ref())))
 }
 
 /// `EMULATED` or `HARDWARE`.
@@ -110,6 +206,33 @@ mod tests {
         assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00+00:00");
         assert_eq!(iso8601(1_764_333_243), "2025-11-28T12:34:03+00:00");
         assert_eq!(iso8601(4_102_444_799), "2099-12-31T23:59:59+00:00");
+    }
+
+    #[test]
+    fn the_wire_style_writes_epoch_dates_and_key_arns() {
+        #[derive(serde::Serialize)]
+        struct T {
+            #[serde(serialize_with = "date")]
+            d: u64,
+            #[serde(serialize_with = "key_arn")]
+            k: KeyId,
+            #[serde(serialize_with = "key_list")]
+            l: Vec<KeyId>,
+        }
+        let t = T { d: 1_764_333_243, k: KeyId([0x11; 16]), l: vec![KeyId([0x11; 16])] };
+        let id = KeyId([0x11; 16]).to_string();
+        let cli = serde_json::to_value(&t).unwrap();
+        assert_eq!(cli["d"], "2025-11-28T12:34:03+00:00");
+        assert_eq!(cli["k"], id.as_str());
+        assert!(cli["l"][0].get("KeyArn").is_none());
+        let scope = ArnScope { region: "eu-west-1".into(), account_id: "111122223333".into() };
+        let wire = with_style(&Style::wire(scope), || serde_json::to_value(&t).unwrap());
+        assert_eq!(wire["d"], 1_764_333_243u64);
+        let arn = format!("arn:aws:kms:eu-west-1:111122223333:key/{id}");
+        assert_eq!(wire["k"], arn.as_str());
+        assert_eq!(wire["l"][0]["KeyArn"], arn.as_str());
+        // The style ends with with_style.
+        assert_eq!(serde_json::to_value(&t).unwrap(), cli);
     }
 
     #[test]

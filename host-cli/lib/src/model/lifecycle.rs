@@ -4,14 +4,14 @@
 use pkms_protocol::{KeyId, KeyState, UnixTime};
 use serde::Serialize;
 
-use super::encoding::{date, display};
+use super::encoding::{date, display, key_arn};
 
 /// ScheduleKeyDeletion's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeletionScheduled {
     /// KeyId.
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "key_arn")]
     pub key_id: KeyId,
     /// DeletionDate.
     #[serde(serialize_with = "date")]
@@ -28,7 +28,7 @@ pub struct DeletionScheduled {
 #[serde(rename_all = "PascalCase")]
 pub struct DeletionCancelled {
     /// KeyId: the key, back in state Disabled.
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "key_arn")]
     pub key_id: KeyId,
 }
 

@@ -3,7 +3,7 @@
 use pkms_protocol::{KeyId, KeyVersion, MacAlgorithm};
 use serde::Serialize;
 
-use super::encoding::{base64, display};
+use super::encoding::{base64, display, key_arn};
 
 /// GenerateMac's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,7 +16,7 @@ pub struct MacOutput {
     #[serde(serialize_with = "display")]
     pub mac_algorithm: MacAlgorithm,
     /// KeyId.
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "key_arn")]
     pub key_id: KeyId,
     /// The version used.
     pub key_version: KeyVersion,
@@ -27,7 +27,7 @@ pub struct MacOutput {
 #[serde(rename_all = "PascalCase")]
 pub struct VerifyMacOutput {
     /// KeyId.
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "key_arn")]
     pub key_id: KeyId,
     /// MacValid.
     pub mac_valid: bool,

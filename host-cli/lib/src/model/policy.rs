@@ -76,7 +76,8 @@ impl<K: AsRef<str>, V: AsRef<str>> Serialize for PairMap<'_, K, V> {
 pub struct Grant {
     /// GrantId.
     pub grant_id: String,
-    /// Name.
+    /// Name (left out when the grant has none, as KMS does).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// CreationDate.
     #[serde(rename = "CreationDate", serialize_with = "date")]
@@ -84,8 +85,9 @@ pub struct Grant {
     /// GranteePrincipal.
     #[serde(rename = "GranteePrincipal")]
     pub grantee: String,
-    /// IssuingAccount (the principal that created it).
-    #[serde(rename = "IssuingAccount")]
+    /// IssuingAccount: the principal that created it; in KMS's wire style (the KMS endpoint)
+    /// the account's ARN (`arn:aws:iam::ACCOUNT:root`), as KMS writes it.
+    #[serde(rename = "IssuingAccount", serialize_with = "super::encoding::issuing_account")]
     pub issuer: String,
     /// Operation bits; written as KMS GrantOperation names (`Encrypt`, …).
     #[serde(serialize_with = "grant_operations")]
@@ -125,21 +127,40 @@ impl ListGrantsOutput {
     }
 }
 
-/// CreateGrant's answer: the grant id, which is also its token.
+/// CreateGrant's answer: the grant id and a grant token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateGrantOutput {
     /// GrantId.
     pub grant_id: String,
-    /// GrantToken (the grant id: grants take effect at once).
+    /// GrantToken: names the key and the grant ([`grant_token`]).
     pub grant_token: String,
 }
 
 impl CreateGrantOutput {
-    /// The answer for the grant `grant_id`.
-    pub fn new(grant_id: String) -> Self {
-        CreateGrantOutput { grant_token: grant_id.clone(), grant_id }
+    /// The answer for the grant `grant_id` of the key `key_id` (a key id).
+    pub fn new(key_id: &str, grant_id: String) -> Self {
+        CreateGrantOutput { grant_token: grant_token(key_id, &grant_id), grant_id }
     }
+}
+
+const GRANT_TOKEN_PREFIX: &str = "pkms-grant:";
+
+/// A grant token: base64url of `pkms-grant:KEY_ID:GRANT_ID`. Grants take effect at once on the
+/// token, so a token carries no secret; it names the grant so RetireGrant can take it alone.
+pub fn grant_token(key_id: &str, grant_id: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{GRANT_TOKEN_PREFIX}{key_id}:{grant_id}"))
+}
+
+/// The key id and grant id a [`grant_token`] names; `None` for anything else.
+pub fn parse_grant_token(token: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (key, grant) = text.strip_prefix(GRANT_TOKEN_PREFIX)?.split_once(':')?;
+    (!key.is_empty() && !grant.is_empty()).then(|| (key.to_owned(), grant.to_owned()))
 }
 
 /// GetKeyPolicy's answer as KMS writes it: the policy as JSON text.

@@ -3,14 +3,14 @@
 use pkms_protocol::{KeyId, KeySpec, KeyUsage, KeyVersion, SigningAlgorithm};
 use serde::Serialize;
 
-use super::encoding::{base64, display, display_list};
+use super::encoding::{base64, display, display_list, key_arn};
 
 /// Sign's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SignOutput {
     /// KeyId.
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "key_arn")]
     pub key_id: KeyId,
     /// DER signature (low-S).
     #[serde(serialize_with = "base64")]
@@ -27,7 +27,7 @@ pub struct SignOutput {
 #[serde(rename_all = "PascalCase")]
 pub struct VerifyOutput {
     /// KeyId.
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "key_arn")]
     pub key_id: KeyId,
     /// SignatureValid.
     pub signature_valid: bool,
@@ -43,7 +43,7 @@ pub struct VerifyOutput {
 #[serde(rename_all = "PascalCase")]
 pub struct PublicKeyOutput {
     /// KeyId.
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "key_arn")]
     pub key_id: KeyId,
     /// DER SubjectPublicKeyInfo.
     #[serde(serialize_with = "base64")]

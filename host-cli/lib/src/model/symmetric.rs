@@ -6,7 +6,7 @@ use pkms_protocol::{DataKeySpec, EncryptionAlgorithm, KeyId, KeyMaterialId, KeyV
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::encoding::{base64, display, opt_base64};
+use super::encoding::{base64, display, key_arn, opt_base64};
 
 /// Encrypt's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,7 +16,7 @@ pub struct EncryptOutput {
     #[serde(serialize_with = "base64")]
     pub ciphertext_blob: Vec<u8>,
     /// KeyId.
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "key_arn")]
     pub key_id: KeyId,
     /// EncryptionAlgorithm (the token's only one, SYMMETRIC_DEFAULT).
     #[serde(serialize_with = "display")]
@@ -33,7 +33,7 @@ pub struct EncryptOutput {
 #[serde(rename_all = "PascalCase")]
 pub struct DecryptOutput {
     /// KeyId.
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "key_arn")]
     pub key_id: KeyId,
     /// Plaintext.
     #[serde(serialize_with = "base64")]
@@ -56,10 +56,10 @@ pub struct ReEncryptOutput {
     #[serde(serialize_with = "base64")]
     pub ciphertext_blob: Vec<u8>,
     /// SourceKeyId.
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "key_arn")]
     pub source_key_id: KeyId,
     /// KeyId (destination).
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "key_arn")]
     pub key_id: KeyId,
     /// SourceEncryptionAlgorithm (SYMMETRIC_DEFAULT).
     #[serde(serialize_with = "display")]
@@ -96,7 +96,7 @@ pub struct DataKey {
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_base64")]
     pub plaintext: Option<Zeroizing<Vec<u8>>>,
     /// KeyId.
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "key_arn")]
     pub key_id: KeyId,
     /// KeyMaterialId.
     #[serde(serialize_with = "display")]

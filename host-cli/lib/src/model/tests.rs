@@ -177,7 +177,13 @@ fn grants_name_their_key_operations_and_constraints() {
             + r#""Operations":["Encrypt","Decrypt"],"Constraints":{"EncryptionContextSubset":{"app":"x"}}}],"#
             + r#""Truncated":false}"#
     );
-    assert_eq!(json(&CreateGrantOutput::new("g".into())), r#"{"GrantId":"g","GrantToken":"g"}"#);
+    let out = CreateGrantOutput::new(KEY_TEXT, "g".into());
+    assert_ne!(out.grant_token, "g", "a grant token is not the grant id");
+    assert_eq!(
+        super::policy::parse_grant_token(&out.grant_token),
+        Some((KEY_TEXT.to_owned(), "g".to_owned()))
+    );
+    assert_eq!(super::policy::parse_grant_token("g"), None);
 }
 
 #[test]
