@@ -37,6 +37,8 @@ if [ "$rc" -ne 0 ] || grep -qE '^test result: FAILED' "$logs/test.log"; then
 fi
 step "the KMS endpoint against boto3, the aws cli, the AWS Encryption SDK and curl (QEMU token)"
 scripts/test-kms-clients.sh
+step "fuzz targets build and run (8 s each; scripts/fuzz.sh SECONDS for longer runs)"
+scripts/fuzz.sh 8
 
 step "power-cut proofs: cut points exercised (they ran above; shown here with their counts)"
 cargo test --release -q -p pkms-firmware -- --nocapture cut 2>&1 | grep -E 'cut points|power-cut points' | sed 's/^\.*//' || true

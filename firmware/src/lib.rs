@@ -37,6 +37,7 @@ pub mod ops;
 pub mod platform;
 pub mod policy;
 pub mod records;
+pub mod selftest;
 pub mod serve;
 pub mod session;
 pub mod state;

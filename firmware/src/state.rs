@@ -8,7 +8,9 @@
 //! each key's due time is refreshed whenever it is saved.
 
 use pkms_protocol::limits::SECONDS_PER_DAY;
-use pkms_protocol::{ErrorCode, KeyId, KeyMaterialId, KeySpec, KeyVersion, RotationType, UnixTime};
+use pkms_protocol::{
+    ErrorCode, KeyId, KeyMaterialId, KeySpec, KeyVersion, RotationType, SelfTests, UnixTime,
+};
 use rand_core::RngCore;
 
 use crate::board::{Board, UserPresence};
@@ -26,6 +28,25 @@ pub const PRESENCE_TIMEOUT_MS: u32 = 30_000;
 /// The high-water mark is written to flash when it has advanced this far since the last write
 /// (or sooner, whenever a date derived from it is stored).
 pub const CLOCK_PERSIST_INTERVAL: UnixTime = 3600;
+
+/// The most AES-GCM encryptions one key version makes: with random 96-bit nonces, NIST SP
+/// 800-38D allows 2^32 per key.
+pub const ENCRYPTION_LIMIT: u64 = 1 << 32;
+/// Encryptions reserved on flash at a time ([`UsageRecord`]): one write per batch, and at most
+/// one batch lost (counted but unused) per restart.
+pub const USAGE_BATCH: u64 = 4096;
+/// Keys whose encryption counts are held in RAM at once (the one used longest ago is dropped,
+/// losing the rest of its batch).
+const USAGE_SLOTS: usize = 8;
+
+/// A key's newest version's encryptions this boot: `used` of `reserved`.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    key: KeyId,
+    version: KeyVersion,
+    used: u64,
+    reserved: u64,
+}
 
 /// The most scheduled rotations and deletions one request performs (the rest wait for the next).
 pub const MAX_DUE_PER_REQUEST: usize = 8;
@@ -86,7 +107,11 @@ pub struct Core<P: Platform> {
     device_public: Option<[u8; 65]>,
     /// Why key operations cannot work, when they cannot.
     broken: Option<Error>,
+    /// This boot's power-on self-tests.
+    self_tests: SelfTests,
     clock: Clock,
+    /// Encryption counts of recently used keys, most recent last.
+    usage: heapless::Vec<Usage, USAGE_SLOTS>,
     /// Every record body passes through here on its way to and from the store.
     record_buf: [u8; MAX_PAYLOAD],
 }
@@ -102,8 +127,16 @@ fn due_value(t: Option<UnixTime>) -> u32 {
 
 impl<P: Platform> Core<P> {
     /// Mounts the store (formatting an erased flash). Never panics: an unusable store leaves the
-    /// device keys absent and [`Core::device`] saying why.
-    pub fn mount(flash: P::Flash, rng: P::Rng, board: P::Board, slot: &mut KeyRecord) -> Self {
+    /// device keys absent and [`Core::device`] saying why. `self_tests` is the outcome of this
+    /// boot's power-on self-tests ([`crate::selftest`]): after a failure the store is mounted
+    /// (GetInfo reports on it) but no device key is read or made and nothing is cleaned up.
+    pub fn mount(
+        flash: P::Flash,
+        rng: P::Rng,
+        board: P::Board,
+        slot: &mut KeyRecord,
+        self_tests: SelfTests,
+    ) -> Self {
         let store = Store::mount(flash);
         let mut core = Core {
             store,
@@ -112,9 +145,24 @@ impl<P: Platform> Core<P> {
             device: None,
             device_public: None,
             broken: None,
+            self_tests,
             clock: Clock::default(),
+            usage: heapless::Vec::new(),
             record_buf: [0; MAX_PAYLOAD],
         };
+        match self_tests {
+            SelfTests::Passed => {}
+            SelfTests::Failed(test) => {
+                core.broken = Some(Error::format(
+                    ErrorCode::SelfTestFailed,
+                    format_args!(
+                        "the power-on self-test {} failed: this token answers only Hello, GetInfo and GetSelfTests",
+                        test.name()
+                    ),
+                ));
+                return core;
+            }
+        }
         match core.store.health() {
             Health::Ok => {}
             Health::Corrupted => {
@@ -219,6 +267,65 @@ impl<P: Platform> Core<P> {
                 _ => i += 1,
             }
         }
+        // Encryption counts whose key is gone (a cut during a key deletion).
+        let mut i = 0;
+        while let Some(id) = self.entries(Kind::Usage).get(i).map(|e| e.id) {
+            if self.contains(Kind::Key, &id) || self.remove(Kind::Usage, &id).is_err() {
+                i += 1;
+            }
+        }
+    }
+
+    /// Counts one AES-GCM encryption under `key`'s newest version, reserving a new batch on
+    /// flash when this boot's runs out. Refuses (LimitExceeded) once the version has made
+    /// [`ENCRYPTION_LIMIT`]; a key with automatic rotation on is rotated first instead, and the
+    /// encryption counted under its new version.
+    pub fn count_encryption(&mut self, key: &mut LoadedKey<'_>) -> OpResult<()> {
+        match self.try_count(key) {
+            Err(e) if e.code == ErrorCode::LimitExceeded && key.record().rotation_period.is_some() => {
+                self.rotate(key, RotationType::Automatic)?;
+                self.try_count(key)
+            }
+            other => other,
+        }
+    }
+
+    fn try_count(&mut self, key: &LoadedKey<'_>) -> OpResult<()> {
+        let (id, version) = (key.id(), key.newest_version());
+        let at = match self.usage.iter().position(|u| u.key == id && u.version == version) {
+            Some(at) => at,
+            None => {
+                // From flash: a batch reserved in an earlier boot counts as used.
+                let reserved = match self.read::<UsageRecord>(&id.0)? {
+                    Some(r) if r.version == version => r.reserved.min(ENCRYPTION_LIMIT),
+                    Some(_) | None => 0,
+                };
+                self.usage.retain(|u| u.key != id);
+                if self.usage.is_full() {
+                    self.usage.remove(0);
+                }
+                let _ = self.usage.push(Usage { key: id, version, used: reserved, reserved });
+                self.usage.len() - 1
+            }
+        };
+        let mut u = self.usage[at];
+        if u.used >= u.reserved {
+            if u.reserved >= ENCRYPTION_LIMIT {
+                return Err(err!(
+                    LimitExceeded,
+                    "version {} of this key has made 2^32 encryptions, the most AES-GCM with random nonces allows: rotate the key (RotateKeyOnDemand) to encrypt again; decryption still works",
+                    version
+                ));
+            }
+            let reserved = (u.reserved + USAGE_BATCH).min(ENCRYPTION_LIMIT);
+            self.write(&id.0, &UsageRecord { format: FORMAT, version, reserved })?;
+            u.reserved = reserved;
+        }
+        u.used += 1;
+        // Most recently used last.
+        self.usage.remove(at);
+        let _ = self.usage.push(u);
+        Ok(())
     }
 
     // -----------------------------------------------------------------------------------------
@@ -236,6 +343,11 @@ impl<P: Platform> Core<P> {
     /// Why key operations are refused, if they are.
     pub fn broken(&self) -> Option<&Error> {
         self.broken.as_ref()
+    }
+
+    /// This boot's power-on self-tests.
+    pub fn self_tests(&self) -> SelfTests {
+        self.self_tests
     }
 
     /// Whether the store is usable (the device keys are loaded).
@@ -600,6 +712,8 @@ impl<P: Platform> Core<P> {
     /// aliases. Removing the key record is the commit point.
     pub fn delete_key(&mut self, id: &KeyId) -> OpResult<()> {
         self.remove(Kind::Key, &id.0)?;
+        self.usage.retain(|u| u.key != *id);
+        self.remove(Kind::Usage, &id.0)?;
         let mut i = 0;
         while let Some(e) = self.entries(Kind::Alias).get(i) {
             let aid = e.id;
@@ -692,6 +806,7 @@ fn too_large(kind: Kind) -> &'static str {
         Kind::Device
         | Kind::Clock
         | Kind::Alias
+        | Kind::Usage
         | Kind::Auth
         | Kind::Principal
         | Kind::Audit
@@ -706,6 +821,7 @@ fn unreadable(kind: Kind) -> Error {
         Kind::Clock => Error::new(ErrorCode::StorageCorrupted, "the clock record cannot be read"),
         Kind::Key => Error::new(ErrorCode::StorageCorrupted, "a key record cannot be read"),
         Kind::Alias => Error::new(ErrorCode::StorageCorrupted, "an alias record cannot be read"),
+        Kind::Usage => Error::new(ErrorCode::StorageCorrupted, "a key's encryption count cannot be read"),
         Kind::Auth => Error::new(ErrorCode::StorageCorrupted, "the authentication record cannot be read"),
         Kind::Principal => Error::new(ErrorCode::StorageCorrupted, "a principal record cannot be read"),
         Kind::Access => Error::new(ErrorCode::StorageCorrupted, "a key's access record cannot be read"),

@@ -18,7 +18,7 @@ use pkms_protocol::access::{AuditEvent, Role};
 use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_FRAME};
 use pkms_protocol::messages::{RequestFrame, ResponseFrame, WireError};
 use pkms_protocol::session::TAG_LEN;
-use pkms_protocol::{framing, reply, ErrorCode, Request, Response};
+use pkms_protocol::{framing, reply, ErrorCode, Request, Response, SelfTest, SelfTests};
 
 use crate::audit::{Log, Recording};
 use crate::auth::Auth;
@@ -29,6 +29,7 @@ use crate::error::{Error, OpResult};
 use crate::gate;
 use crate::ops::Buffers;
 use crate::platform::Platform;
+use crate::selftest::{self, Kats};
 use crate::serve::error_frame;
 use crate::session::Sessions;
 use crate::state::{Core, DueEvent, TimeAuthority, MAX_DUE_PER_REQUEST, MAX_UNIX_TIME};
@@ -55,21 +56,54 @@ enum Route {
 }
 
 impl<P: Platform> Token<P> {
-    /// Mounts the store on `flash` (formatting an erased flash) and returns a ready token.
-    /// Never panics: on a damaged or foreign flash the token still answers Hello and GetInfo,
-    /// and key operations answer StorageCorrupted (or Internal for an unsupported geometry).
+    /// Runs the power-on self-tests ([`crate::selftest`]), mounts the store on `flash`
+    /// (formatting an erased flash) and returns a ready token. Never panics: on a damaged or
+    /// foreign flash the token still answers Hello and GetInfo, and key operations answer
+    /// StorageCorrupted (or Internal for an unsupported geometry). If a self-test fails, the
+    /// token is in its error state: Hello, GetInfo and GetSelfTests (which names the test)
+    /// answer, every other request gets SelfTestFailed, and nothing is written to the flash.
     pub fn new(flash: P::Flash, rng: P::Rng, board: P::Board) -> Self {
+        Self::with_self_test_answers(flash, rng, board, &selftest::KATS)
+    }
+
+    /// As [`Token::new`], with the self-tests expecting `answers` (a corrupted one proves the
+    /// error state).
+    pub fn with_self_test_answers(flash: P::Flash, mut rng: P::Rng, board: P::Board, answers: &Kats) -> Self {
+        // A board without entropy: its generator is never drawn from (not even here).
+        let rng_ready = board.entropy_missing().is_none();
+        let self_tests = match selftest::run(answers, rng_ready.then_some(&mut rng)) {
+            Ok(()) => SelfTests::Passed,
+            Err(test) => SelfTests::Failed(test),
+        };
+        Self::mount(flash, rng, board, self_tests)
+    }
+
+    /// A token whose board found one of its own tests failed before the core's ran (the nRF52840's
+    /// TRNG health tests: `failed` is [`SelfTest::Drbg`]): it starts in the error state, naming
+    /// `failed`, and never draws from `rng`.
+    pub fn in_error_state(flash: P::Flash, rng: P::Rng, board: P::Board, failed: SelfTest) -> Self {
+        Self::mount(flash, rng, board, SelfTests::Failed(failed))
+    }
+
+    fn mount(flash: P::Flash, rng: P::Rng, board: P::Board, self_tests: SelfTests) -> Self {
         let mut bufs = Buffers::new();
-        let mut core = Core::mount(flash, rng, board, &mut bufs.key);
+        let mut core = Core::mount(flash, rng, board, &mut bufs.key, self_tests);
         let auth = Auth::mount(&mut core);
         // After every principal has an id (Auth::mount): access records naming principals by name.
         if core.is_usable() {
             let _ = crate::policy::migrate(&mut core, &mut bufs);
         }
         let log = Log::mount(&mut core);
-        crate::policy::drop_orphans(&mut core);
+        if self_tests == SelfTests::Passed {
+            crate::policy::drop_orphans(&mut core);
+        }
         bufs.wipe();
         Token { core, bufs, auth, log, sessions: Sessions::new(), sealed: [0; MAX_ENCODED_FRAME] }
+    }
+
+    /// This boot's power-on self-tests.
+    pub fn self_tests(&self) -> SelfTests {
+        self.core.self_tests()
     }
 
     /// Handles one COBS-decoded request payload (decrypted in place when it is a session frame);
@@ -86,6 +120,9 @@ impl<P: Platform> Token<P> {
     }
 
     fn handle(&mut self, payload: &mut [u8], out: &mut [u8]) -> usize {
+        if let SelfTests::Failed(test) = self.core.self_tests() {
+            return self.handle_in_error_state(test, payload, out);
+        }
         let route = match framing::decode_request(payload) {
             Err(_) => return error_frame(ErrorCode::MalformedFrame, "request could not be decoded", out),
             Ok(frame) => match &frame.request {
@@ -122,6 +159,30 @@ impl<P: Platform> Token<P> {
                 self.handle_sealed(id, session, counter, sealed, out)
             }
         }
+    }
+
+    /// The error state a failed self-test leaves: Hello, GetInfo and GetSelfTests answer (in the clear, with
+    /// no clock, gate or audit log: nothing touches the flash); everything else is refused.
+    fn handle_in_error_state(&mut self, failed: SelfTest, payload: &[u8], out: &mut [u8]) -> usize {
+        let Ok(frame) = framing::decode_request(payload) else {
+            return error_frame(ErrorCode::MalformedFrame, "request could not be decoded", out);
+        };
+        let answer = if let Request::Hello(r) = &frame.request {
+            crate::ops::info::hello(r)
+        } else if let Request::GetInfo(_) = &frame.request {
+            crate::ops::info::get_info(&self.core, self.auth.is_initialized())
+        } else if let Request::GetSelfTests(_) = &frame.request {
+            crate::ops::info::get_self_tests(&self.core)
+        } else {
+            Err(Error::format(
+                ErrorCode::SelfTestFailed,
+                format_args!(
+                    "the power-on self-test {} failed: this token answers only Hello, GetInfo and GetSelfTests",
+                    failed.name()
+                ),
+            ))
+        };
+        with_frame(frame.id, answer, |f| encode_frame(f, out, &mut self.sealed))
     }
 
     /// A session frame: open it, run the request inside with the session's login, seal the
@@ -234,6 +295,11 @@ impl<P: Platform> Token<P> {
     /// The flash, e.g. for tests that inspect it.
     pub fn flash(&self) -> &P::Flash {
         self.core.flash()
+    }
+
+    /// The flash, e.g. for tests and fuzzing that cut its power.
+    pub fn flash_mut(&mut self) -> &mut P::Flash {
+        self.core.flash_mut()
     }
 
     /// Stops the token and gives the flash back (e.g. to persist it or remount it).

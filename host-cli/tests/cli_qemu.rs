@@ -156,3 +156,50 @@ fn eight_parallel_processes_on_one_home_all_get_correct_answers() {
         std::process::Command::new("pgrep").arg("-fc").arg(env.home().join("token.flash")).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1", "exactly one QEMU over the home's flash");
 }
+
+/// A test build of the QEMU token whose AES-256-GCM self-test expects a corrupted answer (the
+/// `corrupt-kat` feature of qemu/): the token boots into its error state. `pkms info` still
+/// answers, in the clear, and names the failed test; every other command is refused with
+/// SelfTestFailedException.
+#[test]
+fn a_token_whose_self_test_fails_says_which_in_pkms_info_and_serves_nothing_else() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target_dir = root.join("target/qemu-corrupt-kat");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    // qemu/.cargo/config.toml (target, linker scripts) is found from the working directory.
+    build
+        .current_dir(root.join("qemu"))
+        .args(["build", "--release", "--quiet", "--features", "corrupt-kat", "--target-dir"])
+        .arg(&target_dir);
+    for var in
+        ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "CARGO_MAKEFLAGS"]
+    {
+        build.env_remove(var);
+    }
+    let built = build.output().expect("run cargo for the test firmware");
+    assert!(
+        built.status.success(),
+        "building qemu/ with corrupt-kat: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let firmware = target_dir.join("thumbv7em-none-eabihf/release/pkms-qemu");
+
+    let env = Env::qemu();
+    let run =
+        |args: &[&str]| env.command(args).env("PKMS_QEMU_FIRMWARE", &firmware).output().expect("run pkms");
+    let out = run(&["info", "--output", "json"]);
+    assert!(out.status.success(), "pkms info: {}", String::from_utf8_lossy(&out.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(field(&info, "SelfTests"), "AES-256-GCM");
+    assert_eq!(field(&info, "Platform"), "EMULATED");
+    for args in [&["create-key"][..], &["list-keys"], &["generate-random", "--number-of-bytes", "8"]] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "pkms {args:?} succeeded on a token whose self-test failed");
+        assert!(
+            stderr.contains("SelfTestFailedException") && stderr.contains("AES-256-GCM"),
+            "pkms {args:?}: {stderr}"
+        );
+    }
+}

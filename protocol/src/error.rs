@@ -71,6 +71,9 @@ pub enum ErrorCode {
     /// The session a frame names is not open (closed, expired, or ended because a frame of it
     /// was refused): open a new one.
     SessionEnded,
+    /// A power-on self-test failed: the token answers only Hello, GetInfo and GetSelfTests
+    /// (which names the test) until it is restarted.
+    SelfTestFailed,
 }
 
 impl ErrorCode {
@@ -106,6 +109,7 @@ impl ErrorCode {
         ErrorCode::AuditLogFull,
         ErrorCode::Conflict,
         ErrorCode::SessionEnded,
+        ErrorCode::SelfTestFailed,
     ];
 
     /// The KMS-style exception name (what `--output json` prints as `__type`).
@@ -141,6 +145,7 @@ impl ErrorCode {
             ErrorCode::AuditLogFull => "AuditLogFullException",
             ErrorCode::Conflict => "ConflictException",
             ErrorCode::SessionEnded => "SessionEndedException",
+            ErrorCode::SelfTestFailed => "SelfTestFailedException",
         }
     }
 }

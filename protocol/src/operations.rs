@@ -728,6 +728,13 @@ requests! {
     actions {  },
     gate |r| Gate::Open,
     full_log: served;
+
+    /// The outcome of this boot's power-on self-tests. Answered in the clear, and in the error
+    /// state a failed self-test leaves, where only Hello, GetInfo and this answer.
+    GetSelfTests = 54 {} -> SelfTestReport,
+    actions {  },
+    gate |r| Gate::Plain,
+    full_log: served;
 }
 
 replies! {
@@ -1076,6 +1083,13 @@ replies! {
         counter: u64,
         /// Ciphertext followed by the 16-byte tag.
         sealed: &'a [u8],
+    },
+    audit |r| (None, 0);
+
+    /// GetSelfTests.
+    SelfTestReport = 32 {
+        /// Passed, or the test that failed.
+        outcome: SelfTests,
     },
     audit |r| (None, 0);
 }

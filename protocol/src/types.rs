@@ -401,3 +401,48 @@ pub struct TokenInfo<'a> {
     /// holding it can use every key.
     pub initialized: bool,
 }
+
+/// The outcome of this boot's power-on self-tests (GetSelfTests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SelfTests {
+    /// Every test passed: the token serves.
+    Passed,
+    /// This test failed (the others after it did not run): the token is in its error state,
+    /// where only Hello, GetInfo and GetSelfTests answer.
+    Failed(SelfTest),
+}
+
+/// One power-on self-test: a known-answer test of an algorithm the token relies on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SelfTest {
+    /// SHA-256 of a known message.
+    Sha256,
+    /// HMAC-SHA-256 of a known message under a known key; a wrong tag refused.
+    HmacSha256,
+    /// AES-256-GCM encryption of a known message (ciphertext and tag), its decryption, a
+    /// tampered tag refused.
+    Aes256Gcm,
+    /// ECDSA P-256: the public key of a known scalar, a deterministic signature, and its
+    /// verification with that public key (pairwise consistency).
+    EcdsaP256,
+    /// The DRBG: ChaCha20's known output from a known seed, and the token's own generator
+    /// giving two different, non-zero outputs.
+    Drbg,
+}
+
+impl SelfTest {
+    /// Every test, in the order they run.
+    pub const ALL: [SelfTest; 5] =
+        [SelfTest::Sha256, SelfTest::HmacSha256, SelfTest::Aes256Gcm, SelfTest::EcdsaP256, SelfTest::Drbg];
+
+    /// The name `pkms info` shows for a failed test.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SelfTest::Sha256 => "SHA-256",
+            SelfTest::HmacSha256 => "HMAC-SHA-256",
+            SelfTest::Aes256Gcm => "AES-256-GCM",
+            SelfTest::EcdsaP256 => "ECDSA-P256",
+            SelfTest::Drbg => "DRBG",
+        }
+    }
+}

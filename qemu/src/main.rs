@@ -77,7 +77,17 @@ fn main() -> ! {
     let Some(flash) = PsramNor::take() else {
         host::exit(exit_code::BOOT);
     };
-    let token = TOKEN.init_with(|| Token::new(flash, rng, QemuBoard::new(entropy_missing)));
+    #[cfg(not(feature = "corrupt-kat"))]
+    let answers = pkms_firmware::selftest::KATS;
+    #[cfg(feature = "corrupt-kat")]
+    let answers = pkms_firmware::selftest::KATS.corrupted(pkms_protocol::SelfTest::Aes256Gcm);
+    let token = TOKEN.init_with(|| Token::with_self_test_answers(flash, rng, QemuBoard::new(entropy_missing), &answers));
+    if let pkms_protocol::SelfTests::Failed(test) = token.self_tests() {
+        defmt::error!(
+            "power-on self-test {=str} failed: answering only Hello, GetInfo and GetSelfTests",
+            test.name()
+        );
+    }
     let server = SERVER.take();
 
     uart::init();

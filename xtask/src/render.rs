@@ -111,6 +111,13 @@ fn token_rows(rows: &mut Vec<Row>, t: &Result<TokenFigures, String>, portable_pa
         &format!("p256.sign_selfchecked.{ASM}"),
         None,
     );
+    instr(
+        format!(
+            "Power-on self-tests at every boot (SHA-256, HMAC, AES-256-GCM, ECDSA pairwise, DRBG), {ASM}"
+        ),
+        "token.self_tests",
+        Some(2_000_000),
+    );
     let _ = PORTABLE;
 
     let mut per_byte = |what: String, name: &str, goal: Option<f64>| {

@@ -319,6 +319,13 @@ pub fn run() -> bool {
         not_available("token.boot_to_ready.empty", "n/a (the flash could not be erased)");
         return false;
     }
+    // The power-on self-tests alone (Token::new runs them first; boot_to_ready includes them).
+    let (instructions, outcome) = measure(|| {
+        pkms_firmware::selftest::run(&pkms_firmware::selftest::KATS, Some(&mut ChaCha20Rng::from_seed(SEED)))
+    });
+    if check("token.self_tests", outcome.is_ok(), "every power-on self-test passed") {
+        bench("token.self_tests", instructions, 0);
+    }
     let mut client = boot("token.boot_to_ready.empty", flash);
 
     let (t, hello) = client.call(Request::Hello(pkms_protocol::request::Hello {

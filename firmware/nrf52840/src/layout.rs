@@ -11,5 +11,5 @@ pub const KEY_PROTECTION: &str = if cfg!(feature = "approtect") {
 };
 
 /// Where the randomness comes from.
-pub const ENTROPY_SOURCE: &str =
-    "nRF52840 TRNG (bias-corrected) seeding a ChaCha20 DRBG, reseeded every 16 KiB";
+pub const ENTROPY_SOURCE: &str = "nRF52840 TRNG (bias-corrected, SP 800-90B repetition count and \
+     adaptive proportion tests) seeding a ChaCha20 DRBG through SHA-256, reseeded every 16 KiB";

@@ -9,7 +9,8 @@
 //!   work, flash erases, waiting up to a timeout for the button. It sleeps with `wfe` while idle.
 //!
 //! The key store is the flash window `KEYSTORE` of `memory-<board>.x`; randomness is a ChaCha20
-//! DRBG over the TRNG; the clock is embassy-time on RTC1. See docs/hardware.md.
+//! DRBG over the TRNG, whose output passes the SP 800-90B health tests first; the clock is
+//! embassy-time on RTC1. See docs/hardware.md.
 #![no_std]
 #![no_main]
 
@@ -29,6 +30,7 @@ use embassy_nrf::nvmc::Nvmc;
 use embassy_nrf::rng::Rng;
 use embassy_nrf::{interrupt as irq_attr, mode::Blocking};
 use pkms_firmware::{FrameServer, Platform, Token};
+use pkms_protocol::SelfTest;
 use pkms_nrf52840_support::drbg::Drbg;
 use pkms_nrf52840_support::link::{serve_forever, Link, TokenSide};
 use pkms_nrf52840_support::nvmc_flash::NvmcRegion;
@@ -102,10 +104,16 @@ fn main() -> ! {
             .expect("build.rs checked the key store is whole pages");
     let trng = Rng::new_blocking(p.RNG);
     trng.set_bias_correction(true);
-    let rng = Drbg::new(trng);
+    // SP 800-90B start-up tests on the TRNG: a failure is the core's error state (only Hello,
+    // GetInfo and GetSelfTests answer, naming the DRBG), and the unseeded generator is never
+    // drawn from.
+    let rng = Drbg::start(trng);
     let board = NrfBoard::new(button, led, &LINK);
 
-    let token = TOKEN.init_with(|| Token::new(flash, rng, board));
+    let token = TOKEN.init_with(|| match rng.health() {
+        Ok(()) => Token::new(flash, rng, board),
+        Err(_) => Token::in_error_state(flash, rng, board, SelfTest::Drbg),
+    });
     let mut side = TokenSide::new(SERVER.take());
     serve_forever(&LINK, &mut side, token, cortex_m::asm::wfe)
 }

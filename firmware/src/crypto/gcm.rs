@@ -93,7 +93,7 @@ impl Aes256Gcm {
         associated_data: &[u8],
         buffer: &mut [u8],
     ) -> Result<[u8; TAG_LEN], Error> {
-        if buffer.len() as u64 > P_MAX || associated_data.len() as u64 > A_MAX {
+        if !within_limits(buffer.len() as u64, P_MAX, associated_data.len() as u64) {
             return Err(Error);
         }
         let mut ghash = Ghash::new(&self.hash_key);
@@ -116,7 +116,7 @@ impl Aes256Gcm {
         buffer: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Error> {
-        if buffer.len() as u64 > C_MAX || associated_data.len() as u64 > A_MAX {
+        if !within_limits(buffer.len() as u64, C_MAX, associated_data.len() as u64) {
             return Err(Error);
         }
         let mut ghash = Ghash::new(&self.hash_key);
@@ -143,14 +143,7 @@ impl Aes256Gcm {
         aad_len: usize,
         ct_len: usize,
     ) -> [u8; 16] {
-        let aad_bits = (aad_len as u64).wrapping_mul(8);
-        let ct_bits = (ct_len as u64).wrapping_mul(8);
-        ghash.update_block([
-            ct_bits as u32,
-            (ct_bits >> 32) as u32,
-            aad_bits as u32,
-            (aad_bits >> 32) as u32,
-        ]);
+        ghash.update_block(length_block(aad_len as u64, ct_len as u64));
         let mut tag = ghash.finalize();
         let mut j0 = counter_block(nonce, 1);
         self.aes.encrypt_block(&mut j0);
@@ -160,6 +153,19 @@ impl Aes256Gcm {
         j0.zeroize();
         tag
     }
+}
+
+/// Whether a text of `len` bytes (at most `max`) and associated data of `aad_len` bytes are
+/// within the limits.
+fn within_limits(len: u64, max: u64, aad_len: u64) -> bool {
+    len <= max && aad_len <= A_MAX
+}
+
+/// GHASH's last block, `be64(8·aad_len) ‖ be64(8·ct_len)`, as words (`w[0]` least significant).
+fn length_block(aad_len: u64, ct_len: u64) -> [u32; 4] {
+    let aad_bits = aad_len.wrapping_mul(8);
+    let ct_bits = ct_len.wrapping_mul(8);
+    [ct_bits as u32, (ct_bits >> 32) as u32, aad_bits as u32, (aad_bits >> 32) as u32]
 }
 
 /// `nonce ‖ be32(counter)`.

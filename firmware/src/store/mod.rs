@@ -20,12 +20,17 @@
 //!   records are copied to the new head (keeping their sequence numbers) and the page is erased.
 //!   A cut during collection leaves originals and copies with equal sequence numbers: mount
 //!   keeps the originals and erases the page of copies. Once all copies are written, the old
-//!   page's magic is zeroed before it is erased, so a cut during the erase leaves a page mount
-//!   ignores (the copies win). Pages are used in ring order, which spreads erases evenly.
+//!   page's magic is zeroed before it is erased, so a cut during the erase (which may leave
+//!   anything in the page) leaves a page mount ignores (the copies win). Pages are used in ring
+//!   order, which spreads erases evenly.
 //!
 //! The store writes zeros over words it wrote before (at most twice per word between erases:
 //! once with data, once with zeros), which NOR flash and the nRF52840 NVMC allow
-//! (`MultiwriteNorFlash` semantics); the flash type only needs [`NorFlash`].
+//! (`MultiwriteNorFlash` semantics); the flash type only needs [`NorFlash`]. That holds under
+//! power cuts too: a word whose zeroing may have been cut short is never programmed again (a
+//! page holding such dead bytes is collected at mount instead), and nothing is programmed into
+//! a page before it is erased unless it is a used or fully erased page. `docs/flash-format.md`
+//! lists what mount finishes after a cut; `crate::mock_flash` models the flash it assumes.
 //!
 //! An in-RAM index, sorted by `(kind, id)` and rebuilt at mount, maps every live record to its
 //! flash offset; lookups are a binary search, listing a kind is a slice.
@@ -121,6 +126,9 @@ pub struct Store<F> {
     next_seq: u32,
     next_page_seq: u32,
     live_bytes: usize,
+    /// Pages holding dead bytes a power cut kept from being zeroed (a bit per page): mount
+    /// collects them, since programming those words again could exceed what NOR flash allows.
+    residue: [u32; MAX_PAGES / 32],
     index: heapless::Vec<Entry, MAX_ENTRIES>,
     buf: [u8; MAX_PAGE_SIZE],
 }
@@ -138,8 +146,11 @@ fn record_crc(header: &[u8], payload: &[u8]) -> u32 {
 
 impl<F: NorFlash> Store<F> {
     /// Mounts the store on `flash`. Never fails: problems are reported by [`Store::health`].
-    /// Finishes whatever a power cut interrupted (kills the older of two records with one id,
-    /// zeroes dead records whose zeroing was cut short) and keeps one page erased.
+    /// Finishes whatever a power cut interrupted: kills the older of two records with one id and
+    /// torn records, erases pages that are neither used nor erased, collects pages holding dead
+    /// bytes whose zeroing was cut short, and keeps one page erased (`docs/flash-format.md`).
+    /// Every word is programmed at most twice between erases, also when power fails again during
+    /// this recovery.
     pub fn mount(flash: F) -> Self {
         let mut s = Store {
             page_size: F::ERASE_SIZE,
@@ -153,6 +164,7 @@ impl<F: NorFlash> Store<F> {
             next_seq: 1,
             next_page_seq: 1,
             live_bytes: 0,
+            residue: [0; MAX_PAGES / 32],
             index: heapless::Vec::new(),
             buf: [0; MAX_PAGE_SIZE],
         };
@@ -170,17 +182,7 @@ impl<F: NorFlash> Store<F> {
             s.head = None;
             return s;
         }
-        // A cut during garbage collection leaves no erased page, and a newest page holding
-        // only copies (which lost to their originals during the scan): erase it.
-        if let Some(h) = s.head {
-            if s.free_pages() == 0
-                && !s.index.iter().any(|e| s.page_of(e.loc) == h)
-                && s.erase_page(h).is_ok()
-            {
-                s.head =
-                    (0..s.n_pages).filter(|&p| s.state[p] == PageState::Used).max_by_key(|&p| s.page_seq[p]);
-            }
-        }
+        s.recover();
         s
     }
 
@@ -379,19 +381,55 @@ impl<F: NorFlash> Store<F> {
         self.zero_range(loc + RECORD_HEADER as u32, size - RECORD_HEADER)
     }
 
-    /// Programs zeros over every word in the range that is not zero yet.
+    /// Programs zeros over every word in the range that is not zero yet (words already zero are
+    /// not programmed again), in address order.
     fn zero_range(&mut self, mut at: u32, len: usize) -> Result<(), StoreError> {
         let end = at + len as u32;
         while at < end {
             let n = ((end - at) as usize).min(ZEROS.len());
             let mut chunk = [0u8; 256];
             self.flash.read(at, &mut chunk[..n]).map_err(|_| StoreError::Flash)?;
-            if chunk[..n].iter().any(|&b| b != 0) {
-                self.flash.write(at, &ZEROS[..n]).map_err(|_| StoreError::Flash)?;
+            // Runs of non-zero words, one write each.
+            let mut w = 0;
+            while w < n {
+                if chunk[w..w + 4] == [0; 4] {
+                    w += 4;
+                    continue;
+                }
+                let run_start = w;
+                while w < n && chunk[w..w + 4] != [0; 4] {
+                    w += 4;
+                }
+                self.flash
+                    .write(at + run_start as u32, &ZEROS[..w - run_start])
+                    .map_err(|_| StoreError::Flash)?;
             }
             at += n as u32;
         }
         Ok(())
+    }
+
+    /// Whether every byte of the range is zero.
+    fn range_is_zero(&mut self, mut at: u32, len: usize) -> Result<bool, StoreError> {
+        let end = at + len as u32;
+        while at < end {
+            let n = ((end - at) as usize).min(ZEROS.len());
+            let mut chunk = [0u8; 256];
+            self.flash.read(at, &mut chunk[..n]).map_err(|_| StoreError::Flash)?;
+            if chunk[..n].iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            at += n as u32;
+        }
+        Ok(true)
+    }
+
+    fn mark_residue(&mut self, p: usize) {
+        self.residue[p / 32] |= 1 << (p % 32);
+    }
+
+    fn has_residue(&self, p: usize) -> bool {
+        self.residue[p / 32] & (1 << (p % 32)) != 0
     }
 
     fn page_of(&self, loc: u32) -> usize {
@@ -419,22 +457,31 @@ impl<F: NorFlash> Store<F> {
     /// after that, collects the oldest page into the new head.
     fn open_new_head(&mut self) -> Result<(), StoreError> {
         let start = self.head.map(|h| h + 1).unwrap_or(0);
-        let p = (0..self.n_pages)
-            .map(|i| (start + i) % self.n_pages)
-            .find(|&p| self.state[p] != PageState::Used)
+        let ring = (0..self.n_pages).map(|i| (start + i) % self.n_pages);
+        // An erased page if there is one: erasing a dirty page can itself be cut short, and on a
+        // store with no used page yet, what an interrupted erase leaves would look like foreign
+        // data at the next mount.
+        let p = ring
+            .clone()
+            .find(|&p| self.state[p] == PageState::Erased)
+            .or_else(|| ring.clone().find(|&p| self.state[p] == PageState::Dirty))
             .ok_or(StoreError::Full)?;
         if self.state[p] == PageState::Dirty {
             self.erase_page(p)?;
         }
         let base = (p * self.page_size) as u32;
-        let mut header = [0u8; PAGE_HEADER];
-        header[..4].copy_from_slice(&PAGE_MAGIC.to_le_bytes());
-        header[4..].copy_from_slice(&self.next_page_seq.to_le_bytes());
         self.state[p] = PageState::Used;
         self.page_seq[p] = self.next_page_seq;
         self.next_page_seq = self.next_page_seq.wrapping_add(1);
         self.head = Some(p);
-        if self.flash.write(base, &header).is_err() {
+        // The sequence number first, then the magic: a page only counts as used once its magic
+        // is complete, and then its sequence number is complete too (a cut while programming it
+        // could leave any larger number).
+        let written = self
+            .flash
+            .write(base + 4, &self.page_seq[p].to_le_bytes())
+            .and_then(|()| self.flash.write(base, &PAGE_MAGIC.to_le_bytes()));
+        if written.is_err() {
             self.page_end[p] = self.page_size as u16;
             return Err(StoreError::Flash);
         }
@@ -451,7 +498,17 @@ impl<F: NorFlash> Store<F> {
         self.state[p] = PageState::Erased;
         self.page_seq[p] = NO_SEQ;
         self.page_end[p] = 0;
+        self.residue[p / 32] &= !(1 << (p % 32));
         Ok(())
+    }
+
+    /// Zeroes the page's magic, then erases it: a cut during the erase (which may leave
+    /// anything in the page) never leaves a page that looks used.
+    fn retire_and_erase(&mut self, p: usize) -> Result<(), StoreError> {
+        let base = (p * self.page_size) as u32;
+        self.flash.write(base, &[0; 4]).map_err(|_| StoreError::Flash)?;
+        self.state[p] = PageState::Dirty;
+        self.erase_page(p)
     }
 
     /// Copies the live records of the oldest page (not the head) to the head, then erases it.
@@ -461,6 +518,16 @@ impl<F: NorFlash> Store<F> {
             .filter(|&p| p != head && self.state[p] == PageState::Used)
             .min_by_key(|&p| self.page_seq[p])
             .ok_or(StoreError::Full)?;
+        self.collect(victim)
+    }
+
+    /// Copies the live records of `victim` (a used page older than the head, which has room
+    /// for them) to the head, then retires and erases it.
+    fn collect(&mut self, victim: usize) -> Result<(), StoreError> {
+        let head = self.head.ok_or(StoreError::Full)?;
+        if victim == head {
+            return Err(StoreError::Corrupted);
+        }
         let base = victim * self.page_size;
         // Live records of the victim, in index order (the index says what is live).
         let mut moved = 0usize;
@@ -489,10 +556,59 @@ impl<F: NorFlash> Store<F> {
             }
         }
         // Every live record has its copy: retire the page before erasing it, so that a cut
-        // during the erase (which may leave some bits set) never brings its records back.
-        self.flash.write(base as u32, &[0; 4]).map_err(|_| StoreError::Flash)?;
-        self.state[victim] = PageState::Dirty;
-        self.erase_page(victim)
+        // during the erase (which may leave anything in the page) never brings its records back.
+        self.retire_and_erase(victim)
+    }
+
+    /// After the scan, finishes what a power cut interrupted. Each step is safe to cut again
+    /// (the next mount redoes it) and never programs a word a third time:
+    ///
+    /// 1. a cut while collecting garbage leaves no erased page and a newest page holding only
+    ///    copies (which lost to their originals in the scan): retire and erase it;
+    /// 2. erase every page that is neither used nor erased (a torn page header, a retired page
+    ///    whose erase was cut short, what an interrupted erase left): nothing in them counts, and
+    ///    they may hold copies of records that were dropped since;
+    /// 3. collect every page holding dead bytes that could not be zeroed (a kill cut short
+    ///    leaves a word programmed twice, so it is never zeroed again: the page is erased
+    ///    instead, after its live records are copied to the head).
+    fn recover(&mut self) {
+        let Some(h) = self.head else { return };
+        if self.free_pages() == 0
+            && !self.index.iter().any(|e| self.page_of(e.loc) == h)
+            && self.retire_and_erase(h).is_ok()
+        {
+            self.head = (0..self.n_pages)
+                .filter(|&p| self.state[p] == PageState::Used)
+                .max_by_key(|&p| self.page_seq[p]);
+        }
+        for p in 0..self.n_pages {
+            if self.state[p] == PageState::Dirty && self.erase_page(p).is_err() {
+                return;
+            }
+        }
+        for p in 0..self.n_pages {
+            if self.has_residue(p) && self.state[p] == PageState::Used && self.collect_residue(p).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Moves the live records of page `p` to the head (a new head if `p` is the head) and
+    /// erases `p`.
+    fn collect_residue(&mut self, p: usize) -> Result<(), StoreError> {
+        if self.head == Some(p) {
+            // Closed: the records go to a new head, opened by `ensure_room` (with room for all of
+            // them, so the collection never stops half-way for want of space).
+            self.page_end[p] = self.page_size as u16;
+        }
+        let live: usize =
+            self.index.iter().filter(|e| self.page_of(e.loc) == p).map(|e| e.size as usize).sum();
+        self.ensure_room(live.max(1))?;
+        // Opening pages may have collected `p` already (it was the oldest).
+        if self.state[p] != PageState::Used {
+            return Ok(());
+        }
+        self.collect(p)
     }
 
     /// Rebuilds the index from flash.
@@ -579,17 +695,23 @@ impl<F: NorFlash> Store<F> {
                 && (ID_LEN..=MAX_PAYLOAD).contains(&len)
                 && off + size <= self.page_size;
             if !sane {
-                // A write cut short: nothing follows it in this page. Zero what is there.
+                // A write cut short: nothing follows it in this page. Zero what is there, the
+                // state word first; if that was begun before (the state word is not erased),
+                // never program these words again: collect the page if any is not zero yet.
                 self.page_end[p] = self.page_size as u16;
-                let _ = self.zero_range(loc, self.page_size - off);
+                if state == STATE_LIVE {
+                    let _ = self.zero_range(loc, self.page_size - off);
+                } else if !self.range_is_zero(loc + 4, self.page_size - off - 4)? {
+                    self.mark_residue(p);
+                }
                 return Ok(());
             }
             if state != STATE_LIVE {
-                // Dead (or its kill was cut short): make sure it is dead and zeroed.
-                if state != 0 {
-                    let _ = self.flash.write(loc, &[0; 4]);
+                // Dead. If its kill was cut short (bytes not zeroed), the words it reached may
+                // have been programmed twice already: collect the page instead of zeroing them.
+                if !self.range_is_zero(loc + RECORD_HEADER as u32, size - RECORD_HEADER)? {
+                    self.mark_residue(p);
                 }
-                let _ = self.zero_range(loc + RECORD_HEADER as u32, size - RECORD_HEADER);
                 off += size;
                 continue;
             }

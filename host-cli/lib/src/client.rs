@@ -408,6 +408,12 @@ impl Client {
         r
     }
 
+    /// GetSelfTests: the outcome of the token's power-on self-tests (answered in the clear, and
+    /// by a token whose self-tests failed).
+    pub fn get_self_tests(&mut self) -> Result<pkms_protocol::SelfTests> {
+        self.call(request::GetSelfTests {})
+    }
+
     /// GetInfo.
     pub fn get_info(&mut self) -> Result<TokenInfo> {
         self.call(request::GetInfo {})

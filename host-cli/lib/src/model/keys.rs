@@ -3,7 +3,7 @@
 
 use pkms_protocol::{
     EncryptionAlgorithm, KeyId, KeyMaterialId, KeySpec, KeyState, KeyUsage, KeyVersion, MacAlgorithm,
-    Platform, SigningAlgorithm, UnixTime,
+    Platform, SelfTests, SigningAlgorithm, UnixTime,
 };
 use serde::Serialize;
 
@@ -231,6 +231,14 @@ impl super::Owned for pkms_protocol::kind::Info {
             time_high_water_mark: i.time_high_water_mark,
             initialized: i.initialized,
         }
+    }
+}
+
+impl super::Owned for pkms_protocol::kind::SelfTestReport {
+    /// Passed, or the test that failed.
+    type Output = SelfTests;
+    fn own(r: pkms_protocol::reply::SelfTestReport) -> SelfTests {
+        r.outcome
     }
 }
 

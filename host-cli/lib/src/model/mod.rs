@@ -43,6 +43,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod mac;
 pub mod policy;
+pub mod policy_json;
 pub mod rotation;
 pub mod session;
 pub mod signing;
