@@ -13,7 +13,6 @@
 //!   authenticated, live session is OpenSession refused.
 
 use pkms_p256::{PublicKey, SecretKey};
-use pkms_protocol::access::Role;
 use pkms_protocol::session::{frame_ad, Cipher, SymmetricState, MAX_SESSIONS, PUBLIC_KEY_LEN, TAG_LEN};
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroize;
@@ -276,11 +275,6 @@ impl Sessions {
         if let Some(Some(s)) = self.slots.get_mut(slot) {
             s.login = login;
         }
-    }
-
-    /// Whether the session in `slot` is an administrator's.
-    pub fn is_admin(&self, slot: usize) -> bool {
-        matches!(self.slots.get(slot), Some(Some(s)) if s.login.as_ref().is_some_and(|l| l.role() == Role::Admin))
     }
 
     /// Ends the session in `slot` once its current answer is sealed (CloseSession).
