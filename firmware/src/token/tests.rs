@@ -179,12 +179,11 @@ impl Harness {
         }
     }
 
-    /// Opens a new session (closing none: the old one is simply forgotten) and sends what
-    /// follows through it.
-    pub fn open_session(&mut self) {
+    /// Runs the session handshake with the host ephemeral drawn from `seed`; returns the
+    /// session, which the harness does not track.
+    pub fn handshake(&mut self, seed: u64) -> host_session::HostSession {
         let spki = self.device_key();
-        self.seed += 1000;
-        let opening = host_session::open(&spki, self.seed);
+        let opening = host_session::open(&spki, seed);
         let reply = self.outer(Request::OpenSession(pkms_protocol::request::OpenSession {
             ephemeral: &opening.ephemeral,
             payload: &opening.payload,
@@ -197,6 +196,14 @@ impl Harness {
             })) => opening.finish(session_id, ephemeral, payload).expect("handshake verifies"),
             other => panic!("OpenSession: {other:?}"),
         };
+        session
+    }
+
+    /// Opens a new session (closing none: the old one is simply forgotten) and sends what
+    /// follows through it.
+    pub fn open_session(&mut self) {
+        self.seed += 1000;
+        let session = self.handshake(self.seed);
         self.session = Some(session);
     }
 

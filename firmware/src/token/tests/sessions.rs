@@ -51,22 +51,7 @@ fn outer_code(reply: &Reply) -> Option<ErrorCode> {
 
 /// Opens a session the harness does not track.
 fn side_session(h: &mut Harness, seed: u64) -> HostSession {
-    let spki = h.device_key();
-    let opening = host_session::open(&spki, seed);
-    match h
-        .outer(Request::OpenSession(request::OpenSession {
-            ephemeral: &opening.ephemeral,
-            payload: &opening.payload,
-        }))
-        .get()
-    {
-        Ok(Response::SessionOpened(pkms_protocol::reply::SessionOpened {
-            session_id,
-            ephemeral,
-            payload,
-        })) => opening.finish(session_id, ephemeral, payload).expect("handshake verifies"),
-        other => panic!("OpenSession: {other:?}"),
-    }
+    h.handshake(seed)
 }
 
 /// Sends `request` in session `s` (not the harness's); the inner answer's error code, or None.
