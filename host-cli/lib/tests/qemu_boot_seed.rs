@@ -7,6 +7,8 @@
 //!
 //! Needs `qemu-system-arm`.
 
+mod frame_support;
+
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -15,9 +17,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use frame_support::FrameReader;
 use pkms_lib::launcher::{self, firmware, LaunchOptions, Link, PrivateToken, TokenPaths, FLASH_FILE_BYTES};
 use pkms_lib::transport::{StreamTransport, Transport};
-use pkms_protocol::framing::{self, Feed, FrameAccumulator};
+use pkms_protocol::framing;
 use pkms_protocol::limits::MAX_ENCODED_FRAME;
 use pkms_protocol::{
     ErrorCode, KeySpec, Request, RequestFrame, Response, ResponseFrame, TokenInfo, WireError,
@@ -34,21 +37,14 @@ fn options() -> LaunchOptions {
 /// One request, one answer, over any link to the token.
 struct Caller<T: Transport> {
     link: T,
-    acc: Box<FrameAccumulator>,
-    pending: Vec<u8>,
+    reader: FrameReader,
     next_id: u32,
     payload: Vec<u8>,
 }
 
 impl<T: Transport> Caller<T> {
     fn new(link: T) -> Self {
-        Caller {
-            link,
-            acc: Box::new(FrameAccumulator::new()),
-            pending: Vec::new(),
-            next_id: 1,
-            payload: Vec::new(),
-        }
+        Caller { link, reader: FrameReader::new(), next_id: 1, payload: Vec::new() }
     }
 
     /// Sends `request` in the clear and returns the decoded answer (kept until the next call).
@@ -58,33 +54,7 @@ impl<T: Transport> Caller<T> {
         let mut buf = vec![0u8; MAX_ENCODED_FRAME];
         let n = framing::encode(&RequestFrame { id, now: Some(1_800_000_000), request }, &mut buf).unwrap();
         self.link.send(&buf[..n]).unwrap();
-        let deadline = Instant::now() + TIMEOUT;
-        self.payload = loop {
-            let mut input: &[u8] = &self.pending.clone();
-            let mut found = None;
-            while !input.is_empty() {
-                match self.acc.push(input) {
-                    Feed::NeedMore => input = &[],
-                    Feed::Frame(payload, used) => {
-                        found = Some(payload.to_vec());
-                        input = &input[used..];
-                        break;
-                    }
-                    Feed::Overflow(used) | Feed::Malformed(used) => {
-                        panic!("bad frame from the token ({used} bytes)")
-                    }
-                }
-            }
-            self.pending = input.to_vec();
-            if let Some(p) = found {
-                break p;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no answer from the token within {TIMEOUT:?}");
-            let mut chunk = [0u8; 4096];
-            let n = self.link.recv(&mut chunk, left).expect("read from the token");
-            self.pending.extend_from_slice(&chunk[..n]);
-        };
+        self.payload = self.reader.next_payload(&mut self.link, TIMEOUT);
         let frame = framing::decode_response(&self.payload).expect("a decodable answer");
         assert_eq!(frame.id, id);
         frame

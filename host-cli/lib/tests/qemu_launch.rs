@@ -6,12 +6,15 @@
 //!
 //! Needs `qemu-system-arm` (the README's test command installs it).
 
+mod frame_support;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use frame_support::FrameReader;
 use pkms_lib::launcher::{self, LaunchError, LaunchOptions, Link, PrivateToken};
 use pkms_lib::transport::Transport;
-use pkms_protocol::framing::{self, Feed, FrameAccumulator};
+use pkms_protocol::framing;
 use pkms_protocol::limits::MAX_ENCODED_FRAME;
 use pkms_protocol::{
     ErrorCode, KeySpec, Platform, Request, RequestFrame, Response, ResponseFrame, PROTOCOL_VERSION,
@@ -24,49 +27,6 @@ fn options() -> LaunchOptions {
     LaunchOptions { idle_timeout: Duration::from_secs(120), ..LaunchOptions::default() }
 }
 
-/// Reads frames from a token socket.
-struct Reader {
-    acc: Box<FrameAccumulator>,
-    pending: Vec<u8>,
-}
-
-impl Reader {
-    fn new() -> Self {
-        Reader { acc: Box::new(FrameAccumulator::new()), pending: Vec::new() }
-    }
-
-    /// The next complete frame's payload (COBS-decoded), or panics after TIMEOUT.
-    fn next_payload(&mut self, stream: &mut dyn Transport) -> Vec<u8> {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let mut input: &[u8] = &self.pending.clone();
-            let mut found = None;
-            while !input.is_empty() {
-                match self.acc.push(input) {
-                    Feed::NeedMore => input = &[],
-                    Feed::Frame(payload, used) => {
-                        found = Some(payload.to_vec());
-                        input = &input[used..];
-                        break;
-                    }
-                    Feed::Overflow(used) | Feed::Malformed(used) => {
-                        panic!("the token sent a bad frame ({used} bytes)")
-                    }
-                }
-            }
-            self.pending = input.to_vec();
-            if let Some(p) = found {
-                return p;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no frame from the token within {TIMEOUT:?}");
-            let mut buf = [0u8; 4096];
-            let n = stream.recv(&mut buf, left).expect("read from the token");
-            self.pending.extend_from_slice(&buf[..n]);
-        }
-    }
-}
-
 fn send(stream: &mut dyn Transport, id: u32, request: Request<'_>) {
     let mut buf = vec![0u8; MAX_ENCODED_FRAME];
     let n = framing::encode(&RequestFrame { id, now: Some(1_800_000_000), request }, &mut buf).unwrap();
@@ -74,9 +34,9 @@ fn send(stream: &mut dyn Transport, id: u32, request: Request<'_>) {
 }
 
 /// Sends `request` and returns the payload of the answer, checking it carries `id`.
-fn call(stream: &mut dyn Transport, reader: &mut Reader, id: u32, request: Request<'_>) -> Vec<u8> {
+fn call(stream: &mut dyn Transport, reader: &mut FrameReader, id: u32, request: Request<'_>) -> Vec<u8> {
     send(stream, id, request);
-    let payload = reader.next_payload(stream);
+    let payload = reader.next_payload(stream, TIMEOUT);
     assert_eq!(framing::decode_response(&payload).unwrap().id, id);
     payload
 }
@@ -85,7 +45,7 @@ fn decode(payload: &[u8]) -> ResponseFrame<'_> {
     framing::decode_response(payload).expect("a decodable response")
 }
 
-fn hello(stream: &mut dyn Transport, reader: &mut Reader, id: u32) {
+fn hello(stream: &mut dyn Transport, reader: &mut FrameReader, id: u32) {
     let p = call(
         stream,
         reader,
@@ -103,7 +63,7 @@ fn hello(stream: &mut dyn Transport, reader: &mut Reader, id: u32) {
 }
 
 /// GetInfo's key count, after checking the board states plainly what it is.
-fn info_key_count(stream: &mut dyn Transport, reader: &mut Reader, id: u32) -> u32 {
+fn info_key_count(stream: &mut dyn Transport, reader: &mut FrameReader, id: u32) -> u32 {
     let p = call(stream, reader, id, Request::GetInfo(pkms_protocol::request::GetInfo {}));
     let frame = decode(&p);
     match frame.result {
@@ -120,7 +80,7 @@ fn info_key_count(stream: &mut dyn Transport, reader: &mut Reader, id: u32) -> u
     }
 }
 
-fn random(stream: &mut dyn Transport, reader: &mut Reader, id: u32, n: u16) -> Vec<u8> {
+fn random(stream: &mut dyn Transport, reader: &mut FrameReader, id: u32, n: u16) -> Vec<u8> {
     let p = call(
         stream,
         reader,
@@ -135,8 +95,8 @@ fn random(stream: &mut dyn Transport, reader: &mut Reader, id: u32, n: u16) -> V
 }
 
 /// The next frame must be an error frame (id 0) with `code`.
-fn expect_error_frame(stream: &mut dyn Transport, reader: &mut Reader, code: ErrorCode) {
-    let p = reader.next_payload(stream);
+fn expect_error_frame(stream: &mut dyn Transport, reader: &mut FrameReader, code: ErrorCode) {
+    let p = reader.next_payload(stream, TIMEOUT);
     let frame = decode(&p);
     assert_eq!(frame.id, 0, "errors about undecodable frames carry id 0");
     match frame.result {
@@ -175,7 +135,7 @@ fn serves_frames_rejects_garbage_and_keeps_its_flash(link: Link) {
     assert_eq!(flash.len() as u64, launcher::FLASH_FILE_BYTES);
 
     let mut s = token.connect(TIMEOUT).unwrap();
-    let mut r = Reader::new();
+    let mut r = FrameReader::new();
     let t = Instant::now();
     hello(&mut s, &mut r, 1);
     println!("Hello round trip: {}", millis(t.elapsed()));
@@ -248,7 +208,7 @@ fn serves_frames_rejects_garbage_and_keeps_its_flash(link: Link) {
     assert_eq!(flash_bytes(dir.path()), flash_before, "the flash file is exactly what the token wrote");
     let token = PrivateToken::start(dir.path(), &opts).expect("restart the QEMU token");
     let mut s = token.connect(TIMEOUT).unwrap();
-    let mut r = Reader::new();
+    let mut r = FrameReader::new();
     hello(&mut s, &mut r, 1);
     assert_eq!(info_key_count(&mut s, &mut r, 2), keys_after_create, "keys survive the restart");
     let mut text = [0u8; 36];
@@ -280,7 +240,7 @@ impl Drop for KillOnDrop<'_> {
 }
 
 fn get_info_over(conn: &mut launcher::TokenConnection, id: u32) -> u32 {
-    let mut r = Reader::new();
+    let mut r = FrameReader::new();
     info_key_count(conn, &mut r, id)
 }
 
@@ -386,7 +346,7 @@ fn idle_token_ends_itself_but_not_while_in_use() {
     let opts = LaunchOptions { idle_timeout: Duration::from_secs(2), ..LaunchOptions::default() };
     let mut token = PrivateToken::start(dir.path(), &opts).expect("start the QEMU token");
     let mut s = token.connect(TIMEOUT).unwrap();
-    let mut r = Reader::new();
+    let mut r = FrameReader::new();
     for id in 1..=4 {
         std::thread::sleep(Duration::from_millis(900));
         hello(&mut s, &mut r, id);
