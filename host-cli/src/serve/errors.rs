@@ -69,25 +69,26 @@ pub fn status_of(kind: &str) -> u16 {
 /// Pocket-KMS-only codes map to the exception a KMS client would handle the same way.
 pub fn kms_exception(code: ErrorCode) -> &'static str {
     match code {
-        ErrorCode::NotFound => "NotFoundException",
-        ErrorCode::Disabled => "DisabledException",
-        ErrorCode::InvalidState => "KMSInvalidStateException",
-        ErrorCode::IncorrectKey => "IncorrectKeyException",
-        ErrorCode::InvalidCiphertext => "InvalidCiphertextException",
-        ErrorCode::InvalidKeyUsage => "InvalidKeyUsageException",
-        ErrorCode::InvalidSignature => "KMSInvalidSignatureException",
-        ErrorCode::InvalidMac => "KMSInvalidMacException",
-        ErrorCode::AccessDenied => "AccessDeniedException",
-        ErrorCode::LimitExceeded => "LimitExceededException",
-        ErrorCode::Validation => "ValidationException",
-        ErrorCode::AlreadyExists => "AlreadyExistsException",
-        ErrorCode::InvalidAliasName => "InvalidAliasNameException",
-        ErrorCode::InvalidMarker => "InvalidMarkerException",
-        ErrorCode::UnsupportedOperation => "UnsupportedOperationException",
-        ErrorCode::Tag => "TagException",
-        ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocumentException",
-        ErrorCode::InvalidGrantId => "InvalidGrantIdException",
-        ErrorCode::Conflict => "ConflictException",
+        // Codes KMS has: their own exception name.
+        ErrorCode::NotFound
+        | ErrorCode::Disabled
+        | ErrorCode::InvalidState
+        | ErrorCode::IncorrectKey
+        | ErrorCode::InvalidCiphertext
+        | ErrorCode::InvalidKeyUsage
+        | ErrorCode::InvalidSignature
+        | ErrorCode::InvalidMac
+        | ErrorCode::AccessDenied
+        | ErrorCode::LimitExceeded
+        | ErrorCode::Validation
+        | ErrorCode::AlreadyExists
+        | ErrorCode::InvalidAliasName
+        | ErrorCode::InvalidMarker
+        | ErrorCode::UnsupportedOperation
+        | ErrorCode::Tag
+        | ErrorCode::MalformedPolicyDocument
+        | ErrorCode::InvalidGrantId
+        | ErrorCode::Conflict => code.kms_name(),
         // A retired version's material is gone: the key is in no state to use it.
         ErrorCode::KeyVersionRetired => "KMSInvalidStateException",
         // No touch on the token's button: the key cannot be used now; a client may retry.
