@@ -26,7 +26,7 @@ PKMS_PUK=demo-puk-0123456789 run init --audit-full overwrite --output text
 
 echo "== every call runs in an encrypted session with the token's device key, pinned on first use"
 run info --query DeviceKeyFingerprint --output text
-echo "pinned in \$PKMS_HOME/known_device_keys: $(cut -d' ' -f1-2 "$PKMS_HOME/known_device_keys")"
+echo "pinned in \$PKMS_HOME/known_device_keys: $(grep -v '^#' "$PKMS_HOME/known_device_keys" | cut -d' ' -f1-2)"
 
 KEY=$("$PKMS" create-key --description "demo data key" --query KeyMetadata.KeyId --output text)
 run create-alias --alias-name alias/demo --target-key-id "$KEY"
