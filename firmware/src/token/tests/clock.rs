@@ -242,3 +242,51 @@ fn a_factory_reset_forgets_the_time() {
     h.now = None;
     assert!(clock(&mut h) < T0 + DAY, "the bad clock came back from flash");
 }
+
+/// The clock as a restarted token knows it: what it last wrote to flash.
+fn clock_after_restart(h: Harness) -> (Harness, u64) {
+    let mut h = h.restart();
+    let now = h.now.take();
+    let c = clock(&mut h);
+    h.now = now;
+    (h, c)
+}
+
+#[test]
+fn the_clock_reaches_flash_each_time_it_or_the_vouched_time_moved_an_hour() {
+    use crate::state::CLOCK_PERSIST_INTERVAL as HOUR;
+    let list = || Request::ListKeys(request::ListKeys { limit: None, marker: None });
+    let h = initialised();
+    let (mut h, at_start) = clock_after_restart(h);
+    assert_eq!(at_start, T0);
+    // Just under an hour later: not written (a restart loses less than an hour).
+    session_as(&mut h, "admin", PIN);
+    h.now = Some(T0 + HOUR - 1);
+    h.ok(list());
+    let (mut h, c) = clock_after_restart(h);
+    assert_eq!(c, T0, "the clock was written before it had moved an hour");
+    // An hour later: written.
+    session_as(&mut h, "admin", PIN);
+    h.now = Some(T0 + HOUR);
+    h.ok(list());
+    let (mut h, c) = clock_after_restart(h);
+    assert_eq!(c, T0 + HOUR, "the clock was not written after it moved an hour");
+    // A user moves the clock (not the vouched time) 20 hours: written.
+    session_as(&mut h, "bob", BOB);
+    h.now = Some(T0 + HOUR + 20 * HOUR);
+    h.ok(list());
+    let (mut h, c) = clock_after_restart(h);
+    assert_eq!(c, T0 + 21 * HOUR, "a user's bounded move of the clock was not written");
+    // The administrator vouches for T0 + 2 h: the clock stays (it never runs back), only the
+    // vouched time moves an hour — and that alone is written, as the next user bound shows.
+    session_as(&mut h, "admin", PIN);
+    h.now = Some(T0 + 2 * HOUR);
+    h.ok(list());
+    let (mut h, c) = clock_after_restart(h);
+    assert_eq!(c, T0 + 21 * HOUR);
+    session_as(&mut h, "bob", BOB);
+    h.now = Some(T0 + 100 * DAY);
+    h.ok(list());
+    let (_, c) = clock_after_restart(h);
+    assert_eq!(c, T0 + 2 * HOUR + USER_CLOCK_SLACK, "the vouched time's move was not written");
+}
