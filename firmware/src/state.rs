@@ -9,7 +9,7 @@
 
 use pkms_protocol::limits::SECONDS_PER_DAY;
 use pkms_protocol::{
-    ErrorCode, KeyId, KeyMaterialId, KeySpec, KeyVersion, RotationType, SelfTests, UnixTime,
+    ErrorCode, KeyId, KeyMaterialId, KeySpec, KeyVersion, RotationType, SelfTest, SelfTests, UnixTime,
 };
 use rand_core::RngCore;
 
@@ -153,13 +153,7 @@ impl<P: Platform> Core<P> {
         match self_tests {
             SelfTests::Passed => {}
             SelfTests::Failed(test) => {
-                core.broken = Some(Error::format(
-                    ErrorCode::SelfTestFailed,
-                    format_args!(
-                        "the power-on self-test {} failed: this token answers only Hello, GetInfo and GetSelfTests",
-                        test.name()
-                    ),
-                ));
+                core.broken = Some(self_test_failure(test));
                 return core;
             }
         }
@@ -348,6 +342,26 @@ impl<P: Platform> Core<P> {
     /// This boot's power-on self-tests.
     pub fn self_tests(&self) -> SelfTests {
         self.self_tests
+    }
+
+    /// Enters the error state of a failed DRBG self-test if the RNG reports that its entropy
+    /// source failed a health test since boot (a failed reseed: `try_fill_bytes` refuses, as
+    /// rand_core asks of a generator that can fail). The token asks before every request while
+    /// its keys are usable; the device keys are dropped (wiped) at once, and from then on only
+    /// Hello, GetInfo and GetSelfTests answer, until the next boot's self-tests pass. Returns
+    /// whether the token entered the error state now.
+    pub fn check_entropy(&mut self) -> bool {
+        if self.self_tests != SelfTests::Passed
+            || self.device.is_none()
+            || self.rng.try_fill_bytes(&mut []).is_ok()
+        {
+            return false;
+        }
+        self.self_tests = SelfTests::Failed(SelfTest::Drbg);
+        self.broken = Some(self_test_failure(SelfTest::Drbg));
+        self.device = None;
+        self.device_public = None;
+        true
     }
 
     /// Whether the store is usable (the device keys are loaded).
@@ -855,4 +869,15 @@ impl core::fmt::Display for Short<'_> {
         }
         write!(f, "{}...", &s[..end])
     }
+}
+
+/// Why a token whose self-test `test` failed refuses key operations.
+fn self_test_failure(test: SelfTest) -> Error {
+    Error::format(
+        ErrorCode::SelfTestFailed,
+        format_args!(
+            "the self-test {} failed: this token answers only Hello, GetInfo and GetSelfTests until it restarts",
+            test.name()
+        ),
+    )
 }

@@ -120,6 +120,9 @@ impl<P: Platform> Token<P> {
     }
 
     fn handle(&mut self, payload: &mut [u8], out: &mut [u8]) -> usize {
+        if self.core.check_entropy() {
+            self.sessions.end_all();
+        }
         if let SelfTests::Failed(test) = self.core.self_tests() {
             return self.handle_in_error_state(test, payload, out);
         }

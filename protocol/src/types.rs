@@ -402,7 +402,8 @@ pub struct TokenInfo<'a> {
     pub initialized: bool,
 }
 
-/// The outcome of this boot's power-on self-tests (GetSelfTests).
+/// The outcome of this boot's power-on self-tests (GetSelfTests); a DRBG whose entropy source
+/// fails a health test later in the boot turns it into `Failed(Drbg)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SelfTests {
     /// Every test passed: the token serves.

@@ -380,6 +380,61 @@ mod tests {
         assert_eq!(buf, [0; 16]);
     }
 
+    /// What the token asks before each request: an empty draw refuses once a reseed failed.
+    #[test]
+    fn an_empty_draw_reports_a_failed_reseed() {
+        let mut t = FakeTrng::new(Kind::Random, 11);
+        t.stuck_after = Some(STARTUP_SAMPLES + 10);
+        let mut d = Drbg::new(t).unwrap();
+        assert!(d.try_fill_bytes(&mut []).is_ok(), "a healthy generator refused an empty draw");
+        let mut big = vec![0u8; RESEED_INTERVAL + 1];
+        d.fill_bytes(&mut big);
+        assert_eq!(d.health(), Err(HealthTestFailure::RepetitionCount));
+        assert!(d.try_fill_bytes(&mut []).is_err(), "an empty draw hid the failed reseed");
+    }
+
+    /// A token over the DRBG: a reseed that fails its health test in the middle of a boot puts
+    /// the token in the error state at the next request.
+    #[test]
+    fn a_token_whose_reseed_fails_refuses_key_operations_from_the_next_request() {
+        use pkms_firmware::mock_flash::MockFlash;
+        use pkms_firmware::{Parts, TestBoard, Token};
+        use pkms_protocol::messages::{Request, RequestFrame, Response};
+        use pkms_protocol::{request, ErrorCode};
+
+        fn call(
+            token: &mut Token<Parts<MockFlash, Drbg<FakeTrng>, TestBoard>>,
+            request: Request<'_>,
+        ) -> Result<(), ErrorCode> {
+            let frame = RequestFrame { id: 1, now: None, request };
+            let mut buf = vec![0u8; pkms_protocol::limits::MAX_FRAME];
+            let n = postcard::to_slice(&frame, &mut buf).unwrap().len();
+            let mut out = vec![0u8; pkms_protocol::limits::MAX_ENCODED_FRAME];
+            let m = token.handle_payload(&mut buf[..n], &mut out);
+            let len = pkms_protocol::framing::cobs_decode_in_place(&mut out[..m - 1]).unwrap().len();
+            let answer = match pkms_protocol::framing::decode_response(&out[..len]).unwrap().result {
+                Ok(Response::Random(_)) => Ok(()),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.code),
+            };
+            answer
+        }
+        let random = || Request::GenerateRandom(request::GenerateRandom { number_of_bytes: 1024 });
+
+        let mut t = FakeTrng::new(Kind::Random, 12);
+        t.stuck_after = Some(STARTUP_SAMPLES + 10);
+        let mut token = Token::new(MockFlash::new(64 * 1024), Drbg::new(t).unwrap(), TestBoard::new());
+        // Enough output to pass the reseed interval: the reseed fails inside one of these.
+        let mut served = 0;
+        while call(&mut token, random()).is_ok() {
+            served += 1;
+            assert!(served <= RESEED_INTERVAL / 1024 + 2, "the failed reseed was never noticed");
+        }
+        assert!(served >= RESEED_INTERVAL / 1024 - 2, "refused before the reseed: {served}");
+        assert_eq!(call(&mut token, random()), Err(ErrorCode::SelfTestFailed));
+        assert_eq!(token.self_tests(), pkms_protocol::SelfTests::Failed(pkms_protocol::SelfTest::Drbg));
+    }
+
     #[test]
     fn a_reseed_is_sha256_of_fresh_trng_bytes_and_drbg_output() {
         let mut d = Drbg::new(trng(0)).unwrap();

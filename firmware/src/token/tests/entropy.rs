@@ -158,3 +158,112 @@ fn a_board_without_entropy_gets_no_keys_no_randomness_and_says_why() {
     let blob = h.encrypt(key.write_text(&mut text), b"after a seeded boot", &[]);
     assert!(!blob.is_empty());
 }
+
+/// A generator whose entropy source can fail its health test after boot (the nRF52840 DRBG
+/// after a failed reseed): from then on `try_fill_bytes` refuses.
+struct FailsLater {
+    rng: ChaCha20Rng,
+    failed: std::rc::Rc<core::cell::Cell<bool>>,
+}
+
+impl RngCore for FailsLater {
+    fn next_u32(&mut self) -> u32 {
+        self.rng.next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.rng.fill_bytes(dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_chacha::rand_core::Error> {
+        self.rng.fill_bytes(dest);
+        if self.failed.get() {
+            dest.fill(0);
+            return Err(rand_chacha::rand_core::Error::from(
+                core::num::NonZeroU32::new(0x8000_0001).unwrap(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl CryptoRng for FailsLater {}
+
+type FailsLaterToken = Token<crate::Parts<MockFlash, FailsLater, TestBoard>>;
+
+fn call_on(token: &mut FailsLaterToken, request: Request<'_>) -> Vec<u8> {
+    let frame = RequestFrame { id: 7, now: Some(T0), request };
+    let mut buf = std::vec![0u8; pkms_protocol::limits::MAX_FRAME];
+    let n = postcard::to_slice(&frame, &mut buf).expect("request too large").len();
+    let mut out = std::vec![0u8; pkms_protocol::limits::MAX_ENCODED_FRAME];
+    let m = token.handle_payload(&mut buf[..n], &mut out);
+    assert!(m > 0 && out[m - 1] == 0, "no frame");
+    let mut frame = out[..m - 1].to_vec();
+    let len = pkms_protocol::framing::cobs_decode_in_place(&mut frame).expect("bad COBS from token").len();
+    frame.truncate(len);
+    frame
+}
+
+fn create_key() -> Request<'static> {
+    Request::CreateKey(pkms_protocol::request::CreateKey {
+        key_spec: KeySpec::SymmetricDefault,
+        key_usage: None,
+        description: "",
+        tags: Tags::new(),
+        user_presence_required: false,
+    })
+}
+
+#[test]
+fn an_entropy_source_failing_its_health_test_after_boot_puts_the_token_in_the_error_state() {
+    let failed = std::rc::Rc::new(core::cell::Cell::new(false));
+    let rng = FailsLater { rng: ChaCha20Rng::seed_from_u64(9), failed: failed.clone() };
+    let mut token = FailsLaterToken::new(MockFlash::new(256 * 1024), rng, TestBoard::new());
+    assert!(matches!(answer(&call_on(&mut token, create_key())), Ok(Response::KeyMetadata(_))));
+
+    // A reseed fails its health test: the very next request finds the token in its error state.
+    failed.set(true);
+    let flash_before = token.flash().as_bytes().to_vec();
+    let cuts_before = token.flash().cut_points();
+    match answer(&call_on(&mut token, create_key())) {
+        Err(e) => {
+            assert_eq!(e.code, ErrorCode::SelfTestFailed, "{}", e.message);
+            assert!(e.message.contains("DRBG"), "the refusal names the DRBG: {}", e.message);
+        }
+        Ok(r) => panic!("a key was made after the entropy source failed: {r:?}"),
+    }
+    for request in [
+        Request::GenerateRandom(pkms_protocol::request::GenerateRandom { number_of_bytes: 32 }),
+        Request::GetDeviceKey(pkms_protocol::request::GetDeviceKey {}),
+        Request::ListKeys(pkms_protocol::request::ListKeys { limit: None, marker: None }),
+    ] {
+        let what = std::format!("{request:?}");
+        assert!(
+            matches!(answer(&call_on(&mut token, request)), Err(e) if e.code == ErrorCode::SelfTestFailed),
+            "{what} was served after the entropy source failed"
+        );
+    }
+    match answer(&call_on(&mut token, Request::GetSelfTests(pkms_protocol::request::GetSelfTests {}))) {
+        Ok(Response::SelfTestReport(r)) => {
+            assert_eq!(r.outcome, pkms_protocol::SelfTests::Failed(pkms_protocol::SelfTest::Drbg))
+        }
+        other => panic!("GetSelfTests: {other:?}"),
+    }
+    assert!(matches!(
+        answer(&call_on(&mut token, Request::GetInfo(pkms_protocol::request::GetInfo {}))),
+        Ok(Response::Info(_))
+    ));
+    assert!(token.flash().as_bytes() == flash_before.as_slice(), "the error state wrote to the flash");
+    assert_eq!(token.flash().cut_points(), cuts_before, "the error state wrote or erased");
+
+    // A healthy generator again (a restart whose self-tests pass): the key is still there.
+    failed.set(false);
+    let flash = token.into_flash();
+    let rng = FailsLater { rng: ChaCha20Rng::seed_from_u64(10), failed };
+    let mut token = FailsLaterToken::new(flash, rng, TestBoard::new());
+    match answer(&call_on(&mut token, Request::GetInfo(pkms_protocol::request::GetInfo {}))) {
+        Ok(Response::Info(pkms_protocol::reply::Info { info })) => assert_eq!(info.key_count, 1),
+        other => panic!("GetInfo: {other:?}"),
+    }
+}
