@@ -112,6 +112,8 @@ pub struct Core<P: Platform> {
     clock: Clock,
     /// Encryption counts of recently used keys, most recent last.
     usage: heapless::Vec<Usage, USAGE_SLOTS>,
+    /// The rotation the encryption limit forced during the current request, for its audit entry.
+    limit_rotation: Option<(KeyId, KeyVersion)>,
     /// Every record body passes through here on its way to and from the store.
     record_buf: [u8; MAX_PAYLOAD],
 }
@@ -148,6 +150,7 @@ impl<P: Platform> Core<P> {
             self_tests,
             clock: Clock::default(),
             usage: heapless::Vec::new(),
+            limit_rotation: None,
             record_buf: [0; MAX_PAYLOAD],
         };
         match self_tests {
@@ -272,16 +275,24 @@ impl<P: Platform> Core<P> {
 
     /// Counts one AES-GCM encryption under `key`'s newest version, reserving a new batch on
     /// flash when this boot's runs out. Refuses (LimitExceeded) once the version has made
-    /// [`ENCRYPTION_LIMIT`]; a key with automatic rotation on is rotated first instead, and the
-    /// encryption counted under its new version.
+    /// [`ENCRYPTION_LIMIT`]; a key with automatic rotation on is rotated first instead (noted for
+    /// the audit log: [`Core::take_limit_rotation`]), and the encryption counted under its new
+    /// version.
     pub fn count_encryption(&mut self, key: &mut LoadedKey<'_>) -> OpResult<()> {
         match self.try_count(key) {
             Err(e) if e.code == ErrorCode::LimitExceeded && key.record().rotation_period.is_some() => {
-                self.rotate(key, RotationType::Automatic)?;
+                let version = self.rotate(key, RotationType::Automatic)?;
+                self.limit_rotation = Some((key.id(), version));
                 self.try_count(key)
             }
             other => other,
         }
+    }
+
+    /// The rotation [`Core::count_encryption`] made during this request, if it made one (taken:
+    /// the next call returns `None`).
+    pub fn take_limit_rotation(&mut self) -> Option<(KeyId, KeyVersion)> {
+        self.limit_rotation.take()
     }
 
     fn try_count(&mut self, key: &LoadedKey<'_>) -> OpResult<()> {

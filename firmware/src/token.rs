@@ -366,6 +366,20 @@ fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<R
         Ok(admitted) => dispatch(Cx { core, bufs, auth, log, sessions, slot, admitted }, request),
         Err(e) => Err(e.clone()),
     };
+    // A rotation the encryption limit forced inside the operation comes before its entry.
+    if let Some((key, version)) = core.take_limit_rotation() {
+        if asked_as.initialized() {
+            if let Err(e) = log.record_event(
+                core,
+                auth.audit_full(),
+                AuditEvent::EncryptionLimitRotation,
+                Some(key),
+                version,
+            ) {
+                return Err(withheld(e));
+            }
+        }
+    }
     let (outcome, key_id, key_version) = match &result {
         Ok(response) => {
             let (rid, version) = response.audit_key();
@@ -384,24 +398,23 @@ fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<R
         Recording::Counted(count) => {
             return match log.count(core, count) {
                 Ok(()) => result,
-                Err(e) => Err(Error::format(
-                    e.code,
-                    format_args!(
-                        "the audit log could not be written ({}); the answer is withheld",
-                        e.message
-                    ),
-                )),
+                Err(e) => Err(withheld(e)),
             };
         }
         Recording::Nothing => return result,
     }
     match log.record(core, caller, auth.audit_full(), request.operation(), outcome, key_id, key_version) {
         Ok(()) => result,
-        Err(e) => Err(Error::format(
-            e.code,
-            format_args!("the audit log could not be written ({}); the answer is withheld", e.message),
-        )),
+        Err(e) => Err(withheld(e)),
     }
+}
+
+/// The answer to a request whose audit entry could not be written (`e` says why).
+fn withheld(e: Error) -> Error {
+    Error::format(
+        e.code,
+        format_args!("the audit log could not be written ({}); the answer is withheld", e.message),
+    )
 }
 
 /// How far a caller may move the token's clock: anyone on an open token and an administrator

@@ -428,6 +428,10 @@ impl AuditEntry {
 pub enum AuditEvent {
     /// An automatic rotation (the entry names the key and its new version).
     AutomaticRotation,
+    /// A rotation forced by the encryption limit: the key's newest version had made 2^32
+    /// AES-GCM encryptions and automatic rotation was on, so the token rotated it before
+    /// encrypting (the entry names the key and its new version; the request's own entry follows).
+    EncryptionLimitRotation,
     /// A key deleted when its deletion window ended (the entry names the key).
     AutomaticDeletion,
     /// The clock moved forward by more than a day (the entry's time is the new time; the entry
@@ -446,6 +450,7 @@ impl AuditEvent {
         AuditEvent::AutomaticDeletion,
         AuditEvent::ClockMoved,
         AuditEvent::UnauthenticatedRequests,
+        AuditEvent::EncryptionLimitRotation,
     ];
 
     /// The `operation` code.
@@ -454,6 +459,7 @@ impl AuditEvent {
             AuditEvent::AutomaticRotation => 0xFF01,
             AuditEvent::AutomaticDeletion => 0xFF02,
             AuditEvent::ClockMoved => 0xFF03,
+            AuditEvent::EncryptionLimitRotation => 0xFF04,
             AuditEvent::UnauthenticatedRequests => UNAUTHENTICATED_REQUESTS,
         }
     }
@@ -469,6 +475,7 @@ impl AuditEvent {
             AuditEvent::AutomaticRotation => "AutomaticRotation",
             AuditEvent::AutomaticDeletion => "AutomaticDeletion",
             AuditEvent::ClockMoved => "ClockMoved",
+            AuditEvent::EncryptionLimitRotation => "EncryptionLimitRotation",
             AuditEvent::UnauthenticatedRequests => "UnauthenticatedRequests",
         }
     }

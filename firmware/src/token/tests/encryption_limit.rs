@@ -180,3 +180,38 @@ fn a_deleted_key_leaves_no_count_behind() {
     let h = h.restart();
     assert!(!h.token.core.contains(Kind::Usage, &[7; 16]));
 }
+
+/// On an initialised token the forced rotation has its own audit entry (no principal: the token
+/// did it), naming the key and the new version, just before the request's own entry.
+#[test]
+fn a_rotation_forced_by_the_limit_has_its_own_audit_entry() {
+    use pkms_protocol::access::{audit_operation_name, AuditFullMode};
+    let pin: &[u8] = b"246810";
+    let mut h = Harness::new();
+    h.open_session();
+    h.ok(Request::Initialize(pkms_protocol::request::Initialize {
+        pin,
+        puk: b"puk-12345678",
+        audit_full: AuditFullMode::Overwrite,
+    }));
+    let key = h.create(KeySpec::SymmetricDefault);
+    let k = s(&key);
+    h.ok(Request::EnableKeyRotation(pkms_protocol::request::EnableKeyRotation {
+        key_id: &k,
+        rotation_period_in_days: Some(365),
+    }));
+    h.close_session();
+    let mut h = plant(h, &key, 1, ENCRYPTION_LIMIT);
+    h.open_session();
+    h.ok(Request::Authenticate(pkms_protocol::request::Authenticate { principal: "admin", pin }));
+    assert_eq!(encrypt_result(&mut h, &k), Ok(2));
+    assert_eq!(encrypt_result(&mut h, &k), Ok(2), "the next encryption rotates nothing");
+    let (entries, ..) = super::auth::read_all(&mut h);
+    let names: Vec<&str> = entries.iter().map(|e| audit_operation_name(e.operation).unwrap_or("?")).collect();
+    let at = names.iter().position(|n| *n == "EncryptionLimitRotation").expect("no entry for the forced rotation");
+    assert_eq!(names.iter().filter(|n| **n == "EncryptionLimitRotation").count(), 1, "{names:?}");
+    let entry = &entries[at];
+    assert_eq!((entry.key_id, entry.key_version, entry.principal_name()), (key.0, 2, ""));
+    assert_eq!(names[at + 1], "Encrypt", "{names:?}");
+    assert_eq!(entries[at + 1].key_version, 2);
+}
