@@ -290,3 +290,19 @@ fn the_clock_reaches_flash_each_time_it_or_the_vouched_time_moved_an_hour() {
     let (_, c) = clock_after_restart(h);
     assert_eq!(c, T0 + 2 * HOUR + USER_CLOCK_SLACK, "the vouched time's move was not written");
 }
+
+#[test]
+fn a_move_of_exactly_a_day_is_not_a_clock_jump_and_one_second_more_is() {
+    let list = || Request::ListKeys(request::ListKeys { limit: None, marker: None });
+    let jumps = |h: &mut Harness| {
+        let (entries, ..) = read_all(h);
+        entries.iter().filter(|e| audit_operation_name(e.operation) == Some("ClockMoved")).count()
+    };
+    let mut h = initialised();
+    h.now = Some(T0 + USER_CLOCK_SLACK);
+    h.ok(list());
+    assert_eq!(jumps(&mut h), 0, "a move of exactly a day was logged as a jump");
+    h.now = Some(T0 + 2 * USER_CLOCK_SLACK + 1);
+    h.ok(list());
+    assert_eq!(jumps(&mut h), 1, "a move of a day and a second was not logged");
+}
