@@ -73,6 +73,9 @@ impl FrameRefused {
 /// The open sessions.
 pub struct Sessions {
     slots: [Option<Session>; MAX_SESSIONS],
+    /// The ephemeral key (and its public key) of the next handshake, made between requests
+    /// ([`Sessions::prepare`]); used once, then gone.
+    spare: Option<(SecretKey, [u8; PUBLIC_KEY_LEN])>,
 }
 
 impl Default for Sessions {
@@ -84,7 +87,7 @@ impl Default for Sessions {
 impl Sessions {
     /// No sessions.
     pub const fn new() -> Self {
-        Sessions { slots: [const { None }; MAX_SESSIONS] }
+        Sessions { slots: [const { None }; MAX_SESSIONS], spare: None }
     }
 
     /// Ends every session (the host connection went away, or a factory reset).
@@ -167,8 +170,11 @@ impl Sessions {
         }
         st.mix_hash(tag);
         // <- e, ee
-        let ephemeral = SecretKey::random(rng);
-        *ephemeral_out = ephemeral.public_key_sec1_uncompressed();
+        let (ephemeral, public) = match self.spare.take() {
+            Some(spare) => spare,
+            None => fresh_ephemeral(rng),
+        };
+        *ephemeral_out = public;
         st.mix_hash(ephemeral_out);
         let ee = ephemeral
             .diffie_hellman(&peer.1)
@@ -191,6 +197,19 @@ impl Sessions {
         to_token.zeroize();
         to_host.zeroize();
         Ok(id)
+    }
+
+    /// Makes the ephemeral key of the next handshake now, between requests, so OpenSession
+    /// does not wait for its key generation. Nothing if one is already made.
+    pub fn prepare<R: RngCore + CryptoRng>(&mut self, rng: &mut R) {
+        if self.spare.is_none() {
+            self.spare = Some(fresh_ephemeral(rng));
+        }
+    }
+
+    /// The public key of the next handshake's ephemeral, if it is made already.
+    pub fn prepared(&self) -> Option<&[u8; PUBLIC_KEY_LEN]> {
+        self.spare.as_ref().map(|(_, public)| public)
     }
 
     fn free_slot(&self) -> Option<usize> {
@@ -283,6 +302,13 @@ impl Sessions {
             *s = None;
         }
     }
+}
+
+/// A new ephemeral key pair for one handshake.
+fn fresh_ephemeral<R: RngCore + CryptoRng>(rng: &mut R) -> (SecretKey, [u8; PUBLIC_KEY_LEN]) {
+    let key = SecretKey::random(rng);
+    let public = key.public_key_sec1_uncompressed();
+    (key, public)
 }
 
 crate::dispatch::handle! {

@@ -119,6 +119,23 @@ impl<P: Platform> Token<P> {
         n
     }
 
+    /// Work done between requests so the next one answers sooner: today the ephemeral key of
+    /// the next session handshake (one P-256 key generation after each handshake, nothing
+    /// otherwise). Boards call it when no request is waiting; a request that arrives meanwhile
+    /// waits for it. Never draws randomness from a token that has none to give (no entropy at
+    /// boot, a failed self-test or health test).
+    pub fn idle(&mut self) {
+        if self.core.check_entropy() {
+            self.sessions.end_all();
+        }
+        if self.core.self_tests() == SelfTests::Passed
+            && self.core.is_usable()
+            && self.sessions.prepared().is_none()
+        {
+            self.sessions.prepare(self.core.rng());
+        }
+    }
+
     fn handle(&mut self, payload: &mut [u8], out: &mut [u8]) -> usize {
         if self.core.check_entropy() {
             self.sessions.end_all();

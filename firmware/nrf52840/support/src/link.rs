@@ -328,7 +328,8 @@ impl<'a> TokenSide<'a> {
 }
 
 /// The token side's loop: takes packets from `link`, runs them through the token and queues the
-/// response pieces. `idle` is called whenever there is nothing to do or the send queue is full
+/// response pieces. When nothing waits it lets the token work ahead ([`Token::idle`]), then
+/// calls `idle`; `idle` is also called whenever the send queue is full
 /// (on the board: `wfe`, sleeping until an interrupt; in tests: a thread yield).
 pub fn serve_forever<P: Platform>(
     link: &Link,
@@ -338,6 +339,8 @@ pub fn serve_forever<P: Platform>(
 ) -> ! {
     loop {
         let Some(received) = link.try_receive() else {
+            // Nothing waits: make what the next request would otherwise wait for.
+            token.idle();
             idle();
             continue;
         };

@@ -208,7 +208,8 @@ fn a_rotation_forced_by_the_limit_has_its_own_audit_entry() {
     assert_eq!(encrypt_result(&mut h, &k), Ok(2), "the next encryption rotates nothing");
     let (entries, ..) = super::auth::read_all(&mut h);
     let names: Vec<&str> = entries.iter().map(|e| audit_operation_name(e.operation).unwrap_or("?")).collect();
-    let at = names.iter().position(|n| *n == "EncryptionLimitRotation").expect("no entry for the forced rotation");
+    let at =
+        names.iter().position(|n| *n == "EncryptionLimitRotation").expect("no entry for the forced rotation");
     assert_eq!(names.iter().filter(|n| **n == "EncryptionLimitRotation").count(), 1, "{names:?}");
     let entry = &entries[at];
     assert_eq!((entry.key_id, entry.key_version, entry.principal_name()), (key.0, 2, ""));

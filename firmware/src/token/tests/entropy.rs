@@ -267,3 +267,17 @@ fn an_entropy_source_failing_its_health_test_after_boot_puts_the_token_in_the_er
         other => panic!("GetInfo: {other:?}"),
     }
 }
+
+#[test]
+fn idle_work_draws_no_randomness_without_entropy_or_after_a_failed_health_test() {
+    let mut token = NoSeedToken::new(MockFlash::new(256 * 1024), MustNotDraw, NoSeedBoard);
+    token.idle(); // MustNotDraw panics if drawn from
+    assert!(token.sessions.prepared().is_none());
+
+    let failed = std::rc::Rc::new(core::cell::Cell::new(true));
+    let rng = FailsLater { rng: ChaCha20Rng::seed_from_u64(9), failed };
+    let mut token = FailsLaterToken::new(MockFlash::new(256 * 1024), rng, TestBoard::new());
+    token.idle();
+    assert!(token.sessions.prepared().is_none(), "a key was made from a failed generator");
+    assert_eq!(token.self_tests(), pkms_protocol::SelfTests::Failed(pkms_protocol::SelfTest::Drbg));
+}

@@ -512,3 +512,48 @@ fn deleting_a_principal_ends_every_session_it_is_logged_in_to() {
     );
     assert_eq!(in_session(&mut h, &mut carol, list_keys()), Ok(Some(ErrorCode::AuthenticationFailed)));
 }
+
+/// Opens a session with the host ephemeral drawn from `seed`; returns the token's ephemeral
+/// public key, after checking the handshake completes.
+fn token_ephemeral(h: &mut Harness, seed: u64) -> Vec<u8> {
+    let spki = h.device_key();
+    let opening = host_session::open(&spki, seed);
+    let reply = h.outer(Request::OpenSession(request::OpenSession {
+        ephemeral: &opening.ephemeral,
+        payload: &opening.payload,
+    }));
+    let token_ephemeral = match reply.get() {
+        Ok(Response::SessionOpened(pkms_protocol::reply::SessionOpened {
+            session_id,
+            ephemeral,
+            payload,
+        })) => {
+            opening.finish(session_id, ephemeral, payload).expect("handshake verifies");
+            ephemeral.to_vec()
+        }
+        other => panic!("OpenSession: {other:?}"),
+    };
+    token_ephemeral
+}
+
+#[test]
+fn an_ephemeral_key_made_between_requests_serves_exactly_one_handshake() {
+    let mut h = Harness::new();
+    assert!(h.token.sessions.prepared().is_none());
+    h.token.idle();
+    let prepared = h.token.sessions.prepared().map(|p| p.to_vec()).expect("idle made no ephemeral");
+    h.token.idle();
+    assert_eq!(
+        h.token.sessions.prepared().map(|p| p.to_vec()),
+        Some(prepared.clone()),
+        "idle replaced a made key"
+    );
+    let first = token_ephemeral(&mut h, 1);
+    assert_eq!(first, prepared, "the handshake did not use the key made while idle");
+    assert!(h.token.sessions.prepared().is_none(), "the made key stayed for another handshake");
+    // With none made, the handshake makes its own; each is new.
+    let second = token_ephemeral(&mut h, 2);
+    h.token.idle();
+    let third = token_ephemeral(&mut h, 3);
+    assert!(first != second && second != third && first != third);
+}
