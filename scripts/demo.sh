@@ -45,8 +45,9 @@ else
 fi
 
 echo "== rotate: the old blob still decrypts, new ones use version 2"
-run rotate-key-on-demand --key-id alias/demo
-run list-key-rotations --key-id alias/demo --output text
+echo "(as in KMS, key management takes the key id or key ARN, not an alias)"
+run rotate-key-on-demand --key-id "$KEY"
+run list-key-rotations --key-id "$KEY" --include-key-material ALL_KEY_MATERIAL --output text
 "$PKMS" decrypt --ciphertext-blob "$BLOB" --encryption-context env=test --encryption-context app=demo \
   --query Plaintext --output text | b64
 
