@@ -226,9 +226,9 @@ fn alias_entries_carry_their_arn_and_the_bare_target_key_id() {
     };
     assert_eq!(
         json(&page),
-        format!(
-            r#"{{"Aliases":[{{"AliasName":"alias/app","AliasArn":"arn:aws:kms:us-east-1:111122223333:alias/app","#
-        ) + &format!(r#""TargetKeyId":"{KEY_TEXT}","CreationDate":"1970-01-01T00:00:00+00:00","#)
+        r#"{"Aliases":[{"AliasName":"alias/app","AliasArn":"arn:aws:kms:us-east-1:111122223333:alias/app","#
+            .to_owned()
+            + &format!(r#""TargetKeyId":"{KEY_TEXT}","CreationDate":"1970-01-01T00:00:00+00:00","#)
             + r#""LastUpdatedDate":"1970-01-02T00:00:00+00:00"}],"Truncated":false}"#
     );
 }
