@@ -87,7 +87,7 @@ cat > "$work/credentials.json" <<JSON
                   "Principal": "admin", "PinEnv": "PKMS_PIN"}]}
 JSON
 printf '\n$ pkms serve --listen 127.0.0.1:0 --credentials credentials.json &\n'
-"$PKMS" serve --listen 127.0.0.1:0 --credentials "$work/credentials.json" >"$work/serve.out" &
+"$PKMS" serve --region us-east-1 --listen 127.0.0.1:0 --credentials "$work/credentials.json" >"$work/serve.out" &
 server=$!
 trap 'rc=$?; kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; "$PKMS" --quiet token stop; rm -rf "$work"; exit $rc' EXIT
 for _ in $(seq 1 120); do grep -q '^export' "$work/serve.out" 2>/dev/null && break; sleep 0.25; done
