@@ -86,7 +86,7 @@ cat > "$work/credentials.json" <<JSON
 {"Credentials": [{"AccessKeyId": "$AWS_ACCESS_KEY_ID", "SecretAccessKey": "$AWS_SECRET_ACCESS_KEY",
                   "Principal": "admin", "PinEnv": "PKMS_PIN"}]}
 JSON
-printf '\n$ pkms serve --listen 127.0.0.1:0 --credentials credentials.json &\n'
+printf '\n$ pkms serve --region us-east-1 --listen 127.0.0.1:0 --credentials credentials.json &\n'
 "$PKMS" serve --region us-east-1 --listen 127.0.0.1:0 --credentials "$work/credentials.json" >"$work/serve.out" &
 server=$!
 trap 'rc=$?; kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; "$PKMS" --quiet token stop; rm -rf "$work"; exit $rc' EXIT
