@@ -35,10 +35,10 @@ wait_port() {
   echo "nothing listens on port $1" >&2; return 1
 }
 p_in=$(free_port)
-PKMS_HOME="$work/in-home" "$pkms" serve --device "inprocess:$work/in.flash" --listen "127.0.0.1:$p_in" >/dev/null 2>&1 &
+PKMS_HOME="$work/in-home" "$pkms" serve --region us-east-1 --device "inprocess:$work/in.flash" --listen "127.0.0.1:$p_in" >/dev/null 2>&1 &
 pids+=($!)
 p_qemu=$(free_port)
-PKMS_HOME="$work/qemu-home" PKMS_IDLE_SECS=120 "$pkms" serve --listen "127.0.0.1:$p_qemu" >/dev/null 2>&1 &
+PKMS_HOME="$work/qemu-home" PKMS_IDLE_SECS=120 "$pkms" serve --region us-east-1 --listen "127.0.0.1:$p_qemu" >/dev/null 2>&1 &
 pids+=($!)
 p_moto=$(free_port)
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$p_moto" >/dev/null 2>&1 &

@@ -45,8 +45,9 @@ else
 fi
 
 echo "== rotate: the old blob still decrypts, new ones use version 2"
-run rotate-key-on-demand --key-id alias/demo
-run list-key-rotations --key-id alias/demo --output text
+echo "(as in KMS, key management takes the key id or key ARN, not an alias)"
+run rotate-key-on-demand --key-id "$KEY"
+run list-key-rotations --key-id "$KEY" --include-key-material ALL_KEY_MATERIAL --output text
 "$PKMS" decrypt --ciphertext-blob "$BLOB" --encryption-context env=test --encryption-context app=demo \
   --query Plaintext --output text | b64
 
@@ -85,8 +86,8 @@ cat > "$work/credentials.json" <<JSON
 {"Credentials": [{"AccessKeyId": "$AWS_ACCESS_KEY_ID", "SecretAccessKey": "$AWS_SECRET_ACCESS_KEY",
                   "Principal": "admin", "PinEnv": "PKMS_PIN"}]}
 JSON
-printf '\n$ pkms serve --listen 127.0.0.1:0 --credentials credentials.json &\n'
-"$PKMS" serve --listen 127.0.0.1:0 --credentials "$work/credentials.json" >"$work/serve.out" &
+printf '\n$ pkms serve --region us-east-1 --listen 127.0.0.1:0 --credentials credentials.json &\n'
+"$PKMS" serve --region us-east-1 --listen 127.0.0.1:0 --credentials "$work/credentials.json" >"$work/serve.out" &
 server=$!
 trap 'rc=$?; kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; "$PKMS" --quiet token stop; rm -rf "$work"; exit $rc' EXIT
 for _ in $(seq 1 120); do grep -q '^export' "$work/serve.out" 2>/dev/null && break; sleep 0.25; done

@@ -31,7 +31,7 @@ cat > "$work/credentials.json" <<JSON
 {"Credentials": [{"AccessKeyId": "$AWS_ACCESS_KEY_ID", "SecretAccessKey": "$AWS_SECRET_ACCESS_KEY",
                   "Principal": "admin", "PinEnv": "CLIENTS_ADMIN_PIN"}]}
 JSON
-"$pkms" serve --listen 127.0.0.1:0 --credentials "$work/credentials.json" >"$work/serve.out" 2>"$work/serve.err" &
+"$pkms" serve --region us-east-1 --listen 127.0.0.1:0 --credentials "$work/credentials.json" >"$work/serve.out" 2>"$work/serve.err" &
 server=$!
 for _ in $(seq 1 240); do
   grep -q '^export AWS_ENDPOINT_URL_KMS=' "$work/serve.out" 2>/dev/null && break

@@ -36,3 +36,8 @@ fn output_options_are_checked() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "None\n");
 }
+
+#[test]
+fn kms_shapes() {
+    flows::kms_shapes(&Env::in_process());
+}

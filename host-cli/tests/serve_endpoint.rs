@@ -649,3 +649,179 @@ fn the_cli_takes_the_arns_the_endpoint_answers() {
     let bad = env.run(&["describe-key", "--key-id", "arn:aws:s3:::bucket"]);
     assert!(!bad.status.success());
 }
+
+/// Every KeyId KMS takes only as a key id or key ARN refuses alias names and alias ARNs at the
+/// endpoint with KMS's NotFoundException, and the key is untouched; the key ARN is taken.
+#[test]
+fn aliases_are_refused_wherever_kms_takes_only_a_key_id() {
+    let env = Env::in_process();
+    let server = serve(&env, &[], &[]);
+    rt().block_on(async {
+        let kms = client(&server.url);
+        let kid = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id().to_owned();
+        kms.create_alias().alias_name("alias/only-keys").target_key_id(&kid).send().await.unwrap();
+        for alias in ["alias/only-keys", "arn:aws:kms:us-east-1:111122223333:alias/only-keys"] {
+            let codes = [
+                ("EnableKey", code(kms.enable_key().key_id(alias).send().await)),
+                ("DisableKey", code(kms.disable_key().key_id(alias).send().await)),
+                ("EnableKeyRotation", code(kms.enable_key_rotation().key_id(alias).send().await)),
+                ("DisableKeyRotation", code(kms.disable_key_rotation().key_id(alias).send().await)),
+                ("GetKeyRotationStatus", code(kms.get_key_rotation_status().key_id(alias).send().await)),
+                ("RotateKeyOnDemand", code(kms.rotate_key_on_demand().key_id(alias).send().await)),
+                ("ListKeyRotations", code(kms.list_key_rotations().key_id(alias).send().await)),
+                ("ScheduleKeyDeletion", code(kms.schedule_key_deletion().key_id(alias).send().await)),
+                ("CancelKeyDeletion", code(kms.cancel_key_deletion().key_id(alias).send().await)),
+                (
+                    "UpdateKeyDescription",
+                    code(kms.update_key_description().key_id(alias).description("x").send().await),
+                ),
+                (
+                    "TagResource",
+                    code(
+                        kms.tag_resource()
+                            .key_id(alias)
+                            .tags(Tag::builder().tag_key("a").tag_value("1").build().unwrap())
+                            .send()
+                            .await,
+                    ),
+                ),
+                ("UntagResource", code(kms.untag_resource().key_id(alias).tag_keys("a").send().await)),
+                ("ListResourceTags", code(kms.list_resource_tags().key_id(alias).send().await)),
+                ("GetKeyPolicy", code(kms.get_key_policy().key_id(alias).send().await)),
+                ("ListKeyPolicies", code(kms.list_key_policies().key_id(alias).send().await)),
+                (
+                    "CreateGrant",
+                    code(
+                        kms.create_grant()
+                            .key_id(alias)
+                            .grantee_principal("bob")
+                            .operations(GrantOperation::Encrypt)
+                            .send()
+                            .await,
+                    ),
+                ),
+                ("ListGrants", code(kms.list_grants().key_id(alias).send().await)),
+                ("RevokeGrant", code(kms.revoke_grant().key_id(alias).grant_id("g").send().await)),
+                ("ListAliases", code(kms.list_aliases().key_id(alias).send().await)),
+                (
+                    "CreateAlias",
+                    code(kms.create_alias().alias_name("alias/other").target_key_id(alias).send().await),
+                ),
+            ];
+            for (op, c) in codes {
+                assert_eq!(c, "NotFoundException", "{op} with {alias}");
+            }
+        }
+        let meta = kms.describe_key().key_id(&kid).send().await.unwrap().key_metadata.unwrap();
+        assert_eq!(meta.key_state().map(|s| s.as_str()), Some("Enabled"), "nothing was done");
+        let arn = meta.arn().unwrap().to_owned();
+        kms.disable_key().key_id(&arn).send().await.unwrap();
+        kms.enable_key().key_id(&arn).send().await.unwrap();
+    });
+}
+
+/// The CLI prints what the endpoint answers: the same KeyMetadata (dates aside: ISO-8601 in the
+/// CLI, epoch seconds on the wire), the same key ARNs in replies and lists, the same rotations
+/// for each IncludeKeyMaterial, the same KMS exception for a retired version; both take the
+/// region and account of ARNs from the same --region and --account-id.
+#[test]
+fn the_cli_prints_what_the_endpoint_answers() {
+    use aws_sdk_kms::types::{IncludeKeyMaterial, RotationsListEntry};
+    use cli_support::field;
+    let env = Env::in_process();
+    let scope = ["--region", "eu-west-1", "--account-id", "444455556666"];
+    let server = serve(&env, &scope, &[]);
+    let materials = |r: &[RotationsListEntry]| {
+        r.iter().map(|e| e.key_material_id().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let (meta, alias_arn, blob, encrypt_key_id, rotations, all) = rt().block_on(async {
+        let kms = client_with(&server.url, "AKIDANY", "any-secret", "eu-west-1", None);
+        let kid = kms
+            .create_key()
+            .description("both")
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id()
+            .to_owned();
+        kms.create_alias().alias_name("alias/both").target_key_id(&kid).send().await.unwrap();
+        let alias_arn = kms.list_aliases().key_id(&kid).send().await.unwrap().aliases()[0]
+            .alias_arn()
+            .unwrap()
+            .to_owned();
+        let enc =
+            kms.encrypt().key_id("alias/both").plaintext(Blob::new(b"v1".to_vec())).send().await.unwrap();
+        kms.rotate_key_on_demand().key_id(&kid).send().await.unwrap();
+        let rotations = kms.list_key_rotations().key_id(&kid).send().await.unwrap();
+        let all = kms
+            .list_key_rotations()
+            .key_id(&kid)
+            .include_key_material(IncludeKeyMaterial::AllKeyMaterial)
+            .send()
+            .await
+            .unwrap();
+        let meta = kms.describe_key().key_id(&kid).send().await.unwrap().key_metadata.unwrap();
+        (
+            meta,
+            alias_arn,
+            enc.ciphertext_blob().unwrap().as_ref().to_vec(),
+            enc.key_id().unwrap().to_owned(),
+            materials(rotations.rotations()),
+            materials(all.rotations()),
+        )
+    });
+    drop(server); // one process at a time on the in-process token's flash
+    let kid = meta.key_id().to_owned();
+    let arn = meta.arn().unwrap().to_owned();
+    assert_eq!(arn, format!("arn:aws:kms:eu-west-1:444455556666:key/{kid}"));
+    assert_eq!((rotations.len(), all.len()), (1, 2), "ROTATIONS_ONLY leaves out the original material");
+    let cli = |args: &[&str]| env.json(&[&scope[..], args].concat());
+
+    let d = cli(&["describe-key", "--key-id", &arn]);
+    let m = &d["KeyMetadata"];
+    assert_eq!(field(m, "KeyId"), kid);
+    assert_eq!(field(m, "Arn"), arn);
+    assert_eq!(Some(field(m, "AWSAccountId").as_str()), meta.aws_account_id());
+    assert_eq!(Some(field(m, "Origin").as_str()), meta.origin().map(|o| o.as_str()));
+    assert_eq!(Some(field(m, "KeyManager").as_str()), meta.key_manager().map(|o| o.as_str()));
+    assert_eq!(
+        Some(field(m, "MultiRegion").as_str()),
+        meta.multi_region().map(|b| if b { "true" } else { "false" })
+    );
+    // CustomerMasterKeySpec: KMS's older name of KeySpec (deprecated in the SDK), the same value.
+    assert_eq!(Some(field(m, "CustomerMasterKeySpec").as_str()), meta.key_spec().map(|s| s.as_str()));
+    assert_eq!(Some(field(m, "KeySpec").as_str()), meta.key_spec().map(|s| s.as_str()));
+    assert_eq!(Some(field(m, "CurrentKeyMaterialId").as_str()), meta.current_key_material_id());
+    let created = u64::try_from(meta.creation_date().unwrap().secs()).unwrap();
+    assert_eq!(field(m, "CreationDate"), pkms_lib::model::encoding::iso8601(created));
+
+    let listed = cli(&["list-keys"]);
+    assert!(listed["Keys"].as_array().unwrap().iter().any(|k| field(k, "KeyArn") == arn));
+    assert_eq!(field(&cli(&["list-aliases", "--key-id", &arn])["Aliases"][0], "AliasArn"), alias_arn);
+    let msg = env.fileb("both-msg", b"v2");
+    assert_eq!(
+        field(&cli(&["encrypt", "--key-id", "alias/both", "--plaintext", &msg]), "KeyId"),
+        encrypt_key_id
+    );
+    let cli_materials = |extra: &[&str]| {
+        let page = cli(&[&["list-key-rotations", "--key-id", &kid][..], extra].concat());
+        page["Rotations"].as_array().unwrap().iter().map(|r| field(r, "KeyMaterialId")).collect::<Vec<_>>()
+    };
+    assert_eq!(cli_materials(&[]), rotations);
+    assert_eq!(cli_materials(&["--include-key-material", "ROTATIONS_ONLY"]), rotations);
+    assert_eq!(cli_materials(&["--include-key-material", "ALL_KEY_MATERIAL"]), all);
+
+    // A retired version: the same KMS exception from both.
+    cli(&["retire-key-versions", "--key-id", &kid, "--below-version", "2"]);
+    let blob_arg = env.fileb("both.blob", &blob);
+    let e = env.fails(&[&scope[..], &["decrypt", "--ciphertext-blob", &blob_arg]].concat(), 254);
+    assert_eq!(cli_support::error_type(&e), "KMSInvalidStateException");
+    let server = serve(&env, &scope, &[]);
+    rt().block_on(async {
+        let kms = client_with(&server.url, "AKIDANY", "any-secret", "eu-west-1", None);
+        let refused = kms.decrypt().ciphertext_blob(Blob::new(blob)).send().await;
+        assert_eq!(code(refused), "KMSInvalidStateException");
+    });
+}

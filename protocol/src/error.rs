@@ -112,7 +112,49 @@ impl ErrorCode {
         ErrorCode::SelfTestFailed,
     ];
 
-    /// The KMS-style exception name (what `--output json` prints as `__type`).
+    /// The code's own name: the variant's name (`NotFound`, `KeyVersionRetired`, …), precise
+    /// where [`ErrorCode::kms_name`] maps several codes to one KMS exception (the audit log
+    /// records it).
+    pub const fn name(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "NotFound",
+            ErrorCode::Disabled => "Disabled",
+            ErrorCode::InvalidState => "InvalidState",
+            ErrorCode::IncorrectKey => "IncorrectKey",
+            ErrorCode::InvalidCiphertext => "InvalidCiphertext",
+            ErrorCode::InvalidKeyUsage => "InvalidKeyUsage",
+            ErrorCode::InvalidSignature => "InvalidSignature",
+            ErrorCode::InvalidMac => "InvalidMac",
+            ErrorCode::AccessDenied => "AccessDenied",
+            ErrorCode::LimitExceeded => "LimitExceeded",
+            ErrorCode::Validation => "Validation",
+            ErrorCode::AlreadyExists => "AlreadyExists",
+            ErrorCode::InvalidAliasName => "InvalidAliasName",
+            ErrorCode::InvalidMarker => "InvalidMarker",
+            ErrorCode::UnsupportedOperation => "UnsupportedOperation",
+            ErrorCode::KeyVersionRetired => "KeyVersionRetired",
+            ErrorCode::Tag => "Tag",
+            ErrorCode::MalformedFrame => "MalformedFrame",
+            ErrorCode::FrameTooLarge => "FrameTooLarge",
+            ErrorCode::UnsupportedProtocolVersion => "UnsupportedProtocolVersion",
+            ErrorCode::Internal => "Internal",
+            ErrorCode::StorageCorrupted => "StorageCorrupted",
+            ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocument",
+            ErrorCode::InvalidGrantId => "InvalidGrantId",
+            ErrorCode::UserPresenceRequired => "UserPresenceRequired",
+            ErrorCode::AuthenticationFailed => "AuthenticationFailed",
+            ErrorCode::PinLocked => "PinLocked",
+            ErrorCode::AuditLogFull => "AuditLogFull",
+            ErrorCode::Conflict => "Conflict",
+            ErrorCode::SessionEnded => "SessionEnded",
+            ErrorCode::SelfTestFailed => "SelfTestFailed",
+        }
+    }
+
+    /// The KMS exception a client sees for this code (`__type` of the CLI's JSON errors and of
+    /// the KMS endpoint's answers): the one table of them. Codes KMS has keep their exception's
+    /// name; Pocket-KMS-only codes become the exception a KMS client would handle the same way
+    /// (docs/protocol.md lists why), and the message says what happened on the token.
     pub const fn kms_name(self) -> &'static str {
         match self {
             ErrorCode::NotFound => "NotFoundException",
@@ -130,22 +172,26 @@ impl ErrorCode {
             ErrorCode::InvalidAliasName => "InvalidAliasNameException",
             ErrorCode::InvalidMarker => "InvalidMarkerException",
             ErrorCode::UnsupportedOperation => "UnsupportedOperationException",
-            ErrorCode::KeyVersionRetired => "KeyVersionRetiredException",
             ErrorCode::Tag => "TagException",
-            ErrorCode::MalformedFrame => "MalformedFrameException",
-            ErrorCode::FrameTooLarge => "FrameTooLargeException",
-            ErrorCode::UnsupportedProtocolVersion => "UnsupportedProtocolVersionException",
-            ErrorCode::Internal => "KMSInternalException",
-            ErrorCode::StorageCorrupted => "StorageCorruptedException",
             ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocumentException",
             ErrorCode::InvalidGrantId => "InvalidGrantIdException",
-            ErrorCode::UserPresenceRequired => "UserPresenceRequiredException",
-            ErrorCode::AuthenticationFailed => "AuthenticationFailedException",
-            ErrorCode::PinLocked => "PinLockedException",
-            ErrorCode::AuditLogFull => "AuditLogFullException",
             ErrorCode::Conflict => "ConflictException",
-            ErrorCode::SessionEnded => "SessionEndedException",
-            ErrorCode::SelfTestFailed => "SelfTestFailedException",
+            // A retired version's material is gone: the key is in no state to use it.
+            ErrorCode::KeyVersionRetired => "KMSInvalidStateException",
+            // Nobody touched the token's button: the key cannot be used now; a client may retry.
+            ErrorCode::UserPresenceRequired => "KeyUnavailableException",
+            // The login as the principal was refused, or the principal is locked.
+            ErrorCode::AuthenticationFailed | ErrorCode::PinLocked => "AccessDeniedException",
+            // The token refuses key operations until its audit log is exported: a quota.
+            ErrorCode::AuditLogFull => "LimitExceededException",
+            // Faults between the host and the token, or inside the token.
+            ErrorCode::Internal
+            | ErrorCode::StorageCorrupted
+            | ErrorCode::MalformedFrame
+            | ErrorCode::FrameTooLarge
+            | ErrorCode::UnsupportedProtocolVersion
+            | ErrorCode::SessionEnded
+            | ErrorCode::SelfTestFailed => "KMSInternalException",
         }
     }
 }

@@ -30,7 +30,9 @@ pub enum Error {
     #[error(transparent)]
     Link(#[from] LinkError),
     /// The token answered with a typed error: the request was understood and refused.
-    #[error("{code}: {message}")]
+    /// Displayed as KMS reports it: the KMS exception ([`ErrorCode::kms_name`]), then
+    /// [`token_message`].
+    #[error("{code}: {}", token_message(*.code, .message))]
     Token {
         /// The stable error code.
         code: ErrorCode,
@@ -63,6 +65,61 @@ impl Error {
     /// Whether the link (rather than the token) failed.
     pub fn is_link(&self) -> bool {
         matches!(self, Error::Link(_))
+    }
+}
+
+/// What a token error says to someone who knows only KMS's exceptions: for the codes KMS lacks
+/// (which [`ErrorCode::kms_name`] reports as a KMS exception) the words that name what happened
+/// on the token; `None` for the codes KMS has.
+pub fn explanation(code: ErrorCode) -> Option<&'static str> {
+    match code {
+        ErrorCode::KeyVersionRetired => Some("key version retired (its material was erased)"),
+        ErrorCode::UserPresenceRequired => {
+            Some("user presence required: touch the token's button (emulated tokens cannot confirm presence)")
+        }
+        ErrorCode::AuditLogFull => {
+            Some("the token's audit log is full: export and trim it (pkms audit export --out FILE --trim)")
+        }
+        ErrorCode::AuthenticationFailed => Some("the token refused the login (wrong or missing PIN)"),
+        ErrorCode::PinLocked => Some("the principal's PIN is locked on the token"),
+        ErrorCode::StorageCorrupted => Some("the token's storage is corrupted"),
+        ErrorCode::SelfTestFailed => {
+            Some("a power-on self-test of the token failed: it serves nothing until it restarts sound")
+        }
+        ErrorCode::MalformedFrame => Some("the token could not decode the request"),
+        ErrorCode::FrameTooLarge => Some("the request is too large for the token's frames"),
+        ErrorCode::UnsupportedProtocolVersion => Some("the token speaks another protocol version"),
+        ErrorCode::SessionEnded => Some("the token ended the session"),
+        ErrorCode::NotFound
+        | ErrorCode::Disabled
+        | ErrorCode::InvalidState
+        | ErrorCode::IncorrectKey
+        | ErrorCode::InvalidCiphertext
+        | ErrorCode::InvalidKeyUsage
+        | ErrorCode::InvalidSignature
+        | ErrorCode::InvalidMac
+        | ErrorCode::AccessDenied
+        | ErrorCode::LimitExceeded
+        | ErrorCode::Validation
+        | ErrorCode::AlreadyExists
+        | ErrorCode::InvalidAliasName
+        | ErrorCode::InvalidMarker
+        | ErrorCode::UnsupportedOperation
+        | ErrorCode::Tag
+        | ErrorCode::Internal
+        | ErrorCode::MalformedPolicyDocument
+        | ErrorCode::InvalidGrantId
+        | ErrorCode::Conflict => None,
+    }
+}
+
+/// A token error's message as the CLI and the KMS endpoint report it: the token's own words,
+/// after the [`explanation`] of a code KMS lacks.
+pub fn token_message(code: ErrorCode, message: &str) -> String {
+    match explanation(code) {
+        Some(x) if message.is_empty() => x.to_owned(),
+        Some(x) => format!("{x}: {message}"),
+        None => message.to_owned(),
     }
 }
 
@@ -116,6 +173,20 @@ mod tests {
         let e = Error::Link(LinkError::Io(io));
         assert_eq!(Chain(&e).to_string(), "I/O error talking to the token: pipe closed: pipe closed");
         let t = Error::Token { code: ErrorCode::NotFound, message: "no key".into() };
-        assert_eq!(Chain(&t).to_string(), format!("{}: no key", ErrorCode::NotFound));
+        assert_eq!(Chain(&t).to_string(), "NotFoundException: no key");
+    }
+
+    #[test]
+    fn codes_kms_lacks_read_as_kms_exceptions_that_say_what_happened() {
+        let t = Error::Token { code: ErrorCode::KeyVersionRetired, message: "version 1".into() };
+        assert_eq!(
+            t.to_string(),
+            "KMSInvalidStateException: key version retired (its material was erased): version 1"
+        );
+        for code in ErrorCode::ALL {
+            let kms_has_it =
+                code.kms_name().trim_end_matches("Exception").trim_start_matches("KMS") == code.name();
+            assert_eq!(explanation(*code).is_none(), kms_has_it, "{code:?}");
+        }
     }
 }

@@ -8,14 +8,15 @@ use super::Context;
 /// Alias commands.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
-    /// Give a key a friendly name (`alias/…`); every --key-id accepts it.
+    /// Give a key a friendly name (`alias/…`); the --key-id of encrypt, decrypt, sign, describe-key
+    /// and the other cryptographic commands accepts it (as in KMS).
     #[command(after_help = "Example:\n  pkms create-alias --alias-name alias/backup --target-key-id KEY")]
     CreateAlias {
         /// `alias/` followed by letters, digits, `/_-:` (not `alias/aws/…`).
         #[arg(long)]
         alias_name: String,
-        /// The key id (not an alias).
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// The key id or key ARN (not an alias).
+        #[arg(long)]
         target_key_id: String,
     },
     /// Point an alias at another key.
@@ -24,8 +25,8 @@ pub enum Commands {
         /// The alias.
         #[arg(long)]
         alias_name: String,
-        /// The new key id.
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// The new key id or key ARN (not an alias).
+        #[arg(long)]
         target_key_id: String,
     },
     /// Delete an alias (the key stays).
@@ -40,8 +41,8 @@ pub enum Commands {
         after_help = "Examples:\n  pkms list-aliases\n  pkms list-aliases --key-id KEY --query 'Aliases[].AliasName'"
     )]
     ListAliases {
-        /// Only the aliases of this key.
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// Only the aliases of this key (key id or key ARN).
+        #[arg(long)]
         key_id: Option<String>,
         /// One page of at most this many aliases.
         #[arg(long)]
@@ -56,10 +57,12 @@ pub enum Commands {
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::CreateAlias { alias_name, target_key_id } => {
+            let target_key_id = ctx.key(&target_key_id)?;
             ctx.client()?.create_alias(&alias_name, &target_key_id)?;
             Ok(())
         }
         Commands::UpdateAlias { alias_name, target_key_id } => {
+            let target_key_id = ctx.key(&target_key_id)?;
             ctx.client()?.update_alias(&alias_name, &target_key_id)?;
             Ok(())
         }
@@ -68,6 +71,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             Ok(())
         }
         Commands::ListAliases { key_id, limit, starting_token } => {
+            let key_id = ctx.key_opt(key_id.as_deref())?;
             let client = ctx.client()?;
             let page = if limit.is_some() || starting_token.is_some() {
                 let page = client.list_aliases(key_id.as_deref(), limit, starting_token.as_deref())?;

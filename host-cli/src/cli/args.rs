@@ -86,29 +86,6 @@ fn decode_b64(text: &str) -> Result<Blob, base64::DecodeError> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContextArg(pub Vec<(String, String)>);
 
-/// A `--key-id` (and `--target-key-id`, …) value: a key id or alias name as given, or a key ARN
-/// (`arn:aws:kms:REGION:ACCOUNT:key/ID`) or alias ARN (`…:alias/NAME`) reduced to the id or name
-/// the token takes, so ids copied from KMS-shaped output work. The CLI has no region or account
-/// of its own: any in an ARN is taken (`pkms serve` checks them against its own).
-pub fn key_ref(arg: &str) -> Result<String, String> {
-    let Some(rest) = arg.strip_prefix("arn:") else {
-        return Ok(arg.to_owned());
-    };
-    let parts: Vec<&str> = rest.splitn(5, ':').collect();
-    match parts[..] {
-        ["aws", "kms", _region, _account, resource] => {
-            if let Some(id) = resource.strip_prefix("key/").filter(|id| !id.is_empty()) {
-                Ok(id.to_owned())
-            } else if resource.starts_with("alias/") && resource.len() > "alias/".len() {
-                Ok(resource.to_owned())
-            } else {
-                Err(format!("{arg:?} is not a key ARN (…:key/ID) or an alias ARN (…:alias/NAME)"))
-            }
-        }
-        _ => Err(format!("{arg:?} is not a KMS ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")),
-    }
-}
-
 /// Parses one `--encryption-context` argument:
 /// * aws-cli shorthand `k1=v1,k2=v2` when every comma-separated part holds a `=`;
 /// * else one `key=value` pair, split at the first `=` (the value may hold `=` and `,`);
@@ -233,18 +210,6 @@ pub(crate) use kms_value_parser;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn key_arns_and_alias_arns_reduce_to_what_the_token_takes() {
-        let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
-        assert_eq!(key_ref(id).unwrap(), id);
-        assert_eq!(key_ref("alias/app").unwrap(), "alias/app");
-        assert_eq!(key_ref(&format!("arn:aws:kms:us-east-1:111122223333:key/{id}")).unwrap(), id);
-        assert_eq!(key_ref("arn:aws:kms:eu-west-1:111122223333:alias/app").unwrap(), "alias/app");
-        for bad in ["arn:aws:s3:::bucket", "arn:aws:kms:us-east-1:111122223333:key/", "arn:aws:kms:x"] {
-            assert!(key_ref(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn blob_from_fileb_is_raw_bytes() {

@@ -62,7 +62,8 @@ struct LogEntry {
     /// `null` for an operation on no key.
     key_id: Option<String>,
     key_version: u32,
-    /// `OK` or the KMS error type.
+    /// `OK` or the token's error code (`NotFound`, `KeyVersionRetired`, …: its own name, more
+    /// precise than the KMS exception a client was shown).
     result: String,
     /// For `UnauthenticatedRequests`: the requests answered outside a session since the entry
     /// before, counted instead of logged one by one.
@@ -87,7 +88,7 @@ impl LogEntry {
             0 => "OK".to_owned(),
             r => ErrorCode::ALL
                 .get(r as usize - 1)
-                .map(|c| c.kms_name().to_owned())
+                .map(|c| c.name().to_owned())
                 .unwrap_or_else(|| format!("error {r}")),
         };
         if let Some(c) = e.unauthenticated_requests() {

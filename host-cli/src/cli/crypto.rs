@@ -18,7 +18,7 @@ pub enum Commands {
         For more than 4096 bytes use envelope encryption: pkms encrypt-file.")]
     Encrypt {
         /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        #[arg(long)]
         key_id: String,
         /// The data: fileb://PATH (raw bytes) or base64.
         #[arg(long, value_parser = blob_parser(MAX_PLAINTEXT))]
@@ -40,7 +40,7 @@ pub enum Commands {
         #[arg(long, value_parser = parse_context)]
         encryption_context: Vec<ContextArg>,
         /// Refuse unless the blob was made under this key (IncorrectKeyException).
-        #[arg(long, value_parser = super::args::key_ref)]
+        #[arg(long)]
         key_id: Option<String>,
     },
     /// Decrypt and encrypt again under another key or context, inside the token.
@@ -56,10 +56,10 @@ pub enum Commands {
         #[arg(long, value_parser = parse_context)]
         source_encryption_context: Vec<ContextArg>,
         /// Refuse unless the blob was made under this key.
-        #[arg(long, value_parser = super::args::key_ref)]
+        #[arg(long)]
         source_key_id: Option<String>,
         /// Key to encrypt under (its newest version).
-        #[arg(long, value_parser = super::args::key_ref)]
+        #[arg(long)]
         destination_key_id: String,
         /// Encryption context of the new blob.
         #[arg(long, value_parser = parse_context)]
@@ -94,7 +94,7 @@ pub enum Commands {
 #[derive(Debug, clap::Args)]
 pub struct DataKeyArgs {
     /// Key id or alias.
-    #[arg(long, value_parser = super::args::key_ref)]
+    #[arg(long)]
     key_id: String,
     /// AES_256 or AES_128. KMS needs this or --number-of-bytes.
     #[arg(long, value_parser = kms_value_parser!(DataKeySpec), conflicts_with = "number_of_bytes")]
@@ -151,12 +151,14 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         Commands::Encrypt { key_id, plaintext, encryption_context } => {
             check_plaintext_len(plaintext.len())?;
             let ec = context(&encryption_context)?;
+            let key_id = ctx.key(&key_id)?;
             let out = ctx.client()?.encrypt(&key_id, &plaintext, &pairs(&ec))?;
             ctx.emit(&out)
         }
         Commands::Decrypt { ciphertext_blob, encryption_context, key_id } => {
             let ec = context(&encryption_context)?;
             let blob = ciphertext_blob.within(MAX_CIPHERTEXT_BLOB, "CiphertextBlob")?;
+            let key_id = ctx.key_opt(key_id.as_deref())?;
             let out = ctx.client()?.decrypt(blob, &pairs(&ec), key_id.as_deref())?;
             ctx.emit(&out)
         }
@@ -170,6 +172,8 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let src = context(&source_encryption_context)?;
             let dst = context(&destination_encryption_context)?;
             let blob = ciphertext_blob.within(MAX_CIPHERTEXT_BLOB, "CiphertextBlob")?;
+            let source_key_id = ctx.key_opt(source_key_id.as_deref())?;
+            let destination_key_id = ctx.key(&destination_key_id)?;
             let out = ctx.client()?.re_encrypt(
                 blob,
                 &pairs(&src),
@@ -182,13 +186,15 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         Commands::GenerateDataKey { args } => {
             let ec = context(&args.encryption_context)?;
             let size = args.size()?;
-            let out = ctx.client()?.generate_data_key(&args.key_id, &pairs(&ec), size)?;
+            let key_id = ctx.key(&args.key_id)?;
+            let out = ctx.client()?.generate_data_key(&key_id, &pairs(&ec), size)?;
             ctx.emit(&out)
         }
         Commands::GenerateDataKeyWithoutPlaintext { args } => {
             let ec = context(&args.encryption_context)?;
             let size = args.size()?;
-            let out = ctx.client()?.generate_data_key_without_plaintext(&args.key_id, &pairs(&ec), size)?;
+            let key_id = ctx.key(&args.key_id)?;
+            let out = ctx.client()?.generate_data_key_without_plaintext(&key_id, &pairs(&ec), size)?;
             ctx.emit(&out)
         }
         Commands::GenerateRandom { number_of_bytes } => {

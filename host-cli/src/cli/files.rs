@@ -455,7 +455,8 @@ fn envelope_error(e: EnvelopeError, input: &Path) -> anyhow::Error {
     }
 }
 
-fn encrypt_files(a: EncryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+fn encrypt_files(mut a: EncryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    a.key_id = ctx.key(&a.key_id)?;
     let context = merge_context(&a.encryption_context).map_err(usage)?;
     let jobs = plan(&a.paths, a.out_dir.as_deref(), |rel| {
         let mut name = rel.as_os_str().to_owned();
@@ -513,7 +514,8 @@ fn encrypt_files(a: EncryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn decrypt_files(a: DecryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+fn decrypt_files(mut a: DecryptFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    a.key_id = ctx.key_opt(a.key_id.as_deref())?;
     let policy = DecryptPolicy {
         key_id: a.key_id.clone(),
         required_context: merge_context(&a.encryption_context).map_err(usage)?,
@@ -619,7 +621,8 @@ fn with_sig_suffix(p: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn sign_file(a: SignFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+fn sign_file(mut a: SignFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    a.key_id = ctx.key(&a.key_id)?;
     let out = match &a.out {
         Some(p) => p.clone(),
         None if is_dash(&a.file) => PathBuf::from("-"),
@@ -648,7 +651,8 @@ fn sign_file(a: SignFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verify_file(a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+fn verify_file(mut a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    a.key_id = ctx.key_opt(a.key_id.as_deref())?;
     let sig_path = a.signature.clone().unwrap_or_else(|| with_sig_suffix(&a.file));
     let sig_bytes = std::fs::read(&sig_path)
         .with_context(|| format!("cannot read the signature {}", sig_path.display()))?;
@@ -767,7 +771,8 @@ struct FileStatus {
     status: String,
 }
 
-fn sign_manifest(a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<()> {
+fn sign_manifest(mut a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    a.key_id = ctx.key(&a.key_id)?;
     let sig_path = a.signature.clone().unwrap_or_else(|| with_sig_suffix(&a.out));
     if is_dash(&a.out) {
         return Err(usage("--out must name a file: the manifest's paths are relative to its directory"));

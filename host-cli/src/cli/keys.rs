@@ -59,7 +59,7 @@ pub enum Commands {
     #[command(after_help = "Example:\n  pkms describe-key --key-id alias/backup")]
     DescribeKey {
         /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        #[arg(long)]
         key_id: String,
     },
     /// List keys (all of them, unless --limit asks for one page).
@@ -80,8 +80,8 @@ pub enum Commands {
         after_help = "Example:\n  pkms update-key-description --key-id KEY --description 'nightly backups'"
     )]
     UpdateKeyDescription {
-        /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// Key id or key ARN (not an alias, as in KMS).
+        #[arg(long)]
         key_id: String,
         /// The new description.
         #[arg(long)]
@@ -134,6 +134,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             ctx.emit(&DescribeKeyOutput { key_metadata })
         }
         Commands::DescribeKey { key_id } => {
+            let key_id = ctx.key(&key_id)?;
             let key_metadata = ctx.client()?.describe_key(&key_id)?;
             ctx.emit(&DescribeKeyOutput { key_metadata })
         }
@@ -148,6 +149,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             ctx.emit(&page)
         }
         Commands::UpdateKeyDescription { key_id, description } => {
+            let key_id = ctx.key(&key_id)?;
             ctx.client()?.update_key_description(&key_id, &description)?;
             Ok(())
         }

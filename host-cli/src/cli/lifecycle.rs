@@ -9,25 +9,25 @@ use super::Context;
 #[derive(Debug, Subcommand)]
 pub enum Commands {
     /// Make a disabled key usable again.
-    #[command(after_help = "Example:\n  pkms enable-key --key-id alias/app")]
+    #[command(after_help = "Example:\n  pkms enable-key --key-id KEY")]
     EnableKey {
-        /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// Key id or key ARN (not an alias, as in KMS).
+        #[arg(long)]
         key_id: String,
     },
     /// Make a key refuse every cryptographic operation (DisabledException) until enabled.
-    #[command(after_help = "Example:\n  pkms disable-key --key-id alias/app")]
+    #[command(after_help = "Example:\n  pkms disable-key --key-id KEY")]
     DisableKey {
-        /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// Key id or key ARN (not an alias, as in KMS).
+        #[arg(long)]
         key_id: String,
     },
     /// Delete a key and all its versions after a waiting period (7-30 days, default 30); it
     /// is unusable meanwhile, and cancel-key-deletion brings it back (disabled).
     #[command(after_help = "Example:\n  pkms schedule-key-deletion --key-id KEY --pending-window-in-days 7")]
     ScheduleKeyDeletion {
-        /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// Key id or key ARN (not an alias, as in KMS).
+        #[arg(long)]
         key_id: String,
         /// Days before the key is erased.
         #[arg(long)]
@@ -38,8 +38,8 @@ pub enum Commands {
         after_help = "Example:\n  pkms cancel-key-deletion --key-id KEY && pkms enable-key --key-id KEY"
     )]
     CancelKeyDeletion {
-        /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// Key id or key ARN (not an alias, as in KMS).
+        #[arg(long)]
         key_id: String,
     },
 }
@@ -48,18 +48,22 @@ pub enum Commands {
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::EnableKey { key_id } => {
+            let key_id = ctx.key(&key_id)?;
             ctx.client()?.enable_key(&key_id)?;
             Ok(())
         }
         Commands::DisableKey { key_id } => {
+            let key_id = ctx.key(&key_id)?;
             ctx.client()?.disable_key(&key_id)?;
             Ok(())
         }
         Commands::ScheduleKeyDeletion { key_id, pending_window_in_days } => {
+            let key_id = ctx.key(&key_id)?;
             let scheduled = ctx.client()?.schedule_key_deletion(&key_id, pending_window_in_days)?;
             ctx.emit(&scheduled)
         }
         Commands::CancelKeyDeletion { key_id } => {
+            let key_id = ctx.key(&key_id)?;
             let key_id = ctx.client()?.cancel_key_deletion(&key_id)?;
             ctx.emit(&DeletionCancelled { key_id })
         }

@@ -16,7 +16,7 @@ pub enum Commands {
     )]
     GenerateMac {
         /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        #[arg(long)]
         key_id: String,
         /// fileb://PATH or base64.
         #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
@@ -31,7 +31,7 @@ pub enum Commands {
         --mac-algorithm HMAC_SHA_256 --mac fileb://msg.mac")]
     VerifyMac {
         /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        #[arg(long)]
         key_id: String,
         /// fileb://PATH or base64.
         #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
@@ -52,11 +52,13 @@ pub enum Commands {
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::GenerateMac { key_id, message, mac_algorithm } => {
+            let key_id = ctx.key(&key_id)?;
             let message = message.within(MAX_MESSAGE, "Message")?;
             let out = ctx.client()?.generate_mac(&key_id, message, mac_algorithm)?;
             ctx.emit(&out)
         }
         Commands::VerifyMac { key_id, message, mac_algorithm, mac, key_version } => {
+            let key_id = ctx.key(&key_id)?;
             let message = message.within(MAX_MESSAGE, "Message")?;
             let mac = mac.within(MAX_SIGNATURE, "Mac")?;
             let out = ctx.client()?.verify_mac(&key_id, message, mac_algorithm, mac, key_version)?;

@@ -18,6 +18,9 @@ use pkms_lib::envelope::KeyServiceError;
 use pkms_lib::error::Error;
 use pkms_lib::filesign::FileSignError;
 use pkms_lib::launcher::{LaunchOptions, Link};
+use pkms_lib::model::encoding::{with_style, ArnScope, Style, DEFAULT_ACCOUNT_ID, DEFAULT_REGION};
+
+use crate::keyref::{self, KeyRef};
 
 pub mod args;
 pub mod output;
@@ -84,6 +87,14 @@ pub struct Cli {
     /// A file holding the PIN (else PKMS_PIN, else a prompt on a terminal).
     #[arg(long, global = true)]
     pub pin_file: Option<PathBuf>,
+    /// The region in key and alias ARNs, printed and accepted (else AWS_REGION, else
+    /// AWS_DEFAULT_REGION, else us-east-1). `pkms serve` refuses requests signed for another.
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// The account id in key and alias ARNs (else PKMS_ACCOUNT_ID, else 111122223333, the
+    /// example account of AWS's documentation).
+    #[arg(long, global = true, env = "PKMS_ACCOUNT_ID")]
+    pub account_id: Option<String>,
     /// The operation.
     #[command(subcommand)]
     pub command: Command,
@@ -172,6 +183,8 @@ pub struct Context {
     device_key: Option<pkms_lib::session::DeviceKey>,
     logged_in: bool,
     login: auth::Login,
+    scope: ArnScope,
+    operation: String,
 }
 
 impl Context {
@@ -188,7 +201,37 @@ impl Context {
             device_key: None,
             logged_in: false,
             login: auth::Login::default(),
+            scope: ArnScope::default(),
+            operation: String::new(),
         }
+    }
+
+    /// Sets the region and account of ARNs (`--region`, `--account-id`).
+    pub fn set_scope(&mut self, scope: ArnScope) {
+        self.scope = scope;
+    }
+
+    /// The region and account of ARNs.
+    pub fn scope(&self) -> &ArnScope {
+        &self.scope
+    }
+
+    /// Sets the operation being run (KMS's name, e.g. `EnableKeyRotation`), which decides what
+    /// its key ids take ([`KeyRef::of`]).
+    pub fn set_operation(&mut self, operation: &str) {
+        self.operation = operation.to_owned();
+    }
+
+    /// A `--key-id` (`--target-key-id`, …) as the token takes it: a key id, key ARN, alias name or
+    /// alias ARN where KMS takes any of them, only a key id or key ARN where KMS does; ARNs of
+    /// this region and account only ([`keyref::resolve`]). Refused as KMS refuses it.
+    pub fn key(&self, input: &str) -> anyhow::Result<String> {
+        Ok(keyref::resolve(&self.scope, input, KeyRef::of(&self.operation))?)
+    }
+
+    /// [`Context::key`] of an optional key id.
+    pub fn key_opt(&self, input: Option<&str>) -> anyhow::Result<Option<String>> {
+        input.map(|k| self.key(k)).transpose()
     }
 
     /// `$PKMS_HOME` (or the default home).
@@ -292,7 +335,7 @@ impl Context {
         if self.quiet {
             return Ok(());
         }
-        let value = serde_json::to_value(reply)?;
+        let value = with_style(&Style::cli(self.scope.clone()), || serde_json::to_value(reply))?;
         let value = match &self.query {
             Some(q) => output::query(&value, q).map_err(usage)?,
             None => value,
@@ -385,7 +428,10 @@ fn hint(code: ErrorCode, operation: &str, message: &str) -> Option<&'static str>
             "The token's store is full: retire old versions (`pkms retire-key-versions`) or delete \
              unused keys (`pkms schedule-key-deletion`)."
         }
-        ErrorCode::KeyVersionRetired => "That key version was retired and its material erased.",
+        ErrorCode::KeyVersionRetired => {
+            "Blobs of a retired version cannot be decrypted any more; `pkms list-key-rotations \
+             --include-key-material ALL_KEY_MATERIAL` shows the versions still held."
+        }
         ErrorCode::Validation if operation == "Encrypt" && message.contains("4096") => {
             "For more than 4096 bytes use envelope encryption: `pkms encrypt-file`."
         }
@@ -399,11 +445,26 @@ fn hint(code: ErrorCode, operation: &str, message: &str) -> Option<&'static str>
         }
         ErrorCode::PinLocked => "Unlock the principal with the PUK: `pkms unblock-pin`; a blocked PUK leaves only `pkms factory-reset`.",
         ErrorCode::AccessDenied => "The key's policy and grants do not allow this: `pkms get-key-policy` and `pkms list-grants` show them.",
-        ErrorCode::AuditLogFull => "Export and trim the audit log: `pkms audit export --out FILE --trim`.",
         ErrorCode::InvalidAliasName => {
             "Alias names start with `alias/`, use only letters, digits, `/_-:`, and may not start with `alias/aws/`."
         }
-        _ => return None,
+        // The explanation (pkms_lib::error::explanation) already says what to do, or KMS's
+        // name says it all.
+        ErrorCode::Validation
+        | ErrorCode::AuditLogFull
+        | ErrorCode::AlreadyExists
+        | ErrorCode::InvalidMarker
+        | ErrorCode::UnsupportedOperation
+        | ErrorCode::Tag
+        | ErrorCode::MalformedFrame
+        | ErrorCode::FrameTooLarge
+        | ErrorCode::Internal
+        | ErrorCode::StorageCorrupted
+        | ErrorCode::MalformedPolicyDocument
+        | ErrorCode::InvalidGrantId
+        | ErrorCode::Conflict
+        | ErrorCode::SessionEnded
+        | ErrorCode::SelfTestFailed => return None,
     })
 }
 
@@ -456,7 +517,7 @@ pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) 
     let (kind, mut message, status) = if let Some(e) = client_error(err) {
         match e {
             Error::Token { code, message } => {
-                let mut m = message.clone();
+                let mut m = pkms_lib::error::token_message(*code, message);
                 if let Some(h) = hint(*code, operation, message) {
                     if !m.is_empty() {
                         m.push_str(". ");
@@ -472,6 +533,11 @@ pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) 
         }
     } else if let Some(c) = err.downcast_ref::<CliError>() {
         (c.kind.to_owned(), c.message.clone(), 252)
+    } else if let Some(r) = err.downcast_ref::<keyref::Refused>() {
+        // KMS itself refuses these key ids (aws kms exits 254); an empty or overlong one is a
+        // parameter error (252).
+        let status = if r.kind == "ValidationException" { 252 } else { 254 };
+        (r.kind.to_owned(), r.message.clone(), status)
     } else {
         ("Error".to_owned(), String::new(), 255)
     };
@@ -488,8 +554,20 @@ pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) 
     status
 }
 
-/// Runs one parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// The region and account of ARNs: `--region`, else `AWS_REGION`, else `AWS_DEFAULT_REGION`
+/// (as the aws cli reads them), else [`DEFAULT_REGION`]; `--account-id` (or `PKMS_ACCOUNT_ID`),
+/// else [`DEFAULT_ACCOUNT_ID`]. Empty values count as unset.
+pub fn arn_scope(region: Option<String>, account_id: Option<String>) -> anyhow::Result<ArnScope> {
+    let set = |v: Option<String>| v.filter(|v| !v.is_empty());
+    let env = |name: &str| set(std::env::var(name).ok());
+    let region = set(region).or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION"));
+    let region = region.unwrap_or_else(|| DEFAULT_REGION.to_owned());
+    let account_id = set(account_id).unwrap_or_else(|| DEFAULT_ACCOUNT_ID.to_owned());
+    ArnScope::new(&region, &account_id).map_err(|m| usage(format!("--region / --account-id: {m}")))
+}
+
+/// Runs one parsed command line; `operation` is its KMS-style name (`EnableKeyRotation`).
+pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
     let device = match cli.device.filter(|d| !d.is_empty()) {
         Some(d) => Some(d.parse::<DeviceSpec>().map_err(|m| usage(format!("--device / PKMS_DEVICE: {m}")))?),
         None => None,
@@ -497,6 +575,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut ctx = Context::new(cli.output, cli.quiet, cli.query, device);
     ctx.set_link(cli.link);
     ctx.set_login(auth::Login { principal: cli.principal, pin_file: cli.pin_file });
+    ctx.set_scope(arn_scope(cli.region, cli.account_id)?);
+    ctx.set_operation(operation);
     match cli.command {
         Command::Keys(c) => keys::run(c, &mut ctx),
         Command::Crypto(c) => crypto::run(c, &mut ctx),
@@ -539,7 +619,7 @@ pub fn main() -> i32 {
         Err(e) => e.exit(),
     };
     let output = cli.output;
-    match run(cli) {
+    match run(cli, &operation) {
         Ok(()) => 0,
         Err(e) => report_error(&e, output, &operation),
     }

@@ -49,8 +49,8 @@ pub enum Commands {
     /// Print a key's policy (KMS JSON shape).
     #[command(after_help = "Example:\n  pkms get-key-policy --key-id KEY --query Policy --output text")]
     GetKeyPolicy {
-        /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// Key id or key ARN (not an alias, as in KMS).
+        #[arg(long)]
         key_id: String,
         /// Only `default` exists (as in KMS).
         #[arg(long, default_value = "default")]
@@ -60,8 +60,8 @@ pub enum Commands {
     /// would not let you change it again.
     #[command(after_help = "Example:\n  pkms put-key-policy --key-id KEY --policy file://policy.json")]
     PutKeyPolicy {
-        /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// Key id or key ARN (not an alias, as in KMS).
+        #[arg(long)]
         key_id: String,
         /// The policy JSON, or file://PATH.
         #[arg(long)]
@@ -75,8 +75,8 @@ pub enum Commands {
         after_help = "Example:\n  pkms create-grant --key-id KEY --grantee-principal bob --operations Encrypt Decrypt \\\n       --constraints '{\"EncryptionContextSubset\":{\"app\":\"billing\"}}'"
     )]
     CreateGrant {
-        /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// Key id or key ARN (not an alias, as in KMS).
+        #[arg(long)]
         key_id: String,
         /// The principal the grant is for.
         #[arg(long)]
@@ -94,8 +94,8 @@ pub enum Commands {
     /// List a key's grants.
     #[command(after_help = "Example:\n  pkms list-grants --key-id KEY")]
     ListGrants {
-        /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// Key id or key ARN (not an alias, as in KMS).
+        #[arg(long)]
         key_id: String,
     },
     /// Retire a grant (its grantee, its issuer or an administrator), named by key and grant id or
@@ -104,7 +104,7 @@ pub enum Commands {
         after_help = "Examples:\n  pkms retire-grant --key-id KEY --grant-id GRANT\n  pkms retire-grant --grant-token TOKEN"
     )]
     RetireGrant {
-        /// Key id or alias.
+        /// Key id or key ARN (not an alias, as in KMS).
         #[arg(long, required_unless_present = "grant_token", requires = "grant_id")]
         key_id: Option<String>,
         /// GrantId.
@@ -117,8 +117,8 @@ pub enum Commands {
     /// Revoke a grant (needs kms:RevokeGrant on the key).
     #[command(after_help = "Example:\n  pkms revoke-grant --key-id KEY --grant-id GRANT")]
     RevokeGrant {
-        /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        /// Key id or key ARN (not an alias, as in KMS).
+        #[arg(long)]
         key_id: String,
         /// GrantId.
         #[arg(long)]
@@ -156,6 +156,7 @@ fn check_policy_name(name: &str) -> anyhow::Result<()> {
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::GetKeyPolicy { key_id, policy_name } => {
+            let key_id = ctx.key(&key_id)?;
             check_policy_name(&policy_name)?;
             let (_, bytes) = ctx.client()?.get_key_policy(&key_id)?;
             let doc = PolicyDocument::from_compact(&bytes)
@@ -164,6 +165,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             ctx.emit(&GetKeyPolicyOutput { policy, policy_name: "default".to_owned() })
         }
         Commands::PutKeyPolicy { key_id, policy, policy_name } => {
+            let key_id = ctx.key(&key_id)?;
             check_policy_name(&policy_name)?;
             let text = read_text_arg(&policy)?;
             let compact = policy_from_json(&text)
@@ -172,6 +174,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             Ok(())
         }
         Commands::CreateGrant { key_id, grantee_principal, operations, constraints, name } => {
+            let key_id = ctx.key(&key_id)?;
             let mut bits = 0;
             for op in &operations {
                 bits |= grant_operation(op)
@@ -180,18 +183,19 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let constraint = constraints.as_deref().map(parse_constraints).transpose()?;
             let client = ctx.client()?;
             let id = client.create_grant(&key_id, &grantee_principal, bits, constraint.as_ref(), &name)?;
-            let key = client.describe_key(&key_id).map(|m| m.key_id.to_string()).unwrap_or(key_id);
-            ctx.emit(&CreateGrantOutput::new(&key, id))
+            // The key id (not an ARN) goes in the grant token; key_id is one already.
+            ctx.emit(&CreateGrantOutput::new(&key_id, id))
         }
         Commands::ListGrants { key_id } => {
+            let key_id = ctx.key(&key_id)?;
             let client = ctx.client()?;
-            let key = client.describe_key(&key_id).map(|m| m.key_id.to_string()).unwrap_or(key_id.clone());
+            let key = client.describe_key(&key_id)?.key_id;
             let grants = client.list_grants(&key_id)?;
-            ctx.emit(&ListGrantsOutput::complete(&key, grants))
+            ctx.emit(&ListGrantsOutput::complete(key, grants))
         }
         Commands::RetireGrant { key_id, grant_id, grant_token } => {
             let (key_id, grant_id) = match (key_id, grant_id, grant_token) {
-                (Some(k), Some(g), None) => (k, g),
+                (Some(k), Some(g), None) => (ctx.key(&k)?, g),
                 (None, None, Some(t)) => {
                     pkms_lib::model::policy::parse_grant_token(&t).ok_or_else(|| super::CliError {
                         kind: "InvalidGrantTokenException",
@@ -204,6 +208,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             Ok(())
         }
         Commands::RevokeGrant { key_id, grant_id } => {
+            let key_id = ctx.key(&key_id)?;
             ctx.client()?.revoke_grant(&key_id, &grant_id)?;
             Ok(())
         }

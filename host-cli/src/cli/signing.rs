@@ -18,7 +18,7 @@ pub enum Commands {
         openssl dgst -sha256 -verify pub.pem -signature sig.der artifact.tar")]
     Sign {
         /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        #[arg(long)]
         key_id: String,
         /// fileb://PATH or base64.
         #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
@@ -36,7 +36,7 @@ pub enum Commands {
         --signature fileb://sig.der \\\n       --signing-algorithm ECDSA_SHA_256")]
     Verify {
         /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        #[arg(long)]
         key_id: String,
         /// fileb://PATH or base64.
         #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
@@ -61,7 +61,7 @@ pub enum Commands {
     )]
     GetPublicKey {
         /// Key id or alias.
-        #[arg(long, value_parser = super::args::key_ref)]
+        #[arg(long)]
         key_id: String,
         /// Key version (default: newest).
         #[arg(long)]
@@ -73,11 +73,13 @@ pub enum Commands {
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
         Commands::Sign { key_id, message, message_type, signing_algorithm } => {
+            let key_id = ctx.key(&key_id)?;
             let message = message.within(MAX_MESSAGE, "Message")?;
             let out = ctx.client()?.sign(&key_id, message, message_type, signing_algorithm)?;
             ctx.emit(&out)
         }
         Commands::Verify { key_id, message, message_type, signature, signing_algorithm, key_version } => {
+            let key_id = ctx.key(&key_id)?;
             let message = message.within(MAX_MESSAGE, "Message")?;
             let signature = signature.within(MAX_SIGNATURE, "Signature")?;
             let out = ctx.client()?.verify(
@@ -91,6 +93,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             ctx.emit(&out)
         }
         Commands::GetPublicKey { key_id, key_version } => {
+            let key_id = ctx.key(&key_id)?;
             let out = ctx.client()?.get_public_key(&key_id, key_version)?;
             if ctx.output == OutputFormat::Pem {
                 return ctx.emit_raw(&pem("PUBLIC KEY", &out.public_key));

@@ -1,8 +1,8 @@
-//! Errors as KMS answers them: an exception name (`__type`), a message, an HTTP status; and the
-//! mapping of the token's error codes (some of which KMS lacks) to the KMS exception a client
-//! handles the same way (the table in docs/protocol.md).
+//! Errors as KMS answers them: an exception name (`__type`), a message, an HTTP status. The
+//! token's error codes (some of which KMS lacks) take the KMS exception of
+//! [`ErrorCode::kms_name`] (the table in docs/protocol.md), as the CLI's errors do.
 
-use pkms_lib::error::{Error, LinkError};
+use pkms_lib::error::{token_message, Error, LinkError};
 use pkms_protocol::ErrorCode;
 use serde::Serialize;
 
@@ -65,89 +65,9 @@ pub fn status_of(kind: &str) -> u16 {
     }
 }
 
-/// The KMS exception for a token error code. Codes KMS has map to their own name; the
-/// Pocket-KMS-only codes map to the exception a KMS client would handle the same way.
-pub fn kms_exception(code: ErrorCode) -> &'static str {
-    match code {
-        // Codes KMS has: their own exception name.
-        ErrorCode::NotFound
-        | ErrorCode::Disabled
-        | ErrorCode::InvalidState
-        | ErrorCode::IncorrectKey
-        | ErrorCode::InvalidCiphertext
-        | ErrorCode::InvalidKeyUsage
-        | ErrorCode::InvalidSignature
-        | ErrorCode::InvalidMac
-        | ErrorCode::AccessDenied
-        | ErrorCode::LimitExceeded
-        | ErrorCode::Validation
-        | ErrorCode::AlreadyExists
-        | ErrorCode::InvalidAliasName
-        | ErrorCode::InvalidMarker
-        | ErrorCode::UnsupportedOperation
-        | ErrorCode::Tag
-        | ErrorCode::MalformedPolicyDocument
-        | ErrorCode::InvalidGrantId
-        | ErrorCode::Conflict => code.kms_name(),
-        // A retired version's material is gone: the key is in no state to use it.
-        ErrorCode::KeyVersionRetired => "KMSInvalidStateException",
-        // No touch on the token's button: the key cannot be used now; a client may retry.
-        ErrorCode::UserPresenceRequired => "KeyUnavailableException",
-        // The server's login for the principal was refused or locked.
-        ErrorCode::AuthenticationFailed | ErrorCode::PinLocked => "AccessDeniedException",
-        // The token refuses key operations until its audit log is exported: a quota.
-        ErrorCode::AuditLogFull => "LimitExceededException",
-        // Faults between the server and the token, or inside the token.
-        ErrorCode::StorageCorrupted
-        | ErrorCode::Internal
-        | ErrorCode::MalformedFrame
-        | ErrorCode::FrameTooLarge
-        | ErrorCode::UnsupportedProtocolVersion
-        | ErrorCode::SessionEnded
-        | ErrorCode::SelfTestFailed => "KMSInternalException",
-    }
-}
-
-/// The extra words a mapped error gets, so the message names what happened on the token.
-fn explain(code: ErrorCode) -> Option<&'static str> {
-    match code {
-        ErrorCode::KeyVersionRetired => Some("key version retired (its material was erased)"),
-        ErrorCode::UserPresenceRequired => {
-            Some("user presence required: touch the token's button (emulated tokens cannot confirm presence)")
-        }
-        ErrorCode::AuditLogFull => {
-            Some("the token's audit log is full: export and trim it (pkms audit export --out FILE --trim)")
-        }
-        ErrorCode::AuthenticationFailed => Some("the server's login on the token was refused"),
-        ErrorCode::PinLocked => Some("the principal's PIN is locked on the token"),
-        ErrorCode::StorageCorrupted => Some("the token's storage is corrupted"),
-        ErrorCode::SelfTestFailed => {
-            Some("a power-on self-test of the token failed: it serves nothing until it restarts sound")
-        }
-        ErrorCode::NotFound
-        | ErrorCode::Disabled
-        | ErrorCode::InvalidState
-        | ErrorCode::IncorrectKey
-        | ErrorCode::InvalidCiphertext
-        | ErrorCode::InvalidKeyUsage
-        | ErrorCode::InvalidSignature
-        | ErrorCode::InvalidMac
-        | ErrorCode::AccessDenied
-        | ErrorCode::LimitExceeded
-        | ErrorCode::Validation
-        | ErrorCode::AlreadyExists
-        | ErrorCode::InvalidAliasName
-        | ErrorCode::InvalidMarker
-        | ErrorCode::UnsupportedOperation
-        | ErrorCode::Tag
-        | ErrorCode::MalformedFrame
-        | ErrorCode::FrameTooLarge
-        | ErrorCode::UnsupportedProtocolVersion
-        | ErrorCode::Internal
-        | ErrorCode::MalformedPolicyDocument
-        | ErrorCode::InvalidGrantId
-        | ErrorCode::Conflict
-        | ErrorCode::SessionEnded => None,
+impl From<crate::keyref::Refused> for ApiError {
+    fn from(r: crate::keyref::Refused) -> ApiError {
+        ApiError::new(r.kind, r.message)
     }
 }
 
@@ -156,14 +76,7 @@ impl From<Error> for ApiError {
         let link_failed = e.is_link();
         let session_ended = e.code() == Some(ErrorCode::SessionEnded);
         let mut api = match e {
-            Error::Token { code, message } => {
-                let message = match explain(code) {
-                    Some(x) if message.is_empty() => x.to_owned(),
-                    Some(x) => format!("{x}: {message}"),
-                    None => message,
-                };
-                ApiError::new(kms_exception(code), message)
-            }
+            Error::Token { code, message } => ApiError::new(code.kms_name(), token_message(code, &message)),
             Error::InvalidInput(m) => ApiError::validation(m),
             Error::Link(LinkError::Timeout(t)) => ApiError::new(
                 "DependencyTimeoutException",

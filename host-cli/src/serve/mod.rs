@@ -6,13 +6,11 @@
 //! * [`sigv4`]: signature verification.
 //! * [`credentials`]: the `--credentials` file (access key → principal).
 //! * [`ops`]: the operations, KMS JSON in and out (the model types in KMS's wire style).
-//! * [`keyref`]: key ids, key ARNs, alias names and alias ARNs where KMS takes them.
 //! * [`token`]: one link to the token, one session per principal, calls queued.
 //! * [`errors`]: KMS exceptions and HTTP statuses; the token's codes mapped to them.
 
 pub mod credentials;
 pub mod errors;
-pub mod keyref;
 pub mod ops;
 pub mod server;
 pub mod sigv4;
@@ -23,7 +21,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use pkms_lib::model::encoding::ArnScope;
 use pkms_lib::pins::PinStore;
 use zeroize::Zeroizing;
 
@@ -39,12 +36,6 @@ pub struct ServeArgs {
     /// needs --tls-cert and --tls-key (or --insecure-no-tls).
     #[arg(long, default_value = "127.0.0.1:4599")]
     pub listen: String,
-    /// The region in key ARNs; requests signed for another region are refused.
-    #[arg(long, default_value = "us-east-1")]
-    pub region: String,
-    /// The account id in key ARNs (default: AWS's documentation example account).
-    #[arg(long, default_value = "111122223333")]
-    pub account_id: String,
     /// Access keys, their secrets and the principal each acts as (JSON; see docs/cli.md).
     /// Needed on an initialised token; on an open token it makes the server check signatures.
     #[arg(long)]
@@ -90,12 +81,6 @@ pub fn run(args: ServeArgs, ctx: &mut Context) -> anyhow::Result<()> {
             "--listen {addr} is not a loopback address: give --tls-cert and --tls-key, or --insecure-no-tls to \
              serve plain HTTP anyway"
         )));
-    }
-    if args.region.is_empty() || !args.region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(usage("--region: letters, digits and '-' only, e.g. us-east-1"));
-    }
-    if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(usage("--account-id: 12 digits"));
     }
     let credentials = args.credentials.as_deref().map(Credentials::load).transpose()?;
 
@@ -148,7 +133,9 @@ pub fn run(args: ServeArgs, ctx: &mut Context) -> anyhow::Result<()> {
         Ok((client, key))
     });
     let token = Token::new(connector, logins);
-    let scope = ArnScope { region: args.region.clone(), account_id: args.account_id.clone() };
+    // The CLI's --region / --account-id (and AWS_REGION, AWS_DEFAULT_REGION, PKMS_ACCOUNT_ID).
+    let scope = ctx.scope().clone();
+    let region = scope.region.clone();
     let endpoint = Arc::new(Endpoint { service: ops::Service { token, scope }, access, initialised });
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -158,7 +145,7 @@ pub fn run(args: ServeArgs, ctx: &mut Context) -> anyhow::Result<()> {
         let local = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{local}");
-        println!("Pocket KMS serving KMS (JSON 1.1, SigV4, region {}) at {url}", args.region);
+        println!("Pocket KMS serving KMS (JSON 1.1, SigV4, region {region}) at {url}");
         println!("export AWS_ENDPOINT_URL_KMS={url}");
         use std::io::Write;
         let _ = std::io::stdout().flush();

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use pkms_lib::model::encoding::{with_style, ArnScope, Style};
 use pkms_lib::model::{
-    AliasEntry, CreateKeyParams, DataKeySize, GetKeyPolicyOutput, Grant, GrantListEntry, KeyMetadata,
-    ListResourceTagsOutput, PolicyDocument, RotationEntry, Tag,
+    CreateKeyParams, DataKeySize, DeletionCancelled, DescribeKeyOutput, GetKeyPolicyOutput, Grant,
+    GrantListEntry, IncludeKeyMaterial, KeyMetadata, ListGrantsOutput, ListResourceTagsOutput,
+    PolicyDocument, Tag,
 };
 use pkms_protocol::{DataKeySpec, KeySpec, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm};
 use serde::de::DeserializeOwned;
@@ -18,9 +19,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use zeroize::Zeroizing;
 
 use super::errors::ApiError;
-use super::keyref::{resolve, KeyRef};
 use super::token::Token;
 use crate::cli::policy::{grant_operation, policy_from_json};
+use crate::keyref::{resolve, KeyRef};
 
 /// What every operation needs: the token and where ARNs point.
 pub struct Service {
@@ -105,40 +106,8 @@ fn reply<T: Serialize>(scope: &ArnScope, out: &T) -> Result<Vec<u8>, ApiError> {
 #[derive(Serialize)]
 struct Empty {}
 
-/// KeyMetadata as KMS writes it: the model's fields plus those KMS always has.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct KmsKeyMetadata<'a> {
-    #[serde(rename = "AWSAccountId")]
-    aws_account_id: &'a str,
-    arn: String,
-    origin: &'static str,
-    key_manager: &'static str,
-    multi_region: bool,
-    #[serde(flatten)]
-    meta: &'a KeyMetadata,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct KeyMetadataOutput<'a> {
-    key_metadata: KmsKeyMetadata<'a>,
-}
-
-fn metadata_reply(scope: &ArnScope, meta: &KeyMetadata) -> Result<Vec<u8>, ApiError> {
-    reply(
-        scope,
-        &KeyMetadataOutput {
-            key_metadata: KmsKeyMetadata {
-                aws_account_id: &scope.account_id,
-                arn: scope.key_arn(&meta.key_id),
-                origin: "AWS_KMS",
-                key_manager: "CUSTOMER",
-                multi_region: false,
-                meta,
-            },
-        },
-    )
+fn metadata_reply(scope: &ArnScope, key_metadata: KeyMetadata) -> Result<Vec<u8>, ApiError> {
+    reply(scope, &DescribeKeyOutput { key_metadata })
 }
 
 /// The operations served, in KMS's names (and the one extension, RetireKeyVersions).
@@ -212,7 +181,7 @@ pub fn unsupported(op: &str) -> Option<&'static str> {
 /// Runs `op` with `body` for `principal`; the reply body or the error.
 pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> Result<Vec<u8>, ApiError> {
     let scope = &svc.scope;
-    let key = |input: &str, kind: KeyRef| resolve(scope, input, kind);
+    let key = |input: &str| resolve(scope, input, KeyRef::of(op));
     match op {
         "CreateKey" => {
             #[derive(Deserialize)]
@@ -284,13 +253,13 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 if let Some(p) = &policy {
                     c.put_key_policy(&meta.key_id.to_string(), p)?;
                 }
-                metadata_reply(scope, &meta)
+                metadata_reply(scope, meta)
             })
         }
         "DescribeKey" => {
             let i: KeyIdIn = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::Any)?;
-            svc.token.run(principal, |c| metadata_reply(scope, &c.describe_key(&k)?))
+            let k = key(&required(i.key_id, "keyId")?)?;
+            svc.token.run(principal, |c| metadata_reply(scope, c.describe_key(&k)?))
         }
         "ListKeys" => {
             let i: PageIn = input(body)?;
@@ -305,7 +274,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 description: Option<String>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             let d = required(i.description, "description")?;
             check_len(d.len(), 0, 8192, "description")?;
             svc.token.run(principal, |c| {
@@ -323,7 +292,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 encryption_algorithm: Option<String>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::Any)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             let p = required(i.plaintext, "plaintext")?;
             check_len(p.0.len(), 1, 4096, "plaintext")?;
             symmetric_only(i.encryption_algorithm.as_deref())?;
@@ -343,7 +312,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             let blob = required(i.ciphertext_blob, "ciphertextBlob")?;
             check_len(blob.0.len(), 1, 6144, "ciphertextBlob")?;
             symmetric_only(i.encryption_algorithm.as_deref())?;
-            let k = i.key_id.map(|k| key(&k, KeyRef::Any)).transpose()?;
+            let k = i.key_id.map(|k| key(&k)).transpose()?;
             let ctx = pairs(&i.encryption_context);
             svc.token.run(principal, |c| reply(scope, &c.decrypt(&blob.0, &ctx, k.as_deref())?))
         }
@@ -362,8 +331,8 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             let i: In = input(body)?;
             let blob = required(i.ciphertext_blob, "ciphertextBlob")?;
             check_len(blob.0.len(), 1, 6144, "ciphertextBlob")?;
-            let dest = key(&required(i.destination_key_id, "destinationKeyId")?, KeyRef::Any)?;
-            let src = i.source_key_id.map(|k| key(&k, KeyRef::Any)).transpose()?;
+            let dest = key(&required(i.destination_key_id, "destinationKeyId")?)?;
+            let src = i.source_key_id.map(|k| key(&k)).transpose()?;
             symmetric_only(i.source_encryption_algorithm.as_deref())?;
             symmetric_only(i.destination_encryption_algorithm.as_deref())?;
             let (sc, dc) = (pairs(&i.source_encryption_context), pairs(&i.destination_encryption_context));
@@ -380,7 +349,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 key_spec: Option<String>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::Any)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             let size =
                 match (i.key_spec.as_deref(), check_range(i.number_of_bytes, 1, 1024, "numberOfBytes")?) {
                     (Some(s), None) => {
@@ -433,7 +402,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 rotation_period_in_days: Option<i64>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             let days = check_range(i.rotation_period_in_days, 90, 2560, "rotationPeriodInDays")?;
             svc.token.run(principal, |c| {
                 c.enable_key_rotation(&k, days)?;
@@ -449,7 +418,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
         | "ListResourceTags"
         | "ListKeyPolicies" => {
             let i: KeyIdIn = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             svc.token.run(principal, |c| match op {
                 "DisableKeyRotation" => {
                     c.disable_key_rotation(&k)?;
@@ -466,8 +435,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                     reply(scope, &Empty {})
                 }
                 "CancelKeyDeletion" => {
-                    let id = c.cancel_key_deletion(&k)?;
-                    reply(scope, &KeyIdOut { key_id: scope.key_arn(&id) })
+                    reply(scope, &DeletionCancelled { key_id: c.cancel_key_deletion(&k)? })
                 }
                 "ListResourceTags" => {
                     reply(scope, &ListResourceTagsOutput::complete(c.list_resource_tags(&k)?))
@@ -488,24 +456,18 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 marker: Option<String>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             let limit = check_range(i.limit, 1, 1000, "limit")?;
-            let all = match i.include_key_material.as_deref() {
-                None | Some("ROTATIONS_ONLY") => false,
-                Some("ALL_KEY_MATERIAL") => true,
-                Some(other) => {
-                    return Err(ApiError::validation(format!(
-                    "1 validation error detected: Value '{other}' at 'includeKeyMaterial' failed to satisfy \
-                         constraint: Member must satisfy enum value set: [ALL_KEY_MATERIAL, ROTATIONS_ONLY]"
-                )))
-                }
+            let include = match i.include_key_material.as_deref() {
+                None => IncludeKeyMaterial::default(),
+                Some(v) => parse_enum::<IncludeKeyMaterial>(
+                    v,
+                    "includeKeyMaterial",
+                    "ALL_KEY_MATERIAL, ROTATIONS_ONLY",
+                )?,
             };
             svc.token.run(principal, |c| {
-                let mut page = c.list_key_rotations(&k, limit, i.marker.as_deref())?;
-                if !all {
-                    page.rotations.retain(|r: &RotationEntry| r.rotation_type.is_some());
-                }
-                reply(scope, &page)
+                reply(scope, &c.list_key_rotations(&k, limit, i.marker.as_deref())?.including(include))
             })
         }
         "RetireKeyVersions" => {
@@ -516,7 +478,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 below_version: Option<u32>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             let below = required(i.below_version, "belowVersion")?;
             svc.token.run(principal, |c| reply(scope, &c.retire_key_versions(&k, below)?))
         }
@@ -531,7 +493,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 signature: Option<Blob>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::Any)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             let m = required(i.message, "message")?;
             check_len(m.0.len(), 1, 4096, "message")?;
             let mt = match i.message_type.as_deref() {
@@ -550,7 +512,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
         }
         "GetPublicKey" => {
             let i: KeyIdIn = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::Any)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             svc.token.run(principal, |c| reply(scope, &c.get_public_key(&k, None)?))
         }
         "GenerateMac" | "VerifyMac" => {
@@ -563,7 +525,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 mac: Option<Blob>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::Any)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             let m = required(i.message, "message")?;
             check_len(m.0.len(), 1, 4096, "message")?;
             let alg_text = required(i.mac_algorithm, "macAlgorithm")?;
@@ -588,7 +550,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 pending_window_in_days: Option<i64>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             let days = check_range(i.pending_window_in_days, 7, 30, "pendingWindowInDays")?;
             svc.token.run(principal, |c| reply(scope, &c.schedule_key_deletion(&k, days)?))
         }
@@ -602,7 +564,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             let i: In = input(body)?;
             let a = required(i.alias_name, "aliasName")?;
             check_len(a.len(), 1, 256, "aliasName")?;
-            let t = key(&required(i.target_key_id, "targetKeyId")?, KeyRef::KeyOnly)?;
+            let t = key(&required(i.target_key_id, "targetKeyId")?)?;
             svc.token.run(principal, |c| {
                 if op == "CreateAlias" {
                     c.create_alias(&a, &t)?;
@@ -635,19 +597,11 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 marker: Option<String>,
             }
             let i: In = input(body)?;
-            let k = i.key_id.map(|k| key(&k, KeyRef::KeyOnly)).transpose()?;
+            let k = i.key_id.map(|k| key(&k)).transpose()?;
             let limit = check_range(i.limit, 1, 1000, "limit")?;
             svc.token.run(principal, |c| {
                 let page = c.list_aliases(k.as_deref(), limit, i.marker.as_deref())?;
-                let aliases = page
-                    .aliases
-                    .iter()
-                    .map(|entry| AliasOut { alias_arn: scope.alias_arn(&entry.alias_name), entry })
-                    .collect();
-                reply(
-                    scope,
-                    &AliasesOut { aliases, next_marker: page.next_marker.clone(), truncated: page.truncated },
-                )
+                reply(scope, &page)
             })
         }
         "TagResource" => {
@@ -658,7 +612,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 tags: Option<Vec<TagIn>>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             let tags =
                 required(i.tags, "tags")?.into_iter().map(TagIn::into_tag).collect::<Result<Vec<_>, _>>()?;
             svc.token.run(principal, |c| {
@@ -674,7 +628,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 tag_keys: Option<Vec<String>>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             let keys = required(i.tag_keys, "tagKeys")?;
             svc.token.run(principal, |c| {
                 c.untag_resource(&k, &keys)?;
@@ -690,7 +644,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 policy: Option<String>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             if i.policy_name.as_deref().is_some_and(|n| n != "default") {
                 return Err(ApiError::new("NotFoundException", "Only the policy name `default` exists"));
             }
@@ -725,7 +679,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 name: Option<String>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             let grantee = required(i.grantee_principal, "granteePrincipal")?;
             let mut bits = 0;
             for o in required(i.operations, "operations")? {
@@ -751,7 +705,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 limit: Option<i64>,
             }
             let i: In = input(body)?;
-            let k = key(&required(i.key_id, "keyId")?, KeyRef::KeyOnly)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
             check_range(i.limit, 1, 1000, "limit")?;
             svc.token.run(principal, |c| {
                 let meta = c.describe_key(&k)?;
@@ -761,7 +715,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                     .filter(|g| i.grant_id.as_ref().is_none_or(|id| &g.grant_id == id))
                     .filter(|g| i.grantee_principal.as_ref().is_none_or(|p| &g.grantee == p))
                     .collect();
-                reply(scope, &grant_list(scope, &[(meta.key_id, grants)]))
+                reply(scope, &grant_list(&[(meta.key_id, grants)]))
             })
         }
         "ListRetirableGrants" => {
@@ -786,7 +740,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                         all.push((id, grants));
                     }
                 }
-                reply(scope, &grant_list(scope, &all))
+                reply(scope, &grant_list(&all))
             })
         }
         "RetireGrant" | "RevokeGrant" => {
@@ -799,7 +753,7 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             }
             let i: In = input(body)?;
             let (k, g) = match (i.key_id, i.grant_id, i.grant_token) {
-                (Some(k), Some(g), _) => (key(&k, KeyRef::KeyOnly)?, g),
+                (Some(k), Some(g), _) => (key(&k)?, g),
                 (None, None, Some(t)) if op == "RetireGrant" => parse_grant_token(&t)?,
                 (None, _, _) => return Err(missing("keyId")),
                 (Some(_), None, _) => return Err(missing("grantId")),
@@ -893,49 +847,17 @@ impl ConstraintsIn {
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct KeyIdOut {
-    key_id: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
 struct PolicyNames {
     policy_names: Vec<&'static str>,
     truncated: bool,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct AliasOut<'a> {
-    #[serde(flatten)]
-    entry: &'a AliasEntry,
-    alias_arn: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct AliasesOut<'a> {
-    aliases: Vec<AliasOut<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_marker: Option<String>,
-    truncated: bool,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct GrantsOut {
-    grants: Vec<GrantListEntry>,
-    truncated: bool,
-}
-
-fn grant_list(scope: &ArnScope, keys: &[(pkms_protocol::KeyId, Vec<Grant>)]) -> GrantsOut {
+fn grant_list(keys: &[(pkms_protocol::KeyId, Vec<Grant>)]) -> ListGrantsOutput {
     let grants = keys
         .iter()
-        .flat_map(|(id, gs)| {
-            gs.iter().map(move |g| GrantListEntry { key_id: scope.key_arn(id), grant: g.clone() })
-        })
+        .flat_map(|(id, gs)| gs.iter().map(move |g| GrantListEntry { key_id: *id, grant: g.clone() }))
         .collect();
-    GrantsOut { grants, truncated: false }
+    ListGrantsOutput { grants, truncated: false }
 }
 
 fn parse_grant_token(token: &str) -> Result<(String, String), ApiError> {

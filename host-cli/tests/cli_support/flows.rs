@@ -2,7 +2,7 @@
 //! rotation, signing and HMAC, and key lifecycle through the built binary, with the exit
 //! statuses and error types.
 
-use super::{error_type, field, unb64, Env};
+use super::{error_type, field, key_arn, unb64, Env};
 
 /// Symmetric keys: create, encrypt/decrypt with context, every bad input, data keys, random, lists,
 /// text output and --query.
@@ -27,11 +27,11 @@ pub fn symmetric(env: &Env) {
     let swapped = ["--encryption-context", "env=test", "--encryption-context", "app=bar"];
     let enc = env.json(&[&["encrypt", "--key-id", &key, "--plaintext", &msg][..], &ctx].concat());
     let blob = field(&enc, "CiphertextBlob");
-    assert_eq!(field(&enc, "KeyId"), key);
+    assert_eq!(field(&enc, "KeyId"), key_arn(&key), "Encrypt answers the key ARN, as KMS");
     assert_eq!(field(&enc, "EncryptionAlgorithm"), "SYMMETRIC_DEFAULT");
     let dec = env.json(&[&["decrypt", "--ciphertext-blob", &blob][..], &swapped].concat());
     assert_eq!(unb64(&field(&dec, "Plaintext")), b"attack at dawn");
-    assert_eq!(field(&dec, "KeyId"), key);
+    assert_eq!(field(&dec, "KeyId"), key_arn(&key));
     // A JSON context works as well as repeated pairs.
     env.json(&[
         "decrypt",
@@ -163,12 +163,26 @@ pub fn rotation(env: &Env) {
         assert_eq!(field(&r, "KeyId"), key);
         assert_eq!(field(&r, "KeyVersion"), v.to_string());
     }
+    // As KMS (IncludeKeyMaterial ROTATIONS_ONLY by default): the rotations, not the material the
+    // key was created with.
     let rotations = env.json(&["list-key-rotations", "--key-id", &key]);
     let list = rotations["Rotations"].as_array().expect("Rotations");
-    assert_eq!(list.len(), 4);
-    assert_eq!(field(&list[3], "KeyMaterialState"), "CURRENT");
-    assert_eq!(field(&list[3], "RotationType"), "ON_DEMAND");
-    assert_eq!(field(&list[3], "KeyMaterialId").len(), 64);
+    let versions: Vec<String> = list.iter().map(|r| field(r, "KeyVersion")).collect();
+    assert_eq!(versions, ["2", "3", "4"]);
+    assert!(list.iter().all(|r| r.get("RotationType").is_some()));
+    assert_eq!(field(&list[2], "KeyMaterialState"), "CURRENT");
+    assert_eq!(field(&list[2], "RotationType"), "ON_DEMAND");
+    assert_eq!(field(&list[2], "KeyMaterialId").len(), 64);
+    let all =
+        env.json(&["list-key-rotations", "--key-id", &key, "--include-key-material", "ALL_KEY_MATERIAL"]);
+    let all = all["Rotations"].as_array().expect("Rotations");
+    assert_eq!(all.len(), 4);
+    assert_eq!(field(&all[0], "KeyVersion"), "1");
+    assert!(all[0].get("RotationType").is_none(), "the original material was made by no rotation");
+    let only =
+        env.json(&["list-key-rotations", "--key-id", &key, "--include-key-material", "ROTATIONS_ONLY"]);
+    assert_eq!(only["Rotations"], rotations["Rotations"]);
+    env.fails(&["list-key-rotations", "--key-id", &key, "--include-key-material", "ALL"], 2);
     let b2 = field(
         &env.json(&["encrypt", "--key-id", &key, "--plaintext", &m1, "--encryption-context", "t=1"]),
         "CiphertextBlob",
@@ -189,8 +203,8 @@ pub fn rotation(env: &Env) {
         "--destination-encryption-context",
         "t=2",
     ]);
-    assert_eq!(field(&re, "SourceKeyId"), key);
-    assert_eq!(field(&re, "KeyId"), key2);
+    assert_eq!(field(&re, "SourceKeyId"), key_arn(&key));
+    assert_eq!(field(&re, "KeyId"), key_arn(&key2));
     let d = env.json(&[
         "decrypt",
         "--ciphertext-blob",
@@ -211,8 +225,11 @@ pub fn rotation(env: &Env) {
 
     let r = env.json(&["retire-key-versions", "--key-id", &key, "--below-version", "4"]);
     assert_eq!(field(&r, "RetiredCount"), "3");
+    // A retired version is KMS's KMSInvalidStateException, as `pkms serve` answers it; the
+    // message says what happened.
     let e = env.fails(&["decrypt", "--ciphertext-blob", &b1, "--encryption-context", "t=1"], 254);
-    assert_eq!(error_type(&e), "KeyVersionRetiredException");
+    assert_eq!(error_type(&e), "KMSInvalidStateException");
+    assert!(e.contains("key version retired"), "{e}");
     env.json(&["decrypt", "--ciphertext-blob", &b2, "--encryption-context", "t=1"]);
 }
 
@@ -316,7 +333,7 @@ pub fn lifecycle(env: &Env) {
         .status
         .success());
     let enc = env.json(&["encrypt", "--key-id", "alias/bar-test", "--plaintext", &msg]);
-    assert_eq!(field(&enc, "KeyId"), ek);
+    assert_eq!(field(&enc, "KeyId"), key_arn(&ek));
     let e = env.fails(&["create-alias", "--alias-name", "bar-test2", "--target-key-id", &ek], 254);
     assert_eq!(error_type(&e), "InvalidAliasNameException");
     let aliases = env.json(&["list-aliases", "--key-id", &ek]);
@@ -339,7 +356,7 @@ pub fn lifecycle(env: &Env) {
     assert!(field(&d, "KeyMetadata.DeletionDate").ends_with("+00:00"));
     let e = env.fails(&["encrypt", "--key-id", &ek, "--plaintext", &msg], 254);
     assert_eq!(error_type(&e), "KMSInvalidStateException");
-    assert_eq!(field(&env.json(&["cancel-key-deletion", "--key-id", &ek]), "KeyId"), ek);
+    assert_eq!(field(&env.json(&["cancel-key-deletion", "--key-id", &ek]), "KeyId"), key_arn(&ek));
     assert_eq!(field(&env.json(&["describe-key", "--key-id", &ek]), "KeyMetadata.KeyState"), "Disabled");
     assert!(env.run(&["enable-key", "--key-id", &ek]).status.success());
     assert_eq!(field(&env.json(&["describe-key", "--key-id", &ek]), "KeyMetadata.KeyState"), "Enabled");
@@ -372,4 +389,153 @@ pub fn lifecycle(env: &Env) {
     assert!(env.run(&["delete-alias", "--alias-name", "alias/bar-test"]).status.success());
     let e = env.fails(&["describe-key", "--key-id", "alias/bar-test"], 254);
     assert_eq!(error_type(&e), "NotFoundException");
+}
+
+/// KMS's shapes, as `aws kms` prints them and `pkms serve` answers them: key ARNs in replies, the
+/// region and account of ARNs from `--region` / AWS_REGION / AWS_DEFAULT_REGION and
+/// `--account-id`, aliases refused where KMS takes only a key id or key ARN.
+pub fn kms_shapes(env: &Env) {
+    let created = env.json(&["create-key", "--description", "shapes"]);
+    let key = field(&created, "KeyMetadata.KeyId");
+    let arn = key_arn(&key);
+    assert!(!key.starts_with("arn:"), "KeyMetadata.KeyId stays the bare id, as in KMS");
+    assert_eq!(field(&created, "KeyMetadata.Arn"), arn);
+    assert_eq!(field(&created, "KeyMetadata.AWSAccountId"), "111122223333");
+    assert_eq!(field(&created, "KeyMetadata.Origin"), "AWS_KMS");
+    assert_eq!(field(&created, "KeyMetadata.KeyManager"), "CUSTOMER");
+    assert_eq!(field(&created, "KeyMetadata.MultiRegion"), "false");
+    assert_eq!(field(&created, "KeyMetadata.CustomerMasterKeySpec"), "SYMMETRIC_DEFAULT");
+    assert_eq!(env.json(&["describe-key", "--key-id", &arn])["KeyMetadata"], created["KeyMetadata"]);
+
+    let keys = env.json(&["list-keys"]);
+    let entry = keys["Keys"].as_array().expect("Keys").iter().find(|k| field(k, "KeyId") == key).cloned();
+    assert_eq!(entry.map(|e| field(&e, "KeyArn")), Some(arn.clone()), "ListKeys entries carry KeyArn");
+    assert!(env
+        .run(&["create-alias", "--alias-name", "alias/shapes", "--target-key-id", &arn])
+        .status
+        .success());
+    let aliases = env.json(&["list-aliases", "--key-id", &key]);
+    assert_eq!(field(&aliases["Aliases"][0], "AliasName"), "alias/shapes");
+    assert_eq!(field(&aliases["Aliases"][0], "AliasArn"), "arn:aws:kms:us-east-1:111122223333:alias/shapes");
+    assert_eq!(field(&aliases["Aliases"][0], "TargetKeyId"), key, "TargetKeyId is the bare id, as in KMS");
+
+    // Every reply KeyId that KMS answers as an ARN.
+    let msg = env.fileb("shapes-msg", b"m");
+    let dk = env.json(&["generate-data-key", "--key-id", "alias/shapes", "--key-spec", "AES_256"]);
+    assert_eq!(field(&dk, "KeyId"), arn);
+    let wp = env.json(&["generate-data-key-without-plaintext", "--key-id", &arn, "--number-of-bytes", "8"]);
+    assert_eq!(field(&wp, "KeyId"), arn);
+    let alias_arn = "arn:aws:kms:us-east-1:111122223333:alias/shapes";
+    assert_eq!(field(&env.json(&["encrypt", "--key-id", alias_arn, "--plaintext", &msg]), "KeyId"), arn);
+    let sk = field(
+        &env.json(&["create-key", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY"]),
+        "KeyMetadata.KeyId",
+    );
+    let sig = env.json(&["sign", "--key-id", &sk, "--message", &msg, "--signing-algorithm", "ECDSA_SHA_256"]);
+    assert_eq!(field(&sig, "KeyId"), key_arn(&sk));
+    let sigfile = env.fileb("shapes.sig", &unb64(&field(&sig, "Signature")));
+    let ok = env.json(&["verify", "--key-id", &sk, "--message", &msg, "--signature", &sigfile]);
+    assert_eq!(field(&ok, "KeyId"), key_arn(&sk));
+    assert_eq!(field(&env.json(&["get-public-key", "--key-id", &sk]), "KeyId"), key_arn(&sk));
+    let mk = field(&env.json(&["create-key", "--key-spec", "HMAC_256"]), "KeyMetadata.KeyId");
+    let mac =
+        env.json(&["generate-mac", "--key-id", &mk, "--message", &msg, "--mac-algorithm", "HMAC_SHA_256"]);
+    assert_eq!(field(&mac, "KeyId"), key_arn(&mk));
+    let grants = env.json(&["list-grants", "--key-id", &key]);
+    assert_eq!(grants["Grants"].as_array().map(Vec::len), Some(0));
+
+    // Aliases (names and ARNs) are refused where KMS takes only a key id or key ARN, with
+    // KMS's NotFoundException and exit status 254, and nothing is done.
+    let key_only: &[&[&str]] = &[
+        &["enable-key"],
+        &["disable-key"],
+        &["schedule-key-deletion"],
+        &["cancel-key-deletion"],
+        &["enable-key-rotation"],
+        &["disable-key-rotation"],
+        &["get-key-rotation-status"],
+        &["rotate-key-on-demand"],
+        &["list-key-rotations"],
+        &["retire-key-versions", "--below-version", "1"],
+        &["tag-resource", "--tags", "a=1"],
+        &["untag-resource", "--tag-keys", "a"],
+        &["list-resource-tags"],
+        &["update-key-description", "--description", "x"],
+        &["get-key-policy"],
+        &["create-grant", "--grantee-principal", "bob", "--operations", "Encrypt"],
+        &["list-grants"],
+        &["revoke-grant", "--grant-id", "g"],
+        &["retire-grant", "--grant-id", "g"],
+        &["list-aliases"],
+    ];
+    for alias in ["alias/shapes", alias_arn] {
+        for cmd in key_only {
+            let args = [&cmd[..1], &["--key-id", alias], &cmd[1..]].concat();
+            let e = env.fails(&args, 254);
+            assert_eq!(error_type(&e), "NotFoundException", "{args:?}");
+            assert!(e.contains("not an alias"), "{args:?}: {e}");
+        }
+        for cmd in ["create-alias", "update-alias"] {
+            let e = env.fails(&[cmd, "--alias-name", "alias/other", "--target-key-id", alias], 254);
+            assert_eq!(error_type(&e), "NotFoundException", "{cmd}");
+        }
+    }
+    let d = env.json(&["describe-key", "--key-id", &key]);
+    assert_eq!(field(&d, "KeyMetadata.KeyState"), "Enabled", "the refused disable-key did nothing");
+    assert_eq!(field(&d, "KeyMetadata.Description"), "shapes");
+    // The key ARN works there.
+    assert!(env.run(&["disable-key", "--key-id", &arn]).status.success());
+    assert!(env.run(&["enable-key", "--key-id", &arn]).status.success());
+    assert_eq!(
+        field(&env.json(&["get-key-rotation-status", "--key-id", &arn]), "KeyRotationEnabled"),
+        "false"
+    );
+
+    // The region and account of ARNs: --region, else AWS_REGION, else AWS_DEFAULT_REGION.
+    let arn_with = |extra: &[&str], vars: &[(&str, &str)]| {
+        let mut cmd = env.command(&[extra, &["describe-key", "--key-id", &key]].concat());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run pkms");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        field(&v, "KeyMetadata.Arn")
+    };
+    let in_region = |region: &str, account: &str| format!("arn:aws:kms:{region}:{account}:key/{key}");
+    assert_eq!(arn_with(&["--region", "eu-west-1"], &[]), in_region("eu-west-1", "111122223333"));
+    assert_eq!(
+        arn_with(&[], &[("AWS_DEFAULT_REGION", "eu-north-1")]),
+        in_region("eu-north-1", "111122223333")
+    );
+    let both = [("AWS_REGION", "ap-south-1"), ("AWS_DEFAULT_REGION", "eu-north-1")];
+    assert_eq!(arn_with(&[], &both), in_region("ap-south-1", "111122223333"));
+    assert_eq!(arn_with(&["--region", "sa-east-1"], &both), in_region("sa-east-1", "111122223333"));
+    assert_eq!(
+        arn_with(&["--account-id", "444455556666"], &[("AWS_REGION", "")]),
+        in_region("us-east-1", "444455556666")
+    );
+    // An ARN of another region or account names no key here; a malformed one is refused.
+    let e = env.fails(&["describe-key", "--key-id", &in_region("eu-west-1", "111122223333")], 254);
+    assert_eq!(error_type(&e), "NotFoundException");
+    let out = env
+        .command(&[
+            "--region",
+            "eu-west-1",
+            "describe-key",
+            "--key-id",
+            &in_region("eu-west-1", "111122223333"),
+        ])
+        .output()
+        .expect("run pkms");
+    assert!(out.status.success(), "the ARN of the configured region names the key");
+    let e = env.fails(
+        &["encrypt", "--key-id", "arn:aws:kms:us-east-1:111122223333:grant/x", "--plaintext", &msg],
+        254,
+    );
+    assert_eq!(error_type(&e), "InvalidArnException");
+    let e = env.fails(&["--region", "not a region", "list-keys"], 252);
+    assert_eq!(error_type(&e), "ValidationException");
+    let e = env.fails(&["--account-id", "12", "list-keys"], 252);
+    assert_eq!(error_type(&e), "ValidationException");
 }

@@ -64,7 +64,11 @@ impl Env {
             .env("PKMS_IDLE_SECS", "60")
             .env("PKMS_USB_SYSFS", self.dir.path().join("no-usb"))
             .env_remove("PKMS_DEVICE")
-            .env_remove("PKMS_LINK");
+            .env_remove("PKMS_LINK")
+            // ARNs name the default region and account unless a test says otherwise.
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("PKMS_ACCOUNT_ID");
         if let Some(link) = self.link {
             cmd.env("PKMS_LINK", link);
         }
@@ -123,6 +127,11 @@ pub fn field(v: &Value, path: &str) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// The key ARN the CLI prints for `key_id` with the default region and account.
+pub fn key_arn(key_id: &str) -> String {
+    format!("arn:aws:kms:us-east-1:111122223333:key/{key_id}")
 }
 
 /// Decodes base64.

@@ -3,23 +3,49 @@
 use pkms_protocol::{KeyId, UnixTime};
 use serde::Serialize;
 
-use super::encoding::{date, display};
+use super::encoding::{arn_scope, date, display};
 
-/// One ListAliases item (KMS's AliasListEntry), owned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
+/// One ListAliases item (KMS's AliasListEntry), owned. Serialises with `AliasArn` beside the
+/// name (in the current [`super::encoding::Style`]'s scope); `TargetKeyId` is the bare key id, as
+/// KMS writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AliasEntry {
     /// AliasName.
     pub alias_name: String,
     /// TargetKeyId.
-    #[serde(serialize_with = "display")]
     pub target_key_id: KeyId,
     /// CreationDate.
-    #[serde(serialize_with = "date")]
     pub creation_date: UnixTime,
     /// LastUpdatedDate.
-    #[serde(serialize_with = "date")]
     pub last_updated_date: UnixTime,
+}
+
+/// AliasListEntry as KMS writes it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AliasEntryJson<'a> {
+    alias_name: &'a str,
+    alias_arn: String,
+    #[serde(serialize_with = "display")]
+    target_key_id: &'a KeyId,
+    #[serde(serialize_with = "date")]
+    creation_date: UnixTime,
+    #[serde(serialize_with = "date")]
+    last_updated_date: UnixTime,
+}
+
+impl Serialize for AliasEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let AliasEntry { alias_name, target_key_id, creation_date, last_updated_date } = self;
+        AliasEntryJson {
+            alias_name,
+            alias_arn: arn_scope().alias_arn(alias_name),
+            target_key_id,
+            creation_date: *creation_date,
+            last_updated_date: *last_updated_date,
+        }
+        .serialize(s)
+    }
 }
 
 /// One page of ListAliases.

@@ -1,22 +1,31 @@
 //! How reply fields are written in KMS's JSON: the `#[serde(serialize_with = …)]` helpers of
-//! [`crate::model`]. Blobs are standard base64 with padding; dates are ISO-8601 UTC strings
-//! (`2025-11-28T12:34:03+00:00`, aws-cli v2's default timestamp format); key ids, key material
-//! ids and KMS enumerations are their display forms (`SYMMETRIC_DEFAULT`, …).
+//! [`crate::model`]. Blobs are standard base64 with padding; key ids, key material ids and KMS
+//! enumerations are their display forms (`SYMMETRIC_DEFAULT`, …); the key ids KMS answers as
+//! key ARNs ([`key_arn`] fields, ListKeys entries, KeyMetadata's `Arn`, ListAliases' `AliasArn`)
+//! are ARNs of the current [`Style`]'s [`ArnScope`].
 //!
-//! That is the CLI's form. The KMS endpoint writes the same types in KMS's wire form: it
-//! serialises inside [`with_style`] with [`Style::wire`], and then dates are epoch seconds
-//! (numbers) and the key ids KMS answers as key ARNs ([`key_arn`] fields, ListKeys entries) are
-//! ARNs of the style's region and account.
+//! One switch, [`with_style`], chooses the rest: the CLI serialises in [`Style::cli`] (dates as
+//! ISO-8601 UTC strings, `2025-11-28T12:34:03+00:00`, aws-cli v2's default timestamp format), the
+//! KMS endpoint in [`Style::wire`] (dates as epoch seconds, KMS's wire form). Outside
+//! [`with_style`] the style is the CLI's with the default scope ([`ArnScope::default`]).
 
 use std::cell::RefCell;
 use std::fmt::Display;
 
 use base64::Engine as _;
 use pkms_protocol::{KeyId, Platform};
-use serde::ser::{SerializeMap, Serializer};
+use serde::ser::Serializer;
 use zeroize::Zeroizing;
 
-/// Where ARNs point: the region and account a KMS endpoint serves as.
+/// The region ARNs name unless configured otherwise (`--region`, `AWS_REGION`,
+/// `AWS_DEFAULT_REGION`).
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The account ARNs name unless configured otherwise (`--account-id`): the example account of
+/// AWS's documentation, as local-kms uses.
+pub const DEFAULT_ACCOUNT_ID: &str = "111122223333";
+
+/// Where ARNs point: the region and account the token serves as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArnScope {
     /// The region, e.g. `us-east-1`.
@@ -25,7 +34,29 @@ pub struct ArnScope {
     pub account_id: String,
 }
 
+impl Default for ArnScope {
+    /// [`DEFAULT_REGION`] and [`DEFAULT_ACCOUNT_ID`].
+    fn default() -> Self {
+        ArnScope { region: DEFAULT_REGION.to_owned(), account_id: DEFAULT_ACCOUNT_ID.to_owned() }
+    }
+}
+
 impl ArnScope {
+    /// A scope after checking its parts: a region of letters, digits and `-`, an account id
+    /// of 12 digits (the message names what is wrong).
+    pub fn new(region: &str, account_id: &str) -> Result<ArnScope, String> {
+        if region.is_empty()
+            || region.len() > 32
+            || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(format!("region {region:?}: letters, digits and '-' only, e.g. us-east-1"));
+        }
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("account id {account_id:?}: 12 digits"));
+        }
+        Ok(ArnScope { region: region.to_owned(), account_id: account_id.to_owned() })
+    }
+
     /// `arn:aws:kms:REGION:ACCOUNT:` — what every key and alias ARN starts with.
     pub fn prefix(&self) -> String {
         format!("arn:aws:kms:{}:{}:", self.region, self.account_id)
@@ -40,6 +71,11 @@ impl ArnScope {
     pub fn alias_arn(&self, alias_name: &str) -> String {
         format!("{}{alias_name}", self.prefix())
     }
+
+    /// `arn:aws:iam::ACCOUNT:root`: the account, as KMS names a grant's IssuingAccount.
+    pub fn account_arn(&self) -> String {
+        format!("arn:aws:iam::{}:root", self.account_id)
+    }
 }
 
 /// How the reply types serialise (see the module documentation).
@@ -47,14 +83,19 @@ impl ArnScope {
 pub struct Style {
     /// Dates as epoch seconds (KMS's wire) instead of ISO-8601 strings (the CLI).
     pub epoch_dates: bool,
-    /// Key ids as key ARNs where KMS answers ARNs; `None`: bare key ids.
-    pub arns: Option<ArnScope>,
+    /// The region and account of ARNs.
+    pub scope: ArnScope,
 }
 
 impl Style {
     /// KMS's wire form, with ARNs in `scope`.
     pub fn wire(scope: ArnScope) -> Style {
-        Style { epoch_dates: true, arns: Some(scope) }
+        Style { epoch_dates: true, scope }
+    }
+
+    /// The CLI's form (aws-cli v2's output), with ARNs in `scope`.
+    pub fn cli(scope: ArnScope) -> Style {
+        Style { epoch_dates: false, scope }
     }
 }
 
@@ -63,8 +104,7 @@ thread_local! {
 }
 
 /// Runs `f` (which serialises reply types) with `style` on this thread, then restores the
-/// previous style (also when `f` panics is not needed: the style is per thread and `f` only
-/// serialises).
+/// previous style (the style is per thread and `f` only serialises).
 pub fn with_style<R>(style: &Style, f: impl FnOnce() -> R) -> R {
     let previous = STYLE.with(|s| s.replace(style.clone()));
     let r = f();
@@ -76,26 +116,20 @@ fn epoch_dates() -> bool {
     STYLE.with(|s| s.borrow().epoch_dates)
 }
 
-fn arn_scope() -> Option<ArnScope> {
-    STYLE.with(|s| s.borrow().arns.clone())
+/// The current style's region and account.
+pub fn arn_scope() -> ArnScope {
+    STYLE.with(|s| s.borrow().scope.clone())
 }
 
-/// A key id that KMS answers as a key ARN: the ARN under a [`Style`] with an [`ArnScope`],
-/// else the bare id.
+/// A key id that KMS answers as a key ARN: the ARN in the current style's scope.
 pub fn key_arn<S: Serializer>(key_id: &KeyId, s: S) -> Result<S::Ok, S::Error> {
-    match arn_scope() {
-        Some(scope) => s.serialize_str(&scope.key_arn(key_id)),
-        None => s.collect_str(key_id),
-    }
+    s.serialize_str(&arn_scope().key_arn(key_id))
 }
 
-/// A grant's issuer: the principal's name, or under a [`Style`] with an [`ArnScope`] the
-/// account's root ARN, as KMS's IssuingAccount.
-pub fn issuing_account<S: Serializer>(issuer: &str, s: S) -> Result<S::Ok, S::Error> {
-    match arn_scope() {
-        Some(scope) => s.serialize_str(&format!("arn:aws:iam::{}:root", scope.account_id)),
-        None => s.serialize_str(issuer),
-    }
+/// A grant's issuer as KMS's IssuingAccount: the account's root ARN
+/// ([`ArnScope::account_arn`]); the issuing principal is in the token's audit log.
+pub fn issuing_account<S: Serializer>(_issuer: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&arn_scope().account_arn())
 }
 
 /// Formats Unix seconds as ISO-8601 UTC (`2026-11-28T12:34:03+00:00`), as aws-cli v2 prints
@@ -170,22 +204,17 @@ pub fn display_list<T: Display, S: Serializer>(values: &[T], s: S) -> Result<S::
     s.collect_seq(values.iter().map(ToString::to_string))
 }
 
-/// A list of key ids as KMS's ListKeys writes it: `[{"KeyId": …}, …]`, with `KeyArn` beside
-/// each id under a [`Style`] with an [`ArnScope`].
+/// A list of key ids as KMS's ListKeys writes it: `[{"KeyId": …, "KeyArn": …}, …]`.
 pub fn key_list<S: Serializer>(keys: &[KeyId], s: S) -> Result<S::Ok, S::Error> {
-    struct Entry<'a>(&'a KeyId, Option<&'a ArnScope>);
-    impl serde::Serialize for Entry<'_> {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut map = s.serialize_map(None)?;
-            map.serialize_entry("KeyId", &self.0.to_string())?;
-            if let Some(scope) = self.1 {
-                map.serialize_entry("KeyArn", &scope.key_arn(self.0))?;
-            }
-            map.end()
-        }
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Entry<'a> {
+        #[serde(serialize_with = "display")]
+        key_id: &'a KeyId,
+        key_arn: String,
     }
     let scope = arn_scope();
-    s.collect_seq(keys.iter().map(|k| Entry(k, scope.as_ref())))
+    s.collect_seq(keys.iter().map(|k| Entry { key_id: k, key_arn: scope.key_arn(k) }))
 }
 
 /// `EMULATED` or `HARDWARE`.
@@ -209,7 +238,7 @@ mod tests {
     }
 
     #[test]
-    fn the_wire_style_writes_epoch_dates_and_key_arns() {
+    fn the_style_chooses_dates_and_the_arns_scope() {
         #[derive(serde::Serialize)]
         struct T {
             #[serde(serialize_with = "date")]
@@ -221,18 +250,37 @@ mod tests {
         }
         let t = T { d: 1_764_333_243, k: KeyId([0x11; 16]), l: vec![KeyId([0x11; 16])] };
         let id = KeyId([0x11; 16]).to_string();
+        let default_arn = format!("arn:aws:kms:us-east-1:111122223333:key/{id}");
         let cli = serde_json::to_value(&t).unwrap();
         assert_eq!(cli["d"], "2025-11-28T12:34:03+00:00");
-        assert_eq!(cli["k"], id.as_str());
-        assert!(cli["l"][0].get("KeyArn").is_none());
-        let scope = ArnScope { region: "eu-west-1".into(), account_id: "111122223333".into() };
-        let wire = with_style(&Style::wire(scope), || serde_json::to_value(&t).unwrap());
+        assert_eq!(cli["k"], default_arn.as_str());
+        assert_eq!(cli["l"][0]["KeyId"], id.as_str());
+        assert_eq!(cli["l"][0]["KeyArn"], default_arn.as_str());
+        let scope = ArnScope::new("eu-west-1", "444455556666").unwrap();
+        let arn = format!("arn:aws:kms:eu-west-1:444455556666:key/{id}");
+        let wire = with_style(&Style::wire(scope.clone()), || serde_json::to_value(&t).unwrap());
         assert_eq!(wire["d"], 1_764_333_243u64);
-        let arn = format!("arn:aws:kms:eu-west-1:111122223333:key/{id}");
         assert_eq!(wire["k"], arn.as_str());
         assert_eq!(wire["l"][0]["KeyArn"], arn.as_str());
+        let cli_scoped = with_style(&Style::cli(scope), || serde_json::to_value(&t).unwrap());
+        assert_eq!(cli_scoped["d"], "2025-11-28T12:34:03+00:00");
+        assert_eq!(cli_scoped["k"], arn.as_str());
         // The style ends with with_style.
         assert_eq!(serde_json::to_value(&t).unwrap(), cli);
+    }
+
+    #[test]
+    fn a_scope_is_a_region_and_a_twelve_digit_account() {
+        assert_eq!(ArnScope::new(DEFAULT_REGION, DEFAULT_ACCOUNT_ID).unwrap(), ArnScope::default());
+        for (region, account) in [
+            ("", "111122223333"),
+            ("us east", "111122223333"),
+            ("us-east-1", "1111"),
+            ("us-east-1", "11112222333x"),
+        ] {
+            assert!(ArnScope::new(region, account).is_err(), "{region} {account}");
+        }
+        assert_eq!(ArnScope::default().account_arn(), "arn:aws:iam::111122223333:root");
     }
 
     #[test]

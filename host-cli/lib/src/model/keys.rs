@@ -7,7 +7,7 @@ use pkms_protocol::{
 };
 use serde::Serialize;
 
-use super::encoding::{date, display, display_list, key_list, opt_date, platform};
+use super::encoding::{arn_scope, date, display, display_list, key_list, opt_date, platform};
 use super::tags::Tag;
 
 /// GetInfo's answer, owned.
@@ -41,46 +41,38 @@ pub struct TokenInfo {
 }
 
 /// KeyMetadata, owned: KMS's fields (with the algorithm lists KMS derives from the key spec)
-/// plus Pocket KMS's version, rotation and presence fields. Serialises as KMS's KeyMetadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
+/// plus Pocket KMS's version, rotation and presence fields. Serialises as KMS's KeyMetadata,
+/// with the fields KMS derives from the key id and from where keys live: `AWSAccountId` and
+/// `Arn` (the current [`super::encoding::Style`]'s scope), `Origin` (`AWS_KMS`: generated on the
+/// token), `KeyManager` (`CUSTOMER`), `CustomerMasterKeySpec` (KMS's older name of the key spec,
+/// which KMS still returns) and `MultiRegion` (false).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyMetadata {
     /// KeyId.
-    #[serde(serialize_with = "display")]
     pub key_id: KeyId,
     /// CreationDate (Unix seconds).
-    #[serde(serialize_with = "date")]
     pub creation_date: UnixTime,
     /// Enabled.
     pub enabled: bool,
     /// Description.
     pub description: String,
     /// KeyUsage.
-    #[serde(serialize_with = "display")]
     pub key_usage: KeyUsage,
     /// KeyState.
-    #[serde(serialize_with = "display")]
     pub key_state: KeyState,
     /// DeletionDate when PendingDeletion.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_date")]
     pub deletion_date: Option<UnixTime>,
     /// KeySpec.
-    #[serde(serialize_with = "display")]
     pub key_spec: KeySpec,
     /// EncryptionAlgorithms: [`encryption_algorithms`] of the key spec (empty: not listed).
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "display_list")]
     pub encryption_algorithms: Vec<EncryptionAlgorithm>,
     /// SigningAlgorithms: [`signing_algorithms`] of the key spec (empty: not listed).
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "display_list")]
     pub signing_algorithms: Vec<SigningAlgorithm>,
     /// MacAlgorithms: [`mac_algorithms`] of the key spec (empty: not listed).
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "display_list")]
     pub mac_algorithms: Vec<MacAlgorithm>,
     /// PendingDeletionWindowInDays when PendingDeletion.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_deletion_window_in_days: Option<u16>,
     /// CurrentKeyMaterialId.
-    #[serde(serialize_with = "display")]
     pub current_key_material_id: KeyMaterialId,
     /// Newest version number.
     pub current_key_version: KeyVersion,
@@ -89,13 +81,120 @@ pub struct KeyMetadata {
     /// Automatic rotation enabled.
     pub key_rotation_enabled: bool,
     /// RotationPeriodInDays.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation_period_in_days: Option<u16>,
     /// NextRotationDate.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_date")]
     pub next_rotation_date: Option<UnixTime>,
     /// Sign/Decrypt need a user-presence check.
     pub user_presence_required: bool,
+}
+
+/// KeyMetadata as KMS writes it, in KMS's field order, Pocket KMS's extensions last.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyMetadataJson<'a> {
+    #[serde(rename = "AWSAccountId")]
+    aws_account_id: String,
+    #[serde(serialize_with = "display")]
+    key_id: &'a KeyId,
+    arn: String,
+    #[serde(serialize_with = "date")]
+    creation_date: UnixTime,
+    enabled: bool,
+    description: &'a str,
+    #[serde(serialize_with = "display")]
+    key_usage: &'a KeyUsage,
+    #[serde(serialize_with = "display")]
+    key_state: &'a KeyState,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_date")]
+    deletion_date: Option<UnixTime>,
+    origin: &'static str,
+    key_manager: &'static str,
+    #[serde(serialize_with = "display")]
+    customer_master_key_spec: &'a KeySpec,
+    #[serde(serialize_with = "display")]
+    key_spec: &'a KeySpec,
+    #[serde(skip_serializing_if = "is_empty", serialize_with = "names")]
+    encryption_algorithms: &'a [EncryptionAlgorithm],
+    #[serde(skip_serializing_if = "is_empty", serialize_with = "names")]
+    signing_algorithms: &'a [SigningAlgorithm],
+    multi_region: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending_deletion_window_in_days: &'a Option<u16>,
+    #[serde(skip_serializing_if = "is_empty", serialize_with = "names")]
+    mac_algorithms: &'a [MacAlgorithm],
+    #[serde(serialize_with = "display")]
+    current_key_material_id: &'a KeyMaterialId,
+    current_key_version: KeyVersion,
+    oldest_key_version: KeyVersion,
+    key_rotation_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation_period_in_days: &'a Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_date")]
+    next_rotation_date: Option<UnixTime>,
+    user_presence_required: bool,
+}
+
+fn is_empty<T>(list: &&[T]) -> bool {
+    list.is_empty()
+}
+
+fn names<T: std::fmt::Display, S: serde::Serializer>(list: &&[T], s: S) -> Result<S::Ok, S::Error> {
+    display_list(list, s)
+}
+
+impl Serialize for KeyMetadata {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let KeyMetadata {
+            key_id,
+            creation_date,
+            enabled,
+            description,
+            key_usage,
+            key_state,
+            deletion_date,
+            key_spec,
+            encryption_algorithms,
+            signing_algorithms,
+            mac_algorithms,
+            pending_deletion_window_in_days,
+            current_key_material_id,
+            current_key_version,
+            oldest_key_version,
+            key_rotation_enabled,
+            rotation_period_in_days,
+            next_rotation_date,
+            user_presence_required,
+        } = self;
+        let scope = arn_scope();
+        KeyMetadataJson {
+            arn: scope.key_arn(key_id),
+            aws_account_id: scope.account_id,
+            key_id,
+            creation_date: *creation_date,
+            enabled: *enabled,
+            description,
+            key_usage,
+            key_state,
+            deletion_date: *deletion_date,
+            origin: "AWS_KMS",
+            key_manager: "CUSTOMER",
+            customer_master_key_spec: key_spec,
+            key_spec,
+            encryption_algorithms,
+            signing_algorithms,
+            multi_region: false,
+            pending_deletion_window_in_days,
+            mac_algorithms,
+            current_key_material_id,
+            current_key_version: *current_key_version,
+            oldest_key_version: *oldest_key_version,
+            key_rotation_enabled: *key_rotation_enabled,
+            rotation_period_in_days,
+            next_rotation_date: *next_rotation_date,
+            user_presence_required: *user_presence_required,
+        }
+        .serialize(s)
+    }
 }
 
 /// The encryption algorithms KMS lists for a key of `spec`.
@@ -192,7 +291,7 @@ impl CreateKeyParams {
     }
 }
 
-/// One page of ListKeys: `{"Keys": [{"KeyId": …}], "NextMarker": …, "Truncated": …}`.
+/// One page of ListKeys: `{"Keys": [{"KeyId": …, "KeyArn": …}], "NextMarker": …, "Truncated": …}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct KeysPage {

@@ -3,9 +3,11 @@
 //! [`zeroize::Zeroizing`] so they are wiped when dropped.
 //!
 //! Every reply type serialises with serde to KMS's JSON: PascalCase field names, blobs as
-//! base64, dates as ISO-8601 UTC strings, absent optional fields left out, and the fields KMS
-//! derives (algorithm lists of a key spec, EncryptionAlgorithm) filled in (see [`encoding`]).
-//! `serde_json::to_value(&reply)` is what `pkms --output json` prints.
+//! base64, key ARNs where KMS answers them, absent optional fields left out, and the fields KMS
+//! derives (algorithm lists of a key spec, EncryptionAlgorithm, KeyMetadata's `Arn` and
+//! `Origin`…) filled in. Dates and the ARNs' region and account follow the style chosen with
+//! [`encoding::with_style`]: `pkms --output json` prints the CLI's style, `pkms serve` answers
+//! in KMS's wire style, from the same types.
 //!
 //! | module | operations |
 //! |---|---|
@@ -60,7 +62,7 @@ pub use policy::{
     ContextConstraint, CreateGrantOutput, GetKeyPolicyOutput, Grant, GrantListEntry, ListGrantsOutput,
     PolicyDocument,
 };
-pub use rotation::{KeyRotationStatus, Retired, Rotated, RotationEntry, RotationsPage};
+pub use rotation::{IncludeKeyMaterial, KeyRotationStatus, Retired, Rotated, RotationEntry, RotationsPage};
 pub use session::{SealedFrame, SessionOpened};
 pub use signing::{PublicKeyOutput, SignOutput, VerifyOutput};
 pub use symmetric::{

@@ -6,7 +6,7 @@ use pkms_protocol::access::{
     Condition, ConditionKind, Effect, Policy, Statement, ALL_ACTIONS, MAX_CONDITION_PAIRS, MAX_POLICY_BYTES,
     MAX_STATEMENTS, MAX_STATEMENT_PRINCIPALS,
 };
-use pkms_protocol::Action;
+use pkms_protocol::{Action, KeyId};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
@@ -85,8 +85,8 @@ pub struct Grant {
     /// GranteePrincipal.
     #[serde(rename = "GranteePrincipal")]
     pub grantee: String,
-    /// IssuingAccount: the principal that created it; in KMS's wire style (the KMS endpoint)
-    /// the account's ARN (`arn:aws:iam::ACCOUNT:root`), as KMS writes it.
+    /// The principal that created it. Written as KMS's IssuingAccount: the account's ARN
+    /// (`arn:aws:iam::ACCOUNT:root`), as KMS writes it; the token's audit log names the principal.
     #[serde(rename = "IssuingAccount", serialize_with = "super::encoding::issuing_account")]
     pub issuer: String,
     /// Operation bits; written as KMS GrantOperation names (`Encrypt`, …).
@@ -97,12 +97,13 @@ pub struct Grant {
     pub constraint: Option<ContextConstraint>,
 }
 
-/// One ListGrants item as KMS writes it: the key's id, then the grant.
+/// One ListGrants item as KMS writes it: the key's ARN, then the grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GrantListEntry {
-    /// KeyId.
-    pub key_id: String,
+    /// KeyId (written as the key ARN, as KMS does).
+    #[serde(serialize_with = "super::encoding::key_arn")]
+    pub key_id: KeyId,
     /// The grant.
     #[serde(flatten)]
     pub grant: Grant,
@@ -120,9 +121,8 @@ pub struct ListGrantsOutput {
 
 impl ListGrantsOutput {
     /// The grants of the key `key_id`, a complete list.
-    pub fn complete(key_id: &str, grants: Vec<Grant>) -> Self {
-        let grants =
-            grants.into_iter().map(|grant| GrantListEntry { key_id: key_id.to_owned(), grant }).collect();
+    pub fn complete(key_id: KeyId, grants: Vec<Grant>) -> Self {
+        let grants = grants.into_iter().map(|grant| GrantListEntry { key_id, grant }).collect();
         ListGrantsOutput { grants, truncated: false }
     }
 }

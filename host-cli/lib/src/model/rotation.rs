@@ -89,6 +89,61 @@ pub struct RotationsPage {
     pub truncated: bool,
 }
 
+impl RotationsPage {
+    /// The page with only the versions `include` lists (a page may come out shorter than the
+    /// limit asked for, as KMS's may).
+    pub fn including(mut self, include: IncludeKeyMaterial) -> RotationsPage {
+        self.rotations.retain(|r| include.lists(r));
+        self
+    }
+}
+
+/// ListKeyRotations' `IncludeKeyMaterial`: which versions a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IncludeKeyMaterial {
+    /// `ROTATIONS_ONLY` (KMS's default): the versions rotations made; the material the key was
+    /// created with is left out.
+    #[default]
+    RotationsOnly,
+    /// `ALL_KEY_MATERIAL`: every version still held, the original one too.
+    AllKeyMaterial,
+}
+
+impl IncludeKeyMaterial {
+    /// Every value, in KMS's order.
+    pub const ALL: &'static [IncludeKeyMaterial] =
+        &[IncludeKeyMaterial::AllKeyMaterial, IncludeKeyMaterial::RotationsOnly];
+
+    /// KMS's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncludeKeyMaterial::RotationsOnly => "ROTATIONS_ONLY",
+            IncludeKeyMaterial::AllKeyMaterial => "ALL_KEY_MATERIAL",
+        }
+    }
+
+    /// Whether a listing with this setting shows `entry`.
+    pub fn lists(self, entry: &RotationEntry) -> bool {
+        match self {
+            IncludeKeyMaterial::AllKeyMaterial => true,
+            IncludeKeyMaterial::RotationsOnly => entry.rotation_type.is_some(),
+        }
+    }
+}
+
+impl std::str::FromStr for IncludeKeyMaterial {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        IncludeKeyMaterial::ALL.iter().copied().find(|v| v.as_str() == s).ok_or(())
+    }
+}
+
+impl std::fmt::Display for IncludeKeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// RetireKeyVersions's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]

@@ -5,10 +5,12 @@ use pkms_protocol::{KeyId, KeyMaterialId, KeyMaterialState, KeySpec, KeyState, R
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use super::encoding::{with_style, ArnScope, Style};
 use super::*;
 
 const KEY: KeyId = KeyId([0x11; 16]);
 const KEY_TEXT: &str = "11111111-1111-1111-1111-111111111111";
+const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/11111111-1111-1111-1111-111111111111";
 
 fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap()
@@ -41,9 +43,13 @@ fn key_metadata_lists_the_algorithms_of_its_spec_and_leaves_out_absent_fields() 
     let m = metadata(KeySpec::SymmetricDefault);
     let material = "ab".repeat(32);
     let want = [
-        format!(r#"{{"KeyMetadata":{{"KeyId":"{KEY_TEXT}","CreationDate":"2025-11-28T12:34:03+00:00","#),
+        format!(r#"{{"KeyMetadata":{{"AWSAccountId":"111122223333","KeyId":"{KEY_TEXT}","Arn":"{KEY_ARN}","#),
+        r#""CreationDate":"2025-11-28T12:34:03+00:00","#.to_owned(),
         r#""Enabled":true,"Description":"d","KeyUsage":"ENCRYPT_DECRYPT","KeyState":"Enabled","#.to_owned(),
-        r#""KeySpec":"SYMMETRIC_DEFAULT","EncryptionAlgorithms":["SYMMETRIC_DEFAULT"],"#.to_owned(),
+        r#""Origin":"AWS_KMS","KeyManager":"CUSTOMER","CustomerMasterKeySpec":"SYMMETRIC_DEFAULT","#
+            .to_owned(),
+        r#""KeySpec":"SYMMETRIC_DEFAULT","EncryptionAlgorithms":["SYMMETRIC_DEFAULT"],"MultiRegion":false,"#
+            .to_owned(),
         format!(r#""CurrentKeyMaterialId":"{material}","CurrentKeyVersion":2,"OldestKeyVersion":1,"#),
         r#""KeyRotationEnabled":false,"UserPresenceRequired":false}}"#.to_owned(),
     ];
@@ -62,6 +68,17 @@ fn key_metadata_lists_the_algorithms_of_its_spec_and_leaves_out_absent_fields() 
 }
 
 #[test]
+fn key_metadata_arn_and_account_follow_the_style_and_the_key_id_stays_bare() {
+    let scope = ArnScope::new("eu-central-1", "444455556666").unwrap();
+    let v =
+        with_style(&Style::cli(scope), || serde_json::to_value(metadata(KeySpec::SymmetricDefault)).unwrap());
+    assert_eq!(v["KeyId"], KEY_TEXT);
+    assert_eq!(v["Arn"], format!("arn:aws:kms:eu-central-1:444455556666:key/{KEY_TEXT}"));
+    assert_eq!(v["AWSAccountId"], "444455556666");
+    assert_eq!(v["CreationDate"], "2025-11-28T12:34:03+00:00");
+}
+
+#[test]
 fn pending_deletion_and_rotation_fields_sit_where_kms_puts_them() {
     let mut m = metadata(KeySpec::SymmetricDefault);
     m.key_state = KeyState::PendingDeletion;
@@ -74,15 +91,21 @@ fn pending_deletion_and_rotation_fields_sit_where_kms_puts_them() {
     assert_eq!(
         names,
         [
+            "AWSAccountId",
             "KeyId",
+            "Arn",
             "CreationDate",
             "Enabled",
             "Description",
             "KeyUsage",
             "KeyState",
             "DeletionDate",
+            "Origin",
+            "KeyManager",
+            "CustomerMasterKeySpec",
             "KeySpec",
             "EncryptionAlgorithms",
+            "MultiRegion",
             "PendingDeletionWindowInDays",
             "CurrentKeyMaterialId",
             "CurrentKeyVersion",
@@ -100,7 +123,10 @@ fn pending_deletion_and_rotation_fields_sit_where_kms_puts_them() {
 #[test]
 fn pages_list_key_ids_as_objects_and_give_a_marker_only_when_present() {
     let page = KeysPage { keys: vec![KEY], next_marker: None, truncated: false };
-    assert_eq!(json(&page), format!(r#"{{"Keys":[{{"KeyId":"{KEY_TEXT}"}}],"Truncated":false}}"#));
+    assert_eq!(
+        json(&page),
+        format!(r#"{{"Keys":[{{"KeyId":"{KEY_TEXT}","KeyArn":"{KEY_ARN}"}}],"Truncated":false}}"#)
+    );
     let page = KeysPage { keys: vec![], next_marker: Some("m".into()), truncated: true };
     assert_eq!(json(&page), r#"{"Keys":[],"NextMarker":"m","Truncated":true}"#);
 }
@@ -116,7 +142,7 @@ fn blobs_are_base64_and_a_missing_plaintext_is_left_out() {
     let zeros = "00".repeat(32);
     assert_eq!(
         json(&key),
-        format!(r#"{{"CiphertextBlob":"YmxvYg==","KeyId":"{KEY_TEXT}","KeyMaterialId":"{zeros}"}}"#)
+        format!(r#"{{"CiphertextBlob":"YmxvYg==","KeyId":"{KEY_ARN}","KeyMaterialId":"{zeros}"}}"#)
     );
     let key = DataKey { plaintext: Some(Zeroizing::new(vec![0xff; 2])), ..key };
     assert_eq!(serde_json::to_value(&key).unwrap()["Plaintext"], "//8=");
@@ -137,6 +163,7 @@ fn encrypt_names_its_algorithm() {
     let names: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(names, ["CiphertextBlob", "KeyId", "EncryptionAlgorithm", "KeyMaterialId", "KeyVersion"]);
     assert_eq!(v["EncryptionAlgorithm"], "SYMMETRIC_DEFAULT");
+    assert_eq!(v["KeyId"], KEY_ARN, "KMS answers the key ARN");
 }
 
 #[test]
@@ -157,6 +184,56 @@ fn rotation_entries_leave_out_the_type_of_the_first_version() {
 }
 
 #[test]
+fn rotations_only_leaves_out_the_original_material_and_all_key_material_keeps_it() {
+    let entry = |key_version, rotation_type| RotationEntry {
+        key_id: KEY,
+        key_material_id: KeyMaterialId([key_version as u8; 32]),
+        key_version,
+        key_material_state: KeyMaterialState::NonCurrent,
+        rotation_date: 0,
+        rotation_type,
+    };
+    let page = RotationsPage {
+        rotations: vec![
+            entry(1, None),
+            entry(2, Some(RotationType::OnDemand)),
+            entry(3, Some(RotationType::Automatic)),
+        ],
+        next_marker: None,
+        truncated: false,
+    };
+    let versions = |p: RotationsPage| p.rotations.iter().map(|r| r.key_version).collect::<Vec<_>>();
+    assert_eq!(IncludeKeyMaterial::default(), IncludeKeyMaterial::RotationsOnly, "KMS's default");
+    assert_eq!(versions(page.clone().including(IncludeKeyMaterial::RotationsOnly)), [2, 3]);
+    assert_eq!(versions(page.including(IncludeKeyMaterial::AllKeyMaterial)), [1, 2, 3]);
+    for v in IncludeKeyMaterial::ALL {
+        assert_eq!(v.as_str().parse::<IncludeKeyMaterial>(), Ok(*v));
+    }
+    assert!("ALL".parse::<IncludeKeyMaterial>().is_err());
+}
+
+#[test]
+fn alias_entries_carry_their_arn_and_the_bare_target_key_id() {
+    let page = AliasesPage {
+        aliases: vec![AliasEntry {
+            alias_name: "alias/app".into(),
+            target_key_id: KEY,
+            creation_date: 0,
+            last_updated_date: 86_400,
+        }],
+        next_marker: None,
+        truncated: false,
+    };
+    assert_eq!(
+        json(&page),
+        r#"{"Aliases":[{"AliasName":"alias/app","AliasArn":"arn:aws:kms:us-east-1:111122223333:alias/app","#
+            .to_owned()
+            + &format!(r#""TargetKeyId":"{KEY_TEXT}","CreationDate":"1970-01-01T00:00:00+00:00","#)
+            + r#""LastUpdatedDate":"1970-01-02T00:00:00+00:00"}],"Truncated":false}"#
+    );
+}
+
+#[test]
 fn grants_name_their_key_operations_and_constraints() {
     let grant = Grant {
         grant_id: "g".into(),
@@ -171,9 +248,10 @@ fn grants_name_their_key_operations_and_constraints() {
         created: 0,
     };
     assert_eq!(
-        json(&ListGrantsOutput::complete(KEY_TEXT, vec![grant])),
-        format!(r#"{{"Grants":[{{"KeyId":"{KEY_TEXT}","GrantId":"g","Name":"n","#)
-            + r#""CreationDate":"1970-01-01T00:00:00+00:00","GranteePrincipal":"bob","IssuingAccount":"admin","#
+        json(&ListGrantsOutput::complete(KEY, vec![grant])),
+        format!(r#"{{"Grants":[{{"KeyId":"{KEY_ARN}","GrantId":"g","Name":"n","#)
+            + r#""CreationDate":"1970-01-01T00:00:00+00:00","GranteePrincipal":"bob","#
+            + r#""IssuingAccount":"arn:aws:iam::111122223333:root","#
             + r#""Operations":["Encrypt","Decrypt"],"Constraints":{"EncryptionContextSubset":{"app":"x"}}}],"#
             + r#""Truncated":false}"#
     );
