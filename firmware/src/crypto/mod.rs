@@ -5,6 +5,7 @@
 pub mod blob;
 pub mod gcm;
 pub mod mac;
+pub mod mldsa;
 pub mod signing;
 pub mod wrap;
 
