@@ -4,8 +4,10 @@
 
 pub mod blob;
 pub mod gcm;
+pub mod keccak;
 pub mod mac;
 pub mod mldsa;
+pub mod shake;
 pub mod signing;
 pub mod wrap;
 

@@ -24,16 +24,20 @@
 //!   zeroed before returning, also on error.
 //! * No panics for any input: buffers of the wrong length give [`Error`].
 
+// Index loops follow the specification's notation (A[x][y], row i, column j).
+#![allow(clippy::needless_range_loop)]
+
 mod params;
 pub mod poly;
 mod sample;
 
-use shake::{ExtendableOutput, Shake256, Update, XofReader};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 pub use params::{Level, Params, MAX_K, MAX_L, MAX_PUBLIC_KEY, MAX_SIGNATURE};
 use poly::{Poly, N, ZERO};
 use sample::{pack, unpack};
+
+use crate::crypto::shake::{shake256, Shake256};
 
 /// Why an ML-DSA call failed. Carries nothing secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +75,7 @@ pub enum Matrix<'a> {
 /// (ρ, ρ', K) = H(ξ ‖ k ‖ l, 128).
 fn expand_seed(p: &Params, xi: &[u8; 32], s: &mut Secrets) {
     let mut out = [0u8; 128];
-    sample::shake256(&[xi, &[p.k as u8, p.l as u8]], &mut out);
+    shake256(&[xi, &[p.k as u8, p.l as u8]], &mut out);
     s.rho.copy_from_slice(&out[..32]);
     s.rho_prime.copy_from_slice(&out[32..96]);
     s.key.copy_from_slice(&out[96..]);
@@ -203,7 +207,7 @@ fn message_representative(tr: &[u8; 64], message: Message<'_>) -> [u8; 64] {
     match message {
         Message::Raw(m) => {
             let mut mu = [0u8; 64];
-            sample::shake256(&[tr, &[0, 0], m], &mut mu);
+            shake256(&[tr, &[0, 0], m], &mut mu);
             mu
         }
         Message::ExternalMu(mu) => *mu,
@@ -227,12 +231,12 @@ pub fn sign(
     let mut s = Secrets::new();
 
     // Key generation (t0 and tr) from the seed; tr = H(pk, 64) is hashed as pk streams out.
-    let mut tr_hash = Shake256::default();
-    keygen_core(&p, xi, &mut s, matrix, true, |bytes| tr_hash.update(bytes));
+    let mut tr_hash = Shake256::new();
+    keygen_core(&p, xi, &mut s, matrix, true, |bytes| tr_hash.absorb(bytes));
     let mut tr = [0u8; 64];
-    tr_hash.finalize_xof().read(&mut tr);
+    tr_hash.squeeze(&mut tr);
     let mu = message_representative(&tr, message);
-    sample::shake256(&[&s.key, rnd, &mu], &mut s.rho2);
+    shake256(&[&s.key, rnd, &mu], &mut s.rho2);
 
     let z_off = p.ctilde;
     let h_off = z_off + p.l * p.z_bytes();
@@ -276,8 +280,8 @@ fn sign_round(
         }
     }
     // w1 = HighBits(w), w0 = LowBits(w); c̃ = H(μ ‖ w1Encode(w1)).
-    let mut c_hash = Shake256::default();
-    c_hash.update(mu);
+    let mut c_hash = Shake256::new();
+    c_hash.absorb(mu);
     let mut w1_packed = [0u8; 192];
     let w1_len = p.w1_bytes();
     for i in 0..p.k {
@@ -292,10 +296,10 @@ fn sign_round(
             w[c] = a0;
         }
         pack(&high, p.w1_bits(), &mut w1_packed[..w1_len]);
-        c_hash.update(&w1_packed[..w1_len]);
+        c_hash.absorb(&w1_packed[..w1_len]);
     }
     let ctilde = &mut out[..p.ctilde];
-    c_hash.finalize_xof().read(ctilde);
+    c_hash.squeeze(ctilde);
     sample::challenge(p, ctilde, &mut s.c_hat);
     poly::ntt(&mut s.c_hat);
 
@@ -396,7 +400,7 @@ pub fn verify(level: Level, pk: &[u8], message: Message<'_>, signature: &[u8]) -
     }
 
     let mut tr = [0u8; 64];
-    sample::shake256(&[pk], &mut tr);
+    shake256(&[pk], &mut tr);
     let mu = message_representative(&tr, message);
     let mut c_hat = ZERO;
     sample::challenge(&p, ctilde, &mut c_hat);
@@ -404,8 +408,8 @@ pub fn verify(level: Level, pk: &[u8], message: Message<'_>, signature: &[u8]) -
 
     let mut rho = [0u8; 32];
     rho.copy_from_slice(&pk[..32]);
-    let mut c_hash = Shake256::default();
-    c_hash.update(&mu);
+    let mut c_hash = Shake256::new();
+    c_hash.absorb(&mu);
     let mut a_ij = ZERO;
     let mut t1 = ZERO;
     let mut w1_packed = [0u8; 192];
@@ -437,10 +441,10 @@ pub fn verify(level: Level, pk: &[u8], message: Message<'_>, signature: &[u8]) -
         }
         start = end;
         pack(&acc, p.w1_bits(), &mut w1_packed[..w1_len]);
-        c_hash.update(&w1_packed[..w1_len]);
+        c_hash.absorb(&w1_packed[..w1_len]);
     }
     let mut expected = [0u8; 64];
-    c_hash.finalize_xof().read(&mut expected[..p.ctilde]);
+    c_hash.squeeze(&mut expected[..p.ctilde]);
     Ok(expected[..p.ctilde] == *ctilde)
 }
 

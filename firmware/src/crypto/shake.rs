@@ -1,0 +1,229 @@
+//! SHAKE128 and SHAKE256 (FIPS 202): a sponge over [`super::keccak`]'s bit-interleaved
+//! Keccak-f[1600], absorbing and squeezing whole 64-bit lanes.
+//!
+//! # Why this exists
+//!
+//! ML-DSA spends most of its time in SHAKE (one matrix entry squeezes five SHAKE128 blocks), so
+//! the permutation is the token's own 32-bit one (see [`super::keccak`]), and lanes are converted
+//! to and from the interleaved form once per 8 bytes; [`Sponge::squeeze_block`] hands out a whole
+//! rate-sized block at once.
+//!
+//! # Contract
+//!
+//! Output is byte for byte SHAKE128 / SHAKE256 (tests: python's `hashlib` and the `shake` crate
+//! for many lengths and split points). The state is zeroed on drop.
+
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::keccak::{deinterleave, f1600, interleave};
+
+/// SHAKE128's rate in bytes.
+pub const RATE_128: usize = 168;
+/// SHAKE256's rate in bytes.
+pub const RATE_256: usize = 136;
+
+/// SHAKE128.
+pub type Shake128 = Sponge<RATE_128>;
+/// SHAKE256.
+pub type Shake256 = Sponge<RATE_256>;
+
+/// A SHAKE sponge with a rate of `RATE` bytes (168 or 136). Absorb with [`absorb`](Self::absorb),
+/// then squeeze; the first squeeze pads and switches to squeezing, after which absorbing is
+/// ignored.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Sponge<const RATE: usize> {
+    /// Interleaved lanes (see [`super::keccak`]).
+    state: [u32; 50],
+    /// Bytes absorbed into (or squeezed from) the current block.
+    pos: usize,
+    squeezing: bool,
+}
+
+impl<const RATE: usize> Default for Sponge<RATE> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[inline(always)]
+fn permute(state: &mut [u32; 50]) {
+    f1600(state);
+}
+
+impl<const RATE: usize> Sponge<RATE> {
+    const LANES: usize = {
+        assert!(RATE == RATE_128 || RATE == RATE_256);
+        RATE / 8
+    };
+
+    /// An empty sponge.
+    pub const fn new() -> Self {
+        Sponge { state: [0; 50], pos: 0, squeezing: false }
+    }
+
+    /// Absorbs `data` (ignored once squeezing has started).
+    pub fn absorb(&mut self, mut data: &[u8]) {
+        if self.squeezing {
+            return;
+        }
+        // Up to a lane boundary byte by byte, then whole lanes, then the tail.
+        while !data.is_empty() && !self.pos.is_multiple_of(8) {
+            self.xor_byte(data[0]);
+            data = &data[1..];
+        }
+        while data.len() >= 8 {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&data[..8]);
+            self.xor_lane(self.pos / 8, u64::from_le_bytes(word));
+            self.pos += 8;
+            if self.pos == RATE {
+                permute(&mut self.state);
+                self.pos = 0;
+            }
+            data = &data[8..];
+        }
+        for &b in data {
+            self.xor_byte(b);
+        }
+    }
+
+    #[inline(always)]
+    fn xor_lane(&mut self, lane: usize, value: u64) {
+        let (e, o) = interleave(value);
+        if let Some(pair) = self.state.get_mut(2 * lane..2 * lane + 2) {
+            pair[0] ^= e;
+            pair[1] ^= o;
+        }
+    }
+
+    fn lane(&self, lane: usize) -> u64 {
+        match self.state.get(2 * lane..2 * lane + 2) {
+            Some(pair) => deinterleave(pair[0], pair[1]),
+            None => 0,
+        }
+    }
+
+    fn xor_byte(&mut self, b: u8) {
+        self.xor_lane(self.pos / 8, u64::from(b) << (8 * (self.pos % 8)));
+        self.pos += 1;
+        if self.pos == RATE {
+            permute(&mut self.state);
+            self.pos = 0;
+        }
+    }
+
+    /// Pads (SHAKE's 0x1F ... 0x80) and switches to squeezing.
+    fn finish(&mut self) {
+        if self.squeezing {
+            return;
+        }
+        self.xor_lane(self.pos / 8, 0x1f << (8 * (self.pos % 8)));
+        self.xor_lane(Self::LANES - 1, 1 << 63);
+        self.squeezing = true;
+        // The next squeeze permutes first.
+        self.pos = RATE;
+    }
+
+    /// Squeezes `out.len()` bytes.
+    pub fn squeeze(&mut self, mut out: &mut [u8]) {
+        self.finish();
+        while !out.is_empty() {
+            if self.pos == RATE {
+                permute(&mut self.state);
+                self.pos = 0;
+            }
+            let bytes = self.lane(self.pos / 8).to_le_bytes();
+            let from = self.pos % 8;
+            let n = (8 - from).min(out.len());
+            out[..n].copy_from_slice(&bytes[from..from + n]);
+            self.pos += n;
+            out = &mut out[n..];
+        }
+    }
+
+    /// Squeezes the next whole block. Must only be mixed with [`squeeze`](Self::squeeze) calls
+    /// that end on a block boundary (bytes of a partly read block are skipped).
+    pub fn squeeze_block(&mut self, out: &mut [u8; RATE]) {
+        self.finish();
+        permute(&mut self.state);
+        for (chunk, pair) in out.chunks_exact_mut(8).zip(self.state.chunks_exact(2)) {
+            chunk.copy_from_slice(&deinterleave(pair[0], pair[1]).to_le_bytes());
+        }
+        self.pos = RATE;
+    }
+}
+
+/// SHAKE256 of the concatenated `parts` into `out`.
+pub fn shake256(parts: &[&[u8]], out: &mut [u8]) {
+    let mut h = Shake256::new();
+    for part in parts {
+        h.absorb(part);
+    }
+    h.squeeze(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shake::{ExtendableOutput, Update, XofReader};
+
+    fn reference<const RATE: usize>(data: &[u8], out_len: usize) -> Vec<u8> {
+        let mut out = vec![0u8; out_len];
+        if RATE == RATE_128 {
+            let mut h = shake::Shake128::default();
+            h.update(data);
+            h.finalize_xof().read(&mut out);
+        } else {
+            let mut h = shake::Shake256::default();
+            h.update(data);
+            h.finalize_xof().read(&mut out);
+        }
+        out
+    }
+
+    fn check<const RATE: usize>() {
+        let data: Vec<u8> = (0..700u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in [0usize, 1, 7, 8, 9, 135, 136, 137, 167, 168, 169, 335, 336, 700] {
+            for split in [0usize, 1, 5, 8, 13, len / 2, len] {
+                let split = split.min(len);
+                let expected = reference::<RATE>(&data[..len], 3 * RATE + 5);
+                let mut s = Sponge::<RATE>::new();
+                s.absorb(&data[..split]);
+                s.absorb(&data[split..len]);
+                let mut out = vec![0u8; 3 * RATE + 5];
+                let (a, b) = out.split_at_mut(11);
+                s.squeeze(a);
+                s.squeeze(b);
+                assert_eq!(out, expected, "len {len} split {split}");
+                // Whole blocks.
+                let mut s = Sponge::<RATE>::new();
+                s.absorb(&data[..len]);
+                let mut block = [0u8; RATE];
+                s.squeeze_block(&mut block);
+                assert_eq!(block[..], expected[..RATE]);
+                s.squeeze_block(&mut block);
+                assert_eq!(block[..], expected[RATE..2 * RATE]);
+            }
+        }
+    }
+
+    #[test]
+    fn shake128_matches_the_shake_crate() {
+        check::<RATE_128>();
+    }
+
+    #[test]
+    fn shake256_matches_the_shake_crate() {
+        check::<RATE_256>();
+    }
+
+    #[test]
+    fn known_answers_from_fips_202_examples() {
+        // SHAKE128("") and SHAKE256("") first bytes (NIST / python hashlib).
+        let mut out = [0u8; 8];
+        Shake128::new().squeeze(&mut out);
+        assert_eq!(out, [0x7f, 0x9c, 0x2b, 0xa4, 0xe8, 0x8f, 0x82, 0x7d]);
+        Shake256::new().squeeze(&mut out);
+        assert_eq!(out, [0x46, 0xb9, 0xdd, 0x2b, 0x0b, 0xa8, 0x8d, 0x13]);
+    }
+}
