@@ -7,6 +7,7 @@ pub mod gcm;
 pub mod keccak;
 pub mod mac;
 pub mod mldsa;
+pub mod mlkem;
 pub mod shake;
 pub mod signing;
 pub mod wrap;

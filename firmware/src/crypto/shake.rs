@@ -19,19 +19,29 @@ use super::keccak::{deinterleave, f1600, interleave};
 
 /// SHAKE128's rate in bytes.
 pub const RATE_128: usize = 168;
-/// SHAKE256's rate in bytes.
+/// SHAKE256's (and SHA3-256's) rate in bytes.
 pub const RATE_256: usize = 136;
+/// SHA3-512's rate in bytes.
+pub const RATE_SHA3_512: usize = 72;
+/// The domain-separation and first padding bits of SHAKE (`1111` then pad10*1).
+const PAD_SHAKE: u8 = 0x1f;
+/// The domain-separation and first padding bits of SHA3 (`01` then pad10*1).
+const PAD_SHA3: u8 = 0x06;
 
 /// SHAKE128.
-pub type Shake128 = Sponge<RATE_128>;
+pub type Shake128 = Sponge<RATE_128, PAD_SHAKE>;
 /// SHAKE256.
-pub type Shake256 = Sponge<RATE_256>;
+pub type Shake256 = Sponge<RATE_256, PAD_SHAKE>;
+/// SHA3-256 (squeeze 32 bytes).
+pub type Sha3_256 = Sponge<RATE_256, PAD_SHA3>;
+/// SHA3-512 (squeeze 64 bytes).
+pub type Sha3_512 = Sponge<RATE_SHA3_512, PAD_SHA3>;
 
-/// A SHAKE sponge with a rate of `RATE` bytes (168 or 136). Absorb with [`absorb`](Self::absorb),
-/// then squeeze; the first squeeze pads and switches to squeezing, after which absorbing is
-/// ignored.
+/// A Keccak sponge with a rate of `RATE` bytes and padding `PAD` (SHAKE or SHA3). Absorb with
+/// [`absorb`](Self::absorb), then squeeze; the first squeeze pads and switches to squeezing, after
+/// which absorbing is ignored. For the SHA3 hashes, squeeze exactly the digest length.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct Sponge<const RATE: usize> {
+pub struct Sponge<const RATE: usize, const PAD: u8> {
     /// Interleaved lanes (see [`super::keccak`]).
     state: [u32; 50],
     /// Bytes absorbed into (or squeezed from) the current block.
@@ -39,7 +49,7 @@ pub struct Sponge<const RATE: usize> {
     squeezing: bool,
 }
 
-impl<const RATE: usize> Default for Sponge<RATE> {
+impl<const RATE: usize, const PAD: u8> Default for Sponge<RATE, PAD> {
     fn default() -> Self {
         Self::new()
     }
@@ -50,9 +60,10 @@ fn permute(state: &mut [u32; 50]) {
     f1600(state);
 }
 
-impl<const RATE: usize> Sponge<RATE> {
+impl<const RATE: usize, const PAD: u8> Sponge<RATE, PAD> {
     const LANES: usize = {
-        assert!(RATE == RATE_128 || RATE == RATE_256);
+        assert!(RATE == RATE_128 || RATE == RATE_256 || RATE == RATE_SHA3_512);
+        assert!(PAD == PAD_SHAKE || PAD == PAD_SHA3);
         RATE / 8
     };
 
@@ -112,12 +123,12 @@ impl<const RATE: usize> Sponge<RATE> {
         }
     }
 
-    /// Pads (SHAKE's 0x1F ... 0x80) and switches to squeezing.
+    /// Pads (the domain bits, then 10*1) and switches to squeezing.
     fn finish(&mut self) {
         if self.squeezing {
             return;
         }
-        self.xor_lane(self.pos / 8, 0x1f << (8 * (self.pos % 8)));
+        self.xor_lane(self.pos / 8, u64::from(PAD) << (8 * (self.pos % 8)));
         self.xor_lane(Self::LANES - 1, 1 << 63);
         self.squeezing = true;
         // The next squeeze permutes first.
@@ -182,6 +193,7 @@ mod tests {
     }
 
     fn check<const RATE: usize>() {
+        type Sponge<const R: usize> = super::Sponge<R, PAD_SHAKE>;
         let data: Vec<u8> = (0..700u32).map(|i| (i * 7 + 3) as u8).collect();
         for len in [0usize, 1, 7, 8, 9, 135, 136, 137, 167, 168, 169, 335, 336, 700] {
             for split in [0usize, 1, 5, 8, 13, len / 2, len] {
@@ -215,6 +227,35 @@ mod tests {
     #[test]
     fn shake256_matches_the_shake_crate() {
         check::<RATE_256>();
+    }
+
+    #[test]
+    fn sha3_256_and_sha3_512_match_python_hashlib() {
+        // hashlib.sha3_256(bytes(range(200))) and sha3_512 of the same, and of b"abc".
+        let data: Vec<u8> = (0..200u8).collect();
+        let mut d = [0u8; 32];
+        let mut h = Sha3_256::new();
+        h.absorb(&data);
+        h.squeeze(&mut d);
+        assert_eq!(hex(&d), SHA3_256_RANGE200);
+        let mut d = [0u8; 64];
+        let mut h = Sha3_512::new();
+        h.absorb(&data[..100]);
+        h.absorb(&data[100..]);
+        h.squeeze(&mut d);
+        assert_eq!(hex(&d), SHA3_512_RANGE200);
+        let mut h = Sha3_512::new();
+        h.absorb(b"abc");
+        h.squeeze(&mut d);
+        assert_eq!(hex(&d[..8]), "b751850b1a57168a");
+    }
+
+    const SHA3_256_RANGE200: &str = "5f728f63bf5ee48c77f453c0490398fa645b8d4c4e56be9a41cfec344d6ca899";
+    const SHA3_512_RANGE200: &str = "ea5d05f19348dd589793354793a15f37a73b4c0bb4e750b9a00757dfce2f8b65\
+                                     a64191bb9b137de00feef6474cfd47abf7880efbc51614a5715df12cfe0caee3";
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
     }
 
     #[test]
