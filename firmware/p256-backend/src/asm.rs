@@ -93,6 +93,20 @@ pub fn verify(public: &[u8; 65], digest: &[u8; 32], sig: &Signature<NistP256>) -
     unsafe { sys::p256_verify(x.as_ptr(), y.as_ptr(), digest.as_ptr(), 32, r.as_ptr(), s.as_ptr()) }
 }
 
+/// ECDH: the big-endian x-coordinate of d·Q for `peer` (`04 || X || Y`); the assembly checks that
+/// the point is on the curve and that the secret is in range. `None` if either check fails.
+pub fn ecdh(secret: &[u8; 32], peer: &[u8; 65]) -> Option<Zeroizing<[u8; 32]>> {
+    let d = Zeroizing::new(to_words(secret));
+    let x = to_words(&peer[1..33]);
+    let y = to_words(&peer[33..65]);
+    let mut out = Zeroizing::new([0u8; 32]);
+    // SAFETY: `out` is 32 writable bytes; `d`, `x`, `y` are live, aligned [u32; 8] the function
+    // only reads.
+    let ok =
+        unsafe { sys::p256_ecdh_calc_shared_secret(out.as_mut_ptr(), d.as_ptr(), x.as_ptr(), y.as_ptr()) };
+    ok.then_some(out)
+}
+
 /// Decodes a SEC1 point (65-byte `04…` or 33-byte `02…`/`03…`; the caller has checked length and
 /// tag), checks it is on the curve and returns it uncompressed.
 pub fn decode_point(sec1: &[u8]) -> Option<[u8; 65]> {

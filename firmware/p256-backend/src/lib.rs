@@ -4,6 +4,7 @@
 //!   rejection sampling, public key in SEC1 uncompressed form or as DER SubjectPublicKeyInfo,
 //!   hedged signing of a 32-byte digest.
 //! * [`PublicKey`]: a validated curve point; [`verify_digest`] checks a DER signature.
+//! * ECDH ([`SecretKey::diffie_hellman`]): the x-coordinate of d·Q for a validated peer point Q.
 //!
 //! Signing is **hedged**: the nonce `k` is RFC 6979's HMAC-DRBG over (secret key, digest) with 32
 //! bytes of fresh randomness as the additional input (RFC 6979 § 3.6), so a broken RNG degrades to
@@ -116,6 +117,14 @@ impl Backend {
         }
     }
 
+    fn ecdh(self, secret: &[u8; 32], peer: &[u8; 65]) -> Option<Zeroizing<[u8; 32]>> {
+        match self {
+            Backend::Portable => portable::ecdh(secret, peer),
+            #[cfg(all(feature = "cortex-m4-asm", pkms_cortex_m4))]
+            Backend::CortexM4Asm => asm::ecdh(secret, peer),
+        }
+    }
+
     fn decode_point(self, sec1: &[u8]) -> Option<[u8; 65]> {
         match self {
             Backend::Portable => portable::decode_point(sec1),
@@ -203,6 +212,22 @@ impl SecretKey {
         let mut added = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut added[..]);
         self.sign_digest_with(Backend::ACTIVE, digest, &added[..])
+    }
+
+    /// ECDH (SEC 1 §3.3.1, cofactor 1): the big-endian x-coordinate of d·Q, computed by the
+    /// active backend. `peer` is a validated point (not the identity), so the product is never
+    /// the identity; the error exists only so that nothing here can panic.
+    pub fn diffie_hellman(&self, peer: &PublicKey) -> Result<Zeroizing<[u8; 32]>, Error> {
+        self.diffie_hellman_with(Backend::ACTIVE, peer)
+    }
+
+    /// As [`diffie_hellman`](Self::diffie_hellman), with a chosen backend.
+    pub fn diffie_hellman_with(
+        &self,
+        backend: Backend,
+        peer: &PublicKey,
+    ) -> Result<Zeroizing<[u8; 32]>, Error> {
+        backend.ecdh(&self.scalar, &peer.sec1).ok_or(Error::InvalidPublicKey)
     }
 
     /// Signs with RFC 6979 whose HMAC-DRBG gets `added` as additional input (RFC 6979 § 3.6;

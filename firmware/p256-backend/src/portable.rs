@@ -9,6 +9,7 @@ use p256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use p256::{AffinePoint, EncodedPoint, NistP256, NonZeroScalar};
 use sha2::Sha256;
 use subtle::CtOption;
+use zeroize::Zeroizing;
 
 /// Whether `scalar` (big-endian) is in `1..n-1`. Constant time.
 pub fn is_valid_scalar(scalar: &[u8; 32]) -> bool {
@@ -49,4 +50,18 @@ pub fn decode_point(sec1: &[u8]) -> Option<[u8; 65]> {
     let point: AffinePoint = Option::from(point)?;
     let public = p256::PublicKey::from_affine(point).ok()?;
     public.to_encoded_point(false).as_bytes().try_into().ok()
+}
+
+/// ECDH: the x-coordinate of d·Q for `peer` (`04 || X || Y`, re-validated here), or `None` if the
+/// secret is out of range or the point is not on the curve.
+pub fn ecdh(secret: &[u8; 32], peer: &[u8; 65]) -> Option<Zeroizing<[u8; 32]>> {
+    let d: Option<NonZeroScalar> = NonZeroScalar::from_repr((*secret).into()).into();
+    let encoded = EncodedPoint::from_bytes(peer).ok()?;
+    let point: Option<AffinePoint> = AffinePoint::from_encoded_point(&encoded).into();
+    let product = (p256::ProjectivePoint::from(point?) * *d?).to_affine();
+    let encoded = product.to_encoded_point(false);
+    let x = encoded.x()?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(x);
+    Some(out)
 }

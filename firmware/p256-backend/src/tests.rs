@@ -239,3 +239,19 @@ fn every_backend_built_here_agrees_with_every_other() {
         }
     }
 }
+
+#[test]
+fn ecdh_agrees_with_the_p256_crate_in_both_directions() {
+    for _ in 0..8 {
+        let a = SecretKey::random(&mut OsRng);
+        let b = SecretKey::random(&mut OsRng);
+        let ab = a.diffie_hellman(&b.public_key()).unwrap();
+        let ba = b.diffie_hellman(&a.public_key()).unwrap();
+        assert_eq!(*ab, *ba);
+        let theirs = p256::ecdh::diffie_hellman(
+            p256::NonZeroScalar::from_repr((*a.to_bytes()).into()).unwrap(),
+            p256::PublicKey::from_sec1_bytes(&b.public_key_sec1_uncompressed()).unwrap().as_affine(),
+        );
+        assert_eq!(ab[..], theirs.raw_secret_bytes()[..]);
+    }
+}
