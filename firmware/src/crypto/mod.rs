@@ -2,6 +2,7 @@
 //! ECDSA P-256 and HMAC. RustCrypto throughout, except AES-256-GCM's composition and GHASH
 //! ([`gcm`], built on the `aes` crate for speed on the Cortex-M4); secrets live in zeroizing types.
 
+pub mod asym;
 pub mod blob;
 pub mod gcm;
 pub mod keccak;

@@ -216,7 +216,9 @@ fn message_representative(tr: &[u8; 64], message: Message<'_>) -> [u8; 64] {
 
 /// Signs with the key of seed `xi`: ML-DSA.Sign_internal(sk, M', rnd) with `rnd` the 32 bytes
 /// of randomness (fresh for hedged signing, zero for deterministic). Writes the encoded
-/// signature into `out` (at least [`Level::signature_len`] bytes) and returns its length.
+/// signature into `out` (at least [`Level::signature_len`] bytes) and returns its length. If
+/// `public_key` is given (at least [`Level::public_key_len`] bytes), the encoded public key,
+/// which signing computes anyway, is written there too.
 pub fn sign(
     level: Level,
     xi: &[u8; 32],
@@ -224,15 +226,28 @@ pub fn sign(
     rnd: &[u8; 32],
     matrix: &mut Matrix<'_>,
     out: &mut [u8],
+    mut public_key: Option<&mut [u8]>,
 ) -> Result<usize, Error> {
     let p = level.params();
     let sig_len = level.signature_len();
     let out = out.get_mut(..sig_len).ok_or(Error::BufferTooSmall)?;
+    if let Some(pk) = public_key.as_deref() {
+        if pk.len() < level.public_key_len() {
+            return Err(Error::BufferTooSmall);
+        }
+    }
     let mut s = Secrets::new();
 
     // Key generation (t0 and tr) from the seed; tr = H(pk, 64) is hashed as pk streams out.
     let mut tr_hash = Shake256::new();
-    keygen_core(&p, xi, &mut s, matrix, true, |bytes| tr_hash.absorb(bytes));
+    let mut at = 0;
+    keygen_core(&p, xi, &mut s, matrix, true, |bytes| {
+        tr_hash.absorb(bytes);
+        if let Some(dst) = public_key.as_deref_mut().and_then(|pk| pk.get_mut(at..at + bytes.len())) {
+            dst.copy_from_slice(bytes);
+        }
+        at += bytes.len();
+    });
     let mut tr = [0u8; 64];
     tr_hash.squeeze(&mut tr);
     let mu = message_representative(&tr, message);

@@ -43,11 +43,13 @@ fn check_level<P: MlDsaParams>(level: Level) {
         for rnd in [[0u8; 32], [n ^ 0x5a; 32]] {
             let expected = crate_sign::<P>(&xi, &msg, &rnd);
             let mut ours = [0u8; MAX_SIGNATURE];
-            let len = sign(level, &xi, Message::Raw(&msg), &rnd, &mut Matrix::Streamed, &mut ours).unwrap();
+            let len =
+                sign(level, &xi, Message::Raw(&msg), &rnd, &mut Matrix::Streamed, &mut ours, None).unwrap();
             assert_eq!(len, level.signature_len());
             assert_eq!(ours[..len], expected[..], "streamed signature, seed {n}");
             let mut cached = [0u8; MAX_SIGNATURE];
-            sign(level, &xi, Message::Raw(&msg), &rnd, &mut Matrix::Cached(&mut cache), &mut cached).unwrap();
+            sign(level, &xi, Message::Raw(&msg), &rnd, &mut Matrix::Cached(&mut cache), &mut cached, None)
+                .unwrap();
             assert_eq!(cached[..len], expected[..], "cached-matrix signature, seed {n}");
 
             assert!(crate_verify::<P>(&xi, &msg, &ours[..len]));
@@ -94,8 +96,8 @@ fn external_mu_signs_what_the_raw_message_signs() {
     let rnd = [7u8; 32];
     let mut a = [0u8; MAX_SIGNATURE];
     let mut b = [0u8; MAX_SIGNATURE];
-    let n = sign(level, &xi, Message::Raw(msg), &rnd, &mut Matrix::Streamed, &mut a).unwrap();
-    sign(level, &xi, Message::ExternalMu(&mu), &rnd, &mut Matrix::Streamed, &mut b).unwrap();
+    let n = sign(level, &xi, Message::Raw(msg), &rnd, &mut Matrix::Streamed, &mut a, None).unwrap();
+    sign(level, &xi, Message::ExternalMu(&mu), &rnd, &mut Matrix::Streamed, &mut b, None).unwrap();
     assert_eq!(a[..n], b[..n]);
     assert!(verify(level, &pk[..pk_len], Message::ExternalMu(&mu), &a[..n]).unwrap());
 }
@@ -106,7 +108,7 @@ fn short_buffers_and_wrong_lengths_are_errors_not_panics() {
     let mut small = [0u8; 100];
     assert_eq!(public_key(Level::MlDsa44, &xi, &mut small), Err(Error::BufferTooSmall));
     assert_eq!(
-        sign(Level::MlDsa44, &xi, Message::Raw(b"m"), &[0; 32], &mut Matrix::Streamed, &mut small),
+        sign(Level::MlDsa44, &xi, Message::Raw(b"m"), &[0; 32], &mut Matrix::Streamed, &mut small, None),
         Err(Error::BufferTooSmall)
     );
     assert_eq!(verify(Level::MlDsa44, &small, Message::Raw(b"m"), &small), Err(Error::PublicKeyLength));
