@@ -49,9 +49,9 @@ use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use zeroize::Zeroizing;
 
-use super::mldsa::{self, Matrix};
-use super::mlkem;
 use crate::error::Error;
+use pkms_pq::mldsa::{self, Matrix};
+use pkms_pq::mlkem;
 
 pub use pkms_protocol::limits::MAX_MESSAGE;
 

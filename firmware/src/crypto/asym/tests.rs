@@ -97,9 +97,9 @@ fn digest_of(alg: SigningAlg, msg: &[u8]) -> Vec<u8> {
 fn mu(spki_der: &[u8], msg: &[u8]) -> [u8; 64] {
     let pk = &spki_der[22..];
     let mut tr = [0u8; 64];
-    crate::crypto::shake::shake256(&[pk], &mut tr);
+    pkms_pq::shake::shake256(&[pk], &mut tr);
     let mut mu = [0u8; 64];
-    crate::crypto::shake::shake256(&[&tr, &[0, 0], msg], &mut mu);
+    pkms_pq::shake::shake256(&[&tr, &[0, 0], msg], &mut mu);
     mu
 }
 

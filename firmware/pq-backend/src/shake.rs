@@ -4,7 +4,7 @@
 //! # Why this exists
 //!
 //! ML-DSA spends most of its time in SHAKE (one matrix entry squeezes five SHAKE128 blocks), so
-//! the permutation is the token's own 32-bit one (see [`super::keccak`]), and lanes are converted
+//! the permutation is this crate's 32-bit one (see [`super::keccak`]), and lanes are converted
 //! to and from the interleaved form once per 8 bytes; [`Sponge::squeeze_block`] hands out a whole
 //! rate-sized block at once.
 //!

@@ -4,7 +4,7 @@ use zeroize::Zeroize;
 
 use super::params::Params;
 use super::poly::{Poly, N, Q};
-use crate::crypto::shake::{Shake128, Shake256, RATE_128, RATE_256};
+use crate::shake::{Shake128, Shake256, RATE_128, RATE_256};
 
 /// RejNTTPoly: the NTT-domain matrix entry Â[row][col] from ρ (SHAKE128 of ρ ‖ col ‖ row,
 /// three bytes per candidate, 23 bits, kept if < q). Coefficients are in 0..q.

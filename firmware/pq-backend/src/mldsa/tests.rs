@@ -90,7 +90,7 @@ fn external_mu_signs_what_the_raw_message_signs() {
     let mut pk = [0u8; MAX_PUBLIC_KEY];
     let pk_len = public_key(level, &xi, &mut pk).unwrap();
     let mut tr = [0u8; 64];
-    crate::crypto::shake::shake256(&[&pk[..pk_len]], &mut tr);
+    crate::shake::shake256(&[&pk[..pk_len]], &mut tr);
     let msg = b"external mu";
     let mu = message_representative(&tr, Message::Raw(msg));
     let rnd = [7u8; 32];

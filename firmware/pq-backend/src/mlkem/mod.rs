@@ -8,7 +8,7 @@
 //! (key generation 1.29 M instructions, then decapsulation 1.71 M on the Cortex-M4, 36 KB of
 //! stack). Here the two share one pass: the matrix Â sampled for t̂ is reused for the
 //! re-encryption, the re-encrypted ciphertext is compared as it is produced (never stored), and
-//! all hashing runs on the token's own Keccak ([`super::shake`]).
+//! all hashing runs on this crate's Keccak ([`super::shake`]).
 //!
 //! # Contract
 //!

@@ -37,7 +37,7 @@ pub use params::{Level, Params, MAX_K, MAX_L, MAX_PUBLIC_KEY, MAX_SIGNATURE};
 use poly::{Poly, N, ZERO};
 use sample::{pack, unpack};
 
-use crate::crypto::shake::{shake256, Shake256};
+use crate::shake::{shake256, Shake256};
 
 /// Why an ML-DSA call failed. Carries nothing secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
