@@ -20,8 +20,9 @@
 //!   against the `ml-dsa` crate and python `cryptography` (OpenSSL).
 //! * [`verify`] is ML-DSA.Verify_internal over an encoded public key, including every check of
 //!   sigDecode (‖z‖∞ < γ1 - β, hint indices strictly increasing, at most ω ones, zero padding).
-//! * Secret intermediates (ρ', K, s1, s2, t0, y, ρ'', w0) live in one scratch structure that is
-//!   zeroed before returning, also on error.
+//! * Secret intermediates (ρ', K, s1, s2, t0, y, ρ'', w0) live in two scratch structures (what
+//!   key generation needs, and what only the signer needs) that are zeroed when dropped, also on
+//!   error.
 //! * No panics for any input: buffers of the wrong length give [`Error`].
 
 // Index loops follow the specification's notation (A[x][y], row i, column j).
@@ -73,25 +74,37 @@ pub enum Matrix<'a> {
 }
 
 /// (ρ, ρ', K) = H(ξ ‖ k ‖ l, 128).
-fn expand_seed(p: &Params, xi: &[u8; 32], s: &mut Secrets) {
+fn expand_seed(p: &Params, xi: &[u8; 32], k: &mut KeySecrets) {
     let mut out = [0u8; 128];
     shake256(&[xi, &[p.k as u8, p.l as u8]], &mut out);
-    s.rho.copy_from_slice(&out[..32]);
-    s.rho_prime.copy_from_slice(&out[32..96]);
-    s.key.copy_from_slice(&out[96..]);
+    k.rho.copy_from_slice(&out[..32]);
+    k.rho_prime.copy_from_slice(&out[32..96]);
+    k.key.copy_from_slice(&out[96..]);
     out.zeroize();
 }
 
-/// Everything secret the signer holds, zeroed on drop.
+/// What key generation keeps: the seeds and ŝ1. Zeroed on drop.
 #[derive(Zeroize, ZeroizeOnDrop)]
-struct Secrets {
+struct KeySecrets {
     rho: [u8; 32],
     rho_prime: [u8; 64],
     key: [u8; 32],
-    rho2: [u8; 64],
     s1_hat: [Poly; MAX_L],
+}
+
+impl KeySecrets {
+    fn new() -> Self {
+        KeySecrets { rho: [0; 32], rho_prime: [0; 64], key: [0; 32], s1_hat: [ZERO; MAX_L] }
+    }
+}
+
+/// What only the signer holds: ŝ2, t̂0, ρ'' and one rejection round's y, w and products.
+/// Zeroed on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct SignSecrets {
     s2_hat: [Poly; MAX_K],
     t0_hat: [Poly; MAX_K],
+    rho2: [u8; 64],
     y: [Poly; MAX_L],
     w0: [Poly; MAX_K],
     w1: [[u8; N]; MAX_K],
@@ -99,16 +112,12 @@ struct Secrets {
     c_hat: Poly,
 }
 
-impl Secrets {
+impl SignSecrets {
     fn new() -> Self {
-        Secrets {
-            rho: [0; 32],
-            rho_prime: [0; 64],
-            key: [0; 32],
-            rho2: [0; 64],
-            s1_hat: [ZERO; MAX_L],
+        SignSecrets {
             s2_hat: [ZERO; MAX_K],
             t0_hat: [ZERO; MAX_K],
+            rho2: [0; 64],
             y: [ZERO; MAX_L],
             w0: [ZERO; MAX_K],
             w1: [[0; N]; MAX_K],
@@ -129,60 +138,60 @@ fn entry<'m>(matrix: &'m Matrix<'_>, rho: &[u8; 32], i: usize, j: usize, scratch
     }
 }
 
-/// Key generation from ξ up to t: fills ρ, ρ', K, ŝ1, ŝ2 and t̂0 (if `keep_t0`), fills the
-/// matrix cache if there is one, and streams pkEncode(ρ, t1) into `pk_sink` (32 + 320 bytes at a
-/// time).
+/// Key generation from ξ up to t: fills ρ, ρ', K and ŝ1, and ŝ2 and t̂0 into `keep` if given
+/// (the signer's), fills the matrix cache if there is one, and streams pkEncode(ρ, t1) into
+/// `pk_sink` (32 + 320 bytes at a time).
 fn keygen_core(
     p: &Params,
     xi: &[u8; 32],
-    s: &mut Secrets,
+    k: &mut KeySecrets,
     matrix: &mut Matrix<'_>,
-    keep_t0: bool,
+    mut keep: Option<&mut SignSecrets>,
     mut pk_sink: impl FnMut(&[u8]),
 ) {
-    expand_seed(p, xi, s);
-    pk_sink(&s.rho);
+    expand_seed(p, xi, k);
+    pk_sink(&k.rho);
     for j in 0..p.l {
-        sample::bounded(&s.rho_prime, j as u16, p.eta, &mut s.s1_hat[j]);
-        poly::ntt(&mut s.s1_hat[j]);
+        sample::bounded(&k.rho_prime, j as u16, p.eta, &mut k.s1_hat[j]);
+        poly::ntt(&mut k.s1_hat[j]);
     }
     if let Matrix::Cached(a) = matrix {
         for i in 0..p.k {
             for j in 0..p.l {
-                sample::matrix_entry(&s.rho, i, j, &mut a[i * MAX_L + j]);
+                sample::matrix_entry(&k.rho, i, j, &mut a[i * MAX_L + j]);
             }
         }
     }
     let mut a_ij = ZERO;
     let mut t1_packed = [0u8; 320];
+    let mut s2 = ZERO;
+    let mut t0 = ZERO;
     for i in 0..p.k {
         let mut acc = ZERO;
         for j in 0..p.l {
-            let a = entry(matrix, &s.rho, i, j, &mut a_ij);
-            poly::pointwise_acc(&mut acc, a, &s.s1_hat[j]);
+            let a = entry(matrix, &k.rho, i, j, &mut a_ij);
+            poly::pointwise_acc(&mut acc, a, &k.s1_hat[j]);
         }
         poly::reduce(&mut acc);
         poly::invntt_tomont(&mut acc);
-        // s2[i], kept in the NTT domain for signing.
-        let s2 = &mut s.s2_hat[i];
-        sample::bounded(&s.rho_prime, (p.l + i) as u16, p.eta, s2);
-        let t0 = &mut s.t0_hat[i];
+        sample::bounded(&k.rho_prime, (p.l + i) as u16, p.eta, &mut s2);
         for c in 0..N {
             let (t1, low) = poly::power2round(poly::freeze(acc[c] + s2[c]));
             acc[c] = t1;
             t0[c] = low;
         }
-        poly::ntt(s2);
-        if keep_t0 {
-            poly::ntt(t0);
+        // The signer keeps s2 and t0 in the NTT domain.
+        if let Some(keep) = keep.as_deref_mut() {
+            poly::ntt(&mut s2);
+            poly::ntt(&mut t0);
+            keep.s2_hat[i] = s2;
+            keep.t0_hat[i] = t0;
         }
         pack(&acc, 10, &mut t1_packed);
         pk_sink(&t1_packed);
-        acc.zeroize();
     }
-    if !keep_t0 {
-        s.t0_hat.zeroize();
-    }
+    s2.zeroize();
+    t0.zeroize();
 }
 
 /// Writes pkEncode(ρ, t1) of the key with seed `xi` into `out` (at least
@@ -191,9 +200,9 @@ pub fn public_key(level: Level, xi: &[u8; 32], out: &mut [u8]) -> Result<usize, 
     let p = level.params();
     let len = level.public_key_len();
     let out = out.get_mut(..len).ok_or(Error::BufferTooSmall)?;
-    let mut s = Secrets::new();
+    let mut k = KeySecrets::new();
     let mut at = 0;
-    keygen_core(&p, xi, &mut s, &mut Matrix::Streamed, false, |bytes| {
+    keygen_core(&p, xi, &mut k, &mut Matrix::Streamed, None, |bytes| {
         if let Some(dst) = out.get_mut(at..at + bytes.len()) {
             dst.copy_from_slice(bytes);
         }
@@ -236,12 +245,13 @@ pub fn sign(
             return Err(Error::BufferTooSmall);
         }
     }
-    let mut s = Secrets::new();
+    let mut k = KeySecrets::new();
+    let mut s = SignSecrets::new();
 
     // Key generation (t0 and tr) from the seed; tr = H(pk, 64) is hashed as pk streams out.
     let mut tr_hash = Shake256::new();
     let mut at = 0;
-    keygen_core(&p, xi, &mut s, matrix, true, |bytes| {
+    keygen_core(&p, xi, &mut k, matrix, Some(&mut s), |bytes| {
         tr_hash.absorb(bytes);
         if let Some(dst) = public_key.as_deref_mut().and_then(|pk| pk.get_mut(at..at + bytes.len())) {
             dst.copy_from_slice(bytes);
@@ -251,7 +261,7 @@ pub fn sign(
     let mut tr = [0u8; 64];
     tr_hash.squeeze(&mut tr);
     let mu = message_representative(&tr, message);
-    shake256(&[&s.key, rnd, &mu], &mut s.rho2);
+    shake256(&[&k.key, rnd, &mu], &mut s.rho2);
 
     let z_off = p.ctilde;
     let h_off = z_off + p.l * p.z_bytes();
@@ -259,7 +269,7 @@ pub fn sign(
     for _ in 0..MAX_ATTEMPTS {
         let round = kappa;
         kappa = kappa.wrapping_add(p.l as u16);
-        if sign_round(&p, &mut s, matrix, &mu, round, out, z_off, h_off) {
+        if sign_round(&p, &k, &mut s, matrix, &mu, round, out, z_off, h_off) {
             return Ok(sig_len);
         }
     }
@@ -272,7 +282,8 @@ pub fn sign(
 #[allow(clippy::too_many_arguments)]
 fn sign_round(
     p: &Params,
-    s: &mut Secrets,
+    k: &KeySecrets,
+    s: &mut SignSecrets,
     matrix: &Matrix<'_>,
     mu: &[u8; 64],
     kappa: u16,
@@ -290,7 +301,7 @@ fn sign_round(
         s.tmp = s.y[j];
         poly::ntt(&mut s.tmp);
         for i in 0..p.k {
-            let a = entry(matrix, &s.rho, i, j, &mut a_ij);
+            let a = entry(matrix, &k.rho, i, j, &mut a_ij);
             poly::pointwise_acc(&mut s.w0[i], a, &s.tmp);
         }
     }
@@ -321,7 +332,7 @@ fn sign_round(
     // z = y + c·s1, rejected if ‖z‖∞ ≥ γ1 - β; packed as γ1 - z.
     let z_bytes = p.z_bytes();
     for j in 0..p.l {
-        poly::pointwise(&mut s.tmp, &s.c_hat, &s.s1_hat[j]);
+        poly::pointwise(&mut s.tmp, &s.c_hat, &k.s1_hat[j]);
         poly::invntt_tomont(&mut s.tmp);
         for (t, y) in s.tmp.iter_mut().zip(s.y[j].iter()) {
             *t = poly::reduce32(*t + *y);
