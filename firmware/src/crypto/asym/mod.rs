@@ -38,7 +38,9 @@
 //!   secret (constant time); only a wrong length is an error.
 //! * No heap; no panics on any input; secrets are zeroized. ML-DSA keeps its matrix in a 56 KiB
 //!   stack buffer unless the `mldsa-streamed-matrix` feature is on (the nRF52840 build), in which
-//!   case every entry is sampled when used (peak stack under 48 KiB for all three sizes).
+//!   case every entry is sampled when used ([`MlDsaMatrix`]; BENCHMARKS.md has both figures).
+//!   The post-quantum paths run in functions of their own, so the classical ones' stack frames do
+//!   not carry their buffers.
 
 mod der;
 mod ecc;
@@ -459,21 +461,30 @@ pub fn public_key_der(spec: AsymSpec, stored: &[u8], out: &mut [u8]) -> Result<u
             der::write_spki(der::ALG_ED25519, key.verifying_key().as_bytes(), out)
         }
         AsymSpec::MlDsa44 | AsymSpec::MlDsa65 | AsymSpec::MlDsa87 => {
-            let level = spec.ml_dsa().ok_or(AsymError::OperationNotForSpec)?;
-            let mut pk = [0u8; mldsa::MAX_PUBLIC_KEY];
-            let n =
-                mldsa::public_key(level, seed32(stored)?, &mut pk).map_err(|_| AsymError::BufferTooSmall)?;
-            der::write_spki(&der::alg_ml_dsa(ml_dsa_oid(level)), &pk[..n], out)
+            return ml_dsa_public_key_der(spec.ml_dsa().ok_or(AsymError::OperationNotForSpec)?, stored, out)
         }
         AsymSpec::MlKem512 | AsymSpec::MlKem768 | AsymSpec::MlKem1024 => {
-            let level = spec.ml_kem().ok_or(AsymError::OperationNotForSpec)?;
-            let mut ek = [0u8; mlkem::MAX_ENCAPSULATION_KEY];
-            let n = mlkem::encapsulation_key(level, seed64(stored)?, &mut ek)
-                .map_err(|_| AsymError::BufferTooSmall)?;
-            der::write_spki(&der::alg_ml_kem(ml_kem_oid(level)), &ek[..n], out)
+            return ml_kem_public_key_der(spec.ml_kem().ok_or(AsymError::OperationNotForSpec)?, stored, out)
         }
     };
     written.ok_or(AsymError::BufferTooSmall)
+}
+
+// The post-quantum paths hold kilobytes of buffers: kept out of line so that the classical
+// paths' stack frames do not carry them.
+#[inline(never)]
+fn ml_dsa_public_key_der(level: mldsa::Level, stored: &[u8], out: &mut [u8]) -> Result<usize> {
+    let mut pk = [0u8; mldsa::MAX_PUBLIC_KEY];
+    let n = mldsa::public_key(level, seed32(stored)?, &mut pk).map_err(|_| AsymError::BufferTooSmall)?;
+    der::write_spki(&der::alg_ml_dsa(ml_dsa_oid(level)), &pk[..n], out).ok_or(AsymError::BufferTooSmall)
+}
+
+#[inline(never)]
+fn ml_kem_public_key_der(level: mlkem::Level, stored: &[u8], out: &mut [u8]) -> Result<usize> {
+    let mut ek = [0u8; mlkem::MAX_ENCAPSULATION_KEY];
+    let n =
+        mlkem::encapsulation_key(level, seed64(stored)?, &mut ek).map_err(|_| AsymError::BufferTooSmall)?;
+    der::write_spki(&der::alg_ml_kem(ml_kem_oid(level)), &ek[..n], out).ok_or(AsymError::BufferTooSmall)
 }
 
 const fn ml_dsa_oid(level: mldsa::Level) -> u8 {
@@ -584,10 +595,32 @@ impl Prepared<'_> {
     }
 }
 
+/// Where ML-DSA signing keeps the matrix Â.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MlDsaMatrix {
+    /// In a 56 KiB stack buffer, sampled once per signature (faster; peak stack about 110 KiB
+    /// with the verification before release).
+    Cached,
+    /// Each entry sampled when it is used (about twice the instructions; peak stack about
+    /// 50 KiB).
+    Streamed,
+}
+
+impl MlDsaMatrix {
+    /// This build's choice: [`MlDsaMatrix::Streamed`] with the `mldsa-streamed-matrix` feature
+    /// (the nRF52840), else [`MlDsaMatrix::Cached`].
+    #[cfg(feature = "mldsa-streamed-matrix")]
+    pub const BUILD: MlDsaMatrix = MlDsaMatrix::Streamed;
+    /// This build's choice: [`MlDsaMatrix::Streamed`] with the `mldsa-streamed-matrix` feature
+    /// (the nRF52840), else [`MlDsaMatrix::Cached`].
+    #[cfg(not(feature = "mldsa-streamed-matrix"))]
+    pub const BUILD: MlDsaMatrix = MlDsaMatrix::Cached;
+}
+
 /// Signs `message` (given as `kind`) with algorithm `alg` and the stored key; writes the
 /// signature into `out` (at least [`AsymSpec::max_signature_len`] bytes) and returns its length.
 /// The signature is verified with the public key before it is returned. `rng` feeds the hedged
-/// ECDSA nonce and ML-DSA's `rnd`.
+/// ECDSA nonce and ML-DSA's `rnd`. ML-DSA keeps its matrix where [`MlDsaMatrix::BUILD`] says.
 #[allow(clippy::too_many_arguments)]
 pub fn sign<R: RngCore + CryptoRng>(
     spec: AsymSpec,
@@ -598,62 +631,38 @@ pub fn sign<R: RngCore + CryptoRng>(
     rng: &mut R,
     out: &mut [u8],
 ) -> Result<usize> {
+    sign_with(spec, stored, alg, kind, message, rng, out, MlDsaMatrix::BUILD)
+}
+
+/// [`sign`] with the ML-DSA matrix placement chosen by the caller (benchmarks measure both).
+#[allow(clippy::too_many_arguments)]
+pub fn sign_with<R: RngCore + CryptoRng>(
+    spec: AsymSpec,
+    stored: &[u8],
+    alg: SigningAlg,
+    kind: MessageKind,
+    message: &[u8],
+    rng: &mut R,
+    out: &mut [u8],
+    matrix: MlDsaMatrix,
+) -> Result<usize> {
     let prepared = prepare(spec, alg, kind, message)?;
     if out.len() < spec.max_signature_len() {
         return Err(AsymError::BufferTooSmall);
     }
     match spec {
-        AsymSpec::EccNistP256 => {
-            let key = p256_key(stored)?;
-            let digest: [u8; 32] = exact(prepared.digest()?)?;
-            let der = key.sign_digest_hedged(&digest, rng).map_err(|_| AsymError::SigningFailed)?;
-            if !key.public_key().verify_digest(&digest, der.as_bytes()) {
-                return Err(AsymError::SigningFailed);
-            }
-            copy_out(der.as_bytes(), out)
-        }
-        AsymSpec::EccSecgP256k1 => {
-            use ecc::secp256k1 as c;
-            let d = c::scalar(stored).ok_or(AsymError::StoredKeyInvalid)?;
-            let mut sig = [0u8; c::MAX_DER_SIGNATURE];
-            let n = c::sign(&d, prepared.digest()?, rng, &mut sig).ok_or(AsymError::SigningFailed)?;
-            if !c::verify(&c::public(&d), prepared.digest()?, &sig[..n]) {
-                return Err(AsymError::SigningFailed);
-            }
-            copy_out(&sig[..n], out)
-        }
-        AsymSpec::EccNistP384 => {
-            use ecc::nist_p384 as c;
-            let d = c::scalar(stored).ok_or(AsymError::StoredKeyInvalid)?;
-            let mut sig = [0u8; c::MAX_DER_SIGNATURE];
-            let n = c::sign(&d, prepared.digest()?, rng, &mut sig).ok_or(AsymError::SigningFailed)?;
-            if !c::verify(&c::public(&d), prepared.digest()?, &sig[..n]) {
-                return Err(AsymError::SigningFailed);
-            }
-            copy_out(&sig[..n], out)
-        }
-        AsymSpec::EccNistEdwards25519 => {
-            let key = ed25519::signing_key(stored).ok_or(AsymError::StoredKeyInvalid)?;
-            let input = prepared.ed25519()?;
-            let sig = ed25519::sign(&key, input).ok_or(AsymError::SigningFailed)?;
-            if !ed25519::verify(&key.verifying_key(), input, &sig) {
-                return Err(AsymError::SigningFailed);
-            }
-            copy_out(&sig, out)
-        }
+        AsymSpec::EccNistP256 => sign_p256(stored, &prepared, rng, out),
+        AsymSpec::EccSecgP256k1 => sign_secp256k1(stored, &prepared, rng, out),
+        AsymSpec::EccNistP384 => sign_p384(stored, &prepared, rng, out),
+        AsymSpec::EccNistEdwards25519 => sign_ed25519(stored, &prepared, out),
         AsymSpec::MlDsa44 | AsymSpec::MlDsa65 | AsymSpec::MlDsa87 => {
             let level = spec.ml_dsa().ok_or(AsymError::OperationNotForSpec)?;
-            let message = prepared.ml_dsa()?;
             let mut rnd = Zeroizing::new([0u8; 32]);
             rng.fill_bytes(&mut rnd[..]);
-            let mut pk = [0u8; mldsa::MAX_PUBLIC_KEY];
-            let n = ml_dsa_sign(level, seed32(stored)?, message, &rnd, out, &mut pk)?;
-            let pk_len = level.public_key_len();
-            match mldsa::verify(level, &pk[..pk_len], message, &out[..n]) {
-                Ok(true) => Ok(n),
-                Ok(false) | Err(_) => {
-                    out[..n].fill(0);
-                    Err(AsymError::SigningFailed)
+            match matrix {
+                MlDsaMatrix::Cached => sign_ml_dsa_cached(level, stored, &prepared, &rnd, out),
+                MlDsaMatrix::Streamed => {
+                    sign_ml_dsa(level, stored, &prepared, &rnd, out, &mut Matrix::Streamed)
                 }
             }
         }
@@ -661,25 +670,104 @@ pub fn sign<R: RngCore + CryptoRng>(
     }
 }
 
-/// ML-DSA signing with the build's choice of where the matrix lives.
-fn ml_dsa_sign(
+#[inline(never)]
+fn sign_p256<R: RngCore + CryptoRng>(
+    stored: &[u8],
+    prepared: &Prepared<'_>,
+    rng: &mut R,
+    out: &mut [u8],
+) -> Result<usize> {
+    let key = p256_key(stored)?;
+    let digest: [u8; 32] = exact(prepared.digest()?)?;
+    let der = key.sign_digest_hedged(&digest, rng).map_err(|_| AsymError::SigningFailed)?;
+    if !key.public_key().verify_digest(&digest, der.as_bytes()) {
+        return Err(AsymError::SigningFailed);
+    }
+    copy_out(der.as_bytes(), out)
+}
+
+#[inline(never)]
+fn sign_secp256k1<R: RngCore + CryptoRng>(
+    stored: &[u8],
+    prepared: &Prepared<'_>,
+    rng: &mut R,
+    out: &mut [u8],
+) -> Result<usize> {
+    use ecc::secp256k1 as c;
+    let d = c::scalar(stored).ok_or(AsymError::StoredKeyInvalid)?;
+    let mut sig = [0u8; c::MAX_DER_SIGNATURE];
+    let n = c::sign(&d, prepared.digest()?, rng, &mut sig).ok_or(AsymError::SigningFailed)?;
+    if !c::verify(&c::public(&d), prepared.digest()?, &sig[..n]) {
+        return Err(AsymError::SigningFailed);
+    }
+    copy_out(&sig[..n], out)
+}
+
+#[inline(never)]
+fn sign_p384<R: RngCore + CryptoRng>(
+    stored: &[u8],
+    prepared: &Prepared<'_>,
+    rng: &mut R,
+    out: &mut [u8],
+) -> Result<usize> {
+    use ecc::nist_p384 as c;
+    let d = c::scalar(stored).ok_or(AsymError::StoredKeyInvalid)?;
+    let mut sig = [0u8; c::MAX_DER_SIGNATURE];
+    let n = c::sign(&d, prepared.digest()?, rng, &mut sig).ok_or(AsymError::SigningFailed)?;
+    if !c::verify(&c::public(&d), prepared.digest()?, &sig[..n]) {
+        return Err(AsymError::SigningFailed);
+    }
+    copy_out(&sig[..n], out)
+}
+
+#[inline(never)]
+fn sign_ed25519(stored: &[u8], prepared: &Prepared<'_>, out: &mut [u8]) -> Result<usize> {
+    let key = ed25519::signing_key(stored).ok_or(AsymError::StoredKeyInvalid)?;
+    let input = prepared.ed25519()?;
+    let sig = ed25519::sign(&key, input).ok_or(AsymError::SigningFailed)?;
+    if !ed25519::verify(&key.verifying_key(), input, &sig) {
+        return Err(AsymError::SigningFailed);
+    }
+    copy_out(&sig, out)
+}
+
+#[inline(never)]
+fn sign_ml_dsa_cached(
     level: mldsa::Level,
-    xi: &[u8; 32],
-    message: mldsa::Message<'_>,
+    stored: &[u8],
+    prepared: &Prepared<'_>,
     rnd: &[u8; 32],
     out: &mut [u8],
-    pk: &mut [u8],
 ) -> Result<usize> {
-    #[cfg(feature = "mldsa-streamed-matrix")]
-    let mut matrix = Matrix::Streamed;
-    #[cfg(not(feature = "mldsa-streamed-matrix"))]
     let mut cache = [mldsa::poly::ZERO; mldsa::MAX_K * mldsa::MAX_L];
-    #[cfg(not(feature = "mldsa-streamed-matrix"))]
-    let mut matrix = Matrix::Cached(&mut cache);
-    mldsa::sign(level, xi, message, rnd, &mut matrix, out, Some(pk)).map_err(|e| match e {
-        mldsa::Error::BufferTooSmall | mldsa::Error::PublicKeyLength => AsymError::BufferTooSmall,
-        mldsa::Error::TooManyAttempts => AsymError::SigningFailed,
-    })
+    sign_ml_dsa(level, stored, prepared, rnd, out, &mut Matrix::Cached(&mut cache))
+}
+
+/// ML-DSA signing, then verification with the public key signing computed.
+#[inline(never)]
+fn sign_ml_dsa(
+    level: mldsa::Level,
+    stored: &[u8],
+    prepared: &Prepared<'_>,
+    rnd: &[u8; 32],
+    out: &mut [u8],
+    matrix: &mut Matrix<'_>,
+) -> Result<usize> {
+    let message = prepared.ml_dsa()?;
+    let mut pk = [0u8; mldsa::MAX_PUBLIC_KEY];
+    let n = mldsa::sign(level, seed32(stored)?, message, rnd, matrix, out, Some(&mut pk)).map_err(
+        |e| match e {
+            mldsa::Error::BufferTooSmall | mldsa::Error::PublicKeyLength => AsymError::BufferTooSmall,
+            mldsa::Error::TooManyAttempts => AsymError::SigningFailed,
+        },
+    )?;
+    match mldsa::verify(level, &pk[..level.public_key_len()], message, &out[..n]) {
+        Ok(true) => Ok(n),
+        Ok(false) | Err(_) => {
+            out[..n].fill(0);
+            Err(AsymError::SigningFailed)
+        }
+    }
 }
 
 /// Whether `signature` is a valid signature of `message` (given as `kind`) under algorithm
@@ -755,27 +843,9 @@ pub fn derive_shared_secret(
     out: &mut [u8],
 ) -> Result<usize> {
     match spec {
-        AsymSpec::EccNistP256 => {
-            let point = peer_point(der::ALG_P256, peer_spki, pkms_p256::SEC1_UNCOMPRESSED_LEN)?;
-            let peer =
-                pkms_p256::PublicKey::from_sec1_bytes(point).map_err(|_| AsymError::PeerKeyNotOnCurve)?;
-            let secret = p256_key(stored)?.diffie_hellman(&peer).map_err(|_| AsymError::PeerKeyNotOnCurve)?;
-            copy_out(&secret[..], out)
-        }
-        AsymSpec::EccSecgP256k1 => {
-            use ecc::secp256k1 as c;
-            let point = peer_point(der::ALG_SECP256K1, peer_spki, c::POINT_LEN)?;
-            let peer = c::decode_point(point).ok_or(AsymError::PeerKeyNotOnCurve)?;
-            let d = c::scalar(stored).ok_or(AsymError::StoredKeyInvalid)?;
-            c::ecdh(&d, &peer, out).ok_or(AsymError::BufferTooSmall)
-        }
-        AsymSpec::EccNistP384 => {
-            use ecc::nist_p384 as c;
-            let point = peer_point(der::ALG_P384, peer_spki, c::POINT_LEN)?;
-            let peer = c::decode_point(point).ok_or(AsymError::PeerKeyNotOnCurve)?;
-            let d = c::scalar(stored).ok_or(AsymError::StoredKeyInvalid)?;
-            c::ecdh(&d, &peer, out).ok_or(AsymError::BufferTooSmall)
-        }
+        AsymSpec::EccNistP256 => ecdh_p256(stored, peer_spki, out),
+        AsymSpec::EccSecgP256k1 => ecdh_secp256k1(stored, peer_spki, out),
+        AsymSpec::EccNistP384 => ecdh_p384(stored, peer_spki, out),
         AsymSpec::EccNistEdwards25519
         | AsymSpec::MlDsa44
         | AsymSpec::MlDsa65
@@ -784,6 +854,32 @@ pub fn derive_shared_secret(
         | AsymSpec::MlKem768
         | AsymSpec::MlKem1024 => Err(AsymError::OperationNotForSpec),
     }
+}
+
+#[inline(never)]
+fn ecdh_p256(stored: &[u8], peer_spki: &[u8], out: &mut [u8]) -> Result<usize> {
+    let point = peer_point(der::ALG_P256, peer_spki, pkms_p256::SEC1_UNCOMPRESSED_LEN)?;
+    let peer = pkms_p256::PublicKey::from_sec1_bytes(point).map_err(|_| AsymError::PeerKeyNotOnCurve)?;
+    let secret = p256_key(stored)?.diffie_hellman(&peer).map_err(|_| AsymError::PeerKeyNotOnCurve)?;
+    copy_out(&secret[..], out)
+}
+
+#[inline(never)]
+fn ecdh_secp256k1(stored: &[u8], peer_spki: &[u8], out: &mut [u8]) -> Result<usize> {
+    use ecc::secp256k1 as c;
+    let point = peer_point(der::ALG_SECP256K1, peer_spki, c::POINT_LEN)?;
+    let peer = c::decode_point(point).ok_or(AsymError::PeerKeyNotOnCurve)?;
+    let d = c::scalar(stored).ok_or(AsymError::StoredKeyInvalid)?;
+    c::ecdh(&d, &peer, out).ok_or(AsymError::BufferTooSmall)
+}
+
+#[inline(never)]
+fn ecdh_p384(stored: &[u8], peer_spki: &[u8], out: &mut [u8]) -> Result<usize> {
+    use ecc::nist_p384 as c;
+    let point = peer_point(der::ALG_P384, peer_spki, c::POINT_LEN)?;
+    let peer = c::decode_point(point).ok_or(AsymError::PeerKeyNotOnCurve)?;
+    let d = c::scalar(stored).ok_or(AsymError::StoredKeyInvalid)?;
+    c::ecdh(&d, &peer, out).ok_or(AsymError::BufferTooSmall)
 }
 
 /// ML-KEM Encapsulate against the stored key with 32 bytes from `rng`: writes the ciphertext
