@@ -2,9 +2,9 @@
 //!
 //! # Why this exists
 //!
-//! On the Cortex-M4 the `keccak` crate's permutation (64-bit lanes) takes about 14,500
-//! instructions, and LTO placed a second copy of it that took twice that for ML-DSA's samplers.
-//! ML-DSA and ML-KEM spend most of their time here. In the bit-interleaved representation
+//! ML-DSA and ML-KEM spend most of their time in Keccak. On the Cortex-M4 the `keccak` crate's
+//! permutation (64-bit lanes) is slower than this one, and under LTO a second, slower copy of it
+//! served ML-DSA's samplers (docs/benchmarks.md, "The asymmetric key specs", has the figures). In the bit-interleaved representation
 //! (Keccak team, "Keccak implementation overview" §2.1) each 64-bit lane is two 32-bit words
 //! holding its even and odd bits, so a 64-bit rotation becomes two 32-bit rotations, which the
 //! ARM barrel shifter folds into the XOR or AND-NOT that uses them.

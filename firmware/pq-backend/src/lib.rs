@@ -9,8 +9,8 @@
 //!   for 32-bit cores.
 //!
 //! A crate of its own so that a size-optimised board (the nRF52840 builds at opt-level "z") can
-//! still build this at full speed: at "z" ML-DSA runs about 4× slower and needs about 85 KiB of
-//! stack instead of 47 KiB. Every output is checked in tests against the RustCrypto `ml-dsa` and
+//! still build this at full speed: at "z" ML-DSA is several times slower and needs much more
+//! stack (docs/benchmarks.md, "The asymmetric key specs"). Every output is checked in tests against the RustCrypto `ml-dsa` and
 //! `ml-kem` crates, and (through the firmware's `crypto::asym` tests) python `cryptography`.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]

@@ -4,9 +4,9 @@
 //! # Why this exists
 //!
 //! The token stores an ML-DSA key as its seed ξ (32 bytes, as FIPS 204 allows), so every Sign
-//! starts from the seed. The `ml-dsa` crate expands the seed into a 41–105 KB signing key and
-//! needs 87–219 KB of stack besides, which the nRF52840 (256 KiB of RAM, about 166 KiB free) does
-//! not have for ML-DSA-65 and -87. This module never holds the matrix A: each entry Â[i][j] is
+//! starts from the seed. The `ml-dsa` crate expands the seed into a signing key of tens of
+//! kilobytes and needs more stack besides than the nRF52840 has free for ML-DSA-65 and -87
+//! (docs/benchmarks.md, "The asymmetric key specs"). This module never holds the matrix A: each entry Â[i][j] is
 //! sampled from ρ when it is needed (as pqm4's "m4fstack" variants do), and the signer keeps only
 //! NTT-domain ŝ1, ŝ2, t̂0, the mask y and the commitment w (one polynomial is 1 KiB). Optionally
 //! ([`Matrix::Cached`]) the caller lends room for Â so that each rejection round reuses it.

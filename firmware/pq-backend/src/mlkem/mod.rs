@@ -4,9 +4,9 @@
 //! # Why this exists
 //!
 //! The token keeps an ML-KEM key as its seed (64 bytes, as FIPS 203 section 7.1 allows), so every
-//! Decapsulate first re-derives the key. With the `ml-kem` crate that is two separate steps
-//! (key generation 1.29 M instructions, then decapsulation 1.71 M on the Cortex-M4, 36 KB of
-//! stack). Here the two share one pass: the matrix Â sampled for t̂ is reused for the
+//! Decapsulate first re-derives the key. With the `ml-kem` crate that is two separate steps, more
+//! than the operation's goal together (docs/benchmarks.md, "The asymmetric key specs"). Here the
+//! two share one pass: the matrix Â sampled for t̂ is reused for the
 //! re-encryption, the re-encrypted ciphertext is compared as it is produced (never stored), and
 //! all hashing runs on this crate's Keccak ([`super::shake`]).
 //!

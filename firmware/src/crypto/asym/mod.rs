@@ -598,11 +598,11 @@ impl Prepared<'_> {
 /// Where ML-DSA signing keeps the matrix Â.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MlDsaMatrix {
-    /// In a 56 KiB stack buffer, sampled once per signature (faster; peak stack about 110 KiB
-    /// with the verification before release).
+    /// In a 56 KiB stack buffer, sampled once per signature: faster, and the largest peak
+    /// stack of any operation (BENCHMARKS.md).
     Cached,
-    /// Each entry sampled when it is used (about twice the instructions; peak stack about
-    /// 50 KiB).
+    /// Each entry sampled when it is used: slower, with about half the peak stack
+    /// (BENCHMARKS.md).
     Streamed,
 }
 
