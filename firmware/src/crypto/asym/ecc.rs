@@ -29,14 +29,22 @@ macro_rules! curve {
                 NonZeroScalar::<$curve>::from_repr(repr).into_option()
             }
 
-            /// Draws a scalar in 1..n-1 by rejection sampling into `out` (SCALAR_LEN bytes).
-            pub fn generate<R: RngCore + CryptoRng>(rng: &mut R, out: &mut [u8; SCALAR_LEN]) {
-                loop {
+            /// Draws a scalar in 1..n-1 by rejection sampling into `out` (SCALAR_LEN bytes);
+            /// false if `attempts` draws all fell outside (a broken RNG: each draw is out of
+            /// range with probability below 2^-32).
+            pub fn generate<R: RngCore + CryptoRng>(
+                rng: &mut R,
+                out: &mut [u8; SCALAR_LEN],
+                attempts: usize,
+            ) -> bool {
+                for _ in 0..attempts {
                     rng.fill_bytes(out);
                     if scalar(&out[..]).is_some() {
-                        return;
+                        return true;
                     }
                 }
+                out.fill(0);
+                false
             }
 
             /// The public key d·G.

@@ -153,7 +153,14 @@ pub enum AsymError {
     CiphertextLength,
     /// Signing failed, or the signature failed its verification before release (a fault).
     SigningFailed,
+    /// Key generation drew [`SCALAR_ATTEMPTS`] out-of-range scalars in a row: the RNG is broken.
+    RandomnessFailed,
 }
+
+/// Draws of a secret scalar before key generation gives up ([`AsymError::RandomnessFailed`]).
+/// A uniform draw is out of range with probability below 2^-32 (P-256) or 2^-128 (secp256k1,
+/// P-384), so reaching this means the RNG does not work.
+pub const SCALAR_ATTEMPTS: usize = 8;
 
 impl AsymError {
     /// The KMS error code this maps to.
@@ -170,7 +177,9 @@ impl AsymError {
             | AsymError::PeerKeyNotOnCurve
             | AsymError::CiphertextLength => ErrorCode::Validation,
             AsymError::StoredKeyInvalid => ErrorCode::StorageCorrupted,
-            AsymError::BufferTooSmall | AsymError::SigningFailed => ErrorCode::Internal,
+            AsymError::BufferTooSmall | AsymError::SigningFailed | AsymError::RandomnessFailed => {
+                ErrorCode::Internal
+            }
         }
     }
 
@@ -192,6 +201,7 @@ impl AsymError {
             AsymError::PeerKeyNotOnCurve => "the public key's point is not on the curve",
             AsymError::CiphertextLength => "the ciphertext length does not match the key's ML-KEM parameter set",
             AsymError::SigningFailed => "signing failed its self-check; no signature was released",
+            AsymError::RandomnessFailed => "the random number generator failed; no key was made",
         }
     }
 }
@@ -395,20 +405,35 @@ impl MessageKind {
 }
 
 /// Writes a fresh key for `spec` (its [`AsymSpec::stored_len`] bytes) into `out`; returns the
-/// length. ECC scalars are drawn uniformly in 1..n-1 by rejection.
+/// length. ECC scalars are drawn uniformly in 1..n-1 by rejection (at most [`SCALAR_ATTEMPTS`]
+/// draws).
 pub fn generate<R: RngCore + CryptoRng>(spec: AsymSpec, rng: &mut R, out: &mut [u8]) -> Result<usize> {
     let len = spec.stored_len();
     let out = out.get_mut(..len).ok_or(AsymError::BufferTooSmall)?;
     match spec {
-        AsymSpec::EccNistP256 => out.copy_from_slice(&pkms_p256::SecretKey::random(rng).to_bytes()[..]),
+        AsymSpec::EccNistP256 => {
+            let mut d = Zeroizing::new([0u8; 32]);
+            let drawn = (0..SCALAR_ATTEMPTS).any(|_| {
+                rng.fill_bytes(&mut d[..]);
+                pkms_p256::SecretKey::from_bytes(&d[..]).is_ok()
+            });
+            if !drawn {
+                return Err(AsymError::RandomnessFailed);
+            }
+            out.copy_from_slice(&d[..]);
+        }
         AsymSpec::EccSecgP256k1 => {
             let mut d = Zeroizing::new([0u8; 32]);
-            ecc::secp256k1::generate(rng, &mut d);
+            if !ecc::secp256k1::generate(rng, &mut d, SCALAR_ATTEMPTS) {
+                return Err(AsymError::RandomnessFailed);
+            }
             out.copy_from_slice(&d[..]);
         }
         AsymSpec::EccNistP384 => {
             let mut d = Zeroizing::new([0u8; 48]);
-            ecc::nist_p384::generate(rng, &mut d);
+            if !ecc::nist_p384::generate(rng, &mut d, SCALAR_ATTEMPTS) {
+                return Err(AsymError::RandomnessFailed);
+            }
             out.copy_from_slice(&d[..]);
         }
         AsymSpec::EccNistEdwards25519

@@ -486,6 +486,44 @@ fn secp256k1_and_p384_signatures_are_low_s_and_high_s_still_verifies() {
     }
 }
 
+/// An RNG that only ever returns one byte value.
+struct Stuck(u8);
+
+impl RngCore for Stuck {
+    fn next_u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.0; 4])
+    }
+    fn next_u64(&mut self) -> u64 {
+        u64::from_le_bytes([self.0; 8])
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        dest.fill(self.0)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> core::result::Result<(), rand_core::Error> {
+        dest.fill(self.0);
+        Ok(())
+    }
+}
+
+impl CryptoRng for Stuck {}
+
+#[test]
+fn a_broken_rng_makes_no_ecc_key_instead_of_hanging() {
+    let mut out = [0u8; MAX_STORED];
+    for spec in [AsymSpec::EccNistP256, AsymSpec::EccSecgP256k1, AsymSpec::EccNistP384] {
+        for stuck in [0x00, 0xff] {
+            assert_eq!(
+                generate(spec, &mut Stuck(stuck), &mut out),
+                Err(AsymError::RandomnessFailed),
+                "{}",
+                spec.as_str()
+            );
+        }
+        // A constant that is a valid scalar is (sadly) accepted: the RNG's health is the board's job.
+        assert_eq!(generate(spec, &mut Stuck(0x01), &mut out), Ok(spec.stored_len()));
+    }
+}
+
 #[test]
 fn stored_keys_that_are_not_keys_are_refused() {
     let mut out = [0u8; MAX_PUBLIC_KEY_DER];
