@@ -986,3 +986,5 @@ pub fn private_key_pkcs8(spec: AsymSpec, stored: &[u8], out: &mut [u8]) -> Resul
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wycheproof_vectors;
