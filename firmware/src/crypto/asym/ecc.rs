@@ -22,11 +22,13 @@ macro_rules! curve {
             /// Longest DER signature: SEQUENCE of two INTEGERs of up to SCALAR_LEN + 1 bytes.
             pub const MAX_DER_SIGNATURE: usize = 2 * ($bytes + 3) + 3;
 
-            /// The scalar of stored bytes, if they are SCALAR_LEN bytes in 1..n-1.
-            pub fn scalar(stored: &[u8]) -> Option<NonZeroScalar<$curve>> {
-                let bytes: [u8; $bytes] = stored.try_into().ok()?;
-                let repr: FieldBytes<$curve> = bytes.into();
-                NonZeroScalar::<$curve>::from_repr(repr).into_option()
+            /// The scalar of stored bytes, if they are SCALAR_LEN bytes in 1..n-1; zeroized when
+            /// dropped.
+            pub fn scalar(stored: &[u8]) -> Option<Zeroizing<NonZeroScalar<$curve>>> {
+                let mut bytes = Zeroizing::new([0u8; $bytes]);
+                bytes.copy_from_slice(stored.get(..$bytes).filter(|_| stored.len() == $bytes)?);
+                let repr: FieldBytes<$curve> = (*bytes).into();
+                NonZeroScalar::<$curve>::from_repr(repr).into_option().map(Zeroizing::new)
             }
 
             /// Draws a scalar in 1..n-1 by rejection sampling into `out` (SCALAR_LEN bytes);
