@@ -287,6 +287,76 @@ mod tests {
         }
     }
 
+    /// UseHint as FIPS 204 algorithm 40 states it, with the modular wrap of the high part.
+    fn use_hint_by_definition(r: i32, h: bool, gamma2: i32) -> i32 {
+        let m = (Q - 1) / (2 * gamma2);
+        let (r1, r0) = decompose(r, gamma2);
+        match (h, r0 > 0) {
+            (false, _) => r1,
+            (true, true) => (r1 + 1).rem_euclid(m),
+            (true, false) => (r1 - 1).rem_euclid(m),
+        }
+    }
+
+    #[test]
+    fn use_hint_wraps_the_high_part_around_for_both_gammas() {
+        for gamma2 in [(Q - 1) / 88, (Q - 1) / 32] {
+            let m = (Q - 1) / (2 * gamma2);
+            // Every value near each high part's boundaries, the wrap-arounds included.
+            for r1 in 0..m {
+                let centre = r1 * 2 * gamma2;
+                for delta in [-gamma2 - 1, -gamma2, -gamma2 + 1, -1, 0, 1, gamma2 - 1, gamma2, gamma2 + 1] {
+                    let r = (centre + delta).rem_euclid(Q);
+                    for h in [false, true] {
+                        assert_eq!(
+                            use_hint(r, h, gamma2),
+                            use_hint_by_definition(r, h, gamma2),
+                            "r={r} h={h}"
+                        );
+                    }
+                }
+            }
+            // And the wrap itself: high part m-1 stepping up gives 0, high part 0 stepping down m-1.
+            let top = (m - 1) * 2 * gamma2 + 1;
+            assert_eq!(use_hint(top, true, gamma2), 0);
+            assert_eq!(use_hint(0, true, gamma2), m - 1);
+        }
+    }
+
+    #[test]
+    fn the_verifier_recovers_the_signers_high_bits_from_the_hint() {
+        // The signer has r = w - c·s2 with |LowBits(r)| < γ2 - β and |c·t0| < γ2; it hints
+        // MakeHint(LowBits(r) + c·t0, HighBits(r)); the verifier sees r' = r + c·t0 and must get
+        // HighBits(r) back from UseHint(h, r').
+        let mut x = 0x1357_9bdfu32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for (gamma2, beta) in [((Q - 1) / 88, 78), ((Q - 1) / 32, 196)] {
+            let m = (Q - 1) / (2 * gamma2);
+            for round in 0..40_000 {
+                let r1 = (next() % m as u32) as i32;
+                let span = 2 * (gamma2 - beta) - 1;
+                let r0 = (next() % span as u32) as i32 - (gamma2 - beta - 1);
+                let ct0 = (next() % (2 * gamma2 - 1) as u32) as i32 - (gamma2 - 1);
+                // The extremes too, now and then.
+                let (r0, ct0) = match round % 4 {
+                    0 => (gamma2 - beta - 1, gamma2 - 1),
+                    1 => (-(gamma2 - beta - 1), -(gamma2 - 1)),
+                    _ => (r0, ct0),
+                };
+                let r = (r1 * 2 * gamma2 + r0).rem_euclid(Q);
+                assert_eq!(decompose(r, gamma2), (r1, r0));
+                let hint = make_hint(r0 + ct0, r1, gamma2);
+                let seen = (r + ct0).rem_euclid(Q);
+                assert_eq!(use_hint(seen, hint, gamma2), r1, "r1={r1} r0={r0} ct0={ct0}");
+            }
+        }
+    }
+
     #[test]
     fn decompose_and_hints_agree_with_the_definitions() {
         for gamma2 in [(Q - 1) / 88, (Q - 1) / 32] {
