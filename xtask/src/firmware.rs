@@ -15,6 +15,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(900);
 pub struct TokenFigures {
     /// Instructions per figure name (e.g. `p256.sign.cortex-m4-asm`), with the payload size.
     pub figures: BTreeMap<String, (u64, usize)>,
+    /// Peak stack in bytes per figure name (STACK records; not every figure has one).
+    pub stack: BTreeMap<String, u64>,
     /// Figures that could not be taken, with the reason.
     pub not_available: BTreeMap<String, String>,
     /// Names of failed correctness checks.
@@ -128,6 +130,7 @@ pub fn run_once(elf: &Path, icount: bool) -> Result<(String, bool, Duration), St
 pub fn parse(output: &str) -> TokenFigures {
     let mut t = TokenFigures {
         figures: BTreeMap::new(),
+        stack: BTreeMap::new(),
         not_available: BTreeMap::new(),
         checks_failed: Vec::new(),
         checks_passed: 0,
@@ -144,6 +147,11 @@ pub fn parse(output: &str) -> TokenFigures {
                 if let Ok(n) = n.parse() {
                     let bytes = bytes.and_then(|b| b.trim().parse().ok()).unwrap_or(0);
                     t.figures.insert(name.to_string(), (n, bytes));
+                }
+            }
+            (Some("STACK"), Some(name), Some(n), _) => {
+                if let Ok(n) = n.parse() {
+                    t.stack.insert(name.to_string(), n);
                 }
             }
             (Some("NA"), Some(name), Some(a), b) => {
@@ -198,6 +206,13 @@ pub fn run(root: &Path) -> Result<TokenFigures, String> {
             None => figures.repeat_differences.push(format!("{name}: missing in the second run")),
         }
     }
+    for (name, value) in &figures.stack {
+        if again.stack.get(name) != Some(value) {
+            figures
+                .repeat_differences
+                .push(format!("{name} stack: {value} then {:?}", again.stack.get(name)));
+        }
+    }
     figures.checks_failed.extend(again.checks_failed.iter().map(|c| format!("{c} (second run)")));
     figures.exit_ok = first_ok && second_ok;
     figures.wall = wall;
@@ -216,7 +231,7 @@ mod tests {
     fn parses_every_record_kind() {
         let out = "INFO instructions_per_tick_x1000 40000\nBENCH p256.sign.cortex-m4-asm 359480 0\n\
                    BENCH aes256gcm.encrypt.1024 231960 1024\nNA token.create_key n/a (not yet implemented: x)\n\
-                   CHECK a pass ok\nCHECK b fail broken\ngarbage line\nDONE\n";
+                   CHECK a pass ok\nCHECK b fail broken\ngarbage line\nSTACK mldsa65.sign 49408\nDONE\n";
         let t = parse(out);
         assert_eq!(t.figures["p256.sign.cortex-m4-asm"], (359_480, 0));
         assert_eq!(t.figures["aes256gcm.encrypt.1024"], (231_960, 1024));
@@ -224,6 +239,7 @@ mod tests {
         assert_eq!(t.checks_passed, 1);
         assert_eq!(t.checks_failed, vec!["b".to_string()]);
         assert_eq!(t.info["instructions_per_tick_x1000"], "40000");
+        assert_eq!(t.stack["mldsa65.sign"], 49_408);
     }
 
     #[test]

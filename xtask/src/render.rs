@@ -411,9 +411,133 @@ fn protocol_rows(rows: &mut Vec<Row>, p: &ProtocolFigures) {
     });
 }
 
+/// One key-spec figure: what it is, its name in the bench output, and the goals it has
+/// (instructions, peak stack in bytes).
+struct KeySpecRow {
+    what: &'static str,
+    name: &'static str,
+    max_instructions: Option<u64>,
+    max_stack: Option<u64>,
+}
+
+const fn ks(what: &'static str, name: &'static str) -> KeySpecRow {
+    KeySpecRow { what, name, max_instructions: None, max_stack: None }
+}
+
+const fn ks_goal(what: &'static str, name: &'static str, max_instructions: u64) -> KeySpecRow {
+    KeySpecRow { what, name, max_instructions: Some(max_instructions), max_stack: None }
+}
+
+/// The key specs beyond P-256 (bench firmware `keyspecs`): "as the token runs it" is
+/// `pkms_firmware::crypto::asym` from the stored seed or scalar with the signature verified before
+/// release; the other rows are the bare primitive. ML-DSA goals are 3× pqm4's m4f averages
+/// (sign 44: 3.82 M, 65: 6.19 M; verify 44: 1.42 M, 65: 2.42 M cycles); the streamed-matrix rows
+/// are the nRF52840's low-memory path (goal ≤ 30 M and 64 KiB for ML-DSA-65).
+const KEY_SPEC_ROWS: &[KeySpecRow] = &[
+    ks("Ed25519 key generation (random seed + public key DER)", "ed25519.keygen"),
+    ks_goal("Ed25519 sign (ed25519-dalek, key loaded)", "ed25519.sign", 600_000),
+    ks("Ed25519 verify (verify_strict)", "ed25519.verify"),
+    ks("Ed25519 Sign as the token runs it (from the seed, verified before release)", "ed25519.token_sign"),
+    ks("Ed25519ph Sign as the token runs it (RAW, SHA-512 on the token)", "ed25519ph.token_sign"),
+    ks("Ed25519 Verify as the token runs it", "ed25519.token_verify"),
+    ks("secp256k1 key generation (random scalar + public key DER)", "secp256k1.keygen"),
+    ks_goal("secp256k1 sign (k256, hedged RFC 6979, low-S)", "secp256k1.sign", 2_100_000),
+    ks("secp256k1 verify (k256)", "secp256k1.verify"),
+    ks("secp256k1 Sign as the token runs it (public key + verify before release)", "secp256k1.token_sign"),
+    ks("secp256k1 Verify as the token runs it (public key from the scalar)", "secp256k1.token_verify"),
+    ks("secp256k1 DeriveSharedSecret (peer SPKI checked, ECDH)", "secp256k1.ecdh"),
+    ks("P-384 key generation (random scalar + public key DER)", "p384.keygen"),
+    ks("P-384 sign (p384, hedged RFC 6979, low-S)", "p384.sign"),
+    ks("P-384 verify (p384)", "p384.verify"),
+    ks("P-384 Sign as the token runs it (public key + verify before release)", "p384.token_sign"),
+    ks("P-384 Verify as the token runs it (public key from the scalar)", "p384.token_verify"),
+    ks("P-384 DeriveSharedSecret (peer SPKI checked, ECDH)", "p384.ecdh"),
+    ks("P-256 DeriveSharedSecret (peer SPKI checked, ECDH in the cortex-m4-asm backend)", "p256.ecdh"),
+    ks("P-256 key generation through crypto::asym", "p256.keygen"),
+    ks("P-256 Sign through crypto::asym (digest; verified before release)", "p256.token_sign"),
+    ks("ML-DSA-44 key generation (random seed + public key DER)", "mldsa44.keygen"),
+    ks_goal("ML-DSA-44 sign from the seed, matrix cached (avg of 100)", "mldsa44.sign.cached", 11_460_000),
+    ks("ML-DSA-44 sign from the seed, matrix streamed (avg of 100)", "mldsa44.sign.streamed"),
+    ks_goal("ML-DSA-44 verify (avg of 100)", "mldsa44.verify", 4_260_000),
+    ks("ML-DSA-44 Sign as the token runs it, matrix cached (avg of 20)", "mldsa44.token_sign.cached"),
+    ks("ML-DSA-44 Sign as the token runs it, matrix streamed (avg of 20)", "mldsa44.token_sign.streamed"),
+    ks("ML-DSA-44 Verify as the token runs it (public key from the seed)", "mldsa44.token_verify"),
+    ks("ML-DSA-65 key generation (random seed + public key DER)", "mldsa65.keygen"),
+    ks_goal("ML-DSA-65 sign from the seed, matrix cached (avg of 100)", "mldsa65.sign.cached", 18_570_000),
+    KeySpecRow {
+        what: "ML-DSA-65 sign from the seed, matrix streamed: the low-memory path (avg of 100)",
+        name: "mldsa65.sign.streamed",
+        max_instructions: Some(30_000_000),
+        max_stack: Some(64 * 1024),
+    },
+    ks_goal("ML-DSA-65 verify (avg of 100)", "mldsa65.verify", 7_260_000),
+    ks("ML-DSA-65 Sign as the token runs it, matrix cached (avg of 20)", "mldsa65.token_sign.cached"),
+    KeySpecRow {
+        what: "ML-DSA-65 Sign as the nRF52840 runs it, matrix streamed (avg of 20)",
+        name: "mldsa65.token_sign.streamed",
+        max_instructions: Some(30_000_000),
+        max_stack: Some(64 * 1024),
+    },
+    ks("ML-DSA-65 Verify as the token runs it (public key from the seed)", "mldsa65.token_verify"),
+    ks("ML-DSA-87 key generation (random seed + public key DER)", "mldsa87.keygen"),
+    ks("ML-DSA-87 sign from the seed, matrix cached (avg of 100)", "mldsa87.sign.cached"),
+    ks("ML-DSA-87 sign from the seed, matrix streamed (avg of 100)", "mldsa87.sign.streamed"),
+    ks("ML-DSA-87 verify (avg of 100)", "mldsa87.verify"),
+    ks("ML-DSA-87 Sign as the token runs it, matrix cached (avg of 20)", "mldsa87.token_sign.cached"),
+    ks("ML-DSA-87 Sign as the token runs it, matrix streamed (avg of 20)", "mldsa87.token_sign.streamed"),
+    ks("ML-DSA-87 Verify as the token runs it (public key from the seed)", "mldsa87.token_verify"),
+    ks("ML-KEM-512 key generation (random seed + public key DER)", "mlkem512.keygen"),
+    ks("ML-KEM-512 Encapsulate (from the seed)", "mlkem512.encapsulate"),
+    ks("ML-KEM-512 Decapsulate (from the seed)", "mlkem512.decapsulate"),
+    ks_goal("ML-KEM-768 key generation (random seed + public key DER)", "mlkem768.keygen", 2_000_000),
+    ks_goal("ML-KEM-768 Encapsulate (from the seed)", "mlkem768.encapsulate", 2_000_000),
+    ks_goal("ML-KEM-768 Decapsulate (from the seed)", "mlkem768.decapsulate", 2_000_000),
+    ks("ML-KEM-1024 key generation (random seed + public key DER)", "mlkem1024.keygen"),
+    ks("ML-KEM-1024 Encapsulate (from the seed)", "mlkem1024.encapsulate"),
+    ks("ML-KEM-1024 Decapsulate (from the seed)", "mlkem1024.decapsulate"),
+];
+
+/// The key-spec rows: instructions and peak stack, with goals where there are some.
+fn key_spec_rows(rows: &mut Vec<Row>, t: &Result<TokenFigures, String>) {
+    let g = "On token, key specs (instructions; peak stack)";
+    let Ok(t) = t else { return };
+    for row in KEY_SPEC_ROWS {
+        let Some(&(n, _)) = t.figures.get(row.name) else {
+            let reason =
+                t.not_available.get(row.name).cloned().unwrap_or_else(|| "n/a (not measured)".into());
+            rows.push(Row {
+                group: g,
+                what: row.what.into(),
+                figure: reason,
+                goal: String::new(),
+                status: "",
+            });
+            continue;
+        };
+        let stack = t.stack.get(row.name).copied();
+        let figure = match stack {
+            Some(s) => format!("{}; stack {} B", thousands(n), thousands(s)),
+            None => thousands(n),
+        };
+        let mut goals = Vec::new();
+        let mut meets = true;
+        if let Some(max) = row.max_instructions {
+            goals.push(format!("≤ {}", thousands(max)));
+            meets &= n <= max;
+        }
+        if let Some(max) = row.max_stack {
+            goals.push(format!("stack ≤ {} B", thousands(max)));
+            meets &= stack.is_some_and(|s| s <= max);
+        }
+        let st = if goals.is_empty() { "" } else { status(meets) };
+        rows.push(Row { group: g, what: row.what.into(), figure, goal: goals.join("; "), status: st });
+    }
+}
+
 fn rows(r: &Report<'_>) -> Vec<Row> {
     let mut rows = Vec::new();
     token_rows(&mut rows, r.token, false);
+    key_spec_rows(&mut rows, r.token);
 
     protocol_rows(&mut rows, r.proto);
 
@@ -570,7 +694,9 @@ pub fn markdown(r: &Report<'_>, table: &str) -> String {
          of reading the counter. The bench firmware is \
          built with opt-level 3 and LTO. \"n/a\" rows name why a figure is missing (e.g. an operation the token \
          core does not implement yet). Through-the-protocol figures are wall time on this machine against a QEMU \
-         token without -icount. See docs/benchmarks.md for how instructions relate to time on the nRF52840 and \
+         token without -icount. Peak stack (key-spec rows) is found by stack painting: 512 KiB below the \
+         measuring frame filled with a pattern before the operation, the lowest overwritten word found after it. \
+         See docs/benchmarks.md for how instructions relate to time on the nRF52840 and \
          for published figures of other tokens."
     );
     for (title, report) in [
@@ -609,6 +735,26 @@ pub fn markdown(r: &Report<'_>, table: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_spec_rows_show_stack_and_judge_both_goals() {
+        let mut t = crate::firmware::parse(
+            "BENCH mldsa65.token_sign.streamed 21379119 0\nSTACK mldsa65.token_sign.streamed 70000\n\
+             BENCH ed25519.sign 560306 0\nSTACK ed25519.sign 2600\nBENCH secp256k1.sign 2535246 0\n",
+        );
+        t.not_available.insert("p384.sign".into(), "n/a (why)".into());
+        let mut rows = Vec::new();
+        key_spec_rows(&mut rows, &Ok(t));
+        let find = |what: &str| rows.iter().find(|r| r.what.starts_with(what)).unwrap();
+        let ed = find("Ed25519 sign (");
+        assert_eq!((ed.figure.as_str(), ed.status), ("560,306; stack 2,600 B", "meets"));
+        assert_eq!(find("secp256k1 sign (").status, "misses");
+        // Instructions within 30 M but 70,000 B of stack: misses.
+        let ml = find("ML-DSA-65 Sign as the nRF52840");
+        assert_eq!((ml.status, ml.goal.as_str()), ("misses", "≤ 30,000,000; stack ≤ 65,536 B"));
+        assert_eq!(find("P-384 sign (").figure, "n/a (why)");
+        assert_eq!(find("ML-KEM-512 Decapsulate").figure, "n/a (not measured)");
+    }
 
     #[test]
     fn thousands_separators() {

@@ -2,6 +2,7 @@
 //!
 //! * `BENCH <name> <instructions> <bytes>`: one figure (`bytes` is the payload size for per-byte
 //!   figures, 0 otherwise);
+//! * `STACK <name> <bytes>`: the peak stack of the operation of the `BENCH` record of that name;
 //! * `NA <name> <reason…>`: a figure that could not be taken (e.g. an operation the token core
 //!   does not implement yet);
 //! * `CHECK <name> pass|fail <detail…>`: a correctness check (the runner fails on `fail`);
@@ -12,6 +13,11 @@ use semihosting::println;
 /// One figure.
 pub fn bench(name: &str, instructions: u64, bytes: usize) {
     println!("BENCH {name} {instructions} {bytes}");
+}
+
+/// The peak stack of the figure `name`.
+pub fn stack(name: &str, bytes: usize) {
+    println!("STACK {name} {bytes}");
 }
 
 /// A figure that could not be taken, and why.
