@@ -15,6 +15,8 @@ use rand_core::RngCore;
 
 use crate::board::{Board, UserPresence};
 use crate::crypto::wrap::material_len;
+use crate::crypto::asym::{self, AsymSpec};
+use crate::crypto::wipe::wiped;
 use crate::crypto::{signing, DeviceKeys, Material};
 use crate::err;
 use crate::error::{Error, OpResult};
@@ -683,15 +685,28 @@ impl<P: Platform> Core<P> {
     }
 
     /// Makes fresh material for `spec`.
-    pub fn generate_material(&mut self, spec: KeySpec) -> Material {
+    pub fn generate_material(&mut self, spec: KeySpec) -> OpResult<Material> {
         let mut m = Material::zeroed(material_len(spec));
         match spec {
             KeySpec::EccNistP256 => signing::generate(&mut self.rng, m.bytes_mut()),
             KeySpec::SymmetricDefault | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
                 self.rng.fill_bytes(m.bytes_mut())
             }
+            KeySpec::EccSecgP256k1
+            | KeySpec::EccNistP384
+            | KeySpec::EccNistEdwards25519
+            | KeySpec::MlDsa44
+            | KeySpec::MlDsa65
+            | KeySpec::MlDsa87
+            | KeySpec::MlKem512
+            | KeySpec::MlKem768
+            | KeySpec::MlKem1024 => {
+                let asym = AsymSpec::of(spec).ok_or_else(|| Error::new(ErrorCode::Internal, "not an asymmetric spec"))?;
+                let rng = &mut self.rng;
+                wiped(|| asym::generate(asym, rng, m.bytes_mut()))?;
+            }
         }
-        m
+        Ok(m)
     }
 
     /// Appends a new version with fresh material to `key` (not saved yet).
@@ -712,7 +727,7 @@ impl<P: Platform> Core<P> {
         let version =
             key.newest_version().checked_add(1).ok_or_else(|| err!(LimitExceeded, "version overflow"))?;
         let spec = key.record().spec;
-        let material = self.generate_material(spec);
+        let material = self.generate_material(spec)?;
         let now = self.now();
         let keys = self.device.as_ref().ok_or_else(|| Error::new(ErrorCode::Internal, "no device keys"))?;
         let mut entry =

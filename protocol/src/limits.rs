@@ -8,8 +8,12 @@ pub const MAX_PLAINTEXT: usize = 4096;
 pub const MAX_CIPHERTEXT_BLOB: usize = 6144;
 /// Largest message Sign / Verify / GenerateMac / VerifyMac accept (KMS: 4096).
 pub const MAX_MESSAGE: usize = 4096;
-/// Largest signature or MAC accepted as input (DER ECDSA P-256 is at most 72 bytes; HMAC-512 64).
-pub const MAX_SIGNATURE: usize = 256;
+/// Largest signature or MAC accepted as input (KMS: 6144). The longest the token makes is an
+/// ML-DSA-87 signature (4627 bytes).
+pub const MAX_SIGNATURE: usize = 6144;
+/// Largest peer public key DeriveSharedSecret accepts (KMS: 8192; an EC SubjectPublicKeyInfo is
+/// at most 120 bytes).
+pub const MAX_PEER_PUBLIC_KEY: usize = 8192;
 /// GenerateRandom / GenerateDataKey NumberOfBytes range (KMS: 1..=1024).
 pub const MAX_RANDOM_BYTES: usize = 1024;
 /// Encryption context: at most this many pairs (token RAM bound; KMS has no fixed count).

@@ -155,16 +155,68 @@ kms_enum!(
         Hmac384 => "HMAC_384",
         /// HMAC with a 512-bit key (HMAC_SHA_512).
         Hmac512 => "HMAC_512",
+        /// secp256k1 key pair: ECDSA_SHA_256 (SIGN_VERIFY) or ECDH (KEY_AGREEMENT).
+        EccSecgP256k1 => "ECC_SECG_P256K1",
+        /// NIST P-384 key pair: ECDSA_SHA_384 (SIGN_VERIFY) or ECDH (KEY_AGREEMENT).
+        EccNistP384 => "ECC_NIST_P384",
+        /// Ed25519 key pair (SIGN_VERIFY): ED25519_SHA_512 and ED25519_PH_SHA_512.
+        EccNistEdwards25519 => "ECC_NIST_EDWARDS25519",
+        /// ML-DSA-44 key pair (FIPS 204, SIGN_VERIFY): ML_DSA_SHAKE_256.
+        MlDsa44 => "ML_DSA_44",
+        /// ML-DSA-65 key pair (FIPS 204, SIGN_VERIFY): ML_DSA_SHAKE_256.
+        MlDsa65 => "ML_DSA_65",
+        /// ML-DSA-87 key pair (FIPS 204, SIGN_VERIFY): ML_DSA_SHAKE_256.
+        MlDsa87 => "ML_DSA_87",
+        /// ML-KEM-512 key pair (FIPS 203, ENCAPSULATE_DECAPSULATE).
+        MlKem512 => "ML_KEM_512",
+        /// ML-KEM-768 key pair (FIPS 203, ENCAPSULATE_DECAPSULATE).
+        MlKem768 => "ML_KEM_768",
+        /// ML-KEM-1024 key pair (FIPS 203, ENCAPSULATE_DECAPSULATE).
+        MlKem1024 => "ML_KEM_1024",
     }
 );
 
 impl KeySpec {
-    /// The only usage KMS allows for this spec.
+    /// The usage a key of this spec gets when CreateKey names none: the first of
+    /// [`KeySpec::allowed_usages`].
     pub const fn default_usage(self) -> KeyUsage {
+        self.allowed_usages()[0]
+    }
+
+    /// The key usages KMS allows for this spec (never empty).
+    pub const fn allowed_usages(self) -> &'static [KeyUsage] {
         match self {
-            KeySpec::SymmetricDefault => KeyUsage::EncryptDecrypt,
-            KeySpec::EccNistP256 => KeyUsage::SignVerify,
-            KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => KeyUsage::GenerateVerifyMac,
+            KeySpec::SymmetricDefault => &[KeyUsage::EncryptDecrypt],
+            KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 | KeySpec::EccNistP384 => {
+                &[KeyUsage::SignVerify, KeyUsage::KeyAgreement]
+            }
+            KeySpec::EccNistEdwards25519 | KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => {
+                &[KeyUsage::SignVerify]
+            }
+            KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => &[KeyUsage::GenerateVerifyMac],
+            KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => &[KeyUsage::EncapsulateDecapsulate],
+        }
+    }
+
+    /// Whether KMS allows `usage` for this spec.
+    pub fn allows(self, usage: KeyUsage) -> bool {
+        self.allowed_usages().contains(&usage)
+    }
+
+    /// The signing algorithms a SIGN_VERIFY key of this spec accepts (empty for the others).
+    pub const fn signing_algorithms(self) -> &'static [SigningAlgorithm] {
+        match self {
+            KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => &[SigningAlgorithm::EcdsaSha256],
+            KeySpec::EccNistP384 => &[SigningAlgorithm::EcdsaSha384],
+            KeySpec::EccNistEdwards25519 => &[SigningAlgorithm::Ed25519Sha512, SigningAlgorithm::Ed25519PhSha512],
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[SigningAlgorithm::MlDsaShake256],
+            KeySpec::SymmetricDefault
+            | KeySpec::Hmac256
+            | KeySpec::Hmac384
+            | KeySpec::Hmac512
+            | KeySpec::MlKem512
+            | KeySpec::MlKem768
+            | KeySpec::MlKem1024 => &[],
         }
     }
 }
@@ -178,6 +230,10 @@ kms_enum!(
         SignVerify => "SIGN_VERIFY",
         /// GenerateMac, VerifyMac.
         GenerateVerifyMac => "GENERATE_VERIFY_MAC",
+        /// DeriveSharedSecret (ECDH), GetPublicKey.
+        KeyAgreement => "KEY_AGREEMENT",
+        /// Encapsulate, Decapsulate (ML-KEM), GetPublicKey.
+        EncapsulateDecapsulate => "ENCAPSULATE_DECAPSULATE",
     }
 );
 
@@ -224,8 +280,16 @@ kms_enum!(
 kms_enum!(
     /// SigningAlgorithmSpec supported by the token.
     SigningAlgorithm {
-        /// ECDSA over P-256 with SHA-256.
+        /// ECDSA with SHA-256 (ECC_NIST_P256, ECC_SECG_P256K1).
         EcdsaSha256 => "ECDSA_SHA_256",
+        /// ECDSA with SHA-384 (ECC_NIST_P384).
+        EcdsaSha384 => "ECDSA_SHA_384",
+        /// Pure Ed25519 (RFC 8032) of a RAW message.
+        Ed25519Sha512 => "ED25519_SHA_512",
+        /// Ed25519ph (RFC 8032) over SHA-512: a RAW message or its 64-byte SHA-512 DIGEST.
+        Ed25519PhSha512 => "ED25519_PH_SHA_512",
+        /// Pure ML-DSA (FIPS 204, empty context): a RAW message or its 64-byte EXTERNAL_MU.
+        MlDsaShake256 => "ML_DSA_SHAKE_256",
     }
 );
 
@@ -234,10 +298,64 @@ kms_enum!(
     MessageType {
         /// The token hashes the message (up to 4096 bytes).
         Raw => "RAW",
-        /// The message is the 32-byte SHA-256 digest.
+        /// The message is the algorithm's digest (SHA-256: 32 bytes, SHA-384: 48, SHA-512: 64).
         Digest => "DIGEST",
+        /// ML-DSA only: the message is the 64-byte μ of FIPS 204 (computed by the caller).
+        ExternalMu => "EXTERNAL_MU",
     }
 );
+
+kms_enum!(
+    /// KeyAgreementAlgorithmSpec (DeriveSharedSecret).
+    KeyAgreementAlgorithm {
+        /// Elliptic-curve Diffie-Hellman: the x-coordinate of the shared point.
+        Ecdh => "ECDH",
+    }
+);
+
+kms_enum!(
+    /// EncapsulationAlgorithmSpec (Encapsulate, Decapsulate).
+    EncapsulationAlgorithm {
+        /// ML-KEM (FIPS 203).
+        MlKem => "ML_KEM",
+    }
+);
+
+kms_enum!(
+    /// DataKeyPairSpec (GenerateDataKeyPair): the key pair specs the token makes (RSA, SM2 and
+    /// P-521 are KMS's too, not the token's).
+    DataKeyPairSpec {
+        /// NIST P-256.
+        EccNistP256 => "ECC_NIST_P256",
+        /// NIST P-384.
+        EccNistP384 => "ECC_NIST_P384",
+        /// secp256k1.
+        EccSecgP256k1 => "ECC_SECG_P256K1",
+        /// Ed25519.
+        EccNistEdwards25519 => "ECC_NIST_EDWARDS25519",
+        /// ML-KEM-512.
+        MlKem512 => "ML_KEM_512",
+        /// ML-KEM-768.
+        MlKem768 => "ML_KEM_768",
+        /// ML-KEM-1024.
+        MlKem1024 => "ML_KEM_1024",
+    }
+);
+
+impl DataKeyPairSpec {
+    /// The key spec of the pair.
+    pub const fn key_spec(self) -> KeySpec {
+        match self {
+            DataKeyPairSpec::EccNistP256 => KeySpec::EccNistP256,
+            DataKeyPairSpec::EccNistP384 => KeySpec::EccNistP384,
+            DataKeyPairSpec::EccSecgP256k1 => KeySpec::EccSecgP256k1,
+            DataKeyPairSpec::EccNistEdwards25519 => KeySpec::EccNistEdwards25519,
+            DataKeyPairSpec::MlKem512 => KeySpec::MlKem512,
+            DataKeyPairSpec::MlKem768 => KeySpec::MlKem768,
+            DataKeyPairSpec::MlKem1024 => KeySpec::MlKem1024,
+        }
+    }
+}
 
 kms_enum!(
     /// MacAlgorithmSpec.

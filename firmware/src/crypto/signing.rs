@@ -56,6 +56,9 @@ pub fn digest(message: &[u8], message_type: MessageType) -> OpResult<[u8; 32]> {
             })?;
             Ok(d)
         }
+        MessageType::ExternalMu => {
+            Err(err!(Validation, "EXTERNAL_MU messages are for ML_DSA_SHAKE_256 only; use RAW or DIGEST"))
+        }
     }
 }
 

@@ -15,11 +15,25 @@ use crate::error::{Error, OpResult};
 use crate::records::{VersionEntry, MAX_MATERIAL};
 
 /// Bytes of key material for a key spec.
+/// Asymmetric keys store the standard's private key or seed ([`super::asym::AsymSpec::stored_len`]:
+/// 32 bytes, 48 for P-384, 64 for ML-KEM), never an expanded key.
 pub const fn material_len(spec: KeySpec) -> usize {
     match spec {
         KeySpec::SymmetricDefault | KeySpec::EccNistP256 | KeySpec::Hmac256 => 32,
         KeySpec::Hmac384 => 48,
         KeySpec::Hmac512 => 64,
+        KeySpec::EccSecgP256k1
+        | KeySpec::EccNistP384
+        | KeySpec::EccNistEdwards25519
+        | KeySpec::MlDsa44
+        | KeySpec::MlDsa65
+        | KeySpec::MlDsa87
+        | KeySpec::MlKem512
+        | KeySpec::MlKem768
+        | KeySpec::MlKem1024 => match super::asym::AsymSpec::of(spec) {
+            Some(a) => a.stored_len(),
+            None => 0,
+        },
     }
 }
 

@@ -1,7 +1,7 @@
 //! CreateKey, DescribeKey and ListKeys.
 
 use pkms_protocol::limits::{MAX_DESCRIPTION, MAX_PAGE};
-use pkms_protocol::{reply, request, KeyId, KeyMetadata, KeyState, Response};
+use pkms_protocol::{reply, request, KeyId, KeyMetadata, KeyState, KeyUsage, Response};
 use rand_core::RngCore;
 
 use super::{page_limit, tags::check_tags, write_marker, Buffers};
@@ -46,6 +46,21 @@ pub fn metadata<'b, P: Platform>(
     })
 }
 
+/// Shows a list of key usages as `A or B`.
+struct UsageList(&'static [KeyUsage]);
+
+impl core::fmt::Display for UsageList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, u) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" or ")?;
+            }
+            f.write_str(u.as_str())?;
+        }
+        Ok(())
+    }
+}
+
 /// CreateKey. A key a user (not an administrator) creates gets a key policy naming its creator.
 pub fn create_key<'b, P: Platform>(
     core: &mut Core<P>,
@@ -54,17 +69,15 @@ pub fn create_key<'b, P: Platform>(
     r: &request::CreateKey<'_>,
 ) -> OpResult<Response<'b>> {
     core.device()?;
-    let usage = r.key_spec.default_usage();
-    if let Some(u) = r.key_usage {
-        if u != usage {
-            return Err(err!(
-                Validation,
-                "KeyUsage {} is not valid for KeySpec {} (use {})",
-                u,
-                r.key_spec,
-                usage
-            ));
-        }
+    let usage = r.key_usage.unwrap_or(r.key_spec.default_usage());
+    if !r.key_spec.allows(usage) {
+        return Err(err!(
+            Validation,
+            "KeyUsage {} is not valid for KeySpec {} (use {})",
+            usage,
+            r.key_spec,
+            UsageList(r.key_spec.allowed_usages())
+        ));
     }
     if r.description.len() > MAX_DESCRIPTION {
         return Err(err!(Validation, "Description is at most {} bytes on this token", MAX_DESCRIPTION));

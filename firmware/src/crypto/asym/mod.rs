@@ -215,6 +215,24 @@ impl From<AsymError> for Error {
 type Result<T> = core::result::Result<T, AsymError>;
 
 impl AsymSpec {
+    /// The asymmetric spec of a KMS key spec; `None` for symmetric and HMAC keys.
+    pub const fn of(spec: pkms_protocol::KeySpec) -> Option<AsymSpec> {
+        use pkms_protocol::KeySpec as K;
+        match spec {
+            K::EccNistP256 => Some(AsymSpec::EccNistP256),
+            K::EccSecgP256k1 => Some(AsymSpec::EccSecgP256k1),
+            K::EccNistP384 => Some(AsymSpec::EccNistP384),
+            K::EccNistEdwards25519 => Some(AsymSpec::EccNistEdwards25519),
+            K::MlDsa44 => Some(AsymSpec::MlDsa44),
+            K::MlDsa65 => Some(AsymSpec::MlDsa65),
+            K::MlDsa87 => Some(AsymSpec::MlDsa87),
+            K::MlKem512 => Some(AsymSpec::MlKem512),
+            K::MlKem768 => Some(AsymSpec::MlKem768),
+            K::MlKem1024 => Some(AsymSpec::MlKem1024),
+            K::SymmetricDefault | K::Hmac256 | K::Hmac384 | K::Hmac512 => None,
+        }
+    }
+
     /// Every spec.
     pub const ALL: &'static [AsymSpec] = &[
         AsymSpec::EccNistP256,
@@ -370,6 +388,18 @@ impl AsymSpec {
 }
 
 impl SigningAlg {
+    /// The algorithm of a KMS signing algorithm name.
+    pub const fn of(alg: pkms_protocol::SigningAlgorithm) -> SigningAlg {
+        use pkms_protocol::SigningAlgorithm as A;
+        match alg {
+            A::EcdsaSha256 => SigningAlg::EcdsaSha256,
+            A::EcdsaSha384 => SigningAlg::EcdsaSha384,
+            A::Ed25519Sha512 => SigningAlg::Ed25519Sha512,
+            A::Ed25519PhSha512 => SigningAlg::Ed25519PhSha512,
+            A::MlDsaShake256 => SigningAlg::MlDsaShake256,
+        }
+    }
+
     /// The KMS name.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -394,6 +424,16 @@ impl SigningAlg {
 }
 
 impl MessageKind {
+    /// The kind of a KMS message type.
+    pub const fn of(kind: pkms_protocol::MessageType) -> MessageKind {
+        use pkms_protocol::MessageType as M;
+        match kind {
+            M::Raw => MessageKind::Raw,
+            M::Digest => MessageKind::Digest,
+            M::ExternalMu => MessageKind::ExternalMu,
+        }
+    }
+
     /// The KMS name.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -618,6 +658,13 @@ impl Prepared<'_> {
             }
         }
     }
+}
+
+/// Checks a Sign request's shape without the key: `alg` belongs to `spec`, `kind` to `alg`, and
+/// the message has a length `kind` allows. [`sign`] makes the same checks; this lets a caller
+/// refuse a bad request before it unwraps the key or asks for a button press.
+pub fn check_message(spec: AsymSpec, alg: SigningAlg, kind: MessageKind, message: &[u8]) -> Result<()> {
+    prepare(spec, alg, kind, message).map(|_| ())
 }
 
 /// Where ML-DSA signing keeps the matrix Â.

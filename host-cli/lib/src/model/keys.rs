@@ -2,8 +2,8 @@
 //! nothing).
 
 use pkms_protocol::{
-    EncryptionAlgorithm, KeyId, KeyMaterialId, KeySpec, KeyState, KeyUsage, KeyVersion, MacAlgorithm,
-    Platform, SelfTests, SigningAlgorithm, UnixTime,
+    EncapsulationAlgorithm, EncryptionAlgorithm, KeyAgreementAlgorithm, KeyId, KeyMaterialId, KeySpec, KeyState,
+    KeyUsage, KeyVersion, MacAlgorithm, Platform, SelfTests, SigningAlgorithm, UnixTime,
 };
 use serde::Serialize;
 
@@ -66,8 +66,12 @@ pub struct KeyMetadata {
     pub key_spec: KeySpec,
     /// EncryptionAlgorithms: [`encryption_algorithms`] of the key spec (empty: not listed).
     pub encryption_algorithms: Vec<EncryptionAlgorithm>,
-    /// SigningAlgorithms: [`signing_algorithms`] of the key spec (empty: not listed).
+    /// SigningAlgorithms: [`signing_algorithms`] of the key spec and usage (empty: not listed).
     pub signing_algorithms: Vec<SigningAlgorithm>,
+    /// KeyAgreementAlgorithms: [`key_agreement_algorithms`] (empty: not listed).
+    pub key_agreement_algorithms: Vec<KeyAgreementAlgorithm>,
+    /// EncapsulationAlgorithms: [`encapsulation_algorithms`] (empty: not listed).
+    pub encapsulation_algorithms: Vec<EncapsulationAlgorithm>,
     /// MacAlgorithms: [`mac_algorithms`] of the key spec (empty: not listed).
     pub mac_algorithms: Vec<MacAlgorithm>,
     /// PendingDeletionWindowInDays when PendingDeletion.
@@ -117,6 +121,10 @@ struct KeyMetadataJson<'a> {
     encryption_algorithms: &'a [EncryptionAlgorithm],
     #[serde(skip_serializing_if = "is_empty", serialize_with = "names")]
     signing_algorithms: &'a [SigningAlgorithm],
+    #[serde(skip_serializing_if = "is_empty", serialize_with = "names")]
+    key_agreement_algorithms: &'a [KeyAgreementAlgorithm],
+    #[serde(skip_serializing_if = "is_empty", serialize_with = "names")]
+    encapsulation_algorithms: &'a [EncapsulationAlgorithm],
     multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pending_deletion_window_in_days: &'a Option<u16>,
@@ -155,6 +163,8 @@ impl Serialize for KeyMetadata {
             key_spec,
             encryption_algorithms,
             signing_algorithms,
+            key_agreement_algorithms,
+            encapsulation_algorithms,
             mac_algorithms,
             pending_deletion_window_in_days,
             current_key_material_id,
@@ -182,6 +192,8 @@ impl Serialize for KeyMetadata {
             key_spec,
             encryption_algorithms,
             signing_algorithms,
+            key_agreement_algorithms,
+            encapsulation_algorithms,
             multi_region: false,
             pending_deletion_window_in_days,
             mac_algorithms,
@@ -201,15 +213,51 @@ impl Serialize for KeyMetadata {
 pub fn encryption_algorithms(spec: KeySpec) -> Vec<EncryptionAlgorithm> {
     match spec {
         KeySpec::SymmetricDefault => vec![EncryptionAlgorithm::SymmetricDefault],
-        KeySpec::EccNistP256 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => Vec::new(),
+        KeySpec::EccNistP256
+        | KeySpec::Hmac256
+        | KeySpec::Hmac384
+        | KeySpec::Hmac512
+        | KeySpec::EccSecgP256k1
+        | KeySpec::EccNistP384
+        | KeySpec::EccNistEdwards25519
+        | KeySpec::MlDsa44
+        | KeySpec::MlDsa65
+        | KeySpec::MlDsa87
+        | KeySpec::MlKem512
+        | KeySpec::MlKem768
+        | KeySpec::MlKem1024 => Vec::new(),
     }
 }
 
-/// The signing algorithms KMS lists for a key of `spec`.
-pub fn signing_algorithms(spec: KeySpec) -> Vec<SigningAlgorithm> {
-    match spec {
-        KeySpec::EccNistP256 => vec![SigningAlgorithm::EcdsaSha256],
-        KeySpec::SymmetricDefault | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => Vec::new(),
+/// The signing algorithms KMS lists for a key of `spec` and `usage` (SIGN_VERIFY keys only).
+pub fn signing_algorithms(spec: KeySpec, usage: KeyUsage) -> Vec<SigningAlgorithm> {
+    match usage {
+        KeyUsage::SignVerify => spec.signing_algorithms().to_vec(),
+        KeyUsage::EncryptDecrypt
+        | KeyUsage::GenerateVerifyMac
+        | KeyUsage::KeyAgreement
+        | KeyUsage::EncapsulateDecapsulate => Vec::new(),
+    }
+}
+
+/// The key agreement algorithms KMS lists for a key of `usage` (KEY_AGREEMENT keys: ECDH).
+pub fn key_agreement_algorithms(usage: KeyUsage) -> Vec<KeyAgreementAlgorithm> {
+    match usage {
+        KeyUsage::KeyAgreement => vec![KeyAgreementAlgorithm::Ecdh],
+        KeyUsage::EncryptDecrypt
+        | KeyUsage::SignVerify
+        | KeyUsage::GenerateVerifyMac
+        | KeyUsage::EncapsulateDecapsulate => Vec::new(),
+    }
+}
+
+/// The encapsulation algorithms KMS lists for a key of `usage` (ML-KEM keys: ML_KEM).
+pub fn encapsulation_algorithms(usage: KeyUsage) -> Vec<EncapsulationAlgorithm> {
+    match usage {
+        KeyUsage::EncapsulateDecapsulate => vec![EncapsulationAlgorithm::MlKem],
+        KeyUsage::EncryptDecrypt | KeyUsage::SignVerify | KeyUsage::GenerateVerifyMac | KeyUsage::KeyAgreement => {
+            Vec::new()
+        }
     }
 }
 
@@ -219,7 +267,17 @@ pub fn mac_algorithms(spec: KeySpec) -> Vec<MacAlgorithm> {
         KeySpec::Hmac256 => vec![MacAlgorithm::HmacSha256],
         KeySpec::Hmac384 => vec![MacAlgorithm::HmacSha384],
         KeySpec::Hmac512 => vec![MacAlgorithm::HmacSha512],
-        KeySpec::SymmetricDefault | KeySpec::EccNistP256 => Vec::new(),
+        KeySpec::SymmetricDefault
+        | KeySpec::EccNistP256
+        | KeySpec::EccSecgP256k1
+        | KeySpec::EccNistP384
+        | KeySpec::EccNistEdwards25519
+        | KeySpec::MlDsa44
+        | KeySpec::MlDsa65
+        | KeySpec::MlDsa87
+        | KeySpec::MlKem512
+        | KeySpec::MlKem768
+        | KeySpec::MlKem1024 => Vec::new(),
     }
 }
 
@@ -235,7 +293,9 @@ impl From<&pkms_protocol::KeyMetadata<'_>> for KeyMetadata {
             deletion_date: m.deletion_date,
             key_spec: m.key_spec,
             encryption_algorithms: encryption_algorithms(m.key_spec),
-            signing_algorithms: signing_algorithms(m.key_spec),
+            signing_algorithms: signing_algorithms(m.key_spec, m.key_usage),
+            key_agreement_algorithms: key_agreement_algorithms(m.key_usage),
+            encapsulation_algorithms: encapsulation_algorithms(m.key_usage),
             mac_algorithms: mac_algorithms(m.key_spec),
             pending_deletion_window_in_days: m.pending_deletion_window_in_days,
             current_key_material_id: m.current_key_material_id,

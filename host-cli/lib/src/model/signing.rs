@@ -1,6 +1,6 @@
 //! Signing: Sign, Verify, GetPublicKey.
 
-use pkms_protocol::{KeyId, KeySpec, KeyUsage, KeyVersion, SigningAlgorithm};
+use pkms_protocol::{EncapsulationAlgorithm, KeyAgreementAlgorithm, KeyId, KeySpec, KeyUsage, KeyVersion, SigningAlgorithm};
 use serde::Serialize;
 
 use super::encoding::{base64, display, display_list, key_arn};
@@ -54,9 +54,15 @@ pub struct PublicKeyOutput {
     /// KeyUsage.
     #[serde(serialize_with = "display")]
     pub key_usage: KeyUsage,
-    /// SigningAlgorithms: [`super::keys::signing_algorithms`] of the key spec.
-    #[serde(serialize_with = "display_list")]
+    /// SigningAlgorithms: [`super::keys::signing_algorithms`] of the key spec and usage.
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "display_list")]
     pub signing_algorithms: Vec<SigningAlgorithm>,
+    /// KeyAgreementAlgorithms (KEY_AGREEMENT keys).
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "display_list")]
+    pub key_agreement_algorithms: Vec<KeyAgreementAlgorithm>,
+    /// EncapsulationAlgorithms (ML-KEM keys).
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "display_list")]
+    pub encapsulation_algorithms: Vec<EncapsulationAlgorithm>,
     /// The version whose public key this is.
     pub key_version: KeyVersion,
 }
@@ -93,7 +99,9 @@ impl super::Owned for pkms_protocol::kind::PublicKey {
             public_key: r.public_key.to_vec(),
             key_spec: r.key_spec,
             key_usage: r.key_usage,
-            signing_algorithms: super::keys::signing_algorithms(r.key_spec),
+            signing_algorithms: super::keys::signing_algorithms(r.key_spec, r.key_usage),
+            key_agreement_algorithms: super::keys::key_agreement_algorithms(r.key_usage),
+            encapsulation_algorithms: super::keys::encapsulation_algorithms(r.key_usage),
             key_version: r.key_version,
         }
     }
