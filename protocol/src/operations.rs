@@ -735,6 +735,78 @@ requests! {
     actions {  },
     gate |r| Gate::Plain,
     full_log: served;
+
+    /// DeriveSharedSecret: ECDH between the newest version of a KEY_AGREEMENT key and a peer's
+    /// public key on the same curve.
+    DeriveSharedSecret<'a> = 55 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// KeyAgreementAlgorithm.
+        key_agreement_algorithm: KeyAgreementAlgorithm,
+        /// PublicKey: the peer's DER SubjectPublicKeyInfo.
+        public_key: &'a [u8],
+    } -> SharedSecret,
+    actions { kms:DeriveSharedSecret = 35 grant },
+    gate |r| Gate::key(Action::DeriveSharedSecret, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// Encapsulate: a fresh shared secret and its ML-KEM ciphertext under the newest version of
+    /// an ENCAPSULATE_DECAPSULATE key.
+    Encapsulate<'a> = 56 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// EncapsulationAlgorithm.
+        encapsulation_algorithm: EncapsulationAlgorithm,
+    } -> Encapsulated,
+    actions { kms:Encapsulate = 36 grant },
+    gate |r| Gate::key(Action::Encapsulate, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// Decapsulate: the shared secret of an ML-KEM ciphertext (a ciphertext of the right length
+    /// made for another key gives ML-KEM's implicit-rejection secret, not an error).
+    Decapsulate<'a> = 57 {
+        /// Key id or alias.
+        key_id: &'a str,
+        /// SharedSecretCiphertextBlob.
+        shared_secret_ciphertext_blob: &'a [u8],
+        /// EncapsulationAlgorithm.
+        encapsulation_algorithm: EncapsulationAlgorithm,
+        /// Version to decapsulate with (default newest).
+        key_version: Option<KeyVersion>,
+    } -> Decapsulated,
+    actions { kms:Decapsulate = 37 grant },
+    gate |r| Gate::key(Action::Decapsulate, KeyRef::Named(r.key_id), &[]),
+    full_log: refused;
+
+    /// GenerateDataKeyPair: a fresh key pair; its PKCS#8 private key sealed under the newest
+    /// version of a SYMMETRIC_DEFAULT key with the encryption context.
+    GenerateDataKeyPair<'a> = 58 {
+        /// Key id or alias of the symmetric key.
+        key_id: &'a str,
+        /// EncryptionContext.
+        #[serde(borrow)]
+        encryption_context: EncryptionContext<'a>,
+        /// KeyPairSpec.
+        key_pair_spec: DataKeyPairSpec,
+    } -> DataKeyPair,
+    actions { kms:GenerateDataKeyPair = 38 grant },
+    gate |r| Gate::key(Action::GenerateDataKeyPair, KeyRef::Named(r.key_id), &r.encryption_context),
+    full_log: refused;
+
+    /// GenerateDataKeyPairWithoutPlaintext: as GenerateDataKeyPair, without the plaintext
+    /// private key.
+    GenerateDataKeyPairWithoutPlaintext<'a> = 59 {
+        /// Key id or alias of the symmetric key.
+        key_id: &'a str,
+        /// EncryptionContext.
+        #[serde(borrow)]
+        encryption_context: EncryptionContext<'a>,
+        /// KeyPairSpec.
+        key_pair_spec: DataKeyPairSpec,
+    } -> DataKeyPair,
+    actions { kms:GenerateDataKeyPairWithoutPlaintext = 39 grant },
+    gate |r| Gate::key(Action::GenerateDataKeyPairWithoutPlaintext, KeyRef::Named(r.key_id), &r.encryption_context),
+    full_log: refused;
 }
 
 replies! {
@@ -1092,6 +1164,64 @@ replies! {
         outcome: SelfTests,
     },
     audit |r| (None, 0);
+
+    /// DeriveSharedSecret.
+    SharedSecret<'a> = 33 {
+        /// KeyId.
+        key_id: KeyId,
+        /// SharedSecret.
+        shared_secret: &'a [u8],
+        /// KeyAgreementAlgorithm.
+        key_agreement_algorithm: KeyAgreementAlgorithm,
+        /// The version used.
+        key_version: KeyVersion,
+    },
+    audit |r| (Some(r.key_id), r.key_version);
+
+    /// Encapsulate.
+    Encapsulated<'a> = 34 {
+        /// KeyId.
+        key_id: KeyId,
+        /// SharedSecret.
+        shared_secret: &'a [u8],
+        /// SharedSecretCiphertextBlob: the ML-KEM ciphertext.
+        shared_secret_ciphertext_blob: &'a [u8],
+        /// EncapsulationAlgorithm.
+        encapsulation_algorithm: EncapsulationAlgorithm,
+        /// The version used.
+        key_version: KeyVersion,
+    },
+    audit |r| (Some(r.key_id), r.key_version);
+
+    /// Decapsulate.
+    Decapsulated<'a> = 35 {
+        /// KeyId.
+        key_id: KeyId,
+        /// SharedSecret.
+        shared_secret: &'a [u8],
+        /// EncapsulationAlgorithm.
+        encapsulation_algorithm: EncapsulationAlgorithm,
+        /// The version used.
+        key_version: KeyVersion,
+    },
+    audit |r| (Some(r.key_id), r.key_version);
+
+    /// GenerateDataKeyPair (plaintext present) and GenerateDataKeyPairWithoutPlaintext (absent).
+    DataKeyPair<'a> = 36 {
+        /// KeyId of the symmetric key.
+        key_id: KeyId,
+        /// PrivateKeyCiphertextBlob.
+        private_key_ciphertext_blob: &'a [u8],
+        /// PrivateKeyPlaintext: PKCS#8 DER.
+        private_key_plaintext: Option<&'a [u8]>,
+        /// PublicKey: DER SubjectPublicKeyInfo.
+        public_key: &'a [u8],
+        /// KeyPairSpec.
+        key_pair_spec: DataKeyPairSpec,
+        /// KeyMaterialId of the symmetric key version that sealed the private key.
+        key_material_id: KeyMaterialId,
+    },
+    audit |r| (Some(r.key_id), 0);
 }
 
 #[cfg(test)]
@@ -1150,13 +1280,18 @@ mod tests {
             ("kms:ListGrants", 32),
             ("kms:RevokeGrant", 33),
             ("kms:RetireGrant", 34),
+            ("kms:DeriveSharedSecret", 35),
+            ("kms:Encapsulate", 36),
+            ("kms:Decapsulate", 37),
+            ("kms:GenerateDataKeyPair", 38),
+            ("kms:GenerateDataKeyPairWithoutPlaintext", 39),
         ];
         assert_eq!(Action::ALL.len(), FROZEN.len());
         for (name, bit) in FROZEN {
             let a = Action::ALL.iter().find(|a| a.name() == *name).expect(name);
             assert_eq!(a.bit(), 1 << bit, "{name}");
         }
-        assert_eq!(ALL_ACTIONS, (1 << 35) - 1);
+        assert_eq!(ALL_ACTIONS, (1 << 40) - 1);
         let grants: u64 = [
             Action::Encrypt,
             Action::Decrypt,
@@ -1172,6 +1307,11 @@ mod tests {
             Action::DescribeKey,
             Action::CreateGrant,
             Action::RetireGrant,
+            Action::DeriveSharedSecret,
+            Action::Encapsulate,
+            Action::Decapsulate,
+            Action::GenerateDataKeyPair,
+            Action::GenerateDataKeyPairWithoutPlaintext,
         ]
         .iter()
         .fold(0, |acc, a| acc | a.bit());

@@ -4,6 +4,7 @@
 //! operation looks the key up, after its own argument checks) and its request struct; it returns
 //! a [`Response`](pkms_protocol::Response) borrowing from the buffers, or an error.
 
+pub mod agreement;
 pub mod aliases;
 pub mod info;
 pub mod keys;

@@ -1,5 +1,6 @@
-//! Encrypt, Decrypt, ReEncrypt, GenerateDataKey and GenerateDataKeyWithoutPlaintext
-//! (SYMMETRIC_DEFAULT keys: AES-256-GCM).
+//! Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext,
+//! GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext (SYMMETRIC_DEFAULT keys:
+//! AES-256-GCM).
 //!
 //! Encrypt and GenerateDataKey use the key's newest version; Decrypt uses the version the blob
 //! names. Decrypt and the source side of ReEncrypt ask for a button press on keys created with
@@ -9,12 +10,16 @@ use pkms_protocol::blob::ParsedBlob;
 use pkms_protocol::context::ContextPair;
 use pkms_protocol::limits::{MAX_PLAINTEXT, MAX_RANDOM_BYTES};
 use pkms_protocol::{
-    reply, request, DataKeySpec, ErrorCode, KeyId, KeyMaterialId, KeyUsage, KeyVersion, Response,
+    reply, request, DataKeyPairSpec, DataKeySpec, ErrorCode, KeyId, KeyMaterialId, KeyUsage, KeyVersion,
+    Response,
 };
 use rand_core::RngCore;
+use zeroize::Zeroizing;
 
 use super::Buffers;
+use crate::crypto::asym::{self, AsymSpec};
 use crate::crypto::blob::{open, seal, AAD_BUF};
+use crate::crypto::wipe::wiped;
 use crate::err;
 use crate::error::{Error, OpResult};
 use crate::key::{LoadedKey, Named};
@@ -248,6 +253,78 @@ pub fn generate_data_key<'b, P: Platform>(
     }))
 }
 
+/// The arguments GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext share.
+pub struct DataKeyPairRequest<'r> {
+    /// EncryptionContext.
+    pub context: &'r [ContextPair<'r>],
+    /// KeyPairSpec.
+    pub spec: DataKeyPairSpec,
+}
+
+impl<'r> From<&'r request::GenerateDataKeyPair<'r>> for DataKeyPairRequest<'r> {
+    fn from(r: &'r request::GenerateDataKeyPair<'r>) -> Self {
+        DataKeyPairRequest { context: &r.encryption_context, spec: r.key_pair_spec }
+    }
+}
+
+impl<'r> From<&'r request::GenerateDataKeyPairWithoutPlaintext<'r>> for DataKeyPairRequest<'r> {
+    fn from(r: &'r request::GenerateDataKeyPairWithoutPlaintext<'r>) -> Self {
+        DataKeyPairRequest { context: &r.encryption_context, spec: r.key_pair_spec }
+    }
+}
+
+/// Where the public key sits in the work buffer, after the PKCS#8 private key.
+const PUBLIC_KEY_AT: usize = 1024;
+
+/// GenerateDataKeyPair (`with_plaintext`) and GenerateDataKeyPairWithoutPlaintext: a fresh key
+/// pair of `r.spec`; its private key as PKCS#8 DER sealed under the newest version of `key` (a
+/// SYMMETRIC_DEFAULT key) with the encryption context, so Decrypt of the blob returns it.
+pub fn generate_data_key_pair<'b, P: Platform>(
+    core: &mut Core<P>,
+    bufs: &'b mut Buffers,
+    key: Named<'_>,
+    r: DataKeyPairRequest<'_>,
+    with_plaintext: bool,
+) -> OpResult<Response<'b>> {
+    let spec = AsymSpec::of(r.spec.key_spec())
+        .ok_or_else(|| Error::new(ErrorCode::Internal, "a key pair spec is asymmetric"))?;
+    let mut key = core.load_named(key, &mut bufs.key)?;
+    key.require_enabled()?;
+    key.require_usage(KeyUsage::EncryptDecrypt, "GenerateDataKeyPair")?;
+    let mut stored = Zeroizing::new([0u8; asym::MAX_STORED]);
+    let rng = core.rng();
+    let made = wiped(|| -> Result<(usize, usize), asym::AsymError> {
+        let len = asym::generate(spec, rng, &mut stored[..])?;
+        let (private, public) = bufs.work.split_at_mut(PUBLIC_KEY_AT);
+        let private_len = asym::private_key_pkcs8(spec, &stored[..len], private)?;
+        let public_len = asym::public_key_der(spec, &stored[..len], public)?;
+        Ok((private_len, public_len))
+    });
+    drop(stored);
+    let (private_len, public_len) = match made {
+        Ok(lens) => lens,
+        Err(e) => {
+            bufs.work.fill(0);
+            return Err(e.into());
+        }
+    };
+    let sealed =
+        seal_newest(core, &mut key, r.context, &bufs.work[..private_len], &mut bufs.aad, &mut bufs.out);
+    if !with_plaintext || sealed.is_err() {
+        bufs.work[..private_len].fill(0);
+    }
+    let (n, _, key_material_id) = sealed?;
+    let (private, public) = bufs.work.split_at(PUBLIC_KEY_AT);
+    Ok(Response::DataKeyPair(reply::DataKeyPair {
+        key_id: key.id(),
+        private_key_ciphertext_blob: &bufs.out[..n],
+        private_key_plaintext: if with_plaintext { Some(&private[..private_len]) } else { None },
+        public_key: &public[..public_len],
+        key_pair_spec: r.spec,
+        key_material_id,
+    }))
+}
+
 crate::dispatch::handle! {
     request::Encrypt<'_> => |r, cx| encrypt(cx.core, cx.bufs, cx.admitted.key(), r);
     request::Decrypt<'_> => |r, cx| decrypt(cx.core, cx.bufs, cx.admitted.blob(), r);
@@ -255,5 +332,11 @@ crate::dispatch::handle! {
     request::GenerateDataKey<'_> => |r, cx| generate_data_key(cx.core, cx.bufs, cx.admitted.key(), r.into(), true);
     request::GenerateDataKeyWithoutPlaintext<'_> => |r, cx| {
         generate_data_key(cx.core, cx.bufs, cx.admitted.key(), r.into(), false)
+    };
+    request::GenerateDataKeyPair<'_> => |r, cx| {
+        generate_data_key_pair(cx.core, cx.bufs, cx.admitted.key(), r.into(), true)
+    };
+    request::GenerateDataKeyPairWithoutPlaintext<'_> => |r, cx| {
+        generate_data_key_pair(cx.core, cx.bufs, cx.admitted.key(), r.into(), false)
     };
 }

@@ -14,7 +14,7 @@ use pkms_protocol::framing::{self, Feed, FrameAccumulator, FrameError};
 use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_TAGS_PER_KEY};
 use pkms_protocol::messages::{Request, RequestFrame, Response};
 use pkms_protocol::{
-    DataKeySpec, ErrorCode, KeyVersion, MacAlgorithm, MessageType, SigningAlgorithm, UnixTime,
+    DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithm, ErrorCode, KeyAgreementAlgorithm, KeyVersion, MacAlgorithm, MessageType, SigningAlgorithm, UnixTime,
     PROTOCOL_VERSION,
 };
 use zeroize::Zeroizing;
@@ -599,7 +599,7 @@ impl Client {
         self.call(request::RetireKeyVersions { key_id, below_version })
     }
 
-    /// Sign with the newest version of an ECC_NIST_P256 key.
+    /// Sign with the newest version of a SIGN_VERIFY key.
     pub fn sign(
         &mut self,
         key_id: &str,
@@ -637,6 +637,58 @@ impl Client {
         key_version: Option<KeyVersion>,
     ) -> Result<PublicKeyOutput> {
         self.call(request::GetPublicKey { key_id, key_version })
+    }
+
+    /// DeriveSharedSecret: ECDH of the newest version of a KEY_AGREEMENT key with a peer's DER
+    /// SubjectPublicKeyInfo.
+    pub fn derive_shared_secret(
+        &mut self,
+        key_id: &str,
+        key_agreement_algorithm: KeyAgreementAlgorithm,
+        public_key: &[u8],
+    ) -> Result<SharedSecretOutput> {
+        self.call(request::DeriveSharedSecret { key_id, key_agreement_algorithm, public_key })
+    }
+
+    /// Encapsulate: a fresh shared secret and its ML-KEM ciphertext.
+    pub fn encapsulate(
+        &mut self,
+        key_id: &str,
+        encapsulation_algorithm: EncapsulationAlgorithm,
+    ) -> Result<EncapsulateOutput> {
+        self.call(request::Encapsulate { key_id, encapsulation_algorithm })
+    }
+
+    /// Decapsulate an ML-KEM ciphertext (with a version, default newest).
+    pub fn decapsulate(
+        &mut self,
+        key_id: &str,
+        shared_secret_ciphertext_blob: &[u8],
+        encapsulation_algorithm: EncapsulationAlgorithm,
+        key_version: Option<KeyVersion>,
+    ) -> Result<DecapsulateOutput> {
+        self.call(request::Decapsulate { key_id, shared_secret_ciphertext_blob, encapsulation_algorithm, key_version })
+    }
+
+    /// GenerateDataKeyPair (`with_plaintext`) or GenerateDataKeyPairWithoutPlaintext: a fresh key
+    /// pair whose PKCS#8 private key is encrypted under the symmetric key `key_id`.
+    pub fn generate_data_key_pair<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        key_id: &str,
+        encryption_context: &[(K, V)],
+        key_pair_spec: DataKeyPairSpec,
+        with_plaintext: bool,
+    ) -> Result<DataKeyPairOutput> {
+        let encryption_context = wire_context(encryption_context)?;
+        let pair = if with_plaintext {
+            self.call(request::GenerateDataKeyPair { key_id, encryption_context, key_pair_spec })?
+        } else {
+            self.call(request::GenerateDataKeyPairWithoutPlaintext { key_id, encryption_context, key_pair_spec })?
+        };
+        if with_plaintext != pair.private_key_plaintext.is_some() {
+            return Err(protocol("the token's answer to a data-key-pair request has the wrong shape"));
+        }
+        Ok(pair)
     }
 
     /// GenerateMac with the newest version of an HMAC key.

@@ -25,6 +25,7 @@ use crate::keyref::{self, KeyRef};
 pub mod args;
 pub mod output;
 
+pub mod agreement;
 pub mod aliases;
 pub mod audit;
 pub mod auth;
@@ -115,6 +116,9 @@ pub enum Command {
     /// Signing.
     #[command(flatten)]
     Signing(signing::Commands),
+    /// Key agreement, key encapsulation, data key pairs.
+    #[command(flatten)]
+    Agreement(agreement::Commands),
     /// HMAC.
     #[command(flatten)]
     Mac(mac::Commands),
@@ -582,6 +586,7 @@ pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
         Command::Crypto(c) => crypto::run(c, &mut ctx),
         Command::Rotation(c) => rotation::run(c, &mut ctx),
         Command::Signing(c) => signing::run(c, &mut ctx),
+        Command::Agreement(c) => agreement::run(c, &mut ctx),
         Command::Mac(c) => mac::run(c, &mut ctx),
         Command::Lifecycle(c) => lifecycle::run(c, &mut ctx),
         Command::Aliases(c) => aliases::run(c, &mut ctx),

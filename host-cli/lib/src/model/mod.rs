@@ -15,6 +15,7 @@
 //! | [`symmetric`] | Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateRandom |
 //! | [`rotation`] | GetKeyRotationStatus, RotateKeyOnDemand, ListKeyRotations, RetireKeyVersions |
 //! | [`signing`] | Sign, Verify, GetPublicKey |
+//! | [`agreement`] | DeriveSharedSecret, Encapsulate, Decapsulate, GenerateDataKeyPair(WithoutPlaintext) |
 //! | [`mac`] | GenerateMac, VerifyMac |
 //! | [`lifecycle`] | ScheduleKeyDeletion, CancelKeyDeletion |
 //! | [`aliases`] | ListAliases |
@@ -37,6 +38,7 @@ pub trait Owned: ReplyKind {
     fn own(reply: Self::Of<'_>) -> Self::Output;
 }
 
+pub mod agreement;
 pub mod aliases;
 pub mod audit;
 pub mod auth;
@@ -52,6 +54,7 @@ pub mod signing;
 pub mod symmetric;
 pub mod tags;
 
+pub use agreement::{DataKeyPairOutput, DecapsulateOutput, EncapsulateOutput, SharedSecretOutput};
 pub use aliases::{AliasEntry, AliasesPage};
 pub use audit::{AuditCheckpoint, AuditCheckpointOutput};
 pub use auth::{ListPrincipalsOutput, Principal};
