@@ -14,9 +14,9 @@ use pkms_protocol::{
 use rand_core::RngCore;
 
 use crate::board::{Board, UserPresence};
-use crate::crypto::wrap::material_len;
 use crate::crypto::asym::{self, AsymSpec};
 use crate::crypto::wipe::wiped;
+use crate::crypto::wrap::material_len;
 use crate::crypto::{signing, DeviceKeys, Material};
 use crate::err;
 use crate::error::{Error, OpResult};
@@ -701,7 +701,8 @@ impl<P: Platform> Core<P> {
             | KeySpec::MlKem512
             | KeySpec::MlKem768
             | KeySpec::MlKem1024 => {
-                let asym = AsymSpec::of(spec).ok_or_else(|| Error::new(ErrorCode::Internal, "not an asymmetric spec"))?;
+                let asym = AsymSpec::of(spec)
+                    .ok_or_else(|| Error::new(ErrorCode::Internal, "not an asymmetric spec"))?;
                 let rng = &mut self.rng;
                 wiped(|| asym::generate(asym, rng, m.bytes_mut()))?;
             }

@@ -208,7 +208,9 @@ impl KeySpec {
         match self {
             KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => &[SigningAlgorithm::EcdsaSha256],
             KeySpec::EccNistP384 => &[SigningAlgorithm::EcdsaSha384],
-            KeySpec::EccNistEdwards25519 => &[SigningAlgorithm::Ed25519Sha512, SigningAlgorithm::Ed25519PhSha512],
+            KeySpec::EccNistEdwards25519 => {
+                &[SigningAlgorithm::Ed25519Sha512, SigningAlgorithm::Ed25519PhSha512]
+            }
             KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[SigningAlgorithm::MlDsaShake256],
             KeySpec::SymmetricDefault
             | KeySpec::Hmac256

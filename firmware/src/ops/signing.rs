@@ -22,8 +22,9 @@ use crate::state::Core;
 /// The asymmetric spec of `key`, or InvalidKeyUsage naming `operation`.
 pub fn asym_spec(key: &LoadedKey, operation: &str) -> OpResult<AsymSpec> {
     let spec = key.record().spec;
-    AsymSpec::of(spec)
-        .ok_or_else(|| err!(InvalidKeyUsage, "{} needs an asymmetric key; key {} is {}", operation, key.id(), spec))
+    AsymSpec::of(spec).ok_or_else(|| {
+        err!(InvalidKeyUsage, "{} needs an asymmetric key; key {} is {}", operation, key.id(), spec)
+    })
 }
 
 /// An enabled SIGN_VERIFY key whose spec signs with `alg` (InvalidKeyUsage otherwise, as KMS).

@@ -10,6 +10,7 @@ mod delegation;
 mod encryption_limit;
 mod entropy;
 pub mod host_session;
+mod key_specs;
 mod lifecycle;
 mod matrix;
 mod migration;

@@ -14,8 +14,8 @@ use pkms_protocol::framing::{self, Feed, FrameAccumulator, FrameError};
 use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_TAGS_PER_KEY};
 use pkms_protocol::messages::{Request, RequestFrame, Response};
 use pkms_protocol::{
-    DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithm, ErrorCode, KeyAgreementAlgorithm, KeyVersion, MacAlgorithm, MessageType, SigningAlgorithm, UnixTime,
-    PROTOCOL_VERSION,
+    DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithm, ErrorCode, KeyAgreementAlgorithm, KeyVersion,
+    MacAlgorithm, MessageType, SigningAlgorithm, UnixTime, PROTOCOL_VERSION,
 };
 use zeroize::Zeroizing;
 
@@ -667,7 +667,12 @@ impl Client {
         encapsulation_algorithm: EncapsulationAlgorithm,
         key_version: Option<KeyVersion>,
     ) -> Result<DecapsulateOutput> {
-        self.call(request::Decapsulate { key_id, shared_secret_ciphertext_blob, encapsulation_algorithm, key_version })
+        self.call(request::Decapsulate {
+            key_id,
+            shared_secret_ciphertext_blob,
+            encapsulation_algorithm,
+            key_version,
+        })
     }
 
     /// GenerateDataKeyPair (`with_plaintext`) or GenerateDataKeyPairWithoutPlaintext: a fresh key
@@ -683,7 +688,11 @@ impl Client {
         let pair = if with_plaintext {
             self.call(request::GenerateDataKeyPair { key_id, encryption_context, key_pair_spec })?
         } else {
-            self.call(request::GenerateDataKeyPairWithoutPlaintext { key_id, encryption_context, key_pair_spec })?
+            self.call(request::GenerateDataKeyPairWithoutPlaintext {
+                key_id,
+                encryption_context,
+                key_pair_spec,
+            })?
         };
         if with_plaintext != pair.private_key_plaintext.is_some() {
             return Err(protocol("the token's answer to a data-key-pair request has the wrong shape"));

@@ -13,8 +13,10 @@ use super::{usage, Context};
 pub enum Commands {
     /// ECDH between the newest version of a KEY_AGREEMENT key (ECC_NIST_P256, ECC_SECG_P256K1,
     /// ECC_NIST_P384) and a peer's public key (DER SubjectPublicKeyInfo on the same curve).
-    #[command(after_help = "Example:\n  pkms derive-shared-secret --key-id alias/agree --key-agreement-algorithm ECDH \
-        --public-key fileb://peer.der \\\n       --query SharedSecret --output text | base64 -d > secret.bin")]
+    #[command(
+        after_help = "Example:\n  pkms derive-shared-secret --key-id alias/agree --key-agreement-algorithm ECDH \
+        --public-key fileb://peer.der \\\n       --query SharedSecret --output text | base64 -d > secret.bin"
+    )]
     DeriveSharedSecret {
         /// Key id or alias.
         #[arg(long)]
@@ -27,7 +29,9 @@ pub enum Commands {
         public_key: Blob,
     },
     /// A fresh shared secret and its ML-KEM ciphertext under an ML_KEM_* key's newest version.
-    #[command(after_help = "Example:\n  pkms encapsulate --key-id alias/kem --encapsulation-algorithm ML_KEM")]
+    #[command(
+        after_help = "Example:\n  pkms encapsulate --key-id alias/kem --encapsulation-algorithm ML_KEM"
+    )]
     Encapsulate {
         /// Key id or alias.
         #[arg(long)]
@@ -38,8 +42,10 @@ pub enum Commands {
     },
     /// The shared secret of an ML-KEM ciphertext (a ciphertext not made for the key gives
     /// ML-KEM's implicit-rejection secret, not an error).
-    #[command(after_help = "Example:\n  pkms decapsulate --key-id alias/kem --encapsulation-algorithm ML_KEM \
-        --shared-secret-ciphertext-blob fileb://ct.bin")]
+    #[command(
+        after_help = "Example:\n  pkms decapsulate --key-id alias/kem --encapsulation-algorithm ML_KEM \
+        --shared-secret-ciphertext-blob fileb://ct.bin"
+    )]
     Decapsulate {
         /// Key id or alias.
         #[arg(long)]
@@ -56,8 +62,10 @@ pub enum Commands {
     },
     /// A fresh key pair: the PKCS#8 private key in plaintext and encrypted under a symmetric
     /// key, and the public key (DER SubjectPublicKeyInfo).
-    #[command(after_help = "Example:\n  pkms generate-data-key-pair --key-id alias/app --key-pair-spec ECC_NIST_P256 \
-        --encryption-context app=web")]
+    #[command(
+        after_help = "Example:\n  pkms generate-data-key-pair --key-id alias/app --key-pair-spec ECC_NIST_P256 \
+        --encryption-context app=web"
+    )]
     GenerateDataKeyPair {
         #[command(flatten)]
         args: DataKeyPairArgs,
@@ -107,9 +115,15 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let out = ctx.client()?.encapsulate(&key_id, encapsulation_algorithm)?;
             ctx.emit(&out)
         }
-        Commands::Decapsulate { key_id, encapsulation_algorithm, shared_secret_ciphertext_blob, key_version } => {
+        Commands::Decapsulate {
+            key_id,
+            encapsulation_algorithm,
+            shared_secret_ciphertext_blob,
+            key_version,
+        } => {
             let key_id = ctx.key(&key_id)?;
-            let ct = shared_secret_ciphertext_blob.within(MAX_CIPHERTEXT_BLOB, "SharedSecretCiphertextBlob")?;
+            let ct =
+                shared_secret_ciphertext_blob.within(MAX_CIPHERTEXT_BLOB, "SharedSecretCiphertextBlob")?;
             let out = ctx.client()?.decapsulate(&key_id, ct, encapsulation_algorithm, key_version)?;
             ctx.emit(&out)
         }

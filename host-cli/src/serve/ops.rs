@@ -13,7 +13,10 @@ use pkms_lib::model::{
     GrantListEntry, IncludeKeyMaterial, KeyMetadata, ListGrantsOutput, ListResourceTagsOutput,
     PolicyDocument, Tag,
 };
-use pkms_protocol::{DataKeySpec, KeySpec, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm};
+use pkms_protocol::{
+    DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithm, KeyAgreementAlgorithm, KeySpec, KeyUsage,
+    MacAlgorithm, MessageType, SigningAlgorithm,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use zeroize::Zeroizing;
@@ -110,6 +113,9 @@ fn metadata_reply(scope: &ArnScope, key_metadata: KeyMetadata) -> Result<Vec<u8>
     reply(scope, &DescribeKeyOutput { key_metadata })
 }
 
+/// The key specs CreateKey accepts, as its errors list them.
+const KEY_SPECS: &str = "SYMMETRIC_DEFAULT, ECC_NIST_P256, ECC_NIST_P384, ECC_SECG_P256K1, ECC_NIST_EDWARDS25519, HMAC_256, HMAC_384, HMAC_512, ML_DSA_44, ML_DSA_65, ML_DSA_87, ML_KEM_512, ML_KEM_768, ML_KEM_1024";
+
 /// The operations served, in KMS's names (and the one extension, RetireKeyVersions).
 pub const SERVED: &[&str] = &[
     "CreateKey",
@@ -131,6 +137,11 @@ pub const SERVED: &[&str] = &[
     "Sign",
     "Verify",
     "GetPublicKey",
+    "DeriveSharedSecret",
+    "Encapsulate",
+    "Decapsulate",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
     "GenerateMac",
     "VerifyMac",
     "EnableKey",
@@ -157,22 +168,18 @@ pub const SERVED: &[&str] = &[
 /// KMS operations Pocket KMS does not serve, with what it offers instead.
 pub fn unsupported(op: &str) -> Option<&'static str> {
     Some(match op {
-        "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
-            "Pocket KMS does not export private keys: create an ECC_NIST_P256 SIGN_VERIFY key and use Sign, or \
-             GenerateDataKey for symmetric data keys"
-        }
         "GetParametersForImport" | "ImportKeyMaterial" | "DeleteImportedKeyMaterial" => {
             "Pocket KMS does not import key material: keys are generated on the token (Origin AWS_KMS)"
         }
-        "CreateCustomKeyStore" | "ConnectCustomKeyStore" | "DeleteCustomKeyStore" | "DescribeCustomKeyStores"
-        | "DisconnectCustomKeyStore" | "UpdateCustomKeyStore" => {
-            "Pocket KMS has no custom key stores: the token itself is the key store"
-        }
+        "CreateCustomKeyStore"
+        | "ConnectCustomKeyStore"
+        | "DeleteCustomKeyStore"
+        | "DescribeCustomKeyStores"
+        | "DisconnectCustomKeyStore"
+        | "UpdateCustomKeyStore" => "Pocket KMS has no custom key stores: the token itself is the key store",
         "ReplicateKey" | "UpdatePrimaryRegion" => {
             "Pocket KMS has no multi-Region keys: a key lives on one token"
         }
-        "DeriveSharedSecret" => "Pocket KMS has no KEY_AGREEMENT keys",
-        "Encapsulate" | "Decapsulate" => "Pocket KMS has no ML-KEM (ENCAPSULATE_DECAPSULATE) keys",
         "GetKeyLastUsage" => "Pocket KMS records key use in its signed audit log: pkms audit export",
         _ => return None,
     })
@@ -221,11 +228,11 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             let spec_text = i.key_spec.or(i.customer_master_key_spec);
             let key_spec = match spec_text.as_deref() {
                 None => KeySpec::SymmetricDefault,
-                Some(s) => parse_enum::<KeySpec>(s, "keySpec", "SYMMETRIC_DEFAULT, ECC_NIST_P256, HMAC_256, HMAC_384, HMAC_512")
+                Some(s) => parse_enum::<KeySpec>(s, "keySpec", KEY_SPECS)
                     .map_err(|_| {
                         ApiError::new(
                             "UnsupportedOperationException",
-                            format!("KeySpec {s} is not available on Pocket KMS: SYMMETRIC_DEFAULT, ECC_NIST_P256, HMAC_256, HMAC_384 or HMAC_512"),
+                            format!("KeySpec {s} is not available on Pocket KMS (RSA, SM2, ECC_NIST_P521 and HMAC_224 are not on the token): {KEY_SPECS}"),
                         )
                     })?,
             };
@@ -233,7 +240,11 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
                 .key_usage
                 .as_deref()
                 .map(|u| {
-                    parse_enum::<KeyUsage>(u, "keyUsage", "ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC")
+                    parse_enum::<KeyUsage>(
+                        u,
+                        "keyUsage",
+                        "ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT, ENCAPSULATE_DECAPSULATE",
+                    )
                 })
                 .transpose()?;
             let description = i.description.unwrap_or_default();
@@ -498,10 +509,14 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             check_len(m.0.len(), 1, 4096, "message")?;
             let mt = match i.message_type.as_deref() {
                 None => MessageType::Raw,
-                Some(t) => parse_enum::<MessageType>(t, "messageType", "RAW, DIGEST")?,
+                Some(t) => parse_enum::<MessageType>(t, "messageType", "RAW, DIGEST, EXTERNAL_MU")?,
             };
             let alg_text = required(i.signing_algorithm, "signingAlgorithm")?;
-            let alg = parse_enum::<SigningAlgorithm>(&alg_text, "signingAlgorithm", "ECDSA_SHA_256")?;
+            let alg = parse_enum::<SigningAlgorithm>(
+                &alg_text,
+                "signingAlgorithm",
+                "ECDSA_SHA_256, ECDSA_SHA_384, ED25519_SHA_512, ED25519_PH_SHA_512, ML_DSA_SHAKE_256",
+            )?;
             if op == "Sign" {
                 svc.token.run(principal, |c| reply(scope, &c.sign(&k, &m.0, mt, alg)?))
             } else {
@@ -514,6 +529,63 @@ pub fn handle(svc: &Service, op: &str, body: &[u8], principal: Option<&str>) -> 
             let i: KeyIdIn = input(body)?;
             let k = key(&required(i.key_id, "keyId")?)?;
             svc.token.run(principal, |c| reply(scope, &c.get_public_key(&k, None)?))
+        }
+        "DeriveSharedSecret" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct In {
+                key_id: Option<String>,
+                key_agreement_algorithm: Option<String>,
+                public_key: Option<Blob>,
+            }
+            let i: In = input(body)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
+            let alg_text = required(i.key_agreement_algorithm, "keyAgreementAlgorithm")?;
+            let alg = parse_enum::<KeyAgreementAlgorithm>(&alg_text, "keyAgreementAlgorithm", "ECDH")?;
+            let peer = required(i.public_key, "publicKey")?;
+            check_len(peer.0.len(), 1, 8192, "publicKey")?;
+            svc.token.run(principal, |c| reply(scope, &c.derive_shared_secret(&k, alg, &peer.0)?))
+        }
+        "Encapsulate" | "Decapsulate" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct In {
+                key_id: Option<String>,
+                encapsulation_algorithm: Option<String>,
+                shared_secret_ciphertext_blob: Option<Blob>,
+            }
+            let i: In = input(body)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
+            let alg_text = required(i.encapsulation_algorithm, "encapsulationAlgorithm")?;
+            let alg = parse_enum::<EncapsulationAlgorithm>(&alg_text, "encapsulationAlgorithm", "ML_KEM")?;
+            if op == "Encapsulate" {
+                svc.token.run(principal, |c| reply(scope, &c.encapsulate(&k, alg)?))
+            } else {
+                let ct = required(i.shared_secret_ciphertext_blob, "sharedSecretCiphertextBlob")?;
+                check_len(ct.0.len(), 1, 6144, "sharedSecretCiphertextBlob")?;
+                svc.token.run(principal, |c| reply(scope, &c.decapsulate(&k, &ct.0, alg, None)?))
+            }
+        }
+        "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct In {
+                key_id: Option<String>,
+                encryption_context: Context,
+                key_pair_spec: Option<String>,
+            }
+            let i: In = input(body)?;
+            let k = key(&required(i.key_id, "keyId")?)?;
+            let spec_text = required(i.key_pair_spec, "keyPairSpec")?;
+            let spec = parse_enum::<DataKeyPairSpec>(
+                &spec_text,
+                "keyPairSpec",
+                "ECC_NIST_P256, ECC_NIST_P384, ECC_SECG_P256K1, ECC_NIST_EDWARDS25519, ML_KEM_512, ML_KEM_768, ML_KEM_1024",
+            )?;
+            let ctx = pairs(&i.encryption_context);
+            let with_plaintext = op == "GenerateDataKeyPair";
+            svc.token
+                .run(principal, |c| reply(scope, &c.generate_data_key_pair(&k, &ctx, spec, with_plaintext)?))
         }
         "GenerateMac" | "VerifyMac" => {
             #[derive(Deserialize)]
@@ -877,13 +949,7 @@ mod tests {
 
     #[test]
     fn every_other_kms_operation_is_unsupported_with_an_alternative() {
-        for op in [
-            "GenerateDataKeyPair",
-            "ImportKeyMaterial",
-            "CreateCustomKeyStore",
-            "ReplicateKey",
-            "Encapsulate",
-        ] {
+        for op in ["ImportKeyMaterial", "CreateCustomKeyStore", "ReplicateKey"] {
             assert!(unsupported(op).is_some(), "{op}");
         }
         for op in SERVED {

@@ -1032,6 +1032,6 @@ pub fn private_key_pkcs8(spec: AsymSpec, stored: &[u8], out: &mut [u8]) -> Resul
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod wycheproof_vectors;

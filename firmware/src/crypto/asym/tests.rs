@@ -12,17 +12,17 @@ use super::*;
 
 const SCRIPT: &str = include_str!("independent_check.py");
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn unhex(s: &str) -> Vec<u8> {
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 /// Runs the python checker over `requests` (one per line); returns its output lines. Fails loudly
 /// when python3 or `cryptography` is missing: these tests are the independent check.
-fn python(requests: &str) -> Vec<String> {
+pub(crate) fn python(requests: &str) -> Vec<String> {
     let mut child = Command::new("python3")
         .args(["-c", SCRIPT])
         .stdin(Stdio::piped())

@@ -2,7 +2,9 @@
 //! Decapsulate, GenerateDataKeyPair(WithoutPlaintext). Shared secrets and plaintext private
 //! keys are [`Zeroizing`] so they are wiped when dropped.
 
-use pkms_protocol::{DataKeyPairSpec, EncapsulationAlgorithm, KeyAgreementAlgorithm, KeyId, KeyMaterialId, KeyVersion};
+use pkms_protocol::{
+    DataKeyPairSpec, EncapsulationAlgorithm, KeyAgreementAlgorithm, KeyId, KeyMaterialId, KeyVersion,
+};
 use serde::Serialize;
 use zeroize::Zeroizing;
 

@@ -2,8 +2,8 @@
 //! nothing).
 
 use pkms_protocol::{
-    EncapsulationAlgorithm, EncryptionAlgorithm, KeyAgreementAlgorithm, KeyId, KeyMaterialId, KeySpec, KeyState,
-    KeyUsage, KeyVersion, MacAlgorithm, Platform, SelfTests, SigningAlgorithm, UnixTime,
+    EncapsulationAlgorithm, EncryptionAlgorithm, KeyAgreementAlgorithm, KeyId, KeyMaterialId, KeySpec,
+    KeyState, KeyUsage, KeyVersion, MacAlgorithm, Platform, SelfTests, SigningAlgorithm, UnixTime,
 };
 use serde::Serialize;
 
@@ -255,9 +255,10 @@ pub fn key_agreement_algorithms(usage: KeyUsage) -> Vec<KeyAgreementAlgorithm> {
 pub fn encapsulation_algorithms(usage: KeyUsage) -> Vec<EncapsulationAlgorithm> {
     match usage {
         KeyUsage::EncapsulateDecapsulate => vec![EncapsulationAlgorithm::MlKem],
-        KeyUsage::EncryptDecrypt | KeyUsage::SignVerify | KeyUsage::GenerateVerifyMac | KeyUsage::KeyAgreement => {
-            Vec::new()
-        }
+        KeyUsage::EncryptDecrypt
+        | KeyUsage::SignVerify
+        | KeyUsage::GenerateVerifyMac
+        | KeyUsage::KeyAgreement => Vec::new(),
     }
 }
 

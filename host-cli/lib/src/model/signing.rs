@@ -1,6 +1,8 @@
 //! Signing: Sign, Verify, GetPublicKey.
 
-use pkms_protocol::{EncapsulationAlgorithm, KeyAgreementAlgorithm, KeyId, KeySpec, KeyUsage, KeyVersion, SigningAlgorithm};
+use pkms_protocol::{
+    EncapsulationAlgorithm, KeyAgreementAlgorithm, KeyId, KeySpec, KeyUsage, KeyVersion, SigningAlgorithm,
+};
 use serde::Serialize;
 
 use super::encoding::{base64, display, display_list, key_arn};
