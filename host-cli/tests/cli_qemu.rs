@@ -23,6 +23,11 @@ fn signing() {
 }
 
 #[test]
+fn key_specs() {
+    flows::key_specs(&Env::qemu());
+}
+
+#[test]
 fn lifecycle() {
     flows::lifecycle(&Env::qemu());
 }

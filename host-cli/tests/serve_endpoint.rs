@@ -382,14 +382,109 @@ async fn every_operation(kms: &Client) {
     assert_eq!(code(nobody), "NotFoundException");
     kms.delete_alias().alias_name(&alias).send().await.unwrap();
 
-    // What Pocket KMS does not offer.
+    key_specs(kms, &kid).await;
+}
+
+/// The key specs beyond P-256 and their operations, as an SDK calls them.
+async fn key_specs(kms: &Client, symmetric: &str) {
+    use aws_sdk_kms::types::{DataKeyPairSpec, EncapsulationAlgorithmSpec, KeyAgreementAlgorithmSpec};
+    let create = |spec: KeySpec, usage: KeyUsageType| async move {
+        let meta =
+            kms.create_key().key_spec(spec).key_usage(usage).send().await.unwrap().key_metadata.unwrap();
+        meta.key_id().to_owned()
+    };
+    // A data key pair: the blob decrypts to the private key.
     let pair = kms
         .generate_data_key_pair()
-        .key_id(&kid)
-        .key_pair_spec(aws_sdk_kms::types::DataKeyPairSpec::EccNistP256)
+        .key_id(symmetric)
+        .key_pair_spec(DataKeyPairSpec::EccNistP256)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pair.key_pair_spec(), Some(&DataKeyPairSpec::EccNistP256));
+    let back = kms
+        .decrypt()
+        .ciphertext_blob(pair.private_key_ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.plaintext().unwrap().as_ref(), pair.private_key_plaintext().unwrap().as_ref());
+    {
+        use p256::pkcs8::{DecodePrivateKey, EncodePublicKey};
+        let sk = p256::SecretKey::from_pkcs8_der(pair.private_key_plaintext().unwrap().as_ref()).unwrap();
+        let der = sk.public_key().to_public_key_der().unwrap();
+        assert_eq!(der.as_bytes(), pair.public_key().unwrap().as_ref());
+    }
+    // Ed25519: Sign and Verify.
+    let ed = create(KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify).await;
+    let sig = kms
+        .sign()
+        .key_id(&ed)
+        .message(Blob::new(b"release".to_vec()))
+        .message_type(MessageType::Raw)
+        .signing_algorithm(SigningAlgorithmSpec::Ed25519Sha512)
+        .send()
+        .await
+        .unwrap()
+        .signature
+        .unwrap();
+    assert_eq!(sig.as_ref().len(), 64);
+    let v = kms
+        .verify()
+        .key_id(&ed)
+        .message(Blob::new(b"release".to_vec()))
+        .signature(sig)
+        .signing_algorithm(SigningAlgorithmSpec::Ed25519Sha512)
+        .send()
+        .await
+        .unwrap();
+    assert!(v.signature_valid());
+    let wrong = kms
+        .sign()
+        .key_id(&ed)
+        .message(Blob::new(b"release".to_vec()))
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
         .send()
         .await;
-    assert_eq!(code(pair), "UnsupportedOperationException");
+    assert_eq!(code(wrong), "InvalidKeyUsageException");
+    // ML-KEM-768: Encapsulate, then Decapsulate to the same secret.
+    let kem = create(KeySpec::MlKem768, KeyUsageType::EncapsulateDecapsulate).await;
+    let enc = kms
+        .encapsulate()
+        .key_id(&kem)
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .send()
+        .await
+        .unwrap();
+    let dec = kms
+        .decapsulate()
+        .key_id(&kem)
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .shared_secret_ciphertext_blob(enc.shared_secret_ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dec.shared_secret().unwrap().as_ref(), enc.shared_secret().unwrap().as_ref());
+    // ECDH between two KEY_AGREEMENT keys agrees both ways.
+    let a = create(KeySpec::EccSecgP256K1, KeyUsageType::KeyAgreement).await;
+    let b = create(KeySpec::EccSecgP256K1, KeyUsageType::KeyAgreement).await;
+    let pub_of =
+        |k: String| async move { kms.get_public_key().key_id(k).send().await.unwrap().public_key.unwrap() };
+    let derive = |k: String, peer: Blob| async move {
+        kms.derive_shared_secret()
+            .key_id(k)
+            .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
+            .public_key(peer)
+            .send()
+            .await
+            .unwrap()
+            .shared_secret
+            .unwrap()
+    };
+    let ab = derive(a.clone(), pub_of(b.clone()).await).await;
+    let ba = derive(b.clone(), pub_of(a.clone()).await).await;
+    assert_eq!(ab.as_ref(), ba.as_ref());
+    assert_eq!(ab.as_ref().len(), 32);
 }
 
 #[test]

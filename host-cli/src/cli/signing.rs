@@ -11,8 +11,11 @@ use pkms_protocol::limits::{MAX_MESSAGE, MAX_SIGNATURE};
 /// Signing commands.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
-    /// Sign a message (RAW, up to 4096 bytes) or a SHA-256 digest (DIGEST) with the newest
-    /// version of an ECC_NIST_P256 key. The signature is DER (low-S).
+    /// Sign a message (RAW, up to 4096 bytes), its digest (DIGEST) or ML-DSA's μ (EXTERNAL_MU)
+    /// with the newest version of a SIGN_VERIFY key: ECDSA_SHA_256 (ECC_NIST_P256,
+    /// ECC_SECG_P256K1), ECDSA_SHA_384 (ECC_NIST_P384), ED25519_SHA_512 / ED25519_PH_SHA_512
+    /// (ECC_NIST_EDWARDS25519), ML_DSA_SHAKE_256 (ML_DSA_44/65/87). ECDSA signatures are DER
+    /// (low-S).
     #[command(after_help = "Example:\n  pkms sign --key-id alias/release --message fileb://artifact.tar \
         --message-type RAW \\\n       --signing-algorithm ECDSA_SHA_256 --query Signature --output text | base64 -d > sig.der\n  \
         openssl dgst -sha256 -verify pub.pem -signature sig.der artifact.tar")]
@@ -23,14 +26,14 @@ pub enum Commands {
         /// fileb://PATH or base64.
         #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
         message: Blob,
-        /// RAW (the token hashes) or DIGEST (32-byte SHA-256).
+        /// RAW (the token hashes), DIGEST (the algorithm's digest) or EXTERNAL_MU (ML-DSA).
         #[arg(long, default_value = "RAW", value_parser = kms_value_parser!(MessageType))]
         message_type: MessageType,
         /// Signing algorithm.
         #[arg(long, default_value = "ECDSA_SHA_256", value_parser = kms_value_parser!(SigningAlgorithm))]
         signing_algorithm: SigningAlgorithm,
     },
-    /// Verify a DER signature on the token; an invalid signature exits non-zero
+    /// Verify a signature on the token; an invalid signature exits non-zero
     /// (KMSInvalidSignatureException).
     #[command(after_help = "Example:\n  pkms verify --key-id alias/release --message fileb://artifact.tar \
         --signature fileb://sig.der \\\n       --signing-algorithm ECDSA_SHA_256")]
@@ -41,10 +44,10 @@ pub enum Commands {
         /// fileb://PATH or base64.
         #[arg(long, value_parser = blob_parser(MAX_MESSAGE))]
         message: Blob,
-        /// RAW or DIGEST.
+        /// RAW, DIGEST or EXTERNAL_MU.
         #[arg(long, default_value = "RAW", value_parser = kms_value_parser!(MessageType))]
         message_type: MessageType,
-        /// DER signature: fileb://PATH or base64.
+        /// The signature: fileb://PATH or base64.
         #[arg(long, value_parser = blob_parser(MAX_SIGNATURE))]
         signature: Blob,
         /// Signing algorithm.
@@ -54,7 +57,7 @@ pub enum Commands {
         #[arg(long)]
         key_version: Option<u32>,
     },
-    /// The DER SubjectPublicKeyInfo of a signing key (`--output pem` for PEM).
+    /// The DER SubjectPublicKeyInfo of an asymmetric key (`--output pem` for PEM).
     #[command(
         after_help = "Examples:\n  pkms get-public-key --key-id alias/release --output pem > pub.pem\n  \
         pkms get-public-key --key-id alias/release --key-version 1"

@@ -539,3 +539,270 @@ pub fn kms_shapes(env: &Env) {
     let e = env.fails(&["--account-id", "12", "list-keys"], 252);
     assert_eq!(error_type(&e), "ValidationException");
 }
+
+/// Runs `cmd` with `args`; asserts it succeeds (stderr in the message).
+#[track_caller]
+fn succeeds(cmd: &str, args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    let out = std::process::Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// The key specs beyond P-256 through the CLI, checked outside the token: Ed25519, secp256k1 and
+/// P-384 signatures with openssl, ML-DSA-65 with python `cryptography`, ECDH against openssl
+/// `pkeyutl -derive`, ML-KEM-768 against python's encapsulation, a data key pair whose private
+/// key decrypts and matches its public key; the usages each spec refuses.
+pub fn key_specs(env: &Env) {
+    use std::ffi::OsStr;
+    let message = env.fileb("message", b"release 1.2.3");
+    let msg_path = env.file("message");
+    for (spec, alg, digest) in [
+        ("ECC_NIST_EDWARDS25519", "ED25519_SHA_512", None),
+        ("ECC_SECG_P256K1", "ECDSA_SHA_256", Some("-sha256")),
+        ("ECC_NIST_P384", "ECDSA_SHA_384", Some("-sha384")),
+    ] {
+        let key = field(
+            &env.json(&["create-key", "--key-spec", spec, "--key-usage", "SIGN_VERIFY"]),
+            "KeyMetadata.KeyId",
+        );
+        let described = env.json(&["describe-key", "--key-id", &key]);
+        assert_eq!(described["KeyMetadata"]["SigningAlgorithms"][0], alg);
+        let pem = env.file(&format!("{spec}.pem"));
+        std::fs::write(&pem, env.run(&["get-public-key", "--key-id", &key, "--output", "pem"]).stdout)
+            .unwrap();
+        let sig = env.json(&[
+            "sign",
+            "--key-id",
+            &key,
+            "--message",
+            &message,
+            "--message-type",
+            "RAW",
+            "--signing-algorithm",
+            alg,
+        ]);
+        let sig_path = env.file(&format!("{spec}.sig"));
+        std::fs::write(&sig_path, unb64(&field(&sig, "Signature"))).unwrap();
+        match digest {
+            None => {
+                succeeds(
+                    "openssl",
+                    &[
+                        OsStr::new("pkeyutl"),
+                        OsStr::new("-verify"),
+                        OsStr::new("-pubin"),
+                        OsStr::new("-inkey"),
+                        pem.as_os_str(),
+                        OsStr::new("-rawin"),
+                        OsStr::new("-in"),
+                        msg_path.as_os_str(),
+                        OsStr::new("-sigfile"),
+                        sig_path.as_os_str(),
+                    ],
+                );
+            }
+            Some(d) => {
+                succeeds(
+                    "openssl",
+                    &[
+                        OsStr::new("dgst"),
+                        OsStr::new(d),
+                        OsStr::new("-verify"),
+                        pem.as_os_str(),
+                        OsStr::new("-signature"),
+                        sig_path.as_os_str(),
+                        msg_path.as_os_str(),
+                    ],
+                );
+            }
+        }
+        let sig_b64 = field(&sig, "Signature");
+        let ok = env.json(&[
+            "verify",
+            "--key-id",
+            &key,
+            "--message",
+            &message,
+            "--signature",
+            &sig_b64,
+            "--signing-algorithm",
+            alg,
+        ]);
+        assert_eq!(ok["SignatureValid"], true);
+        let e = env.fails(&["encrypt", "--key-id", &key, "--plaintext", &message], 254);
+        assert_eq!(error_type(&e), "InvalidKeyUsageException", "{spec}");
+    }
+    // ML-DSA-65 (hedged): python `cryptography` verifies the signature with GetPublicKey's key.
+    let dsa = field(
+        &env.json(&["create-key", "--key-spec", "ML_DSA_65", "--key-usage", "SIGN_VERIFY"]),
+        "KeyMetadata.KeyId",
+    );
+    let der = unb64(&field(&env.json(&["get-public-key", "--key-id", &dsa]), "PublicKey"));
+    std::fs::write(env.file("dsa.der"), der).unwrap();
+    let sig = env.json(&[
+        "sign",
+        "--key-id",
+        &dsa,
+        "--message",
+        &message,
+        "--signing-algorithm",
+        "ML_DSA_SHAKE_256",
+    ]);
+    assert_eq!(unb64(&field(&sig, "Signature")).len(), 3309);
+    std::fs::write(env.file("dsa.sig"), unb64(&field(&sig, "Signature"))).unwrap();
+    let script = "import sys\nfrom cryptography.hazmat.primitives.serialization import load_der_public_key\n\
+                  pub = load_der_public_key(open(sys.argv[1], 'rb').read())\n\
+                  pub.verify(open(sys.argv[2], 'rb').read(), open(sys.argv[3], 'rb').read())\n";
+    succeeds(
+        "python3",
+        &[
+            OsStr::new("-c"),
+            OsStr::new(script),
+            env.file("dsa.der").as_os_str(),
+            env.file("dsa.sig").as_os_str(),
+            msg_path.as_os_str(),
+        ],
+    );
+    let e = env.fails(
+        &["sign", "--key-id", &dsa, "--message", &message, "--signing-algorithm", "ECDSA_SHA_256"],
+        254,
+    );
+    assert_eq!(error_type(&e), "InvalidKeyUsageException");
+
+    // ECDH: the token's secret is openssl's.
+    let ka = field(
+        &env.json(&["create-key", "--key-spec", "ECC_NIST_P384", "--key-usage", "KEY_AGREEMENT"]),
+        "KeyMetadata.KeyId",
+    );
+    let described = env.json(&["describe-key", "--key-id", &ka]);
+    assert_eq!(described["KeyMetadata"]["KeyAgreementAlgorithms"][0], "ECDH");
+    assert!(described["KeyMetadata"].get("SigningAlgorithms").is_none());
+    std::fs::write(
+        env.file("ka.pem"),
+        env.run(&["get-public-key", "--key-id", &ka, "--output", "pem"]).stdout,
+    )
+    .unwrap();
+    let peer = env.file("peer.pem");
+    let peer_der = env.file("peer.der");
+    succeeds(
+        "openssl",
+        &[
+            OsStr::new("genpkey"),
+            OsStr::new("-algorithm"),
+            OsStr::new("EC"),
+            OsStr::new("-pkeyopt"),
+            OsStr::new("ec_paramgen_curve:P-384"),
+            OsStr::new("-out"),
+            peer.as_os_str(),
+        ],
+    );
+    succeeds(
+        "openssl",
+        &[
+            OsStr::new("pkey"),
+            OsStr::new("-in"),
+            peer.as_os_str(),
+            OsStr::new("-pubout"),
+            OsStr::new("-outform"),
+            OsStr::new("DER"),
+            OsStr::new("-out"),
+            peer_der.as_os_str(),
+        ],
+    );
+    let expected = succeeds(
+        "openssl",
+        &[
+            OsStr::new("pkeyutl"),
+            OsStr::new("-derive"),
+            OsStr::new("-inkey"),
+            peer.as_os_str(),
+            OsStr::new("-peerkey"),
+            env.file("ka.pem").as_os_str(),
+        ],
+    );
+    let peer_arg = format!("fileb://{}", peer_der.display());
+    let ss = env.json(&[
+        "derive-shared-secret",
+        "--key-id",
+        &ka,
+        "--key-agreement-algorithm",
+        "ECDH",
+        "--public-key",
+        &peer_arg,
+    ]);
+    assert_eq!(unb64(&field(&ss, "SharedSecret")), expected);
+    assert_eq!(field(&ss, "KeyAgreementAlgorithm"), "ECDH");
+
+    // ML-KEM-768: python encapsulates to the token's key; the token decapsulates to its secret.
+    let kem = field(
+        &env.json(&["create-key", "--key-spec", "ML_KEM_768", "--key-usage", "ENCAPSULATE_DECAPSULATE"]),
+        "KeyMetadata.KeyId",
+    );
+    std::fs::write(
+        env.file("kem.der"),
+        unb64(&field(&env.json(&["get-public-key", "--key-id", &kem]), "PublicKey")),
+    )
+    .unwrap();
+    let script = "import sys\nfrom cryptography.hazmat.primitives.serialization import load_der_public_key\n\
+                  ss, ct = load_der_public_key(open(sys.argv[1], 'rb').read()).encapsulate()\n\
+                  open(sys.argv[2], 'wb').write(ct); print(ss.hex())\n";
+    let ss_hex = succeeds(
+        "python3",
+        &[
+            OsStr::new("-c"),
+            OsStr::new(script),
+            env.file("kem.der").as_os_str(),
+            env.file("kem.ct").as_os_str(),
+        ],
+    );
+    let ct_arg = format!("fileb://{}", env.file("kem.ct").display());
+    let out = env.json(&[
+        "decapsulate",
+        "--key-id",
+        &kem,
+        "--encapsulation-algorithm",
+        "ML_KEM",
+        "--shared-secret-ciphertext-blob",
+        &ct_arg,
+    ]);
+    let got: String = unb64(&field(&out, "SharedSecret")).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(got, String::from_utf8_lossy(&ss_hex).trim());
+    let enc = env.json(&["encapsulate", "--key-id", &kem, "--encapsulation-algorithm", "ML_KEM"]);
+    let back = env.json(&[
+        "decapsulate",
+        "--key-id",
+        &kem,
+        "--shared-secret-ciphertext-blob",
+        &field(&enc, "SharedSecretCiphertextBlob"),
+    ]);
+    assert_eq!(field(&back, "SharedSecret"), field(&enc, "SharedSecret"));
+
+    // A data key pair: the blob decrypts to the plaintext private key.
+    let sym = field(&env.json(&["create-key"]), "KeyMetadata.KeyId");
+    let pair = env.json(&[
+        "generate-data-key-pair",
+        "--key-id",
+        &sym,
+        "--key-pair-spec",
+        "ECC_NIST_EDWARDS25519",
+        "--encryption-context",
+        "app=t",
+    ]);
+    let plain = env.json(&[
+        "decrypt",
+        "--ciphertext-blob",
+        &field(&pair, "PrivateKeyCiphertextBlob"),
+        "--encryption-context",
+        "app=t",
+    ]);
+    assert_eq!(field(&plain, "Plaintext"), field(&pair, "PrivateKeyPlaintext"));
+    let without = env.json(&[
+        "generate-data-key-pair-without-plaintext",
+        "--key-id",
+        &sym,
+        "--key-pair-spec",
+        "ECC_NIST_P384",
+    ]);
+    assert!(without.get("PrivateKeyPlaintext").is_none());
+    assert_eq!(field(&without, "KeyPairSpec"), "ECC_NIST_P384");
+}
