@@ -104,7 +104,7 @@ fn per_key_and_version() {
         }
         let f2 = c.free();
         println!(
-            "  {:<18} {:>5} bytes per key, {:>4} bytes per extra version",
+            "  {:<21} {:>5} bytes per key, {:>4} bytes per extra version",
             spec.as_str(),
             (f0 - f1) / 10,
             (f1 - f2) / 10
