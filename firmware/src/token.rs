@@ -14,7 +14,7 @@
 //! 7. the answer is encoded (and sealed, in a session) and every buffer that held request or
 //!    answer data is wiped.
 
-use pkms_protocol::access::{AuditEvent, Role};
+use pkms_protocol::access::{AuditEvent, AuditFullMode, Role};
 use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_FRAME};
 use pkms_protocol::messages::{RequestFrame, ResponseFrame, WireError};
 use pkms_protocol::session::TAG_LEN;
@@ -354,7 +354,11 @@ fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<R
     }
     let uptime_ms = core.board().uptime_ms();
     let asked_as = auth.caller().unnamed();
-    let authority = time_authority(asked_as);
+    // While a log that refuses when full is full, the token does nothing it could not record:
+    // its clock stays, and due deletions and rotations wait until the log is trimmed.
+    let log_refuses =
+        asked_as.initialized() && auth.audit_full() == AuditFullMode::Refuse && log.is_full(core);
+    let authority = if log_refuses { TimeAuthority::Ignore } else { time_authority(asked_as) };
     let moved = core.observe_time(frame.now, authority, uptime_ms);
     let mut due: heapless::Vec<DueEvent, MAX_DUE_PER_REQUEST> = heapless::Vec::new();
     if authority != TimeAuthority::Ignore {

@@ -479,7 +479,7 @@ fn session_figures(client: &mut Client, id: &str) {
             return;
         }
     };
-    for (name, len) in [(names[1], 32), (names[2], 4096)] {
+    for (name, len) in [(names[3], 32), (names[4], 4096)] {
         let plaintext = [0x42u8; 4096];
         let (t, o) = client.call_in(
             &mut session,

@@ -207,3 +207,48 @@ fn a_power_cut_at_any_byte_of_writing_the_counts_neither_loses_nor_repeats_them(
     }
     std::println!("counts: {total} cut points");
 }
+
+/// A log that refuses when full cannot record what the token would do by itself, so while it is
+/// full the token does none of it: the clock stays, a due deletion and a due rotation wait; once
+/// the log is trimmed, the next administrator request catches up and each act gets its entry.
+#[test]
+fn while_a_refusing_log_is_full_the_token_moves_no_clock_and_runs_no_due_act() {
+    use pkms_protocol::access::audit_operation_name;
+    let day = pkms_protocol::limits::SECONDS_PER_DAY;
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Refuse);
+    let pending = s(&h.create(KeySpec::SymmetricDefault));
+    let rotating = s(&h.create(KeySpec::SymmetricDefault));
+    h.ok(Request::ScheduleKeyDeletion(pkms_protocol::request::ScheduleKeyDeletion {
+        key_id: &pending,
+        pending_window_in_days: Some(7),
+    }));
+    h.ok(Request::EnableKeyRotation(pkms_protocol::request::EnableKeyRotation {
+        key_id: &rotating,
+        rotation_period_in_days: Some(90),
+    }));
+    while !h.token.log.is_full(&h.token.core) {
+        assert_eq!(encrypt_code(&mut h, &rotating, &[]), None);
+    }
+    let sequence = h.token.log.head_sequence;
+    // 200 days later, the administrator's requests while the log is full.
+    let before = super::basics::info(&mut h).time_high_water_mark;
+    h.now = Some(T0 + 200 * day);
+    let (entries, ..) = read_all(&mut h);
+    assert_eq!(entries.last().map(|e| e.sequence), Some(sequence), "something was logged into a full log");
+    assert_eq!(super::basics::info(&mut h).time_high_water_mark, before, "the clock moved unrecorded");
+    assert_eq!(super::basics::info(&mut h).key_count, 2, "a key was deleted unrecorded");
+    // Trimmed: the next request catches up, with an entry for each act.
+    h.ok(Request::TrimAuditLog(pkms_protocol::request::TrimAuditLog { through_sequence: sequence }));
+    assert_eq!(encrypt_code(&mut h, &rotating, &[]), None);
+    assert_eq!(h.describe(&rotating).current_key_version, 2);
+    assert_eq!(
+        h.code(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: &pending })),
+        ErrorCode::NotFound
+    );
+    let (entries, ..) = read_all(&mut h);
+    let names: Vec<&str> = entries.iter().map(|e| audit_operation_name(e.operation).unwrap_or("?")).collect();
+    for event in ["ClockMoved", "AutomaticDeletion", "AutomaticRotation"] {
+        assert_eq!(names.iter().filter(|n| **n == event).count(), 1, "{event}: {names:?}");
+    }
+}
