@@ -20,6 +20,11 @@ fn signing() {
 }
 
 #[test]
+fn key_specs() {
+    flows::key_specs(&Env::in_process());
+}
+
+#[test]
 fn lifecycle() {
     flows::lifecycle(&Env::in_process());
 }
