@@ -261,6 +261,65 @@ fn requests() -> Vec<(&'static str, Request<'static>)> {
             Request::SessionFrame(request::SessionFrame { session_id: 7, counter: 3, sealed: &[6; 20] }),
         ),
         ("CloseSession", Request::CloseSession(request::CloseSession {})),
+        (
+            "CreateKey.MlKem1024",
+            Request::CreateKey(request::CreateKey {
+                key_spec: KeySpec::MlKem1024,
+                key_usage: Some(KeyUsage::EncapsulateDecapsulate),
+                description: "",
+                tags: Tags::new(),
+                user_presence_required: false,
+            }),
+        ),
+        (
+            "Sign.MlDsa",
+            Request::Sign(request::Sign {
+                key_id: "alias/golden",
+                message: &[0x11; 64],
+                message_type: MessageType::ExternalMu,
+                signing_algorithm: SigningAlgorithm::MlDsaShake256,
+            }),
+        ),
+        (
+            "DeriveSharedSecret",
+            Request::DeriveSharedSecret(request::DeriveSharedSecret {
+                key_id: "alias/golden",
+                key_agreement_algorithm: KeyAgreementAlgorithm::Ecdh,
+                public_key: &[0x30, 0x59],
+            }),
+        ),
+        (
+            "Encapsulate",
+            Request::Encapsulate(request::Encapsulate {
+                key_id: "alias/golden",
+                encapsulation_algorithm: EncapsulationAlgorithm::MlKem,
+            }),
+        ),
+        (
+            "Decapsulate",
+            Request::Decapsulate(request::Decapsulate {
+                key_id: "alias/golden",
+                shared_secret_ciphertext_blob: &[0x22; 8],
+                encapsulation_algorithm: EncapsulationAlgorithm::MlKem,
+                key_version: Some(2),
+            }),
+        ),
+        (
+            "GenerateDataKeyPair",
+            Request::GenerateDataKeyPair(request::GenerateDataKeyPair {
+                key_id: "alias/golden",
+                encryption_context: ctx(),
+                key_pair_spec: DataKeyPairSpec::EccNistEdwards25519,
+            }),
+        ),
+        (
+            "GenerateDataKeyPairWithoutPlaintext",
+            Request::GenerateDataKeyPairWithoutPlaintext(request::GenerateDataKeyPairWithoutPlaintext {
+                key_id: "alias/golden",
+                encryption_context: ctx(),
+                key_pair_spec: DataKeyPairSpec::MlKem768,
+            }),
+        ),
     ]
 }
 
@@ -510,6 +569,45 @@ fn responses() -> Vec<(&'static str, Result<Response<'static>, WireError<'static
             Ok(Response::SessionFrame(reply::SessionFrame { session_id: 7, counter: 3, sealed: &[9; 20] })),
         ),
         ("SessionEnded", Err(WireError { code: ErrorCode::SessionEnded, message: "the session ended" })),
+        (
+            "SharedSecret",
+            Ok(Response::SharedSecret(reply::SharedSecret {
+                key_id: key(),
+                shared_secret: &[0x33; 32],
+                key_agreement_algorithm: KeyAgreementAlgorithm::Ecdh,
+                key_version: 1,
+            })),
+        ),
+        (
+            "Encapsulated",
+            Ok(Response::Encapsulated(reply::Encapsulated {
+                key_id: key(),
+                shared_secret: &[0x44; 32],
+                shared_secret_ciphertext_blob: &[0x55; 8],
+                encapsulation_algorithm: EncapsulationAlgorithm::MlKem,
+                key_version: 2,
+            })),
+        ),
+        (
+            "Decapsulated",
+            Ok(Response::Decapsulated(reply::Decapsulated {
+                key_id: key(),
+                shared_secret: &[0x66; 32],
+                encapsulation_algorithm: EncapsulationAlgorithm::MlKem,
+                key_version: 3,
+            })),
+        ),
+        (
+            "DataKeyPair",
+            Ok(Response::DataKeyPair(reply::DataKeyPair {
+                key_id: key(),
+                private_key_ciphertext_blob: &[0x77; 8],
+                private_key_plaintext: Some(&[0x88; 4]),
+                public_key: &[0x30, 0x2a],
+                key_pair_spec: DataKeyPairSpec::EccSecgP256k1,
+                key_material_id: material(),
+            })),
+        ),
     ]
 }
 
