@@ -67,7 +67,7 @@ fn fileb_inputs_are_read_only_up_to_the_operations_limit() {
                 "ECDSA_SHA_256",
             ][..],
             "Signature",
-            "256",
+            "6144",
         ),
         (
             &[

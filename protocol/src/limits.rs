@@ -8,9 +8,11 @@ pub const MAX_PLAINTEXT: usize = 4096;
 pub const MAX_CIPHERTEXT_BLOB: usize = 6144;
 /// Largest message Sign / Verify / GenerateMac / VerifyMac accept (KMS: 4096).
 pub const MAX_MESSAGE: usize = 4096;
-/// Largest signature or MAC accepted as input (KMS: 6144). The longest the token makes is an
-/// ML-DSA-87 signature (4627 bytes).
+/// Largest signature accepted as input (KMS: 6144). The longest the token makes is an ML-DSA-87
+/// signature (4627 bytes).
 pub const MAX_SIGNATURE: usize = 6144;
+/// Largest MAC accepted as input (HMAC-512 is 64 bytes).
+pub const MAX_MAC: usize = 256;
 /// Largest peer public key DeriveSharedSecret accepts (KMS: 8192; an EC SubjectPublicKeyInfo is
 /// at most 120 bytes).
 pub const MAX_PEER_PUBLIC_KEY: usize = 8192;

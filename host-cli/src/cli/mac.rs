@@ -5,7 +5,7 @@ use pkms_protocol::MacAlgorithm;
 
 use super::args::{blob_parser, kms_value_parser, Blob};
 use super::Context;
-use pkms_protocol::limits::{MAX_MESSAGE, MAX_SIGNATURE};
+use pkms_protocol::limits::{MAX_MAC, MAX_MESSAGE};
 
 /// HMAC commands.
 #[derive(Debug, Subcommand)]
@@ -40,7 +40,7 @@ pub enum Commands {
         #[arg(long, value_parser = kms_value_parser!(MacAlgorithm))]
         mac_algorithm: MacAlgorithm,
         /// The MAC: fileb://PATH or base64.
-        #[arg(long, value_parser = blob_parser(MAX_SIGNATURE))]
+        #[arg(long, value_parser = blob_parser(MAX_MAC))]
         mac: Blob,
         /// Key version to verify with (default: newest).
         #[arg(long)]
@@ -60,7 +60,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         Commands::VerifyMac { key_id, message, mac_algorithm, mac, key_version } => {
             let key_id = ctx.key(&key_id)?;
             let message = message.within(MAX_MESSAGE, "Message")?;
-            let mac = mac.within(MAX_SIGNATURE, "Mac")?;
+            let mac = mac.within(MAX_MAC, "Mac")?;
             let out = ctx.client()?.verify_mac(&key_id, message, mac_algorithm, mac, key_version)?;
             ctx.emit(&out)
         }
