@@ -159,6 +159,11 @@ impl Log {
         core.entries(Kind::Audit).len() >= CAPACITY
     }
 
+    /// Whether at least `n` more entries fit before the log is full.
+    pub fn has_room_for<P: Platform>(&self, core: &Core<P>, n: usize) -> bool {
+        core.entries(Kind::Audit).len() + n <= CAPACITY
+    }
+
     /// Appends the entry of a request that was answered, durable when this returns (nothing on
     /// an open token; what [`recording`] says gets an entry). Counts not yet written go first, as
     /// one entry ([`UNAUTHENTICATED_REQUESTS`]). In
@@ -272,13 +277,8 @@ impl Log {
             AuditFullMode::Refuse => None,
             AuditFullMode::Overwrite => core.read::<AuthRecord>(&SINGLETON_ID)?.map(|a| a.attestation_key),
         };
+        // In force-audit mode the counts are written only with room for one more entry.
         self.write_counts(core, mode, drop_key.as_ref())?;
-        if mode == AuditFullMode::Refuse && self.is_full(core) {
-            return Err(err!(
-                AuditLogFull,
-                "the audit log is full and this token refuses operations until it is exported and trimmed (pkms audit export --trim)"
-            ));
-        }
         self.append(core, event.code(), Ok(()), key_id, key_version, "", drop_key.as_ref())
     }
 
