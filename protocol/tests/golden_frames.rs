@@ -269,7 +269,10 @@ fn requests() -> Vec<(&'static str, Request<'static>)> {
         ("BackupExportChunk", Request::BackupExportChunk(request::BackupExportChunk {})),
         (
             "BackupRestoreBegin",
-            Request::BackupRestoreBegin(request::BackupRestoreBegin { header: &[1; 180], secret: Some(&[2; 32]) }),
+            Request::BackupRestoreBegin(request::BackupRestoreBegin {
+                header: &[1; 180],
+                secret: Some(&[2; 32]),
+            }),
         ),
         (
             "BackupRestoreChunk",

@@ -218,10 +218,12 @@ fn export_begin<'b, P: Platform>(
     let secret: Zeroizing<[u8; 32]> = match peer {
         None => match read_backup_key(core)? {
             Some((_, secret)) => secret,
-            None => return Err(err!(
+            None => {
+                return Err(err!(
                 InvalidState,
                 "this token has no backup key: make one first (pkms backup init), or export to a peer token"
-            )),
+            ))
+            }
         },
         Some(der) => {
             let peer_key = pkms_p256::PublicKey::from_spki_der(der).map_err(|_| {
