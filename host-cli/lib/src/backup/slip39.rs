@@ -370,7 +370,7 @@ pub fn split<R: RngCore + CryptoRng>(
     count: u8,
     rng: &mut R,
 ) -> Result<Vec<String>, Slip39Error> {
-    if secret.len() < 16 || secret.len() % 2 != 0 {
+    if secret.len() < 16 || !secret.len().is_multiple_of(2) {
         return Err(Slip39Error::Parameters("the secret must be an even number of bytes, at least 16"));
     }
     if threshold == 0 || threshold > count || count > MAX_SHARES {
