@@ -84,7 +84,14 @@ fn source() -> Source {
         &ok(
             &env,
             &[
-                "sign", "--key-id", &signer, "--message", &m, "--message-type", "RAW", "--signing-algorithm",
+                "sign",
+                "--key-id",
+                &signer,
+                "--message",
+                &m,
+                "--message-type",
+                "RAW",
+                "--signing-algorithm",
                 "ECDSA_SHA_256",
             ],
         ),
@@ -99,10 +106,11 @@ fn source() -> Source {
         &ok(&env, &["generate-mac", "--key-id", &hmac, "--message", &m, "--mac-algorithm", "HMAC_SHA_256"]),
         "Mac",
     );
-    let out = run(&env, &[("PKMS_PIN", PIN), ("PKMS_NEW_PIN", "135790")], &["create-principal", "--name", "bob"]);
+    let out =
+        run(&env, &[("PKMS_PIN", PIN), ("PKMS_NEW_PIN", "135790")], &["create-principal", "--name", "bob"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     ok(&env, &["create-grant", "--key-id", &sym, "--grantee-principal", "bob", "--operations", "Decrypt"]);
-    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["admin","bob"]},"Action":"kms:*","Resource":"*"}]}"#;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Pkms":["admin","bob"]},"Action":"kms:*","Resource":"*"}]}"#;
     ok(&env, &["put-key-policy", "--key-id", &hmac, "--policy", policy]);
     Source { env, sym, signer, hmac, blob_v1, blob_v3, signature, public_key, mac }
 }
@@ -118,13 +126,32 @@ fn check_restored(b: &Env, src: &Source) {
     ok(
         b,
         &[
-            "verify", "--key-id", &src.signer, "--message", &m, "--message-type", "RAW", "--signing-algorithm",
-            "ECDSA_SHA_256", "--signature", &src.signature,
+            "verify",
+            "--key-id",
+            &src.signer,
+            "--message",
+            &m,
+            "--message-type",
+            "RAW",
+            "--signing-algorithm",
+            "ECDSA_SHA_256",
+            "--signature",
+            &src.signature,
         ],
     );
     ok(
         b,
-        &["verify-mac", "--key-id", &src.hmac, "--message", &m, "--mac-algorithm", "HMAC_SHA_256", "--mac", &src.mac],
+        &[
+            "verify-mac",
+            "--key-id",
+            &src.hmac,
+            "--message",
+            &m,
+            "--mac-algorithm",
+            "HMAC_SHA_256",
+            "--mac",
+            &src.mac,
+        ],
     );
     assert_eq!(field(&ok(b, &["describe-key", "--key-id", "alias/app"]), "KeyMetadata.KeyId"), src.sym);
     assert!(ok(b, &["list-resource-tags", "--key-id", &src.sym]).to_string().contains("billing"));
@@ -142,7 +169,11 @@ fn check_restored(b: &Env, src: &Source) {
         &[("PKMS_PRINCIPAL", "bob"), ("PKMS_PIN", "135790")],
         &["decrypt", "--ciphertext-blob", &src.blob_v3],
     );
-    assert!(out.status.success(), "bob decrypts on the restored token: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "bob decrypts on the restored token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let i = info(b);
     assert_eq!(i["Initialized"], true);
     assert_eq!(i["KeyVersionsNotBackedUp"], 0);
@@ -168,7 +199,7 @@ fn a_backup_under_slip39_shares_restores_on_a_fresh_qemu_token_and_refusals_chan
     let (_, e) = refused(&src.env, &["backup", "init", "--shares", "3", "--threshold", "2"]);
     assert_eq!(error_type(&e), "KMSInvalidStateException", "{e}");
     // A reminder after a key change once a backup key exists.
-    let out = run(&src.env, &[("PKMS_PIN", PIN)], &["rotate-key-on-demand", "--key-id", &src.hmac]);
+    let out = run(&src.env, &[("PKMS_PIN", PIN)], &["rotate-key-on-demand", "--key-id", &src.sym]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("in no backup"));
     let file = src.env.file("a.pkbak").display().to_string();
     let exported = ok(&src.env, &["backup", "export", "--out", &file]);
@@ -178,7 +209,10 @@ fn a_backup_under_slip39_shares_restores_on_a_fresh_qemu_token_and_refusals_chan
     // Too few shares, a mistyped share (named), another backup's shares: refused by pkms, and the
     // fresh token stays fresh.
     let b = Env::qemu();
-    let (code, e) = refused(&b, &["backup", "restore", "--in", &file, "--share-file", &files[0], "--share-file", &files[1]]);
+    let (code, e) = refused(
+        &b,
+        &["backup", "restore", "--in", &file, "--share-file", &files[0], "--share-file", &files[1]],
+    );
     assert_eq!(code, 252, "{e}");
     assert!(e.contains("3 shares are needed"), "{e}");
     let typo = b.file("typo.txt");
@@ -189,27 +223,68 @@ fn a_backup_under_slip39_shares_restores_on_a_fresh_qemu_token_and_refusals_chan
     let typo = typo.display().to_string();
     let (_, e) = refused(
         &b,
-        &["backup", "restore", "--in", &file, "--share-file", &files[0], "--share-file", &files[1], "--share-file", &typo],
+        &[
+            "backup",
+            "restore",
+            "--in",
+            &file,
+            "--share-file",
+            &files[0],
+            "--share-file",
+            &files[1],
+            "--share-file",
+            &typo,
+        ],
     );
     assert!(e.contains("typo.txt") && e.contains("checksum"), "{e}");
     let other = Env::qemu();
     let out = run(&other, &[("PKMS_PIN", PIN), ("PKMS_PUK", PUK)], &["init"]);
     assert!(out.status.success());
     let other_dir = other.file("shares").display().to_string();
-    let other_init = ok(&other, &["backup", "init", "--shares", "3", "--threshold", "2", "--shares-out", &other_dir]);
+    let other_init =
+        ok(&other, &["backup", "init", "--shares", "3", "--threshold", "2", "--shares-out", &other_dir]);
     let of: Vec<String> =
         other_init["ShareFiles"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect();
-    let (_, e) = refused(&b, &["backup", "restore", "--in", &file, "--share-file", &of[0], "--share-file", &of[1]]);
+    let (_, e) =
+        refused(&b, &["backup", "restore", "--in", &file, "--share-file", &of[0], "--share-file", &of[1]]);
     assert_eq!(error_type(&e), "InvalidCiphertextException", "{e}");
     let i = info(&b);
     assert_eq!((i["Initialized"].clone(), i["KeyCount"].clone()), (false.into(), 0.into()));
 
     // Shares 1, 3 and 5 restore everything.
-    let restored = ok(&b, &["backup", "restore", "--in", &file, "--share-file", &files[0], "--share-file", &files[2], "--share-file", &files[4]]);
+    let restored = ok(
+        &b,
+        &[
+            "backup",
+            "restore",
+            "--in",
+            &file,
+            "--share-file",
+            &files[0],
+            "--share-file",
+            &files[2],
+            "--share-file",
+            &files[4],
+        ],
+    );
     assert_eq!(restored["Restored"], true);
     check_restored(&b, &src);
     // A token that is not fresh refuses, and keeps what it has.
-    let (_, e) = refused(&b, &["backup", "restore", "--in", &file, "--share-file", &files[0], "--share-file", &files[2], "--share-file", &files[4]]);
+    let (_, e) = refused(
+        &b,
+        &[
+            "backup",
+            "restore",
+            "--in",
+            &file,
+            "--share-file",
+            &files[0],
+            "--share-file",
+            &files[2],
+            "--share-file",
+            &files[4],
+        ],
+    );
     assert_eq!(error_type(&e), "KMSInvalidStateException", "{e}");
     assert_eq!(keys(&b), keys(&src.env));
 }
@@ -232,8 +307,10 @@ fn a_backup_wrapped_to_a_peer_token_restores_there_and_nowhere_else() {
     );
     assert_eq!(code, 252);
     assert!(!std::path::Path::new(&file).exists());
-    let exported =
-        ok(&src.env, &["backup", "export", "--to-peer", &pem, "--peer-fingerprint", &fingerprint, "--out", &file]);
+    let exported = ok(
+        &src.env,
+        &["backup", "export", "--to-peer", &pem, "--peer-fingerprint", &fingerprint, "--out", &file],
+    );
     assert_eq!(field(&exported, "Mode"), "PEER");
     let i = Env::qemu();
     let (_, e) = refused(&i, &["backup", "restore", "--in", &file]);

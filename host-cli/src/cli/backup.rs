@@ -343,7 +343,7 @@ fn restore(ctx: &mut Context, input: &Path, share_files: &[PathBuf]) -> anyhow::
     let secret = match file.mode() {
         Mode::BackupKey => {
             let shares = read_shares(share_files)?;
-            Some(slip39::combine_shares(&shares)?)
+            Some(slip39::combine_shares(&shares).map_err(|e| usage(format!("the shares given: {e}")))?)
         }
         Mode::Peer => {
             if !share_files.is_empty() {
