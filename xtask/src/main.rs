@@ -21,6 +21,7 @@
 //! benchmark alone (`scripts/bench-kms-endpoint.sh`), its section of BENCHMARKS.md (or `--out`)
 //! replaced in place.
 
+mod backup;
 mod elf;
 mod firmware;
 mod host;

@@ -54,6 +54,8 @@ pub struct ProtocolFigures {
     /// QEMU's pace on warm code over the packet link, in ns per instruction, with how it was
     /// derived: the check of the overhead's 1 ns per instruction.
     pub pace: Result<(f64, String), String>,
+    /// A backup's export and restore between two QEMU tokens.
+    pub backup: Result<crate::backup::BackupFigures, String>,
 }
 
 /// Cold starts timed (the goal asks for at least 9).
@@ -165,7 +167,12 @@ pub fn run(root: &Path, quick: bool, token: Option<&TokenFigures>) -> ProtocolFi
         Err(e) => Err(e),
     };
     let pace = pace(links.first(), token);
-    ProtocolFigures { links, cold_start, pace }
+    eprintln!("[bench]   backup export and restore between two QEMU tokens");
+    let backup = match (TempHome::new("backup-a"), TempHome::new("backup-b")) {
+        (Ok(a), Ok(b)) => crate::backup::run(&a.0, &b.0),
+        (Err(e), _) | (_, Err(e)) => Err(format!("n/a (temp dir: {e})")),
+    };
+    ProtocolFigures { links, cold_start, pace, backup }
 }
 
 /// The in-token figure of a Sign, which [`pace`] sets against the Encrypt.

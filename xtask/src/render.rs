@@ -272,6 +272,29 @@ fn mb(rate: &Result<f64, String>) -> String {
 /// link's; the UART keeps the overhead goal it had before the packet link.
 fn protocol_rows(rows: &mut Vec<Row>, p: &ProtocolFigures) {
     let g = "Through the protocol (QEMU token)";
+    let (export, restore) = match &p.backup {
+        Ok(b) => (
+            format!(
+                "{:.3} s per 100 key versions ({} versions: {} chunks, {} bytes)",
+                b.export_s, b.versions, b.chunks, b.bytes
+            ),
+            format!("{:.3} s per 100 key versions ({} versions)", b.restore_s, b.versions),
+        ),
+        Err(e) => (e.clone(), e.clone()),
+    };
+    let (state, buffers) = crate::backup::export_ram();
+    for (what, figure) in [
+        ("Backup export (streamed, packet link)", export),
+        ("Backup restore onto a fresh token (packet link)", restore),
+        (
+            "Token RAM a backup export needs",
+            format!(
+                "{state} B kept between requests, in {buffers} B of buffers every request already has (one chunk, one key record, one record body)"
+            ),
+        ),
+    ] {
+        rows.push(Row { group: g, what: what.into(), figure, goal: String::new(), status: "" });
+    }
     let name = |link: Link| match link {
         Link::Ethernet => "packet link (LAN9118)",
         Link::Uart => "UART0",
