@@ -499,3 +499,23 @@ fn a_power_cut_at_any_byte_of_a_restore_leaves_a_fresh_token_or_the_whole_restor
     );
     assert!(fresh > 0 && whole > 0);
 }
+
+/// A token nobody initialised (open) backs up to a peer and restores as an open token with its
+/// keys; the restored token then initialises as any open token does.
+#[test]
+fn an_open_token_restores_as_an_open_token_with_its_keys() {
+    let mut a = Harness::new();
+    let k = a.create(KeySpec::SymmetricDefault);
+    let blob = a.encrypt(&s(&k), b"open", &[]);
+    let mut g = Harness::with_flash_seed(MockFlash::new(256 * 1024), 55);
+    let peer = g.device_key();
+    a.open_session();
+    let e = export(&mut a, Some(&peer));
+    restore(&mut g, &e, None).expect("restore");
+    let i = info(&mut g);
+    assert!(!i.initialized);
+    assert_eq!(list_keys(&mut g), std::vec![k]);
+    assert_eq!(g.decrypt(&blob, &[]).unwrap(), b"open");
+    init(&mut g, AuditFullMode::Overwrite);
+    assert_eq!(g.decrypt(&blob, &[]).unwrap(), b"open");
+}
