@@ -11,6 +11,7 @@ use rand_core::OsRng;
 
 fn python() -> PathBuf {
     let venv = std::env::var_os("PKMS_SHAMIR_VENV")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/shamir-venv"));
     let py = venv.join("bin/python");
