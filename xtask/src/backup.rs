@@ -70,6 +70,15 @@ pub fn run(source: &std::path::Path, target: &std::path::Path) -> Result<BackupF
     })
 }
 
+/// [`run`] on two temporary homes (their tokens stopped and removed afterwards).
+pub fn measure() -> Result<BackupFigures, String> {
+    use crate::protocol::TempHome;
+    match (TempHome::new("backup-a"), TempHome::new("backup-b")) {
+        (Ok(a), Ok(b)) => run(&a.0, &b.0),
+        (Err(e), _) | (_, Err(e)) => Err(format!("n/a (temp dir: {e})")),
+    }
+}
+
 /// The token RAM an export needs, in bytes: the state it keeps between requests, and the
 /// buffers of the token it works in (the response buffer that holds the chunk, the key slot, the
 /// work buffer one record body passes through), which every request already has.

@@ -64,10 +64,10 @@ pub const COLD_RUNS: usize = 11;
 pub const WARM_RUNS: usize = 25;
 
 /// A temporary PKMS_HOME whose token is killed and whose directory is removed on drop.
-struct TempHome(PathBuf);
+pub(crate) struct TempHome(pub(crate) PathBuf);
 
 impl TempHome {
-    fn new(tag: &str) -> std::io::Result<TempHome> {
+    pub(crate) fn new(tag: &str) -> std::io::Result<TempHome> {
         let dir = std::env::temp_dir().join(format!("pkms-bench-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
@@ -168,10 +168,7 @@ pub fn run(root: &Path, quick: bool, token: Option<&TokenFigures>) -> ProtocolFi
     };
     let pace = pace(links.first(), token);
     eprintln!("[bench]   backup export and restore between two QEMU tokens");
-    let backup = match (TempHome::new("backup-a"), TempHome::new("backup-b")) {
-        (Ok(a), Ok(b)) => crate::backup::run(&a.0, &b.0),
-        (Err(e), _) | (_, Err(e)) => Err(format!("n/a (temp dir: {e})")),
-    };
+    let backup = crate::backup::measure();
     ProtocolFigures { links, cold_start, pace, backup }
 }
 
