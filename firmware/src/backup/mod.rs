@@ -176,8 +176,25 @@ pub fn status<P: Platform>(core: &mut Core<P>, slot: &mut KeyRecord) -> Status {
     Status { not_backed_up: count, has_key: backup.is_some() }
 }
 
+/// Refuses a request that would carry the backup key in the clear (possible only on an open
+/// token, which admits requests outside a session).
+fn in_session(slot: Option<usize>) -> OpResult<()> {
+    match slot {
+        Some(_) => Ok(()),
+        None => {
+            Err(err!(Validation, "the backup key travels only inside an encrypted session: open one first"))
+        }
+    }
+}
+
 /// BackupInit.
-fn init<'b, P: Platform>(core: &mut Core<P>, bufs: &'b mut Buffers, replace: bool) -> OpResult<Response<'b>> {
+fn init<'b, P: Platform>(
+    core: &mut Core<P>,
+    bufs: &'b mut Buffers,
+    slot: Option<usize>,
+    replace: bool,
+) -> OpResult<Response<'b>> {
+    in_session(slot)?;
     core.device()?;
     if core.contains(Kind::BackupKey, &SINGLETON_ID) && !replace {
         return Err(err!(
@@ -435,6 +452,7 @@ fn restore_begin<P: Platform>(
     slot: Option<usize>,
     r: &request::BackupRestoreBegin<'_>,
 ) -> OpResult<Response<'static>> {
+    in_session(slot)?;
     core.device()?;
     // A restore abandoned half-way (its session ended) is undone before another begins.
     if matches!(transfer.state, State::Restore(_)) || core.contains(Kind::RestorePending, &SINGLETON_ID) {
@@ -727,7 +745,7 @@ fn commit<P: Platform>(core: &mut Core<P>, log: &mut Log, source: &[u8; 32], tim
 }
 
 crate::dispatch::handle! {
-    request::BackupInit => |r, cx| init(cx.core, cx.bufs, r.replace);
+    request::BackupInit => |r, cx| init(cx.core, cx.bufs, cx.slot, r.replace);
     request::BackupExportBegin<'_> => |r, cx| export_begin(cx.core, cx.bufs, cx.transfer, cx.slot, r.peer_device_key);
     request::BackupExportChunk => |_r, cx| export_chunk(cx.core, cx.bufs, cx.transfer, cx.slot);
     request::BackupRestoreBegin<'_> => |r, cx| restore_begin(cx.core, cx.auth, cx.transfer, cx.slot, r);

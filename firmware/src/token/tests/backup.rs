@@ -440,6 +440,13 @@ fn only_an_administrator_makes_exports_or_backup_keys() {
     let mut b = Harness::with_flash_seed(MockFlash::new(256 * 1024), 77);
     assert_eq!(restore(&mut b, &e, Some(&src.secret)).unwrap_err().0, ErrorCode::InvalidCiphertext);
     restore(&mut b, &e, Some(&new_secret)).expect("the new key opens it");
+    // On an open token, which admits requests in the clear, the backup key still never travels
+    // outside a session.
+    let mut open = Harness::new();
+    assert_eq!(open.code(Request::BackupInit(request::BackupInit { replace: false })), ErrorCode::Validation);
+    let (code, _) = restore_in_session(&mut open, &e.header, Some(&new_secret), &e.chunks).unwrap_err();
+    assert_eq!(code, ErrorCode::Validation);
+    assert_fresh(&mut open, "a restore in the clear");
     // Without a backup key there is nothing to export under.
     let mut fresh = Harness::new();
     init(&mut fresh, AuditFullMode::Overwrite);
