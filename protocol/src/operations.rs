@@ -735,6 +735,58 @@ requests! {
     actions {  },
     gate |r| Gate::Plain,
     full_log: served;
+
+    /// Makes the token's backup key (32 random bytes, stored sealed under the device root key)
+    /// and answers it once, for the host to split into SLIP-39 shares. A token that has one
+    /// keeps it unless `replace` is set (older backups then need the old shares).
+    BackupInit = 55 {
+        /// Replace an existing backup key.
+        replace: bool,
+    } -> BackupSecret,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: refused;
+
+    /// Starts a streamed export of everything the token holds (docs/backup.md): sealed under
+    /// the backup key, or, with `peer_device_key`, wrapped to that token's device key. Answers
+    /// the file's authenticated header; the chunks follow with [`request::BackupExportChunk`].
+    BackupExportBegin<'a> = 56 {
+        /// The recipient token's device key (DER SubjectPublicKeyInfo, P-256), for peer mode.
+        peer_device_key: Option<&'a [u8]>,
+    } -> BackupHeader,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: refused;
+
+    /// The next sealed chunk of the export this session began.
+    BackupExportChunk = 57 {} -> BackupChunk,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: served;
+
+    /// Starts a restore on a fresh token: the file's header and, for a file sealed under a
+    /// backup key, that key (the shares combined). Checks the header; writes nothing.
+    BackupRestoreBegin<'a> = 58 {
+        /// The file's header.
+        header: &'a [u8],
+        /// The backup key (mode 1); `None` in peer mode (the token uses its device key).
+        secret: Option<&'a [u8]>,
+    } -> Done,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: refused;
+
+    /// The next chunk of the restore this session began. The last chunk commits the restore
+    /// (atomically under power cuts); any refusal leaves the token fresh.
+    BackupRestoreChunk<'a> = 59 {
+        /// The sealed chunk.
+        sealed: &'a [u8],
+        /// Whether the file marks it as the last.
+        last: bool,
+    } -> BackupRestored,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: served;
 }
 
 replies! {
@@ -1090,6 +1142,40 @@ replies! {
     SelfTestReport = 32 {
         /// Passed, or the test that failed.
         outcome: SelfTests,
+    },
+    audit |r| (None, 0);
+
+    /// BackupInit: the new backup key, shown once.
+    BackupSecret<'a> = 33 {
+        /// The 32-byte backup key.
+        secret: &'a [u8],
+    },
+    audit |r| (None, 0);
+
+    /// BackupExportBegin: the file's header ([`crate::backup::Header`]).
+    BackupHeader<'a> = 34 {
+        /// The header bytes.
+        header: &'a [u8],
+    },
+    audit |r| (None, 0);
+
+    /// BackupExportChunk: one sealed chunk.
+    BackupChunk<'a> = 35 {
+        /// The sealed chunk (ciphertext and tag).
+        sealed: &'a [u8],
+        /// Whether it is the last.
+        last: bool,
+        /// Records it carries.
+        records: u32,
+    },
+    audit |r| (None, 0);
+
+    /// BackupRestoreChunk: what the chunk did.
+    BackupRestored = 36 {
+        /// Records written so far.
+        records: u32,
+        /// Whether the restore is complete (committed).
+        complete: bool,
     },
     audit |r| (None, 0);
 }

@@ -23,6 +23,7 @@
 //! | [`policy`] | GetKeyPolicy, CreateGrant, ListGrants |
 //! | [`audit`] | GetAuditCheckpoint |
 //! | [`session`] | GetDeviceKey, OpenSession, session frames |
+//! | [`backup`] | BackupInit, BackupExportBegin/Chunk, BackupRestoreBegin/Chunk |
 //!
 //! Every type is also re-exported here (`pkms_lib::model::KeyMetadata`).
 
@@ -40,6 +41,7 @@ pub trait Owned: ReplyKind {
 pub mod aliases;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod encoding;
 pub mod keys;
 pub mod lifecycle;
