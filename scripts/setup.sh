@@ -43,3 +43,13 @@ if ! cmp -s "$req" "$venv/.requirements" 2>/dev/null || [ ! -x "$venv/bin/aws" ]
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
   cp "$req" "$venv/.requirements"
 fi
+
+# The SLIP-39 reference implementation (PyPI shamir-mnemonic, pinned) that the backup shares are
+# checked against (host-cli/lib/tests/backup_slip39.rs), in target/shamir-venv
+# (PKMS_SHAMIR_VENV elsewhere). Made once.
+shamir_venv="${PKMS_SHAMIR_VENV:-$root/target/shamir-venv}"
+if ! "$shamir_venv/bin/python" -c 'import shamir_mnemonic' >/dev/null 2>&1; then
+  say "making the SLIP-39 reference implementation's virtual environment in $shamir_venv"
+  python3 -m venv "$shamir_venv"
+  "$shamir_venv/bin/pip" install -q --disable-pip-version-check shamir-mnemonic==0.3.0
+fi

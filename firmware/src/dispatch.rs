@@ -26,6 +26,8 @@ pub struct Cx<'t, 'b, 'r, P: Platform> {
     pub log: &'t mut Log,
     /// The open sessions.
     pub sessions: &'t mut Sessions,
+    /// The backup or restore in progress.
+    pub transfer: &'t mut crate::backup::Transfer,
     /// The session the request arrived in (`None`: in the clear).
     pub slot: Option<usize>,
     /// The keys the request names, as the gate resolved them.

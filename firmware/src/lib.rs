@@ -24,6 +24,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod board;
 pub mod caller;
 pub mod crypto;

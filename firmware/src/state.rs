@@ -188,6 +188,10 @@ impl<P: Platform> Core<P> {
             core.broken = Some(e);
             return core;
         }
+        // A restore a power cut interrupted: back to the fresh token it started from.
+        if core.contains(Kind::RestorePending, &SINGLETON_ID) {
+            let _ = crate::backup::discard_restore(&mut core);
+        }
         if let Ok(Some(c)) = core.read::<ClockRecord>(&SINGLETON_ID) {
             core.clock = Clock {
                 now: c.high_water_mark,
@@ -470,6 +474,58 @@ impl<P: Platform> Core<P> {
     /// Removes a record; whether there was one.
     pub fn remove(&mut self, kind: Kind, id: &RecordId) -> OpResult<bool> {
         Ok(self.store.remove(kind.byte(), id)?)
+    }
+
+    /// Reads the body of record `(kind, id)` as stored into `out` (at least
+    /// [`MAX_PAYLOAD`] bytes), for a backup that carries it as it is; its length, if it exists.
+    pub fn read_raw(&mut self, kind: Kind, id: &RecordId, out: &mut [u8]) -> OpResult<Option<usize>> {
+        Ok(self.store.get(kind.byte(), id, out)?)
+    }
+
+    /// The store's sequence number of record `(kind, id)`: larger for records written later.
+    pub fn record_sequence(&mut self, kind: Kind, id: &RecordId) -> OpResult<Option<u32>> {
+        Ok(self.store.sequence_of(kind.byte(), id)?)
+    }
+
+    /// The sequence number the next record written will get.
+    pub fn next_record_sequence(&self) -> u32 {
+        self.store.next_sequence()
+    }
+
+    /// Seals a backup key under the device root key (see [`DeviceKeys::seal_backup_key`]).
+    pub fn seal_backup_key(&mut self, secret: &[u8; 32]) -> OpResult<([u8; 12], [u8; 48])> {
+        let keys = self.device.as_ref().ok_or_else(|| Error::new(ErrorCode::Internal, "no device keys"))?;
+        keys.seal_backup_key(&mut self.rng, secret)
+    }
+
+    /// Wraps the plain material a restored key record carries in each version's `wrapped`
+    /// field under this token's device root key. Refuses (Validation) a record whose material
+    /// does not have its key spec's length, or that holds no version.
+    pub fn wrap_restored(&mut self, id: &KeyId, rec: &mut KeyRecord) -> OpResult<()> {
+        let keys = self.device.as_ref().ok_or_else(|| Error::new(ErrorCode::Internal, "no device keys"))?;
+        let spec = rec.spec;
+        let n = material_len(spec);
+        if rec.versions.is_empty() {
+            return Err(err!(Validation, "a key in the backup has no versions"));
+        }
+        for entry in rec.versions.iter_mut() {
+            if entry.wrapped.len() != n {
+                return Err(err!(Validation, "a key version in the backup has material of the wrong length"));
+            }
+            let mut m = Material::zeroed(n);
+            m.bytes_mut().copy_from_slice(&entry.wrapped);
+            entry.wrapped.iter_mut().for_each(|b| *b = 0);
+            keys.wrap(&mut self.rng, id, spec, &m, entry)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the clock to at least `t`, as an administrator vouching for it (a restore brings
+    /// records dated up to the backup time), and persists it.
+    pub fn vouch_time(&mut self, t: UnixTime) -> OpResult<()> {
+        let uptime = self.board.uptime_ms();
+        self.observe_time(Some(t), TimeAuthority::Vouch, uptime);
+        self.persist_time()
     }
 
     /// The store itself, for tests that plant records of any kind.
@@ -852,7 +908,9 @@ fn too_large(kind: Kind) -> &'static str {
         | Kind::Principal
         | Kind::Audit
         | Kind::AuditBase
-        | Kind::AuditPending => "the record does not fit in the key store",
+        | Kind::AuditPending
+        | Kind::BackupKey
+        | Kind::RestorePending => "the record does not fit in the key store",
     }
 }
 
@@ -872,6 +930,10 @@ fn unreadable(kind: Kind) -> Error {
         }
         Kind::AuditPending => {
             Error::new(ErrorCode::StorageCorrupted, "the record of uncounted audit requests cannot be read")
+        }
+        Kind::BackupKey => Error::new(ErrorCode::StorageCorrupted, "the backup key record cannot be read"),
+        Kind::RestorePending => {
+            Error::new(ErrorCode::StorageCorrupted, "the record of a restore in progress cannot be read")
         }
     }
 }

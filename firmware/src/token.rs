@@ -22,6 +22,7 @@ use pkms_protocol::{framing, reply, ErrorCode, Request, Response, SelfTest, Self
 
 use crate::audit::{Log, Recording};
 use crate::auth::Auth;
+use crate::backup::Transfer;
 use crate::board::Board;
 use crate::caller::Caller;
 use crate::dispatch::{dispatch, Cx};
@@ -41,6 +42,8 @@ pub struct Token<P: Platform> {
     auth: Auth,
     log: Log,
     sessions: Sessions,
+    /// The backup or restore in progress.
+    transfer: Transfer,
     /// A session's answer before it is sealed; the COBS encoding of every answer passes
     /// through it too.
     sealed: [u8; MAX_ENCODED_FRAME],
@@ -98,7 +101,15 @@ impl<P: Platform> Token<P> {
             crate::policy::drop_orphans(&mut core);
         }
         bufs.wipe();
-        Token { core, bufs, auth, log, sessions: Sessions::new(), sealed: [0; MAX_ENCODED_FRAME] }
+        Token {
+            core,
+            bufs,
+            auth,
+            log,
+            sessions: Sessions::new(),
+            transfer: Transfer::default(),
+            sealed: [0; MAX_ENCODED_FRAME],
+        }
     }
 
     /// This boot's power-on self-tests.
@@ -162,8 +173,8 @@ impl<P: Platform> Token<P> {
                     return error_frame(ErrorCode::MalformedFrame, "request could not be decoded", out);
                 };
                 self.auth.enter(false, None);
-                let Token { core, bufs, auth, log, sessions, sealed: scratch } = self;
-                let answer = run(Parts { core, bufs, auth, log, sessions, slot: None }, &frame);
+                let Token { core, bufs, auth, log, sessions, transfer, sealed: scratch } = self;
+                let answer = run(Parts { core, bufs, auth, log, sessions, transfer, slot: None }, &frame);
                 let reset = resets_the_token(&frame.request, &answer);
                 let n = with_frame(frame.id, answer, |f| encode_frame(f, out, scratch));
                 self.auth.leave();
@@ -190,7 +201,7 @@ impl<P: Platform> Token<P> {
         let answer = if let Request::Hello(r) = &frame.request {
             crate::ops::info::hello(r)
         } else if let Request::GetInfo(_) = &frame.request {
-            crate::ops::info::get_info(&self.core, self.auth.is_initialized())
+            crate::ops::info::get_info(&self.core, self.auth.is_initialized(), Default::default())
         } else if let Request::GetSelfTests(_) = &frame.request {
             crate::ops::info::get_self_tests(&self.core)
         } else {
@@ -238,14 +249,14 @@ impl<P: Platform> Token<P> {
         let closing = matches!(inner.request, Request::CloseSession(_));
         let login = self.sessions.take_login(slot);
         self.auth.enter(true, login);
-        let Token { core, bufs, auth, log, sessions, sealed: plain } = self;
+        let Token { core, bufs, auth, log, sessions, transfer, sealed: plain } = self;
         let answer = if matches!(inner.request, Request::SessionFrame(_) | Request::OpenSession(_)) {
             Err(Error::new(
                 ErrorCode::Validation,
                 "a session frame or handshake cannot travel inside a session",
             ))
         } else {
-            run(Parts { core, bufs, auth, log, sessions, slot: Some(slot) }, &inner)
+            run(Parts { core, bufs, auth, log, sessions, transfer, slot: Some(slot) }, &inner)
         };
         // A factory reset made a new device key: every session (this one once its answer is
         // sealed) belongs to a token that no longer exists.
@@ -340,6 +351,7 @@ struct Parts<'t, P: Platform> {
     auth: &'t mut Auth,
     log: &'t mut Log,
     sessions: &'t mut Sessions,
+    transfer: &'t mut Transfer,
     /// The session the request arrived in.
     slot: Option<usize>,
 }
@@ -347,7 +359,7 @@ struct Parts<'t, P: Platform> {
 /// Runs one request (in the clear, or the one inside a session frame) through the clock, the
 /// gate, its handler and the audit log; returns the answer to encode.
 fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<Response<'t>> {
-    let Parts { core, bufs, auth, log, sessions, slot } = p;
+    let Parts { core, bufs, auth, log, sessions, transfer, slot } = p;
     let request = &frame.request;
     if frame.now.is_some_and(|t| t > MAX_UNIX_TIME) {
         return Err(Error::new(ErrorCode::Validation, "the request's time is after the year 9999"));
@@ -384,7 +396,7 @@ fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<R
     let admitted = gate::admit(core, auth, log, &mut bufs.work, request);
     let audit_key = admitted.as_ref().ok().and_then(|a| a.audit_key());
     let result = match &admitted {
-        Ok(admitted) => dispatch(Cx { core, bufs, auth, log, sessions, slot, admitted }, request),
+        Ok(admitted) => dispatch(Cx { core, bufs, auth, log, sessions, transfer, slot, admitted }, request),
         Err(e) => Err(e.clone()),
     };
     // A rotation the encryption limit forced inside the operation comes before its entry.
@@ -412,8 +424,10 @@ fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<R
     // Initialize is recorded as the principal it logged in.
     let caller = auth.caller();
     // The caller as the request arrived decides what the log does with it; on an open token,
-    // Initialize is recorded as the administrator it makes.
-    let decides = if asked_as == Caller::Open { caller } else { asked_as };
+    // Initialize is recorded as the administrator it makes. A restore that completes made the
+    // token initialised with no one logged in: its entry is the one the restore wrote.
+    let restoring = matches!(request, Request::BackupRestoreChunk(_));
+    let decides = if asked_as == Caller::Open && !restoring { caller } else { asked_as };
     match crate::audit::recording(decides, request, outcome) {
         Recording::Entry => {}
         Recording::Counted(count) => {

@@ -441,6 +441,10 @@ pub enum AuditEvent {
     /// unknown principal, a refused factory reset), merged into one entry: its key-id field
     /// holds the counts ([`UnauthenticatedRequests`]).
     UnauthenticatedRequests,
+    /// The token was restored from a backup: the first entry of a restored token's log. Its
+    /// key-id field holds the first 16 bytes of the source token's id (SHA-256 of its device
+    /// key), its key-version field the backup time (Unix seconds, saturated to 32 bits).
+    RestoredFromBackup,
 }
 
 impl AuditEvent {
@@ -451,6 +455,7 @@ impl AuditEvent {
         AuditEvent::ClockMoved,
         AuditEvent::UnauthenticatedRequests,
         AuditEvent::EncryptionLimitRotation,
+        AuditEvent::RestoredFromBackup,
     ];
 
     /// The `operation` code.
@@ -461,6 +466,7 @@ impl AuditEvent {
             AuditEvent::ClockMoved => 0xFF03,
             AuditEvent::EncryptionLimitRotation => 0xFF04,
             AuditEvent::UnauthenticatedRequests => UNAUTHENTICATED_REQUESTS,
+            AuditEvent::RestoredFromBackup => 0xFF05,
         }
     }
 
@@ -477,6 +483,7 @@ impl AuditEvent {
             AuditEvent::ClockMoved => "ClockMoved",
             AuditEvent::EncryptionLimitRotation => "EncryptionLimitRotation",
             AuditEvent::UnauthenticatedRequests => "UnauthenticatedRequests",
+            AuditEvent::RestoredFromBackup => "RestoredFromBackup",
         }
     }
 }

@@ -8,6 +8,7 @@
 //! * [`error`]: the one stable error enum ([`ErrorCode`]) with KMS-like names.
 //! * [`types`]: key ids, key specs, usages, states, metadata records.
 //! * [`context`]: the canonical, unambiguous encoding of an encryption context.
+//! * [`backup`]: the backup file's authenticated header and chunk rules.
 //! * [`blob`]: the ciphertext blob format (header names key id and key version; the whole header
 //!   is authenticated).
 //! * [`framing`]: COBS framing (0x00 delimits frames) and a streaming frame accumulator.
@@ -23,6 +24,7 @@
 extern crate std;
 
 pub mod access;
+pub mod backup;
 pub mod blob;
 pub mod context;
 pub mod error;

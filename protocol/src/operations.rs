@@ -736,9 +736,61 @@ requests! {
     gate |r| Gate::Plain,
     full_log: served;
 
+    /// Makes the token's backup key (32 random bytes, stored sealed under the device root key)
+    /// and answers it once, for the host to split into SLIP-39 shares. A token that has one
+    /// keeps it unless `replace` is set (older backups then need the old shares).
+    BackupInit = 55 {
+        /// Replace an existing backup key.
+        replace: bool,
+    } -> BackupSecret,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: refused;
+
+    /// Starts a streamed export of everything the token holds (docs/backup.md): sealed under
+    /// the backup key, or, with `peer_device_key`, wrapped to that token's device key. Answers
+    /// the file's authenticated header; the chunks follow with [`request::BackupExportChunk`].
+    BackupExportBegin<'a> = 56 {
+        /// The recipient token's device key (DER SubjectPublicKeyInfo, P-256), for peer mode.
+        peer_device_key: Option<&'a [u8]>,
+    } -> BackupHeader,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: refused;
+
+    /// The next sealed chunk of the export this session began.
+    BackupExportChunk = 57 {} -> BackupChunk,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: served;
+
+    /// Starts a restore on a fresh token: the file's header and, for a file sealed under a
+    /// backup key, that key (the shares combined). Checks the header; writes nothing.
+    BackupRestoreBegin<'a> = 58 {
+        /// The file's header.
+        header: &'a [u8],
+        /// The backup key (mode 1); `None` in peer mode (the token uses its device key).
+        secret: Option<&'a [u8]>,
+    } -> Done,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: refused;
+
+    /// The next chunk of the restore this session began. The last chunk commits the restore
+    /// (atomically under power cuts); any refusal leaves the token fresh.
+    BackupRestoreChunk<'a> = 59 {
+        /// The sealed chunk.
+        sealed: &'a [u8],
+        /// Whether the file marks it as the last.
+        last: bool,
+    } -> BackupRestored,
+    actions {  },
+    gate |r| Gate::Admin,
+    full_log: served;
+
     /// DeriveSharedSecret: ECDH between the newest version of a KEY_AGREEMENT key and a peer's
     /// public key on the same curve.
-    DeriveSharedSecret<'a> = 55 {
+    DeriveSharedSecret<'a> = 60 {
         /// Key id or alias.
         key_id: &'a str,
         /// KeyAgreementAlgorithm.
@@ -752,7 +804,7 @@ requests! {
 
     /// Encapsulate: a fresh shared secret and its ML-KEM ciphertext under the newest version of
     /// an ENCAPSULATE_DECAPSULATE key.
-    Encapsulate<'a> = 56 {
+    Encapsulate<'a> = 61 {
         /// Key id or alias.
         key_id: &'a str,
         /// EncapsulationAlgorithm.
@@ -764,7 +816,7 @@ requests! {
 
     /// Decapsulate: the shared secret of an ML-KEM ciphertext (a ciphertext of the right length
     /// made for another key gives ML-KEM's implicit-rejection secret, not an error).
-    Decapsulate<'a> = 57 {
+    Decapsulate<'a> = 62 {
         /// Key id or alias.
         key_id: &'a str,
         /// SharedSecretCiphertextBlob.
@@ -780,7 +832,7 @@ requests! {
 
     /// GenerateDataKeyPair: a fresh key pair; its PKCS#8 private key sealed under the newest
     /// version of a SYMMETRIC_DEFAULT key with the encryption context.
-    GenerateDataKeyPair<'a> = 58 {
+    GenerateDataKeyPair<'a> = 63 {
         /// Key id or alias of the symmetric key.
         key_id: &'a str,
         /// EncryptionContext.
@@ -795,7 +847,7 @@ requests! {
 
     /// GenerateDataKeyPairWithoutPlaintext: as GenerateDataKeyPair, without the plaintext
     /// private key.
-    GenerateDataKeyPairWithoutPlaintext<'a> = 59 {
+    GenerateDataKeyPairWithoutPlaintext<'a> = 64 {
         /// Key id or alias of the symmetric key.
         key_id: &'a str,
         /// EncryptionContext.
@@ -1165,8 +1217,42 @@ replies! {
     },
     audit |r| (None, 0);
 
+    /// BackupInit: the new backup key, shown once.
+    BackupSecret<'a> = 33 {
+        /// The 32-byte backup key.
+        secret: &'a [u8],
+    },
+    audit |r| (None, 0);
+
+    /// BackupExportBegin: the file's header ([`crate::backup::Header`]).
+    BackupHeader<'a> = 34 {
+        /// The header bytes.
+        header: &'a [u8],
+    },
+    audit |r| (None, 0);
+
+    /// BackupExportChunk: one sealed chunk.
+    BackupChunk<'a> = 35 {
+        /// The sealed chunk (ciphertext and tag).
+        sealed: &'a [u8],
+        /// Whether it is the last.
+        last: bool,
+        /// Records it carries.
+        records: u32,
+    },
+    audit |r| (None, 0);
+
+    /// BackupRestoreChunk: what the chunk did.
+    BackupRestored = 36 {
+        /// Records written so far.
+        records: u32,
+        /// Whether the restore is complete (committed).
+        complete: bool,
+    },
+    audit |r| (None, 0);
+
     /// DeriveSharedSecret.
-    SharedSecret<'a> = 33 {
+    SharedSecret<'a> = 37 {
         /// KeyId.
         key_id: KeyId,
         /// SharedSecret.
@@ -1179,7 +1265,7 @@ replies! {
     audit |r| (Some(r.key_id), r.key_version);
 
     /// Encapsulate.
-    Encapsulated<'a> = 34 {
+    Encapsulated<'a> = 38 {
         /// KeyId.
         key_id: KeyId,
         /// SharedSecret.
@@ -1194,7 +1280,7 @@ replies! {
     audit |r| (Some(r.key_id), r.key_version);
 
     /// Decapsulate.
-    Decapsulated<'a> = 35 {
+    Decapsulated<'a> = 39 {
         /// KeyId.
         key_id: KeyId,
         /// SharedSecret.
@@ -1207,7 +1293,7 @@ replies! {
     audit |r| (Some(r.key_id), r.key_version);
 
     /// GenerateDataKeyPair (plaintext present) and GenerateDataKeyPairWithoutPlaintext (absent).
-    DataKeyPair<'a> = 36 {
+    DataKeyPair<'a> = 40 {
         /// KeyId of the symmetric key.
         key_id: KeyId,
         /// PrivateKeyCiphertextBlob.

@@ -520,6 +520,11 @@ pub struct TokenInfo<'a> {
     /// Whether the token is initialised with principals and PINs; `false` means open: anyone
     /// holding it can use every key.
     pub initialized: bool,
+    /// Live key versions in no export since the backup key was made (all of them when the
+    /// token has none).
+    pub key_versions_not_backed_up: u32,
+    /// Whether the token has a backup key (BackupInit, or a restore brought one).
+    pub backup_key: bool,
 }
 
 /// The outcome of this boot's power-on self-tests (GetSelfTests); a DRBG whose entropy source

@@ -261,6 +261,23 @@ fn requests() -> Vec<(&'static str, Request<'static>)> {
             Request::SessionFrame(request::SessionFrame { session_id: 7, counter: 3, sealed: &[6; 20] }),
         ),
         ("CloseSession", Request::CloseSession(request::CloseSession {})),
+        ("BackupInit", Request::BackupInit(request::BackupInit { replace: true })),
+        (
+            "BackupExportBegin",
+            Request::BackupExportBegin(request::BackupExportBegin { peer_device_key: Some(&[3; 91]) }),
+        ),
+        ("BackupExportChunk", Request::BackupExportChunk(request::BackupExportChunk {})),
+        (
+            "BackupRestoreBegin",
+            Request::BackupRestoreBegin(request::BackupRestoreBegin {
+                header: &[1; 180],
+                secret: Some(&[2; 32]),
+            }),
+        ),
+        (
+            "BackupRestoreChunk",
+            Request::BackupRestoreChunk(request::BackupRestoreChunk { sealed: &[4; 40], last: true }),
+        ),
         (
             "CreateKey.MlKem1024",
             Request::CreateKey(request::CreateKey {
@@ -402,6 +419,8 @@ fn responses() -> Vec<(&'static str, Result<Response<'static>, WireError<'static
                     key_count: 3,
                     time_high_water_mark: 1_750_000_000,
                     initialized: true,
+                    key_versions_not_backed_up: 5,
+                    backup_key: true,
                 },
             })),
         ),
@@ -569,6 +588,16 @@ fn responses() -> Vec<(&'static str, Result<Response<'static>, WireError<'static
             Ok(Response::SessionFrame(reply::SessionFrame { session_id: 7, counter: 3, sealed: &[9; 20] })),
         ),
         ("SessionEnded", Err(WireError { code: ErrorCode::SessionEnded, message: "the session ended" })),
+        ("BackupSecret", Ok(Response::BackupSecret(reply::BackupSecret { secret: &[7; 32] }))),
+        ("BackupHeader", Ok(Response::BackupHeader(reply::BackupHeader { header: &[8; 180] }))),
+        (
+            "BackupChunk",
+            Ok(Response::BackupChunk(reply::BackupChunk { sealed: &[9; 40], last: false, records: 12 })),
+        ),
+        (
+            "BackupRestored",
+            Ok(Response::BackupRestored(reply::BackupRestored { records: 12, complete: true })),
+        ),
         (
             "SharedSecret",
             Ok(Response::SharedSecret(reply::SharedSecret {

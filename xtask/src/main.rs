@@ -21,6 +21,7 @@
 //! benchmark alone (`scripts/bench-kms-endpoint.sh`), its section of BENCHMARKS.md (or `--out`)
 //! replaced in place.
 
+mod backup;
 mod elf;
 mod firmware;
 mod host;
@@ -34,7 +35,7 @@ use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo run --release -p xtask -- bench [--quick] [--only protocol|kms-endpoint] [--out BENCHMARKS.md]"
+        "usage: cargo run --release -p xtask -- bench [--quick] [--only protocol|kms-endpoint|backup] [--out BENCHMARKS.md]"
     );
     ExitCode::from(2)
 }
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
     let mut out = None;
     let mut only_protocol = false;
     let mut only_kms_endpoint = false;
+    let mut only_backup = false;
     let mut rest = args[1..].iter();
     while let Some(a) = rest.next() {
         match a.as_str() {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
             "--only" => match rest.next().map(String::as_str) {
                 Some("protocol") => only_protocol = true,
                 Some("kms-endpoint") => only_kms_endpoint = true,
+                Some("backup") => only_backup = true,
                 _ => return usage(),
             },
             "--out" => match rest.next() {
@@ -65,6 +68,13 @@ fn main() -> ExitCode {
         }
     }
     let root = machine::repo_root();
+    if only_backup {
+        // Printed only: the full run writes these rows into BENCHMARKS.md.
+        eprintln!("[bench] backup export and restore between two QEMU tokens");
+        let figures = backup::measure();
+        println!("{}", render::backup_table(&figures));
+        return if figures.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     if only_protocol {
         return protocol_only(&root, quick, out.unwrap_or_else(|| root.join("target/bench-protocol.md")));
     }

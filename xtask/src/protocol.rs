@@ -54,6 +54,8 @@ pub struct ProtocolFigures {
     /// QEMU's pace on warm code over the packet link, in ns per instruction, with how it was
     /// derived: the check of the overhead's 1 ns per instruction.
     pub pace: Result<(f64, String), String>,
+    /// A backup's export and restore between two QEMU tokens.
+    pub backup: Result<crate::backup::BackupFigures, String>,
 }
 
 /// Cold starts timed (the goal asks for at least 9).
@@ -62,10 +64,10 @@ pub const COLD_RUNS: usize = 11;
 pub const WARM_RUNS: usize = 25;
 
 /// A temporary PKMS_HOME whose token is killed and whose directory is removed on drop.
-struct TempHome(PathBuf);
+pub(crate) struct TempHome(pub(crate) PathBuf);
 
 impl TempHome {
-    fn new(tag: &str) -> std::io::Result<TempHome> {
+    pub(crate) fn new(tag: &str) -> std::io::Result<TempHome> {
         let dir = std::env::temp_dir().join(format!("pkms-bench-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
@@ -165,7 +167,9 @@ pub fn run(root: &Path, quick: bool, token: Option<&TokenFigures>) -> ProtocolFi
         Err(e) => Err(e),
     };
     let pace = pace(links.first(), token);
-    ProtocolFigures { links, cold_start, pace }
+    eprintln!("[bench]   backup export and restore between two QEMU tokens");
+    let backup = crate::backup::measure();
+    ProtocolFigures { links, cold_start, pace, backup }
 }
 
 /// The in-token figure of a Sign, which [`pace`] sets against the Encrypt.

@@ -272,6 +272,7 @@ fn mb(rate: &Result<f64, String>) -> String {
 /// link's; the UART keeps the overhead goal it had before the packet link.
 fn protocol_rows(rows: &mut Vec<Row>, p: &ProtocolFigures) {
     let g = "Through the protocol (QEMU token)";
+    backup_rows(rows, &p.backup);
     let name = |link: Link| match link {
         Link::Ethernet => "packet link (LAN9118)",
         Link::Uart => "UART0",
@@ -584,6 +585,41 @@ fn rows(r: &Report<'_>) -> Vec<Row> {
 /// The one table, in Markdown (also what is printed).
 pub fn table(r: &Report<'_>) -> String {
     markdown_rows(&rows(r))
+}
+
+/// The backup rows: export and restore per 100 key versions, and the RAM an export needs.
+fn backup_rows(rows: &mut Vec<Row>, backup: &Result<crate::backup::BackupFigures, String>) {
+    let g = "Through the protocol (QEMU token)";
+    let (export, restore) = match backup {
+        Ok(b) => (
+            format!(
+                "{:.3} s per 100 key versions ({} versions: {} chunks, {} bytes)",
+                b.export_s, b.versions, b.chunks, b.bytes
+            ),
+            format!("{:.3} s per 100 key versions ({} versions)", b.restore_s, b.versions),
+        ),
+        Err(e) => (e.clone(), e.clone()),
+    };
+    let (state, buffers) = crate::backup::export_ram();
+    for (what, figure) in [
+        ("Backup export (streamed, packet link)", export),
+        ("Backup restore onto a fresh token (packet link)", restore),
+        (
+            "Token RAM a backup export needs",
+            format!(
+                "{state} B kept between requests, in {buffers} B of buffers every request already has (one chunk, one key record, one record body)"
+            ),
+        ),
+    ] {
+        rows.push(Row { group: g, what: what.into(), figure, goal: String::new(), status: "" });
+    }
+}
+
+/// `bench --only backup`'s table.
+pub fn backup_table(backup: &Result<crate::backup::BackupFigures, String>) -> String {
+    let mut rows = Vec::new();
+    backup_rows(&mut rows, backup);
+    markdown_rows(&rows)
 }
 
 /// `bench --only protocol`'s table: the through-the-protocol rows of the full one.

@@ -81,6 +81,10 @@ pub fn recording(
     use pkms_protocol::{Gate, Request};
     match caller {
         Caller::Open => Recording::Nothing,
+        // An export is one entry (its beginning), not one per chunk.
+        Caller::Principal { .. } if matches!(request, Request::BackupExportChunk(_)) && outcome.is_ok() => {
+            Recording::Nothing
+        }
         Caller::Principal { .. } => Recording::Entry,
         // In the clear nothing but Hello, GetInfo, GetDeviceKey and the handshake is served, and
         // no secret is ever checked.
@@ -157,6 +161,11 @@ impl Log {
     /// Whether the log holds [`CAPACITY`] entries.
     pub fn is_full<P: Platform>(&self, core: &Core<P>) -> bool {
         core.entries(Kind::Audit).len() >= CAPACITY
+    }
+
+    /// Whether at least `n` more entries fit before the log is full.
+    pub fn has_room_for<P: Platform>(&self, core: &Core<P>, n: usize) -> bool {
+        core.entries(Kind::Audit).len() + n <= CAPACITY
     }
 
     /// Appends the entry of a request that was answered, durable when this returns (nothing on
@@ -272,13 +281,8 @@ impl Log {
             AuditFullMode::Refuse => None,
             AuditFullMode::Overwrite => core.read::<AuthRecord>(&SINGLETON_ID)?.map(|a| a.attestation_key),
         };
+        // In force-audit mode the counts are written only with room for one more entry.
         self.write_counts(core, mode, drop_key.as_ref())?;
-        if mode == AuditFullMode::Refuse && self.is_full(core) {
-            return Err(err!(
-                AuditLogFull,
-                "the audit log is full and this token refuses operations until it is exported and trimmed (pkms audit export --trim)"
-            ));
-        }
         self.append(core, event.code(), Ok(()), key_id, key_version, "", drop_key.as_ref())
     }
 

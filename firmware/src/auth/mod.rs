@@ -48,17 +48,15 @@ pub const PUK_DELAY_MAX_MS: u64 = 64 * 60 * 1000;
 /// costs nothing), then one minute, doubling with each failure up to 64 minutes. Blocking the
 /// PUK (8 spent tries) takes more than two hours.
 pub const fn puk_delay_ms(failures: u8) -> u64 {
-    if failures < 2 {
-        return 0;
-    }
-    let doublings = if failures - 2 > 6 { 6 } else { failures - 2 };
-    let d = PUK_DELAY_BASE_MS << doublings;
-    if d > PUK_DELAY_MAX_MS {
-        PUK_DELAY_MAX_MS
-    } else {
-        d
+    match failures {
+        0 | 1 => 0,
+        // 2 → 1 min, 3 → 2 min, … 8 and more → 64 min (PUK_DELAY_BASE_MS << 6 == PUK_DELAY_MAX_MS).
+        2..=8 => PUK_DELAY_BASE_MS << (failures - 2),
+        _ => PUK_DELAY_MAX_MS,
     }
 }
+
+const _: () = assert!(PUK_DELAY_BASE_MS << 6 == PUK_DELAY_MAX_MS);
 
 /// Who authenticated in a session (kept in the session table, [`crate::session`]).
 #[derive(Debug, Clone)]

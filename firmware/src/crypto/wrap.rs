@@ -69,6 +69,9 @@ pub struct DeviceKeys {
     identity: [u8; 32],
 }
 
+/// Associated data of the sealed backup key.
+const BACKUP_KEY_AAD: &[u8] = b"pkms-backup-key1";
+
 fn aad(key_id: &KeyId, version: KeyVersion, spec: KeySpec) -> [u8; 32] {
     let mut a = [0u8; 32];
     a[..11].copy_from_slice(b"pkms-key-v1");
@@ -131,6 +134,39 @@ impl DeviceKeys {
             .decrypt_in_place_detached(&entry.nonce, &aad(key_id, entry.version, spec), m.bytes_mut(), &tag)
             .map_err(|_| corrupted())?;
         Ok(m)
+    }
+
+    /// Seals the 32-byte backup key under the root key (random nonce; associated data
+    /// "pkms-backup-key1"): returns the nonce and the ciphertext ‖ tag.
+    pub fn seal_backup_key<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+        secret: &[u8; 32],
+    ) -> OpResult<([u8; 12], [u8; 48])> {
+        let mut nonce = [0u8; 12];
+        rng.fill_bytes(&mut nonce);
+        let mut sealed = [0u8; 48];
+        sealed[..32].copy_from_slice(secret);
+        let tag = Aes256Gcm::new(&self.root)
+            .encrypt_in_place_detached(&nonce, BACKUP_KEY_AAD, &mut sealed[..32])
+            .map_err(|_| internal())?;
+        sealed[32..].copy_from_slice(&tag);
+        Ok((nonce, sealed))
+    }
+
+    /// Opens the sealed backup key; a failure means the flash was altered: StorageCorrupted.
+    pub fn unseal_backup_key(
+        &self,
+        nonce: &[u8; 12],
+        sealed: &[u8; 48],
+    ) -> OpResult<zeroize::Zeroizing<[u8; 32]>> {
+        let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+        secret.copy_from_slice(&sealed[..32]);
+        let tag: [u8; 16] = sealed[32..].try_into().map_err(|_| corrupted())?;
+        Aes256Gcm::new(&self.root)
+            .decrypt_in_place_detached(nonce, BACKUP_KEY_AAD, &mut secret[..], &tag)
+            .map_err(|_| corrupted())?;
+        Ok(secret)
     }
 
     /// The public KeyMaterialId of a version.

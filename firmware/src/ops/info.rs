@@ -29,8 +29,13 @@ pub fn hello(r: &request::Hello) -> OpResult<Response<'static>> {
     }))
 }
 
-/// GetInfo: works even when the store is unusable.
-pub fn get_info<P: Platform>(core: &Core<P>, initialized: bool) -> OpResult<Response<'static>> {
+/// GetInfo: works even when the store is unusable. `backup` is the backup status
+/// ([`crate::backup::status`]; the default in the error state).
+pub fn get_info<P: Platform>(
+    core: &Core<P>,
+    initialized: bool,
+    backup: crate::backup::Status,
+) -> OpResult<Response<'static>> {
     let info = core.board_ref().info();
     let usable = core.is_usable();
     Ok(Response::Info(reply::Info {
@@ -46,6 +51,8 @@ pub fn get_info<P: Platform>(core: &Core<P>, initialized: bool) -> OpResult<Resp
             key_count: core.entries(Kind::Key).len() as u32,
             time_high_water_mark: core.now(),
             initialized,
+            key_versions_not_backed_up: backup.not_backed_up,
+            backup_key: backup.has_key,
         },
     }))
 }
@@ -74,7 +81,10 @@ pub fn generate_random<'b, P: Platform>(
 
 crate::dispatch::handle! {
     request::Hello => |r, _cx| hello(r);
-    request::GetInfo => |_r, cx| get_info(cx.core, cx.auth.is_initialized());
+    request::GetInfo => |_r, cx| {
+        let backup = crate::backup::status(cx.core, &mut cx.bufs.key);
+        get_info(cx.core, cx.auth.is_initialized(), backup)
+    };
     request::GetSelfTests => |_r, cx| get_self_tests(cx.core);
     request::GenerateRandom => |r, cx| generate_random(cx.core, cx.bufs, r);
 }

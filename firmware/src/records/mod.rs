@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod backup;
 pub mod key;
 pub mod principal;
 
@@ -23,6 +24,7 @@ use zeroize::Zeroize;
 pub use crate::store::{RecordId, MAX_PAYLOAD};
 pub use access::{AccessRecord, GrantRecord, ACCESS_FORMAT};
 pub use audit::{audit_id, audit_sequence, BaseRecord, PendingCountsRecord};
+pub use backup::{BackupKeyRecord, ExportMark, RestorePendingRecord};
 pub use key::{
     KeyRecord, TagLimit, TagList, VersionEntry, MAX_KEYS, MAX_MATERIAL, MAX_TAG_BYTES, MAX_VERSIONS,
     MAX_WRAPPED,
@@ -78,6 +80,10 @@ pub enum Kind {
     /// Counts of requests outside a session not yet written to the audit log (singleton):
     /// [`PendingCountsRecord`].
     AuditPending = 21,
+    /// The backup key, sealed, and the mark of the last export (singleton): [`BackupKeyRecord`].
+    BackupKey = 22,
+    /// A restore is being written (singleton): [`RestorePendingRecord`].
+    RestorePending = 23,
 }
 
 impl Kind {
@@ -94,6 +100,8 @@ impl Kind {
         Kind::Audit,
         Kind::AuditBase,
         Kind::AuditPending,
+        Kind::BackupKey,
+        Kind::RestorePending,
     ];
 
     /// The kind byte in the store.
@@ -114,7 +122,9 @@ impl Kind {
             | Kind::Access
             | Kind::Audit
             | Kind::AuditBase
-            | Kind::AuditPending => OnReset::Erase,
+            | Kind::AuditPending
+            | Kind::BackupKey
+            | Kind::RestorePending => OnReset::Erase,
         }
     }
 
@@ -130,7 +140,9 @@ impl Kind {
             | Kind::Access
             | Kind::Audit
             | Kind::AuditBase
-            | Kind::AuditPending => false,
+            | Kind::AuditPending
+            | Kind::BackupKey
+            | Kind::RestorePending => false,
         }
     }
 }
@@ -167,6 +179,8 @@ postcard_records! {
     AccessRecord<'b> => Access;
     BaseRecord => AuditBase;
     PendingCountsRecord => AuditPending;
+    BackupKeyRecord => BackupKey;
+    RestorePendingRecord => RestorePending;
 }
 
 impl<'b> Record<'b> for ClockRecord {
@@ -299,6 +313,8 @@ mod tests {
         assert_eq!(<AuditEntry as Record<'_>>::KIND, Kind::Audit);
         assert_eq!(<BaseRecord as Record<'_>>::KIND, Kind::AuditBase);
         assert_eq!(<PendingCountsRecord as Record<'_>>::KIND, Kind::AuditPending);
+        assert_eq!(<BackupKeyRecord as Record<'_>>::KIND, Kind::BackupKey);
+        assert_eq!(<RestorePendingRecord as Record<'_>>::KIND, Kind::RestorePending);
         for k in Kind::ALL {
             assert_eq!(Kind::ALL.iter().filter(|x| *x == k).count(), 1);
         }

@@ -255,6 +255,21 @@ impl<F: NorFlash> Store<F> {
         self.health == Health::Ok && self.find(kind, id).is_ok()
     }
 
+    /// The sequence number the next record written will get.
+    pub fn next_sequence(&self) -> u32 {
+        self.next_seq
+    }
+
+    /// The sequence number of record `(kind, id)`: records written later have larger ones
+    /// (garbage collection keeps them). `None` if there is no such record.
+    pub fn sequence_of(&mut self, kind: u8, id: &RecordId) -> Result<Option<u32>, StoreError> {
+        self.check_ok()?;
+        let Ok(i) = self.find(kind, id) else { return Ok(None) };
+        let mut header = [0u8; RECORD_HEADER];
+        self.flash.read(self.index[i].loc, &mut header).map_err(|_| StoreError::Flash)?;
+        Ok(Some(u32::from_le_bytes([header[8], header[9], header[10], header[11]])))
+    }
+
     /// Sets the `due` value of a record (kept in RAM only).
     pub fn set_due(&mut self, kind: u8, id: &RecordId, due: u32) {
         if let Ok(i) = self.find(kind, id) {

@@ -4,6 +4,7 @@
 mod aliases_tags;
 mod audit_counts;
 mod auth;
+mod backup;
 mod basics;
 mod clock;
 mod delegation;

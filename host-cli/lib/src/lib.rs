@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod backup;
 pub mod client;
 pub mod connect;
 pub mod datakey_cache;

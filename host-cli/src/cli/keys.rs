@@ -131,7 +131,9 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 user_presence_required,
             };
             let key_metadata = ctx.client()?.create_key(&params)?;
-            ctx.emit(&DescribeKeyOutput { key_metadata })
+            ctx.emit(&DescribeKeyOutput { key_metadata })?;
+            super::backup::remind(ctx);
+            Ok(())
         }
         Commands::DescribeKey { key_id } => {
             let key_id = ctx.key(&key_id)?;

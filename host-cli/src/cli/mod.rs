@@ -29,6 +29,7 @@ pub mod agreement;
 pub mod aliases;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod crypto;
 pub mod devices;
 pub mod files;
@@ -158,6 +159,13 @@ pub enum Command {
         after_help = "Example:\n  pkms audit export --out log.pkaudit --public-key-out device.pem"
     )]
     Audit(audit::Commands),
+    /// Backups: init (the backup key as SLIP-39 shares), export, restore, device-key.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pkms backup init --shares 5 --threshold 3 --shares-out shares\n  \
+        pkms backup export --out token.pkbak\n  pkms backup restore --in token.pkbak --share-file shares/share-1.txt ..."
+    )]
+    Backup(backup::Commands),
     /// Serve KMS's own wire protocol (JSON 1.1 over HTTP, SigV4) in front of the token, for
     /// boto3, the aws cli, the AWS SDKs and the AWS Encryption SDK (AWS_ENDPOINT_URL_KMS).
     #[command(
@@ -596,6 +604,7 @@ pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
         Command::Auth(c) => auth::run(c, &mut ctx),
         Command::Policy(c) => policy::run(c, &mut ctx),
         Command::Audit(c) => audit::run(c, &mut ctx),
+        Command::Backup(c) => backup::run(c, &mut ctx),
         Command::Token(c) => token::run(c, &mut ctx),
         Command::Pinning(c) => pinning::run(c, &mut ctx),
         Command::Serve(a) => crate::serve::run(a, &mut ctx),

@@ -99,7 +99,9 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         Commands::RotateKeyOnDemand { key_id } => {
             let key_id = ctx.key(&key_id)?;
             let rotated = ctx.client()?.rotate_key_on_demand(&key_id)?;
-            ctx.emit(&rotated)
+            ctx.emit(&rotated)?;
+            super::backup::remind(ctx);
+            Ok(())
         }
         Commands::ListKeyRotations { key_id, include_key_material, limit, starting_token } => {
             let key_id = ctx.key(&key_id)?;

@@ -252,3 +252,49 @@ fn while_a_refusing_log_is_full_the_token_moves_no_clock_and_runs_no_due_act() {
         assert_eq!(names.iter().filter(|n| **n == event).count(), 1, "{event}: {names:?}");
     }
 }
+
+/// A counts entry says since when it counted: the token's time at the first request it counts,
+/// not at a later one.
+#[test]
+fn a_counts_entry_starts_at_the_first_request_it_counts() {
+    let day = pkms_protocol::limits::SECONDS_PER_DAY;
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    h.close_session();
+    // Counted at T0: a GetInfo in the clear (answered; answers alone wait for a refusal).
+    h.ok(Request::GetInfo(pkms_protocol::request::GetInfo {}));
+    // The administrator moves the clock five days on.
+    h.now = Some(T0 + 5 * day);
+    h.open_session();
+    admin_session(&mut h);
+    h.close_session();
+    // Counted later: a wrong PIN, which writes the counts.
+    anonymous_session(&mut h);
+    wrong_pin(&mut h, "nobody");
+    h.open_session();
+    admin_session(&mut h);
+    let counts = counts_in_log(&mut h);
+    let last = counts.last().expect("no counts entry");
+    assert!(last.answered > 0 && last.failed_authentications == 1, "{last:?}");
+    assert_eq!(u64::from(last.since), T0, "the counts entry starts at a later request");
+}
+
+/// In a log that refuses when full, counts are written as soon as a refusal waits and at least
+/// two places are free (one for the counts, one for the entry that follows) — also when the log
+/// is more than half full.
+#[test]
+fn a_refusing_log_writes_counts_while_two_places_are_free() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Refuse);
+    let k = s(&h.create(KeySpec::SymmetricDefault));
+    while h.token.core.entries(crate::records::Kind::Audit).len() < CAPACITY - 8 {
+        assert_eq!(encrypt_code(&mut h, &k, &[]), None);
+    }
+    let before = counts_in_log(&mut h).len();
+    anonymous_session(&mut h);
+    assert!(encrypt_code(&mut h, &k, &[]).is_some(), "an Encrypt with no login was served");
+    admin_session(&mut h);
+    let counts = counts_in_log(&mut h);
+    assert_eq!(counts.len(), before + 1, "the waiting refusal was not written though there was room");
+    assert!(counts.last().is_some_and(|c| c.refused >= 1));
+}

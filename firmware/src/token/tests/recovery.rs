@@ -57,8 +57,12 @@ fn wrong_puk_tries_wait_longer_each_time_on_the_tokens_clock_not_the_hosts() {
     init(&mut h, AuditFullMode::Overwrite);
     add_user(&mut h, "bob", b"135790");
     anonymous_session(&mut h);
-    // A typo costs nothing; the second failure makes the token wait a minute.
-    assert_eq!(unblock(&mut h, "bob", b"wrong-puk").unwrap_err().0, ErrorCode::AuthenticationFailed);
+    // A typo costs nothing (and its answer names no wait); the second failure makes the token
+    // wait a minute.
+    assert_eq!(
+        unblock(&mut h, "bob", b"wrong-puk").unwrap_err(),
+        (ErrorCode::AuthenticationFailed, String::from("wrong principal or PUK"))
+    );
     let (code, msg) = unblock(&mut h, "bob", b"wrong-puk").unwrap_err();
     assert_eq!(code, ErrorCode::AuthenticationFailed);
     assert!(msg.contains("60 s"), "{msg}");
@@ -90,7 +94,9 @@ fn wrong_puk_tries_wait_longer_each_time_on_the_tokens_clock_not_the_hosts() {
         assert_eq!(unblock(&mut h, "bob", PUK).unwrap_err().0, ErrorCode::LimitExceeded);
         advance(&mut h, 1);
     }
+    assert_eq!(puk_delay_ms(7), PUK_DELAY_BASE_MS << 5);
     assert_eq!(puk_delay_ms(8), PUK_DELAY_MAX_MS);
+    assert_eq!(puk_delay_ms(9), PUK_DELAY_MAX_MS);
     assert_eq!(puk_delay_ms(u8::MAX), PUK_DELAY_MAX_MS);
     assert_eq!((puk_delay_ms(0), puk_delay_ms(1)), (0, 0));
     // Six tries spent; a restart does not cut the wait short: it starts again at boot.

@@ -38,6 +38,11 @@ pub struct TokenInfo {
     pub time_high_water_mark: UnixTime,
     /// Whether principals and PINs are set up.
     pub initialized: bool,
+    /// Live key versions in no backup export since the backup key was made (all of them when
+    /// the token has none).
+    pub key_versions_not_backed_up: u32,
+    /// Whether the token has a backup key.
+    pub backup_key: bool,
 }
 
 /// KeyMetadata, owned: KMS's fields (with the algorithm lists KMS derives from the key spec)
@@ -390,6 +395,8 @@ impl super::Owned for pkms_protocol::kind::Info {
             key_count: i.key_count,
             time_high_water_mark: i.time_high_water_mark,
             initialized: i.initialized,
+            key_versions_not_backed_up: i.key_versions_not_backed_up,
+            backup_key: i.backup_key,
         }
     }
 }

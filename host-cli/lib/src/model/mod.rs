@@ -24,6 +24,7 @@
 //! | [`policy`] | GetKeyPolicy, CreateGrant, ListGrants |
 //! | [`audit`] | GetAuditCheckpoint |
 //! | [`session`] | GetDeviceKey, OpenSession, session frames |
+//! | [`backup`] | BackupInit, BackupExportBegin/Chunk, BackupRestoreBegin/Chunk |
 //!
 //! Every type is also re-exported here (`pkms_lib::model::KeyMetadata`).
 
@@ -42,6 +43,7 @@ pub mod agreement;
 pub mod aliases;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod encoding;
 pub mod keys;
 pub mod lifecycle;

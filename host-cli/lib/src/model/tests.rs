@@ -287,12 +287,15 @@ fn token_info_names_the_platform() {
         key_count: 1,
         time_high_water_mark: 0,
         initialized: false,
+        key_versions_not_backed_up: 3,
+        backup_key: true,
     };
     assert_eq!(
         json(&info),
         r#"{"FirmwareVersion":"1.0.0","ProtocolVersion":1,"Board":"b","Platform":"EMULATED","EntropySource":"e","#
             .to_owned()
             + r#""KeyProtection":"k","StorageTotalBytes":10,"StorageFreeBytes":5,"KeyCount":1,"#
-            + r#""TimeHighWaterMark":"1970-01-01T00:00:00+00:00","Initialized":false}"#
+            + r#""TimeHighWaterMark":"1970-01-01T00:00:00+00:00","Initialized":false,"#
+            + r#""KeyVersionsNotBackedUp":3,"BackupKey":true}"#
     );
 }
