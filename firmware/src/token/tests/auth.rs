@@ -1024,3 +1024,43 @@ fn anonymous_traffic_neither_pushes_entries_out_nor_fills_a_refusing_log() {
         }
     }
 }
+
+/// ListGrants of a key holding the most grants: every grant's id, grantee and issuer come back
+/// as made (each grant's names live beside every grant id in one buffer).
+#[test]
+fn list_grants_of_a_full_key_returns_each_grant_as_made() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    let users = ["bob", "carol", "dave-the-long-named-principal"];
+    for u in users {
+        add_user(&mut h, u, b"135790");
+    }
+    let key = s(&h.create(KeySpec::SymmetricDefault));
+    let mut made = Vec::new();
+    for i in 0..pkms_protocol::access::MAX_GRANTS {
+        let grantee = users[i % users.len()];
+        let id = match h
+            .ok(Request::CreateGrant(pkms_protocol::request::CreateGrant {
+                key_id: &key,
+                grantee,
+                operations: Action::Encrypt.bit(),
+                constraint: None,
+                name: "",
+            }))
+            .get()
+        {
+            Ok(Response::Grant(pkms_protocol::reply::Grant { grant_id })) => String::from(grant_id),
+            other => panic!("{other:?}"),
+        };
+        made.push((id, String::from(grantee), String::from("admin")));
+    }
+    let listed: Vec<(String, String, String)> =
+        match h.ok(Request::ListGrants(pkms_protocol::request::ListGrants { key_id: &key })).get() {
+            Ok(Response::Grants(pkms_protocol::reply::Grants { grants })) => grants
+                .iter()
+                .map(|g| (String::from(g.grant_id), String::from(g.grantee), String::from(g.issuer)))
+                .collect(),
+            other => panic!("{other:?}"),
+        };
+    assert_eq!(listed, made);
+}
