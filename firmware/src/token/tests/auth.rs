@@ -1064,3 +1064,37 @@ fn list_grants_of_a_full_key_returns_each_grant_as_made() {
         };
     assert_eq!(listed, made);
 }
+
+/// A key policy naming a principal that does not exist, or something that is no principal name,
+/// is refused, and the message says which.
+#[test]
+fn a_policy_naming_an_unknown_principal_or_no_name_at_all_says_which() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    let key = s(&h.create(KeySpec::SymmetricDefault));
+    let put = |h: &mut Harness, who: &str| {
+        let mut admins = heapless::Vec::new();
+        admins.push("role/admin").unwrap();
+        let mut named = heapless::Vec::new();
+        named.push(who).unwrap();
+        let mut st = heapless::Vec::new();
+        for principals in [admins, named] {
+            st.push(Statement {
+                effect: Effect::Allow,
+                principals,
+                actions: pkms_protocol::access::ALL_ACTIONS,
+                condition: None,
+                grant_operations: None,
+            })
+            .unwrap();
+        }
+        let policy = encode_policy(&Policy { statements: st });
+        h.err(Request::PutKeyPolicy(pkms_protocol::request::PutKeyPolicy { key_id: &key, policy: &policy }))
+    };
+    let (code, message) = put(&mut h, "zoe");
+    assert_eq!(code, ErrorCode::MalformedPolicyDocument);
+    assert!(message.contains("names principal zoe, which does not exist"), "{message}");
+    let (code, message) = put(&mut h, "no such name!");
+    assert_eq!(code, ErrorCode::MalformedPolicyDocument);
+    assert!(message.contains("principal names, role/admin or *"), "{message}");
+}
