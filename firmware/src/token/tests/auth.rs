@@ -1024,3 +1024,77 @@ fn anonymous_traffic_neither_pushes_entries_out_nor_fills_a_refusing_log() {
         }
     }
 }
+
+/// ListGrants of a key holding the most grants: every grant's id, grantee and issuer come back
+/// as made (each grant's names live beside every grant id in one buffer).
+#[test]
+fn list_grants_of_a_full_key_returns_each_grant_as_made() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    let users = ["bob", "carol", "dave-the-long-named-principal"];
+    for u in users {
+        add_user(&mut h, u, b"135790");
+    }
+    let key = s(&h.create(KeySpec::SymmetricDefault));
+    let mut made = Vec::new();
+    for i in 0..pkms_protocol::access::MAX_GRANTS {
+        let grantee = users[i % users.len()];
+        let id = match h
+            .ok(Request::CreateGrant(pkms_protocol::request::CreateGrant {
+                key_id: &key,
+                grantee,
+                operations: Action::Encrypt.bit(),
+                constraint: None,
+                name: "",
+            }))
+            .get()
+        {
+            Ok(Response::Grant(pkms_protocol::reply::Grant { grant_id })) => String::from(grant_id),
+            other => panic!("{other:?}"),
+        };
+        made.push((id, String::from(grantee), String::from("admin")));
+    }
+    let listed: Vec<(String, String, String)> =
+        match h.ok(Request::ListGrants(pkms_protocol::request::ListGrants { key_id: &key })).get() {
+            Ok(Response::Grants(pkms_protocol::reply::Grants { grants })) => grants
+                .iter()
+                .map(|g| (String::from(g.grant_id), String::from(g.grantee), String::from(g.issuer)))
+                .collect(),
+            other => panic!("{other:?}"),
+        };
+    assert_eq!(listed, made);
+}
+
+/// A key policy naming a principal that does not exist, or something that is no principal name,
+/// is refused, and the message says which.
+#[test]
+fn a_policy_naming_an_unknown_principal_or_no_name_at_all_says_which() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    let key = s(&h.create(KeySpec::SymmetricDefault));
+    let put = |h: &mut Harness, who: &str| {
+        let mut admins = heapless::Vec::new();
+        admins.push("role/admin").unwrap();
+        let mut named = heapless::Vec::new();
+        named.push(who).unwrap();
+        let mut st = heapless::Vec::new();
+        for principals in [admins, named] {
+            st.push(Statement {
+                effect: Effect::Allow,
+                principals,
+                actions: pkms_protocol::access::ALL_ACTIONS,
+                condition: None,
+                grant_operations: None,
+            })
+            .unwrap();
+        }
+        let policy = encode_policy(&Policy { statements: st });
+        h.err(Request::PutKeyPolicy(pkms_protocol::request::PutKeyPolicy { key_id: &key, policy: &policy }))
+    };
+    let (code, message) = put(&mut h, "zoe");
+    assert_eq!(code, ErrorCode::MalformedPolicyDocument);
+    assert!(message.contains("names principal zoe, which does not exist"), "{message}");
+    let (code, message) = put(&mut h, "no such name!");
+    assert_eq!(code, ErrorCode::MalformedPolicyDocument);
+    assert!(message.contains("principal names, role/admin or *"), "{message}");
+}
