@@ -12,6 +12,7 @@ import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import serialization
 
 ENDPOINT = os.environ["AWS_ENDPOINT_URL_KMS"]
 AWS = os.path.join(os.path.dirname(sys.executable), "aws")
@@ -117,8 +118,15 @@ check("ScheduleKeyDeletion", sched["KeyState"] == "PendingDeletion" and sched["P
 check("CancelKeyDeletion", kms.cancel_key_deletion(KeyId=kid2)["KeyId"] == ACCOUNT_PREFIX + "key/" + kid2)
 kms.delete_alias(AliasName=alias)
 check("DeleteAlias", code(kms.describe_key, KeyId=alias) == "NotFoundException")
-check("GenerateDataKeyPair -> UnsupportedOperationException",
-      code(kms.generate_data_key_pair, KeyId=kid, KeyPairSpec="ECC_NIST_P256") == "UnsupportedOperationException")
+pair = kms.generate_data_key_pair(KeyId=kid, KeyPairSpec="ECC_NIST_P256", EncryptionContext={"app": "pair"})
+opened = kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"], EncryptionContext={"app": "pair"})
+_priv = serialization.load_der_private_key(pair["PrivateKeyPlaintext"], password=None)
+check("GenerateDataKeyPair: the sealed private key decrypts to the plaintext one, which matches the public key",
+      opened["Plaintext"] == pair["PrivateKeyPlaintext"] and pair["KeyPairSpec"] == "ECC_NIST_P256"
+      and _priv.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == pair["PublicKey"])
+check("GetParametersForImport -> UnsupportedOperationException",
+      code(kms.get_parameters_for_import, KeyId=kid, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+           WrappingKeySpec="RSA_2048") == "UnsupportedOperationException")
 check("CreateKey RSA -> UnsupportedOperationException", code(kms.create_key, KeySpec="RSA_2048") == "UnsupportedOperationException")
 check("an ARN of another region -> NotFoundException",
       code(kms.describe_key, KeyId=arn.replace("us-east-1", "eu-west-1")) == "NotFoundException")
