@@ -58,7 +58,7 @@ impl Board for NoSeedBoard {
 type NoSeedToken = Token<crate::Parts<MockFlash, MustNotDraw, NoSeedBoard>>;
 
 /// Sends `request` in the clear; returns the answer frame.
-fn call(token: &mut NoSeedToken, request: Request<'_>) -> Vec<u8> {
+fn call<P: crate::Platform>(token: &mut Token<P>, request: Request<'_>) -> Vec<u8> {
     let frame = RequestFrame { id: 7, now: Some(T0), request };
     let mut buf = std::vec![0u8; pkms_protocol::limits::MAX_FRAME];
     let n = postcard::to_slice(&frame, &mut buf).expect("request too large").len();
@@ -192,19 +192,6 @@ impl CryptoRng for FailsLater {}
 
 type FailsLaterToken = Token<crate::Parts<MockFlash, FailsLater, TestBoard>>;
 
-fn call_on(token: &mut FailsLaterToken, request: Request<'_>) -> Vec<u8> {
-    let frame = RequestFrame { id: 7, now: Some(T0), request };
-    let mut buf = std::vec![0u8; pkms_protocol::limits::MAX_FRAME];
-    let n = postcard::to_slice(&frame, &mut buf).expect("request too large").len();
-    let mut out = std::vec![0u8; pkms_protocol::limits::MAX_ENCODED_FRAME];
-    let m = token.handle_payload(&mut buf[..n], &mut out);
-    assert!(m > 0 && out[m - 1] == 0, "no frame");
-    let mut frame = out[..m - 1].to_vec();
-    let len = pkms_protocol::framing::cobs_decode_in_place(&mut frame).expect("bad COBS from token").len();
-    frame.truncate(len);
-    frame
-}
-
 fn create_key() -> Request<'static> {
     Request::CreateKey(pkms_protocol::request::CreateKey {
         key_spec: KeySpec::SymmetricDefault,
@@ -220,13 +207,13 @@ fn an_entropy_source_failing_its_health_test_after_boot_puts_the_token_in_the_er
     let failed = std::rc::Rc::new(core::cell::Cell::new(false));
     let rng = FailsLater { rng: ChaCha20Rng::seed_from_u64(9), failed: failed.clone() };
     let mut token = FailsLaterToken::new(MockFlash::new(256 * 1024), rng, TestBoard::new());
-    assert!(matches!(answer(&call_on(&mut token, create_key())), Ok(Response::KeyMetadata(_))));
+    assert!(matches!(answer(&call(&mut token, create_key())), Ok(Response::KeyMetadata(_))));
 
     // A reseed fails its health test: the very next request finds the token in its error state.
     failed.set(true);
     let flash_before = token.flash().as_bytes().to_vec();
     let cuts_before = token.flash().cut_points();
-    match answer(&call_on(&mut token, create_key())) {
+    match answer(&call(&mut token, create_key())) {
         Err(e) => {
             assert_eq!(e.code, ErrorCode::SelfTestFailed, "{}", e.message);
             assert!(e.message.contains("DRBG"), "the refusal names the DRBG: {}", e.message);
@@ -240,18 +227,18 @@ fn an_entropy_source_failing_its_health_test_after_boot_puts_the_token_in_the_er
     ] {
         let what = std::format!("{request:?}");
         assert!(
-            matches!(answer(&call_on(&mut token, request)), Err(e) if e.code == ErrorCode::SelfTestFailed),
+            matches!(answer(&call(&mut token, request)), Err(e) if e.code == ErrorCode::SelfTestFailed),
             "{what} was served after the entropy source failed"
         );
     }
-    match answer(&call_on(&mut token, Request::GetSelfTests(pkms_protocol::request::GetSelfTests {}))) {
+    match answer(&call(&mut token, Request::GetSelfTests(pkms_protocol::request::GetSelfTests {}))) {
         Ok(Response::SelfTestReport(r)) => {
             assert_eq!(r.outcome, pkms_protocol::SelfTests::Failed(pkms_protocol::SelfTest::Drbg))
         }
         other => panic!("GetSelfTests: {other:?}"),
     }
     assert!(matches!(
-        answer(&call_on(&mut token, Request::GetInfo(pkms_protocol::request::GetInfo {}))),
+        answer(&call(&mut token, Request::GetInfo(pkms_protocol::request::GetInfo {}))),
         Ok(Response::Info(_))
     ));
     assert!(token.flash().as_bytes() == flash_before.as_slice(), "the error state wrote to the flash");
@@ -262,7 +249,7 @@ fn an_entropy_source_failing_its_health_test_after_boot_puts_the_token_in_the_er
     let flash = token.into_flash();
     let rng = FailsLater { rng: ChaCha20Rng::seed_from_u64(10), failed };
     let mut token = FailsLaterToken::new(flash, rng, TestBoard::new());
-    match answer(&call_on(&mut token, Request::GetInfo(pkms_protocol::request::GetInfo {}))) {
+    match answer(&call(&mut token, Request::GetInfo(pkms_protocol::request::GetInfo {}))) {
         Ok(Response::Info(pkms_protocol::reply::Info { info })) => assert_eq!(info.key_count, 1),
         other => panic!("GetInfo: {other:?}"),
     }
