@@ -34,6 +34,8 @@ pub struct LinkFigures {
     pub encrypt32: Row,
     pub encrypt4k: Row,
     pub sign_digest: Row,
+    /// ML-DSA-65 Sign of a 32-byte RAW message (a 3,309-byte signature back).
+    pub sign_ml_dsa_65: Row,
     pub generate_data_key: Row,
     /// Opening a session as pkms does: GetDeviceKey and the NK handshake (both ends' ECDH).
     pub session_setup: Row,
@@ -210,6 +212,7 @@ fn failed(link: Link, e: String) -> LinkFigures {
         encrypt32: Err(e.clone()),
         encrypt4k: Err(e.clone()),
         sign_digest: Err(e.clone()),
+        sign_ml_dsa_65: Err(e.clone()),
         generate_data_key: Err(e.clone()),
         session_setup: Err(e.clone()),
         overhead: Err(e.clone()),
@@ -251,12 +254,19 @@ fn session_figures(home: &Path, link: Link, (n, n_sign, n_4k): (usize, usize, us
         }),
         Err(e) => Err(format!("{e} (CreateKey ECC_NIST_P256)")),
     };
+    let sign_ml_dsa_65 = match create(&mut client, KeySpec::MlDsa65) {
+        Ok(id) => time_op(n_4k, 2, || {
+            client.sign(&id, &[0x24; 32], MessageType::Raw, SigningAlgorithm::MlDsaShake256).map(|_| ())
+        }),
+        Err(e) => Err(format!("{e} (CreateKey ML_DSA_65)")),
+    };
     LinkFigures {
         link,
         get_info,
         encrypt32,
         encrypt4k,
         sign_digest,
+        sign_ml_dsa_65,
         generate_data_key,
         session_setup,
         overhead: Err(String::new()),
