@@ -32,8 +32,11 @@ pub const MAX_ALIAS_NAME: usize = 256;
 pub const MAX_TAG_KEY: usize = 128;
 /// Tag values 0..=256 characters (KMS).
 pub const MAX_TAG_VALUE: usize = 256;
-/// Tags per key (token flash bound; KMS allows 50).
-pub const MAX_TAGS_PER_KEY: usize = 16;
+/// Tags per key (KMS: 50). The token also bounds their encoded size: [`MAX_TAG_BYTES`].
+pub const MAX_TAGS_PER_KEY: usize = 50;
+/// Bytes the encoded tags of one key may take on the token (2 + key + 2 + value bytes per tag):
+/// a key's tags live in its flash record, which must fit in one flash page with every version.
+pub const MAX_TAG_BYTES: usize = 1024;
 /// Largest page any List* response carries; `Limit` is clamped to it (KMS allows 1..=1000, the
 /// CLI follows `NextMarker` to fetch everything).
 pub const MAX_PAGE: usize = 100;

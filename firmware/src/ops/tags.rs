@@ -1,5 +1,5 @@
 //! TagResource, UntagResource and ListResourceTags. Limits: tag keys 1..=128 characters,
-//! values 0..=256 (KMS); at most 16 tags and 1024 encoded bytes per key (token flash); keys
+//! values 0..=256 (KMS); at most 50 tags (KMS) and 1024 encoded bytes per key (token flash); keys
 //! starting `aws:` are reserved (TagException).
 
 use pkms_protocol::limits::MAX_TAGS_PER_KEY;

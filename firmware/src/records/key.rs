@@ -1,6 +1,7 @@
 //! One record per key: metadata, description, tags and every version's wrapped material, all in
 //! one record so that every change to a key is atomic. Tags are kept encoded ([`TagList`]).
 
+pub use pkms_protocol::limits::MAX_TAG_BYTES;
 use pkms_protocol::limits::{MAX_DESCRIPTION, MAX_TAGS_PER_KEY};
 use pkms_protocol::{KeySpec, KeyState, KeyUsage, KeyVersion, RotationType, Tag, UnixTime};
 use serde::{Deserialize, Serialize};
@@ -12,8 +13,6 @@ pub const MAX_KEYS: usize = 1024;
 /// Most versions one key holds; rotating further needs RetireKeyVersions first. Bounded so
 /// that a key record (metadata, description, tags, versions) always fits in one flash page.
 pub const MAX_VERSIONS: usize = 24;
-/// Bytes the encoded tags of one key may take (2 + key + 2 + value bytes per tag).
-pub const MAX_TAG_BYTES: usize = 1024;
 /// Largest key material (HMAC_512: 64 bytes).
 pub const MAX_MATERIAL: usize = 64;
 /// Wrapped material: ciphertext and the 16-byte AES-GCM tag.
@@ -259,8 +258,11 @@ mod tests {
         let big: std::vec::Vec<Tag<'_>> = keys.iter().map(|k| Tag { tag_key: k, tag_value: &v }).collect();
         let mut c = heapless::Vec::new();
         assert_eq!(TagList::edit(&[], &big, &[], &mut c), Err(TagLimit::Bytes));
-        let names: std::vec::Vec<std::string::String> = (0..17).map(|i| std::format!("t{i}")).collect();
+        let names: std::vec::Vec<std::string::String> =
+            (0..=MAX_TAGS_PER_KEY).map(|i| std::format!("t{i}")).collect();
         let many: std::vec::Vec<Tag<'_>> = names.iter().map(|k| Tag { tag_key: k, tag_value: "" }).collect();
         assert_eq!(TagList::edit(&[], &many, &[], &mut c), Err(TagLimit::Count));
+        TagList::edit(&[], &many[..MAX_TAGS_PER_KEY], &[], &mut c).unwrap();
+        assert_eq!(TagList::count(&c), MAX_TAGS_PER_KEY, "KMS's 50 short tags fit");
     }
 }

@@ -664,7 +664,7 @@ mod tests {
 
     #[test]
     fn too_many_tags_advice_is_about_tags() {
-        let h = hint(ErrorCode::LimitExceeded, "TagResource", "a key holds at most 16 tags on this token")
+        let h = hint(ErrorCode::LimitExceeded, "TagResource", "a key holds at most 50 tags on this token")
             .unwrap();
         assert!(h.contains("untag-resource") && !h.contains("retire"), "{h}");
         let full = hint(ErrorCode::LimitExceeded, "CreateKey", "the store is full").unwrap();

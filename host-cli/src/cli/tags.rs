@@ -9,7 +9,7 @@ use super::Context;
 /// Tag commands.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
-    /// Add or replace tags on a key (at most 16 per key).
+    /// Add or replace tags on a key (at most 50 per key, 1024 bytes of tags in all).
     #[command(
         after_help = "Example:\n  pkms tag-resource --key-id KEY --tags TagKey=team,TagValue=infra env=prod"
     )]

@@ -188,6 +188,17 @@ pub fn tags_and_descriptions(t: &mut dyn TestToken) {
     assert_eq!(c.list_resource_tags(&key).unwrap().len(), MAX_TAGS_PER_KEY);
     expect_code(c.tag_resource(&key, &[Tag::new("one-too-many", "v")]), ErrorCode::LimitExceeded);
     assert_eq!(c.list_resource_tags(&key).unwrap().len(), MAX_TAGS_PER_KEY, "nothing was half-applied");
+    // Fewer tags than the count allows, but more bytes than a key's flash record holds for tags.
+    let big: Vec<Tag> = (0..4).map(|i| Tag::new(format!("big{i}"), "v".repeat(256))).collect();
+    let other = new_key(&mut c, "tag bytes");
+    match c.tag_resource(&other, &big) {
+        Err(e) => {
+            assert_eq!(e.code(), Some(ErrorCode::LimitExceeded), "{e}");
+            assert!(e.to_string().contains("1024 bytes"), "the message names the byte limit: {e}");
+        }
+        Ok(()) => panic!("{} bytes of tags were accepted", 4 * (2 + 4 + 2 + 256)),
+    }
+    assert!(c.list_resource_tags(&other).unwrap().is_empty(), "nothing was half-applied");
 
     c.update_key_description(&key, "new description").unwrap();
     assert_eq!(c.describe_key(&key).unwrap().description, "new description");
