@@ -183,6 +183,24 @@ fn a_directory_is_signed_file_by_file_in_one_command() {
 }
 
 #[test]
+fn stdin_is_signed_to_stdout() {
+    let env = Env::in_process();
+    let gpg = Gpg::new();
+    let key = create_key(&env, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY");
+    let (cert_path, _) = export(&env, &key, "S <s@example.com>", None, "cert.asc");
+    gpg.import(&cert_path);
+    // The test's stdin is empty: the signature is of no bytes.
+    let out = env.run(&["sign-file", "--key-id", &key, "--format", "openpgp", "-"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sig = env.file("stdin.asc");
+    std::fs::write(&sig, &out.stdout).unwrap();
+    let empty = env.file("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let (good, err) = gpg.verify(&sig, &empty);
+    assert!(good, "{err}");
+}
+
+#[test]
 fn rotation_signs_with_the_newest_version_and_old_signatures_keep_verifying() {
     let env = Env::in_process();
     let gpg = Gpg::new();

@@ -179,7 +179,9 @@ pub fn sign_files(
     let key = TokenKey::load(client, &key_id, None).map_err(cli_error)?;
     let mut signed = 0usize;
     for (input, output) in &jobs {
-        let created = now_secs();
+        // Never before the key's creation (a host clock behind the token's creation date would
+        // make gpg refuse the signature).
+        let created = now_secs().max(key.created());
         let armored = if input.as_os_str() == "-" {
             key.sign_detached(io::stdin().lock(), created, |d| {
                 openpgp::token_sign(client, &key.key_id, key.algorithm, d)
