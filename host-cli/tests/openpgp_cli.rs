@@ -136,6 +136,13 @@ fn round_trip(spec: &str) {
     let v =
         env.json(&["verify-file", "--key-id", &key, "--signature", s(&asc(&b)), s(&b), "--output", "json"]);
     assert_eq!(v["KeyVersion"], 1);
+    // An alias names the key as well.
+    assert!(env
+        .run(&["create-alias", "--alias-name", "alias/release", "--target-key-id", &key])
+        .status
+        .success());
+    let v = env.json(&["verify-file", "--key-id", "alias/release", s(&b), "--output", "json"]);
+    assert_eq!(field(&v, "KeyId"), key);
 
     std::fs::write(&a, b"artifact bytes, changed\n").unwrap();
     let (good, err) = gpg.verify(&asc(&a), &a);

@@ -327,6 +327,7 @@ fn verify(a: &VerifyFileArgs, sig_path: &Path, sig_bytes: &[u8], ctx: &mut Conte
         result.fingerprint = cert.fingerprint_hex();
         result.user_ids = cert.user_ids();
     } else if let Some(key_id) = &a.key_id {
+        let key_id = &ctx.key(key_id)?;
         let client = ctx.client()?;
         let named = sig.issuer_fingerprints();
         let key = match a.key_version {
