@@ -110,8 +110,13 @@ fn round_trip(spec: &str) {
     let (cert_path, cert) = export(&env, &key, "Release Team <release@example.com>", None, "cert.asc");
     assert_eq!(cert.user_ids(), vec!["Release Team <release@example.com>".to_owned()]);
     // Stable across calls: the creation time is the key version's.
-    let (_, again) = export(&env, &key, "Release Team <release@example.com>", None, "cert2.asc");
+    let (again_path, again) = export(&env, &key, "Release Team <release@example.com>", None, "cert2.asc");
     assert_eq!(cert.fingerprint_hex(), again.fingerprint_hex());
+    assert_eq!(std::fs::read(&again_path).unwrap(), std::fs::read(&cert_path).unwrap());
+    // Another user ID: a new self-signature, the same key.
+    let (_, other) = export(&env, &key, "Other <other@example.com>", None, "cert3.asc");
+    assert_eq!(other.fingerprint_hex(), cert.fingerprint_hex());
+    assert_eq!(other.user_ids(), vec!["Other <other@example.com>".to_owned()]);
     gpg.import(&cert_path);
     assert_eq!(gpg.fingerprints(), vec![cert.fingerprint_hex()]);
 

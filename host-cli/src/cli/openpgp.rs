@@ -94,43 +94,52 @@ fn export(a: ExportArgs, ctx: &mut Context) -> anyhow::Result<()> {
     let quiet = ctx.quiet;
     let client = ctx.client()?;
     let key = TokenKey::load(client, &key_id, a.key_version).map_err(cli_error)?;
+    // The self-signature kept from an earlier export of this version, if it certifies this
+    // user ID: the same certificate again, byte for byte, with no Sign and no flash write.
     let tag = openpgp::self_signature_tag(key.key_version);
-    let cert = if key.key_version == key.newest_version {
-        let mut made = Vec::new();
-        let cert = key
-            .certificate(&a.user_id, |digest| {
-                let sig = openpgp::token_sign(client, &key.key_id, key.algorithm, digest)?;
-                made = sig.signature.clone();
-                Ok(sig)
-            })
-            .map_err(cli_error)?;
-        // Kept on the token: after a rotation the token cannot sign with this version any more,
-        // and `--key-version` rebuilds this certificate from it.
-        let kept =
-            Tag { tag_key: tag.clone(), tag_value: base64::engine::general_purpose::STANDARD.encode(&made) };
-        if let Err(e) = client.tag_resource(&key.key_id, &[kept]) {
-            if !quiet {
-                eprintln!(
-                    "warning: could not keep the self-signature in tag {tag} ({e}): after a rotation, \
-                     keep this certificate (the token cannot sign it again)"
-                );
-            }
-        }
-        cert
-    } else {
-        let tags = client.list_resource_tags(&key.key_id)?;
-        let kept = tags.iter().find(|t| t.tag_key == tag).ok_or_else(|| {
-            cli_error(OpenPgpError::NoKeptSelfSignature {
+    let kept = client
+        .list_resource_tags(&key.key_id)?
+        .into_iter()
+        .find(|t| t.tag_key == tag)
+        .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t.tag_value.trim()).ok());
+    let replayed = kept.as_ref().map(|sig| key.replay_certificate(&a.user_id, sig));
+    let cert = match replayed {
+        Some(Ok(cert)) => cert,
+        Some(Err(e)) if key.key_version != key.newest_version => return Err(cli_error(e)),
+        None if key.key_version != key.newest_version => {
+            return Err(cli_error(OpenPgpError::NoKeptSelfSignature {
                 key_id: key.key_id.clone(),
                 version: key.key_version,
                 newest: key.newest_version,
-                tag: tag.clone(),
-            })
-        })?;
-        let sig = base64::engine::general_purpose::STANDARD
-            .decode(kept.tag_value.trim())
-            .map_err(|_| usage(format!("tag {tag} of {} is not base64", key.key_id)))?;
-        key.replay_certificate(&a.user_id, &sig).map_err(cli_error)?
+                tag,
+            }))
+        }
+        // The newest version: the token self-signs, and the signature is kept in the tag (the
+        // token cannot sign with this version after a rotation; `--key-version` then rebuilds
+        // the certificate from the tag).
+        Some(Err(_)) | None => {
+            let mut made = Vec::new();
+            let cert = key
+                .certificate(&a.user_id, |digest| {
+                    let sig = openpgp::token_sign(client, &key.key_id, key.algorithm, digest)?;
+                    made = sig.signature.clone();
+                    Ok(sig)
+                })
+                .map_err(cli_error)?;
+            let keep = Tag {
+                tag_key: tag.clone(),
+                tag_value: base64::engine::general_purpose::STANDARD.encode(&made),
+            };
+            if let Err(e) = client.tag_resource(&key.key_id, &[keep]) {
+                if !quiet {
+                    eprintln!(
+                        "warning: could not keep the self-signature in tag {tag} ({e}): after a rotation, \
+                         keep this certificate (the token cannot sign it again)"
+                    );
+                }
+            }
+            cert
+        }
     };
     note(
         ctx,
