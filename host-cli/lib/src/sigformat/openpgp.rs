@@ -16,7 +16,9 @@
 //! key's CreationDate for version 1): every export of one version has one fingerprint. Each
 //! version is other key material, so each version is its own OpenPGP key with its own
 //! fingerprint; signatures name the signing version's fingerprint, and verify with the
-//! certificate of that version.
+//! certificate of that version. The token signs only with a key's newest version, so the
+//! certificate of an older version is rebuilt from a self-signature kept from when it was the
+//! newest ([`self_signature_tag`], [`TokenKey::replay_certificate`]).
 
 use std::cell::RefCell;
 use std::io::Read;
