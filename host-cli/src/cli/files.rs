@@ -47,12 +47,14 @@ pub enum Commands {
         pkms decrypt-file --out-dir plain/ enc/*.pkms")]
     DecryptFile(DecryptFileArgs),
     /// Sign a file: SHA-256 on the host, the digest signed on the token (ECDSA_SHA_256).
-    /// Writes a DER signature to FILE.sig that openssl verifies.
+    /// Writes a DER signature to FILE.sig that openssl verifies. `--format openpgp`: FILE.asc
+    /// for gpg, for any number of files and directories in one token session.
     #[command(after_help = "Examples:\n  \
         pkms sign-file --key-id alias/release app.tar.gz            # writes app.tar.gz.sig\n  \
         pkms get-public-key --key-id alias/release --output pem > release.pem\n  \
         openssl dgst -sha256 -verify release.pem -signature app.tar.gz.sig app.tar.gz\n  \
-        pkms sign-file --key-id alias/release --format json --out app.sig.json app.tar.gz")]
+        pkms sign-file --key-id alias/release --format json --out app.sig.json app.tar.gz\n  \
+        pkms sign-file --key-id alias/release --format openpgp target/staging/   # FILE.asc for gpg --verify")]
     SignFile(SignFileArgs),
     /// Verify a file's signature: offline with --public-key (no token needed), or on the token
     /// with --key-id. A signed manifest also has each listed file checked.
@@ -152,7 +154,7 @@ pub enum SignatureFormat {
 /// sign-file's arguments.
 #[derive(Debug, Args)]
 pub struct SignFileArgs {
-    /// Key id or alias of an ECC_NIST_P256 SIGN_VERIFY key.
+    /// Key id or alias of an ECC_NIST_P256 SIGN_VERIFY key (openpgp: or ECC_NIST_EDWARDS25519).
     #[arg(long)]
     pub key_id: String,
     /// Where to write the signature (`-`: stdout). Default: FILE.sig (stdout when FILE is `-`).
