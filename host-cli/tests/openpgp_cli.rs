@@ -184,11 +184,14 @@ fn a_directory_is_signed_file_by_file_in_one_command() {
     for (i, f) in files.iter().enumerate() {
         std::fs::write(f, format!("file {i}\n")).unwrap();
     }
+    let checksum = dir.join("app-1.0.jar.sha1");
+    std::fs::write(&checksum, b"0123\n").unwrap();
     sign(&env, &key, &[&dir]);
     for f in &files {
         let (good, err) = gpg.verify(&asc(f), f);
         assert!(good, "{}: {err}", f.display());
     }
+    assert!(!asc(&checksum).exists(), "checksums are not signed");
     // Signing again re-signs the files, not the signatures.
     sign(&env, &key, &[&dir]);
     assert!(!asc(&asc(&files[0])).exists());

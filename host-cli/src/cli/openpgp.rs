@@ -149,7 +149,7 @@ fn export(a: ExportArgs, ctx: &mut Context) -> anyhow::Result<()> {
 }
 
 /// `sign-file --format openpgp`: FILE.asc for every file (directories: every file in them,
-/// except .asc files), all with one token session and the key's newest version.
+/// except signatures and checksums), all with one token session and the key's newest version.
 pub fn sign_files(
     key_id: &str,
     inputs: &[PathBuf],
@@ -229,8 +229,12 @@ fn with_ext(p: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Every regular file under `dir`, sorted, except signatures (.asc); symlinked directories are
-/// not followed.
+/// Extensions of files a directory's signing skips: signatures and checksums (Maven's own
+/// signing skips them too, and Maven Central wants no signatures of them).
+const SKIPPED: &[&str] = &[EXT, "md5", "sha1", "sha256", "sha512"];
+
+/// Every regular file under `dir`, sorted, except signatures and checksums ([`SKIPPED`]);
+/// symlinked directories are not followed.
 fn files_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -242,7 +246,7 @@ fn files_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             if ft.is_dir() {
                 stack.push(path);
             } else if (ft.is_file() || (ft.is_symlink() && path.is_file()))
-                && path.extension().is_none_or(|x| x != EXT)
+                && path.extension().is_none_or(|x| !SKIPPED.iter().any(|s| x == *s))
             {
                 out.push(path);
             }
