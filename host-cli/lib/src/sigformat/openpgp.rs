@@ -807,6 +807,108 @@ mod tests {
         ));
     }
 
+    fn token_with(spec: KeySpec) -> (Client, String) {
+        let mut client = Client::connect(crate::inprocess::InProcessToken::ephemeral()).unwrap();
+        let params = crate::model::CreateKeyParams {
+            key_spec: spec,
+            key_usage: Some(KeyUsage::SignVerify),
+            ..Default::default()
+        };
+        let key = client.create_key(&params).unwrap().key_id.to_string();
+        (client, key)
+    }
+
+    #[test]
+    fn a_token_key_loads_with_its_version_date_and_signs_on_the_token() {
+        for spec in [KeySpec::EccNistP256, KeySpec::EccNistEdwards25519] {
+            let (mut client, key_id) = token_with(spec);
+            let created = client.describe_key(&key_id).unwrap().creation_date;
+            let v1 = TokenKey::load(&mut client, &key_id, None).unwrap();
+            assert_eq!((v1.key_version, v1.newest_version, u64::from(v1.created())), (1, 1, created));
+            for bad in [0, 2] {
+                assert!(
+                    matches!(
+                        TokenKey::load(&mut client, &key_id, Some(bad)),
+                        Err(OpenPgpError::NoSuchVersion { version, oldest: 1, newest: 1, .. }) if version == bad
+                    ),
+                    "{spec} version {bad}"
+                );
+            }
+            let alg = v1.algorithm;
+            let sig = v1.sign_detached(&b"on the token"[..], 1_800_000_000, |d| {
+                token_sign(&mut client, &key_id, alg, d)
+            });
+            let sig = DetachedSig::parse(sig.unwrap().as_bytes()).unwrap();
+            sig.verify_with_key(&v1, &b"on the token"[..]).unwrap();
+            assert!(sig.verify_with_key(&v1, &b"on the tokem"[..]).is_err());
+
+            client.rotate_key_on_demand(&key_id).unwrap();
+            let old = TokenKey::load(&mut client, &key_id, Some(1)).unwrap();
+            assert_eq!((old.key_version, old.newest_version), (1, 2));
+            assert_eq!(old.fingerprint_hex(), v1.fingerprint_hex());
+            let v2 = TokenKey::load(&mut client, &key_id, None).unwrap();
+            assert_eq!((v2.key_version, v2.newest_version), (2, 2));
+            assert_ne!(v2.fingerprint_hex(), v1.fingerprint_hex());
+            let date = client.list_all_key_rotations(&key_id).unwrap()[1].rotation_date;
+            assert_eq!(u64::from(v2.created()), date);
+            // The token signs with version 2 now: a version 1 signature is refused.
+            let err =
+                v1.sign_detached(&b"x"[..], 1, |d| token_sign(&mut client, &key_id, alg, d)).unwrap_err();
+            assert!(matches!(err, OpenPgpError::VersionChanged { expected: 1, signed: 2 }), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_of_another_spec_or_usage_is_refused_by_name() {
+        let (mut client, key_id) = token_with(KeySpec::MlDsa44);
+        let err = TokenKey::load(&mut client, &key_id, None).unwrap_err();
+        assert!(matches!(
+            err,
+            OpenPgpError::WrongKey { spec: KeySpec::MlDsa44, usage: KeyUsage::SignVerify, .. }
+        ));
+        assert!(err.to_string().contains("is a ML_DSA_44 SIGN_VERIFY key"), "{err}");
+        let (_, key) = p256_key();
+        let e = TokenKey::from_spki("k", 1, Algorithm::Ed25519, b"junk", 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the token's public key is not a valid ECC_NIST_EDWARDS25519 SubjectPublicKeyInfo"
+        );
+        let e = TokenKey::from_spki("k", 1, Algorithm::EcdsaP256, b"junk", 1).unwrap_err();
+        assert!(e.to_string().contains("valid ECC_NIST_P256 "), "{e}");
+        let (_, ed) = ed_key();
+        let cert =
+            Certificate::parse(key.certificate("A <a@x>", p256_signer(&p256_key().0, 1)).unwrap().as_bytes())
+                .unwrap();
+        assert!(cert.is_key(&key) && !cert.is_key(&ed));
+    }
+
+    #[test]
+    fn the_kept_self_signature_tag_names_the_version() {
+        assert_eq!(self_signature_tag(3), "pkms:openpgp:v3");
+        assert_eq!(self_signature_tag(12), "pkms:openpgp:v12");
+    }
+
+    #[test]
+    fn user_ids_up_to_the_limit_are_taken() {
+        check_user_id(&"x".repeat(MAX_USER_ID)).unwrap();
+        assert!(check_user_id(&"x".repeat(MAX_USER_ID + 1)).is_err());
+    }
+
+    #[test]
+    fn binary_certificates_and_signatures_parse_too() {
+        use pgp::ser::Serialize as _;
+        let (sk, key) = p256_key();
+        let armored = key.certificate("B <b@x>", p256_signer(&sk, 1)).unwrap();
+        let binary = SignedPublicKey::from_armor_single(armored.as_bytes()).unwrap().0.to_bytes().unwrap();
+        assert!(!looks_armored(&binary));
+        let cert = Certificate::parse(&binary).unwrap();
+        assert!(cert.is_key(&key));
+        let sig = key.sign_detached(&b"b"[..], 1_800_000_000, p256_signer(&sk, 1)).unwrap();
+        let sig_binary = DetachedSignature::from_armor_single(sig.as_bytes()).unwrap().0.to_bytes().unwrap();
+        assert!(looks_like_signature(&sig_binary) && !looks_armored(&sig_binary));
+        DetachedSig::parse(&sig_binary).unwrap().verify_with_certificate(&cert, &b"b"[..]).unwrap();
+    }
+
     #[test]
     fn signature_detection() {
         assert!(looks_like_signature(b"\n-----BEGIN PGP SIGNATURE-----\n"));
