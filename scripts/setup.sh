@@ -19,6 +19,7 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # The KMS endpoint's tests: a Python virtual environment (python3-venv) and curl (the demo).
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${need[*]} with apt-get"

@@ -411,6 +411,27 @@ fn protocol_rows(rows: &mut Vec<Row>, p: &ProtocolFigures) {
             status: st,
         }
     });
+    let figure = match &p.openpgp_files {
+        Ok(f) => format!(
+            "{:.4} s per file (median {:.2} s for {} files, {} runs; p99 {:.2} s)",
+            f.runs.p50.as_secs_f64() / f.files as f64,
+            f.runs.p50.as_secs_f64(),
+            f.files,
+            f.runs.n,
+            f.runs.p99.as_secs_f64()
+        ),
+        Err(e) => e.clone(),
+    };
+    rows.push(Row {
+        group: g,
+        what:
+            "`pkms sign-file --format openpgp DIR`: detached .asc signatures of a directory in one command \
+               (warm token, packet link)"
+                .into(),
+        figure,
+        goal: String::new(),
+        status: "",
+    });
 }
 
 /// One key-spec figure: what it is, its name in the bench output, and the goals it has

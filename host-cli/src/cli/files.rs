@@ -47,12 +47,14 @@ pub enum Commands {
         pkms decrypt-file --out-dir plain/ enc/*.pkms")]
     DecryptFile(DecryptFileArgs),
     /// Sign a file: SHA-256 on the host, the digest signed on the token (ECDSA_SHA_256).
-    /// Writes a DER signature to FILE.sig that openssl verifies.
+    /// Writes a DER signature to FILE.sig that openssl verifies. `--format openpgp`: FILE.asc
+    /// for gpg, for any number of files and directories in one token session.
     #[command(after_help = "Examples:\n  \
         pkms sign-file --key-id alias/release app.tar.gz            # writes app.tar.gz.sig\n  \
         pkms get-public-key --key-id alias/release --output pem > release.pem\n  \
         openssl dgst -sha256 -verify release.pem -signature app.tar.gz.sig app.tar.gz\n  \
-        pkms sign-file --key-id alias/release --format json --out app.sig.json app.tar.gz")]
+        pkms sign-file --key-id alias/release --format json --out app.sig.json app.tar.gz\n  \
+        pkms sign-file --key-id alias/release --format openpgp target/staging/   # FILE.asc for gpg --verify")]
     SignFile(SignFileArgs),
     /// Verify a file's signature: offline with --public-key (no token needed), or on the token
     /// with --key-id. A signed manifest also has each listed file checked.
@@ -144,12 +146,15 @@ pub enum SignatureFormat {
     Der,
     /// JSON envelope: KeyId, KeyVersion, SigningAlgorithm, Digest, Signature (base64 DER).
     Json,
+    /// OpenPGP detached armored signature, FILE.asc (`gpg --verify`; the certificate is
+    /// `pkms openpgp export`'s); ECC_NIST_P256 or ECC_NIST_EDWARDS25519 keys.
+    Openpgp,
 }
 
 /// sign-file's arguments.
 #[derive(Debug, Args)]
 pub struct SignFileArgs {
-    /// Key id or alias of an ECC_NIST_P256 SIGN_VERIFY key.
+    /// Key id or alias of an ECC_NIST_P256 SIGN_VERIFY key (openpgp: or ECC_NIST_EDWARDS25519).
     #[arg(long)]
     pub key_id: String,
     /// Where to write the signature (`-`: stdout). Default: FILE.sig (stdout when FILE is `-`).
@@ -158,14 +163,17 @@ pub struct SignFileArgs {
     /// Signature format.
     #[arg(long, value_enum, default_value = "der")]
     pub format: SignatureFormat,
-    /// The file to sign (`-`: stdin).
-    pub file: PathBuf,
+    /// The file to sign (`-`: stdin). openpgp: any number of files and directories (every
+    /// file in them), each signed to FILE.asc in one token session.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 /// verify-file's arguments.
 #[derive(Debug, Args)]
 pub struct VerifyFileArgs {
-    /// Public key, PEM or DER SubjectPublicKeyInfo: verify offline, without a token.
+    /// Public key, PEM or DER SubjectPublicKeyInfo (an OpenPGP certificate for OpenPGP
+    /// signatures): verify offline, without a token.
     #[arg(long, value_name = "PATH", conflicts_with = "key_id")]
     pub public_key: Option<PathBuf>,
     /// Verify on the token with this key instead.
@@ -174,7 +182,8 @@ pub struct VerifyFileArgs {
     /// With --key-id: the key version that signed (default: the envelope's, else newest).
     #[arg(long, requires = "key_id")]
     pub key_version: Option<u32>,
-    /// The signature: DER, base64 DER or a JSON envelope. Default: FILE.sig.
+    /// The signature: DER, base64 DER, a JSON envelope or an OpenPGP signature. Default:
+    /// FILE.sig (FILE.asc when only that exists).
     #[arg(long, value_name = "PATH")]
     pub signature: Option<PathBuf>,
     /// Do not check the files a signed manifest lists.
@@ -196,7 +205,7 @@ pub struct SignManifestArgs {
     /// Where to write the manifest's signature. Default: MANIFEST.sig.
     #[arg(long, value_name = "PATH")]
     pub signature: Option<PathBuf>,
-    /// Signature format.
+    /// Signature format (der or json).
     #[arg(long, value_enum, default_value = "der")]
     pub format: SignatureFormat,
     /// Files to list (directories: every file in them, recursively).
@@ -603,15 +612,18 @@ fn signature_bytes(
     sig: &pkms_lib::envelope::DigestSignature,
     digest: &[u8; 32],
     format: SignatureFormat,
-) -> Vec<u8> {
+) -> anyhow::Result<Vec<u8>> {
     match format {
-        SignatureFormat::Der => sig.der.clone(),
+        SignatureFormat::Der => Ok(sig.der.clone()),
         SignatureFormat::Json => {
             let env = SignatureEnvelope::new(sig, digest);
             let mut text = super::json_pretty(&serde_json::to_value(&env).unwrap_or_default());
             text.push('\n');
-            text.into_bytes()
+            Ok(text.into_bytes())
         }
+        SignatureFormat::Openpgp => Err(usage(
+            "sign-manifest writes der or json signatures (sign-file --format openpgp signs files for gpg)",
+        )),
     }
 }
 
@@ -622,26 +634,35 @@ fn with_sig_suffix(p: &Path) -> PathBuf {
 }
 
 fn sign_file(mut a: SignFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    if a.format == SignatureFormat::Openpgp {
+        return super::openpgp::sign_files(&a.key_id, &a.files, a.out.as_deref(), ctx);
+    }
+    let [file] = a.files.as_slice() else {
+        return Err(usage(
+            "--format der and json sign one file (sign-manifest signs many with one signature)",
+        ));
+    };
+    let file = file.clone();
     a.key_id = ctx.key(&a.key_id)?;
     let out = match &a.out {
         Some(p) => p.clone(),
-        None if is_dash(&a.file) => PathBuf::from("-"),
-        None => with_sig_suffix(&a.file),
+        None if is_dash(&file) => PathBuf::from("-"),
+        None => with_sig_suffix(&file),
     };
-    let mut reader = open_input(&a.file)?;
+    let mut reader = open_input(&file)?;
     let bar = progress_bar(ctx, reader.size());
     bar.set_message("sha256");
     let digest = filesign::sha256_reader(&mut reader, &bar)
-        .with_context(|| format!("cannot read {}", a.file.display()))?;
+        .with_context(|| format!("cannot read {}", file.display()))?;
     bar.finish_and_clear();
     let sig = filesign::sign_digest(ctx.client()?, &a.key_id, &digest)?;
-    write_output(&out, &signature_bytes(&sig, &digest, a.format))?;
+    write_output(&out, &signature_bytes(&sig, &digest, a.format)?)?;
     if !is_dash(&out) {
         note(
             ctx,
             &format!(
                 "signed {} with {} version {}: {}",
-                a.file.display(),
+                file.display(),
                 sig.key_id,
                 sig.key_version,
                 out.display()
@@ -652,6 +673,9 @@ fn sign_file(mut a: SignFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
 }
 
 fn verify_file(mut a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    if let Some(verdict) = super::openpgp::verify_file(&a, ctx) {
+        return verdict;
+    }
     a.key_id = ctx.key_opt(a.key_id.as_deref())?;
     let sig_path = a.signature.clone().unwrap_or_else(|| with_sig_suffix(&a.file));
     let sig_bytes = std::fs::read(&sig_path)
@@ -772,6 +796,11 @@ struct FileStatus {
 }
 
 fn sign_manifest(mut a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    if a.format == SignatureFormat::Openpgp {
+        return Err(usage(
+            "sign-manifest writes der or json signatures (sign-file --format openpgp signs files for gpg)",
+        ));
+    }
     a.key_id = ctx.key(&a.key_id)?;
     let sig_path = a.signature.clone().unwrap_or_else(|| with_sig_suffix(&a.out));
     if is_dash(&a.out) {
@@ -800,7 +829,7 @@ fn sign_manifest(mut a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<(
     let digest = filesign::sha256_reader(&mut text.as_bytes(), &NoProgress)?;
     let sig = filesign::sign_digest(ctx.client()?, &a.key_id, &digest)?;
     write_output(&a.out, text.as_bytes())?;
-    write_output(&sig_path, &signature_bytes(&sig, &digest, a.format))?;
+    write_output(&sig_path, &signature_bytes(&sig, &digest, a.format)?)?;
     note(
         ctx,
         &format!(

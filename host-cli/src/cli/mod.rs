@@ -36,6 +36,7 @@ pub mod files;
 pub mod keys;
 pub mod lifecycle;
 pub mod mac;
+pub mod openpgp;
 pub mod pinning;
 pub mod policy;
 pub mod rotation;
@@ -150,6 +151,12 @@ pub enum Command {
         after_help = "Examples:\n  pkms token status\n  pkms token start\n  pkms token stop"
     )]
     Token(token::Commands),
+    /// OpenPGP: export a token key's certificate (`sign-file --format openpgp` signs for gpg).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  pkms openpgp export --key-id alias/release --user-id \"Release <release@example.com>\" > release.asc"
+    )]
+    Openpgp(openpgp::Commands),
     /// Device key pinning: pin-device-key.
     #[command(flatten)]
     Pinning(pinning::Commands),
@@ -607,6 +614,7 @@ pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
         Command::Backup(c) => backup::run(c, &mut ctx),
         Command::Token(c) => token::run(c, &mut ctx),
         Command::Pinning(c) => pinning::run(c, &mut ctx),
+        Command::Openpgp(c) => openpgp::run(c, &mut ctx),
         Command::Serve(a) => crate::serve::run(a, &mut ctx),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();

@@ -1,0 +1,3 @@
+//! Signatures in the formats other verifiers read: OpenPGP ([`openpgp`]).
+
+pub mod openpgp;
