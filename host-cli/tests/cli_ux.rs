@@ -286,3 +286,53 @@ fn init_never_loses_the_puk() {
     assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
     assert_eq!(init_out["AuditPublicKey"].as_str(), Some(pem.as_str()), "init printed the same key");
 }
+
+#[test]
+fn the_open_token_warning_is_shown_once_a_day_and_never_with_quiet() {
+    let quiet = Env::in_process();
+    let out = quiet.run(&["-q", "list-keys"]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("not initialised"), "-q hides it");
+    let env = Env::in_process();
+    let first = env.run(&["list-keys"]);
+    assert!(String::from_utf8_lossy(&first.stderr).contains("not initialised"), "shown the first time");
+    let second = env.run(&["list-keys"]);
+    assert!(!String::from_utf8_lossy(&second.stderr).contains("not initialised"), "not again that day");
+}
+
+#[test]
+fn list_commands_take_max_items_page_size_and_starting_token() {
+    let env = Env::in_process();
+    let mut made: Vec<String> =
+        (0..5).map(|_| field(&env.json(&["create-key"]), "KeyMetadata.KeyId")).collect();
+    made.sort();
+    let ids = |v: &Value| -> Vec<String> {
+        v["Keys"].as_array().unwrap().iter().map(|k| k["KeyId"].as_str().unwrap().to_owned()).collect()
+    };
+    // --page-size: small pages, every key still listed.
+    let all = env.json(&["list-keys", "--page-size", "2"]);
+    let mut listed = ids(&all);
+    listed.sort();
+    assert_eq!(listed, made);
+    assert!(all.get("NextToken").is_none());
+    // --max-items: the first N, and a NextToken that continues without skipping or repeating.
+    let first = env.json(&["list-keys", "--max-items", "3", "--page-size", "2"]);
+    assert_eq!(ids(&first).len(), 3);
+    let token = first["NextToken"].as_str().expect("NextToken").to_owned();
+    assert_eq!(first["Truncated"], Value::Bool(true));
+    let rest = env.json(&["list-keys", "--starting-token", &token]);
+    let mut both = [ids(&first), ids(&rest)].concat();
+    both.sort();
+    assert_eq!(both, made, "the two listings together hold every key once");
+    assert!(env.run(&["list-keys", "--max-items", "0"]).status.code() == Some(2));
+    assert_eq!(env.run(&["list-keys", "--limit", "2", "--max-items", "2"]).status.code(), Some(2));
+    let k = &made[0];
+    assert!(env.run(&["rotate-key-on-demand", "--key-id", k]).status.success());
+    assert!(env.run(&["rotate-key-on-demand", "--key-id", k]).status.success());
+    let r = env.json(&["list-key-rotations", "--key-id", k, "--max-items", "1"]);
+    assert_eq!(r["Rotations"].as_array().map(Vec::len), Some(1));
+    assert_eq!(r["Rotations"][0]["KeyVersion"], serde_json::json!(2), "the original material is not counted");
+    assert!(r.get("NextToken").is_some(), "{r}");
+    let a = env.json(&["list-aliases", "--max-items", "1"]);
+    assert!(a["Aliases"].as_array().is_some());
+}

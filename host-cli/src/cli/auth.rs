@@ -81,28 +81,53 @@ pub fn prompt(label: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
 
 const OPEN_WARNING: &str =
     "warning: this token is not initialised (open): anyone holding it can use its keys. \
-                            Run `pkms init` to protect it with a PIN.";
+                            Run `pkms init` to protect it with a PIN. (Shown once a day per PKMS_HOME; -q hides it.)";
+
+/// Whether the token turned out to be open (not initialised) when logging in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    /// Logged in as the principal.
+    LoggedIn,
+    /// The token is open: nothing to log in to.
+    Open,
+}
 
 /// Logs the fresh connection in: with a given PIN, authenticates; otherwise asks GetInfo and,
-/// on an initialised token, prompts on the terminal (or fails without one). On an open token,
-/// warns on stderr.
-pub fn login(client: &mut Client, login: &Login) -> anyhow::Result<()> {
+/// on an initialised token, prompts on the terminal (or fails without one).
+pub fn login(client: &mut Client, login: &Login) -> anyhow::Result<Opened> {
     if let Some(pin) = login.given_pin()? {
         return match client.authenticate(login.principal(), &pin) {
-            Err(Error::Token { code: ErrorCode::InvalidState, .. }) => {
-                eprintln!("{OPEN_WARNING}");
-                Ok(())
+            Err(Error::Token { code: ErrorCode::InvalidState, .. }) => Ok(Opened::Open),
+            r => {
+                r?;
+                Ok(Opened::LoggedIn)
             }
-            r => Ok(r?),
         };
     }
     if !client.get_info()?.initialized {
-        eprintln!("{OPEN_WARNING}");
-        return Ok(());
+        return Ok(Opened::Open);
     }
     let pin = prompt(&format!("PIN for {}", login.principal()))?;
     client.authenticate(login.principal(), &pin)?;
-    Ok(())
+    Ok(Opened::LoggedIn)
+}
+
+/// Warns that the token is open, unless `quiet`, and at most once a day per `home` (a stamp
+/// file in it holds the day it was last shown).
+pub fn warn_open(home: &Path, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let day = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400)
+        .to_string();
+    let stamp = home.join("open-token-warning");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == day) {
+        return;
+    }
+    eprintln!("{OPEN_WARNING}");
+    let _ = std::fs::write(&stamp, day);
 }
 
 /// `--audit-full`.

@@ -110,9 +110,11 @@ pub enum Commands {
         /// Return one page of at most this many keys (with NextMarker if there are more).
         #[arg(long)]
         limit: Option<u16>,
-        /// NextMarker of a previous page.
+        /// NextMarker (or NextToken) of a previous listing: continue from there.
         #[arg(long, visible_alias = "marker")]
         starting_token: Option<String>,
+        #[command(flatten)]
+        paging: super::args::Paging,
     },
     /// Set a key's description.
     #[command(
@@ -202,15 +204,20 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let key_metadata = ctx.client()?.describe_key(&key_id)?;
             ctx.emit(&DescribeKeyOutput { key_metadata })
         }
-        Commands::ListKeys { limit, starting_token } => {
+        Commands::ListKeys { limit, starting_token, paging } => {
             let client = ctx.client()?;
-            let page = if limit.is_some() || starting_token.is_some() {
+            if limit.is_some() {
                 let page = client.list_keys(limit, starting_token.as_deref())?;
-                KeysPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page }
-            } else {
-                KeysPage { keys: client.list_all_keys()?, next_marker: None, truncated: false }
-            };
-            ctx.emit(&page)
+                return ctx
+                    .emit(&KeysPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page });
+            }
+            let all = super::args::collect_pages(&paging, starting_token, |l, m| {
+                let page = client.list_keys(l, m)?;
+                Ok((page.keys, page.next_marker.filter(|_| page.truncated)))
+            })?;
+            let page =
+                KeysPage { keys: all.items, truncated: all.next.is_some(), next_marker: all.next.clone() };
+            ctx.emit(&super::args::WithNextToken { page: &page, next_token: all.next })
         }
         Commands::UpdateKeyDescription { key_id, description } => {
             let key_id = ctx.key(&key_id)?;

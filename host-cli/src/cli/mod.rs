@@ -312,7 +312,9 @@ impl Context {
         if !self.logged_in {
             let login = self.login.clone();
             let client = self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))?;
-            auth::login(client, &login)?;
+            if auth::login(client, &login)? == auth::Opened::Open {
+                auth::warn_open(&self.home, self.quiet);
+            }
             self.logged_in = true;
         }
         self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))

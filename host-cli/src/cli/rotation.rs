@@ -76,9 +76,11 @@ pub enum Commands {
         /// One page of at most this many versions.
         #[arg(long)]
         limit: Option<u16>,
-        /// NextMarker of a previous page.
+        /// NextMarker (or NextToken) of a previous listing: continue from there.
         #[arg(long, visible_alias = "marker")]
         starting_token: Option<String>,
+        #[command(flatten)]
+        paging: super::args::Paging,
     },
     /// Beyond KMS: erase every version below N (after re-encrypting their data with
     /// re-encrypt); blobs of those versions can no longer be decrypted, and the flash is
@@ -148,20 +150,25 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             super::backup::remind(ctx);
             Ok(())
         }
-        Commands::ListKeyRotations { key_id, include_key_material, limit, starting_token } => {
+        Commands::ListKeyRotations { key_id, include_key_material, limit, starting_token, paging } => {
             let key_id = ctx.key(&key_id)?;
             let client = ctx.client()?;
-            let page = if limit.is_some() || starting_token.is_some() {
+            if limit.is_some() {
                 let page = client.list_key_rotations(&key_id, limit, starting_token.as_deref())?;
-                RotationsPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page }
-            } else {
-                RotationsPage {
-                    rotations: client.list_all_key_rotations(&key_id)?,
-                    next_marker: None,
-                    truncated: false,
-                }
+                let page = RotationsPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page };
+                return ctx.emit(&page.including(include_key_material));
+            }
+            let all = super::args::collect_pages(&paging, starting_token, |l, m| {
+                let page = client.list_key_rotations(&key_id, l, m)?;
+                let next = page.next_marker.clone().filter(|_| page.truncated);
+                Ok((page.including(include_key_material).rotations, next))
+            })?;
+            let page = RotationsPage {
+                rotations: all.items,
+                truncated: all.next.is_some(),
+                next_marker: all.next.clone(),
             };
-            ctx.emit(&page.including(include_key_material))
+            ctx.emit(&super::args::WithNextToken { page: &page, next_token: all.next })
         }
         Commands::RetireKeyVersions { key_id, below_version, yes } => {
             let key_id = ctx.key(&key_id)?;
