@@ -336,3 +336,54 @@ fn list_commands_take_max_items_page_size_and_starting_token() {
     let a = env.json(&["list-aliases", "--max-items", "1"]);
     assert!(a["Aliases"].as_array().is_some());
 }
+
+#[test]
+fn grants_name_real_principals_and_go_with_them() {
+    let env = Env::in_process();
+    let admin = [("PKMS_PIN", "24681357")];
+    let run = |args: &[&str]| env.command(args).envs(admin).output().unwrap();
+    let init = env.command(&["init"]).envs(admin).env("PKMS_PUK", "puk-12345678").output().unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let key: Value = serde_json::from_slice(&run(&["create-key"]).stdout).unwrap();
+    let key = field(&key, "KeyMetadata.KeyId");
+    let grant = ["create-grant", "--key-id", &key, "--operations", "Encrypt", "--grantee-principal"];
+    let out = run(&[&grant[..], &["nobody-here"]].concat());
+    assert_eq!(out.status.code(), Some(254));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody-here"), "the message names who");
+    let made = env
+        .command(&["create-principal", "--name", "bob"])
+        .envs(admin)
+        .env("PKMS_NEW_PIN", "13579135")
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(run(&[&grant[..], &["bob"]].concat()).status.success());
+    let listed = |env: &Env| -> usize {
+        let out = env.command(&["list-grants", "--key-id", &key]).envs(admin).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["Grants"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(listed(&env), 1);
+    assert!(run(&["delete-principal", "--name", "bob"]).status.success());
+    assert_eq!(listed(&env), 0, "a deleted principal's grants are retired");
+}
+
+#[test]
+fn change_pin_changes_ones_own_pin() {
+    let env = Env::in_process();
+    let init =
+        env.command(&["init"]).env("PKMS_PIN", "24681357").env("PKMS_PUK", "puk-12345678").output().unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let change = |pin: &str, new: &str| {
+        env.command(&["change-pin"]).env("PKMS_PIN", pin).env("PKMS_NEW_PIN", new).output().unwrap()
+    };
+    let wrong = change("00000000", "13579135");
+    assert_eq!(wrong.status.code(), Some(254));
+    assert_eq!(error_type(&String::from_utf8_lossy(&wrong.stderr)), "AccessDeniedException");
+    let ok = change("24681357", "13579135");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let old = env.command(&["list-keys"]).env("PKMS_PIN", "24681357").output().unwrap();
+    assert_eq!(old.status.code(), Some(254), "the old PIN no longer works");
+    let new = env.command(&["list-keys"]).env("PKMS_PIN", "13579135").output().unwrap();
+    assert!(new.status.success(), "{}", String::from_utf8_lossy(&new.stderr));
+}

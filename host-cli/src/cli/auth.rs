@@ -211,6 +211,17 @@ pub enum Commands {
         #[arg(long)]
         new_pin_file: Option<PathBuf>,
     },
+    /// Change your own PIN: the current one (PKMS_PIN, --pin-file or a prompt) and the new one
+    /// (PKMS_NEW_PIN, --new-pin-file or a prompt, asked twice), for the principal of
+    /// --principal / PKMS_PRINCIPAL (default admin). A wrong current PIN spends a try.
+    #[command(
+        after_help = "Examples:\n  pkms change-pin\n  PKMS_PIN=246810 PKMS_NEW_PIN=13579135 pkms change-pin --principal bob"
+    )]
+    ChangePin {
+        /// A file holding the new PIN.
+        #[arg(long)]
+        new_pin_file: Option<PathBuf>,
+    },
     /// Erase every key, principal and audit entry; the token is open again. Needs an
     /// administrator's PIN; without one, a blocked PUK and a press of the USB token's button.
     #[command(after_help = "Example:\n  pkms factory-reset --yes")]
@@ -419,6 +430,21 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             };
             let pin = new_pin(&new_pin_file)?;
             ctx.raw_client()?.unblock_pin(&target, &puk, &pin)?;
+            Ok(())
+        }
+        Commands::ChangePin { new_pin_file } => {
+            let principal = ctx.login().principal().to_owned();
+            let pin = match ctx.login().given_pin()? {
+                Some(p) => p,
+                None => prompt(&format!("Current PIN for {principal}"))?,
+            };
+            let new = new_pin(&new_pin_file)?;
+            let client = ctx.raw_client()?;
+            client.authenticate(&principal, &pin)?;
+            client.change_pin(&pin, &new)?;
+            if !ctx.quiet {
+                eprintln!("The PIN of {principal} was changed.");
+            }
             Ok(())
         }
         Commands::FactoryReset { yes } => {
