@@ -387,3 +387,56 @@ fn change_pin_changes_ones_own_pin() {
     let new = env.command(&["list-keys"]).env("PKMS_PIN", "13579135").output().unwrap();
     assert!(new.status.success(), "{}", String::from_utf8_lossy(&new.stderr));
 }
+
+#[test]
+fn messages_name_the_right_command_and_flag() {
+    let env = Env::in_process();
+    // info --output text: labelled lines.
+    let out = env.run(&["info", "--output", "text"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.starts_with("FirmwareVersion\t")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("Token\tthe in-process token")), "{text}");
+    assert!(text.lines().all(|l| l.split('\t').count() == 2), "one Name<TAB>value per line: {text}");
+    // init with no PIN and no terminal: what to set, before anything is sent.
+    let out = env.command(&["init"]).env_remove("PKMS_PIN").env("PKMS_PUK", "puk-12345678").output().unwrap();
+    assert_eq!(out.status.code(), Some(252));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(error_type(&e), "ValidationException");
+    assert!(e.contains("PKMS_PIN") && e.contains("--pin-file"), "{e}");
+    let admin = [("PKMS_PIN", "24681357")];
+    assert!(env
+        .command(&["init"])
+        .envs(admin)
+        .env("PKMS_PUK", "puk-12345678")
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let made = env
+        .command(&["create-principal", "--name", "bob"])
+        .envs(admin)
+        .env("PKMS_NEW_PIN", "13579135")
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    // A user refused an administrator's command is told to use an administrator, not a key policy.
+    let out = env
+        .command(&["create-principal", "--name", "carol", "--principal", "bob"])
+        .env("PKMS_PIN", "13579135")
+        .env("PKMS_NEW_PIN", "11223344")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(254));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("--principal NAME") && !e.contains("get-key-policy"), "{e}");
+    // A wrong PUK: the PUK and --for, not the PIN.
+    let out = env
+        .command(&["unblock-pin", "--for", "bob"])
+        .env("PKMS_PUK", "wrong-puk-000")
+        .env("PKMS_NEW_PIN", "55667788")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(254));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("PKMS_PUK") && e.contains("--for NAME") && !e.contains("Give the PIN"), "{e}");
+}

@@ -265,12 +265,16 @@ fn new_pin(file: &Option<PathBuf>) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     }
     match file {
         Some(f) => read_secret_file(f, "--new-pin-file"),
-        None => confirmed_prompt("New PIN"),
+        None => confirmed_prompt("New PIN", "set PKMS_NEW_PIN or give --new-pin-file"),
     }
 }
 
-/// Asks twice on the terminal; the answers must match.
-fn confirmed_prompt(label: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+/// Asks twice on the terminal; the answers must match. With no terminal, a usage error naming
+/// `how` (the variable or flag that gives it instead): nothing was sent.
+fn confirmed_prompt(label: &str, how: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    if !std::io::stdin().is_terminal() {
+        return Err(usage(format!("{label} needed and no terminal to ask on: {how}")));
+    }
     let first = prompt(label)?;
     let again = prompt(&format!("{label} again"))?;
     if first != again {
@@ -362,7 +366,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             }
             let pin = match ctx.login().given_pin()? {
                 Some(p) => p,
-                None => confirmed_prompt("New administrator PIN")?,
+                None => confirmed_prompt("New administrator PIN", "set PKMS_PIN or give --pin-file")?,
             };
             // The PUK is on disk before the token takes it: it cannot be lost in between.
             if let Some(path) = &puk_out {

@@ -145,7 +145,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                         Ok(failed @ SelfTests::Failed(_)) => {
                             let info = c.get_info()?;
                             let token = ctx.token_description();
-                            return ctx.emit(&InfoOutput {
+                            return ctx.emit_labelled(&InfoOutput {
                                 info: &info,
                                 self_tests: self_tests_name(failed),
                                 device_key_fingerprint: String::new(),
@@ -173,7 +173,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 warn_audit_fill(c);
             }
             let fingerprint = ctx.device_key().map(|k| k.fingerprint()).unwrap_or_default();
-            ctx.emit(&InfoOutput {
+            ctx.emit_labelled(&InfoOutput {
                 info: &info,
                 self_tests: self_tests_name(self_tests),
                 device_key_fingerprint: fingerprint,

@@ -393,6 +393,23 @@ impl Context {
         write_stdout(text.as_bytes())
     }
 
+    /// As [`Context::emit`], except that `--output text` (without `--query`) prints one
+    /// `Name<TAB>value` line per field instead of one unlabelled line (`pkms info`).
+    pub fn emit_labelled<T: Serialize + ?Sized>(&self, reply: &T) -> anyhow::Result<()> {
+        if self.quiet || self.output != OutputFormat::Text || self.query.is_some() {
+            return self.emit(reply);
+        }
+        let value = with_style(&Style::cli(self.scope.clone()), || serde_json::to_value(reply))?;
+        let mut text = String::new();
+        if let Value::Object(map) = &value {
+            for (k, v) in map {
+                let shown = output::text(v);
+                text.push_str(&format!("{k}\t{}\n", shown.trim_end_matches('\n').replace('\n', " ")));
+            }
+        }
+        write_stdout(text.as_bytes())
+    }
+
     /// Writes raw text to stdout (nothing with `--quiet`).
     pub fn emit_raw(&self, text: &str) -> anyhow::Result<()> {
         if self.quiet {
@@ -518,10 +535,24 @@ fn hint(code: ErrorCode, operation: &str, message: &str) -> Option<&'static str>
             "On a hardware token, touch its button when it blinks; emulated tokens cannot confirm \
              presence, so keys created with --user-presence-required decrypt and sign only on hardware."
         }
+        ErrorCode::AuthenticationFailed if operation == "UnblockPin" => {
+            "Check the PUK (PKMS_PUK, --puk-file or the prompt) and the principal (--for NAME)."
+        }
+        ErrorCode::AuthenticationFailed if operation == "ChangePin" => {
+            "Give the current PIN with PKMS_PIN, --pin-file or at the prompt; the new one with PKMS_NEW_PIN or --new-pin-file."
+        }
         ErrorCode::AuthenticationFailed => {
             "Give the PIN with PKMS_PIN, --pin-file or at the prompt (and --principal / PKMS_PRINCIPAL for another principal than admin)."
         }
         ErrorCode::PinLocked => "Unlock the principal with the PUK: `pkms unblock-pin --for NAME`; a blocked PUK leaves only `pkms factory-reset`.",
+        ErrorCode::AccessDenied if operation == "FactoryReset" => {
+            "factory-reset needs an administrator's session (PKMS_PIN, with --principal NAME of an administrator); \
+             without one, only a token whose PUK is blocked resets, with a press of its button."
+        }
+        ErrorCode::AccessDenied if message.contains("administrator") => {
+            "Run it as an administrator: --principal NAME (or PKMS_PRINCIPAL) of an administrator, with its PIN \
+             (`pkms list-principals` shows the roles)."
+        }
         ErrorCode::AccessDenied => "The key's policy and grants do not allow this: `pkms get-key-policy` and `pkms list-grants` show them.",
         ErrorCode::UnsupportedOperation if operation == "EnableKeyRotation" || operation == "RotateKeyOnDemand" => {
             if message.contains("SIGN_VERIFY") {
