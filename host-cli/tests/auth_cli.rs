@@ -107,6 +107,8 @@ fn open_token_warns_then_init_requires_the_pin_and_locks_after_eight_wrong_ones(
     }
     login_refused(&env, &wrong, &["list-keys"], "PIN is locked");
     login_refused(&env, &bob, &["list-keys"], "PIN is locked");
+    // The hint names the locked principal, so running it as written unlocks that one.
+    login_refused(&env, &bob, &["list-keys"], "`pkms unblock-pin --for bob`");
     let list = ok(&env, &admin(), &["list-principals"]);
     let entry = list["Principals"].as_array().unwrap().iter().find(|p| p["Name"] == "bob").unwrap().clone();
     assert_eq!(entry["PinRetriesLeft"], 0);

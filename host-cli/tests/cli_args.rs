@@ -3,7 +3,7 @@
 
 mod cli_support;
 
-use cli_support::Env;
+use cli_support::{fake_usb_tokens, Env};
 
 fn nowhere(env: &Env, args: &[&str]) -> std::process::Output {
     env.command(args).env("PKMS_DEVICE", "unix:/nonexistent/pkms.sock").output().expect("run pkms")
@@ -171,25 +171,16 @@ fn completions_for_each_shell() {
     assert_eq!(env.run(&["completions", "tcsh"]).status.code(), Some(2));
 }
 
-/// Lays out a fake sysfs (as `PKMS_USB_SYSFS` expects) with one Pocket KMS token per name; the
-/// device nodes are plain files, so opening one fails with its path in the message.
-fn fake_usb_tokens(root: &std::path::Path, names: &[&str]) {
-    for (i, name) in names.iter().enumerate() {
-        let bus = format!("1-{}", i + 1);
-        let usb_device = root.join("sys/devices/pci0000:00/0000:00:14.0/usb1").join(&bus);
-        let interface = usb_device.join(format!("{bus}:1.0"));
-        std::fs::create_dir_all(interface.join("tty").join(name)).unwrap();
-        for (k, v) in
-            [("idVendor", "1209"), ("idProduct", "0001"), ("product", "Pocket KMS"), ("serial", "X")]
-        {
-            std::fs::write(usb_device.join(k), format!("{v}\n")).unwrap();
-        }
-        let class = root.join("sys/class/tty").join(name);
-        std::fs::create_dir_all(&class).unwrap();
-        std::os::unix::fs::symlink(&interface, class.join("device")).unwrap();
-        std::fs::create_dir_all(root.join("dev")).unwrap();
-        std::fs::write(root.join("dev").join(name), b"").unwrap();
-    }
+/// `pkms ARGS` with neither --device, PKMS_DEVICE nor PKMS_HOME (the home is the default one
+/// under a private XDG_DATA_HOME), and the fake sysfs `sysfs`.
+fn no_device_no_home(env: &Env, sysfs: &std::path::Path, args: &[&str]) -> std::process::Output {
+    env.command(args)
+        .env_remove("PKMS_DEVICE")
+        .env_remove("PKMS_HOME")
+        .env("XDG_DATA_HOME", env.file("data"))
+        .env("PKMS_USB_SYSFS", sysfs)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -197,15 +188,14 @@ fn one_plugged_in_usb_token_is_the_default_device() {
     let env = Env::in_process();
     let sysfs = env.file("sysfs");
     fake_usb_tokens(&sysfs, &["ttyACM3"]);
-    let out =
-        env.command(&["info"]).env_remove("PKMS_DEVICE").env("PKMS_USB_SYSFS", &sysfs).output().unwrap();
+    let out = no_device_no_home(&env, &sysfs, &["info"]);
     assert_eq!(out.status.code(), Some(255));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&sysfs.join("dev/ttyACM3").display().to_string()),
         "pkms opened the USB token: {stderr}"
     );
-    assert!(!env.home().join("token.flash").exists(), "no QEMU token was started");
+    assert!(!env.file("data/pkms/token.flash").exists(), "no QEMU token was started");
 }
 
 #[test]
@@ -213,8 +203,7 @@ fn several_plugged_in_usb_tokens_ask_for_a_choice() {
     let env = Env::in_process();
     let sysfs = env.file("sysfs");
     fake_usb_tokens(&sysfs, &["ttyACM0", "ttyACM1"]);
-    let out =
-        env.command(&["info"]).env_remove("PKMS_DEVICE").env("PKMS_USB_SYSFS", &sysfs).output().unwrap();
+    let out = no_device_no_home(&env, &sysfs, &["info"]);
     assert_eq!(out.status.code(), Some(255));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("2 Pocket KMS tokens") && stderr.contains("--device"), "{stderr}");

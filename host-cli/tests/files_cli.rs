@@ -388,8 +388,9 @@ fn token_refusals_in_file_commands_keep_their_error_type() {
 
     env.ok(&["disable-key", "--key-id", &key]);
     let out = env.pkms(&["decrypt-file", s(&enc), s(&env.path("back.bin"))]);
-    assert_eq!(out.status.code(), Some(255), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(254), "{}", String::from_utf8_lossy(&out.stderr));
     let err = stderr_json(&out);
+    assert_eq!(err["__type"], "DisabledException");
     let message = err["message"].as_str().unwrap();
     let want = format!(
         "{}: header: the token could not decrypt the file's data key: DisabledException",

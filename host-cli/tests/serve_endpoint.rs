@@ -439,6 +439,13 @@ async fn key_specs(kms: &Client, symmetric: &str) {
         .await
         .unwrap();
     assert!(v.signature_valid());
+    // A signing key does not rotate, as in KMS, until tagged to (the token decides, so the
+    // endpoint agrees with the CLI).
+    assert_eq!(code(kms.rotate_key_on_demand().key_id(&ed).send().await), "UnsupportedOperationException");
+    assert_eq!(code(kms.enable_key_rotation().key_id(&ed).send().await), "UnsupportedOperationException");
+    let opt_in = Tag::builder().tag_key("pkms:AllowSigningKeyRotation").tag_value("true").build().unwrap();
+    kms.tag_resource().key_id(&ed).tags(opt_in).send().await.unwrap();
+    kms.enable_key_rotation().key_id(&ed).send().await.unwrap();
     let wrong = kms
         .sign()
         .key_id(&ed)
@@ -909,7 +916,7 @@ fn the_cli_prints_what_the_endpoint_answers() {
     assert_eq!(cli_materials(&["--include-key-material", "ALL_KEY_MATERIAL"]), all);
 
     // A retired version: the same KMS exception from both.
-    cli(&["retire-key-versions", "--key-id", &kid, "--below-version", "2"]);
+    cli(&["retire-key-versions", "--key-id", &kid, "--below-version", "2", "--yes"]);
     let blob_arg = env.fileb("both.blob", &blob);
     let e = env.fails(&[&scope[..], &["decrypt", "--ciphertext-blob", &blob_arg]].concat(), 254);
     assert_eq!(cli_support::error_type(&e), "KMSInvalidStateException");

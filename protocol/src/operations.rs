@@ -859,6 +859,18 @@ requests! {
     actions { kms:GenerateDataKeyPairWithoutPlaintext = 39 grant },
     gate |r| Gate::key(Action::GenerateDataKeyPairWithoutPlaintext, KeyRef::Named(r.key_id), &r.encryption_context),
     full_log: refused;
+
+    /// Change the logged-in principal's own PIN: the current PIN, then the new one. A wrong
+    /// current PIN spends a try, as Authenticate does.
+    ChangePin<'a> = 65 {
+        /// The current PIN.
+        pin: &'a [u8],
+        /// The new PIN.
+        new_pin: &'a [u8],
+    } -> Done,
+    actions {  },
+    gate |r| Gate::Session,
+    full_log: refused;
 }
 
 replies! {

@@ -239,6 +239,12 @@ kms_enum!(
     }
 );
 
+/// The tag (key) whose value `true` lets a SIGN_VERIFY key rotate (EnableKeyRotation,
+/// RotateKeyOnDemand): without it the token refuses, as KMS does, with
+/// UnsupportedOperationException. Rotating a signing key makes new signatures verify only with
+/// the new public key; the tag is the key's recorded consent to that.
+pub const ALLOW_SIGNING_KEY_ROTATION_TAG: &str = "pkms:AllowSigningKeyRotation";
+
 kms_enum!(
     /// KeyState: the lifecycle state of a key.
     KeyState {

@@ -337,6 +337,7 @@ fn requests() -> Vec<(&'static str, Request<'static>)> {
                 key_pair_spec: DataKeyPairSpec::MlKem768,
             }),
         ),
+        ("ChangePin", Request::ChangePin(request::ChangePin { pin: b"246810", new_pin: b"13579135" })),
     ]
 }
 

@@ -78,6 +78,12 @@ fn main() {
         fact("sig.key", sig.clone());
         for v in 1..=2u32 {
             if v > 1 {
+                // Signing keys rotate only once tagged to (the release fixture predates it).
+                let opt_in = Tag {
+                    tag_key: pkms_protocol::ALLOW_SIGNING_KEY_ROTATION_TAG.to_owned(),
+                    tag_value: "true".to_owned(),
+                };
+                c.tag_resource(&sig, &[opt_in]).unwrap();
                 c.rotate_key_on_demand(&sig).unwrap();
             }
             let msg = format!("release {v}");

@@ -277,10 +277,12 @@ impl Auth {
         Ok(Response::Done(reply::Done {}))
     }
 
-    /// DeletePrincipal (administrators); the last administrator stays.
+    /// DeletePrincipal (administrators); the last administrator stays. Its aliases and the
+    /// grants naming it as grantee go with it.
     pub fn delete_principal<P: Platform>(
         &mut self,
         core: &mut Core<P>,
+        work: &mut [u8],
         r: &request::DeletePrincipal<'_>,
     ) -> OpResult<Response<'static>> {
         self.require_admin()?;
@@ -291,9 +293,10 @@ impl Auth {
         if p.role == Role::Admin && count_admins(core)? <= 1 {
             return Err(err!(InvalidState, "{} is the last administrator and cannot be removed", name));
         }
-        // Its aliases first, the principal last: a cut in between leaves the principal, and the
-        // deletion can be repeated.
+        // Its aliases and grants first, the principal last: a cut in between leaves the
+        // principal, and the deletion can be repeated.
         crate::ops::aliases::remove_owned_by(core, name)?;
+        crate::policy::grants::retire_grants_of(core, work, p.id.reference().as_str())?;
         core.remove(Kind::Principal, &principal_id(name))?;
         if self.caller().reference() == Some(p.id.reference()) {
             self.session = None;
@@ -366,6 +369,53 @@ impl Auth {
         let mut p = new_principal(core, r.principal, r.new_pin, old.role)?;
         p.id = old.id;
         write_principal(core, &p)?;
+        Ok(Response::Done(reply::Done {}))
+    }
+
+    /// ChangePin: the logged-in principal's own PIN, given its current one (compared in
+    /// constant time after the PIN stretch, as Authenticate compares). A wrong current PIN
+    /// spends a try, persisted before the check, and the last one locks the principal and ends
+    /// the session; the right one restores the tries. The principal keeps its id (its keys,
+    /// grants and policy statements) and role.
+    pub fn change_pin<P: Platform>(
+        &mut self,
+        core: &mut Core<P>,
+        r: &request::ChangePin<'_>,
+    ) -> OpResult<Response<'static>> {
+        if !self.initialized {
+            return Err(err!(InvalidState, "the token is not initialised (open): it has no PINs"));
+        }
+        let Some(login) = self.session.as_ref() else {
+            return Err(err!(
+                AuthenticationFailed,
+                "log in first: ChangePin changes the logged-in principal's PIN"
+            ));
+        };
+        let (name, id) = (login.name.clone(), login.id);
+        pin::check_length("new PIN", r.new_pin)?;
+        let Some(mut p) = read_principal(core, &name)?.filter(|p| p.id == id) else {
+            self.session = None;
+            return Err(err!(NotFound, "principal {} no longer exists", name.as_str()));
+        };
+        if p.retries == 0 {
+            return Err(err!(PinLocked, "principal {} is locked: unblock it with the PUK", name.as_str()));
+        }
+        p.retries -= 1;
+        write_principal(core, &p)?;
+        if !pin::matches(r.pin, &p.salt, &p.hash) {
+            if p.retries == 0 {
+                self.session = None;
+                return Err(err!(
+                    PinLocked,
+                    "wrong current PIN; principal {} is now locked: unblock it with the PUK",
+                    name.as_str()
+                ));
+            }
+            return Err(err!(AuthenticationFailed, "wrong current PIN"));
+        }
+        let mut new = new_principal(core, &name, r.new_pin, p.role)?;
+        new.id = p.id;
+        write_principal(core, &new)?;
         Ok(Response::Done(reply::Done {}))
     }
 
@@ -547,9 +597,10 @@ crate::dispatch::handle! {
     };
     request::Authenticate<'_> => |r, cx| cx.auth.authenticate(cx.core, r);
     request::CreatePrincipal<'_> => |r, cx| cx.auth.create_principal(cx.core, r);
-    request::DeletePrincipal<'_> => |r, cx| cx.auth.delete_principal(cx.core, r);
+    request::DeletePrincipal<'_> => |r, cx| cx.auth.delete_principal(cx.core, &mut cx.bufs.work, r);
     request::ListPrincipals => |_r, cx| list_principals(cx.core, cx.bufs);
     request::UnblockPin<'_> => |r, cx| cx.auth.unblock(cx.core, r);
+    request::ChangePin<'_> => |r, cx| cx.auth.change_pin(cx.core, r);
     request::FactoryReset<'_> => |r, cx| {
         let answer = cx.auth.factory_reset(cx.core, r)?;
         *cx.log = crate::audit::Log::default();

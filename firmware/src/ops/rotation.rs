@@ -1,12 +1,15 @@
 //! EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand,
-//! ListKeyRotations and RetireKeyVersions. Every key kind has versions and rotates.
-//! (Scheduled rotation itself is [`Core::run_due`].)
+//! ListKeyRotations and RetireKeyVersions. Every key kind has versions and rotates, except that
+//! a SIGN_VERIFY key is refused, as KMS refuses it (UnsupportedOperationException), unless the
+//! key carries the opt-in tag [`ALLOW_SIGNING_KEY_ROTATION_TAG`] = `true`: rotating a signing
+//! key makes it sign under a new public key, so every public key handed out stops verifying new
+//! signatures. (Scheduled rotation itself is [`Core::run_due`].)
 
 use pkms_protocol::limits::{
     MAX_PAGE, ROTATION_PERIOD_DAYS_DEFAULT, ROTATION_PERIOD_DAYS_MAX, ROTATION_PERIOD_DAYS_MIN,
 };
 use pkms_protocol::{
-    reply, request, KeyMaterialState, KeyVersion, Response, RotationType, RotationsListEntry,
+    reply, request, KeyMaterialState, KeyUsage, KeyVersion, Response, RotationType, RotationsListEntry,
 };
 
 use super::{page_limit, write_marker, Buffers};
@@ -14,8 +17,36 @@ use crate::err;
 use crate::error::OpResult;
 use crate::key::Named;
 use crate::platform::Platform;
-use crate::records::KeyRecord;
+use crate::records::{KeyRecord, TagList};
 use crate::state::Core;
+
+/// The opt-in tag ([`pkms_protocol::ALLOW_SIGNING_KEY_ROTATION_TAG`]): a setting stored with the
+/// key, shown by ListResourceTags, set with TagResource (which policies govern as any tag),
+/// and the same whether the request comes from `pkms` or from a KMS client through `pkms serve`.
+pub use pkms_protocol::ALLOW_SIGNING_KEY_ROTATION_TAG;
+
+/// Refuses to rotate a SIGN_VERIFY key that does not carry the opt-in tag.
+fn rotation_allowed(rec: &KeyRecord) -> OpResult<()> {
+    match rec.usage {
+        KeyUsage::SignVerify => {
+            let opted_in = TagList::iter(&rec.tags)
+                .any(|t| t.tag_key == ALLOW_SIGNING_KEY_ROTATION_TAG && t.tag_value == "true");
+            if opted_in {
+                Ok(())
+            } else {
+                Err(err!(
+                    UnsupportedOperation,
+                    "a SIGN_VERIFY key does not rotate (as in KMS): its public key would change. Opt in: tag it {}=true",
+                    ALLOW_SIGNING_KEY_ROTATION_TAG
+                ))
+            }
+        }
+        KeyUsage::EncryptDecrypt
+        | KeyUsage::GenerateVerifyMac
+        | KeyUsage::KeyAgreement
+        | KeyUsage::EncapsulateDecapsulate => Ok(()),
+    }
+}
 
 /// EnableKeyRotation (RotationPeriodInDays 90..=2560, default 365). The schedule counts from
 /// now, or keeps counting from the last automatic rotation when rotation was already enabled.
@@ -34,6 +65,7 @@ pub fn enable<P: Platform>(
     )?;
     let mut key = core.load_named(key, slot)?;
     key.require_enabled()?;
+    rotation_allowed(key.record())?;
     let now = core.now();
     let rec = key.record_mut();
     if rec.rotation_period.is_none() {
@@ -84,6 +116,7 @@ pub fn rotate_on_demand<P: Platform>(
 ) -> OpResult<Response<'static>> {
     let mut key = core.load_named(key, slot)?;
     key.require_enabled()?;
+    rotation_allowed(key.record())?;
     let key_version = core.rotate(&mut key, RotationType::OnDemand)?;
     let key_material_id = match key.newest() {
         Some(e) => core.device()?.material_id(&key.id(), e),

@@ -190,6 +190,23 @@ pub fn retire<'b, P: Platform>(
     Ok(Response::Done(reply::Done {}))
 }
 
+/// Retires every grant whose grantee is the principal `reference` (DeletePrincipal: a deleted
+/// principal's grants go with it, on every key). One atomic write per access record changed;
+/// a cut in between leaves some grants, and repeating the deletion retires the rest.
+pub fn retire_grants_of<P: Platform>(core: &mut Core<P>, work: &mut [u8], reference: &str) -> OpResult<()> {
+    let mut i = 0;
+    while let Some(id) = core.entries(crate::records::Kind::Access).get(i).map(|e| e.id) {
+        i += 1;
+        let Some(mut rec) = core.read_into::<AccessRecord<'_>>(&id, work)? else { continue };
+        let before = rec.grants.len();
+        rec.grants.retain(|g| g.grantee != reference);
+        if rec.grants.len() != before {
+            core.write(&id, &rec)?;
+        }
+    }
+    Ok(())
+}
+
 crate::dispatch::handle! {
     request::CreateGrant<'_> => |r, cx| create(cx.core, cx.bufs, cx.auth.caller(), cx.admitted.key(), r);
     request::ListGrants<'_> => |_r, cx| list(cx.core, cx.bufs, cx.admitted.key());

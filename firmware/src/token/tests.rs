@@ -242,6 +242,16 @@ impl Harness {
         self.err(request).0
     }
 
+    /// Tags `key` with `pkms:AllowSigningKeyRotation=value` (`true`: a SIGN_VERIFY key may rotate).
+    pub fn tag_signing_rotation(&mut self, key: &str, value: &'static str) {
+        let mut tags = pkms_protocol::Tags::new();
+        let _ = tags.push(pkms_protocol::Tag {
+            tag_key: pkms_protocol::ALLOW_SIGNING_KEY_ROTATION_TAG,
+            tag_value: value,
+        });
+        self.ok(Request::TagResource(pkms_protocol::request::TagResource { key_id: key, tags }));
+    }
+
     pub fn create(&mut self, spec: KeySpec) -> KeyId {
         self.create_with(spec, false)
     }

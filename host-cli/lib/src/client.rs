@@ -96,6 +96,20 @@ fn unexpected(op: &str) -> Error {
     protocol(format!("the token answered {op} with a response of another kind"))
 }
 
+/// Whether each request and its answer are described on stderr (`pkms --debug`).
+static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns on (or off) describing each request and its answer on stderr: the operation, its
+/// frame size, whether it travels inside the encrypted session, and the answer (`ok` or the
+/// token's code). No secret is printed: only names and sizes.
+pub fn set_debug(on: bool) {
+    DEBUG.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn debugging() -> bool {
+    DEBUG.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn token_error(code: ErrorCode, message: &str) -> Error {
     Error::Token { code, message: message.to_owned() }
 }
@@ -292,6 +306,10 @@ impl Client {
             }
         };
         drop(frame);
+        if debugging() {
+            let how = if self.session.is_some() { "in the encrypted session" } else { "in the clear" };
+            eprintln!("debug: request {id}: {op} ({n} bytes, {how})");
+        }
         self.transport.send(&self.tx[..n])?;
         self.tx[..n].fill(0);
         let deadline = Instant::now() + timeout;
@@ -341,6 +359,12 @@ impl Client {
                 // The token ends the session once it has answered (a factory reset ends every
                 // session: the token has a new device key).
                 self.session = None;
+            }
+            if debugging() {
+                match &frame.result {
+                    Ok(_) => eprintln!("debug: answer {id}: {op} ok"),
+                    Err(e) => eprintln!("debug: answer {id}: {op} refused: {:?}: {}", e.code, e.message),
+                }
             }
             return match frame.result {
                 Ok(resp) => {

@@ -40,6 +40,11 @@ impl Client {
         self.call(request::UnblockPin { principal, puk, new_pin })
     }
 
+    /// ChangePin: the logged-in principal's own PIN, from `pin` to `new_pin`.
+    pub fn change_pin(&mut self, pin: &[u8], new_pin: &[u8]) -> Result<()> {
+        self.call(request::ChangePin { pin, new_pin })
+    }
+
     /// FactoryReset: erases every key, principal and log entry.
     pub fn factory_reset(&mut self) -> Result<()> {
         self.call(request::FactoryReset { confirm: pkms_protocol::access::FACTORY_RESET_CONFIRMATION })

@@ -35,6 +35,9 @@ pub enum DeviceSpec {
     Serial(String),
     /// The in-process token; `None` keeps its flash in memory only.
     InProcess(Option<PathBuf>),
+    /// The QEMU token of a home (`qemu:HOME`), or of `$PKMS_HOME` (`qemu`), started if needed,
+    /// whatever USB token is plugged in.
+    Qemu(Option<PathBuf>),
 }
 
 impl FromStr for DeviceSpec {
@@ -64,9 +67,15 @@ impl FromStr for DeviceSpec {
         if s.starts_with("/dev/") {
             return Ok(DeviceSpec::Serial(s.to_owned()));
         }
+        if s == "qemu" {
+            return Ok(DeviceSpec::Qemu(None));
+        }
+        if let Some(p) = s.strip_prefix("qemu:") {
+            return non_empty(p, s).map(|p| DeviceSpec::Qemu(Some(p.into())));
+        }
         Err(format!(
-            "{s:?} is not a device: use unix:PATH, ethernet:PATH, tcp:HOST:PORT, a serial device such as \
-             /dev/ttyACM0, or inprocess:PATH"
+            "{s:?} is not a device: use qemu (the QEMU token of $PKMS_HOME), qemu:HOME, unix:PATH, \
+             ethernet:PATH, tcp:HOST:PORT, a serial device such as /dev/ttyACM0, or inprocess:PATH"
         ))
     }
 }
@@ -79,9 +88,12 @@ fn non_empty<'a>(p: &'a str, whole: &str) -> std::result::Result<&'a str, String
     }
 }
 
-/// Opens `spec` and connects a client (Hello exchanged).
+/// Opens `spec` and connects a client (Hello exchanged); `qemu` is the QEMU token of
+/// [`default_home`], tuned by the environment ([`LaunchOptions::from_env`]).
 pub fn open(spec: &DeviceSpec) -> Result<Client> {
     match spec {
+        DeviceSpec::Qemu(Some(home)) => open_qemu(home),
+        DeviceSpec::Qemu(None) => open_qemu(&default_home()),
         DeviceSpec::Unix(p) => Client::connect(StreamTransport::connect_unix(p)?),
         DeviceSpec::Ethernet(p) => Client::connect(PacketTransport::connect_unix(p, HELLO_TIMEOUT)?),
         DeviceSpec::Tcp(a) => Client::connect(StreamTransport::connect_tcp(a)?),
@@ -130,6 +142,50 @@ pub fn prepare_home(home: &Path) -> Result<()> {
                  state there: make it private with `chmod 700 {shown}` (or point PKMS_HOME elsewhere)"
             )))
         }
+    }
+}
+
+/// Connects to the token `spec` names, else the default one ([`open_default_with`]); a QEMU
+/// token (`qemu`, or none given) is the one of `home` (`qemu:HOME`: of HOME), started with `opts`.
+pub fn open_with(spec: Option<&DeviceSpec>, home: &Path, opts: &LaunchOptions) -> Result<Client> {
+    match spec {
+        None => open_default_with(home, opts),
+        Some(DeviceSpec::Qemu(None)) => open_qemu_with(home, opts),
+        Some(DeviceSpec::Qemu(Some(h))) => open_qemu_with(h, opts),
+        Some(other) => open(other),
+    }
+}
+
+/// Whether `PKMS_HOME` is set (and not empty): then the QEMU token of that home is the default
+/// token, whatever USB token is plugged in (`--device` still chooses another).
+pub fn home_is_explicit() -> bool {
+    std::env::var_os("PKMS_HOME").is_some_and(|h| !h.is_empty())
+}
+
+/// Which token `spec` (else the default choice) is, in words: `the QEMU token of HOME`, `the USB
+/// token SERIAL at PORT`, `the token at unix:PATH`, …, for `info`, `--debug` and
+/// `factory-reset`.
+pub fn describe(spec: Option<&DeviceSpec>, home: &Path) -> String {
+    let usb = |port: &Path| {
+        let serial = usb::list_tokens().into_iter().find(|t| t.port == port).and_then(|t| t.serial);
+        match serial {
+            Some(s) => format!("the USB token with serial number {s} at {}", port.display()),
+            None => format!("the token at {}", port.display()),
+        }
+    };
+    match spec {
+        None => match usb::choose_default(&usb::list_tokens()) {
+            DefaultToken::One(port) => usb(&port),
+            DefaultToken::Several(_) | DefaultToken::None => format!("the QEMU token of {}", home.display()),
+        },
+        Some(DeviceSpec::Qemu(None)) => format!("the QEMU token of {}", home.display()),
+        Some(DeviceSpec::Qemu(Some(h))) => format!("the QEMU token of {}", h.display()),
+        Some(DeviceSpec::Serial(p)) => usb(Path::new(p)),
+        Some(DeviceSpec::Unix(p)) => format!("the token at unix:{}", p.display()),
+        Some(DeviceSpec::Ethernet(p)) => format!("the token at ethernet:{}", p.display()),
+        Some(DeviceSpec::Tcp(a)) => format!("the token at tcp:{a}"),
+        Some(DeviceSpec::InProcess(Some(p))) => format!("the in-process token of {}", p.display()),
+        Some(DeviceSpec::InProcess(None)) => "the in-process token (in memory)".to_owned(),
     }
 }
 
@@ -200,6 +256,7 @@ pub fn pin_name(spec: Option<&DeviceSpec>) -> Option<String> {
             Some(format!("inprocess:{}", std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()).display()))
         }
         Some(DeviceSpec::InProcess(None)) => None,
+        Some(DeviceSpec::Qemu(_)) => Some("qemu".to_owned()),
     }
 }
 
@@ -240,6 +297,9 @@ mod tests {
         assert_eq!("serial:/dev/pts/3".parse(), Ok(DeviceSpec::Serial("/dev/pts/3".into())));
         assert_eq!("inprocess:/tmp/f".parse(), Ok(DeviceSpec::InProcess(Some("/tmp/f".into()))));
         assert_eq!("inprocess:".parse(), Ok(DeviceSpec::InProcess(None)));
+        assert_eq!("qemu".parse(), Ok(DeviceSpec::Qemu(None)));
+        assert_eq!("qemu:/tmp/h".parse(), Ok(DeviceSpec::Qemu(Some("/tmp/h".into()))));
+        assert!("qemu:".parse::<DeviceSpec>().is_err());
         assert!("tcp:localhost".parse::<DeviceSpec>().is_err());
         assert!("tcp::80".parse::<DeviceSpec>().is_err());
         assert!("unix:".parse::<DeviceSpec>().is_err());

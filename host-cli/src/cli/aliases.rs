@@ -47,9 +47,11 @@ pub enum Commands {
         /// One page of at most this many aliases.
         #[arg(long)]
         limit: Option<u16>,
-        /// NextMarker of a previous page.
+        /// NextMarker (or NextToken) of a previous listing: continue from there.
         #[arg(long, visible_alias = "marker")]
         starting_token: Option<String>,
+        #[command(flatten)]
+        paging: super::args::Paging,
     },
 }
 
@@ -70,20 +72,24 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             ctx.client()?.delete_alias(&alias_name)?;
             Ok(())
         }
-        Commands::ListAliases { key_id, limit, starting_token } => {
+        Commands::ListAliases { key_id, limit, starting_token, paging } => {
             let key_id = ctx.key_opt(key_id.as_deref())?;
             let client = ctx.client()?;
-            let page = if limit.is_some() || starting_token.is_some() {
+            if limit.is_some() {
                 let page = client.list_aliases(key_id.as_deref(), limit, starting_token.as_deref())?;
-                AliasesPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page }
-            } else {
-                AliasesPage {
-                    aliases: client.list_all_aliases(key_id.as_deref())?,
-                    next_marker: None,
-                    truncated: false,
-                }
+                return ctx
+                    .emit(&AliasesPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page });
+            }
+            let all = super::args::collect_pages(&paging, starting_token, |l, m| {
+                let page = client.list_aliases(key_id.as_deref(), l, m)?;
+                Ok((page.aliases, page.next_marker.filter(|_| page.truncated)))
+            })?;
+            let page = AliasesPage {
+                aliases: all.items,
+                truncated: all.next.is_some(),
+                next_marker: all.next.clone(),
             };
-            ctx.emit(&page)
+            ctx.emit(&super::args::WithNextToken { page: &page, next_token: all.next })
         }
     }
 }

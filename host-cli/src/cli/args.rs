@@ -288,3 +288,66 @@ mod tests {
         assert!(parse_tags("TagKey=,TagValue=x").is_err());
     }
 }
+
+/// The aws cli's pagination flags of list commands (`--starting-token` is the command's own).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Paging {
+    /// At most this many items in all; when more remain, the output's NextToken (and
+    /// NextMarker) continues the listing with --starting-token.
+    #[arg(long, conflicts_with = "limit", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_items: Option<u32>,
+    /// Items per request to the token (1-1000; every page is still fetched).
+    #[arg(long, conflicts_with = "limit", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub page_size: Option<u16>,
+}
+
+/// What [`collect_pages`] gathered: the items, and where the listing continues when
+/// `--max-items` stopped it early.
+pub struct Collected<T> {
+    /// The items, in the token's order.
+    pub items: Vec<T>,
+    /// The marker that continues the listing (`--starting-token`), if items remain.
+    pub next: Option<String>,
+}
+
+/// Fetches pages from `start` on with `fetch(limit, marker) -> (items, next marker if
+/// truncated)`, `--page-size` items per request, until the listing ends or `--max-items` are
+/// gathered (never fetching more than that, so the continuation marker skips nothing).
+pub fn collect_pages<T>(
+    paging: &Paging,
+    start: Option<String>,
+    mut fetch: impl FnMut(Option<u16>, Option<&str>) -> anyhow::Result<(Vec<T>, Option<String>)>,
+) -> anyhow::Result<Collected<T>> {
+    let mut items: Vec<T> = Vec::new();
+    let mut marker = start;
+    loop {
+        let remaining = paging.max_items.map(|m| (m as usize).saturating_sub(items.len()));
+        let want = match (paging.page_size, remaining) {
+            (Some(p), Some(r)) => Some((p as usize).min(r)),
+            (Some(p), None) => Some(p as usize),
+            (None, Some(r)) => Some(r.min(pkms_protocol::limits::MAX_PAGE)),
+            (None, None) => None,
+        };
+        let want = want.map(|w| u16::try_from(w.clamp(1, 1000)).unwrap_or(1000));
+        let (page, next) = fetch(want, marker.as_deref())?;
+        items.extend(page);
+        match next {
+            None => return Ok(Collected { items, next: None }),
+            Some(m) if paging.max_items.is_some_and(|max| items.len() >= max as usize) => {
+                return Ok(Collected { items, next: Some(m) })
+            }
+            Some(m) => marker = Some(m),
+        }
+    }
+}
+
+/// A list command's output with the aws cli's `NextToken` beside KMS's page fields.
+#[derive(serde::Serialize)]
+pub struct WithNextToken<'a, P: serde::Serialize> {
+    /// The page (`Keys`, `NextMarker`, `Truncated`, …).
+    #[serde(flatten)]
+    pub page: &'a P,
+    /// Where `--max-items` stopped the listing (give it to --starting-token).
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}

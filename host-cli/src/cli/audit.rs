@@ -14,7 +14,7 @@ use pkms_protocol::access::{AuditEntry, AUDIT_ENTRY_LEN, MAX_AUDIT_PAGE};
 use pkms_protocol::ErrorCode;
 use serde::Serialize;
 
-use super::{usage, CliError, Context};
+use super::{usage, Context};
 
 /// Audit commands.
 #[derive(Debug, Subcommand)]
@@ -48,6 +48,15 @@ pub enum Commands {
     /// Print the signed head of the log and the device public key.
     #[command(after_help = "Example:\n  pkms audit checkpoint --query PublicKey --output text > device.pem")]
     Checkpoint,
+    /// Print the public key (PEM) that signs the audit log, which `pkms audit verify
+    /// --public-key` checks exports against (any logged-in principal). Keep it from a time you
+    /// trusted the token; `pkms init` prints it too.
+    #[command(name = "public-key", after_help = "Example:\n  pkms audit public-key > device.pem")]
+    PublicKey {
+        /// Write it to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// One decoded log entry, as `pkms audit verify --entries` lists it.
@@ -193,7 +202,8 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let bytes =
                 std::fs::read(&file).map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
             let bad = |message: String| -> anyhow::Error {
-                CliError { kind: "AuditVerificationFailed", message }.into()
+                // As every failed verification: KMSInvalidSignatureException, exit 254.
+                super::Refusal { kind: "KMSInvalidSignatureException", message }.into()
             };
             let export = parse_export(&bytes).ok_or_else(|| {
                 bad(format!("{} is not a pkms audit export (or is truncated)", file.display()))
@@ -213,6 +223,15 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 Err(VerifyError::Base) => Err(bad("the signed checkpoint behind the first entry does not verify".into())),
                 Err(VerifyError::WrongKey) => Err(bad("the export was made by another device key than --public-key".into())),
                 Err(VerifyError::Format) => Err(bad("the public key cannot be encoded".into())),
+            }
+        }
+        Commands::PublicKey { out } => {
+            let cp = ctx.client()?.get_audit_checkpoint()?;
+            let pem = public_key_pem(&cp.public_key)?;
+            match out {
+                Some(p) => std::fs::write(&p, pem)
+                    .map_err(|e| usage(format!("--out: cannot write {}: {e}", p.display()))),
+                None => ctx.emit_raw(&pem),
             }
         }
         Commands::Checkpoint => {

@@ -81,28 +81,53 @@ pub fn prompt(label: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
 
 const OPEN_WARNING: &str =
     "warning: this token is not initialised (open): anyone holding it can use its keys. \
-                            Run `pkms init` to protect it with a PIN.";
+                            Run `pkms init` to protect it with a PIN. (Shown once a day per PKMS_HOME; -q hides it.)";
+
+/// Whether the token turned out to be open (not initialised) when logging in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    /// Logged in as the principal.
+    LoggedIn,
+    /// The token is open: nothing to log in to.
+    Open,
+}
 
 /// Logs the fresh connection in: with a given PIN, authenticates; otherwise asks GetInfo and,
-/// on an initialised token, prompts on the terminal (or fails without one). On an open token,
-/// warns on stderr.
-pub fn login(client: &mut Client, login: &Login) -> anyhow::Result<()> {
+/// on an initialised token, prompts on the terminal (or fails without one).
+pub fn login(client: &mut Client, login: &Login) -> anyhow::Result<Opened> {
     if let Some(pin) = login.given_pin()? {
         return match client.authenticate(login.principal(), &pin) {
-            Err(Error::Token { code: ErrorCode::InvalidState, .. }) => {
-                eprintln!("{OPEN_WARNING}");
-                Ok(())
+            Err(Error::Token { code: ErrorCode::InvalidState, .. }) => Ok(Opened::Open),
+            r => {
+                r?;
+                Ok(Opened::LoggedIn)
             }
-            r => Ok(r?),
         };
     }
     if !client.get_info()?.initialized {
-        eprintln!("{OPEN_WARNING}");
-        return Ok(());
+        return Ok(Opened::Open);
     }
     let pin = prompt(&format!("PIN for {}", login.principal()))?;
     client.authenticate(login.principal(), &pin)?;
-    Ok(())
+    Ok(Opened::LoggedIn)
+}
+
+/// Warns that the token is open, unless `quiet`, and at most once a day per `home` (a stamp
+/// file in it holds the day it was last shown).
+pub fn warn_open(home: &Path, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let day = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400)
+        .to_string();
+    let stamp = home.join("open-token-warning");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == day) {
+        return;
+    }
+    eprintln!("{OPEN_WARNING}");
+    let _ = std::fs::write(&stamp, day);
 }
 
 /// `--audit-full`.
@@ -129,11 +154,16 @@ pub enum Commands {
     /// Initialise an open token: creates the administrator `admin` with the PIN (PKMS_PIN,
     /// --pin-file or a prompt) and sets the PUK (recovery secret: PKMS_PUK or --puk-file;
     /// printed once when pkms makes it).
-    #[command(after_help = "Example:\n  PKMS_PIN=246810 pkms init --audit-full overwrite")]
+    #[command(after_help = "Examples:\n  PKMS_PIN=246810 pkms init --audit-full overwrite\n  \
+        PKMS_PIN=246810 pkms -q init --puk-out puk.txt     # the generated PUK goes to puk.txt (0600)")]
     Init {
         /// A file holding the PUK (else PKMS_PUK; else a random one, printed once).
         #[arg(long)]
         puk_file: Option<PathBuf>,
+        /// Write the generated PUK to this file (created mode 0600, written before the token is
+        /// initialised) instead of printing it. Needed with -q or --query, which would hide it.
+        #[arg(long, value_name = "FILE", conflicts_with = "puk_file")]
+        puk_out: Option<PathBuf>,
         /// Not accepted: a PUK on the command line shows in `ps` (use PKMS_PUK or --puk-file).
         #[arg(long, hide = true, num_args = 0..=1)]
         puk: Option<Option<String>>,
@@ -166,9 +196,7 @@ pub enum Commands {
     ListPrincipals,
     /// Unlock a principal locked by wrong PINs, with the PUK; sets a new PIN (PKMS_NEW_PIN,
     /// --new-pin-file or a prompt).
-    #[command(
-        after_help = "Example:\n  PKMS_PUK=... PKMS_NEW_PIN=112233 pkms unblock-pin --principal admin"
-    )]
+    #[command(after_help = "Example:\n  PKMS_PUK=... PKMS_NEW_PIN=112233 pkms unblock-pin --for admin")]
     UnblockPin {
         /// Principal to unlock (default: --principal / admin).
         #[arg(long = "for")]
@@ -179,6 +207,17 @@ pub enum Commands {
         /// Not accepted: a PUK on the command line shows in `ps` (use PKMS_PUK or --puk-file).
         #[arg(long, hide = true, num_args = 0..=1)]
         puk: Option<Option<String>>,
+        /// A file holding the new PIN.
+        #[arg(long)]
+        new_pin_file: Option<PathBuf>,
+    },
+    /// Change your own PIN: the current one (PKMS_PIN, --pin-file or a prompt) and the new one
+    /// (PKMS_NEW_PIN, --new-pin-file or a prompt, asked twice), for the principal of
+    /// --principal / PKMS_PRINCIPAL (default admin). A wrong current PIN spends a try.
+    #[command(
+        after_help = "Examples:\n  pkms change-pin\n  PKMS_PIN=246810 PKMS_NEW_PIN=13579135 pkms change-pin --principal bob"
+    )]
+    ChangePin {
         /// A file holding the new PIN.
         #[arg(long)]
         new_pin_file: Option<PathBuf>,
@@ -226,12 +265,16 @@ fn new_pin(file: &Option<PathBuf>) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     }
     match file {
         Some(f) => read_secret_file(f, "--new-pin-file"),
-        None => confirmed_prompt("New PIN"),
+        None => confirmed_prompt("New PIN", "set PKMS_NEW_PIN or give --new-pin-file"),
     }
 }
 
-/// Asks twice on the terminal; the answers must match.
-fn confirmed_prompt(label: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+/// Asks twice on the terminal; the answers must match. With no terminal, a usage error naming
+/// `how` (the variable or flag that gives it instead): nothing was sent.
+fn confirmed_prompt(label: &str, how: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    if !std::io::stdin().is_terminal() {
+        return Err(usage(format!("{label} needed and no terminal to ask on: {how}")));
+    }
     let first = prompt(label)?;
     let again = prompt(&format!("{label} again"))?;
     if first != again {
@@ -270,37 +313,99 @@ struct InitOutput<'a> {
     audit_full: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     puk: Option<&'a str>,
+    /// Where the generated PUK was written (`--puk-out`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    puk_file: Option<String>,
+    /// The public key (PEM) that signs the token's audit log: `pkms audit verify --public-key`
+    /// checks exports against it (`pkms audit public-key` prints it again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_public_key: Option<String>,
+}
+
+/// Writes a generated PUK to `path`, mode 0600 (only its owner may read it).
+fn write_puk(path: &Path, puk: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let shown = path.display();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| usage(format!("--puk-out {shown}: {e}")))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| f.write_all(puk))
+        .and_then(|()| f.write_all(b"\n"))
+        .and_then(|()| f.sync_all())
+        .map_err(|e| usage(format!("--puk-out {shown}: {e}")))?;
+    Ok(())
 }
 
 /// Runs an authentication command.
 pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
     match cmd {
-        Commands::Init { puk_file, puk, audit_full } => {
+        Commands::Init { puk_file, puk_out, puk, audit_full } => {
             no_puk_argument(&puk)?;
             let (puk, generated) = match given_puk(&puk_file)? {
                 Some(p) => (p, false),
                 None => (random_puk(), true),
             };
+            let hidden = ctx.quiet || ctx.query.is_some();
+            if generated && hidden && puk_out.is_none() {
+                return Err(usage(
+                    "init generates a PUK that is shown only once, and -q / --query would hide it: \
+                     add --puk-out FILE to have it written to FILE (mode 0600), or give your own PUK \
+                     with PKMS_PUK or --puk-file",
+                ));
+            }
+            if puk_out.is_some() && !generated {
+                return Err(usage(
+                    "--puk-out writes a generated PUK; with PKMS_PUK or --puk-file you already have it",
+                ));
+            }
             let pin = match ctx.login().given_pin()? {
                 Some(p) => p,
-                None => confirmed_prompt("New administrator PIN")?,
+                None => confirmed_prompt("New administrator PIN", "set PKMS_PIN or give --pin-file")?,
             };
-            let client = ctx.raw_client()?;
+            // The PUK is on disk before the token takes it: it cannot be lost in between.
+            if let Some(path) = &puk_out {
+                write_puk(path, &puk)?;
+            }
             let mode = match audit_full {
                 AuditFull::Overwrite => AuditFullMode::Overwrite,
                 AuditFull::Refuse => AuditFullMode::Refuse,
             };
-            client.initialize(&pin, &puk, mode)?;
+            let done = ctx.raw_client().and_then(|c| Ok(c.initialize(&pin, &puk, mode)?));
+            if let Err(e) = done {
+                if let Some(path) = &puk_out {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(e);
+            }
             let puk_text = Zeroizing::new(String::from_utf8_lossy(&puk).into_owned());
-            if generated {
+            if generated && puk_out.is_none() {
                 eprintln!(
                     "Write the PUK down now: it is shown only once and unlocks a PIN locked by wrong tries."
                 );
             }
+            // The key that signs the audit log, for `pkms audit verify` (made by Initialize).
+            let audit_public_key = match ctx.raw_client().and_then(|c| {
+                c.authenticate(ADMIN_NAME, &pin)?;
+                Ok(c.get_audit_checkpoint()?)
+            }) {
+                Ok(cp) => Some(pkms_lib::model::audit::public_key_pem(&cp.public_key)?),
+                Err(e) => {
+                    eprintln!("warning: the audit log's public key could not be read ({e:#}): `pkms audit public-key` prints it");
+                    None
+                }
+            };
             ctx.emit(&InitOutput {
                 principal: ADMIN_NAME,
                 audit_full: audit_full_name(mode),
-                puk: generated.then_some(puk_text.as_str()),
+                puk: (generated && puk_out.is_none()).then_some(puk_text.as_str()),
+                puk_file: puk_out.map(|p| p.display().to_string()),
+                audit_public_key,
             })
         }
         Commands::CreatePrincipal { name, role, new_pin_file } => {
@@ -331,9 +436,30 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             ctx.raw_client()?.unblock_pin(&target, &puk, &pin)?;
             Ok(())
         }
+        Commands::ChangePin { new_pin_file } => {
+            let principal = ctx.login().principal().to_owned();
+            let pin = match ctx.login().given_pin()? {
+                Some(p) => p,
+                None => prompt(&format!("Current PIN for {principal}"))?,
+            };
+            let new = new_pin(&new_pin_file)?;
+            let client = ctx.raw_client()?;
+            client.authenticate(&principal, &pin)?;
+            client.change_pin(&pin, &new)?;
+            if !ctx.quiet {
+                eprintln!("The PIN of {principal} was changed.");
+            }
+            Ok(())
+        }
         Commands::FactoryReset { yes } => {
+            let token = ctx.token_description();
             if !yes {
-                return Err(usage("factory-reset destroys every key on the token: add --yes to confirm"));
+                return Err(usage(format!(
+                    "factory-reset destroys every key on {token}: add --yes to confirm (--device chooses another token)"
+                )));
+            }
+            if !ctx.quiet {
+                eprintln!("Erasing {token}.");
             }
             let login = ctx.login().clone();
             let quiet = ctx.quiet;

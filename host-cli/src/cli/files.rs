@@ -179,7 +179,9 @@ pub struct VerifyFileArgs {
     /// Verify on the token with this key instead.
     #[arg(long)]
     pub key_id: Option<String>,
-    /// With --key-id: the key version that signed (default: the envelope's, else newest).
+    /// With --key-id: the key version that signed (default: the envelope's, else every version
+    /// the token holds is tried, newest first, and the output's KeyVersion names the one that
+    /// verified).
     #[arg(long, requires = "key_id")]
     pub key_version: Option<u32>,
     /// The signature: DER, base64 DER, a JSON envelope or an OpenPGP signature. Default:
@@ -460,7 +462,21 @@ impl Sink {
 fn envelope_error(e: EnvelopeError, input: &Path) -> anyhow::Error {
     match e {
         EnvelopeError::DataKey(inner) => inner.into(),
-        other => anyhow::anyhow!("{}: {other}", input.display()),
+        other => {
+            // The token refused to unwrap the data key: its exception and exit status (254),
+            // with the message saying which file.
+            let mut refused = None;
+            if let EnvelopeError::Unwrap(inner) = &other {
+                if let Some(pkms_lib::error::Error::Token { code, .. }) = inner.client_error() {
+                    refused = Some(code.kms_name());
+                }
+            }
+            let message = format!("{}: {other}", input.display());
+            match refused {
+                Some(kind) => super::Refusal { kind, message }.into(),
+                None => anyhow::anyhow!(message),
+            }
+        }
     }
 }
 
@@ -602,8 +618,16 @@ fn decrypt_files(mut a: DecryptFileArgs, ctx: &mut Context) -> anyhow::Result<()
     Ok(())
 }
 
+/// Writes a signature or a manifest: published artefacts, so mode 0644 (readable by everyone
+/// who verifies; encrypted files stay 0600).
 fn write_output(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let mut sink = Sink::open(path)?;
+    if let Sink::File(f) = &sink {
+        f.file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     sink.writer().write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
     sink.commit(path)
 }
@@ -701,39 +725,53 @@ fn verify_file(mut a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
     bar.finish_and_clear();
     if let Some(signed) = sig.signed_digest()? {
         if signed != digest {
-            bail!(
+            return Err(super::invalid_signature(format!(
                 "Verification failure: {} has SHA-256 {}, but the signature envelope signed {}",
                 a.file.display(),
                 filesign::hex(&digest),
                 filesign::hex(&signed)
-            );
+            )));
         }
     }
-    let (valid, key_desc) = match (&public_key, &a.key_id) {
-        (Some(vk), _) => (filesign::verify_offline(vk, &digest, &sig.der), "the public key".to_owned()),
+    let (verified_by, key_desc) = match (&public_key, &a.key_id) {
+        (Some(vk), _) => {
+            (filesign::verify_offline(vk, &digest, &sig.der).then_some(None), "the public key".to_owned())
+        }
         (None, key) => {
             let (key_id, version) = match (key, &sig.envelope) {
                 (Some(k), env) => (k.clone(), a.key_version.or(env.as_ref().map(|e| e.key_version))),
                 (None, Some(env)) => (env.key_id.clone(), Some(env.key_version)),
                 (None, None) => return Err(usage("give --public-key or --key-id")),
             };
-            let ok = ctx.client()?.verify_digest(&key_id, &digest, &sig.der, version)?;
-            (ok, format!("key {key_id}"))
+            let found = match version {
+                Some(v) => {
+                    ctx.client()?.verify_digest(&key_id, &digest, &sig.der, Some(v))?.then_some(Some(v))
+                }
+                None => verify_any_version(ctx, &key_id, &digest, &sig.der)?,
+            };
+            (found, format!("key {key_id}"))
         }
     };
-    if !valid {
-        bail!(
-            "Verification failure: the signature {} does not match {} under {key_desc} (the file changed, or another key signed it)",
+    let Some(verified_version) = verified_by else {
+        let tried = if a.key_id.is_some() && a.key_version.is_none() && sig.envelope.is_none() {
+            " (every version the token still holds was tried)"
+        } else {
+            ""
+        };
+        return Err(super::invalid_signature(format!(
+            "Verification failure: the signature {} does not match {} under {key_desc}{tried}: the file changed, or another key signed it",
             sig_path.display(),
             a.file.display()
-        );
-    }
+        )));
+    };
     let mut result = VerifyFileOutput {
         signature_valid: true,
         signing_algorithm: filesign::SIGNING_ALGORITHM,
         digest: filesign::hex(&digest),
-        key_id: sig.envelope.as_ref().map(|e| e.key_id.clone()),
-        key_version: sig.envelope.as_ref().map(|e| e.key_version),
+        key_id: sig.envelope.as_ref().map(|e| e.key_id.clone()).or_else(|| a.key_id.clone()),
+        key_version: sig.envelope.as_ref().map(|e| e.key_version).or(verified_version),
+        files_valid: None,
+        changed_files: None,
         files: None,
     };
     // A signed manifest: check what it lists.
@@ -759,14 +797,41 @@ fn verify_file(mut a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
                 files.push(FileStatus { path, status });
             }
             bar.finish_and_clear();
+            let changed: Vec<String> =
+                files.iter().filter(|f| f.status != "OK").map(|f| f.path.clone()).collect();
+            result.files_valid = Some(changed.is_empty());
+            result.changed_files = Some(changed);
             result.files = Some(files);
         }
     }
     ctx.emit(&result)?;
-    if failed > 0 {
-        bail!("the manifest's signature is valid, but {failed} listed file(s) are missing or changed");
+    if let Some(changed) = result.changed_files.as_ref().filter(|c| !c.is_empty()) {
+        return Err(super::invalid_signature(format!(
+            "the manifest's signature is valid, but {failed} listed file(s) are missing or changed: {}",
+            changed.join(", ")
+        )));
     }
     Ok(())
+}
+
+/// verify-file --key-id without a version: tries every version the token holds, newest first;
+/// the one that verified, if any.
+fn verify_any_version(
+    ctx: &mut Context,
+    key_id: &str,
+    digest: &[u8; 32],
+    der: &[u8],
+) -> anyhow::Result<Option<Option<u32>>> {
+    let client = ctx.client()?;
+    let id = client.describe_key(key_id)?.key_id.to_string();
+    let mut versions: Vec<u32> = client.list_all_key_rotations(&id)?.iter().map(|r| r.key_version).collect();
+    versions.sort_unstable_by(|a, b| b.cmp(a));
+    for v in versions {
+        if client.verify_digest(key_id, digest, der, Some(v))? {
+            return Ok(Some(Some(v)));
+        }
+    }
+    Ok(None)
 }
 
 /// What `verify-file` reports when the signature is valid.
@@ -782,6 +847,12 @@ struct VerifyFileOutput {
     key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     key_version: Option<u32>,
+    /// For a signed manifest: whether every listed file matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files_valid: Option<bool>,
+    /// For a signed manifest: the listed files that are missing or changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changed_files: Option<Vec<String>>,
     /// For a signed manifest, each listed file's check.
     #[serde(skip_serializing_if = "Option::is_none")]
     files: Option<Vec<FileStatus>>,

@@ -18,6 +18,45 @@ struct InfoOutput<'a> {
     self_tests: &'static str,
     device_key_fingerprint: String,
     session: &'static str,
+    /// Which token answered (`the QEMU token of HOME`, `the USB token with serial number …`).
+    token: String,
+    /// Entries the audit log holds now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_log_entries: Option<u64>,
+    /// Entries it holds at most.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_log_capacity: Option<u32>,
+    /// `OVERWRITE` (the oldest entries are dropped when full) or `REFUSE` (operations are refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_log_when_full: Option<&'static str>,
+}
+
+/// How full the audit log may get before every `pkms info` warns, in percent.
+pub const AUDIT_WARN_PERCENT: u64 = 80;
+
+/// Entries held by a log whose checkpoint is `c`.
+pub fn audit_entries(c: &pkms_lib::model::audit::AuditCheckpoint) -> u64 {
+    if c.sequence == 0 || c.sequence < c.first_sequence {
+        0
+    } else {
+        c.sequence - c.first_sequence + 1
+    }
+}
+
+/// Warns on stderr when the audit log is more than [`AUDIT_WARN_PERCENT`] full.
+pub fn warn_audit_fill(c: &pkms_lib::model::audit::AuditCheckpoint) {
+    let held = audit_entries(c);
+    let cap = u64::from(c.capacity);
+    if cap > 0 && held * 100 > cap * AUDIT_WARN_PERCENT {
+        let then = match c.audit_full {
+            pkms_protocol::access::AuditFullMode::Overwrite => "the oldest entries are dropped",
+            pkms_protocol::access::AuditFullMode::Refuse => "the token refuses operations",
+        };
+        eprintln!(
+            "warning: the token's audit log holds {held} of {cap} entries; when it is full {then}. \
+             Export and trim it: `pkms audit export --out FILE --trim`."
+        );
+    }
 }
 
 /// `Passed`, or the failed test's name.
@@ -71,9 +110,11 @@ pub enum Commands {
         /// Return one page of at most this many keys (with NextMarker if there are more).
         #[arg(long)]
         limit: Option<u16>,
-        /// NextMarker of a previous page.
+        /// NextMarker (or NextToken) of a previous listing: continue from there.
         #[arg(long, visible_alias = "marker")]
         starting_token: Option<String>,
+        #[command(flatten)]
+        paging: super::args::Paging,
     },
     /// Set a key's description.
     #[command(
@@ -103,23 +144,46 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                     match c.get_self_tests() {
                         Ok(failed @ SelfTests::Failed(_)) => {
                             let info = c.get_info()?;
-                            return ctx.emit(&InfoOutput {
+                            let token = ctx.token_description();
+                            return ctx.emit_labelled(&InfoOutput {
                                 info: &info,
                                 self_tests: self_tests_name(failed),
                                 device_key_fingerprint: String::new(),
                                 session: "None: the token's self-tests failed",
+                                token,
+                                audit_log_entries: None,
+                                audit_log_capacity: None,
+                                audit_log_when_full: None,
                             });
                         }
                         Ok(SelfTests::Passed) | Err(_) => return Err(refused),
                     }
                 }
             };
+            // The audit log's fill level: an open token keeps no log; an initialised one shows
+            // it to a logged-in principal (when a PIN is given; info itself needs none).
+            let checkpoint = if !info.initialized {
+                None
+            } else if ctx.login().given_pin()?.is_some() {
+                Some(ctx.client()?.get_audit_checkpoint()?)
+            } else {
+                None
+            };
+            if let Some(c) = &checkpoint {
+                warn_audit_fill(c);
+            }
             let fingerprint = ctx.device_key().map(|k| k.fingerprint()).unwrap_or_default();
-            ctx.emit(&InfoOutput {
+            ctx.emit_labelled(&InfoOutput {
                 info: &info,
                 self_tests: self_tests_name(self_tests),
                 device_key_fingerprint: fingerprint,
                 session: "Encrypted",
+                token: ctx.token_description(),
+                audit_log_entries: checkpoint.as_ref().map(audit_entries),
+                audit_log_capacity: checkpoint.as_ref().map(|c| c.capacity),
+                audit_log_when_full: checkpoint
+                    .as_ref()
+                    .map(|c| pkms_lib::model::audit::audit_full_name(c.audit_full)),
             })
         }
         Commands::CreateKey { key_spec, key_usage, description, tags, user_presence_required } => {
@@ -140,15 +204,20 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let key_metadata = ctx.client()?.describe_key(&key_id)?;
             ctx.emit(&DescribeKeyOutput { key_metadata })
         }
-        Commands::ListKeys { limit, starting_token } => {
+        Commands::ListKeys { limit, starting_token, paging } => {
             let client = ctx.client()?;
-            let page = if limit.is_some() || starting_token.is_some() {
+            if limit.is_some() {
                 let page = client.list_keys(limit, starting_token.as_deref())?;
-                KeysPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page }
-            } else {
-                KeysPage { keys: client.list_all_keys()?, next_marker: None, truncated: false }
-            };
-            ctx.emit(&page)
+                return ctx
+                    .emit(&KeysPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page });
+            }
+            let all = super::args::collect_pages(&paging, starting_token, |l, m| {
+                let page = client.list_keys(l, m)?;
+                Ok((page.keys, page.next_marker.filter(|_| page.truncated)))
+            })?;
+            let page =
+                KeysPage { keys: all.items, truncated: all.next.is_some(), next_marker: all.next.clone() };
+            ctx.emit(&super::args::WithNextToken { page: &page, next_token: all.next })
         }
         Commands::UpdateKeyDescription { key_id, description } => {
             let key_id = ctx.key(&key_id)?;

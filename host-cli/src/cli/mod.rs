@@ -53,9 +53,11 @@ Examples:
        --query CiphertextBlob --output text
   pkms decrypt --ciphertext-blob fileb://secret.blob --encryption-context app=backup
 
-With no --device (or PKMS_DEVICE), pkms starts and uses the QEMU token whose flash lives in
-$PKMS_HOME (default: the user's data directory, e.g. ~/.local/share/pkms), over its packet link
-(--link uart: its serial line). `pkms token status|start|stop` manages that token.";
+Which token answers (`pkms info` says, in Token): --device (or PKMS_DEVICE) if given; else, when
+PKMS_HOME is set, the QEMU token of $PKMS_HOME; else the one Pocket KMS USB token plugged in;
+else the QEMU token of the user's data directory (e.g. ~/.local/share/pkms). `--device qemu`
+forces the QEMU token. pkms starts a QEMU token when needed and reaches it over its packet link
+(--link uart: its serial line). `pkms token status|start|stop` manages it.";
 
 /// Pocket KMS: an AWS-KMS-style key service on a USB token (or its QEMU emulation).
 #[derive(Debug, Parser)]
@@ -66,14 +68,23 @@ $PKMS_HOME (default: the user's data directory, e.g. ~/.local/share/pkms), over 
     after_help = MAIN_EXAMPLES
 )]
 pub struct Cli {
-    /// Output format: json (KMS field names), text (bare values) or pem (get-public-key).
+    /// Output format: json (KMS field names), text (bare values), table (boxed, as the aws cli
+    /// draws it) or pem (get-public-key).
     #[arg(long, global = true, value_enum, default_value = "json")]
     pub output: OutputFormat,
-    /// The token: unix:PATH, tcp:HOST:PORT, a serial device (/dev/ttyACM0) or inprocess:PATH.
-    /// Default: the QEMU token of $PKMS_HOME.
-    /// An empty PKMS_DEVICE counts as unset.
+    /// The token: qemu (the QEMU token of $PKMS_HOME, even with a USB token plugged in),
+    /// qemu:HOME, a serial device (/dev/ttyACM0), unix:PATH, ethernet:PATH, tcp:HOST:PORT or
+    /// inprocess:PATH. Default: the QEMU token of $PKMS_HOME when PKMS_HOME is set; else the one
+    /// USB token plugged in; else the QEMU token of the user's data directory. An empty
+    /// PKMS_DEVICE counts as unset.
     #[arg(long, global = true, env = "PKMS_DEVICE")]
     pub device: Option<String>,
+    /// Print each request sent to the token, its answer, and which token answered, on stderr.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Accepted for the aws cli's sake; pkms never pages its output.
+    #[arg(long, global = true)]
+    pub no_cli_pager: bool,
     /// The link to the QEMU token: ethernet (the packet link over its LAN9118, default) or uart
     /// (its serial line).
     #[arg(long, global = true, env = "PKMS_LINK", value_parser = parse_link)]
@@ -81,7 +92,8 @@ pub struct Cli {
     /// Print nothing on success (errors still go to stderr; the exit status tells the result).
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Print only part of the result (JMESPath subset: `KeyMetadata.KeyId`, `Keys[].KeyId`).
+    /// Print only part of the result, a JMESPath expression (`KeyMetadata.KeyId`,
+    /// `Keys[].KeyId`, `length(Keys)`); checked before anything is sent (exit 252 if invalid).
     #[arg(long, global = true)]
     pub query: Option<String>,
     /// The principal to log in as, on an initialised token (default: admin).
@@ -204,6 +216,7 @@ pub struct Context {
     login: auth::Login,
     scope: ArnScope,
     operation: String,
+    debug: bool,
 }
 
 impl Context {
@@ -222,7 +235,24 @@ impl Context {
             login: auth::Login::default(),
             scope: ArnScope::default(),
             operation: String::new(),
+            debug: false,
         }
+    }
+
+    /// `--debug`: requests, answers and the token used are printed on stderr.
+    pub fn set_debug(&mut self, debug: bool) {
+        self.debug = debug;
+        pkms_lib::client::set_debug(debug);
+    }
+
+    /// Sets `$PKMS_HOME` (`--device qemu:HOME` names another home).
+    pub fn set_home(&mut self, home: PathBuf) {
+        self.home = home;
+    }
+
+    /// Which token the commands reach, in words ([`connect::describe`]).
+    pub fn token_description(&self) -> String {
+        connect::describe(self.device.as_ref(), &self.home)
     }
 
     /// Sets the region and account of ARNs (`--region`, `--account-id`).
@@ -289,7 +319,9 @@ impl Context {
         if !self.logged_in {
             let login = self.login.clone();
             let client = self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))?;
-            auth::login(client, &login)?;
+            if auth::login(client, &login)? == auth::Opened::Open {
+                auth::warn_open(&self.home, self.quiet);
+            }
             self.logged_in = true;
         }
         self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))
@@ -319,10 +351,10 @@ impl Context {
     /// A connection with no session (only to read the device key of a token that changed it).
     pub fn connect_unsecured(&mut self) -> anyhow::Result<Client> {
         connect::prepare_home(&self.home)?;
-        Ok(match &self.device {
-            Some(d) => connect::open(d)?,
-            None => connect::open_default_with(&self.home, &self.launch_options())?,
-        })
+        if self.debug {
+            eprintln!("debug: token: {}", self.token_description());
+        }
+        Ok(connect::open_with(self.device.as_ref(), &self.home, &self.launch_options())?)
     }
 
     /// `--device` / PKMS_DEVICE, if given.
@@ -362,8 +394,26 @@ impl Context {
         let text = match self.output {
             OutputFormat::Json => json_pretty(&value) + "\n",
             OutputFormat::Text => output::text(&value),
+            OutputFormat::Table => output::table(&self.operation, &value),
             OutputFormat::Pem => return Err(usage("--output pem applies to get-public-key only")),
         };
+        write_stdout(text.as_bytes())
+    }
+
+    /// As [`Context::emit`], except that `--output text` (without `--query`) prints one
+    /// `Name<TAB>value` line per field instead of one unlabelled line (`pkms info`).
+    pub fn emit_labelled<T: Serialize + ?Sized>(&self, reply: &T) -> anyhow::Result<()> {
+        if self.quiet || self.output != OutputFormat::Text || self.query.is_some() {
+            return self.emit(reply);
+        }
+        let value = with_style(&Style::cli(self.scope.clone()), || serde_json::to_value(reply))?;
+        let mut text = String::new();
+        if let Value::Object(map) = &value {
+            for (k, v) in map {
+                let shown = output::text(v);
+                text.push_str(&format!("{k}\t{}\n", shown.trim_end_matches('\n').replace('\n', " ")));
+            }
+        }
         write_stdout(text.as_bytes())
     }
 
@@ -415,6 +465,39 @@ pub struct CliError {
     pub message: String,
 }
 
+/// A refusal with a KMS exception, found on the host or passed on from the token inside
+/// another error: a verification that failed on the host (an offline signature check, a signed
+/// manifest whose files differ), reported as KMS reports a failed Verify / VerifyMac; a token
+/// refusal inside a file command. Exit 254.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    /// The KMS exception: `KMSInvalidSignatureException`, `KMSInvalidMacException`, …
+    pub kind: &'static str,
+    /// What was refused.
+    pub message: String,
+}
+
+/// A signature (or a signed manifest's files) that does not verify: exit 254,
+/// `KMSInvalidSignatureException`.
+pub fn invalid_signature(message: impl Into<String>) -> anyhow::Error {
+    Refusal { kind: "KMSInvalidSignatureException", message: message.into() }.into()
+}
+
+/// Exit statuses, one per outcome (docs/cli.md has the table).
+pub mod exit {
+    /// An argument value was refused before anything was sent.
+    pub const INVALID_ARGUMENT: i32 = 252;
+    /// A local file or the local environment failed (cannot read, write or create a file).
+    pub const LOCAL: i32 = 253;
+    /// The token (or a verification on the host) answered no.
+    pub const REFUSED: i32 = 254;
+    /// The token could not be reached, or presented another device key than the pinned one.
+    pub const UNREACHABLE: i32 = 255;
+    /// Interrupted (Ctrl-C).
+    pub const INTERRUPTED: i32 = 130;
+}
+
 /// A ValidationException raised before anything is sent.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
     CliError { kind: "ValidationException", message: message.into() }.into()
@@ -459,11 +542,33 @@ fn hint(code: ErrorCode, operation: &str, message: &str) -> Option<&'static str>
             "On a hardware token, touch its button when it blinks; emulated tokens cannot confirm \
              presence, so keys created with --user-presence-required decrypt and sign only on hardware."
         }
+        ErrorCode::AuthenticationFailed if operation == "UnblockPin" => {
+            "Check the PUK (PKMS_PUK, --puk-file or the prompt) and the principal (--for NAME)."
+        }
+        ErrorCode::AuthenticationFailed if operation == "ChangePin" => {
+            "Give the current PIN with PKMS_PIN, --pin-file or at the prompt; the new one with PKMS_NEW_PIN or --new-pin-file."
+        }
         ErrorCode::AuthenticationFailed => {
             "Give the PIN with PKMS_PIN, --pin-file or at the prompt (and --principal / PKMS_PRINCIPAL for another principal than admin)."
         }
-        ErrorCode::PinLocked => "Unlock the principal with the PUK: `pkms unblock-pin`; a blocked PUK leaves only `pkms factory-reset`.",
+        ErrorCode::PinLocked => "Unlock the principal with the PUK: `pkms unblock-pin --for NAME`; a blocked PUK leaves only `pkms factory-reset`.",
+        ErrorCode::AccessDenied if operation == "FactoryReset" => {
+            "factory-reset needs an administrator's session (PKMS_PIN, with --principal NAME of an administrator); \
+             without one, only a token whose PUK is blocked resets, with a press of its button."
+        }
+        ErrorCode::AccessDenied if message.contains("administrator") => {
+            "Run it as an administrator: --principal NAME (or PKMS_PRINCIPAL) of an administrator, with its PIN \
+             (`pkms list-principals` shows the roles)."
+        }
         ErrorCode::AccessDenied => "The key's policy and grants do not allow this: `pkms get-key-policy` and `pkms list-grants` show them.",
+        ErrorCode::UnsupportedOperation if operation == "EnableKeyRotation" || operation == "RotateKeyOnDemand" => {
+            if message.contains("SIGN_VERIFY") {
+                "Rotating a signing key changes its public key: signatures made after it no longer verify \
+                 with the public keys handed out before. To rotate anyway, add --allow-signing-key-rotation."
+            } else {
+                return None;
+            }
+        }
         ErrorCode::InvalidAliasName => {
             "Alias names start with `alias/`, use only letters, digits, `/_-:`, and may not start with `alias/aws/`."
         }
@@ -486,6 +591,9 @@ fn hint(code: ErrorCode, operation: &str, message: &str) -> Option<&'static str>
         | ErrorCode::SelfTestFailed => return None,
     })
 }
+
+/// The principal this run logs in as (for hints that name it).
+static LOGIN_PRINCIPAL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 const LINK_HINT: &str =
     "Is the token reachable? Check --device / PKMS_DEVICE; with neither, pkms starts the \
@@ -530,35 +638,51 @@ fn client_error(err: &anyhow::Error) -> Option<&Error> {
 }
 
 /// Prints an error to stderr (JSON with `--output json`, aws-cli's sentence otherwise) and
-/// returns the exit status: 252 bad arguments, 254 the token refused, 255 the link failed (or
-/// the token's device key changed), 130 interrupted.
+/// returns the exit status ([`exit`]): 252 bad arguments, 253 a local file or the environment,
+/// 254 the token refused (or a signature did not verify), 255 the token could not be reached
+/// (or its device key changed), 130 interrupted.
 pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) -> i32 {
     let (kind, mut message, status) = if let Some(e) = client_error(err) {
         match e {
             Error::Token { code, message } => {
                 let mut m = pkms_lib::error::token_message(*code, message);
-                if let Some(h) = hint(*code, operation, message) {
+                // A locked PIN: name the principal (a bare `pkms unblock-pin` would reset another's).
+                let h = if matches!(code, ErrorCode::PinLocked) {
+                    Some(format!(
+                        "Unlock it with the PUK: `pkms unblock-pin --for {}`; a blocked PUK leaves only `pkms factory-reset`.",
+                        LOGIN_PRINCIPAL.get().map_or(pkms_protocol::access::ADMIN_NAME, String::as_str)
+                    ))
+                } else {
+                    hint(*code, operation, message).map(str::to_owned)
+                };
+                if let Some(h) = h {
                     if !m.is_empty() {
                         m.push_str(". ");
                     }
-                    m.push_str(h);
+                    m.push_str(&h);
                 }
-                (code.kms_name().to_owned(), m, 254)
+                (code.kms_name().to_owned(), m, exit::REFUSED)
             }
-            Error::Link(l) => ("ConnectionError".to_owned(), format!("{l}. {LINK_HINT}"), 255),
-            Error::DeviceKeyChanged(c) => ("DeviceKeyChanged".to_owned(), c.to_string(), 255),
-            Error::Interrupted => ("Interrupted".to_owned(), "interrupted (Ctrl-C)".to_owned(), 130),
-            Error::InvalidInput(m) => ("ValidationException".to_owned(), m.clone(), 252),
+            Error::Link(l) => ("ConnectionError".to_owned(), format!("{l}. {LINK_HINT}"), exit::UNREACHABLE),
+            Error::DeviceKeyChanged(c) => ("DeviceKeyChanged".to_owned(), c.to_string(), exit::UNREACHABLE),
+            Error::Interrupted => {
+                ("Interrupted".to_owned(), "interrupted (Ctrl-C)".to_owned(), exit::INTERRUPTED)
+            }
+            Error::InvalidInput(m) => ("ValidationException".to_owned(), m.clone(), exit::INVALID_ARGUMENT),
         }
     } else if let Some(c) = err.downcast_ref::<CliError>() {
-        (c.kind.to_owned(), c.message.clone(), 252)
+        (c.kind.to_owned(), c.message.clone(), exit::INVALID_ARGUMENT)
+    } else if let Some(v) = err.downcast_ref::<Refusal>() {
+        (v.kind.to_owned(), v.message.clone(), exit::REFUSED)
     } else if let Some(r) = err.downcast_ref::<keyref::Refused>() {
         // KMS itself refuses these key ids (aws kms exits 254); an empty or overlong one is a
         // parameter error (252).
-        let status = if r.kind == "ValidationException" { 252 } else { 254 };
+        let status = if r.kind == "ValidationException" { exit::INVALID_ARGUMENT } else { exit::REFUSED };
         (r.kind.to_owned(), r.message.clone(), status)
     } else {
-        ("Error".to_owned(), String::new(), 255)
+        // Everything else happened here, not on the token: a file that cannot be read or
+        // written, a malformed signature or public key file, an unusable environment.
+        ("LocalError".to_owned(), String::new(), exit::LOCAL)
     };
     if message.is_empty() {
         message = format!("{err:#}");
@@ -587,13 +711,30 @@ pub fn arn_scope(region: Option<String>, account_id: Option<String>) -> anyhow::
 
 /// Runs one parsed command line; `operation` is its KMS-style name (`EnableKeyRotation`).
 pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
+    // A query is checked before anything is sent, so a refused one never leaves a command half
+    // done (a key created, its id lost).
+    if let Some(q) = &cli.query {
+        output::Query::parse(q).map_err(usage)?;
+    }
     let device = match cli.device.filter(|d| !d.is_empty()) {
         Some(d) => Some(d.parse::<DeviceSpec>().map_err(|m| usage(format!("--device / PKMS_DEVICE: {m}")))?),
+        // An explicitly set PKMS_HOME means its QEMU token, not whatever USB token is plugged in.
+        None if connect::home_is_explicit() => Some(DeviceSpec::Qemu(None)),
         None => None,
     };
+    let (device, home) = match device {
+        Some(DeviceSpec::Qemu(Some(home))) => (Some(DeviceSpec::Qemu(None)), Some(home)),
+        other => (other, None),
+    };
     let mut ctx = Context::new(cli.output, cli.quiet, cli.query, device);
+    if let Some(home) = home {
+        ctx.set_home(home);
+    }
+    ctx.set_debug(cli.debug);
     ctx.set_link(cli.link);
-    ctx.set_login(auth::Login { principal: cli.principal, pin_file: cli.pin_file });
+    let login = auth::Login { principal: cli.principal, pin_file: cli.pin_file };
+    let _ = LOGIN_PRINCIPAL.set(login.principal().to_owned());
+    ctx.set_login(login);
     ctx.set_scope(arn_scope(cli.region, cli.account_id)?);
     ctx.set_operation(operation);
     match cli.command {

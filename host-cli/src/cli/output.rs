@@ -1,7 +1,7 @@
 //! Printing results as aws-cli does: `--output json` (the KMS JSON form of the library's reply
 //! types, [`pkms_lib::model`]: PascalCase field names, blobs in base64, dates as ISO-8601 UTC
 //! strings like aws-cli v2's default `cli_timestamp_format`), `--output text` (bare values,
-//! tab-separated), `--query` (a small JMESPath subset), and errors (`{"__type": …, "message": …}`
+//! tab-separated), `--query` (JMESPath), and errors (`{"__type": …, "message": …}`
 //! on stderr).
 
 use serde_json::Value;
@@ -13,71 +13,152 @@ pub enum OutputFormat {
     Json,
     /// Bare values, tab-separated, one record per line.
     Text,
+    /// Boxed tables, as the aws cli draws them: one section per object or list, titled with
+    /// the operation or the field name.
+    Table,
     /// PEM (get-public-key only).
     Pem,
 }
 
-/// Applies a `--query` expression: dotted field names, `[N]` indexes and `[]` projections
-/// (`KeyMetadata.KeyId`, `Keys[0].KeyId`, `Keys[].KeyId`, `Rotations[-1].KeyMaterialId`).
-/// A missing field yields `null`, as JMESPath does.
+/// A `--query` expression, parsed (JMESPath, by the `jmespath` crate: the language the aws cli's
+/// `--query` takes) and checked before anything is sent: a syntax error or a function JMESPath
+/// does not have is refused then, so a refused query never leaves a command half done.
+pub struct Query {
+    expr: jmespath::Expression<'static>,
+}
+
+impl std::fmt::Debug for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Query({:?})", self.expr.as_str())
+    }
+}
+
+impl Query {
+    /// Parses `expr`; the error says what is wrong and where.
+    pub fn parse(expr: &str) -> Result<Query, String> {
+        let compiled = jmespath::compile(expr).map_err(|e| {
+            format!("--query {expr:?} is not a JMESPath expression: {}", e.to_string().trim_end())
+        })?;
+        check_functions(compiled.as_ast(), expr)?;
+        Ok(Query { expr: compiled })
+    }
+
+    /// Applies the expression to a command's JSON output. A missing field yields `null`, as in
+    /// JMESPath. Objects keep the output's field order (and a multi-select hash its own order),
+    /// as the aws cli prints them.
+    pub fn apply(&self, value: &Value) -> Result<Value, String> {
+        let found = self.expr.search(value).map_err(|e| format!("--query {:?}: {e}", self.expr.as_str()))?;
+        let result =
+            serde_json::to_value(&*found).map_err(|e| format!("--query {:?}: {e}", self.expr.as_str()))?;
+        let mut rank = std::collections::HashMap::new();
+        hash_keys(self.expr.as_ast(), &mut rank);
+        field_order(value, &mut rank);
+        Ok(reorder(result, &rank))
+    }
+}
+
+/// Applies a `--query` expression (see [`Query`]).
 pub fn query(value: &Value, expr: &str) -> Result<Value, String> {
-    let mut tokens = Vec::new();
-    for part in expr.split('.') {
-        let (name, mut rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !name.is_empty() {
-            tokens.push(Step::Field(name.to_owned()));
-        } else if rest.is_empty() {
-            return Err(format!("empty field name in query {expr:?}"));
-        }
-        while let Some(inner) = rest.strip_prefix('[') {
-            let close = inner.find(']').ok_or_else(|| format!("unclosed [ in query {expr:?}"))?;
-            let idx = &inner[..close];
-            if idx.is_empty() || idx == "*" {
-                tokens.push(Step::Project);
-            } else {
-                let n: i64 = idx.parse().map_err(|_| format!("bad index [{idx}] in query {expr:?}"))?;
-                tokens.push(Step::Index(n));
+    Query::parse(expr)?.apply(value)
+}
+
+/// Refuses a call of a function JMESPath does not define (the crate would only find out while
+/// evaluating, after the command ran).
+fn check_functions(ast: &jmespath::ast::Ast, expr: &str) -> Result<(), String> {
+    use jmespath::ast::Ast;
+    let mut stack = vec![ast];
+    while let Some(node) = stack.pop() {
+        match node {
+            Ast::Function { name, args, .. } => {
+                if jmespath::DEFAULT_RUNTIME.get_function(name).is_none() {
+                    return Err(format!("--query {expr:?}: JMESPath has no function {name}()"));
+                }
+                stack.extend(args.iter());
             }
-            rest = &inner[close + 1..];
-        }
-        if !rest.is_empty() {
-            return Err(format!("unexpected {rest:?} in query {expr:?}"));
+            Ast::Comparison { lhs, rhs, .. }
+            | Ast::Projection { lhs, rhs, .. }
+            | Ast::And { lhs, rhs, .. }
+            | Ast::Or { lhs, rhs, .. }
+            | Ast::Subexpr { lhs, rhs, .. } => stack.extend([&**lhs, &**rhs]),
+            Ast::Condition { predicate, then, .. } => stack.extend([&**predicate, &**then]),
+            Ast::Expref { ast, .. } => stack.push(ast),
+            Ast::Flatten { node, .. } | Ast::Not { node, .. } | Ast::ObjectValues { node, .. } => {
+                stack.push(node)
+            }
+            Ast::MultiList { elements, .. } => stack.extend(elements.iter()),
+            Ast::MultiHash { elements, .. } => stack.extend(elements.iter().map(|kv| &kv.value)),
+            Ast::Identity { .. }
+            | Ast::Field { .. }
+            | Ast::Index { .. }
+            | Ast::Literal { .. }
+            | Ast::Slice { .. } => {}
         }
     }
-    Ok(apply(value, &tokens))
+    Ok(())
 }
 
-enum Step {
-    Field(String),
-    Index(i64),
-    Project,
-}
-
-fn apply(value: &Value, steps: &[Step]) -> Value {
-    let Some((first, rest)) = steps.split_first() else { return value.clone() };
-    match first {
-        Step::Field(name) => match value.get(name) {
-            Some(v) => apply(v, rest),
-            None => Value::Null,
-        },
-        Step::Index(i) => match value.as_array() {
-            Some(a) => {
-                let len = a.len() as i64;
-                let at = if *i < 0 { len + i } else { *i };
-                match usize::try_from(at).ok().and_then(|at| a.get(at)) {
-                    Some(v) => apply(v, rest),
-                    None => Value::Null,
-                }
+/// The keys of the expression's multi-select hashes, in the order written.
+fn hash_keys(ast: &jmespath::ast::Ast, rank: &mut std::collections::HashMap<String, usize>) {
+    use jmespath::ast::Ast;
+    match ast {
+        Ast::MultiHash { elements, .. } => {
+            for kv in elements {
+                let next = rank.len();
+                rank.entry(kv.key.clone()).or_insert(next);
+                hash_keys(&kv.value, rank);
             }
-            None => Value::Null,
-        },
-        Step::Project => match value.as_array() {
-            Some(a) => Value::Array(a.iter().map(|v| apply(v, rest)).filter(|v| !v.is_null()).collect()),
-            None => Value::Null,
-        },
+        }
+        Ast::Function { args, .. } => args.iter().for_each(|a| hash_keys(a, rank)),
+        Ast::Comparison { lhs, rhs, .. }
+        | Ast::Projection { lhs, rhs, .. }
+        | Ast::And { lhs, rhs, .. }
+        | Ast::Or { lhs, rhs, .. }
+        | Ast::Subexpr { lhs, rhs, .. } => {
+            hash_keys(lhs, rank);
+            hash_keys(rhs, rank);
+        }
+        Ast::Condition { predicate, then, .. } => {
+            hash_keys(predicate, rank);
+            hash_keys(then, rank);
+        }
+        Ast::Expref { ast, .. } => hash_keys(ast, rank),
+        Ast::Flatten { node, .. } | Ast::Not { node, .. } | Ast::ObjectValues { node, .. } => {
+            hash_keys(node, rank)
+        }
+        Ast::MultiList { elements, .. } => elements.iter().for_each(|a| hash_keys(a, rank)),
+        Ast::Identity { .. }
+        | Ast::Field { .. }
+        | Ast::Index { .. }
+        | Ast::Literal { .. }
+        | Ast::Slice { .. } => {}
+    }
+}
+
+/// Every field name of `value`, in the order met (depth first).
+fn field_order(value: &Value, rank: &mut std::collections::HashMap<String, usize>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let next = rank.len();
+                rank.entry(k.clone()).or_insert(next);
+                field_order(v, rank);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| field_order(v, rank)),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+    }
+}
+
+/// `value` with every object's fields in `rank` order (the crate's objects are sorted by name).
+fn reorder(value: Value, rank: &std::collections::HashMap<String, usize>) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut fields: Vec<(String, Value)> = map.into_iter().collect();
+            fields.sort_by_key(|(k, _)| rank.get(k).copied().unwrap_or(usize::MAX));
+            Value::Object(fields.into_iter().map(|(k, v)| (k, reorder(v, rank))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| reorder(v, rank)).collect()),
+        other => other,
     }
 }
 
@@ -142,6 +223,153 @@ fn render_text(value: &Value, lines: &mut Vec<String>) {
     }
 }
 
+/// One box of `--output table`: a title, then either key/value rows (an object) or a header
+/// and one row per item (a list), then the boxes of nested objects and lists.
+struct Section {
+    title: String,
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+    children: Vec<Section>,
+}
+
+fn cell(v: &Value) -> String {
+    scalar_text(v).unwrap_or_default()
+}
+
+fn is_scalar(v: &Value) -> bool {
+    !v.is_object() && !v.is_array()
+}
+
+fn section(title: &str, value: &Value) -> Section {
+    let mut s =
+        Section { title: title.to_owned(), headers: Vec::new(), rows: Vec::new(), children: Vec::new() };
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if is_scalar(v) {
+                    s.rows.push(vec![k.clone(), cell(v)]);
+                } else {
+                    s.children.push(section(k, v));
+                }
+            }
+        }
+        Value::Array(items) if items.iter().all(is_scalar) => {
+            s.rows.extend(items.iter().map(|v| vec![cell(v)]));
+        }
+        Value::Array(items) => {
+            for item in items {
+                if let Value::Object(map) = item {
+                    for (k, v) in map {
+                        if is_scalar(v) && !s.headers.contains(k) {
+                            s.headers.push(k.clone());
+                        }
+                    }
+                }
+            }
+            for item in items {
+                match item {
+                    Value::Object(map) => {
+                        if !s.headers.is_empty() {
+                            s.rows.push(
+                                s.headers.iter().map(|h| map.get(h).map(cell).unwrap_or_default()).collect(),
+                            );
+                        }
+                        for (k, v) in map {
+                            if !is_scalar(v) {
+                                s.children.push(section(k, v));
+                            }
+                        }
+                    }
+                    Value::Array(_) => s.children.push(section(title, item)),
+                    scalar => s.rows.push(vec![cell(scalar)]),
+                }
+            }
+        }
+        scalar => s.rows.push(vec![cell(scalar)]),
+    }
+    s
+}
+
+fn columns(s: &Section) -> Vec<usize> {
+    let n = s.rows.iter().map(Vec::len).chain([s.headers.len()]).max().unwrap_or(0);
+    let mut widths = vec![0usize; n];
+    for row in s.rows.iter().chain([&s.headers]) {
+        for (i, c) in row.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count() + 4);
+        }
+    }
+    widths
+}
+
+/// The width the widest box of the tree needs, nesting included.
+fn needed(s: &Section, depth: usize) -> usize {
+    let cols = columns(s);
+    let body = cols.iter().sum::<usize>() + cols.len().saturating_sub(1) + 2;
+    let own = body.max(s.title.chars().count() + 4) + 2 * depth;
+    s.children.iter().map(|c| needed(c, depth + 1)).fold(own, usize::max)
+}
+
+fn centered(text: &str, width: usize) -> String {
+    let len = text.chars().count();
+    let left = width.saturating_sub(len) / 2;
+    format!("{}{}{}", " ".repeat(left), text, " ".repeat(width.saturating_sub(len + left)))
+}
+
+fn draw(s: &Section, depth: usize, width: usize, out: &mut Vec<String>) {
+    let (pre, post) = ("|".repeat(depth), "|".repeat(depth));
+    let inner = width - 2 * depth;
+    if depth == 0 {
+        out.push("-".repeat(width));
+    }
+    out.push(format!("{pre}|{}|{post}", centered(&s.title, inner - 2)));
+    let mut cols = columns(s);
+    if !cols.is_empty() {
+        let used = cols.iter().sum::<usize>() + cols.len() - 1;
+        if let Some(last) = cols.last_mut() {
+            *last += (inner - 2).saturating_sub(used);
+        }
+        let rule =
+            format!("{pre}+{}+{post}", cols.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("+"));
+        out.push(rule.clone());
+        if !s.headers.is_empty() {
+            let cells: Vec<String> = s.headers.iter().zip(&cols).map(|(h, w)| centered(h, *w)).collect();
+            out.push(format!("{pre}|{}|{post}", cells.join("|")));
+            out.push(rule.clone());
+        }
+        for row in &s.rows {
+            let cells: Vec<String> = cols
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let c = row.get(i).map(String::as_str).unwrap_or("");
+                    format!("  {c}{}", " ".repeat(w.saturating_sub(c.chars().count() + 2)))
+                })
+                .collect();
+            out.push(format!("{pre}|{}|{post}", cells.join("|")));
+        }
+        out.push(rule);
+    } else {
+        out.push(format!("{pre}+{}+{post}", "-".repeat(inner - 2)));
+    }
+    for c in &s.children {
+        draw(c, depth + 1, width, out);
+    }
+}
+
+/// Renders a value as the aws cli's `--output table` does: a box titled with the operation
+/// (`ListKeys`), an object's scalar fields as name/value rows, a list of objects as a header and
+/// one row per item, nested objects and lists as boxes inside, titled with their field name.
+pub fn table(operation: &str, value: &Value) -> String {
+    if value.as_object().is_some_and(|m| m.is_empty()) || value.is_null() {
+        return String::new();
+    }
+    let s = section(operation, value);
+    let width = needed(&s, 0);
+    let mut out = Vec::new();
+    draw(&s, 0, width, &mut out);
+    out.join("\n") + "\n"
+}
+
 /// PEM-encodes DER bytes under `label` (64-character lines).
 pub fn pem(label: &str, der: &[u8]) -> String {
     let b = pkms_lib::model::encoding::base64_text(der);
@@ -167,8 +395,30 @@ mod tests {
         assert_eq!(query(&v, "Keys[-1].KeyId").unwrap(), json!("b"));
         assert_eq!(query(&v, "Keys[].KeyId").unwrap(), json!(["a", "b"]));
         assert_eq!(query(&v, "Nope.KeyId").unwrap(), Value::Null);
-        assert!(query(&v, "Keys[x]").is_err());
         assert!(query(&v, "Keys[0").is_err());
+        assert_eq!(query(&v, "KeyMetadata.[KeyId]").unwrap(), json!(["k1"]));
+        assert_eq!(query(&v, "KeyMetadata.{a: KeyId}").unwrap(), json!({"a": "k1"}));
+        assert_eq!(query(&v, "length(Keys)").unwrap(), json!(2));
+        assert_eq!(query(&v, "Keys[?KeyId=='b'].KeyId | [0]").unwrap(), json!("b"));
+    }
+
+    #[test]
+    fn query_is_refused_before_use() {
+        for bad in ["Keys[", "KeyMetadata.{a KeyId}", "nosuchfunction(Keys)", "length(", "`{bad`", ""] {
+            assert!(Query::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(Query::parse("nosuchfunction(Keys)").unwrap_err().contains("nosuchfunction"));
+    }
+
+    #[test]
+    fn query_keeps_field_order() {
+        let v = json!({"KeyMetadata": {"KeyId": "k", "Arn": "a", "Enabled": true}});
+        let out = query(&v, "KeyMetadata").unwrap();
+        let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["KeyId", "Arn", "Enabled"]);
+        let out = query(&v, "KeyMetadata.{Z: KeyId, A: Arn}").unwrap();
+        let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["Z", "A"]);
     }
 
     #[test]
@@ -182,6 +432,22 @@ mod tests {
         assert_eq!(text(&v), "m\tTrue\na\n", "a truncated page says so and gives its marker");
         assert_eq!(text(&json!(["a", "b"])), "a\tb\n");
         assert_eq!(text(&json!({})), "");
+    }
+
+    #[test]
+    fn table_draws_boxes() {
+        let v = json!({"Keys": [{"KeyId": "a", "KeyArn": "arn-a"}, {"KeyId": "b", "KeyArn": "arn-b"}], "Truncated": false});
+        let t = table("ListKeys", &v);
+        let lines: Vec<&str> = t.lines().collect();
+        let width = lines[0].chars().count();
+        assert!(lines.iter().all(|l| l.chars().count() == width), "ragged table:\n{t}");
+        assert!(lines[1].contains("ListKeys"), "{t}");
+        assert!(t.contains("KeyId") && t.contains("KeyArn") && t.contains("arn-b"), "{t}");
+        assert!(t.contains("||") && t.contains("Keys"), "lists are nested boxes: {t}");
+        let row = lines.iter().find(|l| l.contains("arn-a")).unwrap();
+        assert!(row.contains("  a "), "one row per key: {row}");
+        assert!(t.contains("Truncated") && t.contains("False"), "{t}");
+        assert_eq!(table("EnableKey", &json!({})), "");
     }
 
     #[test]

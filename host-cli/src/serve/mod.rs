@@ -122,10 +122,7 @@ pub fn run(args: ServeArgs, ctx: &mut Context) -> anyhow::Result<()> {
     let opts = ctx.launch_options();
     let pin_name = ctx.pin_name();
     let connector: Connector = Box::new(move || {
-        let mut client = match &device {
-            Some(d) => pkms_lib::connect::open(d)?,
-            None => pkms_lib::connect::open_default_with(&home, &opts)?,
-        };
+        let mut client = pkms_lib::connect::open_with(device.as_ref(), &home, &opts)?;
         let key = client.device_key()?;
         if let Some(name) = &pin_name {
             PinStore::in_home(&home).check(name, &key)?;

@@ -223,7 +223,7 @@ pub fn rotation(env: &Env) {
     assert_eq!(field(&s, "RotationPeriodInDays"), "90");
     assert!(field(&s, "NextRotationDate").ends_with("+00:00"));
 
-    let r = env.json(&["retire-key-versions", "--key-id", &key, "--below-version", "4"]);
+    let r = env.json(&["retire-key-versions", "--key-id", &key, "--below-version", "4", "--yes"]);
     assert_eq!(field(&r, "RetiredCount"), "3");
     // A retired version is KMS's KMSInvalidStateException, as `pkms serve` answers it; the
     // message says what happened.

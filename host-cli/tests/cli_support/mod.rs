@@ -148,3 +148,24 @@ pub fn error_type(stderr: &str) -> String {
         .unwrap_or_else(|e| panic!("stderr is not a JSON error ({e}): {stderr}"));
     field(&v, "__type")
 }
+
+/// Lays out a fake sysfs (as `PKMS_USB_SYSFS` expects) with one Pocket KMS token per name; the
+/// device nodes are plain files, so opening one fails with its path in the message.
+pub fn fake_usb_tokens(root: &std::path::Path, names: &[&str]) {
+    for (i, name) in names.iter().enumerate() {
+        let bus = format!("1-{}", i + 1);
+        let usb_device = root.join("sys/devices/pci0000:00/0000:00:14.0/usb1").join(&bus);
+        let interface = usb_device.join(format!("{bus}:1.0"));
+        std::fs::create_dir_all(interface.join("tty").join(name)).unwrap();
+        for (k, v) in
+            [("idVendor", "1209"), ("idProduct", "0001"), ("product", "Pocket KMS"), ("serial", "X")]
+        {
+            std::fs::write(usb_device.join(k), format!("{v}\n")).unwrap();
+        }
+        let class = root.join("sys/class/tty").join(name);
+        std::fs::create_dir_all(&class).unwrap();
+        std::os::unix::fs::symlink(&interface, class.join("device")).unwrap();
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        std::fs::write(root.join("dev").join(name), b"").unwrap();
+    }
+}

@@ -92,7 +92,14 @@ pub fn sign_and_verify(t: &mut dyn TestToken) {
     assert_ne!(again.signature, raw.signature);
     vk.verify(&message, &host_signature(&again.signature)).unwrap();
 
-    // Rotation: the new version signs; the old signature verifies with version 1 only.
+    // Rotation (a signing key rotates only once tagged to: KMS refuses it): the new version
+    // signs; the old signature verifies with version 1 only.
+    expect_code(c.rotate_key_on_demand(&key), ErrorCode::UnsupportedOperation);
+    let opt_in = pkms_lib::model::Tag {
+        tag_key: pkms_protocol::ALLOW_SIGNING_KEY_ROTATION_TAG.to_owned(),
+        tag_value: "true".to_owned(),
+    };
+    c.tag_resource(&key, &[opt_in]).unwrap();
     assert_eq!(c.rotate_key_on_demand(&key).unwrap().key_version, 2);
     let s2 = c.sign(&key, &message, MessageType::Raw, ECDSA).unwrap();
     assert_eq!(s2.key_version, 2);

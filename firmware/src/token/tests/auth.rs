@@ -1098,3 +1098,52 @@ fn a_policy_naming_an_unknown_principal_or_no_name_at_all_says_which() {
     assert_eq!(code, ErrorCode::MalformedPolicyDocument);
     assert!(message.contains("principal names, role/admin or *"), "{message}");
 }
+
+fn change_pin(h: &mut Harness, pin: &[u8], new_pin: &[u8]) -> Result<(), (ErrorCode, String)> {
+    let r = h.call(Request::ChangePin(pkms_protocol::request::ChangePin { pin, new_pin }));
+    r.get().map(|_| ()).map_err(|e| (e.code, String::from(e.message)))
+}
+
+#[test]
+fn change_pin_changes_only_ones_own_pin_and_needs_the_current_one() {
+    let mut h = Harness::new();
+    // An open token has no PINs.
+    h.open_session();
+    assert_eq!(change_pin(&mut h, PIN, b"13579135").unwrap_err().0, ErrorCode::InvalidState);
+    init(&mut h, AuditFullMode::Overwrite);
+    add_user(&mut h, "bob", b"111111");
+    // No login: refused (the gate wants a logged-in session).
+    anonymous_session(&mut h);
+    assert!(change_pin(&mut h, b"111111", b"222222").is_err());
+    login(&mut h, "bob", b"111111");
+    // A new PIN of the wrong length is refused before any try is spent.
+    assert_eq!(change_pin(&mut h, b"111111", b"1").unwrap_err().0, ErrorCode::Validation);
+    // A wrong current PIN spends a try; the right one restores them and changes the PIN.
+    let (code, msg) = change_pin(&mut h, b"999999", b"222222").unwrap_err();
+    assert_eq!(code, ErrorCode::AuthenticationFailed, "{msg}");
+    change_pin(&mut h, b"111111", b"222222").unwrap();
+    // The old PIN no longer logs in; the new one does; admin's PIN is untouched.
+    anonymous_session(&mut h);
+    assert_eq!(
+        h.code(Request::Authenticate(pkms_protocol::request::Authenticate {
+            principal: "bob",
+            pin: b"111111"
+        })),
+        ErrorCode::AuthenticationFailed
+    );
+    login(&mut h, "bob", b"222222");
+    anonymous_session(&mut h);
+    login(&mut h, "admin", PIN);
+    assert_eq!(retries(&mut h, "bob"), PIN_RETRIES);
+    // Wrong current PINs lock the principal and end its session, as wrong logins do.
+    anonymous_session(&mut h);
+    login(&mut h, "bob", b"222222");
+    for _ in 1..PIN_RETRIES {
+        assert_eq!(change_pin(&mut h, b"000000", b"333333").unwrap_err().0, ErrorCode::AuthenticationFailed);
+    }
+    assert_eq!(change_pin(&mut h, b"000000", b"333333").unwrap_err().0, ErrorCode::PinLocked);
+    assert!(change_pin(&mut h, b"222222", b"333333").is_err(), "the session ended");
+    anonymous_session(&mut h);
+    login(&mut h, "admin", PIN);
+    assert_eq!(retries(&mut h, "bob"), 0);
+}

@@ -119,11 +119,10 @@ fn a_principal_deleted_and_created_again_inherits_nothing() {
         h.code(Request::DescribeKey(pkms_protocol::request::DescribeKey { key_id: "alias/user/bob/mine" })),
         ErrorCode::NotFound
     );
-    // The old grant and policy statement name the old principal, shown by its reference.
+    // The old grant was retired with its grantee; the policy statement names the old
+    // principal, shown by its reference.
     login(&mut h, "admin", PIN);
-    let names = grantees(&mut h, &granted);
-    assert_eq!(names.len(), 1);
-    assert!(crate::records::PrincipalRef::is_reference(&names[0]), "{names:?}");
+    assert!(grantees(&mut h, &granted).is_empty(), "a deleted principal's grants are retired");
     let after = get_policy(&mut h, &named);
     assert_ne!(after, before);
     let p = Policy::decode_within(&after, crate::policy::MAX_STORED_POLICY_BYTES).unwrap();
@@ -306,4 +305,23 @@ fn the_lockout_check_holds_on_an_open_token_too() {
     init(&mut h, AuditFullMode::Overwrite);
     put_policy(&mut h, &key, std::vec![statement(Effect::Allow, &["admin"], ALL_ACTIONS)]).unwrap();
     assert_eq!(encrypt_code(&mut h, &key, &[]), None);
+}
+
+#[test]
+fn deleting_a_principal_retires_its_grants_on_every_key_and_no_others() {
+    let mut h = Harness::new();
+    init(&mut h, AuditFullMode::Overwrite);
+    add_user(&mut h, "bob", b"135790");
+    add_user(&mut h, "carol", b"246802");
+    let k1 = s(&h.create(KeySpec::SymmetricDefault));
+    let k2 = s(&h.create(KeySpec::SymmetricDefault));
+    for k in [&k1, &k2] {
+        grant(&mut h, k, "bob", Action::Encrypt.bit(), None).unwrap();
+        grant(&mut h, k, "bob", Action::Decrypt.bit(), None).unwrap();
+        grant(&mut h, k, "carol", Action::Encrypt.bit(), None).unwrap();
+    }
+    h.ok(Request::DeletePrincipal(pkms_protocol::request::DeletePrincipal { name: "bob" }));
+    for k in [&k1, &k2] {
+        assert_eq!(grantees(&mut h, k), std::vec![String::from("carol")], "{k}");
+    }
 }

@@ -248,6 +248,7 @@ fn older_versions_keep_verifying_and_decapsulating_after_rotation() {
         let key = s(&create(&mut h, spec, None).unwrap());
         let old_pub = public_key(&mut h, &key, None);
         let sig = sign(&mut h, &key, &message, MessageType::Raw, alg).unwrap();
+        h.tag_signing_rotation(&key, "true");
         h.ok(Request::RotateKeyOnDemand(request::RotateKeyOnDemand { key_id: &key }));
         assert_ne!(public_key(&mut h, &key, None), old_pub, "{spec}");
         assert_eq!(public_key(&mut h, &key, Some(1)), old_pub, "{spec}");

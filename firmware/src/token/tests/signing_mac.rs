@@ -104,11 +104,47 @@ fn signatures_verify_on_the_token_and_with_the_public_key() {
 }
 
 #[test]
+fn signing_keys_rotate_only_when_tagged_to() {
+    let mut h = Harness::new();
+    let key = s(&h.create(KeySpec::EccNistP256));
+    let refused = |h: &mut Harness, key: &str| {
+        let (code, msg) =
+            h.err(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: key }));
+        assert_eq!(code, ErrorCode::UnsupportedOperation, "{msg}");
+        assert!(msg.contains(pkms_protocol::ALLOW_SIGNING_KEY_ROTATION_TAG), "{msg}");
+        let (code, _) = h.err(Request::EnableKeyRotation(pkms_protocol::request::EnableKeyRotation {
+            key_id: key,
+            rotation_period_in_days: None,
+        }));
+        assert_eq!(code, ErrorCode::UnsupportedOperation);
+    };
+    refused(&mut h, &key);
+    // Only the value `true` opts in.
+    h.tag_signing_rotation(&key, "yes");
+    refused(&mut h, &key);
+    let (_, v) = sign(&mut h, &key, b"still version 1", MessageType::Raw);
+    assert_eq!(v, 1, "nothing rotated");
+    h.tag_signing_rotation(&key, "true");
+    h.ok(Request::EnableKeyRotation(pkms_protocol::request::EnableKeyRotation {
+        key_id: &key,
+        rotation_period_in_days: None,
+    }));
+    h.ok(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &key }));
+    assert_eq!(sign(&mut h, &key, b"version 2", MessageType::Raw).1, 2);
+    // Other key kinds rotate without the tag.
+    for spec in [KeySpec::SymmetricDefault, KeySpec::Hmac256] {
+        let k = s(&h.create(spec));
+        h.ok(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &k }));
+    }
+}
+
+#[test]
 fn signing_keys_rotate_and_old_signatures_still_verify() {
     let mut h = Harness::new();
     let key = s(&h.create(KeySpec::EccNistP256));
     let (sig1, _) = sign(&mut h, &key, b"release 1", MessageType::Raw);
     let pk1 = public_key(&mut h, &key, None);
+    h.tag_signing_rotation(&key, "true");
     h.ok(Request::RotateKeyOnDemand(pkms_protocol::request::RotateKeyOnDemand { key_id: &key }));
     let (sig2, v2) = sign(&mut h, &key, b"release 2", MessageType::Raw);
     assert_eq!(v2, 2);
