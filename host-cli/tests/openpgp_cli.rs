@@ -225,7 +225,7 @@ fn rotation_signs_with_the_newest_version_and_old_signatures_keep_verifying() {
     std::fs::write(&old, b"old release\n").unwrap();
     sign(&env, &key, &[&old]);
 
-    env.json(&["rotate-key-on-demand", "--key-id", &key, "--output", "json"]);
+    env.json(&["rotate-key-on-demand", "--key-id", &key, "--allow-signing-key-rotation", "--output", "json"]);
     let (v2_path, v2) = export(&env, &key, "R <r@example.com>", None, "v2.asc");
     assert_ne!(v1.fingerprint_hex(), v2.fingerprint_hex(), "each version is its own OpenPGP key");
     // The token signs only with version 2 now: version 1's certificate is rebuilt from the
@@ -265,7 +265,7 @@ fn rotation_signs_with_the_newest_version_and_old_signatures_keep_verifying() {
 fn an_old_version_never_exported_cannot_be_certified_after_rotation() {
     let env = Env::in_process();
     let key = create_key(&env, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY");
-    env.json(&["rotate-key-on-demand", "--key-id", &key, "--output", "json"]);
+    env.json(&["rotate-key-on-demand", "--key-id", &key, "--allow-signing-key-rotation", "--output", "json"]);
     let err = env.fails(
         &[
             "openpgp",

@@ -842,6 +842,9 @@ mod tests {
             sig.verify_with_key(&v1, &b"on the token"[..]).unwrap();
             assert!(sig.verify_with_key(&v1, &b"on the tokem"[..]).is_err());
 
+            // Signing keys rotate only when tagged to (KMS refuses their rotation outright).
+            let allow = crate::model::Tag::new(pkms_protocol::ALLOW_SIGNING_KEY_ROTATION_TAG, "true");
+            client.tag_resource(&key_id, &[allow]).unwrap();
             client.rotate_key_on_demand(&key_id).unwrap();
             let old = TokenKey::load(&mut client, &key_id, Some(1)).unwrap();
             assert_eq!((old.key_version, old.newest_version), (1, 2));
