@@ -315,12 +315,13 @@ fn verify(a: &VerifyFileArgs, sig_path: &Path, sig_bytes: &[u8], ctx: &mut Conte
     let sig = DetachedSig::parse(sig_bytes).map_err(|e| usage(format!("{}: {e}", sig_path.display())))?;
     let open =
         || std::fs::File::open(&a.file).map_err(|e| usage(format!("cannot open {}: {e}", a.file.display())));
-    let failure = |why: String| {
-        anyhow::anyhow!(
-            "Verification failure: the OpenPGP signature {} does not match {} ({why})",
+    // rPGP's reason (e.g. "invalid signed hash value") says nothing a user can act on beyond this.
+    let failure = |_why: String| {
+        super::invalid_signature(format!(
+            "Verification failure: the OpenPGP signature {} does not match {}: the file changed, or another key signed it",
             sig_path.display(),
             a.file.display()
-        )
+        ))
     };
     let mut result = VerifyOutput {
         signature_valid: true,
@@ -377,9 +378,9 @@ fn find_version(
             return Ok(key);
         }
     }
-    anyhow::bail!(
+    Err(super::invalid_signature(format!(
         "Verification failure: no held version of {} has the fingerprint the signature names ({})",
         newest.key_id,
         if named.is_empty() { "none".to_owned() } else { named.join(", ") }
-    )
+    )))
 }
