@@ -144,22 +144,32 @@ pub enum SignatureFormat {
     Der,
     /// JSON envelope: KeyId, KeyVersion, SigningAlgorithm, Digest, Signature (base64 DER).
     Json,
+    /// Armored SSHSIG (FILE.sig) that `ssh-keygen -Y verify` checks (P-256 or Ed25519 keys).
+    Ssh,
+    /// minisign's prehashed signature (FILE.minisig) that `minisign -V` checks (Ed25519 keys).
+    Minisign,
 }
 
 /// sign-file's arguments.
 #[derive(Debug, Args)]
 pub struct SignFileArgs {
-    /// Key id or alias of an ECC_NIST_P256 SIGN_VERIFY key.
+    /// Key id or alias of a SIGN_VERIFY key: ECC_NIST_P256 (der, json, ssh) or
+    /// ECC_NIST_EDWARDS25519 (ssh, minisign).
     #[arg(long)]
     pub key_id: String,
-    /// Where to write the signature (`-`: stdout). Default: FILE.sig (stdout when FILE is `-`).
+    /// Where to write the signature (`-`: stdout; one FILE only). Default: FILE.sig
+    /// (FILE.minisig for minisign; stdout when FILE is `-`).
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
     /// Signature format.
     #[arg(long, value_enum, default_value = "der")]
     pub format: SignatureFormat,
-    /// The file to sign (`-`: stdin).
-    pub file: PathBuf,
+    /// The SSHSIG namespace (--format ssh; default `file`, as ssh-keygen's -n).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The files to sign (`-`: stdin), all in one token session.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 /// verify-file's arguments.
@@ -174,9 +184,13 @@ pub struct VerifyFileArgs {
     /// With --key-id: the key version that signed (default: the envelope's, else newest).
     #[arg(long, requires = "key_id")]
     pub key_version: Option<u32>,
-    /// The signature: DER, base64 DER or a JSON envelope. Default: FILE.sig.
+    /// The signature: DER, base64 DER, a JSON envelope, an SSHSIG or a minisign signature.
+    /// Default: FILE.sig (else FILE.minisig).
     #[arg(long, value_name = "PATH")]
     pub signature: Option<PathBuf>,
+    /// The namespace an SSHSIG must be for (default `file`).
+    #[arg(long)]
+    pub namespace: Option<String>,
     /// Do not check the files a signed manifest lists.
     #[arg(long)]
     pub signature_only: bool,
@@ -593,7 +607,7 @@ fn decrypt_files(mut a: DecryptFileArgs, ctx: &mut Context) -> anyhow::Result<()
     Ok(())
 }
 
-fn write_output(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(super) fn write_output(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut sink = Sink::open(path)?;
     sink.writer().write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
     sink.commit(path)
@@ -603,15 +617,27 @@ fn signature_bytes(
     sig: &pkms_lib::envelope::DigestSignature,
     digest: &[u8; 32],
     format: SignatureFormat,
-) -> Vec<u8> {
+) -> anyhow::Result<Vec<u8>> {
     match format {
-        SignatureFormat::Der => sig.der.clone(),
+        SignatureFormat::Der => Ok(sig.der.clone()),
         SignatureFormat::Json => {
             let env = SignatureEnvelope::new(sig, digest);
             let mut text = super::json_pretty(&serde_json::to_value(&env).unwrap_or_default());
             text.push('\n');
-            text.into_bytes()
+            Ok(text.into_bytes())
         }
+        SignatureFormat::Ssh | SignatureFormat::Minisign => {
+            Err(anyhow::anyhow!("{format:?} signatures are not made from a SHA-256 digest"))
+        }
+    }
+}
+
+/// The format of [`sigfiles`](super::sigfiles) a signature format is, if it is one.
+fn sigfile_kind(format: SignatureFormat) -> Option<super::sigfiles::Kind> {
+    match format {
+        SignatureFormat::Ssh => Some(super::sigfiles::Kind::Ssh),
+        SignatureFormat::Minisign => Some(super::sigfiles::Kind::Minisign),
+        SignatureFormat::Der | SignatureFormat::Json => None,
     }
 }
 
@@ -623,25 +649,41 @@ fn with_sig_suffix(p: &Path) -> PathBuf {
 
 fn sign_file(mut a: SignFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
     a.key_id = ctx.key(&a.key_id)?;
+    if let Some(kind) = sigfile_kind(a.format) {
+        return super::sigfiles::sign_files(
+            ctx,
+            &a.key_id,
+            kind,
+            a.namespace.as_deref(),
+            &a.files,
+            a.out.as_deref(),
+        );
+    }
+    if a.namespace.is_some() {
+        return Err(usage("--namespace applies to --format ssh only"));
+    }
+    let [file] = &a.files[..] else {
+        return Err(usage("--format der and json sign one FILE (sign-manifest signs many at once)"));
+    };
     let out = match &a.out {
         Some(p) => p.clone(),
-        None if is_dash(&a.file) => PathBuf::from("-"),
-        None => with_sig_suffix(&a.file),
+        None if is_dash(file) => PathBuf::from("-"),
+        None => with_sig_suffix(file),
     };
-    let mut reader = open_input(&a.file)?;
+    let mut reader = open_input(file)?;
     let bar = progress_bar(ctx, reader.size());
     bar.set_message("sha256");
     let digest = filesign::sha256_reader(&mut reader, &bar)
-        .with_context(|| format!("cannot read {}", a.file.display()))?;
+        .with_context(|| format!("cannot read {}", file.display()))?;
     bar.finish_and_clear();
     let sig = filesign::sign_digest(ctx.client()?, &a.key_id, &digest)?;
-    write_output(&out, &signature_bytes(&sig, &digest, a.format))?;
+    write_output(&out, &signature_bytes(&sig, &digest, a.format)?)?;
     if !is_dash(&out) {
         note(
             ctx,
             &format!(
                 "signed {} with {} version {}: {}",
-                a.file.display(),
+                file.display(),
                 sig.key_id,
                 sig.key_version,
                 out.display()
@@ -653,9 +695,31 @@ fn sign_file(mut a: SignFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
 
 fn verify_file(mut a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
     a.key_id = ctx.key_opt(a.key_id.as_deref())?;
-    let sig_path = a.signature.clone().unwrap_or_else(|| with_sig_suffix(&a.file));
+    let sig_path = a.signature.clone().unwrap_or_else(|| {
+        let sig = with_sig_suffix(&a.file);
+        let minisig = super::sigfiles::default_signature(&a.file, super::sigfiles::Kind::Minisign);
+        if !sig.exists() && minisig.exists() {
+            minisig
+        } else {
+            sig
+        }
+    });
     let sig_bytes = std::fs::read(&sig_path)
         .with_context(|| format!("cannot read the signature {}", sig_path.display()))?;
+    if let Some(kind) = super::sigfiles::detect(&sig_bytes) {
+        let request = super::sigfiles::VerifyRequest {
+            signature: (&sig_bytes, &sig_path),
+            file: &a.file,
+            public_key: a.public_key.as_deref(),
+            key_id: a.key_id.as_deref(),
+            key_version: a.key_version,
+            namespace: a.namespace.as_deref(),
+        };
+        return super::sigfiles::verify_file(ctx, kind, request);
+    }
+    if a.namespace.is_some() {
+        return Err(usage("--namespace applies to SSH signatures only"));
+    }
     let sig = filesign::parse_signature(&sig_bytes).with_context(|| format!("{}", sig_path.display()))?;
     let public_key = match &a.public_key {
         Some(p) => {
@@ -797,10 +861,19 @@ fn sign_manifest(mut a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<(
     let manifest = Manifest::build(&files, &base, &bar)?;
     bar.finish_and_clear();
     let text = manifest.to_text();
+    if let Some(kind) = sigfile_kind(a.format) {
+        // One SSHSIG or minisign signature over the manifest.
+        write_output(&a.out, text.as_bytes())?;
+        let sig_path = match (&a.signature, kind) {
+            (Some(p), _) => p.clone(),
+            (None, k) => super::sigfiles::default_signature(&a.out, k),
+        };
+        return super::sigfiles::sign_files(ctx, &a.key_id, kind, None, &[a.out.clone()], Some(&sig_path));
+    }
     let digest = filesign::sha256_reader(&mut text.as_bytes(), &NoProgress)?;
     let sig = filesign::sign_digest(ctx.client()?, &a.key_id, &digest)?;
     write_output(&a.out, text.as_bytes())?;
-    write_output(&sig_path, &signature_bytes(&sig, &digest, a.format))?;
+    write_output(&sig_path, &signature_bytes(&sig, &digest, a.format)?)?;
     note(
         ctx,
         &format!(

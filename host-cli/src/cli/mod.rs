@@ -39,7 +39,9 @@ pub mod mac;
 pub mod pinning;
 pub mod policy;
 pub mod rotation;
+pub mod sigfiles;
 pub mod signing;
+pub mod ssh_agent;
 pub mod tags;
 pub mod token;
 
@@ -65,7 +67,8 @@ $PKMS_HOME (default: the user's data directory, e.g. ~/.local/share/pkms), over 
     after_help = MAIN_EXAMPLES
 )]
 pub struct Cli {
-    /// Output format: json (KMS field names), text (bare values) or pem (get-public-key).
+    /// Output format: json (KMS field names), text (bare values), or for get-public-key pem,
+    /// ssh (an authorized_keys line) or minisign (a minisign public key).
     #[arg(long, global = true, value_enum, default_value = "json")]
     pub output: OutputFormat,
     /// The token: unix:PATH, tcp:HOST:PORT, a serial device (/dev/ttyACM0) or inprocess:PATH.
@@ -172,6 +175,11 @@ pub enum Command {
         after_help = "Examples:\n  pkms serve --listen 127.0.0.1:4599\n  export AWS_ENDPOINT_URL_KMS=http://127.0.0.1:4599\n  aws kms create-key"
     )]
     Serve(crate::serve::ServeArgs),
+    /// Serve token signing keys to ssh, ssh-keygen and git over the SSH agent protocol.
+    #[command(after_help = "Examples:\n  eval \"$(pkms ssh-agent --key-id alias/ssh &)\"\n  \
+        pkms ssh-agent --key-id alias/ssh --key-id alias/git --socket ~/.pkms-agent.sock\n  \
+        ssh-add -L")]
+    SshAgent(ssh_agent::SshAgentArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Example:\n  pkms completions bash > /etc/bash_completion.d/pkms")]
     Completions {
@@ -356,6 +364,9 @@ impl Context {
             OutputFormat::Json => json_pretty(&value) + "\n",
             OutputFormat::Text => output::text(&value),
             OutputFormat::Pem => return Err(usage("--output pem applies to get-public-key only")),
+            OutputFormat::Ssh | OutputFormat::Minisign => {
+                return Err(usage("--output ssh and --output minisign apply to get-public-key only"))
+            }
         };
         write_stdout(text.as_bytes())
     }
@@ -608,6 +619,7 @@ pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
         Command::Token(c) => token::run(c, &mut ctx),
         Command::Pinning(c) => pinning::run(c, &mut ctx),
         Command::Serve(a) => crate::serve::run(a, &mut ctx),
+        Command::SshAgent(a) => ssh_agent::run(a, &mut ctx),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut out = Vec::new();

@@ -15,6 +15,10 @@ pub enum OutputFormat {
     Text,
     /// PEM (get-public-key only).
     Pem,
+    /// An OpenSSH authorized_keys line (get-public-key of P-256 and Ed25519 signing keys).
+    Ssh,
+    /// A minisign public key (get-public-key of Ed25519 signing keys).
+    Minisign,
 }
 
 /// Applies a `--query` expression: dotted field names, `[N]` indexes and `[]` projections
