@@ -19,6 +19,12 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # The KMS endpoint's tests: a Python virtual environment (python3-venv) and curl (the demo).
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The signature-format tests run the real verifiers: ssh-keygen and ssh (openssh-client), a
+# loopback sshd (openssh-server), git (gpg.format=ssh), minisign.
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || need+=(openssh-server)
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v minisign >/dev/null 2>&1 || need+=(minisign)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${need[*]} with apt-get"

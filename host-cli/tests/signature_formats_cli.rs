@@ -337,11 +337,13 @@ fn wrong_keys_files_formats_and_namespaces_are_refused_clearly() {
     std::fs::write(&art, b"x").unwrap();
     let art_s = art.to_str().unwrap();
 
+    // A symmetric key has no public key: the token itself refuses.
     let e = env.fails(&["sign-file", "--key-id", &sym, "--format", "ssh", art_s], 254);
     assert_eq!(error_type(&e), "InvalidKeyUsageException");
-    assert!(e.contains("need a SIGN_VERIFY key"), "{e}");
+    assert!(e.contains("SYMMETRIC_DEFAULT"), "{e}");
     let e = env.fails(&["sign-file", "--key-id", &agree, "--format", "ssh", art_s], 254);
-    assert!(e.contains("KEY_AGREEMENT"), "{e}");
+    assert_eq!(error_type(&e), "InvalidKeyUsageException");
+    assert!(e.contains("need a SIGN_VERIFY key") && e.contains("KEY_AGREEMENT"), "{e}");
     let e = env.fails(&["sign-file", "--key-id", &p384, "--format", "ssh", art_s], 254);
     assert!(e.contains("ECC_NIST_P384") && e.contains("ECC_NIST_P256"), "{e}");
     let e = env.fails(&["sign-file", "--key-id", &p256, "--format", "minisign", art_s], 254);
@@ -391,8 +393,9 @@ impl Agent {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut child = env.command(&args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        stdout.read_line(&mut line).unwrap();
         let path = line
             .strip_prefix("SSH_AUTH_SOCK=")
             .and_then(|l| l.strip_suffix("; export SSH_AUTH_SOCK;\n"))
@@ -403,6 +406,9 @@ impl Agent {
             assert!(Instant::now() < deadline, "the agent does not listen on {}", socket.display());
             std::thread::sleep(Duration::from_millis(50));
         }
+        let mut pid = String::new();
+        stdout.read_line(&mut pid).unwrap();
+        assert_eq!(pid, format!("SSH_AGENT_PID={}; export SSH_AGENT_PID;\n", child.id()));
         Agent { child, socket }
     }
 }

@@ -56,6 +56,8 @@ pub struct ProtocolFigures {
     pub pace: Result<(f64, String), String>,
     /// A backup's export and restore between two QEMU tokens.
     pub backup: Result<crate::backup::BackupFigures, String>,
+    /// `pkms sign-file --format ssh` of [`crate::sigformats::FILES`] files in one command.
+    pub ssh_sign_files: Result<crate::sigformats::FilesSigning, String>,
 }
 
 /// Cold starts timed (the goal asks for at least 9).
@@ -159,17 +161,29 @@ pub fn run(root: &Path, quick: bool, token: Option<&TokenFigures>) -> ProtocolFi
         links.push(f);
     }
     drop(session);
-    let cold_start = match build_pkms(root) {
+    let (cold_start, ssh_sign_files) = match build_pkms(root) {
         Ok(pkms) => {
             eprintln!("[bench]   whole pkms processes (cold start x{COLD_RUNS}, warm x{WARM_RUNS} per link)");
-            process_figures(&pkms, &mut links)
+            let cold = process_figures(&pkms, &mut links);
+            (cold, ssh_sign_files(&pkms))
         }
-        Err(e) => Err(e),
+        Err(e) => (Err(e.clone()), Err(e)),
     };
     let pace = pace(links.first(), token);
     eprintln!("[bench]   backup export and restore between two QEMU tokens");
     let backup = crate::backup::measure();
-    ProtocolFigures { links, cold_start, pace, backup }
+    ProtocolFigures { links, cold_start, pace, backup, ssh_sign_files }
+}
+
+/// `pkms sign-file --format ssh` of [`crate::sigformats::FILES`] files, ECC_NIST_P256.
+pub fn ssh_sign_files(pkms: &Path) -> Result<crate::sigformats::FilesSigning, String> {
+    eprintln!("[bench]   sign-file --format ssh of {} files in one command", crate::sigformats::FILES);
+    crate::sigformats::sign_files(pkms, "ssh", "ECC_NIST_P256", "sig", crate::sigformats::FILES)
+}
+
+/// Builds the `pkms` binary (for the `--only sign-files` run).
+pub fn pkms_binary(root: &Path) -> Result<PathBuf, String> {
+    build_pkms(root)
 }
 
 /// The in-token figure of a Sign, which [`pace`] sets against the Encrypt.
@@ -404,7 +418,7 @@ fn process_figures(pkms: &Path, links: &mut [LinkFigures]) -> Result<Latency, St
 }
 
 /// The string value of `"field": "value"` in a JSON text (enough for pkms's flat output).
-fn json_string_field(json: &str, field: &str) -> Option<String> {
+pub(crate) fn json_string_field(json: &str, field: &str) -> Option<String> {
     let at = json.find(&format!("\"{field}\""))?;
     let rest = &json[at + field.len() + 2..];
     let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;

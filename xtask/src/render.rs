@@ -273,6 +273,7 @@ fn mb(rate: &Result<f64, String>) -> String {
 fn protocol_rows(rows: &mut Vec<Row>, p: &ProtocolFigures) {
     let g = "Through the protocol (QEMU token)";
     backup_rows(rows, &p.backup);
+    sign_files_rows(rows, &p.ssh_sign_files);
     let name = |link: Link| match link {
         Link::Ethernet => "packet link (LAN9118)",
         Link::Uart => "UART0",
@@ -615,6 +616,30 @@ fn backup_rows(rows: &mut Vec<Row>, backup: &Result<crate::backup::BackupFigures
     }
 }
 
+/// The signature-format rows: `pkms sign-file --format ssh` of many files in one command.
+fn sign_files_rows(rows: &mut Vec<Row>, ssh: &Result<crate::sigformats::FilesSigning, String>) {
+    let figure = match ssh {
+        Ok(s) => {
+            format!("{:.4} s per file ({:.2} s for {} files of 4 KiB)", s.per_file_s(), s.total_s, s.files)
+        }
+        Err(e) => e.clone(),
+    };
+    rows.push(Row {
+        group: "Through the protocol (QEMU token)",
+        what: "`pkms sign-file --format ssh` (SSHSIG, P-256), many files in one command, packet link".into(),
+        figure,
+        goal: String::new(),
+        status: "",
+    });
+}
+
+/// `bench --only sign-files`' table.
+pub fn sign_files_table(ssh: &Result<crate::sigformats::FilesSigning, String>) -> String {
+    let mut rows = Vec::new();
+    sign_files_rows(&mut rows, ssh);
+    markdown_rows(&rows)
+}
+
 /// `bench --only backup`'s table.
 pub fn backup_table(backup: &Result<crate::backup::BackupFigures, String>) -> String {
     let mut rows = Vec::new();
@@ -790,6 +815,19 @@ mod tests {
         assert_eq!((ml.status, ml.goal.as_str()), ("misses", "≤ 30,000,000; stack ≤ 65,536 B"));
         assert_eq!(find("P-384 sign (").figure, "n/a (why)");
         assert_eq!(find("ML-KEM-512 Decapsulate").figure, "n/a (not measured)");
+    }
+
+    #[test]
+    fn sign_files_row_shows_seconds_per_file_or_why_not() {
+        let ok = Ok(crate::sigformats::FilesSigning { files: 100, total_s: 2.5 });
+        let t = sign_files_table(&ok);
+        assert!(
+            t.contains("`pkms sign-file --format ssh`")
+                && t.contains("0.0250 s per file (2.50 s for 100 files"),
+            "{t}"
+        );
+        let t = sign_files_table(&Err("n/a (the pkms binary did not build)".into()));
+        assert!(t.contains("n/a (the pkms binary did not build)"), "{t}");
     }
 
     #[test]

@@ -176,9 +176,10 @@ pub enum Command {
     )]
     Serve(crate::serve::ServeArgs),
     /// Serve token signing keys to ssh, ssh-keygen and git over the SSH agent protocol.
-    #[command(after_help = "Examples:\n  eval \"$(pkms ssh-agent --key-id alias/ssh &)\"\n  \
-        pkms ssh-agent --key-id alias/ssh --key-id alias/git --socket ~/.pkms-agent.sock\n  \
-        ssh-add -L")]
+    #[command(
+        after_help = "Examples:\n  pkms ssh-agent --key-id alias/ssh --key-id alias/git --socket ~/.pkms-agent.sock &\n  \
+        export SSH_AUTH_SOCK=~/.pkms-agent.sock\n  ssh-add -L"
+    )]
     SshAgent(ssh_agent::SshAgentArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Example:\n  pkms completions bash > /etc/bash_completion.d/pkms")]

@@ -99,10 +99,14 @@ pub fn run(a: SshAgentArgs, ctx: &mut Context) -> anyhow::Result<()> {
     }
     let (listener, socket) = bind(a.socket)?;
     {
+        // One write: a reader that takes the first line and goes away does not stop the agent.
+        let lines = format!(
+            "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;\nSSH_AGENT_PID={}; export SSH_AGENT_PID;\n",
+            socket.path.display(),
+            std::process::id()
+        );
         let mut out = std::io::stdout().lock();
-        writeln!(out, "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;", socket.path.display())?;
-        writeln!(out, "SSH_AGENT_PID={}; export SSH_AGENT_PID;", std::process::id())?;
-        out.flush()?;
+        let _ = out.write_all(lines.as_bytes()).and_then(|()| out.flush());
     }
     let log = !ctx.quiet;
     if log {
