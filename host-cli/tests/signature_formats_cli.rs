@@ -538,6 +538,39 @@ fn ssh_agent_serves_ssh_add_ssh_keygen_git_and_ssh_logins() {
     let fresh = Agent::start(&env, None, &[&p256]);
     assert!(fresh.socket.file_name().is_some() && fresh.socket != env.file("agent.sock"));
     succeeds(Command::new(ssh_add).arg("-L").env("SSH_AUTH_SOCK", &fresh.socket));
+    drop(fresh);
+
+    // Started by a shell that is then killed (a script's background job): the agent stops too,
+    // cleanly (its socket removed), and the token is free for the next command.
+    let sock = env.file("job.sock");
+    let template = env.command(&[]);
+    let mut shell = Command::new("sh");
+    shell.arg("-c").arg(format!(
+        "'{}' ssh-agent --key-id {ed} --socket '{}' >/dev/null 2>&1; true",
+        env!("CARGO_BIN_EXE_pkms"),
+        sock.display()
+    ));
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => shell.env(k, v),
+            None => shell.env_remove(k),
+        };
+    }
+    let mut job = shell.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "the agent does not listen on {}", sock.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    job.kill().unwrap();
+    job.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sock.exists() {
+        assert!(Instant::now() < deadline, "the agent outlived the shell that started it");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let art_s = art.to_str().unwrap();
+    ok(&env, &["sign-file", "--key-id", &ed, "--format", "ssh", art_s]);
 }
 
 fn ssh_login(env: &Env, ssh: &Path, sshd: &Path, keygen: &Path, sock: &Path, public: &Path, line: &str) {

@@ -80,8 +80,24 @@ fn bind(path: Option<PathBuf>) -> anyhow::Result<(UnixListener, Socket)> {
     Ok((listener, socket))
 }
 
-/// Runs the agent until Ctrl-C.
+/// Asks for SIGINT (Ctrl-C: a clean stop) when the parent process ends, so an agent started as
+/// a shell's background job (or by a script that is then killed) does not outlive it holding the
+/// token. Linux only; elsewhere the agent stops on Ctrl-C or kill alone.
+fn stop_with_parent() {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = rustix::process::getppid();
+        let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::INT));
+        if rustix::process::getppid() != parent {
+            // The parent ended before the signal was asked for.
+            pkms_lib::interrupt::request();
+        }
+    }
+}
+
+/// Runs the agent until Ctrl-C, or until the process that started it ends.
 pub fn run(a: SshAgentArgs, ctx: &mut Context) -> anyhow::Result<()> {
+    stop_with_parent();
     let mut keys: Vec<TokenKey> = Vec::new();
     for k in &a.key_ids {
         let key_id = ctx.key(k)?;
