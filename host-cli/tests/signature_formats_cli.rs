@@ -630,3 +630,49 @@ fn ssh_login(env: &Env, ssh: &Path, sshd: &Path, keygen: &Path, sock: &Path, pub
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_manifest_signed_as_sshsig_verifies_with_ssh_keygen_and_checks_its_files() {
+    let Some(t) = tools(&["ssh-keygen"]) else { return };
+    let keygen = &t[0];
+    let env = Env::in_process();
+    let k = create_key(&env, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY");
+    let line = String::from_utf8(ok(&env, &["get-public-key", "--key-id", &k, "--output", "ssh"])).unwrap();
+    let pub_path = env.file("k.pub");
+    std::fs::write(&pub_path, &line).unwrap();
+    let dist = env.file("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(dist.join("a.tar"), b"a").unwrap();
+    std::fs::write(dist.join("b.tar"), b"b").unwrap();
+    let sums = dist.join("SHA256SUMS");
+    ok(
+        &env,
+        &[
+            "sign-manifest",
+            "--key-id",
+            &k,
+            "--format",
+            "ssh",
+            "--out",
+            sums.to_str().unwrap(),
+            dist.to_str().unwrap(),
+        ],
+    );
+    let sig = dist.join("SHA256SUMS.sig");
+    succeeds(&mut ssh_keygen_verify(keygen, &env.file(""), &line, "file", &sums, &sig));
+    let v = env.json(&["verify-file", "--public-key", pub_path.to_str().unwrap(), sums.to_str().unwrap()]);
+    assert_eq!(v["Files"].as_array().map(Vec::len), Some(2), "{v}");
+    std::fs::write(dist.join("b.tar"), b"changed").unwrap();
+    let out = env.run(&["verify-file", "--public-key", pub_path.to_str().unwrap(), sums.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 listed file(s) are missing or changed"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
+    // --signature-only checks the manifest's signature alone.
+    env.json(&[
+        "verify-file",
+        "--signature-only",
+        "--public-key",
+        pub_path.to_str().unwrap(),
+        sums.to_str().unwrap(),
+    ]);
+}

@@ -714,6 +714,7 @@ fn verify_file(mut a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
             key_id: a.key_id.as_deref(),
             key_version: a.key_version,
             namespace: a.namespace.as_deref(),
+            check_manifest: !a.signature_only,
         };
         return super::sigfiles::verify_file(ctx, kind, request);
     }

@@ -290,6 +290,41 @@ struct Verified {
     key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     key_version: Option<u32>,
+    /// For a signed manifest (SHA256SUMS), each listed file's check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<Vec<ListedFile>>,
+}
+
+/// One file a signed manifest lists: `OK` or why not.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedFile {
+    path: String,
+    status: String,
+}
+
+/// Re-hashes the files `file` lists when it is a SHA256SUMS-style manifest (up to 64 MiB):
+/// their checks, and how many failed.
+fn check_manifest(file: &Path) -> anyhow::Result<(Option<Vec<ListedFile>>, usize)> {
+    use pkms_lib::filesign::{EntryCheck, Manifest};
+    if std::fs::metadata(file).map(|m| m.len() > 64 << 20).unwrap_or(true) {
+        return Ok((None, 0));
+    }
+    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let Some(manifest) = Manifest::parse(&text) else { return Ok((None, 0)) };
+    let base = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut failed = 0;
+    let mut files = Vec::new();
+    for (path, check) in manifest.check(base, &pkms_lib::progress::NoProgress) {
+        let status = match check {
+            EntryCheck::Ok => "OK".to_owned(),
+            EntryCheck::Mismatch => "FAILED".to_owned(),
+            EntryCheck::Unreadable(e) => format!("FAILED open or read: {e:#}"),
+        };
+        failed += usize::from(status != "OK");
+        files.push(ListedFile { path, status });
+    }
+    Ok((Some(files), failed))
 }
 
 /// How verify-file checks one of this module's signatures.
@@ -306,6 +341,8 @@ pub struct VerifyRequest<'a> {
     pub key_version: Option<u32>,
     /// `--namespace` (SSHSIG; default "file").
     pub namespace: Option<&'a str>,
+    /// Check the files a signed manifest lists (not with `--signature-only`).
+    pub check_manifest: bool,
 }
 
 fn invalid(sig_path: &Path, file: &Path, why: impl std::fmt::Display) -> anyhow::Error {
@@ -370,6 +407,7 @@ pub fn verify_file(ctx: &mut Context, kind: Kind, r: VerifyRequest<'_>) -> anyho
                 signer: signer.authorized_keys_line("").trim_end().to_owned(),
                 key_id,
                 key_version,
+                files: None,
             }
         }
         Kind::Minisign => {
@@ -425,10 +463,22 @@ pub fn verify_file(ctx: &mut Context, kind: Kind, r: VerifyRequest<'_>) -> anyho
                 signer: minisign::key_id_hex(&sig.key_id),
                 key_id,
                 key_version,
+                files: None,
             }
         }
     };
-    ctx.emit(&result)
+    let mut result = result;
+    let mut failed = 0;
+    if r.check_manifest && r.file.as_os_str() != "-" {
+        (result.files, failed) = check_manifest(r.file)?;
+    }
+    ctx.emit(&result)?;
+    if failed > 0 {
+        anyhow::bail!(
+            "the manifest's signature is valid, but {failed} listed file(s) are missing or changed"
+        );
+    }
+    Ok(())
 }
 
 /// The version of `key_id` that made a signature: `version` when given, else the newest one
