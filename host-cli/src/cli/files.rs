@@ -46,20 +46,24 @@ pub enum Commands {
         pkms decrypt-file --encryption-context host=db1 - - < dump.sql.pkms | psql\n  \
         pkms decrypt-file --out-dir plain/ enc/*.pkms")]
     DecryptFile(DecryptFileArgs),
-    /// Sign a file: SHA-256 on the host, the digest signed on the token (ECDSA_SHA_256).
-    /// Writes a DER signature to FILE.sig that openssl verifies.
+    /// Sign files: hashed on the host, signed on the token in one session. Default: a DER
+    /// ECDSA_SHA_256 signature in FILE.sig that openssl verifies; --format ssh writes an SSHSIG
+    /// (ssh-keygen -Y verify), --format minisign FILE.minisig (minisign -V).
     #[command(after_help = "Examples:\n  \
         pkms sign-file --key-id alias/release app.tar.gz            # writes app.tar.gz.sig\n  \
         pkms get-public-key --key-id alias/release --output pem > release.pem\n  \
         openssl dgst -sha256 -verify release.pem -signature app.tar.gz.sig app.tar.gz\n  \
-        pkms sign-file --key-id alias/release --format json --out app.sig.json app.tar.gz")]
+        pkms sign-file --key-id alias/release --format json --out app.sig.json app.tar.gz\n  \
+        pkms sign-file --key-id alias/release --format ssh dist/*.tar.gz   # SSHSIG, namespace \"file\"\n  \
+        pkms sign-file --key-id alias/ed-release --format minisign app.tar.gz")]
     SignFile(SignFileArgs),
     /// Verify a file's signature: offline with --public-key (no token needed), or on the token
     /// with --key-id. A signed manifest also has each listed file checked.
     #[command(after_help = "Examples:\n  \
         pkms verify-file --public-key release.pem --signature app.tar.gz.sig app.tar.gz\n  \
         pkms verify-file --key-id alias/release app.tar.gz          # signature: app.tar.gz.sig\n  \
-        pkms verify-file --public-key release.pem SHA256SUMS        # and every file it lists")]
+        pkms verify-file --public-key release.pem SHA256SUMS        # and every file it lists\n  \
+        pkms verify-file --public-key release.pub app.tar.gz        # SSHSIG or minisign: an ssh or minisign key")]
     VerifyFile(VerifyFileArgs),
     /// Sign many files with one token operation: writes a SHA256SUMS-style manifest
     /// (`<sha256>  <path>` lines, `sha256sum -c` reads it) and a signature of it.
