@@ -156,6 +156,29 @@ mod tests {
     }
 
     #[test]
+    fn messages_up_to_256_kib_are_read_and_interruptions_retried() {
+        let mut big = (MAX_MESSAGE as u32).to_be_bytes().to_vec();
+        big.resize(4 + MAX_MESSAGE, 1);
+        assert_eq!(read_message(&mut &big[..]).unwrap().map(|b| b.len()), Some(256 * 1024));
+        let mut over = ((MAX_MESSAGE + 1) as u32).to_be_bytes().to_vec();
+        over.resize(4 + MAX_MESSAGE + 1, 1);
+        assert!(read_message(&mut &over[..]).is_err());
+        let framed = failure();
+        let mut r = super::super::tests::Interrupting(&framed, false);
+        assert_eq!(read_message(&mut r).unwrap(), Some(vec![FAILURE]));
+        let mut broken = std::io::BufReader::new(Broken);
+        assert_eq!(read_message(&mut broken).unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    struct Broken;
+
+    impl Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+    }
+
+    #[test]
     fn sign_responses_carry_the_encoded_signature() {
         let sig = ssh_key::Signature::new(ssh_key::Algorithm::Ed25519, vec![9u8; 64]).unwrap();
         let r = sign_response(&sig);

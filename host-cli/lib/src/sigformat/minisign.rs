@@ -273,6 +273,16 @@ mod tests {
     }
 
     #[test]
+    fn prehashes_retry_interrupted_reads_and_are_blake2b_512() {
+        let data = b"artifact bytes, read three at a time";
+        let mut r = super::super::tests::Interrupting(data, false);
+        let ph = prehash(&mut r).unwrap();
+        assert_eq!(ph, prehash(&mut &data[..]).unwrap());
+        let expected: [u8; 64] = Blake2b512::digest(data).into();
+        assert_eq!(ph, expected);
+    }
+
+    #[test]
     fn other_files_are_refused() {
         assert!(parse_signature(b"hello").is_err());
         assert!(parse_signature(b"untrusted comment: x\nAAAA\ntrusted comment: y\nAAAA\n").is_err());

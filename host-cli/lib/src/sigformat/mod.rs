@@ -244,6 +244,22 @@ mod tests {
         (sk, pk)
     }
 
+    /// A reader that is interrupted (EINTR) before every read: readers must retry.
+    pub(crate) struct Interrupting<'a>(pub &'a [u8], pub bool);
+
+    impl std::io::Read for Interrupting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 = !self.1;
+            if self.1 {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(self.0.len()).min(3);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
     pub(crate) fn ed_key(seed: u8) -> (ed25519_dalek::SigningKey, PublicKey) {
         let sk = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
         let pk = PublicKey::Ed25519(sk.verifying_key());

@@ -200,6 +200,16 @@ mod tests {
     }
 
     #[test]
+    fn hashes_retry_interrupted_reads() {
+        let data = b"artifact bytes, read three at a time";
+        for alg in [HashAlg::Sha256, HashAlg::Sha512] {
+            let mut r = super::super::tests::Interrupting(data, false);
+            assert_eq!(hash_reader(alg, &mut r).unwrap(), hash_reader(alg, &mut &data[..]).unwrap());
+        }
+        assert_eq!(hash_reader(HashAlg::Sha256, &mut &data[..]).unwrap(), Sha256::digest(data).to_vec());
+    }
+
+    #[test]
     fn garbage_is_not_a_signature() {
         assert!(!is_armored(b"\x30\x45"));
         assert!(parse(b"-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n").is_err());
