@@ -294,5 +294,17 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode([0u8; 64])
         );
         assert!(parse_signature(text.as_bytes()).unwrap_err().to_string().contains("legacy"));
+        let unknown = text.replace(&base64::engine::general_purpose::STANDARD.encode(&legacy), &{
+            let mut other = b"XX".to_vec();
+            other.extend_from_slice(&[0; 72]);
+            base64::engine::general_purpose::STANDARD.encode(other)
+        });
+        assert!(parse_signature(unknown.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("unknown signature algorithm"));
+        assert!(is_minisig(b"\nuntrusted comment: x\n"));
+        assert!(!is_minisig(b"-----BEGIN SSH SIGNATURE-----\n"));
+        assert!(!is_minisig(b"trusted comment: x\n"));
     }
 }
