@@ -280,6 +280,8 @@ mod tests {
         assert_eq!(ph, prehash(&mut &data[..]).unwrap());
         let expected: [u8; 64] = Blake2b512::digest(data).into();
         assert_eq!(ph, expected);
+        let failing = std::io::Read::chain(&b"x"[..], super::super::tests::Failing);
+        assert_eq!(prehash(&mut { failing }).unwrap_err().kind(), io::ErrorKind::BrokenPipe);
     }
 
     #[test]

@@ -260,6 +260,15 @@ mod tests {
         }
     }
 
+    /// A reader whose every read fails: the error must come back, not be retried.
+    pub(crate) struct Failing;
+
+    impl std::io::Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+
     pub(crate) fn ed_key(seed: u8) -> (ed25519_dalek::SigningKey, PublicKey) {
         let sk = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
         let pk = PublicKey::Ed25519(sk.verifying_key());

@@ -207,6 +207,8 @@ mod tests {
             assert_eq!(hash_reader(alg, &mut r).unwrap(), hash_reader(alg, &mut &data[..]).unwrap());
         }
         assert_eq!(hash_reader(HashAlg::Sha256, &mut &data[..]).unwrap(), Sha256::digest(data).to_vec());
+        let mut failing = super::super::tests::Failing;
+        assert_eq!(hash_reader(HASH, &mut failing).unwrap_err().kind(), io::ErrorKind::BrokenPipe);
     }
 
     #[test]
