@@ -20,6 +20,12 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
+# The signature-format tests run the real verifiers: ssh-keygen and ssh (openssh-client), a
+# loopback sshd (openssh-server), git (gpg.format=ssh), minisign.
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || need+=(openssh-server)
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v minisign >/dev/null 2>&1 || need+=(minisign)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${need[*]} with apt-get"

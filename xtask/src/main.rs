@@ -19,7 +19,8 @@
 //! the in-token cost the overhead subtracts), its rows printed and written to `--out` (default
 //! `target/bench-protocol.md`, never BENCHMARKS.md); `--only kms-endpoint`: the KMS endpoint
 //! benchmark alone (`scripts/bench-kms-endpoint.sh`), its section of BENCHMARKS.md (or `--out`)
-//! replaced in place.
+//! replaced in place; `--only sign-files`: `pkms sign-file --format ssh` of 100 files (10 with
+//! `--quick`) in one command, printed only.
 
 mod backup;
 mod elf;
@@ -28,6 +29,7 @@ mod host;
 mod machine;
 mod protocol;
 mod render;
+mod sigformats;
 mod sizes;
 
 use std::path::PathBuf;
@@ -35,7 +37,7 @@ use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo run --release -p xtask -- bench [--quick] [--only protocol|kms-endpoint|backup] [--out BENCHMARKS.md]"
+        "usage: cargo run --release -p xtask -- bench [--quick] [--only protocol|kms-endpoint|backup|sign-files] [--out BENCHMARKS.md]"
     );
     ExitCode::from(2)
 }
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
     let mut only_protocol = false;
     let mut only_kms_endpoint = false;
     let mut only_backup = false;
+    let mut only_sign_files = false;
     let mut rest = args[1..].iter();
     while let Some(a) = rest.next() {
         match a.as_str() {
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
                 Some("protocol") => only_protocol = true,
                 Some("kms-endpoint") => only_kms_endpoint = true,
                 Some("backup") => only_backup = true,
+                Some("sign-files") => only_sign_files = true,
                 _ => return usage(),
             },
             "--out" => match rest.next() {
@@ -73,6 +77,21 @@ fn main() -> ExitCode {
         eprintln!("[bench] backup export and restore between two QEMU tokens");
         let figures = backup::measure();
         println!("{}", render::backup_table(&figures));
+        return if figures.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    if only_sign_files {
+        // Printed only: the full run writes these rows into BENCHMARKS.md.
+        eprintln!("[bench] signing files in the formats other verifiers read");
+        let (ssh, openpgp) = match protocol::pkms_binary(&root) {
+            Ok(pkms) if quick => (
+                sigformats::sign_files(&pkms, "ssh", "ECC_NIST_P256", "sig", 10),
+                sigformats::sign_files(&pkms, "openpgp", "ECC_NIST_P256", "asc", 10),
+            ),
+            Ok(pkms) => (protocol::ssh_sign_files(&pkms), protocol::openpgp_sign_files(&pkms)),
+            Err(e) => (Err(e.clone()), Err(e)),
+        };
+        println!("{}", render::sign_files_table(&ssh, &openpgp));
+        let figures = ssh.and(openpgp);
         return if figures.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
     if only_protocol {

@@ -58,22 +58,11 @@ pub struct ProtocolFigures {
     pub pace: Result<(f64, String), String>,
     /// A backup's export and restore between two QEMU tokens.
     pub backup: Result<crate::backup::BackupFigures, String>,
-    /// `pkms sign-file --format openpgp` of a directory of files in one command (packet link).
-    pub openpgp_files: Result<FilesSigned, String>,
+    /// `pkms sign-file --format ssh` of [`crate::sigformats::FILES`] files in one command.
+    pub ssh_sign_files: Result<crate::sigformats::FilesSigning, String>,
+    /// The same with `--format openpgp` (detached .asc signatures).
+    pub openpgp_sign_files: Result<crate::sigformats::FilesSigning, String>,
 }
-
-/// One command signing many files: how many, and the wall time of each run.
-pub struct FilesSigned {
-    /// Files per run.
-    pub files: usize,
-    /// Whole-process wall time of each run.
-    pub runs: Latency,
-}
-
-/// Files the OpenPGP signing figure signs in one command.
-pub const OPENPGP_FILES: usize = 100;
-/// Runs of that command (the median is shown).
-const OPENPGP_RUNS: usize = 3;
 
 /// Cold starts timed (the goal asks for at least 9).
 pub const COLD_RUNS: usize = 11;
@@ -176,19 +165,35 @@ pub fn run(root: &Path, quick: bool, token: Option<&TokenFigures>) -> ProtocolFi
         links.push(f);
     }
     drop(session);
-    let (cold_start, openpgp_files) = match build_pkms(root) {
+    let (cold_start, ssh_sign_files, openpgp_sign_files) = match build_pkms(root) {
         Ok(pkms) => {
             eprintln!("[bench]   whole pkms processes (cold start x{COLD_RUNS}, warm x{WARM_RUNS} per link)");
             let cold = process_figures(&pkms, &mut links);
-            eprintln!("[bench]   sign-file --format openpgp of {OPENPGP_FILES} files x{OPENPGP_RUNS}");
-            (cold, openpgp_files(&pkms))
+            (cold, ssh_sign_files(&pkms), openpgp_sign_files(&pkms))
         }
-        Err(e) => (Err(e.clone()), Err(e)),
+        Err(e) => (Err(e.clone()), Err(e.clone()), Err(e)),
     };
     let pace = pace(links.first(), token);
     eprintln!("[bench]   backup export and restore between two QEMU tokens");
     let backup = crate::backup::measure();
-    ProtocolFigures { links, cold_start, pace, backup, openpgp_files }
+    ProtocolFigures { links, cold_start, pace, backup, ssh_sign_files, openpgp_sign_files }
+}
+
+/// `pkms sign-file --format ssh` of [`crate::sigformats::FILES`] files, ECC_NIST_P256.
+pub fn ssh_sign_files(pkms: &Path) -> Result<crate::sigformats::FilesSigning, String> {
+    eprintln!("[bench]   sign-file --format ssh of {} files in one command", crate::sigformats::FILES);
+    crate::sigformats::sign_files(pkms, "ssh", "ECC_NIST_P256", "sig", crate::sigformats::FILES)
+}
+
+/// `pkms sign-file --format openpgp` of [`crate::sigformats::FILES`] files, ECC_NIST_P256.
+pub fn openpgp_sign_files(pkms: &Path) -> Result<crate::sigformats::FilesSigning, String> {
+    eprintln!("[bench]   sign-file --format openpgp of {} files in one command", crate::sigformats::FILES);
+    crate::sigformats::sign_files(pkms, "openpgp", "ECC_NIST_P256", "asc", crate::sigformats::FILES)
+}
+
+/// Builds the `pkms` binary (for the `--only sign-files` run).
+pub fn pkms_binary(root: &Path) -> Result<PathBuf, String> {
+    build_pkms(root)
 }
 
 /// The in-token figure of a Sign, which [`pace`] sets against the Encrypt.
@@ -430,47 +435,8 @@ fn process_figures(pkms: &Path, links: &mut [LinkFigures]) -> Result<Latency, St
     Ok(stats(cold))
 }
 
-/// `pkms sign-file --format openpgp DIR` over [`OPENPGP_FILES`] 1 KiB files with an ECC_NIST_P256
-/// key, [`OPENPGP_RUNS`] times on a warm token (packet link): one process, one token session,
-/// one Sign per file. Checks every run wrote every FILE.asc.
-pub fn openpgp_files(pkms: &Path) -> Result<FilesSigned, String> {
-    let home = TempHome::new("openpgp").map_err(|e| format!("n/a (temp dir: {e})"))?;
-    let dir = home.0.join("release");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("n/a ({e})"))?;
-    let files: Vec<PathBuf> = (0..OPENPGP_FILES).map(|i| dir.join(format!("artifact-{i:03}.jar"))).collect();
-    for (i, f) in files.iter().enumerate() {
-        std::fs::write(f, vec![i as u8; 1024]).map_err(|e| format!("n/a ({e})"))?;
-    }
-    let pkms_cmd = |args: &[&str]| {
-        let mut cmd = Command::new(pkms);
-        cmd.env("PKMS_HOME", &home.0)
-            .env("PKMS_LINK", Link::Ethernet.to_string())
-            .env_remove("PKMS_DEVICE")
-            .args(args);
-        cmd
-    };
-    let create =
-        ["create-key", "--key-spec", "ECC_NIST_P256", "--key-usage", "SIGN_VERIFY", "--output", "json"];
-    let (_, json) = time_process(&mut pkms_cmd(&create))?;
-    let key_id = json_string_field(&json, "KeyId").ok_or("n/a (create-key printed no KeyId)")?;
-    let dir_arg = dir.display().to_string();
-    let sign = ["sign-file", "--key-id", key_id.as_str(), "--format", "openpgp", dir_arg.as_str()];
-    let mut samples = Vec::new();
-    for _ in 0..OPENPGP_RUNS {
-        for f in &files {
-            let _ = std::fs::remove_file(format!("{}.asc", f.display()));
-        }
-        samples.push(time_process(&mut pkms_cmd(&sign))?.0);
-        let missing = files.iter().filter(|f| !Path::new(&format!("{}.asc", f.display())).exists()).count();
-        if missing > 0 {
-            return Err(format!("n/a ({missing} of {OPENPGP_FILES} signatures were not written)"));
-        }
-    }
-    Ok(FilesSigned { files: OPENPGP_FILES, runs: stats(samples) })
-}
-
 /// The string value of `"field": "value"` in a JSON text (enough for pkms's flat output).
-fn json_string_field(json: &str, field: &str) -> Option<String> {
+pub(crate) fn json_string_field(json: &str, field: &str) -> Option<String> {
     let at = json.find(&format!("\"{field}\""))?;
     let rest = &json[at + field.len() + 2..];
     let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;

@@ -273,6 +273,7 @@ fn mb(rate: &Result<f64, String>) -> String {
 fn protocol_rows(rows: &mut Vec<Row>, p: &ProtocolFigures) {
     let g = "Through the protocol (QEMU token)";
     backup_rows(rows, &p.backup);
+    sign_files_rows(rows, &p.ssh_sign_files, &p.openpgp_sign_files);
     let name = |link: Link| match link {
         Link::Ethernet => "packet link (LAN9118)",
         Link::Uart => "UART0",
@@ -410,27 +411,6 @@ fn protocol_rows(rows: &mut Vec<Row>, p: &ProtocolFigures) {
             goal,
             status: st,
         }
-    });
-    let figure = match &p.openpgp_files {
-        Ok(f) => format!(
-            "{:.4} s per file (median {:.2} s for {} files, {} runs; p99 {:.2} s)",
-            f.runs.p50.as_secs_f64() / f.files as f64,
-            f.runs.p50.as_secs_f64(),
-            f.files,
-            f.runs.n,
-            f.runs.p99.as_secs_f64()
-        ),
-        Err(e) => e.clone(),
-    };
-    rows.push(Row {
-        group: g,
-        what:
-            "`pkms sign-file --format openpgp DIR`: detached .asc signatures of a directory in one command \
-               (warm token, packet link)"
-                .into(),
-        figure,
-        goal: String::new(),
-        status: "",
     });
 }
 
@@ -637,6 +617,43 @@ fn backup_rows(rows: &mut Vec<Row>, backup: &Result<crate::backup::BackupFigures
     }
 }
 
+/// The signature-format rows: `pkms sign-file --format ssh` and `--format openpgp` of many files
+/// in one command each.
+fn sign_files_rows(
+    rows: &mut Vec<Row>,
+    ssh: &Result<crate::sigformats::FilesSigning, String>,
+    openpgp: &Result<crate::sigformats::FilesSigning, String>,
+) {
+    for (what, figures) in [
+        ("`pkms sign-file --format ssh` (SSHSIG, P-256), many files in one command, packet link", ssh),
+        ("`pkms sign-file --format openpgp` (detached .asc, P-256), many files in one command, packet link", openpgp),
+    ] {
+        let figure = match figures {
+            Ok(s) => {
+                format!("{:.4} s per file ({:.2} s for {} files of 4 KiB)", s.per_file_s(), s.total_s, s.files)
+            }
+            Err(e) => e.clone(),
+        };
+        rows.push(Row {
+            group: "Through the protocol (QEMU token)",
+            what: what.into(),
+            figure,
+            goal: String::new(),
+            status: "",
+        });
+    }
+}
+
+/// `bench --only sign-files`' table.
+pub fn sign_files_table(
+    ssh: &Result<crate::sigformats::FilesSigning, String>,
+    openpgp: &Result<crate::sigformats::FilesSigning, String>,
+) -> String {
+    let mut rows = Vec::new();
+    sign_files_rows(&mut rows, ssh, openpgp);
+    markdown_rows(&rows)
+}
+
 /// `bench --only backup`'s table.
 pub fn backup_table(backup: &Result<crate::backup::BackupFigures, String>) -> String {
     let mut rows = Vec::new();
@@ -812,6 +829,25 @@ mod tests {
         assert_eq!((ml.status, ml.goal.as_str()), ("misses", "≤ 30,000,000; stack ≤ 65,536 B"));
         assert_eq!(find("P-384 sign (").figure, "n/a (why)");
         assert_eq!(find("ML-KEM-512 Decapsulate").figure, "n/a (not measured)");
+    }
+
+    #[test]
+    fn sign_files_row_shows_seconds_per_file_or_why_not() {
+        let ok = Ok(crate::sigformats::FilesSigning { files: 100, total_s: 2.5 });
+        let pgp = Ok(crate::sigformats::FilesSigning { files: 100, total_s: 4.0 });
+        let t = sign_files_table(&ok, &pgp);
+        assert!(
+            t.contains("`pkms sign-file --format ssh`")
+                && t.contains("0.0250 s per file (2.50 s for 100 files"),
+            "{t}"
+        );
+        assert!(
+            t.contains("`pkms sign-file --format openpgp`")
+                && t.contains("0.0400 s per file (4.00 s for 100"),
+            "{t}"
+        );
+        let t = sign_files_table(&Err("n/a (the pkms binary did not build)".into()), &pgp);
+        assert!(t.contains("n/a (the pkms binary did not build)"), "{t}");
     }
 
     #[test]

@@ -46,14 +46,17 @@ pub enum Commands {
         pkms decrypt-file --encryption-context host=db1 - - < dump.sql.pkms | psql\n  \
         pkms decrypt-file --out-dir plain/ enc/*.pkms")]
     DecryptFile(DecryptFileArgs),
-    /// Sign a file: SHA-256 on the host, the digest signed on the token (ECDSA_SHA_256).
-    /// Writes a DER signature to FILE.sig that openssl verifies. `--format openpgp`: FILE.asc
-    /// for gpg, for any number of files and directories in one token session.
+    /// Sign files: hashed on the host, signed on the token in one session. Default: a DER
+    /// ECDSA_SHA_256 signature in FILE.sig that openssl verifies; --format ssh writes an SSHSIG
+    /// (ssh-keygen -Y verify), --format minisign FILE.minisig (minisign -V), --format openpgp
+    /// FILE.asc (gpg --verify; files and directories).
     #[command(after_help = "Examples:\n  \
         pkms sign-file --key-id alias/release app.tar.gz            # writes app.tar.gz.sig\n  \
         pkms get-public-key --key-id alias/release --output pem > release.pem\n  \
         openssl dgst -sha256 -verify release.pem -signature app.tar.gz.sig app.tar.gz\n  \
         pkms sign-file --key-id alias/release --format json --out app.sig.json app.tar.gz\n  \
+        pkms sign-file --key-id alias/release --format ssh dist/*.tar.gz   # SSHSIG, namespace \"file\"\n  \
+        pkms sign-file --key-id alias/ed-release --format minisign app.tar.gz\n  \
         pkms sign-file --key-id alias/release --format openpgp target/staging/   # FILE.asc for gpg --verify")]
     SignFile(SignFileArgs),
     /// Verify a file's signature: offline with --public-key (no token needed), or on the token
@@ -61,7 +64,8 @@ pub enum Commands {
     #[command(after_help = "Examples:\n  \
         pkms verify-file --public-key release.pem --signature app.tar.gz.sig app.tar.gz\n  \
         pkms verify-file --key-id alias/release app.tar.gz          # signature: app.tar.gz.sig\n  \
-        pkms verify-file --public-key release.pem SHA256SUMS        # and every file it lists")]
+        pkms verify-file --public-key release.pem SHA256SUMS        # and every file it lists\n  \
+        pkms verify-file --public-key release.pub app.tar.gz        # SSHSIG or minisign: an ssh or minisign key")]
     VerifyFile(VerifyFileArgs),
     /// Sign many files with one token operation: writes a SHA256SUMS-style manifest
     /// (`<sha256>  <path>` lines, `sha256sum -c` reads it) and a signature of it.
@@ -146,6 +150,10 @@ pub enum SignatureFormat {
     Der,
     /// JSON envelope: KeyId, KeyVersion, SigningAlgorithm, Digest, Signature (base64 DER).
     Json,
+    /// Armored SSHSIG (FILE.sig) that `ssh-keygen -Y verify` checks (P-256 or Ed25519 keys).
+    Ssh,
+    /// minisign's prehashed signature (FILE.minisig) that `minisign -V` checks (Ed25519 keys).
+    Minisign,
     /// OpenPGP detached armored signature, FILE.asc (`gpg --verify`; the certificate is
     /// `pkms openpgp export`'s); ECC_NIST_P256 or ECC_NIST_EDWARDS25519 keys.
     Openpgp,
@@ -154,17 +162,22 @@ pub enum SignatureFormat {
 /// sign-file's arguments.
 #[derive(Debug, Args)]
 pub struct SignFileArgs {
-    /// Key id or alias of an ECC_NIST_P256 SIGN_VERIFY key (openpgp: or ECC_NIST_EDWARDS25519).
+    /// Key id or alias of a SIGN_VERIFY key: ECC_NIST_P256 (der, json, ssh, openpgp) or
+    /// ECC_NIST_EDWARDS25519 (ssh, minisign, openpgp).
     #[arg(long)]
     pub key_id: String,
-    /// Where to write the signature (`-`: stdout). Default: FILE.sig (stdout when FILE is `-`).
+    /// Where to write the signature (`-`: stdout; one FILE only). Default: FILE.sig
+    /// (FILE.minisig for minisign; stdout when FILE is `-`).
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
     /// Signature format.
     #[arg(long, value_enum, default_value = "der")]
     pub format: SignatureFormat,
-    /// The file to sign (`-`: stdin). openpgp: any number of files and directories (every
-    /// file in them), each signed to FILE.asc in one token session.
+    /// The SSHSIG namespace (--format ssh; default `file`, as ssh-keygen's -n).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The files to sign (`-`: stdin), all in one token session. openpgp: directories too
+    /// (every file in them).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
@@ -184,10 +197,13 @@ pub struct VerifyFileArgs {
     /// verified).
     #[arg(long, requires = "key_id")]
     pub key_version: Option<u32>,
-    /// The signature: DER, base64 DER, a JSON envelope or an OpenPGP signature. Default:
-    /// FILE.sig (FILE.asc when only that exists).
+    /// The signature: DER, base64 DER, a JSON envelope, an SSHSIG, a minisign or an OpenPGP
+    /// signature. Default: FILE.sig (else FILE.minisig, else FILE.asc).
     #[arg(long, value_name = "PATH")]
     pub signature: Option<PathBuf>,
+    /// The namespace an SSHSIG must be for (default `file`).
+    #[arg(long)]
+    pub namespace: Option<String>,
     /// Do not check the files a signed manifest lists.
     #[arg(long)]
     pub signature_only: bool,
@@ -620,7 +636,7 @@ fn decrypt_files(mut a: DecryptFileArgs, ctx: &mut Context) -> anyhow::Result<()
 
 /// Writes a signature or a manifest: published artefacts, so mode 0644 (readable by everyone
 /// who verifies; encrypted files stay 0600).
-fn write_output(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(super) fn write_output(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mut sink = Sink::open(path)?;
     if let Sink::File(f) = &sink {
@@ -646,8 +662,20 @@ fn signature_bytes(
             Ok(text.into_bytes())
         }
         SignatureFormat::Openpgp => Err(usage(
-            "sign-manifest writes der or json signatures (sign-file --format openpgp signs files for gpg)",
+            "sign-manifest writes der, json, ssh or minisign signatures (sign-file --format openpgp signs files for gpg)",
         )),
+        SignatureFormat::Ssh | SignatureFormat::Minisign => {
+            Err(anyhow::anyhow!("{format:?} signatures are not made from a SHA-256 digest"))
+        }
+    }
+}
+
+/// The format of [`sigfiles`](super::sigfiles) a signature format is, if it is one.
+fn sigfile_kind(format: SignatureFormat) -> Option<super::sigfiles::Kind> {
+    match format {
+        SignatureFormat::Ssh => Some(super::sigfiles::Kind::Ssh),
+        SignatureFormat::Minisign => Some(super::sigfiles::Kind::Minisign),
+        SignatureFormat::Der | SignatureFormat::Json | SignatureFormat::Openpgp => None,
     }
 }
 
@@ -659,21 +687,34 @@ fn with_sig_suffix(p: &Path) -> PathBuf {
 
 fn sign_file(mut a: SignFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
     if a.format == SignatureFormat::Openpgp {
+        if a.namespace.is_some() {
+            return Err(usage("--namespace applies to --format ssh only"));
+        }
         return super::openpgp::sign_files(&a.key_id, &a.files, a.out.as_deref(), ctx);
     }
-    let [file] = a.files.as_slice() else {
-        return Err(usage(
-            "--format der and json sign one file (sign-manifest signs many with one signature)",
-        ));
-    };
-    let file = file.clone();
     a.key_id = ctx.key(&a.key_id)?;
+    if let Some(kind) = sigfile_kind(a.format) {
+        return super::sigfiles::sign_files(
+            ctx,
+            &a.key_id,
+            kind,
+            a.namespace.as_deref(),
+            &a.files,
+            a.out.as_deref(),
+        );
+    }
+    if a.namespace.is_some() {
+        return Err(usage("--namespace applies to --format ssh only"));
+    }
+    let [file] = &a.files[..] else {
+        return Err(usage("--format der and json sign one FILE (sign-manifest signs many at once)"));
+    };
     let out = match &a.out {
         Some(p) => p.clone(),
-        None if is_dash(&file) => PathBuf::from("-"),
-        None => with_sig_suffix(&file),
+        None if is_dash(file) => PathBuf::from("-"),
+        None => with_sig_suffix(file),
     };
-    let mut reader = open_input(&file)?;
+    let mut reader = open_input(file)?;
     let bar = progress_bar(ctx, reader.size());
     bar.set_message("sha256");
     let digest = filesign::sha256_reader(&mut reader, &bar)
@@ -701,9 +742,32 @@ fn verify_file(mut a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
         return verdict;
     }
     a.key_id = ctx.key_opt(a.key_id.as_deref())?;
-    let sig_path = a.signature.clone().unwrap_or_else(|| with_sig_suffix(&a.file));
+    let sig_path = a.signature.clone().unwrap_or_else(|| {
+        let sig = with_sig_suffix(&a.file);
+        let minisig = super::sigfiles::default_signature(&a.file, super::sigfiles::Kind::Minisign);
+        if !sig.exists() && minisig.exists() {
+            minisig
+        } else {
+            sig
+        }
+    });
     let sig_bytes = std::fs::read(&sig_path)
         .with_context(|| format!("cannot read the signature {}", sig_path.display()))?;
+    if let Some(kind) = super::sigfiles::detect(&sig_bytes) {
+        let request = super::sigfiles::VerifyRequest {
+            signature: (&sig_bytes, &sig_path),
+            file: &a.file,
+            public_key: a.public_key.as_deref(),
+            key_id: a.key_id.as_deref(),
+            key_version: a.key_version,
+            namespace: a.namespace.as_deref(),
+            check_manifest: !a.signature_only,
+        };
+        return super::sigfiles::verify_file(ctx, kind, request);
+    }
+    if a.namespace.is_some() {
+        return Err(usage("--namespace applies to SSH signatures only"));
+    }
     let sig = filesign::parse_signature(&sig_bytes).with_context(|| format!("{}", sig_path.display()))?;
     let public_key = match &a.public_key {
         Some(p) => {
@@ -869,7 +933,7 @@ struct FileStatus {
 fn sign_manifest(mut a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<()> {
     if a.format == SignatureFormat::Openpgp {
         return Err(usage(
-            "sign-manifest writes der or json signatures (sign-file --format openpgp signs files for gpg)",
+            "sign-manifest writes der, json, ssh or minisign signatures (sign-file --format openpgp signs files for gpg)",
         ));
     }
     a.key_id = ctx.key(&a.key_id)?;
@@ -897,6 +961,15 @@ fn sign_manifest(mut a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<(
     let manifest = Manifest::build(&files, &base, &bar)?;
     bar.finish_and_clear();
     let text = manifest.to_text();
+    if let Some(kind) = sigfile_kind(a.format) {
+        // One SSHSIG or minisign signature over the manifest.
+        write_output(&a.out, text.as_bytes())?;
+        let sig_path = match (&a.signature, kind) {
+            (Some(p), _) => p.clone(),
+            (None, k) => super::sigfiles::default_signature(&a.out, k),
+        };
+        return super::sigfiles::sign_files(ctx, &a.key_id, kind, None, &[a.out.clone()], Some(&sig_path));
+    }
     let digest = filesign::sha256_reader(&mut text.as_bytes(), &NoProgress)?;
     let sig = filesign::sign_digest(ctx.client()?, &a.key_id, &digest)?;
     write_output(&a.out, text.as_bytes())?;

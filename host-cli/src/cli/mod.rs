@@ -40,7 +40,9 @@ pub mod openpgp;
 pub mod pinning;
 pub mod policy;
 pub mod rotation;
+pub mod sigfiles;
 pub mod signing;
+pub mod ssh_agent;
 pub mod tags;
 pub mod token;
 
@@ -69,7 +71,8 @@ forces the QEMU token. pkms starts a QEMU token when needed and reaches it over 
 )]
 pub struct Cli {
     /// Output format: json (KMS field names), text (bare values), table (boxed, as the aws cli
-    /// draws it) or pem (get-public-key).
+    /// draws it), or for get-public-key pem, ssh (an authorized_keys line) or minisign (a
+    /// minisign public key).
     #[arg(long, global = true, value_enum, default_value = "json")]
     pub output: OutputFormat,
     /// The token: qemu (the QEMU token of $PKMS_HOME, even with a USB token plugged in),
@@ -191,6 +194,12 @@ pub enum Command {
         after_help = "Examples:\n  pkms serve --listen 127.0.0.1:4599\n  export AWS_ENDPOINT_URL_KMS=http://127.0.0.1:4599\n  aws kms create-key"
     )]
     Serve(crate::serve::ServeArgs),
+    /// Serve token signing keys to ssh, ssh-keygen and git over the SSH agent protocol.
+    #[command(
+        after_help = "Examples:\n  pkms ssh-agent --key-id alias/ssh --key-id alias/git --socket ~/.pkms-agent.sock &\n  \
+        export SSH_AUTH_SOCK=~/.pkms-agent.sock\n  ssh-add -L"
+    )]
+    SshAgent(ssh_agent::SshAgentArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Example:\n  pkms completions bash > /etc/bash_completion.d/pkms")]
     Completions {
@@ -396,6 +405,9 @@ impl Context {
             OutputFormat::Text => output::text(&value),
             OutputFormat::Table => output::table(&self.operation, &value),
             OutputFormat::Pem => return Err(usage("--output pem applies to get-public-key only")),
+            OutputFormat::Ssh | OutputFormat::Minisign => {
+                return Err(usage("--output ssh and --output minisign apply to get-public-key only"))
+            }
         };
         write_stdout(text.as_bytes())
     }
@@ -757,6 +769,7 @@ pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
         Command::Pinning(c) => pinning::run(c, &mut ctx),
         Command::Openpgp(c) => openpgp::run(c, &mut ctx),
         Command::Serve(a) => crate::serve::run(a, &mut ctx),
+        Command::SshAgent(a) => ssh_agent::run(a, &mut ctx),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut out = Vec::new();

@@ -18,6 +18,10 @@ pub enum OutputFormat {
     Table,
     /// PEM (get-public-key only).
     Pem,
+    /// An OpenSSH authorized_keys line (get-public-key of P-256 and Ed25519 signing keys).
+    Ssh,
+    /// A minisign public key (get-public-key of Ed25519 signing keys).
+    Minisign,
 }
 
 /// A `--query` expression, parsed (JMESPath, by the `jmespath` crate: the language the aws cli's

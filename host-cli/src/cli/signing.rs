@@ -5,6 +5,7 @@ use pkms_protocol::{MessageType, SigningAlgorithm};
 
 use super::args::{blob_parser, kms_value_parser, Blob};
 use super::output::{pem, OutputFormat};
+use super::sigfiles::{print_public_key, Kind};
 use super::Context;
 use pkms_protocol::limits::{MAX_MESSAGE, MAX_SIGNATURE};
 
@@ -57,10 +58,13 @@ pub enum Commands {
         #[arg(long)]
         key_version: Option<u32>,
     },
-    /// The DER SubjectPublicKeyInfo of an asymmetric key (`--output pem` for PEM).
+    /// The DER SubjectPublicKeyInfo of an asymmetric key (`--output pem` for PEM, `--output ssh`
+    /// for an authorized_keys line, `--output minisign` for a minisign public key).
     #[command(
         after_help = "Examples:\n  pkms get-public-key --key-id alias/release --output pem > pub.pem\n  \
-        pkms get-public-key --key-id alias/release --key-version 1"
+        pkms get-public-key --key-id alias/release --key-version 1\n  \
+        pkms get-public-key --key-id alias/ssh --output ssh >> ~/.ssh/authorized_keys\n  \
+        pkms get-public-key --key-id alias/ed --output minisign > release.pub"
     )]
     GetPublicKey {
         /// Key id or alias.
@@ -97,6 +101,11 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         }
         Commands::GetPublicKey { key_id, key_version } => {
             let key_id = ctx.key(&key_id)?;
+            match ctx.output {
+                OutputFormat::Ssh => return print_public_key(ctx, &key_id, key_version, Kind::Ssh),
+                OutputFormat::Minisign => return print_public_key(ctx, &key_id, key_version, Kind::Minisign),
+                OutputFormat::Json | OutputFormat::Text | OutputFormat::Table | OutputFormat::Pem => {}
+            }
             let out = ctx.client()?.get_public_key(&key_id, key_version)?;
             if ctx.output == OutputFormat::Pem {
                 return ctx.emit_raw(&pem("PUBLIC KEY", &out.public_key));
