@@ -340,12 +340,12 @@ fn bad_arguments_are_refused_with_clear_errors() {
     std::fs::write(&a, b"a").unwrap();
     std::fs::write(&b, b"b").unwrap();
     let err = env.fails(&["sign-file", "--key-id", &key, s(&a), s(&b)], 252);
-    assert!(err.contains("sign one file"), "{err}");
+    assert!(err.contains("sign one FILE"), "{err}");
     let err = env
         .fails(&["sign-file", "--key-id", &key, "--format", "openpgp", "--out", "x.asc", s(&a), s(&b)], 252);
     assert!(err.contains("--out"), "{err}");
     let err = env.fails(&["sign-manifest", "--key-id", &key, "--format", "openpgp", s(&a)], 252);
-    assert!(err.contains("der or json"), "{err}");
+    assert!(err.contains("der, json, ssh or minisign"), "{err}");
     // verify-file of an OpenPGP signature needs a certificate or a key.
     sign(&env, &key, &[&a]);
     let err = env.fails(&["verify-file", s(&a)], 252);

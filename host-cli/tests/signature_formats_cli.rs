@@ -262,7 +262,7 @@ fn rotated_keys_sign_with_the_newest_version_and_old_signatures_keep_verifying()
             &env,
             &["sign-file", "--key-id", &k, "--format", format, "--out", old_sig.to_str().unwrap(), art_s],
         );
-        ok(&env, &["rotate-key-on-demand", "--key-id", &k]);
+        ok(&env, &["rotate-key-on-demand", "--key-id", &k, "--allow-signing-key-rotation"]);
         let v2 =
             String::from_utf8(ok(&env, &["get-public-key", "--key-id", &k, "--output", output])).unwrap();
         assert_ne!(v1, v2, "the new version has a new public key");
