@@ -419,7 +419,15 @@ impl Agent {
 }
 
 impl Drop for Agent {
+    /// Stops the agent as Ctrl-C does (it removes its socket and fresh directory), killing it
+    /// only if it does not stop within 10 s.
     fn drop(&mut self) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -538,7 +546,14 @@ fn ssh_agent_serves_ssh_add_ssh_keygen_git_and_ssh_logins() {
     let fresh = Agent::start(&env, None, &[&p256]);
     assert!(fresh.socket.file_name().is_some() && fresh.socket != env.file("agent.sock"));
     succeeds(Command::new(ssh_add).arg("-L").env("SSH_AUTH_SOCK", &fresh.socket));
+    let fresh_dir = fresh.socket.parent().unwrap().to_path_buf();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&fresh_dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the agent's fresh directory is private");
+    }
     drop(fresh);
+    assert!(!fresh_dir.exists(), "a stopped agent removes its fresh directory");
 
     // Started by a shell that is then killed (a script's background job): the agent stops too,
     // cleanly (its socket removed), and the token is free for the next command.

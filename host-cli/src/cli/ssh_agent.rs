@@ -68,7 +68,12 @@ fn bind(path: Option<PathBuf>) -> anyhow::Result<(UnixListener, Socket)> {
             Socket { path, temp_dir: None }
         }
         None => {
-            let dir = tempfile::Builder::new().prefix("pkms-ssh-agent.").tempdir()?;
+            // Private, as OpenSSH's own agent directories are: only its user may reach the socket.
+            use std::os::unix::fs::PermissionsExt;
+            let dir = tempfile::Builder::new()
+                .prefix("pkms-ssh-agent.")
+                .permissions(std::fs::Permissions::from_mode(0o700))
+                .tempdir()?;
             Socket { path: dir.path().join("agent.sock"), temp_dir: Some(dir) }
         }
     };
