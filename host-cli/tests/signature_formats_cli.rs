@@ -98,9 +98,11 @@ fn ssh_public_keys_and_sshsig_files_verify_with_ssh_keygen() {
     let Some(t) = tools(&["ssh-keygen"]) else { return };
     let keygen = &t[0];
     let env = Env::in_process();
-    for (spec, prefix) in
-        [("ECC_NIST_P256", "ecdsa-sha2-nistp256 AAAA"), ("ECC_NIST_EDWARDS25519", "ssh-ed25519 AAAA")]
-    {
+    for (spec, prefix) in [
+        ("ECC_NIST_P256", "ecdsa-sha2-nistp256 AAAA"),
+        ("ECC_NIST_P384", "ecdsa-sha2-nistp384 AAAA"),
+        ("ECC_NIST_EDWARDS25519", "ssh-ed25519 AAAA"),
+    ] {
         let k = create_key(&env, spec, "SIGN_VERIFY");
         let line =
             String::from_utf8(ok(&env, &["get-public-key", "--key-id", &k, "--output", "ssh"])).unwrap();
@@ -331,7 +333,7 @@ fn wrong_keys_files_formats_and_namespaces_are_refused_clearly() {
     let ed = create_key(&env, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY");
     let sym = env.json(&["create-key"]);
     let sym = field(&sym, "KeyMetadata.KeyId");
-    let p384 = create_key(&env, "ECC_NIST_P384", "SIGN_VERIFY");
+    let k1 = create_key(&env, "ECC_SECG_P256K1", "SIGN_VERIFY");
     let agree = create_key(&env, "ECC_NIST_P256", "KEY_AGREEMENT");
     let art = env.file("art.bin");
     std::fs::write(&art, b"x").unwrap();
@@ -344,8 +346,9 @@ fn wrong_keys_files_formats_and_namespaces_are_refused_clearly() {
     let e = env.fails(&["sign-file", "--key-id", &agree, "--format", "ssh", art_s], 254);
     assert_eq!(error_type(&e), "InvalidKeyUsageException");
     assert!(e.contains("need a SIGN_VERIFY key") && e.contains("KEY_AGREEMENT"), "{e}");
-    let e = env.fails(&["sign-file", "--key-id", &p384, "--format", "ssh", art_s], 254);
-    assert!(e.contains("ECC_NIST_P384") && e.contains("ECC_NIST_P256"), "{e}");
+    // secp256k1 is no SSH key type.
+    let e = env.fails(&["sign-file", "--key-id", &k1, "--format", "ssh", art_s], 254);
+    assert!(e.contains("ECC_SECG_P256K1") && e.contains("ECC_NIST_P384"), "{e}");
     let e = env.fails(&["sign-file", "--key-id", &p256, "--format", "minisign", art_s], 254);
     assert!(e.contains("minisign signatures take ECC_NIST_EDWARDS25519"), "{e}");
     // --output minisign is not JSON: the error is aws-cli's sentence.
@@ -356,8 +359,8 @@ fn wrong_keys_files_formats_and_namespaces_are_refused_clearly() {
         "{e}"
     );
     env.fails(&["get-public-key", "--key-id", &sym, "--output", "ssh"], 254);
-    let e = env.fails(&["ssh-agent", "--key-id", &p384], 254);
-    assert!(e.contains("ECC_NIST_P384"), "{e}");
+    let e = env.fails(&["ssh-agent", "--key-id", &k1], 254);
+    assert!(e.contains("ECC_SECG_P256K1"), "{e}");
     env.fails(&["ssh-agent", "--key-id", &sym], 254);
 
     let e = env.fails(
@@ -452,6 +455,11 @@ fn ssh_agent_serves_ssh_add_ssh_keygen_git_and_ssh_logins() {
     let env = Env::in_process();
     let p256 = create_key(&env, "ECC_NIST_P256", "SIGN_VERIFY");
     let ed = create_key(&env, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY");
+    let p384 = create_key(&env, "ECC_NIST_P384", "SIGN_VERIFY");
+    let h_line =
+        String::from_utf8(ok(&env, &["get-public-key", "--key-id", &p384, "--output", "ssh"])).unwrap();
+    let h_pub = env.file("h.pub");
+    std::fs::write(&h_pub, &h_line).unwrap();
     let p_line =
         String::from_utf8(ok(&env, &["get-public-key", "--key-id", &p256, "--output", "ssh"])).unwrap();
     let e_line =
@@ -462,16 +470,21 @@ fn ssh_agent_serves_ssh_add_ssh_keygen_git_and_ssh_logins() {
     let art = env.file("art.bin");
     std::fs::write(&art, b"artifact bytes\n").unwrap();
 
-    let agent = Agent::start(&env, Some(&env.file("agent.sock")), &[&p256, &ed]);
+    let agent = Agent::start(&env, Some(&env.file("agent.sock")), &[&p256, &ed, &p384]);
     assert_eq!(agent.socket, env.file("agent.sock"));
     let sock = agent.socket.clone();
 
     // ssh-add -L lists both keys, with their ARNs.
     let listed = succeeds(Command::new(ssh_add).arg("-L").env("SSH_AUTH_SOCK", &sock));
-    assert!(listed.contains(p_line.trim_end()) && listed.contains(e_line.trim_end()), "{listed}");
+    assert!(
+        listed.contains(p_line.trim_end())
+            && listed.contains(e_line.trim_end())
+            && listed.contains(h_line.trim_end()),
+        "{listed}"
+    );
 
     // ssh-keygen -Y sign through the agent, then -Y verify.
-    for (line, pub_path) in [(&p_line, &p_pub), (&e_line, &e_pub)] {
+    for (line, pub_path) in [(&p_line, &p_pub), (&e_line, &e_pub), (&h_line, &h_pub)] {
         let sig = PathBuf::from(format!("{}.sig", art.display()));
         let _ = std::fs::remove_file(&sig);
         succeeds(

@@ -34,14 +34,18 @@ impl Kind {
 
     fn takes(self, spec: KeySpec) -> bool {
         match self {
-            Kind::Ssh => matches!(spec, KeySpec::EccNistP256 | KeySpec::EccNistEdwards25519),
+            Kind::Ssh => {
+                matches!(spec, KeySpec::EccNistP256 | KeySpec::EccNistP384 | KeySpec::EccNistEdwards25519)
+            }
             Kind::Minisign => spec == KeySpec::EccNistEdwards25519,
         }
     }
 
     fn specs(self) -> &'static str {
         match self {
-            Kind::Ssh => "ECC_NIST_P256 (ecdsa-sha2-nistp256) or ECC_NIST_EDWARDS25519 (ssh-ed25519)",
+            Kind::Ssh => {
+                "ECC_NIST_P256 (ecdsa-sha2-nistp256), ECC_NIST_P384 (ecdsa-sha2-nistp384) or ECC_NIST_EDWARDS25519 (ssh-ed25519)"
+            }
             Kind::Minisign => "ECC_NIST_EDWARDS25519",
         }
     }
@@ -123,7 +127,7 @@ pub fn print_public_key(
     let text = match (kind, &key.public) {
         (Kind::Ssh, pk) => pk.authorized_keys_line(&key.arn) + "\n",
         (Kind::Minisign, PublicKey::Ed25519(k)) => minisign::public_key_file(k),
-        (Kind::Minisign, PublicKey::P256(_)) => {
+        (Kind::Minisign, PublicKey::P256(_) | PublicKey::P384(_)) => {
             return Err(token_refusal(ErrorCode::InvalidKeyUsage, "minisign takes Ed25519 keys only".into()))
         }
     };
@@ -425,13 +429,13 @@ pub fn verify_file(ctx: &mut Context, kind: Kind, r: VerifyRequest<'_>) -> anyho
                     sig.verify(&file_key, &prehash).map_err(|e| invalid(sig_path, r.file, e))?;
                     (None, None)
                 }
-                (Some(PublicKey::P256(_)), _) => {
-                    return Err(usage("minisign signatures are Ed25519: the public key is a P-256 key"))
+                (Some(PublicKey::P256(_) | PublicKey::P384(_)), _) => {
+                    return Err(usage("minisign signatures are Ed25519: the public key is an ECDSA key"))
                 }
                 (None, Some(k)) => {
                     let key = signing_version(ctx, k, r.key_version, Kind::Minisign, |pk| match pk {
                         PublicKey::Ed25519(e) => minisign::key_id(e) == sig.key_id,
-                        PublicKey::P256(_) => false,
+                        PublicKey::P256(_) | PublicKey::P384(_) => false,
                     })?;
                     let client = ctx.client()?;
                     for (msg, s) in [
@@ -521,6 +525,11 @@ fn verify_ssh_on_token(
     let req = key.public.token_request(data)?;
     let token_sig = match &key.public {
         PublicKey::P256(_) => p256::ecdsa::Signature::try_from(sig)
+            .map_err(|e| invalid(sig_path, file, e))?
+            .to_der()
+            .as_bytes()
+            .to_vec(),
+        PublicKey::P384(_) => p384::ecdsa::Signature::try_from(sig)
             .map_err(|e| invalid(sig_path, file, e))?
             .to_der()
             .as_bytes()

@@ -27,7 +27,8 @@ use super::{usage, Context};
 #[derive(Debug, Args)]
 pub struct SshAgentArgs {
     /// A SIGN_VERIFY key to serve (key id or alias; repeatable): ECC_NIST_P256
-    /// (ecdsa-sha2-nistp256) or ECC_NIST_EDWARDS25519 (ssh-ed25519). Its newest version signs.
+    /// (ecdsa-sha2-nistp256), ECC_NIST_P384 (ecdsa-sha2-nistp384) or ECC_NIST_EDWARDS25519
+    /// (ssh-ed25519). Its newest version signs.
     #[arg(long = "key-id", required = true, value_name = "KEY")]
     pub key_ids: Vec<String>,
     /// The socket to listen on (default: a new one in a fresh temporary directory).

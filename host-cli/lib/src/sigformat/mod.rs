@@ -55,11 +55,13 @@ pub enum FormatError {
 const ED25519_SPKI_PREFIX: [u8; 12] =
     [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
 
-/// A token public key these formats carry: ECDSA P-256 or Ed25519.
+/// A token public key these formats carry: ECDSA P-256 or P-384 (SSH), or Ed25519.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PublicKey {
     /// ECC_NIST_P256 (`ecdsa-sha2-nistp256`).
     P256(p256::ecdsa::VerifyingKey),
+    /// ECC_NIST_P384 (`ecdsa-sha2-nistp384`).
+    P384(p384::ecdsa::VerifyingKey),
     /// ECC_NIST_EDWARDS25519 (`ssh-ed25519`, minisign).
     Ed25519(ed25519_dalek::VerifyingKey),
 }
@@ -85,9 +87,12 @@ impl PublicKey {
                 .map_err(|_| FormatError::PublicKey("not a valid Ed25519 point".into()))?;
             return Ok(PublicKey::Ed25519(key));
         }
+        if let Ok(key) = p384::ecdsa::VerifyingKey::from_public_key_der(der) {
+            return Ok(PublicKey::P384(key));
+        }
         p256::ecdsa::VerifyingKey::from_public_key_der(der).map(PublicKey::P256).map_err(|_| {
             FormatError::PublicKey(
-                "not a P-256 or Ed25519 SubjectPublicKeyInfo (the only keys SSH and minisign signatures take here)"
+                "not a P-256, P-384 or Ed25519 SubjectPublicKeyInfo (the only keys SSH and minisign signatures take here)"
                     .into(),
             )
         })
@@ -112,7 +117,7 @@ impl PublicKey {
         }
         PublicKey::from_spki(bytes).map_err(|_| {
             FormatError::PublicKey(
-                "expected an OpenSSH public key line, a minisign public key, or a PEM/DER P-256 or Ed25519 \
+                "expected an OpenSSH public key line, a minisign public key, or a PEM/DER P-256, P-384 or Ed25519 \
                  SubjectPublicKeyInfo"
                     .into(),
             )
@@ -125,11 +130,14 @@ impl PublicKey {
             KeyData::Ecdsa(e @ EcdsaPublicKey::NistP256(_)) => p256::ecdsa::VerifyingKey::try_from(e)
                 .map(PublicKey::P256)
                 .map_err(|_| FormatError::PublicKey("not a valid P-256 point".into())),
+            KeyData::Ecdsa(e @ EcdsaPublicKey::NistP384(_)) => p384::ecdsa::VerifyingKey::try_from(e)
+                .map(PublicKey::P384)
+                .map_err(|_| FormatError::PublicKey("not a valid P-384 point".into())),
             KeyData::Ed25519(k) => ed25519_dalek::VerifyingKey::from_bytes(&k.0)
                 .map(PublicKey::Ed25519)
                 .map_err(|_| FormatError::PublicKey("not a valid Ed25519 point".into())),
             other => Err(FormatError::UnsupportedKey(format!(
-                "{} keys are not token keys (only ecdsa-sha2-nistp256 and ssh-ed25519)",
+                "{} keys are not token keys (only ecdsa-sha2-nistp256, ecdsa-sha2-nistp384 and ssh-ed25519)",
                 other.algorithm()
             ))),
         }
@@ -139,6 +147,7 @@ impl PublicKey {
     pub fn ssh_key_data(&self) -> KeyData {
         match self {
             PublicKey::P256(k) => KeyData::Ecdsa(EcdsaPublicKey::from(k)),
+            PublicKey::P384(k) => KeyData::Ecdsa(EcdsaPublicKey::from(k)),
             PublicKey::Ed25519(k) => KeyData::Ed25519(Ed25519PublicKey(k.to_bytes())),
         }
     }
@@ -162,12 +171,14 @@ impl PublicKey {
     pub fn ssh_algorithm(&self) -> Algorithm {
         match self {
             PublicKey::P256(_) => Algorithm::Ecdsa { curve: EcdsaCurve::NistP256 },
+            PublicKey::P384(_) => Algorithm::Ecdsa { curve: EcdsaCurve::NistP384 },
             PublicKey::Ed25519(_) => Algorithm::Ed25519,
         }
     }
 
     /// What the token signs so that its signature is this key's SSH signature over `data`:
-    /// ECDSA P-256 signs the SHA-256 of the data (RFC 5656: DIGEST, ECDSA_SHA_256), Ed25519
+    /// ECDSA P-256 signs the SHA-256 of the data (RFC 5656: DIGEST, ECDSA_SHA_256), P-384 its
+    /// SHA-384 (DIGEST, ECDSA_SHA_384), Ed25519
     /// signs the data itself (RFC 8709: RAW, ED25519_SHA_512, up to 4096 bytes).
     pub fn token_request(&self, data: &[u8]) -> Result<TokenSignRequest, FormatError> {
         match self {
@@ -175,6 +186,11 @@ impl PublicKey {
                 message: Sha256::digest(data).to_vec(),
                 message_type: MessageType::Digest,
                 signing_algorithm: SigningAlgorithm::EcdsaSha256,
+            }),
+            PublicKey::P384(_) => Ok(TokenSignRequest {
+                message: sha2::Sha384::digest(data).to_vec(),
+                message_type: MessageType::Digest,
+                signing_algorithm: SigningAlgorithm::EcdsaSha384,
             }),
             PublicKey::Ed25519(_) if data.len() > pkms_protocol::limits::MAX_MESSAGE => {
                 Err(FormatError::TooLarge(data.len()))
@@ -196,6 +212,11 @@ impl PublicKey {
                     .map_err(|_| bad("an ECDSA signature that is not DER"))?;
                 ssh_key::Signature::try_from(sig).map_err(|_| bad("an ECDSA signature SSH cannot encode"))
             }
+            PublicKey::P384(_) => {
+                let sig = p384::ecdsa::Signature::from_der(token_signature)
+                    .map_err(|_| bad("an ECDSA signature that is not DER"))?;
+                ssh_key::Signature::try_from(sig).map_err(|_| bad("an ECDSA signature SSH cannot encode"))
+            }
             PublicKey::Ed25519(_) => {
                 if token_signature.len() != 64 {
                     return Err(bad("an Ed25519 signature that is not 64 bytes"));
@@ -213,6 +234,10 @@ impl PublicKey {
         }
         match self {
             PublicKey::P256(k) => match p256::ecdsa::Signature::try_from(signature) {
+                Ok(sig) => k.verify(data, &sig).is_ok(),
+                Err(_) => false,
+            },
+            PublicKey::P384(k) => match p384::ecdsa::Signature::try_from(signature) {
                 Ok(sig) => k.verify(data, &sig).is_ok(),
                 Err(_) => false,
             },
@@ -308,7 +333,7 @@ mod tests {
         let rsa = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7 x";
         assert!(PublicKey::parse(rsa.as_bytes()).is_err());
         let e = PublicKey::from_spki(&[0x30, 0x00]).unwrap_err().to_string();
-        assert!(e.contains("P-256 or Ed25519"), "{e}");
+        assert!(e.contains("P-256, P-384 or Ed25519"), "{e}");
         assert!(PublicKey::parse(b"hello").unwrap_err().to_string().contains("OpenSSH public key line"));
     }
 
