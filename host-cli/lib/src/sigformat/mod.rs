@@ -374,4 +374,34 @@ mod tests {
         assert!(!pk.verify_ssh(b"msg", &ssh), "another key's algorithm");
         assert!(epk.ssh_signature(&[0; 63]).is_err());
     }
+
+    #[test]
+    fn p384_keys_are_ecdsa_sha2_nistp384_signed_over_sha384() {
+        use p384::ecdsa::signature::hazmat::PrehashSigner as _;
+        use p384::pkcs8::EncodePublicKey as _;
+        let sk = p384::ecdsa::SigningKey::from_slice(&[9; 48]).unwrap();
+        let spki = sk.verifying_key().to_public_key_der().unwrap();
+        let pk = PublicKey::from_spki(spki.as_bytes()).unwrap();
+        assert_eq!(pk, PublicKey::P384(*sk.verifying_key()));
+        assert_eq!(pk.ssh_algorithm(), Algorithm::Ecdsa { curve: EcdsaCurve::NistP384 });
+        let line = pk.authorized_keys_line("c");
+        assert!(line.starts_with("ecdsa-sha2-nistp384 AAAAE2VjZHNhLXNoYTItbmlzdHAzODQ"), "{line}");
+        assert_eq!(PublicKey::parse(line.as_bytes()).unwrap(), pk, "the ssh line reads back");
+
+        // The token signs SHA-384 of the data as a DIGEST with ECDSA_SHA_384.
+        let r = pk.token_request(b"data").unwrap();
+        assert_eq!(r.message, sha2::Sha384::digest(b"data").to_vec());
+        assert_eq!(
+            (r.message_type, r.signing_algorithm),
+            (MessageType::Digest, SigningAlgorithm::EcdsaSha384)
+        );
+        // What the token would answer (DER over that digest) wraps into a verifying SSH signature.
+        let sig: p384::ecdsa::Signature = sk.sign_prehash(&r.message).unwrap();
+        let ssh = pk.ssh_signature(sig.to_der().as_bytes()).unwrap();
+        assert!(pk.verify_ssh(b"data", &ssh));
+        assert!(!pk.verify_ssh(b"date", &ssh));
+        assert!(pk.ssh_signature(&[1, 2, 3]).is_err());
+        let (_, p256) = p256_key(9);
+        assert!(!p256.verify_ssh(b"data", &ssh), "another curve's signature");
+    }
 }
