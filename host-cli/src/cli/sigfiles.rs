@@ -523,19 +523,7 @@ fn verify_ssh_on_token(
     file: &Path,
 ) -> anyhow::Result<()> {
     let req = key.public.token_request(data)?;
-    let token_sig = match &key.public {
-        PublicKey::P256(_) => p256::ecdsa::Signature::try_from(sig)
-            .map_err(|e| invalid(sig_path, file, e))?
-            .to_der()
-            .as_bytes()
-            .to_vec(),
-        PublicKey::P384(_) => p384::ecdsa::Signature::try_from(sig)
-            .map_err(|e| invalid(sig_path, file, e))?
-            .to_der()
-            .as_bytes()
-            .to_vec(),
-        PublicKey::Ed25519(_) => sig.as_bytes().to_vec(),
-    };
+    let token_sig = key.public.token_signature(sig).map_err(|e| invalid(sig_path, file, e))?;
     ctx.client()?.verify(
         &key.key_id,
         &req.message,

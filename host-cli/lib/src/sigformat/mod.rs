@@ -227,6 +227,22 @@ impl PublicKey {
         }
     }
 
+    /// The inverse of [`PublicKey::ssh_signature`]: an SSH signature as the token's Verify takes
+    /// it (DER ECDSA, or the 64 Ed25519 bytes). Fails when the signature is not of this key's
+    /// algorithm or does not decode.
+    pub fn token_signature(&self, signature: &ssh_key::Signature) -> Result<Vec<u8>, FormatError> {
+        let bad = |e: ssh_key::Error| FormatError::Invalid(e.to_string());
+        match self {
+            PublicKey::P256(_) => {
+                Ok(p256::ecdsa::Signature::try_from(signature).map_err(bad)?.to_der().as_bytes().to_vec())
+            }
+            PublicKey::P384(_) => {
+                Ok(p384::ecdsa::Signature::try_from(signature).map_err(bad)?.to_der().as_bytes().to_vec())
+            }
+            PublicKey::Ed25519(_) => Ok(signature.as_bytes().to_vec()),
+        }
+    }
+
     /// Checks an SSH signature over `data` with this key (offline).
     pub fn verify_ssh(&self, data: &[u8], signature: &ssh_key::Signature) -> bool {
         if signature.algorithm() != self.ssh_algorithm() {
@@ -400,6 +416,7 @@ mod tests {
         let ssh = pk.ssh_signature(sig.to_der().as_bytes()).unwrap();
         assert!(pk.verify_ssh(b"data", &ssh));
         assert!(!pk.verify_ssh(b"date", &ssh));
+        assert_eq!(pk.token_signature(&ssh).unwrap(), sig.to_der().as_bytes(), "back to DER");
         assert!(pk.ssh_signature(&[1, 2, 3]).is_err());
         let (_, p256) = p256_key(9);
         assert!(!p256.verify_ssh(b"data", &ssh), "another curve's signature");
