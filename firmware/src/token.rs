@@ -156,16 +156,20 @@ impl<P: Platform> Token<P> {
         }
         let route = match framing::decode_request(payload) {
             Err(_) => return error_frame(ErrorCode::MalformedFrame, "request could not be decoded", out),
-            Ok(frame) => match &frame.request {
-                Request::SessionFrame(f) => Route::Sealed {
-                    id: frame.id,
-                    session: f.session_id,
-                    counter: f.counter,
-                    at: f.sealed.as_ptr() as usize - payload.as_ptr() as usize,
-                    len: f.sealed.len(),
-                },
-                _ => Route::Plain,
-            },
+            // Only a session frame is sealed; every other request is answered in the clear.
+            Ok(frame) => {
+                if let Request::SessionFrame(f) = &frame.request {
+                    Route::Sealed {
+                        id: frame.id,
+                        session: f.session_id,
+                        counter: f.counter,
+                        at: f.sealed.as_ptr() as usize - payload.as_ptr() as usize,
+                        len: f.sealed.len(),
+                    }
+                } else {
+                    Route::Plain
+                }
+            }
         };
         match route {
             Route::Plain => {

@@ -235,7 +235,7 @@ impl<F: NorFlash> Store<F> {
     fn check_ok(&self) -> Result<(), StoreError> {
         match self.health {
             Health::Ok => Ok(()),
-            _ => Err(StoreError::Corrupted),
+            Health::Corrupted | Health::Unsupported => Err(StoreError::Corrupted),
         }
     }
 
