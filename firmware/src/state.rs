@@ -15,7 +15,7 @@ use rand_core::RngCore;
 
 use crate::board::{Board, UserPresence};
 use crate::crypto::asym::{self, AsymSpec};
-use crate::crypto::wipe::wiped;
+use crate::crypto::wipe::wiped_to;
 use crate::crypto::wrap::material_len;
 use crate::crypto::{signing, DeviceKeys, Material};
 use crate::err;
@@ -760,7 +760,7 @@ impl<P: Platform> Core<P> {
                 let asym = AsymSpec::of(spec)
                     .ok_or_else(|| Error::new(ErrorCode::Internal, "not an asymmetric spec"))?;
                 let rng = &mut self.rng;
-                wiped(|| asym::generate(asym, rng, m.bytes_mut()))?;
+                wiped_to(asym.stack_depth(), || asym::generate(asym, rng, m.bytes_mut()))?;
             }
         }
         Ok(m)

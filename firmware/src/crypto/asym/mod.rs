@@ -97,6 +97,24 @@ pub enum AsymSpec {
     MlKem1024,
 }
 
+impl AsymSpec {
+    /// How deep this spec's calls go on the stack: what [`crate::crypto::wipe::wiped_to`] must
+    /// zero after each.
+    pub const fn stack_depth(self) -> crate::crypto::wipe::StackDepth {
+        use crate::crypto::wipe::StackDepth;
+        match self {
+            AsymSpec::EccNistP256 => StackDepth::Shallow,
+            AsymSpec::EccSecgP256k1
+            | AsymSpec::EccNistP384
+            | AsymSpec::EccNistEdwards25519
+            | AsymSpec::MlKem512
+            | AsymSpec::MlKem768
+            | AsymSpec::MlKem1024 => StackDepth::Deep,
+            AsymSpec::MlDsa44 | AsymSpec::MlDsa65 | AsymSpec::MlDsa87 => StackDepth::Lattice,
+        }
+    }
+}
+
 /// A signing algorithm (KMS SigningAlgorithmSpec names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SigningAlg {
