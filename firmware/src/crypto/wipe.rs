@@ -33,6 +33,13 @@ pub const LATTICE_STACK_WIPE_BYTES: usize = 128 * 1024;
 #[cfg(feature = "mldsa-streamed-matrix")]
 pub const LATTICE_STACK_WIPE_BYTES: usize = 64 * 1024;
 
+// With k256's generator table, secp256k1 calls wipe as deep as ML-DSA's; the streamed matrix's
+// shallower wipe would not cover the table's first build.
+#[cfg(all(feature = "secp256k1-tables", feature = "mldsa-streamed-matrix"))]
+compile_error!(
+    "secp256k1-tables needs the cached-matrix lattice wipe (128 KiB): not with mldsa-streamed-matrix"
+);
+
 /// How deep a wrapped call's frames go, and so how much stack [`wiped_to`] zeroes after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StackDepth {
@@ -40,7 +47,7 @@ pub enum StackDepth {
     Shallow,
     /// [`DEEP_STACK_WIPE_BYTES`].
     Deep,
-    /// [`LATTICE_STACK_WIPE_BYTES`].
+    /// [`LATTICE_STACK_WIPE_BYTES`]: ML-DSA, and secp256k1 with k256's generator table.
     Lattice,
 }
 

@@ -104,8 +104,13 @@ impl AsymSpec {
         use crate::crypto::wipe::StackDepth;
         match self {
             AsymSpec::EccNistP256 => StackDepth::Shallow,
-            AsymSpec::EccSecgP256k1
-            | AsymSpec::EccNistP384
+            // k256's generator table is copied onto the stack for each multiplication (and
+            // built there once per boot): about 35 KB deep, 100 KB for the first.
+            #[cfg(feature = "secp256k1-tables")]
+            AsymSpec::EccSecgP256k1 => StackDepth::Lattice,
+            #[cfg(not(feature = "secp256k1-tables"))]
+            AsymSpec::EccSecgP256k1 => StackDepth::Deep,
+            AsymSpec::EccNistP384
             | AsymSpec::EccNistEdwards25519
             | AsymSpec::MlKem512
             | AsymSpec::MlKem768
