@@ -472,6 +472,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 eprintln!("No PIN given: a USB token whose PUK is blocked resets only when its button is pressed now.");
             }
             client.factory_reset()?;
+            super::completion::record(ctx, super::completion::Update::Forget);
             // The token has a new device key (and ended the session): pin it, since this host
             // just reset it through a session with the old one.
             ctx.disconnect();
