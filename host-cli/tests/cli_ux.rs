@@ -457,7 +457,7 @@ fn text_output_has_the_aws_cli_columns() {
         stdout_lines(&env.run(&["encrypt", "--key-id", &key, "--plaintext", "aGVsbG8=", "--output", "text"]));
     let cols: Vec<&str> = enc[0].split('\t').collect();
     assert_eq!(cols[1..3], ["SYMMETRIC_DEFAULT", arn.as_str()], "{enc:?}");
-    assert_eq!(cli_support::unb64(cols[0]).len() > 16, true);
+    assert!(cli_support::unb64(cols[0]).len() > 16);
     // A nested object: a line titled with its field name in capitals, its fields sorted
     // (AWSAccountId, Arn, CreationDate, …); its lists after it, one NAME<TAB>value line each.
     let desc = stdout_lines(&env.run(&["describe-key", "--key-id", &key, "--output", "text"]));
@@ -534,21 +534,21 @@ fn completion_offers_key_ids_and_aliases_from_the_cache() {
     assert_eq!(bash_candidates(&env, &script, &["encrypt", "--key-id", "alias/c"]), ["alias/completed"]);
     assert_eq!(
         bash_candidates(&env, &script, &["sign", "--key-id", "=", &key[..6]]),
-        [key.clone()],
+        [key.as_str()],
         "--key-id=…"
     );
     // Key-management commands take key ids only, as in KMS: no aliases offered.
-    assert_eq!(bash_candidates(&env, &script, &["enable-key", "--key-id", ""]), [key.clone()]);
+    assert_eq!(bash_candidates(&env, &script, &["enable-key", "--key-id", ""]), [key.as_str()]);
     assert_eq!(bash_candidates(&env, &script, &["delete-alias", "--alias-name", ""]), ["alias/completed"]);
     // Other flags are clap's own completion.
     assert!(!bash_candidates(&env, &script, &["encrypt", "--encryption-algorithm", ""]).contains(&key));
     // A deleted alias is no longer offered; a key listed by list-keys is.
     assert!(env.run(&["delete-alias", "--alias-name", "alias/completed"]).status.success());
-    assert_eq!(bash_candidates(&env, &script, &["encrypt", "--key-id", ""]), [key.clone()]);
+    assert_eq!(bash_candidates(&env, &script, &["encrypt", "--key-id", ""]), [key.as_str()]);
     std::fs::remove_file(env.home().join("completion-keys.json")).unwrap();
     assert!(bash_candidates(&env, &script, &["encrypt", "--key-id", ""]).is_empty());
     assert!(env.run(&["list-keys"]).status.success());
-    assert_eq!(bash_candidates(&env, &script, &["encrypt", "--key-id", ""]), [key.clone()]);
+    assert_eq!(bash_candidates(&env, &script, &["encrypt", "--key-id", ""]), [key.as_str()]);
     // Completion never reaches for a token: a QEMU token that cannot start answers at once,
     // with nothing (its cache is empty), and no error.
     let out = env

@@ -22,6 +22,8 @@ use pkms_lib::model::encoding::{with_style, ArnScope, Style, DEFAULT_ACCOUNT_ID,
 
 use crate::keyref::{self, KeyRef};
 
+#[cfg(test)]
+mod advice;
 pub mod args;
 pub mod output;
 
@@ -71,8 +73,8 @@ forces the QEMU token. pkms starts a QEMU token when needed and reaches it over 
     after_help = MAIN_EXAMPLES
 )]
 pub struct Cli {
-    /// Output format: json (KMS field names), text (bare values), table (boxed, as the aws cli
-    /// draws it), or for get-public-key pem, ssh (an authorized_keys line) or minisign (a
+    /// Output format: json (KMS field names), text (tab-separated, in the aws cli's column
+    /// order), table (boxed, as the aws cli draws it), or for get-public-key pem, ssh (an authorized_keys line) or minisign (a
     /// minisign public key).
     #[arg(long, global = true, value_enum, default_value = "json")]
     pub output: OutputFormat,

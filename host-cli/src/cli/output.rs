@@ -1,7 +1,7 @@
 //! Printing results as aws-cli does: `--output json` (the KMS JSON form of the library's reply
 //! types, [`pkms_lib::model`]: PascalCase field names, blobs in base64, dates as ISO-8601 UTC
-//! strings like aws-cli v2's default `cli_timestamp_format`), `--output text` (bare values,
-//! tab-separated), `--query` (JMESPath), and errors (`{"__type": …, "message": …}`
+//! strings like aws-cli v2's default `cli_timestamp_format`), `--output text` (the aws cli's
+//! tab-separated columns, [`text`]), `--query` (JMESPath), and errors (`{"__type": …, "message": …}`
 //! on stderr).
 
 use serde_json::Value;
@@ -11,7 +11,8 @@ use serde_json::Value;
 pub enum OutputFormat {
     /// JSON with KMS field names (default).
     Json,
-    /// Bare values, tab-separated, one record per line.
+    /// The aws cli's text output: tab-separated values, fields in name order, nested records
+    /// on lines titled with their field name (KEYS, KEYMETADATA).
     Text,
     /// Boxed tables, as the aws cli draws them: one section per object or list, titled with
     /// the operation or the field name.
