@@ -549,6 +549,10 @@ fn completion_offers_key_ids_and_aliases_from_the_cache() {
     assert!(bash_candidates(&env, &script, &["encrypt", "--key-id", ""]).is_empty());
     assert!(env.run(&["list-keys"]).status.success());
     assert_eq!(bash_candidates(&env, &script, &["encrypt", "--key-id", ""]), [key.as_str()]);
+    // fish gives the words before the one being completed (`--before`).
+    let out =
+        env.command(&["__complete-keys", "--before", "--", "pkms", "encrypt", "--key-id"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), [key.as_str()]);
     // Completion never reaches for a token: a QEMU token that cannot start answers at once,
     // with nothing (its cache is empty), and no error.
     let out = env

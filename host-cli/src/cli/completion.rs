@@ -118,17 +118,27 @@ enum Wanted {
 /// The hidden command the completion scripts run: `pkms __complete-keys -- WORDS…`.
 pub const COMMAND: &str = "__complete-keys";
 
-/// `pkms __complete-keys -- WORDS…`: WORDS is the command line up to and including the word
-/// being completed (with or without the program name). Prints the candidates, one per line,
+/// `pkms __complete-keys [--before] -- WORDS…`: WORDS is the command line up to and including
+/// the word being completed (with or without the program name; `--before`: up to the word
+/// before it). Prints the candidates, one per line,
 /// from the cache of the token the command line would use (`--device` in WORDS, else
 /// `PKMS_DEVICE` / `PKMS_HOME` as for every command). Never fails: no candidates is the answer
 /// to anything unexpected. Returns the exit status (0).
 pub fn main(args: &[std::ffi::OsString]) -> i32 {
+    // `--before`: WORDS stop before the word being completed, which is empty (fish drops an
+    // empty word from a command substitution).
+    let (args, before) = match args.split_first() {
+        Some((first, rest)) if first == "--before" => (rest, true),
+        _ => (args, false),
+    };
     let args = match args.split_first() {
         Some((first, rest)) if first == "--" => rest,
         _ => args,
     };
-    let words: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let mut words: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    if before {
+        words.push(String::new());
+    }
     let Some(wanted) = wanted(&words) else { return 0 };
     let device = device_in(&words).or_else(|| std::env::var("PKMS_DEVICE").ok());
     let Ok((device, home)) = super::select_token(device) else { return 0 };
@@ -288,7 +298,7 @@ fn zsh(script: &str, flags: &[String]) -> String {
     }
     let helper = format!(
         "{HOOK_COMMENT}(( $+functions[_pkms_key_ids] )) ||\n_pkms_key_ids() {{\n    local -a candidates\n    \
-         candidates=(${{(f)\"$(pkms __complete-keys -- ${{words[1,CURRENT]}} 2>/dev/null)\"}})\n    \
+         candidates=(${{(f)\"$(pkms __complete-keys -- \"${{(@)words[1,CURRENT]}}\" 2>/dev/null)\"}})\n    \
          compadd -a candidates\n}}\n\n"
     );
     match out.find("if [ \"$funcstack[1]\" = \"_pkms\" ]") {
@@ -303,7 +313,7 @@ fn fish(script: &str, flags: &[String]) -> String {
         out.push_str(line);
         if line.starts_with("complete -c pkms ") && flags.iter().any(|f| line.contains(&format!(" -l {f} ")))
         {
-            out.push_str(" -f -a \"(pkms __complete-keys -- (commandline -opc) (commandline -ct))\"");
+            out.push_str(" -f -a \"(pkms __complete-keys --before -- (commandline -opc))\"");
         }
         out.push('\n');
     }
