@@ -76,26 +76,16 @@ fn expand(words: &[String]) -> Vec<Vec<String>> {
     all
 }
 
-/// A file that `fileb://` and `file://` values in examples stand for (their files are read
-/// while the command line is parsed): base64 text, so both forms take it.
-fn blob_file() -> String {
-    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let path = FILE.get_or_init(|| {
-        let p = std::env::temp_dir().join(format!("pkms-advice-blob-{}", std::process::id()));
-        let _ = std::fs::write(&p, "aGVsbG8=");
-        p
-    });
-    path.display().to_string()
-}
-
 /// Checks `pkms REST` (REST as written in a message): Ok, or what is wrong.
 pub fn check_command(rest: &str) -> Result<(), String> {
     for mut args in expand(&words(rest)) {
+        // Blob files are read while the command line is parsed: an example's file stands for
+        // one that exists (`file://` holds base64 text: the same value given inline).
         for a in &mut args {
-            for scheme in ["fileb://", "file://"] {
-                if a.starts_with(scheme) {
-                    *a = format!("{scheme}{}", blob_file());
-                }
+            if a.starts_with("fileb://") {
+                *a = format!("fileb://{}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
+            } else if a.starts_with("file://") {
+                *a = "aGVsbG8=".to_owned();
             }
         }
         // Prose may name a flag without its value (`pkms audit verify --public-key`).
