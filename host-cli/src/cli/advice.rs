@@ -269,6 +269,7 @@ mod tests {
             "release", // cargo build --release
             "verify",  // gpg --verify
             "import",  // gpg --import
+            "before",  // `pkms __complete-keys --before`, the completion scripts' hook (not clap's)
         ];
         let mut bad = Vec::new();
         let mut seen = 0;
