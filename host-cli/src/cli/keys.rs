@@ -4,6 +4,7 @@ use clap::Subcommand;
 use pkms_protocol::{KeySpec, KeyUsage, SelfTests};
 
 use super::args::{kms_value_parser, merge_tags, parse_tags, TagsArg};
+use super::completion::Update;
 use super::Context;
 use pkms_lib::model::{CreateKeyParams, DescribeKeyOutput, KeysPage};
 
@@ -195,6 +196,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 user_presence_required,
             };
             let key_metadata = ctx.client()?.create_key(&params)?;
+            super::completion::record(ctx, Update::Keys(vec![key_metadata.key_id.to_string()]));
             ctx.emit(&DescribeKeyOutput { key_metadata })?;
             super::backup::remind(ctx);
             Ok(())
@@ -208,16 +210,26 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let client = ctx.client()?;
             if limit.is_some() {
                 let page = client.list_keys(limit, starting_token.as_deref())?;
+                super::completion::record(
+                    ctx,
+                    Update::Keys(page.keys.iter().map(ToString::to_string).collect()),
+                );
                 return ctx
                     .emit(&KeysPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page });
             }
+            let from_start = starting_token.is_none();
             let all = super::args::collect_pages(&paging, starting_token, |l, m| {
                 let page = client.list_keys(l, m)?;
                 Ok((page.keys, page.next_marker.filter(|_| page.truncated)))
             })?;
+            let seen = all.items.iter().map(ToString::to_string).collect();
+            super::completion::record(
+                ctx,
+                if from_start && all.next.is_none() { Update::AllKeys(seen) } else { Update::Keys(seen) },
+            );
             let page =
                 KeysPage { keys: all.items, truncated: all.next.is_some(), next_marker: all.next.clone() };
-            ctx.emit(&super::args::WithNextToken { page: &page, next_token: all.next })
+            ctx.emit_listing(&page, "Keys", all.next)
         }
         Commands::UpdateKeyDescription { key_id, description } => {
             let key_id = ctx.key(&key_id)?;
