@@ -16,7 +16,7 @@ use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_FRAME};
 use pkms_protocol::messages::{Request, RequestFrame, Response};
 use pkms_protocol::{
     framing, request, DataKeyPairSpec, EncapsulationAlgorithm, KeyAgreementAlgorithm, KeyId, KeySpec,
-    KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm, Tags,
+    KeyState, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm, Tags,
 };
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -110,6 +110,23 @@ impl World {
             match described(&answer) {
                 Ok(described) => assert_eq!(described, k),
                 Err(e) => panic!("a created key is gone: {e}"),
+            }
+        }
+    }
+
+    /// After a power cut the command may have happened although its answer was an error (the
+    /// cut came after its own write, during a later one such as the audit entry's): a key whose
+    /// deletion it scheduled is doomed now, as if the answer had said so.
+    fn reconcile_after_cut(&mut self) {
+        if !self.model_valid {
+            return;
+        }
+        for k in self.keys.clone() {
+            let id = k.to_string();
+            let answer = self.call(Request::DescribeKey(request::DescribeKey { key_id: &id }));
+            if key_state(&answer) == Some(KeyState::PendingDeletion) {
+                self.keys.retain(|x| *x != k);
+                self.doomed.insert(k);
             }
         }
     }
@@ -283,6 +300,7 @@ impl World {
                 self.token().flash_mut().cut_power_after(n);
                 let more = self.step(input);
                 self.restart();
+                self.reconcile_after_cut();
                 return more;
             }
             14 => {
@@ -408,6 +426,16 @@ fn described(answer: &[u8]) -> Result<KeyId, String> {
         Ok(Response::KeyMetadata(m)) => Ok(m.key_metadata.key_id),
         Ok(other) => Err(format!("answered {other:?}")),
         Err(e) => Err(format!("{:?} {}", e.code, e.message)),
+    };
+    out
+}
+
+/// The state of the key a KeyMetadata answer describes.
+fn key_state(answer: &[u8]) -> Option<KeyState> {
+    let frame = framing::decode_response(answer).expect("decodes");
+    let out = match &frame.result {
+        Ok(Response::KeyMetadata(m)) => Some(m.key_metadata.key_state),
+        _ => None,
     };
     out
 }
