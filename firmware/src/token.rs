@@ -267,6 +267,8 @@ impl<P: Platform> Token<P> {
             (Request::DeletePrincipal(r), Ok(_)) => Some(r.name),
             _ => None,
         };
+        // A principal who logs in is told how full the audit log is, after the answer's frame.
+        let logged_in = matches!(inner.request, Request::Authenticate(_)) && answer.is_ok();
         // The inner answer, postcard-encoded (no COBS), then sealed in place.
         let inner_id = inner.id;
         let room = &mut plain[..MAX_FRAME - TAG_LEN];
@@ -282,6 +284,12 @@ impl<P: Platform> Token<P> {
                 };
                 postcard::to_slice(&fallback, &mut plain[..MAX_FRAME - TAG_LEN]).map_or(0, |s| s.len())
             }
+        };
+        let n = if logged_in {
+            let status = log.status(core, auth.audit_full());
+            postcard::to_slice(&status, &mut plain[n..MAX_FRAME - TAG_LEN]).map_or(n, |s| n + s.len())
+        } else {
+            n
         };
         if let Some(name) = deleted {
             sessions.end_logins_of(name);

@@ -2,10 +2,12 @@
 //! entry carrying the SHA-256 hash of the one before ([`pkms_protocol::access::AuditEntry`]).
 //!
 //! Entries live in the same power-cut-safe store as keys, so an append is atomic and wear is
-//! spread over the whole flash by the store's page ring. The log holds at most [`CAPACITY`]
-//! entries. When it is full, overwrite mode drops the oldest [`DROP_CHUNK`] entries behind a
-//! signed base checkpoint (record [`Kind::AuditBase`]: the sequence number and hash of the last
-//! dropped entry and the attestation key's signature over them); force-audit mode refuses
+//! spread over the whole flash by the store's page ring. The log holds at most the platform's
+//! [`Platform::AUDIT_CAPACITY`] entries (half the store's flash: see [`crate::platform`]), and
+//! fewer when the keys leave it less flash than that ([`Log::room`]). When it is full, overwrite
+//! mode drops the oldest [`DROP_CHUNK`] entries behind a signed base checkpoint (record
+//! [`Kind::AuditBase`]: the sequence number and hash of the last dropped entry and the
+//! attestation key's signature over them) before it appends; force-audit mode refuses
 //! operations until an administrator trims what was exported (TrimAuditLog, which also leaves a
 //! signed base checkpoint). The base record is written before entries are removed, and mount
 //! finishes a removal a power cut interrupted.
@@ -23,8 +25,8 @@
 //! does not hide failed tries; other counts not yet written are lost when the power goes.
 
 use pkms_protocol::access::{
-    checkpoint_digest, AuditEntry, AuditEvent, AuditFullMode, UnauthenticatedRequests, MAX_AUDIT_PAGE,
-    MAX_PRINCIPAL_NAME, UNAUTHENTICATED_REQUESTS,
+    checkpoint_digest, AuditEntry, AuditEvent, AuditFullMode, AuditLogStatus, UnauthenticatedRequests,
+    MAX_AUDIT_PAGE, MAX_PRINCIPAL_NAME, UNAUTHENTICATED_REQUESTS,
 };
 use pkms_protocol::{reply, ErrorCode, KeyId, KeyVersion, Operation, Response};
 
@@ -33,16 +35,22 @@ use crate::crypto::signing::{self, MAX_DER_SIGNATURE, SPKI_LEN};
 use crate::err;
 use crate::error::OpResult;
 use crate::ops::Buffers;
-use crate::platform::Platform;
+use crate::platform::{Platform, AUDIT_ENTRY_BYTES};
 use crate::records::{
     audit_id, audit_sequence, AuthRecord, BaseRecord, Kind, PendingCountsRecord, FORMAT, SINGLETON_ID,
 };
 use crate::state::Core;
+use crate::store::{record_size, ID_LEN};
 
-/// Most entries the log holds (each takes a 156-byte record: 40 KiB in all).
-pub const CAPACITY: usize = 256;
 /// Entries dropped at once in overwrite mode (one signature per chunk).
 pub const DROP_CHUNK: usize = 16;
+
+/// Flash the log leaves free for the records a drop or a failed PIN writes besides entries: a
+/// base checkpoint (written before the entries it covers are removed) and pending counts.
+const RESERVED_BYTES: usize =
+    record_size(ID_LEN + 1 + 10 + 32 + 1 + MAX_DER_SIGNATURE) + record_size(ID_LEN + 1 + 10 + 16);
+/// Index places left for the same two records.
+const RESERVED_RECORDS: usize = 2;
 
 /// What the log does with an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,14 +166,31 @@ impl Log {
         log
     }
 
-    /// Whether the log holds [`CAPACITY`] entries.
-    pub fn is_full<P: Platform>(&self, core: &Core<P>) -> bool {
-        core.entries(Kind::Audit).len() >= CAPACITY
+    /// Entries the log can still take before it is full: what [`Platform::AUDIT_CAPACITY`]
+    /// leaves, or fewer when the store's free flash or index places (what the keys leave) hold
+    /// fewer, with room for a base checkpoint and pending counts kept aside.
+    pub fn room<P: Platform>(&self, core: &Core<P>) -> usize {
+        let by_capacity = P::AUDIT_CAPACITY.saturating_sub(core.entries(Kind::Audit).len());
+        let by_flash = core.storage_free_bytes().saturating_sub(RESERVED_BYTES) / AUDIT_ENTRY_BYTES;
+        let by_index = core.free_records().saturating_sub(RESERVED_RECORDS);
+        by_capacity.min(by_flash).min(by_index)
     }
 
-    /// Whether at least `n` more entries fit before the log is full.
-    pub fn has_room_for<P: Platform>(&self, core: &Core<P>, n: usize) -> bool {
-        core.entries(Kind::Audit).len() + n <= CAPACITY
+    /// Whether the log is full: it has no room and holds entries to export and trim (a store
+    /// the keys filled before the log held anything is the key store's problem, not the log's).
+    pub fn is_full<P: Platform>(&self, core: &Core<P>) -> bool {
+        self.room(core) == 0 && !core.entries(Kind::Audit).is_empty()
+    }
+
+    /// What a principal who logs in is told of the log (the trailer of Authenticate's answer).
+    pub fn status<P: Platform>(&self, core: &Core<P>, mode: AuditFullMode) -> AuditLogStatus {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        AuditLogStatus {
+            entries: clamp(core.entries(Kind::Audit).len()),
+            capacity: clamp(P::AUDIT_CAPACITY),
+            room: clamp(self.room(core)),
+            when_full: mode,
+        }
     }
 
     /// Appends the entry of a request that was answered, durable when this returns (nothing on
@@ -235,7 +260,7 @@ impl Log {
             return Ok(());
         }
         let room = match mode {
-            AuditFullMode::Refuse => core.entries(Kind::Audit).len() + 2 <= CAPACITY,
+            AuditFullMode::Refuse => self.room(core) >= 2,
             AuditFullMode::Overwrite => true,
         };
         if !room {
@@ -275,7 +300,7 @@ impl Log {
             AuditFullMode::Refuse if self.is_full(core) => {
                 return Err(err!(
                     AuditLogFull,
-                    "the audit log is full and this token refuses operations until it is exported and trimmed (pkms audit export --trim)"
+                    "the audit log is full and this token refuses operations until it is exported and trimmed (pkms audit export --out FILE --trim)"
                 ))
             }
             AuditFullMode::Refuse => None,
@@ -287,7 +312,8 @@ impl Log {
     }
 
     /// Appends an entry, durable when this returns. With `drop_key` (overwrite mode), a full
-    /// log drops its oldest entries behind a checkpoint signed with that key.
+    /// log first drops its oldest [`DROP_CHUNK`] entries behind a checkpoint signed with that
+    /// key.
     #[allow(clippy::too_many_arguments)]
     pub fn append<P: Platform>(
         &mut self,
@@ -318,15 +344,17 @@ impl Log {
         let n = principal.len().min(MAX_PRINCIPAL_NAME);
         e.principal[..n].copy_from_slice(&principal.as_bytes()[..n]);
         e.principal_len = n as u8;
+        if let Some(key) = drop_key {
+            if self.is_full(core) {
+                let held = core.entries(Kind::Audit);
+                let first = held.first().map(|x| audit_sequence(&x.id)).unwrap_or(0);
+                let last = held.last().map(|x| audit_sequence(&x.id)).unwrap_or(0);
+                self.trim(core, (first + DROP_CHUNK as u64 - 1).min(last), key)?;
+            }
+        }
         core.write(&audit_id(e.sequence), &e)?;
         self.head_sequence = e.sequence;
         self.head_hash = e.hash();
-        if let Some(key) = drop_key {
-            if core.entries(Kind::Audit).len() > CAPACITY {
-                let first = core.entries(Kind::Audit).first().map(|x| audit_sequence(&x.id)).unwrap_or(0);
-                self.trim(core, first + DROP_CHUNK as u64 - 1, key)?;
-            }
-        }
         Ok(())
     }
 
@@ -401,7 +429,7 @@ impl Log {
             signature: &head[..n],
             first_sequence,
             public_key: spki,
-            capacity: CAPACITY as u32,
+            capacity: u32::try_from(P::AUDIT_CAPACITY).unwrap_or(u32::MAX),
             audit_full,
             base_signature: &rest[..base_len],
         }))
