@@ -401,6 +401,9 @@ fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<R
             }
         }
     }
+    // A log that refuses when full and is full now admits only what is served anyway.
+    let full_when_admitted =
+        asked_as.initialized() && auth.audit_full() == AuditFullMode::Refuse && log.is_full(core);
     let admitted = gate::admit(core, auth, log, &mut bufs.work, request);
     let audit_key = admitted.as_ref().ok().and_then(|a| a.audit_key());
     let result = match &admitted {
@@ -446,7 +449,17 @@ fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<R
         }
         Recording::Nothing => return result,
     }
-    match log.record(core, caller, auth.audit_full(), request.operation(), outcome, key_id, key_version) {
+    let mode = auth.audit_full();
+    match log.record(
+        core,
+        caller,
+        mode,
+        full_when_admitted,
+        request.operation(),
+        outcome,
+        key_id,
+        key_version,
+    ) {
         Ok(()) => result,
         Err(e) => Err(withheld(e)),
     }

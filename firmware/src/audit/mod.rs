@@ -197,14 +197,18 @@ impl Log {
     /// an open token; what [`recording`] says gets an entry). Counts not yet written go first, as
     /// one entry ([`UNAUTHENTICATED_REQUESTS`]). In
     /// overwrite mode a full log first drops its oldest entries behind a checkpoint signed by the
-    /// attestation key; in force-audit mode a full log records nothing more (only requests
-    /// served while it is full get here).
+    /// attestation key. In force-audit mode a log that was full when the request was admitted
+    /// (`full_when_admitted`: only requests served while it is full get here) and still is
+    /// records nothing more; a request admitted into a log with room is always recorded, also
+    /// when its own writes took the last of the flash (the append then fails and the answer is
+    /// withheld) or an event took the last place.
     #[allow(clippy::too_many_arguments)]
     pub fn record<P: Platform>(
         &mut self,
         core: &mut Core<P>,
         caller: Caller<'_>,
         mode: AuditFullMode,
+        full_when_admitted: bool,
         operation: Operation,
         result: Result<(), ErrorCode>,
         key_id: Option<KeyId>,
@@ -214,7 +218,7 @@ impl Log {
             return Ok(());
         }
         let drop_key = match mode {
-            AuditFullMode::Refuse if self.is_full(core) => return Ok(()),
+            AuditFullMode::Refuse if full_when_admitted && self.is_full(core) => return Ok(()),
             AuditFullMode::Refuse => None,
             AuditFullMode::Overwrite => core.read::<AuthRecord>(&SINGLETON_ID)?.map(|a| a.attestation_key),
         };

@@ -178,6 +178,40 @@ fn a_refusing_log_the_keys_leave_less_flash_refuses_sooner_and_a_trim_frees_it()
 }
 
 #[test]
+fn a_refusing_log_records_every_request_it_admitted_even_when_its_writes_took_the_last_room() {
+    let mut h = crowded(AuditFullMode::Refuse);
+    let seq = h.token.log.head_sequence;
+    h.ok(Request::TrimAuditLog(pkms_protocol::request::TrimAuditLog { through_sequence: seq }));
+    // Keys until the log has no room: each CreateKey takes flash the log would have had.
+    let mut created = 0;
+    loop {
+        let r = h.call(Request::CreateKey(pkms_protocol::request::CreateKey {
+            key_spec: KeySpec::Hmac512,
+            key_usage: None,
+            description: "",
+            tags: pkms_protocol::Tags::new(),
+            user_presence_required: false,
+        }));
+        let refused = r.get().err().map(|e| (e.code, String::from(e.message)));
+        match refused {
+            None => created += 1,
+            Some((code, message)) => {
+                assert_eq!(code, ErrorCode::AuditLogFull, "{message}");
+                break;
+            }
+        }
+    }
+    assert!(created > 0 && held(&h) < CAPACITY);
+    // Every key made is in the log (GetAuditCheckpoint and ReadAuditLog are served while full).
+    let (entries, ..) = read_all(&mut h);
+    let logged = entries
+        .iter()
+        .filter(|e| pkms_protocol::access::audit_operation_name(e.operation) == Some("CreateKey"))
+        .count();
+    assert_eq!(logged, created, "a key made with the log's last room went unlogged");
+}
+
+#[test]
 fn a_store_the_keys_filled_before_the_log_held_anything_is_not_a_full_log() {
     let mut h = Harness::with_flash(crate::mock_flash::MockFlash::new(16 * 4096));
     init(&mut h, AuditFullMode::Refuse);
