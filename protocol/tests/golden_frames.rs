@@ -670,12 +670,8 @@ fn encode_all() -> String {
 /// A successful Authenticate's answer and the audit log status that follows its frame.
 fn login_answer() -> (ResponseFrame<'static>, access::AuditLogStatus) {
     let frame = ResponseFrame { id: 3000, result: Ok(Response::Done(reply::Done {})) };
-    let status = access::AuditLogStatus {
-        entries: 2959,
-        capacity: 3696,
-        room: 737,
-        when_full: AuditFullMode::Refuse,
-    };
+    let status =
+        access::AuditLogStatus { entries: 2959, capacity: 3696, room: 737, when_full: AuditFullMode::Refuse };
     (frame, status)
 }
 
