@@ -40,15 +40,18 @@ use crate::records::{
     audit_id, audit_sequence, AuthRecord, BaseRecord, Kind, PendingCountsRecord, FORMAT, SINGLETON_ID,
 };
 use crate::state::Core;
-use crate::store::{record_size, ID_LEN};
+use crate::store::{record_size, ID_LEN, MAX_PAYLOAD};
 
 /// Entries dropped at once in overwrite mode (one signature per chunk).
 pub const DROP_CHUNK: usize = 16;
 
-/// Flash the log leaves free for the records a drop or a failed PIN writes besides entries: a
-/// base checkpoint (written before the entries it covers are removed) and pending counts.
-const RESERVED_BYTES: usize =
-    record_size(ID_LEN + 1 + 10 + 32 + 1 + MAX_DER_SIGNATURE) + record_size(ID_LEN + 1 + 10 + 16);
+/// Flash the log leaves free: for the records a drop or a failed PIN writes besides entries (a
+/// base checkpoint, written before the entries it covers are removed, and pending counts), and
+/// two pages' worth for the keys' own writes when they crowd the store (records do not span
+/// pages, so the store's free bytes overstate what fits by up to a record per page).
+const RESERVED_BYTES: usize = record_size(ID_LEN + 1 + 10 + 32 + 1 + MAX_DER_SIGNATURE)
+    + record_size(ID_LEN + 1 + 10 + 16)
+    + 2 * MAX_PAYLOAD;
 /// Index places left for the same two records.
 const RESERVED_RECORDS: usize = 2;
 
@@ -364,29 +367,7 @@ impl Log {
 
     /// Drops entries up to and including `through` behind a signed base checkpoint.
     pub fn trim<P: Platform>(&mut self, core: &mut Core<P>, through: u64, key: &[u8; 32]) -> OpResult<()> {
-        let Some(last) = core.read::<AuditEntry>(&audit_id(through))? else {
-            return Err(err!(
-                Validation,
-                "the audit log holds no entry {} (see GetAuditCheckpoint)",
-                through
-            ));
-        };
-        let hash = last.hash();
-        let mut signature = [0u8; MAX_DER_SIGNATURE];
-        let len = signing::sign(core.rng(), key, &checkpoint_digest(through, &hash), &mut signature)?;
-        let mut base =
-            BaseRecord { format: FORMAT, sequence: through, hash, signature: heapless::Vec::new() };
-        base.signature
-            .extend_from_slice(&signature[..len])
-            .map_err(|_| err!(Internal, "signature too long"))?;
-        core.write(&SINGLETON_ID, &base)?;
-        while let Some(id) = core.entries(Kind::Audit).first().map(|e| e.id) {
-            if audit_sequence(&id) > through {
-                break;
-            }
-            core.remove(Kind::Audit, &id)?;
-        }
-        Ok(())
+        drop_through(core, through, key)
     }
 
     /// GetAuditCheckpoint: the head, signed by the attestation key now.
@@ -476,6 +457,45 @@ impl Log {
         self.trim(core, through, &auth.attestation_key)?;
         Ok(Response::Done(reply::Done {}))
     }
+}
+
+/// Drops the log's entries up to and including `through` behind a base checkpoint signed with
+/// `key`: the base is written first, then the entries are removed (mount finishes a removal a
+/// power cut interrupted).
+fn drop_through<P: Platform>(core: &mut Core<P>, through: u64, key: &[u8; 32]) -> OpResult<()> {
+    let Some(last) = core.read::<AuditEntry>(&audit_id(through))? else {
+        return Err(err!(Validation, "the audit log holds no entry {} (see GetAuditCheckpoint)", through));
+    };
+    let hash = last.hash();
+    let mut signature = [0u8; MAX_DER_SIGNATURE];
+    let len = signing::sign(core.rng(), key, &checkpoint_digest(through, &hash), &mut signature)?;
+    let mut base = BaseRecord { format: FORMAT, sequence: through, hash, signature: heapless::Vec::new() };
+    base.signature.extend_from_slice(&signature[..len]).map_err(|_| err!(Internal, "signature too long"))?;
+    core.write(&SINGLETON_ID, &base)?;
+    while let Some(id) = core.entries(Kind::Audit).first().map(|e| e.id) {
+        if audit_sequence(&id) > through {
+            break;
+        }
+        core.remove(Kind::Audit, &id)?;
+    }
+    Ok(())
+}
+
+/// Makes room for a record the store refused for want of flash or index places, when the log
+/// overwrites: drops its oldest [`DROP_CHUNK`] entries (all it holds, if fewer) behind a signed
+/// base checkpoint, so that keys always come before old entries. Whether it dropped any: never
+/// with a log that refuses when full (its entries wait for an export), on an open token, or
+/// with no entry left.
+pub fn give_way<P: Platform>(core: &mut Core<P>) -> OpResult<bool> {
+    let Some(auth) = core.read::<AuthRecord>(&SINGLETON_ID)? else { return Ok(false) };
+    if auth.audit_refuse {
+        return Ok(false);
+    }
+    let held = core.entries(Kind::Audit);
+    let (Some(first), Some(last)) = (held.first(), held.last()) else { return Ok(false) };
+    let (first, last) = (audit_sequence(&first.id), audit_sequence(&last.id));
+    drop_through(core, (first + DROP_CHUNK as u64 - 1).min(last), &auth.attestation_key)?;
+    Ok(true)
 }
 
 crate::dispatch::handle! {

@@ -121,7 +121,7 @@ fn the_answer_to_a_login_tells_how_full_the_log_is_and_no_other_answer_does() {
 fn crowded(mode: AuditFullMode) -> Harness {
     let mut h = Harness::with_flash(crate::mock_flash::MockFlash::new(16 * 4096));
     init(&mut h, mode);
-    for _ in 0..170 {
+    for _ in 0..130 {
         h.ok(Request::CreateKey(pkms_protocol::request::CreateKey {
             key_spec: KeySpec::Hmac512,
             key_usage: Some(pkms_protocol::KeyUsage::GenerateVerifyMac),
@@ -209,6 +209,68 @@ fn a_refusing_log_records_every_request_it_admitted_even_when_its_writes_took_th
         .filter(|e| pkms_protocol::access::audit_operation_name(e.operation) == Some("CreateKey"))
         .count();
     assert_eq!(logged, created, "a key made with the log's last room went unlogged");
+}
+
+/// HMAC_512 keys made until the store refuses one; the error of the refusal.
+fn keys_until_full(h: &mut Harness) -> (usize, ErrorCode, String) {
+    let mut made = 0;
+    loop {
+        let r = h.call(Request::CreateKey(pkms_protocol::request::CreateKey {
+            key_spec: KeySpec::Hmac512,
+            key_usage: None,
+            description: "",
+            tags: pkms_protocol::Tags::new(),
+            user_presence_required: false,
+        }));
+        if let Err(e) = r.get() {
+            return (made, e.code, String::from(e.message));
+        }
+        made += 1;
+    }
+}
+
+#[test]
+fn keys_always_come_before_the_old_entries_of_an_overwriting_log() {
+    let flash = || crate::mock_flash::MockFlash::new(16 * 4096);
+    let (open, ..) = keys_until_full(&mut Harness::with_flash(flash()));
+    let mut h = Harness::with_flash(flash());
+    init(&mut h, AuditFullMode::Overwrite);
+    while held(&h) < CAPACITY {
+        random(&mut h);
+    }
+    let (made, code, message) = keys_until_full(&mut h);
+    assert_eq!(code, ErrorCode::LimitExceeded, "{message}");
+    // The log gave way: a handful of keys fewer than on an open token (the administrator's
+    // records, the checkpoint, the entries of the last requests).
+    assert!(made + 8 >= open && made < open, "{made} keys beside the log, {open} on an open token");
+    assert!(held(&h) < 2 * DROP_CHUNK, "{} entries left", held(&h));
+    // What is left still chains behind a signed checkpoint.
+    if held(&h) > 0 {
+        assert!(check_stored_log(&mut h) > 1);
+    }
+}
+
+#[test]
+fn a_refusing_log_keeps_its_entries_when_keys_fill_the_store_until_it_is_trimmed() {
+    let mut h = Harness::with_flash(crate::mock_flash::MockFlash::new(16 * 4096));
+    init(&mut h, AuditFullMode::Refuse);
+    for _ in 0..CAPACITY / 2 {
+        random(&mut h);
+    }
+    let (made, code, message) = keys_until_full(&mut h);
+    assert!(made > 0);
+    // Refused either as the log's (no room for the next entry) or the store's (no room for the key).
+    assert!(
+        code == ErrorCode::AuditLogFull || message.contains("pkms audit export --out FILE --trim"),
+        "{code:?}: {message}"
+    );
+    let before = held(&h);
+    assert!(before > CAPACITY / 2, "entries were dropped from a refusing log");
+    let (entries, seq, ..) = read_all(&mut h);
+    assert_eq!(entries.first().map(|e| e.sequence), Some(1), "entries were dropped from a refusing log");
+    h.ok(Request::TrimAuditLog(pkms_protocol::request::TrimAuditLog { through_sequence: seq }));
+    let (more, ..) = keys_until_full(&mut h);
+    assert!(more > 0, "the trim freed no room for keys");
 }
 
 #[test]
