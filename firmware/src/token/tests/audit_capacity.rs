@@ -36,48 +36,60 @@ fn login_status<P: HarnessPlatform>(h: &mut Harness<P>) -> AuditLogStatus {
     status.expect("the answer to a login carries no audit log status")
 }
 
+/// Runs `test` on a thread with a 64 MiB stack: a token of the QEMU board's size (its index is
+/// 137 KiB) is moved several times on the stack while it is built, which overflows a test
+/// thread's 2 MiB in unoptimised builds.
+fn on_a_big_stack(test: impl FnOnce() + Send + 'static) {
+    let thread = std::thread::Builder::new().stack_size(64 << 20).spawn(test).expect("spawn a test thread");
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 fn a_qemu_sized_token() -> Harness<QemuSized> {
     Harness::on(crate::mock_flash::MockFlash::new(QEMU_FLASH), 1)
 }
 
 #[test]
 fn a_token_of_the_qemu_boards_size_holds_its_full_log_beside_the_most_keys_and_aliases() {
-    assert_eq!(QEMU_CAPACITY, 3696);
-    let mut h = a_qemu_sized_token();
-    init(&mut h, AuditFullMode::Overwrite);
-    while held(&h) < QEMU_CAPACITY {
-        random(&mut h);
-    }
-    // The login's own entries (the session closed, Authenticate) went in behind a drop.
-    let status = login_status(&mut h);
-    assert_eq!((status.capacity, status.entries + status.room), (3696, 3696));
-    assert!(status.room < DROP_CHUNK as u32, "{status:?}");
-    // The keys' half: every key and alias the token holds at most, while the log stays full.
-    let mut first_key = None;
-    for _ in 0..MAX_KEYS {
-        let id = h.create(KeySpec::SymmetricDefault);
-        first_key.get_or_insert(id);
-    }
-    let target = s(&first_key.unwrap());
-    for i in 0..MAX_ALIASES {
-        let name = std::format!("alias/a{i}");
-        h.ok(Request::CreateAlias(pkms_protocol::request::CreateAlias {
-            alias_name: &name,
-            target_key_id: &target,
-        }));
-    }
-    assert_eq!(super::basics::info(&mut h).key_count as usize, MAX_KEYS);
-    let entries = held(&h);
-    assert!(entries <= QEMU_CAPACITY && entries > QEMU_CAPACITY - DROP_CHUNK, "{entries} entries");
-    let (entries, seq, hash, sig, pk, first, base) = read_all(&mut h);
-    assert!(first > 1);
-    verify_chain(&entries, seq, &hash, &sig, &pk, first, &base);
-    // And a restart finds it all.
-    let mut h = h.restart();
-    assert!(check_stored_log(&mut h) > 1);
-    login(&mut h, "admin", PIN);
-    let blob = h.encrypt(&target, b"x", &[]);
-    assert_eq!(h.decrypt(&blob, &[]).unwrap(), b"x");
+    on_a_big_stack(|| {
+        assert_eq!(QEMU_CAPACITY, 3696);
+        let mut h = a_qemu_sized_token();
+        init(&mut h, AuditFullMode::Overwrite);
+        while held(&h) < QEMU_CAPACITY {
+            random(&mut h);
+        }
+        // The login's own entries (the session closed, Authenticate) went in behind a drop.
+        let status = login_status(&mut h);
+        assert_eq!((status.capacity, status.entries + status.room), (3696, 3696));
+        assert!(status.room < DROP_CHUNK as u32, "{status:?}");
+        // The keys' half: every key and alias the token holds at most, while the log stays full.
+        let mut first_key = None;
+        for _ in 0..MAX_KEYS {
+            let id = h.create(KeySpec::SymmetricDefault);
+            first_key.get_or_insert(id);
+        }
+        let target = s(&first_key.unwrap());
+        for i in 0..MAX_ALIASES {
+            let name = std::format!("alias/a{i}");
+            h.ok(Request::CreateAlias(pkms_protocol::request::CreateAlias {
+                alias_name: &name,
+                target_key_id: &target,
+            }));
+        }
+        assert_eq!(super::basics::info(&mut h).key_count as usize, MAX_KEYS);
+        let entries = held(&h);
+        assert!(entries <= QEMU_CAPACITY && entries > QEMU_CAPACITY - DROP_CHUNK, "{entries} entries");
+        let (entries, seq, hash, sig, pk, first, base) = read_all(&mut h);
+        assert!(first > 1);
+        verify_chain(&entries, seq, &hash, &sig, &pk, first, &base);
+        // And a restart finds it all.
+        let mut h = h.restart();
+        assert!(check_stored_log(&mut h) > 1);
+        login(&mut h, "admin", PIN);
+        let blob = h.encrypt(&target, b"x", &[]);
+        assert_eq!(h.decrypt(&blob, &[]).unwrap(), b"x");
+    });
 }
 
 #[test]
@@ -344,45 +356,49 @@ fn cut_through_a_drop<P: HarnessPlatform>(flash: crate::mock_flash::MockFlash, e
 
 #[test]
 fn a_power_cut_at_any_byte_of_a_drop_from_a_log_of_the_qemu_boards_size_keeps_a_verifiable_log() {
-    let total = cut_through_a_drop::<QemuSized>(crate::mock_flash::MockFlash::new(QEMU_FLASH), 1);
-    std::println!("audit drop at {QEMU_CAPACITY} entries: {total} cut points");
+    on_a_big_stack(|| {
+        let total = cut_through_a_drop::<QemuSized>(crate::mock_flash::MockFlash::new(QEMU_FLASH), 1);
+        std::println!("audit drop at {QEMU_CAPACITY} entries: {total} cut points");
+    });
 }
 
 #[test]
 fn a_power_cut_while_a_log_of_the_qemu_boards_size_is_trimmed_keeps_a_verifiable_log() {
-    let mut h = a_qemu_sized_token();
-    init(&mut h, AuditFullMode::Refuse);
-    while held(&h) < QEMU_CAPACITY - 1 {
-        random(&mut h);
-    }
-    let start = h.token.into_flash();
-    let (through, total) = {
-        let mut h = Harness::<QemuSized>::on(start.clone(), 1);
-        login(&mut h, "admin", PIN);
-        assert!(h.token.log.is_full(&h.token.core));
-        let through = h.token.log.head_sequence - 1;
-        let before = h.token.flash().cut_points();
-        h.ok(Request::TrimAuditLog(pkms_protocol::request::TrimAuditLog { through_sequence: through }));
-        (through, h.token.flash().cut_points() - before)
-    };
-    // Every cut point would be half a million (each removed entry is zeroed byte by byte): about
-    // 300 spread over the trim, and every one of its first and last 64 bytes.
-    let step = (total / 300).max(1);
-    let cuts = (0..total).filter(|c| c % step == 0 || *c < 64 || *c + 64 >= total);
-    let mut checked = 0;
-    for cut in cuts {
-        let mut h = Harness::<QemuSized>::on(start.clone(), 1);
-        login(&mut h, "admin", PIN);
-        h.token.core.flash_mut().cut_power_after(cut);
-        h.call(Request::TrimAuditLog(pkms_protocol::request::TrimAuditLog { through_sequence: through }));
-        let mut flash = h.token.into_flash();
-        assert!(flash.is_power_cut(), "cut {cut} of {total}");
-        flash.restore_power();
-        let mut h = Harness::<QemuSized>::on(flash, 3000 + cut);
-        // Nothing is gone, or everything up to `through` is (mount finishes a cut removal).
-        let first = check_stored_log(&mut h);
-        assert!(first == 1 || first == through + 1, "cut {cut}: first {first}");
-        checked += 1;
-    }
-    std::println!("audit trim of {QEMU_CAPACITY} entries: {checked} of {total} cut points");
+    on_a_big_stack(|| {
+        let mut h = a_qemu_sized_token();
+        init(&mut h, AuditFullMode::Refuse);
+        while held(&h) < QEMU_CAPACITY - 1 {
+            random(&mut h);
+        }
+        let start = h.token.into_flash();
+        let (through, total) = {
+            let mut h = Harness::<QemuSized>::on(start.clone(), 1);
+            login(&mut h, "admin", PIN);
+            assert!(h.token.log.is_full(&h.token.core));
+            let through = h.token.log.head_sequence - 1;
+            let before = h.token.flash().cut_points();
+            h.ok(Request::TrimAuditLog(pkms_protocol::request::TrimAuditLog { through_sequence: through }));
+            (through, h.token.flash().cut_points() - before)
+        };
+        // Every cut point would be half a million (each removed entry is zeroed byte by byte): about
+        // 300 spread over the trim, and every one of its first and last 64 bytes.
+        let step = (total / 300).max(1);
+        let cuts = (0..total).filter(|c| c % step == 0 || *c < 64 || *c + 64 >= total);
+        let mut checked = 0;
+        for cut in cuts {
+            let mut h = Harness::<QemuSized>::on(start.clone(), 1);
+            login(&mut h, "admin", PIN);
+            h.token.core.flash_mut().cut_power_after(cut);
+            h.call(Request::TrimAuditLog(pkms_protocol::request::TrimAuditLog { through_sequence: through }));
+            let mut flash = h.token.into_flash();
+            assert!(flash.is_power_cut(), "cut {cut} of {total}");
+            flash.restore_power();
+            let mut h = Harness::<QemuSized>::on(flash, 3000 + cut);
+            // Nothing is gone, or everything up to `through` is (mount finishes a cut removal).
+            let first = check_stored_log(&mut h);
+            assert!(first == 1 || first == through + 1, "cut {cut}: first {first}");
+            checked += 1;
+        }
+        std::println!("audit trim of {QEMU_CAPACITY} entries: {checked} of {total} cut points");
+    });
 }
