@@ -67,7 +67,9 @@ impl<P: crate::Platform<Flash = MockFlash, Rng = ChaCha20Rng, Board = TestBoard>
 
 /// A token plus the host time it is given, and the session requests go through (if one is open).
 pub struct Harness<P: HarnessPlatform = TestPlatform> {
-    pub token: Token<P>,
+    /// Boxed: tests keep several harnesses in one frame, and an unoptimised build would hold a
+    /// whole token (index, buffers: 80 KiB and more) on the stack for each.
+    pub token: std::boxed::Box<Token<P>>,
     pub now: Option<u64>,
     seed: u64,
     pub session: Option<host_session::HostSession>,
@@ -103,7 +105,7 @@ impl<P: HarnessPlatform> Harness<P> {
     pub fn on(flash: MockFlash, seed: u64) -> Self {
         let board = TestBoard::new();
         Harness {
-            token: Token::new(flash, ChaCha20Rng::seed_from_u64(seed), board),
+            token: std::boxed::Box::new(Token::new(flash, ChaCha20Rng::seed_from_u64(seed), board)),
             now: Some(T0),
             seed,
             session: None,
