@@ -41,13 +41,18 @@ use crate::nor_flash::PsramNor;
 use crate::packet_link::PacketLink;
 
 /// What the QEMU token runs on: the PSRAM-backed NOR flash, a ChaCha20 RNG seeded from the boot
-/// seed, and the mps2-an386 board.
+/// seed, the mps2-an386 board, and an audit log of half the 1 MiB store (3,696 entries).
 enum Qemu {}
+
+const AUDIT_CAPACITY: usize =
+    pkms_firmware::platform::audit_capacity(nor_flash::STORE_BYTES, nor_flash::ERASE_SIZE);
 
 impl Platform for Qemu {
     type Flash = PsramNor;
     type Rng = BootRng;
     type Board = QemuBoard;
+    type Index = pkms_firmware::store::Index<{ pkms_firmware::platform::index_records(AUDIT_CAPACITY) }>;
+    const AUDIT_CAPACITY: usize = AUDIT_CAPACITY;
 }
 
 type QemuToken = Token<Qemu>;

@@ -32,31 +32,12 @@ struct InfoOutput<'a> {
     audit_log_when_full: Option<&'static str>,
 }
 
-/// How full the audit log may get before every `pkms info` warns, in percent.
-pub const AUDIT_WARN_PERCENT: u64 = 80;
-
 /// Entries held by a log whose checkpoint is `c`.
 pub fn audit_entries(c: &pkms_lib::model::audit::AuditCheckpoint) -> u64 {
     if c.sequence == 0 || c.sequence < c.first_sequence {
         0
     } else {
         c.sequence - c.first_sequence + 1
-    }
-}
-
-/// Warns on stderr when the audit log is more than [`AUDIT_WARN_PERCENT`] full.
-pub fn warn_audit_fill(c: &pkms_lib::model::audit::AuditCheckpoint) {
-    let held = audit_entries(c);
-    let cap = u64::from(c.capacity);
-    if cap > 0 && held * 100 > cap * AUDIT_WARN_PERCENT {
-        let then = match c.audit_full {
-            pkms_protocol::access::AuditFullMode::Overwrite => "the oldest entries are dropped",
-            pkms_protocol::access::AuditFullMode::Refuse => "the token refuses operations",
-        };
-        eprintln!(
-            "warning: the token's audit log holds {held} of {cap} entries; when it is full {then}. \
-             Export and trim it: `pkms audit export --out FILE --trim`."
-        );
     }
 }
 
@@ -170,9 +151,6 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             } else {
                 None
             };
-            if let Some(c) = &checkpoint {
-                warn_audit_fill(c);
-            }
             let fingerprint = ctx.device_key().map(|k| k.fingerprint()).unwrap_or_default();
             ctx.emit_labelled(&InfoOutput {
                 info: &info,

@@ -331,8 +331,13 @@ impl Context {
         if !self.logged_in {
             let login = self.login.clone();
             let client = self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))?;
-            if auth::login(client, &login)? == auth::Opened::Open {
-                auth::warn_open(&self.home, self.quiet);
+            match auth::login(client, &login)? {
+                auth::Opened::Open => auth::warn_open(&self.home, self.quiet),
+                auth::Opened::LoggedIn => {
+                    if let Some(status) = client.audit_log_status() {
+                        audit::warn_when_filling(&status);
+                    }
+                }
             }
             self.logged_in = true;
         }
