@@ -310,5 +310,4 @@ mod tests {
         let refuse = fill_warning(&status(900, 100, AuditFullMode::Refuse)).unwrap();
         assert!(refuse.contains("refuses operations until it is exported and trimmed"), "{refuse}");
     }
-
 }

@@ -735,7 +735,13 @@ pub fn report_error(err: &anyhow::Error, output: OutputFormat, operation: &str) 
         OutputFormat::Json => json_pretty(
             &serde_json::to_value(ErrorOutput { kind: &kind, message: &message }).unwrap_or_default(),
         ),
-        _ => format!("An error occurred ({kind}) when calling the {operation} operation: {message}"),
+        OutputFormat::Text
+        | OutputFormat::Table
+        | OutputFormat::Pem
+        | OutputFormat::Ssh
+        | OutputFormat::Minisign => {
+            format!("An error occurred ({kind}) when calling the {operation} operation: {message}")
+        }
     };
     let _ = writeln!(std::io::stderr(), "{text}");
     status
