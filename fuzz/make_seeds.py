@@ -76,15 +76,29 @@ POLICIES = [
 ]
 
 # token_requests: [op, arg, …] commands (see the target); raw golden request frames via op 14.
+# CreateKey is [0, spec (KeySpec::ALL index), usage byte]: 0 SYMMETRIC_DEFAULT, 1 ECC_NIST_P256,
+# 2 HMAC_256, 5 ECC_SECG_P256K1, 6 ECC_NIST_P384, 7 ECC_NIST_EDWARDS25519, 8 ML_DSA_44,
+# 12 ML_KEM_768; usage byte 0 the spec's first allowed usage, 1 its second.
+# Sign+Verify is [10, key, how (algorithm | message type << 4), length, message…, flip].
 token = {
-    "create_encrypt_decrypt": bytes([0, 0, 1, 0]) + b"p" * 64 + bytes([2, 0, 0]),
-    "create_rotate_retire": bytes([0, 0, 3, 0, 3, 0, 11, 0, 2]),
-    "schedule_deletion_and_time": bytes([0, 0, 0, 1, 4, 0, 7, 9, 200, 9, 200, 0, 2]),
-    "aliases_tags_policy": bytes([0, 0, 5, 0, 6, 0]) + b"team=ops" + b"x" * 16
+    "create_encrypt_decrypt": bytes([0, 0, 0, 1, 0]) + b"p" * 64 + bytes([2, 0, 0]),
+    "create_rotate_retire": bytes([0, 0, 0, 3, 0, 3, 0, 11, 0, 2]),
+    "schedule_deletion_and_time": bytes([0, 0, 0, 0, 1, 0, 4, 0, 7, 9, 200, 9, 200, 0, 2, 0]),
+    "aliases_tags_policy": bytes([0, 0, 0, 5, 0, 6, 0]) + b"team=ops" + b"x" * 16
     + bytes([7, 0, len(POLICIES[0])]) + POLICIES[0],
-    "sign_mac_datakey": bytes([0, 1, 0, 2, 10, 0, 10, 1, 15, 0]),
-    "restart_and_power_cut": bytes([0, 0, 12, 0, 13, 3, 7, 0, 0, 13, 0, 40, 3, 0]),
-    "disable_enable": bytes([0, 0, 8, 0, 1, 0]) + b"q" * 64 + bytes([8, 0x80, 1, 0]) + b"r" * 64,
+    "sign_mac_datakey": bytes([0, 1, 0, 0, 2, 0, 10, 0, 0, 4]) + b"fuzz" + bytes([3, 10, 1, 0, 4])
+    + b"fuzz" + bytes([0, 19, 0]),
+    "restart_and_power_cut": bytes([0, 0, 0, 12, 0, 13, 3, 7, 0, 0, 0, 13, 0, 40, 3, 0]),
+    "disable_enable": bytes([0, 0, 0, 8, 0, 1, 0]) + b"q" * 64 + bytes([8, 0x80, 1, 0]) + b"r" * 64,
+    "secp256k1_p384_sign_verify": bytes([0, 5, 0, 0, 6, 0, 10, 0, 0, 2]) + b"hi" + bytes([1, 10, 1, 1, 2])
+    + b"hi" + bytes([2]),
+    "ed25519_sign_verify": bytes([0, 7, 0, 10, 0, 2, 5]) + b"hello" + bytes([9, 10, 0, 3, 5]) + b"hello"
+    + bytes([9]),
+    "ml_dsa_44_sign_external_mu": bytes([0, 8, 0, 10, 0, 4, 3]) + b"abc" + bytes([1, 10, 0, 0x24, 64])
+    + b"m" * 64 + bytes([1]),
+    "ecdh_p256_p384": bytes([0, 1, 1, 0, 6, 1, 15, 0, 0, 16, 0, 0, 16, 1, 0, 15, 1, 0, 16, 1, 0]),
+    "ml_kem_768_round_trip": bytes([0, 12, 0, 17, 0, 0, 17, 0, 0x81, 17, 0, 0x41, 3, 0, 17, 0, 0]),
+    "data_key_pairs": bytes([0, 0, 0, 18, 0, 0, 2, 0, 0, 18, 0x80, 3, 2, 0, 0]),
 }
 for name, data in token.items():
     write("token_requests", name, data)

@@ -35,6 +35,12 @@ if [ "$rc" -ne 0 ] || grep -qE '^test result: FAILED' "$logs/test.log"; then
   echo "TESTS FAILED (cargo test exit status $rc; full log: $logs/test.log)"
   exit 1
 fi
+step "the QEMU board's build of the token core (secp256k1 generator table): stack wipe and secp256k1 signing"
+cargo test --release -p pkms-firmware --features secp256k1-tables --test stack_wipe 2>&1 | tee -a "$logs/test.log" | grep -E '^(test result|error|---- |thread )'
+if grep -qE '^test result: FAILED' "$logs/test.log"; then
+  echo "TESTS FAILED (secp256k1-tables; full log: $logs/test.log)"
+  exit 1
+fi
 step "the KMS endpoint against boto3, the aws cli, the AWS Encryption SDK and curl (QEMU token)"
 scripts/test-kms-clients.sh
 

@@ -59,7 +59,7 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Full => Error::new(
                 ErrorCode::LimitExceeded,
-                "the token's key store is full; retire old key versions or delete keys",
+                "the token's key store is full; retire old key versions or delete keys (or, on a token whose audit log refuses when full, export and trim it: pkms audit export --out FILE --trim)",
             ),
             StoreError::TooLarge => {
                 Error::new(ErrorCode::LimitExceeded, "the record is too large for the key store")

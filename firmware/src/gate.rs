@@ -169,7 +169,7 @@ pub fn admit<'r, P: Platform>(
     {
         return Err(err!(
             AuditLogFull,
-            "the audit log is full and this token refuses operations until it is exported and trimmed (pkms audit export --trim)"
+            "the audit log is full and this token refuses operations until it is exported and trimmed (pkms audit export --out FILE --trim)"
         ));
     }
     if matches!(gate, Gate::Plain | Gate::Open) {

@@ -18,6 +18,9 @@
 //! injection.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
+// Every match over an enum names its variants (tests aside): a new variant is a compile error
+// wherever it needs handling, never a silent `_` arm.
+#![cfg_attr(not(test), warn(clippy::wildcard_enum_match_arm))]
 // Operations return `Result<_, Error>` where `Error` carries its message inline (no heap on
 // no_std): 176 bytes, moved only on the error path.
 #![allow(clippy::result_large_err)]

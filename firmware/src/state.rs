@@ -15,7 +15,7 @@ use rand_core::RngCore;
 
 use crate::board::{Board, UserPresence};
 use crate::crypto::asym::{self, AsymSpec};
-use crate::crypto::wipe::wiped;
+use crate::crypto::wipe::wiped_to;
 use crate::crypto::wrap::material_len;
 use crate::crypto::{signing, DeviceKeys, Material};
 use crate::err;
@@ -23,7 +23,7 @@ use crate::error::{Error, OpResult};
 use crate::key::{LoadedKey, Named, Unresolved};
 use crate::platform::Platform;
 use crate::records::*;
-use crate::store::{Entry, Health, Store};
+use crate::store::{Entry, Health, RecordIndex, Store, StoreError};
 
 /// How long the token waits for a button press on keys that require presence.
 pub const PRESENCE_TIMEOUT_MS: u32 = 30_000;
@@ -100,7 +100,7 @@ struct Clock {
 
 /// The token's state over a [`Platform`].
 pub struct Core<P: Platform> {
-    store: Store<P::Flash>,
+    store: Store<P::Flash, P::Index>,
     rng: P::Rng,
     board: P::Board,
     /// Device keys; `None` when the store is unusable (see `broken`).
@@ -141,6 +141,12 @@ impl<P: Platform> Core<P> {
         slot: &mut KeyRecord,
         self_tests: SelfTests,
     ) -> Self {
+        const {
+            assert!(
+                <P::Index as RecordIndex>::CAPACITY >= crate::platform::index_records(P::AUDIT_CAPACITY),
+                "the platform's index is too small for its audit log (see platform::index_records)"
+            )
+        };
         let store = Store::mount(flash);
         let mut core = Core {
             store,
@@ -426,6 +432,11 @@ impl<P: Platform> Core<P> {
         self.store.free_bytes()
     }
 
+    /// Records the store's RAM index can still take.
+    pub fn free_records(&self) -> usize {
+        self.store.free_records()
+    }
+
     // -----------------------------------------------------------------------------------------
     // Typed records
 
@@ -459,16 +470,29 @@ impl<P: Platform> Core<P> {
 
     /// Writes record `id` of `R`'s kind (atomically: the old body stays until the new one is
     /// complete).
+    /// When the store has no room for it and the audit log overwrites, the log's oldest entries
+    /// give way ([`crate::audit::give_way`]), a chunk at a time, until it fits or the log is
+    /// empty: keys always come before old entries.
     pub fn write<'b, R: Record<'b>>(&mut self, id: &RecordId, rec: &R) -> OpResult<()> {
-        let Core { store, record_buf, .. } = self;
-        let Some(n) = rec.encode(record_buf) else {
-            return Err(Error::new(ErrorCode::LimitExceeded, too_large(R::KIND)));
-        };
-        let put = store.put(R::KIND.byte(), id, &record_buf[..n]);
-        if R::KIND.holds_secrets() {
-            record_buf[..n].fill(0);
+        loop {
+            let Core { store, record_buf, .. } = self;
+            let Some(n) = rec.encode(record_buf) else {
+                return Err(Error::new(ErrorCode::LimitExceeded, too_large(R::KIND)));
+            };
+            let put = store.put(R::KIND.byte(), id, &record_buf[..n]);
+            if R::KIND.holds_secrets() {
+                record_buf[..n].fill(0);
+            }
+            match put {
+                // The base checkpoint is what a drop writes: it never drops more.
+                Err(StoreError::Full) if R::KIND != Kind::AuditBase => {
+                    if !crate::audit::give_way(self)? {
+                        return Err(StoreError::Full.into());
+                    }
+                }
+                other => return other.map_err(Error::from),
+            }
         }
-        put.map_err(Error::from)
     }
 
     /// Removes a record; whether there was one.
@@ -530,7 +554,7 @@ impl<P: Platform> Core<P> {
 
     /// The store itself, for tests that plant records of any kind.
     #[cfg(test)]
-    pub(crate) fn store_mut(&mut self) -> &mut Store<P::Flash> {
+    pub(crate) fn store_mut(&mut self) -> &mut Store<P::Flash, P::Index> {
         &mut self.store
     }
 
@@ -760,7 +784,7 @@ impl<P: Platform> Core<P> {
                 let asym = AsymSpec::of(spec)
                     .ok_or_else(|| Error::new(ErrorCode::Internal, "not an asymmetric spec"))?;
                 let rng = &mut self.rng;
-                wiped(|| asym::generate(asym, rng, m.bytes_mut()))?;
+                wiped_to(asym.stack_depth(), || asym::generate(asym, rng, m.bytes_mut()))?;
             }
         }
         Ok(m)

@@ -156,16 +156,20 @@ impl<P: Platform> Token<P> {
         }
         let route = match framing::decode_request(payload) {
             Err(_) => return error_frame(ErrorCode::MalformedFrame, "request could not be decoded", out),
-            Ok(frame) => match &frame.request {
-                Request::SessionFrame(f) => Route::Sealed {
-                    id: frame.id,
-                    session: f.session_id,
-                    counter: f.counter,
-                    at: f.sealed.as_ptr() as usize - payload.as_ptr() as usize,
-                    len: f.sealed.len(),
-                },
-                _ => Route::Plain,
-            },
+            // Only a session frame is sealed; every other request is answered in the clear.
+            Ok(frame) => {
+                if let Request::SessionFrame(f) = &frame.request {
+                    Route::Sealed {
+                        id: frame.id,
+                        session: f.session_id,
+                        counter: f.counter,
+                        at: f.sealed.as_ptr() as usize - payload.as_ptr() as usize,
+                        len: f.sealed.len(),
+                    }
+                } else {
+                    Route::Plain
+                }
+            }
         };
         match route {
             Route::Plain => {
@@ -267,6 +271,8 @@ impl<P: Platform> Token<P> {
             (Request::DeletePrincipal(r), Ok(_)) => Some(r.name),
             _ => None,
         };
+        // A principal who logs in is told how full the audit log is, after the answer's frame.
+        let logged_in = matches!(inner.request, Request::Authenticate(_)) && answer.is_ok();
         // The inner answer, postcard-encoded (no COBS), then sealed in place.
         let inner_id = inner.id;
         let room = &mut plain[..MAX_FRAME - TAG_LEN];
@@ -282,6 +288,12 @@ impl<P: Platform> Token<P> {
                 };
                 postcard::to_slice(&fallback, &mut plain[..MAX_FRAME - TAG_LEN]).map_or(0, |s| s.len())
             }
+        };
+        let n = if logged_in {
+            let status = log.status(core, auth.audit_full());
+            postcard::to_slice(&status, &mut plain[n..MAX_FRAME - TAG_LEN]).map_or(n, |s| n + s.len())
+        } else {
+            n
         };
         if let Some(name) = deleted {
             sessions.end_logins_of(name);
@@ -393,6 +405,9 @@ fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<R
             }
         }
     }
+    // A log that refuses when full and is full now admits only what is served anyway.
+    let full_when_admitted =
+        asked_as.initialized() && auth.audit_full() == AuditFullMode::Refuse && log.is_full(core);
     let admitted = gate::admit(core, auth, log, &mut bufs.work, request);
     let audit_key = admitted.as_ref().ok().and_then(|a| a.audit_key());
     let result = match &admitted {
@@ -438,7 +453,17 @@ fn run<'t, P: Platform>(p: Parts<'t, P>, frame: &RequestFrame<'_>) -> OpResult<R
         }
         Recording::Nothing => return result,
     }
-    match log.record(core, caller, auth.audit_full(), request.operation(), outcome, key_id, key_version) {
+    let mode = auth.audit_full();
+    match log.record(
+        core,
+        caller,
+        mode,
+        full_when_admitted,
+        request.operation(),
+        outcome,
+        key_id,
+        key_version,
+    ) {
         Ok(()) => result,
         Err(e) => Err(withheld(e)),
     }

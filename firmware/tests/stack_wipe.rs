@@ -9,7 +9,8 @@
 //! hence `unsafe` in this test only.
 
 use pkms_firmware::auth::pin;
-use pkms_firmware::crypto::wipe::STACK_WIPE_BYTES;
+use pkms_firmware::crypto::asym::{self, AsymSpec, MessageKind, SigningAlg};
+use pkms_firmware::crypto::wipe::{wiped_to, StackDepth, LATTICE_STACK_WIPE_BYTES, STACK_WIPE_BYTES};
 use pkms_firmware::crypto::{mac, signing};
 use pkms_protocol::MacAlgorithm;
 use rand_chacha::rand_core::SeedableRng;
@@ -24,30 +25,33 @@ const OWN_FRAMES: usize = 1024;
 const WIPER_FRAMES: usize = 512;
 const PATTERN: u8 = 0xA5;
 
-/// Paints `PAINTED` bytes below the caller's frame; returns the lowest painted address.
+/// How much stack is painted for the deep calls (twice the deepest wipe).
+const PAINTED_DEEP: usize = 2 * LATTICE_STACK_WIPE_BYTES;
+
+/// Paints `N` bytes below the caller's frame; returns the lowest painted address.
 #[inline(never)]
-fn paint() -> usize {
-    let mut area = [PATTERN; PAINTED];
+fn paint<const N: usize>() -> usize {
+    let mut area = [PATTERN; N];
     std::hint::black_box(&mut area);
     area.as_ptr() as usize
 }
 
-/// Bytes of the painted region between the top `OWN_FRAMES` and the bottom of the wiped area
-/// that are neither the pattern nor zero, and how deep (below the caller) the deepest write
-/// went.
+/// Bytes of the `painted` region between the top `OWN_FRAMES` and the bottom of the `wiped`
+/// area that are neither the pattern nor zero, and how deep (below the caller) the deepest
+/// write went.
 #[inline(never)]
-fn leftovers(base: usize) -> (usize, usize) {
+fn leftovers(base: usize, painted: usize, wiped: usize) -> (usize, usize) {
     let mut left = 0;
     let mut deepest = 0;
-    for i in 0..PAINTED - OWN_FRAMES {
+    for i in 0..painted - OWN_FRAMES {
         // SAFETY: the region was this thread's stack (paint's local array) and still is; it is
         // only read, with volatile reads of bytes.
         let b = unsafe { std::ptr::read_volatile((base + i) as *const u8) };
-        let depth = PAINTED - i;
+        let depth = painted - i;
         if b != PATTERN && deepest == 0 {
             deepest = depth;
         }
-        if b != PATTERN && b != 0 && depth <= STACK_WIPE_BYTES {
+        if b != PATTERN && b != 0 && depth <= wiped {
             left += 1;
         }
     }
@@ -55,24 +59,28 @@ fn leftovers(base: usize) -> (usize, usize) {
 }
 
 macro_rules! check {
-    ($what:expr, $call:expr) => {{
-        let base = paint();
+    ($what:expr, $call:expr) => {
+        check!($what, PAINTED, STACK_WIPE_BYTES, $call)
+    };
+    ($what:expr, $painted:expr, $wiped:expr, $call:expr) => {{
+        let base = paint::<{ $painted }>();
         let result = $call;
         std::hint::black_box(&result);
-        let (left, deepest) = leftovers(base);
-        assert!(deepest < PAINTED, "{}: the call reached the end of the painted stack", $what);
+        let (left, deepest) = leftovers(base, $painted, $wiped);
+        assert!(deepest < $painted, "{}: the call reached the end of the painted stack", $what);
         assert_eq!(
             left, 0,
             "{}: {} bytes left on the stack (the call went {} bytes deep)",
             $what, left, deepest
         );
         assert!(
-            deepest <= STACK_WIPE_BYTES + WIPER_FRAMES,
+            deepest <= $wiped + WIPER_FRAMES,
             "{}: {} bytes deep, more than the wipe covers",
             $what,
             deepest
         );
         println!("{}: {} bytes deep", $what, deepest);
+        result
     }};
 }
 
@@ -98,4 +106,82 @@ fn wiped_calls_leave_nothing_on_the_stack() {
     check!("ECDSA verifying", signing::verify(&scalar, &digest, &sig).unwrap());
     let mut spki = [0u8; signing::SPKI_LEN];
     check!("public key", signing::public_key_der(&scalar, &mut spki).unwrap());
+}
+
+/// The signing algorithm a test signs with for `spec`.
+fn algorithm(spec: AsymSpec) -> Option<SigningAlg> {
+    match spec {
+        AsymSpec::EccNistP256 | AsymSpec::EccSecgP256k1 => Some(SigningAlg::EcdsaSha256),
+        AsymSpec::EccNistP384 => Some(SigningAlg::EcdsaSha384),
+        AsymSpec::EccNistEdwards25519 => Some(SigningAlg::Ed25519Sha512),
+        AsymSpec::MlDsa44 | AsymSpec::MlDsa65 | AsymSpec::MlDsa87 => Some(SigningAlg::MlDsaShake256),
+        AsymSpec::MlKem512 | AsymSpec::MlKem768 | AsymSpec::MlKem1024 => None,
+    }
+}
+
+/// Every asymmetric spec's key generation, public key, signing and verifying, ECDH and ML-KEM,
+/// wrapped as the token's operations wrap them (`wiped_to` with the spec's depth): nothing of
+/// the secret keys, nonces or ML-DSA's expanded key stays in the stack they used, and no call
+/// goes deeper than its spec's wipe.
+#[test]
+fn every_asymmetric_spec_wipes_as_deep_as_its_calls_go() {
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let message = b"what the token signs";
+    for &spec in AsymSpec::ALL {
+        let depth = spec.stack_depth();
+        let wiped = depth.bytes();
+        assert!(wiped <= LATTICE_STACK_WIPE_BYTES);
+        let name = format!("{spec:?} ({depth:?})");
+        let mut stored = [0u8; asym::MAX_STORED];
+        let len = check!(format!("{name} key generation"), PAINTED_DEEP, wiped, {
+            wiped_to(depth, || asym::generate(spec, &mut rng, &mut stored)).unwrap()
+        });
+        let stored = &stored[..len];
+        let mut spki = vec![0u8; asym::MAX_PUBLIC_KEY_DER];
+        let spki_len = check!(format!("{name} public key"), PAINTED_DEEP, wiped, {
+            wiped_to(depth, || asym::public_key_der(spec, stored, &mut spki)).unwrap()
+        });
+        spki.truncate(spki_len);
+        if let Some(alg) = algorithm(spec) {
+            let mut sig = vec![0u8; asym::MAX_SIGNATURE];
+            let n = check!(format!("{name} sign"), PAINTED_DEEP, wiped, {
+                wiped_to(depth, || {
+                    asym::sign(spec, stored, alg, MessageKind::Raw, message, &mut rng, &mut sig)
+                })
+                .unwrap()
+            });
+            check!(format!("{name} verify"), PAINTED_DEEP, wiped, {
+                assert!(wiped_to(depth, || asym::verify(
+                    spec,
+                    stored,
+                    alg,
+                    MessageKind::Raw,
+                    message,
+                    &sig[..n]
+                ))
+                .unwrap());
+            });
+        }
+        if let Some(ct_len) = spec.ciphertext_len() {
+            let mut ciphertext = vec![0u8; ct_len];
+            let mut sent = [0u8; asym::KEM_SHARED_SECRET_LEN];
+            let mut got = [0u8; asym::KEM_SHARED_SECRET_LEN];
+            check!(format!("{name} encapsulate"), PAINTED_DEEP, wiped, {
+                wiped_to(depth, || asym::encapsulate(spec, stored, &mut rng, &mut ciphertext, &mut sent))
+                    .unwrap()
+            });
+            check!(format!("{name} decapsulate"), PAINTED_DEEP, wiped, {
+                wiped_to(depth, || asym::decapsulate(spec, stored, &ciphertext, &mut got)).unwrap()
+            });
+            assert_eq!(sent, got);
+        }
+        if matches!(spec, AsymSpec::EccNistP256 | AsymSpec::EccSecgP256k1 | AsymSpec::EccNistP384) {
+            let mut secret = [0u8; asym::MAX_SHARED_SECRET];
+            let peer = spki.clone();
+            check!(format!("{name} ECDH"), PAINTED_DEEP, wiped, {
+                wiped_to(depth, || asym::derive_shared_secret(spec, stored, &peer, &mut secret)).unwrap()
+            });
+        }
+    }
+    assert_eq!(StackDepth::Shallow.bytes(), STACK_WIPE_BYTES);
 }

@@ -14,14 +14,16 @@ use pkms_firmware::{FrameServer, Parts, TestBoard, Token};
 use pkms_protocol::context::EncryptionContext;
 use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_FRAME};
 use pkms_protocol::messages::{Request, RequestFrame, Response};
-use pkms_protocol::{framing, request, KeyId, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm, Tags};
+use pkms_protocol::{
+    framing, request, DataKeyPairSpec, EncapsulationAlgorithm, KeyAgreementAlgorithm, KeyId, KeySpec,
+    KeyState, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm, Tags,
+};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 type FuzzToken = Token<Parts<MockFlash, ChaCha20Rng, TestBoard>>;
 
 const T0: u64 = 1_750_000_000;
-const SPECS: [KeySpec; 3] = [KeySpec::SymmetricDefault, KeySpec::EccNistP256, KeySpec::Hmac256];
 const ALIASES: [&str; 2] = ["alias/x", "alias/y"];
 
 struct Input<'a>(&'a [u8]);
@@ -49,6 +51,10 @@ struct World {
     /// Keys whose deletion was scheduled (they may be gone).
     doomed: BTreeSet<KeyId>,
     blob: Vec<u8>,
+    /// The last signature, public key (DER SPKI) and ML-KEM ciphertext the token gave.
+    signature: Vec<u8>,
+    public_key: Vec<u8>,
+    kem_ciphertext: Vec<u8>,
     /// Once initialised (or reset by a raw frame), the model is not checked any more.
     model_valid: bool,
 }
@@ -108,16 +114,40 @@ impl World {
         }
     }
 
+    /// After a power cut the command may have happened although its answer was an error (the
+    /// cut came after its own write, during a later one such as the audit entry's): a key whose
+    /// deletion it scheduled is doomed now, as if the answer had said so.
+    fn reconcile_after_cut(&mut self) {
+        if !self.model_valid {
+            return;
+        }
+        for k in self.keys.clone() {
+            let id = k.to_string();
+            let answer = self.call(Request::DescribeKey(request::DescribeKey { key_id: &id }));
+            if key_state(&answer) == Some(KeyState::PendingDeletion) {
+                self.keys.retain(|x| *x != k);
+                self.doomed.insert(k);
+            }
+        }
+    }
+
     /// Runs one command from `input`; false when the input is used up.
     fn step(&mut self, input: &mut Input<'_>) -> bool {
         let Some(op) = input.byte() else { return false };
         let arg = input.byte().unwrap_or(0);
-        match op % 16 {
+        match op % 20 {
             0 => {
-                let spec = SPECS[arg as usize % SPECS.len()];
+                // Every spec, with each usage KMS allows for it (and, from the high bit, one it
+                // may not: the token refuses those).
+                let spec = KeySpec::ALL[arg as usize % KeySpec::ALL.len()];
+                let usage = match input.byte() {
+                    Some(u) if u & 0x80 != 0 => Some(KeyUsage::ALL[u as usize % KeyUsage::ALL.len()]),
+                    Some(u) => Some(spec.allowed_usages()[u as usize % spec.allowed_usages().len()]),
+                    None => None,
+                };
                 let answer = self.call(Request::CreateKey(request::CreateKey {
                     key_spec: spec,
-                    key_usage: None,
+                    key_usage: usage,
                     description: "fuzz",
                     tags: Tags::new(),
                     user_presence_required: false,
@@ -215,11 +245,35 @@ impl World {
             9 => self.now += u64::from(arg) * 86_400 / 4,
             10 => {
                 if let Some(k) = self.key(arg) {
-                    self.call(Request::Sign(request::Sign {
+                    // Any algorithm and message type against any key: the token answers what
+                    // KMS would (a signature, or InvalidKeyUsage / Validation).
+                    let how = input.byte().unwrap_or(0);
+                    let algorithm = SigningAlgorithm::ALL[how as usize % SigningAlgorithm::ALL.len()];
+                    let message_type = MessageType::ALL[(how >> 4) as usize % MessageType::ALL.len()];
+                    let len = input.byte().map_or(4, |l| l as usize);
+                    let message = input.bytes(len).to_vec();
+                    let answer = self.call(Request::Sign(request::Sign {
                         key_id: &k,
-                        message: b"fuzz",
-                        message_type: MessageType::Raw,
-                        signing_algorithm: SigningAlgorithm::EcdsaSha256,
+                        message: &message,
+                        message_type,
+                        signing_algorithm: algorithm,
+                    }));
+                    if let Some(signature) = signature(&answer) {
+                        self.signature = signature;
+                    }
+                    // Verify the last signature (possibly another key's, possibly changed).
+                    let mut signature = self.signature.clone();
+                    if let (Some(at), false) = (input.byte(), signature.is_empty()) {
+                        let i = at as usize % signature.len();
+                        signature[i] ^= how | 1;
+                    }
+                    self.call(Request::Verify(request::Verify {
+                        key_id: &k,
+                        message: &message,
+                        message_type,
+                        signature: &signature,
+                        signing_algorithm: algorithm,
+                        key_version: None,
                     }));
                     self.call(Request::GenerateMac(request::GenerateMac {
                         key_id: &k,
@@ -246,6 +300,7 @@ impl World {
                 self.token().flash_mut().cut_power_after(n);
                 let more = self.step(input);
                 self.restart();
+                self.reconcile_after_cut();
                 return more;
             }
             14 => {
@@ -267,6 +322,86 @@ impl World {
                 // deletion) ends the model's checks.
                 if raw.split(|&b| b == 0).any(changes_state) {
                     self.model_valid = false;
+                }
+            }
+            15 => {
+                // A public key of any key (it becomes the peer of the next agreement).
+                if let Some(k) = self.key(arg) {
+                    let answer = self.call(Request::GetPublicKey(request::GetPublicKey {
+                        key_id: &k,
+                        key_version: input.byte().map(|v| u32::from(v % 4)).filter(|&v| v > 0),
+                    }));
+                    if let Some(public_key) = public_key(&answer) {
+                        self.public_key = public_key;
+                    }
+                }
+            }
+            16 => {
+                // ECDH with the last public key (any curve, any spec), possibly changed.
+                if let Some(k) = self.key(arg) {
+                    let mut peer = self.public_key.clone();
+                    if let (Some(at), false) = (input.byte(), peer.is_empty()) {
+                        let i = at as usize % peer.len();
+                        peer[i] ^= arg | 1;
+                    }
+                    self.call(Request::DeriveSharedSecret(request::DeriveSharedSecret {
+                        key_id: &k,
+                        key_agreement_algorithm: KeyAgreementAlgorithm::Ecdh,
+                        public_key: &peer,
+                    }));
+                }
+            }
+            17 => {
+                // ML-KEM: encapsulate, then decapsulate the last ciphertext (possibly changed,
+                // shortened or another key's): a ciphertext of the right length always gives a
+                // secret (implicit rejection), never an error.
+                if let Some(k) = self.key(arg) {
+                    let answer = self.call(Request::Encapsulate(request::Encapsulate {
+                        key_id: &k,
+                        encapsulation_algorithm: EncapsulationAlgorithm::MlKem,
+                    }));
+                    if let Some(ciphertext) = kem_ciphertext(&answer) {
+                        self.kem_ciphertext = ciphertext;
+                    }
+                    let mut ciphertext = self.kem_ciphertext.clone();
+                    match input.byte() {
+                        Some(at) if at & 0x80 != 0 && !ciphertext.is_empty() => {
+                            let i = at as usize % ciphertext.len();
+                            ciphertext[i] ^= 1;
+                        }
+                        Some(at) if at & 0x40 != 0 => ciphertext.truncate(at as usize),
+                        _ => {}
+                    }
+                    self.call(Request::Decapsulate(request::Decapsulate {
+                        key_id: &k,
+                        shared_secret_ciphertext_blob: &ciphertext,
+                        encapsulation_algorithm: EncapsulationAlgorithm::MlKem,
+                        key_version: None,
+                    }));
+                }
+            }
+            18 => {
+                if let Some(k) = self.key(arg) {
+                    let spec =
+                        DataKeyPairSpec::ALL[input.byte().unwrap_or(0) as usize % DataKeyPairSpec::ALL.len()];
+                    let answer = if arg & 0x80 == 0 {
+                        self.call(Request::GenerateDataKeyPair(request::GenerateDataKeyPair {
+                            key_id: &k,
+                            encryption_context: EncryptionContext::new(),
+                            key_pair_spec: spec,
+                        }))
+                    } else {
+                        self.call(Request::GenerateDataKeyPairWithoutPlaintext(
+                            request::GenerateDataKeyPairWithoutPlaintext {
+                                key_id: &k,
+                                encryption_context: EncryptionContext::new(),
+                                key_pair_spec: spec,
+                            },
+                        ))
+                    };
+                    if let Some(blob) = data_key_pair_blob(&answer) {
+                        self.blob = blob;
+                    }
                 }
             }
             _ => {
@@ -295,11 +430,61 @@ fn described(answer: &[u8]) -> Result<KeyId, String> {
     out
 }
 
+/// The state of the key a KeyMetadata answer describes.
+fn key_state(answer: &[u8]) -> Option<KeyState> {
+    let frame = framing::decode_response(answer).expect("decodes");
+    let out = match &frame.result {
+        Ok(Response::KeyMetadata(m)) => Some(m.key_metadata.key_state),
+        _ => None,
+    };
+    out
+}
+
 /// The ciphertext of an Encrypt answer.
 fn ciphertext(answer: &[u8]) -> Option<Vec<u8>> {
     let frame = framing::decode_response(answer).expect("decodes");
     let out = match &frame.result {
         Ok(Response::Encrypt(e)) => Some(e.ciphertext_blob.to_vec()),
+        _ => None,
+    };
+    out
+}
+
+/// The signature of a Sign answer.
+fn signature(answer: &[u8]) -> Option<Vec<u8>> {
+    let frame = framing::decode_response(answer).expect("decodes");
+    let out = match &frame.result {
+        Ok(Response::Sign(s)) => Some(s.signature.to_vec()),
+        _ => None,
+    };
+    out
+}
+
+/// The DER SubjectPublicKeyInfo of a GetPublicKey answer.
+fn public_key(answer: &[u8]) -> Option<Vec<u8>> {
+    let frame = framing::decode_response(answer).expect("decodes");
+    let out = match &frame.result {
+        Ok(Response::PublicKey(p)) => Some(p.public_key.to_vec()),
+        _ => None,
+    };
+    out
+}
+
+/// The ciphertext of an Encapsulate answer.
+fn kem_ciphertext(answer: &[u8]) -> Option<Vec<u8>> {
+    let frame = framing::decode_response(answer).expect("decodes");
+    let out = match &frame.result {
+        Ok(Response::Encapsulated(e)) => Some(e.shared_secret_ciphertext_blob.to_vec()),
+        _ => None,
+    };
+    out
+}
+
+/// The sealed private key of a GenerateDataKeyPair answer (a blob Decrypt takes).
+fn data_key_pair_blob(answer: &[u8]) -> Option<Vec<u8>> {
+    let frame = framing::decode_response(answer).expect("decodes");
+    let out = match &frame.result {
+        Ok(Response::DataKeyPair(p)) => Some(p.private_key_ciphertext_blob.to_vec()),
         _ => None,
     };
     out
@@ -339,6 +524,9 @@ fuzz_target!(|data: &[u8]| {
         keys: Vec::new(),
         doomed: BTreeSet::new(),
         blob: Vec::new(),
+        signature: Vec::new(),
+        public_key: Vec::new(),
+        kem_ciphertext: Vec::new(),
         model_valid: true,
     };
     let mut input = Input(data);

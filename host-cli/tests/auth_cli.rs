@@ -78,8 +78,13 @@ fn open_token_warns_then_init_requires_the_pin_and_locks_after_eight_wrong_ones(
     let key = field(&ok(&env, &admin(), &["create-key"]), "KeyMetadata.KeyId");
     let m = env.fileb("m", b"hi");
     ok(&env, &admin(), &["encrypt", "--key-id", &key, "--plaintext", &m]);
-    // No PIN and no terminal; a wrong PIN.
-    login_refused(&env, &[], &["encrypt", "--key-id", &key, "--plaintext", &m], "refused the login");
+    // No PIN and no terminal: a missing argument, said before the login is tried (252, as
+    // init's); a wrong PIN: the token refuses the login.
+    let out = run(&env, &[], &["encrypt", "--key-id", &key, "--plaintext", &m]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(252), "{stderr}");
+    assert_eq!(error_type(&stderr), "ValidationException", "{stderr}");
+    assert!(stderr.contains("PKMS_PIN") && stderr.contains("--pin-file"), "{stderr}");
     login_refused(
         &env,
         &[("PKMS_PIN", "999999")],

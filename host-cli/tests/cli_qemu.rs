@@ -210,3 +210,36 @@ fn a_token_whose_self_test_fails_says_which_in_pkms_info_and_serves_nothing_else
         );
     }
 }
+
+/// Whether process `pid` is still alive (a zombie counts as gone).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// A QEMU token kept warm (idle timeout: never) ends within seconds when its PKMS_HOME is
+/// removed, and when the home is replaced by a new directory of the same path.
+#[test]
+fn the_token_exits_when_its_home_is_removed_or_replaced() {
+    for replace in [false, true] {
+        let env = Env::qemu();
+        let started = env.command(&["token", "start"]).env("PKMS_IDLE_SECS", "0").output().unwrap();
+        assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+        let status: serde_json::Value = serde_json::from_slice(&started.stdout).unwrap();
+        assert_eq!(status["IdleTimeoutSeconds"], serde_json::json!(0), "{status}");
+        let pid = field(&status, "Pid");
+        assert!(alive(&pid));
+        std::fs::remove_dir_all(env.home()).unwrap();
+        if replace {
+            std::fs::create_dir(env.home()).unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while alive(&pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let outlived = alive(&pid);
+        pkms_lib::launcher::kill_token(&env.home());
+        assert!(!outlived, "QEMU {pid} outlived its home (replaced: {replace})");
+    }
+}

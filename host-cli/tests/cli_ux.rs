@@ -440,3 +440,158 @@ fn messages_name_the_right_command_and_flag() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("PKMS_PUK") && e.contains("--for NAME") && !e.contains("Give the PIN"), "{e}");
 }
+
+fn stdout_lines(out: &std::process::Output) -> Vec<String> {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn text_output_has_the_aws_cli_columns() {
+    let env = Env::in_process();
+    let key = field(&env.json(&["create-key", "--description", "columns"]), "KeyMetadata.KeyId");
+    let arn = cli_support::key_arn(&key);
+    // Scalars sorted by field name: CiphertextBlob, EncryptionAlgorithm, KeyId, … (KMS's JSON
+    // has KeyId before EncryptionAlgorithm).
+    let enc =
+        stdout_lines(&env.run(&["encrypt", "--key-id", &key, "--plaintext", "aGVsbG8=", "--output", "text"]));
+    let cols: Vec<&str> = enc[0].split('\t').collect();
+    assert_eq!(cols[1..3], ["SYMMETRIC_DEFAULT", arn.as_str()], "{enc:?}");
+    assert!(cli_support::unb64(cols[0]).len() > 16);
+    // A nested object: a line titled with its field name in capitals, its fields sorted
+    // (AWSAccountId, Arn, CreationDate, …); its lists after it, one NAME<TAB>value line each.
+    let desc = stdout_lines(&env.run(&["describe-key", "--key-id", &key, "--output", "text"]));
+    let meta: Vec<&str> = desc[0].split('\t').collect();
+    assert_eq!(meta[..3], ["KEYMETADATA", "111122223333", arn.as_str()], "{desc:?}");
+    assert!(desc[0].contains("\tcolumns\t"), "{desc:?}");
+    assert!(desc.contains(&"ENCRYPTIONALGORITHMS\tSYMMETRIC_DEFAULT".to_owned()), "{desc:?}");
+    // A listing: one KEYS line per key (KeyArn, KeyId), no pagination fields...
+    let second = field(&env.json(&["create-key"]), "KeyMetadata.KeyId");
+    let keys = stdout_lines(&env.run(&["list-keys", "--output", "text"]));
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    for k in [&key, &second] {
+        assert!(keys.contains(&format!("KEYS\t{}\t{k}", cli_support::key_arn(k))), "{keys:?}");
+    }
+    // ...until --max-items stops it: NEXTTOKEN, which --starting-token takes.
+    let first = stdout_lines(&env.run(&["list-keys", "--max-items", "1", "--output", "text"]));
+    assert_eq!(first.len(), 2, "{first:?}");
+    let token = first[1].strip_prefix("NEXTTOKEN\t").expect("the last line is the NextToken");
+    let rest = stdout_lines(&env.run(&["list-keys", "--starting-token", token, "--output", "text"]));
+    assert_eq!(rest.len(), 1);
+    assert_ne!(first[0], rest[0]);
+    // Aliases: AliasArn, AliasName, CreationDate, LastUpdatedDate, TargetKeyId.
+    assert!(env
+        .run(&["create-alias", "--alias-name", "alias/cols", "--target-key-id", &key])
+        .status
+        .success());
+    let aliases = stdout_lines(&env.run(&["list-aliases", "--output", "text"]));
+    let a: Vec<&str> = aliases[0].split('\t').collect();
+    assert_eq!((a[0], a[2], a[5]), ("ALIASES", "alias/cols", key.as_str()), "{aliases:?}");
+    assert!(a[1].ends_with(":alias/cols"), "{aliases:?}");
+    // --query still gives bare values.
+    let ids = stdout_lines(&env.run(&["list-keys", "--query", "Keys[].KeyId", "--output", "text"]));
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids[0].split('\t').count(), 2);
+}
+
+/// The completion candidates bash offers for the last word of `words` (after `pkms`), with the
+/// script `pkms completions bash` prints and this environment's PKMS_HOME / PKMS_DEVICE.
+fn bash_candidates(env: &Env, script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let base = env.command(&[]);
+    let mut bash = std::process::Command::new("bash");
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => bash.env(k, v),
+            None => bash.env_remove(k),
+        };
+    }
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source '{}'; COMP_WORDS=('{}' {}); COMP_CWORD={}; _pkms_with_keys; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        env!("CARGO_BIN_EXE_pkms"),
+        quoted.join(" "),
+        words.len()
+    );
+    let out = bash.arg("-c").arg(program).output().expect("run bash");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+}
+
+#[test]
+fn completion_offers_key_ids_and_aliases_from_the_cache() {
+    let env = Env::in_process();
+    let script = env.file("pkms.bash");
+    std::fs::write(&script, env.run(&["completions", "bash"]).stdout).unwrap();
+    let key = field(&env.json(&["create-key"]), "KeyMetadata.KeyId");
+    assert!(env
+        .run(&["create-alias", "--alias-name", "alias/completed", "--target-key-id", &key])
+        .status
+        .success());
+    // Encrypt takes key ids and aliases; bash filters by the typed prefix.
+    let all = bash_candidates(&env, &script, &["encrypt", "--key-id", ""]);
+    assert!(all.contains(&key) && all.contains(&"alias/completed".to_owned()), "{all:?}");
+    assert_eq!(bash_candidates(&env, &script, &["encrypt", "--key-id", "alias/c"]), ["alias/completed"]);
+    assert_eq!(
+        bash_candidates(&env, &script, &["sign", "--key-id", "=", &key[..6]]),
+        [key.as_str()],
+        "--key-id=…"
+    );
+    // Key-management commands take key ids only, as in KMS: no aliases offered.
+    assert_eq!(bash_candidates(&env, &script, &["enable-key", "--key-id", ""]), [key.as_str()]);
+    assert_eq!(bash_candidates(&env, &script, &["delete-alias", "--alias-name", ""]), ["alias/completed"]);
+    // Other flags are clap's own completion.
+    assert!(!bash_candidates(&env, &script, &["encrypt", "--encryption-algorithm", ""]).contains(&key));
+    // A deleted alias is no longer offered; a key listed by list-keys is.
+    assert!(env.run(&["delete-alias", "--alias-name", "alias/completed"]).status.success());
+    assert_eq!(bash_candidates(&env, &script, &["encrypt", "--key-id", ""]), [key.as_str()]);
+    std::fs::remove_file(env.home().join("completion-keys.json")).unwrap();
+    assert!(bash_candidates(&env, &script, &["encrypt", "--key-id", ""]).is_empty());
+    assert!(env.run(&["list-keys"]).status.success());
+    assert_eq!(bash_candidates(&env, &script, &["encrypt", "--key-id", ""]), [key.as_str()]);
+    // fish gives the words before the one being completed (`--before`).
+    let out =
+        env.command(&["__complete-keys", "--before", "--", "pkms", "encrypt", "--key-id"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), [key.as_str()]);
+    // Completion never reaches for a token: a QEMU token that cannot start answers at once,
+    // with nothing (its cache is empty), and no error.
+    let out = env
+        .command(&["__complete-keys", "--", "--device", "qemu", "encrypt", "--key-id", ""])
+        .env("PKMS_QEMU", "/nonexistent/qemu-system-arm")
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+}
+
+#[test]
+fn sign_file_names_the_key_and_version_that_signed() {
+    let env = Env::in_process();
+    let sk = signing_key(&env);
+    let file = env.file("release.tar");
+    std::fs::write(&file, b"release").unwrap();
+    let f = file.display().to_string();
+    let signed = env.json(&["sign-file", "--key-id", &sk, &f]);
+    assert_eq!(signed["KeyId"], cli_support::key_arn(&sk));
+    assert_eq!(signed["KeyVersion"], serde_json::json!(1));
+    assert_eq!(signed["SigningAlgorithm"], "ECDSA_SHA_256");
+    assert_eq!(signed["SignatureFile"], format!("{f}.sig"));
+    // After a rotation the new signature says version 2, and verify-file says which verified.
+    let out = env.run(&["rotate-key-on-demand", "--key-id", &sk, "--allow-signing-key-rotation"]);
+    assert!(out.status.success());
+    let new_sig = env.file("new.sig").display().to_string();
+    let signed = env.json(&["sign-file", "--key-id", &sk, "--out", &new_sig, &f]);
+    assert_eq!(
+        (signed["KeyVersion"].clone(), signed["SignatureFile"].clone()),
+        (2.into(), new_sig.clone().into())
+    );
+    let alias = ["create-alias", "--alias-name", "alias/release", "--target-key-id", &sk];
+    assert!(env.run(&alias).status.success());
+    for (sig, version) in [(format!("{f}.sig"), 1), (new_sig, 2)] {
+        let ok = env.json(&["verify-file", "--key-id", "alias/release", "--signature", &sig, &f]);
+        assert_eq!(ok["KeyVersion"], serde_json::json!(version), "{ok}");
+        assert_eq!(ok["KeyId"], cli_support::key_arn(&sk), "the key's ARN, whatever --key-id named: {ok}");
+    }
+    // `--out -`: the signature is the output.
+    let der = env.run(&["sign-file", "--key-id", &sk, "--out", "-", &f]).stdout;
+    assert_eq!(der[0], 0x30, "DER");
+}

@@ -211,8 +211,10 @@ fn sign_file_is_verified_by_openssl_and_verify_file() {
     std::fs::write(&artifact, pseudo_random::bytes(1_000_000, 9)).unwrap();
 
     let out = env.ok(&["sign-file", "--key-id", &key, s(&artifact)]);
-    assert!(out.is_empty(), "the signature goes to app.tar.sig, not stdout");
     let sig = env.path("app.tar.sig");
+    let named: Value = serde_json::from_slice(&out).expect("stdout names the signature, not its bytes");
+    assert_eq!(named["SignatureFile"], s(&sig));
+    assert_eq!(named["KeyVersion"], 1);
     let o = openssl(&["dgst", "-sha256", "-verify", s(&pub_pem), "-signature", s(&sig), s(&artifact)]);
     assert!(o.status.success(), "openssl: {}", String::from_utf8_lossy(&o.stdout));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "Verified OK");

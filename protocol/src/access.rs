@@ -65,6 +65,23 @@ pub enum AuditFullMode {
     Refuse,
 }
 
+/// The audit log as the token reports it to a principal who logs in: it follows the frame of
+/// a successful Authenticate's answer in a session (see
+/// [`crate::framing::decode_response_with_status`]), so that a host can warn before the log is
+/// full without asking again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditLogStatus {
+    /// Entries the log holds.
+    pub entries: u32,
+    /// Most entries it holds (the board's figure).
+    pub capacity: u32,
+    /// Entries it can still take before it is full: `capacity - entries`, or fewer when the keys
+    /// leave it less flash than its capacity.
+    pub room: u32,
+    /// What the token does once it is full.
+    pub when_full: AuditFullMode,
+}
+
 /// A principal as ListPrincipals reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrincipalEntry<'a> {

@@ -9,6 +9,7 @@
 use serde::Serialize;
 use zeroize::Zeroize;
 
+use crate::access::AuditLogStatus;
 use crate::limits::{MAX_ENCODED_FRAME, MAX_FRAME};
 use crate::messages::{RequestFrame, ResponseFrame};
 
@@ -75,12 +76,29 @@ pub fn decode_request(payload: &[u8]) -> Result<RequestFrame<'_>, FrameError> {
     }
 }
 
-/// Decodes a response payload (already COBS-decoded).
+/// Decodes a response payload (already COBS-decoded). Bytes after the frame are ignored: they
+/// are what later tokens append for hosts that read them ([`decode_response_with_status`]).
 pub fn decode_response(payload: &[u8]) -> Result<ResponseFrame<'_>, FrameError> {
     if payload.len() > MAX_FRAME {
         return Err(FrameError::TooLarge);
     }
     Ok(postcard::from_bytes(payload)?)
+}
+
+/// As [`decode_response`], and also reads the audit log's status a token appends after the
+/// frame of its answer to a successful Authenticate (postcard, right after the
+/// `ResponseFrame`). `None` when nothing follows the frame (any other answer, or a token that
+/// predates it) or what follows does not decode. Hosts that predate it stop reading at the
+/// frame's end, so the status never breaks them.
+pub fn decode_response_with_status(
+    payload: &[u8],
+) -> Result<(ResponseFrame<'_>, Option<AuditLogStatus>), FrameError> {
+    if payload.len() > MAX_FRAME {
+        return Err(FrameError::TooLarge);
+    }
+    let (frame, rest) = postcard::take_from_bytes(payload)?;
+    let status = if rest.is_empty() { None } else { postcard::from_bytes(rest).ok() };
+    Ok((frame, status))
 }
 
 /// What [`FrameAccumulator::push`] found.
@@ -279,6 +297,27 @@ mod tests {
         wire.extend_from_slice(&[0x02, 0x07, 0x00]);
         let got = frames(&mut acc, &wire);
         assert_eq!(got, std::vec![Err("overflow"), Ok(std::vec![7])]);
+    }
+
+    #[test]
+    fn the_audit_log_status_after_a_response_frame_is_read_by_hosts_that_know_it_and_ignored_by_others() {
+        use crate::access::{AuditFullMode, AuditLogStatus};
+        let frame = ResponseFrame { id: 9, result: Ok(Response::Done(crate::reply::Done {})) };
+        let status =
+            AuditLogStatus { entries: 3000, capacity: 3696, room: 696, when_full: AuditFullMode::Refuse };
+        let mut buf = [0u8; 64];
+        let n = postcard::to_slice(&frame, &mut buf).unwrap().len();
+        let m = postcard::to_slice(&status, &mut buf[n..]).unwrap().len();
+        // An older host's decoding: the frame, whatever follows it.
+        assert_eq!(decode_response(&buf[..n + m]).unwrap(), frame);
+        assert_eq!(decode_response_with_status(&buf[..n + m]).unwrap(), (frame.clone(), Some(status)));
+        // An older token's answer: nothing follows.
+        assert_eq!(decode_response_with_status(&buf[..n]).unwrap(), (frame.clone(), None));
+        // Something that is no status: the frame still decodes.
+        assert_eq!(decode_response_with_status(&[&buf[..n], &[0xff][..]].concat()).unwrap(), (frame, None));
+        // A frame that does not decode is still refused.
+        assert_eq!(decode_response_with_status(&[200]), Err(FrameError::Malformed));
+        assert_eq!(decode_response_with_status(&std::vec![0; MAX_FRAME + 1]), Err(FrameError::TooLarge));
     }
 
     #[test]

@@ -19,6 +19,9 @@
 //! bumps [`PROTOCOL_VERSION`].
 #![no_std]
 #![forbid(unsafe_code)]
+// Every match over an enum names its variants (tests aside): a new variant is a compile error
+// wherever it needs handling, never a silent `_` arm.
+#![cfg_attr(not(test), warn(clippy::wildcard_enum_match_arm))]
 
 #[cfg(feature = "std")]
 extern crate std;

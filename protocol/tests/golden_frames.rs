@@ -658,7 +658,35 @@ fn encode_all() -> String {
         let n = framing::encode(&frame, &mut buf).expect("encode response");
         out.push_str(&format!("response.{name} {}\n", hex(&buf[..n])));
     }
+    let (frame, status) = login_answer();
+    let n = postcard::to_slice(&frame, &mut buf).expect("encode response").len();
+    let m = postcard::to_slice(&status, &mut buf[n..]).expect("encode status").len();
+    let mut scratch = vec![0u8; limits::MAX_ENCODED_FRAME];
+    let len = framing::cobs_frame_via(&mut buf, n + m, &mut scratch).expect("frame");
+    out.push_str(&format!("status.Authenticate {}\n", hex(&buf[..len])));
     out
+}
+
+/// A successful Authenticate's answer and the audit log status that follows its frame.
+fn login_answer() -> (ResponseFrame<'static>, access::AuditLogStatus) {
+    let frame = ResponseFrame { id: 3000, result: Ok(Response::Done(reply::Done {})) };
+    let status =
+        access::AuditLogStatus { entries: 2959, capacity: 3696, room: 737, when_full: AuditFullMode::Refuse };
+    (frame, status)
+}
+
+#[test]
+fn the_frozen_login_answer_gives_its_frame_to_any_host_and_its_status_to_hosts_that_read_it() {
+    let frozen = include_str!("fixtures/golden_frames.txt");
+    let line = frozen.lines().find(|l| l.starts_with("status.Authenticate ")).expect("frozen");
+    let hex = line.split_once(' ').unwrap().1;
+    let mut bytes: Vec<u8> =
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    bytes.pop();
+    let payload = framing::cobs_decode_in_place(&mut bytes).expect("COBS");
+    let (frame, status) = login_answer();
+    assert_eq!(framing::decode_response(payload).unwrap(), frame);
+    assert_eq!(framing::decode_response_with_status(payload).unwrap(), (frame, Some(status)));
 }
 
 #[test]

@@ -12,7 +12,9 @@
 //!   everything that needs keys or randomness, saying why.
 //! * Uptime from SysTick ([`clock`]); logs through defmt over semihosting, sparingly.
 //! * After `idle_secs` without a received byte or frame the firmware ends QEMU, so a token kept warm
-//!   by the launcher never lingers; faults and panics end QEMU too ([`fault`]).
+//!   by the launcher never lingers; faults and panics end QEMU too ([`fault`]). While idle it also
+//!   checks every [`WATCH_MS`] that its home is still there (the launcher's `watch=token.flash`,
+//!   [`host::watched_file`]) and ends QEMU when it is not: a removed `$PKMS_HOME` leaves no QEMU.
 #![no_std]
 #![no_main]
 
@@ -39,13 +41,18 @@ use crate::nor_flash::PsramNor;
 use crate::packet_link::PacketLink;
 
 /// What the QEMU token runs on: the PSRAM-backed NOR flash, a ChaCha20 RNG seeded from the boot
-/// seed, and the mps2-an386 board.
+/// seed, the mps2-an386 board, and an audit log of half the 1 MiB store (3,696 entries).
 enum Qemu {}
+
+const AUDIT_CAPACITY: usize =
+    pkms_firmware::platform::audit_capacity(nor_flash::STORE_BYTES, nor_flash::ERASE_SIZE);
 
 impl Platform for Qemu {
     type Flash = PsramNor;
     type Rng = BootRng;
     type Board = QemuBoard;
+    type Index = pkms_firmware::store::Index<{ pkms_firmware::platform::index_records(AUDIT_CAPACITY) }>;
+    const AUDIT_CAPACITY: usize = AUDIT_CAPACITY;
 }
 
 type QemuToken = Token<Qemu>;
@@ -59,6 +66,8 @@ static LINK: ConstStaticCell<PacketLink> = ConstStaticCell::new(PacketLink::new(
 
 /// Bytes moved from the receive ring to the frame server per step.
 const CHUNK: usize = 512;
+/// How often an idle token looks for its watched file (one semihosting open and close).
+const WATCH_MS: u64 = 2000;
 
 #[entry]
 fn main() -> ! {
@@ -74,6 +83,7 @@ fn main() -> ! {
         defmt::error!("{=str}", why);
     }
     let idle_ms = u64::from(host::idle_secs()) * 1000;
+    let watched = host::watched_file();
     let Some(flash) = PsramNor::take() else {
         host::exit(exit_code::BOOT);
     };
@@ -81,7 +91,8 @@ fn main() -> ! {
     let answers = pkms_firmware::selftest::KATS;
     #[cfg(feature = "corrupt-kat")]
     let answers = pkms_firmware::selftest::KATS.corrupted(pkms_protocol::SelfTest::Aes256Gcm);
-    let token = TOKEN.init_with(|| Token::with_self_test_answers(flash, rng, QemuBoard::new(entropy_missing), &answers));
+    let token = TOKEN
+        .init_with(|| Token::with_self_test_answers(flash, rng, QemuBoard::new(entropy_missing), &answers));
     if let pkms_protocol::SelfTests::Failed(test) = token.self_tests() {
         defmt::error!(
             "power-on self-test {=str} failed: answering only Hello, GetInfo and GetSelfTests",
@@ -105,6 +116,7 @@ fn main() -> ! {
 
     let mut chunk = [0u8; CHUNK];
     let mut last_rx_ms = clock::uptime_ms();
+    let mut last_watch_ms = last_rx_ms;
     loop {
         let n = uart::take_received(&mut chunk);
         if n > 0 {
@@ -119,6 +131,16 @@ fn main() -> ! {
         if idle_ms != 0 && clock::uptime_ms().saturating_sub(last_rx_ms) >= idle_ms {
             defmt::info!("idle for {=u64} s: exiting", idle_ms / 1000);
             host::exit(exit_code::IDLE);
+        }
+        if let Some(file) = &watched {
+            let now = clock::uptime_ms();
+            if now.saturating_sub(last_watch_ms) >= WATCH_MS {
+                last_watch_ms = now;
+                if !file.exists() {
+                    defmt::info!("the token's home is gone: exiting");
+                    host::exit(exit_code::HOME_GONE);
+                }
+            }
         }
         // Nothing waits: make what the next request would otherwise wait for.
         token.idle();

@@ -26,7 +26,8 @@ pub const PSRAM_BASE: usize = 0x2100_0000;
 /// Size of the PSRAM and of the host flash file (the machine insists on exactly 16 MiB).
 pub const PSRAM_SIZE: usize = 16 * 1024 * 1024;
 /// Bytes of the PSRAM given to the key store: the first 1 MiB (256 pages of 4 KiB). The rest is
-/// left erased and unused, room for a later layout (e.g. an audit log) without moving keys.
+/// left erased and unused, room for a later layout without moving keys (the audit log shares the
+/// first 1 MiB with the keys: see `pkms_firmware::platform`).
 pub const STORE_BYTES: usize = 1024 * 1024;
 /// Program granularity in bytes.
 pub const WRITE_SIZE: usize = 4;

@@ -132,6 +132,12 @@ fn metadata_aliases_tags_states_grants_and_the_audit_key_are_intact() {
     let cp = f.client.get_audit_checkpoint().unwrap();
     assert!(cp.sequence > f.fact("audit.sequence").parse::<u64>().unwrap());
     assert_eq!(cp.public_key, f.bytes("audit.public_key"), "the device attestation key is unchanged");
+    // The release's log, kept whole, in the larger log of today's in-process token (the QEMU
+    // board's capacity), which the login's answer reports.
+    assert_eq!((cp.first_sequence, cp.capacity), (1, 3696));
+    let status = f.client.audit_log_status().expect("the login's answer tells the log's status");
+    assert_eq!((status.capacity, status.room), (3696, 3696 - status.entries));
+    assert!(u64::from(status.entries) >= f.fact("audit.sequence").parse::<u64>().unwrap());
 }
 
 #[test]

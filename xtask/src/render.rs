@@ -443,6 +443,7 @@ const KEY_SPEC_ROWS: &[KeySpecRow] = &[
     ks("Ed25519 Sign as the token runs it (from the seed, verified before release)", "ed25519.token_sign"),
     ks("Ed25519ph Sign as the token runs it (RAW, SHA-512 on the token)", "ed25519ph.token_sign"),
     ks("Ed25519 Verify as the token runs it", "ed25519.token_verify"),
+    ks("secp256k1 table of the generator's multiples, built once per boot (QEMU build; the nRF52840 has none)", "secp256k1.table"),
     ks("secp256k1 key generation (random scalar + public key DER)", "secp256k1.keygen"),
     ks_goal("secp256k1 sign (k256, hedged RFC 6979, low-S)", "secp256k1.sign", 2_100_000),
     ks("secp256k1 verify (k256)", "secp256k1.verify"),

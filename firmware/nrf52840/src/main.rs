@@ -53,10 +53,16 @@ static SERVER: ConstStaticCell<FrameServer> = ConstStaticCell::new(FrameServer::
 /// the TRNG, and the nRF52840 board.
 enum Nrf {}
 
+/// The audit log: half the 128 KiB key store (432 entries).
+const AUDIT_CAPACITY: usize =
+    pkms_firmware::platform::audit_capacity(layout::KEYSTORE_LEN as usize, embassy_nrf::nvmc::PAGE_SIZE);
+
 impl Platform for Nrf {
     type Flash = KeyStoreFlash;
     type Rng = TokenRng;
     type Board = NrfBoard;
+    type Index = pkms_firmware::store::Index<{ pkms_firmware::platform::index_records(AUDIT_CAPACITY) }>;
+    const AUDIT_CAPACITY: usize = AUDIT_CAPACITY;
 }
 
 static TOKEN: StaticCell<Token<Nrf>> = StaticCell::new();

@@ -2,10 +2,12 @@
 //! entry carrying the SHA-256 hash of the one before ([`pkms_protocol::access::AuditEntry`]).
 //!
 //! Entries live in the same power-cut-safe store as keys, so an append is atomic and wear is
-//! spread over the whole flash by the store's page ring. The log holds at most [`CAPACITY`]
-//! entries. When it is full, overwrite mode drops the oldest [`DROP_CHUNK`] entries behind a
-//! signed base checkpoint (record [`Kind::AuditBase`]: the sequence number and hash of the last
-//! dropped entry and the attestation key's signature over them); force-audit mode refuses
+//! spread over the whole flash by the store's page ring. The log holds at most the platform's
+//! [`Platform::AUDIT_CAPACITY`] entries (half the store's flash: see [`crate::platform`]), and
+//! fewer when the keys leave it less flash than that ([`Log::room`]). When it is full, overwrite
+//! mode drops the oldest [`DROP_CHUNK`] entries behind a signed base checkpoint (record
+//! [`Kind::AuditBase`]: the sequence number and hash of the last dropped entry and the
+//! attestation key's signature over them) before it appends; force-audit mode refuses
 //! operations until an administrator trims what was exported (TrimAuditLog, which also leaves a
 //! signed base checkpoint). The base record is written before entries are removed, and mount
 //! finishes a removal a power cut interrupted.
@@ -23,8 +25,8 @@
 //! does not hide failed tries; other counts not yet written are lost when the power goes.
 
 use pkms_protocol::access::{
-    checkpoint_digest, AuditEntry, AuditEvent, AuditFullMode, UnauthenticatedRequests, MAX_AUDIT_PAGE,
-    MAX_PRINCIPAL_NAME, UNAUTHENTICATED_REQUESTS,
+    checkpoint_digest, AuditEntry, AuditEvent, AuditFullMode, AuditLogStatus, UnauthenticatedRequests,
+    MAX_AUDIT_PAGE, MAX_PRINCIPAL_NAME, UNAUTHENTICATED_REQUESTS,
 };
 use pkms_protocol::{reply, ErrorCode, KeyId, KeyVersion, Operation, Response};
 
@@ -33,16 +35,25 @@ use crate::crypto::signing::{self, MAX_DER_SIGNATURE, SPKI_LEN};
 use crate::err;
 use crate::error::OpResult;
 use crate::ops::Buffers;
-use crate::platform::Platform;
+use crate::platform::{Platform, AUDIT_ENTRY_BYTES};
 use crate::records::{
     audit_id, audit_sequence, AuthRecord, BaseRecord, Kind, PendingCountsRecord, FORMAT, SINGLETON_ID,
 };
 use crate::state::Core;
+use crate::store::{record_size, ID_LEN, MAX_PAYLOAD};
 
-/// Most entries the log holds (each takes a 156-byte record: 40 KiB in all).
-pub const CAPACITY: usize = 256;
 /// Entries dropped at once in overwrite mode (one signature per chunk).
 pub const DROP_CHUNK: usize = 16;
+
+/// Flash the log leaves free: for the records a drop or a failed PIN writes besides entries (a
+/// base checkpoint, written before the entries it covers are removed, and pending counts), and
+/// two pages' worth for the keys' own writes when they crowd the store (records do not span
+/// pages, so the store's free bytes overstate what fits by up to a record per page).
+const RESERVED_BYTES: usize = record_size(ID_LEN + 1 + 10 + 32 + 1 + MAX_DER_SIGNATURE)
+    + record_size(ID_LEN + 1 + 10 + 16)
+    + 2 * MAX_PAYLOAD;
+/// Index places left for the same two records.
+const RESERVED_RECORDS: usize = 2;
 
 /// What the log does with an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,28 +169,49 @@ impl Log {
         log
     }
 
-    /// Whether the log holds [`CAPACITY`] entries.
-    pub fn is_full<P: Platform>(&self, core: &Core<P>) -> bool {
-        core.entries(Kind::Audit).len() >= CAPACITY
+    /// Entries the log can still take before it is full: what [`Platform::AUDIT_CAPACITY`]
+    /// leaves, or fewer when the store's free flash or index places (what the keys leave) hold
+    /// fewer, with room for a base checkpoint and pending counts kept aside.
+    pub fn room<P: Platform>(&self, core: &Core<P>) -> usize {
+        let by_capacity = P::AUDIT_CAPACITY.saturating_sub(core.entries(Kind::Audit).len());
+        let by_flash = core.storage_free_bytes().saturating_sub(RESERVED_BYTES) / AUDIT_ENTRY_BYTES;
+        let by_index = core.free_records().saturating_sub(RESERVED_RECORDS);
+        by_capacity.min(by_flash).min(by_index)
     }
 
-    /// Whether at least `n` more entries fit before the log is full.
-    pub fn has_room_for<P: Platform>(&self, core: &Core<P>, n: usize) -> bool {
-        core.entries(Kind::Audit).len() + n <= CAPACITY
+    /// Whether the log is full: it has no room and holds entries to export and trim (a store
+    /// the keys filled before the log held anything is the key store's problem, not the log's).
+    pub fn is_full<P: Platform>(&self, core: &Core<P>) -> bool {
+        self.room(core) == 0 && !core.entries(Kind::Audit).is_empty()
+    }
+
+    /// What a principal who logs in is told of the log (the trailer of Authenticate's answer).
+    pub fn status<P: Platform>(&self, core: &Core<P>, mode: AuditFullMode) -> AuditLogStatus {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        AuditLogStatus {
+            entries: clamp(core.entries(Kind::Audit).len()),
+            capacity: clamp(P::AUDIT_CAPACITY),
+            room: clamp(self.room(core)),
+            when_full: mode,
+        }
     }
 
     /// Appends the entry of a request that was answered, durable when this returns (nothing on
     /// an open token; what [`recording`] says gets an entry). Counts not yet written go first, as
     /// one entry ([`UNAUTHENTICATED_REQUESTS`]). In
     /// overwrite mode a full log first drops its oldest entries behind a checkpoint signed by the
-    /// attestation key; in force-audit mode a full log records nothing more (only requests
-    /// served while it is full get here).
+    /// attestation key. In force-audit mode a log that was full when the request was admitted
+    /// (`full_when_admitted`: only requests served while it is full get here) and still is
+    /// records nothing more; a request admitted into a log with room is always recorded, also
+    /// when its own writes took the last of the flash (the append then fails and the answer is
+    /// withheld) or an event took the last place.
     #[allow(clippy::too_many_arguments)]
     pub fn record<P: Platform>(
         &mut self,
         core: &mut Core<P>,
         caller: Caller<'_>,
         mode: AuditFullMode,
+        full_when_admitted: bool,
         operation: Operation,
         result: Result<(), ErrorCode>,
         key_id: Option<KeyId>,
@@ -189,7 +221,7 @@ impl Log {
             return Ok(());
         }
         let drop_key = match mode {
-            AuditFullMode::Refuse if self.is_full(core) => return Ok(()),
+            AuditFullMode::Refuse if full_when_admitted && self.is_full(core) => return Ok(()),
             AuditFullMode::Refuse => None,
             AuditFullMode::Overwrite => core.read::<AuthRecord>(&SINGLETON_ID)?.map(|a| a.attestation_key),
         };
@@ -235,7 +267,7 @@ impl Log {
             return Ok(());
         }
         let room = match mode {
-            AuditFullMode::Refuse => core.entries(Kind::Audit).len() + 2 <= CAPACITY,
+            AuditFullMode::Refuse => self.room(core) >= 2,
             AuditFullMode::Overwrite => true,
         };
         if !room {
@@ -275,7 +307,7 @@ impl Log {
             AuditFullMode::Refuse if self.is_full(core) => {
                 return Err(err!(
                     AuditLogFull,
-                    "the audit log is full and this token refuses operations until it is exported and trimmed (pkms audit export --trim)"
+                    "the audit log is full and this token refuses operations until it is exported and trimmed (pkms audit export --out FILE --trim)"
                 ))
             }
             AuditFullMode::Refuse => None,
@@ -287,7 +319,8 @@ impl Log {
     }
 
     /// Appends an entry, durable when this returns. With `drop_key` (overwrite mode), a full
-    /// log drops its oldest entries behind a checkpoint signed with that key.
+    /// log first drops its oldest [`DROP_CHUNK`] entries behind a checkpoint signed with that
+    /// key.
     #[allow(clippy::too_many_arguments)]
     pub fn append<P: Platform>(
         &mut self,
@@ -318,43 +351,23 @@ impl Log {
         let n = principal.len().min(MAX_PRINCIPAL_NAME);
         e.principal[..n].copy_from_slice(&principal.as_bytes()[..n]);
         e.principal_len = n as u8;
+        if let Some(key) = drop_key {
+            if self.is_full(core) {
+                let held = core.entries(Kind::Audit);
+                let first = held.first().map(|x| audit_sequence(&x.id)).unwrap_or(0);
+                let last = held.last().map(|x| audit_sequence(&x.id)).unwrap_or(0);
+                self.trim(core, (first + DROP_CHUNK as u64 - 1).min(last), key)?;
+            }
+        }
         core.write(&audit_id(e.sequence), &e)?;
         self.head_sequence = e.sequence;
         self.head_hash = e.hash();
-        if let Some(key) = drop_key {
-            if core.entries(Kind::Audit).len() > CAPACITY {
-                let first = core.entries(Kind::Audit).first().map(|x| audit_sequence(&x.id)).unwrap_or(0);
-                self.trim(core, first + DROP_CHUNK as u64 - 1, key)?;
-            }
-        }
         Ok(())
     }
 
     /// Drops entries up to and including `through` behind a signed base checkpoint.
     pub fn trim<P: Platform>(&mut self, core: &mut Core<P>, through: u64, key: &[u8; 32]) -> OpResult<()> {
-        let Some(last) = core.read::<AuditEntry>(&audit_id(through))? else {
-            return Err(err!(
-                Validation,
-                "the audit log holds no entry {} (see GetAuditCheckpoint)",
-                through
-            ));
-        };
-        let hash = last.hash();
-        let mut signature = [0u8; MAX_DER_SIGNATURE];
-        let len = signing::sign(core.rng(), key, &checkpoint_digest(through, &hash), &mut signature)?;
-        let mut base =
-            BaseRecord { format: FORMAT, sequence: through, hash, signature: heapless::Vec::new() };
-        base.signature
-            .extend_from_slice(&signature[..len])
-            .map_err(|_| err!(Internal, "signature too long"))?;
-        core.write(&SINGLETON_ID, &base)?;
-        while let Some(id) = core.entries(Kind::Audit).first().map(|e| e.id) {
-            if audit_sequence(&id) > through {
-                break;
-            }
-            core.remove(Kind::Audit, &id)?;
-        }
-        Ok(())
+        drop_through(core, through, key)
     }
 
     /// GetAuditCheckpoint: the head, signed by the attestation key now.
@@ -401,7 +414,7 @@ impl Log {
             signature: &head[..n],
             first_sequence,
             public_key: spki,
-            capacity: CAPACITY as u32,
+            capacity: u32::try_from(P::AUDIT_CAPACITY).unwrap_or(u32::MAX),
             audit_full,
             base_signature: &rest[..base_len],
         }))
@@ -444,6 +457,45 @@ impl Log {
         self.trim(core, through, &auth.attestation_key)?;
         Ok(Response::Done(reply::Done {}))
     }
+}
+
+/// Drops the log's entries up to and including `through` behind a base checkpoint signed with
+/// `key`: the base is written first, then the entries are removed (mount finishes a removal a
+/// power cut interrupted).
+fn drop_through<P: Platform>(core: &mut Core<P>, through: u64, key: &[u8; 32]) -> OpResult<()> {
+    let Some(last) = core.read::<AuditEntry>(&audit_id(through))? else {
+        return Err(err!(Validation, "the audit log holds no entry {} (see GetAuditCheckpoint)", through));
+    };
+    let hash = last.hash();
+    let mut signature = [0u8; MAX_DER_SIGNATURE];
+    let len = signing::sign(core.rng(), key, &checkpoint_digest(through, &hash), &mut signature)?;
+    let mut base = BaseRecord { format: FORMAT, sequence: through, hash, signature: heapless::Vec::new() };
+    base.signature.extend_from_slice(&signature[..len]).map_err(|_| err!(Internal, "signature too long"))?;
+    core.write(&SINGLETON_ID, &base)?;
+    while let Some(id) = core.entries(Kind::Audit).first().map(|e| e.id) {
+        if audit_sequence(&id) > through {
+            break;
+        }
+        core.remove(Kind::Audit, &id)?;
+    }
+    Ok(())
+}
+
+/// Makes room for a record the store refused for want of flash or index places, when the log
+/// overwrites: drops its oldest [`DROP_CHUNK`] entries (all it holds, if fewer) behind a signed
+/// base checkpoint, so that keys always come before old entries. Whether it dropped any: never
+/// with a log that refuses when full (its entries wait for an export), on an open token, or
+/// with no entry left.
+pub fn give_way<P: Platform>(core: &mut Core<P>) -> OpResult<bool> {
+    let Some(auth) = core.read::<AuthRecord>(&SINGLETON_ID)? else { return Ok(false) };
+    if auth.audit_refuse {
+        return Ok(false);
+    }
+    let held = core.entries(Kind::Audit);
+    let (Some(first), Some(last)) = (held.first(), held.last()) else { return Ok(false) };
+    let (first, last) = (audit_sequence(&first.id), audit_sequence(&last.id));
+    drop_through(core, (first + DROP_CHUNK as u64 - 1).min(last), &auth.attestation_key)?;
+    Ok(true)
 }
 
 crate::dispatch::handle! {

@@ -13,7 +13,17 @@ pub const fn algorithm_for(spec: KeySpec) -> Option<MacAlgorithm> {
         KeySpec::Hmac256 => Some(MacAlgorithm::HmacSha256),
         KeySpec::Hmac384 => Some(MacAlgorithm::HmacSha384),
         KeySpec::Hmac512 => Some(MacAlgorithm::HmacSha512),
-        _ => None,
+        KeySpec::SymmetricDefault
+        | KeySpec::EccNistP256
+        | KeySpec::EccSecgP256k1
+        | KeySpec::EccNistP384
+        | KeySpec::EccNistEdwards25519
+        | KeySpec::MlDsa44
+        | KeySpec::MlDsa65
+        | KeySpec::MlDsa87
+        | KeySpec::MlKem512
+        | KeySpec::MlKem768
+        | KeySpec::MlKem1024 => None,
     }
 }
 

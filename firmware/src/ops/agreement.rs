@@ -12,7 +12,7 @@ use pkms_protocol::{reply, request, KeyUsage, Response};
 use super::signing::asym_spec;
 use super::Buffers;
 use crate::crypto::asym::{self, KEM_SHARED_SECRET_LEN};
-use crate::crypto::wipe::wiped;
+use crate::crypto::wipe::wiped_to;
 use crate::err;
 use crate::error::OpResult;
 use crate::key::Named;
@@ -38,7 +38,9 @@ pub fn derive_shared_secret<'b, P: Platform>(
     let material = core.material(&key, version)?;
     core.require_presence(&key)?;
     let out = &mut bufs.out[..];
-    let n = wiped(|| asym::derive_shared_secret(spec, material.as_bytes(), r.public_key, out))?;
+    let n = wiped_to(spec.stack_depth(), || {
+        asym::derive_shared_secret(spec, material.as_bytes(), r.public_key, out)
+    })?;
     Ok(Response::SharedSecret(reply::SharedSecret {
         key_id: key.id(),
         shared_secret: &bufs.out[..n],
@@ -64,7 +66,9 @@ pub fn encapsulate<'b, P: Platform>(
     let (secret, ciphertext) = bufs.out.split_at_mut(KEM_SHARED_SECRET_LEN);
     let secret: &mut [u8; KEM_SHARED_SECRET_LEN] =
         secret.try_into().map_err(|_| err!(Internal, "shared secret buffer"))?;
-    let n = wiped(|| asym::encapsulate(spec, material.as_bytes(), rng, ciphertext, secret))?;
+    let n = wiped_to(spec.stack_depth(), || {
+        asym::encapsulate(spec, material.as_bytes(), rng, ciphertext, secret)
+    })?;
     let (secret, ciphertext) = bufs.out.split_at(KEM_SHARED_SECRET_LEN);
     Ok(Response::Encapsulated(reply::Encapsulated {
         key_id: key.id(),
@@ -103,7 +107,9 @@ pub fn decapsulate<'b, P: Platform>(
     let secret: &mut [u8; KEM_SHARED_SECRET_LEN] = (&mut bufs.out[..KEM_SHARED_SECRET_LEN])
         .try_into()
         .map_err(|_| err!(Internal, "shared secret buffer"))?;
-    wiped(|| asym::decapsulate(spec, material.as_bytes(), r.shared_secret_ciphertext_blob, secret))?;
+    wiped_to(spec.stack_depth(), || {
+        asym::decapsulate(spec, material.as_bytes(), r.shared_secret_ciphertext_blob, secret)
+    })?;
     Ok(Response::Decapsulated(reply::Decapsulated {
         key_id: key.id(),
         shared_secret: &bufs.out[..KEM_SHARED_SECRET_LEN],

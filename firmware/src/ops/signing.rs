@@ -11,7 +11,7 @@ use pkms_protocol::{reply, request, KeyUsage, Response, SigningAlgorithm};
 use super::Buffers;
 use crate::crypto::asym::{self, AsymSpec, MessageKind, SigningAlg};
 use crate::crypto::signing::{self, MAX_DER_SIGNATURE};
-use crate::crypto::wipe::wiped;
+use crate::crypto::wipe::wiped_to;
 use crate::err;
 use crate::error::OpResult;
 use crate::key::{LoadedKey, Named};
@@ -98,7 +98,9 @@ pub fn sign<'b, P: Platform>(
             core.require_presence(&key)?;
             let rng = core.rng();
             let out = &mut bufs.out[..];
-            wiped(|| asym::sign(spec, material.as_bytes(), alg, kind, r.message, rng, out))?
+            wiped_to(spec.stack_depth(), || {
+                asym::sign(spec, material.as_bytes(), alg, kind, r.message, rng, out)
+            })?
         }
     };
     Ok(Response::Sign(reply::Sign {
@@ -137,7 +139,9 @@ pub fn verify<'b, P: Platform>(
             let material = core.material(&key, version)?;
             let alg = SigningAlg::of(r.signing_algorithm);
             let kind = MessageKind::of(r.message_type);
-            wiped(|| asym::verify(spec, material.as_bytes(), alg, kind, r.message, r.signature))?
+            wiped_to(spec.stack_depth(), || {
+                asym::verify(spec, material.as_bytes(), alg, kind, r.message, r.signature)
+            })?
         }
     };
     if !valid {
@@ -182,7 +186,7 @@ pub fn get_public_key<'b, P: Platform>(
     let version = r.key_version.unwrap_or(key.newest_version());
     let material = core.material(&key, version)?;
     let out = &mut bufs.out[..];
-    let n = wiped(|| asym::public_key_der(spec, material.as_bytes(), out))?;
+    let n = wiped_to(spec.stack_depth(), || asym::public_key_der(spec, material.as_bytes(), out))?;
     Ok(Response::PublicKey(reply::PublicKey {
         key_id: key.id(),
         public_key: &bufs.out[..n],

@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 use super::Buffers;
 use crate::crypto::asym::{self, AsymSpec};
 use crate::crypto::blob::{open, seal, AAD_BUF};
-use crate::crypto::wipe::wiped;
+use crate::crypto::wipe::wiped_to;
 use crate::err;
 use crate::error::{Error, OpResult};
 use crate::key::{LoadedKey, Named};
@@ -293,7 +293,7 @@ pub fn generate_data_key_pair<'b, P: Platform>(
     key.require_usage(KeyUsage::EncryptDecrypt, "GenerateDataKeyPair")?;
     let mut stored = Zeroizing::new([0u8; asym::MAX_STORED]);
     let rng = core.rng();
-    let made = wiped(|| -> Result<(usize, usize), asym::AsymError> {
+    let made = wiped_to(spec.stack_depth(), || -> Result<(usize, usize), asym::AsymError> {
         let len = asym::generate(spec, rng, &mut stored[..])?;
         let (private, public) = bufs.work.split_at_mut(PUBLIC_KEY_AT);
         let private_len = asym::private_key_pkcs8(spec, &stored[..len], private)?;

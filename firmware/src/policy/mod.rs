@@ -140,9 +140,12 @@ pub fn read_access<'b, P: Platform>(
     id: &KeyId,
     buf: &'b mut [u8],
 ) -> OpResult<Option<AccessRecord<'b>>> {
-    core.read_into::<AccessRecord<'b>>(&id.0, buf).map_err(|e| match e.code {
-        pkms_protocol::ErrorCode::StorageCorrupted => corrupt(id),
-        _ => e,
+    core.read_into::<AccessRecord<'b>>(&id.0, buf).map_err(|e| {
+        if e.code == pkms_protocol::ErrorCode::StorageCorrupted {
+            corrupt(id)
+        } else {
+            e
+        }
     })
 }
 

@@ -115,7 +115,8 @@ impl KeyRecord {
         match self.state {
             KeyState::PendingDeletion => self.deletion_date,
             KeyState::Enabled if self.versions.len() < MAX_VERSIONS => self.next_rotation(),
-            _ => None,
+            // A key at its version limit rotates no more; a disabled key waits for EnableKey.
+            KeyState::Enabled | KeyState::Disabled => None,
         }
     }
 }

@@ -41,8 +41,8 @@ use embedded_storage::nor_flash::NorFlash;
 
 /// Most pages the store manages (1 MiB of 4 KiB pages); a larger flash uses its first pages.
 pub const MAX_PAGES: usize = 256;
-/// Most live records the index holds.
-pub const MAX_ENTRIES: usize = 1300;
+/// Bytes of RAM the index takes per record it can hold (an [`Entry`]).
+pub const INDEX_BYTES_PER_RECORD: usize = core::mem::size_of::<Entry>();
 /// Bytes of a record header.
 pub const RECORD_HEADER: usize = 16;
 /// Bytes of a page header.
@@ -112,8 +112,43 @@ pub struct Entry {
     pub due: u32,
 }
 
-/// The store over a flash `F`.
-pub struct Store<F> {
+/// The store's RAM index: every live record's kind, id and place on flash, sorted by
+/// `(kind, id)`. Its capacity is the most live records the store holds; a board chooses it
+/// ([`Index`]`<N>`: [`INDEX_BYTES_PER_RECORD`] bytes per record, allocated whole).
+pub trait RecordIndex: core::ops::Deref<Target = [Entry]> + core::ops::DerefMut {
+    /// Most records it holds.
+    const CAPACITY: usize;
+    /// An empty index.
+    fn empty() -> Self;
+    /// Inserts `e` at `at` (later entries move up one); gives it back when the index is full.
+    fn insert_at(&mut self, at: usize, e: Entry) -> Result<(), Entry>;
+    /// Removes and returns the entry at `at` (later entries move down one).
+    fn remove_at(&mut self, at: usize) -> Entry;
+    /// Removes every entry.
+    fn clear_all(&mut self);
+}
+
+/// An index of at most `N` records.
+pub type Index<const N: usize> = heapless::Vec<Entry, N>;
+
+impl<const N: usize> RecordIndex for heapless::Vec<Entry, N> {
+    const CAPACITY: usize = N;
+    fn empty() -> Self {
+        heapless::Vec::new()
+    }
+    fn insert_at(&mut self, at: usize, e: Entry) -> Result<(), Entry> {
+        self.insert(at, e)
+    }
+    fn remove_at(&mut self, at: usize) -> Entry {
+        self.remove(at)
+    }
+    fn clear_all(&mut self) {
+        self.clear()
+    }
+}
+
+/// The store over a flash `F`, indexing its live records in `I`.
+pub struct Store<F, I> {
     flash: F,
     health: Health,
     page_size: usize,
@@ -129,7 +164,7 @@ pub struct Store<F> {
     /// Pages holding dead bytes a power cut kept from being zeroed (a bit per page): mount
     /// collects them, since programming those words again could exceed what NOR flash allows.
     residue: [u32; MAX_PAGES / 32],
-    index: heapless::Vec<Entry, MAX_ENTRIES>,
+    index: I,
     buf: [u8; MAX_PAGE_SIZE],
 }
 
@@ -144,7 +179,15 @@ fn record_crc(header: &[u8], payload: &[u8]) -> u32 {
     !crc::update(crc::update(!0, &header[4..12]), payload)
 }
 
-impl<F: NorFlash> Store<F> {
+/// Bytes records may take in a store of `pages` pages of `page_size` bytes (at most
+/// [`MAX_PAGES`] are used): every page but two, less its header. One page is kept erased for
+/// garbage collection, and one page of slack allows for records not spanning pages.
+pub const fn usable_bytes(pages: usize, page_size: usize) -> usize {
+    let pages = if pages > MAX_PAGES { MAX_PAGES } else { pages };
+    pages.saturating_sub(2) * page_size.saturating_sub(PAGE_HEADER)
+}
+
+impl<F: NorFlash, I: RecordIndex> Store<F, I> {
     /// Mounts the store on `flash`. Never fails: problems are reported by [`Store::health`].
     /// Finishes whatever a power cut interrupted: kills the older of two records with one id and
     /// torn records, erases pages that are neither used nor erased, collects pages holding dead
@@ -165,7 +208,7 @@ impl<F: NorFlash> Store<F> {
             next_page_seq: 1,
             live_bytes: 0,
             residue: [0; MAX_PAGES / 32],
-            index: heapless::Vec::new(),
+            index: I::empty(),
             buf: [0; MAX_PAGE_SIZE],
         };
         if !(1024..=MAX_PAGE_SIZE).contains(&s.page_size)
@@ -178,7 +221,7 @@ impl<F: NorFlash> Store<F> {
         }
         if s.scan().is_err() {
             s.health = Health::Corrupted;
-            s.index.clear();
+            s.index.clear_all();
             s.head = None;
             return s;
         }
@@ -229,13 +272,18 @@ impl<F: NorFlash> Store<F> {
     }
 
     fn usable_bytes(&self) -> usize {
-        self.n_pages.saturating_sub(2) * (self.page_size - PAGE_HEADER)
+        usable_bytes(self.n_pages, self.page_size)
+    }
+
+    /// Records the index can still take.
+    pub fn free_records(&self) -> usize {
+        I::CAPACITY - self.index.len()
     }
 
     fn check_ok(&self) -> Result<(), StoreError> {
         match self.health {
             Health::Ok => Ok(()),
-            _ => Err(StoreError::Corrupted),
+            Health::Corrupted | Health::Unsupported => Err(StoreError::Corrupted),
         }
     }
 
@@ -315,7 +363,7 @@ impl<F: NorFlash> Store<F> {
         let replaced = match existing {
             Ok(i) => self.index[i].size as usize,
             Err(_) => {
-                if self.index.is_full() {
+                if self.index.len() >= I::CAPACITY {
                     return Err(StoreError::Full);
                 }
                 0
@@ -352,7 +400,7 @@ impl<F: NorFlash> Store<F> {
             }
             Err(i) => {
                 let e = Entry { kind, id: *id, loc, size: size as u16, due: 0 };
-                self.index.insert(i, e).map_err(|_| StoreError::Full)?;
+                self.index.insert_at(i, e).map_err(|_| StoreError::Full)?;
                 self.live_bytes += size;
             }
         }
@@ -364,7 +412,7 @@ impl<F: NorFlash> Store<F> {
     pub fn remove(&mut self, kind: u8, id: &RecordId) -> Result<bool, StoreError> {
         self.check_ok()?;
         let Ok(i) = self.find(kind, id) else { return Ok(false) };
-        let old = self.index.remove(i);
+        let old = self.index.remove_at(i);
         self.live_bytes -= old.size as usize;
         self.kill(old.loc, old.size as usize)?;
         Ok(true)
@@ -566,7 +614,7 @@ impl<F: NorFlash> Store<F> {
             let loc = self.write_at_head(size)?;
             self.index[i].loc = loc;
             moved += 1;
-            if moved > MAX_ENTRIES {
+            if moved > I::CAPACITY {
                 return Err(StoreError::Corrupted);
             }
         }
@@ -764,7 +812,7 @@ impl<F: NorFlash> Store<F> {
                 }
                 Err(i) => {
                     let e = Entry { kind, id, loc, size: size as u16, due: 0 };
-                    self.index.insert(i, e).map_err(|_| StoreError::Corrupted)?;
+                    self.index.insert_at(i, e).map_err(|_| StoreError::Corrupted)?;
                 }
             }
             off += size;

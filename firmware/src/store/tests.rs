@@ -2,6 +2,9 @@
 
 use super::*;
 use crate::mock_flash::MockFlash;
+
+/// The store as the tests run it: an index of 1,300 records.
+type Store<F> = super::Store<F, Index<1300>>;
 use std::collections::BTreeMap;
 use std::vec::Vec;
 

@@ -2,6 +2,7 @@
 //! ChaCha RNG and a test board. One module per operation family.
 
 mod aliases_tags;
+mod audit_capacity;
 mod audit_counts;
 mod auth;
 mod backup;
@@ -38,14 +39,37 @@ use super::Token;
 use crate::board::{TestBoard, UserPresence};
 use crate::mock_flash::MockFlash;
 
-/// The platform of token tests: a mock flash, a seeded ChaCha RNG and a test board.
+/// The platform of token tests: a mock flash, a seeded ChaCha RNG and a test board (and the
+/// audit log of [`crate::Parts`]: 256 entries).
 pub type TestPlatform = crate::Parts<MockFlash, ChaCha20Rng, TestBoard>;
 
 pub type TestToken = Token<TestPlatform>;
 
+/// The test parts with the QEMU board's audit log and index: for tests at its size, on a mock
+/// flash of its 1 MiB ([`QEMU_FLASH`]).
+pub enum QemuSized {}
+
+/// The QEMU board's store size.
+pub const QEMU_FLASH: usize = 1024 * 1024;
+const QEMU_AUDIT: usize = crate::platform::audit_capacity(QEMU_FLASH, 4096);
+
+impl crate::Platform for QemuSized {
+    type Flash = MockFlash;
+    type Rng = ChaCha20Rng;
+    type Board = TestBoard;
+    type Index = crate::store::Index<{ crate::platform::index_records(QEMU_AUDIT) }>;
+    const AUDIT_CAPACITY: usize = QEMU_AUDIT;
+}
+
+/// What a [`Harness`] runs on: the test parts, with any audit log and index.
+pub trait HarnessPlatform: crate::Platform<Flash = MockFlash, Rng = ChaCha20Rng, Board = TestBoard> {}
+impl<P: crate::Platform<Flash = MockFlash, Rng = ChaCha20Rng, Board = TestBoard>> HarnessPlatform for P {}
+
 /// A token plus the host time it is given, and the session requests go through (if one is open).
-pub struct Harness {
-    pub token: TestToken,
+pub struct Harness<P: HarnessPlatform = TestPlatform> {
+    /// Boxed: tests keep several harnesses in one frame, and an unoptimised build would hold a
+    /// whole token (index, buffers: 80 KiB and more) on the stack for each.
+    pub token: std::boxed::Box<Token<P>>,
     pub now: Option<u64>,
     seed: u64,
     pub session: Option<host_session::HostSession>,
@@ -72,9 +96,16 @@ impl Harness {
     }
 
     pub fn with_flash_seed(flash: MockFlash, seed: u64) -> Self {
+        Self::on(flash, seed)
+    }
+}
+
+impl<P: HarnessPlatform> Harness<P> {
+    /// A harness of platform `P` on `flash`, its RNG seeded with `seed`.
+    pub fn on(flash: MockFlash, seed: u64) -> Self {
         let board = TestBoard::new();
         Harness {
-            token: Token::new(flash, ChaCha20Rng::seed_from_u64(seed), board),
+            token: std::boxed::Box::new(Token::new(flash, ChaCha20Rng::seed_from_u64(seed), board)),
             now: Some(T0),
             seed,
             session: None,
@@ -85,7 +116,7 @@ impl Harness {
     pub fn restart(self) -> Self {
         let now = self.now;
         let seed = self.seed + 1;
-        let mut h = Self::with_flash_seed(self.token.into_flash(), seed);
+        let mut h = Self::on(self.token.into_flash(), seed);
         h.now = now;
         h
     }

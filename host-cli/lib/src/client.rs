@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use pkms_protocol::access::AuditLogStatus;
 use pkms_protocol::context::EncryptionContext;
 use pkms_protocol::framing::{self, Feed, FrameAccumulator, FrameError};
 use pkms_protocol::limits::{MAX_ENCODED_FRAME, MAX_TAGS_PER_KEY};
@@ -58,6 +59,8 @@ pub struct Client {
     /// Whether calls stop at [`crate::interrupt::requested`] (not while dropping: the session
     /// is closed even then).
     heed_interrupt: bool,
+    /// What the token said of its audit log at the last login.
+    audit_log: Option<AuditLogStatus>,
 }
 
 /// A response frame seen by [`Client::recv_raw`]: its id, and the error it carried if any.
@@ -164,6 +167,7 @@ impl Client {
             firmware_version: String::new(),
             session: None,
             heed_interrupt: true,
+            audit_log: None,
         }
     }
 
@@ -208,6 +212,13 @@ impl Client {
     /// The firmware version the token reported at connect.
     pub fn firmware_version(&self) -> &str {
         &self.firmware_version
+    }
+
+    /// What the token said of its audit log in its answer to the last successful Authenticate
+    /// (entries held, capacity, room left, what happens when full); `None` before a login, or
+    /// from a token that predates it.
+    pub fn audit_log_status(&self) -> Option<AuditLogStatus> {
+        self.audit_log
     }
 
     /// Sets how long each request may take (default [`DEFAULT_TIMEOUT`]).
@@ -349,7 +360,7 @@ impl Client {
         let deadline = Instant::now() + timeout;
         loop {
             let payload = Zeroizing::new(self.read_payload(deadline, timeout)?);
-            let frame = match framing::decode_response(&payload) {
+            let (frame, status) = match framing::decode_response_with_status(&payload) {
                 Ok(f) => f,
                 Err(_) if !self.synced => continue,
                 Err(_) => return Err(protocol(format!("undecodable response frame to {op}"))),
@@ -360,7 +371,12 @@ impl Client {
             }
             let opened;
             let frame = match (&mut self.session, frame.result) {
-                (None, result) => pkms_protocol::messages::ResponseFrame { id, result },
+                (None, result) => {
+                    if status.is_some() {
+                        self.audit_log = status;
+                    }
+                    pkms_protocol::messages::ResponseFrame { id, result }
+                }
                 (Some(session), Ok(Response::SessionFrame(f))) if f.session_id == session.id() => {
                     opened = match session.open(f.counter, f.sealed) {
                         Ok(text) => Zeroizing::new(text),
@@ -369,11 +385,14 @@ impl Client {
                             return Err(e);
                         }
                     };
-                    let inner = framing::decode_response(&opened)
+                    let (inner, status) = framing::decode_response_with_status(&opened)
                         .map_err(|_| protocol(format!("undecodable sealed answer to {op}")))?;
                     if inner.id != id {
                         self.session = None;
                         return Err(protocol(format!("the sealed answer to {op} is for another request")));
+                    }
+                    if status.is_some() {
+                        self.audit_log = status;
                     }
                     inner
                 }

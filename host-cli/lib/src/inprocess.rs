@@ -102,8 +102,23 @@ impl NorFlash for SharedFlash {
 
 impl MultiwriteNorFlash for SharedFlash {}
 
+/// What the in-process token runs on: its shared RAM flash, the OS RNG, the host board, and the
+/// QEMU board's audit log and index (its store is the same size).
+#[derive(Debug)]
+pub enum HostPlatform {}
+
+const AUDIT_CAPACITY: usize = pkms_firmware::platform::audit_capacity(FLASH_BYTES, MockFlash::ERASE_SIZE);
+
+impl pkms_firmware::Platform for HostPlatform {
+    type Flash = SharedFlash;
+    type Rng = OsRng;
+    type Board = HostBoard;
+    type Index = pkms_firmware::store::Index<{ pkms_firmware::platform::index_records(AUDIT_CAPACITY) }>;
+    const AUDIT_CAPACITY: usize = AUDIT_CAPACITY;
+}
+
 /// The token core type the in-process transport runs.
-pub type HostToken = Token<pkms_firmware::Parts<SharedFlash, OsRng, HostBoard>>;
+pub type HostToken = Token<HostPlatform>;
 
 struct Persist {
     path: PathBuf,

@@ -3,6 +3,7 @@
 use clap::Subcommand;
 use pkms_lib::model::AliasesPage;
 
+use super::completion::{self, Update};
 use super::Context;
 
 /// Alias commands.
@@ -61,6 +62,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         Commands::CreateAlias { alias_name, target_key_id } => {
             let target_key_id = ctx.key(&target_key_id)?;
             ctx.client()?.create_alias(&alias_name, &target_key_id)?;
+            completion::record(ctx, Update::Aliases(vec![alias_name]));
             Ok(())
         }
         Commands::UpdateAlias { alias_name, target_key_id } => {
@@ -70,6 +72,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         }
         Commands::DeleteAlias { alias_name } => {
             ctx.client()?.delete_alias(&alias_name)?;
+            completion::record(ctx, Update::RemoveAlias(alias_name));
             Ok(())
         }
         Commands::ListAliases { key_id, limit, starting_token, paging } => {
@@ -77,19 +80,29 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let client = ctx.client()?;
             if limit.is_some() {
                 let page = client.list_aliases(key_id.as_deref(), limit, starting_token.as_deref())?;
+                completion::record(
+                    ctx,
+                    Update::Aliases(page.aliases.iter().map(|a| a.alias_name.clone()).collect()),
+                );
                 return ctx
                     .emit(&AliasesPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page });
             }
+            let complete = starting_token.is_none() && key_id.is_none();
             let all = super::args::collect_pages(&paging, starting_token, |l, m| {
                 let page = client.list_aliases(key_id.as_deref(), l, m)?;
                 Ok((page.aliases, page.next_marker.filter(|_| page.truncated)))
             })?;
+            let seen = all.items.iter().map(|a| a.alias_name.clone()).collect();
+            completion::record(
+                ctx,
+                if complete && all.next.is_none() { Update::AllAliases(seen) } else { Update::Aliases(seen) },
+            );
             let page = AliasesPage {
                 aliases: all.items,
                 truncated: all.next.is_some(),
                 next_marker: all.next.clone(),
             };
-            ctx.emit(&super::args::WithNextToken { page: &page, next_token: all.next })
+            ctx.emit_listing(&page, "Aliases", all.next)
         }
     }
 }

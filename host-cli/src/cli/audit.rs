@@ -10,7 +10,7 @@ use p256::pkcs8::DecodePublicKey;
 use pkms_lib::audit::{export_bytes, parse_export, verify_export, VerifyError};
 use pkms_lib::model::audit::{public_key_pem, AuditCheckpointOutput};
 use pkms_lib::model::encoding::iso8601;
-use pkms_protocol::access::{AuditEntry, AUDIT_ENTRY_LEN, MAX_AUDIT_PAGE};
+use pkms_protocol::access::{AuditEntry, AuditFullMode, AuditLogStatus, AUDIT_ENTRY_LEN, MAX_AUDIT_PAGE};
 use pkms_protocol::ErrorCode;
 use serde::Serialize;
 
@@ -57,6 +57,44 @@ pub enum Commands {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// How full the audit log may get (in percent of what it can hold) before every call warns.
+pub const WARN_PERCENT: u64 = 80;
+
+/// The warning a call prints on stderr when the token's audit log (as the answer to its login
+/// described it) is more than [`WARN_PERCENT`] full: one line naming the fill level, what
+/// happens when it is full and the command that empties it; `None` below that. `-q` does not
+/// hide it: it is the only sign before an overwriting log starts dropping entries or a refusing
+/// one stops a script's operations.
+pub fn fill_warning(status: &AuditLogStatus) -> Option<String> {
+    let held = u64::from(status.entries);
+    // What it holds once full: its capacity, or less when the keys leave it less flash.
+    let full_at = held + u64::from(status.room);
+    if full_at == 0 || held * 100 <= full_at * WARN_PERCENT {
+        return None;
+    }
+    let then = match status.when_full {
+        AuditFullMode::Overwrite => "each new entry then drops the oldest ones (behind a signed checkpoint)",
+        AuditFullMode::Refuse => "the token then refuses operations until it is exported and trimmed",
+    };
+    let short = if full_at < u64::from(status.capacity) {
+        format!(" (the keys leave it room for {full_at} of its {})", status.capacity)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "warning: the token's audit log is {}% full: {held} of {full_at} entries{short}; {then}. \
+         An administrator exports and trims it with `pkms audit export --out FILE --trim`.",
+        held * 100 / full_at
+    ))
+}
+
+/// Prints [`fill_warning`], if any, on stderr.
+pub fn warn_when_filling(status: &AuditLogStatus) {
+    if let Some(w) = fill_warning(status) {
+        eprintln!("{w}");
+    }
 }
 
 /// One decoded log entry, as `pkms audit verify --entries` lists it.
@@ -239,4 +277,38 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             ctx.emit(&AuditCheckpointOutput::new(&cp)?)
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(entries: u32, room: u32, when_full: AuditFullMode) -> AuditLogStatus {
+        AuditLogStatus { entries, capacity: 1000, room, when_full }
+    }
+
+    #[test]
+    fn the_fill_warning_starts_above_80_percent_of_what_the_log_can_hold() {
+        for mode in [AuditFullMode::Overwrite, AuditFullMode::Refuse] {
+            assert_eq!(fill_warning(&status(0, 1000, mode)), None);
+            assert_eq!(fill_warning(&status(800, 200, mode)), None, "80 % is not above 80 %");
+            let w = fill_warning(&status(801, 199, mode)).expect("80.1 % warns");
+            assert!(w.starts_with("warning: the token's audit log is 80% full: 801 of 1000 entries;"), "{w}");
+            assert!(w.contains("`pkms audit export --out FILE --trim`") && !w.contains('\n'), "{w}");
+            let full = fill_warning(&status(1000, 0, mode)).unwrap();
+            assert!(full.contains("100% full: 1000 of 1000 entries;"), "{full}");
+            // Keys that leave the log less flash: the fill level counts what it can hold.
+            let short = fill_warning(&status(500, 100, mode)).unwrap();
+            assert!(
+                short.contains("83% full: 500 of 600 entries (the keys leave it room for 600 of its 1000)"),
+                "{short}"
+            );
+            assert_eq!(fill_warning(&status(0, 0, mode)), None);
+        }
+        let overwrite = fill_warning(&status(900, 100, AuditFullMode::Overwrite)).unwrap();
+        assert!(overwrite.contains("drops the oldest"), "{overwrite}");
+        let refuse = fill_warning(&status(900, 100, AuditFullMode::Refuse)).unwrap();
+        assert!(refuse.contains("refuses operations until it is exported and trimmed"), "{refuse}");
+    }
+
 }

@@ -66,18 +66,18 @@ pub fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<Zeroizing<Vec
     Ok(Zeroizing::new(line.to_vec()))
 }
 
-/// Asks on the terminal (not echoed).
-pub fn prompt(label: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+/// Asks on the terminal (not echoed). With no terminal, a usage error (exit 252, as for every
+/// missing argument) naming `how` (the variable or flag that gives it instead).
+pub fn prompt(label: &str, how: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Token {
-            code: ErrorCode::AuthenticationFailed,
-            message: format!("{label} needed and no terminal to ask on: set PKMS_PIN or give --pin-file"),
-        }
-        .into());
+        return Err(usage(format!("{label} needed and no terminal to ask on: {how}")));
     }
     let s = rpassword::prompt_password(format!("{label}: "))?;
     Ok(Zeroizing::new(s.into_bytes()))
 }
+
+/// Where a PIN comes from when there is no terminal to ask on.
+const PIN_HOW: &str = "set PKMS_PIN or give --pin-file";
 
 const OPEN_WARNING: &str =
     "warning: this token is not initialised (open): anyone holding it can use its keys. \
@@ -112,7 +112,7 @@ pub fn login(client: &mut Client, login: &Login) -> anyhow::Result<Opened> {
     if !initialized {
         return Ok(Opened::Open);
     }
-    let pin = prompt(&format!("PIN for {}", login.principal()))?;
+    let pin = prompt(&format!("PIN for {}", login.principal()), PIN_HOW)?;
     client.authenticate(login.principal(), &pin)?;
     Ok(Opened::LoggedIn)
 }
@@ -280,8 +280,8 @@ fn confirmed_prompt(label: &str, how: &str) -> anyhow::Result<Zeroizing<Vec<u8>>
     if !std::io::stdin().is_terminal() {
         return Err(usage(format!("{label} needed and no terminal to ask on: {how}")));
     }
-    let first = prompt(label)?;
-    let again = prompt(&format!("{label} again"))?;
+    let first = prompt(label, how)?;
+    let again = prompt(&format!("{label} again"), how)?;
     if first != again {
         return Err(usage("the two PINs differ"));
     }
@@ -435,7 +435,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let target = target.unwrap_or_else(|| ctx.login().principal().to_owned());
             let puk = match given_puk(&puk_file)? {
                 Some(p) => p,
-                None => prompt("PUK")?,
+                None => prompt("PUK", "set PKMS_PUK or give --puk-file")?,
             };
             let pin = new_pin(&new_pin_file)?;
             ctx.raw_client()?.unblock_pin(&target, &puk, &pin)?;
@@ -445,7 +445,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let principal = ctx.login().principal().to_owned();
             let pin = match ctx.login().given_pin()? {
                 Some(p) => p,
-                None => prompt(&format!("Current PIN for {principal}"))?,
+                None => prompt(&format!("Current PIN for {principal}"), PIN_HOW)?,
             };
             let new = new_pin(&new_pin_file)?;
             let client = ctx.raw_client()?;
@@ -477,6 +477,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 eprintln!("No PIN given: a USB token whose PUK is blocked resets only when its button is pressed now.");
             }
             client.factory_reset()?;
+            super::completion::record(ctx, super::completion::Update::Forget);
             // The token has a new device key (and ended the session): pin it, since this host
             // just reset it through a session with the old one.
             ctx.disconnect();

@@ -375,7 +375,7 @@ pub fn remind(ctx: &mut Context) {
     if let Ok(info) = client.get_info() {
         if info.backup_key && info.key_versions_not_backed_up > 0 {
             eprintln!(
-                "Reminder: {} key version(s) are in no backup yet: pkms backup export --out FILE",
+                "Reminder: {} key version(s) are in no backup yet: `pkms backup export --out FILE`",
                 info.key_versions_not_backed_up
             );
         }

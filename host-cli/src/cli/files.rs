@@ -246,13 +246,6 @@ fn is_dash(p: &Path) -> bool {
     p.as_os_str() == "-"
 }
 
-/// A status line on stderr, only for people watching a terminal.
-fn note(ctx: &Context, msg: &str) {
-    if !ctx.quiet && io::stderr().is_terminal() {
-        eprintln!("{msg}");
-    }
-}
-
 /// A byte progress bar on stderr, fed by the library's [`Progress`] reports.
 struct Bar(ProgressBar);
 
@@ -722,19 +715,30 @@ fn sign_file(mut a: SignFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let sig = filesign::sign_digest(ctx.client()?, &a.key_id, &digest)?;
     write_output(&out, &signature_bytes(&sig, &digest, a.format)?)?;
-    if !is_dash(&out) {
-        note(
-            ctx,
-            &format!(
-                "signed {} with {} version {}: {}",
-                file.display(),
-                sig.key_id,
-                sig.key_version,
-                out.display()
-            ),
-        );
+    if is_dash(&out) {
+        // The signature itself is on stdout.
+        return Ok(());
     }
-    Ok(())
+    // A DER signature names neither key nor version: the output does, for the record.
+    ctx.emit(&SignFileOutput {
+        key_id: format!("{}key/{}", ctx.scope().prefix(), sig.key_id),
+        key_version: sig.key_version,
+        signing_algorithm: filesign::SIGNING_ALGORITHM,
+        signature_file: out.display().to_string(),
+    })
+}
+
+/// What `sign-file --format der|json` prints: the key and version that signed (a DER signature
+/// does not name them; keep this output, or `verify-file --key-id` finds the version), and
+/// where the signature went.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SignFileOutput {
+    /// The key ARN, as KMS's Sign names the key.
+    key_id: String,
+    key_version: u32,
+    signing_algorithm: &'static str,
+    signature_file: String,
 }
 
 fn verify_file(mut a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
@@ -797,23 +801,27 @@ fn verify_file(mut a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
             )));
         }
     }
-    let (verified_by, key_desc) = match (&public_key, &a.key_id) {
-        (Some(vk), _) => {
-            (filesign::verify_offline(vk, &digest, &sig.der).then_some(None), "the public key".to_owned())
-        }
+    let (verified_by, key_desc, key_arn) = match (&public_key, &a.key_id) {
+        (Some(vk), _) => (
+            filesign::verify_offline(vk, &digest, &sig.der).then_some(None),
+            "the public key".to_owned(),
+            None,
+        ),
         (None, key) => {
             let (key_id, version) = match (key, &sig.envelope) {
                 (Some(k), env) => (k.clone(), a.key_version.or(env.as_ref().map(|e| e.key_version))),
                 (None, Some(env)) => (env.key_id.clone(), Some(env.key_version)),
                 (None, None) => return Err(usage("give --public-key or --key-id")),
             };
+            // The key as KMS's Verify names it (its ARN), whatever form --key-id took.
+            let id = ctx.client()?.describe_key(&key_id)?.key_id;
             let found = match version {
                 Some(v) => {
                     ctx.client()?.verify_digest(&key_id, &digest, &sig.der, Some(v))?.then_some(Some(v))
                 }
                 None => verify_any_version(ctx, &key_id, &digest, &sig.der)?,
             };
-            (found, format!("key {key_id}"))
+            (found, format!("key {key_id}"), Some(ctx.scope().key_arn(&id)))
         }
     };
     let Some(verified_version) = verified_by else {
@@ -832,8 +840,9 @@ fn verify_file(mut a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
         signature_valid: true,
         signing_algorithm: filesign::SIGNING_ALGORITHM,
         digest: filesign::hex(&digest),
-        key_id: sig.envelope.as_ref().map(|e| e.key_id.clone()).or_else(|| a.key_id.clone()),
-        key_version: sig.envelope.as_ref().map(|e| e.key_version).or(verified_version),
+        key_id: key_arn
+            .or_else(|| sig.envelope.as_ref().map(|e| format!("{}key/{}", ctx.scope().prefix(), e.key_id))),
+        key_version: verified_version.or(sig.envelope.as_ref().map(|e| e.key_version)),
         files_valid: None,
         changed_files: None,
         files: None,
@@ -906,9 +915,12 @@ struct VerifyFileOutput {
     signing_algorithm: &'static str,
     /// SHA-256 of the file, lower-case hex.
     digest: String,
-    /// The signing key, when the signature was an envelope.
+    /// The signing key's ARN: the key verified on (`--key-id`) or the envelope's. Absent for a
+    /// DER signature checked offline (neither the signature nor a public key names a key).
     #[serde(skip_serializing_if = "Option::is_none")]
     key_id: Option<String>,
+    /// The key version that verified (`--key-id`: the one named, else the first of every held
+    /// version that did) or the envelope's.
     #[serde(skip_serializing_if = "Option::is_none")]
     key_version: Option<u32>,
     /// For a signed manifest: whether every listed file matches.
@@ -974,16 +986,25 @@ fn sign_manifest(mut a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<(
     let sig = filesign::sign_digest(ctx.client()?, &a.key_id, &digest)?;
     write_output(&a.out, text.as_bytes())?;
     write_output(&sig_path, &signature_bytes(&sig, &digest, a.format)?)?;
-    note(
-        ctx,
-        &format!(
-            "listed {} file(s) in {}, signed with {} version {}: {}",
-            manifest.entries.len(),
-            a.out.display(),
-            sig.key_id,
-            sig.key_version,
-            sig_path.display()
-        ),
-    );
-    Ok(())
+    ctx.emit(&SignManifestOutput {
+        manifest: a.out.display().to_string(),
+        file_count: manifest.entries.len(),
+        signed: SignFileOutput {
+            key_id: format!("{}key/{}", ctx.scope().prefix(), sig.key_id),
+            key_version: sig.key_version,
+            signing_algorithm: filesign::SIGNING_ALGORITHM,
+            signature_file: sig_path.display().to_string(),
+        },
+    })
+}
+
+/// What `sign-manifest --format der|json` prints: the manifest, how many files it lists, and
+/// the key and version that signed it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SignManifestOutput {
+    manifest: String,
+    file_count: usize,
+    #[serde(flatten)]
+    signed: SignFileOutput,
 }

@@ -4,6 +4,7 @@ use clap::Subcommand;
 use pkms_protocol::{KeySpec, KeyUsage, SelfTests};
 
 use super::args::{kms_value_parser, merge_tags, parse_tags, TagsArg};
+use super::completion::Update;
 use super::Context;
 use pkms_lib::model::{CreateKeyParams, DescribeKeyOutput, KeysPage};
 
@@ -31,31 +32,12 @@ struct InfoOutput<'a> {
     audit_log_when_full: Option<&'static str>,
 }
 
-/// How full the audit log may get before every `pkms info` warns, in percent.
-pub const AUDIT_WARN_PERCENT: u64 = 80;
-
 /// Entries held by a log whose checkpoint is `c`.
 pub fn audit_entries(c: &pkms_lib::model::audit::AuditCheckpoint) -> u64 {
     if c.sequence == 0 || c.sequence < c.first_sequence {
         0
     } else {
         c.sequence - c.first_sequence + 1
-    }
-}
-
-/// Warns on stderr when the audit log is more than [`AUDIT_WARN_PERCENT`] full.
-pub fn warn_audit_fill(c: &pkms_lib::model::audit::AuditCheckpoint) {
-    let held = audit_entries(c);
-    let cap = u64::from(c.capacity);
-    if cap > 0 && held * 100 > cap * AUDIT_WARN_PERCENT {
-        let then = match c.audit_full {
-            pkms_protocol::access::AuditFullMode::Overwrite => "the oldest entries are dropped",
-            pkms_protocol::access::AuditFullMode::Refuse => "the token refuses operations",
-        };
-        eprintln!(
-            "warning: the token's audit log holds {held} of {cap} entries; when it is full {then}. \
-             Export and trim it: `pkms audit export --out FILE --trim`."
-        );
     }
 }
 
@@ -169,9 +151,6 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             } else {
                 None
             };
-            if let Some(c) = &checkpoint {
-                warn_audit_fill(c);
-            }
             let fingerprint = ctx.device_key().map(|k| k.fingerprint()).unwrap_or_default();
             ctx.emit_labelled(&InfoOutput {
                 info: &info,
@@ -195,6 +174,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 user_presence_required,
             };
             let key_metadata = ctx.client()?.create_key(&params)?;
+            super::completion::record(ctx, Update::Keys(vec![key_metadata.key_id.to_string()]));
             ctx.emit(&DescribeKeyOutput { key_metadata })?;
             super::backup::remind(ctx);
             Ok(())
@@ -208,16 +188,26 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let client = ctx.client()?;
             if limit.is_some() {
                 let page = client.list_keys(limit, starting_token.as_deref())?;
+                super::completion::record(
+                    ctx,
+                    Update::Keys(page.keys.iter().map(ToString::to_string).collect()),
+                );
                 return ctx
                     .emit(&KeysPage { next_marker: page.next_marker.filter(|_| page.truncated), ..page });
             }
+            let from_start = starting_token.is_none();
             let all = super::args::collect_pages(&paging, starting_token, |l, m| {
                 let page = client.list_keys(l, m)?;
                 Ok((page.keys, page.next_marker.filter(|_| page.truncated)))
             })?;
+            let seen = all.items.iter().map(ToString::to_string).collect();
+            super::completion::record(
+                ctx,
+                if from_start && all.next.is_none() { Update::AllKeys(seen) } else { Update::Keys(seen) },
+            );
             let page =
                 KeysPage { keys: all.items, truncated: all.next.is_some(), next_marker: all.next.clone() };
-            ctx.emit(&super::args::WithNextToken { page: &page, next_token: all.next })
+            ctx.emit_listing(&page, "Keys", all.next)
         }
         Commands::UpdateKeyDescription { key_id, description } => {
             let key_id = ctx.key(&key_id)?;

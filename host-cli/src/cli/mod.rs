@@ -22,6 +22,8 @@ use pkms_lib::model::encoding::{with_style, ArnScope, Style, DEFAULT_ACCOUNT_ID,
 
 use crate::keyref::{self, KeyRef};
 
+#[cfg(test)]
+mod advice;
 pub mod args;
 pub mod output;
 
@@ -30,6 +32,7 @@ pub mod aliases;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod completion;
 pub mod crypto;
 pub mod devices;
 pub mod files;
@@ -70,8 +73,8 @@ forces the QEMU token. pkms starts a QEMU token when needed and reaches it over 
     after_help = MAIN_EXAMPLES
 )]
 pub struct Cli {
-    /// Output format: json (KMS field names), text (bare values), table (boxed, as the aws cli
-    /// draws it), or for get-public-key pem, ssh (an authorized_keys line) or minisign (a
+    /// Output format: json (KMS field names), text (tab-separated, in the aws cli's column
+    /// order), table (boxed, as the aws cli draws it), or for get-public-key pem, ssh (an authorized_keys line) or minisign (a
     /// minisign public key).
     #[arg(long, global = true, value_enum, default_value = "json")]
     pub output: OutputFormat,
@@ -328,8 +331,13 @@ impl Context {
         if !self.logged_in {
             let login = self.login.clone();
             let client = self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))?;
-            if auth::login(client, &login)? == auth::Opened::Open {
-                auth::warn_open(&self.home, self.quiet);
+            match auth::login(client, &login)? {
+                auth::Opened::Open => auth::warn_open(&self.home, self.quiet),
+                auth::Opened::LoggedIn => {
+                    if let Some(status) = client.audit_log_status() {
+                        audit::warn_when_filling(&status);
+                    }
+                }
             }
             self.logged_in = true;
         }
@@ -413,6 +421,30 @@ impl Context {
                 return Err(usage("--output ssh and --output minisign apply to get-public-key only"))
             }
         };
+        write_stdout(text.as_bytes())
+    }
+
+    /// Prints a paginated listing (list-keys, list-aliases, list-key-rotations without
+    /// `--limit`): as [`Context::emit`] with the aws cli's `NextToken` beside KMS's page fields,
+    /// except that `--output text` prints the aws cli's paginated text ([`output::text_listing`]:
+    /// the `result_key` items, then `NEXTTOKEN<TAB>token` when `--max-items` stopped early).
+    pub fn emit_listing<P: Serialize>(
+        &self,
+        page: &P,
+        result_key: &str,
+        next_token: Option<String>,
+    ) -> anyhow::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        if self.output != OutputFormat::Text {
+            return self.emit(&args::WithNextToken { page, next_token });
+        }
+        let value = with_style(&Style::cli(self.scope.clone()), || serde_json::to_value(page))?;
+        let items = value.get(result_key).cloned().unwrap_or_else(|| Value::Array(Vec::new()));
+        let query = self.query.as_deref().map(output::Query::parse).transpose().map_err(usage)?;
+        let text =
+            output::text_listing(result_key, &items, next_token.as_deref(), query.as_ref()).map_err(usage)?;
         write_stdout(text.as_bytes())
     }
 
@@ -725,6 +757,21 @@ pub fn arn_scope(region: Option<String>, account_id: Option<String>) -> anyhow::
     ArnScope::new(&region, &account_id).map_err(|m| usage(format!("--region / --account-id: {m}")))
 }
 
+/// The token `--device` / PKMS_DEVICE selects (an explicitly set PKMS_HOME: its QEMU token),
+/// and the home `--device qemu:HOME` names instead of PKMS_HOME.
+pub fn select_token(device: Option<String>) -> anyhow::Result<(Option<DeviceSpec>, Option<PathBuf>)> {
+    let device = match device.filter(|d| !d.is_empty()) {
+        Some(d) => Some(d.parse::<DeviceSpec>().map_err(|m| usage(format!("--device / PKMS_DEVICE: {m}")))?),
+        // An explicitly set PKMS_HOME means its QEMU token, not whatever USB token is plugged in.
+        None if connect::home_is_explicit() => Some(DeviceSpec::Qemu(None)),
+        None => None,
+    };
+    Ok(match device {
+        Some(DeviceSpec::Qemu(Some(home))) => (Some(DeviceSpec::Qemu(None)), Some(home)),
+        other => (other, None),
+    })
+}
+
 /// Runs one parsed command line; `operation` is its KMS-style name (`EnableKeyRotation`).
 pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
     // A query is checked before anything is sent, so a refused one never leaves a command half
@@ -732,16 +779,7 @@ pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
     if let Some(q) = &cli.query {
         output::Query::parse(q).map_err(usage)?;
     }
-    let device = match cli.device.filter(|d| !d.is_empty()) {
-        Some(d) => Some(d.parse::<DeviceSpec>().map_err(|m| usage(format!("--device / PKMS_DEVICE: {m}")))?),
-        // An explicitly set PKMS_HOME means its QEMU token, not whatever USB token is plugged in.
-        None if connect::home_is_explicit() => Some(DeviceSpec::Qemu(None)),
-        None => None,
-    };
-    let (device, home) = match device {
-        Some(DeviceSpec::Qemu(Some(home))) => (Some(DeviceSpec::Qemu(None)), Some(home)),
-        other => (other, None),
-    };
+    let (device, home) = select_token(cli.device)?;
     let mut ctx = Context::new(cli.output, cli.quiet, cli.query, device);
     if let Some(home) = home {
         ctx.set_home(home);
@@ -774,12 +812,7 @@ pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
         Command::Openpgp(c) => openpgp::run(c, &mut ctx),
         Command::Serve(a) => crate::serve::run(a, &mut ctx),
         Command::SshAgent(a) => ssh_agent::run(a, &mut ctx),
-        Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut cmd, "pkms", &mut out);
-            ctx.emit_raw(&String::from_utf8_lossy(&out))
-        }
+        Command::Completions { shell } => ctx.emit_raw(&completion::script(shell)),
     }
 }
 
@@ -859,7 +892,11 @@ pub fn main() -> i32 {
             std::process::exit(130);
         }
     });
+    // The completion scripts' hook, kept out of clap (and so out of help and completions).
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == completion::COMMAND) {
+        return completion::main(&args[2..]);
+    }
     let mut command = command_for(&args);
     let matches = command.try_get_matches_from_mut(args).unwrap_or_else(|e| e.exit());
     // Not dropped either (see `command_for`).

@@ -1,7 +1,7 @@
 //! Printing results as aws-cli does: `--output json` (the KMS JSON form of the library's reply
 //! types, [`pkms_lib::model`]: PascalCase field names, blobs in base64, dates as ISO-8601 UTC
-//! strings like aws-cli v2's default `cli_timestamp_format`), `--output text` (bare values,
-//! tab-separated), `--query` (JMESPath), and errors (`{"__type": …, "message": …}`
+//! strings like aws-cli v2's default `cli_timestamp_format`), `--output text` (the aws cli's
+//! tab-separated columns, [`text`]), `--query` (JMESPath), and errors (`{"__type": …, "message": …}`
 //! on stderr).
 
 use serde_json::Value;
@@ -11,7 +11,8 @@ use serde_json::Value;
 pub enum OutputFormat {
     /// JSON with KMS field names (default).
     Json,
-    /// Bare values, tab-separated, one record per line.
+    /// The aws cli's text output: tab-separated values, fields in name order, nested records
+    /// on lines titled with their field name (KEYS, KEYMETADATA).
     Text,
     /// Boxed tables, as the aws cli draws them: one section per object or list, titled with
     /// the operation or the field name.
@@ -176,54 +177,141 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
-/// Renders a value as aws-cli's text output does, simplified: the scalar fields of an object
-/// on one tab-separated line (in field order), then each nested object or list; a list of
-/// scalars on one line; a bare scalar alone (`True`/`False`/`None` as aws-cli prints them).
-/// A list page's `"Truncated": false` is left out (aws-cli's text output of a complete listing
-/// carries no pagination fields either), so `list-keys --output text` prints just the keys;
-/// a truncated page still prints `True` and its `NextMarker` first.
+/// Renders a value as the aws cli's `--output text` does (its `awscli/text.py`), so `read`
+/// lines ported from `aws kms` get the same columns:
+/// * an object prints its scalar fields on one tab-separated line, **sorted by field name**,
+///   then each nested object or list, also in field-name order, under its field name;
+/// * a nested object's (or list item's) line starts with that field name in capitals
+///   (`KEYMETADATA`, `KEYS`, `ENCRYPTIONALGORITHMS`);
+/// * a list of objects prints one line per item, with the sorted union of every item's scalar
+///   field names as columns (an item lacking one leaves the column empty);
+/// * a list of scalars under a field name prints one `NAME<TAB>value` line per value; a bare
+///   list of scalars (a `--query` result) prints them on one line; a bare scalar prints alone;
+/// * `True`/`False`/`None` as Python prints them; an empty list or object prints nothing.
+///
+/// A paginated listing prints only its items and then `NEXTTOKEN<TAB>token` (see
+/// [`text_listing`]).
 pub fn text(value: &Value) -> String {
-    let mut lines = Vec::new();
-    match value {
-        Value::Object(map) if map.get("Truncated") == Some(&Value::Bool(false)) => {
-            let mut page = map.clone();
-            page.remove("Truncated");
-            render_text(&Value::Object(page), &mut lines);
-        }
-        _ => render_text(value, &mut lines),
-    }
-    let mut out = lines.join("\n");
-    if !out.is_empty() {
-        out.push('\n');
-    }
+    let mut out = String::new();
+    text_into(value, None, None, &mut out);
     out
 }
 
-fn render_text(value: &Value, lines: &mut Vec<String>) {
+/// `--output text` of a paginated listing (list-keys, list-aliases, list-key-rotations), as
+/// the aws cli prints one: the result key alone (`{"Keys": [...]}`; KMS's `Truncated` and
+/// `NextMarker` are the paginator's business, not output), `--query` applied to it, then, when
+/// `--max-items` stopped the listing, `{"NextToken": {"NextToken": token}}` (with `--query`
+/// applied too; a null result prints nothing), i.e. the line `NEXTTOKEN<TAB>token`.
+pub fn text_listing(
+    result_key: &str,
+    items: &Value,
+    next_token: Option<&str>,
+    query: Option<&Query>,
+) -> Result<String, String> {
+    let mut page = serde_json::Map::new();
+    page.insert(result_key.to_owned(), items.clone());
+    let page = Value::Object(page);
+    let mut out = match query {
+        Some(q) => text(&q.apply(&page)?),
+        None => text(&page),
+    };
+    if let Some(token) = next_token {
+        let record = serde_json::json!({"NextToken": {"NextToken": token}});
+        let record = match query {
+            Some(q) => q.apply(&record)?,
+            None => record,
+        };
+        if !record.is_null() {
+            out.push_str(&text(&record));
+        }
+    }
+    Ok(out)
+}
+
+/// A scalar as the aws cli's text output writes it (Python's `str()`); objects and lists
+/// standing where a scalar column is (a field scalar in one list item, nested in another) as
+/// compact JSON.
+fn text_scalar(v: &Value) -> String {
+    scalar_text(v).unwrap_or_else(|| v.to_string())
+}
+
+fn text_into(value: &Value, identifier: Option<&str>, columns: Option<&[&str]>, out: &mut String) {
     match value {
         Value::Object(map) => {
-            let scalars: Vec<String> = map.values().filter_map(scalar_text).collect();
-            if !scalars.is_empty() {
-                lines.push(scalars.join("\t"));
-            }
-            for v in map.values() {
-                if v.is_object() || v.is_array() {
-                    render_text(v, lines);
+            let mut fields: Vec<(&String, &Value)> = map.iter().collect();
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            let mut line: Vec<String> = Vec::new();
+            let mut nested: Vec<(&str, &Value)> = Vec::new();
+            match columns {
+                None => {
+                    for (k, v) in fields {
+                        if is_scalar(v) {
+                            line.push(text_scalar(v));
+                        } else {
+                            nested.push((k, v));
+                        }
+                    }
                 }
+                Some(cols) => {
+                    line.extend(cols.iter().map(|c| map.get(*c).map(text_scalar).unwrap_or_default()));
+                    nested.extend(
+                        fields
+                            .into_iter()
+                            .filter(|(k, _)| !cols.contains(&k.as_str()))
+                            .map(|(k, v)| (k.as_str(), v)),
+                    );
+                }
+            }
+            if !line.is_empty() {
+                if let Some(id) = identifier {
+                    line.insert(0, id.to_uppercase());
+                }
+                out.push_str(&line.join("\t"));
+                out.push('\n');
+            }
+            for (k, v) in nested {
+                text_into(v, Some(k), None, out);
+            }
+        }
+        Value::Array(items) if items.iter().any(Value::is_object) => {
+            let mut cols: Vec<&str> = Vec::new();
+            for item in items {
+                if let Value::Object(map) = item {
+                    for (k, v) in map {
+                        if is_scalar(v) && !cols.contains(&k.as_str()) {
+                            cols.push(k);
+                        }
+                    }
+                }
+            }
+            cols.sort_unstable();
+            for item in items {
+                text_into(item, identifier, Some(&cols), out);
             }
         }
         Value::Array(items) => {
-            if items.iter().all(|v| !v.is_object() && !v.is_array()) {
-                if !items.is_empty() {
-                    lines.push(items.iter().filter_map(scalar_text).collect::<Vec<_>>().join("\t"));
-                }
-            } else {
-                for v in items {
-                    render_text(v, lines);
+            let (scalars, lists): (Vec<&Value>, Vec<&Value>) = items.iter().partition(|v| is_scalar(v));
+            if !scalars.is_empty() {
+                match identifier {
+                    Some(id) => {
+                        for v in &scalars {
+                            out.push_str(&format!("{}\t{}\n", id.to_uppercase(), text_scalar(v)));
+                        }
+                    }
+                    None => {
+                        out.push_str(&scalars.iter().map(|v| text_scalar(v)).collect::<Vec<_>>().join("\t"));
+                        out.push('\n');
+                    }
                 }
             }
+            for v in lists {
+                text_into(v, identifier, None, out);
+            }
         }
-        scalar => lines.extend(scalar_text(scalar)),
+        scalar => {
+            out.push_str(&text_scalar(scalar));
+            out.push('\n');
+        }
     }
 }
 
@@ -426,16 +514,45 @@ mod tests {
     }
 
     #[test]
-    fn text_prints_bare_values() {
-        assert_eq!(text(&json!({"CiphertextBlob": "QUJD", "KeyId": "k"})), "QUJD\tk\n");
+    fn text_follows_the_aws_cli_column_order() {
+        // Scalars sorted by field name, whatever the JSON order.
+        let v = json!({"KeyId": "k", "CiphertextBlob": "QUJD", "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"});
+        assert_eq!(text(&v), "QUJD\tSYMMETRIC_DEFAULT\tk\n");
         assert_eq!(text(&json!("QUJD")), "QUJD\n");
         assert_eq!(text(&json!(true)), "True\n");
-        let v = json!({"Keys": [{"KeyId": "a"}, {"KeyId": "b"}], "Truncated": false});
-        assert_eq!(text(&v), "a\nb\n", "a complete listing prints only its items");
-        let v = json!({"Keys": [{"KeyId": "a"}], "NextMarker": "m", "Truncated": true});
-        assert_eq!(text(&v), "m\tTrue\na\n", "a truncated page says so and gives its marker");
-        assert_eq!(text(&json!(["a", "b"])), "a\tb\n");
+        assert_eq!(text(&json!(null)), "None\n");
+        assert_eq!(text(&json!(["a", "b"])), "a\tb\n", "a bare list of scalars: one line");
         assert_eq!(text(&json!({})), "");
+        assert_eq!(text(&json!({"Keys": []})), "");
+        // A nested object: its line starts with its field name in capitals; its own nested
+        // lists follow, one NAME<TAB>value line per scalar.
+        let v = json!({"KeyMetadata": {"KeyId": "k", "Enabled": true, "Arn": "a",
+            "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"], "Description": ""}});
+        assert_eq!(text(&v), "KEYMETADATA\ta\t\tTrue\tk\nENCRYPTIONALGORITHMS\tSYMMETRIC_DEFAULT\n");
+        // A list of objects: the sorted union of scalar fields as columns, empty where missing.
+        let v = json!({"Aliases": [{"AliasName": "alias/a", "TargetKeyId": "k", "AliasArn": "arn-a"},
+            {"AliasName": "alias/b", "AliasArn": "arn-b"}]});
+        assert_eq!(text(&v), "ALIASES\tarn-a\talias/a\tk\nALIASES\tarn-b\talias/b\t\n");
+        // Scalars first, then nested values in field-name order.
+        let v = json!({"Z": {"B": 1}, "A": [{"C": 2}], "M": 3});
+        assert_eq!(text(&v), "3\nA\t2\nZ\t1\n");
+        // Tags: lists of objects nested in an item come after its line.
+        let v = json!({"Keys": [{"KeyId": "k", "Tags": [{"TagKey": "t", "TagValue": "v"}]}]});
+        assert_eq!(text(&v), "KEYS\tk\nTAGS\tt\tv\n");
+    }
+
+    #[test]
+    fn text_of_a_listing_prints_its_items_and_next_token() {
+        let keys = json!([{"KeyId": "a", "KeyArn": "arn-a"}, {"KeyId": "b", "KeyArn": "arn-b"}]);
+        assert_eq!(text_listing("Keys", &keys, None, None).unwrap(), "KEYS\tarn-a\ta\nKEYS\tarn-b\tb\n");
+        assert_eq!(
+            text_listing("Keys", &keys, Some("tok"), None).unwrap(),
+            "KEYS\tarn-a\ta\nKEYS\tarn-b\tb\nNEXTTOKEN\ttok\n"
+        );
+        let q = Query::parse("Keys[].KeyId").unwrap();
+        assert_eq!(text_listing("Keys", &keys, Some("tok"), Some(&q)).unwrap(), "a\tb\n");
+        let q = Query::parse("NextToken.NextToken").unwrap();
+        assert_eq!(text_listing("Keys", &keys, Some("tok"), Some(&q)).unwrap(), "None\ntok\n");
     }
 
     #[test]

@@ -191,7 +191,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
             let client = ctx.client()?;
             let key = client.describe_key(&key_id)?.key_id;
             let grants = client.list_grants(&key_id)?;
-            ctx.emit(&ListGrantsOutput::complete(key, grants))
+            ctx.emit_listing(&ListGrantsOutput::complete(key, grants), "Grants", None)
         }
         Commands::RetireGrant { key_id, grant_id, grant_token } => {
             let (key_id, grant_id) = match (key_id, grant_id, grant_token) {

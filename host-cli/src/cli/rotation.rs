@@ -168,7 +168,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
                 truncated: all.next.is_some(),
                 next_marker: all.next.clone(),
             };
-            ctx.emit(&super::args::WithNextToken { page: &page, next_token: all.next })
+            ctx.emit_listing(&page, "Rotations", all.next)
         }
         Commands::RetireKeyVersions { key_id, below_version, yes } => {
             let key_id = ctx.key(&key_id)?;

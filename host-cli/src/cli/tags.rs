@@ -56,7 +56,7 @@ pub fn run(cmd: Commands, ctx: &mut Context) -> anyhow::Result<()> {
         Commands::ListResourceTags { key_id } => {
             let key_id = ctx.key(&key_id)?;
             let tags = ctx.client()?.list_resource_tags(&key_id)?;
-            ctx.emit(&ListResourceTagsOutput::complete(tags))
+            ctx.emit_listing(&ListResourceTagsOutput::complete(tags), "Tags", None)
         }
     }
 }

@@ -61,7 +61,10 @@ fn pin_for(entry: &credentials::Entry) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     if let Some(file) = &entry.pin_file {
         return crate::cli::auth::read_secret_file(file, "PinFile");
     }
-    crate::cli::auth::prompt(&format!("PIN for {}", entry.principal))
+    crate::cli::auth::prompt(
+        &format!("PIN for {}", entry.principal),
+        "give it with PinEnv or PinFile in the credentials file",
+    )
 }
 
 /// Runs `pkms serve` until the process is stopped.

@@ -180,7 +180,7 @@ pub fn unsupported(op: &str) -> Option<&'static str> {
         "ReplicateKey" | "UpdatePrimaryRegion" => {
             "Pocket KMS has no multi-Region keys: a key lives on one token"
         }
-        "GetKeyLastUsage" => "Pocket KMS records key use in its signed audit log: pkms audit export",
+        "GetKeyLastUsage" => "Pocket KMS records key use in its signed audit log: `pkms audit export`",
         _ => return None,
     })
 }

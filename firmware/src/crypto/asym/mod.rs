@@ -97,6 +97,29 @@ pub enum AsymSpec {
     MlKem1024,
 }
 
+impl AsymSpec {
+    /// How deep this spec's calls go on the stack: what [`crate::crypto::wipe::wiped_to`] must
+    /// zero after each.
+    pub const fn stack_depth(self) -> crate::crypto::wipe::StackDepth {
+        use crate::crypto::wipe::StackDepth;
+        match self {
+            AsymSpec::EccNistP256 => StackDepth::Shallow,
+            // k256's generator table is copied onto the stack for each multiplication (and
+            // built there once per boot): about 35 KB deep, 100 KB for the first.
+            #[cfg(feature = "secp256k1-tables")]
+            AsymSpec::EccSecgP256k1 => StackDepth::Lattice,
+            #[cfg(not(feature = "secp256k1-tables"))]
+            AsymSpec::EccSecgP256k1 => StackDepth::Deep,
+            AsymSpec::EccNistP384
+            | AsymSpec::EccNistEdwards25519
+            | AsymSpec::MlKem512
+            | AsymSpec::MlKem768
+            | AsymSpec::MlKem1024 => StackDepth::Deep,
+            AsymSpec::MlDsa44 | AsymSpec::MlDsa65 | AsymSpec::MlDsa87 => StackDepth::Lattice,
+        }
+    }
+}
+
 /// A signing algorithm (KMS SigningAlgorithmSpec names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SigningAlg {

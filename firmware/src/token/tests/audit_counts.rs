@@ -6,9 +6,9 @@ use pkms_protocol::access::{AuditFullMode, FACTORY_RESET_CONFIRMATION};
 use pkms_protocol::messages::Request;
 use pkms_protocol::{ErrorCode, KeySpec};
 
+use super::auth::CAPACITY;
 use super::auth::{anonymous_session, encrypt_code, init, login, read_all, verify_chain, PIN};
 use super::*;
-use crate::audit::CAPACITY;
 
 /// Sends `n` requests in a session with no login, of every kind an attacker without a PIN can
 /// send; returns how many were answered without error, failed a PIN or PUK check, and were

@@ -15,45 +15,49 @@ use pkms_protocol::Action;
 use pkms_protocol::{ErrorCode, KeySpec};
 
 use super::*;
-use crate::audit::{CAPACITY, DROP_CHUNK};
+use crate::audit::DROP_CHUNK;
+use crate::Platform;
+
+/// The test platform's audit log capacity.
+pub(super) const CAPACITY: usize = <TestPlatform as Platform>::AUDIT_CAPACITY;
 
 pub(super) const PIN: &[u8] = b"246810";
 pub(super) const PUK: &[u8] = b"puk-12345678";
 
 /// Initialises the token inside a new session (the PIN and PUK never travel in the clear); the
 /// session is then the administrator's.
-pub(super) fn init(h: &mut Harness, mode: AuditFullMode) {
+pub(super) fn init<P: HarnessPlatform>(h: &mut Harness<P>, mode: AuditFullMode) {
     h.open_session();
     h.ok(Request::Initialize(pkms_protocol::request::Initialize { pin: PIN, puk: PUK, audit_full: mode }));
 }
 
 /// The host closes its session and starts over in the clear.
-pub(super) fn hello(h: &mut Harness) {
+pub(super) fn hello<P: HarnessPlatform>(h: &mut Harness<P>) {
     h.close_session();
     h.ok(Request::Hello(pkms_protocol::request::Hello { protocol_version: pkms_protocol::PROTOCOL_VERSION }));
 }
 
 /// A new session with no login.
-pub(super) fn anonymous_session(h: &mut Harness) {
+pub(super) fn anonymous_session<P: HarnessPlatform>(h: &mut Harness<P>) {
     h.close_session();
     h.open_session();
 }
 
 /// A new session, logged in as `who`.
-pub(super) fn login(h: &mut Harness, who: &str, pin: &[u8]) {
+pub(super) fn login<P: HarnessPlatform>(h: &mut Harness<P>, who: &str, pin: &[u8]) {
     h.close_session();
     h.open_session();
     h.ok(Request::Authenticate(pkms_protocol::request::Authenticate { principal: who, pin }));
 }
 
-pub(super) fn initialized(h: &mut Harness) -> bool {
+pub(super) fn initialized<P: HarnessPlatform>(h: &mut Harness<P>) -> bool {
     match h.ok(Request::GetInfo(pkms_protocol::request::GetInfo {})).get() {
         Ok(Response::Info(pkms_protocol::reply::Info { info: i })) => i.initialized,
         other => panic!("{other:?}"),
     }
 }
 
-pub(super) fn retries(h: &mut Harness, who: &str) -> u8 {
+pub(super) fn retries<P: HarnessPlatform>(h: &mut Harness<P>, who: &str) -> u8 {
     match h.ok(Request::ListPrincipals(pkms_protocol::request::ListPrincipals {})).get() {
         Ok(Response::Principals(pkms_protocol::reply::Principals { principals })) => {
             principals.iter().find(|p| p.name == who).map(|p| p.pin_retries_left).expect("principal listed")
@@ -62,11 +66,15 @@ pub(super) fn retries(h: &mut Harness, who: &str) -> u8 {
     }
 }
 
-pub(super) fn add_user(h: &mut Harness, name: &str, pin: &[u8]) {
+pub(super) fn add_user<P: HarnessPlatform>(h: &mut Harness<P>, name: &str, pin: &[u8]) {
     h.ok(Request::CreatePrincipal(pkms_protocol::request::CreatePrincipal { name, pin, role: Role::User }));
 }
 
-pub(super) fn encrypt_code(h: &mut Harness, key: &str, context: &[(&str, &str)]) -> Option<ErrorCode> {
+pub(super) fn encrypt_code<P: HarnessPlatform>(
+    h: &mut Harness<P>,
+    key: &str,
+    context: &[(&str, &str)],
+) -> Option<ErrorCode> {
     match h
         .call(Request::Encrypt(pkms_protocol::request::Encrypt {
             key_id: key,
@@ -463,7 +471,7 @@ fn policies_and_grants_decide_who_may_use_a_key() {
 /// Entries, head sequence, head hash, head signature, public key, first sequence, base signature.
 pub(super) type Export = (Vec<AuditEntry>, u64, [u8; 32], Vec<u8>, Vec<u8>, u64, Vec<u8>);
 
-pub(super) fn read_all(h: &mut Harness) -> Export {
+pub(super) fn read_all<P: HarnessPlatform>(h: &mut Harness<P>) -> Export {
     let (seq, hash, sig, first, pk, base) = match h
         .ok(Request::GetAuditCheckpoint(pkms_protocol::request::GetAuditCheckpoint {}))
         .get()
@@ -844,7 +852,7 @@ fn grants_are_bounded_and_oversize_inputs_are_refused() {
 /// numbers, an unbroken chain, a base checkpoint signed by the attestation key behind the first
 /// entry when entries were dropped, and a head that matches the last entry. Returns the first
 /// sequence number.
-pub(super) fn check_stored_log(h: &mut Harness) -> u64 {
+pub(super) fn check_stored_log<P: HarnessPlatform>(h: &mut Harness<P>) -> u64 {
     use crate::records::{AuthRecord, BaseRecord, Kind, SINGLETON_ID};
     let core = &mut h.token.core;
     let ids: Vec<_> = core.entries(Kind::Audit).iter().map(|e| e.id).collect();

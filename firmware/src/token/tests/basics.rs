@@ -3,7 +3,7 @@
 use super::*;
 use pkms_protocol::PROTOCOL_VERSION;
 
-pub(super) fn info(h: &mut Harness) -> pkms_protocol::TokenInfo<'static> {
+pub(super) fn info<P: HarnessPlatform>(h: &mut Harness<P>) -> pkms_protocol::TokenInfo<'static> {
     let r = h.ok(Request::GetInfo(pkms_protocol::request::GetInfo {}));
     let res = r.get();
     match res {

@@ -298,7 +298,7 @@ fn decapsulate(h: &mut Harness, key: &str, ct: &[u8], version: Option<u32>) -> R
     result
 }
 
-/// ML-KEM: python encapsulates to GetPublicKey's key and the token decapsulates to the same
+/// ML-KEM: python (768, 1024) or RustCrypto's `ml-kem` (512) encapsulates to GetPublicKey's key and the token decapsulates to the same
 /// secret; the token's own encapsulation decapsulates; a changed ciphertext gives another secret
 /// (implicit rejection), never an error; a wrong length is ValidationException.
 #[test]
@@ -326,8 +326,20 @@ fn ml_kem_decapsulates_python_encapsulations_and_its_own() {
         );
         assert_eq!(decapsulate(&mut h, &key, &mine[1..], None), Err(ErrorCode::Validation));
     }
-    // ML-KEM-512 round-trips on the token (python `cryptography` 48 has no ML-KEM-512).
+    // ML-KEM-512 (python `cryptography` 48 has none): RustCrypto's `ml-kem` reads GetPublicKey's
+    // SPKI and encapsulates to it; the token decapsulates to the same secret, and its own
+    // encapsulation round-trips.
     let key = s(&create(&mut h, KeySpec::MlKem512, None).unwrap());
+    let spki = public_key(&mut h, &key, None);
+    let ek =
+        <ml_kem::EncapsulationKey<ml_kem::MlKem512> as ml_kem::pkcs8::DecodePublicKey>::from_public_key_der(
+            &spki,
+        )
+        .expect("an ML-KEM-512 SubjectPublicKeyInfo");
+    for m in [[0u8; 32], [0x5a; 32]] {
+        let (ct, ss) = ek.encapsulate_deterministic(&m.into());
+        assert_eq!(decapsulate(&mut h, &key, &ct, None).unwrap(), ss[..], "ML-KEM-512");
+    }
     let (ct, ss) = encapsulate(&mut h, &key).unwrap();
     assert_eq!(decapsulate(&mut h, &key, &ct, None).unwrap(), ss);
 }

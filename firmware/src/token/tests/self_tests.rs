@@ -25,7 +25,7 @@ fn boot_failing(flash: MockFlash, test: SelfTest) -> Harness {
         TestBoard::new(),
         &KATS.corrupted(test),
     );
-    Harness { token, now: Some(T0 + 10), seed: 77, session: None }
+    Harness { token: std::boxed::Box::new(token), now: Some(T0 + 10), seed: 77, session: None }
 }
 
 #[test]
@@ -143,7 +143,7 @@ fn a_board_reported_failure_is_the_error_state_too() {
     let start = h.token.into_flash();
     let token =
         Token::in_error_state(start.clone(), ChaCha20Rng::seed_from_u64(5), TestBoard::new(), SelfTest::Drbg);
-    let mut h = Harness { token, now: Some(T0), seed: 5, session: None };
+    let mut h = Harness { token: std::boxed::Box::new(token), now: Some(T0), seed: 5, session: None };
     assert_eq!(self_tests(&mut h, false), SelfTests::Failed(SelfTest::Drbg));
     let (code, message) = h.err_outer(Request::GetDeviceKey(pkms_protocol::request::GetDeviceKey {}));
     assert_eq!(code, ErrorCode::SelfTestFailed);

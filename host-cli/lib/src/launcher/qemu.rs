@@ -28,15 +28,20 @@ pub fn resolve_program(program: &Path) -> Result<PathBuf, LaunchError> {
 /// `-netdev stream` with `-net nic`; `-nic stream,…` fails there). The boot seed file is placed
 /// in guest RAM by the generic loader ([`super::seed`]); `-no-reboot` makes a guest reset end
 /// QEMU rather than run the firmware again over the same seed. Semihosting stays for the idle
-/// timeout argument, the exit codes and the defmt log. `-accel` sizes TCG's translation
-/// buffer ([`ACCEL`]).
+/// timeout argument, the watched file (`watch=token.flash`: the firmware ends QEMU once the
+/// home that holds it is removed or replaced), the exit codes and the defmt log. `-accel` sizes
+/// TCG's translation buffer ([`ACCEL`]).
 pub fn arguments(paths: &TokenPaths, opts: &LaunchOptions) -> Vec<OsString> {
     let mut socket = b"socket,id=uart0,server=on,wait=off,path=".to_vec();
     socket.extend_from_slice(&escape_option_value(paths.socket.as_os_str()));
     let mut netdev = NETDEV_PREFIX.as_bytes().to_vec();
     netdev.extend_from_slice(&escape_option_value(paths.net_socket.as_os_str()));
     let idle_secs = opts.idle_timeout.as_secs();
-    let semihosting = format!("enable=on,target=native,arg=pkms-token,{IDLE_ARG}{idle_secs}");
+    // watch=: the firmware ends QEMU when the flash file, looked up in QEMU's working
+    // directory (the home), is gone: a removed or replaced home leaves no QEMU behind.
+    let watched = paths.flash.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let semihosting =
+        format!("enable=on,target=native,arg=pkms-token,{IDLE_ARG}{idle_secs},arg=watch={watched}");
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |a: &str| args.push(a.into());
     push("-M");
