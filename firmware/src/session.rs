@@ -13,7 +13,10 @@
 //!   authenticated, live session is OpenSession refused.
 
 use pkms_p256::{PublicKey, SecretKey};
-use pkms_protocol::session::{frame_ad, Cipher, SymmetricState, MAX_SESSIONS, PUBLIC_KEY_LEN, TAG_LEN};
+use pkms_protocol::session::{
+    frame_ad, Cipher, SessionStatus, SymmetricState, ASK_STATUS, MAX_FLAGS_LEN, MAX_OPENED_LEN, MAX_SESSIONS,
+    PUBLIC_KEY_LEN, TAG_LEN,
+};
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroize;
 
@@ -115,8 +118,9 @@ impl Sessions {
     }
 
     /// Answers OpenSession (message 1 of NK) and opens the session: writes the token's ephemeral
-    /// public key into `ephemeral_out` and message 2's payload (the sealed session id) into
-    /// `payload_out`; returns the new session's id.
+    /// public key into `ephemeral_out` and message 2's payload (the sealed session id, followed
+    /// by `status` when message 1's flags ask for it) into `payload_out`; returns the new
+    /// session's id and the payload's length.
     #[allow(clippy::too_many_arguments)]
     pub fn open<R: RngCore + CryptoRng>(
         &mut self,
@@ -126,9 +130,10 @@ impl Sessions {
         now_ms: u64,
         host_ephemeral: &[u8],
         host_payload: &[u8],
+        status: SessionStatus,
         ephemeral_out: &mut [u8; PUBLIC_KEY_LEN],
-        payload_out: &mut [u8; 4 + TAG_LEN],
-    ) -> OpResult<u32> {
+        payload_out: &mut [u8; MAX_OPENED_LEN + TAG_LEN],
+    ) -> OpResult<(u32, usize)> {
         self.expire(now_ms);
         let slot = self.free_slot().ok_or_else(|| {
             err!(
@@ -149,9 +154,20 @@ impl Sessions {
                 ))
             }
         };
-        let tag: &[u8; TAG_LEN] = host_payload
-            .try_into()
-            .map_err(|_| err!(Validation, "OpenSession's payload must be a 16-byte tag"))?;
+        // Message 1's payload: no flags (a 16-byte tag), or one flags byte and the tag.
+        let flags_len = match host_payload.len().checked_sub(TAG_LEN) {
+            Some(n) if n <= MAX_FLAGS_LEN => n,
+            _ => {
+                return Err(err!(
+                    Validation,
+                    "OpenSession's payload must be a 16-byte tag, or one flags byte and the tag"
+                ))
+            }
+        };
+        let (sealed_flags, tag) = host_payload.split_at(flags_len);
+        let mut flags = [0u8; MAX_FLAGS_LEN];
+        let flags = &mut flags[..flags_len];
+        flags.copy_from_slice(sealed_flags);
         let mut st = SymmetricState::nk(identity_public);
         // -> e, es
         st.mix_hash(peer.0);
@@ -160,7 +176,7 @@ impl Sessions {
             .map_err(|_| err!(Internal, "the session key agreement failed"))?;
         st.mix_key(&es);
         let (mut k, n) = st.key_and_nonce().ok_or_else(|| err!(Internal, "no handshake key"))?;
-        let opened = Cipher::new(&k).open(n, &st.h(), &mut [], tag);
+        let opened = Cipher::new(&k).open(n, &st.h(), flags, tag);
         k.zeroize();
         if !opened {
             return Err(err!(
@@ -168,7 +184,8 @@ impl Sessions {
                 "the handshake does not verify: the host used another device key than this token's"
             ));
         }
-        st.mix_hash(tag);
+        let asks_status = flags.first().is_some_and(|f| f & ASK_STATUS != 0);
+        st.mix_hash(host_payload);
         // <- e, ee
         let (ephemeral, public) = match self.spare.take() {
             Some(spare) => spare,
@@ -182,10 +199,13 @@ impl Sessions {
         st.mix_key(&ee);
         let id = self.new_id(rng)?;
         let (mut k, n) = st.key_and_nonce().ok_or_else(|| err!(Internal, "no handshake key"))?;
+        let text_len = if asks_status { MAX_OPENED_LEN } else { 4 };
         payload_out[..4].copy_from_slice(&id.to_be_bytes());
-        let tag = Cipher::new(&k).seal(n, &st.h(), &mut payload_out[..4]);
+        payload_out[4] = status.to_byte();
+        let (text, rest) = payload_out.split_at_mut(text_len);
+        let tag = Cipher::new(&k).seal(n, &st.h(), text);
         k.zeroize();
-        payload_out[4..].copy_from_slice(&tag);
+        rest[..TAG_LEN].copy_from_slice(&tag);
         let (mut to_token, mut to_host) = st.split();
         self.slots[slot] = Some(Session {
             id,
@@ -196,7 +216,7 @@ impl Sessions {
         });
         to_token.zeroize();
         to_host.zeroize();
-        Ok(id)
+        Ok((id, text_len + TAG_LEN))
     }
 
     /// Makes the ephemeral key of the next handshake now, between requests, so OpenSession
@@ -325,16 +345,28 @@ crate::dispatch::handle! {
         let identity = cx.core.device()?.identity()?;
         let public = cx.core.device_public_key()?;
         let now_ms = crate::board::Board::uptime_ms(cx.core.board());
+        let status = SessionStatus { initialized: cx.auth.is_initialized() };
         let (ephemeral, rest) = cx.bufs.out.split_at_mut(PUBLIC_KEY_LEN);
         let ephemeral: &mut [u8; PUBLIC_KEY_LEN] = ephemeral.try_into().map_err(|_| err!(Internal, "buffer"))?;
-        let payload: &mut [u8; 4 + TAG_LEN] =
-            (&mut rest[..4 + TAG_LEN]).try_into().map_err(|_| err!(Internal, "buffer"))?;
-        let session_id =
-            cx.sessions.open(&identity, &public, cx.core.rng(), now_ms, r.ephemeral, r.payload, ephemeral, payload)?;
+        let payload: &mut [u8; MAX_OPENED_LEN + TAG_LEN] = rest
+            .get_mut(..MAX_OPENED_LEN + TAG_LEN)
+            .and_then(|p| p.try_into().ok())
+            .ok_or_else(|| err!(Internal, "buffer"))?;
+        let (session_id, len) = cx.sessions.open(
+            &identity,
+            &public,
+            cx.core.rng(),
+            now_ms,
+            r.ephemeral,
+            r.payload,
+            status,
+            ephemeral,
+            payload,
+        )?;
         Ok(pkms_protocol::Response::SessionOpened(pkms_protocol::reply::SessionOpened {
             session_id,
             ephemeral: &ephemeral[..],
-            payload: &payload[..],
+            payload: &payload[..len],
         }))
     };
     pkms_protocol::request::SessionFrame<'_> => |_r, _cx| {

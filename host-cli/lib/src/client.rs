@@ -73,17 +73,19 @@ pub struct RawResponse {
 }
 
 impl Drop for Client {
-    /// Closes the open session, waiting briefly for the token's answer.
+    /// Closes the open session: sends CloseSession without waiting for its answer. The token
+    /// ends the session when it reads the frame, which it does before anything a later
+    /// connection sends (QEMU's sockets serve one connection at a time, in order; the USB token
+    /// also ends every session when its port closes), so the process need not stay for the
+    /// answer. [`Client::close_session`] waits for it.
     fn drop(&mut self) {
         self.heed_interrupt = false;
         if self.session.is_some() {
-            let _ = self.call_with_timeout(request::CloseSession {}, CLOSE_TIMEOUT);
+            let _ = self.send_request(request::CloseSession {});
+            self.session = None;
         }
     }
 }
-
-/// How long dropping a client waits for its session's CloseSession to be answered.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -152,9 +154,8 @@ impl Client {
         Self::connect_with_timeout(transport, HELLO_TIMEOUT)
     }
 
-    /// As [`Client::connect_boxed`], waiting at most `hello_timeout` for the Hello answer.
-    pub fn connect_with_timeout(transport: Box<dyn Transport>, hello_timeout: Duration) -> Result<Client> {
-        let mut client = Client {
+    fn unsynced(transport: Box<dyn Transport>) -> Client {
+        Client {
             transport,
             acc: Box::new(FrameAccumulator::new()),
             pending: Vec::new(),
@@ -167,7 +168,33 @@ impl Client {
             session: None,
             heed_interrupt: true,
             audit_log: None,
-        };
+        }
+    }
+
+    /// A client over a transport whose Hello has just been answered on it (the launcher's
+    /// liveness probe: a lone 0x00, then Hello, then its answer), so none is sent again:
+    /// `protocol_version` and `firmware_version` are what the token answered. Fails as
+    /// [`Client::connect`] does when the token speaks another protocol version.
+    pub fn connect_after_hello(
+        transport: Box<dyn Transport>,
+        protocol_version: u16,
+        firmware_version: &str,
+    ) -> Result<Client> {
+        if protocol_version != PROTOCOL_VERSION {
+            return Err(token_error(
+                ErrorCode::UnsupportedProtocolVersion,
+                &format!("token speaks protocol {protocol_version}, host speaks {PROTOCOL_VERSION}"),
+            ));
+        }
+        let mut client = Self::unsynced(transport);
+        client.firmware_version = firmware_version.to_owned();
+        client.synced = true;
+        Ok(client)
+    }
+
+    /// As [`Client::connect_boxed`], waiting at most `hello_timeout` for the Hello answer.
+    pub fn connect_with_timeout(transport: Box<dyn Transport>, hello_timeout: Duration) -> Result<Client> {
+        let mut client = Self::unsynced(transport);
         client.transport.send(&[0])?;
         let version =
             client.call_with_timeout(request::Hello { protocol_version: PROTOCOL_VERSION }, hello_timeout)?;
@@ -262,28 +289,8 @@ impl Client {
         }
     }
 
-    /// Sends one request and returns its reply, owned: the one way every operation is called.
-    /// The reply type follows from the request ([`Call::Reply`], kept as [`Owned::Output`]);
-    /// a refusal is [`Error::Token`], a broken link [`Error::Link`].
-    pub fn call<'q, C>(&mut self, request: C) -> Result<<C::Reply as Owned>::Output>
-    where
-        C: Call<'q>,
-        C::Reply: Owned,
-    {
-        let timeout = self.timeout;
-        self.call_with_timeout(request, timeout)
-    }
-
-    /// As [`Client::call`], waiting at most `timeout` for the answer.
-    pub fn call_with_timeout<'q, C>(
-        &mut self,
-        request: C,
-        timeout: Duration,
-    ) -> Result<<C::Reply as Owned>::Output>
-    where
-        C: Call<'q>,
-        C::Reply: Owned,
-    {
+    /// Encodes `request` (sealed in the open session, if any) and sends it; returns its id.
+    fn send_request<'q, C: Call<'q>>(&mut self, request: C) -> Result<u32> {
         let op = C::OPERATION.name();
         let id = self.next_id();
         let frame = RequestFrame { id, now: (self.clock)(), request: request.into() };
@@ -323,6 +330,33 @@ impl Client {
         }
         self.transport.send(&self.tx[..n])?;
         self.tx[..n].fill(0);
+        Ok(id)
+    }
+
+    /// Sends one request and returns its reply, owned: the one way every operation is called.
+    /// The reply type follows from the request ([`Call::Reply`], kept as [`Owned::Output`]);
+    /// a refusal is [`Error::Token`], a broken link [`Error::Link`].
+    pub fn call<'q, C>(&mut self, request: C) -> Result<<C::Reply as Owned>::Output>
+    where
+        C: Call<'q>,
+        C::Reply: Owned,
+    {
+        let timeout = self.timeout;
+        self.call_with_timeout(request, timeout)
+    }
+
+    /// As [`Client::call`], waiting at most `timeout` for the answer.
+    pub fn call_with_timeout<'q, C>(
+        &mut self,
+        request: C,
+        timeout: Duration,
+    ) -> Result<<C::Reply as Owned>::Output>
+    where
+        C: Call<'q>,
+        C::Reply: Owned,
+    {
+        let op = C::OPERATION.name();
+        let id = self.send_request(request)?;
         let deadline = Instant::now() + timeout;
         loop {
             let payload = Zeroizing::new(self.read_payload(deadline, timeout)?);
@@ -408,13 +442,37 @@ impl Client {
     /// [`Client::close_session`], the client is dropped, or the token ends it. A session already
     /// open is closed first. Fails if the token does not hold `device`'s private key.
     pub fn open_session(&mut self, device: &DeviceKey) -> Result<()> {
+        self.open_session_with(device, sealing::start(device, true)?)
+    }
+
+    /// As [`Client::open_session`], with message 1 already made by [`crate::session::start`]
+    /// for `device` (a caller may make it while the link comes up). A handshake that asks for
+    /// the token's status ([`Client::session_status`]) and is refused as invalid — a token older
+    /// than that flag — is run again without asking.
+    pub fn open_session_with(&mut self, device: &DeviceKey, handshake: sealing::Handshake) -> Result<()> {
         self.close_session()?;
-        let handshake = sealing::start(device)?;
+        let asked = handshake.asks_status();
+        match self.handshake(handshake) {
+            Err(Error::Token { code: ErrorCode::Validation, .. }) if asked => {
+                self.handshake(sealing::start(device, false)?)
+            }
+            result => result,
+        }
+    }
+
+    fn handshake(&mut self, handshake: sealing::Handshake) -> Result<()> {
         let opened =
             self.call(request::OpenSession { ephemeral: &handshake.ephemeral, payload: &handshake.payload })?;
         self.session =
             Some(sealing::finish(handshake, opened.session_id, &opened.ephemeral, &opened.payload)?);
         Ok(())
+    }
+
+    /// What the token said about itself when the open session was opened (whether it is
+    /// initialised), sealed in the handshake: `None` without a session or from a token too old
+    /// to say (ask GetInfo then).
+    pub fn session_status(&self) -> Option<pkms_protocol::session::SessionStatus> {
+        self.session.as_ref().and_then(Session::status)
     }
 
     /// Whether requests travel in an encrypted session.

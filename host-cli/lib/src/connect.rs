@@ -18,7 +18,7 @@ use crate::inprocess::InProcessToken;
 use crate::launcher::{self, LaunchOptions};
 use crate::packet_link::PacketTransport;
 use crate::pins::{PinStore, Pinned};
-use crate::session::DeviceKey;
+use crate::session::{DeviceKey, Handshake};
 use crate::transport::{SerialTransport, StreamTransport};
 use crate::usb::{self, DefaultToken};
 
@@ -224,7 +224,11 @@ pub fn open_qemu(home: &Path) -> Result<Client> {
 pub fn open_qemu_with(home: &Path, opts: &LaunchOptions) -> Result<Client> {
     prepare_home(home)?;
     let conn = launcher::connect(home, opts)?;
-    Client::connect(conn)
+    // The launcher's liveness probe has just exchanged Hello on this connection.
+    match conn.hello().map(|(protocol, firmware)| (protocol, firmware.to_owned())) {
+        Some((protocol, firmware)) => Client::connect_after_hello(Box::new(conn), protocol, &firmware),
+        None => Client::connect(conn),
+    }
 }
 
 /// The name a token's device key is pinned under in PKMS_HOME ([`crate::pins`]): `qemu` for
@@ -269,14 +273,93 @@ pub struct Secured {
     pub first_use: bool,
 }
 
-/// Opens an encrypted session on `client`: asks the token's device key, checks it against the
-/// key pinned for `name` in `home` (pinning it on first use; `None` keeps no pin), and runs the
-/// handshake with it. A token presenting another key than the pinned one gets nothing sent to
-/// it: [`crate::Error::DeviceKeyChanged`].
+/// Message 1 of a session handshake with the device key pinned for a token, being made on
+/// another thread ([`prepare_handshake`]) while the link to the token comes up.
+#[derive(Debug)]
+pub struct PreparedHandshake {
+    pinned: DeviceKey,
+    message: std::thread::JoinHandle<Result<Handshake>>,
+}
+
+/// Starts making message 1 of the handshake with the key pinned for `name` in `home`, if one
+/// is (two P-256 multiplications, done meanwhile on another thread); [`secure_prepared`] uses
+/// it. `None` without a pin (or `name`).
+pub fn prepare_handshake(home: &Path, name: Option<&str>) -> Result<Option<PreparedHandshake>> {
+    let pinned = match name {
+        Some(name) => PinStore::in_home(home).get(name)?,
+        None => None,
+    };
+    Ok(pinned.map(|pinned| {
+        let key = pinned.clone();
+        PreparedHandshake { pinned, message: std::thread::spawn(move || crate::session::start(&key, true)) }
+    }))
+}
+
+/// Opens an encrypted session on `client` with the token's device key checked against the key
+/// pinned for `name` in `home` (`None` keeps no pin). With a pin, the handshake is run with the
+/// pinned key directly: only the holder of that key can complete it, so nothing more needs
+/// asking; should the token refuse it, its device key is asked for and a different one is
+/// [`crate::Error::DeviceKeyChanged`]. Without a pin, the token's device key is asked for and
+/// pinned (first use), then the handshake runs with it. A token presenting another key than
+/// the pinned one gets nothing sent to it but a handshake it cannot answer.
 pub fn secure(client: &mut Client, home: &Path, name: Option<&str>) -> Result<Secured> {
+    let prepared = match name {
+        Some(name) => PinStore::in_home(home).get(name)?.map(|pinned| (pinned, None)),
+        None => None,
+    };
+    secure_with(client, home, name, prepared)
+}
+
+/// As [`secure`], with message 1 from [`prepare_handshake`] (made for the same `home` and
+/// `name`).
+pub fn secure_prepared(
+    client: &mut Client,
+    home: &Path,
+    name: Option<&str>,
+    prepared: Option<PreparedHandshake>,
+) -> Result<Secured> {
+    let prepared = match prepared {
+        Some(PreparedHandshake { pinned, message }) => {
+            let message = message.join().map_err(|_| {
+                Error::Link(LinkError::Protocol("making the session handshake failed".to_owned()))
+            })??;
+            Some((pinned, Some(message)))
+        }
+        None => None,
+    };
+    secure_with(client, home, name, prepared)
+}
+
+fn secure_with(
+    client: &mut Client,
+    home: &Path,
+    name: Option<&str>,
+    pinned: Option<(DeviceKey, Option<Handshake>)>,
+) -> Result<Secured> {
+    let pins = PinStore::in_home(home);
+    if let (Some(name), Some((pinned, message))) = (name, pinned) {
+        let opened = match message {
+            Some(message) => client.open_session_with(&pinned, message),
+            None => client.open_session(&pinned),
+        };
+        return match opened {
+            Ok(()) => Ok(Secured { device_key: pinned, first_use: false }),
+            Err(refused) => {
+                // Refused by the token (one without the pinned key cannot open message 1), or
+                // an answer that does not verify: if the token presents another key, that is
+                // what to report.
+                if matches!(refused, Error::Token { .. } | Error::Link(LinkError::Protocol(_))) {
+                    if let Ok(presented) = client.device_key() {
+                        pins.check(name, &presented)?;
+                    }
+                }
+                Err(refused)
+            }
+        };
+    }
     let device_key = client.device_key()?;
     let first_use = match name {
-        Some(name) => PinStore::in_home(home).check(name, &device_key)? == Pinned::New,
+        Some(name) => pins.check(name, &device_key)? == Pinned::New,
         None => false,
     };
     client.open_session(&device_key)?;
@@ -304,6 +387,238 @@ mod tests {
         assert!("tcp::80".parse::<DeviceSpec>().is_err());
         assert!("unix:".parse::<DeviceSpec>().is_err());
         assert!("COM3".parse::<DeviceSpec>().unwrap_err().contains("unix:PATH"));
+    }
+
+    use std::sync::{Arc, Mutex};
+
+    use pkms_protocol::framing::{self, Feed, FrameAccumulator};
+
+    use crate::transport::Transport;
+
+    /// What a [`Recorder`] saw: the operation of each frame sent (a sealed request shows as
+    /// SessionFrame), and each read.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Seen {
+        Sent(&'static str),
+        Read,
+    }
+
+    /// A transport to the in-process token that records what goes through it.
+    struct Recorder {
+        token: InProcessToken,
+        log: Arc<Mutex<Vec<Seen>>>,
+        acc: Box<FrameAccumulator>,
+    }
+
+    impl Recorder {
+        fn new(token: InProcessToken) -> (Recorder, Arc<Mutex<Vec<Seen>>>) {
+            let log = Arc::new(Mutex::new(Vec::new()));
+            (Recorder { token, log: Arc::clone(&log), acc: Box::new(FrameAccumulator::new()) }, log)
+        }
+    }
+
+    impl Transport for Recorder {
+        fn send(&mut self, bytes: &[u8]) -> std::result::Result<(), LinkError> {
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                match self.acc.push(rest) {
+                    Feed::Frame(payload, used) => {
+                        let op = framing::decode_request(payload).map(|f| f.request.operation().name());
+                        self.log.lock().unwrap().push(Seen::Sent(op.unwrap_or("undecodable")));
+                        rest = &rest[used..];
+                    }
+                    Feed::Overflow(used) | Feed::Malformed(used) => rest = &rest[used..],
+                    Feed::NeedMore => break,
+                }
+            }
+            self.token.send(bytes)
+        }
+
+        fn recv(
+            &mut self,
+            buf: &mut [u8],
+            timeout: std::time::Duration,
+        ) -> std::result::Result<usize, LinkError> {
+            self.log.lock().unwrap().push(Seen::Read);
+            self.token.recv(buf, timeout)
+        }
+    }
+
+    fn sent(log: &Mutex<Vec<Seen>>) -> Vec<&'static str> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Sent(op) => Some(*op),
+                Seen::Read => None,
+            })
+            .collect()
+    }
+
+    /// A client of `token` (Hello exchanged), and what it sends from then on.
+    fn recorded(token: InProcessToken) -> (Client, Arc<Mutex<Vec<Seen>>>) {
+        let (recorder, log) = Recorder::new(token);
+        let client = Client::connect(recorder).unwrap();
+        log.lock().unwrap().clear();
+        (client, log)
+    }
+
+    #[test]
+    fn a_pinned_token_is_reached_without_asking_its_key_and_says_whether_it_is_initialised() {
+        let home = tempfile::tempdir().unwrap();
+        let flash = crate::inprocess::InProcessToken::ephemeral();
+        let (mut first, log) = recorded(flash);
+        let secured = secure(&mut first, home.path(), Some("qemu")).unwrap();
+        assert!(secured.first_use, "nothing was pinned yet");
+        assert_eq!(sent(&log), ["GetDeviceKey", "OpenSession"], "first use: the key is asked, then pinned");
+        assert_eq!(PinStore::in_home(home.path()).get("qemu").unwrap().as_ref(), Some(&secured.device_key));
+        assert_eq!(
+            first.session_status(),
+            Some(pkms_protocol::session::SessionStatus { initialized: false }),
+            "the handshake says the in-memory token is open"
+        );
+        // Known now: the handshake runs with the pinned key directly, made beforehand.
+        first.close_session().unwrap();
+        log.lock().unwrap().clear();
+        let prepared = prepare_handshake(home.path(), Some("qemu")).unwrap();
+        assert!(prepared.is_some(), "a pin means a prepared handshake");
+        let again = secure_prepared(&mut first, home.path(), Some("qemu"), prepared).unwrap();
+        assert!(!again.first_use);
+        assert_eq!(again.device_key, secured.device_key);
+        assert_eq!(sent(&log), ["OpenSession"], "no GetDeviceKey for a pinned token");
+        assert!(first.in_session());
+        log.lock().unwrap().clear();
+        let again = secure(&mut first, home.path(), Some("qemu")).unwrap();
+        assert_eq!(again.device_key, secured.device_key);
+        assert_eq!(sent(&log), ["SessionFrame", "OpenSession"], "the open session is closed first");
+        // No pin kept: the key is asked every time.
+        log.lock().unwrap().clear();
+        first.close_session().unwrap();
+        log.lock().unwrap().clear();
+        assert!(prepare_handshake(home.path(), None).unwrap().is_none());
+        assert!(!secure_prepared(&mut first, home.path(), None, None).unwrap().first_use);
+        assert_eq!(sent(&log), ["GetDeviceKey", "OpenSession"]);
+    }
+
+    #[test]
+    fn a_token_without_the_pinned_key_is_reported_as_changed_and_gets_no_session() {
+        let home = tempfile::tempdir().unwrap();
+        let other = {
+            let (mut c, _) = recorded(crate::inprocess::InProcessToken::ephemeral());
+            c.device_key().unwrap()
+        };
+        PinStore::in_home(home.path()).replace("qemu", &other).unwrap();
+        let (mut client, log) = recorded(crate::inprocess::InProcessToken::ephemeral());
+        let presented = client.device_key().unwrap();
+        log.lock().unwrap().clear();
+        for prepared in [false, true] {
+            let result = if prepared {
+                let p = prepare_handshake(home.path(), Some("qemu")).unwrap();
+                secure_prepared(&mut client, home.path(), Some("qemu"), p)
+            } else {
+                secure(&mut client, home.path(), Some("qemu"))
+            };
+            match result {
+                Err(Error::DeviceKeyChanged(changed)) => {
+                    assert_eq!(changed.pinned, other.fingerprint());
+                    assert_eq!(changed.presented, presented.fingerprint());
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(!client.in_session());
+            // The refused handshake, then the key asked to say what changed; nothing else.
+            assert_eq!(sent(&log), ["OpenSession", "GetDeviceKey"]);
+            log.lock().unwrap().clear();
+        }
+        assert_eq!(PinStore::in_home(home.path()).get("qemu").unwrap(), Some(other), "the pin is kept");
+    }
+
+    /// A token from before message 1's flags: it refuses an OpenSession payload that is not
+    /// a bare 16-byte tag, as such firmware did.
+    struct OldToken(InProcessToken, Vec<u8>);
+
+    impl Transport for OldToken {
+        fn send(&mut self, bytes: &[u8]) -> std::result::Result<(), LinkError> {
+            use pkms_protocol::messages::{Request, ResponseFrame, WireError};
+            let mut acc = FrameAccumulator::new();
+            if let Feed::Frame(payload, _) = acc.push(bytes) {
+                if let Ok(frame) = framing::decode_request(payload) {
+                    if let Request::OpenSession(r) = frame.request {
+                        if r.payload.len() != 16 {
+                            let refusal = ResponseFrame {
+                                id: frame.id,
+                                result: Err(WireError {
+                                    code: pkms_protocol::ErrorCode::Validation,
+                                    message: "OpenSession's payload must be a 16-byte tag",
+                                }),
+                            };
+                            let mut out = vec![0u8; 256];
+                            let n = framing::encode(&refusal, &mut out).unwrap();
+                            self.1.extend_from_slice(&out[..n]);
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            self.0.send(bytes)
+        }
+
+        fn recv(
+            &mut self,
+            buf: &mut [u8],
+            timeout: std::time::Duration,
+        ) -> std::result::Result<usize, LinkError> {
+            if self.1.is_empty() {
+                return self.0.recv(buf, timeout);
+            }
+            let n = self.1.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.1[..n]);
+            self.1.drain(..n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_token_older_than_the_status_flag_gets_a_plain_handshake() {
+        let home = tempfile::tempdir().unwrap();
+        let mut client = Client::connect(OldToken(InProcessToken::ephemeral(), Vec::new())).unwrap();
+        let secured = secure(&mut client, home.path(), Some("usb:old")).unwrap();
+        assert!(client.in_session(), "opened again without the flags byte");
+        assert_eq!(client.session_status(), None, "such a token says nothing: ask GetInfo");
+        assert!(!client.get_info().unwrap().initialized);
+        // With the key pinned, the same.
+        client.close_session().unwrap();
+        let again = secure(&mut client, home.path(), Some("usb:old")).unwrap();
+        assert_eq!(again.device_key, secured.device_key);
+        assert!(client.in_session());
+    }
+
+    #[test]
+    fn a_dropped_client_sends_close_session_and_does_not_wait_for_the_answer() {
+        let home = tempfile::tempdir().unwrap();
+        let (mut client, log) = recorded(crate::inprocess::InProcessToken::ephemeral());
+        secure(&mut client, home.path(), None).unwrap();
+        log.lock().unwrap().clear();
+        drop(client);
+        assert_eq!(*log.lock().unwrap(), [Seen::Sent("SessionFrame")], "sent, and nothing read after it");
+    }
+
+    #[test]
+    fn a_client_after_the_probe_hello_sends_no_hello_of_its_own() {
+        let (recorder, log) = Recorder::new(crate::inprocess::InProcessToken::ephemeral());
+        let mut client =
+            Client::connect_after_hello(Box::new(recorder), pkms_protocol::PROTOCOL_VERSION, "1.2.3")
+                .unwrap();
+        assert_eq!(client.firmware_version(), "1.2.3");
+        client.device_key().unwrap();
+        assert_eq!(sent(&log), ["GetDeviceKey"], "the first frame is the first request");
+        let (recorder, _) = Recorder::new(crate::inprocess::InProcessToken::ephemeral());
+        match Client::connect_after_hello(Box::new(recorder), pkms_protocol::PROTOCOL_VERSION + 1, "9") {
+            Err(Error::Token { code, .. }) => {
+                assert_eq!(code, pkms_protocol::ErrorCode::UnsupportedProtocolVersion)
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -358,9 +358,13 @@ pub struct TokenConnection {
     link: TokenLink,
     pid: u32,
     started: bool,
-    firmware_version: String,
+    hello: HelloAnswer,
     _lock: File,
 }
+
+/// The token's answer to the launcher's Hello: its protocol and firmware versions, `None` if it
+/// refused the Hello.
+type HelloAnswer = Option<(u16, String)>;
 
 impl TokenConnection {
     /// The link this connection uses.
@@ -378,9 +382,16 @@ impl TokenConnection {
         self.started
     }
 
-    /// The firmware version the token reported to the launcher's Hello.
+    /// The firmware version the token reported to the launcher's Hello (empty if it refused it).
     pub fn firmware_version(&self) -> &str {
-        &self.firmware_version
+        self.hello.as_ref().map_or("", |(_, firmware)| firmware)
+    }
+
+    /// The token's answer to the launcher's Hello on this connection, sent just before it was
+    /// handed out: its protocol and firmware versions, `None` if it refused the Hello. A client
+    /// may take it instead of asking again ([`crate::Client::connect_after_hello`]).
+    pub fn hello(&self) -> Option<(u16, &str)> {
+        self.hello.as_ref().map(|(protocol, firmware)| (*protocol, firmware.as_str()))
     }
 }
 
@@ -417,14 +428,8 @@ pub fn connect(home: &Path, opts: &LaunchOptions) -> Result<TokenConnection, Lau
 
     if let Some(record) = process::read_pid_file(&paths.pid_file) {
         if record.firmware_id == image.id() && process::is_token_process(record.pid, &paths.flash) {
-            if let Ok((link, firmware_version)) = connect_link(&paths, opts.link, opts.hello_timeout) {
-                return Ok(TokenConnection {
-                    link,
-                    pid: record.pid,
-                    started: false,
-                    firmware_version,
-                    _lock: lock,
-                });
+            if let Ok((link, hello)) = connect_link(&paths, opts.link, opts.hello_timeout) {
+                return Ok(TokenConnection { link, pid: record.pid, started: false, hello, _lock: lock });
             }
         }
     }
@@ -435,14 +440,14 @@ pub fn connect(home: &Path, opts: &LaunchOptions) -> Result<TokenConnection, Lau
     let record = PidFile { pid, firmware_id: image.id().to_owned(), started: Some(SystemTime::now()) };
     process::write_pid_file(&paths.pid_file, &record)
         .map_err(|e| LaunchError::io(format!("write {}", paths.pid_file.display()), e))?;
-    let (child, link, firmware_version) = wait_ready(&paths, child, seed, opts)?;
+    let (child, link, hello) = wait_ready(&paths, child, seed, opts)?;
     // Reap QEMU when it ends (idle timeout) while this process still runs; once this process
     // exits, QEMU is re-parented and lives on.
     thread::spawn(move || {
         let mut child = child;
         let _ = child.wait();
     });
-    Ok(TokenConnection { link, pid, started: true, firmware_version, _lock: lock })
+    Ok(TokenConnection { link, pid, started: true, hello, _lock: lock })
 }
 
 /// The arguments (after the program name) the launcher starts the QEMU of `home` with: the
@@ -698,7 +703,11 @@ fn ensure_flash_file(path: &Path) -> Result<(), LaunchError> {
 
 /// Connects to the socket of `link` and runs the Hello probe within `timeout` (for the packet
 /// link, SYNC first).
-fn connect_link(paths: &TokenPaths, link: Link, timeout: Duration) -> Result<(TokenLink, String), LinkError> {
+fn connect_link(
+    paths: &TokenPaths,
+    link: Link,
+    timeout: Duration,
+) -> Result<(TokenLink, HelloAnswer), LinkError> {
     let deadline = Instant::now() + timeout;
     let stream = UnixStream::connect(paths.socket_of(link))?;
     let mut link = match link {
@@ -706,9 +715,13 @@ fn connect_link(paths: &TokenPaths, link: Link, timeout: Duration) -> Result<(To
         Link::Uart => TokenLink::Uart(StreamTransport::new(stream)),
     };
     let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-    let version = probe::hello(&mut link, left)?;
-    Ok((link, version))
+    let hello = probe::hello(&mut link, left)?;
+    Ok((link, hello))
 }
+
+/// How often a cold start looks for the new QEMU's socket (it appears some 20–40 ms after the
+/// spawn; a connect attempt is one cheap system call).
+const SOCKET_POLL: Duration = Duration::from_micros(500);
 
 /// Waits until the new QEMU's socket accepts and the token answers Hello over
 /// [`LaunchOptions::link`] within [`LaunchOptions::start_timeout`]. On failure the child is
@@ -720,7 +733,7 @@ fn wait_ready(
     mut child: Child,
     seed: seed::SeedFile,
     opts: &LaunchOptions,
-) -> Result<(Child, TokenLink, String), LaunchError> {
+) -> Result<(Child, TokenLink, HelloAnswer), LaunchError> {
     let _seed = seed;
     let started = Instant::now();
     let deadline = started + opts.start_timeout;
@@ -745,11 +758,11 @@ fn wait_ready(
             });
         }
         match connect_link(paths, opts.link, left) {
-            Ok((link, version)) => return Ok((child, link, version)),
+            Ok((link, hello)) => return Ok((child, link, hello)),
             Err(LinkError::Io(e))
                 if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) =>
             {
-                thread::sleep(Duration::from_millis(2));
+                thread::sleep(SOCKET_POLL);
             }
             Err(e) => reason = e.to_string(),
         }

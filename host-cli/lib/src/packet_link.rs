@@ -37,8 +37,9 @@ use crate::transport::{TimeoutStream, Transport};
 
 /// The host's Ethernet address: locally administered (bit 1 of the first byte), unicast.
 pub const HOST_MAC: Mac = [0x02, 0x70, 0x6B, 0x6D, 0x73, 0x01];
-/// How often SYNC is repeated until the token answers.
-pub const SYNC_INTERVAL: Duration = Duration::from_millis(2);
+/// How often SYNC is repeated until the token answers: during a cold start, the firmware's NIC
+/// drops frames until it is switched on, and the next SYNC after that is the one answered.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(1);
 /// How long [`Transport::send`] waits for the token to open its window before giving up.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes of the length prefix QEMU's stream netdev puts before each frame.

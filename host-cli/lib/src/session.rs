@@ -11,8 +11,9 @@ use base64::Engine;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
 use p256::PublicKey;
-use pkms_protocol::session::host::{Handshake, HostSession, Refused};
-use pkms_protocol::session::{PUBLIC_KEY_LEN, TAG_LEN};
+pub use pkms_protocol::session::host::Handshake;
+use pkms_protocol::session::host::{HostSession, Refused};
+use pkms_protocol::session::{SessionStatus, PUBLIC_KEY_LEN, TAG_LEN};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, LinkError, Result};
@@ -82,8 +83,14 @@ fn refused(r: Refused) -> Error {
 }
 
 /// Starts a handshake with the token whose device key is `device`: what OpenSession sends.
-pub fn start(device: &DeviceKey) -> Result<Handshake> {
-    Handshake::start(&device.sec1(), &mut rand_core::OsRng).map_err(refused)
+/// `ask_status`: message 1 asks the token for its [`SessionStatus`] ([`Session::status`]).
+pub fn start(device: &DeviceKey, ask_status: bool) -> Result<Handshake> {
+    let rng = &mut rand_core::OsRng;
+    match ask_status {
+        true => Handshake::start_asking_status(&device.sec1(), rng),
+        false => Handshake::start(&device.sec1(), rng),
+    }
+    .map_err(refused)
 }
 
 /// Finishes a handshake with OpenSession's answer and opens the session.
@@ -103,6 +110,11 @@ impl Session {
     /// The session's id.
     pub fn id(&self) -> u32 {
         self.keys.id()
+    }
+
+    /// What the token said about itself in the handshake, if it was asked and told.
+    pub fn status(&self) -> Option<SessionStatus> {
+        self.keys.status()
     }
 
     /// Seals a request frame (postcard bytes) in place and appends the tag; returns its counter.

@@ -92,8 +92,9 @@ pub enum Opened {
     Open,
 }
 
-/// Logs the fresh connection in: with a given PIN, authenticates; otherwise asks GetInfo and,
-/// on an initialised token, prompts on the terminal (or fails without one).
+/// Logs the fresh connection in: with a given PIN, authenticates; otherwise finds out whether
+/// the token is initialised (from the session's handshake, else GetInfo) and, if it is, prompts
+/// on the terminal (or fails without one).
 pub fn login(client: &mut Client, login: &Login) -> anyhow::Result<Opened> {
     if let Some(pin) = login.given_pin()? {
         return match client.authenticate(login.principal(), &pin) {
@@ -104,7 +105,11 @@ pub fn login(client: &mut Client, login: &Login) -> anyhow::Result<Opened> {
             }
         };
     }
-    if !client.get_info()?.initialized {
+    let initialized = match client.session_status() {
+        Some(status) => status.initialized,
+        None => client.get_info()?.initialized,
+    };
+    if !initialized {
         return Ok(Opened::Open);
     }
     let pin = prompt(&format!("PIN for {}", login.principal()), PIN_HOW)?;

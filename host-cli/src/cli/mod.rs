@@ -350,8 +350,12 @@ impl Context {
     pub fn raw_client(&mut self) -> anyhow::Result<&mut Client> {
         if self.client.is_none() {
             self.logged_in = false;
+            let name = self.pin_name();
+            // Message 1 of the handshake with the pinned key is made while the link comes up.
+            connect::prepare_home(&self.home)?;
+            let prepared = connect::prepare_handshake(&self.home, name.as_deref())?;
             let mut c = self.connect_unsecured()?;
-            let secured = connect::secure(&mut c, &self.home, self.pin_name().as_deref())?;
+            let secured = connect::secure_prepared(&mut c, &self.home, name.as_deref(), prepared)?;
             if secured.first_use {
                 eprintln!(
                     "First connection to this token: pinned its device key {} in {}",
@@ -818,6 +822,73 @@ pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The command line's definition, trimmed to what parsing `args` needs. Building a tree,
+/// clap copies each of the global options into each subcommand (80-odd of them), which costs a
+/// warm `pkms` call more time than the rest of its host-side work; so when the first positional
+/// argument names a subcommand (as every call that reaches the token does), parsing gets a
+/// tree of that subcommand alone under the same top level (name, version, global options).
+/// Anything else — no subcommand, a name that is not one (clap suggests the nearest), `help`,
+/// `--` — gets the whole tree.
+fn command_for(args: &[std::ffi::OsString]) -> clap::Command {
+    let whole = Cli::command();
+    let Some(sub) = invoked_subcommand(&whole, args)
+        .and_then(|name| whole.get_subcommands().find(|s| names(s, &name)).cloned())
+    else {
+        return whole;
+    };
+    let mut trimmed = clap::Command::new(whole.get_name().to_owned()).subcommand_required(true);
+    if let Some(version) = whole.get_version() {
+        trimmed = trimmed.version(version.to_owned());
+    }
+    for arg in whole.get_arguments() {
+        trimmed = trimmed.arg(arg.clone());
+    }
+    // The whole tree is not dropped: freeing its thousands of allocations one by one would
+    // only delay the exit.
+    std::mem::forget(whole);
+    trimmed.subcommand(sub)
+}
+
+/// Whether `sub` is called `name` (or has it as an alias).
+fn names(sub: &clap::Command, name: &str) -> bool {
+    sub.get_name() == name || sub.get_all_aliases().any(|a| a == name)
+}
+
+/// The subcommand `args` (with the program name first) invoke: their first positional argument,
+/// skipping the top-level options and the values of those that take one, if it names a
+/// subcommand of `command`. `None` whenever that is not certain: `--`, an option `command` does
+/// not know, a cluster of short options that take values, or no such positional argument.
+fn invoked_subcommand(command: &clap::Command, args: &[std::ffi::OsString]) -> Option<String> {
+    let takes_value = |arg: &clap::Arg| arg.get_action().takes_values();
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        let arg = arg.to_str()?;
+        if arg == "--" {
+            return None;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (long, inline_value) = match long.split_once('=') {
+                Some((l, _)) => (l, true),
+                None => (long, false),
+            };
+            let option = command.get_arguments().find(|a| a.get_long() == Some(long))?;
+            if takes_value(option) && !inline_value {
+                rest.next()?;
+            }
+        } else if let Some(shorts) = arg.strip_prefix('-').filter(|s| !s.is_empty()) {
+            for c in shorts.chars() {
+                let option = command.get_arguments().find(|a| a.get_short() == Some(c))?;
+                if takes_value(option) {
+                    return None;
+                }
+            }
+        } else {
+            return command.get_subcommands().any(|sub| names(sub, arg)).then(|| arg.to_owned());
+        }
+    }
+    None
+}
+
 /// The `pkms` binary: parses the arguments, runs, prints errors; returns the exit status.
 pub fn main() -> i32 {
     // Ctrl-C: calls to the token stop, the command fails and the client closes its session on
@@ -832,7 +903,10 @@ pub fn main() -> i32 {
     if args.get(1).is_some_and(|a| a == completion::COMMAND) {
         return completion::main(&args[2..]);
     }
-    let matches = Cli::command().get_matches();
+    let mut command = command_for(&args);
+    let matches = command.try_get_matches_from_mut(args).unwrap_or_else(|e| e.exit());
+    // Not dropped either (see `command_for`).
+    std::mem::forget(command);
     let operation = operation_name(matches.subcommand_name().unwrap_or("pkms"));
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
@@ -852,6 +926,78 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// What `args` parse to with the trimmed definition and with the whole one.
+    fn both_ways(args: &[&str]) -> (String, String) {
+        let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        let parse = |mut command: clap::Command| match command.try_get_matches_from_mut(args.clone()) {
+            Ok(m) => format!("{:?}", Cli::from_arg_matches(&m).map_err(|e| e.kind())),
+            Err(e) => format!("error {:?}: {}", e.kind(), e.render()),
+        };
+        (parse(command_for(&args)), parse(Cli::command()))
+    }
+
+    #[test]
+    fn the_trimmed_command_line_parses_exactly_as_the_whole_one() {
+        for args in [
+            &["pkms", "encrypt", "--key-id", "k", "--plaintext", "fileb://x"][..],
+            &["pkms", "--output", "text", "generate-data-key", "--key-id", "k", "--key-spec", "AES_256"],
+            &[
+                "pkms",
+                "--output=text",
+                "-q",
+                "encrypt",
+                "--key-id",
+                "k",
+                "--plaintext",
+                "fileb://x",
+                "--debug",
+            ],
+            &["pkms", "--query", "encrypt", "describe-key", "--key-id", "k"],
+            &["pkms", "-q", "--device", "qemu", "token", "status"],
+            &["pkms", "encrypt", "--key-id", "k", "--no-such-option"],
+            &["pkms", "encrypt", "--key-id"],
+            &["pkms", "encrypt", "--key-id", "k", "--plaintext", "fileb://x", "--output", "yaml"],
+            &["pkms", "describe-key"],
+            &["pkms", "encrypt", "--help"],
+            &["pkms", "--output", "text", "generate-data-key", "-h"],
+            &["pkms", "token", "status", "--help"],
+            &["pkms", "encrypt", "--key-id", "k", "--plaintext", "fileb://x", "--output", "text", "extra"],
+            &["pkms", "--help"],
+            &["pkms", "encryp"],
+            &["pkms", "--", "encrypt"],
+            &["pkms"],
+        ] {
+            let (trimmed, whole) = both_ways(args);
+            assert_eq!(trimmed, whole, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_named_subcommand_trims_the_tree() {
+        let os = |a: &[&str]| a.iter().map(Into::into).collect::<Vec<std::ffi::OsString>>();
+        let command = Cli::command();
+        let trimmed = |a: &[&str]| invoked_subcommand(&command, &os(a));
+        assert_eq!(trimmed(&["pkms", "--output", "text", "encrypt"]).as_deref(), Some("encrypt"));
+        assert_eq!(trimmed(&["pkms", "--output=text", "-q", "list-keys"]).as_deref(), Some("list-keys"));
+        assert_eq!(trimmed(&["pkms", "--query", "encrypt"]), None, "a value is not a subcommand");
+        assert_eq!(trimmed(&["pkms", "encryp"]), None);
+        assert_eq!(trimmed(&["pkms", "--", "encrypt"]), None);
+        assert_eq!(trimmed(&["pkms", "--unknown", "encrypt"]), None);
+        assert_eq!(trimmed(&["pkms", "help", "encrypt"]), None);
+        assert_eq!(trimmed(&["pkms"]), None);
+        let cut = command_for(&os(&["pkms", "--output", "text", "encrypt"]));
+        let subs: Vec<&str> = cut.get_subcommands().map(|s| s.get_name()).collect();
+        assert_eq!(subs, ["encrypt"], "only the named subcommand is built");
+        let globals =
+            |c: &clap::Command| c.get_arguments().map(|a| a.get_id().to_string()).collect::<Vec<_>>();
+        assert_eq!(globals(&cut), globals(&command), "the same top-level options");
+        assert_eq!(cut.get_version(), command.get_version());
+        assert_eq!(
+            command_for(&os(&["pkms", "encryp"])).get_subcommands().count(),
+            command.get_subcommands().count()
+        );
     }
 
     #[test]

@@ -10,7 +10,13 @@ use p256::PublicKey;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroize;
 
-use super::{frame_ad, Cipher, SymmetricState, PUBLIC_KEY_LEN, TAG_LEN};
+use super::{
+    frame_ad, Cipher, SessionStatus, SymmetricState, ASK_STATUS, MAX_FLAGS_LEN, MAX_OPENED_LEN,
+    PUBLIC_KEY_LEN, TAG_LEN,
+};
+
+/// Message 1's payload on the wire: the sealed flags (none, or one byte) and the tag.
+pub type Message1Payload = heapless::Vec<u8, { MAX_FLAGS_LEN + TAG_LEN }>;
 
 /// Why the host side refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,15 +39,35 @@ fn sec1(p: &PublicKey) -> [u8; PUBLIC_KEY_LEN] {
 pub struct Handshake {
     st: SymmetricState,
     secret: EphemeralSecret,
+    asked_status: bool,
     /// The host's ephemeral public key (OpenSession's `ephemeral`).
     pub ephemeral: [u8; PUBLIC_KEY_LEN],
-    /// EncryptAndHash of the empty payload (OpenSession's `payload`).
-    pub payload: [u8; TAG_LEN],
+    /// EncryptAndHash of message 1's payload (OpenSession's `payload`): the 16-byte tag of an
+    /// empty payload, or the sealed flags byte and its tag ([`Handshake::start_asking_status`]).
+    pub payload: Message1Payload,
 }
 
 impl Handshake {
-    /// Starts a handshake with the token whose device key is `device` (SEC1 uncompressed).
+    /// Starts a handshake with the token whose device key is `device` (SEC1 uncompressed); an
+    /// empty payload, as every host before [`ASK_STATUS`] sent.
     pub fn start(device: &[u8; PUBLIC_KEY_LEN], rng: &mut impl CryptoRngCore) -> Result<Handshake, Refused> {
+        Self::start_with(device, &[], rng)
+    }
+
+    /// As [`Handshake::start`], asking the token for its [`SessionStatus`] in message 2
+    /// ([`HostSession::status`]).
+    pub fn start_asking_status(
+        device: &[u8; PUBLIC_KEY_LEN],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Handshake, Refused> {
+        Self::start_with(device, &[ASK_STATUS], rng)
+    }
+
+    fn start_with(
+        device: &[u8; PUBLIC_KEY_LEN],
+        flags: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Handshake, Refused> {
         let device_key = PublicKey::from_sec1_bytes(device).map_err(|_| Refused::BadPoint)?;
         let secret = EphemeralSecret::random(rng);
         let ephemeral = sec1(&secret.public_key());
@@ -51,14 +77,26 @@ impl Handshake {
         st.mix_key(&es);
         es.zeroize();
         let (mut k, n) = st.key_and_nonce().ok_or(Refused::Handshake)?;
-        let payload = Cipher::new(&k).seal(n, &st.h(), &mut []);
+        let mut text = [0u8; MAX_FLAGS_LEN];
+        let text = text.get_mut(..flags.len()).ok_or(Refused::Handshake)?;
+        text.copy_from_slice(flags);
+        let tag = Cipher::new(&k).seal(n, &st.h(), text);
         k.zeroize();
+        let mut payload = Message1Payload::new();
+        payload.extend_from_slice(text).map_err(|()| Refused::Handshake)?;
+        payload.extend_from_slice(&tag).map_err(|()| Refused::Handshake)?;
         st.mix_hash(&payload);
-        Ok(Handshake { st, secret, ephemeral, payload })
+        Ok(Handshake { st, secret, asked_status: !flags.is_empty(), ephemeral, payload })
     }
 
-    /// `<- e, ee`: checks the token's answer (its ephemeral key, and `session_id` sealed under
-    /// keys only the holder of the device key can derive) and opens the session.
+    /// Whether message 1 asked for the token's status.
+    pub fn asks_status(&self) -> bool {
+        self.asked_status
+    }
+
+    /// `<- e, ee`: checks the token's answer (its ephemeral key, and `session_id` — followed by
+    /// its status if this handshake asked — sealed under keys only the holder of the device key
+    /// can derive) and opens the session.
     pub fn finish(
         mut self,
         session_id: u32,
@@ -71,40 +109,50 @@ impl Handshake {
         self.st.mix_key(&ee);
         ee.zeroize();
         let (mut k, n) = self.st.key_and_nonce().ok_or(Refused::Handshake)?;
-        let (Some(text), Some(tag)) = (payload.get(..4), payload.get(4..)) else {
-            return Err(Refused::Handshake);
-        };
-        if tag.len() != TAG_LEN {
+        // The session id, then the status only when it was asked for.
+        let len = payload.len().checked_sub(TAG_LEN).ok_or(Refused::Handshake)?;
+        if len != 4 && !(self.asked_status && len == MAX_OPENED_LEN) {
             return Err(Refused::Handshake);
         }
-        let mut id = [0u8; 4];
-        id.copy_from_slice(text);
-        let opened = Cipher::new(&k).open(n, &self.st.h(), &mut id, tag);
+        let (sealed, tag) = payload.split_at(len);
+        let mut text = [0u8; MAX_OPENED_LEN];
+        let text = text.get_mut(..len).ok_or(Refused::Handshake)?;
+        text.copy_from_slice(sealed);
+        let opened = Cipher::new(&k).open(n, &self.st.h(), text, tag);
         k.zeroize();
-        if !opened || id != session_id.to_be_bytes() {
+        if !opened || text[..4] != session_id.to_be_bytes() {
             return Err(Refused::Handshake);
         }
+        let status = text.get(4).map(|&b| SessionStatus::from_byte(b));
         let (mut to_token, mut to_host) = self.st.split();
         let session =
-            HostSession { id: session_id, send: Cipher::new(&to_token), recv: Cipher::new(&to_host) };
+            HostSession { id: session_id, send: Cipher::new(&to_token), recv: Cipher::new(&to_host), status };
         to_token.zeroize();
         to_host.zeroize();
         Ok(session)
     }
 }
 
-/// An open session, host side: its id and the two direction keys (AES-256-GCM, expanded).
+/// An open session, host side: its id, the two direction keys (ChaCha20-Poly1305) and the
+/// status the token sent with message 2.
 #[derive(Clone)]
 pub struct HostSession {
     id: u32,
     send: Cipher,
     recv: Cipher,
+    status: Option<SessionStatus>,
 }
 
 impl HostSession {
     /// The session's id.
     pub fn id(&self) -> u32 {
         self.id
+    }
+
+    /// The token's status, when the handshake asked for it ([`Handshake::start_asking_status`])
+    /// and the token sent it.
+    pub fn status(&self) -> Option<SessionStatus> {
+        self.status
     }
 
     /// Seals request bytes `text` in place as frame `counter` of this session; returns the tag.

@@ -8,11 +8,18 @@
 //! ```text
 //! NK:   <- s                 the token's device key, pinned by the host on first use
 //!       ...
-//!       -> e, es             OpenSession { ephemeral, payload: EncryptAndHash("") }
+//!       -> e, es             OpenSession { ephemeral, payload: EncryptAndHash("" or flags) }
 //!       <- e, ee             SessionOpened { session_id, ephemeral,
-//!                                            payload: EncryptAndHash(session_id) }
+//!                                            payload: EncryptAndHash(session_id [‖ status]) }
 //!       Split() -> (host→token key, token→host key)
 //! ```
+//!
+//! * Message 1's payload is empty, or one byte of flags: [`ASK_STATUS`] asks the token to append
+//!   its [`SessionStatus`] to message 2's payload, so a host learns what it would otherwise ask
+//!   GetInfo for (whether the token is initialised) without another round trip, authenticated
+//!   by the handshake like the session id. Unknown flag bits are ignored. A host that sends no
+//!   flags gets the 4-byte payload older hosts expect; a token too old to take flags refuses the
+//!   17-byte payload (Validation) and the host opens again without them.
 //!
 //! * P-256 public keys travel as 65-byte uncompressed SEC1 points; DH is the x-coordinate of the
 //!   product (SEC 1 ECDH). Noise names 25519 and 448 only; P-256 is our documented choice, since
@@ -48,6 +55,42 @@ pub const PUBLIC_KEY_LEN: usize = 65;
 pub const TAG_LEN: usize = 16;
 /// The most sessions a token holds at once.
 pub const MAX_SESSIONS: usize = 8;
+/// Message 1's flag asking the token to append its [`SessionStatus`] to message 2's payload.
+pub const ASK_STATUS: u8 = 0x01;
+/// The longest plaintext of message 1's payload: the flags byte.
+pub const MAX_FLAGS_LEN: usize = 1;
+/// Message 2's plaintext: the session id (4 bytes, big-endian), then the status if it was asked.
+pub const MAX_OPENED_LEN: usize = 4 + SessionStatus::LEN;
+
+/// What the token tells a host that asked ([`ASK_STATUS`]) at the end of message 2's payload:
+/// one byte today. Bit 0: the token is initialised (GetInfo's `initialized`: a PIN protects it).
+/// The other bits are reserved: a token sends them zero and a host ignores them, so later
+/// tokens can add facts without breaking this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionStatus {
+    /// The token is initialised: operations need a logged-in session.
+    pub initialized: bool,
+}
+
+impl SessionStatus {
+    /// Bytes on the wire.
+    pub const LEN: usize = 1;
+    const INITIALIZED: u8 = 0x01;
+
+    /// The status byte.
+    pub fn to_byte(self) -> u8 {
+        if self.initialized {
+            Self::INITIALIZED
+        } else {
+            0
+        }
+    }
+
+    /// From the status byte (reserved bits ignored).
+    pub fn from_byte(byte: u8) -> SessionStatus {
+        SessionStatus { initialized: byte & Self::INITIALIZED != 0 }
+    }
+}
 
 /// HMAC-SHA256.
 fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
@@ -216,6 +259,17 @@ mod tests {
         other.mix_key(&[6; 32]);
         assert_ne!(other.key_and_nonce().map(|k| k.0), SymmetricState::nk(&s).key_and_nonce().map(|k| k.0));
         assert_ne!(other.h(), host.h());
+    }
+
+    #[test]
+    fn the_status_byte_carries_initialized_in_bit_0_and_ignores_reserved_bits() {
+        assert_eq!(SessionStatus { initialized: true }.to_byte(), 1);
+        assert_eq!(SessionStatus { initialized: false }.to_byte(), 0);
+        assert_eq!(SessionStatus::from_byte(1), SessionStatus { initialized: true });
+        assert_eq!(SessionStatus::from_byte(0), SessionStatus { initialized: false });
+        assert_eq!(SessionStatus::from_byte(0xFE), SessionStatus { initialized: false });
+        assert_eq!(SessionStatus::from_byte(0xFF), SessionStatus { initialized: true });
+        assert_eq!(MAX_OPENED_LEN, 5);
     }
 
     #[test]

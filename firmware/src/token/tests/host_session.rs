@@ -22,16 +22,29 @@ pub struct HostSession {
 pub struct Opening {
     handshake: Handshake,
     pub ephemeral: [u8; 65],
-    pub payload: [u8; 16],
+    pub payload: Vec<u8>,
 }
 
-/// Starts a handshake with the token whose device key is `spki` (DER).
-pub fn open(spki: &[u8], seed: u64) -> Opening {
+fn device_point(spki: &[u8]) -> [u8; 65] {
     let device = p256::PublicKey::from_public_key_der(spki).expect("device key");
     let mut sec1 = [0u8; 65];
     sec1.copy_from_slice(device.to_encoded_point(false).as_bytes());
-    let handshake = Handshake::start(&sec1, &mut ChaCha20Rng::seed_from_u64(seed)).expect("handshake");
-    Opening { ephemeral: handshake.ephemeral, payload: handshake.payload, handshake }
+    sec1
+}
+
+/// Starts a handshake with the token whose device key is `spki` (DER), with an empty payload.
+pub fn open(spki: &[u8], seed: u64) -> Opening {
+    let handshake =
+        Handshake::start(&device_point(spki), &mut ChaCha20Rng::seed_from_u64(seed)).expect("handshake");
+    Opening { ephemeral: handshake.ephemeral, payload: handshake.payload.to_vec(), handshake }
+}
+
+/// As [`open`], asking for the token's status in message 2.
+pub fn open_asking_status(spki: &[u8], seed: u64) -> Opening {
+    let handshake =
+        Handshake::start_asking_status(&device_point(spki), &mut ChaCha20Rng::seed_from_u64(seed))
+            .expect("handshake");
+    Opening { ephemeral: handshake.ephemeral, payload: handshake.payload.to_vec(), handshake }
 }
 
 impl Opening {
@@ -43,6 +56,11 @@ impl Opening {
 }
 
 impl HostSession {
+    /// The status the token sent with message 2 (asked for by [`open_asking_status`]).
+    pub fn status(&self) -> Option<pkms_protocol::session::SessionStatus> {
+        self.keys.status()
+    }
+
     /// Seals a request payload: (counter, ciphertext ‖ tag).
     pub fn seal(&mut self, plaintext: &[u8]) -> (u64, Vec<u8>) {
         let counter = self.send_counter;

@@ -171,6 +171,81 @@ fn a_host_that_pinned_another_device_key_gets_no_session() {
     assert!(host_session::open(&real, 5).finish(sid, &eph, &pay).is_some());
 }
 
+/// Sends OpenSession with `opening`'s message 1; the raw SessionOpened fields.
+fn open_raw(h: &mut Harness, opening: &host_session::Opening) -> (u32, Vec<u8>, Vec<u8>) {
+    let reply = h.outer(Request::OpenSession(request::OpenSession {
+        ephemeral: &opening.ephemeral,
+        payload: &opening.payload,
+    }));
+    let fields = match reply.get() {
+        Ok(Response::SessionOpened(pkms_protocol::reply::SessionOpened {
+            session_id,
+            ephemeral,
+            payload,
+        })) => (session_id, ephemeral.to_vec(), payload.to_vec()),
+        other => panic!("OpenSession: {other:?}"),
+    };
+    fields
+}
+
+#[test]
+fn a_host_that_asks_learns_in_the_handshake_whether_the_token_is_initialised() {
+    use pkms_protocol::session::SessionStatus;
+    let mut h = Harness::new();
+    let spki = h.device_key();
+    // Asked: message 2 carries the session id and the status byte (5 + 16 bytes).
+    let asking = host_session::open_asking_status(&spki, 11);
+    assert_eq!(asking.payload.len(), 17, "one sealed flags byte and the tag");
+    let (sid, eph, pay) = open_raw(&mut h, &asking);
+    assert_eq!(pay.len(), 4 + 1 + 16);
+    let session = host_session::open_asking_status(&spki, 11).finish(sid, &eph, &pay).expect("verifies");
+    assert_eq!(session.status(), Some(SessionStatus { initialized: false }), "a fresh token is open");
+    // The status is authenticated: flipping its bit breaks message 2.
+    let mut flipped = pay.clone();
+    flipped[4] ^= 1;
+    assert!(host_session::open_asking_status(&spki, 11).finish(sid, &eph, &flipped).is_none());
+    // A host that did not ask refuses a payload it did not ask for.
+    assert!(host_session::open(&spki, 11).finish(sid, &eph, &pay).is_none());
+    // Not asked: the 4-byte payload older hosts expect, and no status.
+    let plain = host_session::open(&spki, 12);
+    assert_eq!(plain.payload.len(), 16);
+    let (sid, eph, pay) = open_raw(&mut h, &plain);
+    assert_eq!(pay.len(), 4 + 16, "no status unless asked");
+    let session = host_session::open(&spki, 12).finish(sid, &eph, &pay).expect("verifies");
+    assert_eq!(session.status(), None);
+
+    // Once initialised, the status says so.
+    let mut h = initialised();
+    let spki = h.device_key();
+    let (sid, eph, pay) = open_raw(&mut h, &host_session::open_asking_status(&spki, 13));
+    let session = host_session::open_asking_status(&spki, 13).finish(sid, &eph, &pay).expect("verifies");
+    assert_eq!(session.status(), Some(SessionStatus { initialized: true }));
+}
+
+#[test]
+fn message_1_flags_are_sealed_and_their_length_is_checked() {
+    let mut h = Harness::new();
+    let spki = h.device_key();
+    let asking = host_session::open_asking_status(&spki, 21);
+    // More than one flags byte, or a payload shorter than a tag: Validation, no session.
+    for payload in [[&asking.payload[..], &[0u8][..]].concat(), std::vec![0u8; 15], Vec::new()] {
+        let (code, msg) = h.err_outer(Request::OpenSession(request::OpenSession {
+            ephemeral: &asking.ephemeral,
+            payload: &payload,
+        }));
+        assert_eq!(code, ErrorCode::Validation, "{} bytes", payload.len());
+        assert!(msg.contains("flags byte"), "{msg}");
+    }
+    // An altered flags byte (sealed under the handshake key) does not verify.
+    let mut altered = asking.payload.clone();
+    altered[0] ^= 0x80;
+    let (code, _) = h.err_outer(Request::OpenSession(request::OpenSession {
+        ephemeral: &asking.ephemeral,
+        payload: &altered,
+    }));
+    assert_eq!(code, ErrorCode::AuthenticationFailed);
+}
+
 #[test]
 fn replayed_reordered_altered_truncated_and_foreign_frames_are_refused_and_end_the_session() {
     let mut h = initialised();

@@ -84,7 +84,7 @@ impl Image {
     /// Writes the image to `path` unless the file already holds exactly these bytes. Written to
     /// a temporary file and renamed, so QEMU never reads a half-written image.
     pub fn extract(&self, path: &Path) -> io::Result<()> {
-        if fs::read(path).map(|existing| existing == self.bytes()).unwrap_or(false) {
+        if holds(path, self.bytes()) {
             return Ok(());
         }
         let tmp = path.with_extension(format!("elf.tmp-{}", std::process::id()));
@@ -95,9 +95,53 @@ impl Image {
     }
 }
 
+/// Whether the file at `path` holds exactly `bytes`: its size first, then its contents a chunk
+/// at a time (a cold start compares the 4 MiB image without reading it into a new buffer).
+fn holds(path: &Path, bytes: &[u8]) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = fs::File::open(path) else { return false };
+    if file.metadata().map(|m| m.len()).ok() != u64::try_from(bytes.len()).ok() {
+        return false;
+    }
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut expected = bytes;
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return expected.is_empty(),
+            Ok(n) => match (chunk.get(..n), expected.get(..n)) {
+                (Some(got), Some(want)) if got == want => expected = &expected[n..],
+                _ => return false,
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_file_holding_exactly_the_image_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fw.elf");
+        let image: Vec<u8> = (0..600_000u32).map(|i| (i * 7 + i / 300) as u8).collect();
+        assert!(!holds(&path, &image), "a missing file");
+        fs::write(&path, &image).unwrap();
+        assert!(holds(&path, &image));
+        let mut late = image.clone();
+        *late.last_mut().unwrap() ^= 1;
+        assert!(!holds(&path, &late), "a difference in the last chunk");
+        let mut early = image.clone();
+        early[3] ^= 1;
+        assert!(!holds(&path, &early), "a difference in the first chunk");
+        assert!(!holds(&path, &image[..image.len() - 1]), "a longer file");
+        assert!(!holds(&path, &[image.clone(), std::vec![0]].concat()), "a shorter file");
+        let img = Image { bytes: Cow::Owned(late.clone()), id: String::new() };
+        img.extract(&path).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), late, "a different file is replaced");
+    }
 
     #[test]
     fn an_image_named_at_run_time_is_read_and_fingerprinted() {

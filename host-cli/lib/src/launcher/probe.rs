@@ -14,10 +14,10 @@ use crate::transport::Transport;
 /// Request id of the probe's Hello (clients number their own requests from 1).
 const PROBE_ID: u32 = 0xFFFF_FF00;
 
-/// Exchanges Hello over `link` within `timeout`. Returns the firmware version the token
-/// reported (empty if it refused the Hello, e.g. another protocol version: it is alive all the
-/// same). Error frames about earlier garbage are skipped.
-pub fn hello(link: &mut dyn Transport, timeout: Duration) -> Result<String, LinkError> {
+/// Exchanges Hello over `link` within `timeout`. Returns the token's answer: its protocol and
+/// firmware versions (`None` if it refused the Hello, e.g. another protocol version: it is alive
+/// all the same). Error frames about earlier garbage are skipped.
+pub fn hello(link: &mut dyn Transport, timeout: Duration) -> Result<Option<(u16, String)>, LinkError> {
     let deadline = Instant::now() + timeout;
     // A lone delimiter first: ends any partial frame a previous client left behind.
     let mut frame = [0u8; 64];
@@ -47,8 +47,9 @@ pub fn hello(link: &mut dyn Transport, timeout: Duration) -> Result<String, Link
     }
 }
 
-/// Feeds bytes to the accumulator; returns the firmware version once the probe's answer is in.
-fn find_answer(acc: &mut FrameAccumulator, mut input: &[u8]) -> Option<String> {
+/// Feeds bytes to the accumulator; returns the token's answer once the probe's is in (inside:
+/// the versions, or `None` for a refusal).
+fn find_answer(acc: &mut FrameAccumulator, mut input: &[u8]) -> Option<Option<(u16, String)>> {
     while !input.is_empty() {
         match acc.push(input) {
             Feed::NeedMore => break,
@@ -57,10 +58,11 @@ fn find_answer(acc: &mut FrameAccumulator, mut input: &[u8]) -> Option<String> {
                 if let Ok(frame) = framing::decode_response(payload) {
                     if frame.id == PROBE_ID {
                         return Some(match frame.result {
-                            Ok(Response::Hello(pkms_protocol::reply::Hello { firmware_version, .. })) => {
-                                firmware_version.to_owned()
-                            }
-                            _ => String::new(),
+                            Ok(Response::Hello(pkms_protocol::reply::Hello {
+                                protocol_version,
+                                firmware_version,
+                            })) => Some((protocol_version, firmware_version.to_owned())),
+                            _ => None,
                         });
                     }
                 }
