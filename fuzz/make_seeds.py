@@ -181,6 +181,11 @@ inner = [
     request_frame(53),  # CloseSession
 ]
 write("session_handshake", "sealed_requests", bytes([1]) + b"\xfe".join(bytes([1]) + f for f in inner))
+# The same with the mode byte's top bit: the host's handshake asks for the token's status.
+write("session_handshake", "sealed_requests_asking_status",
+      bytes([0x81]) + b"\xfe".join(bytes([1]) + f for f in inner))
+# A forged message 1 whose payload is one flags byte and a tag.
+write("session_handshake", "forged_open_with_flags", bytes([0]) + b"\x04" + b"\x11" * 64 + b"\xfe" + b"\x01" + b"\x22" * 16)
 write("session_handshake", "forged_open", bytes([0]) + b"\x04" + b"\x11" * 64 + b"\xfe" + b"\x22" * 16
       + b"\xfe" + b"\x01\x00\x00\x00" + b"\x00" * 8 + b"\x33" * 20)
 write("session_handshake", "host_finish", bytes([2]) + b"\x01\x00\x00\x00\xfe" + b"\x04" + b"\x44" * 64

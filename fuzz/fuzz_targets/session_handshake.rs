@@ -1,5 +1,6 @@
 //! The encrypted session (protocol/src/session/, the token's firmware/src/session.rs), both
-//! ends. By the first byte:
+//! ends. By the first byte (modulo 3; its top bit makes the host's handshakes ask for the
+//! token's status in message 2):
 //! * token, handshake: OpenSession with a fuzzed ephemeral key and payload, then session frames
 //!   with fuzzed ids, counters and sealed bytes; none may open a session or be answered inside
 //!   one (no forged frame is accepted);
@@ -103,7 +104,14 @@ fuzz_target!(|data: &[u8]| {
         1 => {
             let point = device_point(&mut token);
             let mut rng = ChaCha20Rng::seed_from_u64(3);
-            let hs = Handshake::start(&point, &mut rng).expect("a valid device key");
+            // Half the runs ask for the token's status in message 2 (the mode byte's top bit).
+            let asks = mode & 0x80 != 0;
+            let hs = if asks {
+                Handshake::start_asking_status(&point, &mut rng)
+            } else {
+                Handshake::start(&point, &mut rng)
+            }
+            .expect("a valid device key");
             let answer = call(
                 &mut token,
                 Request::OpenSession(request::OpenSession { ephemeral: &hs.ephemeral, payload: &hs.payload }),
@@ -113,6 +121,11 @@ fuzz_target!(|data: &[u8]| {
             };
             let session =
                 hs.finish(s.session_id, s.ephemeral, s.payload).expect("the token's answer verifies");
+            assert_eq!(
+                session.status().is_some(),
+                asks,
+                "the status came back exactly when it was asked for"
+            );
             let mut expected = 0u64;
             let mut alive = true;
             for chunk in chunks {
@@ -148,7 +161,12 @@ fuzz_target!(|data: &[u8]| {
         _ => {
             let point = device_point(&mut token);
             let mut rng = ChaCha20Rng::seed_from_u64(4);
-            let hs = Handshake::start(&point, &mut rng).expect("a valid device key");
+            let hs = if mode & 0x80 != 0 {
+                Handshake::start_asking_status(&point, &mut rng)
+            } else {
+                Handshake::start(&point, &mut rng)
+            }
+            .expect("a valid device key");
             let head = chunks.next().unwrap_or(&[]);
             let session_id = head.get(..4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4")));
             let ephemeral = chunks.next().unwrap_or(&[]);
