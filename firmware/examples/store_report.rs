@@ -99,7 +99,7 @@ impl<P: Board> Client<P> {
         let mut sec1 = [0u8; 65];
         sec1.copy_from_slice(device.to_encoded_point(false).as_bytes());
         let handshake = Handshake::start(&sec1, &mut ChaCha20Rng::seed_from_u64(9)).expect("handshake");
-        let (ephemeral, payload) = (handshake.ephemeral, handshake.payload);
+        let (ephemeral, payload) = (handshake.ephemeral, handshake.payload.clone());
         let (id, token_ephemeral, token_payload) =
             match c.exchange(Request::OpenSession(pkms_protocol::request::OpenSession {
                 ephemeral: &ephemeral,
