@@ -169,7 +169,9 @@ fn eight_parallel_processes_on_one_home_all_get_correct_answers() {
 #[test]
 fn a_token_whose_self_test_fails_says_which_in_pkms_info_and_serves_nothing_else() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target_dir = root.join("target/qemu-corrupt-kat");
+    // Deep under target/ (test-builds/…), so a search of target/*/thumbv7em-none-eabihf/ for
+    // "the firmware image" (size checks) never takes this test build for a real one.
+    let target_dir = root.join("target/test-builds/qemu-corrupt-kat");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = std::process::Command::new(cargo);
     // qemu/.cargo/config.toml (target, linker scripts) is found from the working directory.

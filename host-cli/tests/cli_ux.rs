@@ -570,7 +570,16 @@ fn sign_file_names_the_key_and_version_that_signed() {
     let file = env.file("release.tar");
     std::fs::write(&file, b"release").unwrap();
     let f = file.display().to_string();
-    let signed = env.json(&["sign-file", "--key-id", &sk, &f]);
+    // Without --output: stdout stays empty (scripts take the signature from FILE.sig or
+    // stdout) and one line on stderr names key, version and signature file.
+    let quiet_out = env.run(&["sign-file", "--key-id", &sk, &f]);
+    assert!(quiet_out.status.success() && quiet_out.stdout.is_empty(), "{quiet_out:?}");
+    let note = String::from_utf8_lossy(&quiet_out.stderr);
+    assert!(
+        note.contains(&format!("Signed by {} version 1 (ECDSA_SHA_256): {f}.sig", cli_support::key_arn(&sk))),
+        "{note}"
+    );
+    let signed = env.json(&["sign-file", "--key-id", &sk, "--output", "json", &f]);
     assert_eq!(signed["KeyId"], cli_support::key_arn(&sk));
     assert_eq!(signed["KeyVersion"], serde_json::json!(1));
     assert_eq!(signed["SigningAlgorithm"], "ECDSA_SHA_256");
@@ -579,7 +588,7 @@ fn sign_file_names_the_key_and_version_that_signed() {
     let out = env.run(&["rotate-key-on-demand", "--key-id", &sk, "--allow-signing-key-rotation"]);
     assert!(out.status.success());
     let new_sig = env.file("new.sig").display().to_string();
-    let signed = env.json(&["sign-file", "--key-id", &sk, "--out", &new_sig, &f]);
+    let signed = env.json(&["sign-file", "--key-id", &sk, "--out", &new_sig, "--output", "json", &f]);
     assert_eq!(
         (signed["KeyVersion"].clone(), signed["SignatureFile"].clone()),
         (2.into(), new_sig.clone().into())

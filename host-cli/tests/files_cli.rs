@@ -210,9 +210,13 @@ fn sign_file_is_verified_by_openssl_and_verify_file() {
     let artifact = env.path("app.tar");
     std::fs::write(&artifact, pseudo_random::bytes(1_000_000, 9)).unwrap();
 
+    // Plain sign-file prints nothing on stdout: the signature is in FILE.sig.
     let out = env.ok(&["sign-file", "--key-id", &key, s(&artifact)]);
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
     let sig = env.path("app.tar.sig");
-    let named: Value = serde_json::from_slice(&out).expect("stdout names the signature, not its bytes");
+    let out = env.ok(&["sign-file", "--key-id", &key, "--output", "json", s(&artifact)]);
+    let named: Value =
+        serde_json::from_slice(&out).expect("--output json names the signature, not its bytes");
     assert_eq!(named["SignatureFile"], s(&sig));
     assert_eq!(named["KeyVersion"], 1);
     let o = openssl(&["dgst", "-sha256", "-verify", s(&pub_pem), "-signature", s(&sig), s(&artifact)]);

@@ -720,17 +720,18 @@ fn sign_file(mut a: SignFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
         return Ok(());
     }
     // A DER signature names neither key nor version: the output does, for the record.
-    ctx.emit(&SignFileOutput {
+    let signed = SignFileOutput {
         key_id: format!("{}key/{}", ctx.scope().prefix(), sig.key_id),
         key_version: sig.key_version,
         signing_algorithm: filesign::SIGNING_ALGORITHM,
         signature_file: out.display().to_string(),
-    })
+    };
+    ctx.emit_record(&signed, &signed.note())
 }
 
-/// What `sign-file --format der|json` prints: the key and version that signed (a DER signature
-/// does not name them; keep this output, or `verify-file --key-id` finds the version), and
-/// where the signature went.
+/// What `sign-file --format der|json` prints with `--output` (else [`SignFileOutput::note`] on
+/// stderr): the key and version that signed (a DER signature does not name them; keep this
+/// output, or `verify-file --key-id` finds the version), and where the signature went.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct SignFileOutput {
@@ -739,6 +740,16 @@ struct SignFileOutput {
     key_version: u32,
     signing_algorithm: &'static str,
     signature_file: String,
+}
+
+impl SignFileOutput {
+    /// The one line on stderr that names key, version and signature when `--output` is not given.
+    fn note(&self) -> String {
+        format!(
+            "Signed by {} version {} ({}): {}",
+            self.key_id, self.key_version, self.signing_algorithm, self.signature_file
+        )
+    }
 }
 
 fn verify_file(mut a: VerifyFileArgs, ctx: &mut Context) -> anyhow::Result<()> {
@@ -986,7 +997,7 @@ fn sign_manifest(mut a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<(
     let sig = filesign::sign_digest(ctx.client()?, &a.key_id, &digest)?;
     write_output(&a.out, text.as_bytes())?;
     write_output(&sig_path, &signature_bytes(&sig, &digest, a.format)?)?;
-    ctx.emit(&SignManifestOutput {
+    let signed = SignManifestOutput {
         manifest: a.out.display().to_string(),
         file_count: manifest.entries.len(),
         signed: SignFileOutput {
@@ -995,7 +1006,9 @@ fn sign_manifest(mut a: SignManifestArgs, ctx: &mut Context) -> anyhow::Result<(
             signing_algorithm: filesign::SIGNING_ALGORITHM,
             signature_file: sig_path.display().to_string(),
         },
-    })
+    };
+    let note = format!("{} ({} files): {}", signed.signed.note(), signed.file_count, signed.manifest);
+    ctx.emit_record(&signed, &note)
 }
 
 /// What `sign-manifest --format der|json` prints: the manifest, how many files it lists, and

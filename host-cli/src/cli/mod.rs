@@ -215,6 +215,8 @@ pub enum Command {
 pub struct Context {
     /// `--output`.
     pub output: OutputFormat,
+    /// Whether `--output` was given on the command line (not just its default).
+    pub output_given: bool,
     /// `--quiet`.
     pub quiet: bool,
     /// `--query`.
@@ -236,6 +238,7 @@ impl Context {
     pub fn new(output: OutputFormat, quiet: bool, query: Option<String>, device: Option<DeviceSpec>) -> Self {
         Context {
             output,
+            output_given: false,
             quiet,
             query,
             device,
@@ -422,6 +425,20 @@ impl Context {
             }
         };
         write_stdout(text.as_bytes())
+    }
+
+    /// What a command that writes its result to a file prints about it (`sign-file`,
+    /// `sign-manifest`): `record` in the chosen format when `--output` or `--query` asks for
+    /// it; otherwise stdout stays empty, as scripts that read a signature from it expect, and
+    /// `note` (one line) goes to stderr, unless `--quiet`.
+    pub fn emit_record<T: Serialize + ?Sized>(&self, record: &T, note: &str) -> anyhow::Result<()> {
+        if self.output_given || self.query.is_some() {
+            return self.emit(record);
+        }
+        if !self.quiet {
+            eprintln!("{note}");
+        }
+        Ok(())
     }
 
     /// Prints a paginated listing (list-keys, list-aliases, list-key-rotations without
@@ -779,7 +796,8 @@ pub fn select_token(device: Option<String>) -> anyhow::Result<(Option<DeviceSpec
 }
 
 /// Runs one parsed command line; `operation` is its KMS-style name (`EnableKeyRotation`).
-pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
+/// `output_given`: `--output` was on the command line ([`Context::output_given`]).
+pub fn run(cli: Cli, operation: &str, output_given: bool) -> anyhow::Result<()> {
     // A query is checked before anything is sent, so a refused one never leaves a command half
     // done (a key created, its id lost).
     if let Some(q) = &cli.query {
@@ -787,6 +805,7 @@ pub fn run(cli: Cli, operation: &str) -> anyhow::Result<()> {
     }
     let (device, home) = select_token(cli.device)?;
     let mut ctx = Context::new(cli.output, cli.quiet, cli.query, device);
+    ctx.output_given = output_given;
     if let Some(home) = home {
         ctx.set_home(home);
     }
@@ -913,7 +932,11 @@ pub fn main() -> i32 {
         Err(e) => e.exit(),
     };
     let output = cli.output;
-    match run(cli, &operation) {
+    let on_command_line =
+        |m: &clap::ArgMatches| m.value_source("output") == Some(clap::parser::ValueSource::CommandLine);
+    let output_given =
+        on_command_line(&matches) || matches.subcommand().is_some_and(|(_, m)| on_command_line(m));
+    match run(cli, &operation, output_given) {
         Ok(()) => 0,
         Err(e) => report_error(&e, output, &operation),
     }

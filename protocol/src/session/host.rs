@@ -63,6 +63,17 @@ impl Handshake {
         Self::start_with(device, &[ASK_STATUS], rng)
     }
 
+    /// As [`Handshake::start`], with `flags` (none, or one byte) as message 1's payload: the
+    /// bits the token knows ([`ASK_STATUS`]) ask for what they name; a token ignores the others.
+    /// More than one byte is refused ([`Refused::Handshake`]).
+    pub fn start_with_flags(
+        device: &[u8; PUBLIC_KEY_LEN],
+        flags: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Handshake, Refused> {
+        Self::start_with(device, flags, rng)
+    }
+
     fn start_with(
         device: &[u8; PUBLIC_KEY_LEN],
         flags: &[u8],

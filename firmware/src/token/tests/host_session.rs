@@ -47,6 +47,14 @@ pub fn open_asking_status(spki: &[u8], seed: u64) -> Opening {
     Opening { ephemeral: handshake.ephemeral, payload: handshake.payload.to_vec(), handshake }
 }
 
+/// As [`open`], with `flags` as message 1's payload (none, or one byte).
+pub fn open_with_flags(spki: &[u8], flags: &[u8], seed: u64) -> Opening {
+    let handshake =
+        Handshake::start_with_flags(&device_point(spki), flags, &mut ChaCha20Rng::seed_from_u64(seed))
+            .expect("handshake");
+    Opening { ephemeral: handshake.ephemeral, payload: handshake.payload.to_vec(), handshake }
+}
+
 impl Opening {
     /// Finishes the handshake with message 2; `None` if it does not verify.
     pub fn finish(self, session_id: u32, token_ephemeral: &[u8], payload: &[u8]) -> Option<HostSession> {

@@ -223,6 +223,25 @@ fn a_host_that_asks_learns_in_the_handshake_whether_the_token_is_initialised() {
 }
 
 #[test]
+fn only_the_ask_status_bit_asks_for_the_status() {
+    let mut h = Harness::new();
+    let spki = h.device_key();
+    // A flags byte of zero, or of reserved bits only: the session opens, message 2 carries the
+    // session id alone.
+    for (i, flags) in [0x00u8, 0x02, 0xFE].into_iter().enumerate() {
+        let seed = 30 + i as u64;
+        let (sid, eph, pay) = open_raw(&mut h, &host_session::open_with_flags(&spki, &[flags], seed));
+        assert_eq!(pay.len(), 4 + 16, "flags {flags:#04x} do not ask for the status");
+        let session =
+            host_session::open_with_flags(&spki, &[flags], seed).finish(sid, &eph, &pay).expect("verifies");
+        assert_eq!(session.status(), None);
+    }
+    // The bit among others still asks.
+    let (_, _, pay) = open_raw(&mut h, &host_session::open_with_flags(&spki, &[0xFF], 40));
+    assert_eq!(pay.len(), 4 + 1 + 16);
+}
+
+#[test]
 fn message_1_flags_are_sealed_and_their_length_is_checked() {
     let mut h = Harness::new();
     let spki = h.device_key();
