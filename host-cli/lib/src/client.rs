@@ -360,7 +360,7 @@ impl Client {
         let deadline = Instant::now() + timeout;
         loop {
             let payload = Zeroizing::new(self.read_payload(deadline, timeout)?);
-            let (frame, status) = match framing::decode_response_with_status(&payload) {
+            let frame = match framing::decode_response(&payload) {
                 Ok(f) => f,
                 Err(_) if !self.synced => continue,
                 Err(_) => return Err(protocol(format!("undecodable response frame to {op}"))),
@@ -371,12 +371,9 @@ impl Client {
             }
             let opened;
             let frame = match (&mut self.session, frame.result) {
-                (None, result) => {
-                    if status.is_some() {
-                        self.audit_log = status;
-                    }
-                    pkms_protocol::messages::ResponseFrame { id, result }
-                }
+                // A status after a clear answer is ignored: only one sealed in a session is
+                // authenticated (anyone on the link could append one here).
+                (None, result) => pkms_protocol::messages::ResponseFrame { id, result },
                 (Some(session), Ok(Response::SessionFrame(f))) if f.session_id == session.id() => {
                     opened = match session.open(f.counter, f.sealed) {
                         Ok(text) => Zeroizing::new(text),
@@ -1024,6 +1021,45 @@ mod typed_call {
             }
         });
         (Client::connect(StreamTransport::new(a)).unwrap(), t)
+    }
+
+    /// An audit-log status after a clear answer (not sealed in a session, so anyone on the link
+    /// could have appended it) is not taken for the token's.
+    #[test]
+    fn an_audit_log_status_outside_a_session_is_ignored() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let t = std::thread::spawn(move || {
+            let mut acc = FrameAccumulator::new();
+            let mut buf = [0u8; 512];
+            loop {
+                let n = b.read(&mut buf).unwrap();
+                if let Feed::Frame(p, _) = acc.push(&buf[..n]) {
+                    let id = framing::decode_request(p).unwrap().id;
+                    let hello = Response::Hello(reply::Hello {
+                        protocol_version: PROTOCOL_VERSION,
+                        firmware_version: "t",
+                    });
+                    let forged = pkms_protocol::access::AuditLogStatus {
+                        entries: 99,
+                        capacity: 100,
+                        room: 1,
+                        when_full: pkms_protocol::access::AuditFullMode::Refuse,
+                    };
+                    let mut out = vec![0u8; 512];
+                    let n =
+                        postcard::to_slice(&ResponseFrame { id, result: Ok(hello) }, &mut out).unwrap().len();
+                    let n = n + postcard::to_slice(&forged, &mut out[n..]).unwrap().len();
+                    let mut scratch = vec![0u8; 512];
+                    let m = framing::cobs_frame_via(&mut out, n, &mut scratch).unwrap();
+                    b.write_all(&out[..m]).unwrap();
+                    return b;
+                }
+            }
+        });
+        let c = Client::connect(StreamTransport::new(a)).unwrap();
+        assert_eq!(c.firmware_version(), "t", "the answer itself is read");
+        assert_eq!(c.audit_log_status(), None);
+        drop(t.join().unwrap());
     }
 
     #[test]

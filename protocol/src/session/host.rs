@@ -97,7 +97,9 @@ impl Handshake {
         payload.extend_from_slice(text).map_err(|()| Refused::Handshake)?;
         payload.extend_from_slice(&tag).map_err(|()| Refused::Handshake)?;
         st.mix_hash(&payload);
-        Ok(Handshake { st, secret, asked_status: !flags.is_empty(), ephemeral, payload })
+        // Asked exactly when the token will answer with its status (the bit, not any flags byte).
+        let asked_status = flags.first().is_some_and(|f| f & ASK_STATUS != 0);
+        Ok(Handshake { st, secret, asked_status, ephemeral, payload })
     }
 
     /// Whether message 1 asked for the token's status.

@@ -56,6 +56,11 @@ pub fn open_with_flags(spki: &[u8], flags: &[u8], seed: u64) -> Opening {
 }
 
 impl Opening {
+    /// Whether the host side expects the token's status in message 2.
+    pub fn asks_status(&self) -> bool {
+        self.handshake.asks_status()
+    }
+
     /// Finishes the handshake with message 2; `None` if it does not verify.
     pub fn finish(self, session_id: u32, token_ephemeral: &[u8], payload: &[u8]) -> Option<HostSession> {
         let keys = self.handshake.finish(session_id, token_ephemeral, payload).ok()?;

@@ -230,15 +230,21 @@ fn only_the_ask_status_bit_asks_for_the_status() {
     // session id alone.
     for (i, flags) in [0x00u8, 0x02, 0xFE].into_iter().enumerate() {
         let seed = 30 + i as u64;
-        let (sid, eph, pay) = open_raw(&mut h, &host_session::open_with_flags(&spki, &[flags], seed));
+        let opening = host_session::open_with_flags(&spki, &[flags], seed);
+        assert!(!opening.asks_status(), "the host expects no status for flags {flags:#04x}");
+        let (sid, eph, pay) = open_raw(&mut h, &opening);
         assert_eq!(pay.len(), 4 + 16, "flags {flags:#04x} do not ask for the status");
         let session =
             host_session::open_with_flags(&spki, &[flags], seed).finish(sid, &eph, &pay).expect("verifies");
         assert_eq!(session.status(), None);
     }
-    // The bit among others still asks.
-    let (_, _, pay) = open_raw(&mut h, &host_session::open_with_flags(&spki, &[0xFF], 40));
+    // The bit among others still asks, on both sides.
+    let opening = host_session::open_with_flags(&spki, &[0xFF], 40);
+    assert!(opening.asks_status());
+    let (_, _, pay) = open_raw(&mut h, &opening);
     assert_eq!(pay.len(), 4 + 1 + 16);
+    assert!(host_session::open_asking_status(&spki, 41).asks_status());
+    assert!(!host_session::open(&spki, 42).asks_status());
 }
 
 #[test]
