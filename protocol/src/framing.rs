@@ -318,6 +318,10 @@ mod tests {
         // A frame that does not decode is still refused.
         assert_eq!(decode_response_with_status(&[200]), Err(FrameError::Malformed));
         assert_eq!(decode_response_with_status(&std::vec![0; MAX_FRAME + 1]), Err(FrameError::TooLarge));
+        // A frame of exactly MAX_FRAME bytes (here: the frame, then filler) is still read.
+        let mut full = std::vec![0u8; MAX_FRAME];
+        full[..n].copy_from_slice(&buf[..n]);
+        assert_eq!(decode_response_with_status(&full).unwrap().0.id, 9);
     }
 
     #[test]
