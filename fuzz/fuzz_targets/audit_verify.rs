@@ -45,7 +45,9 @@ fuzz_target!(|data: &[u8]| {
     if rest.len() < 9 {
         return;
     }
-    let first = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes")).max(1);
+    // A log a token can write: its head's successor fits in 64 bits (the verifier refuses an
+    // export whose sequence numbers would reach past u64::MAX, signed or not).
+    let first = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes")).clamp(1, u64::MAX - 8);
     let n = usize::from(rest[8] % 8);
     let mut at = 9;
     let key = device_key();
