@@ -195,24 +195,8 @@ fn a_refusing_log_records_every_request_it_admitted_even_when_its_writes_took_th
     let seq = h.token.log.head_sequence;
     h.ok(Request::TrimAuditLog(pkms_protocol::request::TrimAuditLog { through_sequence: seq }));
     // Keys until the log has no room: each CreateKey takes flash the log would have had.
-    let mut created = 0;
-    loop {
-        let r = h.call(Request::CreateKey(pkms_protocol::request::CreateKey {
-            key_spec: KeySpec::Hmac512,
-            key_usage: None,
-            description: "",
-            tags: pkms_protocol::Tags::new(),
-            user_presence_required: false,
-        }));
-        let refused = r.get().err().map(|e| (e.code, String::from(e.message)));
-        match refused {
-            None => created += 1,
-            Some((code, message)) => {
-                assert_eq!(code, ErrorCode::AuditLogFull, "{message}");
-                break;
-            }
-        }
-    }
+    let (created, code, message) = keys_until_full(&mut h);
+    assert_eq!(code, ErrorCode::AuditLogFull, "{message}");
     assert!(created > 0 && held(&h) < CAPACITY);
     // Every key made is in the log (GetAuditCheckpoint and ReadAuditLog are served while full).
     let (entries, ..) = read_all(&mut h);
