@@ -86,61 +86,85 @@ pub fn run<E: Send>(
     let jobs = Mutex::new(jobs);
     let (to_main, done) = mpsc::channel::<(u64, Batch)>();
     std::thread::scope(|scope| {
-        // The queue must close when this closure returns (even early), so the workers end.
-        let to_workers = to_workers;
-        for _ in 0..threads {
-            let (jobs, to_main) = (&jobs, to_main.clone());
-            scope.spawn(move || loop {
-                // A poisoned lock or a closed queue both end this worker.
-                let job = match jobs.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                let Ok((seq, mut b)) = job else { return };
-                b.process(work);
-                if to_main.send((seq, b)).is_err() {
-                    return;
-                }
-            });
-        }
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (jobs, to_main) = (&jobs, to_main.clone());
+                scope.spawn(move || loop {
+                    // A poisoned lock or a closed queue both end this worker.
+                    let job = match jobs.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((seq, mut b)) = job else { return };
+                    b.process(work);
+                    if to_main.send((seq, b)).is_err() {
+                        return;
+                    }
+                })
+            })
+            .collect();
         drop(to_main);
-        let mut next_fill: u64 = 0;
-        let mut next_drain: u64 = 0;
-        let mut next_base: u64 = 0;
-        let mut input_done = false;
-        let mut ready: BTreeMap<u64, Batch> = BTreeMap::new();
-        loop {
-            while !input_done && next_fill - next_drain < max_in_flight as u64 {
-                let Some(mut b) = free.pop() else { break };
-                b.count = 0;
-                b.last = false;
-                b.truncated = false;
-                b.base = next_base;
-                fill(&mut b)?;
-                next_base += b.count as u64;
-                input_done = b.last;
-                if to_workers.send((next_fill, b)).is_err() {
-                    return Err(lost());
-                }
-                next_fill += 1;
+        // The queue closes when `feed` returns (even early, on an error), so the workers end.
+        let result = feed(to_workers, &done, &mut free, max_in_flight, &mut fill, &mut drain, &lost);
+        // Join each worker's OS thread, not only its closure (which is all the scope's own end
+        // waits for): the call then returns with every worker gone, thread-locals included.
+        for worker in workers {
+            if let Err(panic) = worker.join() {
+                std::panic::resume_unwind(panic);
             }
-            if next_drain == next_fill {
+        }
+        result
+    })
+}
+
+/// Feeds batches to the workers and drains them in order: the caller's side of [`run`]. Returns
+/// when the last batch has been drained or on the first error; dropping `to_workers` on return
+/// closes the queue, which ends the workers.
+fn feed<E>(
+    to_workers: mpsc::SyncSender<(u64, Batch)>,
+    done: &mpsc::Receiver<(u64, Batch)>,
+    free: &mut Vec<Batch>,
+    max_in_flight: usize,
+    fill: &mut impl FnMut(&mut Batch) -> Result<(), E>,
+    drain: &mut impl FnMut(&Batch) -> Result<(), E>,
+    lost: &impl Fn() -> E,
+) -> Result<(), E> {
+    let mut next_fill: u64 = 0;
+    let mut next_drain: u64 = 0;
+    let mut next_base: u64 = 0;
+    let mut input_done = false;
+    let mut ready: BTreeMap<u64, Batch> = BTreeMap::new();
+    loop {
+        while !input_done && next_fill - next_drain < max_in_flight as u64 {
+            let Some(mut b) = free.pop() else { break };
+            b.count = 0;
+            b.last = false;
+            b.truncated = false;
+            b.base = next_base;
+            fill(&mut b)?;
+            next_base += b.count as u64;
+            input_done = b.last;
+            if to_workers.send((next_fill, b)).is_err() {
+                return Err(lost());
+            }
+            next_fill += 1;
+        }
+        if next_drain == next_fill {
+            return Ok(());
+        }
+        while !ready.contains_key(&next_drain) {
+            let Ok((seq, b)) = done.recv() else { return Err(lost()) };
+            ready.insert(seq, b);
+        }
+        while let Some(b) = ready.remove(&next_drain) {
+            drain(&b)?;
+            next_drain += 1;
+            if b.last {
                 return Ok(());
             }
-            while !ready.contains_key(&next_drain) {
-                let Ok((seq, b)) = done.recv() else { return Err(lost()) };
-                ready.insert(seq, b);
-            }
-            while let Some(b) = ready.remove(&next_drain) {
-                drain(&b)?;
-                next_drain += 1;
-                if b.last {
-                    return Ok(());
-                }
-                free.push(b);
-            }
+            free.push(b);
         }
-    })
+    }
 }
 
 #[cfg(test)]
@@ -179,6 +203,49 @@ mod tests {
             assert_eq!(r, Ok(()));
             assert_eq!(seen, (0..20).collect::<Vec<_>>(), "threads {threads}");
         }
+    }
+
+    /// `run` returns only after its workers' threads have exited, thread-local destructors
+    /// included: nothing of the pipeline outlives the call (a leak checker run right after it,
+    /// as the fuzz targets do after every input, sees no half-exited thread).
+    #[test]
+    fn run_returns_after_its_worker_threads_have_exited() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        static EXITED: AtomicUsize = AtomicUsize::new(0);
+        struct SlowExit;
+        impl Drop for SlowExit {
+            fn drop(&mut self) {
+                std::thread::sleep(std::time::Duration::from_millis(40));
+                EXITED.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        thread_local! { static ON_EXIT: std::cell::OnceCell<SlowExit> = const { std::cell::OnceCell::new() }; }
+        let mut batches = 0;
+        let r: Result<(), ()> = run(
+            Shape { batch_segments: 1, slot_size: 4, threads: 3 },
+            |b| {
+                b.count = 1;
+                batches += 1;
+                b.last = batches == 12;
+                Ok(())
+            },
+            &|_, _, _, _| {
+                ON_EXIT.with(|cell| {
+                    cell.get_or_init(|| {
+                        STARTED.fetch_add(1, Ordering::SeqCst);
+                        SlowExit
+                    });
+                });
+                Ok(0)
+            },
+            |_| Ok(()),
+            || (),
+        );
+        assert_eq!(r, Ok(()));
+        let started = STARTED.load(Ordering::SeqCst);
+        assert!(started >= 1);
+        assert_eq!(EXITED.load(Ordering::SeqCst), started, "a worker thread outlived the call");
     }
 
     #[test]
