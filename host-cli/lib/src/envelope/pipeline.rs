@@ -248,6 +248,45 @@ mod tests {
         assert_eq!(EXITED.load(Ordering::SeqCst), started, "a worker thread outlived the call");
     }
 
+    /// Once `fill` has reported the last batch it is not called again (a reader at its end, a
+    /// terminal after Ctrl-D, may block on another read), and no more than `threads + 1`
+    /// batches are ever filled and not yet drained.
+    #[test]
+    fn fill_stops_at_the_last_batch_and_the_batches_in_flight_are_bounded() {
+        for threads in [1, 3] {
+            let drained = std::cell::Cell::new(0usize);
+            let (mut filled, mut most_in_flight, mut after_last) = (0usize, 0usize, 0usize);
+            let mut last_seen = false;
+            let r: Result<(), ()> = run(
+                Shape { batch_segments: 2, slot_size: 4, threads },
+                |b| {
+                    if last_seen {
+                        after_last += 1;
+                    }
+                    b.count = 2;
+                    filled += 1;
+                    b.last = filled == 9;
+                    last_seen |= b.last;
+                    most_in_flight = most_in_flight.max(filled - drained.get());
+                    Ok(())
+                },
+                &|_, _, _, _| Ok(0),
+                |_| {
+                    drained.set(drained.get() + 1);
+                    Ok(())
+                },
+                || (),
+            );
+            assert_eq!(r, Ok(()));
+            assert_eq!(after_last, 0, "fill was called after the last batch ({threads} workers)");
+            assert_eq!((filled, drained.get()), (9, 9));
+            assert!(
+                most_in_flight <= threads + 1,
+                "{most_in_flight} batches in flight with {threads} workers"
+            );
+        }
+    }
+
     #[test]
     fn the_first_error_stops_the_pipeline() {
         let mut drained = 0;
