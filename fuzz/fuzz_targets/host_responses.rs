@@ -15,7 +15,8 @@ use pkms_lib::transport::Transport;
 use pkms_lib::{Client, LinkError};
 use pkms_protocol::context::EncryptionContext;
 use pkms_protocol::{
-    framing, request, DataKeySpec, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm, PROTOCOL_VERSION,
+    framing, request, DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithm, KeyAgreementAlgorithm, KeySpec,
+    MacAlgorithm, MessageType, SigningAlgorithm, PROTOCOL_VERSION,
 };
 
 const K: &str = "11111111-1111-1111-1111-111111111111";
@@ -87,7 +88,7 @@ fuzz_target!(|data: &[u8]| {
         }
         id = id.wrapping_add(1);
         let ctx = EncryptionContext::new();
-        let _ = match selector % 24 {
+        let _ = match selector % 39 {
             0 => client.call(request::GetInfo {}).map(|_| ()),
             1 => client.call(request::GenerateRandom { number_of_bytes: 32 }).map(|_| ()),
             2 => client
@@ -153,7 +154,71 @@ fuzz_target!(|data: &[u8]| {
             20 => client.call(request::GetAuditCheckpoint {}).map(|_| ()),
             21 => client.call(request::ReadAuditLog { start_sequence: 1, limit: 10 }).map(|_| ()),
             22 => client.call(request::GetKeyPolicy { key_id: K }).map(|_| ()),
-            _ => client.device_key().map(|_| ()),
+            23 => client.device_key().map(|_| ()),
+            24 => client
+                .call(request::Verify {
+                    key_id: K,
+                    message: &[9; 32],
+                    message_type: MessageType::Digest,
+                    signature: &[0x30, 0],
+                    signing_algorithm: SigningAlgorithm::EcdsaSha256,
+                    key_version: None,
+                })
+                .map(|_| ()),
+            25 => client
+                .call(request::VerifyMac {
+                    key_id: K,
+                    message: b"m",
+                    mac_algorithm: MacAlgorithm::HmacSha256,
+                    mac: &[0; 32],
+                    key_version: None,
+                })
+                .map(|_| ()),
+            26 => client.call(request::CancelKeyDeletion { key_id: K }).map(|_| ()),
+            27 => client.call(request::TagResource { key_id: K, tags: Default::default() }).map(|_| ()),
+            28 => client
+                .call(request::CreateGrant {
+                    key_id: K,
+                    grantee: "bob",
+                    operations: 1,
+                    constraint: None,
+                    name: "",
+                })
+                .map(|_| ()),
+            29 => client.call(request::ListGrants { key_id: K }).map(|_| ()),
+            30 => client.call(request::GetSelfTests {}).map(|_| ()),
+            31 => client.call(request::BackupInit { replace: false }).map(|_| ()),
+            32 => client.call(request::BackupExportBegin { peer_device_key: None }).map(|_| ()),
+            33 => client.call(request::BackupExportChunk {}).map(|_| ()),
+            34 => client.call(request::BackupRestoreChunk { sealed: &[1, 2, 3], last: true }).map(|_| ()),
+            35 => client
+                .call(request::DeriveSharedSecret {
+                    key_id: K,
+                    key_agreement_algorithm: KeyAgreementAlgorithm::Ecdh,
+                    public_key: &[4; 65],
+                })
+                .map(|_| ()),
+            36 => client
+                .call(request::Encapsulate {
+                    key_id: K,
+                    encapsulation_algorithm: EncapsulationAlgorithm::MlKem,
+                })
+                .map(|_| ()),
+            37 => client
+                .call(request::Decapsulate {
+                    key_id: K,
+                    shared_secret_ciphertext_blob: &[5; 768],
+                    encapsulation_algorithm: EncapsulationAlgorithm::MlKem,
+                    key_version: None,
+                })
+                .map(|_| ()),
+            _ => client
+                .call(request::GenerateDataKeyPair {
+                    key_id: K,
+                    encryption_context: EncryptionContext::new(),
+                    key_pair_spec: DataKeyPairSpec::ALL[usize::from(selector) % DataKeyPairSpec::ALL.len()],
+                })
+                .map(|_| ()),
         };
     }
 });
