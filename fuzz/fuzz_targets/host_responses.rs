@@ -215,7 +215,7 @@ fuzz_target!(|data: &[u8]| {
             _ => client
                 .call(request::GenerateDataKeyPair {
                     key_id: K,
-                    encryption_context: EncryptionContext::new(),
+                    encryption_context: ctx,
                     key_pair_spec: DataKeyPairSpec::ALL[usize::from(selector) % DataKeyPairSpec::ALL.len()],
                 })
                 .map(|_| ()),
