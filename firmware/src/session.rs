@@ -27,6 +27,11 @@ use crate::error::OpResult;
 /// A session ends after this long without a frame.
 pub const SESSION_IDLE_MS: u64 = 5 * 60 * 1000;
 
+/// Work ahead ([`Sessions::prepare`]) waits while a session has had a frame within this long
+/// ([`Sessions::in_use`]): a host in mid-conversation (its handshake just answered, its request
+/// on the way) would otherwise find the token busy with a key generation it did not ask for.
+pub const WORK_AHEAD_QUIET_MS: u64 = 50;
+
 /// One direction of a session: its cipher and the next counter.
 struct Direction {
     cipher: Cipher,
@@ -225,6 +230,12 @@ impl Sessions {
         if self.spare.is_none() {
             self.spare = Some(fresh_ephemeral(rng));
         }
+    }
+
+    /// Whether a host is in mid-conversation: some open session has had a frame (or was opened)
+    /// less than [`WORK_AHEAD_QUIET_MS`] before `now_ms`. A closed session is not in use.
+    pub fn in_use(&self, now_ms: u64) -> bool {
+        self.slots.iter().flatten().any(|s| now_ms.saturating_sub(s.last_ms) < WORK_AHEAD_QUIET_MS)
     }
 
     /// The public key of the next handshake's ephemeral, if it is made already.

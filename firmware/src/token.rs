@@ -133,8 +133,11 @@ impl<P: Platform> Token<P> {
     /// Work done between requests so the next one answers sooner: today the ephemeral key of
     /// the next session handshake (one P-256 key generation after each handshake, nothing
     /// otherwise). Boards call it when no request is waiting; a request that arrives meanwhile
-    /// waits for it. Never draws randomness from a token that has none to give (no entropy at
-    /// boot, a failed self-test or health test).
+    /// waits for it, so the work waits in turn while a host is in mid-conversation
+    /// ([`crate::session::Sessions::in_use`]: a session had a frame in the last
+    /// [`crate::session::WORK_AHEAD_QUIET_MS`]) and is done once every session is closed or
+    /// quiet. Never draws randomness from a token that has none to give (no entropy at boot, a
+    /// failed self-test or health test).
     pub fn idle(&mut self) {
         if self.core.check_entropy() {
             self.sessions.end_all();
@@ -142,6 +145,7 @@ impl<P: Platform> Token<P> {
         if self.core.self_tests() == SelfTests::Passed
             && self.core.is_usable()
             && self.sessions.prepared().is_none()
+            && !self.sessions.in_use(self.core.board().uptime_ms())
         {
             self.sessions.prepare(self.core.rng());
         }

@@ -657,3 +657,31 @@ fn an_ephemeral_key_made_between_requests_serves_exactly_one_handshake() {
     let third = token_ephemeral(&mut h, 3);
     assert!(first != second && second != third && first != third);
 }
+
+/// A host in mid-conversation never waits for work ahead: with a session just used, the
+/// next handshake's key is not made; it is once that session has been quiet for
+/// WORK_AHEAD_QUIET_MS, and at once when the session is closed.
+#[test]
+fn work_ahead_waits_while_a_session_is_in_use() {
+    use crate::session::WORK_AHEAD_QUIET_MS;
+    let mut h = Harness::new();
+    token_ephemeral(&mut h, 1);
+    h.token.idle();
+    assert!(h.token.sessions.prepared().is_none(), "made right after a handshake");
+    h.token.board_mut().uptime_ms += WORK_AHEAD_QUIET_MS - 1;
+    h.token.idle();
+    assert!(h.token.sessions.prepared().is_none(), "made before the session was quiet");
+    h.token.board_mut().uptime_ms += 1;
+    h.token.idle();
+    assert!(h.token.sessions.prepared().is_some(), "not made once the session was quiet");
+
+    // Closing the session frees the token for work ahead at once.
+    let mut h = Harness::new();
+    let mut s = side_session(&mut h, 2);
+    assert_eq!(in_session(&mut h, &mut s, list_keys()), Ok(None));
+    h.token.idle();
+    assert!(h.token.sessions.prepared().is_none(), "made while the session was in use");
+    assert_eq!(in_session(&mut h, &mut s, Request::CloseSession(request::CloseSession {})), Ok(None));
+    h.token.idle();
+    assert!(h.token.sessions.prepared().is_some(), "not made after the session closed");
+}
