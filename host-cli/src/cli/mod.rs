@@ -73,6 +73,19 @@ forces the QEMU token. pkms starts a QEMU token when needed and reaches it over 
     after_help = MAIN_EXAMPLES
 )]
 pub struct Cli {
+    /// The options every subcommand takes.
+    #[command(flatten)]
+    pub globals: Globals,
+    /// The operation.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The options every subcommand takes (all `global`): defined apart from [`Cli`] so that a
+/// call's command line can be parsed against them and its one subcommand alone
+/// ([`command_for`]).
+#[derive(Debug, clap::Args)]
+pub struct Globals {
     /// Output format: json (KMS field names), text (tab-separated, in the aws cli's column
     /// order), table (boxed, as the aws cli draws it), or for get-public-key pem, ssh (an authorized_keys line) or minisign (a
     /// minisign public key).
@@ -116,9 +129,6 @@ pub struct Cli {
     /// example account of AWS's documentation).
     #[arg(long, global = true, env = "PKMS_ACCOUNT_ID")]
     pub account_id: Option<String>,
-    /// The operation.
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 /// Every subcommand.
@@ -800,21 +810,21 @@ pub fn select_token(device: Option<String>) -> anyhow::Result<(Option<DeviceSpec
 pub fn run(cli: Cli, operation: &str, output_given: bool) -> anyhow::Result<()> {
     // A query is checked before anything is sent, so a refused one never leaves a command half
     // done (a key created, its id lost).
-    if let Some(q) = &cli.query {
+    if let Some(q) = &cli.globals.query {
         output::Query::parse(q).map_err(usage)?;
     }
-    let (device, home) = select_token(cli.device)?;
-    let mut ctx = Context::new(cli.output, cli.quiet, cli.query, device);
+    let (device, home) = select_token(cli.globals.device)?;
+    let mut ctx = Context::new(cli.globals.output, cli.globals.quiet, cli.globals.query, device);
     ctx.output_given = output_given;
     if let Some(home) = home {
         ctx.set_home(home);
     }
-    ctx.set_debug(cli.debug);
-    ctx.set_link(cli.link);
-    let login = auth::Login { principal: cli.principal, pin_file: cli.pin_file };
+    ctx.set_debug(cli.globals.debug);
+    ctx.set_link(cli.globals.link);
+    let login = auth::Login { principal: cli.globals.principal, pin_file: cli.globals.pin_file };
     let _ = LOGIN_PRINCIPAL.set(login.principal().to_owned());
     ctx.set_login(login);
-    ctx.set_scope(arn_scope(cli.region, cli.account_id)?);
+    ctx.set_scope(arn_scope(cli.globals.region, cli.globals.account_id)?);
     ctx.set_operation(operation);
     match cli.command {
         Command::Keys(c) => keys::run(c, &mut ctx),
@@ -841,31 +851,52 @@ pub fn run(cli: Cli, operation: &str, output_given: bool) -> anyhow::Result<()> 
     }
 }
 
-/// The command line's definition, trimmed to what parsing `args` needs. Building a tree,
-/// clap copies each of the global options into each subcommand (80-odd of them), which costs a
-/// warm `pkms` call more time than the rest of its host-side work; so when the first positional
-/// argument names a subcommand (as every call that reaches the token does), parsing gets a
-/// tree of that subcommand alone under the same top level (name, version, global options).
+/// The command line's definition, trimmed to what parsing `args` needs. Building the whole
+/// tree (every subcommand's arguments, and clap copying each global option into each of the
+/// 80-odd subcommands) costs a warm `pkms` call more time than the rest of its host-side work;
+/// so when the first positional argument names a subcommand of one of the flattened groups (as
+/// every call that reaches the token does), parsing gets that subcommand alone under the same
+/// top level (name, version, the [`Globals`]), and only its group's definitions are built.
 /// Anything else — no subcommand, a name that is not one (clap suggests the nearest), `help`,
-/// `--` — gets the whole tree.
+/// `--`, the subcommands with their own subcommands — gets the whole tree.
 fn command_for(args: &[std::ffi::OsString]) -> clap::Command {
-    let whole = Cli::command();
-    let Some(sub) = invoked_subcommand(&whole, args)
-        .and_then(|name| whole.get_subcommands().find(|s| names(s, &name)).cloned())
-    else {
-        return whole;
+    let top = <Globals as clap::Args>::augment_args(clap::Command::new("pkms"));
+    let Some(sub) = invoked_subcommand(&top, args).and_then(|name| subcommand_alone(&name)) else {
+        return Cli::command();
     };
-    let mut trimmed = clap::Command::new(whole.get_name().to_owned()).subcommand_required(true);
-    if let Some(version) = whole.get_version() {
-        trimmed = trimmed.version(version.to_owned());
-    }
-    for arg in whole.get_arguments() {
-        trimmed = trimmed.arg(arg.clone());
-    }
-    // The whole tree is not dropped: freeing its thousands of allocations one by one would
-    // only delay the exit.
-    std::mem::forget(whole);
-    trimmed.subcommand(sub)
+    top.version(env!("CARGO_PKG_VERSION")).subcommand_required(true).subcommand(sub)
+}
+
+/// The flattened groups of [`Command`]: whether a group has a subcommand, and how to build
+/// the group's subcommands. A group missing here still parses (through the whole tree); the
+/// test `every_group_subcommand_is_built_alone_exactly_as_in_the_whole_tree` says so.
+type Group = (fn(&str) -> bool, fn(clap::Command) -> clap::Command);
+const GROUPS: [Group; 14] = [
+    (keys::Commands::has_subcommand, keys::Commands::augment_subcommands),
+    (crypto::Commands::has_subcommand, crypto::Commands::augment_subcommands),
+    (rotation::Commands::has_subcommand, rotation::Commands::augment_subcommands),
+    (signing::Commands::has_subcommand, signing::Commands::augment_subcommands),
+    (agreement::Commands::has_subcommand, agreement::Commands::augment_subcommands),
+    (mac::Commands::has_subcommand, mac::Commands::augment_subcommands),
+    (lifecycle::Commands::has_subcommand, lifecycle::Commands::augment_subcommands),
+    (aliases::Commands::has_subcommand, aliases::Commands::augment_subcommands),
+    (tags::Commands::has_subcommand, tags::Commands::augment_subcommands),
+    (files::Commands::has_subcommand, files::Commands::augment_subcommands),
+    (devices::Commands::has_subcommand, devices::Commands::augment_subcommands),
+    (auth::Commands::has_subcommand, auth::Commands::augment_subcommands),
+    (policy::Commands::has_subcommand, policy::Commands::augment_subcommands),
+    (pinning::Commands::has_subcommand, pinning::Commands::augment_subcommands),
+];
+
+/// The subcommand `name` (or alias) of a flattened group, built with its group alone; `None`
+/// for a name no group has.
+fn subcommand_alone(name: &str) -> Option<clap::Command> {
+    let (_, augment) = GROUPS.iter().find(|(has, _)| has(name))?;
+    let group = augment(clap::Command::new("pkms"));
+    let sub = group.get_subcommands().find(|s| names(s, name)).cloned();
+    // Not dropped: freeing the group's allocations one by one would only delay the exit.
+    std::mem::forget(group);
+    sub
 }
 
 /// Whether `sub` is called `name` (or has it as an alias).
@@ -874,10 +905,10 @@ fn names(sub: &clap::Command, name: &str) -> bool {
 }
 
 /// The subcommand `args` (with the program name first) invoke: their first positional argument,
-/// skipping the top-level options and the values of those that take one, if it names a
-/// subcommand of `command`. `None` whenever that is not certain: `--`, an option `command` does
-/// not know, a cluster of short options that take values, or no such positional argument.
-fn invoked_subcommand(command: &clap::Command, args: &[std::ffi::OsString]) -> Option<String> {
+/// skipping the options of `top` and the values of those that take one. `None` whenever that
+/// is not certain: `--`, an option `top` does not know, a cluster of short options that take
+/// values, or no such positional argument.
+fn invoked_subcommand(top: &clap::Command, args: &[std::ffi::OsString]) -> Option<String> {
     let takes_value = |arg: &clap::Arg| arg.get_action().takes_values();
     let mut rest = args.iter().skip(1);
     while let Some(arg) = rest.next() {
@@ -890,19 +921,19 @@ fn invoked_subcommand(command: &clap::Command, args: &[std::ffi::OsString]) -> O
                 Some((l, _)) => (l, true),
                 None => (long, false),
             };
-            let option = command.get_arguments().find(|a| a.get_long() == Some(long))?;
+            let option = top.get_arguments().find(|a| a.get_long() == Some(long))?;
             if takes_value(option) && !inline_value {
                 rest.next()?;
             }
         } else if let Some(shorts) = arg.strip_prefix('-').filter(|s| !s.is_empty()) {
             for c in shorts.chars() {
-                let option = command.get_arguments().find(|a| a.get_short() == Some(c))?;
+                let option = top.get_arguments().find(|a| a.get_short() == Some(c))?;
                 if takes_value(option) {
                     return None;
                 }
             }
         } else {
-            return command.get_subcommands().any(|sub| names(sub, arg)).then(|| arg.to_owned());
+            return Some(arg.to_owned());
         }
     }
     None
@@ -931,7 +962,7 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    let output = cli.output;
+    let output = cli.globals.output;
     let on_command_line =
         |m: &clap::ArgMatches| m.value_source("output") == Some(clap::parser::ValueSource::CommandLine);
     let output_given =
@@ -998,18 +1029,23 @@ mod tests {
     }
 
     #[test]
-    fn only_a_named_subcommand_trims_the_tree() {
+    fn only_a_named_group_subcommand_trims_the_tree() {
         let os = |a: &[&str]| a.iter().map(Into::into).collect::<Vec<std::ffi::OsString>>();
         let command = Cli::command();
-        let trimmed = |a: &[&str]| invoked_subcommand(&command, &os(a));
-        assert_eq!(trimmed(&["pkms", "--output", "text", "encrypt"]).as_deref(), Some("encrypt"));
-        assert_eq!(trimmed(&["pkms", "--output=text", "-q", "list-keys"]).as_deref(), Some("list-keys"));
-        assert_eq!(trimmed(&["pkms", "--query", "encrypt"]), None, "a value is not a subcommand");
-        assert_eq!(trimmed(&["pkms", "encryp"]), None);
-        assert_eq!(trimmed(&["pkms", "--", "encrypt"]), None);
-        assert_eq!(trimmed(&["pkms", "--unknown", "encrypt"]), None);
-        assert_eq!(trimmed(&["pkms", "help", "encrypt"]), None);
-        assert_eq!(trimmed(&["pkms"]), None);
+        let top = <Globals as clap::Args>::augment_args(clap::Command::new("pkms"));
+        let first = |a: &[&str]| invoked_subcommand(&top, &os(a));
+        assert_eq!(first(&["pkms", "--output", "text", "encrypt"]).as_deref(), Some("encrypt"));
+        assert_eq!(first(&["pkms", "--output=text", "-q", "list-keys"]).as_deref(), Some("list-keys"));
+        assert_eq!(first(&["pkms", "--query", "encrypt"]), None, "a value is not a subcommand");
+        assert_eq!(first(&["pkms", "--", "encrypt"]), None);
+        assert_eq!(first(&["pkms", "--unknown", "encrypt"]), None);
+        assert_eq!(first(&["pkms"]), None);
+        // A first positional argument that no group has gets the whole tree.
+        for name in ["encryp", "help", "token", "serve", "completions"] {
+            assert!(subcommand_alone(name).is_none(), "{name}");
+            let whole = command_for(&os(&["pkms", name]));
+            assert_eq!(whole.get_subcommands().count(), command.get_subcommands().count(), "{name}");
+        }
         let cut = command_for(&os(&["pkms", "--output", "text", "encrypt"]));
         let subs: Vec<&str> = cut.get_subcommands().map(|s| s.get_name()).collect();
         assert_eq!(subs, ["encrypt"], "only the named subcommand is built");
@@ -1017,9 +1053,33 @@ mod tests {
             |c: &clap::Command| c.get_arguments().map(|a| a.get_id().to_string()).collect::<Vec<_>>();
         assert_eq!(globals(&cut), globals(&command), "the same top-level options");
         assert_eq!(cut.get_version(), command.get_version());
+        assert_eq!(cut.get_name(), command.get_name());
+    }
+
+    /// Every subcommand of a flattened group, built with its group alone, is the one the whole
+    /// tree has: its help (every option, default and text) and its version read the same. The
+    /// subcommands no group has are exactly those [`Command`] defines itself.
+    #[test]
+    fn every_group_subcommand_is_built_alone_exactly_as_in_the_whole_tree() {
+        let mut not_in_a_group = Vec::new();
+        for sub in Cli::command().get_subcommands() {
+            let name = sub.get_name();
+            if subcommand_alone(name).is_none() {
+                not_in_a_group.push(name.to_owned());
+                continue;
+            }
+            for alias in std::iter::once(name).chain(sub.get_all_aliases()) {
+                assert_eq!(subcommand_alone(alias).map(|s| s.get_name().to_owned()).as_deref(), Some(name));
+                for ask in ["--help", "--version"] {
+                    let (trimmed, whole) = both_ways(&["pkms", alias, ask]);
+                    assert_eq!(trimmed, whole, "pkms {alias} {ask}");
+                }
+            }
+        }
         assert_eq!(
-            command_for(&os(&["pkms", "encryp"])).get_subcommands().count(),
-            command.get_subcommands().count()
+            not_in_a_group,
+            ["token", "openpgp", "audit", "backup", "serve", "ssh-agent", "completions"],
+            "a new flattened group belongs in GROUPS"
         );
     }
 
