@@ -137,12 +137,28 @@ impl Handshake {
             return Err(Refused::Handshake);
         }
         let status = text.get(4).map(|&b| SessionStatus::from_byte(b));
-        let (mut to_token, mut to_host) = self.st.split();
-        let session =
-            HostSession { id: session_id, send: Cipher::new(&to_token), recv: Cipher::new(&to_host), status };
-        to_token.zeroize();
-        to_host.zeroize();
-        Ok(session)
+        let (to_token, to_host) = self.st.split();
+        Ok(HostSession::resume(SessionSecrets { id: session_id, to_token, to_host }, status))
+    }
+}
+
+/// What a host must keep to go on with an open session from another process: its id and the
+/// two direction keys (no counters: those are the caller's). As secret as the session itself:
+/// zeroized when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionSecrets {
+    /// The session's id.
+    pub id: u32,
+    /// The key of frames to the token.
+    pub to_token: [u8; 32],
+    /// The key of frames to the host.
+    pub to_host: [u8; 32],
+}
+
+impl Drop for SessionSecrets {
+    fn drop(&mut self) {
+        self.to_token.zeroize();
+        self.to_host.zeroize();
     }
 }
 
@@ -150,16 +166,29 @@ impl Handshake {
 /// status the token sent with message 2.
 #[derive(Clone)]
 pub struct HostSession {
-    id: u32,
+    secrets: SessionSecrets,
     send: Cipher,
     recv: Cipher,
     status: Option<SessionStatus>,
 }
 
 impl HostSession {
+    /// The session `secrets` describe (kept by [`HostSession::secrets`], possibly by another
+    /// process), with `status` as known to the caller.
+    pub fn resume(secrets: SessionSecrets, status: Option<SessionStatus>) -> HostSession {
+        let send = Cipher::new(&secrets.to_token);
+        let recv = Cipher::new(&secrets.to_host);
+        HostSession { secrets, send, recv, status }
+    }
+
+    /// The session's id and keys, to go on with it elsewhere ([`HostSession::resume`]).
+    pub fn secrets(&self) -> &SessionSecrets {
+        &self.secrets
+    }
+
     /// The session's id.
     pub fn id(&self) -> u32 {
-        self.id
+        self.secrets.id
     }
 
     /// The token's status, when the handshake asked for it ([`Handshake::start_asking_status`])
@@ -171,12 +200,12 @@ impl HostSession {
     /// Seals request bytes `text` in place as frame `counter` of this session; returns the tag.
     /// A counter must never be used twice.
     pub fn seal_at(&self, counter: u64, text: &mut [u8]) -> [u8; TAG_LEN] {
-        self.send.seal(counter, &frame_ad(self.id, counter), text)
+        self.send.seal(counter, &frame_ad(self.secrets.id, counter), text)
     }
 
     /// Opens the token's answer `text` ‖ `tag` in place as frame `counter` of this session.
     pub fn open_at(&self, counter: u64, text: &mut [u8], tag: &[u8]) -> Result<(), Refused> {
-        if self.recv.open(counter, &frame_ad(self.id, counter), text, tag) {
+        if self.recv.open(counter, &frame_ad(self.secrets.id, counter), text, tag) {
             Ok(())
         } else {
             Err(Refused::Tag)
