@@ -90,6 +90,67 @@ fn token_start_status_stop() {
     assert_eq!(env.json(&["token", "stop"])["Stopped"], false);
 }
 
+/// A warm call goes on with the session the last call left in the home (its requests: GetInfo
+/// to check it, then the operation, both sealed; no handshake), on an open token only. `pkms
+/// token stop` forgets it; a call after that opens a session as usual; a token with a PIN never
+/// gets its sessions left, and every call on it logs in anew.
+#[test]
+fn a_warm_call_goes_on_with_the_session_the_last_call_left() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::qemu();
+    let requests = |args: &[&str]| {
+        let mut all = vec!["--debug"];
+        all.extend_from_slice(args);
+        let out = env.run(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "pkms {args:?}: {stderr}");
+        stderr
+            .lines()
+            .filter_map(|l| {
+                l.split_once(": request ").map(|(_, r)| r.split(' ').nth(1).unwrap_or("").to_owned())
+            })
+            .collect::<Vec<_>>()
+    };
+    let key = field(&env.json(&["create-key"]), "KeyMetadata.KeyId");
+    let cache = env.home().join("token-session");
+    assert!(cache.exists(), "the call left its session");
+    assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        requests(&["generate-data-key", "--key-id", &key, "--key-spec", "AES_256"]),
+        ["GetInfo", "GenerateDataKey"]
+    );
+    assert_eq!(requests(&["describe-key", "--key-id", &key]), ["GetInfo", "DescribeKey"]);
+    // A failed call leaves nothing (it may have a request unanswered): the next one opens anew.
+    assert!(env.fails(&["describe-key", "--key-id", "alias/none"], 254).contains("NotFound"));
+    assert!(!cache.exists());
+    assert_eq!(requests(&["describe-key", "--key-id", &key]), ["OpenSession", "DescribeKey"]);
+
+    assert_eq!(env.json(&["token", "stop"])["Stopped"], true);
+    assert!(!cache.exists(), "the token's sessions ended with it");
+    assert_eq!(requests(&["describe-key", "--key-id", &key]), ["OpenSession", "DescribeKey"]);
+    assert!(cache.exists());
+
+    let out =
+        env.command(&["init"]).env("PKMS_PIN", "246810").env("PKMS_PUK", "recover-me-1234").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for first in [true, false] {
+        let out = env
+            .command(&["--debug", "describe-key", "--key-id", &key])
+            .env("PKMS_PIN", "246810")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(
+            stderr.contains("request 1: GetInfo"),
+            first,
+            "the session left before init is checked, then closed: {stderr}"
+        );
+        assert!(stderr.contains(": OpenSession") && stderr.contains(": Authenticate"), "{stderr}");
+        assert!(!cache.exists(), "a session with a login is never left");
+    }
+}
+
 /// A QEMU whose command line names this home is running.
 fn qemu_running(env: &Env) -> bool {
     std::process::Command::new("pgrep")

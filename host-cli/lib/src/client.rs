@@ -61,6 +61,9 @@ pub struct Client {
     heed_interrupt: bool,
     /// What the token said of its audit log at the last login.
     audit_log: Option<AuditLogStatus>,
+    /// The QEMU token process this client reaches, holding its home's lock: the token a session
+    /// may be cached for ([`crate::session_cache`]). `None` for any other token.
+    qemu_token_pid: Option<u32>,
 }
 
 /// A response frame seen by [`Client::recv_raw`]: its id, and the error it carried if any.
@@ -168,6 +171,7 @@ impl Client {
             session: None,
             heed_interrupt: true,
             audit_log: None,
+            qemu_token_pid: None,
         }
     }
 
@@ -207,6 +211,17 @@ impl Client {
         client.firmware_version = version.1;
         client.synced = true;
         Ok(client)
+    }
+
+    /// The QEMU token process this client reaches, if it reaches one through its home's
+    /// launcher ([`crate::connect::open_qemu`]).
+    pub fn qemu_token_pid(&self) -> Option<u32> {
+        self.qemu_token_pid
+    }
+
+    /// Records that this client reaches the QEMU token process `pid` (with its home's lock).
+    pub fn set_qemu_token_pid(&mut self, pid: u32) {
+        self.qemu_token_pid = Some(pid);
     }
 
     /// The firmware version the token reported at connect.

@@ -18,7 +18,8 @@ use crate::inprocess::InProcessToken;
 use crate::launcher::{self, LaunchOptions};
 use crate::packet_link::PacketTransport;
 use crate::pins::{PinStore, Pinned};
-use crate::session::{DeviceKey, Handshake};
+use crate::session::{DeviceKey, Handshake, Session};
+use crate::session_cache::SessionCache;
 use crate::transport::{SerialTransport, StreamTransport};
 use crate::usb::{self, DefaultToken};
 
@@ -224,11 +225,14 @@ pub fn open_qemu(home: &Path) -> Result<Client> {
 pub fn open_qemu_with(home: &Path, opts: &LaunchOptions) -> Result<Client> {
     prepare_home(home)?;
     let conn = launcher::connect(home, opts)?;
+    let pid = conn.pid();
     // The launcher's liveness probe has just exchanged Hello on this connection.
-    match conn.hello().map(|(protocol, firmware)| (protocol, firmware.to_owned())) {
+    let mut client = match conn.hello().map(|(protocol, firmware)| (protocol, firmware.to_owned())) {
         Some((protocol, firmware)) => Client::connect_after_hello(Box::new(conn), protocol, &firmware),
         None => Client::connect(conn),
-    }
+    }?;
+    client.set_qemu_token_pid(pid);
+    Ok(client)
 }
 
 /// The name a token's device key is pinned under in PKMS_HOME ([`crate::pins`]): `qemu` for
@@ -364,6 +368,85 @@ fn secure_with(
     };
     client.open_session(&device_key)?;
     Ok(Secured { device_key, first_use })
+}
+
+/// Goes on with the session the last process left in `home`'s session cache
+/// ([`crate::session_cache`]) instead of opening one: only when `client` reaches the QEMU token
+/// of `home` (the process the session was left for) and the session was opened with the key
+/// pinned there as `name`. The session is checked inside itself with GetInfo before anything
+/// else is sent in it: kept only if the token answers and is still open (the status is then
+/// known, as after a handshake that asked); an initialised token's session is closed, and one
+/// the token no longer knows (restarted, expired, ended) is dropped. `None` in all those cases,
+/// and without a cache: the caller then opens a session ([`secure`]).
+pub fn resume_cached(client: &mut Client, home: &Path, name: Option<&str>) -> Result<Option<Secured>> {
+    let cache = SessionCache::in_home(home);
+    let (Some(pid), Some(name)) = (client.qemu_token_pid(), name) else {
+        return Ok(None);
+    };
+    if !cache.is_present() || client.in_session() {
+        return Ok(None);
+    }
+    let Some(pinned) = PinStore::in_home(home).get(name)? else {
+        cache.clear();
+        return Ok(None);
+    };
+    let Some(session) = cache.take(pid, &pinned) else {
+        return Ok(None);
+    };
+    client.put_session(session);
+    match client.get_info() {
+        Ok(info) if !info.initialized => {
+            // Known now as a handshake that asked would have told it.
+            let status = pkms_protocol::session::SessionStatus { initialized: false };
+            if let Some(session) = client.take_session() {
+                let (secrets, send, recv) = session.secrets();
+                client.put_session(Session::resume(secrets.clone(), send, recv, Some(status)));
+            }
+            Ok(Some(Secured { device_key: pinned, first_use: false }))
+        }
+        Ok(_) => {
+            // Initialised since: logins never travel in a session that was on disk.
+            client.close_session()?;
+            Ok(None)
+        }
+        Err(Error::Token { .. } | Error::Link(LinkError::Protocol(_))) => {
+            // The token refused it (and so ended it, if it knew it): nothing to close.
+            drop(client.take_session());
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Leaves `client`'s open session in `home`'s session cache for the next process, instead of
+/// closing it: only a session with the QEMU token of `home`, opened with `device`, on a token
+/// that was open when the session was opened or resumed, and with every request sent in it
+/// answered (its two counters equal: the token answers each request in a session with one
+/// sealed frame), so the next process goes on from the counters both ends expect. The caller
+/// must know that no one logged in to it. Returns whether it did; otherwise the session stays
+/// open on `client` (closed when it drops).
+pub fn park(client: &mut Client, home: &Path, device: &DeviceKey) -> bool {
+    let Some(pid) = client.qemu_token_pid() else {
+        return false;
+    };
+    if client.session_status().is_none_or(|s| s.initialized) {
+        return false;
+    }
+    let Some(session) = client.take_session() else {
+        return false;
+    };
+    let (_, sent, answered) = session.secrets();
+    if sent != answered {
+        client.put_session(session);
+        return false;
+    }
+    match SessionCache::in_home(home).put(pid, device, &session) {
+        Ok(()) => true,
+        Err(_) => {
+            client.put_session(session);
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -531,6 +614,114 @@ mod tests {
             log.lock().unwrap().clear();
         }
         assert_eq!(PinStore::in_home(home.path()).get("qemu").unwrap(), Some(other), "the pin is kept");
+    }
+
+    /// A session left in the cache by one call serves the next without a handshake, checked
+    /// inside itself first; only for the token process it was left for, and never once the
+    /// token no longer knows it or is initialised (then the caller opens a new one).
+    #[test]
+    fn a_parked_session_serves_the_next_call_without_a_handshake() {
+        let home = tempfile::tempdir().unwrap();
+        let cache = SessionCache::in_home(home.path());
+        let (mut client, log) = recorded(crate::inprocess::InProcessToken::ephemeral());
+        let secured = secure(&mut client, home.path(), Some("qemu")).unwrap();
+        // Not a QEMU token of a home: nothing is cached, nothing resumed.
+        assert!(!park(&mut client, home.path(), &secured.device_key));
+        assert!(client.in_session() && !cache.is_present());
+        client.set_qemu_token_pid(41);
+        // A request sealed and not yet answered: not left (the next process would seal under
+        // a counter used before).
+        let mut session = client.take_session().unwrap();
+        let (secrets, to_send, to_read) = session.secrets();
+        let (secrets, to_send, to_read) = (secrets.clone(), to_send, to_read);
+        session.seal(&mut vec![1, 2, 3]);
+        client.put_session(session);
+        assert!(!park(&mut client, home.path(), &secured.device_key));
+        assert!(client.in_session() && !cache.is_present());
+        let status = client.session_status();
+        client.put_session(crate::session::Session::resume(secrets, to_send, to_read, status));
+        assert!(park(&mut client, home.path(), &secured.device_key));
+        assert!(!client.in_session(), "the session left the client: it is not closed on drop");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(cache.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "readable by its owner alone");
+        let parked = std::fs::read(cache.path()).unwrap();
+
+        // The next call: GetInfo inside the parked session, then its requests; no handshake.
+        log.lock().unwrap().clear();
+        let resumed = resume_cached(&mut client, home.path(), Some("qemu")).unwrap().expect("resumed");
+        assert_eq!(resumed.device_key, secured.device_key);
+        assert!(!resumed.first_use);
+        assert!(!cache.is_present(), "a session serves one call at a time");
+        assert_eq!(
+            client.session_status(),
+            Some(pkms_protocol::session::SessionStatus { initialized: false })
+        );
+        assert_eq!(client.generate_random(8).unwrap().len(), 8);
+        assert_eq!(sent(&log), ["SessionFrame", "SessionFrame"], "GetInfo and the request, sealed");
+        assert!(park(&mut client, home.path(), &secured.device_key));
+        let first_record = parked;
+        let parked = std::fs::read(cache.path()).unwrap();
+
+        // Left for another token process (a restarted QEMU): dropped unused.
+        client.set_qemu_token_pid(42);
+        log.lock().unwrap().clear();
+        assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_none());
+        assert!(sent(&log).is_empty() && !cache.is_present());
+        // Under another pin name (nothing pinned): dropped unused.
+        client.set_qemu_token_pid(41);
+        std::fs::write(cache.path(), &parked).unwrap();
+        assert!(resume_cached(&mut client, home.path(), Some("usb:7")).unwrap().is_none());
+        assert!(sent(&log).is_empty() && !cache.is_present());
+        // Not a record: dropped.
+        std::fs::write(cache.path(), b"not a session").unwrap();
+        assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_none());
+        assert!(sent(&log).is_empty() && !cache.is_present());
+        // An earlier record of the session (its counters used since): the token refuses the
+        // check as a replay and ends the session.
+        std::fs::write(cache.path(), &first_record).unwrap();
+        assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_none());
+        assert_eq!(sent(&log), ["SessionFrame"], "only the check");
+        std::fs::write(cache.path(), &parked).unwrap();
+        log.lock().unwrap().clear();
+        assert!(
+            resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_none(),
+            "ended by the replay"
+        );
+        assert!(!client.in_session() && !cache.is_present());
+        secure(&mut client, home.path(), Some("qemu")).unwrap();
+        assert!(park(&mut client, home.path(), &secured.device_key));
+        let parked = std::fs::read(cache.path()).unwrap();
+        log.lock().unwrap().clear();
+
+        // A session the token has ended (here closed by the call that resumed it; the same
+        // holds after an expiry or a restart): the check inside it fails, nothing else is sent
+        // in it, and a new session opens as usual.
+        std::fs::write(cache.path(), &parked).unwrap();
+        assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_some());
+        client.close_session().unwrap();
+        std::fs::write(cache.path(), &parked).unwrap();
+        log.lock().unwrap().clear();
+        assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_none());
+        assert_eq!(sent(&log), ["SessionFrame"], "only the check");
+        assert!(!client.in_session() && !cache.is_present());
+        secure(&mut client, home.path(), Some("qemu")).unwrap();
+        assert_eq!(client.generate_random(4).unwrap().len(), 4);
+
+        // A token initialised since the session was left: the session is closed unused (a
+        // login never travels in a session that was on disk).
+        assert!(park(&mut client, home.path(), &secured.device_key));
+        assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_some());
+        client.initialize(b"123456", b"12345678", pkms_protocol::access::AuditFullMode::Overwrite).unwrap();
+        assert!(park(&mut client, home.path(), &secured.device_key), "its status was read before the init");
+        log.lock().unwrap().clear();
+        assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_none());
+        assert_eq!(sent(&log), ["SessionFrame", "SessionFrame"], "the check, then CloseSession");
+        assert!(!client.in_session() && !cache.is_present());
+        // A session opened on an initialised token is never left.
+        secure(&mut client, home.path(), Some("qemu")).unwrap();
+        assert!(!park(&mut client, home.path(), &secured.device_key));
+        assert!(client.in_session() && !cache.is_present());
     }
 
     /// A token from before message 1's flags: it refuses an OpenSession payload that is not

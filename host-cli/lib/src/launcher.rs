@@ -655,6 +655,8 @@ fn stop_all(paths: &TokenPaths) -> usize {
             pids.push(record.pid);
         }
     }
+    // The token's sessions end with it: so does the session a process left for the next.
+    crate::session_cache::SessionCache::in_home(&paths.home).clear();
     pids.into_iter().filter(|&pid| process::kill_token_process(pid, &paths.flash)).count()
 }
 

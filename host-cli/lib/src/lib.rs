@@ -63,6 +63,7 @@ pub mod packet_link;
 pub mod pins;
 pub mod progress;
 pub mod session;
+pub mod session_cache;
 pub mod sigformat;
 pub mod transport;
 pub mod usb;

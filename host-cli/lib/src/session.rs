@@ -11,7 +11,7 @@ use base64::Engine;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
 use p256::PublicKey;
-pub use pkms_protocol::session::host::Handshake;
+pub use pkms_protocol::session::host::{Handshake, SessionSecrets};
 use pkms_protocol::session::host::{HostSession, Refused};
 use pkms_protocol::session::{SessionStatus, PUBLIC_KEY_LEN, TAG_LEN};
 use sha2::{Digest, Sha256};
@@ -107,6 +107,24 @@ pub struct Session {
 }
 
 impl Session {
+    /// The session `secrets` describe, its next counters `send_counter` and `recv_counter`, and
+    /// `status` as the caller knows it: a session another process left ([`Session::secrets`],
+    /// [`crate::session_cache`]).
+    pub fn resume(
+        secrets: SessionSecrets,
+        send_counter: u64,
+        recv_counter: u64,
+        status: Option<SessionStatus>,
+    ) -> Session {
+        Session { keys: HostSession::resume(secrets, status), send_counter, recv_counter }
+    }
+
+    /// The session's id and keys, and its next counters (send, receive), to go on with it in
+    /// another process ([`Session::resume`]).
+    pub fn secrets(&self) -> (&SessionSecrets, u64, u64) {
+        (self.keys.secrets(), self.send_counter, self.recv_counter)
+    }
+
     /// The session's id.
     pub fn id(&self) -> u32 {
         self.keys.id()

@@ -92,11 +92,18 @@ pub enum Opened {
     Open,
 }
 
-/// Logs the fresh connection in: with a given PIN, authenticates; otherwise finds out whether
-/// the token is initialised (from the session's handshake, else GetInfo) and, if it is, prompts
-/// on the terminal (or fails without one).
+/// Logs the fresh connection in: a token the session says is open needs nothing; else with a
+/// given PIN, authenticates; otherwise finds out whether the token is initialised (from the
+/// session's handshake, else GetInfo) and, if it is, prompts on the terminal (or fails without
+/// one).
 pub fn login(client: &mut Client, login: &Login) -> anyhow::Result<Opened> {
-    if let Some(pin) = login.given_pin()? {
+    let given = login.given_pin()?;
+    // A token the session says is open has no PIN to check: none is sent to it (a resumed
+    // session's keys have been on disk, see pkms_lib::session_cache).
+    if client.session_status().is_some_and(|s| !s.initialized) {
+        return Ok(Opened::Open);
+    }
+    if let Some(pin) = given {
         return match client.authenticate(login.principal(), &pin) {
             Err(Error::Token { code: ErrorCode::InvalidState, .. }) => Ok(Opened::Open),
             r => {

@@ -237,6 +237,10 @@ pub struct Context {
     client: Option<Client>,
     device_key: Option<pkms_lib::session::DeviceKey>,
     logged_in: bool,
+    /// The session may be left in the home's session cache when the command is done
+    /// ([`Context::park`]): it came through [`Context::client`] on an open token, no one
+    /// logged in to it.
+    parkable: bool,
     login: auth::Login,
     scope: ArnScope,
     operation: String,
@@ -257,6 +261,7 @@ impl Context {
             client: None,
             device_key: None,
             logged_in: false,
+            parkable: false,
             login: auth::Login::default(),
             scope: ArnScope::default(),
             operation: String::new(),
@@ -340,12 +345,17 @@ impl Context {
 
     /// The connected client, logged in (see [`auth::login`]) on first use.
     pub fn client(&mut self) -> anyhow::Result<&mut Client> {
-        self.raw_client()?;
+        if self.client.is_none() {
+            self.connect(true)?;
+        }
         if !self.logged_in {
             let login = self.login.clone();
             let client = self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))?;
             match auth::login(client, &login)? {
-                auth::Opened::Open => auth::warn_open(&self.home, self.quiet),
+                auth::Opened::Open => {
+                    self.parkable = true;
+                    auth::warn_open(&self.home, self.quiet);
+                }
                 auth::Opened::LoggedIn => {
                     if let Some(status) = client.audit_log_status() {
                         audit::warn_when_filling(&status);
@@ -362,24 +372,57 @@ impl Context {
     /// factory-reset, info).
     pub fn raw_client(&mut self) -> anyhow::Result<&mut Client> {
         if self.client.is_none() {
-            self.logged_in = false;
-            let name = self.pin_name();
+            self.connect(false)?;
+        }
+        self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))
+    }
+
+    /// Connects, in an encrypted session with the token whose device key is pinned in
+    /// PKMS_HOME: with `resume`, the session the last process left in the QEMU token's session
+    /// cache if there is one ([`connect::resume_cached`]), else a new one.
+    fn connect(&mut self, resume: bool) -> anyhow::Result<()> {
+        self.logged_in = false;
+        self.parkable = false;
+        let name = self.pin_name();
+        connect::prepare_home(&self.home)?;
+        let cached = resume && pkms_lib::session_cache::SessionCache::in_home(&self.home).is_present();
+        let secured = if cached {
+            let mut c = self.connect_unsecured()?;
+            let secured = match connect::resume_cached(&mut c, &self.home, name.as_deref())? {
+                Some(secured) => secured,
+                None => connect::secure(&mut c, &self.home, name.as_deref())?,
+            };
+            self.client = Some(c);
+            secured
+        } else {
             // Message 1 of the handshake with the pinned key is made while the link comes up.
-            connect::prepare_home(&self.home)?;
             let prepared = connect::prepare_handshake(&self.home, name.as_deref())?;
             let mut c = self.connect_unsecured()?;
             let secured = connect::secure_prepared(&mut c, &self.home, name.as_deref(), prepared)?;
-            if secured.first_use {
-                eprintln!(
-                    "First connection to this token: pinned its device key {} in {}",
-                    secured.device_key.fingerprint(),
-                    pkms_lib::pins::PinStore::in_home(&self.home).path().display()
-                );
-            }
-            self.device_key = Some(secured.device_key);
             self.client = Some(c);
+            secured
+        };
+        if secured.first_use {
+            eprintln!(
+                "First connection to this token: pinned its device key {} in {}",
+                secured.device_key.fingerprint(),
+                pkms_lib::pins::PinStore::in_home(&self.home).path().display()
+            );
         }
-        self.client.as_mut().ok_or_else(|| anyhow::anyhow!("no client"))
+        self.device_key = Some(secured.device_key);
+        Ok(())
+    }
+
+    /// Leaves the session in the QEMU token's session cache for the next `pkms` call
+    /// ([`connect::park`]) when it may be: it came through [`Context::client`] on an open token
+    /// and no one logged in to it. Call only between requests (every one sent answered); the
+    /// session is otherwise closed as the client drops.
+    pub fn park(&mut self) {
+        if let (true, Some(client), Some(key)) =
+            (self.parkable, self.client.as_mut(), self.device_key.as_ref())
+        {
+            connect::park(client, &self.home, key);
+        }
     }
 
     /// A connection with no session (only to read the device key of a token that changed it).
@@ -411,6 +454,7 @@ impl Context {
     /// call it once they hold their data key, so `pkms encrypt-file - - | pkms decrypt-file - -`
     /// does not deadlock on the lock.
     pub fn disconnect(&mut self) {
+        self.park();
         self.client = None;
         self.logged_in = false;
     }
@@ -826,7 +870,7 @@ pub fn run(cli: Cli, operation: &str, output_given: bool) -> anyhow::Result<()> 
     ctx.set_login(login);
     ctx.set_scope(arn_scope(cli.globals.region, cli.globals.account_id)?);
     ctx.set_operation(operation);
-    match cli.command {
+    let result = match cli.command {
         Command::Keys(c) => keys::run(c, &mut ctx),
         Command::Crypto(c) => crypto::run(c, &mut ctx),
         Command::Rotation(c) => rotation::run(c, &mut ctx),
@@ -848,7 +892,12 @@ pub fn run(cli: Cli, operation: &str, output_given: bool) -> anyhow::Result<()> 
         Command::Serve(a) => crate::serve::run(a, &mut ctx),
         Command::SshAgent(a) => ssh_agent::run(a, &mut ctx),
         Command::Completions { shell } => ctx.emit_raw(&completion::script(shell)),
+    };
+    // Done and every request answered: the next call may go on with this session.
+    if result.is_ok() {
+        ctx.park();
     }
+    result
 }
 
 /// The command line's definition, trimmed to what parsing `args` needs. Building the whole
