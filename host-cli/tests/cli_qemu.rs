@@ -125,6 +125,29 @@ fn a_warm_call_goes_on_with_the_session_the_last_call_left() {
     assert!(!cache.exists());
     assert_eq!(requests(&["describe-key", "--key-id", &key]), ["OpenSession", "DescribeKey"]);
 
+    // A PIN never travels in a session that was on disk: a new one is opened for it (the open
+    // token then refuses a principal), and it is not left.
+    assert!(cache.exists());
+    let out = env
+        .command(&["--debug", "create-principal", "--name", "bob", "--role", "user"])
+        .env("PKMS_NEW_PIN", "13572468")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an open token has no principals: {stderr}");
+    let order: Vec<&str> = ["request 1: GetInfo", ": CloseSession", ": OpenSession", ": CreatePrincipal"]
+        .iter()
+        .filter_map(|r| stderr.find(r).map(|_| *r))
+        .collect();
+    assert_eq!(order.len(), 4, "{stderr}");
+    let at = |r: &str| stderr.find(r).unwrap();
+    assert!(
+        at(": CloseSession") < at(": OpenSession") && at(": OpenSession") < at(": CreatePrincipal"),
+        "{stderr}"
+    );
+    assert!(!cache.exists());
+    assert_eq!(requests(&["describe-key", "--key-id", &key]), ["OpenSession", "DescribeKey"]);
+
     assert_eq!(env.json(&["token", "stop"])["Stopped"], true);
     assert!(!cache.exists(), "the token's sessions ended with it");
     assert_eq!(requests(&["describe-key", "--key-id", &key]), ["OpenSession", "DescribeKey"]);

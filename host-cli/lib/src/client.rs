@@ -64,6 +64,9 @@ pub struct Client {
     /// The QEMU token process this client reaches, holding its home's lock: the token a session
     /// may be cached for ([`crate::session_cache`]). `None` for any other token.
     qemu_token_pid: Option<u32>,
+    /// The device key a session from the session cache was opened with: a fresh session with
+    /// it takes over before a request that may not travel in a cached one.
+    cached_device: Option<DeviceKey>,
 }
 
 /// A response frame seen by [`Client::recv_raw`]: its id, and the error it carried if any.
@@ -172,6 +175,7 @@ impl Client {
             heed_interrupt: true,
             audit_log: None,
             qemu_token_pid: None,
+            cached_device: None,
         }
     }
 
@@ -220,7 +224,7 @@ impl Client {
     }
 
     /// Records that this client reaches the QEMU token process `pid` (with its home's lock).
-    pub fn set_qemu_token_pid(&mut self, pid: u32) {
+    pub(crate) fn set_qemu_token_pid(&mut self, pid: u32) {
         self.qemu_token_pid = Some(pid);
     }
 
@@ -307,8 +311,22 @@ impl Client {
     /// Encodes `request` (sealed in the open session, if any) and sends it; returns its id.
     fn send_request<'q, C: Call<'q>>(&mut self, request: C) -> Result<u32> {
         let op = C::OPERATION.name();
+        let request: Request<'q> = request.into();
+        // A session whose keys have been on disk carries no secret: a fresh one takes over.
+        if self.session.as_ref().is_some_and(Session::is_from_disk)
+            && !crate::session_cache::may_travel(&request)
+        {
+            let device = self.cached_device.take().ok_or_else(|| {
+                Error::Link(LinkError::Protocol("a cached session without its device key".to_owned()))
+            })?;
+            self.close_session()?;
+            self.open_session(&device)?;
+        }
+        if let Some(session) = &mut self.session {
+            session.note_request(&request);
+        }
         let id = self.next_id();
-        let frame = RequestFrame { id, now: (self.clock)(), request: request.into() };
+        let frame = RequestFrame { id, now: (self.clock)(), request };
         let too_large = |e: FrameError| match e {
             FrameError::TooLarge => Error::InvalidInput(format!(
                 "the {op} request does not fit in one frame of {} bytes",
@@ -508,6 +526,15 @@ impl Client {
     /// Puts back a session taken with [`Client::take_session`] (on the same link); returns the
     /// session that was open, if any.
     pub fn put_session(&mut self, session: Session) -> Option<Session> {
+        self.session.replace(session)
+    }
+
+    /// Goes on with `session`, taken from the session cache, opened with `device`
+    /// ([`crate::connect::resume_cached`]): before a request that may not travel in it
+    /// ([`crate::session_cache::may_travel`]) it is closed and a new session with `device`
+    /// opened. Returns the session that was open, if any.
+    pub(crate) fn resume_session(&mut self, session: Session, device: DeviceKey) -> Option<Session> {
+        self.cached_device = Some(device);
         self.session.replace(session)
     }
 

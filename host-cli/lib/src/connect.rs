@@ -18,8 +18,8 @@ use crate::inprocess::InProcessToken;
 use crate::launcher::{self, LaunchOptions};
 use crate::packet_link::PacketTransport;
 use crate::pins::{PinStore, Pinned};
-use crate::session::{DeviceKey, Handshake, Session};
-use crate::session_cache::SessionCache;
+use crate::session::{DeviceKey, Handshake};
+use crate::session_cache::{SessionCache, MAX_AGE_SECS};
 use crate::transport::{SerialTransport, StreamTransport};
 use crate::usb::{self, DefaultToken};
 
@@ -393,14 +393,13 @@ pub fn resume_cached(client: &mut Client, home: &Path, name: Option<&str>) -> Re
     let Some(session) = cache.take(pid, &pinned) else {
         return Ok(None);
     };
-    client.put_session(session);
+    client.resume_session(session, pinned.clone());
     match client.get_info() {
         Ok(info) if !info.initialized => {
             // Known now as a handshake that asked would have told it.
             let status = pkms_protocol::session::SessionStatus { initialized: false };
             if let Some(session) = client.take_session() {
-                let (secrets, send, recv) = session.secrets();
-                client.put_session(Session::resume(secrets.clone(), send, recv, Some(status)));
+                client.resume_session(session.knowing_status(status), pinned.clone());
             }
             Ok(Some(Secured { device_key: pinned, first_use: false }))
         }
@@ -416,6 +415,10 @@ pub fn resume_cached(client: &mut Client, home: &Path, name: Option<&str>) -> Re
         }
         Err(e) => Err(e),
     }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Leaves `client`'s open session in `home`'s session cache for the next process, instead of
@@ -436,7 +439,8 @@ pub fn park(client: &mut Client, home: &Path, device: &DeviceKey) -> bool {
         return false;
     };
     let (_, sent, answered) = session.secrets();
-    if sent != answered {
+    let age = now_secs().checked_sub(session.opened_at());
+    if sent != answered || session.carried_secret() || age.is_none_or(|a| a >= MAX_AGE_SECS) {
         client.put_session(session);
         return false;
     }
@@ -616,6 +620,15 @@ mod tests {
         assert_eq!(PinStore::in_home(home.path()).get("qemu").unwrap(), Some(other), "the pin is kept");
     }
 
+    /// Writes a record as the cache does (a file of this user's, mode 0600).
+    fn put_back(path: &Path, bytes: &[u8]) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::remove_file(path);
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
+        f.write_all(bytes).unwrap();
+    }
+
     /// A session left in the cache by one call serves the next without a handshake, checked
     /// inside itself first; only for the token process it was left for, and never once the
     /// token no longer knows it or is initialised (then the caller opens a new one).
@@ -629,17 +642,15 @@ mod tests {
         assert!(!park(&mut client, home.path(), &secured.device_key));
         assert!(client.in_session() && !cache.is_present());
         client.set_qemu_token_pid(41);
-        // A request sealed and not yet answered: not left (the next process would seal under
-        // a counter used before).
+        // A request sealed and not yet answered: not left (the next process would read the
+        // answer meant for it as its own).
         let mut session = client.take_session().unwrap();
-        let (secrets, to_send, to_read) = session.secrets();
-        let (secrets, to_send, to_read) = (secrets.clone(), to_send, to_read);
         session.seal(&mut vec![1, 2, 3]);
         client.put_session(session);
         assert!(!park(&mut client, home.path(), &secured.device_key));
         assert!(client.in_session() && !cache.is_present());
-        let status = client.session_status();
-        client.put_session(crate::session::Session::resume(secrets, to_send, to_read, status));
+        drop(client.take_session());
+        secure(&mut client, home.path(), Some("qemu")).unwrap();
         assert!(park(&mut client, home.path(), &secured.device_key));
         assert!(!client.in_session(), "the session left the client: it is not closed on drop");
         use std::os::unix::fs::PermissionsExt;
@@ -670,19 +681,19 @@ mod tests {
         assert!(sent(&log).is_empty() && !cache.is_present());
         // Under another pin name (nothing pinned): dropped unused.
         client.set_qemu_token_pid(41);
-        std::fs::write(cache.path(), &parked).unwrap();
+        put_back(cache.path(), &parked);
         assert!(resume_cached(&mut client, home.path(), Some("usb:7")).unwrap().is_none());
         assert!(sent(&log).is_empty() && !cache.is_present());
         // Not a record: dropped.
-        std::fs::write(cache.path(), b"not a session").unwrap();
+        put_back(cache.path(), b"not a session");
         assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_none());
         assert!(sent(&log).is_empty() && !cache.is_present());
         // An earlier record of the session (its counters used since): the token refuses the
         // check as a replay and ends the session.
-        std::fs::write(cache.path(), &first_record).unwrap();
+        put_back(cache.path(), &first_record);
         assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_none());
         assert_eq!(sent(&log), ["SessionFrame"], "only the check");
-        std::fs::write(cache.path(), &parked).unwrap();
+        put_back(cache.path(), &parked);
         log.lock().unwrap().clear();
         assert!(
             resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_none(),
@@ -697,10 +708,10 @@ mod tests {
         // A session the token has ended (here closed by the call that resumed it; the same
         // holds after an expiry or a restart): the check inside it fails, nothing else is sent
         // in it, and a new session opens as usual.
-        std::fs::write(cache.path(), &parked).unwrap();
+        put_back(cache.path(), &parked);
         assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_some());
         client.close_session().unwrap();
-        std::fs::write(cache.path(), &parked).unwrap();
+        put_back(cache.path(), &parked);
         log.lock().unwrap().clear();
         assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_none());
         assert_eq!(sent(&log), ["SessionFrame"], "only the check");
@@ -708,12 +719,30 @@ mod tests {
         secure(&mut client, home.path(), Some("qemu")).unwrap();
         assert_eq!(client.generate_random(4).unwrap().len(), 4);
 
-        // A token initialised since the session was left: the session is closed unused (a
-        // login never travels in a session that was on disk).
+        // In a session from the cache, a request that may not travel in it (here ChangePin, with
+        // PINs in it) goes in a new session opened first, which is never left either.
         assert!(park(&mut client, home.path(), &secured.device_key));
         assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_some());
+        log.lock().unwrap().clear();
+        let refused = client.change_pin(b"123456", b"654321");
+        assert!(matches!(refused, Err(Error::Token { .. })), "an open token has no PIN: {refused:?}");
+        assert_eq!(
+            sent(&log),
+            ["SessionFrame", "OpenSession", "SessionFrame"],
+            "CloseSession, a handshake, ChangePin"
+        );
+        assert!(!park(&mut client, home.path(), &secured.device_key), "it carried PINs");
+        assert!(client.in_session() && !cache.is_present());
+        client.close_session().unwrap();
+
+        // A token initialised (in another session) since the session was left: the session
+        // is closed unused (a login never travels in a session that was on disk).
+        secure(&mut client, home.path(), Some("qemu")).unwrap();
+        assert!(park(&mut client, home.path(), &secured.device_key));
+        secure(&mut client, home.path(), Some("qemu")).unwrap();
         client.initialize(b"123456", b"12345678", pkms_protocol::access::AuditFullMode::Overwrite).unwrap();
-        assert!(park(&mut client, home.path(), &secured.device_key), "its status was read before the init");
+        assert!(!park(&mut client, home.path(), &secured.device_key), "Initialize carried a PIN");
+        client.close_session().unwrap();
         log.lock().unwrap().clear();
         assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_none());
         assert_eq!(sent(&log), ["SessionFrame", "SessionFrame"], "the check, then CloseSession");

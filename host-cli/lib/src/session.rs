@@ -96,7 +96,9 @@ pub fn start(device: &DeviceKey, ask_status: bool) -> Result<Handshake> {
 /// Finishes a handshake with OpenSession's answer and opens the session.
 pub fn finish(handshake: Handshake, session_id: u32, ephemeral: &[u8], payload: &[u8]) -> Result<Session> {
     let keys = handshake.finish(session_id, ephemeral, payload).map_err(refused)?;
-    Ok(Session { keys, send_counter: 0, recv_counter: 0 })
+    let opened_at =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    Ok(Session { keys, send_counter: 0, recv_counter: 0, opened_at, from_disk: false, carried_secret: false })
 }
 
 /// An open session, host side: its keys and counters.
@@ -104,25 +106,67 @@ pub struct Session {
     keys: HostSession,
     send_counter: u64,
     recv_counter: u64,
+    /// When its handshake ran (seconds since the epoch, host clock): the session cache ages its
+    /// records from it.
+    opened_at: u64,
+    /// Its keys have been on disk ([`crate::session_cache`]).
+    from_disk: bool,
+    /// It carried a request that may not travel in a cached session
+    /// ([`crate::session_cache::may_travel`]): it is never cached.
+    carried_secret: bool,
 }
 
 impl Session {
-    /// The session `secrets` describe, its next counters `send_counter` and `recv_counter`, and
-    /// `status` as the caller knows it: a session another process left ([`Session::secrets`],
-    /// [`crate::session_cache`]).
-    pub fn resume(
+    /// The session a record of the session cache describes: `secrets`, its next counters
+    /// `send_counter` and `recv_counter`, the time of its handshake. Its status is unknown
+    /// until asked ([`Session::knowing_status`]).
+    pub(crate) fn from_disk(
         secrets: SessionSecrets,
         send_counter: u64,
         recv_counter: u64,
-        status: Option<SessionStatus>,
+        opened_at: u64,
     ) -> Session {
-        Session { keys: HostSession::resume(secrets, status), send_counter, recv_counter }
+        Session {
+            keys: HostSession::resume(secrets, None),
+            send_counter,
+            recv_counter,
+            opened_at,
+            from_disk: true,
+            carried_secret: false,
+        }
+    }
+
+    /// This session, with the token's status as the caller learned it.
+    pub fn knowing_status(self, status: SessionStatus) -> Session {
+        Session { keys: HostSession::resume(self.keys.secrets().clone(), Some(status)), ..self }
     }
 
     /// The session's id and keys, and its next counters (send, receive), to go on with it in
-    /// another process ([`Session::resume`]).
+    /// another process ([`crate::session_cache`]).
     pub fn secrets(&self) -> (&SessionSecrets, u64, u64) {
         (self.keys.secrets(), self.send_counter, self.recv_counter)
+    }
+
+    /// When its handshake ran (seconds since the epoch, host clock).
+    pub fn opened_at(&self) -> u64 {
+        self.opened_at
+    }
+
+    /// Whether its keys have been on disk (it came from the session cache).
+    pub fn is_from_disk(&self) -> bool {
+        self.from_disk
+    }
+
+    /// Whether it carried a request that may not travel in a cached session.
+    pub fn carried_secret(&self) -> bool {
+        self.carried_secret
+    }
+
+    /// Notes a request about to be sent in it.
+    pub(crate) fn note_request(&mut self, request: &pkms_protocol::Request<'_>) {
+        if !crate::session_cache::may_travel(request) {
+            self.carried_secret = true;
+        }
     }
 
     /// The session's id.

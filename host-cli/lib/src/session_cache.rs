@@ -4,22 +4,27 @@
 //! cache") gives the reasoning; in short:
 //!
 //! * Only for the QEMU token of a home, whose flash file — every key the token holds, in the
-//!   clear — already lies in that home: the session's keys beside it expose nothing its reader
-//!   does not already have. A USB token's sessions are never cached.
-//! * Only sessions on an open token that no one logged in to: the caller ([`crate::connect::park`])
-//!   checks; a resumed session is checked again inside it ([`crate::connect::resume_cached`]).
-//! * One process at a time: the file is taken (read and removed) and put back under the home's
-//!   lock, which a connection holds; a process that fails or is interrupted leaves nothing, and
-//!   the next one runs a handshake.
+//!   clear — already lies in that home. A USB token's sessions are never cached.
+//! * Only sessions on an open token, that carried nothing [`may_travel`] refuses (a PIN, a PUK,
+//!   a backup, a change of who may use the token), with every request answered, less than
+//!   [`MAX_AGE_SECS`] after their handshake ([`crate::connect::park`]); a resumed session is
+//!   checked inside itself before use ([`crate::connect::resume_cached`]), and the client opens
+//!   a new session before a request [`may_travel`] refuses.
+//! * One process at a time: the file is claimed by a rename and removed, then put back, under
+//!   the home's lock, which a connection holds; a process that fails or is interrupted leaves
+//!   nothing, and the next one runs a handshake.
 //! * A record names the token process it was made with (its pid) and the device key its
 //!   session was opened with (the SHA-256 of its SubjectPublicKeyInfo): a restarted token, or
 //!   another pinned key, gets none.
 
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use pkms_protocol::operations::Gate;
+use pkms_protocol::Request;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
@@ -29,11 +34,31 @@ use crate::session::{DeviceKey, Session, SessionSecrets};
 /// The file in a home.
 pub const FILE_NAME: &str = "token-session";
 
+/// How long after its handshake a session may still be taken from the cache: a bound on what
+/// a copy of the file (a backup, a snapshot) and a recording of the link could read together.
+pub const MAX_AGE_SECS: u64 = 10 * 60;
+
 /// Format of the record.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 /// The largest record (postcard: varints at their longest).
-const MAX_RECORD: usize = 1 + 5 + 32 + 5 + 32 + 32 + 10 + 10;
+const MAX_RECORD: usize = 1 + 5 + 32 + 5 + 32 + 32 + 10 + 10 + 10;
+
+/// Whether `request` may travel in a session whose keys have been on disk. Not one that
+/// carries a secret the home does not already hold (a PIN, a PUK, a backup's shares or chunks)
+/// or that changes who may use the token (after which the session's status would be stale):
+/// everything an administrator's or a pre-login gate admits, but CloseSession; and ChangePin,
+/// which any session may send. A session that carried one is never cached, and a session from
+/// the cache is replaced by a new one before it would carry one ([`crate::Client`]).
+pub fn may_travel(request: &Request<'_>) -> bool {
+    match request.gate() {
+        Gate::Plain | Gate::Session | Gate::Key(_) | Gate::Keys(..) => {
+            !matches!(request, Request::ChangePin(_))
+        }
+        Gate::Open => matches!(request, Request::CloseSession(_)),
+        Gate::Admin => false,
+    }
+}
 
 /// One cached session (postcard).
 #[derive(Serialize, Deserialize)]
@@ -46,6 +71,7 @@ struct Record {
     to_host: [u8; 32],
     send_counter: u64,
     recv_counter: u64,
+    opened_at: u64,
 }
 
 impl Drop for Record {
@@ -57,6 +83,10 @@ impl Drop for Record {
 
 fn key_digest(device: &DeviceKey) -> [u8; 32] {
     Sha256::digest(device.spki_der()).into()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The session cache of one home.
@@ -75,35 +105,40 @@ impl SessionCache {
         &self.path
     }
 
-    /// Whether a session is cached (for whichever token).
+    /// Whether something is cached (for whichever token; a hint: [`SessionCache::take`] decides).
     pub fn is_present(&self) -> bool {
-        self.path.exists()
+        self.path.symlink_metadata().is_ok()
     }
 
-    /// Takes the cached session: the file is removed whatever it holds (a session serves one
-    /// process at a time; one that does not parse is of no use). `Some` only for a session
-    /// left for the token process `token_pid` opened with `device`; its status is unknown
+    /// Takes the cached session. The file is first claimed by renaming it (so no two takers,
+    /// and no home where it cannot be removed, ever get one record twice), then read — only a
+    /// regular file of this user's, not a link, of a record's size — and removed whatever it
+    /// holds. `Some` only for a session left for the token process `token_pid`, opened with
+    /// `device`, whose handshake is less than [`MAX_AGE_SECS`] old; its status is unknown
     /// (`None`) until the caller asks the token.
     pub fn take(&self, token_pid: u32, device: &DeviceKey) -> Option<Session> {
-        let bytes = Zeroizing::new(fs::read(&self.path).ok()?);
-        if bytes.len() > MAX_RECORD {
-            self.clear();
-            return None;
-        }
-        self.clear();
-        let record: Record = postcard::from_bytes(&bytes).ok()?;
-        if record.format != FORMAT || record.token_pid != token_pid || record.device_key != key_digest(device)
+        let claimed = self.path.with_extension(format!("taken-{}", std::process::id()));
+        fs::rename(&self.path, &claimed).ok()?;
+        let bytes = read_own_file(&claimed);
+        let _ = fs::remove_file(&claimed);
+        let record: Record = postcard::from_bytes(&bytes?).ok()?;
+        let age = now_secs().checked_sub(record.opened_at)?;
+        if record.format != FORMAT
+            || record.token_pid != token_pid
+            || record.device_key != key_digest(device)
+            || age >= MAX_AGE_SECS
         {
             return None;
         }
         let secrets =
             SessionSecrets { id: record.session_id, to_token: record.to_token, to_host: record.to_host };
-        Some(Session::resume(secrets, record.send_counter, record.recv_counter, None))
+        Some(Session::from_disk(secrets, record.send_counter, record.recv_counter, record.opened_at))
     }
 
     /// Leaves `session` (opened with `device` on the token process `token_pid`) for the next
-    /// process: written to a temporary file readable by its owner alone, then renamed over the
-    /// cache, so a reader finds the old record or the new one.
+    /// process: written to a new file of this process's, readable by its owner alone (created
+    /// afresh, never through a link), then renamed over the cache, so a reader finds the old
+    /// record or the new one.
     pub fn put(&self, token_pid: u32, device: &DeviceKey, session: &Session) -> io::Result<()> {
         let (secrets, send_counter, recv_counter) = session.secrets();
         let record = Record {
@@ -115,16 +150,18 @@ impl SessionCache {
             to_host: secrets.to_host,
             send_counter,
             recv_counter,
+            opened_at: session.opened_at(),
         };
         let mut buf = Zeroizing::new([0u8; MAX_RECORD]);
         let bytes = postcard::to_slice(&record, &mut buf[..])
             .map_err(|e| io::Error::other(format!("encode the session: {e}")))?;
-        let tmp = self.path.with_extension("tmp");
+        let tmp = self.path.with_extension(format!("new-{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
         let written = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&tmp)
             .and_then(|mut f| f.write_all(bytes))
             .and_then(|()| fs::rename(&tmp, &self.path));
@@ -137,5 +174,108 @@ impl SessionCache {
     /// Forgets the cached session, if any.
     pub fn clear(&self) {
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// The bytes of `path` if it is a regular file (not followed through a link, not a FIFO: opened
+/// without blocking) owned by this user, readable by no one else, of a record's size at most.
+fn read_own_file(path: &Path) -> Option<Zeroizing<Vec<u8>>> {
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    let own = meta.uid() == rustix::process::geteuid().as_raw();
+    if !meta.file_type().is_file() || !own || meta.mode() & 0o077 != 0 || meta.len() > MAX_RECORD as u64 {
+        return None;
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_RECORD));
+    file.take(MAX_RECORD as u64).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> DeviceKey {
+        let secret = p256::SecretKey::from_slice(&[7; 32]).unwrap();
+        use p256::pkcs8::EncodePublicKey;
+        DeviceKey::from_spki_der(secret.public_key().to_public_key_der().unwrap().as_bytes()).unwrap()
+    }
+
+    fn session(opened_at: u64) -> Session {
+        Session::from_disk(SessionSecrets { id: 9, to_token: [1; 32], to_host: [2; 32] }, 3, 3, opened_at)
+    }
+
+    #[test]
+    fn a_record_is_taken_once_and_only_for_its_token_key_and_age() {
+        let home = tempfile::tempdir().unwrap();
+        let cache = SessionCache::in_home(home.path());
+        let now = now_secs();
+        cache.put(5, &device(), &session(now - 1)).unwrap();
+        let taken = cache.take(5, &device()).expect("taken");
+        let (secrets, send, recv) = taken.secrets();
+        assert_eq!((secrets.id, secrets.to_token, secrets.to_host, send, recv), (9, [1; 32], [2; 32], 3, 3));
+        assert!(taken.is_from_disk() && taken.status().is_none());
+        assert!(cache.take(5, &device()).is_none(), "taken once");
+        assert_eq!(std::fs::read_dir(home.path()).unwrap().count(), 0, "nothing left behind");
+        // Too old: the bound holds to the second.
+        cache.put(5, &device(), &session(now - MAX_AGE_SECS)).unwrap();
+        assert!(cache.take(5, &device()).is_none());
+        cache.put(5, &device(), &session(now - MAX_AGE_SECS + 60)).unwrap();
+        assert!(cache.take(5, &device()).is_some());
+        // From the future (a clock set back since): not taken.
+        cache.put(5, &device(), &session(now + 3600)).unwrap();
+        assert!(cache.take(5, &device()).is_none());
+        // Another token process: not taken, and gone.
+        cache.put(5, &device(), &session(now)).unwrap();
+        assert!(cache.take(6, &device()).is_none());
+        assert!(!cache.is_present());
+    }
+
+    #[test]
+    fn only_a_private_regular_file_of_this_user_is_read() {
+        let home = tempfile::tempdir().unwrap();
+        let cache = SessionCache::in_home(home.path());
+        let now = now_secs();
+        // Readable by others: refused.
+        cache.put(5, &device(), &session(now)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(cache.take(5, &device()).is_none());
+        // A link to a record: not followed, and the record it points to is left alone.
+        let elsewhere = home.path().join("elsewhere");
+        SessionCache { path: elsewhere.clone() }.put(5, &device(), &session(now)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, cache.path()).unwrap();
+        assert!(cache.take(5, &device()).is_none());
+        assert!(elsewhere.exists());
+        // A FIFO: not waited on.
+        let made = std::process::Command::new("mkfifo").arg(cache.path()).status().unwrap();
+        assert!(made.success());
+        assert!(cache.take(5, &device()).is_none());
+        // Writing never goes through a link either.
+        std::os::unix::fs::symlink(
+            &elsewhere,
+            cache.path().with_extension(format!("new-{}", std::process::id())),
+        )
+        .unwrap();
+        let before = std::fs::read(&elsewhere).unwrap();
+        cache.put(5, &device(), &session(now)).unwrap();
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), before);
+        assert!(cache.take(5, &device()).is_some());
+    }
+
+    #[test]
+    fn secrets_and_changes_of_who_may_use_the_token_never_travel_in_a_cached_session() {
+        use pkms_protocol::request;
+        let pin = b"123456".as_slice();
+        assert!(may_travel(&request::GetInfo {}.into()));
+        assert!(may_travel(&request::CloseSession {}.into()));
+        assert!(may_travel(&request::GenerateRandom { number_of_bytes: 4 }.into()));
+        assert!(!may_travel(&request::Authenticate { principal: "admin", pin }.into()));
+        assert!(!may_travel(&request::ChangePin { pin, new_pin: pin }.into()));
+        assert!(!may_travel(
+            &request::CreatePrincipal { name: "bob", pin, role: pkms_protocol::access::Role::User }.into()
+        ));
+        assert!(!may_travel(&request::BackupInit { replace: false }.into()));
     }
 }

@@ -415,14 +415,18 @@ impl Context {
 
     /// Leaves the session in the QEMU token's session cache for the next `pkms` call
     /// ([`connect::park`]) when it may be: it came through [`Context::client`] on an open token
-    /// and no one logged in to it. Call only between requests (every one sent answered); the
-    /// session is otherwise closed as the client drops.
-    pub fn park(&mut self) {
+    /// and no one logged in to it (the library checks the rest). Call between requests; the
+    /// connection is dropped either way (the next [`Context::client`] connects again), and a
+    /// session not left is closed with it.
+    fn park(&mut self) {
         if let (true, Some(client), Some(key)) =
             (self.parkable, self.client.as_mut(), self.device_key.as_ref())
         {
             connect::park(client, &self.home, key);
         }
+        self.client = None;
+        self.logged_in = false;
+        self.parkable = false;
     }
 
     /// A connection with no session (only to read the device key of a token that changed it).
@@ -455,8 +459,6 @@ impl Context {
     /// does not deadlock on the lock.
     pub fn disconnect(&mut self) {
         self.park();
-        self.client = None;
-        self.logged_in = false;
     }
 
     /// Prints a reply in the chosen format, from its KMS JSON form (nothing with `--quiet`).

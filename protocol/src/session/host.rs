@@ -137,15 +137,18 @@ impl Handshake {
             return Err(Refused::Handshake);
         }
         let status = text.get(4).map(|&b| SessionStatus::from_byte(b));
-        let (to_token, to_host) = self.st.split();
-        Ok(HostSession::resume(SessionSecrets { id: session_id, to_token, to_host }, status))
+        let (mut to_token, mut to_host) = self.st.split();
+        let session = HostSession::resume(SessionSecrets { id: session_id, to_token, to_host }, status);
+        to_token.zeroize();
+        to_host.zeroize();
+        Ok(session)
     }
 }
 
 /// What a host must keep to go on with an open session from another process: its id and the
 /// two direction keys (no counters: those are the caller's). As secret as the session itself:
 /// zeroized when dropped.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SessionSecrets {
     /// The session's id.
     pub id: u32,
