@@ -658,6 +658,13 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600, "readable by its owner alone");
         let parked = std::fs::read(cache.path()).unwrap();
 
+        // A client already in a session takes nothing.
+        secure(&mut client, home.path(), Some("qemu")).unwrap();
+        log.lock().unwrap().clear();
+        assert!(resume_cached(&mut client, home.path(), Some("qemu")).unwrap().is_none());
+        assert!(sent(&log).is_empty() && cache.is_present());
+        client.close_session().unwrap();
+
         // The next call: GetInfo inside the parked session, then its requests; no handshake.
         log.lock().unwrap().clear();
         let resumed = resume_cached(&mut client, home.path(), Some("qemu")).unwrap().expect("resumed");

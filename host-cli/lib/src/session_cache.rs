@@ -196,10 +196,14 @@ fn read_own_file(path: &Path) -> Option<Zeroizing<Vec<u8>>> {
 mod tests {
     use super::*;
 
-    fn device() -> DeviceKey {
-        let secret = p256::SecretKey::from_slice(&[7; 32]).unwrap();
+    fn device_of(seed: u8) -> DeviceKey {
+        let secret = p256::SecretKey::from_slice(&[seed; 32]).unwrap();
         use p256::pkcs8::EncodePublicKey;
         DeviceKey::from_spki_der(secret.public_key().to_public_key_der().unwrap().as_bytes()).unwrap()
+    }
+
+    fn device() -> DeviceKey {
+        device_of(7)
     }
 
     fn session(opened_at: u64) -> Session {
@@ -218,11 +222,14 @@ mod tests {
         assert!(taken.is_from_disk() && taken.status().is_none());
         assert!(cache.take(5, &device()).is_none(), "taken once");
         assert_eq!(std::fs::read_dir(home.path()).unwrap().count(), 0, "nothing left behind");
-        // Too old: the bound holds to the second.
-        cache.put(5, &device(), &session(now - MAX_AGE_SECS)).unwrap();
+        // Ten minutes after its handshake a session is no longer taken.
+        cache.put(5, &device(), &session(now - 10 * 60)).unwrap();
         assert!(cache.take(5, &device()).is_none());
-        cache.put(5, &device(), &session(now - MAX_AGE_SECS + 60)).unwrap();
+        cache.put(5, &device(), &session(now - 9 * 60)).unwrap();
         assert!(cache.take(5, &device()).is_some());
+        // Opened with another device key: not taken.
+        cache.put(5, &device(), &session(now)).unwrap();
+        assert!(cache.take(5, &device_of(8)).is_none());
         // From the future (a clock set back since): not taken.
         cache.put(5, &device(), &session(now + 3600)).unwrap();
         assert!(cache.take(5, &device()).is_none());
@@ -230,6 +237,37 @@ mod tests {
         cache.put(5, &device(), &session(now)).unwrap();
         assert!(cache.take(6, &device()).is_none());
         assert!(!cache.is_present());
+    }
+
+    /// The largest record (every number at its longest varint) is exactly the size the reader
+    /// accepts; one byte more is refused unread.
+    #[test]
+    fn the_record_size_bound_is_the_largest_record() {
+        let record = Record {
+            format: FORMAT,
+            token_pid: u32::MAX,
+            device_key: [0xFF; 32],
+            session_id: u32::MAX,
+            to_token: [0xFF; 32],
+            to_host: [0xFF; 32],
+            send_counter: u64::MAX,
+            recv_counter: u64::MAX,
+            opened_at: u64::MAX,
+        };
+        let mut buf = [0u8; MAX_RECORD];
+        assert_eq!(postcard::to_slice(&record, &mut buf).map(|b| b.len()), Ok(MAX_RECORD));
+        let home = tempfile::tempdir().unwrap();
+        let cache = SessionCache::in_home(home.path());
+        cache.put(5, &device(), &session(now_secs())).unwrap();
+        let mut bytes = std::fs::read(cache.path()).unwrap();
+        bytes.resize(MAX_RECORD + 1, 0);
+        std::fs::write(cache.path(), &bytes).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(read_own_file(cache.path()).is_none(), "one byte too long");
+        bytes.truncate(MAX_RECORD);
+        std::fs::write(cache.path(), &bytes).unwrap();
+        assert_eq!(read_own_file(cache.path()).map(|b| b.len()), Some(MAX_RECORD));
     }
 
     #[test]
@@ -248,10 +286,13 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, cache.path()).unwrap();
         assert!(cache.take(5, &device()).is_none());
         assert!(elsewhere.exists());
-        // A FIFO: not waited on.
-        let made = std::process::Command::new("mkfifo").arg(cache.path()).status().unwrap();
+        // A FIFO, even a private one: not waited on, not read.
+        let made =
+            std::process::Command::new("mkfifo").args(["-m", "600"]).arg(cache.path()).status().unwrap();
         assert!(made.success());
+        assert!(read_own_file(cache.path()).is_none());
         assert!(cache.take(5, &device()).is_none());
+        assert!(!cache.is_present());
         // Writing never goes through a link either.
         std::os::unix::fs::symlink(
             &elsewhere,
