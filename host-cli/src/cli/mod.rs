@@ -1087,6 +1087,11 @@ mod tests {
         let first = |a: &[&str]| invoked_subcommand(&top, &os(a));
         assert_eq!(first(&["pkms", "--output", "text", "encrypt"]).as_deref(), Some("encrypt"));
         assert_eq!(first(&["pkms", "--output=text", "-q", "list-keys"]).as_deref(), Some("list-keys"));
+        assert_eq!(
+            first(&["pkms", "--debug", "encrypt"]).as_deref(),
+            Some("encrypt"),
+            "a flag takes no value"
+        );
         assert_eq!(first(&["pkms", "--query", "encrypt"]), None, "a value is not a subcommand");
         assert_eq!(first(&["pkms", "--", "encrypt"]), None);
         assert_eq!(first(&["pkms", "--unknown", "encrypt"]), None);
