@@ -425,9 +425,10 @@ fn now_secs() -> u64 {
 /// closing it: only a session with the QEMU token of `home`, opened with `device`, on a token
 /// that was open when the session was opened or resumed, and with every request sent in it
 /// answered (its two counters equal: the token answers each request in a session with one
-/// sealed frame), so the next process goes on from the counters both ends expect. The caller
-/// must know that no one logged in to it. Returns whether it did; otherwise the session stays
-/// open on `client` (closed when it drops).
+/// sealed frame), so the next process goes on from the counters both ends expect; that carried
+/// no request [`crate::session_cache::may_travel`] refuses; and less than
+/// [`MAX_AGE_SECS`] after its handshake. The caller must know that no one logged in to it.
+/// Returns whether it did; otherwise the session stays open on `client` (closed when it drops).
 pub fn park(client: &mut Client, home: &Path, device: &DeviceKey) -> bool {
     let Some(pid) = client.qemu_token_pid() else {
         return false;
