@@ -469,9 +469,9 @@ fn session_figures(client: &mut Client, id: &str) {
             return;
         }
     };
-    // Its host closes it, as every pkms call does on its way out (while a session is in use
-    // the token does no work ahead); then the board's idle work between requests, and the
-    // handshake as a host normally finds it.
+    // Its host closes it, as a pkms call that does not leave it cached does (while a session
+    // is in use the token does no work ahead); then the board's idle work between requests,
+    // and the handshake as a host normally finds it.
     let (_, closed) = client.call_in(&mut first, Request::CloseSession(pkms_protocol::request::CloseSession {}));
     if let Outcome::Err { .. } = closed {
         for name in &names[1..] {

@@ -64,9 +64,6 @@ pub struct Client {
     /// The QEMU token process this client reaches, holding its home's lock: the token a session
     /// may be cached for ([`crate::session_cache`]). `None` for any other token.
     qemu_token_pid: Option<u32>,
-    /// The device key a session from the session cache was opened with: a fresh session with
-    /// it takes over before a request that may not travel in a cached one.
-    cached_device: Option<DeviceKey>,
 }
 
 /// A response frame seen by [`Client::recv_raw`]: its id, and the error it carried if any.
@@ -175,7 +172,6 @@ impl Client {
             heed_interrupt: true,
             audit_log: None,
             qemu_token_pid: None,
-            cached_device: None,
         }
     }
 
@@ -313,14 +309,12 @@ impl Client {
         let op = C::OPERATION.name();
         let request: Request<'q> = request.into();
         // A session whose keys have been on disk carries no secret: a fresh one takes over.
-        if self.session.as_ref().is_some_and(Session::is_from_disk)
-            && !crate::session_cache::may_travel(&request)
-        {
-            let device = self.cached_device.take().ok_or_else(|| {
-                Error::Link(LinkError::Protocol("a cached session without its device key".to_owned()))
-            })?;
-            self.close_session()?;
-            self.open_session(&device)?;
+        if let Some(device) = self.session.as_ref().and_then(Session::from_disk_with) {
+            if !crate::session_cache::may_travel(&request) {
+                let device = device.clone();
+                self.close_session()?;
+                self.open_session(&device)?;
+            }
         }
         if let Some(session) = &mut self.session {
             session.note_request(&request);
@@ -526,15 +520,6 @@ impl Client {
     /// Puts back a session taken with [`Client::take_session`] (on the same link); returns the
     /// session that was open, if any.
     pub fn put_session(&mut self, session: Session) -> Option<Session> {
-        self.session.replace(session)
-    }
-
-    /// Goes on with `session`, taken from the session cache, opened with `device`
-    /// ([`crate::connect::resume_cached`]): before a request that may not travel in it
-    /// ([`crate::session_cache::may_travel`]) it is closed and a new session with `device`
-    /// opened. Returns the session that was open, if any.
-    pub(crate) fn resume_session(&mut self, session: Session, device: DeviceKey) -> Option<Session> {
-        self.cached_device = Some(device);
         self.session.replace(session)
     }
 

@@ -19,7 +19,7 @@ use crate::launcher::{self, LaunchOptions};
 use crate::packet_link::PacketTransport;
 use crate::pins::{PinStore, Pinned};
 use crate::session::{DeviceKey, Handshake};
-use crate::session_cache::{SessionCache, MAX_AGE_SECS};
+use crate::session_cache::{self, SessionCache};
 use crate::transport::{SerialTransport, StreamTransport};
 use crate::usb::{self, DefaultToken};
 
@@ -393,13 +393,14 @@ pub fn resume_cached(client: &mut Client, home: &Path, name: Option<&str>) -> Re
     let Some(session) = cache.take(pid, &pinned) else {
         return Ok(None);
     };
-    client.resume_session(session, pinned.clone());
+    // Before a request that may not travel in it, the client opens a new session instead.
+    client.put_session(session);
     match client.get_info() {
         Ok(info) if !info.initialized => {
             // Known now as a handshake that asked would have told it.
             let status = pkms_protocol::session::SessionStatus { initialized: false };
             if let Some(session) = client.take_session() {
-                client.resume_session(session.knowing_status(status), pinned.clone());
+                client.put_session(session.knowing_status(status));
             }
             Ok(Some(Secured { device_key: pinned, first_use: false }))
         }
@@ -417,18 +418,15 @@ pub fn resume_cached(client: &mut Client, home: &Path, name: Option<&str>) -> Re
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// Leaves `client`'s open session in `home`'s session cache for the next process, instead of
 /// closing it: only a session with the QEMU token of `home`, opened with `device`, on a token
 /// that was open when the session was opened or resumed, and with every request sent in it
 /// answered (its two counters equal: the token answers each request in a session with one
 /// sealed frame), so the next process goes on from the counters both ends expect; that carried
-/// no request [`crate::session_cache::may_travel`] refuses; and less than
-/// [`MAX_AGE_SECS`] after its handshake. The caller must know that no one logged in to it.
-/// Returns whether it did; otherwise the session stays open on `client` (closed when it drops).
+/// no request [`session_cache::may_travel`] refuses; and less than
+/// [`session_cache::MAX_AGE_SECS`] after its handshake. The caller must know that no one
+/// logged in to it. Returns whether it did; otherwise the session stays open on `client`
+/// (closed when it drops).
 pub fn park(client: &mut Client, home: &Path, device: &DeviceKey) -> bool {
     let Some(pid) = client.qemu_token_pid() else {
         return false;
@@ -440,8 +438,7 @@ pub fn park(client: &mut Client, home: &Path, device: &DeviceKey) -> bool {
         return false;
     };
     let (_, sent, answered) = session.secrets();
-    let age = now_secs().checked_sub(session.opened_at());
-    if sent != answered || session.carried_secret() || age.is_none_or(|a| a >= MAX_AGE_SECS) {
+    if sent != answered || session.carried_secret() || !session_cache::is_fresh(session.opened_at()) {
         client.put_session(session);
         return false;
     }

@@ -96,9 +96,8 @@ pub fn start(device: &DeviceKey, ask_status: bool) -> Result<Handshake> {
 /// Finishes a handshake with OpenSession's answer and opens the session.
 pub fn finish(handshake: Handshake, session_id: u32, ephemeral: &[u8], payload: &[u8]) -> Result<Session> {
     let keys = handshake.finish(session_id, ephemeral, payload).map_err(refused)?;
-    let opened_at =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    Ok(Session { keys, send_counter: 0, recv_counter: 0, opened_at, from_disk: false, carried_secret: false })
+    let opened_at = crate::session_cache::now_secs();
+    Ok(Session { keys, send_counter: 0, recv_counter: 0, opened_at, from_disk: None, carried_secret: false })
 }
 
 /// An open session, host side: its keys and counters.
@@ -109,29 +108,30 @@ pub struct Session {
     /// When its handshake ran (seconds since the epoch, host clock): the session cache ages its
     /// records from it.
     opened_at: u64,
-    /// Its keys have been on disk ([`crate::session_cache`]).
-    from_disk: bool,
+    /// Its keys have been on disk ([`crate::session_cache`]): the device key it was opened
+    /// with, for the new session that takes over before a request that may not travel in it.
+    from_disk: Option<DeviceKey>,
     /// It carried a request that may not travel in a cached session
     /// ([`crate::session_cache::may_travel`]): it is never cached.
     carried_secret: bool,
 }
 
 impl Session {
-    /// The session a record of the session cache describes: `secrets`, its next counters
-    /// `send_counter` and `recv_counter`, the time of its handshake. Its status is unknown
-    /// until asked ([`Session::knowing_status`]).
+    /// The session a record of the session cache describes: `secrets`, its next counters (send,
+    /// receive), the time of its handshake, the device key it was opened with. Its status is
+    /// unknown until asked ([`Session::knowing_status`]).
     pub(crate) fn from_disk(
         secrets: SessionSecrets,
-        send_counter: u64,
-        recv_counter: u64,
+        (send_counter, recv_counter): (u64, u64),
         opened_at: u64,
+        device: DeviceKey,
     ) -> Session {
         Session {
             keys: HostSession::resume(secrets, None),
             send_counter,
             recv_counter,
             opened_at,
-            from_disk: true,
+            from_disk: Some(device),
             carried_secret: false,
         }
     }
@@ -152,9 +152,10 @@ impl Session {
         self.opened_at
     }
 
-    /// Whether its keys have been on disk (it came from the session cache).
-    pub fn is_from_disk(&self) -> bool {
-        self.from_disk
+    /// If its keys have been on disk (it came from the session cache), the device key it was
+    /// opened with.
+    pub fn from_disk_with(&self) -> Option<&DeviceKey> {
+        self.from_disk.as_ref()
     }
 
     /// Whether it carried a request that may not travel in a cached session.

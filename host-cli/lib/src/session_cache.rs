@@ -85,8 +85,15 @@ fn key_digest(device: &DeviceKey) -> [u8; 32] {
     Sha256::digest(device.spki_der()).into()
 }
 
-fn now_secs() -> u64 {
+/// The host's clock, in seconds since the epoch (what [`Session::opened_at`] holds).
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Whether a session whose handshake ran at `opened_at` may still be cached or taken: less than
+/// [`MAX_AGE_SECS`] ago, and not in the future (a clock set back since).
+pub(crate) fn is_fresh(opened_at: u64) -> bool {
+    now_secs().checked_sub(opened_at).is_some_and(|age| age < MAX_AGE_SECS)
 }
 
 /// The session cache of one home.
@@ -122,17 +129,17 @@ impl SessionCache {
         let bytes = read_own_file(&claimed);
         let _ = fs::remove_file(&claimed);
         let record: Record = postcard::from_bytes(&bytes?).ok()?;
-        let age = now_secs().checked_sub(record.opened_at)?;
         if record.format != FORMAT
             || record.token_pid != token_pid
             || record.device_key != key_digest(device)
-            || age >= MAX_AGE_SECS
+            || !is_fresh(record.opened_at)
         {
             return None;
         }
         let secrets =
             SessionSecrets { id: record.session_id, to_token: record.to_token, to_host: record.to_host };
-        Some(Session::from_disk(secrets, record.send_counter, record.recv_counter, record.opened_at))
+        let counters = (record.send_counter, record.recv_counter);
+        Some(Session::from_disk(secrets, counters, record.opened_at, device.clone()))
     }
 
     /// Leaves `session` (opened with `device` on the token process `token_pid`) for the next
@@ -207,7 +214,12 @@ mod tests {
     }
 
     fn session(opened_at: u64) -> Session {
-        Session::from_disk(SessionSecrets { id: 9, to_token: [1; 32], to_host: [2; 32] }, 3, 3, opened_at)
+        Session::from_disk(
+            SessionSecrets { id: 9, to_token: [1; 32], to_host: [2; 32] },
+            (3, 3),
+            opened_at,
+            device(),
+        )
     }
 
     #[test]
@@ -219,7 +231,7 @@ mod tests {
         let taken = cache.take(5, &device()).expect("taken");
         let (secrets, send, recv) = taken.secrets();
         assert_eq!((secrets.id, secrets.to_token, secrets.to_host, send, recv), (9, [1; 32], [2; 32], 3, 3));
-        assert!(taken.is_from_disk() && taken.status().is_none());
+        assert!(taken.from_disk_with() == Some(&device()) && taken.status().is_none());
         assert!(cache.take(5, &device()).is_none(), "taken once");
         assert_eq!(std::fs::read_dir(home.path()).unwrap().count(), 0, "nothing left behind");
         // Ten minutes after its handshake a session is no longer taken.

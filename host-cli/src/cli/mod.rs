@@ -386,22 +386,25 @@ impl Context {
         let name = self.pin_name();
         connect::prepare_home(&self.home)?;
         let cached = resume && pkms_lib::session_cache::SessionCache::in_home(&self.home).is_present();
-        let secured = if cached {
-            let mut c = self.connect_unsecured()?;
-            let secured = match connect::resume_cached(&mut c, &self.home, name.as_deref())? {
-                Some(secured) => secured,
-                None => connect::secure(&mut c, &self.home, name.as_deref())?,
-            };
-            self.client = Some(c);
-            secured
-        } else {
-            // Message 1 of the handshake with the pinned key is made while the link comes up.
-            let prepared = connect::prepare_handshake(&self.home, name.as_deref())?;
-            let mut c = self.connect_unsecured()?;
-            let secured = connect::secure_prepared(&mut c, &self.home, name.as_deref(), prepared)?;
-            self.client = Some(c);
-            secured
+        // Message 1 of a handshake with the pinned key is made while the link comes up, unless
+        // a cached session will likely spare the handshake.
+        let prepared = match cached {
+            true => None,
+            false => connect::prepare_handshake(&self.home, name.as_deref())?,
         };
+        let mut c = self.connect_unsecured()?;
+        let resumed = match cached {
+            true => connect::resume_cached(&mut c, &self.home, name.as_deref())?,
+            false => None,
+        };
+        let secured = match (resumed, prepared) {
+            (Some(secured), _) => secured,
+            (None, Some(prepared)) => {
+                connect::secure_prepared(&mut c, &self.home, name.as_deref(), Some(prepared))?
+            }
+            (None, None) => connect::secure(&mut c, &self.home, name.as_deref())?,
+        };
+        self.client = Some(c);
         if secured.first_use {
             eprintln!(
                 "First connection to this token: pinned its device key {} in {}",
